@@ -1,0 +1,79 @@
+"""The weight batch: hyperzoo's one currency.
+
+A weight batch maps a target's parameter names to tensors of shape ``(N, *param_shape)``,
+ensemble axis first. Methods produce them, evaluation consumes them, files store them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+WeightBatch = dict[str, torch.Tensor]
+
+
+def batch_size(weights: Mapping[str, torch.Tensor]) -> int:
+    """Number of networks N in a weight batch (all entries must agree)."""
+    sizes = {t.shape[0] for t in weights.values()}
+    if len(sizes) != 1:
+        raise ValueError(f"weight batch has inconsistent ensemble sizes {sorted(sizes)}")
+    return sizes.pop()
+
+
+def flatten(weights: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """Concatenate every parameter of each network: ``(N, total_weights)``."""
+    n = batch_size(weights)
+    return torch.cat([t.reshape(n, -1) for t in weights.values()], dim=1)
+
+
+def select(weights: Mapping[str, torch.Tensor], index: int | slice | torch.Tensor) -> WeightBatch:
+    """Networks ``index`` of a batch; an int gives one network's plain state dict."""
+    return {k: v[index] for k, v in weights.items()}
+
+
+def concat(batches: list[Mapping[str, torch.Tensor]]) -> WeightBatch:
+    """Join weight batches along the ensemble axis."""
+    return {k: torch.cat([b[k] for b in batches]) for k in batches[0]}
+
+
+def atomic_write(path: Path, write) -> None:
+    """Call ``write(tmp_path)`` then rename onto ``path``, so a crash never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+def atomic_write_json(path: Path, obj) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def save_tensors(path: Path, tensors: Mapping[str, torch.Tensor], metadata: dict | None = None):
+    """Write tensors as safetensors (contiguous CPU copies), atomically."""
+    data = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+    meta = {k: str(v) for k, v in (metadata or {}).items()}
+    atomic_write(path, lambda tmp: save_file(data, str(tmp), metadata=meta))
+
+
+def load_tensors(path: Path) -> dict[str, torch.Tensor]:
+    """Read a safetensors file (never pickle)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such safetensors file")
+    return load_file(str(path))

@@ -1,0 +1,91 @@
+import pytest
+import torch
+from torch import nn
+
+from hyperzoo.targets import BUILTIN, TargetNet, build_target
+from hyperzoo.targets.zoo import DeutschMNIST, DigitsNet, HyperGANCIFAR, HyperGANMNIST, LeNetCIFAR
+
+
+def random_batch(target: TargetNet, n: int, dtype=torch.float64) -> dict[str, torch.Tensor]:
+    return {k: torch.randn(n, *s, dtype=dtype) * 0.2 for k, s in target.param_shapes.items()}
+
+
+def layer_weights(module: nn.Module) -> list[int]:
+    t = TargetNet(module, module.input_shape)
+    return [layer.num_weights for layer in t.layers]
+
+
+def test_paper_weight_counts():
+    assert layer_weights(DeutschMNIST()) == [832, 12816, 6280, 90]
+    assert sum(layer_weights(DeutschMNIST())) == 20018
+    assert layer_weights(LeNetCIFAR()) == [456, 2416, 48120, 10164, 850]
+    assert layer_weights(HyperGANMNIST()) == [32 * 25, 32 * 32 * 25, 512 * 10]
+    assert layer_weights(HyperGANCIFAR()) == [16 * 27, 32 * 16 * 9, 64 * 32 * 9, 256 * 128, 1280]
+
+
+@pytest.mark.parametrize("name", sorted(BUILTIN))
+@pytest.mark.parametrize("backend", ["vmap", "loop"])
+@pytest.mark.parametrize("shared", [True, False])
+def test_batched_equals_separate_module_calls(name, backend, shared):
+    module = build_target(name).double()
+    target = TargetNet(module, module.input_shape, backend=backend)
+    n, b = 3, 4
+    weights = random_batch(target, n)
+    x = torch.randn(b, *module.input_shape, dtype=torch.float64)
+    xs = x if shared else torch.randn(n, b, *module.input_shape, dtype=torch.float64)
+    out = target(weights, xs)
+    assert out.shape == (n, b, 10)
+    for i in range(n):
+        ref = build_target(name).double()
+        ref.load_state_dict({k: v[i] for k, v in weights.items()})
+        torch.testing.assert_close(out[i], ref(x if shared else xs[i]))
+
+
+def test_layers_in_forward_order_not_registration_order():
+    class Reversed(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.second = nn.Linear(4, 3)
+            self.first = nn.Linear(2, 4)
+
+        def forward(self, x):
+            return self.second(torch.relu(self.first(x)))
+
+    target = TargetNet(Reversed(), (2,))
+    assert [layer.name for layer in target.layers] == ["first", "second"]
+    assert target.layers[0].filter_size == 3
+
+
+def test_unsupported_layer_is_named():
+    module = nn.Sequential(nn.Linear(3, 4), nn.LayerNorm(4), nn.Linear(4, 2))
+    with pytest.raises(ValueError, match=r"layer '1' \(LayerNorm\)"):
+        TargetNet(module, (3,))
+
+
+def test_module_is_not_modified():
+    module = DigitsNet()
+    before = {k: v.clone() for k, v in module.state_dict().items()}
+    module.train()
+    target = TargetNet(module, module.input_shape)
+    target(random_batch(target, 2, torch.float32), torch.randn(5, 1, 8, 8))
+    assert module.training
+    for k, v in module.state_dict().items():
+        assert torch.equal(v, before[k])
+
+
+def test_bad_weight_shapes_and_inputs():
+    module = DigitsNet()
+    target = TargetNet(module, module.input_shape)
+    w = random_batch(target, 2, torch.float32)
+    with pytest.raises(ValueError, match="expected"):
+        target(w, torch.randn(5, 1, 9, 9))
+    w["0.weight"] = w["0.weight"][:, :3]
+    with pytest.raises(ValueError, match=r"weights\['0.weight'\]"):
+        target(w, torch.randn(5, 1, 8, 8))
+
+
+def test_unknown_target_name():
+    with pytest.raises(ValueError, match="unknown target 'resnet9000'"):
+        build_target("resnet9000")
+    assert isinstance(build_target("torch.nn:Linear", {"in_features": 2, "out_features": 3}),
+                      nn.Linear)

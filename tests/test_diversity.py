@@ -1,0 +1,58 @@
+import math
+
+import pytest
+import torch
+
+from hyperzoo.diversity import kl_entropy, nearest_neighbour_distances, output_entropy
+
+
+@pytest.mark.parametrize("dim", [1, 2, 5])
+@pytest.mark.parametrize("metric", ["euclidean", "l1"])
+def test_estimator_matches_gaussian_entropy(dim, metric):
+    g = torch.Generator().manual_seed(dim)
+    sigma = torch.linspace(0.5, 2.0, dim, dtype=torch.float64)
+    x = torch.randn(20000, dim, generator=g, dtype=torch.float64) * sigma
+    exact = 0.5 * dim * math.log(2 * math.pi * math.e) + sigma.log().sum().item()
+    est = kl_entropy(x, metric=metric, constants=True).item()
+    assert abs(est - exact) < 0.05 * dim
+
+
+def test_paper_form_drops_only_constants():
+    x = torch.randn(100, 3, dtype=torch.float64)
+    full = kl_entropy(x, d=3, constants=True)
+    paper = kl_entropy(x, d=3)
+    const = -torch.special.digamma(torch.tensor(1.0)) + math.log(4 / 3 * math.pi)
+    torch.testing.assert_close(full - paper, const.to(torch.float64))
+
+
+def test_nearest_neighbour_blocks_agree():
+    x = torch.randn(50, 7, dtype=torch.float64)
+    torch.testing.assert_close(nearest_neighbour_distances(x, block=7),
+                               nearest_neighbour_distances(x, block=1000))
+    ref = torch.cdist(x, x).fill_diagonal_(math.inf).amin(1)
+    torch.testing.assert_close(nearest_neighbour_distances(x), ref)
+
+
+def test_duplicates_stay_finite():
+    x = torch.randn(4, 3, dtype=torch.float64)
+    x = torch.cat([x, x[:1]]).requires_grad_()
+    h = kl_entropy(x, d=2)
+    h.backward()
+    assert torch.isfinite(h) and torch.isfinite(x.grad).all()
+
+
+def test_gradient_ascent_pushes_nearest_samples_apart():
+    x = torch.tensor([[0.0, 0.0], [0.1, 0.0], [3.0, 3.0], [-3.0, 2.0]],
+                     dtype=torch.float64, requires_grad=True)
+    kl_entropy(x).backward()
+    step = x.detach() + 0.01 * x.grad
+    before = (x[0] - x[1]).norm().item()
+    assert (step[0] - step[1]).norm().item() > before
+    assert x.grad[0, 0] < 0 < x.grad[1, 0]
+
+
+def test_output_entropy_shape_and_need_of_two():
+    out = torch.randn(6, 4, 3, dtype=torch.float64)
+    assert output_entropy(out, d=2).shape == ()
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        kl_entropy(torch.randn(1, 3))

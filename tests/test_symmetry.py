@@ -1,0 +1,94 @@
+import pytest
+import torch
+
+from hyperzoo.symmetry import (
+    gauge_fix,
+    gauge_penalty,
+    logit_bias_gauge,
+    permutation_canonical,
+    scale_gauge,
+)
+from hyperzoo.targets import TargetNet, build_target
+
+
+def setup(name="deutsch_mnist", n=3):
+    module = build_target(name).double()
+    target = TargetNet(module, module.input_shape)
+    weights = {k: torch.randn(n, *s, dtype=torch.float64) * 0.3
+               for k, s in target.param_shapes.items()}
+    x = torch.rand(5, *module.input_shape, dtype=torch.float64)
+    return target, weights, x
+
+
+@pytest.mark.parametrize("name", ["deutsch_mnist", "lenet_cifar", "hypergan_mnist", "digits_net"])
+def test_scale_gauge_keeps_outputs_and_fixes_norms(name):
+    target, w, x = setup(name)
+    g = scale_gauge(target, w)
+    torch.testing.assert_close(target(g, x), target(w, x))
+    for layer in target.layers[:-1]:
+        sq = g[layer.weight].flatten(2).pow(2).sum(-1)
+        if layer.bias:
+            sq = sq + g[layer.bias] ** 2
+        torch.testing.assert_close(sq, torch.full_like(sq, layer.filter_size))
+    # The last layer carries the scale: it is not normalised.
+    assert not torch.equal(g[target.layers[-1].weight], w[target.layers[-1].weight])
+
+
+def test_logit_gauge_keeps_probabilities():
+    target, w, x = setup()
+    g = logit_bias_gauge(target, w)
+    torch.testing.assert_close(g["9.bias"].sum(1), torch.zeros(3, dtype=torch.float64))
+    torch.testing.assert_close(target(g, x).softmax(-1), target(w, x).softmax(-1))
+
+
+@pytest.mark.parametrize("fn", [gauge_fix, permutation_canonical])
+def test_gauges_are_idempotent(fn):
+    target, w, _ = setup()
+    once = fn(target, w)
+    twice = fn(target, once)
+    for k in once:
+        torch.testing.assert_close(twice[k], once[k])
+
+
+def test_gauge_identifies_rescaled_networks():
+    target, w, _ = setup(n=1)
+    layer, nxt = target.layers[1], target.layers[2]
+    c = torch.rand(layer.out_units, dtype=torch.float64) * 3 + 0.1
+    rescaled = dict(w)
+    rescaled[layer.weight] = w[layer.weight] * c.view(1, -1, 1, 1, 1)
+    rescaled[layer.bias] = w[layer.bias] * c
+    rescaled[nxt.weight] = w[nxt.weight] / c.repeat_interleave(49).view(1, 1, -1)
+    shifted = logit_bias_gauge(target, rescaled)
+    shifted["9.bias"] = shifted["9.bias"] + 7.0
+    a, b = gauge_fix(target, w), gauge_fix(target, shifted)
+    for k in a:
+        torch.testing.assert_close(a[k], b[k])
+
+
+def test_permutation_canonical_keeps_outputs_and_identifies_permuted_networks():
+    target, w, x = setup(n=2)
+    p = permutation_canonical(target, w)
+    torch.testing.assert_close(target(p, x), target(w, x))
+    layer, nxt = target.layers[1], target.layers[2]
+    perm = torch.randperm(layer.out_units)
+    permuted = dict(w)
+    permuted[layer.weight] = w[layer.weight][:, perm]
+    permuted[layer.bias] = w[layer.bias][:, perm]
+    permuted[nxt.weight] = w[nxt.weight].view(2, 8, 16, 49)[:, :, perm].reshape(2, 8, 784)
+    torch.testing.assert_close(target(permuted, x), target(w, x))
+    q = permutation_canonical(target, permuted)
+    for k in p:
+        torch.testing.assert_close(q[k], p[k])
+
+
+def test_gauge_penalty_is_zero_exactly_on_the_gauge():
+    target, w, _ = setup()
+    assert (gauge_penalty(target, w) > 1).all()
+    torch.testing.assert_close(gauge_penalty(target, gauge_fix(target, w)),
+                               torch.zeros(3, dtype=torch.float64))
+
+
+def test_bias_key_needs_biases():
+    target, w, _ = setup("hypergan_mnist")
+    with pytest.raises(ValueError, match="sort key 'bias' needs biases"):
+        permutation_canonical(target, w, key="bias")
