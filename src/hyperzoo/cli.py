@@ -1,0 +1,122 @@
+"""The ``hyperzoo`` command line: train, sample, evaluate, demo."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from hyperzoo.config import ConfigError, load_config
+from hyperzoo.data import DataError
+from hyperzoo.runs import RunError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Hypernetworks that generate whole neural networks.")
+
+# Errors a user can fix; anything else is a bug and keeps its traceback.
+USER_ERRORS = (ConfigError, DataError, RunError, FileNotFoundError, ValueError)
+
+
+def _fail(error: Exception) -> None:
+    typer.echo(f"error: {error}", err=True)
+    raise typer.Exit(1)
+
+
+def _table(metrics: dict) -> str:
+    rows = [("networks", f"{metrics['n_networks']}"),
+            ("data", f"{metrics['dataset']} / {metrics['split']} ({metrics['n_examples']} examples)"),
+            ("single network", f"{metrics['mean_accuracy']:.2%} ± {metrics['std_accuracy']:.2%} "
+                               f"(min {metrics['min_accuracy']:.2%}, max {metrics['max_accuracy']:.2%})"),
+            ("ensemble (mean prob.)", f"{metrics['ensemble_accuracy']:.2%}"),
+            ("ensemble (majority)", f"{metrics['majority_accuracy']:.2%}"),
+            ("entropy estimate", f"{metrics['entropy_estimate']:.1f}")]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+@app.command()
+def train(
+    config: Annotated[Optional[Path], typer.Argument(help="YAML config (default: digits demo)")] = None,
+    set_: Annotated[list[str], typer.Option("--set", help="override: key=value")] = [],  # noqa: B006
+    out: Annotated[Optional[Path], typer.Option(help="run folder to create")] = None,
+    resume: Annotated[Optional[Path], typer.Option(help="run folder to continue")] = None,
+    quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
+) -> None:
+    """Train a hypernetwork into a run folder (or continue one with --resume)."""
+    from hyperzoo.train import TrainingDiverged
+    from hyperzoo.train import train as run_training
+
+    try:
+        if (out is None) == (resume is None):
+            raise ConfigError("give exactly one of --out RUN_DIR (new run) or --resume RUN_DIR")
+        if resume is not None and (config is not None or set_):
+            raise ConfigError("--resume continues the run's own config.yaml; drop CONFIG/--set")
+        cfg = load_config(config, set_) if resume is None else None
+        last = run_training(cfg, out or resume, resume=resume is not None,  # type: ignore[arg-type]
+                            argv=["hyperzoo", *sys.argv[1:]], progress=not quiet)
+    except (*USER_ERRORS, TrainingDiverged) as e:
+        _fail(e)
+    if "val_mean_accuracy" in last:
+        typer.echo(f"step {last['step']}: validation accuracy {last['val_mean_accuracy']:.2%} "
+                   f"(ensemble {last['val_ensemble_accuracy']:.2%}); run folder {out or resume}")
+
+
+@app.command()
+def sample(
+    run_dir: Path,
+    n: Annotated[int, typer.Option("-n", help="number of networks")] = 10,
+    out: Annotated[Path, typer.Option(help="folder for network_XXXX.safetensors")] = Path("networks"),
+    seed: int = 0,
+) -> None:
+    """Export N sampled networks as state dicts that load into the plain target module."""
+    from hyperzoo.workflows import export_networks
+
+    try:
+        paths = export_networks(run_dir, n, out, seed)
+    except USER_ERRORS as e:
+        _fail(e)
+    typer.echo(f"wrote {len(paths)} networks to {out}")
+
+
+@app.command()
+def evaluate(
+    run_dir: Path,
+    networks: Annotated[int, typer.Option(help="networks to sample")] = 100,
+    data_dir: Annotated[Optional[str], typer.Option(help="folder holding the data set")] = None,
+    split: str = "test",
+    seed: int = 0,
+    quiet: bool = False,
+) -> None:
+    """Accuracy of single sampled networks and of their ensemble; writes RUN_DIR/metrics.json."""
+    from hyperzoo.workflows import evaluate_run
+
+    try:
+        metrics = evaluate_run(run_dir, networks, data_dir, split, seed, progress=not quiet)
+    except USER_ERRORS as e:
+        _fail(e)
+    typer.echo(_table(metrics))
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="run folder")] = Path("runs/demo"),
+    networks: int = 100,
+    quiet: bool = False,
+) -> None:
+    """Train → sample → evaluate on the embedded 8×8 digits, in about a minute on a CPU."""
+    from hyperzoo.runs import checkpoint_step
+    from hyperzoo.train import train as run_training
+    from hyperzoo.workflows import evaluate_run, export_networks
+
+    try:
+        if checkpoint_step(out) is None:
+            run_training(load_config(), out, argv=["hyperzoo", *sys.argv[1:]], progress=not quiet)
+        else:
+            typer.echo(f"{out} is already trained; evaluating it")
+        paths = export_networks(out, 5, out / "networks")
+        metrics = evaluate_run(out, networks, progress=not quiet)
+    except USER_ERRORS as e:
+        _fail(e)
+    typer.echo(f"exported {len(paths)} networks to {out / 'networks'}\n{_table(metrics)}")

@@ -1,0 +1,143 @@
+"""``load_dataset``: one entry point for every data set, by name and split."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hyperzoo.data import cifar
+from hyperzoo.data.base import DataError, Dataset
+from hyperzoo.data.checksums import verify_known
+from hyperzoo.data.digits import SPLITS as DIGITS_SPLITS
+from hyperzoo.data.digits import digits_split
+from hyperzoo.data.idx import idx_candidates, read_idx
+
+DATASETS = ("digits", "mnist", "notmnist", "cifar10")
+
+_FULL_SPLITS = ("train", "val", "test", "trainval")
+_SPLITS: dict[str, tuple[str, ...]] = {
+    "digits": DIGITS_SPLITS,
+    "mnist": _FULL_SPLITS,
+    "notmnist": ("test",),
+    "cifar10": _FULL_SPLITS,
+}
+_SUBDIR = {"mnist": "mnist", "notmnist": "notmnist-small", "cifar10": "cifar-10"}
+# The validation split is the last n // k training examples: the paper's 5,000 of MNIST's 60,000
+# and of CIFAR-10's 50,000, and the same ratio for sub-sampled copies.
+_VAL_DIVISOR = {"mnist": 12, "cifar10": 10}
+_NUM_CLASSES = 10
+
+_IDX_FILES = (
+    "train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz "
+    "and t10k-labels-idx1-ubyte.gz"
+)
+_NEEDS_DIR = {
+    "mnist": f"a folder with {_IDX_FILES} (or its parent holding mnist/)",
+    "notmnist": "a folder with t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz "
+    "(or its parent holding notmnist-small/)",
+    "cifar10": f"a folder with {cifar.BIN_ARCHIVE} (or {', '.join(cifar.SOURCES[1:])}), "
+    "or its parent holding cifar-10/",
+}
+
+
+def load_dataset(name: str, split: str, data_dir: str | Path | None = None) -> Dataset:
+    """Load one split of a named data set (see ``DATASETS``) into memory.
+
+    ``data_dir`` is the data set's folder or its parent (e.g. a folder holding ``mnist/``); the
+    embedded ``digits`` set ignores it. Parsed files are cached in memory, never on disk.
+    """
+    if name not in DATASETS:
+        raise DataError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
+    if split not in _SPLITS[name]:
+        raise DataError(
+            f"unknown split {split!r} for dataset {name!r}; "
+            f"expected one of {', '.join(_SPLITS[name])}"
+        )
+    if name == "digits":
+        x, y = digits_split(split)
+        return Dataset(x, y, name, split, _NUM_CLASSES)
+    if data_dir is None:
+        raise DataError(f"dataset {name!r} needs --data-dir pointing at {_NEEDS_DIR[name]}")
+    root = Path(data_dir).expanduser()
+    if not root.is_dir():
+        raise DataError(f"data dir {root} does not exist or is not a folder")
+
+    if name == "cifar10":
+        source = cifar.find_source(root / _SUBDIR[name]) or cifar.find_source(root)
+        if source is None:
+            raise DataError(
+                f"dataset 'cifar10': no {cifar.BIN_ARCHIVE} in {root / _SUBDIR[name]} or {root} "
+                f"(also accepted there: {', '.join(cifar.SOURCES[1:])})"
+            )
+        parts = _cached_cifar(source.resolve(), _stamp(source))
+        x8, y8 = parts["test" if split == "test" else "train"]
+    else:
+        prefix = "t10k" if split == "test" else "train"
+        x8, y8 = _read_idx_pair(name, root, prefix)
+        x8 = x8[:, None]  # grey images: one channel
+    if split in ("train", "val"):
+        x8, y8 = _holdout(name, x8, y8, split)
+
+    # astype copies, so the tensors own writable memory and the cached arrays stay untouched.
+    x = torch.from_numpy(x8.astype(np.float32)).div_(255.0)
+    y = torch.from_numpy(y8.astype(np.int64))
+    return Dataset(x, y, name, split, _NUM_CLASSES)
+
+
+def _holdout(name: str, x: np.ndarray, y: np.ndarray, split: str) -> tuple[np.ndarray, np.ndarray]:
+    n = len(y)
+    n_train = n - n // _VAL_DIVISOR[name]
+    if n_train == n:
+        raise DataError(
+            f"dataset {name!r}: {n} training examples are too few to hold out a validation split"
+        )
+    return (x[:n_train], y[:n_train]) if split == "train" else (x[n_train:], y[n_train:])
+
+
+def _find_idx(name: str, folders: list[Path], stem: str) -> Path:
+    for folder in folders:
+        for candidate in idx_candidates(folder, stem):
+            if candidate.is_file():
+                return candidate
+    alternatives = ", ".join(p.name for p in idx_candidates(folders[0], stem)[1:])
+    elsewhere = "".join(f"; also looked in {f}" for f in folders[1:])
+    raise DataError(
+        f"dataset {name!r}: missing file {folders[0] / (stem + '.gz')} "
+        f"(also accepted: {alternatives}{elsewhere})"
+    )
+
+
+def _read_idx_pair(name: str, root: Path, prefix: str) -> tuple[np.ndarray, np.ndarray]:
+    """Images (n, H, W) and labels (n,) for ``<prefix>-images/labels`` of an IDX data set."""
+    images_path = _find_idx(name, [root / _SUBDIR[name], root], f"{prefix}-images-idx3-ubyte")
+    # Labels must come from the images' own folder, never a look-alike elsewhere.
+    labels_path = _find_idx(name, [images_path.parent], f"{prefix}-labels-idx1-ubyte")
+    images = _cached_idx(images_path.resolve(), _stamp(images_path), name, 3)
+    labels = _cached_idx(labels_path.resolve(), _stamp(labels_path), name, 1)
+    if len(images) != len(labels):
+        raise DataError(
+            f"{images_path} has {len(images)} images but {labels_path} has {len(labels)} labels"
+        )
+    if labels.size and int(labels.max()) >= _NUM_CLASSES:
+        raise DataError(f"{labels_path}: label {int(labels.max())} out of range 0-9")
+    return images, labels
+
+
+def _stamp(path: Path) -> tuple[tuple[str, int, int], ...]:
+    """Names, mtimes and sizes: a cache key part that changes when the files on disk do."""
+    files = sorted(path.iterdir()) if path.is_dir() else [path]
+    return tuple((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in files if f.is_file())
+
+
+@lru_cache(maxsize=8)
+def _cached_idx(path: Path, stamp: tuple, name: str, ndim: int) -> np.ndarray:
+    verify_known(path, f"{name}/{path.name}")
+    return read_idx(path, ndim)
+
+
+@lru_cache(maxsize=1)
+def _cached_cifar(source: Path, stamp: tuple) -> dict[str, cifar.Arrays]:
+    return cifar.read_cifar10(source)

@@ -1,0 +1,53 @@
+"""Predictions of N networks and the accuracy of single networks vs their ensembles."""
+
+from __future__ import annotations
+
+import torch
+
+from hyperzoo.targets import TargetNet
+from hyperzoo.weights import WeightBatch, batch_size, select
+
+
+@torch.no_grad()
+def predict_proba(target: TargetNet, weights: WeightBatch, x: torch.Tensor,
+                  max_pairs: int = 16384, progress=None) -> torch.Tensor:
+    """Class probabilities of every network on every input: ``(N, B, C)``.
+
+    Work is chunked so at most ``max_pairs`` (network, image) pairs are in flight, which
+    bounds activation memory for large ensembles.
+    """
+    n = batch_size(weights)
+    nets = max(1, min(n, max_pairs // max(1, min(len(x), 1024))))
+    images = max(1, max_pairs // nets)
+    rows = []
+    for i in range(0, n, nets):
+        part = select(weights, slice(i, i + nets))
+        rows.append(torch.cat([target(part, x[j:j + images]).softmax(-1)
+                               for j in range(0, len(x), images)], dim=1))
+        if progress is not None:
+            progress(min(i + nets, n))
+    return torch.cat(rows)
+
+
+def ensemble_metrics(probs: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    """Accuracy of each network and of the whole ensemble.
+
+    ``probs`` (N, B, C) and labels ``y`` (B,). Majority vote breaks ties toward the
+    lowest class index.
+    """
+    n, _, c = probs.shape
+    correct = probs.argmax(-1) == y  # (N, B)
+    acc = correct.double().mean(1)
+    votes = torch.nn.functional.one_hot(probs.argmax(-1), c).sum(0)  # (B, C)
+    mean_probs = probs.mean(0)
+    nll = -mean_probs.gather(1, y[:, None]).clamp_min(1e-12).log().mean()
+    return {
+        "n_networks": n,
+        "mean_accuracy": acc.mean().item(),
+        "std_accuracy": acc.std().item() if n > 1 else 0.0,
+        "min_accuracy": acc.min().item(),
+        "max_accuracy": acc.max().item(),
+        "ensemble_accuracy": (mean_probs.argmax(-1) == y).double().mean().item(),
+        "majority_accuracy": (votes.argmax(-1) == y).double().mean().item(),
+        "ensemble_nll": nll.item(),
+    }

@@ -1,0 +1,30 @@
+"""Methods by name. A new method is one file with a config dataclass and a `Method`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hyperzoo.config import ConfigError, from_dict
+from hyperzoo.methods.base import Method
+from hyperzoo.methods.deutsch import DeutschConfig, DeutschHypernetwork
+from hyperzoo.targets import TargetNet
+
+METHODS: dict[str, tuple[type, type[Method]]] = {
+    "deutsch": (DeutschConfig, DeutschHypernetwork),
+}
+
+
+def build_method(target: TargetNet, settings: dict[str, Any]) -> Method:
+    """Build the method named by ``settings['name']`` from its validated config."""
+    name = settings.get("name", "deutsch")
+    if name not in METHODS:
+        raise ConfigError(f"unknown method {name!r}; expected one of {', '.join(METHODS)}")
+    config_cls, method_cls = METHODS[name]
+    try:
+        config = from_dict(config_cls, settings, prefix="method.")
+    except ValueError as e:
+        raise ConfigError(str(e)) from e
+    return method_cls(target, config)
+
+
+__all__ = ["METHODS", "Method", "DeutschConfig", "DeutschHypernetwork", "build_method"]

@@ -1,0 +1,39 @@
+"""The protocol every method follows, so the trainer and evaluation never branch on a method."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import torch
+from torch import nn
+
+from hyperzoo.targets import TargetNet
+from hyperzoo.weights import WeightBatch
+
+
+class Method(nn.Module, ABC):
+    """A trainable source of networks for one `TargetNet`.
+
+    ``sample`` returns a weight batch ``(N, *shape)``; ``training_loss`` returns a dict with
+    the scalar ``"loss"`` to minimise plus detached scalars to log. The target module itself
+    is not a submodule: a method's parameters are its own.
+    """
+
+    def __init__(self, target: TargetNet):
+        super().__init__()
+        self.target = target
+
+    @property
+    def latent_dim(self) -> int | None:
+        """Dimension of the manifold of generated weights (dim z), for entropy estimates;
+        None means the full weight dimension."""
+        return None
+
+    @abstractmethod
+    def sample(self, n: int, generator: torch.Generator | None = None) -> WeightBatch:
+        """Draw ``n`` networks."""
+
+    @abstractmethod
+    def training_loss(self, x: torch.Tensor, y: torch.Tensor, step: int,
+                      generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """Loss on inputs ``x`` (N, M, ...) and labels ``y`` (N, M): M examples per network."""

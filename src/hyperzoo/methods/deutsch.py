@@ -1,0 +1,158 @@
+"""Accuracy + diversity hypernetwork of Deutsch (seeds 000, 001, 003).
+
+z → extractor MLP → one code per filter → per-layer weight generator (shared by the filters
+of its layer) → weights. The last layer is generated as a single filter. Loss:
+``λ·CE − Ĥ`` with Ĥ the Kozachenko–Leonenko entropy of the gauge-fixed weights.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+
+from hyperzoo.diversity import kl_entropy, output_entropy
+from hyperzoo.methods.base import Method
+from hyperzoo.methods.mlp import mlp
+from hyperzoo.schedules import geometric_ramp
+from hyperzoo.symmetry import gauge_fix, gauge_penalty
+from hyperzoo.targets import LayerSpec, TargetNet
+from hyperzoo.weights import WeightBatch, flatten
+
+Diversity = Literal["weights", "weights_relaxed", "outputs", "none"]
+
+
+@dataclass
+class DeutschConfig:
+    name: str = "deutsch"
+    z_dim: int = 300
+    noise: str = "uniform"
+    code_size: int = 15
+    extractor_hidden: list[int] = field(default_factory=lambda: [300, 300])
+    # One list of hidden sizes per target layer, or one list for all; empty: a size rule.
+    generator_hidden: list = field(default_factory=list)
+    leaky_slope: float = 0.2
+    equalized_output: bool = True
+    lam: float = 1000.0
+    lam_start: float | None = None
+    lam_warmup_steps: int = 0
+    diversity: str = "weights"
+    metric: str = "euclidean"
+    gamma: float = 1.0
+    probe_size: int = 32
+
+    def __post_init__(self) -> None:
+        if self.noise not in ("uniform", "normal"):
+            raise ValueError(f"method.noise {self.noise!r} is not one of 'uniform', 'normal'")
+        if self.diversity not in ("weights", "weights_relaxed", "outputs", "none"):
+            raise ValueError(f"method.diversity {self.diversity!r} is not one of 'weights', "
+                             "'weights_relaxed', 'outputs', 'none'")
+        if self.metric not in ("euclidean", "l1"):
+            raise ValueError(f"method.metric {self.metric!r} is not one of 'euclidean', 'l1'")
+        if self.lam <= 0:
+            raise ValueError(f"method.lam must be positive, got {self.lam}")
+
+
+def _default_hidden(layer_size: int) -> list[int]:
+    """Two hidden layers scaled to the filter, as in the paper's Table 2 (40 … 100 units)."""
+    width = int(min(100, max(40, layer_size // 8)))
+    return [width, width]
+
+
+class DeutschHypernetwork(Method):
+    """Extractor + per-layer weight generators for any `TargetNet`."""
+
+    def __init__(self, target: TargetNet, config: DeutschConfig):
+        super().__init__(target)
+        self.config = c = config
+        layers = target.layers
+        # The last layer is one "filter" holding all its weights.
+        self.units = [layer.out_units for layer in layers[:-1]] + [1]
+        self.out_sizes = [layer.filter_size for layer in layers[:-1]] + [layers[-1].num_weights]
+        hidden = c.generator_hidden
+        if hidden and not isinstance(hidden[0], list):
+            hidden = [hidden] * len(layers)
+        if hidden and len(hidden) != len(layers):
+            raise ValueError(f"method.generator_hidden has {len(hidden)} entries; the target has "
+                             f"{len(layers)} layers")
+        hidden = hidden or [_default_hidden(s) for s in self.out_sizes]
+        self.extractor = mlp([c.z_dim, *c.extractor_hidden, sum(self.units) * c.code_size],
+                             c.leaky_slope)
+        self.generators = torch.nn.ModuleList(
+            mlp([c.code_size, *h, size], c.leaky_slope,
+                out_gain=math.sqrt(2 / layer.fan_in) if c.equalized_output else None)
+            for layer, h, size in zip(layers, hidden, self.out_sizes)
+        )
+
+    @property
+    def latent_dim(self) -> int:
+        return self.config.z_dim
+
+    def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """z ~ U[-1, 1]^d (paper) or N(0, I): ``(n, z_dim)``."""
+        device = next(self.parameters()).device
+        z = torch.empty(n, self.config.z_dim, device=device)
+        if self.config.noise == "uniform":
+            return z.uniform_(-1, 1, generator=generator)
+        return z.normal_(generator=generator)
+
+    def generate(self, z: torch.Tensor) -> WeightBatch:
+        """Weights of ``len(z)`` networks from noise ``z`` (N, z_dim)."""
+        n = z.shape[0]
+        codes = self.extractor(z).reshape(n, sum(self.units), self.config.code_size)
+        weights: WeightBatch = {}
+        for layer, gen, part, units in zip(self.target.layers, self.generators,
+                                           codes.split(self.units, dim=1), self.units):
+            out = gen(part.reshape(n * units, -1)).reshape(n, -1)  # (N, units * out_size)
+            weights.update(self._split(layer, out))
+        return weights
+
+    @staticmethod
+    def _split(layer: LayerSpec, flat: torch.Tensor) -> WeightBatch:
+        """(N, out·filter_size) in filter-major order → weight (N, *shape) and bias (N, out)."""
+        n = flat.shape[0]
+        filters = flat.reshape(n, layer.out_units, layer.filter_size)
+        weights = {layer.weight: filters[..., :layer.fan_in].reshape(n, *layer.weight_shape)}
+        if layer.bias is not None:
+            weights[layer.bias] = filters[..., layer.fan_in]
+        return weights
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> WeightBatch:
+        return self.generate(self.noise(n, generator))
+
+    def lam_at(self, step: int) -> float:
+        c = self.config
+        return geometric_ramp(step, c.lam_start or c.lam, c.lam, c.lam_warmup_steps)
+
+    def training_loss(self, x: torch.Tensor, y: torch.Tensor, step: int,
+                      generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        c = self.config
+        n = x.shape[0]
+        z = self.noise(n, generator)
+        weights = self.generate(z)
+        logits = self.target(weights, x)  # (N, M, C)
+        ce = F.cross_entropy(logits.flatten(0, 1), y.flatten())
+        lam = self.lam_at(step)
+        terms = {"cross_entropy": ce, "lam": torch.tensor(lam)}
+        loss = lam * ce
+        if c.diversity in ("weights", "weights_relaxed"):
+            gauged = gauge_fix(self.target, weights) if c.diversity == "weights" else weights
+            entropy = kl_entropy(flatten(gauged), d=c.z_dim, metric=c.metric)
+            loss = loss - entropy
+            terms["entropy"] = entropy
+            if c.diversity == "weights_relaxed":
+                penalty = gauge_penalty(self.target, weights).mean()
+                loss = loss + c.gamma * penalty
+                terms["gauge_penalty"] = penalty
+        elif c.diversity == "outputs":
+            # A fixed probe batch (the first examples of network 0), shared by all networks.
+            probe = x[0, : c.probe_size]
+            entropy = output_entropy(self.target(weights, probe).softmax(-1), d=c.z_dim,
+                                     metric=c.metric)
+            loss = loss - entropy
+            terms["entropy"] = entropy
+        accuracy = (logits.argmax(-1) == y).float().mean()
+        return {"loss": loss, "accuracy": accuracy, **{k: v.detach() for k, v in terms.items()}}

@@ -1,0 +1,43 @@
+"""Bias-free MLPs with batch norm, and the equalized output layer that lets them emit weights."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+class EqualizedLinear(nn.Module):
+    """Bias-free linear layer with unit-scale weights and a fixed output gain.
+
+    Adam moves every parameter by about the learning rate per step. Stored at unit scale
+    (std 1/√in), the weights move in proportion to their size, and the gain sets the scale
+    of what the layer emits (e.g. He scale √(2/fan_in) of a generated filter).
+    """
+
+    def __init__(self, in_features: int, out_features: int, gain: float,
+                 generator: torch.Generator | None = None):
+        super().__init__()
+        std = 1 / math.sqrt(in_features)
+        self.weight = nn.Parameter(torch.randn(out_features, in_features, generator=generator) * std)
+        self.gain = gain
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x @ self.weight.t()) * self.gain
+
+    def extra_repr(self) -> str:
+        return f"in={self.weight.shape[1]}, out={self.weight.shape[0]}, gain={self.gain:.4g}"
+
+
+def mlp(sizes: list[int], slope: float, out_gain: float | None = None) -> nn.Sequential:
+    """``sizes[0] → … → sizes[-1]``: Linear → BatchNorm → LeakyReLU on hidden layers, no biases.
+
+    ``out_gain`` makes the output layer an `EqualizedLinear` with that gain.
+    """
+    layers: list[nn.Module] = []
+    for a, b in zip(sizes[:-2], sizes[1:-1]):
+        layers += [nn.Linear(a, b, bias=False), nn.BatchNorm1d(b), nn.LeakyReLU(slope)]
+    a, b = sizes[-2], sizes[-1]
+    layers.append(nn.Linear(a, b, bias=False) if out_gain is None else EqualizedLinear(a, b, out_gain))
+    return nn.Sequential(*layers)

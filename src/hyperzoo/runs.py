@@ -1,0 +1,114 @@
+"""Run folders and checkpoints (safetensors + JSON metadata, written atomically).
+
+A run folder holds ``config.yaml`` (resolved), ``command.txt`` (every command that touched
+it), ``metrics.jsonl`` (one JSON object per logged step) and ``checkpoint.safetensors``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from safetensors import safe_open
+
+from hyperzoo.config import Config, load_config
+from hyperzoo.weights import atomic_write_text, save_tensors
+
+CHECKPOINT = "checkpoint.safetensors"
+FORMAT = 1
+
+
+class RunError(ValueError):
+    """A run folder that is missing, incomplete, or already used."""
+
+
+def write_config(run_dir: Path, config: Config) -> None:
+    atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
+
+
+def read_config(run_dir: Path) -> Config:
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        raise RunError(f"{run_dir} is not a hyperzoo run folder: {path.name} is missing")
+    return load_config(path)
+
+
+def append_command(run_dir: Path, argv: list[str]) -> None:
+    with open(Path(run_dir) / "command.txt", "a") as f:
+        f.write(" ".join(argv) + "\n")
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    """Logged rows; a torn last line (crash while appending) is skipped."""
+    path = Path(run_dir) / "metrics.jsonl"
+    rows = []
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return rows
+
+
+def truncate_metrics(run_dir: Path, before_step: int) -> None:
+    """Keep only rows logged before ``before_step`` (used when resuming)."""
+    rows = [r for r in read_metrics(run_dir) if r.get("step", 0) < before_step]
+    atomic_write_text(Path(run_dir) / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+
+
+def save_checkpoint(run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                    step: int, generators: dict[str, torch.Generator]) -> None:
+    """Everything needed to continue bit-for-bit: model, optimizer, RNG states, step."""
+    tensors: dict[str, torch.Tensor] = {f"model.{k}": v for k, v in model.state_dict().items()}
+    opt = optimizer.state_dict()
+    state_meta: dict[str, dict[str, Any]] = {}
+    for idx, entries in opt["state"].items():
+        for key, value in entries.items():
+            if torch.is_tensor(value):
+                tensors[f"optim.{idx}.{key}"] = value
+            else:
+                state_meta.setdefault(str(idx), {})[key] = value
+    for name, gen in generators.items():
+        tensors[f"rng.{name}"] = gen.get_state()
+    meta = {"format": FORMAT, "step": step, "param_groups": opt["param_groups"],
+            "optim_state": state_meta, "generators": sorted(generators)}
+    save_tensors(Path(run_dir) / CHECKPOINT, tensors, {"hyperzoo": json.dumps(meta)})
+
+
+def checkpoint_step(run_dir: Path) -> int | None:
+    path = Path(run_dir) / CHECKPOINT
+    if not path.is_file():
+        return None
+    with safe_open(str(path), "pt") as f:
+        return json.loads(f.metadata()["hyperzoo"])["step"]
+
+
+def load_checkpoint(run_dir: Path, model: torch.nn.Module,
+                    optimizer: torch.optim.Optimizer | None = None,
+                    generators: dict[str, torch.Generator] | None = None) -> int:
+    """Restore what `save_checkpoint` wrote; returns the step to continue from."""
+    path = Path(run_dir) / CHECKPOINT
+    if not path.is_file():
+        raise RunError(f"{run_dir} has no {CHECKPOINT}; train it first")
+    with safe_open(str(path), "pt") as f:
+        meta = json.loads(f.metadata()["hyperzoo"])
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    if meta.get("format") != FORMAT:
+        raise RunError(f"{path}: checkpoint format {meta.get('format')!r}, expected {FORMAT}")
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    if optimizer is not None:
+        state: dict[int, dict[str, Any]] = {}
+        for key, value in tensors.items():
+            if key.startswith("optim."):
+                _, idx, name = key.split(".", 2)
+                state.setdefault(int(idx), {})[name] = value
+        for idx, entries in meta["optim_state"].items():
+            state.setdefault(int(idx), {}).update(entries)
+        optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    for name, gen in (generators or {}).items():
+        gen.set_state(tensors[f"rng.{name}"])
+    return meta["step"]

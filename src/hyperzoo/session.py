@@ -1,0 +1,58 @@
+"""Build everything a config describes, or reopen a trained run folder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from hyperzoo.config import Config
+from hyperzoo.data import Dataset, load_dataset
+from hyperzoo.methods import Method, build_method
+from hyperzoo.runs import load_checkpoint, read_config
+from hyperzoo.targets import TargetNet, build_target
+
+
+@dataclass
+class Session:
+    """A config made concrete: data (optional), target and method."""
+
+    config: Config
+    target: TargetNet
+    method: Method
+    train_data: Dataset | None = None
+    val_data: Dataset | None = None
+
+
+def _limit(data: Dataset, limit: int | None) -> Dataset:
+    if not limit:
+        return data
+    return Dataset(data.x[:limit], data.y[:limit], data.name, data.split, data.num_classes)
+
+
+def build_session(config: Config, with_data: bool = True) -> Session:
+    """Seed, then build data, target and method (the seed makes initialisation repeatable)."""
+    torch.manual_seed(config.train.seed)
+    d = config.data
+    train_data = val_data = None
+    if with_data:
+        train_data = load_dataset(d.dataset, "train", d.data_dir)
+        val_data = _limit(load_dataset(d.dataset, d.val_split, d.data_dir), d.val_limit)
+        shape = train_data.input_shape
+    else:
+        shape = load_dataset(d.dataset, "test", d.data_dir).input_shape
+    module = build_target(config.target.name, config.target.kwargs)
+    target = TargetNet(module, shape, backend=config.target.backend)  # type: ignore[arg-type]
+    return Session(config, target, build_method(target, config.method), train_data, val_data)
+
+
+def load_run(run_dir: str | Path, data_dir: str | None = None) -> Session:
+    """Reopen a trained run (method in eval mode); ``data_dir`` overrides the saved one."""
+    config = read_config(Path(run_dir))
+    if data_dir is not None:
+        config.data.data_dir = data_dir
+    session = build_session(config, with_data=False)
+    load_checkpoint(Path(run_dir), session.method)
+    session.method.eval()
+    return session

@@ -1,0 +1,115 @@
+"""The training loop: any `Method`, one protocol, a run folder that can be resumed exactly."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from hyperzoo.config import Config
+from hyperzoo.data import Dataset
+from hyperzoo.evaluation import ensemble_metrics, predict_proba
+from hyperzoo.methods import Method
+from hyperzoo.runs import (
+    RunError,
+    append_command,
+    checkpoint_step,
+    load_checkpoint,
+    read_config,
+    save_checkpoint,
+    truncate_metrics,
+    write_config,
+)
+from hyperzoo.schedules import lr_factor
+from hyperzoo.session import build_session
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the run folder keeps its last good checkpoint."""
+
+
+@torch.no_grad()
+def validate(method: Method, data: Dataset, n_networks: int, seed: int) -> dict[str, float]:
+    """Accuracy of ``n_networks`` networks drawn from a fixed noise seed (comparable across steps)."""
+    was_training = method.training
+    method.eval()
+    weights = method.sample(n_networks, generator=torch.Generator().manual_seed(seed))
+    metrics = ensemble_metrics(predict_proba(method.target, weights, data.x), data.y)
+    method.train(was_training)
+    return metrics
+
+
+def train(config: Config, run_dir: str | Path, resume: bool = False, argv: list[str] | None = None,
+          progress: bool = True) -> dict[str, float]:
+    """Train ``config`` into ``run_dir`` (or continue it with ``resume``); returns last metrics."""
+    run_dir = Path(run_dir)
+    if resume:
+        config = read_config(run_dir)
+    elif checkpoint_step(run_dir) is not None:
+        raise RunError(f"{run_dir} already holds a trained run; use --resume or another --out")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        write_config(run_dir, config)
+    append_command(run_dir, argv if argv is not None else sys.argv)
+    t = config.train
+    if t.threads:
+        torch.set_num_threads(t.threads)
+    s = build_session(config)
+    method, data = s.method, s.train_data
+    assert data is not None and s.val_data is not None
+    optimizer = torch.optim.Adam(method.parameters(), lr=t.lr)
+    gens = {"noise": torch.Generator().manual_seed(t.seed + 1),
+            "data": torch.Generator().manual_seed(t.seed + 2)}
+    start = 0
+    if resume:
+        start = load_checkpoint(run_dir, method, optimizer, gens)
+        if start >= t.steps:
+            raise RunError(f"{run_dir} already finished its {t.steps} steps; raise train.steps "
+                           "in config.yaml to continue")
+    truncate_metrics(run_dir, start)
+    n, m = t.noise_batch, t.images_per_noise
+    last: dict[str, float] = {}
+    method.train()
+    bar = tqdm(range(start, t.steps), initial=start, total=t.steps, disable=not progress,
+               desc="train", dynamic_ncols=True)
+    with open(run_dir / "metrics.jsonl", "a") as log:
+        for step in bar:
+            lr = t.lr * lr_factor(step, t.steps, t.lr_schedule, t.lr_warmup,  # type: ignore[arg-type]
+                                  t.lr_min_factor, t.lr_decay_every, t.lr_decay)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            # Different images for every network: (N, M, ...).
+            idx = torch.randint(len(data), (n * m,), generator=gens["data"])
+            x = data.x[idx].reshape(n, m, *data.input_shape)
+            y = data.y[idx].reshape(n, m)
+            out = method.training_loss(x, y, step, generator=gens["noise"])
+            loss = out["loss"]
+            if not math.isfinite(loss.item()):
+                kept = checkpoint_step(run_dir)
+                raise TrainingDiverged(
+                    f"loss became {loss.item()} at step {step}; kept the last good checkpoint "
+                    f"({'step ' + str(kept) if kept is not None else 'none yet'}) in {run_dir}; "
+                    "try a lower train.lr or a larger method.lam")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            done = step + 1
+            row = {"step": done, "lr": lr, **{k: round(v.item(), 6) for k, v in out.items()}}
+            if done % t.val_every == 0 or done == t.steps:
+                val = validate(method, s.val_data, t.val_networks, t.seed + 3)
+                row.update({f"val_{k}": v for k, v in val.items() if k != "n_networks"})
+            log.write(json.dumps(row) + "\n")
+            log.flush()
+            last = row
+            bar.set_postfix(loss=f"{row['loss']:.4g}", acc=f"{row['accuracy']:.3f}",
+                            **({"H": f"{row['entropy']:.4g}"} if "entropy" in row else {}),
+                            **({"val": f"{row['val_mean_accuracy']:.4f}"}
+                               if "val_mean_accuracy" in row else {}))
+            if done % t.checkpoint_every == 0 or done == t.steps:
+                save_checkpoint(run_dir, method, optimizer, done, gens)
+    bar.close()
+    return last

@@ -1,0 +1,72 @@
+"""What the CLI does after training: evaluate a run, export its networks."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from hyperzoo.data import load_dataset
+from hyperzoo.diversity import kl_entropy
+from hyperzoo.evaluation import ensemble_metrics, predict_proba
+from hyperzoo.session import load_run
+from hyperzoo.symmetry import gauge_fix
+from hyperzoo.weights import atomic_write_json, flatten, save_tensors, select
+
+
+def evaluate_run(run_dir: str | Path, n_networks: int = 100, data_dir: str | None = None,
+                 split: str = "test", seed: int = 0, progress: bool = True) -> dict[str, Any]:
+    """Metrics of ``n_networks`` sampled networks on ``split``; written to RUN_DIR/metrics.json."""
+    if n_networks < 2:
+        raise ValueError(f"--networks must be at least 2 to measure an ensemble, got {n_networks}")
+    session = load_run(run_dir, data_dir)
+    d = session.config.data
+    data = load_dataset(d.dataset, split, d.data_dir)
+    start = time.perf_counter()
+    with torch.no_grad():
+        weights = session.method.sample(n_networks, generator=torch.Generator().manual_seed(seed))
+        with tqdm(total=n_networks, desc="evaluate", disable=not progress, unit="net") as bar:
+            probs = predict_proba(session.target, weights, data.x,
+                                  progress=lambda k: bar.update(k - bar.n))
+        entropy = kl_entropy(flatten(gauge_fix(session.target, weights)).double(),
+                             d=session.method.latent_dim)
+    metrics: dict[str, Any] = {
+        **ensemble_metrics(probs, data.y),
+        "entropy_estimate": entropy.item(),
+        "dataset": data.name,
+        "split": split,
+        "n_examples": len(data),
+        "seed": seed,
+        "seconds": round(time.perf_counter() - start, 3),
+    }
+    atomic_write_json(Path(run_dir) / "metrics.json", metrics)
+    return metrics
+
+
+def export_networks(run_dir: str | Path, n: int, out: str | Path, seed: int = 0) -> list[Path]:
+    """Write ``n`` sampled networks as safetensors state dicts of the plain target module."""
+    if n < 1:
+        raise ValueError(f"-n must be at least 1, got {n}")
+    session = load_run(run_dir)
+    out = Path(out)
+    with torch.no_grad():
+        weights = session.method.sample(n, generator=torch.Generator().manual_seed(seed))
+    buffers = dict(session.target.module.named_buffers())
+    paths = []
+    for i in range(n):
+        path = out / f"network_{i:04d}.safetensors"
+        save_tensors(path, {**select(weights, i), **buffers},
+                     {"target": session.config.target.name, "run": str(run_dir), "seed": seed,
+                      "index": i})
+        paths.append(path)
+    t = session.config.target
+    atomic_write_json(out / "manifest.json", {
+        "target": t.name, "target_kwargs": t.kwargs, "input_shape": session.target.input_shape,
+        "run": str(run_dir), "seed": seed, "n_networks": n,
+        "files": [p.name for p in paths],
+        "load": "module.load_state_dict(safetensors.torch.load_file(path))",
+    })
+    return paths

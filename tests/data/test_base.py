@@ -1,0 +1,32 @@
+import pytest
+import torch
+
+from hyperzoo.data import DataError, Dataset
+
+
+def test_dataset_basics():
+    d = Dataset(torch.zeros(4, 3, 5, 6), torch.arange(4), "toy", "train", 10)
+    assert len(d) == 4 and d.input_shape == (3, 5, 6)
+    assert repr(d) == (
+        "Dataset(name='toy', split='train', n=4, input_shape=(3, 5, 6), num_classes=10)"
+    )
+    with pytest.raises(AttributeError):
+        d.name = "other"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("x", "y"),
+    [
+        (torch.zeros(4, 5, 6), torch.arange(4)),
+        (torch.zeros(4, 1, 5, 6, dtype=torch.float64), torch.arange(4)),
+        (torch.zeros(4, 1, 5, 6), torch.arange(4, dtype=torch.int32)),
+        (torch.zeros(4, 1, 5, 6), torch.arange(3)),
+    ],
+)
+def test_dataset_validates(x, y):
+    with pytest.raises(DataError, match="toy/train"):
+        Dataset(x, y, "toy", "train", 10)
+
+
+def test_data_error_is_a_value_error():
+    assert issubclass(DataError, ValueError)
