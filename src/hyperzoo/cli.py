@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -25,23 +25,24 @@ def _fail(error: Exception) -> None:
 
 
 def _table(metrics: dict) -> str:
-    rows = [("networks", f"{metrics['n_networks']}"),
-            ("data", f"{metrics['dataset']} / {metrics['split']} ({metrics['n_examples']} examples)"),
-            ("single network", f"{metrics['mean_accuracy']:.2%} ± {metrics['std_accuracy']:.2%} "
-                               f"(min {metrics['min_accuracy']:.2%}, max {metrics['max_accuracy']:.2%})"),
-            ("ensemble (mean prob.)", f"{metrics['ensemble_accuracy']:.2%}"),
-            ("ensemble (majority)", f"{metrics['majority_accuracy']:.2%}"),
-            ("entropy estimate", f"{metrics['entropy_estimate']:.1f}")]
+    m = metrics
+    rows = [("networks", f"{m['n_networks']}"),
+            ("data", f"{m['dataset']} / {m['split']} ({m['n_examples']} examples)"),
+            ("single network", f"{m['mean_accuracy']:.2%} ± {m['std_accuracy']:.2%} "
+                               f"(min {m['min_accuracy']:.2%}, max {m['max_accuracy']:.2%})"),
+            ("ensemble (mean prob.)", f"{m['ensemble_accuracy']:.2%}"),
+            ("ensemble (majority)", f"{m['majority_accuracy']:.2%}"),
+            ("entropy estimate", f"{m['entropy_estimate']:.1f}")]
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 
 
 @app.command()
 def train(
-    config: Annotated[Optional[Path], typer.Argument(help="YAML config (default: digits demo)")] = None,
+    config: Annotated[Path | None, typer.Argument(help="YAML config (default: digits demo)")] = None,
     set_: Annotated[list[str], typer.Option("--set", help="override: key=value")] = [],  # noqa: B006
-    out: Annotated[Optional[Path], typer.Option(help="run folder to create")] = None,
-    resume: Annotated[Optional[Path], typer.Option(help="run folder to continue")] = None,
+    out: Annotated[Path | None, typer.Option(help="run folder to create")] = None,
+    resume: Annotated[Path | None, typer.Option(help="run folder to continue")] = None,
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
 ) -> None:
     """Train a hypernetwork into a run folder (or continue one with --resume)."""
@@ -84,7 +85,7 @@ def sample(
 def evaluate(
     run_dir: Path,
     networks: Annotated[int, typer.Option(help="networks to sample")] = 100,
-    data_dir: Annotated[Optional[str], typer.Option(help="folder holding the data set")] = None,
+    data_dir: Annotated[str | None, typer.Option(help="folder holding the data set")] = None,
     split: str = "test",
     seed: int = 0,
     quiet: bool = False,
@@ -120,3 +121,44 @@ def demo(
     except USER_ERRORS as e:
         _fail(e)
     typer.echo(f"exported {len(paths)} networks to {out / 'networks'}\n{_table(metrics)}")
+
+
+@app.command()
+def toy(
+    out: Annotated[Path, typer.Option(help="folder for toy.png and toy.json")] = Path("runs/toy"),
+    steps: int = 3000,
+    seed: int = 0,
+    quiet: bool = False,
+) -> None:
+    """Seed 000's toy problem: 1-D noise onto a 2-D Gaussian mixture (under a minute)."""
+    from hyperzoo.toy import ToyConfig, run_toy
+
+    if steps < 1:
+        _fail(ValueError(f"--steps must be at least 1, got {steps}"))
+    s = run_toy(out, ToyConfig(steps=steps, seed=seed), progress=not quiet)
+    peaks = ", ".join(f"{d:.2f}" for d in s["distance_to_nearest_sample_per_peak"])
+    typer.echo(f"wrote {out / 'toy.png'}; distance from each peak to the path: {peaks}; "
+               f"rank correlation density vs sample spacing: {s['rank_corr_density_vs_spacing']:.2f}")
+
+
+@app.command()
+def report(
+    run_dir: Path,
+    out: Annotated[Path, typer.Option(help="folder for report.md, report.json, PNGs")],
+    compare: Annotated[list[Path], typer.Option(help="more runs on the same axes")] = [],  # noqa: B006
+    data_dir: Annotated[str | None, typer.Option(help="folder holding the data set")] = None,
+    networks: Annotated[int, typer.Option(help="sampled networks per run")] = 200,
+    limit: Annotated[int | None, typer.Option(help="test examples (default: all)")] = None,
+    adv_limit: Annotated[int, typer.Option(help="test examples attacked")] = 200,
+    seed: int = 0,
+    quiet: bool = False,
+) -> None:
+    """The papers' analyses: accuracy histograms, ensembles, diversity probes, adversarial examples."""
+    from hyperzoo.report import make_report
+
+    try:
+        rep = make_report(run_dir, out, compare, data_dir, networks, limit, adv_limit, seed=seed,
+                          progress=not quiet)
+    except USER_ERRORS as e:
+        _fail(e)
+    typer.echo(f"wrote {out / 'report.md'} and {len(rep['figures'])} figures ({rep['seconds']} s)")

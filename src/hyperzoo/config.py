@@ -20,7 +20,7 @@ class ConfigError(ValueError):
 class TargetConfig:
     name: str = "digits_net"
     kwargs: dict[str, Any] = field(default_factory=dict)
-    backend: str = "vmap"
+    backend: str = "auto"
 
 
 @dataclass
@@ -81,6 +81,12 @@ def _check_type(path: str, value: Any, annotation: Any) -> Any:
     base = origin or annotation
     if base is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if base is float and isinstance(value, str):
+        # YAML 1.1 reads "1e4" (no dot) as a string; accept it as the number it means.
+        try:
+            return float(value)
+        except ValueError:
+            pass
     if base is int and isinstance(value, float) and value.is_integer():
         return int(value)
     if base in (list, tuple) and isinstance(value, (list, tuple)):

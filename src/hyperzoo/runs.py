@@ -54,9 +54,9 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def truncate_metrics(run_dir: Path, before_step: int) -> None:
-    """Keep only rows logged before ``before_step`` (used when resuming)."""
-    rows = [r for r in read_metrics(run_dir) if r.get("step", 0) < before_step]
+def truncate_metrics(run_dir: Path, last_step: int) -> None:
+    """Keep only rows up to ``last_step``, the checkpoint a resumed run continues from."""
+    rows = [r for r in read_metrics(run_dir) if r.get("step", 0) <= last_step]
     atomic_write_text(Path(run_dir) / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
 
 

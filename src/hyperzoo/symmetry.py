@@ -8,6 +8,7 @@ channel-major order) — true for the papers' networks.
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Literal
 
 import torch
@@ -44,7 +45,7 @@ def scale_gauge(target: TargetNet, weights: WeightBatch) -> WeightBatch:
     """Rescale each filter of layers 1..m-1 to squared norm = its element count (bias included),
     un-scaling the matching inputs of the next layer, so outputs are unchanged."""
     out = dict(weights)
-    for layer, nxt in zip(target.layers[:-1], target.layers[1:]):
+    for layer, nxt in pairwise(target.layers):
         sq = _filter_sq_norms(out, layer)
         # A dead (all-zero) filter has no scale to fix; leave it alone instead of dividing by 0.
         s = torch.where(sq > 0, (sq / layer.filter_size).sqrt(), torch.ones_like(sq))
@@ -101,7 +102,7 @@ def permutation_canonical(target: TargetNet, weights: WeightBatch, key: SortKey 
     """Sort the filters of layers 1..m-1 by ``key`` (ascending), permuting the next layer's
     input channels to match, so networks that differ by a permutation coincide."""
     out = dict(weights)
-    for layer, nxt in zip(target.layers[:-1], target.layers[1:]):
+    for layer, nxt in pairwise(target.layers):
         order = _sort_key(out, layer, key).argsort(dim=1, stable=True)  # (N, out)
         w = out[layer.weight]
         idx = order.reshape(*order.shape, *([1] * (w.dim() - 2))).expand_as(w)

@@ -53,6 +53,9 @@ def train(config: Config, run_dir: str | Path, resume: bool = False, argv: list[
         raise RunError(f"{run_dir} already holds a trained run; use --resume or another --out")
     run_dir.mkdir(parents=True, exist_ok=True)
     if not resume:
+        if config.data.data_dir:
+            # Absolute, so evaluate/report/resume work from any working directory.
+            config.data.data_dir = str(Path(config.data.data_dir).expanduser().resolve())
         write_config(run_dir, config)
     append_command(run_dir, argv if argv is not None else sys.argv)
     t = config.train

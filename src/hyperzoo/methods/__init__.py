@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from hyperzoo.config import ConfigError, from_dict
-from hyperzoo.methods.base import Method
+from hyperzoo.methods.base import LatentMethod, Method
 from hyperzoo.methods.deutsch import DeutschConfig, DeutschHypernetwork
+from hyperzoo.methods.ensemble import EnsembleConfig, IndependentEnsemble
 from hyperzoo.targets import TargetNet
 
 METHODS: dict[str, tuple[type, type[Method]]] = {
     "deutsch": (DeutschConfig, DeutschHypernetwork),
+    "ensemble": (EnsembleConfig, IndependentEnsemble),
 }
 
 
@@ -21,10 +23,12 @@ def build_method(target: TargetNet, settings: dict[str, Any]) -> Method:
         raise ConfigError(f"unknown method {name!r}; expected one of {', '.join(METHODS)}")
     config_cls, method_cls = METHODS[name]
     try:
-        config = from_dict(config_cls, settings, prefix="method.")
+        return method_cls(target, from_dict(config_cls, settings, prefix="method."))
+    except ConfigError:
+        raise
     except ValueError as e:
         raise ConfigError(str(e)) from e
-    return method_cls(target, config)
 
 
-__all__ = ["METHODS", "Method", "DeutschConfig", "DeutschHypernetwork", "build_method"]
+__all__ = ["METHODS", "LatentMethod", "Method", "DeutschConfig", "DeutschHypernetwork", "EnsembleConfig",
+           "IndependentEnsemble", "build_method"]

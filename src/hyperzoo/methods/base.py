@@ -37,3 +37,18 @@ class Method(nn.Module, ABC):
     def training_loss(self, x: torch.Tensor, y: torch.Tensor, step: int,
                       generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         """Loss on inputs ``x`` (N, M, ...) and labels ``y`` (N, M): M examples per network."""
+
+
+class LatentMethod(Method):
+    """A method whose networks are G(z) for noise z: adds ``noise`` and ``generate``."""
+
+    @abstractmethod
+    def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` latent vectors ``(n, latent_dim)``."""
+
+    @abstractmethod
+    def generate(self, z: torch.Tensor) -> WeightBatch:
+        """Weights of ``len(z)`` networks."""
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> WeightBatch:
+        return self.generate(self.noise(n, generator))

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from hyperzoo.diversity import kl_entropy, output_entropy
-from hyperzoo.methods.base import Method
+from hyperzoo.methods.base import LatentMethod
 from hyperzoo.methods.mlp import mlp
 from hyperzoo.schedules import geometric_ramp
 from hyperzoo.symmetry import gauge_fix, gauge_penalty
@@ -43,6 +43,9 @@ class DeutschConfig:
     metric: str = "euclidean"
     gamma: float = 1.0
     probe_size: int = 32
+    # ω of the ensemble loss (seed 003 §3.2.3): λ·((1−ω)·CE of each network + ω·CE of the
+    # networks' mean prediction on shared inputs).
+    ensemble_loss: float = 0.0
 
     def __post_init__(self) -> None:
         if self.noise not in ("uniform", "normal"):
@@ -52,6 +55,8 @@ class DeutschConfig:
                              "'weights_relaxed', 'outputs', 'none'")
         if self.metric not in ("euclidean", "l1"):
             raise ValueError(f"method.metric {self.metric!r} is not one of 'euclidean', 'l1'")
+        if not 0 <= self.ensemble_loss <= 1:
+            raise ValueError(f"method.ensemble_loss must be in [0, 1], got {self.ensemble_loss}")
         if self.lam <= 0:
             raise ValueError(f"method.lam must be positive, got {self.lam}")
 
@@ -62,7 +67,7 @@ def _default_hidden(layer_size: int) -> list[int]:
     return [width, width]
 
 
-class DeutschHypernetwork(Method):
+class DeutschHypernetwork(LatentMethod):
     """Extractor + per-layer weight generators for any `TargetNet`."""
 
     def __init__(self, target: TargetNet, config: DeutschConfig):
@@ -84,7 +89,7 @@ class DeutschHypernetwork(Method):
         self.generators = torch.nn.ModuleList(
             mlp([c.code_size, *h, size], c.leaky_slope,
                 out_gain=math.sqrt(2 / layer.fan_in) if c.equalized_output else None)
-            for layer, h, size in zip(layers, hidden, self.out_sizes)
+            for layer, h, size in zip(layers, hidden, self.out_sizes, strict=True)
         )
 
     @property
@@ -105,7 +110,8 @@ class DeutschHypernetwork(Method):
         codes = self.extractor(z).reshape(n, sum(self.units), self.config.code_size)
         weights: WeightBatch = {}
         for layer, gen, part, units in zip(self.target.layers, self.generators,
-                                           codes.split(self.units, dim=1), self.units):
+                                           codes.split(self.units, dim=1), self.units,
+                                           strict=True):
             out = gen(part.reshape(n * units, -1)).reshape(n, -1)  # (N, units * out_size)
             weights.update(self._split(layer, out))
         return weights
@@ -119,9 +125,6 @@ class DeutschHypernetwork(Method):
         if layer.bias is not None:
             weights[layer.bias] = filters[..., layer.fan_in]
         return weights
-
-    def sample(self, n: int, generator: torch.Generator | None = None) -> WeightBatch:
-        return self.generate(self.noise(n, generator))
 
     def lam_at(self, step: int) -> float:
         c = self.config
@@ -137,7 +140,14 @@ class DeutschHypernetwork(Method):
         ce = F.cross_entropy(logits.flatten(0, 1), y.flatten())
         lam = self.lam_at(step)
         terms = {"cross_entropy": ce, "lam": torch.tensor(lam)}
-        loss = lam * ce
+        task = ce
+        if c.ensemble_loss:
+            # Aggregate on network 0's images, seen by every network.
+            mean_prob = self.target(weights, x[0]).softmax(-1).mean(0)  # (M, C)
+            ens_ce = F.nll_loss(mean_prob.clamp_min(1e-12).log(), y[0])
+            task = (1 - c.ensemble_loss) * ce + c.ensemble_loss * ens_ce
+            terms["ensemble_cross_entropy"] = ens_ce
+        loss = lam * task
         if c.diversity in ("weights", "weights_relaxed"):
             gauged = gauge_fix(self.target, weights) if c.diversity == "weights" else weights
             entropy = kl_entropy(flatten(gauged), d=c.z_dim, metric=c.metric)

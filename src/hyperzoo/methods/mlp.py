@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 
 import torch
 from torch import nn
@@ -20,7 +21,8 @@ class EqualizedLinear(nn.Module):
                  generator: torch.Generator | None = None):
         super().__init__()
         std = 1 / math.sqrt(in_features)
-        self.weight = nn.Parameter(torch.randn(out_features, in_features, generator=generator) * std)
+        w = torch.randn(out_features, in_features, generator=generator) * std
+        self.weight = nn.Parameter(w)
         self.gain = gain
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -36,8 +38,9 @@ def mlp(sizes: list[int], slope: float, out_gain: float | None = None) -> nn.Seq
     ``out_gain`` makes the output layer an `EqualizedLinear` with that gain.
     """
     layers: list[nn.Module] = []
-    for a, b in zip(sizes[:-2], sizes[1:-1]):
+    for a, b in pairwise(sizes[:-1]):
         layers += [nn.Linear(a, b, bias=False), nn.BatchNorm1d(b), nn.LeakyReLU(slope)]
     a, b = sizes[-2], sizes[-1]
-    layers.append(nn.Linear(a, b, bias=False) if out_gain is None else EqualizedLinear(a, b, out_gain))
+    out = nn.Linear(a, b, bias=False) if out_gain is None else EqualizedLinear(a, b, out_gain)
+    layers.append(out)
     return nn.Sequential(*layers)

@@ -12,7 +12,7 @@ from torch.func import functional_call
 
 from hyperzoo.weights import WeightBatch, batch_size
 
-Backend = Literal["vmap", "loop"]
+Backend = Literal["auto", "vmap", "loop"]
 
 # Layer kinds whose parameters hyperzoo can split into filters (one output unit each).
 _SUPPORTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
@@ -57,13 +57,14 @@ class TargetNet:
     """Parameter specs, filters and layer order of a module, and batched evaluation.
 
     The module is never modified: weights are supplied per call through
-    ``torch.func.functional_call``. Layers are found in forward order by tracing one
-    forward pass on zeros of ``input_shape`` (without the batch axis).
+    ``torch.func.functional_call`` (``vmap`` over networks, or one call per network where
+    that is faster: ``backend="auto"`` picks the loop on CPU). Layers are found in forward
+    order by tracing one forward pass on zeros of ``input_shape`` (no batch axis).
     """
 
-    def __init__(self, module: nn.Module, input_shape: tuple[int, ...], backend: Backend = "vmap"):
-        if backend not in ("vmap", "loop"):
-            raise ValueError(f"backend {backend!r} is not one of 'vmap', 'loop'")
+    def __init__(self, module: nn.Module, input_shape: tuple[int, ...], backend: Backend = "auto"):
+        if backend not in ("auto", "vmap", "loop"):
+            raise ValueError(f"backend {backend!r} is not one of 'auto', 'vmap', 'loop'")
         self.module = module
         self.input_shape = tuple(input_shape)
         self.backend: Backend = backend
@@ -152,7 +153,10 @@ class TargetNet:
         def one(params: WeightBatch, xi: torch.Tensor) -> torch.Tensor:
             return functional_call(self.module, {**params, **buffers}, (xi,))
 
-        if self.backend == "loop":
+        # vmap is the reference; on a CPU one functional_call per network was measured faster
+        # (bench/step_time.py), so "auto" loops there.
+        loop = self.backend == "loop" or (self.backend == "auto" and x.device.type == "cpu")
+        if loop:
             return torch.stack([one({k: v[i] for k, v in weights.items()}, x if shared else x[i])
                                 for i in range(n)])
         return torch.vmap(one, in_dims=(0, None if shared else 0))(dict(weights), x)

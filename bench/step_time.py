@@ -1,0 +1,134 @@
+"""Where a training step of the Deutsch MNIST recipe spends its time, and batched vs naive
+ensemble evaluation. Prints JSON; not a test.
+
+    python bench/step_time.py --data-dir ../shared/data [--repeats 5] [--networks 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+
+from hyperzoo.data import load_dataset
+from hyperzoo.diversity import kl_entropy
+from hyperzoo.evaluation import predict_proba
+from hyperzoo.methods import build_method
+from hyperzoo.symmetry import gauge_fix
+from hyperzoo.targets import DeutschMNIST, TargetNet
+from hyperzoo.weights import flatten
+
+PAPER = {"name": "deutsch", "generator_hidden": [[40, 40], [100, 100], [100, 100], [60, 60]]}
+
+
+def timed(fn, repeats: int, warmup: bool = True) -> tuple[float, object]:
+    """Median seconds of ``fn()`` over ``repeats`` runs (after one warm-up run)."""
+    out = fn() if warmup else None
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), out
+
+
+def step_breakdown(backend: str, x, y, repeats: int) -> dict[str, float]:
+    torch.manual_seed(0)
+    target = TargetNet(DeutschMNIST(), (1, 28, 28), backend=backend)
+    method = build_method(target, PAPER)
+    opt = torch.optim.Adam(method.parameters(), lr=1e-3)
+    g = torch.Generator().manual_seed(0)
+    names = ("hypernetwork_forward", "target_forward", "gauge_entropy_forward", "backward",
+             "optimizer", "step")
+    parts: dict[str, list[float]] = {k: [] for k in names}
+    for i in range(repeats + 1):
+        t0 = time.perf_counter()
+        weights = method.sample(x.shape[0], generator=g)
+        t1 = time.perf_counter()
+        ce = F.cross_entropy(target(weights, x).flatten(0, 1), y.flatten())
+        t2 = time.perf_counter()
+        entropy = kl_entropy(flatten(gauge_fix(target, weights)), d=300)
+        t3 = time.perf_counter()
+        opt.zero_grad()
+        (1000 * ce - entropy).backward()
+        t4 = time.perf_counter()
+        opt.step()
+        t5 = time.perf_counter()
+        if i:  # skip warm-up
+            for k, v in zip(names, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t5 - t0), strict=True):
+                parts[k].append(v)
+    result = {k: round(statistics.median(v), 4) for k, v in parts.items()}
+
+    # Floor: the same networks' forward + backward with the weights as leaves.
+    leaves = {k: v.detach().requires_grad_() for k, v in weights.items()}
+
+    def target_only():
+        loss = F.cross_entropy(target(leaves, x).flatten(0, 1), y.flatten())
+        loss.backward()
+
+    result["target_only_forward_backward"] = round(timed(target_only, repeats)[0], 4)
+    return result
+
+
+def ensemble_eval(x_test, networks: int, repeats: int) -> dict[str, float]:
+    torch.manual_seed(0)
+    target = TargetNet(DeutschMNIST(), (1, 28, 28))
+    method = build_method(target, PAPER).eval()
+    with torch.no_grad():
+        weights = method.sample(networks, generator=torch.Generator().manual_seed(0))
+    out = {}
+    for backend in ("loop", "vmap"):
+        target.backend = backend
+        out[f"batched_{backend}"] = round(timed(lambda: predict_proba(target, weights, x_test),
+                                                repeats, warmup=False)[0], 3)
+
+    def naive():
+        # The way to avoid: copy each network into a module, run it, repeat.
+        module = DeutschMNIST()
+        probs = []
+        with torch.no_grad():
+            for i in range(networks):
+                module.load_state_dict({k: v[i] for k, v in weights.items()})
+                probs.append(torch.cat([module(x_test[j:j + 1000]).softmax(-1)
+                                        for j in range(0, len(x_test), 1000)]))
+        return torch.stack(probs)
+
+    out["naive_module_loop"] = round(timed(naive, repeats, warmup=False)[0], 3)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data-dir", default=None, help="folder with mnist/ (else random images)")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--networks", type=int, default=100)
+    args = parser.parse_args()
+    gen = torch.Generator().manual_seed(0)
+    if args.data_dir:
+        train = load_dataset("mnist", "train", args.data_dir)
+        idx = torch.randint(len(train), (32 * 32,), generator=gen)
+        x, y = train.x[idx].reshape(32, 32, 1, 28, 28), train.y[idx].reshape(32, 32)
+        x_test = load_dataset("mnist", "test", args.data_dir).x
+    else:
+        x, y = torch.rand(32, 32, 1, 28, 28, generator=gen), torch.randint(10, (32, 32))
+        x_test = torch.rand(10_000, 1, 28, 28, generator=gen)
+    report = {
+        "device": "cpu",
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "machine": platform.machine(),
+        "recipe": "Deutsch MNIST, 32 noise vectors x 32 images",
+        "step_seconds": {b: step_breakdown(b, x, y, args.repeats) for b in ("loop", "vmap")},
+        f"ensemble_{args.networks}_on_{len(x_test)}_images_seconds":
+            ensemble_eval(x_test, args.networks, repeats=1),
+    }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

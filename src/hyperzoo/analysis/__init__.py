@@ -1,0 +1,1 @@
+"""The papers' analyses of trained hypernetworks: one concept per module."""

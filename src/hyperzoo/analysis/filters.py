@@ -1,0 +1,30 @@
+"""Images of one filter across sampled networks (seed 001 Fig. 3)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from hyperzoo.targets import TargetNet
+from hyperzoo.weights import WeightBatch
+
+
+def filter_images(target: TargetNet, weights: WeightBatch, layer: int, unit: int = 0,
+                  channel: int = 0) -> torch.Tensor:
+    """Input channel ``channel`` of filter ``unit`` of layer ``layer`` for every network:
+    ``(N, h, w)``. A linear layer after a conv layer shows its weights on the previous
+    layer's spatial grid (channel-major flatten); a linear layer on a vector, as a row."""
+    spec = target.layers[layer]
+    w = weights[spec.weight][:, unit]  # (N, in, *k) or (N, in)
+    if w.dim() == 4:
+        return w[:, channel]
+    if w.dim() == 2:
+        prev = target.layers[layer - 1] if layer > 0 else None
+        if prev is not None and prev.kind == "conv" and spec.in_units % prev.out_units == 0:
+            spatial = spec.in_units // prev.out_units
+            side = math.isqrt(spatial)
+            if side * side == spatial:
+                return w.reshape(w.shape[0], prev.out_units, side, side)[:, channel]
+        return w[:, None, :]
+    raise ValueError(f"layer {spec.name!r} with weight shape {spec.weight_shape} has no image form")

@@ -1,0 +1,106 @@
+"""Matplotlib figures of the report (PNG, Agg backend)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+
+
+def _save(fig, path: Path) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path.name
+
+
+def accuracy_histograms(runs: dict[str, torch.Tensor], entropies: dict[str, float], path: Path) -> str:
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    for label, acc in runs.items():
+        ax.hist(100 * acc.numpy(), bins=30, alpha=0.6,
+                label=f"{label} (Ĥ = {entropies[label]:.0f})")
+    ax.set_xlabel("test accuracy of a sampled network (%)")
+    ax.set_ylabel("networks")
+    ax.legend(fontsize=8)
+    ax.set_title("Accuracy of sampled networks")
+    return _save(fig, path)
+
+
+def ensemble_curve(rows: list[dict], single_mean: float, path: Path) -> str:
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    sizes = [r["size"] for r in rows]
+    for key, label in (("mean_prob", "mean probability"), ("majority", "majority vote")):
+        m = torch.tensor([r[f"{key}_mean"] for r in rows]).numpy() * 100
+        s = torch.tensor([r[f"{key}_std"] for r in rows]).numpy() * 100
+        ax.plot(sizes, m, marker="o", ms=3, label=label)
+        ax.fill_between(sizes, m - s, m + s, alpha=0.2)
+    ax.axhline(100 * single_mean, color="0.5", ls="--", lw=1, label="single network (mean)")
+    ax.set_xscale("log")
+    ax.set_xlabel("ensemble size")
+    ax.set_ylabel("test accuracy (%)")
+    ax.legend(fontsize=8)
+    ax.set_title("Ensembles of sampled networks")
+    return _save(fig, path)
+
+
+def filter_grid(images: torch.Tensor, title: str, path: Path) -> str:
+    n = min(25, images.shape[0])
+    v = images[:n].abs().max().item() or 1.0
+    fig, axes = plt.subplots(5, 5, figsize=(5, 5.3))
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < n:
+            ax.imshow(images[i].numpy(), cmap="RdBu_r", vmin=-v, vmax=v, aspect="auto")
+    fig.suptitle(title, fontsize=9)
+    return _save(fig, path)
+
+
+def pca_scatter(scores: torch.Tensor, explained: torch.Tensor, title: str, path: Path) -> str:
+    k = scores.shape[1]
+    fig, axes = plt.subplots(k, k, figsize=(1.7 * k, 1.7 * k))
+    for i in range(k):
+        for j in range(k):
+            ax = axes[i, j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == j:
+                ax.hist(scores[:, i].numpy(), bins=25, color="C0")
+            else:
+                ax.scatter(scores[:, j].numpy(), scores[:, i].numpy(), s=2, alpha=0.5)
+            if i == k - 1:
+                ax.set_xlabel(f"PC{j + 1} ({100 * explained[j]:.0f}%)", fontsize=7)
+            if j == 0:
+                ax.set_ylabel(f"PC{i + 1}", fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    return _save(fig, path)
+
+
+def paths_figure(t: torch.Tensor, direct: torch.Tensor, interpolated: torch.Tensor, path: Path) -> str:
+    t, direct, interpolated = t.numpy(), direct.numpy(), interpolated.numpy()
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    for i in range(direct.shape[0]):
+        ax.plot(t, 100 * direct[i], color="C3", alpha=0.7,
+                label="direct G(z₁)t + G(z₂)(1−t)" if i == 0 else None)
+        ax.plot(t, 100 * interpolated[i], color="C0", alpha=0.7,
+                label="interpolated G(z₁t + z₂(1−t))" if i == 0 else None)
+    ax.set_xlabel("t")
+    ax.set_ylabel("accuracy (%)")
+    ax.legend(fontsize=8)
+    ax.set_title("Accuracy along paths between two sampled networks")
+    return _save(fig, path)
+
+
+def adversarial_figure(eps: list[float], curves: dict[str, list[float]], path: Path) -> str:
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    for label, values in curves.items():
+        ax.plot(eps, [100 * v for v in values], marker="o", ms=3, label=label)
+    ax.set_xlabel("ε (fraction of the pixel range)")
+    ax.set_ylabel("examples that fool the model (%)")
+    ax.legend(fontsize=8)
+    ax.set_title("Targeted adversarial examples")
+    return _save(fig, path)

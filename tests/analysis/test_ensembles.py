@@ -1,0 +1,31 @@
+import pytest
+import torch
+
+from hyperzoo.analysis.ensembles import accuracy_vs_size, ensemble_accuracies
+
+
+def test_independent_errors_average_out():
+    # 101 networks, each right on a random 70% of 2-class examples: ensembles beat singles.
+    g = torch.Generator().manual_seed(0)
+    y = torch.zeros(500, dtype=torch.long)
+    right = torch.rand(101, 500, generator=g) < 0.7
+    probs = torch.stack([right.double() * 0.6 + 0.2, (~right).double() * 0.6 + 0.2], -1)
+    rows = accuracy_vs_size(probs, y, [1, 11, 101], count=5, generator=g)
+    assert [r["size"] for r in rows] == [1, 11, 101]
+    assert rows[0]["majority_mean"] == pytest.approx(0.7, abs=0.05)
+    assert rows[1]["majority_mean"] > 0.85 and rows[2]["majority_mean"] > 0.99
+    assert rows[2]["majority_std"] == 0.0
+
+
+def test_identical_networks_gain_nothing():
+    probs = torch.softmax(torch.randn(1, 50, 4), -1).expand(10, 50, 4)
+    y = torch.randint(4, (50,))
+    acc = ensemble_accuracies(probs, y, size=5, count=3)
+    single = (probs[0].argmax(-1) == y).double().mean()
+    torch.testing.assert_close(acc["mean_prob"], single.expand(3))
+    torch.testing.assert_close(acc["majority"], single.expand(3))
+
+
+def test_size_must_fit_the_pool():
+    with pytest.raises(ValueError, match="ensemble size 20 must be between 1 and the pool size 10"):
+        ensemble_accuracies(torch.rand(10, 3, 2), torch.zeros(3, dtype=torch.long), 20, 1)

@@ -1,0 +1,29 @@
+import torch
+
+from hyperzoo.analysis.filters import filter_images
+from hyperzoo.analysis.norms import layer_norms
+from hyperzoo.targets import TargetNet
+from hyperzoo.targets.zoo import DeutschMNIST
+
+
+def batch(n=4):
+    target = TargetNet(DeutschMNIST(), (1, 28, 28))
+    return target, {k: torch.randn(n, *s) for k, s in target.param_shapes.items()}
+
+
+def test_filter_images_follow_the_layer_layout():
+    target, w = batch()
+    assert torch.equal(filter_images(target, w, 0, unit=3), w["0.weight"][:, 3, 0])
+    assert torch.equal(filter_images(target, w, 1, unit=2, channel=5), w["3.weight"][:, 2, 5])
+    # The fc layer after 16 channels of 7×7 shows channel 4 of neuron 1 as a 7×7 image.
+    img = filter_images(target, w, 2, unit=1, channel=4)
+    assert img.shape == (4, 7, 7)
+    assert torch.equal(img.flatten(1), w["7.weight"][:, 1, 4 * 49:5 * 49])
+
+
+def test_layer_norms():
+    target, w = batch()
+    w["9.weight"] = torch.ones(4, 10, 8) * torch.tensor([1.0, 2.0, 3.0, 4.0]).view(4, 1, 1)
+    norms = layer_norms(target, w)
+    assert list(norms) == ["0", "3", "7", "9"]
+    assert abs(norms["9"]["mean"] - 2.5 * 80**0.5) < 1e-5

@@ -1,0 +1,28 @@
+import pytest
+import torch
+
+from hyperzoo.evaluation import ensemble_metrics, predict_proba
+from hyperzoo.targets import TargetNet
+from hyperzoo.targets.zoo import DigitsNet
+
+
+def test_metrics_on_a_hand_made_case():
+    # 3 networks, 2 examples, 2 classes; labels [0, 1].
+    probs = torch.tensor([[[0.9, 0.1], [0.6, 0.4]],
+                          [[0.4, 0.6], [0.2, 0.8]],
+                          [[0.8, 0.2], [0.45, 0.55]]])
+    m = ensemble_metrics(probs, torch.tensor([0, 1]))
+    assert m["mean_accuracy"] == pytest.approx((0.5 + 0.5 + 1.0) / 3)
+    assert m["min_accuracy"] == 0.5 and m["max_accuracy"] == 1.0
+    assert m["ensemble_accuracy"] == 1.0  # mean probs [0.7, 0.3] and [0.417, 0.583]
+    assert m["majority_accuracy"] == 1.0  # votes 2:1 for class 0, then 2:1 for class 1
+    assert m["n_networks"] == 3
+
+
+def test_chunked_prediction_equals_one_call():
+    target = TargetNet(DigitsNet(), (1, 8, 8))
+    w = {k: torch.randn(5, *s) * 0.3 for k, s in target.param_shapes.items()}
+    x = torch.rand(13, 1, 8, 8)
+    full = target(w, x).softmax(-1)
+    torch.testing.assert_close(predict_proba(target, w, x, max_pairs=6), full)
+    assert predict_proba(target, w, x).shape == (5, 13, 10)

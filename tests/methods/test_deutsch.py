@@ -1,0 +1,107 @@
+import math
+
+import pytest
+import torch
+
+from hyperzoo.config import ConfigError
+from hyperzoo.methods import DeutschHypernetwork, build_method
+from hyperzoo.methods.mlp import EqualizedLinear
+from hyperzoo.targets import TargetNet
+from hyperzoo.targets.zoo import DeutschMNIST, DigitsNet
+
+PAPER = {"name": "deutsch", "generator_hidden": [[40, 40], [100, 100], [100, 100], [60, 60]]}
+
+
+def paper_method() -> DeutschHypernetwork:
+    return build_method(TargetNet(DeutschMNIST(), (1, 28, 28)), PAPER)
+
+
+def test_paper_parameter_count():
+    m = paper_method()
+    assert sum(p.numel() for p in m.parameters()) == 633_640
+    bn = sum(p.numel() for name, p in m.named_parameters() if p.dim() == 1)
+    assert bn == 2_400
+    assert [g[-1].weight.shape[0] for g in m.generators] == [26, 801, 785, 90]
+    assert m.extractor[-1].weight.shape == (855, 300)
+
+
+def test_sample_shapes_and_he_scale():
+    m = paper_method()
+    g = torch.Generator().manual_seed(0)
+    w = m.sample(8, generator=g)
+    assert {k: tuple(v.shape[1:]) for k, v in w.items()} == m.target.param_shapes
+    assert all(v.shape[0] == 8 for v in w.values())
+    # Equalized output layers start the generated weights near He scale of each layer.
+    for layer in m.target.layers:
+        he = math.sqrt(2 / layer.fan_in)
+        assert 0.3 * he < w[layer.weight].std().item() < 2 * he
+
+
+def test_sampling_is_reproducible_with_a_generator():
+    m = paper_method().eval()
+    a = m.sample(3, generator=torch.Generator().manual_seed(5))
+    b = m.sample(3, generator=torch.Generator().manual_seed(5))
+    for k in a:
+        assert torch.equal(a[k], b[k])
+
+
+def test_eval_mode_networks_do_not_depend_on_batch_companions():
+    m = paper_method().eval()
+    z = m.noise(4, torch.Generator().manual_seed(1))
+    torch.testing.assert_close(m.generate(z)["9.bias"][:2], m.generate(z[:2])["9.bias"])
+
+
+@pytest.mark.parametrize("diversity", ["weights", "weights_relaxed", "outputs", "none"])
+def test_loss_variants_are_finite_and_differentiable(diversity):
+    target = TargetNet(DigitsNet(), (1, 8, 8))
+    m = build_method(target, {"name": "deutsch", "z_dim": 6, "extractor_hidden": [12],
+                              "diversity": diversity, "metric": "l1", "probe_size": 4})
+    x, y = torch.rand(4, 5, 1, 8, 8), torch.randint(10, (4, 5))
+    out = m.training_loss(x, y, step=0, generator=torch.Generator().manual_seed(0))
+    out["loss"].backward()
+    assert torch.isfinite(out["loss"])
+    assert ("entropy" in out) == (diversity != "none")
+    assert ("gauge_penalty" in out) == (diversity == "weights_relaxed")
+    assert all(p.grad is not None for p in m.generators.parameters())
+
+
+def test_equalized_layer_scales_output_not_parameters():
+    layer = EqualizedLinear(100, 50, gain=0.1, generator=torch.Generator().manual_seed(0))
+    assert abs(layer.weight.std().item() - 0.1) < 0.01  # unit scale: 1/sqrt(100)
+    x = torch.randn(2000, 100)
+    assert abs(layer(x).std().item() - 0.1) < 0.01
+
+
+def test_lambda_warmup():
+    target = TargetNet(DigitsNet(), (1, 8, 8))
+    m = build_method(target, {"name": "deutsch", "lam": 1e3, "lam_start": 1e5,
+                              "lam_warmup_steps": 100})
+    assert m.lam_at(0) == pytest.approx(1e5)
+    assert m.lam_at(50) == pytest.approx(1e4)
+    assert m.lam_at(100) == m.lam_at(10_000) == pytest.approx(1e3)
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    ({"name": "nope"}, "unknown method 'nope'"),
+    ({"name": "deutsch", "diversity": "colour"}, "method.diversity 'colour'"),
+    ({"name": "deutsch", "z_dims": 3}, "unknown config key 'method.z_dims'"),
+    ({"name": "deutsch", "generator_hidden": [[4], [4]]}, "has 2 entries; the target has 4"),
+])
+def test_bad_method_settings(settings, message):
+    with pytest.raises(ConfigError, match=message):
+        build_method(TargetNet(DigitsNet(), (1, 8, 8)), settings)
+
+
+def test_ensemble_loss_is_the_cross_entropy_of_the_mean_prediction():
+    torch.manual_seed(0)
+    target = TargetNet(DigitsNet(), (1, 8, 8))
+    m = build_method(target, {"name": "deutsch", "z_dim": 6, "extractor_hidden": [12],
+                              "diversity": "none", "ensemble_loss": 1.0, "lam": 1.0}).eval()
+    x, y = torch.rand(3, 5, 1, 8, 8), torch.randint(10, (3, 5))
+    out = m.training_loss(x, y, step=0, generator=torch.Generator().manual_seed(0))
+    w = m.sample(3, generator=torch.Generator().manual_seed(0))
+    mean_prob = torch.stack([target({k: v[i:i + 1] for k, v in w.items()}, x[0])[0].softmax(-1)
+                             for i in range(3)]).mean(0)
+    expected = -mean_prob[torch.arange(5), y[0]].log().mean()
+    torch.testing.assert_close(out["loss"], expected)
+    torch.testing.assert_close(out["ensemble_cross_entropy"], expected)

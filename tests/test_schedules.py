@@ -1,0 +1,21 @@
+import pytest
+
+from hyperzoo.schedules import geometric_ramp, lr_factor
+
+
+def test_cosine_goes_from_one_to_min():
+    assert lr_factor(0, 100, "cosine", min_factor=0.1) == pytest.approx(1.0)
+    assert lr_factor(50, 100, "cosine", min_factor=0.1) == pytest.approx(0.55)
+    assert lr_factor(100, 100, "cosine", min_factor=0.1) == pytest.approx(0.1)
+
+
+def test_warmup_and_step():
+    assert lr_factor(0, 100, "constant", warmup=4) == 0.25
+    assert lr_factor(25, 100, "step", decay_every=10, decay=0.5) == 0.25
+    with pytest.raises(ValueError, match="schedule 'linear'"):
+        lr_factor(0, 10, "linear")
+
+
+def test_geometric_ramp():
+    assert geometric_ramp(1, 100.0, 1.0, 2) == pytest.approx(10.0)
+    assert geometric_ramp(5, 100.0, 1.0, 2) == 1.0

@@ -1,0 +1,75 @@
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from hyperzoo.config import load_config
+from hyperzoo.methods import DeutschHypernetwork
+from hyperzoo.runs import RunError, checkpoint_step, read_metrics
+from hyperzoo.session import load_run
+from hyperzoo.train import TrainingDiverged, train
+from tests.helpers import tiny_config
+
+
+def test_run_folder_contents(tmp_path):
+    train(tiny_config("train.steps=4"), tmp_path / "run", argv=["hyperzoo", "train"], progress=False)
+    run = tmp_path / "run"
+    assert (run / "config.yaml").is_file()
+    assert (run / "command.txt").read_text() == "hyperzoo train\n"
+    rows = read_metrics(run)
+    assert [r["step"] for r in rows] == [1, 2, 3, 4]
+    assert "val_mean_accuracy" in rows[2] and "entropy" in rows[0]
+    assert checkpoint_step(run) == 4
+    assert not list(run.glob("*.tmp"))
+
+
+def test_resume_equals_uninterrupted(tmp_path):
+    full, part = tmp_path / "full", tmp_path / "part"
+    constant = "train.lr_schedule=constant"
+    train(tiny_config("train.steps=6", constant), full, argv=["x"], progress=False)
+    train(tiny_config("train.steps=3", "train.checkpoint_every=3", constant), part, argv=["x"],
+          progress=False)
+    # Extend the finished run by editing its config, as a user would, then resume (a
+    # constant learning rate: a cosine schedule depends on the total number of steps).
+    cfg = (part / "config.yaml").read_text().replace("steps: 3", "steps: 6")
+    (part / "config.yaml").write_text(cfg)
+    train(None, part, resume=True, argv=["x"], progress=False)
+    a, b = load_file(str(full / "checkpoint.safetensors")), load_file(str(part / "checkpoint.safetensors"))
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    assert [json.dumps(r) for r in read_metrics(full)] == [json.dumps(r) for r in read_metrics(part)]
+
+
+def test_refuses_to_overwrite_a_trained_run(tmp_path):
+    train(tiny_config("train.steps=2"), tmp_path, argv=["x"], progress=False)
+    with pytest.raises(RunError, match="already holds a trained run"):
+        train(tiny_config("train.steps=2"), tmp_path, argv=["x"], progress=False)
+    with pytest.raises(RunError, match="already finished its 2 steps"):
+        train(None, tmp_path, resume=True, argv=["x"], progress=False)
+
+
+def test_non_finite_loss_stops_and_keeps_last_checkpoint(tmp_path, monkeypatch):
+    original = DeutschHypernetwork.training_loss
+
+    def poisoned(self, x, y, step, generator=None):
+        out = original(self, x, y, step, generator)
+        return {**out, "loss": out["loss"] * float("nan")} if step == 4 else out
+
+    monkeypatch.setattr(DeutschHypernetwork, "training_loss", poisoned)
+    with pytest.raises(TrainingDiverged, match=r"loss became nan at step 4; kept the last good "
+                                               r"checkpoint \(step 4\)"):
+        train(tiny_config("train.steps=50"), tmp_path, argv=["x"], progress=False)
+    assert checkpoint_step(tmp_path) == 4
+    session = load_run(tmp_path)
+    assert all(torch.isfinite(p).all() for p in session.method.parameters())
+
+
+def test_short_training_beats_chance_by_far(tmp_path):
+    # The demo's hypernetwork (paper sizes) on the digits, a quarter of the demo's steps.
+    last = train(load_config(None, ["train.steps=250", "train.val_every=250",
+                                    "train.noise_batch=16", "train.val_networks=8"]),
+                 tmp_path, argv=["x"], progress=False)
+    assert last["val_mean_accuracy"] > 0.6  # chance is 0.1
+    assert last["val_std_accuracy"] > 0  # the networks differ
