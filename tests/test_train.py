@@ -24,11 +24,24 @@ def test_run_folder_contents(tmp_path):
     assert not list(run.glob("*.tmp"))
 
 
-def test_resume_equals_uninterrupted(tmp_path):
+HYPERGAN = ["method.name=hypergan", "method.z_dim=8", "method.code_size=4",
+            "method.mixer_hidden=[16]", "method.generator_hidden=[16]",
+            "method.discriminator_hidden=[16]", "method.pretrain_steps=2"]
+
+
+@pytest.mark.parametrize("method", [[], HYPERGAN], ids=["deutsch", "hypergan"])
+def test_resume_equals_uninterrupted(tmp_path, method):
     full, part = tmp_path / "full", tmp_path / "part"
     constant = "train.lr_schedule=constant"
-    train(tiny_config("train.steps=6", constant), full, argv=["x"], progress=False)
-    train(tiny_config("train.steps=3", "train.checkpoint_every=3", constant), part, argv=["x"],
+
+    def config(*extra):
+        if method:  # HyperGAN takes none of the Deutsch keys of the tiny config
+            return load_config(None, [*method, "train.noise_batch=4", "train.images_per_noise=8",
+                                      "train.val_every=3", "train.val_networks=3", *extra])
+        return tiny_config(*extra)
+
+    train(config("train.steps=6", constant), full, argv=["x"], progress=False)
+    train(config("train.steps=3", "train.checkpoint_every=3", constant), part, argv=["x"],
           progress=False)
     # Extend the finished run by editing its config, as a user would, then resume (a
     # constant learning rate: a cosine schedule depends on the total number of steps).

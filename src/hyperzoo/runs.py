@@ -18,7 +18,7 @@ from hyperzoo.config import Config, load_config
 from hyperzoo.weights import atomic_write_text, save_tensors
 
 CHECKPOINT = "checkpoint.safetensors"
-FORMAT = 1
+FORMAT = 2
 
 
 class RunError(ValueError):
@@ -60,22 +60,26 @@ def truncate_metrics(run_dir: Path, last_step: int) -> None:
     atomic_write_text(Path(run_dir) / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
 
 
-def save_checkpoint(run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                    step: int, generators: dict[str, torch.Generator]) -> None:
-    """Everything needed to continue bit-for-bit: model, optimizer, RNG states, step."""
+def save_checkpoint(run_dir: Path, model: torch.nn.Module,
+                    optimizers: dict[str, torch.optim.Optimizer], step: int,
+                    generators: dict[str, torch.Generator]) -> None:
+    """Everything needed to continue bit-for-bit: model, optimizers, RNG states, step."""
     tensors: dict[str, torch.Tensor] = {f"model.{k}": v for k, v in model.state_dict().items()}
-    opt = optimizer.state_dict()
-    state_meta: dict[str, dict[str, Any]] = {}
-    for idx, entries in opt["state"].items():
-        for key, value in entries.items():
-            if torch.is_tensor(value):
-                tensors[f"optim.{idx}.{key}"] = value
-            else:
-                state_meta.setdefault(str(idx), {})[key] = value
+    optim_meta: dict[str, Any] = {}
+    for group, optimizer in optimizers.items():
+        opt = optimizer.state_dict()
+        state_meta: dict[str, dict[str, Any]] = {}
+        for idx, entries in opt["state"].items():
+            for key, value in entries.items():
+                if torch.is_tensor(value):
+                    tensors[f"optim.{group}.{idx}.{key}"] = value
+                else:
+                    state_meta.setdefault(str(idx), {})[key] = value
+        optim_meta[group] = {"param_groups": opt["param_groups"], "state": state_meta}
     for name, gen in generators.items():
         tensors[f"rng.{name}"] = gen.get_state()
-    meta = {"format": FORMAT, "step": step, "param_groups": opt["param_groups"],
-            "optim_state": state_meta, "generators": sorted(generators)}
+    meta = {"format": FORMAT, "step": step, "optimizers": optim_meta,
+            "generators": sorted(generators)}
     save_tensors(Path(run_dir) / CHECKPOINT, tensors, {"hyperzoo": json.dumps(meta)})
 
 
@@ -88,7 +92,7 @@ def checkpoint_step(run_dir: Path) -> int | None:
 
 
 def load_checkpoint(run_dir: Path, model: torch.nn.Module,
-                    optimizer: torch.optim.Optimizer | None = None,
+                    optimizers: dict[str, torch.optim.Optimizer] | None = None,
                     generators: dict[str, torch.Generator] | None = None) -> int:
     """Restore what `save_checkpoint` wrote; returns the step to continue from."""
     path = Path(run_dir) / CHECKPOINT
@@ -97,18 +101,22 @@ def load_checkpoint(run_dir: Path, model: torch.nn.Module,
     with safe_open(str(path), "pt") as f:
         meta = json.loads(f.metadata()["hyperzoo"])
         tensors = {k: f.get_tensor(k) for k in f.keys()}
-    if meta.get("format") != FORMAT:
-        raise RunError(f"{path}: checkpoint format {meta.get('format')!r}, expected {FORMAT}")
+    # Format 1 (one optimizer) still gives its model; resuming needs the current format.
+    readable = (1, FORMAT) if not optimizers else (FORMAT,)
+    if meta.get("format") not in readable:
+        raise RunError(f"{path}: checkpoint format {meta.get('format')!r}, expected "
+                       f"{' or '.join(map(str, readable))}")
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    if optimizer is not None:
+    for group, optimizer in (optimizers or {}).items():
+        saved = meta["optimizers"][group]
         state: dict[int, dict[str, Any]] = {}
         for key, value in tensors.items():
-            if key.startswith("optim."):
-                _, idx, name = key.split(".", 2)
+            if key.startswith(f"optim.{group}."):
+                idx, name = key[len(f"optim.{group}."):].split(".", 1)
                 state.setdefault(int(idx), {})[name] = value
-        for idx, entries in meta["optim_state"].items():
+        for idx, entries in saved["state"].items():
             state.setdefault(int(idx), {}).update(entries)
-        optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+        optimizer.load_state_dict({"state": state, "param_groups": saved["param_groups"]})
     for name, gen in (generators or {}).items():
         gen.set_state(tensors[f"rng.{name}"])
     return meta["step"]

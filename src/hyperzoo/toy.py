@@ -116,7 +116,7 @@ def plot_toy(path: dict[str, torch.Tensor], cfg: ToyConfig, out: Path) -> None:
     b2 = b.twinx()
     b2.plot(z, path["nn_distance"].numpy(), color="C3", lw=0.8, label="nearest-neighbour distance")
     b2.set_ylabel("distance to nearest sample", color="C3")
-    b.set_title("Samples thin out where the density is low")
+    b.set_title("Mixture density and sample spacing along the path")
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)

@@ -64,12 +64,13 @@ def train(config: Config, run_dir: str | Path, resume: bool = False, argv: list[
     s = build_session(config)
     method, data = s.method, s.train_data
     assert data is not None and s.val_data is not None
-    optimizer = torch.optim.Adam(method.parameters(), lr=t.lr)
+    optimizers = {g: torch.optim.Adam(params, lr=t.lr)
+                  for g, params in method.optimizer_groups().items()}
     gens = {"noise": torch.Generator().manual_seed(t.seed + 1),
             "data": torch.Generator().manual_seed(t.seed + 2)}
     start = 0
     if resume:
-        start = load_checkpoint(run_dir, method, optimizer, gens)
+        start = load_checkpoint(run_dir, method, optimizers, gens)
         if start >= t.steps:
             raise RunError(f"{run_dir} already finished its {t.steps} steps; raise train.steps "
                            "in config.yaml to continue")
@@ -83,8 +84,9 @@ def train(config: Config, run_dir: str | Path, resume: bool = False, argv: list[
         for step in bar:
             lr = t.lr * lr_factor(step, t.steps, t.lr_schedule, t.lr_warmup,  # type: ignore[arg-type]
                                   t.lr_min_factor, t.lr_decay_every, t.lr_decay)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
+            for optimizer in optimizers.values():
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
             # Different images for every network: (N, M, ...).
             idx = torch.randint(len(data), (n * m,), generator=gens["data"])
             x = data.x[idx].reshape(n, m, *data.input_shape)
@@ -97,9 +99,12 @@ def train(config: Config, run_dir: str | Path, resume: bool = False, argv: list[
                     f"loss became {loss.item()} at step {step}; kept the last good checkpoint "
                     f"({'step ' + str(kept) if kept is not None else 'none yet'}) in {run_dir}; "
                     "try a lower train.lr or a larger method.lam")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            # One backward and step per group: the model's loss may pass through another
+            # group's parameters (a discriminator), whose gradients are then discarded.
+            for name, optimizer in optimizers.items():
+                method.zero_grad(set_to_none=True)
+                (loss if name == "model" else out[f"loss_{name}"]).backward()
+                optimizer.step()
             done = step + 1
             row = {"step": done, "lr": lr, **{k: round(v.item(), 6) for k, v in out.items()}}
             if done % t.val_every == 0 or done == t.steps:
@@ -113,6 +118,6 @@ def train(config: Config, run_dir: str | Path, resume: bool = False, argv: list[
                             **({"val": f"{row['val_mean_accuracy']:.4f}"}
                                if "val_mean_accuracy" in row else {}))
             if done % t.checkpoint_every == 0 or done == t.steps:
-                save_checkpoint(run_dir, method, optimizer, done, gens)
+                save_checkpoint(run_dir, method, optimizers, done, gens)
     bar.close()
     return last

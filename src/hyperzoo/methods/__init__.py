@@ -8,11 +8,13 @@ from hyperzoo.config import ConfigError, from_dict
 from hyperzoo.methods.base import LatentMethod, Method
 from hyperzoo.methods.deutsch import DeutschConfig, DeutschHypernetwork
 from hyperzoo.methods.ensemble import EnsembleConfig, IndependentEnsemble
+from hyperzoo.methods.hypergan import HyperGAN, HyperGANConfig
 from hyperzoo.targets import TargetNet
 
 METHODS: dict[str, tuple[type, type[Method]]] = {
     "deutsch": (DeutschConfig, DeutschHypernetwork),
     "ensemble": (EnsembleConfig, IndependentEnsemble),
+    "hypergan": (HyperGANConfig, HyperGAN),
 }
 
 
@@ -31,4 +33,4 @@ def build_method(target: TargetNet, settings: dict[str, Any]) -> Method:
 
 
 __all__ = ["METHODS", "LatentMethod", "Method", "DeutschConfig", "DeutschHypernetwork", "EnsembleConfig",
-           "IndependentEnsemble", "build_method"]
+           "IndependentEnsemble", "HyperGAN", "HyperGANConfig", "build_method"]

@@ -33,6 +33,11 @@ class Method(nn.Module, ABC):
     def sample(self, n: int, generator: torch.Generator | None = None) -> WeightBatch:
         """Draw ``n`` networks."""
 
+    def optimizer_groups(self) -> dict[str, list[nn.Parameter]]:
+        """Parameters per optimizer. Group ``"model"`` minimises ``"loss"``; any other group
+        ``g`` (e.g. a discriminator) minimises ``"loss_g"`` with its own Adam."""
+        return {"model": list(self.parameters())}
+
     @abstractmethod
     def training_loss(self, x: torch.Tensor, y: torch.Tensor, step: int,
                       generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:

@@ -1,0 +1,142 @@
+"""HyperGAN (seed 002): a mixer maps Gaussian noise to one code per target layer, a
+discriminator pushes the codes toward the Gaussian prior, and one generator per layer emits
+that layer's weights.
+
+    z ~ N(0, I) → mixer Q → codes q_1..q_K → generator_k(q_k) → layer k's weights
+    loss = task loss + β·BCE(D(q), real);   loss_discriminator = BCE(D(q), fake) + BCE(D(p), real)
+
+For the first ``pretrain_steps`` steps the mixer is trained alone so that the codes' mean and
+covariance match the prior's (the paper pre-trains the encoder this way).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hyperzoo.methods.base import LatentMethod
+from hyperzoo.methods.mlp import EqualizedLinear
+from hyperzoo.targets import LayerSpec, TargetNet
+from hyperzoo.weights import WeightBatch
+
+
+@dataclass
+class HyperGANConfig:
+    name: str = "hypergan"
+    z_dim: int = 256
+    code_size: int = 128
+    mixer_hidden: list[int] = field(default_factory=lambda: [512, 512])
+    generator_hidden: list[int] = field(default_factory=lambda: [512, 512])
+    discriminator_hidden: list[int] = field(default_factory=lambda: [512, 512])
+    beta: float = 1.0
+    pretrain_steps: int = 100
+    task: str = "classification"
+    equalized_output: bool = True
+
+    def __post_init__(self) -> None:
+        if self.task not in ("classification", "regression"):
+            raise ValueError(f"method.task {self.task!r} is not one of 'classification', "
+                             "'regression'")
+        if self.beta < 0:
+            raise ValueError(f"method.beta must be non-negative, got {self.beta}")
+
+
+def elu_mlp(sizes: list[int], out: nn.Module | None = None) -> nn.Sequential:
+    """Linear + ELU hidden layers; ``out`` replaces the plain output layer if given."""
+    layers: list[nn.Module] = []
+    for a, b in zip(sizes[:-2], sizes[1:-1], strict=True):
+        layers += [nn.Linear(a, b), nn.ELU()]
+    layers.append(out if out is not None else nn.Linear(sizes[-2], sizes[-1]))
+    return nn.Sequential(*layers)
+
+
+def moment_mismatch(codes: torch.Tensor) -> torch.Tensor:
+    """‖mean‖² + ‖cov − I‖²_F of codes (B, d): zero when they match N(0, I)'s moments."""
+    mean = codes.mean(0)
+    centred = codes - mean
+    cov = centred.t() @ centred / (codes.shape[0] - 1)
+    return mean.pow(2).sum() + (cov - torch.eye(codes.shape[1], device=codes.device)).pow(2).sum()
+
+
+class HyperGAN(LatentMethod):
+    """Mixer, per-layer generators and a latent discriminator for any `TargetNet`."""
+
+    def __init__(self, target: TargetNet, config: HyperGANConfig):
+        super().__init__(target)
+        self.config = c = config
+        k = len(target.layers)
+        self.mixer = elu_mlp([c.z_dim, *c.mixer_hidden, k * c.code_size])
+        self.generators = nn.ModuleList(
+            elu_mlp([c.code_size, *c.generator_hidden, layer.num_weights],
+                    out=EqualizedLinear(c.generator_hidden[-1], layer.num_weights,
+                                        math.sqrt(2 / layer.fan_in))
+                    if c.equalized_output else None)
+            for layer in target.layers)
+        self.discriminator = elu_mlp([c.code_size, *c.discriminator_hidden, 1])
+
+    @property
+    def latent_dim(self) -> int:
+        return self.config.z_dim
+
+    def optimizer_groups(self) -> dict[str, list[nn.Parameter]]:
+        disc = list(self.discriminator.parameters())
+        ids = {id(p) for p in disc}
+        return {"model": [p for p in self.parameters() if id(p) not in ids],
+                "discriminator": disc}
+
+    def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        device = next(self.parameters()).device
+        return torch.empty(n, self.config.z_dim, device=device).normal_(generator=generator)
+
+    def codes(self, z: torch.Tensor) -> torch.Tensor:
+        """(N, K, code_size): one code per target layer."""
+        return self.mixer(z).reshape(z.shape[0], len(self.target.layers), self.config.code_size)
+
+    def generate(self, z: torch.Tensor) -> WeightBatch:
+        return self._weights(self.codes(z))
+
+    def _weights(self, q: torch.Tensor) -> WeightBatch:
+        weights: WeightBatch = {}
+        for i, (layer, gen) in enumerate(zip(self.target.layers, self.generators, strict=True)):
+            weights.update(_split_layer(layer, gen(q[:, i])))
+        return weights
+
+    def training_loss(self, x: torch.Tensor, y: torch.Tensor, step: int,
+                      generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        c = self.config
+        n = x.shape[0]
+        q = self.codes(self.noise(n, generator))
+        flat_q = q.reshape(-1, c.code_size)
+        if step < c.pretrain_steps:
+            mismatch = moment_mismatch(flat_q)
+            zero = torch.zeros((), device=x.device)
+            return {"loss": mismatch, "loss_discriminator": zero * sum(
+                p.sum() for p in self.discriminator.parameters()), "moment_mismatch": mismatch.detach(),
+                "accuracy": zero}
+        outputs = self.target(self._weights(q), x)  # (N, M, C)
+        if c.task == "classification":
+            task = F.cross_entropy(outputs.flatten(0, 1), y.flatten())
+            metric = {"accuracy": (outputs.argmax(-1) == y).float().mean()}
+        else:
+            task = F.mse_loss(outputs.squeeze(-1), y)
+            metric = {"mse": task.detach()}
+        prior = torch.empty_like(flat_q).normal_(generator=generator)
+        real = torch.ones(flat_q.shape[0], 1, device=x.device)
+        fool = F.binary_cross_entropy_with_logits(self.discriminator(flat_q), real)
+        d_loss = (F.binary_cross_entropy_with_logits(self.discriminator(flat_q.detach()), 0 * real)
+                  + F.binary_cross_entropy_with_logits(self.discriminator(prior), real))
+        return {"loss": task + c.beta * fool, "loss_discriminator": d_loss, "task_loss": task.detach(),
+                "generator_adversarial": fool.detach(), "discriminator": d_loss.detach(), **metric}
+
+
+def _split_layer(layer: LayerSpec, flat: torch.Tensor) -> WeightBatch:
+    """(N, num_weights) → weight (N, *shape) then bias (N, out)."""
+    n, w = flat.shape[0], layer.out_units * layer.fan_in
+    weights = {layer.weight: flat[:, :w].reshape(n, *layer.weight_shape)}
+    if layer.bias is not None:
+        weights[layer.bias] = flat[:, w:]
+    return weights
