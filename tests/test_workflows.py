@@ -48,3 +48,35 @@ def test_bad_counts(run, tmp_path):
         evaluate_run(run, n_networks=1, progress=False)
     with pytest.raises(ValueError, match="-n must be at least 1"):
         export_networks(run, 0, tmp_path)
+
+
+def write_idx_folder(folder, images):
+    import struct
+
+    import numpy as np
+
+    folder.mkdir(parents=True)
+    for name, arr in (("t10k-images-idx3-ubyte", images),
+                      ("t10k-labels-idx1-ubyte", np.zeros(len(images), dtype=np.uint8))):
+        header = bytes([0, 0, 0x08, arr.ndim]) + struct.pack(f">{arr.ndim}I", *arr.shape)
+        (folder / name).write_bytes(header + arr.astype(np.uint8).tobytes())
+
+
+def test_ood_detects_noise_and_refuses_the_inliers_themselves(run, tmp_path):
+    import numpy as np
+
+    from hyperzoo.data import load_dataset
+    from hyperzoo.workflows import ood_run
+
+    # Outliers: 8×8 uniform noise in a notMNIST-layout folder.
+    noise = np.random.default_rng(0).integers(0, 256, (50, 8, 8))
+    write_idx_folder(tmp_path / "noise" / "notmnist-small", noise)
+    r = ood_run(run, "notmnist", n_networks=4, data_dir=str(tmp_path / "noise"), out=tmp_path,
+                progress=False)
+    assert r["n_outliers"] == 50 and r["image_overlap"] == 0.0
+    assert 0.0 <= r["auroc"] <= 1.0 and (tmp_path / "ood_cdf.png").is_file()
+    # The reference code's bug: the "outliers" are the inlier images themselves.
+    digits = (load_dataset("digits", "test").x[:, 0] * 255).round().numpy()
+    write_idx_folder(tmp_path / "same" / "notmnist-small", digits)
+    with pytest.raises(ValueError, match="also in the inlier set 'digits'"):
+        ood_run(run, "notmnist", n_networks=4, data_dir=str(tmp_path / "same"), progress=False)

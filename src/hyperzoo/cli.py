@@ -162,3 +162,24 @@ def report(
     except USER_ERRORS as e:
         _fail(e)
     typer.echo(f"wrote {out / 'report.md'} and {len(rep['figures'])} figures ({rep['seconds']} s)")
+
+
+@app.command()
+def ood(
+    run_dir: Path,
+    outliers: Annotated[str, typer.Option(help="out-of-distribution data set, e.g. notmnist")],
+    networks: int = 100,
+    data_dir: Annotated[str | None, typer.Option(help="folder holding the data sets")] = None,
+    limit: Annotated[int | None, typer.Option(help="examples per set (default: all)")] = None,
+    out: Annotated[Path | None, typer.Option(help="folder for ood.json and ood_cdf.png")] = None,
+    seed: int = 0,
+) -> None:
+    """Out-of-distribution detection by the predictive entropy of sampled networks."""
+    from hyperzoo.workflows import ood_run
+
+    try:
+        r = ood_run(run_dir, outliers, networks, data_dir, limit, seed, out)
+    except USER_ERRORS as e:
+        _fail(e)
+    typer.echo(f"{r['inliers']} vs {r['outliers']}, {networks} networks: AUROC {r['auroc']:.4f}, "
+               f"AUPR {r['aupr']:.4f}, FPR at 95% TPR {r['fpr_at_95_tpr']:.4f}")
