@@ -34,6 +34,9 @@ class HyperGANConfig:
     discriminator_hidden: list[int] = field(default_factory=lambda: [512, 512])
     beta: float = 1.0
     pretrain_steps: int = 100
+    # Noise vectors per pre-training step: the codes' covariance needs many more samples
+    # than the training batch to be estimated.
+    pretrain_batch: int = 512
     task: str = "classification"
     equalized_output: bool = True
 
@@ -109,14 +112,15 @@ class HyperGAN(LatentMethod):
                       generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         c = self.config
         n = x.shape[0]
-        q = self.codes(self.noise(n, generator))
-        flat_q = q.reshape(-1, c.code_size)
         if step < c.pretrain_steps:
-            mismatch = moment_mismatch(flat_q)
+            mismatch = moment_mismatch(self.codes(self.noise(c.pretrain_batch, generator))
+                                       .reshape(-1, c.code_size))
             zero = torch.zeros((), device=x.device)
             return {"loss": mismatch, "loss_discriminator": zero * sum(
                 p.sum() for p in self.discriminator.parameters()), "moment_mismatch": mismatch.detach(),
                 "accuracy": zero}
+        q = self.codes(self.noise(n, generator))
+        flat_q = q.reshape(-1, c.code_size)
         outputs = self.target(self._weights(q), x)  # (N, M, C)
         if c.task == "classification":
             task = F.cross_entropy(outputs.flatten(0, 1), y.flatten())
