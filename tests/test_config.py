@@ -34,3 +34,7 @@ def test_missing_file():
 
 def test_exponent_without_dot_is_a_float():
     assert load_config(None, ["train.lr=1e-4"]).train.lr == 1e-4
+
+
+def test_exponent_without_dot_in_a_method_setting_is_a_number():
+    assert load_config(None, ["method.lam=1e5"]).method["lam"] == 100000.0

@@ -41,19 +41,17 @@ def _subset(data: Dataset, limit: int | None) -> Dataset:
 
 def _label(run_dir: Path, session: Session) -> str:
     m = session.config.method
-    extra = f", λ = {m['lam']:g}" if "lam" in m else ""
+    extra = f", λ = {float(m['lam']):g}" if "lam" in m else ""
     return f"{run_dir.name} ({m.get('name', 'deutsch')}{extra})"
 
 
 class _Run:
     """One run's pool of sampled networks and their predictions on the test subset."""
 
-    def __init__(self, run_dir: Path, data_dir: str | None, data: Dataset | None, pool: int,
-                 seed: int):
+    def __init__(self, run_dir: Path, data_dir: str | None, data: Dataset, pool: int, seed: int):
         self.dir = run_dir
         self.session = load_run(run_dir, data_dir)
-        d = self.session.config.data
-        self.data = data or load_dataset(d.dataset, "test", d.data_dir)
+        self.data = data
         self.label = _label(run_dir, self.session)
         method = self.session.method
         if not isinstance(method, LatentMethod):
@@ -120,10 +118,9 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
     out.mkdir(parents=True, exist_ok=True)
     steps = 7 + 2 * len(EPSILONS)
     bar = tqdm(total=steps, desc="report", disable=not progress, unit="step")
-    main = _Run(Path(run_dir), data_dir, None, pool, seed)
-    data = _subset(main.data, limit)
-    if len(data) < len(main.data):
-        main = _Run(Path(run_dir), data_dir, data, pool, seed)
+    d = load_run(run_dir, data_dir).config.data
+    data = _subset(load_dataset(d.dataset, "test", d.data_dir), limit)
+    main = _Run(Path(run_dir), data_dir, data, pool, seed)
     bar.update(1)
     others = [_Run(Path(r), data_dir, data, pool, seed) for r in compare]
     bar.update(1)
