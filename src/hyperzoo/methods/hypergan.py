@@ -52,7 +52,13 @@ def elu_mlp(sizes: list[int], out: nn.Module | None = None) -> nn.Sequential:
     """Linear + ELU hidden layers; ``out`` replaces the plain output layer if given."""
     layers: list[nn.Module] = []
     for a, b in zip(sizes[:-2], sizes[1:-1], strict=True):
-        layers += [nn.Linear(a, b), nn.ELU()]
+        hidden = nn.Linear(a, b)
+        # He initialisation keeps activations at unit scale without batch norm; PyTorch's
+        # default shrinks them about √3-fold per layer, so the generated weights started
+        # near 1/7 of He scale and the target's ReLUs died in training.
+        nn.init.kaiming_normal_(hidden.weight, nonlinearity="relu")
+        nn.init.zeros_(hidden.bias)
+        layers += [hidden, nn.ELU()]
     layers.append(out if out is not None else nn.Linear(sizes[-2], sizes[-1]))
     return nn.Sequential(*layers)
 
