@@ -48,14 +48,14 @@ def _label(run_dir: Path, session: Session) -> str:
 class _Run:
     """One run's pool of sampled networks and their predictions on the test subset."""
 
-    def __init__(self, run_dir: Path, data_dir: str | None, data: Dataset, pool: int, seed: int):
+    def __init__(self, run_dir: Path, session: Session, data: Dataset, pool: int, seed: int):
         self.dir = run_dir
-        self.session = load_run(run_dir, data_dir)
+        self.session = session
         self.data = data
         self.label = _label(run_dir, self.session)
         method = self.session.method
-        if not isinstance(method, LatentMethod):
-            pool = min(pool, method.config.size)  # a finite ensemble
+        if method.max_networks is not None:
+            pool = min(pool, method.max_networks)
         with torch.no_grad():
             self.weights = method.sample(pool, generator=torch.Generator().manual_seed(seed))
             self.gauged = gauge_fix(self.session.target, self.weights)
@@ -118,11 +118,12 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
     out.mkdir(parents=True, exist_ok=True)
     steps = 7 + 2 * len(EPSILONS)
     bar = tqdm(total=steps, desc="report", disable=not progress, unit="step")
-    d = load_run(run_dir, data_dir).config.data
+    session = load_run(run_dir, data_dir)
+    d = session.config.data
     data = _subset(load_dataset(d.dataset, "test", d.data_dir), limit)
-    main = _Run(Path(run_dir), data_dir, data, pool, seed)
+    main = _Run(Path(run_dir), session, data, pool, seed)
     bar.update(1)
-    others = [_Run(Path(r), data_dir, data, pool, seed) for r in compare]
+    others = [_Run(Path(r), load_run(r, data_dir), data, pool, seed) for r in compare]
     bar.update(1)
     runs = [main, *others]
     target = main.session.target

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from hyperzoo.diversity import kl_entropy
+from hyperzoo.diversity import kl_entropy, nearest_neighbour_distances
 from hyperzoo.schedules import geometric_ramp
 
 
@@ -81,8 +81,6 @@ def train_toy(cfg: ToyConfig, progress: bool = True) -> tuple[nn.Sequential, lis
 @torch.no_grad()
 def toy_path(gen: nn.Sequential, cfg: ToyConfig, n: int = 400) -> dict[str, torch.Tensor]:
     """Image of ``n`` evenly spaced z, the density there and nearest-neighbour distances."""
-    from hyperzoo.diversity import nearest_neighbour_distances
-
     z = torch.linspace(-1, 1, n)[:, None]
     p = gen(z)
     return {"z": z[:, 0], "points": p, "density": mixture_density(p, cfg),

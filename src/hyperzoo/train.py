@@ -98,7 +98,7 @@ def train(config: Config, run_dir: str | Path, resume: bool = False, argv: list[
                 raise TrainingDiverged(
                     f"loss became {loss.item()} at step {step}; kept the last good checkpoint "
                     f"({'step ' + str(kept) if kept is not None else 'none yet'}) in {run_dir}; "
-                    "try a lower train.lr or a larger method.lam")
+                    "try a lower train.lr")
             # One backward and step per group: the model's loss may pass through another
             # group's parameters (a discriminator), whose gradients are then discarded.
             for name, optimizer in optimizers.items():
@@ -113,10 +113,9 @@ def train(config: Config, run_dir: str | Path, resume: bool = False, argv: list[
             log.write(json.dumps(row) + "\n")
             log.flush()
             last = row
-            bar.set_postfix(loss=f"{row['loss']:.4g}", acc=f"{row['accuracy']:.3f}",
-                            **({"H": f"{row['entropy']:.4g}"} if "entropy" in row else {}),
-                            **({"val": f"{row['val_mean_accuracy']:.4f}"}
-                               if "val_mean_accuracy" in row else {}))
+            shown = {"loss": "loss", "acc": "accuracy", "mse": "mse", "H": "entropy",
+                     "val": "val_mean_accuracy"}
+            bar.set_postfix({k: f"{row[key]:.4g}" for k, key in shown.items() if key in row})
             if done % t.checkpoint_every == 0 or done == t.steps:
                 save_checkpoint(run_dir, method, optimizers, done, gens)
     bar.close()

@@ -89,3 +89,12 @@ def test_unknown_target_name():
         build_target("resnet9000")
     assert isinstance(build_target("torch.nn:Linear", {"in_features": 2, "out_features": 3}),
                       nn.Linear)
+
+
+def test_unflatten_is_filter_major():
+    target = TargetNet(DigitsNet(), (1, 8, 8))
+    layer = target.layers[-1]  # Linear(32, 10): filters of 32 weights + 1 bias
+    flat = torch.arange(2 * layer.num_weights, dtype=torch.float64).reshape(2, -1)
+    w = layer.unflatten(flat)
+    assert torch.equal(w[layer.weight][1, 3], flat[1, 3 * 33:3 * 33 + 32])
+    assert torch.equal(w[layer.bias][1, 3], flat[1, 3 * 33 + 32])

@@ -24,6 +24,11 @@ class Method(nn.Module, ABC):
         self.target = target
 
     @property
+    def max_networks(self) -> int | None:
+        """How many distinct networks the method can give (None: unlimited)."""
+        return None
+
+    @property
     def latent_dim(self) -> int | None:
         """Dimension of the manifold of generated weights (dim z), for entropy estimates;
         None means the full weight dimension."""

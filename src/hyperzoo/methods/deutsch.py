@@ -19,7 +19,7 @@ from hyperzoo.methods.base import LatentMethod
 from hyperzoo.methods.mlp import mlp
 from hyperzoo.schedules import geometric_ramp
 from hyperzoo.symmetry import gauge_fix, gauge_penalty
-from hyperzoo.targets import LayerSpec, TargetNet
+from hyperzoo.targets import TargetNet
 from hyperzoo.weights import WeightBatch, flatten
 
 Diversity = Literal["weights", "weights_relaxed", "outputs", "none"]
@@ -113,17 +113,7 @@ class DeutschHypernetwork(LatentMethod):
                                            codes.split(self.units, dim=1), self.units,
                                            strict=True):
             out = gen(part.reshape(n * units, -1)).reshape(n, -1)  # (N, units * out_size)
-            weights.update(self._split(layer, out))
-        return weights
-
-    @staticmethod
-    def _split(layer: LayerSpec, flat: torch.Tensor) -> WeightBatch:
-        """(N, out·filter_size) in filter-major order → weight (N, *shape) and bias (N, out)."""
-        n = flat.shape[0]
-        filters = flat.reshape(n, layer.out_units, layer.filter_size)
-        weights = {layer.weight: filters[..., :layer.fan_in].reshape(n, *layer.weight_shape)}
-        if layer.bias is not None:
-            weights[layer.bias] = filters[..., layer.fan_in]
+            weights.update(layer.unflatten(out))
         return weights
 
     def lam_at(self, step: int) -> float:

@@ -53,6 +53,10 @@ class IndependentEnsemble(Method):
             _key(name): nn.Parameter(torch.stack([p[name].detach() for p in inits]))
             for name in target.param_shapes})
 
+    @property
+    def max_networks(self) -> int:
+        return self.config.size
+
     def sample(self, n: int, generator: torch.Generator | None = None) -> WeightBatch:
         """The first ``n`` members (the ensemble is finite: ``n`` ≤ size)."""
         if n > self.config.size:

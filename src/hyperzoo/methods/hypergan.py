@@ -20,7 +20,7 @@ from torch import nn
 
 from hyperzoo.methods.base import LatentMethod
 from hyperzoo.methods.mlp import EqualizedLinear
-from hyperzoo.targets import LayerSpec, TargetNet
+from hyperzoo.targets import TargetNet
 from hyperzoo.weights import WeightBatch
 
 
@@ -111,7 +111,7 @@ class HyperGAN(LatentMethod):
     def _weights(self, q: torch.Tensor) -> WeightBatch:
         weights: WeightBatch = {}
         for i, (layer, gen) in enumerate(zip(self.target.layers, self.generators, strict=True)):
-            weights.update(_split_layer(layer, gen(q[:, i])))
+            weights.update(layer.unflatten(gen(q[:, i])))
         return weights
 
     def training_loss(self, x: torch.Tensor, y: torch.Tensor, step: int,
@@ -142,11 +142,3 @@ class HyperGAN(LatentMethod):
         return {"loss": task + c.beta * fool, "loss_discriminator": d_loss, "task_loss": task.detach(),
                 "generator_adversarial": fool.detach(), "discriminator": d_loss.detach(), **metric}
 
-
-def _split_layer(layer: LayerSpec, flat: torch.Tensor) -> WeightBatch:
-    """(N, num_weights) → weight (N, *shape) then bias (N, out)."""
-    n, w = flat.shape[0], layer.out_units * layer.fan_in
-    weights = {layer.weight: flat[:, :w].reshape(n, *layer.weight_shape)}
-    if layer.bias is not None:
-        weights[layer.bias] = flat[:, w:]
-    return weights

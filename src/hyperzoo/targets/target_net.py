@@ -52,6 +52,16 @@ class LayerSpec:
     def num_weights(self) -> int:
         return self.out_units * self.filter_size
 
+    def unflatten(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
+        """(N, num_weights) in filter-major order (each filter's weights, then its bias) →
+        weight (N, *shape) and bias (N, out). The one layout every generator emits."""
+        n = flat.shape[0]
+        filters = flat.reshape(n, self.out_units, self.filter_size)
+        weights = {self.weight: filters[..., :self.fan_in].reshape(n, *self.weight_shape)}
+        if self.bias is not None:
+            weights[self.bias] = filters[..., self.fan_in]
+        return weights
+
 
 class TargetNet:
     """Parameter specs, filters and layer order of a module, and batched evaluation.
