@@ -17,10 +17,10 @@ def test_paper_mnist_shapes_and_parameter_count():
     w = m.sample(3, generator=torch.Generator().manual_seed(0))
     assert {k: tuple(v.shape) for k, v in w.items()} == {
         k: (3, *s) for k, s in target.param_shapes.items()}
-    # Mixer 256→512→512→3·128, generators 128→512→512→layer (equalized output: no bias),
+    # Mixer 256→512→512→3·128, generators 128→512→512→layer (equalized output with bias),
     # discriminator 128→512→512→1.
     mixer = linear_params([256, 512, 512, 384])
-    gens = sum(linear_params([128, 512, 512]) + 512 * n for n in (800, 25600, 5120))
+    gens = sum(linear_params([128, 512, 512]) + 513 * n for n in (800, 25600, 5120))
     disc = linear_params([128, 512, 512, 1])
     assert sum(p.numel() for p in m.parameters()) == mixer + gens + disc
     groups = m.optimizer_groups()
@@ -83,3 +83,24 @@ def test_regression_task_and_bad_task():
     assert "mse" in out and torch.isfinite(out["loss"])
     with pytest.raises(ValueError, match="method.task 'ranking'"):
         build_method(m.target, {"name": "hypergan", "task": "ranking"})
+
+
+@pytest.mark.parametrize("share", [0.3, 1.0])
+def test_code_share_sets_how_much_of_the_initial_weights_depends_on_the_code(share):
+    torch.manual_seed(0)
+    target = TargetNet(DigitsNet(), (1, 8, 8))
+    m = build_method(target, {"name": "hypergan", "code_share": share, "pretrain_steps": 0}).eval()
+    with torch.no_grad():
+        w = m.sample(256, generator=torch.Generator().manual_seed(1))
+    for name, v in w.items():
+        spread = v.std(0).pow(2).mean()  # variance across codes
+        total = v.pow(2).mean()
+        if share == 1.0:
+            assert spread / total > 0.5, name
+        else:
+            assert spread / total < 0.3, name
+
+
+def test_code_share_out_of_range_is_rejected():
+    with pytest.raises(ValueError, match="code_share"):
+        build_method(TargetNet(DigitsNet(), (1, 8, 8)), {"name": "hypergan", "code_share": 0})

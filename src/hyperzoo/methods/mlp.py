@@ -18,15 +18,24 @@ class EqualizedLinear(nn.Module):
     """
 
     def __init__(self, in_features: int, out_features: int, gain: float,
-                 generator: torch.Generator | None = None):
+                 generator: torch.Generator | None = None, bias: bool = False,
+                 input_share: float = 1.0):
         super().__init__()
-        std = 1 / math.sqrt(in_features)
+        std = input_share / math.sqrt(in_features)
         w = torch.randn(out_features, in_features, generator=generator) * std
         self.weight = nn.Parameter(w)
+        # An optional bias, also at unit scale: one shared random network that the input
+        # perturbs; ``input_share`` < 1 makes the input's part start smaller than that.
+        self.bias = (nn.Parameter(torch.randn(out_features, generator=generator)
+                                  * math.sqrt(1 - min(input_share, 1.0) ** 2))
+                     if bias else None)
         self.gain = gain
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x @ self.weight.t()) * self.gain
+        y = x @ self.weight.t()
+        if self.bias is not None:
+            y = y + self.bias
+        return y * self.gain
 
     def extra_repr(self) -> str:
         return f"in={self.weight.shape[1]}, out={self.weight.shape[0]}, gain={self.gain:.4g}"
