@@ -141,6 +141,25 @@ def toy(
                f"rank correlation density vs sample spacing: {s['rank_corr_density_vs_spacing']:.2f}")
 
 
+@app.command("toy-regression")
+def toy_regression(
+    out: Annotated[Path, typer.Option(help="folder for regression.png and regression.json")] = Path(
+        "runs/toy-regression"),
+    steps: int = 1500,
+    seed: int = 0,
+    quiet: bool = False,
+) -> None:
+    """Seed 002's 1-D regression: HyperGAN on 20 noisy points of y = x³ (about a minute)."""
+    from hyperzoo.toy_regression import ToyRegressionConfig, run_toy_regression
+
+    if steps < 1:
+        _fail(ValueError(f"--steps must be at least 1, got {steps}"))
+    s = run_toy_regression(out, ToyRegressionConfig(steps=steps, seed=seed), progress=not quiet)
+    typer.echo(f"wrote {out / 'regression.png'}; predictive std inside the data range "
+               f"{s['mean_std_inside_data_range']:.2f}, outside {s['mean_std_outside_data_range']:.2f}; "
+               f"RMSE of the mean to x³ inside {s['rmse_to_true_function_inside']:.2f}")
+
+
 @app.command()
 def report(
     run_dir: Path,
