@@ -185,7 +185,9 @@ def test_first_adam_steps_move_generated_weights_by_a_fraction_of_their_scale():
     torch.manual_seed(0)
     plain = relative_steps(static(StaticMNIST(), embedding_dim=7, hidden_dim=7, equalized=False),
                            lr=5e-3)
-    assert max(plain) > 2 * max(moves), (plain, moves)
+    # Without the gains (the MNIST configs' choice: one layer, small d) steps are larger,
+    # still well under the kernel's own scale.
+    assert 2 * max(moves) < max(plain) < 0.5, (plain, moves)
 
 
 def test_training_loss_and_gradients():
