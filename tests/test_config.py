@@ -38,3 +38,11 @@ def test_exponent_without_dot_is_a_float():
 
 def test_exponent_without_dot_in_a_method_setting_is_a_number():
     assert load_config(None, ["method.lam=1e5"]).method["lam"] == 100000.0
+
+
+def test_augmentation_settings_are_checked():
+    assert load_config(None, ["data.augment=crop", "data.pad=2"]).data.pad == 2
+    with pytest.raises(ConfigError, match="data.augment 'flip'"):
+        load_config(None, ["data.augment=flip"])
+    with pytest.raises(ConfigError, match="data.pad must be positive"):
+        load_config(None, ["data.augment=crop"])

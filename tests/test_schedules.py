@@ -19,3 +19,9 @@ def test_warmup_and_step():
 def test_geometric_ramp():
     assert geometric_ramp(1, 100.0, 1.0, 2) == pytest.approx(10.0)
     assert geometric_ramp(5, 100.0, 1.0, 2) == 1.0
+
+
+def test_step_schedule_decays_every_step_as_seed_004():
+    # Seed 004: learning rate multiplied by 0.999 every step.
+    for step in (0, 1, 500, 2000):
+        assert lr_factor(step, 10, "step", decay_every=1, decay=0.999) == pytest.approx(0.999 ** step)

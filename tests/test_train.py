@@ -6,7 +6,7 @@ from safetensors.torch import load_file
 
 from hyperzoo.config import load_config
 from hyperzoo.methods import DeutschHypernetwork
-from hyperzoo.runs import RunError, checkpoint_step, read_metrics
+from hyperzoo.runs import BEST, CHECKPOINT, RunError, checkpoint_meta, checkpoint_step, read_metrics
 from hyperzoo.session import load_run
 from hyperzoo.train import TrainingDiverged, train
 from tests.helpers import tiny_config
@@ -21,6 +21,7 @@ def test_run_folder_contents(tmp_path):
     assert [r["step"] for r in rows] == [1, 2, 3, 4]
     assert "val_mean_accuracy" in rows[2] and "entropy" in rows[0]
     assert checkpoint_step(run) == 4
+    assert not (run / BEST).exists()  # only with train.keep_best
     assert not list(run.glob("*.tmp"))
 
 
@@ -29,7 +30,12 @@ HYPERGAN = ["method.name=hypergan", "method.z_dim=8", "method.code_size=4",
             "method.discriminator_hidden=[16]", "method.pretrain_steps=2"]
 
 
-@pytest.mark.parametrize("method", [[], HYPERGAN], ids=["deutsch", "hypergan"])
+# Static hypernetwork with the seed 004 training features: random crops, early stopping.
+STATIC = ["method.name=static", "data.augment=crop", "data.pad=1", "train.keep_best=true",
+          "train.lr_schedule=step", "train.lr_decay_every=1", "train.lr_decay=0.999"]
+
+
+@pytest.mark.parametrize("method", [[], HYPERGAN, STATIC], ids=["deutsch", "hypergan", "static"])
 def test_resume_equals_uninterrupted(tmp_path, method):
     full, part = tmp_path / "full", tmp_path / "part"
     constant = "train.lr_schedule=constant"
@@ -40,6 +46,8 @@ def test_resume_equals_uninterrupted(tmp_path, method):
                                       "train.val_every=3", "train.val_networks=3", *extra])
         return tiny_config(*extra)
 
+    if method == STATIC:  # the step decay is per step, not over the run: resumable as it is
+        constant = "train.lr_decay=0.999"
     train(config("train.steps=6", constant), full, argv=["x"], progress=False)
     train(config("train.steps=3", "train.checkpoint_every=3", constant), part, argv=["x"],
           progress=False)
@@ -48,10 +56,12 @@ def test_resume_equals_uninterrupted(tmp_path, method):
     cfg = (part / "config.yaml").read_text().replace("steps: 3", "steps: 6")
     (part / "config.yaml").write_text(cfg)
     train(None, part, resume=True, argv=["x"], progress=False)
-    a, b = load_file(str(full / "checkpoint.safetensors")), load_file(str(part / "checkpoint.safetensors"))
-    assert a.keys() == b.keys()
-    for k in a:
-        assert torch.equal(a[k], b[k]), k
+    files = ["checkpoint.safetensors"] + (["best.safetensors"] if method == STATIC else [])
+    for name in files:
+        a, b = load_file(str(full / name)), load_file(str(part / name))
+        assert a.keys() == b.keys()
+        for k in a:
+            assert torch.equal(a[k], b[k]), k
     assert [json.dumps(r) for r in read_metrics(full)] == [json.dumps(r) for r in read_metrics(part)]
 
 
@@ -86,3 +96,21 @@ def test_short_training_beats_chance_by_far(tmp_path):
                  tmp_path, argv=["x"], progress=False)
     assert last["val_mean_accuracy"] > 0.6  # chance is 0.1
     assert last["val_std_accuracy"] > 0  # the networks differ
+
+
+def test_keep_best_keeps_the_model_of_the_best_validation(tmp_path):
+    cfg = load_config(None, [*STATIC, "train.steps=8", "train.val_every=1", "train.val_networks=1",
+                             "train.noise_batch=1", "train.images_per_noise=16", "train.lr=0.01",
+                             "data.val_limit=60"])
+    train(cfg, tmp_path, argv=["x"], progress=False)
+    rows = read_metrics(tmp_path)
+    accs = [r["val_mean_accuracy"] for r in rows]
+    best_step = rows[accs.index(max(accs))]["step"]  # the first step reaching the maximum
+    meta = checkpoint_meta(tmp_path, BEST)
+    assert meta["step"] == best_step and meta["val_mean_accuracy"] == max(accs)
+    session = load_run(tmp_path)
+    assert (session.checkpoint, session.checkpoint_step) == (BEST, best_step)
+    last = load_run(tmp_path, checkpoint=CHECKPOINT)
+    assert last.checkpoint_step == 8
+    best_net, last_net = session.method.network(), last.method.network()
+    assert any(not torch.equal(best_net[k], last_net[k]) for k in best_net) == (best_step != 8)

@@ -29,6 +29,16 @@ class DataConfig:
     data_dir: str | None = None
     val_split: str = "val"
     val_limit: int | None = None
+    # Training-time augmentation: "none", or "crop" (zero-pad by ``pad`` pixels per side, then
+    # a random crop of the original size; seed 004 uses pad 1 on MNIST, 2 on CIFAR-10).
+    augment: str = "none"
+    pad: int = 0
+
+    def __post_init__(self) -> None:
+        if self.augment not in ("none", "crop"):
+            raise ConfigError(f"data.augment {self.augment!r} is not one of 'none', 'crop'")
+        if self.pad < 0 or (self.augment == "crop" and self.pad == 0):
+            raise ConfigError(f"data.pad must be positive with data.augment 'crop', got {self.pad}")
 
 
 @dataclass
@@ -47,6 +57,9 @@ class TrainConfig:
     val_networks: int = 16
     checkpoint_every: int = 200
     threads: int | None = None
+    # Early stopping: also keep the model of the best validation accuracy (best.safetensors);
+    # evaluate, sample and report then use it.
+    keep_best: bool = False
 
 
 @dataclass

@@ -1,7 +1,9 @@
 """Run folders and checkpoints (safetensors + JSON metadata, written atomically).
 
 A run folder holds ``config.yaml`` (resolved), ``command.txt`` (every command that touched
-it), ``metrics.jsonl`` (one JSON object per logged step) and ``checkpoint.safetensors``.
+it), ``metrics.jsonl`` (one JSON object per logged step), ``checkpoint.safetensors`` (the last
+state, to resume from) and, with ``train.keep_best``, ``best.safetensors`` (the model of the best
+validation accuracy so far: early stopping).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from hyperzoo.config import Config, load_config
 from hyperzoo.weights import atomic_write_text, save_tensors
 
 CHECKPOINT = "checkpoint.safetensors"
+BEST = "best.safetensors"
 FORMAT = 2
 
 
@@ -62,8 +65,12 @@ def truncate_metrics(run_dir: Path, last_step: int) -> None:
 
 def save_checkpoint(run_dir: Path, model: torch.nn.Module,
                     optimizers: dict[str, torch.optim.Optimizer], step: int,
-                    generators: dict[str, torch.Generator]) -> None:
-    """Everything needed to continue bit-for-bit: model, optimizers, RNG states, step."""
+                    generators: dict[str, torch.Generator], name: str = CHECKPOINT,
+                    extra: dict[str, Any] | None = None) -> None:
+    """Everything needed to continue bit-for-bit: model, optimizers, RNG states, step.
+
+    ``name`` and ``extra`` (more JSON metadata) serve the best-model file, which holds the
+    model alone (no optimizers or generators)."""
     tensors: dict[str, torch.Tensor] = {f"model.{k}": v for k, v in model.state_dict().items()}
     optim_meta: dict[str, Any] = {}
     for group, optimizer in optimizers.items():
@@ -76,28 +83,35 @@ def save_checkpoint(run_dir: Path, model: torch.nn.Module,
                 else:
                     state_meta.setdefault(str(idx), {})[key] = value
         optim_meta[group] = {"param_groups": opt["param_groups"], "state": state_meta}
-    for name, gen in generators.items():
-        tensors[f"rng.{name}"] = gen.get_state()
-    meta = {"format": FORMAT, "step": step, "optimizers": optim_meta,
+    for key, gen in generators.items():
+        tensors[f"rng.{key}"] = gen.get_state()
+    meta = {**(extra or {}), "format": FORMAT, "step": step, "optimizers": optim_meta,
             "generators": sorted(generators)}
-    save_tensors(Path(run_dir) / CHECKPOINT, tensors, {"hyperzoo": json.dumps(meta)})
+    save_tensors(Path(run_dir) / name, tensors, {"hyperzoo": json.dumps(meta)})
 
 
-def checkpoint_step(run_dir: Path) -> int | None:
-    path = Path(run_dir) / CHECKPOINT
+def checkpoint_meta(run_dir: Path, name: str = CHECKPOINT) -> dict[str, Any] | None:
+    """The JSON metadata of a checkpoint file (step, …), or None if there is none."""
+    path = Path(run_dir) / name
     if not path.is_file():
         return None
     with safe_open(str(path), "pt") as f:
-        return json.loads(f.metadata()["hyperzoo"])["step"]
+        return json.loads(f.metadata()["hyperzoo"])
+
+
+def checkpoint_step(run_dir: Path) -> int | None:
+    meta = checkpoint_meta(run_dir)
+    return None if meta is None else meta["step"]
 
 
 def load_checkpoint(run_dir: Path, model: torch.nn.Module,
                     optimizers: dict[str, torch.optim.Optimizer] | None = None,
-                    generators: dict[str, torch.Generator] | None = None) -> int:
+                    generators: dict[str, torch.Generator] | None = None,
+                    name: str = CHECKPOINT) -> int:
     """Restore what `save_checkpoint` wrote; returns the step to continue from."""
-    path = Path(run_dir) / CHECKPOINT
+    path = Path(run_dir) / name
     if not path.is_file():
-        raise RunError(f"{run_dir} has no {CHECKPOINT}; train it first")
+        raise RunError(f"{run_dir} has no {name}; train it first")
     with safe_open(str(path), "pt") as f:
         meta = json.loads(f.metadata()["hyperzoo"])
         tensors = {k: f.get_tensor(k) for k in f.keys()}

@@ -10,7 +10,7 @@ import torch
 from hyperzoo.config import Config
 from hyperzoo.data import Dataset, load_dataset
 from hyperzoo.methods import Method, build_method
-from hyperzoo.runs import load_checkpoint, read_config
+from hyperzoo.runs import BEST, CHECKPOINT, load_checkpoint, read_config
 from hyperzoo.targets import TargetNet, build_target
 
 
@@ -23,6 +23,8 @@ class Session:
     method: Method
     train_data: Dataset | None = None
     val_data: Dataset | None = None
+    checkpoint: str | None = None  # the file a reopened run was loaded from
+    checkpoint_step: int | None = None
 
 
 def _limit(data: Dataset, limit: int | None) -> Dataset:
@@ -47,12 +49,19 @@ def build_session(config: Config, with_data: bool = True) -> Session:
     return Session(config, target, build_method(target, config.method), train_data, val_data)
 
 
-def load_run(run_dir: str | Path, data_dir: str | None = None) -> Session:
-    """Reopen a trained run (method in eval mode); ``data_dir`` overrides the saved one."""
-    config = read_config(Path(run_dir))
+def load_run(run_dir: str | Path, data_dir: str | None = None, checkpoint: str | None = None
+             ) -> Session:
+    """Reopen a trained run (method in eval mode); ``data_dir`` overrides the saved one.
+
+    ``checkpoint`` names the file; by default the best-validation model (``best.safetensors``,
+    early stopping) where the run kept one, else the last checkpoint."""
+    run_dir = Path(run_dir)
+    config = read_config(run_dir)
     if data_dir is not None:
         config.data.data_dir = data_dir
     session = build_session(config, with_data=False)
-    load_checkpoint(Path(run_dir), session.method)
+    name = checkpoint or (BEST if (run_dir / BEST).is_file() else CHECKPOINT)
+    session.checkpoint_step = load_checkpoint(run_dir, session.method, name=name)
+    session.checkpoint = name
     session.method.eval()
     return session

@@ -12,11 +12,14 @@ from tqdm.auto import tqdm
 
 from hyperzoo.config import Config
 from hyperzoo.data import Dataset
+from hyperzoo.data.augment import augment
 from hyperzoo.evaluation import ensemble_metrics, predict_proba
 from hyperzoo.methods import Method
 from hyperzoo.runs import (
+    BEST,
     RunError,
     append_command,
+    checkpoint_meta,
     checkpoint_step,
     load_checkpoint,
     read_config,
@@ -75,6 +78,10 @@ def train(config: Config, run_dir: str | Path, resume: bool = False, argv: list[
             raise RunError(f"{run_dir} already finished its {t.steps} steps; raise train.steps "
                            "in config.yaml to continue")
     truncate_metrics(run_dir, start)
+    # The best validation accuracy so far; a best model saved after the checkpoint we resume
+    # from is from steps about to be redone (identically), so it does not count.
+    best_meta = checkpoint_meta(run_dir, BEST) if t.keep_best else None
+    best = best_meta["val_mean_accuracy"] if best_meta and best_meta["step"] <= start else None
     n, m = t.noise_batch, t.images_per_noise
     last: dict[str, float] = {}
     method.train()
@@ -89,7 +96,9 @@ def train(config: Config, run_dir: str | Path, resume: bool = False, argv: list[
                     group["lr"] = lr
             # Different images for every network: (N, M, ...).
             idx = torch.randint(len(data), (n * m,), generator=gens["data"])
-            x = data.x[idx].reshape(n, m, *data.input_shape)
+            # Augmentation draws from the data generator, which the checkpoint keeps.
+            x = augment(data.x[idx], config.data.augment, config.data.pad, gens["data"])
+            x = x.reshape(n, m, *data.input_shape)
             y = data.y[idx].reshape(n, m)
             out = method.training_loss(x, y, step, generator=gens["noise"])
             loss = out["loss"]
@@ -110,6 +119,10 @@ def train(config: Config, run_dir: str | Path, resume: bool = False, argv: list[
             if done % t.val_every == 0 or done == t.steps:
                 val = validate(method, s.val_data, t.val_networks, t.seed + 3)
                 row.update({f"val_{k}": v for k, v in val.items() if k != "n_networks"})
+                if t.keep_best and (best is None or val["mean_accuracy"] > best):
+                    best = val["mean_accuracy"]
+                    save_checkpoint(run_dir, method, {}, done, {}, name=BEST,
+                                    extra={"val_mean_accuracy": best})
             log.write(json.dumps(row) + "\n")
             log.flush()
             last = row

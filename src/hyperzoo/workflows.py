@@ -40,6 +40,8 @@ def evaluate_run(run_dir: str | Path, n_networks: int = 100, data_dir: str | Non
         "split": split,
         "n_examples": len(data),
         "seed": seed,
+        "checkpoint": session.checkpoint,
+        "checkpoint_step": session.checkpoint_step,
         "seconds": round(time.perf_counter() - start, 3),
     }
     atomic_write_json(Path(run_dir) / "metrics.json", metrics)

@@ -27,7 +27,7 @@ def test_paper_weight_counts():
 @pytest.mark.parametrize("backend", ["vmap", "loop"])
 @pytest.mark.parametrize("shared", [True, False])
 def test_batched_equals_separate_module_calls(name, backend, shared):
-    module = build_target(name).double()
+    module = build_target(name).double().eval()  # eval: dropout would differ between calls
     target = TargetNet(module, module.input_shape, backend=backend)
     n, b = 3, 4
     weights = random_batch(target, n)
@@ -36,7 +36,7 @@ def test_batched_equals_separate_module_calls(name, backend, shared):
     out = target(weights, xs)
     assert out.shape == (n, b, 10)
     for i in range(n):
-        ref = build_target(name).double()
+        ref = build_target(name).double().eval()
         ref.load_state_dict({k: v[i] for k, v in weights.items()})
         torch.testing.assert_close(out[i], ref(x if shared else xs[i]))
 

@@ -9,12 +9,14 @@ from hyperzoo.methods.base import LatentMethod, Method
 from hyperzoo.methods.deutsch import DeutschConfig, DeutschHypernetwork
 from hyperzoo.methods.ensemble import EnsembleConfig, IndependentEnsemble
 from hyperzoo.methods.hypergan import HyperGAN, HyperGANConfig
+from hyperzoo.methods.static import StaticHyperConfig, StaticHypernetwork
 from hyperzoo.targets import TargetNet
 
 METHODS: dict[str, tuple[type, type[Method]]] = {
     "deutsch": (DeutschConfig, DeutschHypernetwork),
     "ensemble": (EnsembleConfig, IndependentEnsemble),
     "hypergan": (HyperGANConfig, HyperGAN),
+    "static": (StaticHyperConfig, StaticHypernetwork),
 }
 
 
@@ -33,4 +35,5 @@ def build_method(target: TargetNet, settings: dict[str, Any]) -> Method:
 
 
 __all__ = ["METHODS", "LatentMethod", "Method", "DeutschConfig", "DeutschHypernetwork", "EnsembleConfig",
-           "IndependentEnsemble", "HyperGAN", "HyperGANConfig", "build_method"]
+           "IndependentEnsemble", "HyperGAN", "HyperGANConfig", "StaticHyperConfig", "StaticHypernetwork",
+           "build_method"]

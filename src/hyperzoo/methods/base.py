@@ -23,6 +23,13 @@ class Method(nn.Module, ABC):
         super().__init__()
         self.target = target
 
+    def train(self, mode: bool = True) -> Method:
+        """Set the method's mode and the target module's: the module is not a submodule, and
+        its dropout layers (if any) must be off when networks are evaluated."""
+        super().train(mode)
+        self.target.module.train(mode)
+        return self
+
     @property
     def max_networks(self) -> int | None:
         """How many distinct networks the method can give (None: unlimited)."""

@@ -7,7 +7,15 @@ from typing import Any
 
 from torch import nn
 
-from hyperzoo.targets.zoo import DeutschMNIST, DigitsNet, HyperGANCIFAR, HyperGANMNIST, LeNetCIFAR
+from hyperzoo.targets.zoo import (
+    VGGCIFAR,
+    DeutschMNIST,
+    DigitsNet,
+    HyperGANCIFAR,
+    HyperGANMNIST,
+    LeNetCIFAR,
+    StaticMNIST,
+)
 
 BUILTIN: dict[str, type[nn.Module]] = {
     "deutsch_mnist": DeutschMNIST,
@@ -15,6 +23,8 @@ BUILTIN: dict[str, type[nn.Module]] = {
     "hypergan_cifar": HyperGANCIFAR,
     "lenet_cifar": LeNetCIFAR,
     "digits_net": DigitsNet,
+    "static_mnist": StaticMNIST,
+    "vgg_cifar": VGGCIFAR,
 }
 
 

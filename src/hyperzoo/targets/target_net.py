@@ -169,7 +169,9 @@ class TargetNet:
         if loop:
             return torch.stack([one({k: v[i] for k, v in weights.items()}, x if shared else x[i])
                                 for i in range(n)])
-        return torch.vmap(one, in_dims=(0, None if shared else 0))(dict(weights), x)
+        # "different": a target with dropout draws an independent mask for every network.
+        return torch.vmap(one, in_dims=(0, None if shared else 0), randomness="different")(
+            dict(weights), x)
 
     def module_weights(self) -> WeightBatch:
         """The module's own parameters as a batch of one network."""

@@ -1,0 +1,151 @@
+"""Seed 004's tables at CPU scale: train every row, evaluate on the test set, write a report.
+
+    python experiments/static_table.py --data-dir ../shared/data                       # MNIST, Table 2/7
+    python experiments/static_table.py --table cifar-block1 --data-dir ../shared/data  # CIFAR, Table 3
+
+Each row is a run folder under ``--runs`` (trained if missing, resumed if unfinished, reused if
+done), evaluated on the full test split from its best-validation checkpoint (early stopping).
+``report.md`` and ``report.json`` under ``--out`` put the seed's numbers beside ours.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from hyperzoo.config import load_config
+from hyperzoo.runs import BEST, checkpoint_meta, checkpoint_step
+from hyperzoo.session import load_run
+from hyperzoo.train import train
+from hyperzoo.weights import atomic_write_json, atomic_write_text
+from hyperzoo.workflows import evaluate_run
+
+HERE = Path(__file__).resolve().parent
+
+# Per table: configs, and rows (label, (N_z, d) or None for the ConvModel, seed's best test
+# accuracy over its learning rates, seed's parameter count).
+TABLES: dict[str, dict[str, Any]] = {
+    "mnist": {
+        "title": "MNIST (seed 004 Tables 2, 6, 7)",
+        "hyper": "static_mnist_cpu.yaml", "conv": "conv_mnist_cpu.yaml",
+        "rows": [("ConvModel", None, 98.67, 12_560), ("Hyper4_4", (4, 4), 98.12, 4_244),
+                 ("Hyper4_5", (4, 5), 98.67, 5_108), ("Hyper4_6", (4, 6), 98.75, 5_972),
+                 ("Hyper5_5", (5, 5), 98.79, 5_189), ("Hyper6_6", (6, 6), 98.14, 6_166),
+                 ("Hyper4_7", (4, 7), 98.61, 6_836), ("Hyper4_8", (4, 8), 98.55, 7_700),
+                 ("Hyper7_7", (7, 7), 98.24, 7_175)],
+    },
+    "cifar-block1": {
+        "title": "CIFAR-10 VGG-Block1 (seed 004 Table 3)",
+        "hyper": "static_cifar_block1_cpu.yaml", "conv": "conv_cifar_block1_cpu.yaml",
+        "rows": [("ConvModel", None, 71.05, 2_320), ("Hyper4_4", (4, 4), 64.87, 1_044),
+                 ("Hyper6_6", (6, 6), 63.82, 1_686), ("Hyper4_5", (4, 5), 63.11, 1_268),
+                 ("Hyper4_6", (4, 6), 58.06, 1_492)],
+    },
+}
+
+
+def conv_count(session) -> int:
+    """Weights the seed counts for its ConvModel: the generated (or, here, ordinary) second conv,
+    kernel and biases."""
+    return session.target.layers[1].num_weights
+
+
+def run_row(table: dict[str, Any], label: str, dims: tuple[int, int] | None, args) -> dict[str, Any]:
+    steps_tag = f"-s{args.steps}" if args.steps else ""
+    run_dir = Path(args.runs) / f"{label}{steps_tag}"
+    overrides = [f"data.data_dir={args.data_dir}", f"train.threads={args.threads}", *args.set]
+    if args.steps:
+        overrides.append(f"train.steps={args.steps}")
+    if dims is not None:
+        overrides += [f"method.embedding_dim={dims[0]}", f"method.hidden_dim={dims[1]}"]
+    config = load_config(HERE / table["hyper" if dims else "conv"], overrides)
+    start = time.perf_counter()
+    done = checkpoint_step(run_dir)
+    if done is None:
+        train(config, run_dir, argv=["static_table.py", label], progress=not args.quiet)
+    elif done < config.train.steps:
+        train(None, run_dir, resume=True, argv=["static_table.py", label], progress=not args.quiet)
+    train_seconds = time.perf_counter() - start
+    # Two networks: the workflow measures an ensemble; a static method's two are identical.
+    metrics = evaluate_run(run_dir, n_networks=2, data_dir=args.data_dir, progress=False)
+    session = load_run(run_dir)
+    best = checkpoint_meta(run_dir, BEST) or {}
+    count = session.method.hypernetwork_parameters() if dims else conv_count(session)
+    return {"model": label, "run": str(run_dir), "steps": session.config.train.steps,
+            "lr": session.config.train.lr, "parameters": count,
+            "best_val_accuracy": best.get("val_mean_accuracy"), "best_step": best.get("step"),
+            "test_accuracy": metrics["mean_accuracy"], "train_seconds": round(train_seconds, 1)}
+
+
+def write_report(name: str, table: dict[str, Any], results: list[dict[str, Any]], args,
+                 seconds: float) -> None:
+    out = Path(args.out or HERE / "results" / f"static-{name}")
+    seed = {label: (acc, count) for label, _, acc, count in table["rows"]}
+    r0 = results[0]
+    lines = [f"# Static hypernetwork, {table['title']}", "",
+             f"CPU scale: {r0['steps']} steps per row (train.steps; the seed does not state its "
+             f"number), one learning rate ({r0['lr']}, × 0.999 per step) where the seed reports the "
+             "best of 0.003/0.004/0.005; early stopping on the validation split; test accuracy "
+             f"on the full test split. {torch.get_num_threads()} CPU thread(s), torch "
+             f"{torch.__version__}; {seconds / 60:.1f} min in all.", "",
+             "Parameters: the hypernetwork (W_i, B_i, W_out, B_out) plus the embeddings for HyperA_B "
+             "(A = N_z, B = d), the second conv's kernel and biases for the ConvModel, as the seed "
+             "counts them.", "",
+             "| model | seed: test accuracy | seed: parameters | ours: parameters | "
+             "ours: best validation (step) | ours: test accuracy |",
+             "|---|---|---|---|---|---|"]
+    for r in results:
+        acc, count = seed[r["model"]]
+        val = (f"{r['best_val_accuracy']:.2%} ({r['best_step']})" if r["best_val_accuracy"] is not None
+               else "—")
+        lines.append(f"| {r['model']} | {acc:.2f}% | {count:,} | {r['parameters']:,} | {val} | "
+                     f"{r['test_accuracy']:.2%} |")
+    report = {"table": name, "title": table["title"], "seconds": round(seconds, 1),
+              "threads": torch.get_num_threads(), "torch": torch.__version__,
+              "seed_numbers": {k: {"test_accuracy": v[0] / 100, "parameters": v[1]}
+                               for k, v in seed.items()},
+              "rows": results}
+    atomic_write_text(out / "report.md", "\n".join(lines) + "\n")
+    atomic_write_json(out / "report.json", report)
+    print(f"wrote {out / 'report.md'}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--table", choices=sorted(TABLES), default="mnist")
+    p.add_argument("--data-dir", required=True, help="folder holding mnist/ and cifar-10/")
+    p.add_argument("--steps", type=int, default=None, help="training steps per row (default: the "
+                   "config's)")
+    p.add_argument("--runs", default=None, help="folder for the run folders (default runs/static-TABLE)")
+    p.add_argument("--out", default=None, help="folder for report.md and report.json (default "
+                   "experiments/results/static-TABLE)")
+    p.add_argument("--rows", default=None, help="comma-separated models, e.g. ConvModel,Hyper5_5")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--set", action="append", default=[], help="extra config override key=value")
+    p.add_argument("--quiet", action="store_true")
+    args = p.parse_args()
+    args.data_dir = str(Path(args.data_dir).expanduser().resolve())
+    args.runs = args.runs or f"runs/static-{args.table}"
+    table = TABLES[args.table]
+    rows = table["rows"]
+    if args.rows:
+        wanted = args.rows.split(",")
+        unknown = set(wanted) - {r[0] for r in rows}
+        if unknown:
+            p.error(f"unknown rows {sorted(unknown)}; expected some of {[r[0] for r in rows]}")
+        rows = [r for r in rows if r[0] in wanted]
+    start = time.perf_counter()
+    results = []
+    for label, dims, _, _ in rows:
+        results.append(run_row(table, label, dims, args))
+        print(json.dumps(results[-1]))
+    write_report(args.table, table, results, args, time.perf_counter() - start)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+"""Training-time augmentation of a minibatch, drawn from the trainer's own generator."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+AUGMENTATIONS = ("none", "crop")
+
+
+def random_crop(x: torch.Tensor, pad: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Zero-pad images ``x`` (B, C, H, W) by ``pad`` on every side and crop a random H × W
+    window from each (seed 004: MNIST 28 → 30 → 28, CIFAR 32 → 36 → 32)."""
+    if pad <= 0:
+        return x
+    b, _, h, w = x.shape
+    padded = F.pad(x, (pad, pad, pad, pad))
+    # Offsets on the CPU generator (the trainer's), then moved: the draw is device-independent.
+    dy, dx = torch.randint(2 * pad + 1, (2, b, 1), generator=generator).to(x.device)
+    rows = (dy + torch.arange(h, device=x.device))[:, :, None]  # (B, H, 1)
+    cols = (dx + torch.arange(w, device=x.device))[:, None, :]  # (B, 1, W)
+    batch = torch.arange(b, device=x.device)[:, None, None]
+    # Advanced indices around a slice put their broadcast dims first: (B, H, W, C).
+    return padded[batch, :, rows, cols].permute(0, 3, 1, 2)
+
+
+def augment(x: torch.Tensor, kind: str, pad: int, generator: torch.Generator | None = None
+            ) -> torch.Tensor:
+    """Apply augmentation ``kind`` (one of ``AUGMENTATIONS``) to a batch (B, C, H, W)."""
+    if kind == "none":
+        return x
+    if kind == "crop":
+        return random_crop(x, pad, generator)
+    raise ValueError(f"data.augment {kind!r} is not one of {', '.join(map(repr, AUGMENTATIONS))}")

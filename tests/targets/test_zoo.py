@@ -1,0 +1,44 @@
+"""Seed 004's targets: layer shapes and the weight counts its tables give."""
+
+import pytest
+import torch
+
+from hyperzoo.targets import TargetNet, build_target
+from hyperzoo.targets.zoo import VGGCIFAR, StaticMNIST
+
+
+def test_static_mnist_counts_match_seed_004_table_6():
+    t = TargetNet(StaticMNIST(), StaticMNIST.input_shape)
+    assert [s.weight_shape for s in t.layers] == [(16, 1, 7, 7), (16, 16, 7, 7), (10, 784)]
+    assert [s.num_weights for s in t.layers] == [800, 12_560, 7_850]
+    # "Parameters of 2nd kernel" 12,560 = 7·7·16·16 kernel + 16 biases; total 21,210.
+    assert t.layers[1].num_weights == 7 * 7 * 16 * 16 + 16
+    assert t.num_weights == 21_210
+
+
+@pytest.mark.parametrize(("blocks", "conv_after_first"), [(1, 2_320), (2, 16_208), (3, 71_632)])
+def test_vgg_conv_counts_match_seed_004_tables_3_to_5(blocks, conv_after_first):
+    t = TargetNet(VGGCIFAR(blocks), VGGCIFAR.input_shape)
+    convs = [s for s in t.layers if s.kind == "conv"]
+    assert len(convs) == 2 * blocks
+    # The seed's "Conv parameters" leave out the first conv and include biases.
+    assert sum(s.num_weights for s in convs[1:]) == conv_after_first
+    dense = [s.weight_shape for s in t.layers if s.kind == "linear"]
+    side = 32 // 2 ** blocks
+    assert dense == [(128, 16 * 2 ** (blocks - 1) * side * side), (10, 128)]
+
+
+def test_vgg_dropout_only_in_training_mode():
+    torch.manual_seed(0)
+    net = build_target("vgg_cifar", {"blocks": 2, "dense_dropout": 0.5})
+    x = torch.rand(4, 3, 32, 32)
+    net.eval()
+    assert torch.equal(net(x), net(x))
+    net.train()
+    assert not torch.equal(net(x), net(x))
+    assert net(x).shape == (4, 10)
+
+
+def test_vgg_rejects_other_depths():
+    with pytest.raises(ValueError, match="1, 2 or 3 blocks"):
+        VGGCIFAR(4)
