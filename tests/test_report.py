@@ -6,6 +6,7 @@ from hyperzoo.config import load_config
 from hyperzoo.report import make_report
 from hyperzoo.train import train
 from tests.helpers import tiny_config
+from tests.test_workflows import write_idx_folder
 
 
 @pytest.fixture(scope="module")
@@ -19,16 +20,33 @@ def runs(tmp_path_factory):
 
 
 def test_report_writes_markdown_json_and_figures(runs, tmp_path):
+    import numpy as np
+
+    noise = np.random.default_rng(0).integers(0, 256, (80, 8, 8))
+    write_idx_folder(tmp_path / "data" / "notmnist-small", noise)
     rep = make_report(runs / "a", tmp_path, compare=[runs / "b"], pool=12, limit=60, adv_limit=20,
-                      path_limit=30, progress=False)
+                      path_limit=30, ood="notmnist", data_dir=str(tmp_path / "data"),
+                      detection_sizes=[2, 4, 8], progress=False)
     saved = json.loads((tmp_path / "report.json").read_text())
     assert saved["pool"] == 12 and saved["examples"] == 60
     assert len(saved["runs"]) == 2
     for name in rep["figures"].values():
         assert (tmp_path / name).stat().st_size > 5_000
     md = (tmp_path / "report.md").read_text()
-    for section in ("## Ensembles", "### Paths in weight space", "## Adversarial examples"):
+    for section in ("## Ensembles", "### Paths in weight space", "## Adversarial examples",
+                    "## Adversarial detection", "## Out-of-distribution detection"):
         assert section in md
+    # The hypernetwork attacks N and scores a fresh N; the 4-network ensemble has no size 8
+    # and scores on the ensemble it attacked. PGD and FGSM for each size.
+    rows = {(r["run"].split(" ")[0], r["size"], r["attack"]): r
+            for r in saved["adversarial_detection"]["rows"]}
+    assert set(rows) == {(run, n, a) for run, sizes in (("a", (2, 4, 8)), ("b", (2, 4)))
+                         for n in sizes for a in ("fgsm", "pgd")}
+    assert all(r["fresh"] == (key[0] == "a") for key, r in rows.items())
+    assert all(0 <= r["detection_rate_at_5_fpr"] <= 1 and 0 <= r["auroc"] <= 1 for r in rows.values())
+    ood = saved["ood"]
+    assert ood["n_outliers"] == 60 and ood["image_overlap"] == 0.0
+    assert {v["n_networks"] for v in ood["runs"].values()} == {100, 4}
     adv = saved["adversarial"]
     # ε = 0 leaves the images as they are, and only correctly classified ones are attacked.
     assert adv["fgsm"]["single_network"][0] == adv["pgd"]["single_network"][0] == 0

@@ -169,15 +169,25 @@ def report(
     networks: Annotated[int, typer.Option(help="sampled networks per run")] = 200,
     limit: Annotated[int | None, typer.Option(help="test examples (default: all)")] = None,
     adv_limit: Annotated[int, typer.Option(help="test examples attacked")] = 200,
+    ood: Annotated[str | None, typer.Option(help="outlier data set for OOD detection, e.g. notmnist")] = None,
+    detection_sizes: Annotated[str, typer.Option(help="ensemble sizes for adversarial detection")] = (
+        "5,10,100,1000"),
     seed: int = 0,
     quiet: bool = False,
 ) -> None:
-    """The papers' analyses: accuracy histograms, ensembles, diversity probes, adversarial examples."""
+    """The papers' analyses: accuracy histograms, ensembles, diversity probes, adversarial examples
+    and their detection, out-of-distribution detection."""
     from hyperzoo.report import make_report
 
     try:
+        sizes = [int(v) for v in detection_sizes.split(",") if v.strip()]
+    except ValueError:
+        _fail(ValueError(f"--detection-sizes {detection_sizes!r} must be comma-separated integers"))
+    if any(v < 1 for v in sizes):
+        _fail(ValueError(f"--detection-sizes {detection_sizes!r} must be positive"))
+    try:
         rep = make_report(run_dir, out, compare, data_dir, networks, limit, adv_limit, seed=seed,
-                          progress=not quiet)
+                          ood=ood, detection_sizes=sizes, progress=not quiet)
     except USER_ERRORS as e:
         _fail(e)
     typer.echo(f"wrote {out / 'report.md'} and {len(rep['figures'])} figures ({rep['seconds']} s)")

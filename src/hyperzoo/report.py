@@ -11,6 +11,7 @@ from tqdm.auto import tqdm
 
 from hyperzoo import figures
 from hyperzoo.analysis.adversarial import fgsm, pgd, random_targets
+from hyperzoo.analysis.adversarial_detection import detect_adversarial
 from hyperzoo.analysis.ensembles import accuracy_vs_size, ensemble_accuracies
 from hyperzoo.analysis.filters import filter_images
 from hyperzoo.analysis.norms import layer_norms
@@ -30,7 +31,14 @@ SIZES = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000]
 SEED_NUMBERS = {
     "ensemble_majority_20x200": {"value": 0.9914, "source": "seed 001 §4, MNIST validation, "
                                  "λ = 10³, 13,000 steps on a K80 (paper scale)"},
+    "hypergan_table4_mnist": {"value": {1: 0.9864, 5: 0.9875, 10: 0.9922, 100: 0.9931},
+                              "source": "seed 002 Table 4, MNIST test, HyperGAN (paper scale, GPU)"},
+    "hypergan_notmnist": {"value": None, "source": "seed 002 Fig. 3: empirical CDFs only, no AUROC"},
+    "hypergan_adversarial_detection": {"value": 0.97, "source": "seed 002 §4.5: 'over 97%' of "
+                                       "FGSM and PGD examples detected by thresholding entropy, "
+                                       "MNIST, paper scale (threshold and ε not stated)"},
 }
+DETECTION_SIZES = [5, 10, 100, 1000]
 
 
 def _subset(data: Dataset, limit: int | None) -> Dataset:
@@ -41,7 +49,8 @@ def _subset(data: Dataset, limit: int | None) -> Dataset:
 
 def _label(run_dir: Path, session: Session) -> str:
     m = session.config.method
-    extra = f", λ = {float(m['lam']):g}" if "lam" in m else ""
+    extra = (f", λ = {float(m['lam']):g}" if "lam" in m
+             else f", β = {float(m['beta']):g}" if "beta" in m else "")
     return f"{run_dir.name} ({m.get('name', 'deutsch')}{extra})"
 
 
@@ -106,17 +115,78 @@ def _adversarial(run: _Run, data: Dataset, eps_grid: list[float], crafters: int,
     return out
 
 
+def _detection(run: _Run, data: Dataset, eps: float, pgd_steps: int, seed: int,
+               sizes: list[int], pgd_max: int) -> list[dict[str, Any]]:
+    """Seed 002 §4.5 for one run: untargeted attacks on ensembles of each size, scored on a fresh
+    ensemble of equal size (or the attacked one itself when the method holds a fixed set)."""
+    method = run.session.method
+    fixed = method.max_networks
+    rows = []
+    for size in sizes:
+        if fixed is not None and size > fixed:
+            continue
+        with torch.no_grad():
+            attacked = method.sample(size, generator=torch.Generator().manual_seed(seed + 11))
+            scoring = (attacked if fixed is not None
+                       else method.sample(size, generator=torch.Generator().manual_seed(seed + 13)))
+        for attack in ("fgsm", "pgd"):
+            if attack == "pgd" and size > pgd_max:
+                continue
+            r = detect_adversarial(run.session.target, attacked, scoring, data.x, data.y, eps, attack,
+                                   pgd_steps)
+            rows.append({"run": run.label, "size": size, "fresh": fixed is None, **r})
+    return rows
+
+
+def _ood(runs: list[_Run], inliers: Dataset, outlier: str, data_dir: str | None, n_networks: int,
+         seed: int, out: Path) -> dict[str, Any]:
+    """Seed 002 §4.3 for every run: predictive entropy on the test subset vs the outlier set."""
+    from hyperzoo.evaluation.ood import detection_metrics, predictive_entropy
+    from hyperzoo.workflows import same_images_fraction
+
+    outliers = _subset(load_dataset(outlier, "test", data_dir or runs[0].session.config.data.data_dir),
+                       len(inliers))
+    overlap = same_images_fraction(inliers.x, outliers.x)
+    if overlap > 0.5:  # the reference code's "notMNIST" was MNIST
+        raise ValueError(f"{overlap:.0%} of the '{outlier}' images are also in '{inliers.name}'; "
+                         "the out-of-distribution data is not different")
+    res: dict[str, Any] = {"outliers": outlier, "n_inliers": len(inliers), "n_outliers": len(outliers),
+                           "image_overlap": overlap, "runs": {}}
+    curves_in, curves_out = {}, {}
+    for r in runs:
+        method = r.session.method
+        n = min(n_networks, method.max_networks or n_networks)
+        with torch.no_grad():
+            w = method.sample(n, generator=torch.Generator().manual_seed(seed + 17))
+            h_in = predictive_entropy(predict_proba(r.session.target, w, inliers.x))
+            h_out = predictive_entropy(predict_proba(r.session.target, w, outliers.x))
+        res["runs"][r.label] = {"n_networks": n, **detection_metrics(h_in, h_out),
+                                "mean_entropy_inliers": h_in.mean().item(),
+                                "mean_entropy_outliers": h_out.mean().item()}
+        curves_in[f"{r.label}: {inliers.name}"] = h_in
+        curves_out[f"{r.label}: {outlier}"] = h_out
+    res["figure"] = figures.entropy_cdf(curves_in, curves_out, out / "ood_cdf.png")
+    return res
+
+
 def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] = (),
                 data_dir: str | None = None, pool: int = 200, limit: int | None = None,
                 adv_limit: int = 200, path_limit: int = 1000, seed: int = 0,
-                progress: bool = True) -> dict[str, Any]:
-    """Analyse ``run_dir`` (and ``compare`` runs on the same test subset) into ``out``."""
+                ood: str | None = None, ood_networks: int = 100, detection_sizes: list[int] | None = None,
+                detection_eps: float = 0.1, progress: bool = True) -> dict[str, Any]:
+    """Analyse ``run_dir`` (and ``compare`` runs on the same test subset) into ``out``.
+
+    ``ood`` names an outlier data set (e.g. ``notmnist``) for the out-of-distribution section;
+    ``detection_sizes`` (default 5, 10, 100, 1000) the ensembles of the adversarial-detection
+    section (PGD up to 100 networks: its 10 steps through 1000 networks are too slow on a CPU).
+    """
     if pool < 2:
         raise ValueError(f"--networks must be at least 2, got {pool}")
+    sizes = detection_sizes if detection_sizes is not None else DETECTION_SIZES
     start = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    steps = 7 + 2 * len(EPSILONS)
+    steps = 7 + 2 * len(EPSILONS) + len(compare) + 2 + bool(ood)
     bar = tqdm(total=steps, desc="report", disable=not progress, unit="step")
     session = load_run(run_dir, data_dir)
     d = session.config.data
@@ -128,7 +198,8 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
     runs = [main, *others]
     target = main.session.target
     rep: dict[str, Any] = {
-        "run": str(run_dir), "dataset": data.name, "split": "test", "examples": len(data),
+        "run": str(run_dir), "method": session.config.method.get("name", "deutsch"),
+        "dataset": data.name, "split": "test", "examples": len(data),
         "pool": pool, "seed": seed, "seed_numbers": SEED_NUMBERS,
         "runs": {r.label: {**r.metrics, "entropy_estimate": r.entropy,
                            "layer_norms": layer_norms(r.session.target, r.weights)} for r in runs},
@@ -196,6 +267,20 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
         f"PGD, fresh ensemble of {adv['fresh_ensemble']}": adv["pgd"]["fresh_ensemble"],
     }, out / "adversarial.png")
     bar.update(1)
+
+    adv_data = _subset(data, adv_limit)
+    rep["adversarial_detection"] = {"eps": detection_eps, "pgd_steps": 10, "examples": len(adv_data),
+                                    "rows": []}
+    for r in runs:
+        rep["adversarial_detection"]["rows"] += _detection(r, adv_data, detection_eps, 10, seed, sizes,
+                                                           pgd_max=100)
+        bar.update(1)
+    figs["adversarial_detection"] = figures.detection_figure(rep["adversarial_detection"]["rows"],
+                                                             out / "adversarial_detection.png")
+    if ood:
+        rep["ood"] = _ood(runs, data, ood, data_dir, ood_networks, seed, out)
+        figs["ood"] = rep["ood"]["figure"]
+        bar.update(1)
     rep["figures"] = figs
     rep["seconds"] = round(time.perf_counter() - start, 1)
     atomic_write_json(out / "report.json", rep)
@@ -233,6 +318,13 @@ def _markdown(rep: dict[str, Any], main: str) -> str:
     for r in rep["ensemble_vs_size"]:
         lines.append(f"| {r['size']} | {_pct(r['mean_prob_mean'])} ± {_pct(r['mean_prob_std'])} | "
                      f"{_pct(r['majority_mean'])} ± {_pct(r['majority_std'])} |")
+    t4 = rep["seed_numbers"]["hypergan_table4_mnist"]
+    by_size = {r["size"]: r for r in rep["ensemble_vs_size"]}
+    if rep["method"] == "hypergan" and all(k in by_size for k in t4["value"]):
+        lines += ["", "Seed 002 Table 4 (mean-probability ensembles of the main run; seed numbers "
+                  f"from {t4['source']}):", "", "| networks | ours | seed 002 |", "|---|---|---|"]
+        lines += [f"| {k} | {_pct(by_size[k]['mean_prob_mean'])} ± {_pct(by_size[k]['mean_prob_std'])} "
+                  f"| {_pct(v)} |" for k, v in t4["value"].items()]
     lines += ["", f"![ensembles]({rep['figures']['ensembles']})", "", "## Diversity probes", ""]
     lines += [f"![{k}]({v})" for k, v in rep["figures"].items() if k.startswith("filters")]
     lines += ["", "Explained variance of the first 5 principal components (gauge-fixed weights):", ""]
@@ -251,12 +343,17 @@ def _markdown(rep: dict[str, Any], main: str) -> str:
                   f"the direct path G(z₁)t + G(z₂)(1−t) {_pct(p['direct_midpoint_mean'])}: "
                   f"{verdict} ({p['examples']} test examples, 5 pairs).", "",
                   f"![paths]({rep['figures']['paths']})"]
-    lines += ["", "### Layer-wise weight norms (seed 002 Table 3)", "",
-              "| run | " + " | ".join(next(iter(rep["runs"].values()))["layer_norms"]) + " |",
-              "|---|" + "---|" * len(next(iter(rep["runs"].values()))["layer_norms"])]
+    lines += ["", "### Layer-wise weight norms (seed 002 Table 3)", ""]
+    groups: dict[tuple[str, ...], list[str]] = {}  # runs on the same target share a table
     for label, m in rep["runs"].items():
-        lines.append(f"| {label} | " + " | ".join(f"{v['mean']:.2f} ± {v['std']:.2f}"
-                                                 for v in m["layer_norms"].values()) + " |")
+        groups.setdefault(tuple(m["layer_norms"]), []).append(label)
+    for layers, labels in groups.items():
+        lines += ["| run | " + " | ".join(layers) + " |", "|---|" + "---|" * len(layers)]
+        for label in labels:
+            lines.append(f"| {label} | " + " | ".join(
+                f"{v['mean']:.2f} ± {v['std']:.2f}" for v in rep["runs"][label]["layer_norms"].values())
+                + " |")
+        lines.append("")
     a = rep["adversarial"]
     lines += ["", "## Adversarial examples (targeted, seed 000 §4.2.3)", "",
               f"{a['examples']} of {a['attempted']} test examples (those correctly classified by the "
@@ -270,6 +367,35 @@ def _markdown(rep: dict[str, Any], main: str) -> str:
         lines.append(f"| {eps:g} | {_pct(a['fgsm']['single_network'][i])} | "
                      f"{_pct(a['fgsm']['fresh_ensemble'][i])} | {_pct(a['pgd']['single_network'][i])} | "
                      f"{_pct(a['pgd']['fresh_ensemble'][i])} |")
-    lines += ["", f"![adversarial]({rep['figures']['adversarial']})", "",
-              f"Report computed in {rep['seconds']} s.", ""]
+    lines += ["", f"![adversarial]({rep['figures']['adversarial']})", ""]
+    d = rep["adversarial_detection"]
+    sd = rep["seed_numbers"]["hypergan_adversarial_detection"]
+    lines += ["## Adversarial detection (untargeted, seed 002 §4.5)", "",
+              f"FGSM and PGD ({d['pgd_steps']} steps), ε = {d['eps']:g}, against an ensemble of N "
+              f"networks (logits averaged) on {d['examples']} test examples; scored by the predictive "
+              "entropy of a fresh ensemble of N (a generator of networks) or of the attacked ensemble "
+              "itself (a fixed ensemble). Detected = entropy above the 95th percentile of clean "
+              f"examples. Seed: {_pct(sd['value'])} ({sd['source']}).", "",
+              "| run | attack | N | error, attacked | error, scoring | detected at 5% FPR | AUROC |",
+              "|---|---|---|---|---|---|---|"]
+    for r in d["rows"]:
+        lines.append(f"| {r['run']} | {r['attack'].upper()} | {r['size']} | "
+                     f"{_pct(r['error_attacked_ensemble'])} | {_pct(r['error_scoring_ensemble'])} | "
+                     f"{_pct(r['detection_rate_at_5_fpr'])} | {r['auroc']:.3f} |")
+    lines += ["", f"![adversarial detection]({rep['figures']['adversarial_detection']})", ""]
+    if "ood" in rep:
+        o = rep["ood"]
+        lines += ["## Out-of-distribution detection (seed 002 §4.3)", "",
+                  f"Predictive entropy of the ensemble's mean prediction on {o['n_inliers']} "
+                  f"{rep['dataset']} test images (inliers) vs {o['n_outliers']} {o['outliers']} images "
+                  f"(outliers positive; {_pct(o['image_overlap'])} of the outliers also occur among "
+                  "the inliers). Seed 002 gives CDF figures only, no AUROC.", "",
+                  "| run | networks | AUROC | AUPR | FPR at 95% TPR | mean entropy in / out |",
+                  "|---|---|---|---|---|---|"]
+        for label, m in o["runs"].items():
+            lines.append(f"| {label} | {m['n_networks']} | {m['auroc']:.3f} | {m['aupr']:.3f} | "
+                         f"{_pct(m['fpr_at_95_tpr'])} | {m['mean_entropy_inliers']:.3f} / "
+                         f"{m['mean_entropy_outliers']:.3f} |")
+        lines += ["", f"![ood]({o['figure']})", ""]
+    lines += [f"Report computed in {rep['seconds']} s.", ""]
     return "\n".join(lines)

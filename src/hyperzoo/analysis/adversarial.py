@@ -1,7 +1,9 @@
-"""Targeted fast gradient sign method and projected gradient descent (seed 000 §4.2.3).
+"""Fast gradient sign method and projected gradient descent (seed 000 §4.2.3, seed 002 §4.5).
 
 ``model`` maps inputs (B, ...) to logits (B, C). Pixels live in ``[lo, hi]``; ε is given as a
-fraction of that range, as in the paper.
+fraction of that range, as in the paper. Targeted attacks (``targeted=True``, the default)
+lower the loss of class ``target``; untargeted ones raise the loss of the true label passed
+as ``target``.
 """
 
 from __future__ import annotations
@@ -14,33 +16,35 @@ import torch.nn.functional as F
 Model = Callable[[torch.Tensor], torch.Tensor]
 
 
-def _step_toward(model: Model, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Sign of the gradient that lowers the loss of ``target`` class."""
+def _step_toward(model: Model, x: torch.Tensor, target: torch.Tensor, targeted: bool = True
+                 ) -> torch.Tensor:
+    """Sign of the gradient that lowers (targeted) or raises (untargeted) the loss of ``target``."""
     x = x.detach().requires_grad_()
     loss = F.cross_entropy(model(x), target)
     (grad,) = torch.autograd.grad(loss, x)
-    return -grad.sign()
+    return -grad.sign() if targeted else grad.sign()
 
 
 def fgsm(model: Model, x: torch.Tensor, target: torch.Tensor, eps: float,
-         lo: float = 0.0, hi: float = 1.0) -> torch.Tensor:
-    """Targeted FGSM: one step of size ``eps·(hi − lo)`` toward class ``target``, clipped."""
+         lo: float = 0.0, hi: float = 1.0, targeted: bool = True) -> torch.Tensor:
+    """FGSM: one step of size ``eps·(hi − lo)`` toward (or away from) class ``target``, clipped."""
     if eps < 0:
         raise ValueError(f"eps must be non-negative, got {eps}")
     step = eps * (hi - lo)
-    return (x + step * _step_toward(model, x, target)).clamp(lo, hi).detach()
+    return (x + step * _step_toward(model, x, target, targeted)).clamp(lo, hi).detach()
 
 
 def pgd(model: Model, x: torch.Tensor, target: torch.Tensor, eps: float, steps: int = 10,
-        step_size: float | None = None, lo: float = 0.0, hi: float = 1.0) -> torch.Tensor:
-    """Targeted PGD in the L∞ ball of radius ``eps·(hi − lo)`` around ``x``."""
+        step_size: float | None = None, lo: float = 0.0, hi: float = 1.0, targeted: bool = True
+        ) -> torch.Tensor:
+    """PGD in the L∞ ball of radius ``eps·(hi − lo)`` around ``x``."""
     if eps < 0 or steps < 1:
         raise ValueError(f"need eps >= 0 and steps >= 1, got eps={eps}, steps={steps}")
     radius = eps * (hi - lo)
     alpha = step_size if step_size is not None else 2.5 * radius / steps
     adv = x.detach()
     for _ in range(steps):
-        adv = adv + alpha * _step_toward(model, adv, target)
+        adv = adv + alpha * _step_toward(model, adv, target, targeted)
         adv = torch.minimum(torch.maximum(adv, x - radius), x + radius).clamp(lo, hi).detach()
     return adv
 
