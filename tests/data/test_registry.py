@@ -8,11 +8,11 @@ from hyperzoo.data import DATASETS, DataError, load_dataset
 
 
 def test_dataset_names():
-    assert DATASETS == ("digits", "mnist", "notmnist", "cifar10")
+    assert DATASETS[:4] == ("digits", "mnist", "notmnist", "cifar10")
 
 
 def test_unknown_dataset():
-    expected = "unknown dataset 'foo'; expected one of digits, mnist, notmnist, cifar10"
+    expected = "unknown dataset 'foo'; expected one of digits, mnist, notmnist, cifar10, cifar5"
     with pytest.raises(DataError, match=re.escape(expected)):
         load_dataset("foo", "train")
 
@@ -158,3 +158,25 @@ def test_a_changed_file_is_read_again(tmp_path, write_mnist, write_idx, mnist_ar
     write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", images)
     write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", labels)
     assert len(load_dataset("mnist", "test", tmp_path)) == 24
+
+
+def test_cifar5_and_its_hidden_classes_partition_cifar10(tmp_path, cifar_files, write_tree):
+    write_tree(tmp_path, cifar_files("bin"))
+    full = load_dataset("cifar10", "trainval", tmp_path)
+    five = load_dataset("cifar5", "trainval", tmp_path)
+    hidden = load_dataset("cifar5-hidden", "trainval", tmp_path)
+    assert five.num_classes == hidden.num_classes == 5
+    assert len(five) + len(hidden) == len(full)
+    torch.testing.assert_close(five.x, full.x[full.y < 5])
+    torch.testing.assert_close(five.y, full.y[full.y < 5])
+    torch.testing.assert_close(hidden.y, full.y[full.y >= 5] - 5)
+
+
+def test_mnist_5000_keeps_5000_training_examples_and_the_usual_val_and_test(tmp_path, write_mnist):
+    write_mnist(tmp_path, n_train=6000, n_test=12)
+    small = load_dataset("mnist-5000", "train", tmp_path)
+    full = load_dataset("mnist", "train", tmp_path)
+    assert len(small) == 5000 and small.name == "mnist-5000"
+    torch.testing.assert_close(small.x, full.x[:5000])
+    assert len(load_dataset("mnist-5000", "val", tmp_path)) == 500
+    assert len(load_dataset("mnist-5000", "test", tmp_path)) == 12

@@ -15,7 +15,16 @@ from hyperzoo.data.digits import SPLITS as DIGITS_SPLITS
 from hyperzoo.data.digits import digits_split
 from hyperzoo.data.idx import idx_candidates, read_idx
 
-DATASETS = ("digits", "mnist", "notmnist", "cifar10")
+DATASETS = ("digits", "mnist", "notmnist", "cifar10", "cifar5", "cifar5-hidden", "mnist-5000",
+            "cifar10-5000")
+# Seed 002's variants of a base set: (base, kept classes relabelled from 0, training examples).
+# CIFAR-5 is classes 0–4; "cifar5-hidden" holds classes 5–9, its out-of-distribution set.
+_VARIANTS: dict[str, tuple[str, tuple[int, ...] | None, int | None]] = {
+    "cifar5": ("cifar10", (0, 1, 2, 3, 4), None),
+    "cifar5-hidden": ("cifar10", (5, 6, 7, 8, 9), None),
+    "mnist-5000": ("mnist", None, 5000),
+    "cifar10-5000": ("cifar10", None, 5000),
+}
 
 _FULL_SPLITS = ("train", "val", "test", "trainval")
 _SPLITS: dict[str, tuple[str, ...]] = {
@@ -51,6 +60,8 @@ def load_dataset(name: str, split: str, data_dir: str | Path | None = None) -> D
     """
     if name not in DATASETS:
         raise DataError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
+    if name in _VARIANTS:
+        return _variant(name, split, data_dir)
     if split not in _SPLITS[name]:
         raise DataError(
             f"unknown split {split!r} for dataset {name!r}; "
@@ -85,6 +96,18 @@ def load_dataset(name: str, split: str, data_dir: str | Path | None = None) -> D
     x = torch.from_numpy(x8.astype(np.float32)).div_(255.0)
     y = torch.from_numpy(y8.astype(np.int64))
     return Dataset(x, y, name, split, _NUM_CLASSES)
+
+
+def _variant(name: str, split: str, data_dir: str | Path | None) -> Dataset:
+    base, classes, train_limit = _VARIANTS[name]
+    d = load_dataset(base, split, data_dir)
+    x, y, num_classes = d.x, d.y, d.num_classes
+    if classes is not None:
+        keep = torch.isin(y, torch.tensor(classes))
+        x, y, num_classes = x[keep], y[keep] - min(classes), len(classes)
+    if train_limit is not None and split == "train":
+        x, y = x[:train_limit], y[:train_limit]
+    return Dataset(x, y, name, split, num_classes)
 
 
 def _holdout(name: str, x: np.ndarray, y: np.ndarray, split: str) -> tuple[np.ndarray, np.ndarray]:
