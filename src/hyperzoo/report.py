@@ -312,8 +312,9 @@ def _markdown(rep: dict[str, Any], main: str) -> str:
               "## Ensembles", "",
               f"{e['count']} ensembles of {e['size']} networks drawn from the pool: majority vote "
               f"{_pct(e['majority_mean'])} ± {_pct(e['majority_std'])}, mean probability "
-              f"{_pct(e['mean_prob_mean'])} ± {_pct(e['mean_prob_std'])}. Seed: "
-              f"{_pct(seed_ens['value'])} ({seed_ens['source']}).", "",
+              f"{_pct(e['mean_prob_mean'])} ± {_pct(e['mean_prob_std'])}."
+              + (f" Seed: {_pct(seed_ens['value'])} ({seed_ens['source']})."
+                 if rep["method"] == "deutsch" else ""), "",
               "| size | mean prob. | majority |", "|---|---|---|"]
     for r in rep["ensemble_vs_size"]:
         lines.append(f"| {r['size']} | {_pct(r['mean_prob_mean'])} ± {_pct(r['mean_prob_std'])} | "
