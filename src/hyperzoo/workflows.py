@@ -99,8 +99,9 @@ def ood_run(run_dir: str | Path, outlier: str, n_networks: int = 100, data_dir: 
     inliers = load_dataset(d.dataset, "test", d.data_dir)
     outliers = load_dataset(outlier, "test", d.data_dir)
     if limit:
-        inliers = Dataset(inliers.x[:limit], inliers.y[:limit], inliers.name, "test", 10)
-        outliers = Dataset(outliers.x[:limit], outliers.y[:limit], outliers.name, "test", 10)
+        inliers = Dataset(inliers.x[:limit], inliers.y[:limit], inliers.name, "test", inliers.num_classes)
+        outliers = Dataset(outliers.x[:limit], outliers.y[:limit], outliers.name, "test",
+                           outliers.num_classes)
     # The reference implementation's "notMNIST" loader returned MNIST: refuse such a mix-up.
     overlap = same_images_fraction(inliers.x, outliers.x)
     if overlap > 0.5:
