@@ -73,8 +73,7 @@ def run_row(table: dict[str, Any], label: str, dims: tuple[int, int] | None, arg
     elif done < config.train.steps:
         train(None, run_dir, resume=True, argv=["static_table.py", label], progress=not args.quiet)
     train_seconds = time.perf_counter() - start
-    # Two networks: the workflow measures an ensemble; a static method's two are identical.
-    metrics = evaluate_run(run_dir, n_networks=2, data_dir=args.data_dir, progress=False)
+    metrics = evaluate_run(run_dir, n_networks=1, data_dir=args.data_dir, progress=False)
     session = load_run(run_dir)
     best = checkpoint_meta(run_dir, BEST) or {}
     count = session.method.hypernetwork_parameters() if dims else conv_count(session)

@@ -44,8 +44,8 @@ def test_evaluate_writes_metrics(run):
 
 
 def test_bad_counts(run, tmp_path):
-    with pytest.raises(ValueError, match="--networks must be at least 2"):
-        evaluate_run(run, n_networks=1, progress=False)
+    with pytest.raises(ValueError, match="--networks must be at least 1"):
+        evaluate_run(run, n_networks=0, progress=False)
     with pytest.raises(ValueError, match="-n must be at least 1"):
         export_networks(run, 0, tmp_path)
 
@@ -80,3 +80,17 @@ def test_ood_detects_noise_and_refuses_the_inliers_themselves(run, tmp_path):
     write_idx_folder(tmp_path / "same" / "notmnist-small", digits)
     with pytest.raises(ValueError, match="also in the inlier set 'digits'"):
         ood_run(run, "notmnist", n_networks=4, data_dir=str(tmp_path / "same"), progress=False)
+
+
+def test_evaluate_gives_at_most_the_networks_a_method_holds(tmp_path):
+    from hyperzoo.config import load_config
+
+    ensemble = load_config(None, ["method.name=ensemble", "method.size=3", "train.noise_batch=3",
+                                  "train.steps=2", "train.val_every=2", "train.val_networks=3"])
+    train(ensemble, tmp_path / "e", argv=["x"], progress=False)
+    m = evaluate_run(tmp_path / "e", n_networks=100, progress=False)
+    assert m["n_networks"] == 3 and m["entropy_estimate"] is not None
+    one = evaluate_run(tmp_path / "e", n_networks=1, progress=False)
+    # One network: no ensemble gain, no spread, no entropy to estimate.
+    assert one["n_networks"] == 1 and one["entropy_estimate"] is None
+    assert one["ensemble_accuracy"] == one["mean_accuracy"] and one["std_accuracy"] == 0.0

@@ -19,11 +19,12 @@ def _save(fig, path: Path) -> str:
     return path.name
 
 
-def accuracy_histograms(runs: dict[str, torch.Tensor], entropies: dict[str, float], path: Path) -> str:
+def accuracy_histograms(runs: dict[str, torch.Tensor], entropies: dict[str, float | None],
+                        path: Path) -> str:
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
     for label, acc in runs.items():
         ax.hist(100 * acc.numpy(), bins=30, alpha=0.6,
-                label=f"{label} (Ĥ = {entropies[label]:.0f})")
+                label=label if entropies[label] is None else f"{label} (Ĥ = {entropies[label]:.0f})")
     ax.set_xlabel("test accuracy of a sampled network (%)")
     ax.set_ylabel("networks")
     ax.legend(fontsize=8)

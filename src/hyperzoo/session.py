@@ -27,8 +27,9 @@ class Session:
     checkpoint_step: int | None = None
 
 
-def _limit(data: Dataset, limit: int | None) -> Dataset:
-    if not limit:
+def limit_dataset(data: Dataset, limit: int | None) -> Dataset:
+    """The first ``limit`` examples of ``data`` (all of them when ``limit`` is None or 0)."""
+    if not limit or limit >= len(data):
         return data
     return Dataset(data.x[:limit], data.y[:limit], data.name, data.split, data.num_classes)
 
@@ -40,7 +41,7 @@ def build_session(config: Config, with_data: bool = True) -> Session:
     train_data = val_data = None
     if with_data:
         train_data = load_dataset(d.dataset, "train", d.data_dir)
-        val_data = _limit(load_dataset(d.dataset, d.val_split, d.data_dir), d.val_limit)
+        val_data = limit_dataset(load_dataset(d.dataset, d.val_split, d.data_dir), d.val_limit)
         shape = train_data.input_shape
     else:
         shape = load_dataset(d.dataset, "test", d.data_dir).input_shape

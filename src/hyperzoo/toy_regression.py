@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from hyperzoo.methods.hypergan import HyperGAN, HyperGANConfig
 from hyperzoo.targets import TargetNet
+from hyperzoo.train import step_optimizers
 
 
 @dataclass(frozen=True)
@@ -76,10 +77,7 @@ def train_regression(cfg: ToyRegressionConfig, progress: bool = True
     bar = tqdm(range(cfg.steps), disable=not progress, desc="toy-regression", dynamic_ncols=True)
     for step in bar:
         out = method.training_loss(xs, ys, step, generator=g)
-        for name, optimizer in optimizers.items():
-            method.zero_grad(set_to_none=True)
-            out["loss" if name == "model" else f"loss_{name}"].backward()
-            optimizer.step()
+        step_optimizers(method, optimizers, out)
         if step % 50 == 0 or step == cfg.steps - 1:
             row = {"step": step + 1, "mse": out["mse"].item() * scale**2,
                    "discriminator": out["discriminator"].item()}

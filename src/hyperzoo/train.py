@@ -46,6 +46,17 @@ def validate(method: Method, data: Dataset, n_networks: int, seed: int) -> dict[
     return metrics
 
 
+def step_optimizers(method: Method, optimizers: dict[str, torch.optim.Optimizer],
+                    out: dict[str, torch.Tensor]) -> None:
+    """One backward and step per optimizer group: ``"model"`` on ``out["loss"]``, group ``g`` on
+    ``out["loss_g"]``. The model's loss may pass through another group's parameters (a
+    discriminator), whose gradients from it are discarded by the next ``zero_grad``."""
+    for name, optimizer in optimizers.items():
+        method.zero_grad(set_to_none=True)
+        out["loss" if name == "model" else f"loss_{name}"].backward()
+        optimizer.step()
+
+
 def train(config: Config, run_dir: str | Path, resume: bool = False, argv: list[str] | None = None,
           progress: bool = True) -> dict[str, float]:
     """Train ``config`` into ``run_dir`` (or continue it with ``resume``); returns last metrics."""
@@ -108,12 +119,7 @@ def train(config: Config, run_dir: str | Path, resume: bool = False, argv: list[
                     f"loss became {loss.item()} at step {step}; kept the last good checkpoint "
                     f"({'step ' + str(kept) if kept is not None else 'none yet'}) in {run_dir}; "
                     "try a lower train.lr")
-            # One backward and step per group: the model's loss may pass through another
-            # group's parameters (a discriminator), whose gradients are then discarded.
-            for name, optimizer in optimizers.items():
-                method.zero_grad(set_to_none=True)
-                (loss if name == "model" else out[f"loss_{name}"]).backward()
-                optimizer.step()
+            step_optimizers(method, optimizers, out)
             done = step + 1
             row = {"step": done, "lr": lr, **{k: round(v.item(), 6) for k, v in out.items()}}
             if done % t.val_every == 0 or done == t.steps:

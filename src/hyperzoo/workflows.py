@@ -12,17 +12,22 @@ from tqdm.auto import tqdm
 from hyperzoo.data import Dataset, load_dataset
 from hyperzoo.diversity import kl_entropy
 from hyperzoo.evaluation import ensemble_metrics, predict_proba
-from hyperzoo.session import load_run
+from hyperzoo.session import Session, limit_dataset, load_run
 from hyperzoo.symmetry import gauge_fix
 from hyperzoo.weights import atomic_write_json, flatten, save_tensors, select
 
 
 def evaluate_run(run_dir: str | Path, n_networks: int = 100, data_dir: str | None = None,
                  split: str = "test", seed: int = 0, progress: bool = True) -> dict[str, Any]:
-    """Metrics of ``n_networks`` sampled networks on ``split``; written to RUN_DIR/metrics.json."""
-    if n_networks < 2:
-        raise ValueError(f"--networks must be at least 2 to measure an ensemble, got {n_networks}")
+    """Metrics of ``n_networks`` sampled networks on ``split``; written to RUN_DIR/metrics.json.
+
+    A method holding a fixed number of networks (an ensemble, a static hypernetwork) gives at
+    most that many; the entropy estimate needs at least two (None otherwise).
+    """
+    if n_networks < 1:
+        raise ValueError(f"--networks must be at least 1, got {n_networks}")
     session = load_run(run_dir, data_dir)
+    n_networks = min(n_networks, session.method.max_networks or n_networks)
     d = session.config.data
     data = load_dataset(d.dataset, split, d.data_dir)
     start = time.perf_counter()
@@ -31,11 +36,11 @@ def evaluate_run(run_dir: str | Path, n_networks: int = 100, data_dir: str | Non
         with tqdm(total=n_networks, desc="evaluate", disable=not progress, unit="net") as bar:
             probs = predict_proba(session.target, weights, data.x,
                                   progress=lambda k: bar.update(k - bar.n))
-        entropy = kl_entropy(flatten(gauge_fix(session.target, weights)).double(),
-                             d=session.method.latent_dim)
+        entropy = (kl_entropy(flatten(gauge_fix(session.target, weights)).double(),
+                              d=session.method.latent_dim).item() if n_networks > 1 else None)
     metrics: dict[str, Any] = {
         **ensemble_metrics(probs, data.y),
-        "entropy_estimate": entropy.item(),
+        "entropy_estimate": entropy,
         "dataset": data.name,
         "split": split,
         "n_examples": len(data),
@@ -86,32 +91,45 @@ def same_images_fraction(a: torch.Tensor, b: torch.Tensor) -> float:
     return sum(k in seen for k in keys(b)) / len(b)
 
 
+def check_outliers_differ(inliers: Dataset, outliers: Dataset) -> float:
+    """Fraction of outlier images also among the inliers; raises when it is most of them (the
+    reference implementation's "notMNIST" loader returned MNIST)."""
+    overlap = same_images_fraction(inliers.x, outliers.x)
+    if overlap > 0.5:
+        raise ValueError(f"{overlap:.0%} of the '{outliers.name}' images are also in the inlier set "
+                         f"'{inliers.name}'; the out-of-distribution data is not different")
+    return overlap
+
+
+def ood_entropies(session: Session, inliers: Dataset, outliers: Dataset, n_networks: int, seed: int
+                  ) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Predictive entropy of ``n_networks`` sampled networks (at most the method's count) on
+    inliers (B_in,) and outliers (B_out,), and the number of networks used."""
+    from hyperzoo.evaluation.ood import predictive_entropy
+
+    n = min(n_networks, session.method.max_networks or n_networks)
+    with torch.no_grad():
+        weights = session.method.sample(n, generator=torch.Generator().manual_seed(seed))
+        h_in = predictive_entropy(predict_proba(session.target, weights, inliers.x))
+        h_out = predictive_entropy(predict_proba(session.target, weights, outliers.x))
+    return h_in, h_out, n
+
+
 def ood_run(run_dir: str | Path, outlier: str, n_networks: int = 100, data_dir: str | None = None,
             limit: int | None = None, seed: int = 0, out: str | Path | None = None,
             progress: bool = True) -> dict[str, Any]:
     """Predictive entropy of ``n_networks`` sampled networks on the run's test set (inliers)
     and on data set ``outlier``; detection metrics and an empirical-CDF figure."""
     from hyperzoo import figures
-    from hyperzoo.evaluation.ood import detection_metrics, predictive_entropy
+    from hyperzoo.evaluation.ood import detection_metrics
 
     session = load_run(run_dir, data_dir)
     d = session.config.data
-    inliers = load_dataset(d.dataset, "test", d.data_dir)
-    outliers = load_dataset(outlier, "test", d.data_dir)
-    if limit:
-        inliers = Dataset(inliers.x[:limit], inliers.y[:limit], inliers.name, "test", inliers.num_classes)
-        outliers = Dataset(outliers.x[:limit], outliers.y[:limit], outliers.name, "test",
-                           outliers.num_classes)
-    # The reference implementation's "notMNIST" loader returned MNIST: refuse such a mix-up.
-    overlap = same_images_fraction(inliers.x, outliers.x)
-    if overlap > 0.5:
-        raise ValueError(f"{overlap:.0%} of the '{outlier}' images are also in the inlier set "
-                         f"'{inliers.name}'; the out-of-distribution data is not different")
-    with torch.no_grad():
-        weights = session.method.sample(n_networks, generator=torch.Generator().manual_seed(seed))
-        h_in = predictive_entropy(predict_proba(session.target, weights, inliers.x))
-        h_out = predictive_entropy(predict_proba(session.target, weights, outliers.x))
-    result: dict[str, Any] = {"inliers": inliers.name, "outliers": outlier, "n_networks": n_networks,
+    inliers = limit_dataset(load_dataset(d.dataset, "test", d.data_dir), limit)
+    outliers = limit_dataset(load_dataset(outlier, "test", d.data_dir), limit)
+    overlap = check_outliers_differ(inliers, outliers)
+    h_in, h_out, n = ood_entropies(session, inliers, outliers, n_networks, seed)
+    result: dict[str, Any] = {"inliers": inliers.name, "outliers": outlier, "n_networks": n,
                               "n_inliers": len(h_in), "n_outliers": len(h_out),
                               "image_overlap": overlap, **detection_metrics(h_in, h_out),
                               "mean_entropy_inliers": h_in.mean().item(),
