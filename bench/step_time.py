@@ -1,7 +1,7 @@
-"""Where a training step of the Deutsch MNIST recipe spends its time, and batched vs naive
-ensemble evaluation. Prints JSON; not a test.
+"""Where a training step of the Deutsch MNIST recipe spends its time. Prints JSON; not a test.
+(Inference speed: bench/inference.py.)
 
-    python bench/step_time.py --data-dir ../shared/data [--repeats 5] [--networks 100]
+    python bench/step_time.py --data-dir ../shared/data [--repeats 5]
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import torch.nn.functional as F
 
 from hyperzoo.data import load_dataset
 from hyperzoo.diversity import kl_entropy
-from hyperzoo.evaluation import predict_proba
 from hyperzoo.methods import build_method
 from hyperzoo.symmetry import gauge_fix
 from hyperzoo.targets import DeutschMNIST, TargetNet
@@ -75,48 +74,18 @@ def step_breakdown(backend: str, x, y, repeats: int) -> dict[str, float]:
     return result
 
 
-def ensemble_eval(x_test, networks: int, repeats: int) -> dict[str, float]:
-    torch.manual_seed(0)
-    target = TargetNet(DeutschMNIST(), (1, 28, 28))
-    method = build_method(target, PAPER).eval()
-    with torch.no_grad():
-        weights = method.sample(networks, generator=torch.Generator().manual_seed(0))
-    out = {}
-    for backend in ("loop", "vmap"):
-        target.backend = backend
-        out[f"batched_{backend}"] = round(timed(lambda: predict_proba(target, weights, x_test),
-                                                repeats, warmup=False)[0], 3)
-
-    def naive():
-        # The way to avoid: copy each network into a module, run it, repeat.
-        module = DeutschMNIST()
-        probs = []
-        with torch.no_grad():
-            for i in range(networks):
-                module.load_state_dict({k: v[i] for k, v in weights.items()})
-                probs.append(torch.cat([module(x_test[j:j + 1000]).softmax(-1)
-                                        for j in range(0, len(x_test), 1000)]))
-        return torch.stack(probs)
-
-    out["naive_module_loop"] = round(timed(naive, repeats, warmup=False)[0], 3)
-    return out
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data-dir", default=None, help="folder with mnist/ (else random images)")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--networks", type=int, default=100)
     args = parser.parse_args()
     gen = torch.Generator().manual_seed(0)
     if args.data_dir:
         train = load_dataset("mnist", "train", args.data_dir)
         idx = torch.randint(len(train), (32 * 32,), generator=gen)
         x, y = train.x[idx].reshape(32, 32, 1, 28, 28), train.y[idx].reshape(32, 32)
-        x_test = load_dataset("mnist", "test", args.data_dir).x
     else:
         x, y = torch.rand(32, 32, 1, 28, 28, generator=gen), torch.randint(10, (32, 32))
-        x_test = torch.rand(10_000, 1, 28, 28, generator=gen)
     report = {
         "device": "cpu",
         "threads": torch.get_num_threads(),
@@ -124,8 +93,6 @@ def main() -> None:
         "machine": platform.machine(),
         "recipe": "Deutsch MNIST, 32 noise vectors x 32 images",
         "step_seconds": {b: step_breakdown(b, x, y, args.repeats) for b in ("loop", "vmap")},
-        f"ensemble_{args.networks}_on_{len(x_test)}_images_seconds":
-            ensemble_eval(x_test, args.networks, repeats=1),
     }
     print(json.dumps(report, indent=2))
 

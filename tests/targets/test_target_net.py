@@ -26,14 +26,16 @@ def test_paper_weight_counts():
 @pytest.mark.parametrize("name", sorted(BUILTIN))
 @pytest.mark.parametrize("backend", ["vmap", "loop"])
 @pytest.mark.parametrize("shared", [True, False])
-def test_batched_equals_separate_module_calls(name, backend, shared):
+@pytest.mark.parametrize("grad", [True, False])  # the loop runs inference in channels-last layout
+def test_batched_equals_separate_module_calls(name, backend, shared, grad):
     module = build_target(name).double().eval()  # eval: dropout would differ between calls
     target = TargetNet(module, module.input_shape, backend=backend)
     n, b = 3, 4
     weights = random_batch(target, n)
     x = torch.randn(b, *module.input_shape, dtype=torch.float64)
     xs = x if shared else torch.randn(n, b, *module.input_shape, dtype=torch.float64)
-    out = target(weights, xs)
+    with torch.set_grad_enabled(grad):
+        out = target(weights, xs)
     assert out.shape == (n, b, 10)
     for i in range(n):
         ref = build_target(name).double().eval()

@@ -1,0 +1,122 @@
+"""Inference speed: memory layout per built-in target, and a 100-network ensemble evaluated
+batched vs the naive way. Prints JSON; not a test.
+
+    python bench/inference.py --data-dir ../shared/data [--networks 100] [--threads 2]
+
+``layout``: one network on 1,024 images, plain module, NCHW vs channels-last weights and
+inputs, without autograd (inference) and with it (forward + backward); the evidence for
+TargetNet using channels-last only for inference on CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+from hyperzoo.data import load_dataset
+from hyperzoo.evaluation import predict_proba
+from hyperzoo.methods import build_method
+from hyperzoo.targets import DeutschMNIST, TargetNet
+from hyperzoo.targets.registry import BUILTIN
+
+INPUT_SHAPES = {"deutsch_mnist": (1, 28, 28), "hypergan_mnist": (1, 28, 28), "static_mnist": (1, 28, 28),
+                "hypergan_cifar": (3, 32, 32), "lenet_cifar": (3, 32, 32), "vgg_cifar": (3, 32, 32),
+                "digits_net": (1, 8, 8)}
+
+
+def median_seconds(fn: Callable[[], object], repeats: int, warmup: bool = True) -> float:
+    if warmup:
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def layout_one(cls: type[torch.nn.Module], input_shape: tuple[int, ...], repeats: int) -> dict[str, float]:
+    torch.manual_seed(0)
+    nchw = cls().eval()
+    nhwc = cls().eval().to(memory_format=torch.channels_last)
+    nhwc.load_state_dict(nchw.state_dict())
+    x = torch.rand(1024, *input_shape)
+    x_nhwc = x.to(memory_format=torch.channels_last)  # explicit NHWC strides, even for C = 1
+    y = torch.randint(nchw(x[:1]).shape[-1], (1024,))
+
+    def infer(module, inputs):
+        with torch.no_grad():
+            module(inputs)
+
+    def train(module, inputs):
+        module.zero_grad()
+        F.cross_entropy(module(inputs), y).backward()
+
+    runs = {"inference_nchw": lambda: infer(nchw, x),
+            "inference_channels_last": lambda: infer(nhwc, x_nhwc),
+            "forward_backward_nchw": lambda: train(nchw, x),
+            "forward_backward_channels_last": lambda: train(nhwc, x_nhwc)}
+    return {k: round(median_seconds(fn, repeats), 4) for k, fn in runs.items()}
+
+
+def ensemble(x_test: torch.Tensor, networks: int) -> dict[str, float]:
+    torch.manual_seed(0)
+    target = TargetNet(DeutschMNIST(), (1, 28, 28))
+    method = build_method(target, {"name": "deutsch"}).eval()
+    with torch.no_grad():
+        weights = method.sample(networks, generator=torch.Generator().manual_seed(0))
+    out = {}
+    for backend in ("loop", "vmap"):
+        target.backend = backend
+        out[f"predict_proba_{backend}"] = round(
+            median_seconds(lambda: predict_proba(target, weights, x_test), 1, warmup=False), 2)
+
+    def naive():
+        # The way to avoid: copy each network into a module, run it, repeat.
+        module = DeutschMNIST().eval()
+        with torch.no_grad():
+            probs = []
+            for i in range(networks):
+                module.load_state_dict({k: v[i] for k, v in weights.items()})
+                probs.append(torch.cat([module(x_test[j:j + 1000]).softmax(-1)
+                                        for j in range(0, len(x_test), 1000)]))
+            return torch.stack(probs)
+
+    out["naive_module_loop"] = round(median_seconds(naive, 1, warmup=False), 2)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data-dir", default=None, help="folder with mnist/ (else random images)")
+    parser.add_argument("--networks", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.data_dir:
+        x_test = load_dataset("mnist", "test", args.data_dir).x
+    else:
+        x_test = torch.rand(10_000, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    report = {
+        "device": "cpu",
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "machine": platform.machine(),
+        "layout_seconds_1024_images": {name: layout_one(cls, INPUT_SHAPES[name], args.repeats)
+                                       for name, cls in BUILTIN.items()},
+        f"ensemble_{args.networks}_on_{len(x_test)}_images_seconds": ensemble(x_test, args.networks),
+    }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
