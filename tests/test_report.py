@@ -51,3 +51,17 @@ def test_report_writes_markdown_json_and_figures(runs, tmp_path):
     # ε = 0 leaves the images as they are, and only correctly classified ones are attacked.
     assert adv["fgsm"]["single_network"][0] == adv["pgd"]["single_network"][0] == 0
     assert [r["size"] for r in saved["ensemble_vs_size"]] == [1, 2, 5, 10]
+
+
+def test_static_run_is_compared_not_analysed(runs, tmp_path):
+    """A static hypernetwork holds one network: a row beside the pool, never the pool itself."""
+    static = load_config(None, ["method.name=static", "train.noise_batch=1", "train.images_per_noise=16",
+                                "train.steps=2", "train.val_every=2", "train.val_networks=1"])
+    train(static, tmp_path / "s", argv=["x"], progress=False)
+    with pytest.raises(ValueError, match="holds 1 network .*--compare"):
+        make_report(tmp_path / "s", tmp_path / "r1", pool=4, progress=False)
+    rep = make_report(runs / "a", tmp_path / "r2", compare=[tmp_path / "s"], pool=4, limit=30,
+                      adv_limit=10, path_limit=10, detection_sizes=[2], progress=False)
+    row = next(m for label, m in rep["runs"].items() if label.startswith("s "))
+    assert row["n_networks"] == 1 and row["std_accuracy"] == 0.0 and row["entropy_estimate"] is None
+    assert {r["run"].split(" ")[0] for r in rep["adversarial_detection"]["rows"]} == {"a"}

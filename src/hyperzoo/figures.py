@@ -8,6 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 
@@ -19,12 +20,25 @@ def _save(fig, path: Path) -> str:
     return path.name
 
 
+def _edges(values: torch.Tensor, bins: int, min_width: float = 0.0) -> np.ndarray:
+    """Bin edges over ``values``, widened where they (nearly) coincide, which numpy refuses."""
+    lo, hi = values.double().min().item(), values.double().max().item()
+    width = max(min_width, 1e-6 * max(abs(lo), abs(hi)), 1e-12)
+    pad = max(0.0, width - (hi - lo)) / 2
+    return np.linspace(lo - pad, hi + pad, bins + 1)
+
+
 def accuracy_histograms(runs: dict[str, torch.Tensor], entropies: dict[str, float | None],
                         path: Path) -> str:
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
-    for label, acc in runs.items():
-        ax.hist(100 * acc.numpy(), bins=30, alpha=0.6,
-                label=label if entropies[label] is None else f"{label} (Ĥ = {entropies[label]:.0f})")
+    # One set of bins for all runs, so their histograms compare; at least 0.1 points wide.
+    edges = _edges(100 * torch.cat(list(runs.values())), 30, min_width=0.1)
+    for i, (label, acc) in enumerate(runs.items()):
+        text = label if entropies[label] is None else f"{label} (Ĥ = {entropies[label]:.0f})"
+        if len(acc) == 1:  # a method that holds one network: a line, not a one-sample histogram
+            ax.axvline(100 * acc.item(), color=f"C{i}", lw=2, label=f"{text}, one network")
+        else:
+            ax.hist(100 * acc.double().numpy(), bins=edges, alpha=0.6, color=f"C{i}", label=text)
     ax.set_xlabel("test accuracy of a sampled network (%)")
     ax.set_ylabel("networks")
     ax.legend(fontsize=8)
@@ -70,7 +84,8 @@ def pca_scatter(scores: torch.Tensor, explained: torch.Tensor, title: str, path:
             ax.set_xticks([])
             ax.set_yticks([])
             if i == j:
-                ax.hist(scores[:, i].numpy(), bins=25, color="C0")
+                # a component with no variance (fewer samples than components) is one spike
+                ax.hist(scores[:, i].double().numpy(), bins=_edges(scores[:, i], 25), color="C0")
             else:
                 ax.scatter(scores[:, j].numpy(), scores[:, i].numpy(), s=2, alpha=0.5)
             if i == k - 1:

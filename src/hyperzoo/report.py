@@ -77,6 +77,7 @@ def _adversarial(run: _Run, data: Dataset, eps_grid: list[float], crafters: int,
     target, method = run.session.target, run.session.method
     g = torch.Generator().manual_seed(seed)
     goal = random_targets(data.y, data.num_classes, g)
+    crafters = min(crafters, run.probs.shape[0])  # each crafting network comes from the pool
     with torch.no_grad():
         ensemble = method.sample(fresh, generator=torch.Generator().manual_seed(seed + 7))
     crafts = []  # (model, x, target) of the examples each crafting network classifies right
@@ -175,6 +176,10 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
     steps = 7 + 2 * len(EPSILONS) + len(compare) + 2 + bool(ood)
     bar = tqdm(total=steps, desc="report", disable=not progress, unit="step")
     session = load_run(run_dir, data_dir)
+    held = session.method.max_networks
+    if held is not None and held < 2:
+        raise ValueError(f"run {run_dir} holds {held} network ({session.config.method.get('name')}); "
+                         "the report analyses a pool of sampled networks: pass it with --compare")
     d = session.config.data
     data = limit_dataset(load_dataset(d.dataset, "test", d.data_dir), limit)
     main = _Run(Path(run_dir), session, data, pool, seed)
