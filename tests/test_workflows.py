@@ -41,6 +41,13 @@ def test_evaluate_writes_metrics(run):
         assert key in m
     assert m["n_networks"] == 4 and m["dataset"] == "digits" and m["split"] == "test"
     assert m["min_accuracy"] <= m["mean_accuracy"] <= m["max_accuracy"]
+    assert m["ensemble_accuracy_by_size"] == {}  # Table 4's sizes start at 5; the pool is 4
+
+
+def test_evaluate_ensembles_by_size(run):
+    m = evaluate_run(run, n_networks=12, progress=False)
+    assert list(m["ensemble_accuracy_by_size"]) == ["5", "10"]  # sizes below the pool of 12
+    assert all(0.0 < v <= 1.0 for v in m["ensemble_accuracy_by_size"].values())
 
 
 def test_bad_counts(run, tmp_path):
