@@ -75,6 +75,14 @@ def test_vgg_block1_ordinary_count_matches_table_3():
     assert m.ordinary["2__weight"].numel() + m.ordinary["2__bias"].numel() == 2_320
 
 
+@pytest.mark.parametrize(("blocks", "count"), [(1, 2_320), (2, 16_208), (3, 71_632)])
+def test_vgg_ordinary_counts_are_the_convs_after_the_first(blocks, count):
+    """Tables 3-5 count the ConvModel's kernels and biases of every conv after the first."""
+    module = VGGCIFAR(blocks)
+    convs = [m for m in module.modules() if isinstance(m, torch.nn.Conv2d)][1:]
+    assert sum(p.numel() for c in convs for p in c.parameters()) == count
+
+
 def test_hand_set_generator_reproduces_a_known_kernel():
     torch.manual_seed(0)
     m = static(StaticMNIST(), embedding_dim=1, hidden_dim=16).double()
