@@ -9,6 +9,7 @@ from hyperzoo.methods.base import LatentMethod, Method
 from hyperzoo.methods.deutsch import DeutschConfig, DeutschHypernetwork
 from hyperzoo.methods.ensemble import EnsembleConfig, IndependentEnsemble
 from hyperzoo.methods.hypergan import HyperGAN, HyperGANConfig
+from hyperzoo.methods.mc_dropout import MCDropout, MCDropoutConfig
 from hyperzoo.methods.static import StaticHyperConfig, StaticHypernetwork
 from hyperzoo.targets import TargetNet
 
@@ -16,6 +17,7 @@ METHODS: dict[str, tuple[type, type[Method]]] = {
     "deutsch": (DeutschConfig, DeutschHypernetwork),
     "ensemble": (EnsembleConfig, IndependentEnsemble),
     "hypergan": (HyperGANConfig, HyperGAN),
+    "mc_dropout": (MCDropoutConfig, MCDropout),
     "static": (StaticHyperConfig, StaticHypernetwork),
 }
 
@@ -35,5 +37,5 @@ def build_method(target: TargetNet, settings: dict[str, Any]) -> Method:
 
 
 __all__ = ["METHODS", "LatentMethod", "Method", "DeutschConfig", "DeutschHypernetwork", "EnsembleConfig",
-           "IndependentEnsemble", "HyperGAN", "HyperGANConfig", "StaticHyperConfig", "StaticHypernetwork",
-           "build_method"]
+           "IndependentEnsemble", "HyperGAN", "HyperGANConfig", "MCDropout", "MCDropoutConfig",
+           "StaticHyperConfig", "StaticHypernetwork", "build_method"]

@@ -1,0 +1,82 @@
+"""Baseline: MC dropout (Gal & Ghahramani), one network whose samples are dropout masks.
+
+A sampled network is the trained weights with every hidden unit (a filter of layers 1..m-1)
+kept with probability 1 - p and scaled by 1/(1 - p), or zeroed: dropout of that unit's output,
+with one mask per network rather than per example, which is dropout's weight-space view and
+what the weight-batch interface needs. Zeroing a filter drops its unit where the activation
+maps 0 to 0 and the ops after it are channel-wise (ReLU, leaky ReLU, max-pool, flatten): the
+chain the gauges assume too. Training draws one mask per network of the noise batch.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hyperzoo.methods.base import Method
+from hyperzoo.targets import TargetNet
+from hyperzoo.weights import WeightBatch
+
+
+@dataclass
+class MCDropoutConfig:
+    name: str = "mc_dropout"
+    p: float = 0.5
+    weight_decay: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.p < 1.0:
+            raise ValueError(f"method.p must be in [0, 1), got {self.p}")
+        if self.weight_decay < 0:
+            raise ValueError(f"method.weight_decay must be non-negative, got {self.weight_decay}")
+
+
+def _key(name: str) -> str:
+    return name.replace(".", "__")  # ParameterDict keys cannot contain dots
+
+
+class MCDropout(Method):
+    """One network, initialised as the target module initialises itself; samples drop units."""
+
+    def __init__(self, target: TargetNet, config: MCDropoutConfig):
+        super().__init__(target)
+        self.config = config
+        module = copy.deepcopy(target.module)
+        for m in module.modules():
+            if hasattr(m, "reset_parameters"):
+                m.reset_parameters()
+        self.params = nn.ParameterDict({_key(k): nn.Parameter(p.detach().clone())
+                                        for k, p in module.named_parameters()})
+
+    def masks(self, n: int, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """Per hidden layer, ``(n, filters)``: 0 for a dropped unit, 1/(1 - p) for a kept one."""
+        keep = 1.0 - self.config.p
+        device = next(iter(self.params.values())).device
+        return {layer.name: torch.bernoulli(torch.full((n, layer.out_units), keep, device=device),
+                                            generator=generator) / keep
+                for layer in self.target.layers[:-1]}
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> WeightBatch:
+        weights = {k: self.params[_key(k)].expand(n, *s) for k, s in self.target.param_shapes.items()}
+        masks = self.masks(n, generator)
+        for layer in self.target.layers[:-1]:
+            m = masks[layer.name]  # (n, out): a unit's weights and bias share its mask
+            w = weights[layer.weight]
+            weights[layer.weight] = w * m.view(n, -1, *[1] * (w.dim() - 2))
+            if layer.bias is not None:
+                weights[layer.bias] = weights[layer.bias] * m
+        return weights
+
+    def training_loss(self, x: torch.Tensor, y: torch.Tensor, step: int,
+                      generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        logits = self.target(self.sample(x.shape[0], generator), x)  # (N, M, C)
+        ce = F.cross_entropy(logits.flatten(0, 1), y.flatten())
+        loss = ce
+        if self.config.weight_decay:
+            loss = loss + self.config.weight_decay * sum(p.pow(2).sum() for p in self.params.values())
+        accuracy = (logits.argmax(-1) == y).float().mean()
+        return {"loss": loss, "accuracy": accuracy, "cross_entropy": ce.detach()}
