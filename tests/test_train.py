@@ -35,7 +35,11 @@ STATIC = ["method.name=static", "data.augment=crop", "data.pad=1", "train.keep_b
           "train.lr_schedule=step", "train.lr_decay_every=1", "train.lr_decay=0.999"]
 
 
-@pytest.mark.parametrize("method", [[], HYPERGAN, STATIC], ids=["deutsch", "hypergan", "static"])
+MC_DROPOUT = ["method.name=mc_dropout", "method.p=0.3"]
+
+
+@pytest.mark.parametrize("method", [[], HYPERGAN, STATIC, MC_DROPOUT],
+                         ids=["deutsch", "hypergan", "static", "mc_dropout"])
 def test_resume_equals_uninterrupted(tmp_path, method):
     full, part = tmp_path / "full", tmp_path / "part"
     constant = "train.lr_schedule=constant"
