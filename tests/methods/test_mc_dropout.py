@@ -52,8 +52,8 @@ def test_bad_rate_is_a_config_error():
 
 
 def test_short_training_beats_chance_and_samples_differ(tmp_path):
-    last = train(load_config(None, ["method.name=mc_dropout", "method.p=0.2", "train.steps=150", "train.lr=0.003",
-                                    "train.noise_batch=8", "train.val_every=150",
+    last = train(load_config(None, ["method.name=mc_dropout", "method.p=0.2", "train.steps=150",
+                                    "train.lr=0.003", "train.noise_batch=8", "train.val_every=150",
                                     "train.val_networks=8"]),
                  tmp_path, argv=["x"], progress=False)
     assert last["val_mean_accuracy"] > 0.6  # chance is 0.1

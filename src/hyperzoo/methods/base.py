@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from abc import ABC, abstractmethod
 
 import torch
@@ -9,6 +10,21 @@ from torch import nn
 
 from hyperzoo.targets import TargetNet
 from hyperzoo.weights import WeightBatch
+
+
+def param_key(name: str) -> str:
+    """A parameter name as an ``nn.ParameterDict`` key (keys cannot contain dots)."""
+    return name.replace(".", "__")
+
+
+def fresh_parameters(module: nn.Module) -> dict[str, torch.Tensor]:
+    """The parameters of a copy of ``module``, re-initialised the way the module initialises
+    itself (so a baseline starts where a user's own training would); ``module`` is untouched."""
+    module = copy.deepcopy(module)
+    for m in module.modules():
+        if hasattr(m, "reset_parameters"):
+            m.reset_parameters()
+    return {name: p.detach() for name, p in module.named_parameters()}
 
 
 class Method(nn.Module, ABC):

@@ -7,14 +7,13 @@ images. ``weight_decay`` adds the ℓ2 penalty of the L2 ensemble.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hyperzoo.methods.base import Method
+from hyperzoo.methods.base import Method, fresh_parameters, param_key
 from hyperzoo.targets import TargetNet
 from hyperzoo.weights import WeightBatch
 
@@ -32,25 +31,15 @@ class EnsembleConfig:
             raise ValueError(f"method.weight_decay must be non-negative, got {self.weight_decay}")
 
 
-def _key(name: str) -> str:
-    return name.replace(".", "__")  # ParameterDict keys cannot contain dots
-
-
 class IndependentEnsemble(Method):
     """``size`` networks trained side by side, each with its own minibatch."""
 
     def __init__(self, target: TargetNet, config: EnsembleConfig):
         super().__init__(target)
         self.config = config
-        inits = []
-        for _ in range(config.size):
-            module = copy.deepcopy(target.module)
-            for m in module.modules():
-                if hasattr(m, "reset_parameters"):
-                    m.reset_parameters()
-            inits.append(dict(module.named_parameters()))
+        inits = [fresh_parameters(target.module) for _ in range(config.size)]
         self.params = nn.ParameterDict({
-            _key(name): nn.Parameter(torch.stack([p[name].detach() for p in inits]))
+            param_key(name): nn.Parameter(torch.stack([p[name] for p in inits]))
             for name in target.param_shapes})
 
     @property
@@ -62,7 +51,7 @@ class IndependentEnsemble(Method):
         if n > self.config.size:
             raise ValueError(f"an ensemble of {self.config.size} networks cannot give {n}; "
                              f"train with method.size >= {n}")
-        return {name: self.params[_key(name)][:n] for name in self.target.param_shapes}
+        return {name: self.params[param_key(name)][:n] for name in self.target.param_shapes}
 
     def training_loss(self, x: torch.Tensor, y: torch.Tensor, step: int,
                       generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:

@@ -10,14 +10,13 @@ chain the gauges assume too. Training draws one mask per network of the noise ba
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hyperzoo.methods.base import Method
+from hyperzoo.methods.base import Method, fresh_parameters, param_key
 from hyperzoo.targets import TargetNet
 from hyperzoo.weights import WeightBatch
 
@@ -35,22 +34,14 @@ class MCDropoutConfig:
             raise ValueError(f"method.weight_decay must be non-negative, got {self.weight_decay}")
 
 
-def _key(name: str) -> str:
-    return name.replace(".", "__")  # ParameterDict keys cannot contain dots
-
-
 class MCDropout(Method):
     """One network, initialised as the target module initialises itself; samples drop units."""
 
     def __init__(self, target: TargetNet, config: MCDropoutConfig):
         super().__init__(target)
         self.config = config
-        module = copy.deepcopy(target.module)
-        for m in module.modules():
-            if hasattr(m, "reset_parameters"):
-                m.reset_parameters()
-        self.params = nn.ParameterDict({_key(k): nn.Parameter(p.detach().clone())
-                                        for k, p in module.named_parameters()})
+        self.params = nn.ParameterDict({param_key(k): nn.Parameter(p)
+                                        for k, p in fresh_parameters(target.module).items()})
 
     def masks(self, n: int, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         """Per hidden layer, ``(n, filters)``: 0 for a dropped unit, 1/(1 - p) for a kept one."""
@@ -61,7 +52,7 @@ class MCDropout(Method):
                 for layer in self.target.layers[:-1]}
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> WeightBatch:
-        weights = {k: self.params[_key(k)].expand(n, *s) for k, s in self.target.param_shapes.items()}
+        weights = {k: self.params[param_key(k)].expand(n, *s) for k, s in self.target.param_shapes.items()}
         masks = self.masks(n, generator)
         for layer in self.target.layers[:-1]:
             m = masks[layer.name]  # (n, out): a unit's weights and bias share its mask

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hyperzoo.methods.base import Method
+from hyperzoo.methods.base import Method, param_key
 from hyperzoo.targets import LayerSpec, TargetNet
 from hyperzoo.weights import WeightBatch
 
@@ -59,10 +59,6 @@ class StaticHyperConfig:
         if min(self.embedding_dim, self.hidden_dim, self.tile) < 1:
             raise ValueError("method.embedding_dim, method.hidden_dim and method.tile must be "
                              "positive")
-
-
-def _key(name: str) -> str:
-    return name.replace(".", "__")  # ParameterDict keys cannot contain dots
 
 
 def _select_layers(target: TargetNet, generated: list | None, tile: int) -> list[LayerSpec]:
@@ -107,10 +103,10 @@ class StaticHypernetwork(Method):
         n_in, d, nz = c.tile, c.hidden_dim, c.embedding_dim
         generated = {s.weight for s in self.layers}
         own = dict(target.module.named_parameters())
-        self.ordinary = nn.ParameterDict({_key(k): nn.Parameter(p.detach().clone())
+        self.ordinary = nn.ParameterDict({param_key(k): nn.Parameter(p.detach().clone())
                                           for k, p in own.items() if k not in generated})
         self.embeddings = nn.ParameterDict({
-            _key(s.name): nn.Parameter(torch.randn(s.out_units // n_in, s.in_units // n_in, nz))
+            param_key(s.name): nn.Parameter(torch.randn(s.out_units // n_in, s.in_units // n_in, nz))
             for s in self.layers})
         if self.layers:
             out_size = n_in * self.fsize ** 2  # one K_i: N_out·f·f
@@ -146,7 +142,7 @@ class StaticHypernetwork(Method):
         n, f = self.config.tile, self.fsize
         out: dict[str, torch.Tensor] = {}
         for spec, gain in zip(self.layers, self.gains, strict=True):
-            z = self.embeddings[_key(spec.name)]
+            z = self.embeddings[param_key(spec.name)]
             rows, cols = z.shape[:2]
             tiles = self.tile_kernels(z.reshape(-1, z.shape[-1])).reshape(rows, cols, n, n, f, f)
             # (out tile, in tile, out, in, f, f) → (out tile, out, in tile, in, f, f)
@@ -156,7 +152,7 @@ class StaticHypernetwork(Method):
     def network(self) -> dict[str, torch.Tensor]:
         """The one network as a plain state dict."""
         kernels = self.kernels()
-        return {name: kernels[name] if name in kernels else self.ordinary[_key(name)]
+        return {name: kernels[name] if name in kernels else self.ordinary[param_key(name)]
                 for name in self.target.param_shapes}
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> WeightBatch:
