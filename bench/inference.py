@@ -4,8 +4,9 @@ batched vs the naive way. Prints JSON; not a test.
     python bench/inference.py --data-dir ../shared/data [--networks 100] [--threads 2]
 
 ``layout``: one network on 1,024 images, plain module, NCHW vs channels-last weights and
-inputs, without autograd (inference) and with it (forward + backward); the evidence for
-TargetNet using channels-last only for inference on CPU.
+inputs, for inference (one network, 1,024 images) and for a training step (32 generated networks
+x 32 images, forward + backward): the evidence for TargetNet using channels-last only for
+inference on CPU. ``--networks 0`` skips the ensemble part.
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+from torch.func import functional_call
 
 from hyperzoo.data import load_dataset
 from hyperzoo.evaluation import predict_proba
 from hyperzoo.methods import build_method
 from hyperzoo.targets import DeutschMNIST, TargetNet
 from hyperzoo.targets.registry import BUILTIN
+from hyperzoo.targets.target_net import to_channels_last
 
 INPUT_SHAPES = {"deutsch_mnist": (1, 28, 28), "hypergan_mnist": (1, 28, 28), "static_mnist": (1, 28, 28),
                 "hypergan_cifar": (3, 32, 32), "lenet_cifar": (3, 32, 32), "vgg_cifar": (3, 32, 32),
@@ -43,26 +46,36 @@ def median_seconds(fn: Callable[[], object], repeats: int, warmup: bool = True) 
 
 
 def layout_one(cls: type[torch.nn.Module], input_shape: tuple[int, ...], repeats: int) -> dict[str, float]:
+    """Inference: one plain module on 1,024 images. Training: the trainer's path, 32 generated
+    networks (slices of a weight batch that requires grad) x 32 images each, forward + backward."""
     torch.manual_seed(0)
     nchw = cls().eval()
     nhwc = cls().eval().to(memory_format=torch.channels_last)
     nhwc.load_state_dict(nchw.state_dict())
     x = torch.rand(1024, *input_shape)
     x_nhwc = x.to(memory_format=torch.channels_last)  # explicit NHWC strides, even for C = 1
-    y = torch.randint(nchw(x[:1]).shape[-1], (1024,))
 
     def infer(module, inputs):
         with torch.no_grad():
             module(inputs)
 
-    def train(module, inputs):
-        module.zero_grad()
-        F.cross_entropy(module(inputs), y).backward()
+    batch = {k: (0.1 * torch.randn(32, *p.shape)).requires_grad_() for k, p in nchw.named_parameters()}
+    xs = x.reshape(32, 32, *input_shape)
+    ys = torch.randint(nchw(x[:1]).shape[-1], (32 * 32,))
+
+    def train(channels_last: bool):
+        w, inputs = batch, xs
+        if channels_last:  # what TargetNet does for inference, here under autograd
+            w = {k: to_channels_last(v) if v.dim() == 5 else v for k, v in w.items()}
+            inputs = to_channels_last(xs)
+        logits = torch.stack([functional_call(nchw, {k: v[i] for k, v in w.items()}, (inputs[i],))
+                              for i in range(32)])
+        F.cross_entropy(logits.flatten(0, 1), ys).backward()
 
     runs = {"inference_nchw": lambda: infer(nchw, x),
-            "inference_channels_last": lambda: infer(nhwc, x_nhwc),
-            "forward_backward_nchw": lambda: train(nchw, x),
-            "forward_backward_channels_last": lambda: train(nhwc, x_nhwc)}
+            "inferenceto_channels_last": lambda: infer(nhwc, x_nhwc),
+            "training_32x32_nchw": lambda: train(False),
+            "training_32x32to_channels_last": lambda: train(True)}
     return {k: round(median_seconds(fn, repeats), 4) for k, fn in runs.items()}
 
 
@@ -111,10 +124,11 @@ def main() -> None:
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "machine": platform.machine(),
-        "layout_seconds_1024_images": {name: layout_one(cls, INPUT_SHAPES[name], args.repeats)
+        "layout_seconds": {name: layout_one(cls, INPUT_SHAPES[name], args.repeats)
                                        for name, cls in BUILTIN.items()},
-        f"ensemble_{args.networks}_on_{len(x_test)}_images_seconds": ensemble(x_test, args.networks),
     }
+    if args.networks:
+        report[f"ensemble_{args.networks}_on_{len(x_test)}_images_seconds"] = ensemble(x_test, args.networks)
     print(json.dumps(report, indent=2))
 
 

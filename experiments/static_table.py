@@ -55,7 +55,8 @@ TABLES: dict[str, dict[str, Any]] = {
         "title": "CIFAR-10 VGG-Block2 (seed 004 Table 4)",
         "lr_note": "MNIST's; the seed states no learning rate for CIFAR-10",
         "hyper": "static_cifar_block1_cpu.yaml", "conv": "conv_cifar_block1_cpu.yaml",
-        "set": ["target.kwargs.blocks=2", "method.generated=null", "method.equalized=true"],
+        "set": ["target.kwargs.blocks=2"],
+        "hyper_set": ["method.generated=null", "method.equalized=true"],
         "rows": [("ConvModel", None, 74.76, 16_208), ("Hyper4_4", (4, 4), 58.82, 1_056),
                  ("Hyper6_6", (6, 6), 56.66, 1_722), ("Hyper8_8", (8, 8), 59.77, 2_504),
                  ("Hyper16_16", (16, 16), 67.02, 6_912)],
@@ -64,7 +65,8 @@ TABLES: dict[str, dict[str, Any]] = {
         "title": "CIFAR-10 VGG-Block3 (seed 004 Table 5)",
         "lr_note": "MNIST's; the seed states no learning rate for CIFAR-10",
         "hyper": "static_cifar_block1_cpu.yaml", "conv": "conv_cifar_block1_cpu.yaml",
-        "set": ["target.kwargs.blocks=3", "method.generated=null", "method.equalized=true"],
+        "set": ["target.kwargs.blocks=3"],
+        "hyper_set": ["method.generated=null", "method.equalized=true"],
         "rows": [("ConvModel", None, 75.06, 71_632), ("Hyper8_8", (8, 8), 47.79, 2_696),
                  ("Hyper8_16", (8, 16), 56.66, 7_196), ("Hyper16_16", (16, 16), 56.66, 7_196),
                  ("Hyper32_32", (32, 32), 57.98, 22_640)],
@@ -87,7 +89,8 @@ def run_row(table: dict[str, Any], label: str, dims: tuple[int, int] | None, arg
     if args.steps:
         overrides.append(f"train.steps={args.steps}")
     if dims is not None:
-        overrides += [f"method.embedding_dim={dims[0]}", f"method.hidden_dim={dims[1]}"]
+        overrides += [*table.get("hyper_set", []),
+                      f"method.embedding_dim={dims[0]}", f"method.hidden_dim={dims[1]}"]
     config = load_config(HERE / table["hyper" if dims else "conv"], overrides)
     start = time.perf_counter()
     done = checkpoint_step(run_dir)
@@ -99,6 +102,9 @@ def run_row(table: dict[str, Any], label: str, dims: tuple[int, int] | None, arg
     metrics = evaluate_run(run_dir, n_networks=1, data_dir=args.data_dir, progress=False)
     session = load_run(run_dir)
     best = checkpoint_meta(run_dir, BEST) or {}
+    if dims is None and session.method.layers:
+        raise SystemExit(f"{run_dir}: the ordinary model generates {len(session.method.layers)} "
+                         "layers; its config must keep method.generated: []")
     count = session.method.hypernetwork_parameters() if dims else conv_count(session)
     return {"model": label, "run": str(run_dir), "steps": session.config.train.steps,
             "lr": session.config.train.lr, "parameters": count,

@@ -63,7 +63,7 @@ class LayerSpec:
         return weights
 
 
-def _channels_last(t: torch.Tensor) -> torch.Tensor:
+def to_channels_last(t: torch.Tensor) -> torch.Tensor:
     """``(B, C, H, W)`` or ``(N, B, C, H, W)``: every ``(B, C, H, W)`` slice in NHWC layout."""
     if t.dim() == 4:
         return t.to(memory_format=torch.channels_last)  # explicit NHWC strides even when C = 1
@@ -177,8 +177,8 @@ class TargetNet:
             # Inference on CPU: 2-D convolutions ran 1.6-3x faster in channels-last layout on
             # every built-in target (bench/inference.py); with autograd it was mixed.
             if x.device.type == "cpu" and len(self.input_shape) == 3 and not torch.is_grad_enabled():
-                x = _channels_last(x)
-                weights = {k: _channels_last(v) if v.dim() == 5 else v for k, v in weights.items()}
+                x = to_channels_last(x)
+                weights = {k: to_channels_last(v) if v.dim() == 5 else v for k, v in weights.items()}
             return torch.stack([one({k: v[i] for k, v in weights.items()}, x if shared else x[i])
                                 for i in range(n)])
         # "different": a target with dropout draws an independent mask for every network.
