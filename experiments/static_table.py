@@ -98,7 +98,9 @@ def run_row(table: dict[str, Any], label: str, dims: tuple[int, int] | None, arg
         train(config, run_dir, argv=["static_table.py", label], progress=not args.quiet)
     elif done < config.train.steps:
         train(None, run_dir, resume=True, argv=["static_table.py", label], progress=not args.quiet)
-    train_seconds = time.perf_counter() - start
+    # None for a row trained by an earlier invocation (its time is not recorded in the run)
+    reused = done is not None and done >= config.train.steps
+    train_seconds = None if reused else round(time.perf_counter() - start, 1)
     metrics = evaluate_run(run_dir, n_networks=1, data_dir=args.data_dir, progress=False)
     session = load_run(run_dir)
     best = checkpoint_meta(run_dir, BEST) or {}
@@ -109,7 +111,7 @@ def run_row(table: dict[str, Any], label: str, dims: tuple[int, int] | None, arg
     return {"model": label, "run": str(run_dir), "steps": session.config.train.steps,
             "lr": session.config.train.lr, "parameters": count,
             "best_val_accuracy": best.get("val_mean_accuracy"), "best_step": best.get("step"),
-            "test_accuracy": metrics["mean_accuracy"], "train_seconds": round(train_seconds, 1)}
+            "test_accuracy": metrics["mean_accuracy"], "train_seconds": train_seconds}
 
 
 def write_report(name: str, table: dict[str, Any], results: list[dict[str, Any]], args,
@@ -122,7 +124,8 @@ def write_report(name: str, table: dict[str, Any], results: list[dict[str, Any]]
              f"number), one learning rate ({r0['lr']}, × 0.999 per step), {table['lr_note']}; "
              "early stopping on the validation split; test accuracy "
              f"on the full test split. {torch.get_num_threads()} CPU thread(s), torch "
-             f"{torch.__version__}; {seconds / 60:.1f} min in all.", "",
+             f"{torch.__version__}; {seconds / 60:.1f} min for the invocation that wrote this (rows "
+             "trained earlier are reused, not retimed: train_seconds in report.json is null for them).", "",
              "Parameters: the hypernetwork (W_i, B_i, W_out, B_out) plus the embeddings for HyperA_B "
              "(A = N_z, B = d), the kernels and biases of every conv after the first for the ConvModel, "
              "as the seed counts them.", "",
