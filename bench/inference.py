@@ -73,9 +73,9 @@ def layout_one(cls: type[torch.nn.Module], input_shape: tuple[int, ...], repeats
         F.cross_entropy(logits.flatten(0, 1), ys).backward()
 
     runs = {"inference_nchw": lambda: infer(nchw, x),
-            "inferenceto_channels_last": lambda: infer(nhwc, x_nhwc),
+            "inference_channels_last": lambda: infer(nhwc, x_nhwc),
             "training_32x32_nchw": lambda: train(False),
-            "training_32x32to_channels_last": lambda: train(True)}
+            "training_32x32_channels_last": lambda: train(True)}
     return {k: round(median_seconds(fn, repeats), 4) for k, fn in runs.items()}
 
 
