@@ -174,7 +174,7 @@ class TargetNet:
         # (bench/step_time.py), so "auto" loops there.
         loop = self.backend == "loop" or (self.backend == "auto" and x.device.type == "cpu")
         if loop:
-            # Inference on CPU: 2-D convolutions ran 1.6-3x faster in channels-last layout on
+            # Inference on CPU: 2-D convolutions ran 1.4-2.2x faster in channels-last layout on
             # every built-in target (bench/inference.py); with autograd it was mixed.
             if x.device.type == "cpu" and len(self.input_shape) == 3 and not torch.is_grad_enabled():
                 x = to_channels_last(x)
