@@ -171,15 +171,15 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
         raise ValueError(f"--networks must be at least 2, got {pool}")
     sizes = detection_sizes if detection_sizes is not None else DETECTION_SIZES
     start = time.perf_counter()
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    steps = 7 + 2 * len(EPSILONS) + len(compare) + 2 + bool(ood)
-    bar = tqdm(total=steps, desc="report", disable=not progress, unit="step")
     session = load_run(run_dir, data_dir)
     held = session.method.max_networks
     if held is not None and held < 2:
         raise ValueError(f"run {run_dir} holds {held} network ({session.config.method.get('name')}); "
                          "the report analyses a pool of sampled networks: pass it with --compare")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    steps = 7 + 2 * len(EPSILONS) + len(compare) + 2 + bool(ood)
+    bar = tqdm(total=steps, desc="report", disable=not progress, unit="step")
     d = session.config.data
     data = limit_dataset(load_dataset(d.dataset, "test", d.data_dir), limit)
     main = _Run(Path(run_dir), session, data, pool, seed)
