@@ -3,10 +3,10 @@ batched vs the naive way. Prints JSON; not a test.
 
     python bench/inference.py --data-dir ../shared/data [--networks 100] [--threads 2]
 
-``layout``: one network on 1,024 images, plain module, NCHW vs channels-last weights and
-inputs, for inference (one network, 1,024 images) and for a training step (32 generated networks
-x 32 images, forward + backward): the evidence for TargetNet using channels-last only for
-inference on CPU. ``--networks 0`` skips the ensemble part.
+``layout_seconds``: NCHW vs channels-last weights and inputs for every built-in target, for
+inference (one plain module, 1,024 images) and for a training step (32 generated networks x 32
+images, forward + backward): the evidence for TargetNet using channels-last only for inference
+on CPU. ``--networks 0`` skips the ensemble part.
 """
 
 from __future__ import annotations

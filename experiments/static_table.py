@@ -28,6 +28,18 @@ from hyperzoo.workflows import evaluate_run
 
 HERE = Path(__file__).resolve().parent
 
+def vgg_table(blocks: int, seed_table: int, rows: list) -> dict[str, Any]:
+    """VGG-Block2/3: Block1's configs with more blocks; in the hypernetwork rows every conv after
+    the first is generated (7 and 31 tiles) through the equalized per-layer gain (several layers
+    of different fan-in); the ordinary rows keep ``method.generated: []``."""
+    return {"title": f"CIFAR-10 VGG-Block{blocks} (seed 004 Table {seed_table})",
+            "lr_note": "MNIST's; the seed states no learning rate for CIFAR-10",
+            "hyper": "static_cifar_block1_cpu.yaml", "conv": "conv_cifar_block1_cpu.yaml",
+            "set": [f"target.kwargs.blocks={blocks}"],
+            "hyper_set": ["method.generated=null", "method.equalized=true"],
+            "rows": rows}
+
+
 # Per table: configs, and rows (label, (N_z, d) or None for the ConvModel, seed's best test
 # accuracy over its learning rates, seed's parameter count).
 TABLES: dict[str, dict[str, Any]] = {
@@ -49,28 +61,13 @@ TABLES: dict[str, dict[str, Any]] = {
                  ("Hyper6_6", (6, 6), 63.82, 1_686), ("Hyper4_5", (4, 5), 63.11, 1_268),
                  ("Hyper4_6", (4, 6), 58.06, 1_492)],
     },
-    # Blocks 2 and 3: Block1's configs with more blocks; every conv after the first generated
-    # (7 and 31 tiles), through the equalized per-layer gain (several layers of different fan-in).
-    "cifar-block2": {
-        "title": "CIFAR-10 VGG-Block2 (seed 004 Table 4)",
-        "lr_note": "MNIST's; the seed states no learning rate for CIFAR-10",
-        "hyper": "static_cifar_block1_cpu.yaml", "conv": "conv_cifar_block1_cpu.yaml",
-        "set": ["target.kwargs.blocks=2"],
-        "hyper_set": ["method.generated=null", "method.equalized=true"],
-        "rows": [("ConvModel", None, 74.76, 16_208), ("Hyper4_4", (4, 4), 58.82, 1_056),
-                 ("Hyper6_6", (6, 6), 56.66, 1_722), ("Hyper8_8", (8, 8), 59.77, 2_504),
-                 ("Hyper16_16", (16, 16), 67.02, 6_912)],
-    },
-    "cifar-block3": {
-        "title": "CIFAR-10 VGG-Block3 (seed 004 Table 5)",
-        "lr_note": "MNIST's; the seed states no learning rate for CIFAR-10",
-        "hyper": "static_cifar_block1_cpu.yaml", "conv": "conv_cifar_block1_cpu.yaml",
-        "set": ["target.kwargs.blocks=3"],
-        "hyper_set": ["method.generated=null", "method.equalized=true"],
-        "rows": [("ConvModel", None, 75.06, 71_632), ("Hyper8_8", (8, 8), 47.79, 2_696),
-                 ("Hyper8_16", (8, 16), 56.66, 7_196), ("Hyper16_16", (16, 16), 56.66, 7_196),
-                 ("Hyper32_32", (32, 32), 57.98, 22_640)],
-    },
+    "cifar-block2": vgg_table(2, 4, [("ConvModel", None, 74.76, 16_208), ("Hyper4_4", (4, 4), 58.82, 1_056),
+                                     ("Hyper6_6", (6, 6), 56.66, 1_722), ("Hyper8_8", (8, 8), 59.77, 2_504),
+                                     ("Hyper16_16", (16, 16), 67.02, 6_912)]),
+    "cifar-block3": vgg_table(3, 5, [("ConvModel", None, 75.06, 71_632), ("Hyper8_8", (8, 8), 47.79, 2_696),
+                                     ("Hyper8_16", (8, 16), 56.66, 7_196),
+                                     ("Hyper16_16", (16, 16), 56.66, 7_196),
+                                     ("Hyper32_32", (32, 32), 57.98, 22_640)]),
 }
 
 
@@ -78,7 +75,7 @@ def conv_count(session) -> int:
     """Weights the seed counts for its ConvModel: kernels and biases of every conv after the
     first (the layers its hypernetworks generate): 12,560 on MNIST, 2,320 / 16,208 / 71,632 for
     VGG-Block1/2/3."""
-    return sum(layer.num_weights for layer in session.target.layers[1:] if layer.kind.startswith("conv"))
+    return sum(layer.num_weights for layer in session.target.layers[1:] if layer.kind == "conv")
 
 
 def run_row(table: dict[str, Any], label: str, dims: tuple[int, int] | None, args) -> dict[str, Any]:

@@ -32,7 +32,7 @@ def _table(metrics: dict) -> str:
                                f"(min {m['min_accuracy']:.2%}, max {m['max_accuracy']:.2%})"),
             ("ensemble (mean prob.)", f"{m['ensemble_accuracy']:.2%}"),
             ("ensemble (majority)", f"{m['majority_accuracy']:.2%}"),
-            *((f"ensembles of {k} (mean prob.)", f"{v:.2%} (mean of 10)")
+            *((f"ensembles of {k} (mean prob.)", f"{v:.2%} (mean of {m['ensemble_draws']})")
               for k, v in m.get("ensemble_accuracy_by_size", {}).items()),
             ("entropy estimate", "—" if m["entropy_estimate"] is None else f"{m['entropy_estimate']:.1f}")]
     width = max(len(k) for k, _ in rows)
