@@ -154,3 +154,31 @@ def detection_figure(rows: list[dict], path: Path) -> str:
     ax.legend(fontsize=7)
     ax.set_title("Adversarial detection by predictive entropy")
     return _save(fig, path)
+
+
+def reliability_diagram(curves: dict[str, dict[str, torch.Tensor]], path: Path) -> str:
+    """Reliability diagram: accuracy vs mean confidence of each non-empty equal-width bin (top), and
+    the number of inputs per bin (bottom, log scale); one colour per curve.
+
+    ``curves`` maps a label to ``evaluation.calibration.reliability_bins`` output (1-D tensors).
+    """
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(6.5, 6.5), sharex=True,
+                                      gridspec_kw={"height_ratios": [2, 1]})
+    top.plot([0, 1], [0, 1], color="0.5", ls="--", lw=1, label="perfect calibration")
+    for i, (label, b) in enumerate(curves.items()):
+        count = b["count"].double()
+        bins = len(count)
+        keep = (count > 0).numpy()
+        top.plot(b["confidence"].double().numpy()[keep], b["accuracy"].double().numpy()[keep],
+                 marker="o", ms=4, color=f"C{i}", label=label)
+        edges = np.linspace(0, 1, bins + 1)
+        bottom.stairs(count.numpy(), edges, color=f"C{i}", lw=1.5, label=label)
+    top.set_ylabel("accuracy in bin")
+    top.set_xlim(0, 1)
+    top.set_ylim(0, 1.02)
+    top.legend(fontsize=7, loc="upper left")
+    top.set_title("Reliability diagram (top-label confidence, equal-width bins)")
+    bottom.set_yscale("log")
+    bottom.set_xlabel("confidence (max probability)")
+    bottom.set_ylabel("inputs in bin")
+    return _save(fig, path)

@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 from hyperzoo.analysis.ensembles import accuracy_vs_size
 from hyperzoo.data import Dataset, load_dataset
 from hyperzoo.diversity import kl_entropy
-from hyperzoo.evaluation import ensemble_metrics, predict_proba
+from hyperzoo.evaluation import ensemble_metrics, predict_proba, reliability_bins, uncertainty_metrics
 from hyperzoo.session import Session, limit_dataset, load_run
 from hyperzoo.symmetry import gauge_fix
 from hyperzoo.weights import atomic_write_json, flatten, save_tensors, select
@@ -23,9 +23,12 @@ ENSEMBLE_DRAWS = 10
 
 def evaluate_run(run_dir: str | Path, n_networks: int = 100, data_dir: str | None = None,
                  split: str = "test", seed: int = 0, progress: bool = True) -> dict[str, Any]:
-    """Metrics of ``n_networks`` sampled networks on ``split``; written to RUN_DIR/metrics.json.
+    """Metrics of ``n_networks`` sampled networks on ``split``; written to RUN_DIR/metrics.json,
+    with the reliability diagram of the ensemble and of the single networks in RUN_DIR/reliability.png.
 
-    A method holding a fixed number of networks (an ensemble, a static hypernetwork) gives at
+    Accuracy, and the uncertainty metrics of ``uncertainty_metrics`` (NLL, Brier, ECE, AURC of the
+    single networks, mean and std, and of the mean-probability ensemble; disagreement, mutual
+    information). A method holding a fixed number of networks (an ensemble, a static hypernetwork) gives at
     most that many; the entropy estimate needs at least two (None otherwise).
     """
     if n_networks < 1:
@@ -47,8 +50,19 @@ def evaluate_run(run_dir: str | Path, n_networks: int = 100, data_dir: str | Non
     # ensemble_accuracy).
     by_size = accuracy_vs_size(probs, data.y, [s for s in ENSEMBLE_SIZES if s < n_networks],
                                count=ENSEMBLE_DRAWS, generator=torch.Generator().manual_seed(seed))
+    from hyperzoo import figures
+
+    unc = uncertainty_metrics(probs, data.y)
+    n = probs.shape[0]
+    figure = figures.reliability_diagram({
+        f"ensemble of {n} (ECE {unc['ensemble_ece']:.4f})": reliability_bins(probs.mean(0), data.y),
+        f"{n} single networks, pooled (ECE {unc['mean_ece']:.4f} mean)":
+            reliability_bins(probs.flatten(0, 1), data.y.repeat(n)),
+    }, Path(run_dir) / "reliability.png")
     metrics: dict[str, Any] = {
         **ensemble_metrics(probs, data.y),
+        **unc,
+        "reliability_figure": figure,
         "ensemble_accuracy_by_size": {str(r["size"]): r["mean_prob_mean"] for r in by_size},
         "ensemble_draws": ENSEMBLE_DRAWS,
         "entropy_estimate": entropy,
@@ -112,39 +126,47 @@ def check_outliers_differ(inliers: Dataset, outliers: Dataset) -> float:
     return overlap
 
 
-def ood_entropies(session: Session, inliers: Dataset, outliers: Dataset, n_networks: int, seed: int
-                  ) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """Predictive entropy of ``n_networks`` sampled networks (at most the method's count) on
-    inliers (B_in,) and outliers (B_out,), and the number of networks used."""
-    from hyperzoo.evaluation.ood import predictive_entropy
+def ood_scores_of_run(session: Session, inliers: Dataset, outliers: Dataset, n_networks: int, seed: int
+                      ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], int]:
+    """OOD scores (predictive entropy, mutual information; ``evaluation.ood.SCORES``) of
+    ``n_networks`` sampled networks (at most the method's count) on inliers, name → (B_in,), and on
+    outliers, name → (B_out,); and the number of networks used."""
+    from hyperzoo.evaluation.ood import ood_scores
 
     n = min(n_networks, session.method.max_networks or n_networks)
     with torch.no_grad():
         weights = session.method.sample(n, generator=torch.Generator().manual_seed(seed))
-        h_in = predictive_entropy(predict_proba(session.target, weights, inliers.x))
-        h_out = predictive_entropy(predict_proba(session.target, weights, outliers.x))
-    return h_in, h_out, n
+        s_in = ood_scores(predict_proba(session.target, weights, inliers.x))
+        s_out = ood_scores(predict_proba(session.target, weights, outliers.x))
+    return s_in, s_out, n
 
 
 def ood_run(run_dir: str | Path, outlier: str, n_networks: int = 100, data_dir: str | None = None,
             limit: int | None = None, seed: int = 0, out: str | Path | None = None,
             progress: bool = True) -> dict[str, Any]:
-    """Predictive entropy of ``n_networks`` sampled networks on the run's test set (inliers)
-    and on data set ``outlier``; detection metrics and an empirical-CDF figure."""
+    """Predictive entropy and mutual information of ``n_networks`` sampled networks on the run's
+    test set (inliers) and on data set ``outlier``; detection metrics by each score (outliers are
+    the positive class) under ``scores``, the entropy's also at the top level, and an
+    empirical-CDF figure of the entropy."""
     from hyperzoo import figures
-    from hyperzoo.evaluation.ood import detection_metrics
+    from hyperzoo.evaluation.ood import POSITIVE_CLASS, detection_by_score
 
     session = load_run(run_dir, data_dir)
     d = session.config.data
     inliers = limit_dataset(load_dataset(d.dataset, "test", d.data_dir), limit)
     outliers = limit_dataset(load_dataset(outlier, "test", d.data_dir), limit)
     overlap = check_outliers_differ(inliers, outliers)
-    h_in, h_out, n = ood_entropies(session, inliers, outliers, n_networks, seed)
-    result: dict[str, Any] = {"inliers": inliers.name, "outliers": outlier, "n_networks": n,
+    s_in, s_out, n = ood_scores_of_run(session, inliers, outliers, n_networks, seed)
+    h_in, h_out = s_in["entropy"], s_out["entropy"]
+    scores = detection_by_score(s_in, s_out)
+    result: dict[str, Any] = {"inliers": inliers.name, "outliers": outlier,
+                              "positive_class": f"{POSITIVE_CLASS} ({outlier})", "n_networks": n,
                               "n_inliers": len(h_in), "n_outliers": len(h_out),
-                              "image_overlap": overlap, **detection_metrics(h_in, h_out),
+                              "image_overlap": overlap,
+                              **{k: scores["entropy"][k] for k in ("auroc", "aupr", "fpr_at_95_tpr")},
                               "mean_entropy_inliers": h_in.mean().item(),
-                              "mean_entropy_outliers": h_out.mean().item()}
+                              "mean_entropy_outliers": h_out.mean().item(),
+                              "scores": scores}
     if out is not None:
         out = Path(out)
         result["figure"] = figures.entropy_cdf({f"{inliers.name} (inliers)": h_in},

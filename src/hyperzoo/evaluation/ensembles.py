@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from hyperzoo.evaluation.nll import nll
 from hyperzoo.targets import TargetNet
 from hyperzoo.weights import WeightBatch, batch_size, select
 
@@ -40,7 +41,6 @@ def ensemble_metrics(probs: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
     acc = correct.double().mean(1)
     votes = torch.nn.functional.one_hot(probs.argmax(-1), c).sum(0)  # (B, C)
     mean_probs = probs.mean(0)
-    nll = -mean_probs.gather(1, y[:, None]).clamp_min(1e-12).log().mean()
     return {
         "n_networks": n,
         "mean_accuracy": acc.mean().item(),
@@ -49,5 +49,5 @@ def ensemble_metrics(probs: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
         "max_accuracy": acc.max().item(),
         "ensemble_accuracy": (mean_probs.argmax(-1) == y).double().mean().item(),
         "majority_accuracy": (votes.argmax(-1) == y).double().mean().item(),
-        "ensemble_nll": nll.item(),
+        "ensemble_nll": nll(mean_probs, y).item(),
     }

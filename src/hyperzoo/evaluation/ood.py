@@ -1,4 +1,4 @@
-"""Out-of-distribution detection by predictive entropy (seed 002 §5).
+"""Out-of-distribution detection by predictive entropy (seed 002 §5) and mutual information.
 
 Scores are higher for inputs believed out of distribution; outliers are the positive class.
 """
@@ -9,11 +9,18 @@ import numpy as np
 import torch
 from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
+from hyperzoo.evaluation.entropy import predictive_entropy
+from hyperzoo.evaluation.mutual_information import mutual_information
 
-def predictive_entropy(probs: torch.Tensor) -> torch.Tensor:
-    """Entropy of the ensemble's mean prediction: ``probs`` (N, B, C) → (B,) in nats."""
-    mean = probs.mean(0)
-    return -(mean * mean.clamp_min(1e-12).log()).sum(-1)
+POSITIVE_CLASS = "outliers"
+# Each score of an input from the N networks' predictions (N, B, C) → (B,): total uncertainty
+# (entropy of the mean) and its epistemic part (mutual information; 0 for a single network).
+SCORES = {"entropy": predictive_entropy, "mutual_information": mutual_information}
+
+
+def ood_scores(probs: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Every score in SCORES of ``probs`` (N, B, C): name → (B,)."""
+    return {name: fn(probs) for name, fn in SCORES.items()}
 
 
 def detection_metrics(inlier_scores: torch.Tensor, outlier_scores: torch.Tensor) -> dict[str, float]:
@@ -26,3 +33,12 @@ def detection_metrics(inlier_scores: torch.Tensor, outlier_scores: torch.Tensor)
     return {"auroc": float(roc_auc_score(labels, scores)),
             "aupr": float(average_precision_score(labels, scores)),
             "fpr_at_95_tpr": float(fpr[np.searchsorted(tpr, 0.95, side="left")])}
+
+
+def detection_by_score(inlier_scores: dict[str, torch.Tensor], outlier_scores: dict[str, torch.Tensor]
+                       ) -> dict[str, dict[str, float]]:
+    """``detection_metrics`` for each score name, with the mean score of each set."""
+    return {name: {**detection_metrics(inlier_scores[name], outlier_scores[name]),
+                   "mean_inliers": inlier_scores[name].mean().item(),
+                   "mean_outliers": outlier_scores[name].mean().item()}
+            for name in inlier_scores}

@@ -1,0 +1,21 @@
+"""Disagreement of an ensemble's members: how often two networks predict different classes."""
+
+from __future__ import annotations
+
+import torch
+
+
+def disagreement(probs: torch.Tensor) -> torch.Tensor:
+    """Per input, the fraction of the N(N−1)/2 pairs of networks whose argmax classes differ.
+
+    ``probs`` (N, B, C) → (B,), in [0, 1 − 1/C]; its mean over inputs equals the mean over pairs of
+    the fraction of inputs on which the pair disagrees. One network gives 0. Computed from vote
+    counts: pairs that agree = Σ_c n_c(n_c − 1)/2, so cost is O(N B C), not O(N² B).
+    """
+    n = probs.shape[0]
+    if n < 2:
+        return torch.zeros(probs.shape[1], dtype=probs.dtype)
+    votes = torch.nn.functional.one_hot(probs.argmax(-1), probs.shape[-1]).sum(0).to(probs.dtype)  # (B, C)
+    agree = (votes * (votes - 1)).sum(-1) / 2
+    pairs = n * (n - 1) / 2
+    return (pairs - agree) / pairs

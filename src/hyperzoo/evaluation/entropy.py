@@ -1,0 +1,15 @@
+"""Entropy of categorical predictions (nats)."""
+
+from __future__ import annotations
+
+import torch
+
+
+def entropy(p: torch.Tensor) -> torch.Tensor:
+    """Entropy over the last (class) axis: ``(..., C)`` → ``(...)``, in nats; 0 log 0 = 0."""
+    return -(p * p.clamp_min(1e-12).log()).sum(-1)
+
+
+def predictive_entropy(probs: torch.Tensor) -> torch.Tensor:
+    """Entropy of the ensemble's mean prediction: ``probs`` (N, B, C) → (B,) in nats."""
+    return entropy(probs.mean(0))
