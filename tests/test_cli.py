@@ -20,6 +20,7 @@ def test_train_sample_evaluate(tmp_path):
     r = runner.invoke(app, ["evaluate", str(run), "--networks", "3", "--quiet"])
     assert r.exit_code == 0, r.output
     assert "ensemble (mean prob.)" in r.output
+    assert "NLL (single / ensemble)" in r.output and "ECE, 15 bins" in r.output and "disagreement" in r.output
     assert (run / "metrics.json").is_file()
 
 

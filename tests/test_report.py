@@ -34,8 +34,12 @@ def test_report_writes_markdown_json_and_figures(runs, tmp_path):
         assert (tmp_path / name).stat().st_size > 5_000
     md = (tmp_path / "report.md").read_text()
     for section in ("## Ensembles", "### Paths in weight space", "## Adversarial examples",
-                    "## Adversarial detection", "## Out-of-distribution detection"):
+                    "## Adversarial detection", "## Out-of-distribution detection", "## Uncertainty"):
         assert section in md
+    assert "positive class: outliers (notmnist)" in md and "| mutual information |" in md
+    assert set(saved["uncertainty"]) == set(saved["runs"]) and "reliability" in rep["figures"]
+    for u in saved["uncertainty"].values():
+        assert u["ensemble_ece"] >= 0 and u["mean_nll"] > 0 and 0 <= u["disagreement"] <= 1
     # The hypernetwork attacks N and scores a fresh N; the 4-network ensemble has no size 8
     # and scores on the ensemble it attacked. PGD and FGSM for each size.
     rows = {(r["run"].split(" ")[0], r["size"], r["attack"]): r
@@ -47,6 +51,10 @@ def test_report_writes_markdown_json_and_figures(runs, tmp_path):
     ood = saved["ood"]
     assert ood["n_outliers"] == 60 and ood["image_overlap"] == 0.0
     assert {v["n_networks"] for v in ood["runs"].values()} == {100, 4}
+    assert ood["positive_class"] == "outliers (notmnist)"
+    for v in ood["runs"].values():
+        assert set(v["scores"]) == {"entropy", "mutual_information"}
+        assert v["auroc"] == v["scores"]["entropy"]["auroc"]
     adv = saved["adversarial"]
     # ε = 0 leaves the images as they are, and only correctly classified ones are attacked.
     assert adv["fgsm"]["single_network"][0] == adv["pgd"]["single_network"][0] == 0

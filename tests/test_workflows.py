@@ -37,8 +37,11 @@ def test_evaluate_writes_metrics(run):
     assert saved == m
     for key in ("mean_accuracy", "std_accuracy", "min_accuracy", "max_accuracy",
                 "ensemble_accuracy", "majority_accuracy", "entropy_estimate", "n_networks",
-                "dataset", "split"):
+                "dataset", "split", "ensemble_nll", "disagreement", "mutual_information", "ece_bins"):
         assert key in m
+    for name in ("nll", "brier", "ece", "aurc"):
+        assert m[f"std_{name}"] >= 0 and m[f"mean_{name}"] >= 0 and m[f"ensemble_{name}"] >= 0
+    assert (run / m["reliability_figure"]).stat().st_size > 5_000
     assert m["n_networks"] == 4 and m["dataset"] == "digits" and m["split"] == "test"
     assert m["min_accuracy"] <= m["mean_accuracy"] <= m["max_accuracy"]
     assert m["ensemble_accuracy_by_size"] == {}  # Table 4's sizes start at 5; the pool is 4
@@ -82,6 +85,8 @@ def test_ood_detects_noise_and_refuses_the_inliers_themselves(run, tmp_path):
                 progress=False)
     assert r["n_outliers"] == 50 and r["image_overlap"] == 0.0
     assert 0.0 <= r["auroc"] <= 1.0 and (tmp_path / "ood_cdf.png").is_file()
+    assert r["positive_class"] == "outliers (notmnist)" and r["auroc"] == r["scores"]["entropy"]["auroc"]
+    assert set(r["scores"]["mutual_information"]) >= {"auroc", "aupr", "fpr_at_95_tpr"}
     # The reference code's bug: the "outliers" are the inlier images themselves.
     digits = (load_dataset("digits", "test").x[:, 0] * 255).round().numpy()
     write_idx_folder(tmp_path / "same" / "notmnist-small", digits)

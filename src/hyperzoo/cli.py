@@ -34,6 +34,12 @@ def _table(metrics: dict) -> str:
             ("ensemble (majority)", f"{m['majority_accuracy']:.2%}"),
             *((f"ensembles of {k} (mean prob.)", f"{v:.2%} (mean of {m['ensemble_draws']})")
               for k, v in m.get("ensemble_accuracy_by_size", {}).items()),
+            *((f"{name} (single / ensemble)", f"{m['mean_' + key]:.4f} ± {m['std_' + key]:.4f} / "
+                                              f"{m['ensemble_' + key]:.4f}")
+              for key, name in (("nll", "NLL"), ("brier", "Brier"), ("ece", f"ECE, {m.get('ece_bins')} bins"),
+                                ("aurc", "AURC")) if f"mean_{key}" in m),
+            *((("disagreement (pairs)", f"{m['disagreement']:.2%}"),
+               ("mutual information", f"{m['mutual_information']:.4f} nats")) if "disagreement" in m else ()),
             ("entropy estimate", "—" if m["entropy_estimate"] is None else f"{m['entropy_estimate']:.1f}")]
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
@@ -205,12 +211,16 @@ def ood(
     out: Annotated[Path | None, typer.Option(help="folder for ood.json and ood_cdf.png")] = None,
     seed: int = 0,
 ) -> None:
-    """Out-of-distribution detection by the predictive entropy of sampled networks."""
+    """Out-of-distribution detection by the predictive entropy and the mutual information of
+    sampled networks (outliers are the positive class)."""
     from hyperzoo.workflows import ood_run
 
     try:
         r = ood_run(run_dir, outliers, networks, data_dir, limit, seed, out)
     except USER_ERRORS as e:
         _fail(e)
-    typer.echo(f"{r['inliers']} vs {r['outliers']}, {networks} networks: AUROC {r['auroc']:.4f}, "
-               f"AUPR {r['aupr']:.4f}, FPR at 95% TPR {r['fpr_at_95_tpr']:.4f}")
+    typer.echo(f"{r['inliers']} vs {r['outliers']}, {r['n_networks']} networks, positive class: "
+               f"{r['positive_class']}")
+    for name, m in r["scores"].items():
+        typer.echo(f"  by {name.replace('_', ' ')}: AUROC {m['auroc']:.4f}, AUPR {m['aupr']:.4f}, "
+                   f"FPR at 95% TPR {m['fpr_at_95_tpr']:.4f}")

@@ -19,7 +19,7 @@ from hyperzoo.analysis.paths import path_accuracies
 from hyperzoo.analysis.pca import pca
 from hyperzoo.data import Dataset, load_dataset
 from hyperzoo.diversity import kl_entropy
-from hyperzoo.evaluation import ensemble_metrics, predict_proba
+from hyperzoo.evaluation import ensemble_metrics, predict_proba, reliability_bins, uncertainty_metrics
 from hyperzoo.methods import LatentMethod
 from hyperzoo.session import Session, limit_dataset, load_run
 from hyperzoo.symmetry import gauge_fix
@@ -66,6 +66,7 @@ class _Run:
             self.entropy = (kl_entropy(flatten(self.gauged).double(), d=method.latent_dim).item()
                             if pool > 1 else None)
         self.metrics = ensemble_metrics(self.probs, self.data.y)
+        self.uncertainty = uncertainty_metrics(self.probs, self.data.y)
         self.accuracies = (self.probs.argmax(-1) == self.data.y).double().mean(-1)
 
 
@@ -136,20 +137,26 @@ def _detection(run: _Run, data: Dataset, eps: float, pgd_steps: int, seed: int,
 
 def _ood(runs: list[_Run], inliers: Dataset, outlier: str, data_dir: str | None, n_networks: int,
          seed: int, out: Path) -> dict[str, Any]:
-    """Seed 002 §4.3 for every run: predictive entropy on the test subset vs the outlier set."""
-    from hyperzoo.evaluation.ood import detection_metrics
-    from hyperzoo.workflows import check_outliers_differ, ood_entropies
+    """Seed 002 §4.3 for every run: predictive entropy (and mutual information) on the test subset
+    vs the outlier set, outliers positive."""
+    from hyperzoo.evaluation.ood import POSITIVE_CLASS, detection_by_score
+    from hyperzoo.workflows import check_outliers_differ, ood_scores_of_run
 
     outliers = limit_dataset(load_dataset(outlier, "test", data_dir or runs[0].session.config.data.data_dir),
                              len(inliers))
-    res: dict[str, Any] = {"outliers": outlier, "n_inliers": len(inliers), "n_outliers": len(outliers),
+    res: dict[str, Any] = {"outliers": outlier, "positive_class": f"{POSITIVE_CLASS} ({outlier})",
+                           "n_inliers": len(inliers), "n_outliers": len(outliers),
                            "image_overlap": check_outliers_differ(inliers, outliers), "runs": {}}
     curves_in, curves_out = {}, {}
     for r in runs:
-        h_in, h_out, n = ood_entropies(r.session, inliers, outliers, n_networks, seed + 17)
-        res["runs"][r.label] = {"n_networks": n, **detection_metrics(h_in, h_out),
+        s_in, s_out, n = ood_scores_of_run(r.session, inliers, outliers, n_networks, seed + 17)
+        h_in, h_out = s_in["entropy"], s_out["entropy"]
+        scores = detection_by_score(s_in, s_out)
+        # The entropy's metrics stay at the top level, as before mutual information was added.
+        res["runs"][r.label] = {"n_networks": n, **{k: scores["entropy"][k] for k in
+                                                    ("auroc", "aupr", "fpr_at_95_tpr")},
                                 "mean_entropy_inliers": h_in.mean().item(),
-                                "mean_entropy_outliers": h_out.mean().item()}
+                                "mean_entropy_outliers": h_out.mean().item(), "scores": scores}
         curves_in[f"{r.label}: {inliers.name}"] = h_in
         curves_out[f"{r.label}: {outlier}"] = h_out
     res["figure"] = figures.entropy_cdf(curves_in, curves_out, out / "ood_cdf.png")
@@ -195,7 +202,11 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
         "runs": {r.label: {**r.metrics, "entropy_estimate": r.entropy,
                            "layer_norms": layer_norms(r.session.target, r.weights)} for r in runs},
     }
-    figs = {"histogram": figures.accuracy_histograms(
+    rep["uncertainty"] = {r.label: r.uncertainty for r in runs}
+    figs = {"reliability": figures.reliability_diagram(
+        {f"{r.label}: ensemble of {r.probs.shape[0]} (ECE {r.uncertainty['ensemble_ece']:.4f})":
+         reliability_bins(r.probs.mean(0), data.y) for r in runs}, out / "reliability.png"),
+        "histogram": figures.accuracy_histograms(
         {r.label: r.accuracies for r in runs}, {r.label: r.entropy for r in runs},
         out / "accuracy_histogram.png")}
 
@@ -299,8 +310,9 @@ def _markdown(rep: dict[str, Any], main: str) -> str:
                      f"{'—' if m['entropy_estimate'] is None else format(m['entropy_estimate'], '.0f')} |")
     e = rep["ensembles"]
     seed_ens = rep["seed_numbers"]["ensemble_majority_20x200"]
-    lines += ["", f"![histogram]({rep['figures']['histogram']})", "",
-              "## Ensembles", "",
+    lines += ["", f"![histogram]({rep['figures']['histogram']})", ""]
+    lines += _uncertainty_markdown(rep)
+    lines += ["## Ensembles", "",
               f"{e['count']} ensembles of {e['size']} networks drawn from the pool: majority vote "
               f"{_pct(e['majority_mean'])} ± {_pct(e['majority_std'])}, mean probability "
               f"{_pct(e['mean_prob_mean'])} ± {_pct(e['mean_prob_std'])}."
@@ -378,16 +390,39 @@ def _markdown(rep: dict[str, Any], main: str) -> str:
     if "ood" in rep:
         o = rep["ood"]
         lines += ["## Out-of-distribution detection (seed 002 §4.3)", "",
-                  f"Predictive entropy of the ensemble's mean prediction on {o['n_inliers']} "
-                  f"{rep['dataset']} test images (inliers) vs {o['n_outliers']} {o['outliers']} images "
-                  f"(outliers positive; {_pct(o['image_overlap'])} of the outliers also occur among "
-                  "the inliers). Seed 002 gives CDF figures only, no AUROC.", "",
-                  "| run | networks | AUROC | AUPR | FPR at 95% TPR | mean entropy in / out |",
-                  "|---|---|---|---|---|---|"]
+                  f"Two scores of each input, from the sampled networks' predictions: the predictive "
+                  "entropy of the ensemble's mean prediction (total uncertainty) and the mutual "
+                  "information (entropy of the mean minus mean entropy: the networks' disagreement; 0 "
+                  f"for one network). {o['n_inliers']} {rep['dataset']} test images (inliers) vs "
+                  f"{o['n_outliers']} {o['outliers']} images; positive class: {o['positive_class']} "
+                  f"({_pct(o['image_overlap'])} of the outliers also occur among the inliers). Seed 002 "
+                  "gives CDF figures of the entropy only, no AUROC.", "",
+                  "| run | networks | score | AUROC | AUPR | FPR at 95% TPR | mean score in / out |",
+                  "|---|---|---|---|---|---|---|"]
         for label, m in o["runs"].items():
-            lines.append(f"| {label} | {m['n_networks']} | {m['auroc']:.3f} | {m['aupr']:.3f} | "
-                         f"{_pct(m['fpr_at_95_tpr'])} | {m['mean_entropy_inliers']:.3f} / "
-                         f"{m['mean_entropy_outliers']:.3f} |")
+            for name, s in m["scores"].items():
+                lines.append(f"| {label} | {m['n_networks']} | {name.replace('_', ' ')} | {s['auroc']:.3f} | "
+                             f"{s['aupr']:.3f} | {_pct(s['fpr_at_95_tpr'])} | {s['mean_inliers']:.3f} / "
+                             f"{s['mean_outliers']:.3f} |")
         lines += ["", f"![ood]({o['figure']})", ""]
     lines += [f"Report computed in {rep['seconds']} s.", ""]
     return "\n".join(lines)
+
+
+def _uncertainty_markdown(rep: dict[str, Any]) -> list[str]:
+    """The uncertainty section: single networks (mean ± std) and the mean-probability ensemble."""
+    bins = next(iter(rep["uncertainty"].values()))["ece_bins"]
+    lines = ["## Uncertainty", "",
+             "Single networks: mean ± std over the pool; ensemble: the pool's mean probability. NLL in "
+             f"nats; Brier summed over classes; ECE top-label with {bins} equal-width bins; AURC: area "
+             "under the risk–coverage curve, abstaining on the lowest max-probability first (lower is "
+             "better for all four). Disagreement: mean fraction of network pairs with different "
+             "argmax; mutual information: entropy of the mean minus mean entropy (nats).", "",
+             "| run | | NLL | Brier | ECE | AURC | disagreement | MI |", "|---|---|---|---|---|---|---|---|"]
+    keys = ("nll", "brier", "ece", "aurc")
+    for label, u in rep["uncertainty"].items():
+        lines.append(f"| {label} | single | "
+                     + " | ".join(f"{u['mean_' + k]:.4f} ± {u['std_' + k]:.4f}" for k in keys) + " | | |")
+        lines.append("| | ensemble | " + " | ".join(f"{u['ensemble_' + k]:.4f}" for k in keys)
+                     + f" | {_pct(u['disagreement'])} | {u['mutual_information']:.4f} |")
+    return lines + ["", f"![reliability]({rep['figures']['reliability']})", ""]
