@@ -35,3 +35,21 @@ def test_errors_are_one_line(tmp_path):
     assert r.exit_code == 1 and "needs --data-dir" in r.output
     r = runner.invoke(app, ["train"])
     assert r.exit_code == 1 and "exactly one of --out" in r.output
+
+
+def test_ood_prints_both_scores_and_the_positive_class(tmp_path):
+    import numpy as np
+
+    from tests.test_workflows import write_idx_folder
+
+    run = tmp_path / "run"
+    assert runner.invoke(app, ["train", *sets("train.steps=2"), "--out", str(run), "--quiet"]).exit_code == 0
+    noise = np.random.default_rng(0).integers(0, 256, (30, 8, 8))
+    write_idx_folder(tmp_path / "noise" / "notmnist-small", noise)
+    r = runner.invoke(app, ["ood", str(run), "--outliers", "notmnist", "--networks", "3",
+                            "--data-dir", str(tmp_path / "noise"), "--out", str(tmp_path / "o")])
+    assert r.exit_code == 0, r.output
+    lines = r.output.strip().splitlines()
+    assert lines[0] == "digits vs notmnist, 3 networks, positive class: outliers (notmnist)"
+    assert lines[1].startswith("  by entropy: AUROC ")
+    assert lines[2].startswith("  by mutual information: AUROC ")

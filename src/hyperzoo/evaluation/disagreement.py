@@ -15,7 +15,10 @@ def disagreement(probs: torch.Tensor) -> torch.Tensor:
     n = probs.shape[0]
     if n < 2:
         return torch.zeros(probs.shape[1], dtype=probs.dtype)
-    votes = torch.nn.functional.one_hot(probs.argmax(-1), probs.shape[-1]).sum(0).to(probs.dtype)  # (B, C)
+    pred = probs.argmax(-1).T  # (B, N)
+    # Vote counts (B, C) without an (N, B, C) one-hot.
+    votes = torch.zeros(pred.shape[0], probs.shape[-1], dtype=probs.dtype).scatter_add_(
+        1, pred, torch.ones(pred.shape, dtype=probs.dtype))
     agree = (votes * (votes - 1)).sum(-1) / 2
     pairs = n * (n - 1) / 2
     return (pairs - agree) / pairs
