@@ -76,7 +76,8 @@ def export_networks(run_dir: str | Path, n: int, out: str | Path, seed: int = 0)
     paths = []
     for i in range(n):
         path = out / f"network_{i:04d}.safetensors"
-        save_tensors(path, {**select(weights, i), **buffers},
+        # The network's own running statistics (if any) replace the module's.
+        save_tensors(path, {**buffers, **select(weights, i)},
                      {"target": session.config.target.name, "run": str(run_dir), "seed": seed,
                       "index": i})
         paths.append(path)

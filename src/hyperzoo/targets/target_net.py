@@ -1,4 +1,11 @@
-"""`TargetNet`: a read-only view of any ``nn.Module`` as a family of weight batches."""
+"""`TargetNet`: a read-only view of any ``nn.Module`` as a family of weight batches.
+
+A network is its parameters and, where the module has batch norm, its running statistics:
+a weight batch may carry ``<bn>.running_mean`` and ``<bn>.running_var`` as ``(N, C)`` (the
+step counter ``num_batches_tracked`` is not part of a network). In train mode every batch-norm
+layer normalises with the batch statistics of each network's own inputs; in eval mode with that
+network's own running statistics, which the weight batch must then carry.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +23,13 @@ Backend = Literal["auto", "vmap", "loop"]
 
 # Layer kinds whose parameters hyperzoo can split into filters (one output unit each).
 _SUPPORTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+# Batch norm (and instance norm with running statistics): their running buffers are per network.
+_RUNNING = nn.modules.batchnorm._NormBase
+STAT_NAMES = ("running_mean", "running_var")
+
+
+class StatisticsMissing(ValueError):
+    """Eval-mode batch norm without each network's running statistics in the weight batch."""
 
 
 @dataclass(frozen=True)
@@ -89,7 +103,17 @@ class TargetNet:
         self.param_shapes: dict[str, tuple[int, ...]] = {
             name: tuple(p.shape) for name, p in module.named_parameters()
         }
-        self._buffers = dict(module.named_buffers())
+        # Running statistics, one set per network: (C,) each, batched as (N, C).
+        self.stat_shapes: dict[str, tuple[int, ...]] = {}
+        self._norms: dict[str, nn.Module] = {}  # module name -> batch-norm module with statistics
+        for mod_name, mod in module.named_modules():
+            if isinstance(mod, _RUNNING) and mod.track_running_stats and mod.running_mean is not None:
+                prefix = f"{mod_name}." if mod_name else ""
+                self._norms[mod_name] = mod
+                for stat in STAT_NAMES:
+                    self.stat_shapes[prefix + stat] = tuple(getattr(mod, stat).shape)
+        # Every other buffer (num_batches_tracked, a user's constants) is shared by all networks.
+        self._buffers = {k: b for k, b in module.named_buffers() if k not in self.stat_shapes}
 
     def _trace_layers(self) -> tuple[LayerSpec, ...]:
         owners = {}
@@ -143,16 +167,26 @@ class TargetNet:
     def num_weights(self) -> int:
         return sum(math.prod(s) for s in self.param_shapes.values())
 
+    @property
+    def has_statistics(self) -> bool:
+        """Whether networks of this target carry running statistics (it has batch norm)."""
+        return bool(self.stat_shapes)
+
     def check(self, weights: WeightBatch) -> int:
-        """Validate names and shapes of a weight batch; return its size N."""
+        """Validate names and shapes of a weight batch; return its size N.
+
+        Parameters are required; running statistics are optional, but all or none."""
         missing = self.param_shapes.keys() - weights.keys()
-        extra = weights.keys() - self.param_shapes.keys()
+        extra = weights.keys() - self.param_shapes.keys() - self.stat_shapes.keys()
+        stats = weights.keys() & self.stat_shapes.keys()
+        if stats and stats != self.stat_shapes.keys():
+            missing |= self.stat_shapes.keys() - stats
         if missing or extra:
             raise ValueError(f"weight batch names differ from the target: missing "
                              f"{sorted(missing)}, unexpected {sorted(extra)}")
         n = batch_size(weights)
-        for name, shape in self.param_shapes.items():
-            if tuple(weights[name].shape[1:]) != shape:
+        for name, shape in {**self.param_shapes, **self.stat_shapes}.items():
+            if name in weights and tuple(weights[name].shape[1:]) != shape:
                 raise ValueError(f"weights[{name!r}] has shape {tuple(weights[name].shape)}; "
                                  f"expected (N, {', '.join(map(str, shape))})")
         return n
@@ -165,7 +199,40 @@ class TargetNet:
                                and x.shape[2:] == self.input_shape):
             raise ValueError(f"input has shape {tuple(x.shape)}; expected (B, {self.input_shape}) "
                              f"or ({n}, B, {self.input_shape})")
-        buffers = self._buffers
+        stats, counters = self._statistics(weights, n, x)
+        return self._apply({**weights, **stats}, x, n, shared, counters)
+
+    def _statistics(self, weights: WeightBatch, n: int, like: torch.Tensor
+                    ) -> tuple[WeightBatch, dict[str, torch.Tensor]]:
+        """Per-network running statistics for this call, and step counters shared by the
+        networks: eval-mode layers read the weight batch's own statistics; train-mode layers
+        normalise with batch statistics and update scratch copies (so neither the module nor
+        the caller's tensors change, and nothing is pooled over networks)."""
+        out: WeightBatch = {}
+        counters: dict[str, torch.Tensor] = {}
+        for mod_name, mod in self._norms.items():
+            prefix = f"{mod_name}." if mod_name else ""
+            names = [prefix + stat for stat in STAT_NAMES]
+            if mod.training:
+                c = mod.running_mean.shape[0]
+                out[names[0]] = like.new_zeros(n, c)
+                out[names[1]] = like.new_ones(n, c)
+                # Shared, not (N,): with momentum=None batch norm reads it as a Python float,
+                # which vmap cannot do on a batched tensor.
+                counters[prefix + "num_batches_tracked"] = torch.zeros((), dtype=torch.long,
+                                                                       device=like.device)
+            elif names[0] not in weights:
+                raise StatisticsMissing(
+                    f"batch-norm layer {mod_name!r} is in eval mode but the weight batch carries no "
+                    "running statistics; estimate them per network (hyperzoo.targets."
+                    "estimate_bn_statistics) or evaluate in train mode")
+        return out, counters
+
+    def _apply(self, weights: WeightBatch, x: torch.Tensor, n: int, shared: bool,
+               counters: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Evaluate with every per-network tensor (parameters, statistics) in ``weights``;
+        statistics of train-mode batch norms are updated in place, network by network."""
+        buffers = {**self._buffers, **counters}
 
         def one(params: WeightBatch, xi: torch.Tensor) -> torch.Tensor:
             return functional_call(self.module, {**params, **buffers}, (xi,))
@@ -178,6 +245,7 @@ class TargetNet:
             # every built-in target (bench/inference.py); with autograd it was mixed.
             if x.device.type == "cpu" and len(self.input_shape) == 3 and not torch.is_grad_enabled():
                 x = to_channels_last(x)
+                # Only 5-D tensors change: statistics (N, C) stay the views they are.
                 weights = {k: to_channels_last(v) if v.dim() == 5 else v for k, v in weights.items()}
             return torch.stack([one({k: v[i] for k, v in weights.items()}, x if shared else x[i])
                                 for i in range(n)])
@@ -186,5 +254,6 @@ class TargetNet:
             dict(weights), x)
 
     def module_weights(self) -> WeightBatch:
-        """The module's own parameters as a batch of one network."""
-        return {k: p.detach().unsqueeze(0) for k, p in self.module.named_parameters()}
+        """The module's own parameters (and running statistics) as a batch of one network."""
+        own = {**dict(self.module.named_parameters()), **dict(self.module.named_buffers())}
+        return {k: own[k].detach().unsqueeze(0) for k in [*self.param_shapes, *self.stat_shapes]}
