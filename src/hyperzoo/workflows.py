@@ -13,7 +13,7 @@ from hyperzoo.analysis.ensembles import accuracy_vs_size
 from hyperzoo.data import Dataset, load_dataset
 from hyperzoo.diversity import kl_entropy
 from hyperzoo.evaluation import ensemble_metrics, predict_proba
-from hyperzoo.session import Session, limit_dataset, load_run
+from hyperzoo.session import Session, limit_dataset, load_run, sample_networks
 from hyperzoo.symmetry import gauge_fix
 from hyperzoo.weights import atomic_write_json, flatten, save_tensors, select
 
@@ -36,11 +36,12 @@ def evaluate_run(run_dir: str | Path, n_networks: int = 100, data_dir: str | Non
     data = load_dataset(d.dataset, split, d.data_dir)
     start = time.perf_counter()
     with torch.no_grad():
-        weights = session.method.sample(n_networks, generator=torch.Generator().manual_seed(seed))
+        weights = sample_networks(session, n_networks, seed, progress)
         with tqdm(total=n_networks, desc="evaluate", disable=not progress, unit="net") as bar:
             probs = predict_proba(session.target, weights, data.x,
                                   progress=lambda k: bar.update(k - bar.n))
-        entropy = (kl_entropy(flatten(gauge_fix(session.target, weights)).double(),
+        params = {k: weights[k] for k in session.target.param_shapes}  # statistics are not drawn
+        entropy = (kl_entropy(flatten(gauge_fix(session.target, params)).double(),
                               d=session.method.latent_dim).item() if n_networks > 1 else None)
     # Seed 002 Table 4's rows: mean-probability ensembles of 5, 10, ... networks drawn from the
     # pool, ENSEMBLE_DRAWS random ones per size below the pool size (the pool itself is
@@ -70,8 +71,7 @@ def export_networks(run_dir: str | Path, n: int, out: str | Path, seed: int = 0)
         raise ValueError(f"-n must be at least 1, got {n}")
     session = load_run(run_dir)
     out = Path(out)
-    with torch.no_grad():
-        weights = session.method.sample(n, generator=torch.Generator().manual_seed(seed))
+    weights = sample_networks(session, n, seed, progress=True)
     buffers = dict(session.target.module.named_buffers())
     paths = []
     for i in range(n):
@@ -121,7 +121,7 @@ def ood_entropies(session: Session, inliers: Dataset, outliers: Dataset, n_netwo
 
     n = min(n_networks, session.method.max_networks or n_networks)
     with torch.no_grad():
-        weights = session.method.sample(n, generator=torch.Generator().manual_seed(seed))
+        weights = sample_networks(session, n, seed)
         h_in = predictive_entropy(predict_proba(session.target, weights, inliers.x))
         h_out = predictive_entropy(predict_proba(session.target, weights, outliers.x))
     return h_in, h_out, n

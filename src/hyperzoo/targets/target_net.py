@@ -10,7 +10,7 @@ network's own running statistics, which the weight batch must then carry.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import torch
@@ -23,6 +23,8 @@ Backend = Literal["auto", "vmap", "loop"]
 
 # Layer kinds whose parameters hyperzoo can split into filters (one output unit each).
 _SUPPORTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+# Normalisation layers whose per-channel scale and shift join the filters of the layer before.
+_NORMS = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
 # Batch norm (and instance norm with running statistics): their running buffers are per network.
 _RUNNING = nn.modules.batchnorm._NormBase
 STAT_NAMES = ("running_mean", "running_var")
@@ -34,13 +36,21 @@ class StatisticsMissing(ValueError):
 
 @dataclass(frozen=True)
 class LayerSpec:
-    """One generated layer: a conv or linear module and how its weights split into filters."""
+    """One generated layer: a conv or linear module and how its weights split into filters.
+
+    A normalisation layer right after it (batch, group or layer norm over its channels) adds
+    its per-channel scale ``norm_scale`` and shift ``norm_shift`` to each filter: filter ``i``
+    is its weights, its bias, then scale ``i`` and shift ``i`` (seed 003: "the weight
+    generators output scale and shift parameters")."""
 
     name: str
     kind: str
     weight: str
     bias: str | None
     weight_shape: tuple[int, ...]
+    norm: str | None = None  # the normalisation module's name
+    norm_scale: str | None = None
+    norm_shift: str | None = None
 
     @property
     def out_units(self) -> int:
@@ -58,23 +68,39 @@ class LayerSpec:
         return math.prod(self.weight_shape[1:])
 
     @property
+    def channel_params(self) -> tuple[str, ...]:
+        """Names of the per-filter scalars: bias, norm scale, norm shift (those that exist)."""
+        return tuple(k for k in (self.bias, self.norm_scale, self.norm_shift) if k is not None)
+
+    @property
     def filter_size(self) -> int:
-        """Elements per filter, bias included (``n_{l,i}`` of seed 000)."""
-        return self.fan_in + (self.bias is not None)
+        """Elements per filter, bias and norm scale/shift included (``n_{l,i}`` of seed 000)."""
+        return self.fan_in + len(self.channel_params)
 
     @property
     def num_weights(self) -> int:
         return self.out_units * self.filter_size
 
     def unflatten(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
-        """(N, num_weights) in filter-major order (each filter's weights, then its bias) →
-        weight (N, *shape) and bias (N, out). The one layout every generator emits."""
+        """(N, num_weights) in filter-major order (each filter's weights, then its bias, norm
+        scale and shift) → weight (N, *shape) and each per-channel vector (N, out). The one
+        layout every generator emits. A norm scale is emitted as its difference from 1, so a
+        generator whose outputs start near 0 starts at the identity normalisation."""
         n = flat.shape[0]
         filters = flat.reshape(n, self.out_units, self.filter_size)
         weights = {self.weight: filters[..., :self.fan_in].reshape(n, *self.weight_shape)}
-        if self.bias is not None:
-            weights[self.bias] = filters[..., self.fan_in]
+        for j, name in enumerate(self.channel_params):
+            weights[name] = filters[..., self.fan_in + j] + (1.0 if name == self.norm_scale else 0.0)
         return weights
+
+
+def _channels(norm: nn.Module) -> int:
+    """Channels a normalisation layer's per-channel scale and shift cover."""
+    if isinstance(norm, nn.GroupNorm):
+        return norm.num_channels
+    if isinstance(norm, nn.LayerNorm):
+        return norm.normalized_shape[0]
+    return norm.num_features
 
 
 def to_channels_last(t: torch.Tensor) -> torch.Tensor:
@@ -121,11 +147,13 @@ class TargetNet:
             own = list(mod.named_parameters(recurse=False))
             if not own:
                 continue
-            if not isinstance(mod, _SUPPORTED):
+            if not isinstance(mod, (*_SUPPORTED, *_NORMS)) or (
+                    isinstance(mod, nn.LayerNorm) and len(mod.normalized_shape) != 1):
                 label = mod_name or "<root>"
                 raise ValueError(
                     f"layer {label!r} ({type(mod).__name__}) has parameters hyperzoo cannot "
-                    "generate; supported layers are Linear and Conv1d/2d/3d"
+                    "generate; supported layers are Linear, Conv1d/2d/3d and, right after one "
+                    "of them, BatchNorm, GroupNorm, InstanceNorm or LayerNorm over its channels"
                 )
             owners[mod] = mod_name
         order: list[nn.Module] = []
@@ -148,10 +176,22 @@ class TargetNet:
         unused = [owners[m] for m in owners if m not in seen]
         if unused:
             raise ValueError(f"layers {unused} are never called in forward; cannot order them")
-        specs = []
+        specs: list[LayerSpec] = []
         for m in seen:
             name = owners[m]
             prefix = f"{name}." if name else ""
+            if isinstance(m, _NORMS):
+                # Joins the filters of the layer called just before it, channel for channel.
+                prev = specs[-1] if specs else None
+                if prev is None or prev.norm is not None or prev.out_units != _channels(m):
+                    raise ValueError(
+                        f"normalisation layer {name!r} ({type(m).__name__}, {_channels(m)} channels) "
+                        "does not directly follow a conv or linear layer with that many outputs; "
+                        "its scale and shift cannot join that layer's filters")
+                specs[-1] = replace(prev, norm=name,
+                                    norm_scale=prefix + "weight" if m.weight is not None else None,
+                                    norm_shift=prefix + "bias" if m.bias is not None else None)
+                continue
             specs.append(
                 LayerSpec(
                     name=name,
