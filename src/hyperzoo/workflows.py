@@ -14,7 +14,7 @@ from hyperzoo.data import Dataset, load_dataset
 from hyperzoo.diversity import kl_entropy
 from hyperzoo.evaluation import ensemble_metrics, predict_proba
 from hyperzoo.session import Session, limit_dataset, load_run, sample_networks
-from hyperzoo.symmetry import gauge_fix
+from hyperzoo.symmetry import GaugeUnavailable, gauge_fix
 from hyperzoo.weights import atomic_write_json, flatten, save_tensors, select
 
 ENSEMBLE_SIZES = [5, 10, 100, 1000]
@@ -41,8 +41,14 @@ def evaluate_run(run_dir: str | Path, n_networks: int = 100, data_dir: str | Non
             probs = predict_proba(session.target, weights, data.x,
                                   progress=lambda k: bar.update(k - bar.n))
         params = {k: weights[k] for k in session.target.param_shapes}  # statistics are not drawn
-        entropy = (kl_entropy(flatten(gauge_fix(session.target, params)).double(),
-                              d=session.method.latent_dim).item() if n_networks > 1 else None)
+        entropy = None
+        if n_networks > 1:
+            try:
+                gauged = gauge_fix(session.target, params)
+            except GaugeUnavailable:  # a module torch.fx cannot trace: no weight-space entropy
+                gauged = None
+            if gauged is not None:
+                entropy = kl_entropy(flatten(gauged).double(), d=session.method.latent_dim).item()
     # Seed 002 Table 4's rows: mean-probability ensembles of 5, 10, ... networks drawn from the
     # pool, ENSEMBLE_DRAWS random ones per size below the pool size (the pool itself is
     # ensemble_accuracy).
