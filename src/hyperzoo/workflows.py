@@ -158,3 +158,23 @@ def ood_run(run_dir: str | Path, outlier: str, n_networks: int = 100, data_dir: 
                                                {f"{outlier} (outliers)": h_out}, out / "ood_cdf.png")
         atomic_write_json(out / "ood.json", result)
     return result
+
+
+def polyak_run(run_dir: str | Path, k: int = 10, data_dir: str | None = None, split: str = "test",
+               limit: int | None = None, seed: int = 0, coordinates: str = "gauge") -> dict[str, Any]:
+    """Seed 003 §4.3 on a trained run: ``k`` sampled networks averaged into one; accuracy of the
+    samples and their ensemble (before) and of the averaged network (after) on ``split``."""
+    from hyperzoo.analysis.polyak import polyak_accuracies
+    from hyperzoo.session import statistics_images
+
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    session = load_run(run_dir, data_dir)
+    k = min(k, session.method.max_networks or k)
+    d = session.config.data
+    data = limit_dataset(load_dataset(d.dataset, split, d.data_dir), limit)
+    weights = sample_networks(session, k, seed)
+    stats_x = statistics_images(session) if session.target.has_statistics else None
+    return {**polyak_accuracies(session.target, weights, data.x, data.y, coordinates,  # type: ignore[arg-type]
+                                stats_x, d.bn_batch),
+            "dataset": data.name, "split": split, "n_examples": len(data), "seed": seed}
