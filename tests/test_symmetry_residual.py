@@ -4,6 +4,7 @@ import pytest
 import torch
 from torch import nn
 
+from hyperzoo.methods import build_method
 from hyperzoo.symmetry import (
     GaugeUnavailable,
     channel_spaces,
@@ -91,21 +92,30 @@ def test_gauge_identifies_rescaled_residual_networks():
         torch.testing.assert_close(a[k], b[k])
 
 
+class Branchy(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Linear(3, 4), nn.Linear(4, 2)
+
+    def forward(self, x):
+        h = self.a(x)
+        if h.sum() > 0:  # data-dependent control flow: torch.fx cannot trace it
+            h = -h
+        return self.b(h)
+
+
 def test_untraceable_module_is_refused_with_the_fallback_named():
-    class Branchy(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.a, self.b = nn.Linear(3, 4), nn.Linear(4, 2)
-
-        def forward(self, x):
-            h = self.a(x)
-            if h.sum() > 0:  # data-dependent control flow: torch.fx cannot trace it
-                h = -h
-            return self.b(h)
-
     target = TargetNet(Branchy(), (3,))
     with pytest.raises(GaugeUnavailable, match="method.diversity 'outputs'"):
         gauge_fix(target, weights_of(target, stats=False))
+
+
+def test_output_space_diversity_needs_no_gauge():
+    target = TargetNet(Branchy(), (3,))
+    method = build_method(target, {"name": "deutsch", "z_dim": 4, "code_size": 2, "extractor_hidden": [8],
+                                   "generator_hidden": [8], "diversity": "outputs", "probe_size": 4})
+    out = method.training_loss(torch.randn(4, 6, 3), torch.randint(2, (4, 6)), 0)
+    assert out["loss"].isfinite() and "entropy" in out
 
 
 def test_permutation_canonical_refuses_residual_networks():
