@@ -33,12 +33,19 @@ class DataConfig:
     # a random crop of the original size; seed 004 uses pad 1 on MNIST, 2 on CIFAR-10).
     augment: str = "none"
     pad: int = 0
+    # Batch-norm targets: running statistics of sampled networks come from one pass over the
+    # first ``bn_examples`` training images (None: all), in batches of ``bn_batch``.
+    bn_examples: int | None = None
+    bn_batch: int = 256
 
     def __post_init__(self) -> None:
         if self.augment not in ("none", "crop"):
             raise ConfigError(f"data.augment {self.augment!r} is not one of 'none', 'crop'")
         if self.pad < 0 or (self.augment == "crop" and self.pad == 0):
             raise ConfigError(f"data.pad must be positive with data.augment 'crop', got {self.pad}")
+        if (self.bn_examples is not None and self.bn_examples < 2) or self.bn_batch < 2:
+            raise ConfigError(f"data.bn_examples ({self.bn_examples}) and data.bn_batch "
+                              f"({self.bn_batch}) must be at least 2 (batch statistics need two images)")
 
 
 @dataclass

@@ -21,7 +21,7 @@ from hyperzoo.data import Dataset, load_dataset
 from hyperzoo.diversity import kl_entropy
 from hyperzoo.evaluation import ensemble_metrics, predict_proba, reliability_bins, uncertainty_metrics
 from hyperzoo.methods import LatentMethod
-from hyperzoo.session import Session, limit_dataset, load_run
+from hyperzoo.session import Session, limit_dataset, load_run, sample_networks, statistics_images
 from hyperzoo.symmetry import gauge_fix
 from hyperzoo.weights import atomic_write_json, atomic_write_text, flatten, select
 
@@ -60,8 +60,9 @@ class _Run:
         if method.max_networks is not None:
             pool = min(pool, method.max_networks)
         with torch.no_grad():
-            self.weights = method.sample(pool, generator=torch.Generator().manual_seed(seed))
-            self.gauged = gauge_fix(self.session.target, self.weights)
+            self.weights = sample_networks(session, pool, seed)
+            params = {k: self.weights[k] for k in session.target.param_shapes}
+            self.gauged = gauge_fix(self.session.target, params)
             self.probs = predict_proba(self.session.target, self.weights, self.data.x)
             self.entropy = (kl_entropy(flatten(self.gauged).double(), d=method.latent_dim).item()
                             if pool > 1 else None)
@@ -75,12 +76,12 @@ def _adversarial(run: _Run, data: Dataset, eps_grid: list[float], crafters: int,
     """Seed 000 §4.2.3: each example, correctly classified by the sampled network it is crafted
     on, gets a random wrong target class; success = that network (or a fresh ensemble of
     ``fresh`` networks, mean probability) predicts the target."""
-    target, method = run.session.target, run.session.method
+    target = run.session.target
     g = torch.Generator().manual_seed(seed)
     goal = random_targets(data.y, data.num_classes, g)
     crafters = min(crafters, run.probs.shape[0])  # each crafting network comes from the pool
     with torch.no_grad():
-        ensemble = method.sample(fresh, generator=torch.Generator().manual_seed(seed + 7))
+        ensemble = sample_networks(run.session, fresh, seed + 7)
     crafts = []  # (model, x, target) of the examples each crafting network classifies right
     for i, idx in enumerate(torch.arange(len(data)).chunk(crafters)):
         net = select(run.weights, slice(i, i + 1))
@@ -123,9 +124,8 @@ def _detection(run: _Run, data: Dataset, eps: float, pgd_steps: int, seed: int,
         if fixed is not None and size > fixed:
             continue
         with torch.no_grad():
-            attacked = method.sample(size, generator=torch.Generator().manual_seed(seed + 11))
-            scoring = (attacked if fixed is not None
-                       else method.sample(size, generator=torch.Generator().manual_seed(seed + 13)))
+            attacked = sample_networks(run.session, size, seed + 11)
+            scoring = attacked if fixed is not None else sample_networks(run.session, size, seed + 13)
         for attack in ("fgsm", "pgd"):
             if attack == "pgd" and size > pgd_max:
                 continue
@@ -247,7 +247,9 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
     method = main.session.method
     if isinstance(method, LatentMethod):
         sub = limit_dataset(data, path_limit)
-        paths = path_accuracies(method, sub.x, sub.y, pairs=5, points=11, generator=g)
+        paths = path_accuracies(method, sub.x, sub.y, pairs=5, points=11, generator=g,
+                                statistics_x=statistics_images(main.session)
+                                if main.session.target.has_statistics else None)
         mid = paths["t"].numel() // 2
         rep["paths"] = {"t": paths["t"].tolist(), "direct": paths["direct"].tolist(),
                         "interpolated": paths["interpolated"].tolist(), "examples": len(sub),

@@ -6,12 +6,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
 
 from hyperzoo.config import Config
 from hyperzoo.data import Dataset, load_dataset
 from hyperzoo.methods import Method, build_method
 from hyperzoo.runs import BEST, CHECKPOINT, load_checkpoint, read_config
-from hyperzoo.targets import TargetNet, build_target
+from hyperzoo.targets import TargetNet, build_target, estimate_bn_statistics
+from hyperzoo.weights import WeightBatch
 
 
 @dataclass
@@ -66,3 +68,32 @@ def load_run(run_dir: str | Path, data_dir: str | None = None, checkpoint: str |
     session.checkpoint = name
     session.method.eval()
     return session
+
+
+def statistics_images(session: Session, limit: int | None = None) -> torch.Tensor:
+    """Training images for batch-norm statistics: the first ``data.bn_examples`` (all when
+    unset), at most ``limit``; loaded once per session."""
+    if session.train_data is None:
+        d = session.config.data
+        session.train_data = load_dataset(d.dataset, "train", d.data_dir)
+    x = session.train_data.x
+    k = min(len(x), session.config.data.bn_examples or len(x), limit or len(x))
+    return x[:k]
+
+
+def sample_networks(session: Session, n: int, seed: int, progress: bool = False,
+                    limit: int | None = None) -> WeightBatch:
+    """``n`` networks of the session's method from noise seed ``seed``; for a batch-norm target,
+    with each network's running statistics from one pass over training images (seed 003 §H).
+
+    The statistics are recomputed on every call (deterministic given the seed and the data),
+    not cached: a run folder stores the method, not its samples."""
+    with torch.no_grad():
+        weights = session.method.sample(n, generator=torch.Generator().manual_seed(seed))
+        if not session.target.has_statistics:
+            return weights
+        x = statistics_images(session, limit)
+        with tqdm(total=len(x), desc="batch-norm statistics", disable=not progress, unit="img",
+                  leave=False) as bar:
+            return estimate_bn_statistics(session.target, weights, x, session.config.data.bn_batch,
+                                          progress=lambda k: bar.update(k - bar.n))

@@ -1,18 +1,39 @@
 """Trivial symmetries of piecewise-linear targets, and gauges that remove them (seed 000 §2).
 
 All functions take a `TargetNet` and a weight batch ``(N, *shape)`` and return a new batch.
-They assume the target is a chain: layer l's filters feed only layer l+1, through
-positively homogeneous, channel-wise operations (ReLU, leaky ReLU, max-pool, flatten in
-channel-major order) — true for the papers' networks.
+
+The scale gauge reads the module's graph (``torch.fx``): a *channel space* is a set of
+activations whose channel c always scales together — a layer's outputs, carried through
+positively homogeneous channel-wise operations (ReLU, leaky ReLU, max/average pooling,
+dropout, flatten in channel-major order) and joined by additions (residual connections tie
+every summand's channels). Its *producers* make its scale (conv/linear filters: weights and
+bias; batch/group/layer-norm outputs: the channel's scale and shift); its *consumers* undo it
+(the input channels of conv/linear layers), or ignore it (batch norm, which normalises each
+channel: its running statistics, when the batch carries them, are rescaled to match). A space
+is gauged when every producer and consumer is of these kinds; any other operation (the
+network output, tanh, concatenation, group/layer norm inputs, a constant added) leaves it as
+it is. On a chain without normalisation this is seed 000's gauge exactly.
+
+Batch norm makes a conv filter's scale irrelevant (the symmetry sits inside the layer): the
+gauge then fixes each filter's norm. The network's function is unchanged exactly in train
+mode and in eval mode with rescaled statistics, up to batch norm's ε (the normalisation
+divides by sqrt(var + ε), not sqrt(var)).
 """
 
 from __future__ import annotations
 
+import math
+import operator
+import weakref
+from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Literal
 
 import torch
+import torch.fx
+from torch import nn
 
+from hyperzoo.config import ConfigError
 from hyperzoo.targets import LayerSpec, TargetNet
 from hyperzoo.weights import WeightBatch
 
@@ -41,19 +62,237 @@ def _scale_inputs(w: torch.Tensor, per_input: torch.Tensor) -> torch.Tensor:
     return w * per_input.reshape(n, 1, j, *([1] * (w.dim() - 3)))
 
 
+class GaugeUnavailable(ConfigError):
+    """The target's graph cannot be read, so no weight-space gauge can be applied."""
+
+
+@dataclass(frozen=True)
+class Producer:
+    """Tensors whose channel c scales channel c of a space: ``(N, C, ...)`` each."""
+
+    name: str  # a layer's or norm module's name
+    tensors: tuple[str, ...]
+
+
+@dataclass
+class ChannelSpace:
+    """Channels tied together (by homogeneous channel-wise operations and additions)."""
+
+    channels: int | None = None
+    producers: list[Producer] = field(default_factory=list)
+    consumers: list[LayerSpec] = field(default_factory=list)  # their input channels undo a scale
+    norms: list[str] = field(default_factory=list)  # batch norms reading the space (scale-free)
+    fixed: bool = False  # something else reads or makes it: not gauged
+    filter_size: int = 0  # elements per channel over all producers: the squared norm set
+
+    @property
+    def gauged(self) -> bool:
+        return (not self.fixed and bool(self.producers)
+                and bool(self.consumers or self.norms))
+
+
+# Positively homogeneous, channel-wise operations: channel c of the output scales with channel c
+# of the input.
+_HOMOGENEOUS_MODULES = (nn.ReLU, nn.LeakyReLU, nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d,
+                        nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d, nn.AdaptiveAvgPool1d,
+                        nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d, nn.AdaptiveMaxPool1d,
+                        nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d, nn.Dropout, nn.Dropout1d,
+                        nn.Dropout2d, nn.Dropout3d, nn.Identity, nn.Flatten)
+_F = nn.functional
+_HOMOGENEOUS_FUNCTIONS = {_F.relu, torch.relu, _F.leaky_relu, _F.max_pool1d, _F.max_pool2d,
+                          _F.max_pool3d, _F.avg_pool1d, _F.avg_pool2d, _F.avg_pool3d,
+                          _F.adaptive_avg_pool1d, _F.adaptive_avg_pool2d, _F.adaptive_avg_pool3d,
+                          _F.adaptive_max_pool2d, _F.dropout, torch.flatten}
+_HOMOGENEOUS_METHODS = {"relu", "relu_", "flatten", "contiguous"}
+_ADD_FUNCTIONS = {operator.add, operator.iadd, torch.add}
+_ADD_METHODS = {"add", "add_"}
+_PLANS: weakref.WeakKeyDictionary[TargetNet, list[ChannelSpace]] = weakref.WeakKeyDictionary()
+
+
+def channel_spaces(target: TargetNet) -> list[ChannelSpace]:
+    """The target's channel spaces, from its ``torch.fx`` graph (cached per target).
+
+    Raises `GaugeUnavailable` when the module cannot be traced symbolically (data-dependent
+    control flow): output-space diversity (``method.diversity: outputs``) needs no gauge."""
+    if target in _PLANS:
+        return _PLANS[target]
+    try:
+        graph = torch.fx.symbolic_trace(target.module).graph
+    except Exception as e:  # fx raises many kinds; any of them means "no graph"
+        raise GaugeUnavailable(
+            f"cannot trace {type(target.module).__name__} with torch.fx ({type(e).__name__}: {e}); "
+            "the weight-space gauge needs the module's graph: use method.diversity 'outputs' "
+            "(no gauge needed) or 'none'") from e
+    layers = {s.name: s for s in target.layers}
+    modules = dict(target.module.named_modules())
+    parent: dict[int, int] = {}
+    spaces: dict[int, ChannelSpace] = {}
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def new(fixed: bool = False) -> int:
+        i = len(parent)
+        parent[i] = i
+        spaces[i] = ChannelSpace(fixed=fixed)
+        return i
+
+    def union(a: int, b: int) -> int:
+        a, b = find(a), find(b)
+        if a != b:
+            sa, sb = spaces[a], spaces[b]
+            sa.producers += sb.producers
+            sa.consumers += sb.consumers
+            sa.norms += sb.norms
+            sa.fixed = sa.fixed or sb.fixed
+            parent[b] = a
+        return a
+
+    space_of: dict[torch.fx.Node, int] = {}
+
+    def inputs(node: torch.fx.Node) -> list[torch.fx.Node]:
+        return [a for a in node.all_input_nodes if a in space_of]
+
+    def fix_inputs(node: torch.fx.Node) -> None:
+        for a in inputs(node):
+            spaces[find(space_of[a])].fixed = True
+
+    for node in graph.nodes:
+        first = node.args[0] if node.args and isinstance(node.args[0], torch.fx.Node) else None
+        mod = modules.get(node.target) if node.op == "call_module" else None
+        if node.op == "call_module" and node.target in layers and first is not None:
+            layer = layers[node.target]
+            spaces[find(space_of[first])].consumers.append(layer)
+            out = space_of[node] = new()
+            spaces[out].producers.append(Producer(layer.name, (layer.weight,) + (
+                (layer.bias,) if layer.bias is not None else ())))
+            spaces[out].channels = layer.out_units
+        elif isinstance(mod, nn.modules.batchnorm._NormBase) and first is not None:
+            # Batch and instance norm normalise each channel: the input scale is irrelevant.
+            spaces[find(space_of[first])].norms.append(str(node.target))
+            space_of[node] = _norm_output(new, spaces, mod, str(node.target))
+        elif isinstance(mod, (nn.GroupNorm, nn.LayerNorm)) and first is not None:
+            fix_inputs(node)  # invariant to one scale per group, not per channel
+            space_of[node] = _norm_output(new, spaces, mod, str(node.target))
+        elif first is not None and len(inputs(node)) == 1 and (
+                isinstance(mod, _HOMOGENEOUS_MODULES)
+                or (node.op == "call_function" and node.target in _HOMOGENEOUS_FUNCTIONS)
+                or (node.op == "call_method" and node.target in _HOMOGENEOUS_METHODS)):
+            space_of[node] = space_of[first]
+        elif ((node.op == "call_function" and node.target in _ADD_FUNCTIONS)
+              or (node.op == "call_method" and node.target in _ADD_METHODS)) \
+                and len(node.args) == 2 and not node.kwargs \
+                and all(isinstance(a, torch.fx.Node) and a in space_of for a in node.args):
+            space_of[node] = union(space_of[node.args[0]], space_of[node.args[1]])
+        else:
+            # The input, the output, and anything not known to commute with a channel scale.
+            fix_inputs(node)
+            if node.op != "output":
+                space_of[node] = new(fixed=True)
+    plan = [sp for i, sp in spaces.items() if find(i) == i]
+    for sp in plan:
+        _check_space(sp, target)
+    plan = _producers_first(plan)
+    _PLANS[target] = plan
+    return plan
+
+
+def _producers_first(plan: list[ChannelSpace]) -> list[ChannelSpace]:
+    """Order spaces so that a space comes before every space one of its consumers produces:
+    un-scaling a consumer's inputs changes that layer's filters, so its own space must be
+    gauged afterwards (a residual stream's readers come after the stream)."""
+    made_by = {p.name: i for i, sp in enumerate(plan) for p in sp.producers}
+    after = {i: {made_by[c.name] for c in sp.consumers if c.name in made_by} for i, sp in enumerate(plan)}
+    indegree = {i: 0 for i in after}
+    for targets in after.values():
+        for j in targets:
+            indegree[j] += 1
+    ready = [i for i in sorted(indegree) if indegree[i] == 0]
+    order = []
+    while ready:
+        i = ready.pop(0)
+        order.append(i)
+        for j in sorted(after[i]):
+            indegree[j] -= 1
+            if indegree[j] == 0:
+                ready.append(j)
+    assert len(order) == len(plan), "a module graph has no cycles"
+    return [plan[i] for i in order]
+
+
+def _norm_output(new, spaces: dict[int, ChannelSpace], mod: nn.Module, name: str) -> int:
+    """The space a normalisation layer makes: its scale and shift produce it (or, without
+    them, nothing can rescale it)."""
+    weight = getattr(mod, "weight", None)
+    if weight is None:
+        return new(fixed=True)
+    out = new()
+    prefix = f"{name}."
+    bias = getattr(mod, "bias", None)
+    spaces[out].producers.append(Producer(name, (prefix + "weight",) + ((prefix + "bias",)
+                                                                         if bias is not None else ())))
+    spaces[out].channels = weight.shape[0]
+    return out
+
+
+def _check_space(sp: ChannelSpace, target: TargetNet) -> None:
+    """Fix the space (leave it un-gauged) unless all its members agree on the channel count."""
+    if not sp.producers:
+        return
+    shapes = target.param_shapes
+    counts = {shapes[p.tensors[0]][0] for p in sp.producers}
+    if len(counts) != 1:
+        sp.fixed = True
+        return
+    sp.channels = counts.pop()
+    if any(c.in_units % sp.channels for c in sp.consumers) or any(
+            target.stat_shapes[f"{n}.running_mean" if n else "running_mean"][0] != sp.channels
+            for n in sp.norms if (f"{n}.running_mean" if n else "running_mean") in target.stat_shapes):
+        sp.fixed = True
+        return
+    sp.filter_size = sum(math.prod(shapes[t][1:]) for p in sp.producers for t in p.tensors)
+
+
+def gauged_spaces(target: TargetNet) -> list[ChannelSpace]:
+    """The channel spaces the scale gauge fixes."""
+    return [sp for sp in channel_spaces(target) if sp.gauged]
+
+
+def _space_sq_norms(weights: WeightBatch, sp: ChannelSpace) -> torch.Tensor:
+    """Squared norm of channel c over all producers of the space: ``(N, C)``."""
+    total = 0
+    for p in sp.producers:
+        for t in p.tensors:
+            w = weights[t]
+            total = total + w.reshape(w.shape[0], sp.channels, -1).pow(2).sum(-1)
+    return total
+
+
 def scale_gauge(target: TargetNet, weights: WeightBatch) -> WeightBatch:
-    """Rescale each filter of layers 1..m-1 to squared norm = its element count (bias included),
-    un-scaling the matching inputs of the next layer, so outputs are unchanged."""
+    """Rescale each gauged channel space so that channel c has squared norm = its element count
+    over the space's producers (for a chain: each filter of layers 1..m-1, bias included),
+    un-scaling the matching inputs of its consumers and the running statistics of batch norms
+    that read it, so the network's function is unchanged."""
     out = dict(weights)
-    for layer, nxt in pairwise(target.layers):
-        sq = _filter_sq_norms(out, layer)
-        # A dead (all-zero) filter has no scale to fix; leave it alone instead of dividing by 0.
-        s = torch.where(sq > 0, (sq / layer.filter_size).sqrt(), torch.ones_like(sq))
-        w = out[layer.weight]
-        out[layer.weight] = w / s.reshape(*s.shape, *([1] * (w.dim() - 2)))
-        if layer.bias is not None:
-            out[layer.bias] = out[layer.bias] / s
-        out[nxt.weight] = _scale_inputs(out[nxt.weight], s.repeat_interleave(_group(layer, nxt), 1))
+    for sp in gauged_spaces(target):
+        sq = _space_sq_norms(out, sp)
+        # A dead (all-zero) channel has no scale to fix; leave it alone instead of dividing by 0.
+        s = torch.where(sq > 0, (sq / sp.filter_size).sqrt(), torch.ones_like(sq))
+        for p in sp.producers:
+            for t in p.tensors:
+                w = out[t]
+                out[t] = w / s.reshape(*s.shape, *([1] * (w.dim() - 2)))
+        for layer in sp.consumers:
+            out[layer.weight] = _scale_inputs(out[layer.weight],
+                                              s.repeat_interleave(layer.in_units // sp.channels, 1))
+        for name in sp.norms:
+            prefix = f"{name}." if name else ""
+            if prefix + "running_mean" in out:
+                out[prefix + "running_mean"] = out[prefix + "running_mean"] / s
+                out[prefix + "running_var"] = out[prefix + "running_var"] / s.pow(2)
     return out
 
 
@@ -75,8 +314,8 @@ def gauge_penalty(target: TargetNet, weights: WeightBatch) -> torch.Tensor:
     """Relaxed gauge G(θ) of seed 000 eq. 8, per network: ``(N,)``."""
     n = next(iter(weights.values())).shape[0]
     pen = weights[target.layers[0].weight].new_zeros(n)
-    for layer in target.layers[:-1]:
-        pen = pen + (_filter_sq_norms(weights, layer) - layer.filter_size).pow(2).sum(1)
+    for sp in gauged_spaces(target):
+        pen = pen + (_space_sq_norms(weights, sp) - sp.filter_size).pow(2).sum(1)
     last = target.layers[-1]
     if last.bias is not None:
         pen = pen + weights[last.bias].sum(1).pow(2)
@@ -100,7 +339,12 @@ def _sort_key(weights: WeightBatch, layer: LayerSpec, key: SortKey) -> torch.Ten
 def permutation_canonical(target: TargetNet, weights: WeightBatch, key: SortKey = "sum"
                           ) -> WeightBatch:
     """Sort the filters of layers 1..m-1 by ``key`` (ascending), permuting the next layer's
-    input channels to match, so networks that differ by a permutation coincide."""
+    input channels to match, so networks that differ by a permutation coincide. Chains only:
+    no normalisation layers, no additions."""
+    if target.has_statistics or any(layer.norm for layer in target.layers) or any(
+            len(sp.producers) > 1 for sp in channel_spaces(target)):
+        raise GaugeUnavailable("the permutation canonical form supports chain targets without "
+                               "normalisation or residual additions")
     out = dict(weights)
     for layer, nxt in pairwise(target.layers):
         order = _sort_key(out, layer, key).argsort(dim=1, stable=True)  # (N, out)

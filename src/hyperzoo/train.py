@@ -28,19 +28,32 @@ from hyperzoo.runs import (
     write_config,
 )
 from hyperzoo.schedules import lr_factor
-from hyperzoo.session import build_session
+from hyperzoo.session import build_session, statistics_images
+from hyperzoo.targets import estimate_bn_statistics
 
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the run folder keeps its last good checkpoint."""
 
 
+# Training images for the batch-norm statistics of the networks validated during training
+# (at most; data.bn_examples may ask for fewer): a full pass at every validation would cost
+# more than the validation itself.
+VALIDATION_BN_EXAMPLES = 1024
+
+
 @torch.no_grad()
-def validate(method: Method, data: Dataset, n_networks: int, seed: int) -> dict[str, float]:
-    """Accuracy of ``n_networks`` networks drawn from a fixed noise seed (comparable across steps)."""
+def validate(method: Method, data: Dataset, n_networks: int, seed: int,
+             statistics_x: torch.Tensor | None = None, bn_batch: int = 256) -> dict[str, float]:
+    """Accuracy of ``n_networks`` networks drawn from a fixed noise seed (comparable across steps);
+    a batch-norm target's networks get running statistics from ``statistics_x``."""
     was_training = method.training
     method.eval()
     weights = method.sample(n_networks, generator=torch.Generator().manual_seed(seed))
+    if method.target.has_statistics:
+        if statistics_x is None:
+            raise ValueError("validating a batch-norm target needs training images for its statistics")
+        weights = estimate_bn_statistics(method.target, weights, statistics_x, bn_batch)
     metrics = ensemble_metrics(predict_proba(method.target, weights, data.x), data.y)
     method.train(was_training)
     return metrics
@@ -123,7 +136,8 @@ def train(config: Config, run_dir: str | Path, resume: bool = False, argv: list[
             done = step + 1
             row = {"step": done, "lr": lr, **{k: round(v.item(), 6) for k, v in out.items()}}
             if done % t.val_every == 0 or done == t.steps:
-                val = validate(method, s.val_data, t.val_networks, t.seed + 3)
+                val = validate(method, s.val_data, t.val_networks, t.seed + 3,
+                               statistics_images(s, VALIDATION_BN_EXAMPLES), config.data.bn_batch)
                 row.update({f"val_{k}": v for k, v in val.items() if k != "n_networks"})
                 if t.keep_best and (best is None or val["mean_accuracy"] > best):
                     best = val["mean_accuracy"]

@@ -13,8 +13,8 @@ from hyperzoo.analysis.ensembles import accuracy_vs_size
 from hyperzoo.data import Dataset, load_dataset
 from hyperzoo.diversity import kl_entropy
 from hyperzoo.evaluation import ensemble_metrics, predict_proba, reliability_bins, uncertainty_metrics
-from hyperzoo.session import Session, limit_dataset, load_run
-from hyperzoo.symmetry import gauge_fix
+from hyperzoo.session import Session, limit_dataset, load_run, sample_networks
+from hyperzoo.symmetry import GaugeUnavailable, gauge_fix
 from hyperzoo.weights import atomic_write_json, flatten, save_tensors, select
 
 ENSEMBLE_SIZES = [5, 10, 100, 1000]
@@ -39,12 +39,19 @@ def evaluate_run(run_dir: str | Path, n_networks: int = 100, data_dir: str | Non
     data = load_dataset(d.dataset, split, d.data_dir)
     start = time.perf_counter()
     with torch.no_grad():
-        weights = session.method.sample(n_networks, generator=torch.Generator().manual_seed(seed))
+        weights = sample_networks(session, n_networks, seed, progress)
         with tqdm(total=n_networks, desc="evaluate", disable=not progress, unit="net") as bar:
             probs = predict_proba(session.target, weights, data.x,
                                   progress=lambda k: bar.update(k - bar.n))
-        entropy = (kl_entropy(flatten(gauge_fix(session.target, weights)).double(),
-                              d=session.method.latent_dim).item() if n_networks > 1 else None)
+        params = {k: weights[k] for k in session.target.param_shapes}  # statistics are not drawn
+        entropy = None
+        if n_networks > 1:
+            try:
+                gauged = gauge_fix(session.target, params)
+            except GaugeUnavailable:  # a module torch.fx cannot trace: no weight-space entropy
+                gauged = None
+            if gauged is not None:
+                entropy = kl_entropy(flatten(gauged).double(), d=session.method.latent_dim).item()
     # Seed 002 Table 4's rows: mean-probability ensembles of 5, 10, ... networks drawn from the
     # pool, ENSEMBLE_DRAWS random ones per size below the pool size (the pool itself is
     # ensemble_accuracy).
@@ -84,13 +91,13 @@ def export_networks(run_dir: str | Path, n: int, out: str | Path, seed: int = 0)
         raise ValueError(f"-n must be at least 1, got {n}")
     session = load_run(run_dir)
     out = Path(out)
-    with torch.no_grad():
-        weights = session.method.sample(n, generator=torch.Generator().manual_seed(seed))
+    weights = sample_networks(session, n, seed, progress=True)
     buffers = dict(session.target.module.named_buffers())
     paths = []
     for i in range(n):
         path = out / f"network_{i:04d}.safetensors"
-        save_tensors(path, {**select(weights, i), **buffers},
+        # The network's own running statistics (if any) replace the module's.
+        save_tensors(path, {**buffers, **select(weights, i)},
                      {"target": session.config.target.name, "run": str(run_dir), "seed": seed,
                       "index": i})
         paths.append(path)
@@ -135,7 +142,7 @@ def ood_scores_of_run(session: Session, inliers: Dataset, outliers: Dataset, n_n
 
     n = min(n_networks, session.method.max_networks or n_networks)
     with torch.no_grad():
-        weights = session.method.sample(n, generator=torch.Generator().manual_seed(seed))
+        weights = sample_networks(session, n, seed)
         s_in = ood_scores(predict_proba(session.target, weights, inliers.x))
         s_out = ood_scores(predict_proba(session.target, weights, outliers.x))
     return s_in, s_out, n
@@ -173,3 +180,23 @@ def ood_run(run_dir: str | Path, outlier: str, n_networks: int = 100, data_dir: 
                                                {f"{outlier} (outliers)": h_out}, out / "ood_cdf.png")
         atomic_write_json(out / "ood.json", result)
     return result
+
+
+def polyak_run(run_dir: str | Path, k: int = 10, data_dir: str | None = None, split: str = "test",
+               limit: int | None = None, seed: int = 0, coordinates: str = "gauge") -> dict[str, Any]:
+    """Seed 003 §4.3 on a trained run: ``k`` sampled networks averaged into one; accuracy of the
+    samples and their ensemble (before) and of the averaged network (after) on ``split``."""
+    from hyperzoo.analysis.polyak import polyak_accuracies
+    from hyperzoo.session import statistics_images
+
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    session = load_run(run_dir, data_dir)
+    k = min(k, session.method.max_networks or k)
+    d = session.config.data
+    data = limit_dataset(load_dataset(d.dataset, split, d.data_dir), limit)
+    weights = sample_networks(session, k, seed)
+    stats_x = statistics_images(session) if session.target.has_statistics else None
+    return {**polyak_accuracies(session.target, weights, data.x, data.y, coordinates,  # type: ignore[arg-type]
+                                stats_x, d.bn_batch),
+            "dataset": data.name, "split": split, "n_examples": len(data), "seed": seed}

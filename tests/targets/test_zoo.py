@@ -42,3 +42,17 @@ def test_vgg_dropout_only_in_training_mode():
 def test_vgg_rejects_other_depths():
     with pytest.raises(ValueError, match="1, 2 or 3 blocks"):
         VGGCIFAR(4)
+
+
+def test_resnet32_parameter_count():
+    from hyperzoo.targets.zoo import CIFARResNet
+
+    module = CIFARResNet()
+    total = sum(p.numel() for p in module.parameters())
+    # He et al.'s "0.46M" (option A) plus the two 1×1 projection shortcuts with batch norm
+    # (16·32 + 2·32 and 32·64 + 2·64) of option B.
+    projections = 16 * 32 + 2 * 32 + 32 * 64 + 2 * 64
+    assert total == 466_906 and total - projections == 464_154
+    convs = [m for m in module.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 1 + 2 * 15 + 2  # stem, 3 stages × 5 blocks × 2, two projections
+    assert module(torch.randn(2, 3, 32, 32)).shape == (2, 10)

@@ -11,13 +11,17 @@ import torch
 
 from hyperzoo.evaluation import predict_proba
 from hyperzoo.methods.base import LatentMethod
+from hyperzoo.targets import estimate_bn_statistics
 
 
 @torch.no_grad()
 def path_accuracies(method: LatentMethod, x: torch.Tensor, y: torch.Tensor, pairs: int = 5,
-                    points: int = 11, generator: torch.Generator | None = None
-                    ) -> dict[str, torch.Tensor]:
-    """``t`` (points,), and ``direct`` / ``interpolated`` accuracies (pairs, points)."""
+                    points: int = 11, generator: torch.Generator | None = None,
+                    statistics_x: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """``t`` (points,), and ``direct`` / ``interpolated`` accuracies (pairs, points).
+
+    A batch-norm target's networks on both paths get their own running statistics from
+    ``statistics_x`` (training images): interpolating statistics would not give a network's."""
     t = torch.linspace(0, 1, points)
     z1, z2 = method.noise(pairs, generator), method.noise(pairs, generator)
     tt = t[None, :, None]
@@ -31,6 +35,10 @@ def path_accuracies(method: LatentMethod, x: torch.Tensor, y: torch.Tensor, pair
         direct[k] = mix.reshape(pairs * points, *g1[k].shape[1:])
     out = {"t": t}
     for name, weights in (("direct", direct), ("interpolated", interpolated)):
+        if method.target.has_statistics:
+            if statistics_x is None:
+                raise ValueError("paths on a batch-norm target need training images for statistics")
+            weights = estimate_bn_statistics(method.target, weights, statistics_x)
         probs = predict_proba(method.target, weights, x)
         acc = (probs.argmax(-1) == y).double().mean(-1)
         out[name] = acc.reshape(pairs, points)

@@ -46,6 +46,13 @@ class DeutschConfig:
     # ω of the ensemble loss (seed 003 §3.2.3): λ·((1−ω)·CE of each network + ω·CE of the
     # networks' mean prediction on shared inputs).
     ensemble_loss: float = 0.0
+    # The last ``whole_layers`` target layers are each generated as one filter (all of the
+    # layer's weights from one code); seed 003's CIFAR LeNet generates its last two this way.
+    whole_layers: int = 1
+    # Batch norm in the hidden layers of the extractor and generators (seeds 000/001), and skip
+    # connections around hidden layers of equal width (seed 003 §H, ResNet-32).
+    batch_norm: bool = True
+    skip: bool = False
 
     def __post_init__(self) -> None:
         if self.noise not in ("uniform", "normal"):
@@ -59,6 +66,8 @@ class DeutschConfig:
             raise ValueError(f"method.ensemble_loss must be in [0, 1], got {self.ensemble_loss}")
         if self.lam <= 0:
             raise ValueError(f"method.lam must be positive, got {self.lam}")
+        if self.whole_layers < 1:
+            raise ValueError(f"method.whole_layers must be at least 1, got {self.whole_layers}")
 
 
 def _default_hidden(layer_size: int) -> list[int]:
@@ -74,9 +83,13 @@ class DeutschHypernetwork(LatentMethod):
         super().__init__(target)
         self.config = c = config
         layers = target.layers
-        # The last layer is one "filter" holding all its weights.
-        self.units = [layer.out_units for layer in layers[:-1]] + [1]
-        self.out_sizes = [layer.filter_size for layer in layers[:-1]] + [layers[-1].num_weights]
+        if c.whole_layers > len(layers):
+            raise ValueError(f"method.whole_layers is {c.whole_layers}; the target has {len(layers)} layers")
+        # The last layer(s) are one "filter" holding all their weights.
+        split = len(layers) - c.whole_layers
+        self.units = [layer.out_units for layer in layers[:split]] + [1] * c.whole_layers
+        self.out_sizes = ([layer.filter_size for layer in layers[:split]]
+                          + [layer.num_weights for layer in layers[split:]])
         hidden = c.generator_hidden
         if hidden and not isinstance(hidden[0], list):
             hidden = [hidden] * len(layers)
@@ -85,10 +98,11 @@ class DeutschHypernetwork(LatentMethod):
                              f"{len(layers)} layers")
         hidden = hidden or [_default_hidden(s) for s in self.out_sizes]
         self.extractor = mlp([c.z_dim, *c.extractor_hidden, sum(self.units) * c.code_size],
-                             c.leaky_slope)
+                             c.leaky_slope, batch_norm=c.batch_norm, skip=c.skip)
         self.generators = torch.nn.ModuleList(
             mlp([c.code_size, *h, size], c.leaky_slope,
-                out_gain=math.sqrt(2 / layer.fan_in) if c.equalized_output else None)
+                out_gain=math.sqrt(2 / layer.fan_in) if c.equalized_output else None,
+                batch_norm=c.batch_norm, skip=c.skip)
             for layer, h, size in zip(layers, hidden, self.out_sizes, strict=True)
         )
 

@@ -55,11 +55,11 @@ class MCDropout(Method):
         weights = {k: self.params[param_key(k)].expand(n, *s) for k, s in self.target.param_shapes.items()}
         masks = self.masks(n, generator)
         for layer in self.target.layers[:-1]:
-            m = masks[layer.name]  # (n, out): a unit's weights and bias share its mask
+            m = masks[layer.name]  # (n, out): a unit's weights, bias, norm scale and shift share it
             w = weights[layer.weight]
             weights[layer.weight] = w * m.view(n, -1, *[1] * (w.dim() - 2))
-            if layer.bias is not None:
-                weights[layer.bias] = weights[layer.bias] * m
+            for name in layer.channel_params:  # a norm after the layer would undo a masked filter
+                weights[name] = weights[name] * m
         return weights
 
     def training_loss(self, x: torch.Tensor, y: torch.Tensor, step: int,

@@ -41,14 +41,26 @@ class EqualizedLinear(nn.Module):
         return f"in={self.weight.shape[1]}, out={self.weight.shape[0]}, gain={self.gain:.4g}"
 
 
-def mlp(sizes: list[int], slope: float, out_gain: float | None = None) -> nn.Sequential:
+class Residual(nn.Sequential):
+    """``x + f(x)`` for a hidden block ``f`` that keeps the width (a skip connection)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + super().forward(x)
+
+
+def mlp(sizes: list[int], slope: float, out_gain: float | None = None, batch_norm: bool = True,
+        skip: bool = False) -> nn.Sequential:
     """``sizes[0] → … → sizes[-1]``: Linear → BatchNorm → LeakyReLU on hidden layers, no biases.
 
-    ``out_gain`` makes the output layer an `EqualizedLinear` with that gain.
+    ``out_gain`` makes the output layer an `EqualizedLinear` with that gain; ``skip`` adds the
+    input to every hidden block whose width it keeps (seed 003 §H's skip connections, no
+    parameters); ``batch_norm=False`` leaves the hidden layers without batch norm.
     """
     layers: list[nn.Module] = []
     for a, b in pairwise(sizes[:-1]):
-        layers += [nn.Linear(a, b, bias=False), nn.BatchNorm1d(b), nn.LeakyReLU(slope)]
+        block = [nn.Linear(a, b, bias=False), *([nn.BatchNorm1d(b)] if batch_norm else []),
+                 nn.LeakyReLU(slope)]
+        layers += [Residual(*block)] if skip and a == b else block
     a, b = sizes[-2], sizes[-1]
     out = nn.Linear(a, b, bias=False) if out_gain is None else EqualizedLinear(a, b, out_gain)
     layers.append(out)

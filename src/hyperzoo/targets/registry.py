@@ -9,6 +9,7 @@ from torch import nn
 
 from hyperzoo.targets.zoo import (
     VGGCIFAR,
+    CIFARResNet,
     DeutschMNIST,
     DigitsNet,
     HyperGANCIFAR,
@@ -25,6 +26,7 @@ BUILTIN: dict[str, type[nn.Module]] = {
     "digits_net": DigitsNet,
     "static_mnist": StaticMNIST,
     "vgg_cifar": VGGCIFAR,
+    "resnet_cifar": CIFARResNet,
 }
 
 

@@ -1,9 +1,16 @@
-"""`TargetNet`: a read-only view of any ``nn.Module`` as a family of weight batches."""
+"""`TargetNet`: a read-only view of any ``nn.Module`` as a family of weight batches.
+
+A network is its parameters and, where the module has batch norm, its running statistics:
+a weight batch may carry ``<bn>.running_mean`` and ``<bn>.running_var`` as ``(N, C)`` (the
+step counter ``num_batches_tracked`` is not part of a network). In train mode every batch-norm
+layer normalises with the batch statistics of each network's own inputs; in eval mode with that
+network's own running statistics, which the weight batch must then carry.
+"""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import torch
@@ -16,17 +23,34 @@ Backend = Literal["auto", "vmap", "loop"]
 
 # Layer kinds whose parameters hyperzoo can split into filters (one output unit each).
 _SUPPORTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+# Normalisation layers whose per-channel scale and shift join the filters of the layer before.
+_NORMS = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
+# Batch norm (and instance norm with running statistics): their running buffers are per network.
+_RUNNING = nn.modules.batchnorm._NormBase
+STAT_NAMES = ("running_mean", "running_var")
+
+
+class StatisticsMissing(ValueError):
+    """Eval-mode batch norm without each network's running statistics in the weight batch."""
 
 
 @dataclass(frozen=True)
 class LayerSpec:
-    """One generated layer: a conv or linear module and how its weights split into filters."""
+    """One generated layer: a conv or linear module and how its weights split into filters.
+
+    A normalisation layer right after it (batch, group or layer norm over its channels) adds
+    its per-channel scale ``norm_scale`` and shift ``norm_shift`` to each filter: filter ``i``
+    is its weights, its bias, then scale ``i`` and shift ``i`` (seed 003: "the weight
+    generators output scale and shift parameters")."""
 
     name: str
     kind: str
     weight: str
     bias: str | None
     weight_shape: tuple[int, ...]
+    norm: str | None = None  # the normalisation module's name
+    norm_scale: str | None = None
+    norm_shift: str | None = None
 
     @property
     def out_units(self) -> int:
@@ -44,23 +68,39 @@ class LayerSpec:
         return math.prod(self.weight_shape[1:])
 
     @property
+    def channel_params(self) -> tuple[str, ...]:
+        """Names of the per-filter scalars: bias, norm scale, norm shift (those that exist)."""
+        return tuple(k for k in (self.bias, self.norm_scale, self.norm_shift) if k is not None)
+
+    @property
     def filter_size(self) -> int:
-        """Elements per filter, bias included (``n_{l,i}`` of seed 000)."""
-        return self.fan_in + (self.bias is not None)
+        """Elements per filter, bias and norm scale/shift included (``n_{l,i}`` of seed 000)."""
+        return self.fan_in + len(self.channel_params)
 
     @property
     def num_weights(self) -> int:
         return self.out_units * self.filter_size
 
     def unflatten(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
-        """(N, num_weights) in filter-major order (each filter's weights, then its bias) →
-        weight (N, *shape) and bias (N, out). The one layout every generator emits."""
+        """(N, num_weights) in filter-major order (each filter's weights, then its bias, norm
+        scale and shift) → weight (N, *shape) and each per-channel vector (N, out). The one
+        layout every generator emits. A norm scale is emitted as its difference from 1, so a
+        generator whose outputs start near 0 starts at the identity normalisation."""
         n = flat.shape[0]
         filters = flat.reshape(n, self.out_units, self.filter_size)
         weights = {self.weight: filters[..., :self.fan_in].reshape(n, *self.weight_shape)}
-        if self.bias is not None:
-            weights[self.bias] = filters[..., self.fan_in]
+        for j, name in enumerate(self.channel_params):
+            weights[name] = filters[..., self.fan_in + j] + (1.0 if name == self.norm_scale else 0.0)
         return weights
+
+
+def _channels(norm: nn.Module) -> int:
+    """Channels a normalisation layer's per-channel scale and shift cover."""
+    if isinstance(norm, nn.GroupNorm):
+        return norm.num_channels
+    if isinstance(norm, nn.LayerNorm):
+        return norm.normalized_shape[0]
+    return norm.num_features
 
 
 def to_channels_last(t: torch.Tensor) -> torch.Tensor:
@@ -89,7 +129,17 @@ class TargetNet:
         self.param_shapes: dict[str, tuple[int, ...]] = {
             name: tuple(p.shape) for name, p in module.named_parameters()
         }
-        self._buffers = dict(module.named_buffers())
+        # Running statistics, one set per network: (C,) each, batched as (N, C).
+        self.stat_shapes: dict[str, tuple[int, ...]] = {}
+        self._norms: dict[str, nn.Module] = {}  # module name -> batch-norm module with statistics
+        for mod_name, mod in module.named_modules():
+            if isinstance(mod, _RUNNING) and mod.track_running_stats and mod.running_mean is not None:
+                prefix = f"{mod_name}." if mod_name else ""
+                self._norms[mod_name] = mod
+                for stat in STAT_NAMES:
+                    self.stat_shapes[prefix + stat] = tuple(getattr(mod, stat).shape)
+        # Every other buffer (num_batches_tracked, a user's constants) is shared by all networks.
+        self._buffers = {k: b for k, b in module.named_buffers() if k not in self.stat_shapes}
 
     def _trace_layers(self) -> tuple[LayerSpec, ...]:
         owners = {}
@@ -97,11 +147,13 @@ class TargetNet:
             own = list(mod.named_parameters(recurse=False))
             if not own:
                 continue
-            if not isinstance(mod, _SUPPORTED):
+            if not isinstance(mod, (*_SUPPORTED, *_NORMS)) or (
+                    isinstance(mod, nn.LayerNorm) and len(mod.normalized_shape) != 1):
                 label = mod_name or "<root>"
                 raise ValueError(
                     f"layer {label!r} ({type(mod).__name__}) has parameters hyperzoo cannot "
-                    "generate; supported layers are Linear and Conv1d/2d/3d"
+                    "generate; supported layers are Linear, Conv1d/2d/3d and, right after one "
+                    "of them, BatchNorm, GroupNorm, InstanceNorm or LayerNorm over its channels"
                 )
             owners[mod] = mod_name
         order: list[nn.Module] = []
@@ -124,10 +176,22 @@ class TargetNet:
         unused = [owners[m] for m in owners if m not in seen]
         if unused:
             raise ValueError(f"layers {unused} are never called in forward; cannot order them")
-        specs = []
+        specs: list[LayerSpec] = []
         for m in seen:
             name = owners[m]
             prefix = f"{name}." if name else ""
+            if isinstance(m, _NORMS):
+                # Joins the filters of the layer called just before it, channel for channel.
+                prev = specs[-1] if specs else None
+                if prev is None or prev.norm is not None or prev.out_units != _channels(m):
+                    raise ValueError(
+                        f"normalisation layer {name!r} ({type(m).__name__}, {_channels(m)} channels) "
+                        "does not directly follow a conv or linear layer with that many outputs; "
+                        "its scale and shift cannot join that layer's filters")
+                specs[-1] = replace(prev, norm=name,
+                                    norm_scale=prefix + "weight" if m.weight is not None else None,
+                                    norm_shift=prefix + "bias" if m.bias is not None else None)
+                continue
             specs.append(
                 LayerSpec(
                     name=name,
@@ -143,16 +207,26 @@ class TargetNet:
     def num_weights(self) -> int:
         return sum(math.prod(s) for s in self.param_shapes.values())
 
+    @property
+    def has_statistics(self) -> bool:
+        """Whether networks of this target carry running statistics (it has batch norm)."""
+        return bool(self.stat_shapes)
+
     def check(self, weights: WeightBatch) -> int:
-        """Validate names and shapes of a weight batch; return its size N."""
+        """Validate names and shapes of a weight batch; return its size N.
+
+        Parameters are required; running statistics are optional, but all or none."""
         missing = self.param_shapes.keys() - weights.keys()
-        extra = weights.keys() - self.param_shapes.keys()
+        extra = weights.keys() - self.param_shapes.keys() - self.stat_shapes.keys()
+        stats = weights.keys() & self.stat_shapes.keys()
+        if stats and stats != self.stat_shapes.keys():
+            missing |= self.stat_shapes.keys() - stats
         if missing or extra:
             raise ValueError(f"weight batch names differ from the target: missing "
                              f"{sorted(missing)}, unexpected {sorted(extra)}")
         n = batch_size(weights)
-        for name, shape in self.param_shapes.items():
-            if tuple(weights[name].shape[1:]) != shape:
+        for name, shape in {**self.param_shapes, **self.stat_shapes}.items():
+            if name in weights and tuple(weights[name].shape[1:]) != shape:
                 raise ValueError(f"weights[{name!r}] has shape {tuple(weights[name].shape)}; "
                                  f"expected (N, {', '.join(map(str, shape))})")
         return n
@@ -165,7 +239,40 @@ class TargetNet:
                                and x.shape[2:] == self.input_shape):
             raise ValueError(f"input has shape {tuple(x.shape)}; expected (B, {self.input_shape}) "
                              f"or ({n}, B, {self.input_shape})")
-        buffers = self._buffers
+        stats, counters = self._statistics(weights, n, x)
+        return self._apply({**weights, **stats}, x, n, shared, counters)
+
+    def _statistics(self, weights: WeightBatch, n: int, like: torch.Tensor
+                    ) -> tuple[WeightBatch, dict[str, torch.Tensor]]:
+        """Per-network running statistics for this call, and step counters shared by the
+        networks: eval-mode layers read the weight batch's own statistics; train-mode layers
+        normalise with batch statistics and update scratch copies (so neither the module nor
+        the caller's tensors change, and nothing is pooled over networks)."""
+        out: WeightBatch = {}
+        counters: dict[str, torch.Tensor] = {}
+        for mod_name, mod in self._norms.items():
+            prefix = f"{mod_name}." if mod_name else ""
+            names = [prefix + stat for stat in STAT_NAMES]
+            if mod.training:
+                c = mod.running_mean.shape[0]
+                out[names[0]] = like.new_zeros(n, c)
+                out[names[1]] = like.new_ones(n, c)
+                # Shared, not (N,): with momentum=None batch norm reads it as a Python float,
+                # which vmap cannot do on a batched tensor.
+                counters[prefix + "num_batches_tracked"] = torch.zeros((), dtype=torch.long,
+                                                                       device=like.device)
+            elif names[0] not in weights:
+                raise StatisticsMissing(
+                    f"batch-norm layer {mod_name!r} is in eval mode but the weight batch carries no "
+                    "running statistics; estimate them per network (hyperzoo.targets."
+                    "estimate_bn_statistics) or evaluate in train mode")
+        return out, counters
+
+    def _apply(self, weights: WeightBatch, x: torch.Tensor, n: int, shared: bool,
+               counters: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Evaluate with every per-network tensor (parameters, statistics) in ``weights``;
+        statistics of train-mode batch norms are updated in place, network by network."""
+        buffers = {**self._buffers, **counters}
 
         def one(params: WeightBatch, xi: torch.Tensor) -> torch.Tensor:
             return functional_call(self.module, {**params, **buffers}, (xi,))
@@ -178,6 +285,7 @@ class TargetNet:
             # every built-in target (bench/inference.py); with autograd it was mixed.
             if x.device.type == "cpu" and len(self.input_shape) == 3 and not torch.is_grad_enabled():
                 x = to_channels_last(x)
+                # Only 5-D tensors change: statistics (N, C) stay the views they are.
                 weights = {k: to_channels_last(v) if v.dim() == 5 else v for k, v in weights.items()}
             return torch.stack([one({k: v[i] for k, v in weights.items()}, x if shared else x[i])
                                 for i in range(n)])
@@ -186,5 +294,6 @@ class TargetNet:
             dict(weights), x)
 
     def module_weights(self) -> WeightBatch:
-        """The module's own parameters as a batch of one network."""
-        return {k: p.detach().unsqueeze(0) for k, p in self.module.named_parameters()}
+        """The module's own parameters (and running statistics) as a batch of one network."""
+        own = {**dict(self.module.named_parameters()), **dict(self.module.named_buffers())}
+        return {k: own[k].detach().unsqueeze(0) for k in [*self.param_shapes, *self.stat_shapes]}

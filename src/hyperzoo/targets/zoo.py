@@ -133,3 +133,61 @@ class VGGCIFAR(nn.Sequential):
         layers += [nn.Flatten(), nn.Linear(channels * side * side, 128), nn.ReLU(),
                    nn.Dropout(dense_dropout), nn.Linear(128, num_classes)]
         super().__init__(*layers)
+
+
+class BasicBlock(nn.Module):
+    """He et al.'s basic residual block: conv 3×3 → BN → ReLU → conv 3×3 → BN, plus the
+    shortcut, then ReLU. Where the shape changes the shortcut is a 1×1 convolution with batch
+    norm (option B), so every channel map is a layer the gauges can follow."""
+
+    def __init__(self, cin: int, cout: int, stride: int = 1) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        out = nn.functional.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return nn.functional.relu(out + self.shortcut(x))
+
+
+class CIFARResNet(nn.Module):
+    """He et al. (2016) §4.2's CIFAR ResNet (seed 003's ResNet-32 at the defaults).
+
+    conv 3×3 → BN → ReLU, three stages of ``(depth - 2) / 6`` basic blocks with ``widths``
+    channels (stride 2 entering stages 2 and 3), global average pooling, linear → classes.
+    Depth 32: 5 blocks per stage, 16/32/64 channels, 466,906 parameters with option-B
+    shortcuts (He et al.'s "0.46M" counts option A, zero-padded identity shortcuts: 464,154);
+    the projections add 2,752. ``in_channels`` and ``widths`` let tests and CPU runs shrink it.
+    """
+
+    input_shape = (3, 32, 32)
+
+    def __init__(self, depth: int = 32, widths: list[int] | tuple[int, int, int] = (16, 32, 64),
+                 num_classes: int = 10, in_channels: int = 3) -> None:
+        super().__init__()
+        if depth < 8 or (depth - 2) % 6:
+            raise ValueError(f"CIFARResNet depth must be 6n + 2 (8, 14, 20, 32, ...), got {depth}")
+        if len(widths) != 3:
+            raise ValueError(f"CIFARResNet has three stages; widths {list(widths)} has {len(widths)}")
+        blocks = (depth - 2) // 6
+        self.conv = nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False)
+        self.bn = nn.BatchNorm2d(widths[0])
+        layers: list[nn.Module] = []
+        cin = widths[0]
+        for stage, width in enumerate(widths):
+            for b in range(blocks):
+                layers.append(BasicBlock(cin, width, 2 if stage > 0 and b == 0 else 1))
+                cin = width
+        self.stages = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(cin, num_classes)
+
+    def forward(self, x):
+        x = nn.functional.relu(self.bn(self.conv(x)))
+        return self.fc(self.pool(self.stages(x)).flatten(1))
