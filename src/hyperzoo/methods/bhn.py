@@ -29,8 +29,7 @@ from torch import nn
 
 from hyperzoo.config import ConfigError
 from hyperzoo.methods.base import Method, fresh_parameters, param_key
-from hyperzoo.methods.flows import CouplingFlow
-from hyperzoo.methods.mnf import gaussian_log_prob
+from hyperzoo.methods.flows import CouplingFlow, gaussian_log_prob
 from hyperzoo.targets import TargetNet
 from hyperzoo.weights import WeightBatch
 

@@ -9,10 +9,19 @@ log-determinant of that push.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 from zuko.flows.autoregressive import MaskedAutoregressiveTransform
 from zuko.flows.core import LazyComposedTransform
+
+_LOG_2PI = math.log(2 * math.pi)
+
+
+def gaussian_log_prob(x: torch.Tensor, mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
+    """log N(x; mean, exp(log_var)) summed over the last axis: a flow's base density."""
+    return -0.5 * (_LOG_2PI + log_var + (x - mean).pow(2) / log_var.exp()).sum(-1)
 
 
 class CouplingFlow(nn.Module):

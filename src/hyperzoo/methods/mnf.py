@@ -39,12 +39,10 @@ from torch import nn
 
 from hyperzoo.config import ConfigError
 from hyperzoo.methods.base import Method, fresh_parameters
-from hyperzoo.methods.flows import CouplingFlow
+from hyperzoo.methods.flows import CouplingFlow, gaussian_log_prob
 from hyperzoo.targets import TargetNet
 from hyperzoo.targets.target_net import LayerSpec
 from hyperzoo.weights import WeightBatch
-
-_LOG_2PI = math.log(2 * math.pi)
 
 
 @dataclass
@@ -75,11 +73,6 @@ class MNFConfig:
             raise ValueError(f"method.dataset_size must be at least 1, got {self.dataset_size}")
         if self.kl_weight < 0:
             raise ValueError(f"method.kl_weight must be non-negative, got {self.kl_weight}")
-
-
-def gaussian_log_prob(x: torch.Tensor, mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
-    """log N(x; mean, exp(log_var)) summed over the last axis."""
-    return -0.5 * (_LOG_2PI + log_var + (x - mean).pow(2) / log_var.exp()).sum(-1)
 
 
 def gaussian_kl(mean: torch.Tensor, log_var: torch.Tensor, prior_var: float) -> torch.Tensor:
@@ -136,8 +129,12 @@ class MNFLayer(nn.Module):
 
     def weights(self, z: torch.Tensor, eps: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """W = z ⊙ μ + σ ε for noise ``eps`` {name: (N, *shape)}."""
-        log_vars = {self.spec.weight: self.weight_log_var, self.spec.bias: self.bias_log_var}
-        return {k: m + (0.5 * log_vars[k]).exp() * eps[k] for k, m in self.conditional_means(z).items()}
+        means = self.conditional_means(z)
+        w, b = self.spec.weight, self.spec.bias
+        weights = {w: means[w] + (0.5 * self.weight_log_var).exp() * eps[w]}
+        if b is not None:
+            weights[b] = means[b] + (0.5 * self.bias_log_var).exp() * eps[b]
+        return weights
 
     def log_r(self, z: torch.Tensor, weights: dict[str, torch.Tensor]) -> torch.Tensor:
         """log r(z | W) (N,) for z (N, d) and this layer's sampled weights."""
