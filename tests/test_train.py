@@ -36,10 +36,13 @@ STATIC = ["method.name=static", "data.augment=crop", "data.pad=1", "train.keep_b
 
 
 MC_DROPOUT = ["method.name=mc_dropout", "method.p=0.3"]
+MNF = ["method.name=mnf", "method.flow_hidden=8"]
+BHN = ["method.name=bhn", "method.flow_hidden=8"]
+DEEP_ENSEMBLE = ["method.name=ensemble", "method.size=4", "method.adversarial_eps=0.01"]
 
 
-@pytest.mark.parametrize("method", [[], HYPERGAN, STATIC, MC_DROPOUT],
-                         ids=["deutsch", "hypergan", "static", "mc_dropout"])
+@pytest.mark.parametrize("method", [[], HYPERGAN, STATIC, MC_DROPOUT, MNF, BHN, DEEP_ENSEMBLE],
+                         ids=["deutsch", "hypergan", "static", "mc_dropout", "mnf", "bhn", "deep_ensemble"])
 def test_resume_equals_uninterrupted(tmp_path, method):
     full, part = tmp_path / "full", tmp_path / "part"
     constant = "train.lr_schedule=constant"

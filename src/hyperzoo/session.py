@@ -49,7 +49,8 @@ def build_session(config: Config, with_data: bool = True) -> Session:
         shape = load_dataset(d.dataset, "test", d.data_dir).input_shape
     module = build_target(config.target.name, config.target.kwargs)
     target = TargetNet(module, shape, backend=config.target.backend)  # type: ignore[arg-type]
-    return Session(config, target, build_method(target, config.method), train_data, val_data)
+    method = build_method(target, config.method, len(train_data) if train_data is not None else None)
+    return Session(config, target, method, train_data, val_data)
 
 
 def load_run(run_dir: str | Path, data_dir: str | None = None, checkpoint: str | None = None

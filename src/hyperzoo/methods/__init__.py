@@ -2,32 +2,43 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any
 
 from hyperzoo.config import ConfigError, from_dict
 from hyperzoo.methods.base import LatentMethod, Method
+from hyperzoo.methods.bhn import BayesianHypernetwork, BHNConfig
 from hyperzoo.methods.deutsch import DeutschConfig, DeutschHypernetwork
 from hyperzoo.methods.ensemble import EnsembleConfig, IndependentEnsemble
 from hyperzoo.methods.hypergan import HyperGAN, HyperGANConfig
 from hyperzoo.methods.mc_dropout import MCDropout, MCDropoutConfig
+from hyperzoo.methods.mnf import MNF, MNFConfig
 from hyperzoo.methods.static import StaticHyperConfig, StaticHypernetwork
 from hyperzoo.targets import TargetNet
 
 METHODS: dict[str, tuple[type, type[Method]]] = {
+    "bhn": (BHNConfig, BayesianHypernetwork),
     "deutsch": (DeutschConfig, DeutschHypernetwork),
     "ensemble": (EnsembleConfig, IndependentEnsemble),
     "hypergan": (HyperGANConfig, HyperGAN),
     "mc_dropout": (MCDropoutConfig, MCDropout),
+    "mnf": (MNFConfig, MNF),
     "static": (StaticHyperConfig, StaticHypernetwork),
 }
 
 
-def build_method(target: TargetNet, settings: dict[str, Any]) -> Method:
-    """Build the method named by ``settings['name']`` from its validated config."""
+def build_method(target: TargetNet, settings: dict[str, Any], dataset_size: int | None = None) -> Method:
+    """Build the method named by ``settings['name']`` from its validated config.
+
+    A method whose config has a ``dataset_size`` field (a variational bound divides its KL term
+    by the number of training examples) gets ``dataset_size`` there unless the settings give one.
+    """
     name = settings.get("name", "deutsch")
     if name not in METHODS:
         raise ConfigError(f"unknown method {name!r}; expected one of {', '.join(METHODS)}")
     config_cls, method_cls = METHODS[name]
+    if settings.get("dataset_size") is None and "dataset_size" in {f.name for f in fields(config_cls)}:
+        settings = {**settings, "dataset_size": dataset_size}
     try:
         return method_cls(target, from_dict(config_cls, settings, prefix="method."))
     except ConfigError:
@@ -36,6 +47,7 @@ def build_method(target: TargetNet, settings: dict[str, Any]) -> Method:
         raise ConfigError(str(e)) from e
 
 
-__all__ = ["METHODS", "LatentMethod", "Method", "DeutschConfig", "DeutschHypernetwork", "EnsembleConfig",
-           "IndependentEnsemble", "HyperGAN", "HyperGANConfig", "MCDropout", "MCDropoutConfig",
-           "StaticHyperConfig", "StaticHypernetwork", "build_method"]
+__all__ = ["METHODS", "LatentMethod", "Method", "BayesianHypernetwork", "BHNConfig", "DeutschConfig",
+           "DeutschHypernetwork", "EnsembleConfig", "IndependentEnsemble", "HyperGAN", "HyperGANConfig",
+           "MCDropout", "MCDropoutConfig", "MNF", "MNFConfig", "StaticHyperConfig", "StaticHypernetwork",
+           "build_method"]
