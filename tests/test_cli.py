@@ -20,7 +20,7 @@ def test_train_sample_evaluate(tmp_path):
     r = runner.invoke(app, ["evaluate", str(run), "--networks", "3", "--quiet"])
     assert r.exit_code == 0, r.output
     assert "ensemble (mean prob.)" in r.output
-    assert (run / "metrics.json").is_file()
+    assert (run / "metrics-test.json").is_file()
 
 
 def test_errors_are_one_line(tmp_path):

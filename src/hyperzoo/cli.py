@@ -45,18 +45,25 @@ def train(
     set_: Annotated[list[str], typer.Option("--set", help="override: key=value")] = [],  # noqa: B006
     out: Annotated[Path | None, typer.Option(help="run folder to create")] = None,
     resume: Annotated[Path | None, typer.Option(help="run folder to continue")] = None,
+    data_dir: Annotated[str | None, typer.Option(help="folder holding the data set (data.data_dir)")] = None,
+    import_path: Annotated[list[Path], typer.Option(
+        help="folder to import target.name's module from (the working directory is searched too)")
+    ] = [],  # noqa: B006
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
 ) -> None:
     """Train a hypernetwork into a run folder (or continue one with --resume)."""
+    from hyperzoo.targets.registry import add_import_paths
     from hyperzoo.train import TrainingDiverged
     from hyperzoo.train import train as run_training
 
     try:
         if (out is None) == (resume is None):
             raise ConfigError("give exactly one of --out RUN_DIR (new run) or --resume RUN_DIR")
-        if resume is not None and (config is not None or set_):
-            raise ConfigError("--resume continues the run's own config.yaml; drop CONFIG/--set")
-        cfg = load_config(config, set_) if resume is None else None
+        if resume is not None and (config is not None or set_ or data_dir):
+            raise ConfigError("--resume continues the run's own config.yaml; drop CONFIG/--set/--data-dir")
+        add_import_paths(list(import_path))
+        cfg = load_config(config, [*set_, *([f"data.data_dir={data_dir}"] if data_dir else [])]
+                          ) if resume is None else None
         last = run_training(cfg, out or resume, resume=resume is not None,  # type: ignore[arg-type]
                             argv=["hyperzoo", *sys.argv[1:]], progress=not quiet)
     except (*USER_ERRORS, TrainingDiverged) as e:
@@ -92,7 +99,7 @@ def evaluate(
     seed: int = 0,
     quiet: bool = False,
 ) -> None:
-    """Accuracy of single sampled networks and of their ensemble; writes RUN_DIR/metrics.json."""
+    """Accuracy of single sampled networks and of their ensemble; writes RUN_DIR/metrics-SPLIT.json."""
     from hyperzoo.workflows import evaluate_run
 
     try:
@@ -198,9 +205,14 @@ def report(
 @app.command()
 def ood(
     run_dir: Path,
-    outliers: Annotated[str, typer.Option(help="out-of-distribution data set, e.g. notmnist")],
+    outliers: Annotated[list[str], typer.Option(
+        help="out-of-distribution set: a name (notmnist) or a path to an IDX folder, CIFAR-format "
+             "folder or .npz; repeat for several")],
     networks: int = 100,
-    data_dir: Annotated[str | None, typer.Option(help="folder holding the data sets")] = None,
+    data_dir: Annotated[str | None, typer.Option(
+        help="folder holding the inliers (the run's data set)")] = None,
+    outlier_dir: Annotated[str | None, typer.Option(
+        help="folder holding named outlier sets (default: the inliers' folder)")] = None,
     limit: Annotated[int | None, typer.Option(help="examples per set (default: all)")] = None,
     out: Annotated[Path | None, typer.Option(help="folder for ood.json and ood_cdf.png")] = None,
     seed: int = 0,
@@ -209,8 +221,10 @@ def ood(
     from hyperzoo.workflows import ood_run
 
     try:
-        r = ood_run(run_dir, outliers, networks, data_dir, limit, seed, out)
+        r = ood_run(run_dir, list(outliers), networks, data_dir, limit, seed, out,
+                    outlier_dir=outlier_dir)
     except USER_ERRORS as e:
         _fail(e)
-    typer.echo(f"{r['inliers']} vs {r['outliers']}, {networks} networks: AUROC {r['auroc']:.4f}, "
-               f"AUPR {r['aupr']:.4f}, FPR at 95% TPR {r['fpr_at_95_tpr']:.4f}")
+    for name, m in r["sets"].items():
+        typer.echo(f"{r['inliers']} vs {name}, {r['n_networks']} networks: AUROC {m['auroc']:.4f}, "
+                   f"AUPR {m['aupr']:.4f}, FPR at 95% TPR {m['fpr_at_95_tpr']:.4f}")

@@ -142,6 +142,7 @@ def _ood(runs: list[_Run], inliers: Dataset, outlier: str, data_dir: str | None,
 
     outliers = limit_dataset(load_dataset(outlier, "test", data_dir or runs[0].session.config.data.data_dir),
                              len(inliers))
+    outlier = outliers.name  # a path's own name, not the path
     res: dict[str, Any] = {"outliers": outlier, "n_inliers": len(inliers), "n_outliers": len(outliers),
                            "image_overlap": check_outliers_differ(inliers, outliers), "runs": {}}
     curves_in, curves_out = {}, {}

@@ -12,7 +12,7 @@ def test_dataset_names():
 
 
 def test_unknown_dataset():
-    expected = "unknown dataset 'foo'; expected one of digits, mnist, notmnist, cifar10, cifar5"
+    expected = "unknown dataset 'foo': neither a built-in (digits, mnist, notmnist, cifar10, cifar5"
     with pytest.raises(DataError, match=re.escape(expected)):
         load_dataset("foo", "train")
 
