@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,9 +48,12 @@ def check_target(module: nn.Module, name: str, data: Dataset) -> None:
     except RuntimeError as e:
         first = next((m for m in module.modules() if isinstance(m, (nn.Linear, nn.modules.conv._ConvNd))),
                      None)
-        wants = ("" if first is None
-                 else f" (its first layer takes {first.in_features} features)" if isinstance(first, nn.Linear)
-                 else f" (its first layer takes {first.in_channels} channels)")
+        # Name the first layer's expectation only where that layer is the one that disagrees.
+        wants = ""
+        if isinstance(first, nn.Linear) and first.in_features != math.prod(shape):
+            wants = f" (its first layer takes {first.in_features} features)"
+        elif first is not None and not isinstance(first, nn.Linear) and first.in_channels != shape[0]:
+            wants = f" (its first layer takes {first.in_channels} channels)"
         raise ConfigError(f"target {name!r}{wants} cannot take the inputs of data set {data.name!r} of "
                           f"shape {shape} (C, H, W): {str(e).splitlines()[0]}") from None
     finally:
