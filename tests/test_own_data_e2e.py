@@ -100,7 +100,8 @@ def test_cli_errors_name_the_shapes_and_the_kwarg(workdir):
     r = runner.invoke(app, ["train", *base, "--set", "target.name=deutsch_mnist", "--data-dir", "sets",
                             "--out", "b"])
     assert r.exit_code == 1 and len(r.output.strip().splitlines()) == 1
-    assert "target 'deutsch_mnist' cannot take the inputs of data set 'blobs' of shape (1, 10, 10)" in r.output
+    assert ("target 'deutsch_mnist' cannot take the inputs of data set 'blobs' of shape (1, 10, 10)"
+            in r.output)
     assert "784" in r.output  # torch's own reason, first line
     r = runner.invoke(app, ["train", *base, "--set", "target.kwargs={classes: 3}", "--data-dir", "sets",
                             "--out", "c"])
