@@ -188,3 +188,17 @@ class TargetNet:
     def module_weights(self) -> WeightBatch:
         """The module's own parameters as a batch of one network."""
         return {k: p.detach().unsqueeze(0) for k, p in self.module.named_parameters()}
+
+
+def layer_labels(layers: tuple[LayerSpec, ...] | list[LayerSpec]) -> list[str]:
+    """Names for people, in forward order: the module's own name (``conv1``, ``head``), or
+    where it is only a position in a container (``net.3``) its kind and rank (``conv2``, ``fc1``)."""
+    counts = {"conv": 0, "linear": 0}
+    labels = []
+    for spec in layers:
+        counts[spec.kind] += 1
+        last = spec.name.rsplit(".", 1)[-1]
+        labels.append(spec.name if last and not last.isdigit()
+                      else f"{'conv' if spec.kind == 'conv' else 'fc'}{counts[spec.kind]}")
+    # A made-up label that repeats a module's own name would be ambiguous: keep the path there.
+    return [lab if labels.count(lab) == 1 else spec.name for lab, spec in zip(labels, layers, strict=True)]
