@@ -131,3 +131,33 @@ def test_api_own_model_own_data_two_outlier_sets(workdir, method):
     # The folder alone reopens it, with the import path and kwargs recorded.
     assert hyperzoo.load("api-run").config.target.name == "mymodels:Small"
     assert torch.equal(hyperzoo.load("api-run").sample(2)["net.0.weight"], run.sample(2)["net.0.weight"])
+
+
+def test_cli_import_path_and_named_outliers_from_their_own_folder(workdir):
+    (workdir / "lib").mkdir()
+    (workdir / "mymodels.py").rename(workdir / "lib" / "libmodels.py")
+    sets = [a for kv in (*FAST, *METHODS["deutsch"], "target.name=libmodels:Small", "data.dataset=blobs")
+            for a in ("--set", kv)]
+    try:
+        r = runner.invoke(app, ["train", *sets, "--data-dir", "sets", "--out", "run", "--quiet"])
+        assert r.exit_code == 1 and "cannot be imported" in r.output and "--import-path" in r.output
+        r = runner.invoke(app, ["train", *sets, "--data-dir", "sets", "--import-path", "lib", "--out", "run",
+                                "--quiet"])
+        assert r.exit_code == 0, r.output
+        # A named outlier set (notMNIST's layout) in a folder of its own; the inliers stay the run's.
+        noise = np.random.default_rng(2).integers(0, 256, (25, 10, 10))
+        (workdir / "other" / "notmnist-small").mkdir(parents=True)
+        (workdir / "other" / "notmnist-small" / "t10k-images-idx3-ubyte").write_bytes(idx_bytes(noise))
+        (workdir / "other" / "notmnist-small" / "t10k-labels-idx1-ubyte").write_bytes(idx_bytes(np.zeros(25)))
+        r = runner.invoke(app, ["ood", "run", "--outliers", "notmnist", "--outlier-dir", "other",
+                                "--networks", "3"])
+        assert r.exit_code == 0, r.output
+        assert "blobs vs notmnist" in r.output
+        # An outlier set of another shape: one line naming both shapes.
+        np.savez(workdir / "small.npz", x_test=np.zeros((5, 8, 8), np.uint8), y_test=np.zeros(5, np.int64))
+        r = runner.invoke(app, ["ood", "run", "--outliers", "small.npz", "--networks", "3"])
+        assert r.exit_code == 1 and r.output.strip().splitlines() == [
+            "error: data set 'small' has inputs of shape (1, 8, 8) but the run's target takes (1, 10, 10) "
+            "(C, H, W)"]
+    finally:
+        sys.modules.pop("libmodels", None)
