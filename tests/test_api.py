@@ -73,12 +73,20 @@ def test_fit_from_an_unimportable_module_and_a_torch_dataset(tmp_path):
     x, y = digits("train")
     data = torch.utils.data.TensorDataset(x, y)  # materialised into memory by fit
     run = hyperzoo.fit(Local(), data, out=tmp_path / "run", train=FAST, method=TINY_METHOD,
-                       progress=False)
+                       test_data=torch.utils.data.TensorDataset(*digits("test")), progress=False)
     assert "hyperzoo.load(run_dir, module=" in (tmp_path / "run" / "REOPEN.txt").read_text()
     with pytest.raises(RunError, match="in-memory module"):
         hyperzoo.load(tmp_path / "run")
     again = hyperzoo.load(tmp_path / "run", module=Local())
     assert torch.equal(again.sample(2)["fc.weight"], run.sample(2)["fc.weight"])
+    # The report works on the reopened session, though the CLI could not rebuild the module.
+    rep = again.report(tmp_path / "report", pool=4, limit=30, adv_limit=10, path_limit=10,
+                       detection_sizes=[2], progress=False)
+    assert rep["dataset"] == "data" and (tmp_path / "report" / "report.md").is_file()
+    from hyperzoo.workflows import evaluate_run
+
+    with pytest.raises(ConfigError, match=r"in-memory module <in-memory .*Local>; reopen it from Python"):
+        evaluate_run(tmp_path / "run", 2, progress=False)
 
 
 def test_fit_errors_are_one_line(tmp_path):

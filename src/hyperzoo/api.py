@@ -143,6 +143,14 @@ class Run:
                        session=self.session, inliers=inl)
 
 
+    def report(self, out: str | Path, **kwargs: Any) -> dict[str, Any]:
+        """The papers' analyses into ``out`` (as ``hyperzoo report``; ``kwargs`` are
+        ``make_report``'s: ``compare``, ``pool``, ``limit``, ``ood``, ...)."""
+        from hyperzoo.report import make_report
+
+        return make_report(self.dir, out, session=self.session, **kwargs)
+
+
 def load(run_dir: str | Path, module: nn.Module | None = None, checkpoint: str | None = None) -> Run:
     """Reopen a run folder. ``module``: the target module of a run trained from one that cannot
     be imported by name (its ``REOPEN.txt`` says so)."""

@@ -178,18 +178,20 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
                 data_dir: str | None = None, pool: int = 200, limit: int | None = None,
                 adv_limit: int = 200, path_limit: int = 1000, seed: int = 0,
                 ood: str | None = None, ood_networks: int = 100, detection_sizes: list[int] | None = None,
-                detection_eps: float = 0.1, progress: bool = True) -> dict[str, Any]:
+                detection_eps: float = 0.1, progress: bool = True, session: Session | None = None
+                ) -> dict[str, Any]:
     """Analyse ``run_dir`` (and ``compare`` runs on the same test subset) into ``out``.
 
     ``ood`` names an outlier data set (e.g. ``notmnist``) for the out-of-distribution section;
     ``detection_sizes`` (default 5, 10, 100, 1000) the ensembles of the adversarial-detection
     section (PGD up to 100 networks: its 10 steps through 1000 networks are too slow on a CPU).
+    ``session``: the main run, already reopened (``hyperzoo.Run.report``).
     """
     if pool < 2:
         raise ValueError(f"--networks must be at least 2, got {pool}")
     sizes = detection_sizes if detection_sizes is not None else DETECTION_SIZES
     start = time.perf_counter()
-    session = load_run(run_dir, data_dir)
+    session = session or load_run(run_dir, data_dir)
     held = session.method.max_networks
     if held is not None and held < 2:
         raise ValueError(f"run {run_dir} holds {held} network ({session.config.method.get('name')}); "

@@ -85,6 +85,9 @@ def build_session(config: Config, with_data: bool = True, module: nn.Module | No
     else:
         shape = load_dataset(d.dataset, "test", d.data_dir, d.val_fraction).input_shape
     if module is None:
+        if config.target.name.startswith("<in-memory"):
+            raise ConfigError(f"this run was trained from an in-memory module {config.target.name}; "
+                              "reopen it from Python with hyperzoo.load(run_dir, module=...)")
         module = build_target(config.target.name, config.target.kwargs)
     if train_data is not None:
         check_target(module, config.target.name, train_data)
