@@ -73,6 +73,20 @@ def train(
                    f"(ensemble {last['val_ensemble_accuracy']:.2%}); run folder {out or resume}")
 
 
+@app.command("config")
+def show_config(
+    config: Annotated[Path | None, typer.Argument(help="YAML config (default: digits demo)")] = None,
+    set_: Annotated[list[str], typer.Option("--set", help="override: key=value")] = [],  # noqa: B006
+) -> None:
+    """Print the fully resolved config (every default), each key with one line of help."""
+    from hyperzoo.config_help import annotated_yaml
+
+    try:
+        typer.echo(annotated_yaml(load_config(config, set_)), nl=False)
+    except USER_ERRORS as e:
+        _fail(e)
+
+
 @app.command()
 def sample(
     run_dir: Path,
