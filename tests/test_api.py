@@ -102,3 +102,18 @@ def test_fit_errors_are_one_line(tmp_path):
         hyperzoo.fit(Net(), (x, y), out=tmp_path / "d", input_shape=(1, 28, 28))
     with pytest.raises(ConfigError, match="target.kwargs .* do not fit target 'tests.test_api:Net'"):
         hyperzoo.fit("tests.test_api:Net", "digits", out=tmp_path / "e", target={"kwargs": {"widht": 3}})
+
+
+def test_large_in_memory_data_is_not_copied_and_must_be_given_again(tmp_path, monkeypatch):
+    import hyperzoo.api
+
+    monkeypatch.setattr(hyperzoo.api, "DATA_LIMIT_BYTES", 0)
+    x, y = digits("train")
+    run = hyperzoo.fit(Net(), (x, y), out=tmp_path / "run", name="big", train=FAST, method=TINY_METHOD,
+                       progress=False)
+    assert not list((tmp_path / "run").glob("*.npz"))
+    assert "too large to keep here" in (tmp_path / "run" / "REOPEN.txt").read_text()
+    with pytest.raises(DataError, match="unknown dataset '<in-memory big>'"):
+        run.evaluate(networks=2)
+    xt, yt = digits("test")
+    assert hyperzoo.load(tmp_path / "run").evaluate(xt, yt, networks=2)["n_examples"] == 300

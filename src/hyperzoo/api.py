@@ -24,7 +24,7 @@ from torch import nn
 from hyperzoo.config import Config, ConfigError, from_dict, load_config
 from hyperzoo.data import DataError, Dataset, load_dataset
 from hyperzoo.data.custom import as_images, as_labels
-from hyperzoo.runs import RunError, read_config
+from hyperzoo.runs import RunError, checkpoint_step, read_config
 from hyperzoo.session import Session, load_run
 from hyperzoo.targets.registry import build_target, import_path_of
 from hyperzoo.weights import WeightBatch, atomic_write_text
@@ -275,15 +275,16 @@ def fit(module: nn.Module | str, train_data: Data, config: Config | str | Path |
         cfg.target.input_shape = shape
         arrays = {"x_train": train.x, "y_train": train.y,
                   **({"x_test": test.x, "y_test": test.y} if test is not None else {})}
-        if out.joinpath("config.yaml").exists():
-            raise RunError(f"{out} already holds a run; pass another out=")
+        if checkpoint_step(out) is not None:
+            raise RunError(f"{out} already holds a trained run; pass another out=")
         if sum(a.numel() * a.element_size() for a in arrays.values()) < DATA_LIMIT_BYTES:
             out.mkdir(parents=True, exist_ok=True)
             path = out / f"{name}.npz"
             np.savez(path, **{k: v.numpy() for k, v in arrays.items()})
             cfg.data.dataset = str(path.resolve())
         else:
-            cfg.data.dataset = name
+            # Not a path: a file of that name in the working directory must never stand in for it.
+            cfg.data.dataset = f"<in-memory {name}>"
             in_memory = _split(train, cfg.data.val_fraction)
             notes.append(f"the data ({name!r}) was too large to keep here; evaluate and ood need it "
                          "given again: Run.evaluate(x, y), Run.ood(..., inliers=(x, y))")

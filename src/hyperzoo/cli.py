@@ -192,7 +192,8 @@ def report(
     networks: Annotated[int, typer.Option(help="sampled networks per run")] = 200,
     limit: Annotated[int | None, typer.Option(help="test examples (default: all)")] = None,
     adv_limit: Annotated[int, typer.Option(help="test examples attacked")] = 200,
-    ood: Annotated[str | None, typer.Option(help="outlier data set for OOD detection, e.g. notmnist")] = None,
+    ood: Annotated[str | None, typer.Option(
+        help="outlier set for OOD detection: a name (notmnist) or a path (IDX, CIFAR-format, .npz)")] = None,
     detection_sizes: Annotated[str, typer.Option(help="ensemble sizes for adversarial detection")] = (
         "5,10,100,1000"),
     seed: int = 0,
