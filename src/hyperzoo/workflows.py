@@ -166,7 +166,7 @@ def ood_run(run_dir: str | Path, outliers: str | Dataset | list[str | Dataset], 
 
     refs = outliers if isinstance(outliers, list) else [outliers]
     if not refs:
-        raise ValueError("give at least one outlier set (--outliers NAME_OR_PATH)")
+        raise DataError("give at least one outlier set (--outliers NAME_OR_PATH)")
     session = session or load_run(run_dir, data_dir)
     d = session.config.data
     if inliers is None:
