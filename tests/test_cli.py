@@ -21,7 +21,7 @@ def test_train_sample_evaluate(tmp_path):
     assert r.exit_code == 0, r.output
     assert "ensemble (mean prob.)" in r.output
     assert "NLL (single / ensemble)" in r.output and "ECE, 15 bins" in r.output and "disagreement" in r.output
-    assert (run / "metrics.json").is_file()
+    assert (run / "metrics-test.json").is_file() and (run / "reliability-test.png").is_file()
 
 
 def test_errors_are_one_line(tmp_path):

@@ -59,6 +59,18 @@ def test_report_writes_markdown_json_and_figures(runs, tmp_path):
     # ε = 0 leaves the images as they are, and only correctly classified ones are attacked.
     assert adv["fgsm"]["single_network"][0] == adv["pgd"]["single_network"][0] == 0
     assert [r["size"] for r in saved["ensemble_vs_size"]] == [1, 2, 5, 10]
+    # Layers by name, not by position in a Sequential; no seed numbers: digits is not their setting.
+    assert list(saved["runs"][next(iter(saved["runs"]))]["layer_norms"]) == ["conv1", "conv2", "fc1", "fc2"]
+    assert saved["seed_numbers"] == {} and "Seed:" not in md and "seed 002 |" not in md
+
+
+def test_seed_numbers_only_for_their_own_setting():
+    from hyperzoo.report import seed_numbers_for
+
+    assert set(seed_numbers_for("mnist", "deutsch", "deutsch_mnist")) == {"ensemble_majority_20x200"}
+    assert "hypergan_table4_mnist" in seed_numbers_for("mnist", "hypergan", "hypergan_mnist")
+    assert seed_numbers_for("mnist", "hypergan", "mymodels:Net") == {}
+    assert seed_numbers_for("blobs", "deutsch", "deutsch_mnist") == {}
 
 
 def test_static_run_is_compared_not_analysed(runs, tmp_path):

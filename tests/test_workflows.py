@@ -33,8 +33,12 @@ def test_exported_networks_load_into_the_plain_module(run, tmp_path):
 
 def test_evaluate_writes_metrics(run):
     m = evaluate_run(run, n_networks=4, progress=False)
-    saved = json.loads((run / "metrics.json").read_text())
+    saved = json.loads((run / "metrics-test.json").read_text())
     assert saved == m
+    val = evaluate_run(run, n_networks=4, split="val", progress=False)
+    # Each split keeps its own file: evaluating val does not overwrite test's metrics.
+    assert json.loads((run / "metrics-val.json").read_text()) == val
+    assert json.loads((run / "metrics-test.json").read_text()) == m and val["split"] == "val"
     for key in ("mean_accuracy", "std_accuracy", "min_accuracy", "max_accuracy",
                 "ensemble_accuracy", "majority_accuracy", "entropy_estimate", "n_networks",
                 "dataset", "split", "ensemble_nll", "disagreement", "mutual_information", "ece_bins"):

@@ -51,18 +51,25 @@ def train(
     set_: Annotated[list[str], typer.Option("--set", help="override: key=value")] = [],  # noqa: B006
     out: Annotated[Path | None, typer.Option(help="run folder to create")] = None,
     resume: Annotated[Path | None, typer.Option(help="run folder to continue")] = None,
+    data_dir: Annotated[str | None, typer.Option(help="folder holding the data set (data.data_dir)")] = None,
+    import_path: Annotated[list[Path], typer.Option(
+        help="folder to import target.name's module from (the working directory is searched too)")
+    ] = [],  # noqa: B006
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
 ) -> None:
     """Train a hypernetwork into a run folder (or continue one with --resume)."""
+    from hyperzoo.targets.registry import add_import_paths
     from hyperzoo.train import TrainingDiverged
     from hyperzoo.train import train as run_training
 
     try:
         if (out is None) == (resume is None):
             raise ConfigError("give exactly one of --out RUN_DIR (new run) or --resume RUN_DIR")
-        if resume is not None and (config is not None or set_):
-            raise ConfigError("--resume continues the run's own config.yaml; drop CONFIG/--set")
-        cfg = load_config(config, set_) if resume is None else None
+        if resume is not None and (config is not None or set_ or data_dir):
+            raise ConfigError("--resume continues the run's own config.yaml; drop CONFIG/--set/--data-dir")
+        add_import_paths(list(import_path))
+        cfg = load_config(config, [*set_, *([f"data.data_dir={data_dir}"] if data_dir else [])]
+                          ) if resume is None else None
         last = run_training(cfg, out or resume, resume=resume is not None,  # type: ignore[arg-type]
                             argv=["hyperzoo", *sys.argv[1:]], progress=not quiet)
     except (*USER_ERRORS, TrainingDiverged) as e:
@@ -70,6 +77,20 @@ def train(
     if "val_mean_accuracy" in last:
         typer.echo(f"step {last['step']}: validation accuracy {last['val_mean_accuracy']:.2%} "
                    f"(ensemble {last['val_ensemble_accuracy']:.2%}); run folder {out or resume}")
+
+
+@app.command("config")
+def show_config(
+    config: Annotated[Path | None, typer.Argument(help="YAML config (default: digits demo)")] = None,
+    set_: Annotated[list[str], typer.Option("--set", help="override: key=value")] = [],  # noqa: B006
+) -> None:
+    """Print the fully resolved config (every default), each key with one line of help."""
+    from hyperzoo.config_help import annotated_yaml
+
+    try:
+        typer.echo(annotated_yaml(load_config(config, set_)), nl=False)
+    except USER_ERRORS as e:
+        _fail(e)
 
 
 @app.command()
@@ -98,7 +119,7 @@ def evaluate(
     seed: int = 0,
     quiet: bool = False,
 ) -> None:
-    """Accuracy of single sampled networks and of their ensemble; writes RUN_DIR/metrics.json."""
+    """Accuracy of single sampled networks and of their ensemble; writes RUN_DIR/metrics-SPLIT.json."""
     from hyperzoo.workflows import evaluate_run
 
     try:
@@ -177,7 +198,8 @@ def report(
     networks: Annotated[int, typer.Option(help="sampled networks per run")] = 200,
     limit: Annotated[int | None, typer.Option(help="test examples (default: all)")] = None,
     adv_limit: Annotated[int, typer.Option(help="test examples attacked")] = 200,
-    ood: Annotated[str | None, typer.Option(help="outlier data set for OOD detection, e.g. notmnist")] = None,
+    ood: Annotated[str | None, typer.Option(
+        help="outlier set for OOD detection: a name (notmnist) or a path (IDX, CIFAR-format, .npz)")] = None,
     detection_sizes: Annotated[str, typer.Option(help="ensemble sizes for adversarial detection")] = (
         "5,10,100,1000"),
     seed: int = 0,
@@ -204,9 +226,14 @@ def report(
 @app.command()
 def ood(
     run_dir: Path,
-    outliers: Annotated[str, typer.Option(help="out-of-distribution data set, e.g. notmnist")],
+    outliers: Annotated[list[str], typer.Option(
+        help="out-of-distribution set: a name (notmnist) or a path to an IDX folder, CIFAR-format "
+             "folder or .npz; repeat for several")],
     networks: int = 100,
-    data_dir: Annotated[str | None, typer.Option(help="folder holding the data sets")] = None,
+    data_dir: Annotated[str | None, typer.Option(
+        help="folder holding the inliers (the run's data set)")] = None,
+    outlier_dir: Annotated[str | None, typer.Option(
+        help="folder holding named outlier sets (default: the inliers' folder)")] = None,
     limit: Annotated[int | None, typer.Option(help="examples per set (default: all)")] = None,
     out: Annotated[Path | None, typer.Option(help="folder for ood.json and ood_cdf.png")] = None,
     seed: int = 0,
@@ -216,11 +243,13 @@ def ood(
     from hyperzoo.workflows import ood_run
 
     try:
-        r = ood_run(run_dir, outliers, networks, data_dir, limit, seed, out)
+        r = ood_run(run_dir, list(outliers), networks, data_dir, limit, seed, out,
+                    outlier_dir=outlier_dir)
     except USER_ERRORS as e:
         _fail(e)
-    typer.echo(f"{r['inliers']} vs {r['outliers']}, {r['n_networks']} networks, positive class: "
-               f"{r['positive_class']}")
-    for name, m in r["scores"].items():
-        typer.echo(f"  by {name.replace('_', ' ')}: AUROC {m['auroc']:.4f}, AUPR {m['aupr']:.4f}, "
-                   f"FPR at 95% TPR {m['fpr_at_95_tpr']:.4f}")
+    for name, m in r["sets"].items():
+        typer.echo(f"{r['inliers']} vs {name}, {r['n_networks']} networks, positive class: "
+                   f"{m['positive_class']}")
+        for score, sm in m["scores"].items():
+            typer.echo(f"  by {score.replace('_', ' ')}: AUROC {sm['auroc']:.4f}, AUPR {sm['aupr']:.4f}, "
+                       f"FPR at 95% TPR {sm['fpr_at_95_tpr']:.4f}")

@@ -21,14 +21,21 @@ class TargetConfig:
     name: str = "digits_net"
     kwargs: dict[str, Any] = field(default_factory=dict)
     backend: str = "auto"
+    # (C, H, W) of one input; None reads it from the data set. The Python API records it, so a
+    # run trained on in-memory data reopens without that data.
+    input_shape: list[int] | None = None
 
 
 @dataclass
 class DataConfig:
+    # A built-in name, or a path to your own: an IDX folder, a CIFAR-format folder or an .npz.
     dataset: str = "digits"
     data_dir: str | None = None
     val_split: str = "val"
     val_limit: int | None = None
+    # Share of the training examples held out for validation; None keeps the built-in splits
+    # (MNIST 1/12, CIFAR-10 1/10) and holds out 1/10 of your own data set.
+    val_fraction: float | None = None
     # Training-time augmentation: "none", or "crop" (zero-pad by ``pad`` pixels per side, then
     # a random crop of the original size; seed 004 uses pad 1 on MNIST, 2 on CIFAR-10).
     augment: str = "none"

@@ -10,14 +10,24 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from matplotlib.ticker import NullFormatter, ScalarFormatter  # noqa: E402
 
 
-def _save(fig, path: Path) -> str:
+def _save(fig, path: Path, tight: bool = True) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
+    if tight:
+        fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path.name
+
+
+def _plain_log_x(ax, ticks: list[int]) -> None:
+    """A log x axis labelled with the plain numbers ``ticks`` (5, 10, 100), not 5×10⁰."""
+    ax.set_xscale("log")
+    ax.set_xticks(ticks)
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def _edges(values: torch.Tensor, bins: int, min_width: float = 0.0) -> np.ndarray:
@@ -52,10 +62,11 @@ def ensemble_curve(rows: list[dict], single_mean: float, path: Path) -> str:
     for key, label in (("mean_prob", "mean probability"), ("majority", "majority vote")):
         m = torch.tensor([r[f"{key}_mean"] for r in rows]).numpy() * 100
         s = torch.tensor([r[f"{key}_std"] for r in rows]).numpy() * 100
-        ax.plot(sizes, m, marker="o", ms=3, label=label)
-        ax.fill_between(sizes, m - s, m + s, alpha=0.2)
+        line, = ax.plot(sizes, m, marker="o", ms=3, label=label)
+        ax.fill_between(sizes, m - s, m + s, alpha=0.2, color=line.get_color(),
+                        label=f"{label}: ± 1 std over draws")
     ax.axhline(100 * single_mean, color="0.5", ls="--", lw=1, label="single network (mean)")
-    ax.set_xscale("log")
+    _plain_log_x(ax, sizes)
     ax.set_xlabel("ensemble size")
     ax.set_ylabel("test accuracy (%)")
     ax.legend(fontsize=8)
@@ -66,13 +77,17 @@ def ensemble_curve(rows: list[dict], single_mean: float, path: Path) -> str:
 def filter_grid(images: torch.Tensor, title: str, path: Path) -> str:
     n = min(25, images.shape[0])
     v = images[:n].abs().max().item() or 1.0
-    fig, axes = plt.subplots(5, 5, figsize=(5, 5.3))
+    fig, axes = plt.subplots(5, 5, figsize=(5.6, 5.3))
+    im = None
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < n:
-            ax.imshow(images[i].numpy(), cmap="RdBu_r", vmin=-v, vmax=v, aspect="auto")
+            im = ax.imshow(images[i].numpy(), cmap="RdBu_r", vmin=-v, vmax=v, aspect="auto")
     fig.suptitle(title, fontsize=9)
-    return _save(fig, path)
+    fig.tight_layout()
+    if im is not None:  # one shared scale: every panel uses ±v
+        fig.colorbar(im, ax=axes, label="weight", shrink=0.8)
+    return _save(fig, path, tight=False)
 
 
 def pca_scatter(scores: torch.Tensor, explained: torch.Tensor, title: str, path: Path) -> str:
@@ -99,14 +114,15 @@ def pca_scatter(scores: torch.Tensor, explained: torch.Tensor, title: str, path:
 def paths_figure(t: torch.Tensor, direct: torch.Tensor, interpolated: torch.Tensor, path: Path) -> str:
     t, direct, interpolated = t.numpy(), direct.numpy(), interpolated.numpy()
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    # One colour per pair (z₁, z₂); its direct path solid, its interpolated path dashed.
     for i in range(direct.shape[0]):
-        ax.plot(t, 100 * direct[i], color="C3", alpha=0.7,
-                label="direct G(z₁)t + G(z₂)(1−t)" if i == 0 else None)
-        ax.plot(t, 100 * interpolated[i], color="C0", alpha=0.7,
-                label="interpolated G(z₁t + z₂(1−t))" if i == 0 else None)
+        ax.plot(t, 100 * direct[i], color=f"C{i % 10}", ls="-", label=f"pair {i + 1}")
+        ax.plot(t, 100 * interpolated[i], color=f"C{i % 10}", ls="--")
+    ax.plot([], [], color="k", ls="-", label="direct G(z₁)t + G(z₂)(1−t)")
+    ax.plot([], [], color="k", ls="--", label="interpolated G(z₁t + z₂(1−t))")
     ax.set_xlabel("t")
     ax.set_ylabel("accuracy (%)")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, ncol=2)
     ax.set_title("Accuracy along paths between two sampled networks")
     return _save(fig, path)
 
@@ -148,7 +164,7 @@ def detection_figure(rows: list[dict], path: Path) -> str:
     for label, pts in lines.items():
         pts.sort()
         ax.plot([p[0] for p in pts], [100 * p[1] for p in pts], marker="o", ms=3, label=label)
-    ax.set_xscale("log")
+    _plain_log_x(ax, sorted({r["size"] for r in rows}))
     ax.set_xlabel("ensemble size N (attacked; scored on a fresh one of equal size)")
     ax.set_ylabel("detected at 5% false positives (%)")
     ax.legend(fontsize=7)

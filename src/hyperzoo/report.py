@@ -23,22 +23,39 @@ from hyperzoo.evaluation import ensemble_metrics, predict_proba, reliability_bin
 from hyperzoo.methods import LatentMethod
 from hyperzoo.session import Session, limit_dataset, load_run, sample_networks, statistics_images
 from hyperzoo.symmetry import gauge_fix
+from hyperzoo.targets.target_net import layer_labels
 from hyperzoo.weights import atomic_write_json, atomic_write_text, flatten, select
 
 EPSILONS = [0.0, 0.02, 0.04, 0.06, 0.08, 0.1, 0.12, 0.16, 0.2, 0.24]
 SIZES = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000]
-# Numbers the seeds report, with the scale they were measured at.
+# Numbers the seeds report, with the scale they were measured at and the setting (data set,
+# method, target) they belong to: a report quotes one only for a run of that setting.
+_DEUTSCH_MNIST = {"dataset": "mnist", "method": "deutsch", "target": "deutsch_mnist"}
+_HYPERGAN_MNIST = {"dataset": "mnist", "method": "hypergan", "target": "hypergan_mnist"}
 SEED_NUMBERS = {
     "ensemble_majority_20x200": {"value": 0.9914, "source": "seed 001 §4, MNIST validation, "
-                                 "λ = 10³, 13,000 steps on a K80 (paper scale)"},
+                                 "λ = 10³, 13,000 steps on a K80 (paper scale)", **_DEUTSCH_MNIST},
     "hypergan_table4_mnist": {"value": {1: 0.9864, 5: 0.9875, 10: 0.9922, 100: 0.9931},
-                              "source": "seed 002 Table 4, MNIST test, HyperGAN (paper scale, GPU)"},
-    "hypergan_notmnist": {"value": None, "source": "seed 002 Fig. 3: empirical CDFs only, no AUROC"},
+                              "source": "seed 002 Table 4, MNIST test, HyperGAN (paper scale, GPU)",
+                              **_HYPERGAN_MNIST},
+    "hypergan_notmnist": {"value": None, "source": "seed 002 Fig. 3: empirical CDFs only, no AUROC",
+                          **_HYPERGAN_MNIST},
     "hypergan_adversarial_detection": {"value": 0.97, "source": "seed 002 §4.5: 'over 97%' of "
                                        "FGSM and PGD examples detected by thresholding entropy, "
-                                       "MNIST, paper scale (threshold and ε not stated)"},
+                                       "MNIST, paper scale (threshold and ε not stated)", **_HYPERGAN_MNIST},
 }
+
+
+def seed_numbers_for(dataset: str, method: str, target: str) -> dict[str, dict[str, Any]]:
+    """The seed numbers measured in the setting of a run (its data set, method and target)."""
+    return {k: v for k, v in SEED_NUMBERS.items()
+            if (v["dataset"], v["method"], v["target"]) == (dataset, method, target)}
 DETECTION_SIZES = [5, 10, 100, 1000]
+
+
+def _by_label(target, per_layer: dict[str, Any]) -> dict[str, Any]:
+    """``{module name: v}`` keyed by the layers' labels (conv1, fc2) instead of paths (net.3)."""
+    return dict(zip(layer_labels(target.layers), (per_layer[s.name] for s in target.layers), strict=True))
 
 
 def _label(run_dir: Path, session: Session) -> str:
@@ -144,6 +161,7 @@ def _ood(runs: list[_Run], inliers: Dataset, outlier: str, data_dir: str | None,
 
     outliers = limit_dataset(load_dataset(outlier, "test", data_dir or runs[0].session.config.data.data_dir),
                              len(inliers))
+    outlier = outliers.name  # a path's own name, not the path
     res: dict[str, Any] = {"outliers": outlier, "positive_class": f"{POSITIVE_CLASS} ({outlier})",
                            "n_inliers": len(inliers), "n_outliers": len(outliers),
                            "image_overlap": check_outliers_differ(inliers, outliers), "runs": {}}
@@ -167,18 +185,20 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
                 data_dir: str | None = None, pool: int = 200, limit: int | None = None,
                 adv_limit: int = 200, path_limit: int = 1000, seed: int = 0,
                 ood: str | None = None, ood_networks: int = 100, detection_sizes: list[int] | None = None,
-                detection_eps: float = 0.1, progress: bool = True) -> dict[str, Any]:
+                detection_eps: float = 0.1, progress: bool = True, session: Session | None = None
+                ) -> dict[str, Any]:
     """Analyse ``run_dir`` (and ``compare`` runs on the same test subset) into ``out``.
 
     ``ood`` names an outlier data set (e.g. ``notmnist``) for the out-of-distribution section;
     ``detection_sizes`` (default 5, 10, 100, 1000) the ensembles of the adversarial-detection
     section (PGD up to 100 networks: its 10 steps through 1000 networks are too slow on a CPU).
+    ``session``: the main run, already reopened (``hyperzoo.Run.report``).
     """
     if pool < 2:
         raise ValueError(f"--networks must be at least 2, got {pool}")
     sizes = detection_sizes if detection_sizes is not None else DETECTION_SIZES
     start = time.perf_counter()
-    session = load_run(run_dir, data_dir)
+    session = session or load_run(run_dir, data_dir)
     held = session.method.max_networks
     if held is not None and held < 2:
         raise ValueError(f"run {run_dir} holds {held} network ({session.config.method.get('name')}); "
@@ -198,9 +218,13 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
     rep: dict[str, Any] = {
         "run": str(run_dir), "method": session.config.method.get("name", "deutsch"),
         "dataset": data.name, "split": "test", "examples": len(data),
-        "pool": pool, "seed": seed, "seed_numbers": SEED_NUMBERS,
+        "target": session.config.target.name, "pool": pool, "seed": seed,
+        "seed_numbers": seed_numbers_for(data.name, session.config.method.get("name", "deutsch"),
+                                         session.config.target.name),
         "runs": {r.label: {**r.metrics, "entropy_estimate": r.entropy,
-                           "layer_norms": layer_norms(r.session.target, r.weights)} for r in runs},
+                           "layer_norms": _by_label(r.session.target,
+                                                    layer_norms(r.session.target, r.weights))}
+                 for r in runs},
     }
     rep["uncertainty"] = {r.label: r.uncertainty for r in runs}
     figs = {"reliability": figures.reliability_diagram(
@@ -222,11 +246,12 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
     bar.update(1)
 
     probes = []
+    labels = layer_labels(target.layers)
     for layer in range(min(3, len(target.layers) - 1)):
         imgs = filter_images(target, main.gauged, layer)
         name = f"filters_layer{layer + 1}.png"
         figs[f"filters_layer{layer + 1}"] = figures.filter_grid(
-            imgs[:25], f"layer {layer + 1} ({target.layers[layer].name}), filter 1, input channel 1, "
+            imgs[:25], f"layer {labels[layer]}, filter 1, input channel 1, "
                        "25 samples, gauge-fixed", out / name)
         probes.append(name)
     pcas = {}
@@ -311,7 +336,7 @@ def _markdown(rep: dict[str, Any], main: str) -> str:
                      f"{_pct(m['ensemble_accuracy'])} | {_pct(m['majority_accuracy'])} | "
                      f"{'—' if m['entropy_estimate'] is None else format(m['entropy_estimate'], '.0f')} |")
     e = rep["ensembles"]
-    seed_ens = rep["seed_numbers"]["ensemble_majority_20x200"]
+    seed_ens = rep["seed_numbers"].get("ensemble_majority_20x200")
     lines += ["", f"![histogram]({rep['figures']['histogram']})", ""]
     lines += _uncertainty_markdown(rep)
     lines += ["## Ensembles", "",
@@ -319,14 +344,14 @@ def _markdown(rep: dict[str, Any], main: str) -> str:
               f"{_pct(e['majority_mean'])} ± {_pct(e['majority_std'])}, mean probability "
               f"{_pct(e['mean_prob_mean'])} ± {_pct(e['mean_prob_std'])}."
               + (f" Seed: {_pct(seed_ens['value'])} ({seed_ens['source']})."
-                 if rep["method"] == "deutsch" else ""), "",
+                 if seed_ens else ""), "",
               "| size | mean prob. | majority |", "|---|---|---|"]
     for r in rep["ensemble_vs_size"]:
         lines.append(f"| {r['size']} | {_pct(r['mean_prob_mean'])} ± {_pct(r['mean_prob_std'])} | "
                      f"{_pct(r['majority_mean'])} ± {_pct(r['majority_std'])} |")
-    t4 = rep["seed_numbers"]["hypergan_table4_mnist"]
+    t4 = rep["seed_numbers"].get("hypergan_table4_mnist")
     by_size = {r["size"]: r for r in rep["ensemble_vs_size"]}
-    if rep["method"] == "hypergan" and all(k in by_size for k in t4["value"]):
+    if t4 and all(k in by_size for k in t4["value"]):
         lines += ["", "Seed 002 Table 4 (mean-probability ensembles of the main run; seed numbers "
                   f"from {t4['source']}):", "", "| networks | ours | seed 002 |", "|---|---|---|"]
         lines += [f"| {k} | {_pct(by_size[k]['mean_prob_mean'])} ± {_pct(by_size[k]['mean_prob_std'])} "
@@ -375,13 +400,13 @@ def _markdown(rep: dict[str, Any], main: str) -> str:
                      f"{_pct(a['pgd']['fresh_ensemble'][i])} |")
     lines += ["", f"![adversarial]({rep['figures']['adversarial']})", ""]
     d = rep["adversarial_detection"]
-    sd = rep["seed_numbers"]["hypergan_adversarial_detection"]
+    sd = rep["seed_numbers"].get("hypergan_adversarial_detection")
     lines += ["## Adversarial detection (untargeted, seed 002 §4.5)", "",
               f"FGSM and PGD ({d['pgd_steps']} steps), ε = {d['eps']:g}, against an ensemble of N "
               f"networks (logits averaged) on {d['examples']} test examples; scored by the predictive "
               "entropy of a fresh ensemble of N (a generator of networks) or of the attacked ensemble "
               "itself (a fixed ensemble). Detected = entropy above the 95th percentile of clean "
-              f"examples. Seed: {_pct(sd['value'])} ({sd['source']}).", "",
+              "examples." + (f" Seed: {_pct(sd['value'])} ({sd['source']})." if sd else ""), "",
               "| run | attack | N | error, attacked | error, scoring | detected at 5% FPR | AUROC |",
               "|---|---|---|---|---|---|---|"]
     for r in d["rows"]:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch import nn
 from tqdm.auto import tqdm
 
-from hyperzoo.config import Config
+from hyperzoo.config import Config, ConfigError
 from hyperzoo.data import Dataset, load_dataset
 from hyperzoo.methods import Method, build_method
 from hyperzoo.runs import BEST, CHECKPOINT, load_checkpoint, read_config
@@ -36,34 +38,78 @@ def limit_dataset(data: Dataset, limit: int | None) -> Dataset:
     return Dataset(data.x[:limit], data.y[:limit], data.name, data.split, data.num_classes)
 
 
-def build_session(config: Config, with_data: bool = True) -> Session:
-    """Seed, then build data, target and method (the seed makes initialisation repeatable)."""
+def check_target(module: nn.Module, name: str, data: Dataset) -> None:
+    """One line, before any training, when the target cannot take ``data``'s inputs or has fewer
+    outputs than its classes (a shape mismatch deep in a forward pass is a long traceback)."""
+    shape = data.input_shape
+    p = next(module.parameters(), None)
+    was_training = module.training
+    try:
+        with torch.no_grad():
+            out = module.eval()(torch.zeros(2, *shape, dtype=p.dtype if p is not None else None))
+    except RuntimeError as e:
+        first = next((m for m in module.modules() if isinstance(m, (nn.Linear, nn.modules.conv._ConvNd))),
+                     None)
+        # Name the first layer's expectation only where that layer is the one that disagrees.
+        wants = ""
+        if isinstance(first, nn.Linear) and first.in_features != math.prod(shape):
+            wants = f" (its first layer takes {first.in_features} features)"
+        elif first is not None and not isinstance(first, nn.Linear) and first.in_channels != shape[0]:
+            wants = f" (its first layer takes {first.in_channels} channels)"
+        raise ConfigError(f"target {name!r}{wants} cannot take the inputs of data set {data.name!r} of "
+                          f"shape {shape} (C, H, W): {str(e).splitlines()[0]}") from None
+    finally:
+        module.train(was_training)
+    if out.dim() != 2 or out.shape[-1] < data.num_classes:
+        raise ConfigError(f"target {name!r} outputs shape {tuple(out.shape[1:])} per example but data set "
+                          f"{data.name!r} has {data.num_classes} classes (labels 0-{data.num_classes - 1})")
+
+
+def build_session(config: Config, with_data: bool = True, module: nn.Module | None = None,
+                  data: tuple[Dataset, Dataset] | None = None) -> Session:
+    """Seed, then build data, target and method (the seed makes initialisation repeatable).
+
+    ``module`` replaces building ``config.target`` by name, and ``data`` (train, validation)
+    replaces loading ``config.data``: the Python API's in-memory model and data."""
     torch.manual_seed(config.train.seed)
     d = config.data
     train_data = val_data = None
-    if with_data:
-        train_data = load_dataset(d.dataset, "train", d.data_dir)
-        val_data = limit_dataset(load_dataset(d.dataset, d.val_split, d.data_dir), d.val_limit)
+    if data is not None:
+        train_data, val_data = data[0], limit_dataset(data[1], d.val_limit)
         shape = train_data.input_shape
+    elif with_data:
+        train_data = load_dataset(d.dataset, "train", d.data_dir, d.val_fraction)
+        val_data = limit_dataset(load_dataset(d.dataset, d.val_split, d.data_dir, d.val_fraction),
+                                 d.val_limit)
+        shape = train_data.input_shape
+    elif config.target.input_shape:
+        shape = tuple(config.target.input_shape)
     else:
-        shape = load_dataset(d.dataset, "test", d.data_dir).input_shape
-    module = build_target(config.target.name, config.target.kwargs)
+        shape = load_dataset(d.dataset, "test", d.data_dir, d.val_fraction).input_shape
+    if module is None:
+        if config.target.name.startswith("<in-memory"):
+            raise ConfigError(f"this run was trained from an in-memory module {config.target.name}; "
+                              "reopen it from Python with hyperzoo.load(run_dir, module=...)")
+        module = build_target(config.target.name, config.target.kwargs)
+    if train_data is not None:
+        check_target(module, config.target.name, train_data)
     target = TargetNet(module, shape, backend=config.target.backend)  # type: ignore[arg-type]
     method = build_method(target, config.method, len(train_data) if train_data is not None else None)
     return Session(config, target, method, train_data, val_data)
 
 
-def load_run(run_dir: str | Path, data_dir: str | None = None, checkpoint: str | None = None
-             ) -> Session:
+def load_run(run_dir: str | Path, data_dir: str | None = None, checkpoint: str | None = None,
+             module: nn.Module | None = None) -> Session:
     """Reopen a trained run (method in eval mode); ``data_dir`` overrides the saved one.
 
     ``checkpoint`` names the file; by default the best-validation model (``best.safetensors``,
-    early stopping) where the run kept one, else the last checkpoint."""
+    early stopping) where the run kept one, else the last checkpoint. ``module`` is the target
+    module of a run trained from one that cannot be imported by name."""
     run_dir = Path(run_dir)
     config = read_config(run_dir)
     if data_dir is not None:
         config.data.data_dir = data_dir
-    session = build_session(config, with_data=False)
+    session = build_session(config, with_data=False, module=module)
     name = checkpoint or (BEST if (run_dir / BEST).is_file() else CHECKPOINT)
     session.checkpoint_step = load_checkpoint(run_dir, session.method, name=name)
     session.checkpoint = name

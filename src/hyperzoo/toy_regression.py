@@ -111,7 +111,7 @@ def plot_regression(cfg: ToyRegressionConfig, curves: dict[int, tuple[torch.Tens
         ax.plot(g, m, color="C0", label="predictive mean")
         ax.plot(g, g**3, color="k", ls="--", lw=1, label="y = x³")
         ax.scatter(data[0][:, 0].numpy(), data[1].numpy(), color="C3", s=14, zorder=3, label="data")
-        ax.axvspan(-6, -cfg.x_range, color="0.92", zorder=0)
+        ax.axvspan(-6, -cfg.x_range, color="0.92", zorder=0, label="outside the training data")
         ax.axvspan(cfg.x_range, 6, color="0.92", zorder=0)
         ax.set_xlim(-6, 6)
         ax.set_ylim(-250, 250)

@@ -11,7 +11,7 @@ import torch
 from tqdm.auto import tqdm
 
 from hyperzoo.config import Config
-from hyperzoo.data import Dataset
+from hyperzoo.data import Dataset, absolute_dataset
 from hyperzoo.data.augment import augment
 from hyperzoo.evaluation import ensemble_metrics, predict_proba
 from hyperzoo.methods import Method
@@ -71,8 +71,12 @@ def step_optimizers(method: Method, optimizers: dict[str, torch.optim.Optimizer]
 
 
 def train(config: Config, run_dir: str | Path, resume: bool = False, argv: list[str] | None = None,
-          progress: bool = True) -> dict[str, float]:
-    """Train ``config`` into ``run_dir`` (or continue it with ``resume``); returns last metrics."""
+          progress: bool = True, module: torch.nn.Module | None = None,
+          data: tuple[Dataset, Dataset] | None = None) -> dict[str, float]:
+    """Train ``config`` into ``run_dir`` (or continue it with ``resume``); returns last metrics.
+
+    ``module`` (the target) and ``data`` (train, validation) given in memory replace building
+    them from ``config`` (the Python API, ``hyperzoo.fit``)."""
     run_dir = Path(run_dir)
     if resume:
         config = read_config(run_dir)
@@ -83,12 +87,13 @@ def train(config: Config, run_dir: str | Path, resume: bool = False, argv: list[
         if config.data.data_dir:
             # Absolute, so evaluate/report/resume work from any working directory.
             config.data.data_dir = str(Path(config.data.data_dir).expanduser().resolve())
+        config.data.dataset = absolute_dataset(config.data.dataset, config.data.data_dir)
         write_config(run_dir, config)
     append_command(run_dir, argv if argv is not None else sys.argv)
     t = config.train
     if t.threads:
         torch.set_num_threads(t.threads)
-    s = build_session(config)
+    s = build_session(config, module=module, data=data)
     method, data = s.method, s.train_data
     assert data is not None and s.val_data is not None
     optimizers = {g: torch.optim.Adam(params, lr=t.lr)

@@ -10,7 +10,7 @@ import torch
 from tqdm.auto import tqdm
 
 from hyperzoo.analysis.ensembles import accuracy_vs_size
-from hyperzoo.data import Dataset, load_dataset
+from hyperzoo.data import DataError, Dataset, load_dataset
 from hyperzoo.diversity import kl_entropy
 from hyperzoo.evaluation import ensemble_metrics, predict_proba, reliability_bins, uncertainty_metrics
 from hyperzoo.session import Session, limit_dataset, load_run, sample_networks
@@ -21,22 +21,34 @@ ENSEMBLE_SIZES = [5, 10, 100, 1000]
 ENSEMBLE_DRAWS = 10
 
 
+def metrics_path(run_dir: str | Path, split: str) -> Path:
+    """Where ``evaluate`` keeps the metrics of one split: ``RUN_DIR/metrics-<split>.json``."""
+    return Path(run_dir) / f"metrics-{split}.json"
+
+
 def evaluate_run(run_dir: str | Path, n_networks: int = 100, data_dir: str | None = None,
-                 split: str = "test", seed: int = 0, progress: bool = True) -> dict[str, Any]:
-    """Metrics of ``n_networks`` sampled networks on ``split``; written to RUN_DIR/metrics.json,
-    with the reliability diagram of the ensemble and of the single networks in RUN_DIR/reliability.png.
+                 split: str = "test", seed: int = 0, progress: bool = True,
+                 session: Session | None = None, data: Dataset | None = None) -> dict[str, Any]:
+    """Metrics of ``n_networks`` sampled networks on ``split``, written to
+    RUN_DIR/metrics-<split>.json (one file per split), with the reliability diagram of the
+    ensemble and of the single networks in RUN_DIR/reliability-<split>.png.
 
     Accuracy, and the uncertainty metrics of ``uncertainty_metrics`` (NLL, Brier, ECE, AURC of the
     single networks, mean and std, and of the mean-probability ensemble; disagreement, mutual
-    information). A method holding a fixed number of networks (an ensemble, a static hypernetwork) gives at
-    most that many; the entropy estimate needs at least two (None otherwise).
+    information). A method holding a fixed number of networks (an ensemble, a static
+    hypernetwork) gives at most that many; the entropy estimate needs at least two (None
+    otherwise). ``session`` is the reopened run (else reopened here); ``data`` other examples to
+    score, returned, not written.
     """
     if n_networks < 1:
         raise ValueError(f"--networks must be at least 1, got {n_networks}")
-    session = load_run(run_dir, data_dir)
+    session = session or load_run(run_dir, data_dir)
     n_networks = min(n_networks, session.method.max_networks or n_networks)
     d = session.config.data
-    data = load_dataset(d.dataset, split, d.data_dir)
+    write = data is None
+    if data is None:
+        data = load_dataset(d.dataset, split, data_dir or d.data_dir, d.val_fraction)
+    check_input_shape(session, data)
     start = time.perf_counter()
     with torch.no_grad():
         weights = sample_networks(session, n_networks, seed, progress)
@@ -61,11 +73,13 @@ def evaluate_run(run_dir: str | Path, n_networks: int = 100, data_dir: str | Non
 
     unc = uncertainty_metrics(probs, data.y)
     n = probs.shape[0]
-    figure = figures.reliability_diagram({
-        f"ensemble of {n} (ECE {unc['ensemble_ece']:.4f})": reliability_bins(probs.mean(0), data.y),
-        f"{n} single networks, pooled (ECE {unc['mean_ece']:.4f} mean)":
-            reliability_bins(probs.flatten(0, 1), data.y.repeat(n)),
-    }, Path(run_dir) / "reliability.png")
+    figure = None
+    if write:  # examples passed in from Python are scored, not written into the run folder
+        figure = figures.reliability_diagram({
+            f"ensemble of {n} (ECE {unc['ensemble_ece']:.4f})": reliability_bins(probs.mean(0), data.y),
+            f"{n} single networks, pooled (ECE {unc['mean_ece']:.4f} mean)":
+                reliability_bins(probs.flatten(0, 1), data.y.repeat(n)),
+        }, Path(run_dir) / f"reliability-{split}.png")
     metrics: dict[str, Any] = {
         **ensemble_metrics(probs, data.y),
         **unc,
@@ -74,22 +88,24 @@ def evaluate_run(run_dir: str | Path, n_networks: int = 100, data_dir: str | Non
         "ensemble_draws": ENSEMBLE_DRAWS,
         "entropy_estimate": entropy,
         "dataset": data.name,
-        "split": split,
+        "split": data.split,
         "n_examples": len(data),
         "seed": seed,
         "checkpoint": session.checkpoint,
         "checkpoint_step": session.checkpoint_step,
         "seconds": round(time.perf_counter() - start, 3),
     }
-    atomic_write_json(Path(run_dir) / "metrics.json", metrics)
+    if write:
+        atomic_write_json(metrics_path(run_dir, split), metrics)
     return metrics
 
 
-def export_networks(run_dir: str | Path, n: int, out: str | Path, seed: int = 0) -> list[Path]:
+def export_networks(run_dir: str | Path, n: int, out: str | Path, seed: int = 0,
+                    session: Session | None = None) -> list[Path]:
     """Write ``n`` sampled networks as safetensors state dicts of the plain target module."""
     if n < 1:
         raise ValueError(f"-n must be at least 1, got {n}")
-    session = load_run(run_dir)
+    session = session or load_run(run_dir)
     out = Path(out)
     weights = sample_networks(session, n, seed, progress=True)
     buffers = dict(session.target.module.named_buffers())
@@ -148,36 +164,67 @@ def ood_scores_of_run(session: Session, inliers: Dataset, outliers: Dataset, n_n
     return s_in, s_out, n
 
 
-def ood_run(run_dir: str | Path, outlier: str, n_networks: int = 100, data_dir: str | None = None,
-            limit: int | None = None, seed: int = 0, out: str | Path | None = None,
-            progress: bool = True) -> dict[str, Any]:
-    """Predictive entropy and mutual information of ``n_networks`` sampled networks on the run's
-    test set (inliers) and on data set ``outlier``; detection metrics by each score (outliers are
-    the positive class) under ``scores``, the entropy's also at the top level, and an
-    empirical-CDF figure of the entropy."""
+def check_input_shape(session: Session, data: Dataset) -> None:
+    """One line when ``data``'s examples do not have the shape the run's target takes."""
+    if tuple(data.input_shape) != tuple(session.target.input_shape):
+        raise DataError(f"data set {data.name!r} has inputs of shape {data.input_shape} but the run's "
+                        f"target takes {tuple(session.target.input_shape)} (C, H, W)")
+
+
+def load_outliers(ref: str | Dataset, data_dir: str | None) -> Dataset:
+    """An outlier set's test split: a built-in name (looked up in ``data_dir``), a path to an IDX
+    folder, a CIFAR-format folder or an .npz (see ``hyperzoo.data.custom``), or a Dataset."""
+    return ref if isinstance(ref, Dataset) else load_dataset(ref, "test", data_dir)
+
+
+def ood_run(run_dir: str | Path, outliers: str | Dataset | list[str | Dataset], n_networks: int = 100,
+            data_dir: str | None = None, limit: int | None = None, seed: int = 0,
+            out: str | Path | None = None, progress: bool = True, outlier_dir: str | None = None,
+            session: Session | None = None, inliers: Dataset | None = None) -> dict[str, Any]:
+    """Predictive entropy of ``n_networks`` sampled networks on the run's test set (inliers, from
+    ``data_dir`` or the run's own folder) and on each outlier set (names from ``outlier_dir``,
+    else the inliers' folder; or paths; see ``load_outliers``): detection metrics per set, each
+    under its own name in ``sets``, and an empirical-CDF figure. With one set its metrics are
+    also at the top level, as before."""
     from hyperzoo import figures
     from hyperzoo.evaluation.ood import POSITIVE_CLASS, detection_by_score
 
-    session = load_run(run_dir, data_dir)
+    refs = outliers if isinstance(outliers, list) else [outliers]
+    if not refs:
+        raise DataError("give at least one outlier set (--outliers NAME_OR_PATH)")
+    session = session or load_run(run_dir, data_dir)
     d = session.config.data
-    inliers = limit_dataset(load_dataset(d.dataset, "test", d.data_dir), limit)
-    outliers = limit_dataset(load_dataset(outlier, "test", d.data_dir), limit)
-    overlap = check_outliers_differ(inliers, outliers)
-    s_in, s_out, n = ood_scores_of_run(session, inliers, outliers, n_networks, seed)
-    h_in, h_out = s_in["entropy"], s_out["entropy"]
-    scores = detection_by_score(s_in, s_out)
-    result: dict[str, Any] = {"inliers": inliers.name, "outliers": outlier,
-                              "positive_class": f"{POSITIVE_CLASS} ({outlier})", "n_networks": n,
-                              "n_inliers": len(h_in), "n_outliers": len(h_out),
-                              "image_overlap": overlap,
-                              **{k: scores["entropy"][k] for k in ("auroc", "aupr", "fpr_at_95_tpr")},
-                              "mean_entropy_inliers": h_in.mean().item(),
-                              "mean_entropy_outliers": h_out.mean().item(),
-                              "scores": scores}
+    if inliers is None:
+        inliers = load_dataset(d.dataset, "test", data_dir or d.data_dir, d.val_fraction)
+    inliers = limit_dataset(inliers, limit)
+    check_input_shape(session, inliers)
+    sets: dict[str, dict[str, Any]] = {}
+    curves_out: dict[str, torch.Tensor] = {}
+    h_in = None
+    for ref in refs:
+        outlier = limit_dataset(load_outliers(ref, outlier_dir or data_dir or d.data_dir), limit)
+        check_input_shape(session, outlier)
+        name = outlier.name if outlier.name not in sets else f"{outlier.name} ({len(sets) + 1})"
+        overlap = check_outliers_differ(inliers, outlier)
+        s_in, s_out, n = ood_scores_of_run(session, inliers, outlier, n_networks, seed)
+        h_in, h_out = s_in["entropy"], s_out["entropy"]
+        scores = detection_by_score(s_in, s_out)
+        sets[name] = {"positive_class": f"{POSITIVE_CLASS} ({name})", "n_outliers": len(h_out),
+                      "image_overlap": overlap,
+                      # The entropy's metrics at the top of each set, as before the MI score.
+                      **{k: scores["entropy"][k] for k in ("auroc", "aupr", "fpr_at_95_tpr")},
+                      "mean_entropy_outliers": h_out.mean().item(), "scores": scores}
+        curves_out[f"{name} (outliers)"] = h_out
+    assert h_in is not None
+    result: dict[str, Any] = {"inliers": inliers.name, "n_networks": n, "n_inliers": len(h_in),
+                              "mean_entropy_inliers": h_in.mean().item(), "outliers": list(sets),
+                              "sets": sets}
+    if len(sets) == 1:
+        result.update(next(iter(sets.values())), outliers=next(iter(sets)))
     if out is not None:
         out = Path(out)
-        result["figure"] = figures.entropy_cdf({f"{inliers.name} (inliers)": h_in},
-                                               {f"{outlier} (outliers)": h_out}, out / "ood_cdf.png")
+        result["figure"] = figures.entropy_cdf({f"{inliers.name} (inliers)": h_in}, curves_out,
+                                               out / "ood_cdf.png")
         atomic_write_json(out / "ood.json", result)
     return result
 

@@ -12,7 +12,7 @@ def test_dataset_names():
 
 
 def test_unknown_dataset():
-    expected = "unknown dataset 'foo'; expected one of digits, mnist, notmnist, cifar10, cifar5"
+    expected = "unknown dataset 'foo': neither a built-in (digits, mnist, notmnist, cifar10, cifar5"
     with pytest.raises(DataError, match=re.escape(expected)):
         load_dataset("foo", "train")
 
@@ -180,3 +180,13 @@ def test_mnist_5000_keeps_5000_training_examples_and_the_usual_val_and_test(tmp_
     torch.testing.assert_close(small.x, full.x[:5000])
     assert len(load_dataset("mnist-5000", "val", tmp_path)) == 500
     assert len(load_dataset("mnist-5000", "test", tmp_path)) == 12
+
+
+def test_val_fraction_moves_the_cut_of_a_built_in_set(tmp_path, write_mnist):
+    arrays = write_mnist(tmp_path / "mnist", n_train=60, n_test=12)
+    val = load_dataset("mnist", "val", tmp_path, val_fraction=0.25)
+    train = load_dataset("mnist", "train", tmp_path, val_fraction=0.25)
+    assert (len(train), len(val)) == (45, 15)
+    np.testing.assert_array_equal(val.y.numpy(), arrays["train"][1][45:])
+    # The same folder, named by path: its own name, the official checksums still apply by name.
+    assert load_dataset(str(tmp_path / "mnist"), "test").name == "mnist"

@@ -103,3 +103,24 @@ def test_unflatten_is_filter_major():
     w = layer.unflatten(flat)
     assert torch.equal(w[layer.weight][1, 3], flat[1, 3 * 33:3 * 33 + 32])
     assert torch.equal(w[layer.bias][1, 3], flat[1, 3 * 33 + 32])
+
+
+def test_layer_labels_name_positions_by_kind_and_keep_own_names():
+    from torch import nn
+
+    from hyperzoo.targets.target_net import layer_labels
+
+    t = TargetNet(build_target("digits_net"), (1, 8, 8))
+    assert [s.name for s in t.layers] == ["0", "3", "7", "9"]  # a Sequential's positions
+    assert layer_labels(t.layers) == ["conv1", "conv2", "fc1", "fc2"]
+
+    class Named(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc2 = nn.Linear(4, 3)  # its own name, which body.0's made-up label would repeat
+            self.body = nn.Sequential(nn.Linear(3, 3), nn.Linear(3, 2))
+
+        def forward(self, x):
+            return self.body(self.fc2(x))
+
+    assert layer_labels(TargetNet(Named(), (4,)).layers) == ["fc2", "body.0", "fc3"]

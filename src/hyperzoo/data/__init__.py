@@ -1,7 +1,7 @@
 """Data sets as in-memory tensors: the embedded digits, and MNIST, notMNIST and CIFAR-10 read
-from a user's own copy of the official files."""
+from a user's own copy of the official files, or any data set in those formats or an .npz."""
 
 from hyperzoo.data.base import DataError, Dataset
-from hyperzoo.data.registry import DATASETS, load_dataset
+from hyperzoo.data.registry import DATASETS, absolute_dataset, load_dataset
 
-__all__ = ["DATASETS", "DataError", "Dataset", "load_dataset"]
+__all__ = ["DATASETS", "DataError", "Dataset", "absolute_dataset", "load_dataset"]

@@ -114,6 +114,11 @@ def parse_py_batch(data: bytes, what: str) -> Arrays:
     return x.reshape(-1, 3, _SIDE, _SIDE), y.astype(np.uint8)
 
 
+def parse_batch(base: str, data: bytes, what: str) -> Arrays:
+    """A batch file named ``base``: binary records if it ends in .bin, else a python pickle."""
+    return (parse_bin_batch if base.endswith(".bin") else parse_py_batch)(data, what)
+
+
 def find_source(folder: Path) -> Path | None:
     """The first CIFAR-10 copy found in ``folder`` (see ``SOURCES``), or the folder itself when it
     is an extracted batches folder; None if there is none."""
@@ -145,7 +150,9 @@ def _read_archive(path: Path) -> dict[str, tuple[str, bytes]]:
     return found
 
 
-def _read_folder(path: Path) -> dict[str, tuple[str, bytes]]:
+def read_batches(path: Path) -> dict[str, tuple[str, bytes]]:
+    """Batch name -> (file name, content) for every CIFAR-10 batch in an extracted folder
+    (known files verified by checksum); batches may be missing."""
     found: dict[str, tuple[str, bytes]] = {}
     for stem in TRAIN_BATCHES + TEST_BATCHES:
         for base in (f"{stem}.bin", stem):
@@ -166,7 +173,7 @@ def read_cifar10(source: str | Path) -> dict[str, Arrays]:
     """
     source = Path(source)
     if source.is_dir():
-        batches = _read_folder(source)
+        batches = read_batches(source)
     else:
         verify_known(source, f"cifar10/{source.name}")
         batches = _read_archive(source)
@@ -183,8 +190,8 @@ def read_cifar10(source: str | Path) -> dict[str, Arrays]:
         parts = []
         for stem in stems:
             base, data = batches[stem]
-            parse = parse_bin_batch if base.endswith(".bin") else parse_py_batch
-            parts.append(parse(data, f"{source}/{base}" if source.is_dir() else f"{source}:{base}"))
+            what = f"{source}/{base}" if source.is_dir() else f"{source}:{base}"
+            parts.append(parse_batch(base, data, what))
         x = np.concatenate([p[0] for p in parts])
         y = np.concatenate([p[1] for p in parts])
         # Results are cached and shared; make accidental in-place edits fail loudly.

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hyperzoo.data import cifar
+from hyperzoo.data import cifar, custom
 from hyperzoo.data.base import DataError, Dataset
 from hyperzoo.data.checksums import verify_known
 from hyperzoo.data.digits import SPLITS as DIGITS_SPLITS
@@ -52,16 +52,23 @@ _NEEDS_DIR = {
 }
 
 
-def load_dataset(name: str, split: str, data_dir: str | Path | None = None) -> Dataset:
-    """Load one split of a named data set (see ``DATASETS``) into memory.
+def load_dataset(name: str, split: str, data_dir: str | Path | None = None,
+                 val_fraction: float | None = None) -> Dataset:
+    """Load one split of a data set into memory: a built-in name (see ``DATASETS``) or a path to
+    a user's own (see ``hyperzoo.data.custom``), whose name is then the folder's or file's.
 
     ``data_dir`` is the data set's folder or its parent (e.g. a folder holding ``mnist/``); the
-    embedded ``digits`` set ignores it. Parsed files are cached in memory, never on disk.
+    embedded ``digits`` set ignores it. ``val_fraction`` is the share of the training examples
+    held out (the last ones) as the validation split; None keeps the built-in sets' splits (MNIST
+    1/12, CIFAR-10 1/10) and holds out 1/10 of a user's set. Digits' splits are fixed.
+    Parsed files are cached in memory, never on disk.
     """
+    if val_fraction is not None and not 0 < val_fraction < 1:
+        raise DataError(f"data.val_fraction must be between 0 and 1 (exclusive), got {val_fraction}")
     if name not in DATASETS:
-        raise DataError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
+        return _custom(name, split, data_dir, val_fraction)
     if name in _VARIANTS:
-        return _variant(name, split, data_dir)
+        return _variant(name, split, data_dir, val_fraction)
     if split not in _SPLITS[name]:
         raise DataError(
             f"unknown split {split!r} for dataset {name!r}; "
@@ -90,7 +97,7 @@ def load_dataset(name: str, split: str, data_dir: str | Path | None = None) -> D
         x8, y8 = _read_idx_pair(name, root, prefix)
         x8 = x8[:, None]  # grey images: one channel
     if split in ("train", "val"):
-        x8, y8 = _holdout(name, x8, y8, split)
+        x8, y8 = _holdout(name, x8, y8, split, val_fraction)
 
     # astype copies, so the tensors own writable memory and the cached arrays stay untouched.
     x = torch.from_numpy(x8.astype(np.float32)).div_(255.0)
@@ -98,9 +105,52 @@ def load_dataset(name: str, split: str, data_dir: str | Path | None = None) -> D
     return Dataset(x, y, name, split, _NUM_CLASSES)
 
 
-def _variant(name: str, split: str, data_dir: str | Path | None) -> Dataset:
+def absolute_dataset(ref: str, data_dir: str | Path | None = None) -> str:
+    """A built-in name as it is; a path to a user's data set made absolute, so that a run's
+    config finds it from any working directory."""
+    if ref in DATASETS:
+        return ref
+    path = custom.resolve_path(ref, data_dir)
+    return str(path) if path is not None else ref
+
+
+def _custom(ref: str, split: str, data_dir: str | Path | None, val_fraction: float | None) -> Dataset:
+    """One split of a user's data set at path ``ref`` (as given, or inside ``data_dir``)."""
+    path = custom.resolve_path(ref, data_dir)
+    if path is None:
+        raise DataError(f"unknown dataset {ref!r}: neither a built-in ({', '.join(DATASETS)}) nor an "
+                        f"existing path{' (also looked in ' + str(data_dir) + ')' if data_dir else ''}")
+    name = custom.dataset_name(path)
+    if split not in _FULL_SPLITS:
+        raise DataError(f"unknown split {split!r} for dataset {name!r}; expected one of "
+                        f"{', '.join(_FULL_SPLITS)}")
+    parts = custom.read_custom(path)
+    # Classes from every label the source holds, so train and test agree on the count.
+    num_classes = max(int(y.max()) + 1 if len(y) else 0 for _, y in parts.values())
+    source = "test" if split == "test" else "train"
+    if source not in parts:
+        raise DataError(f"dataset {name!r} ({path}) has no {source} split; it holds only "
+                        f"{', '.join(parts)}")
+    x, y = parts[source]
+    if split in ("train", "val"):
+        n_val = _n_val(name, len(y), val_fraction if val_fraction is not None else 0.1)
+        keep = slice(None, len(y) - n_val) if split == "train" else slice(len(y) - n_val, None)
+        x, y = x[keep], y[keep]
+    # Copies, so callers cannot alter the cached tensors.
+    return Dataset(x.clone(), y.clone(), name, split, num_classes)
+
+
+def _n_val(name: str, n: int, fraction: float) -> int:
+    n_val = int(n * fraction)
+    if n_val == 0 or n_val == n:
+        raise DataError(f"dataset {name!r}: {n} training examples are too few to hold out a "
+                        f"validation fraction of {fraction:g}")
+    return n_val
+
+
+def _variant(name: str, split: str, data_dir: str | Path | None, val_fraction: float | None) -> Dataset:
     base, classes, train_limit = _VARIANTS[name]
-    d = load_dataset(base, split, data_dir)
+    d = load_dataset(base, split, data_dir, val_fraction)
     x, y, num_classes = d.x, d.y, d.num_classes
     if classes is not None:
         keep = torch.isin(y, torch.tensor(classes))
@@ -110,13 +160,17 @@ def _variant(name: str, split: str, data_dir: str | Path | None) -> Dataset:
     return Dataset(x, y, name, split, num_classes)
 
 
-def _holdout(name: str, x: np.ndarray, y: np.ndarray, split: str) -> tuple[np.ndarray, np.ndarray]:
+def _holdout(name: str, x: np.ndarray, y: np.ndarray, split: str, val_fraction: float | None
+             ) -> tuple[np.ndarray, np.ndarray]:
     n = len(y)
-    n_train = n - n // _VAL_DIVISOR[name]
-    if n_train == n:
-        raise DataError(
-            f"dataset {name!r}: {n} training examples are too few to hold out a validation split"
-        )
+    if val_fraction is not None:
+        n_train = n - _n_val(name, n, val_fraction)
+    else:
+        n_train = n - n // _VAL_DIVISOR[name]
+        if n_train == n:
+            raise DataError(
+                f"dataset {name!r}: {n} training examples are too few to hold out a validation split"
+            )
     return (x[:n_train], y[:n_train]) if split == "train" else (x[n_train:], y[n_train:])
 
 

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import importlib
+import inspect
+import os
+import sys
+from pathlib import Path
 from typing import Any
 
 from torch import nn
 
+from hyperzoo.config import ConfigError
 from hyperzoo.targets.zoo import (
     VGGCIFAR,
     CIFARResNet,
@@ -34,16 +39,57 @@ def build_target(name: str, kwargs: dict[str, Any] | None = None) -> nn.Module:
     """Instantiate a built-in target or ``package.module:Class`` with ``kwargs``."""
     kwargs = kwargs or {}
     if name in BUILTIN:
-        return BUILTIN[name](**kwargs)
-    if ":" not in name:
-        raise ValueError(f"unknown target {name!r}; expected one of {', '.join(BUILTIN)} "
-                         "or an import path 'package.module:Class'")
-    mod_name, _, attr = name.partition(":")
+        cls: Any = BUILTIN[name]
+    elif ":" not in name:
+        raise ConfigError(f"unknown target {name!r}; expected one of {', '.join(BUILTIN)} "
+                          "or an import path 'package.module:Class'")
+    else:
+        cls = import_class(name)
     try:
-        cls = getattr(importlib.import_module(mod_name), attr)
-    except (ImportError, AttributeError) as e:
-        raise ValueError(f"target {name!r} cannot be imported: {e}") from e
+        inspect.signature(cls).bind(**kwargs)
+    except TypeError as e:  # a misspelt or missing keyword: the user's config, not a bug
+        raise ConfigError(f"target.kwargs {kwargs} do not fit target {name!r}: {e}") from None
+    except ValueError:  # no signature to check (a builtin callable): let the call speak
+        pass
     module = cls(**kwargs)
     if not isinstance(module, nn.Module):
-        raise ValueError(f"target {name!r} built a {type(module).__name__}, not an nn.Module")
+        raise ConfigError(f"target {name!r} built a {type(module).__name__}, not an nn.Module")
     return module
+
+
+def import_class(name: str) -> Any:
+    """The object ``package.module:Class`` names; the working directory is searched last
+    (a console script, unlike ``python -m``, does not put it on ``sys.path``)."""
+    add_import_paths([os.getcwd()])
+    mod_name, _, attr = name.partition(":")
+    try:
+        return getattr(importlib.import_module(mod_name), attr)
+    except (ImportError, AttributeError) as e:
+        raise ConfigError(f"target {name!r} cannot be imported: {e} (searched the working directory "
+                          "and sys.path; add folders with --import-path)") from e
+
+
+# --- Where user code is imported from (kept apart: run folders may gate this separately) ---
+
+def add_import_paths(paths: list[str | Path]) -> None:
+    """Append folders to ``sys.path`` (once each) so user models in them import by name."""
+    for p in paths:
+        folder = str(Path(p).expanduser().resolve())
+        if not Path(folder).is_dir():
+            raise ConfigError(f"--import-path {str(p)!r} is not a folder")
+        if folder not in sys.path:
+            sys.path.append(folder)
+
+
+def import_path_of(module: nn.Module) -> str | None:
+    """``package.module:Class`` of a module's class when a fresh process can import it
+    (not defined in ``__main__``, a notebook or a function); else None."""
+    cls = type(module)
+    if cls.__module__ in ("__main__", "builtins") or "<locals>" in cls.__qualname__:
+        return None
+    name = f"{cls.__module__}:{cls.__qualname__}"
+    try:
+        found = getattr(importlib.import_module(cls.__module__), cls.__qualname__, None)
+        return name if found is cls else None
+    except ImportError:
+        return None

@@ -297,3 +297,17 @@ class TargetNet:
         """The module's own parameters (and running statistics) as a batch of one network."""
         own = {**dict(self.module.named_parameters()), **dict(self.module.named_buffers())}
         return {k: own[k].detach().unsqueeze(0) for k in [*self.param_shapes, *self.stat_shapes]}
+
+
+def layer_labels(layers: tuple[LayerSpec, ...] | list[LayerSpec]) -> list[str]:
+    """Names for people, in forward order: the module's own name (``conv1``, ``head``), or
+    where it is only a position in a container (``net.3``) its kind and rank (``conv2``, ``fc1``)."""
+    counts = {"conv": 0, "linear": 0}
+    labels = []
+    for spec in layers:
+        counts[spec.kind] += 1
+        last = spec.name.rsplit(".", 1)[-1]
+        labels.append(spec.name if last and not last.isdigit()
+                      else f"{'conv' if spec.kind == 'conv' else 'fc'}{counts[spec.kind]}")
+    # A made-up label that repeats a module's own name would be ambiguous: keep the path there.
+    return [lab if labels.count(lab) == 1 else spec.name for lab, spec in zip(labels, layers, strict=True)]

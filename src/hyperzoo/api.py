@@ -1,0 +1,312 @@
+"""The Python API, mirroring the CLI: ``fit`` a hypernetwork to your own ``nn.Module`` and data,
+then ``sample``, ``evaluate``, ``export`` and score out-of-distribution sets (``ood``) through
+the returned ``Run``; ``load`` reopens a run folder.
+
+A run trained from Python reopens like any other: the module is recorded in ``config.yaml`` by
+its import path and keyword arguments when a fresh process can rebuild it, and in-memory data
+smaller than ``DATA_LIMIT_BYTES`` is saved in the run folder as ``<name>.npz``. Otherwise the
+run folder's ``REOPEN.txt`` says what ``load`` must be given again.
+"""
+
+from __future__ import annotations
+
+import inspect
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+import torch
+import yaml
+from torch import nn
+
+from hyperzoo.config import Config, ConfigError, from_dict, load_config
+from hyperzoo.data import DataError, Dataset, load_dataset
+from hyperzoo.data.custom import as_images, as_labels
+from hyperzoo.runs import RunError, checkpoint_step, read_config
+from hyperzoo.session import Session, load_run
+from hyperzoo.targets.registry import build_target, import_path_of
+from hyperzoo.weights import WeightBatch, atomic_write_text
+
+DATA_LIMIT_BYTES = 50 * 2**20
+REOPEN = "REOPEN.txt"
+# Data as the API takes it: (x, y) tensors or arrays, a torch Dataset yielding (x, y), a
+# hyperzoo Dataset, or a built-in name / path (as data.dataset in a config).
+Data = Union[tuple[Any, Any], torch.utils.data.Dataset, Dataset, str, Path]  # noqa: UP007
+
+
+def to_dataset(data: Data, name: str, split: str) -> Dataset:
+    """``data`` as an in-memory hyperzoo Dataset (a torch Dataset is read once, in full, into
+    memory through a DataLoader; its items must be (image, label) pairs)."""
+    if isinstance(data, Dataset):
+        return data
+    if isinstance(data, (str, Path)):
+        return load_dataset(str(data), split)
+    if isinstance(data, torch.utils.data.Dataset):
+        xs, ys = [], []
+        for batch in torch.utils.data.DataLoader(data, batch_size=512):
+            if not isinstance(batch, (list, tuple)) or len(batch) != 2:
+                raise DataError(f"{name}: a torch Dataset must yield (image, label) pairs")
+            xs.append(torch.as_tensor(batch[0]))
+            ys.append(torch.as_tensor(batch[1]))
+        if not xs:
+            raise DataError(f"{name}: the torch Dataset is empty")
+        data = (torch.cat(xs), torch.cat(ys))
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        raise DataError(f"{name}: expected (x, y), a torch Dataset, a Dataset or a name/path; "
+                        f"got {type(data).__name__}")
+    x, y = as_images(data[0], f"{name} x"), as_labels(data[1], f"{name} y")
+    if len(x) != len(y):
+        raise DataError(f"{name}: x has {len(x)} examples but y has {len(y)}")
+    return Dataset(x, y, name, split, int(y.max()) + 1 if len(y) else 0)
+
+
+class Run:
+    """A trained run folder, reopened: sample networks, evaluate them, export them, score OOD."""
+
+    def __init__(self, run_dir: str | Path, session: Session):
+        self.dir = Path(run_dir)
+        self.session = session
+
+    @property
+    def config(self) -> Config:
+        return self.session.config
+
+    @property
+    def method(self) -> nn.Module:
+        return self.session.method
+
+    @property
+    def target(self):  # TargetNet; typed loosely to keep this module's imports light
+        return self.session.target
+
+    def __repr__(self) -> str:
+        return (f"Run({str(self.dir)!r}, method={self.config.method.get('name')!r}, "
+                f"target={self.config.target.name!r}, data={self.config.data.dataset!r})")
+
+    def sample(self, n: int = 10, seed: int = 0) -> WeightBatch:
+        """``n`` networks as a weight batch ``{name: (n, *shape)}`` (at most the method holds)."""
+        with torch.no_grad():
+            return self.method.sample(n, generator=torch.Generator().manual_seed(seed))
+
+    def predict_proba(self, x: torch.Tensor, networks: int = 100, seed: int = 0) -> torch.Tensor:
+        """Class probabilities of ``networks`` sampled networks on inputs ``x`` (B, C, H, W):
+        shape (N, B, classes)."""
+        from hyperzoo.evaluation import predict_proba
+
+        n = min(networks, self.method.max_networks or networks)
+        with torch.no_grad():
+            return predict_proba(self.target, self.sample(n, seed), as_images(x, "x"))
+
+    def evaluate(self, data: Data | torch.Tensor | None = None, y: Any = None, networks: int = 100,
+                 split: str = "test", seed: int = 0, progress: bool = False) -> dict[str, Any]:
+        """Metrics of ``networks`` sampled networks and their ensemble (as ``hyperzoo evaluate``).
+
+        Without ``data``: on the run's own ``split``, written to ``metrics-<split>.json``. With
+        ``data`` (x with ``y``, or any form ``fit`` takes): on it, returned only."""
+        from hyperzoo.workflows import evaluate_run
+
+        given = None
+        if data is not None:
+            given = to_dataset((data, y) if y is not None else data, "data", "given")
+        return evaluate_run(self.dir, networks, split=split, seed=seed, progress=progress,
+                            session=self.session, data=given)
+
+    def export(self, n: int, out: str | Path, seed: int = 0) -> list[Path]:
+        """``n`` sampled networks as safetensors state dicts of the plain module (``sample``)."""
+        from hyperzoo.workflows import export_networks
+
+        return export_networks(self.dir, n, out, seed, session=self.session)
+
+    def ood(self, *outliers: Data | torch.Tensor, networks: int = 100, inliers: Data | None = None,
+            limit: int | None = None, out: str | Path | None = None, seed: int = 0,
+            outlier_dir: str | None = None) -> dict[str, Any]:
+        """Out-of-distribution detection by predictive entropy against each outlier set (as
+        ``hyperzoo ood``): a built-in name or path, images ``x``, ``(name, x)``, or a Dataset.
+        Inliers: the run's test split unless given. Per-set metrics under ``"sets"``."""
+        from hyperzoo.workflows import ood_run
+
+        sets: list[str | Dataset] = []
+        for i, o in enumerate(outliers):
+            if isinstance(o, (str, Path)):
+                sets.append(str(o))
+            elif isinstance(o, Dataset):
+                sets.append(o)
+            else:
+                name, x = o if isinstance(o, tuple) and isinstance(o[0], str) else (f"outliers{i + 1}", o)
+                x = as_images(x, name)
+                # Labels are not used for detection; zeros keep the Dataset well-formed.
+                sets.append(Dataset(x, torch.zeros(len(x), dtype=torch.int64), name, "test", 1))
+        inl = to_dataset(inliers, "inliers", "test") if inliers is not None else None
+        return ood_run(self.dir, sets, networks, None, limit, seed, out, outlier_dir=outlier_dir,
+                       session=self.session, inliers=inl)
+
+
+    def report(self, out: str | Path, **kwargs: Any) -> dict[str, Any]:
+        """The papers' analyses into ``out`` (as ``hyperzoo report``; ``kwargs`` are
+        ``make_report``'s: ``compare``, ``pool``, ``limit``, ``ood``, ...)."""
+        from hyperzoo.report import make_report
+
+        return make_report(self.dir, out, session=self.session, **kwargs)
+
+
+def load(run_dir: str | Path, module: nn.Module | None = None, checkpoint: str | None = None) -> Run:
+    """Reopen a run folder. ``module``: the target module of a run trained from one that cannot
+    be imported by name (its ``REOPEN.txt`` says so)."""
+    run_dir = Path(run_dir)
+    name = read_config(run_dir).target.name
+    if module is None and name.startswith("<"):
+        raise RunError(f"{run_dir} was trained from an in-memory module {name}; reopen it with "
+                       "hyperzoo.load(run_dir, module=...)")
+    return Run(run_dir, load_run(run_dir, checkpoint=checkpoint, module=module))
+
+
+def _config_dict(config: Config | str | Path | dict | None) -> dict[str, Any]:
+    if config is None:
+        return {}
+    if isinstance(config, Config):
+        return config.to_dict()
+    if isinstance(config, dict):
+        return {k: (dict(v) if isinstance(v, dict) else v) for k, v in config.items()}
+    path = Path(config)
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} does not exist")
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def _build_config(config: Config | str | Path | dict | None, sections: dict[str, Any]) -> Config:
+    """Defaults ← ``config`` ← ``sections`` (each a dict merged into that section)."""
+    data = _config_dict(config)
+    for key, value in sections.items():
+        if not isinstance(value, dict):
+            raise ConfigError(f"fit(..., {key}=...) must be a dict of that config section's keys, "
+                              f"got {value!r}")
+        data[key] = {**data.get(key, {}), **value}
+    cfg = from_dict(Config, {k: v for k, v in data.items() if k != "method"})
+    if "method" in data:
+        cfg.method = {"name": "deutsch", **data["method"]}
+    return cfg
+
+
+def _guess_kwargs(module: nn.Module) -> dict[str, Any]:
+    """Constructor arguments read back from same-named attributes (``self.width = width``), for
+    plain values only; checked by rebuilding the module, so a wrong guess is never recorded."""
+    kwargs = {}
+    try:
+        params = inspect.signature(type(module)).parameters.values()
+    except (TypeError, ValueError):
+        return {}
+    for p in params:
+        value = getattr(module, p.name, None)
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and isinstance(value, (bool, int, float, str)):
+            kwargs[p.name] = value
+    return kwargs
+
+
+def _record_module(module: nn.Module, cfg: Config) -> str | None:
+    """Set ``cfg.target`` to rebuild ``module`` by import path; else mark it in-memory and
+    return why (for REOPEN.txt)."""
+    path = import_path_of(module)
+    shapes = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+    if path is not None:
+        for kwargs in (cfg.target.kwargs, {**_guess_kwargs(module), **cfg.target.kwargs}):
+            try:
+                rebuilt = build_target(path, kwargs)
+            except Exception:  # any failure only means: not rebuildable from what we know
+                continue
+            if {k: tuple(v.shape) for k, v in rebuilt.state_dict().items()} == shapes:
+                cfg.target.name, cfg.target.kwargs = path, kwargs
+                return None
+    cls = type(module).__qualname__
+    cfg.target.name = f"<in-memory {cls}>"
+    return (f"the target module {cls} cannot be rebuilt by name (defined in a script or notebook, or "
+            "its constructor arguments are unknown: pass fit(..., target={'kwargs': {...}}))")
+
+
+def fit(module: nn.Module | str, train_data: Data, config: Config | str | Path | dict | None = None,
+        out: str | Path | None = None, *, test_data: Data | None = None,
+        input_shape: Sequence[int] | None = None, name: str = "data", progress: bool = True,
+        **sections: dict[str, Any]) -> Run:
+    """Train a hypernetwork for ``module`` on ``train_data`` into run folder ``out`` (a new
+    temporary folder when None) and return the reopened ``Run``: ``hyperzoo train`` from Python.
+
+    ``module``: an ``nn.Module`` (its weights are not used: the method generates them) or a target
+    name. ``train_data``/``test_data``: ``(x, y)`` with x ``(n, C, H, W)`` or ``(n, H, W)`` (uint8
+    scaled to [0, 1], floats kept) and integer labels, a torch Dataset of (x, y) pairs (read once
+    into memory), or a data set name/path; in-memory sets are called ``name`` in every output and
+    lose ``data.val_fraction`` (default 1/10) of their examples to validation. ``config``: a
+    Config, YAML path or dict; ``sections`` (``method={...}``, ``train={...}``, ``data={...}``,
+    ``target={...}``) are merged over it, e.g. ``fit(net, (x, y), method={"lam": 1e4},
+    train={"steps": 500})``. ``input_shape`` (C, H, W) is checked against the data.
+    """
+    from hyperzoo.train import train as run_training
+
+    unknown = sorted(set(sections) - {"target", "data", "method", "train"})
+    if unknown:
+        raise ConfigError(f"fit() got an unknown section {unknown[0]!r}; expected target, data, method "
+                          "or train")
+    cfg = _build_config(config, sections)
+    out = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="hyperzoo-"))
+    notes = []
+    if isinstance(module, str):
+        cfg.target.name, module = module, None
+    elif not isinstance(module, nn.Module):
+        raise ConfigError(f"fit() takes an nn.Module or a target name, got {type(module).__name__}")
+    else:
+        why = _record_module(module, cfg)
+        if why:
+            notes.append(why + "; reopen with hyperzoo.load(run_dir, module=MyModule(...))")
+    in_memory = None
+    if isinstance(train_data, (str, Path)):
+        cfg.data.dataset = str(train_data)
+        if test_data is not None:
+            raise ConfigError("test_data goes with in-memory train_data; a named data set has its "
+                              "own test split")
+    else:
+        train = to_dataset(train_data, name, "trainval")
+        test = to_dataset(test_data, name, "test") if test_data is not None else None
+        shape = list(train.input_shape)
+        if input_shape is not None and tuple(input_shape) != tuple(shape):
+            raise DataError(f"input_shape {tuple(input_shape)} does not match the data's {tuple(shape)}")
+        if test is not None and test.input_shape != train.input_shape:
+            raise DataError(f"test_data has inputs of shape {test.input_shape}, "
+                            f"train_data {train.input_shape}")
+        cfg.target.input_shape = shape
+        arrays = {"x_train": train.x, "y_train": train.y,
+                  **({"x_test": test.x, "y_test": test.y} if test is not None else {})}
+        if checkpoint_step(out) is not None:
+            raise RunError(f"{out} already holds a trained run; pass another out=")
+        if sum(a.numel() * a.element_size() for a in arrays.values()) < DATA_LIMIT_BYTES:
+            out.mkdir(parents=True, exist_ok=True)
+            path = out / f"{name}.npz"
+            np.savez(path, **{k: v.numpy() for k, v in arrays.items()})
+            cfg.data.dataset = str(path.resolve())
+        else:
+            # Not a path: a file of that name in the working directory must never stand in for it.
+            cfg.data.dataset = f"<in-memory {name}>"
+            in_memory = _split(train, cfg.data.val_fraction)
+            notes.append(f"the data ({name!r}) was too large to keep here; evaluate and ood need it "
+                         "given again: Run.evaluate(x, y), Run.ood(..., inliers=(x, y))")
+    if notes:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out / REOPEN, "Reopening this run needs more than the folder:\n"
+                          + "".join(f"- {n}\n" for n in notes))
+    run_training(cfg, out, argv=["hyperzoo.fit", f"module={cfg.target.name}", f"data={cfg.data.dataset}"],
+          progress=progress, module=module, data=in_memory)
+    return Run(out, load_run(out, module=module))
+
+
+def _split(data: Dataset, val_fraction: float | None) -> tuple[Dataset, Dataset]:
+    """The last ``val_fraction`` (default 1/10) of ``data`` as validation, the rest as train."""
+    f = 0.1 if val_fraction is None else val_fraction
+    n_val = int(len(data) * f)
+    if not 0 < n_val < len(data):
+        raise DataError(f"{data.name}: {len(data)} examples are too few to hold out a validation "
+                        f"fraction of {f:g}")
+    cut = len(data) - n_val
+    return (Dataset(data.x[:cut], data.y[:cut], data.name, "train", data.num_classes),
+            Dataset(data.x[cut:], data.y[cut:], data.name, "val", data.num_classes))
+
+
+__all__ = ["Run", "fit", "load", "load_config", "to_dataset"]

@@ -1,0 +1,127 @@
+"""`hyperzoo config`: the fully resolved configuration, every default included, each key with
+one line of help."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import yaml
+
+from hyperzoo.config import Config, ConfigError, from_dict
+
+HELP: dict[str, str] = {
+    "target.name": "built-in target (digits_net, deutsch_mnist, ...) or import path package.module:Class",
+    "target.kwargs": "keyword arguments of the target's constructor",
+    "target.backend": "batched evaluation: auto (loop on CPU), vmap or loop",
+    "target.input_shape": "(C, H, W) of one input; null reads it from the data set",
+    "data.dataset": "built-in name, or a path to an IDX folder, a CIFAR-format folder or an .npz",
+    "data.data_dir": "folder holding the data set (or its parent); relative paths are looked up here too",
+    "data.val_split": "split validated on during training (val, or test)",
+    "data.val_limit": "validate on the first N examples only (null: all)",
+    "data.val_fraction": "share of training examples held out for validation (null: built-in splits, "
+                         "1/10 of your own)",
+    "data.augment": "training augmentation: none, or crop (pad, then a random crop)",
+    "data.pad": "pixels of zero padding per side for crop",
+    "train.steps": "optimizer steps",
+    "train.noise_batch": "networks sampled per step (N)",
+    "train.images_per_noise": "images per sampled network per step (M)",
+    "train.lr": "Adam learning rate (peak)",
+    "train.lr_schedule": "cosine, constant, or step (× lr_decay every lr_decay_every steps)",
+    "train.lr_warmup": "linear warm-up steps",
+    "train.lr_min_factor": "cosine schedule's final learning rate as a share of lr",
+    "train.lr_decay_every": "step schedule: steps between decays",
+    "train.lr_decay": "step schedule: factor per decay",
+    "train.seed": "seed of initialisation, noise and data order",
+    "train.val_every": "steps between validations",
+    "train.val_networks": "networks sampled for each validation",
+    "train.checkpoint_every": "steps between checkpoints",
+    "train.threads": "torch threads (null: torch's default)",
+    "train.keep_best": "also keep the best-validation model (best.safetensors), used by evaluate",
+}
+METHOD_HELP: dict[str, dict[str, str]] = {
+    "deutsch": {
+        "name": "method: deutsch, hypergan, static, ensemble or mc_dropout",
+        "z_dim": "noise dimension (also the entropy estimate's dimension)",
+        "noise": "noise distribution: uniform or normal",
+        "code_size": "size of each filter's code from the extractor",
+        "extractor_hidden": "hidden sizes of the extractor (noise → codes)",
+        "generator_hidden": "hidden sizes of the weight generators (one list, or one per layer; [] a rule)",
+        "leaky_slope": "negative slope of the leaky ReLUs",
+        "equalized_output": "scale generated weights by √(2/fan_in) (He scale at initialisation)",
+        "lam": "λ: weight of the accuracy term against the diversity term",
+        "lam_start": "λ at step 0, ramped geometrically to lam (null: no ramp)",
+        "lam_warmup_steps": "steps of the λ ramp",
+        "diversity": "diversity term: weights, weights_relaxed, outputs or none",
+        "metric": "distance of the entropy estimate: euclidean or l1",
+        "gamma": "weight of the gauge penalty (diversity weights_relaxed)",
+        "probe_size": "inputs of the output-space diversity term (diversity outputs)",
+        "ensemble_loss": "ω: share of the ensemble's cross-entropy in the accuracy term",
+    },
+    "hypergan": {
+        "name": "method: deutsch, hypergan, static, ensemble or mc_dropout",
+        "z_dim": "noise dimension",
+        "code_size": "size of each layer's code from the mixer",
+        "mixer_hidden": "hidden sizes of the mixer (noise → codes)",
+        "generator_hidden": "hidden sizes of each layer's generator",
+        "discriminator_hidden": "hidden sizes of the code discriminator",
+        "beta": "β: weight of the adversarial term on the codes",
+        "pretrain_steps": "steps training the mixer alone to match the prior's moments",
+        "pretrain_batch": "noise vectors per pre-training step",
+        "task": "classification or regression",
+        "equalized_output": "scale generated weights to He scale at initialisation",
+        "code_share": "share of the weights' initial spread that depends on the code",
+    },
+    "static": {
+        "name": "method: deutsch, hypergan, static, ensemble or mc_dropout",
+        "embedding_dim": "N_z: size of each layer embedding",
+        "hidden_dim": "d: the generator's embedding projection dimension",
+        "tile": "kernel tile: tile in × tile out channels per embedding",
+        "generated": "generated layers by name or index (null: the seed's choice; []: none)",
+        "equalized": "per-layer gains √(2/fan_in) on unit-scale parameters",
+    },
+    "ensemble": {
+        "name": "method: deutsch, hypergan, static, ensemble or mc_dropout",
+        "size": "independently trained networks",
+        "weight_decay": "ℓ2 penalty of the L2 ensemble",
+    },
+    "mc_dropout": {
+        "name": "method: deutsch, hypergan, static, ensemble or mc_dropout",
+        "p": "probability of dropping each hidden unit (one mask per sampled network)",
+        "weight_decay": "ℓ2 penalty",
+    },
+}
+
+
+def resolved(config: Config) -> dict[str, Any]:
+    """``config`` as a dict with the method's defaults filled in (validated)."""
+    from hyperzoo.methods import METHODS
+
+    out = config.to_dict()
+    name = config.method.get("name", "deutsch")
+    if name not in METHODS:
+        raise ConfigError(f"unknown method {name!r}; expected one of {', '.join(METHODS)}")
+    try:
+        out["method"] = dataclasses.asdict(from_dict(METHODS[name][0], config.method, prefix="method."))
+    except ConfigError:
+        raise
+    except ValueError as e:
+        raise ConfigError(str(e)) from e
+    return out
+
+
+def annotated_yaml(config: Config) -> str:
+    """YAML of ``resolved(config)``, one key per line, each followed by its help as a comment."""
+    data = resolved(config)
+    method_help = METHOD_HELP.get(data["method"]["name"], {})
+    lines = []
+    for section, values in data.items():
+        lines.append(f"{section}:")
+        rows = []
+        for key, value in values.items():
+            text = yaml.safe_dump({key: value}, default_flow_style=True, width=10**6).strip()[1:-1]
+            help_ = method_help.get(key) if section == "method" else HELP.get(f"{section}.{key}")
+            rows.append((f"  {text}", help_))
+        width = max(len(r) for r, _ in rows)
+        lines += [f"{r:<{width}}  # {h}" if h else r for r, h in rows]
+    return "\n".join(lines) + "\n"

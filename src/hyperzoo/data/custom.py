@@ -1,0 +1,174 @@
+"""A user's own data set, named by path: a folder of IDX files, a CIFAR-format folder or archive,
+or an ``.npz`` file with ``x_train, y_train, x_test, y_test``.
+
+Any image size and any number of classes (``max label + 1``). Each reader returns the splits the
+source holds, ``{"train": (x, y), "test": (x, y)}``, with x float32 ``(n, C, H, W)`` in [0, 1]
+for 8-bit sources (floats are kept as given) and y int64 ``(n,)``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hyperzoo.data import cifar
+from hyperzoo.data.base import DataError
+from hyperzoo.data.checksums import verify_known
+from hyperzoo.data.idx import idx_candidates, read_idx
+
+Splits = dict[str, tuple[torch.Tensor, torch.Tensor]]
+FORMATS = ("a folder of IDX files (train-/t10k-images-idx3-ubyte and -labels-idx1-ubyte, gz or raw)",
+           "a CIFAR-format folder (data_batch_N, test_batch; binary or python) or archive",
+           "an .npz file with x_train, y_train, x_test, y_test")
+_IDX_PREFIX = {"train": "train", "test": "t10k"}
+_CIFAR_ARCHIVES = (".tar.gz", ".tgz", ".tar")
+
+
+def resolve_path(ref: str, data_dir: str | Path | None = None) -> Path | None:
+    """The file or folder ``ref`` names (as given, else inside ``data_dir``), or None."""
+    for base in (Path("."), *([Path(data_dir).expanduser()] if data_dir else [])):
+        candidate = (base / Path(ref).expanduser()).resolve()
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def dataset_name(path: Path) -> str:
+    """A data set's own name: the folder's name or the file's stem (``mydata.npz`` → mydata)."""
+    name = path.name
+    for suffix in (".npz", *_CIFAR_ARCHIVES):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def read_custom(path: Path) -> Splits:
+    """Every split found at ``path`` (cached until the files change)."""
+    return _cached(path, _stamp(path))
+
+
+def _stamp(path: Path) -> tuple[tuple[str, int, int], ...]:
+    files = sorted(path.iterdir()) if path.is_dir() else [path]
+    return tuple((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in files if f.is_file())
+
+
+@lru_cache(maxsize=4)
+def _cached(path: Path, stamp: tuple) -> Splits:
+    if path.is_file() and path.suffix == ".npz":
+        splits = _read_npz(path)
+    elif path.is_file() and path.name.endswith(_CIFAR_ARCHIVES):
+        splits = {k: _from_uint8(x, y) for k, (x, y) in cifar.read_cifar10(path).items()}
+    elif path.is_dir() and _has_idx(path):
+        splits = _read_idx_folder(path)
+    elif path.is_dir() and _has_cifar(path):
+        splits = _read_cifar_folder(path)
+    else:
+        raise DataError(f"{path} is not a data set; expected {'; '.join(FORMATS)}")
+    if not splits:
+        raise DataError(f"{path} holds no train or test split; expected {'; '.join(FORMATS)}")
+    return splits
+
+
+def _from_uint8(x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    # astype copies: the tensors own writable memory, cached reader arrays stay untouched.
+    return (torch.from_numpy(x.astype(np.float32)).div_(255.0),
+            torch.from_numpy(y.astype(np.int64)))
+
+
+def _has_idx(folder: Path) -> bool:
+    return any(c.is_file() for p in _IDX_PREFIX.values()
+               for c in idx_candidates(folder, f"{p}-images-idx3-ubyte"))
+
+
+def _read_idx_folder(folder: Path) -> Splits:
+    out: Splits = {}
+    for split, prefix in _IDX_PREFIX.items():
+        found = {}
+        for kind, ndim in (("images", 3), ("labels", 1)):
+            files = [c for c in idx_candidates(folder, f"{prefix}-{kind}-idx{ndim}-ubyte") if c.is_file()]
+            if files:
+                # A folder named like a known data set (mnist/) keeps its checksums.
+                verify_known(files[0], f"{folder.name}/{files[0].name}")
+                found[kind] = (files[0], read_idx(files[0], ndim))
+        if "images" in found and "labels" not in found:
+            raise DataError(f"{found['images'][0]} has no labels file "
+                            f"{folder / (prefix + '-labels-idx1-ubyte.gz')} beside it")
+        if "images" in found:
+            (ipath, images), (lpath, labels) = found["images"], found["labels"]
+            if len(images) != len(labels):
+                raise DataError(f"{ipath} has {len(images)} images but {lpath} has {len(labels)} labels")
+            out[split] = _from_uint8(images[:, None], labels)
+    return out
+
+
+def _has_cifar(folder: Path) -> bool:
+    return any((folder / f"{s}{ext}").is_file()
+               for s in (*cifar.TRAIN_BATCHES, *cifar.TEST_BATCHES) for ext in (".bin", ""))
+
+
+def _read_cifar_folder(folder: Path) -> Splits:
+    batches = cifar.read_batches(folder)
+    out: Splits = {}
+    for split, stems in (("train", cifar.TRAIN_BATCHES), ("test", cifar.TEST_BATCHES)):
+        parts = [cifar.parse_batch(*batches[s], f"{folder}/{batches[s][0]}") for s in stems if s in batches]
+        if parts:
+            out[split] = _from_uint8(np.concatenate([p[0] for p in parts]),
+                                     np.concatenate([p[1] for p in parts]))
+    return out
+
+
+def _read_npz(path: Path) -> Splits:
+    try:
+        # allow_pickle=False: an .npz of object arrays would run code when loaded.
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except (OSError, ValueError, EOFError) as e:
+        raise DataError(f"{path}: not a readable .npz file ({e})") from e
+    out: Splits = {}
+    for split in ("train", "test"):
+        xk, yk = f"x_{split}", f"y_{split}"
+        if (xk in arrays) != (yk in arrays):
+            raise DataError(f"{path}: has {xk if xk in arrays else yk} without "
+                            f"{yk if xk in arrays else xk}")
+        if xk in arrays:
+            out[split] = (as_images(arrays[xk], f"{path}:{xk}"), as_labels(arrays[yk], f"{path}:{yk}"))
+            if len(out[split][0]) != len(out[split][1]):
+                raise DataError(f"{path}: {xk} has {len(out[split][0])} examples but {yk} has "
+                                f"{len(out[split][1])}")
+    if not out:
+        raise DataError(f"{path}: expected arrays x_train, y_train, x_test, y_test; found "
+                        f"{', '.join(arrays) or 'none'}")
+    return out
+
+
+def as_images(x: np.ndarray | torch.Tensor, what: str) -> torch.Tensor:
+    """Images as float32 ``(n, C, H, W)``: uint8 is scaled to [0, 1], floats are kept;
+    ``(n, H, W)`` gains one channel, ``(n, H, W, C)`` with C of 1 or 3 is transposed."""
+    t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
+    if t.dim() == 3:
+        t = t[:, None]
+    elif t.dim() == 4 and t.shape[-1] in (1, 3) and t.shape[1] not in (1, 3):
+        t = t.permute(0, 3, 1, 2)
+    if t.dim() != 4:
+        raise DataError(f"{what}: images must be (n, H, W) or (n, C, H, W), got shape {tuple(t.shape)}")
+    if t.dtype == torch.uint8:
+        return t.float().div_(255.0).contiguous()
+    if not t.is_floating_point():
+        raise DataError(f"{what}: images must be uint8 or floating point, got {t.dtype}")
+    return t.float().contiguous()
+
+
+def as_labels(y: np.ndarray | torch.Tensor, what: str) -> torch.Tensor:
+    """Class indices as int64 ``(n,)``; each must be a non-negative integer."""
+    t = torch.as_tensor(np.asarray(y) if not isinstance(y, torch.Tensor) else y)
+    if t.is_floating_point() and bool((t == t.round()).all()):
+        t = t.long()
+    if t.dim() != 1 or t.is_floating_point() or t.dtype == torch.bool:
+        raise DataError(f"{what}: labels must be integer class indices of shape (n,), "
+                        f"got {t.dtype} {tuple(t.shape)}")
+    if t.numel() and int(t.min()) < 0:
+        raise DataError(f"{what}: label {int(t.min())} is negative; expected class indices 0, 1, …")
+    return t.long()

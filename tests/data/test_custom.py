@@ -1,0 +1,105 @@
+"""A user's own data set by path: IDX folder, CIFAR-format folder, .npz."""
+
+import numpy as np
+import pytest
+import torch
+
+from hyperzoo.data import DataError, load_dataset
+from hyperzoo.data.custom import as_images, as_labels
+from tests.data.conftest import bin_records, cifar_batch, py_batch
+
+
+def _idx_set(write_idx, folder, n_train=40, n_test=10, side=12, classes=3, suffix=".gz"):
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        x = rng.integers(0, 256, (n, side, side), dtype=np.uint8)
+        y = rng.integers(0, classes, n, dtype=np.uint8)
+        y[0] = classes - 1  # every class count is certain
+        write_idx(folder / f"{prefix}-images-idx3-ubyte{suffix}", x)
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte{suffix}", y)
+        arrays[prefix] = (x, y)
+    return arrays
+
+
+@pytest.mark.parametrize("suffix", [".gz", ""])
+def test_idx_folder_any_size_and_classes_named_after_itself(tmp_path, write_idx, suffix):
+    arrays = _idx_set(write_idx, tmp_path / "shapes12", suffix=suffix)
+    test = load_dataset(str(tmp_path / "shapes12"), "test")
+    assert test.name == "shapes12" and test.input_shape == (1, 12, 12) and test.num_classes == 3
+    assert torch.equal(test.x[:, 0], torch.from_numpy(arrays["t10k"][0]).float() / 255)
+    assert torch.equal(test.y, torch.from_numpy(arrays["t10k"][1]).long())
+    train, val = (load_dataset(str(tmp_path / "shapes12"), s) for s in ("train", "val"))
+    # Default: the last tenth of the training examples is the validation split.
+    assert (len(train), len(val)) == (36, 4)
+    assert torch.equal(torch.cat([train.y, val.y]), torch.from_numpy(arrays["train"][1]).long())
+    # data.val_fraction moves the cut; trainval is everything.
+    assert len(load_dataset(str(tmp_path / "shapes12"), "val", val_fraction=0.25)) == 10
+    assert len(load_dataset(str(tmp_path / "shapes12"), "trainval")) == 40
+
+
+def test_path_relative_to_data_dir_and_errors(tmp_path, write_idx):
+    _idx_set(write_idx, tmp_path / "sets" / "mine")
+    assert load_dataset("mine", "test", tmp_path / "sets").name == "mine"
+    with pytest.raises(DataError, match="unknown dataset 'nothere': neither a built-in"):
+        load_dataset("nothere", "test", tmp_path / "sets")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="is not a data set; expected a folder of IDX files"):
+        load_dataset(str(tmp_path / "empty"), "test")
+    with pytest.raises(DataError, match="val_fraction must be between 0 and 1"):
+        load_dataset(str(tmp_path / "sets" / "mine"), "val", val_fraction=1.5)
+    # An outlier set may hold only a test split; asking it for train says so.
+    rng = np.random.default_rng(1)
+    write_idx(tmp_path / "only" / "t10k-images-idx3-ubyte", rng.integers(0, 256, (5, 4, 4)))
+    write_idx(tmp_path / "only" / "t10k-labels-idx1-ubyte", np.zeros(5))
+    assert len(load_dataset(str(tmp_path / "only"), "test")) == 5
+    with pytest.raises(DataError, match="has no train split; it holds only test"):
+        load_dataset(str(tmp_path / "only"), "train")
+
+
+def test_npz_and_its_forms(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (20, 6, 5, 3), dtype=np.uint8)  # channels last
+    y = np.arange(20) % 4
+    np.savez(tmp_path / "colour.npz", x_train=x, y_train=y, x_test=x[:5], y_test=y[:5])
+    d = load_dataset(str(tmp_path / "colour.npz"), "test")
+    assert d.name == "colour" and d.input_shape == (3, 6, 5) and d.num_classes == 4
+    assert torch.equal(d.x, torch.from_numpy(x[:5]).permute(0, 3, 1, 2).float() / 255)
+    # Floats are kept as given, not rescaled.
+    f = rng.standard_normal((8, 2, 4, 4)).astype(np.float32)
+    np.savez(tmp_path / "floats.npz", x_test=f, y_test=np.zeros(8, dtype=np.int64))
+    assert torch.equal(load_dataset(str(tmp_path / "floats.npz"), "test").x, torch.from_numpy(f))
+    # Object arrays would need pickle: refused, not executed.
+    np.savez(tmp_path / "evil.npz", x_test=np.array([object()], dtype=object), y_test=np.zeros(1))
+    with pytest.raises(DataError, match="not a readable .npz file"):
+        load_dataset(str(tmp_path / "evil.npz"), "test")
+    np.savez(tmp_path / "half.npz", x_test=f)
+    with pytest.raises(DataError, match="has x_test without y_test"):
+        load_dataset(str(tmp_path / "half.npz"), "test")
+
+
+@pytest.mark.parametrize("version", ["bin", "py"])
+def test_cifar_format_folder_with_only_some_batches(tmp_path, version):
+    folder = tmp_path / "mycifar"
+    folder.mkdir()
+    x, y = cifar_batch(4, 0)
+    tx, ty = cifar_batch(3, 1)
+    if version == "bin":
+        (folder / "data_batch_1.bin").write_bytes(bin_records(x, y))
+        (folder / "test_batch.bin").write_bytes(bin_records(tx, ty))
+    else:
+        (folder / "data_batch_1").write_bytes(py_batch(x, y))
+        (folder / "test_batch").write_bytes(py_batch(tx, ty))
+    d = load_dataset(str(folder), "test")
+    assert d.name == "mycifar" and d.input_shape == (3, 32, 32)
+    assert torch.equal(d.x, torch.from_numpy(tx).float() / 255)
+    assert len(load_dataset(str(folder), "trainval")) == 4
+
+
+def test_array_conversions():
+    assert as_images(np.zeros((2, 3, 3), np.uint8), "x").shape == (2, 1, 3, 3)
+    assert as_labels(np.array([0.0, 2.0]), "y").dtype == torch.int64
+    with pytest.raises(DataError, match="label -1 is negative"):
+        as_labels(np.array([0, -1]), "y")
+    with pytest.raises(DataError, match="images must be"):
+        as_images(np.zeros((2, 3)), "x")
