@@ -23,6 +23,8 @@ HELP: dict[str, str] = {
                          "1/10 of your own)",
     "data.augment": "training augmentation: none, or crop (pad, then a random crop)",
     "data.pad": "pixels of zero padding per side for crop",
+    "data.bn_examples": "training images for the batch-norm statistics of sampled networks (null: all)",
+    "data.bn_batch": "images per batch of that statistics pass",
     "train.steps": "optimizer steps",
     "train.noise_batch": "networks sampled per step (N)",
     "train.images_per_noise": "images per sampled network per step (M)",
@@ -57,6 +59,9 @@ METHOD_HELP: dict[str, dict[str, str]] = {
         "gamma": "weight of the gauge penalty (diversity weights_relaxed)",
         "probe_size": "inputs of the output-space diversity term (diversity outputs)",
         "ensemble_loss": "ω: share of the ensemble's cross-entropy in the accuracy term",
+        "whole_layers": "the last N target layers are each generated as one filter",
+        "batch_norm": "batch norm in the hidden layers of the extractor and generators",
+        "skip": "skip connections around equal-width hidden layers (seed 003, ResNet-32)",
     },
     "hypergan": {
         "name": "method: deutsch, hypergan, static, ensemble or mc_dropout",
@@ -84,13 +89,36 @@ METHOD_HELP: dict[str, dict[str, str]] = {
         "name": "method: deutsch, hypergan, static, ensemble or mc_dropout",
         "size": "independently trained networks",
         "weight_decay": "ℓ2 penalty of the L2 ensemble",
+        "adversarial_eps": "ε of adversarial training in input units (0: off; deep ensembles: 0.01)",
     },
     "mc_dropout": {
         "name": "method: deutsch, hypergan, static, ensemble or mc_dropout",
         "p": "probability of dropping each hidden unit (one mask per sampled network)",
         "weight_decay": "ℓ2 penalty",
     },
+    "mnf": {
+        "name": "method",
+        "flows_q": "coupling layers of the flow q(z) of the multiplicative noise",
+        "flows_r": "coupling layers of the auxiliary inverse flow r(z | W)",
+        "flow_hidden": "hidden units of each coupling conditioner",
+        "prior_var": "variance of the Gaussian prior on the weights",
+        "init_log_var": "log σ² of every weight at the start",
+        "z_init_var": "variance of the noise z₀ at the start (around mean 1)",
+        "dataset_size": "training-set size N of the bound NLL + KL / N (null: the training split's)",
+        "kl_weight": "multiplies the KL term (1: the variational bound)",
+    },
+    "bhn": {
+        "name": "method",
+        "flows": "coupling layers of the flow over the weight-norm scales",
+        "flow_hidden": "hidden units of each coupling conditioner",
+        "prior_var": "variance of the Gaussian prior on the scales",
+        "init_std": "initial spread of each scale around its unit's initial norm",
+        "dataset_size": "training-set size N of the bound NLL + KL / N (null: the training split's)",
+        "kl_weight": "multiplies the KL term (1: the variational bound)",
+    },
 }
+for _h in METHOD_HELP.values():
+    _h["name"] = "method: " + ", ".join(METHOD_HELP)
 
 
 def resolved(config: Config) -> dict[str, Any]:
