@@ -71,6 +71,16 @@ class TrainConfig:
     val_networks: int = 16
     checkpoint_every: int = 200
     threads: int | None = None
+    # Where the method and the weight batches live: auto (CUDA when available, else CPU), cpu,
+    # cuda or cuda:N. Data stay on the CPU and move a batch at a time; noise is drawn on the CPU.
+    device: str = "auto"
+    # Logged scalars are read from the device every log_every steps (one host sync, not one
+    # per step); metrics.jsonl still holds one row per step.
+    log_every: int = 10
+    # bf16: the training loss under autocast; compile: torch.compile of the training loss.
+    # Both off by default (no benchmark on a GPU has shown a gain yet).
+    precision: str = "fp32"
+    compile: bool = False
     # Early stopping: also keep the model of the best validation accuracy (best.safetensors);
     # evaluate, sample and report then use it.
     keep_best: bool = False

@@ -38,7 +38,11 @@ HELP: dict[str, str] = {
     "train.val_every": "steps between validations",
     "train.val_networks": "networks sampled for each validation",
     "train.checkpoint_every": "steps between checkpoints",
-    "train.threads": "torch threads (null: torch's default)",
+    "train.threads": "torch threads (null: torch's default; 1 when two jobs share few cores)",
+    "train.device": "auto (CUDA when available, else CPU), cpu, cuda or cuda:N",
+    "train.log_every": "steps between reads of the logged scalars from the device (one row per step)",
+    "train.precision": "fp32, or bf16 (the training loss under autocast)",
+    "train.compile": "torch.compile the training loss",
     "train.keep_best": "also keep the best-validation model (best.safetensors), used by evaluate",
 }
 METHOD_HELP: dict[str, dict[str, str]] = {

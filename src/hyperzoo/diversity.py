@@ -28,7 +28,8 @@ def nearest_neighbour_distances(x: torch.Tensor, metric: Metric = "euclidean",
         # Direct differences, not the Gram trick: close samples would lose all precision.
         d = torch.cdist(rows, x, p=p, compute_mode="donot_use_mm_for_euclid_dist")
         self_mask = torch.zeros_like(d, dtype=torch.bool)
-        self_mask[torch.arange(rows.shape[0]), torch.arange(start, start + rows.shape[0])] = True
+        self_mask[torch.arange(rows.shape[0], device=d.device),
+                  torch.arange(start, start + rows.shape[0], device=d.device)] = True
         mins.append(d.masked_fill(self_mask, math.inf).amin(dim=1))
     return torch.cat(mins)
 

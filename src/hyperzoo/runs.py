@@ -66,11 +66,13 @@ def truncate_metrics(run_dir: Path, last_step: int) -> None:
 def save_checkpoint(run_dir: Path, model: torch.nn.Module,
                     optimizers: dict[str, torch.optim.Optimizer], step: int,
                     generators: dict[str, torch.Generator], name: str = CHECKPOINT,
-                    extra: dict[str, Any] | None = None) -> None:
+                    extra: dict[str, Any] | None = None,
+                    states: dict[str, torch.Tensor] | None = None) -> None:
     """Everything needed to continue bit-for-bit: model, optimizers, RNG states, step.
 
     ``name`` and ``extra`` (more JSON metadata) serve the best-model file, which holds the
-    model alone (no optimizers or generators)."""
+    model alone (no optimizers or generators). ``states`` are more RNG states (the CUDA
+    generators'), saved as ``state.<key>``. Every tensor is saved as a CPU tensor."""
     tensors: dict[str, torch.Tensor] = {f"model.{k}": v for k, v in model.state_dict().items()}
     optim_meta: dict[str, Any] = {}
     for group, optimizer in optimizers.items():
@@ -85,6 +87,8 @@ def save_checkpoint(run_dir: Path, model: torch.nn.Module,
         optim_meta[group] = {"param_groups": opt["param_groups"], "state": state_meta}
     for key, gen in generators.items():
         tensors[f"rng.{key}"] = gen.get_state()
+    for key, value in (states or {}).items():
+        tensors[f"state.{key}"] = value
     meta = {**(extra or {}), "format": FORMAT, "step": step, "optimizers": optim_meta,
             "generators": sorted(generators)}
     save_tensors(Path(run_dir) / name, tensors, {"hyperzoo": json.dumps(meta)})
@@ -107,8 +111,9 @@ def checkpoint_step(run_dir: Path) -> int | None:
 def load_checkpoint(run_dir: Path, model: torch.nn.Module,
                     optimizers: dict[str, torch.optim.Optimizer] | None = None,
                     generators: dict[str, torch.Generator] | None = None,
-                    name: str = CHECKPOINT) -> int:
-    """Restore what `save_checkpoint` wrote; returns the step to continue from."""
+                    name: str = CHECKPOINT, states: dict[str, torch.Tensor] | None = None) -> int:
+    """Restore what `save_checkpoint` wrote; returns the step to continue from. The CPU tensors
+    load onto the model's and optimizers' devices; ``states`` receives the saved RNG states."""
     path = Path(run_dir) / name
     if not path.is_file():
         raise RunError(f"{run_dir} has no {name}; train it first")
@@ -133,4 +138,6 @@ def load_checkpoint(run_dir: Path, model: torch.nn.Module,
         optimizer.load_state_dict({"state": state, "param_groups": saved["param_groups"]})
     for name, gen in (generators or {}).items():
         gen.set_state(tensors[f"rng.{name}"])
+    if states is not None:
+        states.update({k[6:]: v for k, v in tensors.items() if k.startswith("state.")})
     return meta["step"]

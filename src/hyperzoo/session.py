@@ -12,6 +12,7 @@ from tqdm.auto import tqdm
 
 from hyperzoo.config import Config, ConfigError
 from hyperzoo.data import Dataset, load_dataset
+from hyperzoo.devices import module_device, resolve_device
 from hyperzoo.methods import Method, build_method
 from hyperzoo.runs import BEST, CHECKPOINT, load_checkpoint, read_config
 from hyperzoo.targets import TargetNet, build_target, estimate_bn_statistics
@@ -66,11 +67,15 @@ def check_target(module: nn.Module, name: str, data: Dataset) -> None:
 
 
 def build_session(config: Config, with_data: bool = True, module: nn.Module | None = None,
-                  data: tuple[Dataset, Dataset] | None = None) -> Session:
+                  data: tuple[Dataset, Dataset] | None = None,
+                  device: torch.device | str | None = None) -> Session:
     """Seed, then build data, target and method (the seed makes initialisation repeatable).
 
     ``module`` replaces building ``config.target`` by name, and ``data`` (train, validation)
-    replaces loading ``config.data``: the Python API's in-memory model and data."""
+    replaces loading ``config.data``: the Python API's in-memory model and data. The target
+    module and the method are built on the CPU (the same initial values on every device kind)
+    and then moved to ``device`` (default ``config.train.device``); data stay on the CPU and
+    are moved batch by batch."""
     torch.manual_seed(config.train.seed)
     d = config.data
     train_data = val_data = None
@@ -93,23 +98,32 @@ def build_session(config: Config, with_data: bool = True, module: nn.Module | No
         module = build_target(config.target.name, config.target.kwargs)
     if train_data is not None:
         check_target(module, config.target.name, train_data)
+    # Before the TargetNet, which keeps references to the module's buffers.
+    module.to(resolve_device(config.train.device if device is None else device))
     target = TargetNet(module, shape, backend=config.target.backend)  # type: ignore[arg-type]
     method = build_method(target, config.method, len(train_data) if train_data is not None else None)
+    method.to(module_device(module))
     return Session(config, target, method, train_data, val_data)
 
 
 def load_run(run_dir: str | Path, data_dir: str | None = None, checkpoint: str | None = None,
-             module: nn.Module | None = None) -> Session:
+             module: nn.Module | None = None, device: torch.device | str | None = None) -> Session:
     """Reopen a trained run (method in eval mode); ``data_dir`` overrides the saved one.
 
     ``checkpoint`` names the file; by default the best-validation model (``best.safetensors``,
     early stopping) where the run kept one, else the last checkpoint. ``module`` is the target
-    module of a run trained from one that cannot be imported by name."""
+    module of a run trained from one that cannot be imported by name. ``device`` defaults to the
+    run's ``train.device``, or the CPU where that names CUDA and none is present (checkpoints
+    hold CPU tensors and load onto any device)."""
     run_dir = Path(run_dir)
     config = read_config(run_dir)
     if data_dir is not None:
         config.data.data_dir = data_dir
-    session = build_session(config, with_data=False, module=module)
+    if device is None:
+        device = config.train.device
+        if str(device).startswith("cuda") and not torch.cuda.is_available():
+            device = "cpu"  # a run trained on a GPU, reopened where there is none
+    session = build_session(config, with_data=False, module=module, device=device)
     name = checkpoint or (BEST if (run_dir / BEST).is_file() else CHECKPOINT)
     session.checkpoint_step = load_checkpoint(run_dir, session.method, name=name)
     session.checkpoint = name

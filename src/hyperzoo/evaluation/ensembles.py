@@ -15,15 +15,17 @@ def predict_proba(target: TargetNet, weights: WeightBatch, x: torch.Tensor,
     """Class probabilities of every network on every input: ``(N, B, C)``.
 
     Work is chunked so at most ``max_pairs`` (network, image) pairs are in flight, which
-    bounds activation memory for large ensembles.
+    bounds activation memory for large ensembles. Inputs move chunk by chunk to the weights'
+    device; the probabilities come back on the CPU.
     """
+    device = next(iter(weights.values())).device
     n = batch_size(weights)
     nets = max(1, min(n, max_pairs // max(1, min(len(x), 1024))))
     images = max(1, max_pairs // nets)
     rows = []
     for i in range(0, n, nets):
         part = select(weights, slice(i, i + nets))
-        rows.append(torch.cat([target(part, x[j:j + images]).softmax(-1)
+        rows.append(torch.cat([target(part, x[j:j + images].to(device)).softmax(-1).cpu()
                                for j in range(0, len(x), images)], dim=1))
         if progress is not None:
             progress(min(i + nets, n))

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hyperzoo.config import ConfigError
+from hyperzoo.devices import normal
 from hyperzoo.methods.base import Method, fresh_parameters, param_key
 from hyperzoo.methods.flows import CouplingFlow, gaussian_log_prob
 from hyperzoo.targets import TargetNet
@@ -106,8 +107,7 @@ class BayesianHypernetwork(Method):
         return weights
 
     def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        return torch.randn(n, self.latent_dim, generator=generator, device=self.scale_loc.device,
-                           dtype=self.scale_loc.dtype)
+        return normal((n, self.latent_dim), generator, self.scale_loc.device, self.scale_loc.dtype)
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> WeightBatch:
         return self.weights(self.scales(self.noise(n, generator))[0])

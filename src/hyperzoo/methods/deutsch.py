@@ -14,6 +14,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
+from hyperzoo.devices import normal, uniform
 from hyperzoo.diversity import kl_entropy, output_entropy
 from hyperzoo.methods.base import LatentMethod
 from hyperzoo.methods.mlp import mlp
@@ -113,10 +114,9 @@ class DeutschHypernetwork(LatentMethod):
     def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """z ~ U[-1, 1]^d (paper) or N(0, I): ``(n, z_dim)``."""
         device = next(self.parameters()).device
-        z = torch.empty(n, self.config.z_dim, device=device)
         if self.config.noise == "uniform":
-            return z.uniform_(-1, 1, generator=generator)
-        return z.normal_(generator=generator)
+            return uniform((n, self.config.z_dim), -1, 1, generator, device)
+        return normal((n, self.config.z_dim), generator, device)
 
     def generate(self, z: torch.Tensor) -> WeightBatch:
         """Weights of ``len(z)`` networks from noise ``z`` (N, z_dim)."""
@@ -143,7 +143,7 @@ class DeutschHypernetwork(LatentMethod):
         logits = self.target(weights, x)  # (N, M, C)
         ce = F.cross_entropy(logits.flatten(0, 1), y.flatten())
         lam = self.lam_at(step)
-        terms = {"cross_entropy": ce, "lam": torch.tensor(lam)}
+        terms = {"cross_entropy": ce, "lam": torch.tensor(lam, device=ce.device)}
         task = ce
         if c.ensemble_loss:
             # Aggregate on network 0's images, seen by every network.

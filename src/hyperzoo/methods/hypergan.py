@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hyperzoo.devices import normal
 from hyperzoo.methods.base import LatentMethod
 from hyperzoo.methods.mlp import EqualizedLinear
 from hyperzoo.targets import TargetNet
@@ -106,8 +107,7 @@ class HyperGAN(LatentMethod):
                 "discriminator": disc}
 
     def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        device = next(self.parameters()).device
-        return torch.empty(n, self.config.z_dim, device=device).normal_(generator=generator)
+        return normal((n, self.config.z_dim), generator, next(self.parameters()).device)
 
     def codes(self, z: torch.Tensor) -> torch.Tensor:
         """(N, K, code_size): one code per target layer."""
@@ -142,7 +142,7 @@ class HyperGAN(LatentMethod):
         else:
             task = F.mse_loss(outputs.squeeze(-1), y)
             metric = {"mse": task.detach()}
-        prior = torch.empty_like(flat_q).normal_(generator=generator)
+        prior = normal(tuple(flat_q.shape), generator, flat_q.device, flat_q.dtype)
         real = torch.ones(flat_q.shape[0], 1, device=x.device)
         fool = F.binary_cross_entropy_with_logits(self.discriminator(flat_q), real)
         d_loss = (F.binary_cross_entropy_with_logits(self.discriminator(flat_q.detach()), 0 * real)

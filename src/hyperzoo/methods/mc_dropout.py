@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hyperzoo.devices import bernoulli
 from hyperzoo.methods.base import Method, fresh_parameters, param_key
 from hyperzoo.targets import TargetNet
 from hyperzoo.weights import WeightBatch
@@ -47,8 +48,7 @@ class MCDropout(Method):
         """Per hidden layer, ``(n, filters)``: 0 for a dropped unit, 1/(1 - p) for a kept one."""
         keep = 1.0 - self.config.p
         device = next(iter(self.params.values())).device
-        return {layer.name: torch.bernoulli(torch.full((n, layer.out_units), keep, device=device),
-                                            generator=generator) / keep
+        return {layer.name: bernoulli(keep, (n, layer.out_units), generator, device) / keep
                 for layer in self.target.layers[:-1]}
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> WeightBatch:

@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hyperzoo import devices
 from hyperzoo.config import ConfigError
 from hyperzoo.methods.base import Method, fresh_parameters
 from hyperzoo.methods.flows import CouplingFlow, gaussian_log_prob
@@ -179,7 +180,7 @@ class MNF(Method):
         dtype = self.layers[0].z_mean.dtype
 
         def normal(*shape: int) -> torch.Tensor:
-            return torch.randn(n, *shape, generator=generator, device=device, dtype=dtype)
+            return devices.normal((n, *shape), generator, device, dtype)
 
         z_eps = [normal(layer.z_dim) for layer in self.layers]
         w_eps = [{layer.spec.weight: normal(*layer.spec.weight_shape),

@@ -35,7 +35,8 @@ def estimate_bn_statistics(target: TargetNet, weights: WeightBatch, data_x: torc
     n = target.check(params)
     norms = target._norms
     saved = {name: (m.training, m.momentum) for name, m in norms.items()}
-    sums = {k: data_x.new_zeros(n, *s, dtype=params[next(iter(params))].dtype)
+    like = params[next(iter(params))]
+    sums = {k: like.new_zeros(n, *s)
             for k, s in target.stat_shapes.items()}
     try:
         for m in norms.values():
@@ -44,7 +45,7 @@ def estimate_bn_statistics(target: TargetNet, weights: WeightBatch, data_x: torc
             m.momentum = 1.0
         done = 0
         for start in range(0, len(data_x), batch):
-            x = data_x[start:start + batch]
+            x = data_x[start:start + batch].to(like.device)
             if len(x) < 2:
                 break  # one example has no variance (train-mode batch norm refuses it)
             stats, counters = target._statistics(params, n, x)

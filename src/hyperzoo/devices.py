@@ -1,0 +1,79 @@
+"""Where tensors live: the ``train.device`` setting, and random draws that do not depend on it.
+
+Every random number a method or the trainer draws (noise z, dropout masks, flow noise, image
+indices, augmentation offsets) comes from a CPU ``torch.Generator`` and is then moved to the
+device. A CPU generator cannot fill a CUDA tensor ("Expected a 'cuda' device type for
+generator"), and drawing on the CPU makes the numbers the same on every device kind: a run
+checkpointed on a GPU resumes on a CPU (or the other way round) with the same noise, and a
+checkpoint's generator states are plain CPU tensors.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from hyperzoo.config import ConfigError
+
+DEVICES = "'auto', 'cpu', 'cuda' or 'cuda:N'"
+
+
+def resolve_device(spec: str | torch.device | None) -> torch.device:
+    """``train.device`` as a ``torch.device``: ``auto`` (or None) is CUDA when available, else CPU."""
+    if isinstance(spec, torch.device):
+        return spec
+    if spec is None or spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(spec)
+    except RuntimeError:
+        raise ConfigError(f"train.device {spec!r} is not a device; expected {DEVICES}") from None
+    if device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"train.device {spec!r} is not supported; expected {DEVICES}")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"train.device {spec!r}: no CUDA device is available here "
+                              "(use 'auto' or 'cpu')")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ConfigError(f"train.device {spec!r}: only {torch.cuda.device_count()} CUDA "
+                              "device(s) here")
+    return device
+
+
+def module_device(module: torch.nn.Module) -> torch.device:
+    """The device of a module's first parameter (or buffer); CPU for one with neither."""
+    for t in (*module.parameters(), *module.buffers()):
+        return t.device
+    return torch.device("cpu")
+
+
+def uniform(shape: tuple[int, ...], low: float, high: float, generator: torch.Generator | None,
+            device: torch.device | str, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """U[low, high) of ``shape``, drawn on the CPU from ``generator``, then on ``device``."""
+    return torch.empty(shape, dtype=dtype).uniform_(low, high, generator=generator).to(device)
+
+
+def normal(shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device | str,
+           dtype: torch.dtype | None = None) -> torch.Tensor:
+    """N(0, 1) of ``shape``, drawn on the CPU from ``generator``, then on ``device``."""
+    return torch.randn(shape, generator=generator, dtype=dtype).to(device)
+
+
+def bernoulli(p: float, shape: tuple[int, ...], generator: torch.Generator | None,
+              device: torch.device | str) -> torch.Tensor:
+    """0/1 draws with P(1) = ``p`` of ``shape``, drawn on the CPU, then on ``device``."""
+    return torch.bernoulli(torch.full(shape, p), generator=generator).to(device)
+
+
+def cuda_rng_states() -> dict[str, torch.Tensor]:
+    """The CUDA RNG state of every device, where CUDA is in use (a target's own dropout draws
+    from it inside a forward pass): ``{"cuda0": uint8 CPU tensor, ...}``; empty on a CPU."""
+    if not (torch.cuda.is_available() and torch.cuda.is_initialized()):
+        return {}
+    return {f"cuda{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())}
+
+
+def set_cuda_rng_states(states: dict[str, torch.Tensor]) -> None:
+    """Restore what `cuda_rng_states` returned, where as many CUDA devices are present (a GPU
+    checkpoint resumed on a CPU has no CUDA state to restore; the CPU draws stay identical)."""
+    if states and torch.cuda.is_available() and len(states) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all([states[f"cuda{i}"] for i in range(len(states))])

@@ -1,0 +1,136 @@
+"""Training on several processes launched by ``torchrun`` (gloo on CPU, NCCL on CUDA).
+
+The split: **images across ranks, the same noise on every rank.** Every rank draws the same
+global batch from the same generators (the same N noise vectors, the same N × M image indices
+and augmentation), generates all N networks, and evaluates its own slice of the M images of
+each network: rank r of K takes images ``r·M/K … (r+1)·M/K − 1`` of every network. So
+
+- the Kozachenko–Leonenko entropy is computed over all N networks on every rank, exactly as in
+  one process (splitting the networks instead would need a differentiable all-gather of the
+  gauge-fixed weights, and an estimate over a rank's share alone is biased);
+- the hypernetworks' batch norm (over the noise batch) sees the same N codes on every rank, so
+  its statistics are those of one process;
+- HyperGAN's discriminator sees the same codes and prior draws on every rank.
+
+The cost: the hypernetwork's forward and backward (and the entropy) are repeated on every
+rank; only the target's work on the images is divided. Each rank's loss is its share's data
+term plus the whole non-data term (entropy, KL, discriminator), so the **average** of the
+ranks' gradients is the one-process gradient: the data term's mean over equal shares is the
+mean over the whole batch, and the identical non-data term averages to itself.
+
+Gradients are averaged by one all-reduce per optimizer group after each backward
+(`average_gradients`), not by wrapping the method in ``DistributedDataParallel``: a method's
+entry point is ``training_loss``, not ``forward``, and HyperGAN runs two backward passes per
+forward (model, then discriminator), which DDP's reducer does not allow; with the gradients
+averaged by hand both optimizers step on the exact one-process gradients.
+
+Rank 0 alone writes the run folder and shows progress. Every rank's state (parameters,
+optimizers, generators) is identical, so rank 0's checkpoint is what every rank resumes from.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
+
+from hyperzoo.config import ConfigError
+
+
+@dataclass
+class World:
+    """This process's place among the training processes (one process: rank 0 of 1)."""
+
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        """Whether this process writes the run folder and shows progress."""
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.size > 1
+
+
+def launched() -> bool:
+    """Whether torchrun (or another launcher setting its variables) started this process."""
+    return "WORLD_SIZE" in os.environ and "RANK" in os.environ
+
+
+def init(device: torch.device) -> tuple[World, torch.device]:
+    """Join the process group torchrun describes (a no-op outside torchrun); returns the world
+    and this rank's device (``cuda:LOCAL_RANK`` when training on CUDA)."""
+    if not launched() or int(os.environ["WORLD_SIZE"]) == 1:
+        return World(), device
+    world = World(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]),
+                  int(os.environ.get("LOCAL_RANK", "0")))
+    if device.type == "cuda":
+        device = torch.device("cuda", world.local_rank)
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo",
+                                timeout=datetime.timedelta(minutes=30))
+    return world, device
+
+
+def shutdown(world: World) -> None:
+    if world.distributed and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def image_share(world: World, images_per_network: int) -> slice:
+    """This rank's slice of the M images of every network."""
+    m, k = images_per_network, world.size
+    if m % k:
+        raise ConfigError(f"train.images_per_noise={m} must be a multiple of the {k} processes "
+                          "(each process takes an equal share of every network's images)")
+    return slice(world.rank * m // k, (world.rank + 1) * m // k)
+
+
+def broadcast_parameters(world: World, module: torch.nn.Module) -> None:
+    """Rank 0's parameters and buffers on every rank (they are built from the same seed and
+    should agree already; this makes it so whatever the initialisers do)."""
+    if world.distributed:
+        for t in (*module.parameters(), *module.buffers()):
+            dist.broadcast(t.data, src=0)
+
+
+def average_gradients(world: World, params: list[torch.nn.Parameter]) -> None:
+    """Replace every gradient by its mean over the ranks: one all-reduce of one flat buffer.
+    Which parameters have a gradient does not depend on the images, so it is the same set on
+    every rank; those without one stay without (Adam skips them, as in one process)."""
+    if not world.distributed:
+        return
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return
+    flat = _flatten_dense_tensors(grads)
+    dist.all_reduce(flat)  # gloo has no AVG; sum, then divide
+    flat /= world.size
+    for g, avg in zip(grads, _unflatten_dense_tensors(flat, grads), strict=True):
+        g.copy_(avg)
+
+
+def average(world: World, t: torch.Tensor) -> torch.Tensor:
+    """The mean of ``t`` over the ranks (the logged scalars: each rank's share of the images)."""
+    if not world.distributed:
+        return t
+    t = t.clone()
+    dist.all_reduce(t)
+    return t / world.size
+
+
+def any_rank(world: World, flag: bool, device: torch.device) -> bool:
+    """Whether ``flag`` holds on any rank (so every rank stops together)."""
+    if not world.distributed:
+        return flag
+    t = torch.tensor(float(flag), device=device)
+    dist.all_reduce(t)
+    return bool(t.item() > 0)

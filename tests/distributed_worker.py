@@ -1,0 +1,49 @@
+"""Run by tests/test_distributed.py under torchrun: one training step's loss and gradients.
+
+Every rank draws the global batch as the trainer does, keeps its share of the images, runs the
+method's loss and backward and averages the gradients; rank 0 saves the averaged gradients and
+the mean loss to the file given as the first argument. Further arguments are --set overrides.
+"""
+
+import sys
+
+import torch
+
+from hyperzoo import distributed
+from hyperzoo.config import load_config
+from hyperzoo.devices import resolve_device
+from hyperzoo.session import build_session
+from hyperzoo.train import training_batch
+
+
+def first_step(overrides: list[str], world: distributed.World, device: torch.device
+               ) -> tuple[dict[str, torch.Tensor], float]:
+    """Per optimizer group's parameters: gradient of its loss, averaged over the ranks; and
+    the model loss averaged over the ranks."""
+    config = load_config(None, overrides)
+    t = config.train
+    s = build_session(config, device=device)
+    distributed.broadcast_parameters(world, s.method)
+    s.method.train()
+    gens = {"noise": torch.Generator().manual_seed(t.seed + 1),
+            "data": torch.Generator().manual_seed(t.seed + 2)}
+    share = distributed.image_share(world, t.images_per_noise)
+    x, y = training_batch(s.train_data, t.noise_batch, t.images_per_noise, config, gens["data"], share,
+                          device)
+    out = s.method.training_loss(x, y, int(config.method.get("pretrain_steps", 0)), generator=gens["noise"])
+    grads = {}
+    names = {id(p): k for k, p in s.method.named_parameters()}
+    for group, params in s.method.optimizer_groups().items():
+        s.method.zero_grad(set_to_none=True)
+        out["loss" if group == "model" else f"loss_{group}"].backward(retain_graph=True)
+        distributed.average_gradients(world, params)
+        grads.update({f"{group}.{names[id(p)]}": p.grad.clone() for p in params if p.grad is not None})
+    return grads, distributed.average(world, out["loss"].detach()).item()
+
+
+if __name__ == "__main__":
+    world, device = distributed.init(resolve_device("cpu"))
+    grads, loss = first_step(sys.argv[2:], world, device)
+    if world.main:
+        torch.save({"grads": grads, "loss": loss}, sys.argv[1])
+    distributed.shutdown(world)
