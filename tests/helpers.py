@@ -11,3 +11,24 @@ TINY = [
 
 def tiny_config(*overrides: str) -> Config:
     return load_config(None, [*TINY, *overrides])
+
+
+# Tiny settings of every method (the Deutsch ones are TINY's own), for tests that run them all.
+TINY_METHODS = {
+    "deutsch": [],
+    "deutsch_relaxed": ["method.diversity=weights_relaxed", "method.ensemble_loss=0.5"],
+    "hypergan": ["method.name=hypergan", "method.z_dim=8", "method.code_size=4", "method.mixer_hidden=[16]",
+                 "method.generator_hidden=[16]", "method.discriminator_hidden=[16]",
+                 "method.pretrain_steps=0"],
+    "mc_dropout": ["method.name=mc_dropout"],
+    "ensemble": ["method.name=ensemble", "method.size=4"],
+    "mnf": ["method.name=mnf"],
+    "bhn": ["method.name=bhn"],
+    "static": ["method.name=static"],
+}
+
+
+def method_overrides(name: str) -> list[str]:
+    """TINY with method ``name``'s tiny settings in place of the Deutsch ones."""
+    keep = TINY if name.startswith("deutsch") else [s for s in TINY if not s.startswith("method.")]
+    return [*keep, *TINY_METHODS[name]]

@@ -14,32 +14,14 @@ from hyperzoo.config import ConfigError
 from hyperzoo.runs import checkpoint_step, read_metrics
 from hyperzoo.train import train
 from tests.distributed_worker import first_step
-from tests.helpers import TINY, tiny_config
+from tests.helpers import TINY, TINY_METHODS, method_overrides, tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY_METHODS = {
-    "deutsch": [],
-    "deutsch_relaxed": ["method.diversity=weights_relaxed", "method.ensemble_loss=0.5"],
-    "hypergan": ["method.name=hypergan", "method.z_dim=8", "method.code_size=4", "method.mixer_hidden=[16]",
-                 "method.generator_hidden=[16]", "method.discriminator_hidden=[16]",
-                 "method.pretrain_steps=0"],
-    "mc_dropout": ["method.name=mc_dropout"],
-    "ensemble": ["method.name=ensemble", "method.size=4"],
-    "mnf": ["method.name=mnf"],
-    "bhn": ["method.name=bhn"],
-}
-
-
 def torchrun(*args: str, nproc: int = 2) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}", "OMP_NUM_THREADS": "1"}
     return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
                            f"--nproc_per_node={nproc}", *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=300)
-
-
-def method_overrides(name: str) -> list[str]:
-    base = [] if name.startswith("deutsch") else [s for s in TINY if not s.startswith("method.")]
-    return [*(TINY if name.startswith("deutsch") else base), *TINY_METHODS[name]]
 
 
 def test_one_process_world_is_a_no_op():
@@ -54,7 +36,7 @@ def test_images_must_split_evenly():
     assert distributed.image_share(distributed.World(1, 2), 8) == slice(4, 8)
 
 
-@pytest.mark.parametrize("name", list(TINY_METHODS))
+@pytest.mark.parametrize("name", [m for m in TINY_METHODS if m != "static"])
 def test_two_process_gradients_equal_one_process(tmp_path, name):
     overrides = method_overrides(name)
     r = torchrun(str(ROOT / "tests" / "distributed_worker.py"), str(tmp_path / "g.pt"), *overrides)
@@ -69,7 +51,9 @@ def test_two_process_gradients_equal_one_process(tmp_path, name):
 
 
 def test_two_process_training_matches_one_process_and_resumes(tmp_path):
-    overrides = ["train.steps=6", "train.val_every=6", "train.threads=1", "train.log_every=4"]
+    # A constant learning rate: the 4-step run continued to 6 is then the 6-step run.
+    overrides = ["train.steps=6", "train.val_every=6", "train.threads=1", "train.log_every=4",
+                 "train.lr_schedule=constant"]
     one = train(tiny_config(*overrides), tmp_path / "one", argv=["x"], progress=False)
     sets = [a for o in [*TINY, *overrides, "train.steps=4"] for a in ("--set", o)]
     r = torchrun("-m", "hyperzoo", "train", "--out", str(tmp_path / "two"), "--quiet", *sets)
@@ -83,7 +67,7 @@ def test_two_process_training_matches_one_process_and_resumes(tmp_path):
     rows_one, rows_two = read_metrics(tmp_path / "one"), read_metrics(tmp_path / "two")
     assert [r["step"] for r in rows_two] == list(range(1, 7))
     for a, b in zip(rows_one, rows_two, strict=True):
-        assert b["loss"] == pytest.approx(a["loss"], rel=1e-3, abs=1e-3), (a, b)
+        assert b["loss"] == pytest.approx(a["loss"], rel=1e-5), (a, b)
         assert b["accuracy"] == pytest.approx(a["accuracy"], abs=1e-6)
     assert abs(rows_two[-1]["val_mean_accuracy"] - one["val_mean_accuracy"]) <= 0.05
     assert "--resume" in (tmp_path / "two" / "command.txt").read_text()

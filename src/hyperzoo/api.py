@@ -280,7 +280,7 @@ def fit(module: nn.Module | str, train_data: Data, config: Config | str | Path |
         if sum(a.numel() * a.element_size() for a in arrays.values()) < DATA_LIMIT_BYTES:
             out.mkdir(parents=True, exist_ok=True)
             path = out / f"{name}.npz"
-            np.savez(path, **{k: v.numpy() for k, v in arrays.items()})
+            np.savez(path, **{k: v.cpu().numpy() for k, v in arrays.items()})
             cfg.data.dataset = str(path.resolve())
         else:
             # Not a path: a file of that name in the working directory must never stand in for it.

@@ -48,7 +48,7 @@ def accuracy_histograms(runs: dict[str, torch.Tensor], entropies: dict[str, floa
         if len(acc) == 1:  # a method that holds one network: a line, not a one-sample histogram
             ax.axvline(100 * acc.item(), color=f"C{i}", lw=2, label=f"{text}, one network")
         else:
-            ax.hist(100 * acc.double().numpy(), bins=edges, alpha=0.6, color=f"C{i}", label=text)
+            ax.hist(100 * acc.double().cpu().numpy(), bins=edges, alpha=0.6, color=f"C{i}", label=text)
     ax.set_xlabel("test accuracy of a sampled network (%)")
     ax.set_ylabel("networks")
     ax.legend(fontsize=8)
@@ -60,8 +60,8 @@ def ensemble_curve(rows: list[dict], single_mean: float, path: Path) -> str:
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
     sizes = [r["size"] for r in rows]
     for key, label in (("mean_prob", "mean probability"), ("majority", "majority vote")):
-        m = torch.tensor([r[f"{key}_mean"] for r in rows]).numpy() * 100
-        s = torch.tensor([r[f"{key}_std"] for r in rows]).numpy() * 100
+        m = torch.tensor([r[f"{key}_mean"] for r in rows]).cpu().numpy() * 100
+        s = torch.tensor([r[f"{key}_std"] for r in rows]).cpu().numpy() * 100
         line, = ax.plot(sizes, m, marker="o", ms=3, label=label)
         ax.fill_between(sizes, m - s, m + s, alpha=0.2, color=line.get_color(),
                         label=f"{label}: ± 1 std over draws")
@@ -82,7 +82,7 @@ def filter_grid(images: torch.Tensor, title: str, path: Path) -> str:
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < n:
-            im = ax.imshow(images[i].numpy(), cmap="RdBu_r", vmin=-v, vmax=v, aspect="auto")
+            im = ax.imshow(images[i].cpu().numpy(), cmap="RdBu_r", vmin=-v, vmax=v, aspect="auto")
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     if im is not None:  # one shared scale: every panel uses ±v
@@ -100,9 +100,9 @@ def pca_scatter(scores: torch.Tensor, explained: torch.Tensor, title: str, path:
             ax.set_yticks([])
             if i == j:
                 # a component with no variance (fewer samples than components) is one spike
-                ax.hist(scores[:, i].double().numpy(), bins=_edges(scores[:, i], 25), color="C0")
+                ax.hist(scores[:, i].double().cpu().numpy(), bins=_edges(scores[:, i], 25), color="C0")
             else:
-                ax.scatter(scores[:, j].numpy(), scores[:, i].numpy(), s=2, alpha=0.5)
+                ax.scatter(scores[:, j].cpu().numpy(), scores[:, i].cpu().numpy(), s=2, alpha=0.5)
             if i == k - 1:
                 ax.set_xlabel(f"PC{j + 1} ({100 * explained[j]:.0f}%)", fontsize=7)
             if j == 0:
@@ -112,7 +112,7 @@ def pca_scatter(scores: torch.Tensor, explained: torch.Tensor, title: str, path:
 
 
 def paths_figure(t: torch.Tensor, direct: torch.Tensor, interpolated: torch.Tensor, path: Path) -> str:
-    t, direct, interpolated = t.numpy(), direct.numpy(), interpolated.numpy()
+    t, direct, interpolated = t.cpu().numpy(), direct.cpu().numpy(), interpolated.cpu().numpy()
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
     # One colour per pair (z₁, z₂); its direct path solid, its interpolated path dashed.
     for i in range(direct.shape[0]):
@@ -144,8 +144,8 @@ def entropy_cdf(inliers: dict[str, torch.Tensor], outliers: dict[str, torch.Tens
     # The i-th inlier and the i-th outlier curve (one model) share a colour.
     for style, group in (("--", inliers), ("-", outliers)):
         for i, (label, h) in enumerate(group.items()):
-            v = h.sort().values.numpy()
-            ax.plot(v, (torch.arange(1, len(v) + 1) / len(v)).numpy(), ls=style, color=f"C{i}",
+            v = h.sort().values.cpu().numpy()
+            ax.plot(v, (torch.arange(1, len(v) + 1) / len(v)).cpu().numpy(), ls=style, color=f"C{i}",
                     label=label)
     ax.set_xlabel("predictive entropy (nats)")
     ax.set_ylabel("fraction of examples ≤ entropy")
@@ -184,11 +184,11 @@ def reliability_diagram(curves: dict[str, dict[str, torch.Tensor]], path: Path) 
     for i, (label, b) in enumerate(curves.items()):
         count = b["count"].double()
         bins = len(count)
-        keep = (count > 0).numpy()
-        top.plot(b["confidence"].double().numpy()[keep], b["accuracy"].double().numpy()[keep],
+        keep = (count > 0).cpu().numpy()
+        top.plot(b["confidence"].double().cpu().numpy()[keep], b["accuracy"].double().cpu().numpy()[keep],
                  marker="o", ms=4, color=f"C{i}", label=label)
         edges = np.linspace(0, 1, bins + 1)
-        bottom.stairs(count.numpy(), edges, color=f"C{i}", lw=1.5, label=label)
+        bottom.stairs(count.cpu().numpy(), edges, color=f"C{i}", lw=1.5, label=label)
     top.set_ylabel("accuracy in bin")
     top.set_xlim(0, 1)
     top.set_ylim(0, 1.02)

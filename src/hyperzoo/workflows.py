@@ -133,7 +133,7 @@ def same_images_fraction(a: torch.Tensor, b: torch.Tensor) -> float:
         return 0.0
 
     def keys(x: torch.Tensor) -> list[bytes]:
-        return [row.numpy().tobytes() for row in (x.flatten(1) * 255).round().to(torch.uint8)]
+        return [row.cpu().numpy().tobytes() for row in (x.flatten(1) * 255).round().to(torch.uint8)]
 
     seen = set(keys(a))
     return sum(k in seen for k in keys(b)) / len(b)

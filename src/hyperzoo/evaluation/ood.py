@@ -27,7 +27,7 @@ def detection_metrics(inlier_scores: torch.Tensor, outlier_scores: torch.Tensor)
     """AUROC, AUPR (outliers positive) and the false-positive rate at 95% true-positive rate."""
     if len(inlier_scores) == 0 or len(outlier_scores) == 0:
         raise ValueError("detection metrics need at least one inlier and one outlier score")
-    scores = torch.cat([inlier_scores, outlier_scores]).double().numpy()
+    scores = torch.cat([inlier_scores, outlier_scores]).double().cpu().numpy()
     labels = np.concatenate([np.zeros(len(inlier_scores)), np.ones(len(outlier_scores))])
     fpr, tpr, _ = roc_curve(labels, scores)
     return {"auroc": float(roc_auc_score(labels, scores)),

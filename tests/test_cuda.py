@@ -1,0 +1,57 @@
+"""The CUDA paths: skipped, with the reason shown, where no GPU is present (``pytest -rs``).
+
+HYPERZOO_TEST_DEVICE=cpu runs the same tests on the CPU (to check the tests themselves)."""
+
+import os
+
+import pytest
+import torch
+
+from hyperzoo.config import load_config
+from hyperzoo.runs import read_metrics
+from hyperzoo.session import load_run, sample_networks
+from hyperzoo.train import train
+from hyperzoo.workflows import evaluate_run
+from tests.helpers import TINY_METHODS, method_overrides, tiny_config
+
+DEVICE = os.environ.get("HYPERZOO_TEST_DEVICE", "cuda")
+pytestmark = pytest.mark.skipif(DEVICE == "cuda" and not torch.cuda.is_available(),
+                                reason="no CUDA device on this machine")
+
+
+@pytest.mark.parametrize("name", [m for m in TINY_METHODS if m != "deutsch_relaxed"])
+def test_every_method_trains_evaluates_and_reopens(tmp_path, name):
+    cfg = load_config(None, [*method_overrides(name), "train.steps=4", f"train.device={DEVICE}",
+                             "method.pretrain_steps=2" if name == "hypergan" else "train.lr=0.001"])
+    train(cfg, tmp_path, argv=["x"], progress=False)
+    s = load_run(tmp_path)
+    assert {p.device.type for p in s.method.parameters()} == {DEVICE}
+    assert next(iter(sample_networks(s, 3, 0).values())).device.type == DEVICE
+    m = evaluate_run(tmp_path, 3, split="val", progress=False, session=s)
+    assert 0 <= m["mean_accuracy"] <= 1
+
+
+def test_resume_equals_uninterrupted(tmp_path):
+    # A constant learning rate: a cosine schedule over 4 steps is another run than over 6.
+    for name, steps in (("a", 6), ("b", 4)):
+        train(tiny_config(f"train.steps={steps}", f"train.device={DEVICE}", "train.lr_schedule=constant"),
+              tmp_path / name, argv=["x"], progress=False)
+    cfg = (tmp_path / "b" / "config.yaml").read_text().replace("steps: 4", "steps: 6")
+    (tmp_path / "b" / "config.yaml").write_text(cfg)
+    train(None, tmp_path / "b", resume=True, argv=["x"], progress=False)
+    a, b = read_metrics(tmp_path / "a"), read_metrics(tmp_path / "b")
+    assert [r["loss"] for r in a] == pytest.approx([r["loss"] for r in b], rel=1e-5)
+
+
+def test_the_device_kinds_draw_the_same_networks(tmp_path):
+    train(tiny_config("train.steps=2", f"train.device={DEVICE}"), tmp_path, argv=["x"], progress=False)
+    here, cpu = load_run(tmp_path, device=DEVICE), load_run(tmp_path, device="cpu")
+    a, b = sample_networks(here, 4, 7), sample_networks(cpu, 4, 7)
+    for k in b:
+        torch.testing.assert_close(a[k].cpu(), b[k], rtol=1e-4, atol=1e-5)
+
+
+def test_bf16_trains(tmp_path):
+    last = train(tiny_config("train.steps=3", "train.precision=bf16", f"train.device={DEVICE}"), tmp_path,
+                 argv=["x"], progress=False)
+    assert torch.isfinite(torch.tensor(last["loss"]))

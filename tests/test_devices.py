@@ -1,0 +1,85 @@
+"""train.device, draws that do not depend on the device, and CPU checkpoints (CPU only)."""
+
+import pytest
+import torch
+from safetensors import safe_open
+
+from hyperzoo import devices
+from hyperzoo.config import ConfigError
+from hyperzoo.methods import build_method
+from hyperzoo.runs import read_metrics
+from hyperzoo.session import build_session, load_run
+from hyperzoo.targets import TargetNet, build_target
+from hyperzoo.train import train
+from tests.helpers import tiny_config
+
+NO_CUDA = not torch.cuda.is_available()
+
+
+def test_resolve_device():
+    assert devices.resolve_device("cpu") == torch.device("cpu")
+    assert devices.resolve_device("auto").type == ("cpu" if NO_CUDA else "cuda")
+    with pytest.raises(ConfigError, match="train.device 'gpu' is not a device"):
+        devices.resolve_device("gpu")
+    with pytest.raises(ConfigError, match="train.device 'meta' is not supported"):
+        devices.resolve_device("meta")
+
+
+@pytest.mark.skipif(not NO_CUDA, reason="checks the message where no CUDA device is present")
+def test_cuda_without_cuda_is_one_line():
+    with pytest.raises(ConfigError, match="no CUDA device is available here"):
+        devices.resolve_device("cuda:0")
+
+
+def test_draws_are_the_cpu_generators_own():
+    g = torch.Generator().manual_seed(3)
+    ref = torch.Generator().manual_seed(3)
+    torch.testing.assert_close(devices.uniform((4, 5), -1, 1, g, "cpu"),
+                               torch.empty(4, 5).uniform_(-1, 1, generator=ref))
+    torch.testing.assert_close(devices.normal((3,), g, "cpu", torch.float64),
+                               torch.randn(3, generator=ref, dtype=torch.float64))
+    torch.testing.assert_close(devices.bernoulli(0.5, (6,), g, "cpu"),
+                               torch.bernoulli(torch.full((6,), 0.5), generator=ref))
+
+
+@pytest.mark.parametrize("name", ["deutsch", "hypergan", "mc_dropout", "mnf", "bhn"])
+def test_method_noise_comes_from_the_generator(name):
+    target = TargetNet(build_target("digits_net"), (1, 8, 8))
+    method = build_method(target, {"name": name}, dataset_size=100)
+    a = method.sample(3, generator=torch.Generator().manual_seed(0))
+    b = method.sample(3, generator=torch.Generator().manual_seed(0))
+    for k in a:
+        torch.testing.assert_close(a[k], b[k])
+
+
+def test_session_is_built_on_the_device_asked():
+    s = build_session(tiny_config("train.device=cpu"))
+    assert {p.device.type for p in [*s.method.parameters(), *s.target.module.parameters()]} == {"cpu"}
+
+
+def test_log_every_keeps_one_row_per_step_and_the_same_values(tmp_path):
+    every = train(tiny_config("train.steps=7", "train.log_every=1"), tmp_path / "a", argv=["x"],
+                  progress=False)
+    batched = train(tiny_config("train.steps=7", "train.log_every=5"), tmp_path / "b", argv=["x"],
+                    progress=False)
+    assert read_metrics(tmp_path / "a") == read_metrics(tmp_path / "b")
+    assert [r["step"] for r in read_metrics(tmp_path / "b")] == list(range(1, 8))
+    assert every == batched
+
+
+def test_checkpoints_hold_cpu_tensors_and_reopen_on_the_cpu(tmp_path):
+    train(tiny_config("train.steps=2", "train.device=cpu"), tmp_path, argv=["x"], progress=False)
+    with safe_open(str(tmp_path / "checkpoint.safetensors"), "pt") as f:
+        assert all(f.get_tensor(k).device.type == "cpu" for k in f.keys())
+    s = load_run(tmp_path, device="cpu")
+    assert {p.device.type for p in s.method.parameters()} == {"cpu"}
+
+
+def test_bf16_autocast_trains(tmp_path):
+    last = train(tiny_config("train.steps=3", "train.precision=bf16"), tmp_path, argv=["x"], progress=False)
+    assert torch.isfinite(torch.tensor(last["loss"]))
+
+
+def test_bad_precision_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="train.precision 'fp8'"):
+        train(tiny_config("train.precision=fp8"), tmp_path, argv=["x"], progress=False)
