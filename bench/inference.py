@@ -1,12 +1,14 @@
 """Inference speed: memory layout per built-in target, and a 100-network ensemble evaluated
 batched vs the naive way. Prints JSON; not a test.
 
-    python bench/inference.py --data-dir ../shared/data [--networks 100] [--threads 2]
+    python bench/inference.py [--data-dir ../shared/data] [--device auto] [--networks 100] [--threads 2]
 
 ``layout_seconds``: NCHW vs channels-last weights and inputs for every built-in target, for
 inference (one plain module, 1,024 images) and for a training step (32 generated networks x 32
 images, forward + backward): the evidence for TargetNet using channels-last only for inference
-on CPU. ``--networks 0`` skips the ensemble part.
+on CPU. ``--networks 0`` skips the ensemble part, ``--layouts`` off skips the layout part. The
+ensemble's rates (``fraction_of_peak``) are against a matmul peak measured in the same run.
+Random images of MNIST's shape without --data-dir.
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+from hardware import count_flops, describe, matmul_peak, rate, sync
 from torch.func import functional_call
 
 from hyperzoo.data import load_dataset
+from hyperzoo.devices import resolve_device
 from hyperzoo.evaluation import predict_proba
 from hyperzoo.methods import build_method
 from hyperzoo.targets import DeutschMNIST, TargetNet
@@ -79,30 +83,43 @@ def layout_one(cls: type[torch.nn.Module], input_shape: tuple[int, ...], repeats
     return {k: round(median_seconds(fn, repeats), 4) for k, fn in runs.items()}
 
 
-def ensemble(x_test: torch.Tensor, networks: int) -> dict[str, float]:
+def ensemble(x_test: torch.Tensor, networks: int, device: torch.device, peak: float) -> dict:
+    """``networks`` networks on every test image: predict_proba per backend (inputs moved to the
+    device in chunks, probabilities back on the CPU), and the naive module-per-network loop."""
     torch.manual_seed(0)
-    target = TargetNet(DeutschMNIST(), (1, 28, 28))
-    method = build_method(target, {"name": "deutsch"}).eval()
+    target = TargetNet(DeutschMNIST().to(device), (1, 28, 28))
+    method = build_method(target, {"name": "deutsch"}).to(device).eval()
     with torch.no_grad():
         weights = method.sample(networks, generator=torch.Generator().manual_seed(0))
-    out = {}
+        flops = networks * count_flops(lambda: DeutschMNIST().to(device).eval()(x_test[:1000].to(device))) \
+            * len(x_test) // 1000
+    out: dict = {}
+
+    def timed(fn) -> float:
+        sync(device)
+        start = time.perf_counter()
+        fn()
+        sync(device)
+        return time.perf_counter() - start
+
     for backend in ("loop", "vmap"):
         target.backend = backend
-        out[f"predict_proba_{backend}"] = round(
-            median_seconds(lambda: predict_proba(target, weights, x_test), 1, warmup=False), 2)
+        seconds = timed(lambda: predict_proba(target, weights, x_test))
+        out[f"predict_proba_{backend}"] = {"seconds": round(seconds, 2), **rate(flops, seconds, peak)}
 
     def naive():
         # The way to avoid: copy each network into a module, run it, repeat.
-        module = DeutschMNIST().eval()
+        module = DeutschMNIST().to(device).eval()
         with torch.no_grad():
             probs = []
             for i in range(networks):
                 module.load_state_dict({k: v[i] for k, v in weights.items()})
-                probs.append(torch.cat([module(x_test[j:j + 1000]).softmax(-1)
+                probs.append(torch.cat([module(x_test[j:j + 1000].to(device)).softmax(-1).cpu()
                                         for j in range(0, len(x_test), 1000)]))
             return torch.stack(probs)
 
-    out["naive_module_loop"] = round(median_seconds(naive, 1, warmup=False), 2)
+    seconds = timed(naive)
+    out["naive_module_loop"] = {"seconds": round(seconds, 2), **rate(flops, seconds, peak)}
     return out
 
 
@@ -112,23 +129,31 @@ def main() -> None:
     parser.add_argument("--networks", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (the ensemble part)")
+    parser.add_argument("--layouts", default="on", choices=["on", "off"], help="time the CPU layouts")
     args = parser.parse_args()
+    device = resolve_device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.data_dir:
         x_test = load_dataset("mnist", "test", args.data_dir).x
     else:
         x_test = torch.rand(10_000, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    peak = matmul_peak(device)
     report = {
-        "device": "cpu",
+        "device": describe(device),
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "machine": platform.machine(),
-        "layout_seconds": {name: layout_one(cls, INPUT_SHAPES[name], args.repeats)
-                                       for name, cls in BUILTIN.items()},
+        "matmul_peak_gflop_per_s": round(peak / 1e9, 1),
+        "data": "MNIST test set" if args.data_dir else "random images of MNIST's shape",
     }
+    if args.layouts == "on":
+        report["layout_seconds_cpu"] = {name: layout_one(cls, INPUT_SHAPES[name], args.repeats)
+                                        for name, cls in BUILTIN.items()}
     if args.networks:
-        report[f"ensemble_{args.networks}_on_{len(x_test)}_images_seconds"] = ensemble(x_test, args.networks)
+        report[f"ensemble_{args.networks}_on_{len(x_test)}_images"] = ensemble(x_test, args.networks,
+                                                                               device, peak)
     print(json.dumps(report, indent=2))
 
 

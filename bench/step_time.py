@@ -1,7 +1,10 @@
-"""Where a training step of the Deutsch MNIST recipe spends its time. Prints JSON; not a test.
-(Inference speed: bench/inference.py.)
+"""Where a training step of the Deutsch MNIST recipe spends its time, and how close the step
+and its target-only floor come to the device's matmul peak measured in the same run. Prints
+JSON; not a test. (Inference speed: bench/inference.py.)
 
-    python bench/step_time.py --data-dir ../shared/data [--repeats 5]
+    python bench/step_time.py [--data-dir ../shared/data] [--device auto] [--repeats 5]
+
+Random images of MNIST's shape without --data-dir (the speed does not depend on the pixels).
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ import time
 
 import torch
 import torch.nn.functional as F
+from hardware import count_flops, describe, matmul_peak, rate, sync
 
 from hyperzoo.data import load_dataset
+from hyperzoo.devices import resolve_device
 from hyperzoo.diversity import kl_entropy
 from hyperzoo.methods import build_method
 from hyperzoo.symmetry import gauge_fix
@@ -29,35 +34,52 @@ def timed(fn, repeats: int, warmup: bool = True) -> tuple[float, object]:
     """Median seconds of ``fn()`` over ``repeats`` runs (after one warm-up run)."""
     out = fn() if warmup else None
     times = []
+    device = torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
     for _ in range(repeats):
+        sync(device)
         start = time.perf_counter()
         out = fn()
+        sync(device)
         times.append(time.perf_counter() - start)
     return statistics.median(times), out
 
 
-def step_breakdown(backend: str, x, y, repeats: int) -> dict[str, float]:
+def step_breakdown(backend: str, x, y, repeats: int, peak: float) -> dict[str, float]:
+    device = x.device
     torch.manual_seed(0)
-    target = TargetNet(DeutschMNIST(), (1, 28, 28), backend=backend)
-    method = build_method(target, PAPER)
+    target = TargetNet(DeutschMNIST().to(device), (1, 28, 28), backend=backend)
+    method = build_method(target, PAPER).to(device)
     opt = torch.optim.Adam(method.parameters(), lr=1e-3)
     g = torch.Generator().manual_seed(0)
     names = ("hypernetwork_forward", "target_forward", "gauge_entropy_forward", "backward",
              "optimizer", "step")
     parts: dict[str, list[float]] = {k: [] for k in names}
-    for i in range(repeats + 1):
-        t0 = time.perf_counter()
+
+    def clock() -> float:
+        sync(device)  # per phase on CUDA: the phases' sum is a little above an unsynced step
+        return time.perf_counter()
+
+    def one_step():
         weights = method.sample(x.shape[0], generator=g)
-        t1 = time.perf_counter()
         ce = F.cross_entropy(target(weights, x).flatten(0, 1), y.flatten())
-        t2 = time.perf_counter()
+        opt.zero_grad()
+        (1000 * ce - kl_entropy(flatten(gauge_fix(target, weights)), d=300)).backward()
+        opt.step()
+
+    step_flops = count_flops(one_step)
+    for i in range(repeats + 1):
+        t0 = clock()
+        weights = method.sample(x.shape[0], generator=g)
+        t1 = clock()
+        ce = F.cross_entropy(target(weights, x).flatten(0, 1), y.flatten())
+        t2 = clock()
         entropy = kl_entropy(flatten(gauge_fix(target, weights)), d=300)
-        t3 = time.perf_counter()
+        t3 = clock()
         opt.zero_grad()
         (1000 * ce - entropy).backward()
-        t4 = time.perf_counter()
+        t4 = clock()
         opt.step()
-        t5 = time.perf_counter()
+        t5 = clock()
         if i:  # skip warm-up
             for k, v in zip(names, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t5 - t0), strict=True):
                 parts[k].append(v)
@@ -71,6 +93,8 @@ def step_breakdown(backend: str, x, y, repeats: int) -> dict[str, float]:
         loss.backward()
 
     result["target_only_forward_backward"] = round(timed(target_only, repeats)[0], 4)
+    result["step_rate"] = rate(step_flops, result["step"], peak)
+    result["target_only_rate"] = rate(count_flops(target_only), result["target_only_forward_backward"], peak)
     return result
 
 
@@ -78,7 +102,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data-dir", default=None, help="folder with mnist/ (else random images)")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--backends", default="loop,vmap", help="TargetNet backends to time")
     args = parser.parse_args()
+    device = resolve_device(args.device)
     gen = torch.Generator().manual_seed(0)
     if args.data_dir:
         train = load_dataset("mnist", "train", args.data_dir)
@@ -86,13 +113,17 @@ def main() -> None:
         x, y = train.x[idx].reshape(32, 32, 1, 28, 28), train.y[idx].reshape(32, 32)
     else:
         x, y = torch.rand(32, 32, 1, 28, 28, generator=gen), torch.randint(10, (32, 32))
+    x, y = x.to(device), y.to(device)
+    peak = matmul_peak(device)
     report = {
-        "device": "cpu",
+        "device": describe(device),
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "machine": platform.machine(),
+        "matmul_peak_gflop_per_s": round(peak / 1e9, 1),
         "recipe": "Deutsch MNIST, 32 noise vectors x 32 images",
-        "step_seconds": {b: step_breakdown(b, x, y, args.repeats) for b in ("loop", "vmap")},
+        "data": "MNIST" if args.data_dir else "random images of MNIST's shape",
+        "step_seconds": {b: step_breakdown(b, x, y, args.repeats, peak) for b in args.backends.split(",")},
     }
     print(json.dumps(report, indent=2))
 

@@ -1,0 +1,70 @@
+"""Shared by the benchmarks: the device, its matmul peak measured in the same run, FLOP counts.
+
+``fraction_of_peak`` = achieved FLOP/s ÷ the float32 matmul FLOP/s measured here and now (not
+a datasheet number), so it says how far a workload is from what this device does at best.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+
+def sync(device: torch.device) -> None:
+    """Wait for queued work (CUDA kernels run asynchronously; timings need it)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def median_seconds(fn: Callable[[], object], device: torch.device, repeats: int,
+                   warmup: bool = True) -> float:
+    """Median wall seconds of ``fn()`` over ``repeats`` runs, synchronised on ``device``."""
+    if warmup:
+        fn()
+    times = []
+    for _ in range(repeats):
+        sync(device)
+        start = time.perf_counter()
+        fn()
+        sync(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def matmul_peak(device: torch.device, repeats: int = 5) -> float:
+    """float32 FLOP/s of a square matmul large enough to saturate ``device`` (TF32 off on CUDA:
+    the workloads here run in float32)."""
+    n = 8192 if device.type == "cuda" else 2048
+    a = torch.randn(n, n, device=device)
+    b = torch.randn(n, n, device=device)
+    tf32 = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        seconds = median_seconds(lambda: a @ b, device, repeats)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+    return 2 * n ** 3 / seconds
+
+
+def count_flops(fn: Callable[[], object]) -> int:
+    """Floating-point operations (2 per multiply-add) of one call of ``fn`` (matmuls and
+    convolutions, forward and backward, as torch's FLOP counter counts them)."""
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops()
+
+
+def rate(flops: int, seconds: float, peak: float) -> dict[str, float]:
+    """GFLOP, GFLOP/s and the fraction of the measured peak."""
+    return {"gflop": round(flops / 1e9, 3), "gflop_per_s": round(flops / seconds / 1e9, 2),
+            "fraction_of_peak": round(flops / seconds / peak, 3)}
+
+
+def describe(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"cpu, {torch.get_num_threads()} threads"
