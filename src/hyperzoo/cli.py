@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+import hyperzoo.process_setup  # noqa: F401  (first: it must run before torch is imported)
 from hyperzoo.config import ConfigError, load_config
 from hyperzoo.data import DataError
 from hyperzoo.runs import RunError

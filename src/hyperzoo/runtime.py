@@ -1,0 +1,55 @@
+"""Process settings the ``hyperzoo`` command makes before torch is imported
+(`hyperzoo.process_setup`, imported first by the CLI).
+
+- **OpenMP waiting**: ``OMP_WAIT_POLICY=PASSIVE`` unless set. With the default, a thread
+  waiting for work spins on its core; two jobs with 2 threads each on this 2-core machine
+  (and two 1-thread jobs beside them) took 0.8-5.9 s per step of the Deutsch MNIST target
+  (8 networks x 32 images, forward + backward) instead of 0.31 s with PASSIVE; one job alone
+  ran at 0.22 s either way. OpenMP reads the variable once, when torch loads it.
+
+- **Allocator** (glibc only): PyTorch's CPU tensors come from ``malloc``; a buffer above glibc's
+  mmap threshold is mapped and unmapped on every allocation, and freed memory at the heap's
+  top is trimmed back to the kernel, so a loop that allocates the same large activations
+  again and again page-faults them in every time. ``mallopt`` with a fixed, high
+  ``M_MMAP_THRESHOLD`` and ``M_TRIM_THRESHOLD`` keeps them in the heap for reuse (what the
+  environment variables ``MALLOC_MMAP_THRESHOLD_``/``MALLOC_TRIM_THRESHOLD_`` do). Skipped
+  silently where the C library is not glibc, and where the user set those variables.
+  Measured (/usr/bin/time -v, 3 networks of the Deutsch MNIST target on 10,000 images, 1
+  thread): 2.34 M minor page faults and 4.96 s system time without, 0.52 M and 1.13 s with
+  (the same as the environment variables), predict_proba 11.6 s → 5.5 s; peak memory 1.37 →
+  2.18 GB. A training step of the recipe: 0.70 → 0.47 s system time, step time unchanged.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+
+M_TRIM_THRESHOLD = -1
+M_MMAP_THRESHOLD = -3
+# 1 GiB: above any one activation buffer of the built-in recipes (glibc caps the mmap
+# threshold at HEAP_MAX/2 = 32 MiB on 64-bit unless set explicitly, which this does).
+THRESHOLD = 1 << 30
+
+
+def configure_process() -> None:
+    """OpenMP's passive waiting and the allocator's thresholds; call before importing torch."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    tune_allocator()
+
+
+def tune_allocator() -> bool:
+    """Keep large freed buffers in the heap (glibc ``mallopt``); True when applied."""
+    if any(k in os.environ for k in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")):
+        return False
+    name = ctypes.util.find_library("c")
+    if not name:
+        return False
+    try:
+        libc = ctypes.CDLL(name)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    return bool(mallopt(M_MMAP_THRESHOLD, THRESHOLD)) and bool(mallopt(M_TRIM_THRESHOLD, THRESHOLD))
