@@ -55,3 +55,21 @@ def test_bf16_trains(tmp_path):
     last = train(tiny_config("train.steps=3", "train.precision=bf16", f"train.device={DEVICE}"), tmp_path,
                  argv=["x"], progress=False)
     assert torch.isfinite(torch.tensor(last["loss"]))
+
+
+def test_report_and_ood_of_a_run_on_the_device(tmp_path):
+    import numpy as np
+
+    from hyperzoo.report import make_report
+    from hyperzoo.workflows import ood_run
+    from tests.test_workflows import write_idx_folder
+
+    train(tiny_config("train.steps=3", f"train.device={DEVICE}"), tmp_path / "a", argv=["x"], progress=False)
+    noise = np.random.default_rng(0).integers(0, 256, (80, 8, 8))
+    write_idx_folder(tmp_path / "data" / "notmnist-small", noise)
+    rep = make_report(tmp_path / "a", tmp_path / "report", pool=12, limit=60, adv_limit=20, path_limit=30,
+                      ood="notmnist", data_dir=str(tmp_path / "data"), detection_sizes=[2, 4],
+                      progress=False)
+    assert rep["figures"]
+    r = ood_run(tmp_path / "a", "notmnist", n_networks=4, data_dir=str(tmp_path / "data"), progress=False)
+    assert r["n_networks"] == 4

@@ -46,6 +46,11 @@ def module_device(module: torch.nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
+def weights_device(weights: dict[str, torch.Tensor]) -> torch.device:
+    """The device of a weight batch (its first tensor's)."""
+    return next(iter(weights.values())).device
+
+
 def uniform(shape: tuple[int, ...], low: float, high: float, generator: torch.Generator | None,
             device: torch.device | str, dtype: torch.dtype | None = None) -> torch.Tensor:
     """U[low, high) of ``shape``, drawn on the CPU from ``generator``, then on ``device``."""

@@ -18,6 +18,7 @@ from hyperzoo.analysis.norms import layer_norms
 from hyperzoo.analysis.paths import path_accuracies
 from hyperzoo.analysis.pca import pca
 from hyperzoo.data import Dataset, load_dataset
+from hyperzoo.devices import weights_device
 from hyperzoo.diversity import kl_entropy
 from hyperzoo.evaluation import ensemble_metrics, predict_proba, reliability_bins, uncertainty_metrics
 from hyperzoo.methods import LatentMethod
@@ -104,7 +105,8 @@ def _adversarial(run: _Run, data: Dataset, eps_grid: list[float], crafters: int,
         net = select(run.weights, slice(i, i + 1))
 
         def model(x, net=net):
-            return target(net, x)[0]
+            # Images on the CPU, the networks on the run's device; logits back on the CPU.
+            return target(net, x.to(weights_device(net)))[0].cpu()
 
         with torch.no_grad():
             keep = idx[model(data.x[idx]).argmax(-1) == data.y[idx]]

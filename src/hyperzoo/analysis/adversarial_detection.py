@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from hyperzoo.analysis.adversarial import fgsm, pgd
+from hyperzoo.devices import weights_device
 from hyperzoo.evaluation import predict_proba
 from hyperzoo.evaluation.ood import detection_metrics, predictive_entropy
 from hyperzoo.targets import TargetNet
@@ -39,7 +40,8 @@ def detect_adversarial(target: TargetNet, attacked: WeightBatch, scoring: Weight
         raise ValueError(f"attack {attack!r} is not one of 'fgsm', 'pgd'")
 
     def model(inputs: torch.Tensor) -> torch.Tensor:
-        return target(attacked, inputs).mean(0)  # fused logits (B, C)
+        # fused logits (B, C), on the CPU like the images (the networks may be on a GPU)
+        return target(attacked, inputs.to(weights_device(attacked))).mean(0).cpu()
 
     advs = []
     for i in range(0, len(x), chunk):  # bounds the (N, chunk, ...) activations kept for backward

@@ -22,8 +22,8 @@ def path_accuracies(method: LatentMethod, x: torch.Tensor, y: torch.Tensor, pair
 
     A batch-norm target's networks on both paths get their own running statistics from
     ``statistics_x`` (training images): interpolating statistics would not give a network's."""
-    t = torch.linspace(0, 1, points)
     z1, z2 = method.noise(pairs, generator), method.noise(pairs, generator)
+    t = torch.linspace(0, 1, points, device=z1.device)
     tt = t[None, :, None]
     z_path = (z1[:, None] * tt + z2[:, None] * (1 - tt)).reshape(pairs * points, -1)
     interpolated = method.generate(z_path)
@@ -33,7 +33,7 @@ def path_accuracies(method: LatentMethod, x: torch.Tensor, y: torch.Tensor, pair
         shape = (1, points) + (1,) * (g1[k].dim() - 1)
         mix = g1[k][:, None] * t.view(shape) + g2[k][:, None] * (1 - t.view(shape))
         direct[k] = mix.reshape(pairs * points, *g1[k].shape[1:])
-    out = {"t": t}
+    out = {"t": t.cpu()}
     for name, weights in (("direct", direct), ("interpolated", interpolated)):
         if method.target.has_statistics:
             if statistics_x is None:
