@@ -1,8 +1,8 @@
 """Run by tests/test_distributed.py under torchrun: one training step's loss and gradients.
 
-Every rank draws the global batch as the trainer does, keeps its share of the images, runs the
-method's loss and backward and averages the gradients; rank 0 saves the averaged gradients and
-the mean loss to the file given as the first argument. Further arguments are --set overrides.
+For each method named after the output file (tests.helpers.TINY_METHODS), every rank draws the
+global batch as the trainer does, keeps its share of the images, runs the method's loss and
+backward and averages the gradients; rank 0 saves {method: {"grads", "loss"}} to the file.
 """
 
 import sys
@@ -14,6 +14,7 @@ from hyperzoo.config import load_config
 from hyperzoo.devices import resolve_device
 from hyperzoo.session import build_session
 from hyperzoo.train import training_batch
+from tests.helpers import method_overrides
 
 
 def first_step(overrides: list[str], world: distributed.World, device: torch.device
@@ -43,7 +44,10 @@ def first_step(overrides: list[str], world: distributed.World, device: torch.dev
 
 if __name__ == "__main__":
     world, device = distributed.init(resolve_device("cpu"))
-    grads, loss = first_step(sys.argv[2:], world, device)
+    results = {}
+    for name in sys.argv[2:]:
+        grads, loss = first_step(method_overrides(name), world, device)
+        results[name] = {"grads": grads, "loss": loss}
     if world.main:
-        torch.save({"grads": grads, "loss": loss}, sys.argv[1])
+        torch.save(results, sys.argv[1])
     distributed.shutdown(world)

@@ -36,13 +36,19 @@ def test_images_must_split_evenly():
     assert distributed.image_share(distributed.World(1, 2), 8) == slice(4, 8)
 
 
-@pytest.mark.parametrize("name", [m for m in TINY_METHODS if m != "static"])
-def test_two_process_gradients_equal_one_process(tmp_path, name):
-    overrides = method_overrides(name)
-    r = torchrun(str(ROOT / "tests" / "distributed_worker.py"), str(tmp_path / "g.pt"), *overrides)
+@pytest.fixture(scope="module")
+def two_process_first_steps(tmp_path_factory):
+    """Every method's first step under 2 processes: one torchrun for all of them."""
+    path = tmp_path_factory.mktemp("ddp") / "steps.pt"
+    r = torchrun(str(ROOT / "tests" / "distributed_worker.py"), str(path), *TINY_METHODS)
     assert r.returncode == 0, r.stderr[-3000:]
-    two = torch.load(tmp_path / "g.pt")
-    grads, loss = first_step(overrides, distributed.World(), torch.device("cpu"))
+    return torch.load(path)
+
+
+@pytest.mark.parametrize("name", list(TINY_METHODS))
+def test_two_process_gradients_equal_one_process(two_process_first_steps, name):
+    two = two_process_first_steps[name]
+    grads, loss = first_step(method_overrides(name), distributed.World(), torch.device("cpu"))
     assert two["grads"].keys() == grads.keys() and grads
     assert two["loss"] == pytest.approx(loss, rel=1e-5, abs=1e-6)
     for k, g in grads.items():
