@@ -3,6 +3,7 @@ import json
 import pytest
 
 from hyperzoo.config import load_config
+from hyperzoo.errors import RunError
 from hyperzoo.report import make_report
 from hyperzoo.train import train
 from tests.helpers import tiny_config
@@ -58,7 +59,7 @@ def test_static_run_is_compared_not_analysed(runs, tmp_path):
     static = load_config(None, ["method.name=static", "train.noise_batch=1", "train.images_per_noise=16",
                                 "train.steps=2", "train.val_every=2", "train.val_networks=1"])
     train(static, tmp_path / "s", argv=["x"], progress=False)
-    with pytest.raises(ValueError, match="holds 1 network .*--compare"):
+    with pytest.raises(RunError, match="holds 1 network .*--compare"):
         make_report(tmp_path / "s", tmp_path / "r1", pool=4, progress=False)
     rep = make_report(runs / "a", tmp_path / "r2", compare=[tmp_path / "s"], pool=4, limit=30,
                       adv_limit=10, path_limit=10, detection_sizes=[2], progress=False)

@@ -4,6 +4,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from hyperzoo.errors import ConfigError, DataError
 from hyperzoo.targets.zoo import DigitsNet
 from hyperzoo.train import train
 from hyperzoo.workflows import evaluate_run, export_networks
@@ -51,9 +52,9 @@ def test_evaluate_ensembles_by_size(run):
 
 
 def test_bad_counts(run, tmp_path):
-    with pytest.raises(ValueError, match="--networks must be at least 1"):
+    with pytest.raises(ConfigError, match="--networks must be at least 1"):
         evaluate_run(run, n_networks=0, progress=False)
-    with pytest.raises(ValueError, match="-n must be at least 1"):
+    with pytest.raises(ConfigError, match="-n must be at least 1"):
         export_networks(run, 0, tmp_path)
 
 
@@ -81,11 +82,12 @@ def test_ood_detects_noise_and_refuses_the_inliers_themselves(run, tmp_path):
     r = ood_run(run, "notmnist", n_networks=4, data_dir=str(tmp_path / "noise"), out=tmp_path,
                 progress=False)
     assert r["n_outliers"] == 50 and r["image_overlap"] == 0.0
-    assert 0.0 <= r["auroc"] <= 1.0 and (tmp_path / "ood_cdf.png").is_file()
+    # Detection, not only a number in [0, 1]: uniform noise is far less certain than digits.
+    assert r["auroc"] > 0.9 and (tmp_path / "ood_cdf.png").is_file()
     # The reference code's bug: the "outliers" are the inlier images themselves.
     digits = (load_dataset("digits", "test").x[:, 0] * 255).round().numpy()
     write_idx_folder(tmp_path / "same" / "notmnist-small", digits)
-    with pytest.raises(ValueError, match="also in the inlier set 'digits'"):
+    with pytest.raises(DataError, match="also in the inlier set 'digits'"):
         ood_run(run, "notmnist", n_networks=4, data_dir=str(tmp_path / "same"), progress=False)
 
 

@@ -7,20 +7,23 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+import yaml
 
-from hyperzoo.config import ConfigError, load_config
-from hyperzoo.data import DataError
-from hyperzoo.runs import RunError
+from hyperzoo.config import load_config
+from hyperzoo.errors import ConfigError, UserError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Hypernetworks that generate whole neural networks.")
 
-# Errors a user can fix; anything else is a bug and keeps its traceback.
-USER_ERRORS = (ConfigError, DataError, RunError, FileNotFoundError, ValueError)
+# Errors a user can fix (bad input; I/O such as a read-only folder or a full disk; YAML syntax);
+# anything else is a bug and keeps its traceback.
+USER_ERRORS = (UserError, OSError, yaml.YAMLError)
+
+TRUST_HELP = "allow a target given by import path in the run folder's config.yaml (runs its code)"
 
 
 def _fail(error: Exception) -> None:
-    typer.echo(f"error: {error}", err=True)
+    typer.echo(f"error: {' '.join(str(error).split())}", err=True)
     raise typer.Exit(1)
 
 
@@ -46,6 +49,7 @@ def train(
     out: Annotated[Path | None, typer.Option(help="run folder to create")] = None,
     resume: Annotated[Path | None, typer.Option(help="run folder to continue")] = None,
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
+    trust_code: Annotated[bool, typer.Option(help="with --resume: " + TRUST_HELP)] = False,
 ) -> None:
     """Train a hypernetwork into a run folder (or continue one with --resume)."""
     from hyperzoo.train import TrainingDiverged
@@ -58,7 +62,8 @@ def train(
             raise ConfigError("--resume continues the run's own config.yaml; drop CONFIG/--set")
         cfg = load_config(config, set_) if resume is None else None
         last = run_training(cfg, out or resume, resume=resume is not None,  # type: ignore[arg-type]
-                            argv=["hyperzoo", *sys.argv[1:]], progress=not quiet)
+                            argv=["hyperzoo", *sys.argv[1:]], progress=not quiet,
+                            trust_code=trust_code)
     except (*USER_ERRORS, TrainingDiverged) as e:
         _fail(e)
     if "val_mean_accuracy" in last:
@@ -72,12 +77,14 @@ def sample(
     n: Annotated[int, typer.Option("-n", help="number of networks")] = 10,
     out: Annotated[Path, typer.Option(help="folder for network_XXXX.safetensors")] = Path("networks"),
     seed: int = 0,
+    trust_code: Annotated[bool, typer.Option(help=TRUST_HELP)] = False,
 ) -> None:
-    """Export N sampled networks as state dicts that load into the plain target module."""
+    """Export N sampled networks as state dicts that load into the plain target module
+    (an earlier export in --out is replaced; a folder holding other files is refused)."""
     from hyperzoo.workflows import export_networks
 
     try:
-        paths = export_networks(run_dir, n, out, seed)
+        paths = export_networks(run_dir, n, out, seed, trust_code=trust_code)
     except USER_ERRORS as e:
         _fail(e)
     typer.echo(f"wrote {len(paths)} networks to {out}")
@@ -91,12 +98,16 @@ def evaluate(
     split: str = "test",
     seed: int = 0,
     quiet: bool = False,
+    out: Annotated[Path | None, typer.Option(help="metrics file (default RUN_DIR/metrics.json)")] = None,
+    trust_code: Annotated[bool, typer.Option(help=TRUST_HELP)] = False,
 ) -> None:
-    """Accuracy of single sampled networks and of their ensemble; writes RUN_DIR/metrics.json."""
+    """Accuracy of single sampled networks and of their ensemble; writes RUN_DIR/metrics.json
+    (best effort: a read-only run folder gets a warning, the table is printed anyway)."""
     from hyperzoo.workflows import evaluate_run
 
     try:
-        metrics = evaluate_run(run_dir, networks, data_dir, split, seed, progress=not quiet)
+        metrics = evaluate_run(run_dir, networks, data_dir, split, seed, progress=not quiet,
+                               out=out, trust_code=trust_code)
     except USER_ERRORS as e:
         _fail(e)
     typer.echo(_table(metrics))
@@ -136,7 +147,7 @@ def toy(
     from hyperzoo.toy import ToyConfig, run_toy
 
     if steps < 1:
-        _fail(ValueError(f"--steps must be at least 1, got {steps}"))
+        _fail(ConfigError(f"--steps must be at least 1, got {steps}"))
     s = run_toy(out, ToyConfig(steps=steps, seed=seed), progress=not quiet)
     peaks = ", ".join(f"{d:.2f}" for d in s["distance_to_nearest_sample_per_peak"])
     typer.echo(f"wrote {out / 'toy.png'}; distance from each peak to the path: {peaks}; "
@@ -155,7 +166,7 @@ def toy_regression(
     from hyperzoo.toy_regression import ToyRegressionConfig, run_toy_regression
 
     if steps < 1:
-        _fail(ValueError(f"--steps must be at least 1, got {steps}"))
+        _fail(ConfigError(f"--steps must be at least 1, got {steps}"))
     s = run_toy_regression(out, ToyRegressionConfig(steps=steps, seed=seed), progress=not quiet)
     typer.echo(f"wrote {out / 'regression.png'}; predictive std inside the data range "
                f"{s['mean_std_inside_data_range']:.2f}, outside {s['mean_std_outside_data_range']:.2f}; "
@@ -176,6 +187,7 @@ def report(
         "5,10,100,1000"),
     seed: int = 0,
     quiet: bool = False,
+    trust_code: Annotated[bool, typer.Option(help=TRUST_HELP)] = False,
 ) -> None:
     """The papers' analyses: accuracy histograms, ensembles, diversity probes, adversarial examples
     and their detection, out-of-distribution detection."""
@@ -184,12 +196,12 @@ def report(
     try:
         sizes = [int(v) for v in detection_sizes.split(",") if v.strip()]
     except ValueError:
-        _fail(ValueError(f"--detection-sizes {detection_sizes!r} must be comma-separated integers"))
+        _fail(ConfigError(f"--detection-sizes {detection_sizes!r} must be comma-separated integers"))
     if any(v < 1 for v in sizes):
-        _fail(ValueError(f"--detection-sizes {detection_sizes!r} must be positive"))
+        _fail(ConfigError(f"--detection-sizes {detection_sizes!r} must be positive"))
     try:
         rep = make_report(run_dir, out, compare, data_dir, networks, limit, adv_limit, seed=seed,
-                          ood=ood, detection_sizes=sizes, progress=not quiet)
+                          ood=ood, detection_sizes=sizes, progress=not quiet, trust_code=trust_code)
     except USER_ERRORS as e:
         _fail(e)
     typer.echo(f"wrote {out / 'report.md'} and {len(rep['figures'])} figures ({rep['seconds']} s)")
@@ -204,13 +216,51 @@ def ood(
     limit: Annotated[int | None, typer.Option(help="examples per set (default: all)")] = None,
     out: Annotated[Path | None, typer.Option(help="folder for ood.json and ood_cdf.png")] = None,
     seed: int = 0,
+    trust_code: Annotated[bool, typer.Option(help=TRUST_HELP)] = False,
 ) -> None:
     """Out-of-distribution detection by the predictive entropy of sampled networks."""
     from hyperzoo.workflows import ood_run
 
     try:
-        r = ood_run(run_dir, outliers, networks, data_dir, limit, seed, out)
+        r = ood_run(run_dir, outliers, networks, data_dir, limit, seed, out, trust_code=trust_code)
     except USER_ERRORS as e:
         _fail(e)
     typer.echo(f"{r['inliers']} vs {r['outliers']}, {networks} networks: AUROC {r['auroc']:.4f}, "
                f"AUPR {r['aupr']:.4f}, FPR at 95% TPR {r['fpr_at_95_tpr']:.4f}")
+
+
+@app.command()
+def verify(
+    run_dir: Path,
+    trust_code: Annotated[bool, typer.Option(help=TRUST_HELP)] = False,
+) -> None:
+    """Check a run folder: config, checkpoint metadata, content hash, finite values, and that
+    the checkpoints fit the model the config builds. One line per problem; exit 1 if any."""
+    from hyperzoo.verify import verify_run
+
+    try:
+        problems, notes = verify_run(run_dir, trust_code=trust_code)
+    except USER_ERRORS as e:
+        _fail(e)
+    for note in notes:
+        typer.echo(note)
+    for problem in problems:
+        typer.echo(f"problem: {' '.join(problem.split())}", err=True)
+    if problems:
+        raise typer.Exit(1)
+    typer.echo(f"{run_dir}: ok")
+
+
+@app.command("config")
+def show_config(
+    config: Annotated[Path | None, typer.Argument(help="YAML config (default: digits demo)")] = None,
+    set_: Annotated[list[str], typer.Option("--set", help="override: key=value")] = [],  # noqa: B006
+) -> None:
+    """Print the fully resolved config (every default, the method's own too), each key with a
+    one-line help; the output is itself a valid config file."""
+    from hyperzoo.config_doc import describe
+
+    try:
+        typer.echo(describe(load_config(config, set_)), nl=False)
+    except USER_ERRORS as e:
+        _fail(e)

@@ -19,6 +19,7 @@ from hyperzoo.analysis.paths import path_accuracies
 from hyperzoo.analysis.pca import pca
 from hyperzoo.data import Dataset, load_dataset
 from hyperzoo.diversity import kl_entropy
+from hyperzoo.errors import ConfigError, RunError
 from hyperzoo.evaluation import ensemble_metrics, predict_proba
 from hyperzoo.methods import LatentMethod
 from hyperzoo.session import Session, limit_dataset, load_run
@@ -160,21 +161,23 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
                 data_dir: str | None = None, pool: int = 200, limit: int | None = None,
                 adv_limit: int = 200, path_limit: int = 1000, seed: int = 0,
                 ood: str | None = None, ood_networks: int = 100, detection_sizes: list[int] | None = None,
-                detection_eps: float = 0.1, progress: bool = True) -> dict[str, Any]:
+                detection_eps: float = 0.1, progress: bool = True, trust_code: bool = False
+                ) -> dict[str, Any]:
     """Analyse ``run_dir`` (and ``compare`` runs on the same test subset) into ``out``.
 
     ``ood`` names an outlier data set (e.g. ``notmnist``) for the out-of-distribution section;
     ``detection_sizes`` (default 5, 10, 100, 1000) the ensembles of the adversarial-detection
     section (PGD up to 100 networks: its 10 steps through 1000 networks are too slow on a CPU).
+    ``trust_code`` allows targets named by import path in the runs' config.yaml.
     """
     if pool < 2:
-        raise ValueError(f"--networks must be at least 2, got {pool}")
+        raise ConfigError(f"--networks must be at least 2, got {pool}")
     sizes = detection_sizes if detection_sizes is not None else DETECTION_SIZES
     start = time.perf_counter()
-    session = load_run(run_dir, data_dir)
+    session = load_run(run_dir, data_dir, trust_code=trust_code)
     held = session.method.max_networks
     if held is not None and held < 2:
-        raise ValueError(f"run {run_dir} holds {held} network ({session.config.method.get('name')}); "
+        raise RunError(f"run {run_dir} holds {held} network ({session.config.method.get('name')}); "
                          "the report analyses a pool of sampled networks: pass it with --compare")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -184,7 +187,8 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
     data = limit_dataset(load_dataset(d.dataset, "test", d.data_dir), limit)
     main = _Run(Path(run_dir), session, data, pool, seed)
     bar.update(1)
-    others = [_Run(Path(r), load_run(r, data_dir), data, pool, seed) for r in compare]
+    others = [_Run(Path(r), load_run(r, data_dir, trust_code=trust_code), data, pool, seed)
+              for r in compare]
     bar.update(1)
     runs = [main, *others]
     target = main.session.target
@@ -249,7 +253,7 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
     bar.update(1)
 
     adv = _adversarial(main, limit_dataset(data, adv_limit), EPSILONS, crafters=10,
-                       fresh=min(100, pool), pgd_steps=10, seed=seed, bar=bar)
+                       fresh=min(100, main.probs.shape[0]), pgd_steps=10, seed=seed, bar=bar)
     rep["adversarial"] = adv
     figs["adversarial"] = figures.adversarial_figure(EPSILONS, {
         "FGSM, network it was crafted on": adv["fgsm"]["single_network"],

@@ -34,8 +34,11 @@ def limit_dataset(data: Dataset, limit: int | None) -> Dataset:
     return Dataset(data.x[:limit], data.y[:limit], data.name, data.split, data.num_classes)
 
 
-def build_session(config: Config, with_data: bool = True) -> Session:
-    """Seed, then build data, target and method (the seed makes initialisation repeatable)."""
+def build_session(config: Config, with_data: bool = True, trust_code: bool = True) -> Session:
+    """Seed, then build data, target and method (the seed makes initialisation repeatable).
+
+    ``trust_code=False`` refuses a target given by import path (a config read from a run
+    folder is data, not code)."""
     torch.manual_seed(config.train.seed)
     d = config.data
     train_data = val_data = None
@@ -45,24 +48,27 @@ def build_session(config: Config, with_data: bool = True) -> Session:
         shape = train_data.input_shape
     else:
         shape = load_dataset(d.dataset, "test", d.data_dir).input_shape
-    module = build_target(config.target.name, config.target.kwargs)
+    module = build_target(config.target.name, config.target.kwargs, trust_code=trust_code)
     target = TargetNet(module, shape, backend=config.target.backend)  # type: ignore[arg-type]
     return Session(config, target, build_method(target, config.method), train_data, val_data)
 
 
-def load_run(run_dir: str | Path, data_dir: str | None = None, checkpoint: str | None = None
-             ) -> Session:
+def load_run(run_dir: str | Path, data_dir: str | None = None, checkpoint: str | None = None,
+             trust_code: bool = False) -> Session:
     """Reopen a trained run (method in eval mode); ``data_dir`` overrides the saved one.
 
     ``checkpoint`` names the file; by default the best-validation model (``best.safetensors``,
-    early stopping) where the run kept one, else the last checkpoint."""
+    early stopping) where the run kept one, else the last checkpoint. The checkpoint is
+    verified (content hash, metadata, finite values). ``trust_code`` allows a target given by
+    import path in the folder's config.yaml (importing it runs its code)."""
     run_dir = Path(run_dir)
     config = read_config(run_dir)
     if data_dir is not None:
         config.data.data_dir = data_dir
-    session = build_session(config, with_data=False)
+    session = build_session(config, with_data=False, trust_code=trust_code)
     name = checkpoint or (BEST if (run_dir / BEST).is_file() else CHECKPOINT)
-    session.checkpoint_step = load_checkpoint(run_dir, session.method, name=name)
+    session.checkpoint_step = load_checkpoint(run_dir, session.method, name=name,
+                                              max_step=config.train.steps)
     session.checkpoint = name
     session.method.eval()
     return session

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,7 @@ from tqdm.auto import tqdm
 from hyperzoo.analysis.ensembles import accuracy_vs_size
 from hyperzoo.data import Dataset, load_dataset
 from hyperzoo.diversity import kl_entropy
+from hyperzoo.errors import ConfigError, DataError, RunError
 from hyperzoo.evaluation import ensemble_metrics, predict_proba
 from hyperzoo.session import Session, limit_dataset, load_run
 from hyperzoo.symmetry import gauge_fix
@@ -22,15 +25,18 @@ ENSEMBLE_DRAWS = 10
 
 
 def evaluate_run(run_dir: str | Path, n_networks: int = 100, data_dir: str | None = None,
-                 split: str = "test", seed: int = 0, progress: bool = True) -> dict[str, Any]:
-    """Metrics of ``n_networks`` sampled networks on ``split``; written to RUN_DIR/metrics.json.
+                 split: str = "test", seed: int = 0, progress: bool = True,
+                 out: str | Path | None = None, trust_code: bool = False) -> dict[str, Any]:
+    """Metrics of ``n_networks`` sampled networks on ``split``, written to ``out`` (default
+    RUN_DIR/metrics.json) as a best effort: a write error (a read-only run folder) is a warning
+    line on stderr; the numbers are still returned.
 
     A method holding a fixed number of networks (an ensemble, a static hypernetwork) gives at
     most that many; the entropy estimate needs at least two (None otherwise).
     """
     if n_networks < 1:
-        raise ValueError(f"--networks must be at least 1, got {n_networks}")
-    session = load_run(run_dir, data_dir)
+        raise ConfigError(f"--networks must be at least 1, got {n_networks}")
+    session = load_run(run_dir, data_dir, trust_code=trust_code)
     n_networks = min(n_networks, session.method.max_networks or n_networks)
     d = session.config.data
     data = load_dataset(d.dataset, split, d.data_dir)
@@ -60,16 +66,47 @@ def evaluate_run(run_dir: str | Path, n_networks: int = 100, data_dir: str | Non
         "checkpoint_step": session.checkpoint_step,
         "seconds": round(time.perf_counter() - start, 3),
     }
-    atomic_write_json(Path(run_dir) / "metrics.json", metrics)
+    path = Path(out) if out is not None else Path(run_dir) / "metrics.json"
+    try:
+        atomic_write_json(path, metrics)
+    except OSError as e:
+        print(f"warning: could not write {path} ({e.strerror or e}); the numbers are only printed "
+              "(--out FILE writes them elsewhere)", file=sys.stderr)
     return metrics
 
 
-def export_networks(run_dir: str | Path, n: int, out: str | Path, seed: int = 0) -> list[Path]:
-    """Write ``n`` sampled networks as safetensors state dicts of the plain target module."""
+NETWORK_FILE = re.compile(r"network_\d{4,}\.safetensors")
+
+
+def _check_export_dir(out: Path) -> None:
+    """``out`` may be new, empty, or an earlier export (manifest.json, network files, and
+    temporaries of an interrupted write); anything else is a user's folder: refuse."""
+    if out.exists() and not out.is_dir():
+        raise RunError(f"--out {out} is a file, not a folder")
+    if not out.is_dir():
+        return
+    other = sorted(p.name for p in out.iterdir() if not (
+        p.name == "manifest.json" or NETWORK_FILE.fullmatch(p.name)
+        or (p.name.startswith(".") and p.name.endswith(".tmp"))))
+    if other:
+        raise RunError(f"--out {out} holds {other[0]!r}, which is not part of an export of networks; "
+                       "use a new or empty folder (an earlier export is replaced)")
+
+
+def export_networks(run_dir: str | Path, n: int, out: str | Path, seed: int = 0,
+                    trust_code: bool = False) -> list[Path]:
+    """Write ``n`` sampled networks as safetensors state dicts of the plain target module.
+
+    An earlier export in ``out`` is replaced: its manifest goes first, network files beyond the
+    new ``n`` are deleted after the new manifest is written; a folder holding anything else is
+    refused."""
     if n < 1:
-        raise ValueError(f"-n must be at least 1, got {n}")
-    session = load_run(run_dir)
+        raise ConfigError(f"-n must be at least 1, got {n}")
     out = Path(out)
+    _check_export_dir(out)
+    session = load_run(run_dir, trust_code=trust_code)
+    # No manifest while the files change: a crash never leaves one describing other networks.
+    (out / "manifest.json").unlink(missing_ok=True)
     with torch.no_grad():
         weights = session.method.sample(n, generator=torch.Generator().manual_seed(seed))
     buffers = dict(session.target.module.named_buffers())
@@ -87,6 +124,10 @@ def export_networks(run_dir: str | Path, n: int, out: str | Path, seed: int = 0)
         "files": [p.name for p in paths],
         "load": "module.load_state_dict(safetensors.torch.load_file(path))",
     })
+    keep = {p.name for p in paths}
+    for old in out.iterdir():
+        if NETWORK_FILE.fullmatch(old.name) and old.name not in keep:
+            old.unlink()
     return paths
 
 
@@ -107,7 +148,7 @@ def check_outliers_differ(inliers: Dataset, outliers: Dataset) -> float:
     reference implementation's "notMNIST" loader returned MNIST)."""
     overlap = same_images_fraction(inliers.x, outliers.x)
     if overlap > 0.5:
-        raise ValueError(f"{overlap:.0%} of the '{outliers.name}' images are also in the inlier set "
+        raise DataError(f"{overlap:.0%} of the '{outliers.name}' images are also in the inlier set "
                          f"'{inliers.name}'; the out-of-distribution data is not different")
     return overlap
 
@@ -128,13 +169,15 @@ def ood_entropies(session: Session, inliers: Dataset, outliers: Dataset, n_netwo
 
 def ood_run(run_dir: str | Path, outlier: str, n_networks: int = 100, data_dir: str | None = None,
             limit: int | None = None, seed: int = 0, out: str | Path | None = None,
-            progress: bool = True) -> dict[str, Any]:
+            progress: bool = True, trust_code: bool = False) -> dict[str, Any]:
     """Predictive entropy of ``n_networks`` sampled networks on the run's test set (inliers)
     and on data set ``outlier``; detection metrics and an empirical-CDF figure."""
     from hyperzoo import figures
     from hyperzoo.evaluation.ood import detection_metrics
 
-    session = load_run(run_dir, data_dir)
+    if n_networks < 1:
+        raise ConfigError(f"--networks must be at least 1, got {n_networks}")
+    session = load_run(run_dir, data_dir, trust_code=trust_code)
     d = session.config.data
     inliers = limit_dataset(load_dataset(d.dataset, "test", d.data_dir), limit)
     outliers = limit_dataset(load_dataset(outlier, "test", d.data_dir), limit)

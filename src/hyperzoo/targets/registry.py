@@ -7,6 +7,7 @@ from typing import Any
 
 from torch import nn
 
+from hyperzoo.errors import ConfigError
 from hyperzoo.targets.zoo import (
     VGGCIFAR,
     DeutschMNIST,
@@ -28,20 +29,29 @@ BUILTIN: dict[str, type[nn.Module]] = {
 }
 
 
-def build_target(name: str, kwargs: dict[str, Any] | None = None) -> nn.Module:
-    """Instantiate a built-in target or ``package.module:Class`` with ``kwargs``."""
+def build_target(name: str, kwargs: dict[str, Any] | None = None, trust_code: bool = True) -> nn.Module:
+    """Instantiate a built-in target or ``package.module:Class`` with ``kwargs``.
+
+    Importing a class runs its module's code: ``trust_code=False`` (a config read from a run
+    folder, i.e. someone else's data) refuses import paths."""
     kwargs = kwargs or {}
     if name in BUILTIN:
-        return BUILTIN[name](**kwargs)
+        try:
+            return BUILTIN[name](**kwargs)
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"target {name!r} with target.kwargs {kwargs!r}: {e}") from e
     if ":" not in name:
-        raise ValueError(f"unknown target {name!r}; expected one of {', '.join(BUILTIN)} "
-                         "or an import path 'package.module:Class'")
+        raise ConfigError(f"unknown target {name!r}; expected one of {', '.join(BUILTIN)} "
+                          "or an import path 'package.module:Class'")
+    if not trust_code:
+        raise ConfigError(f"target {name!r} is an import path read from a run folder; importing it "
+                          "runs that code: pass --trust-code (trust_code=True) if you trust the folder")
     mod_name, _, attr = name.partition(":")
     try:
         cls = getattr(importlib.import_module(mod_name), attr)
     except (ImportError, AttributeError) as e:
-        raise ValueError(f"target {name!r} cannot be imported: {e}") from e
+        raise ConfigError(f"target {name!r} cannot be imported: {e}") from e
     module = cls(**kwargs)
     if not isinstance(module, nn.Module):
-        raise ValueError(f"target {name!r} built a {type(module).__name__}, not an nn.Module")
+        raise ConfigError(f"target {name!r} built a {type(module).__name__}, not an nn.Module")
     return module

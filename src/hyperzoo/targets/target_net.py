@@ -10,6 +10,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from hyperzoo.errors import ConfigError
 from hyperzoo.weights import WeightBatch, batch_size
 
 Backend = Literal["auto", "vmap", "loop"]
@@ -81,7 +82,7 @@ class TargetNet:
 
     def __init__(self, module: nn.Module, input_shape: tuple[int, ...], backend: Backend = "auto"):
         if backend not in ("auto", "vmap", "loop"):
-            raise ValueError(f"backend {backend!r} is not one of 'auto', 'vmap', 'loop'")
+            raise ConfigError(f"backend {backend!r} is not one of 'auto', 'vmap', 'loop'")
         self.module = module
         self.input_shape = tuple(input_shape)
         self.backend: Backend = backend
@@ -99,7 +100,7 @@ class TargetNet:
                 continue
             if not isinstance(mod, _SUPPORTED):
                 label = mod_name or "<root>"
-                raise ValueError(
+                raise ConfigError(
                     f"layer {label!r} ({type(mod).__name__}) has parameters hyperzoo cannot "
                     "generate; supported layers are Linear and Conv1d/2d/3d"
                 )
@@ -119,11 +120,11 @@ class TargetNet:
         seen: list[nn.Module] = []
         for m in order:
             if m in seen:
-                raise ValueError(f"layer {owners[m]!r} is called twice; shared layers are not supported")
+                raise ConfigError(f"layer {owners[m]!r} is called twice; shared layers are not supported")
             seen.append(m)
         unused = [owners[m] for m in owners if m not in seen]
         if unused:
-            raise ValueError(f"layers {unused} are never called in forward; cannot order them")
+            raise ConfigError(f"layers {unused} are never called in forward; cannot order them")
         specs = []
         for m in seen:
             name = owners[m]
