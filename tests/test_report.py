@@ -66,3 +66,11 @@ def test_static_run_is_compared_not_analysed(runs, tmp_path):
     row = next(m for label, m in rep["runs"].items() if label.startswith("s "))
     assert row["n_networks"] == 1 and row["std_accuracy"] == 0.0 and row["entropy_estimate"] is None
     assert {r["run"].split(" ")[0] for r in rep["adversarial_detection"]["rows"]} == {"a"}
+
+
+def test_report_with_an_ensemble_as_the_main_run(runs, tmp_path):
+    """The fresh ensemble of the adversarial section comes from the capped pool (4 networks)."""
+    rep = make_report(runs / "b", tmp_path / "r", pool=10, limit=20, adv_limit=6, path_limit=10,
+                      detection_sizes=[2], progress=False)
+    assert rep["adversarial"]["fresh_ensemble"] == 4
+    assert (tmp_path / "r" / "report.md").is_file()

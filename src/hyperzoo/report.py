@@ -104,9 +104,12 @@ def _adversarial(run: _Run, data: Dataset, eps_grid: list[float], crafters: int,
                 with torch.no_grad():
                     fooled += (model(adv).argmax(-1) == t).sum().item()
                 advs.append(adv)
-            probs = predict_proba(target, ensemble, torch.cat(advs)).mean(0)
             single.append(fooled / max(1, used))
-            ens.append((probs.argmax(-1) == goals).double().mean().item())
+            if used == 0:  # no example classified right by its crafting network: nothing attacked
+                ens.append(0.0)
+            else:
+                probs = predict_proba(target, ensemble, torch.cat(advs)).mean(0)
+                ens.append((probs.argmax(-1) == goals).double().mean().item())
             bar.update(1)
         out[attack] = {"single_network": single, "fresh_ensemble": ens}
     return out
