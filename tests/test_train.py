@@ -209,7 +209,7 @@ def test_out_that_is_not_a_new_run_is_refused(tmp_path):
     (tmp_path / "crashed").mkdir()
     (tmp_path / "crashed" / "config.yaml").write_text("train: {steps: 3}\n")
     cases = {"file": "is a file", "mine": "not empty and not a hyperzoo run folder",
-             "crashed": "stopped before its first checkpoint; delete the folder"}
+             "crashed": "stopped before its first checkpoint; continue it with --resume"}
     for name, match in cases.items():
         with pytest.raises(RunError, match=match):
             train(tiny_config("train.steps=1"), tmp_path / name, argv=["x"], progress=False)

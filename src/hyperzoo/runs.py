@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -78,20 +79,27 @@ def truncate_metrics(run_dir: Path, last_step: int) -> None:
 
 
 @contextlib.contextmanager
-def lock_run(run_dir: Path) -> Iterator[None]:
+def lock_run(run_dir: Path, wait: float = 0.0) -> Iterator[None]:
     """Hold an exclusive lock on ``run_dir`` (its ``.lock`` file) for the block; a second
-    trainer of the same folder fails at once. The OS drops the lock when the process dies."""
+    trainer of the same folder fails (after ``wait`` seconds at most: a trainer waits briefly
+    so that another process's momentary probe never makes it fail). The OS drops the lock when
+    the process dies."""
     try:
         import fcntl
     except ImportError:  # no fcntl (Windows): no lock
         yield
         return
     with open(Path(run_dir) / LOCK, "a") as f:
-        try:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RunError(f"{run_dir} is being trained by another process (it holds {LOCK}); "
-                           "wait for it to finish or use another --out") from None
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise RunError(f"{run_dir} is being trained by another process (it holds "
+                                   f"{LOCK}); wait for it to finish or use another --out") from None
+                time.sleep(0.05)
         try:
             yield
         finally:

@@ -92,18 +92,22 @@ def _ours(p: Path) -> bool:
     return p.name == LOCK or (p.name.startswith(".") and p.name.endswith(".tmp"))
 
 
-def check_new_run_dir(run_dir: Path) -> None:
+def check_new_run_dir(run_dir: Path, locked: bool = False) -> None:
     """Refuse an ``--out`` that is a file, a folder holding other files, or a run (trained, or
-    one that stopped before its first checkpoint: never overwrite its config or metrics)."""
+    one that stopped before its first checkpoint: never overwrite its config or metrics), or a
+    folder another process trains now. ``locked``: the caller holds the folder's lock."""
     if run_dir.exists() and not run_dir.is_dir():
         raise RunError(f"--out {run_dir} is a file, not a folder")
     if not run_dir.is_dir():
         return
+    if not locked and (run_dir / LOCK).is_file():
+        with lock_run(run_dir):  # raises at once if another process trains it now
+            pass
     if checkpoint_step(run_dir) is not None:
         raise RunError(f"{run_dir} already holds a trained run; use --resume or another --out")
     if (run_dir / "config.yaml").is_file():
-        raise RunError(f"{run_dir} holds a run that stopped before its first checkpoint; delete the "
-                       "folder or use another --out")
+        raise RunError(f"{run_dir} holds a run that stopped before its first checkpoint; continue it "
+                       "with --resume, or delete the folder, or use another --out")
     other = sorted(p.name for p in run_dir.iterdir() if not _ours(p))
     if other:
         raise RunError(f"--out {run_dir} is not empty and not a hyperzoo run folder (it holds "
@@ -136,9 +140,9 @@ def train(config: Config | None, run_dir: str | Path, resume: bool = False,
     s = build_session(config, trust_code=trust_code or not resume)
     s.method.check_training(t.noise_batch)
     run_dir.mkdir(parents=True, exist_ok=True)
-    with lock_run(run_dir):
+    with lock_run(run_dir, wait=2.0):
         if not resume:
-            check_new_run_dir(run_dir)  # again, under the lock: another process may have won
+            check_new_run_dir(run_dir, locked=True)  # again, under our lock: another may have won
         remove_stale_temporaries(run_dir)
         if not resume:
             write_config(run_dir, config)
@@ -156,9 +160,10 @@ def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progr
     gens = {"noise": torch.Generator().manual_seed(t.seed + 1),
             "data": torch.Generator().manual_seed(t.seed + 2)}
     start = 0
-    if resume:
-        meta = checkpoint_meta(run_dir)
-        note = threads_note(meta) if meta else None
+    meta = checkpoint_meta(run_dir) if resume else None
+    # A run that stopped before its first checkpoint starts again from step 0, seeded as before.
+    if meta is not None:
+        note = threads_note(meta)
         if note:
             print(note, file=sys.stderr)
         # The global RNG (a target's dropout draws from it) is the trainer's: restored too.
