@@ -120,13 +120,17 @@ def demo(
     quiet: bool = False,
 ) -> None:
     """Train → sample → evaluate on the embedded 8×8 digits, in about a minute on a CPU."""
-    from hyperzoo.runs import checkpoint_step
+    from hyperzoo.runs import checkpoint_step, read_config
     from hyperzoo.train import train as run_training
     from hyperzoo.workflows import evaluate_run, export_networks
 
     try:
-        if checkpoint_step(out) is None:
-            run_training(load_config(), out, argv=["hyperzoo", *sys.argv[1:]], progress=not quiet)
+        argv = ["hyperzoo", *sys.argv[1:]]
+        step = checkpoint_step(out)
+        if not (out / "config.yaml").is_file():
+            run_training(load_config(), out, argv=argv, progress=not quiet)
+        elif step is None or step < read_config(out).train.steps:  # an interrupted demo
+            run_training(None, out, resume=True, argv=argv, progress=not quiet)
         else:
             typer.echo(f"{out} is already trained; evaluating it")
         paths = export_networks(out, 5, out / "networks")

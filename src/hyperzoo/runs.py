@@ -48,10 +48,7 @@ def read_config(run_dir: Path) -> Config:
     path = Path(run_dir) / "config.yaml"
     if not path.is_file():
         raise RunError(f"{run_dir} is not a hyperzoo run folder: {path.name} is missing")
-    try:
-        return load_config(path)
-    except yaml.YAMLError as e:
-        raise RunError(f"{path} is not valid YAML ({type(e).__name__})") from e
+    return load_config(path)
 
 
 def append_command(run_dir: Path, argv: list[str]) -> None:
