@@ -36,10 +36,11 @@ STATIC = ["method.name=static", "data.augment=crop", "data.pad=1", "train.keep_b
 
 
 MC_DROPOUT = ["method.name=mc_dropout", "method.p=0.3"]
+ENSEMBLE = ["method.name=ensemble", "method.size=4", "method.weight_decay=1e-4"]
 
 
-@pytest.mark.parametrize("method", [[], HYPERGAN, STATIC, MC_DROPOUT],
-                         ids=["deutsch", "hypergan", "static", "mc_dropout"])
+@pytest.mark.parametrize("method", [[], HYPERGAN, STATIC, MC_DROPOUT, ENSEMBLE],
+                         ids=["deutsch", "hypergan", "static", "mc_dropout", "ensemble"])
 def test_resume_equals_uninterrupted(tmp_path, method):
     full, part = tmp_path / "full", tmp_path / "part"
     constant = "train.lr_schedule=constant"
