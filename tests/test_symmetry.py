@@ -92,3 +92,40 @@ def test_bias_key_needs_biases():
     target, w, _ = setup("hypergan_mnist")
     with pytest.raises(ValueError, match="sort key 'bias' needs biases"):
         permutation_canonical(target, w, key="bias")
+
+
+def test_gauge_check_accepts_the_papers_targets_and_names_a_tanh_target():
+    from hyperzoo.errors import ConfigError
+    from hyperzoo.methods import build_method
+    from hyperzoo.symmetry import check_gauge
+    from hyperzoo.targets.zoo import DigitsNet
+    from tests.helpers import TanhNet
+
+    for name, shape in (("digits_net", (1, 8, 8)), ("deutsch_mnist", (1, 28, 28)),
+                        ("hypergan_mnist", (1, 28, 28))):
+        check_gauge(TargetNet(build_target(name), shape), "test")
+    tanh = TargetNet(TanhNet(), (1, 8, 8))
+    for settings in ({"name": "deutsch", "diversity": "weights"},
+                     {"name": "deutsch", "diversity": "weights_relaxed"}, {"name": "mc_dropout"}):
+        with pytest.raises(ConfigError, match="positively homogeneous.*method.diversity: outputs"):
+            build_method(tanh, settings)
+    build_method(tanh, {"name": "deutsch", "diversity": "outputs"})  # no gauge: fine
+    build_method(TargetNet(DigitsNet(), (1, 8, 8)), {"name": "mc_dropout"})
+
+
+def test_gauge_check_sees_a_residual_addition():
+    from hyperzoo.errors import ConfigError
+    from hyperzoo.symmetry import check_gauge
+
+    class Residual(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b, self.c = (torch.nn.Linear(8, 8), torch.nn.Linear(8, 8),
+                                      torch.nn.Linear(8, 3))
+
+        def forward(self, x):
+            h = torch.relu(self.a(x))
+            return self.c(h + torch.relu(self.b(h)))
+
+    with pytest.raises(ConfigError, match="changes its outputs"):
+        check_gauge(TargetNet(Residual(), (8,)), "method.diversity: weights")

@@ -66,11 +66,13 @@ def check_target(module: nn.Module, name: str, data: Dataset) -> None:
 
 
 def build_session(config: Config, with_data: bool = True, module: nn.Module | None = None,
-                  data: tuple[Dataset, Dataset] | None = None) -> Session:
+                  data: tuple[Dataset, Dataset] | None = None, trust_code: bool = True) -> Session:
     """Seed, then build data, target and method (the seed makes initialisation repeatable).
 
     ``module`` replaces building ``config.target`` by name, and ``data`` (train, validation)
-    replaces loading ``config.data``: the Python API's in-memory model and data."""
+    replaces loading ``config.data``: the Python API's in-memory model and data.
+    ``trust_code=False`` refuses a target given by import path (a config read from a run
+    folder is data, not code)."""
     torch.manual_seed(config.train.seed)
     d = config.data
     train_data = val_data = None
@@ -90,7 +92,7 @@ def build_session(config: Config, with_data: bool = True, module: nn.Module | No
         if config.target.name.startswith("<in-memory"):
             raise ConfigError(f"this run was trained from an in-memory module {config.target.name}; "
                               "reopen it from Python with hyperzoo.load(run_dir, module=...)")
-        module = build_target(config.target.name, config.target.kwargs)
+        module = build_target(config.target.name, config.target.kwargs, trust_code=trust_code)
     if train_data is not None:
         check_target(module, config.target.name, train_data)
     target = TargetNet(module, shape, backend=config.target.backend)  # type: ignore[arg-type]
@@ -99,19 +101,22 @@ def build_session(config: Config, with_data: bool = True, module: nn.Module | No
 
 
 def load_run(run_dir: str | Path, data_dir: str | None = None, checkpoint: str | None = None,
-             module: nn.Module | None = None) -> Session:
+             module: nn.Module | None = None, trust_code: bool = False) -> Session:
     """Reopen a trained run (method in eval mode); ``data_dir`` overrides the saved one.
 
     ``checkpoint`` names the file; by default the best-validation model (``best.safetensors``,
-    early stopping) where the run kept one, else the last checkpoint. ``module`` is the target
-    module of a run trained from one that cannot be imported by name."""
+    early stopping) where the run kept one, else the last checkpoint. The checkpoint is
+    verified (content hash, metadata, finite values). ``module`` is the target module of a run
+    trained from one that cannot be imported by name. ``trust_code`` allows a target given by
+    import path in the folder's config.yaml (importing it runs its code)."""
     run_dir = Path(run_dir)
     config = read_config(run_dir)
     if data_dir is not None:
         config.data.data_dir = data_dir
-    session = build_session(config, with_data=False, module=module)
+    session = build_session(config, with_data=False, module=module, trust_code=trust_code)
     name = checkpoint or (BEST if (run_dir / BEST).is_file() else CHECKPOINT)
-    session.checkpoint_step = load_checkpoint(run_dir, session.method, name=name)
+    session.checkpoint_step = load_checkpoint(run_dir, session.method, name=name,
+                                              max_step=config.train.steps)
     session.checkpoint = name
     session.method.eval()
     return session

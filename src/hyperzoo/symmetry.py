@@ -360,3 +360,34 @@ def permutation_canonical(target: TargetNet, weights: WeightBatch, key: SortKey 
         gidx = order.reshape(n, 1, layer.out_units, *([1] * (grouped.dim() - 3)))
         out[nxt.weight] = grouped.gather(2, gidx.expand_as(grouped)).reshape(nw.shape)
     return out
+
+
+def check_gauge(target: TargetNet, what: str, probe: int = 4, rtol: float = 1e-4) -> None:
+    """Raise `ConfigError` unless `scale_gauge` leaves the target's outputs unchanged.
+
+    The gauges and MC-dropout masks assume a chain of positively homogeneous, channel-wise
+    layers; GELU, tanh or a residual addition silently break them. Checked on a float64 copy
+    of the module (eval mode) with its own initial weights on ``probe`` random inputs; ``what``
+    names the setting that needs the gauge, for the message."""
+    import copy
+
+    from hyperzoo.errors import ConfigError
+
+    module = copy.deepcopy(target.module).double().eval()
+    t64 = TargetNet(module, target.input_shape, backend="loop")
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(probe, *target.input_shape, generator=g, dtype=torch.float64)
+    weights = t64.module_weights()
+    with torch.no_grad():
+        try:
+            gauged = scale_gauge(t64, weights)
+        except ValueError as e:  # channels of one layer cannot be mapped to the next
+            raise ConfigError(f"{what} needs a chain of layers the gauge can follow ({e}); use "
+                              "method.diversity: outputs (entropy of outputs) instead") from e
+        y, yg = t64(weights, x), t64(gauged, x)
+    err = (y - yg).abs().max().item() / max(y.abs().max().item(), 1e-12)
+    if not err <= rtol:
+        raise ConfigError(f"{what} assumes a chain of positively homogeneous layers (ReLU, leaky ReLU, "
+                          f"max-pool), but rescaling the filters of target "
+                          f"{type(target.module).__name__} changes its outputs (relative error "
+                          f"{err:.1e}); use method.diversity: outputs (entropy of outputs) instead")

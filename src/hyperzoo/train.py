@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import sys
@@ -14,26 +15,32 @@ from hyperzoo.config import Config
 from hyperzoo.data import Dataset, absolute_dataset
 from hyperzoo.data.augment import augment
 from hyperzoo.evaluation import ensemble_metrics, predict_proba
-from hyperzoo.methods import Method
+from hyperzoo.methods import Method, resolve_method_config
 from hyperzoo.runs import (
     BEST,
+    LOCK,
     RunError,
     append_command,
+    check_finite,
     checkpoint_meta,
     checkpoint_step,
     load_checkpoint,
+    lock_run,
     read_config,
+    remove_stale_temporaries,
     save_checkpoint,
+    threads_note,
     truncate_metrics,
     write_config,
 )
 from hyperzoo.schedules import lr_factor
-from hyperzoo.session import build_session, statistics_images
+from hyperzoo.session import Session, build_session, statistics_images
 from hyperzoo.targets import estimate_bn_statistics
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite; the run folder keeps its last good checkpoint."""
+    """The loss, gradients, parameters or optimizer state became NaN or infinite; the run
+    folder keeps its last good checkpoint (nothing is saved after the bad step)."""
 
 
 # Training images for the batch-norm statistics of the networks validated during training
@@ -49,6 +56,7 @@ def validate(method: Method, data: Dataset, n_networks: int, seed: int,
     a batch-norm target's networks get running statistics from ``statistics_x``."""
     was_training = method.training
     method.eval()
+    n_networks = min(n_networks, method.max_networks or n_networks)  # a fixed set holds this many
     weights = method.sample(n_networks, generator=torch.Generator().manual_seed(seed))
     if method.target.has_statistics:
         if statistics_x is None:
@@ -59,41 +67,112 @@ def validate(method: Method, data: Dataset, n_networks: int, seed: int,
     return metrics
 
 
+def _params(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
+    return [p for group in optimizer.param_groups for p in group["params"]]
+
+
+def _state_tensors(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
+    return [v for p in _params(optimizer) for v in optimizer.state.get(p, {}).values()
+            if torch.is_tensor(v) and v.is_floating_point()]
+
+
 def step_optimizers(method: Method, optimizers: dict[str, torch.optim.Optimizer],
-                    out: dict[str, torch.Tensor]) -> None:
+                    out: dict[str, torch.Tensor]) -> str | None:
     """One backward and step per optimizer group: ``"model"`` on ``out["loss"]``, group ``g`` on
     ``out["loss_g"]``. The model's loss may pass through another group's parameters (a
-    discriminator), whose gradients from it are discarded by the next ``zero_grad``."""
+    discriminator), whose gradients from it are discarded by the next ``zero_grad``.
+
+    Returns what became non-finite (a group's gradients, checked before its step; then every
+    parameter and optimizer state), or None: one fused check per list, so it stays cheap."""
     for name, optimizer in optimizers.items():
         method.zero_grad(set_to_none=True)
         out["loss" if name == "model" else f"loss_{name}"].backward()
+        grads = [p.grad for p in _params(optimizer) if p.grad is not None]
+        if not check_finite(grads):
+            return f"the gradients of optimizer group {name!r} became NaN or infinite"
         optimizer.step()
+    for name, optimizer in optimizers.items():
+        if not check_finite(_params(optimizer)):
+            return f"the parameters of optimizer group {name!r} became NaN or infinite"
+        if not check_finite(_state_tensors(optimizer)):
+            return f"the optimizer state of group {name!r} became NaN or infinite"
+    return None
 
 
-def train(config: Config, run_dir: str | Path, resume: bool = False, argv: list[str] | None = None,
-          progress: bool = True, module: torch.nn.Module | None = None,
-          data: tuple[Dataset, Dataset] | None = None) -> dict[str, float]:
+def _ours(p: Path) -> bool:
+    """Files a run folder may hold before its first checkpoint without being a user's folder:
+    the lock and the temporaries of an interrupted atomic write."""
+    return p.name == LOCK or (p.name.startswith(".") and p.name.endswith(".tmp"))
+
+
+def check_new_run_dir(run_dir: Path, locked: bool = False, own: tuple[str, ...] = ()) -> None:
+    """Refuse an ``--out`` that is a file, a folder holding other files, or a run (trained, or
+    one that stopped before its first checkpoint: never overwrite its config or metrics), or a
+    folder another process trains now. ``locked``: the caller holds the folder's lock; ``own``:
+    files the caller itself put there for this run (``hyperzoo.fit``'s copy of the data)."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunError(f"--out {run_dir} is a file, not a folder")
+    if not run_dir.is_dir():
+        return
+    if not locked and (run_dir / LOCK).is_file():
+        with lock_run(run_dir):  # raises at once if another process trains it now
+            pass
+    if checkpoint_step(run_dir) is not None:
+        raise RunError(f"{run_dir} already holds a trained run; use --resume or another --out")
+    if (run_dir / "config.yaml").is_file():
+        raise RunError(f"{run_dir} holds a run that stopped before its first checkpoint; continue it "
+                       "with --resume, or delete the folder, or use another --out")
+    other = sorted(p.name for p in run_dir.iterdir() if not _ours(p) and p.name not in own)
+    if other:
+        raise RunError(f"--out {run_dir} is not empty and not a hyperzoo run folder (it holds "
+                       f"{other[0]!r}); use a new or empty folder")
+
+
+def train(config: Config | None, run_dir: str | Path, resume: bool = False,
+          argv: list[str] | None = None, progress: bool = True, trust_code: bool = False,
+          module: torch.nn.Module | None = None, data: tuple[Dataset, Dataset] | None = None,
+          own_files: tuple[str, ...] = ()) -> dict[str, float]:
     """Train ``config`` into ``run_dir`` (or continue it with ``resume``); returns last metrics.
 
     ``module`` (the target) and ``data`` (train, validation) given in memory replace building
-    them from ``config`` (the Python API, ``hyperzoo.fit``)."""
+    them from ``config`` (the Python API, ``hyperzoo.fit``), which may have put ``own_files`` in
+    the new folder first.
+    The config is checked and the whole session built before the folder is created, and the
+    folder is locked for the whole run. ``trust_code`` lets ``--resume`` import a target named
+    by import path in the folder's config.yaml (a new run's config is the caller's own)."""
     run_dir = Path(run_dir)
     if resume:
         config = read_config(run_dir)
-    elif checkpoint_step(run_dir) is not None:
-        raise RunError(f"{run_dir} already holds a trained run; use --resume or another --out")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if not resume:
+    else:
+        assert config is not None
+        check_new_run_dir(run_dir, own=own_files)
+        config = copy.deepcopy(config)
+        # config.yaml records every default of the method, so the run keeps its meaning.
+        config.method = resolve_method_config(config.method)
         if config.data.data_dir:
             # Absolute, so evaluate/report/resume work from any working directory.
             config.data.data_dir = str(Path(config.data.data_dir).expanduser().resolve())
         config.data.dataset = absolute_dataset(config.data.dataset, config.data.data_dir)
-        write_config(run_dir, config)
-    append_command(run_dir, argv if argv is not None else sys.argv)
     t = config.train
     if t.threads:
         torch.set_num_threads(t.threads)
-    s = build_session(config, module=module, data=data)
+    s = build_session(config, module=module, data=data, trust_code=trust_code or not resume)
+    s.method.check_training(t.noise_batch)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with lock_run(run_dir, wait=2.0):
+        if not resume:
+            # Again, under our lock: another process may have won the race.
+            check_new_run_dir(run_dir, locked=True, own=own_files)
+        remove_stale_temporaries(run_dir)
+        if not resume:
+            write_config(run_dir, config)
+        append_command(run_dir, argv if argv is not None else sys.argv)
+        return _train_locked(config, s, run_dir, resume, progress)
+
+
+def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progress: bool
+                  ) -> dict[str, float]:
+    t = config.train
     method, data = s.method, s.train_data
     assert data is not None and s.val_data is not None
     optimizers = {g: torch.optim.Adam(params, lr=t.lr)
@@ -101,8 +180,14 @@ def train(config: Config, run_dir: str | Path, resume: bool = False, argv: list[
     gens = {"noise": torch.Generator().manual_seed(t.seed + 1),
             "data": torch.Generator().manual_seed(t.seed + 2)}
     start = 0
-    if resume:
-        start = load_checkpoint(run_dir, method, optimizers, gens)
+    meta = checkpoint_meta(run_dir) if resume else None
+    # A run that stopped before its first checkpoint starts again from step 0, seeded as before.
+    if meta is not None:
+        note = threads_note(meta)
+        if note:
+            print(note, file=sys.stderr)
+        # The global RNG (a target's dropout draws from it) is the trainer's: restored too.
+        start = load_checkpoint(run_dir, method, optimizers, gens, max_step=t.steps, global_rng=True)
         if start >= t.steps:
             raise RunError(f"{run_dir} already finished its {t.steps} steps; raise train.steps "
                            "in config.yaml to continue")
@@ -131,13 +216,14 @@ def train(config: Config, run_dir: str | Path, resume: bool = False, argv: list[
             y = data.y[idx].reshape(n, m)
             out = method.training_loss(x, y, step, generator=gens["noise"])
             loss = out["loss"]
-            if not math.isfinite(loss.item()):
+            bad = f"loss became {loss.item()}" if not math.isfinite(loss.item()) else (
+                step_optimizers(method, optimizers, out))
+            if bad:
                 kept = checkpoint_step(run_dir)
                 raise TrainingDiverged(
-                    f"loss became {loss.item()} at step {step}; kept the last good checkpoint "
+                    f"{bad} at step {step}; kept the last good checkpoint "
                     f"({'step ' + str(kept) if kept is not None else 'none yet'}) in {run_dir}; "
                     "try a lower train.lr")
-            step_optimizers(method, optimizers, out)
             done = step + 1
             row = {"step": done, "lr": lr, **{k: round(v.item(), 6) for k, v in out.items()}}
             if done % t.val_every == 0 or done == t.steps:
@@ -155,6 +241,6 @@ def train(config: Config, run_dir: str | Path, resume: bool = False, argv: list[
                      "val": "val_mean_accuracy"}
             bar.set_postfix({k: f"{row[key]:.4g}" for k, key in shown.items() if key in row})
             if done % t.checkpoint_every == 0 or done == t.steps:
-                save_checkpoint(run_dir, method, optimizers, done, gens)
+                save_checkpoint(run_dir, method, optimizers, done, gens, global_rng=True)
     bar.close()
     return last

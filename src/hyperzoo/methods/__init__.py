@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import fields
 from typing import Any
 
@@ -14,6 +15,7 @@ from hyperzoo.methods.hypergan import HyperGAN, HyperGANConfig
 from hyperzoo.methods.mc_dropout import MCDropout, MCDropoutConfig
 from hyperzoo.methods.mnf import MNF, MNFConfig
 from hyperzoo.methods.static import StaticHyperConfig, StaticHypernetwork
+from hyperzoo.symmetry import check_gauge
 from hyperzoo.targets import TargetNet
 
 METHODS: dict[str, tuple[type, type[Method]]] = {
@@ -40,7 +42,25 @@ def build_method(target: TargetNet, settings: dict[str, Any], dataset_size: int 
     if settings.get("dataset_size") is None and "dataset_size" in {f.name for f in fields(config_cls)}:
         settings = {**settings, "dataset_size": dataset_size}
     try:
-        return method_cls(target, from_dict(config_cls, settings, prefix="method."))
+        method = method_cls(target, from_dict(config_cls, settings, prefix="method."))
+    except ConfigError:
+        raise
+    except ValueError as e:
+        # The methods' config classes and constructors check their settings with ValueError.
+        raise ConfigError(str(e)) from e
+    if method.gauge_setting is not None:
+        check_gauge(target, method.gauge_setting)
+    return method
+
+
+def resolve_method_config(settings: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` with every default of its method's config class filled in (validated)."""
+    name = settings.get("name", "deutsch")
+    if name not in METHODS:
+        raise ConfigError(f"unknown method {name!r}; expected one of {', '.join(METHODS)}")
+    try:
+        return dataclasses.asdict(from_dict(METHODS[name][0], {"name": name, **settings},
+                                            prefix="method."))
     except ConfigError:
         raise
     except ValueError as e:
@@ -50,4 +70,4 @@ def build_method(target: TargetNet, settings: dict[str, Any], dataset_size: int 
 __all__ = ["METHODS", "LatentMethod", "Method", "BayesianHypernetwork", "BHNConfig", "DeutschConfig",
            "DeutschHypernetwork", "EnsembleConfig", "IndependentEnsemble", "HyperGAN", "HyperGANConfig",
            "MCDropout", "MCDropoutConfig", "MNF", "MNFConfig", "StaticHyperConfig", "StaticHypernetwork",
-           "build_method"]
+           "build_method", "resolve_method_config"]
