@@ -203,9 +203,15 @@ def channel_spaces(target: TargetNet) -> list[ChannelSpace]:
 def _producers_first(plan: list[ChannelSpace]) -> list[ChannelSpace]:
     """Order spaces so that a space comes before every space one of its consumers produces:
     un-scaling a consumer's inputs changes that layer's filters, so its own space must be
-    gauged afterwards (a residual stream's readers come after the stream)."""
+    gauged afterwards (a residual stream's readers come after the stream).
+
+    A space can read itself (a residual block's layer reads the stream it adds to) or spaces can
+    form a cycle; there no order fixes every norm exactly. Every step is still a symmetry (the
+    function is unchanged), so those spaces follow in index order: the gauge stays exact in
+    function but its norms are then only approximately the fixed ones."""
     made_by = {p.name: i for i, sp in enumerate(plan) for p in sp.producers}
-    after = {i: {made_by[c.name] for c in sp.consumers if c.name in made_by} for i, sp in enumerate(plan)}
+    after = {i: {made_by[c.name] for c in sp.consumers if c.name in made_by} - {i}
+             for i, sp in enumerate(plan)}
     indegree = {i: 0 for i in after}
     for targets in after.values():
         for j in targets:
@@ -219,7 +225,7 @@ def _producers_first(plan: list[ChannelSpace]) -> list[ChannelSpace]:
             indegree[j] -= 1
             if indegree[j] == 0:
                 ready.append(j)
-    assert len(order) == len(plan), "a module graph has no cycles"
+    order += [i for i in range(len(plan)) if i not in order]  # cycles: see above
     return [plan[i] for i in order]
 
 
