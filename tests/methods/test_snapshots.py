@@ -94,3 +94,16 @@ def test_training_needs_one_minibatch(tmp_path):
     with pytest.raises(ConfigError, match="method 'snapshots' trains one network: set train.noise_batch=1"):
         train(load_config(None, [*SNAPSHOTS, "train.noise_batch=4", "train.steps=2"]), tmp_path,
               argv=["x"], progress=False)
+
+
+def test_evaluate_and_report_use_the_snapshots_held(tmp_path):
+    """Asking for more networks than snapshots gives the snapshots (evaluate, report's pool and
+    its fresh adversarial ensemble)."""
+    from hyperzoo.report import make_report
+    from hyperzoo.workflows import evaluate_run
+
+    run = tmp_path / "run"
+    train(load_config(None, [*SNAPSHOTS, "train.steps=9"]), run, argv=["x"], progress=False)
+    assert evaluate_run(run, n_networks=50, split="val", progress=False)["n_networks"] == 2
+    rep = make_report(run, tmp_path / "report", [], None, 50, 30, 10, detection_sizes=[2], progress=False)
+    assert rep["adversarial"]["fresh_ensemble"] == 2
