@@ -91,7 +91,7 @@ class SnapshotEnsemble(SingleNetwork):
         if n > min(taken, size):
             raise ValueError(f"{min(taken, size)} snapshots are held, not {n}; train longer or "
                              f"with a larger method.size")
-        slots = torch.tensor([k % size for k in range(taken - n, taken)])
+        slots = torch.tensor([k % size for k in range(taken - n, taken)], device=self.taken.device)
         return {k: self.snapshots.get_buffer(param_key(k))[slots] for k in self.target.param_shapes}
 
     def training_loss(self, x: torch.Tensor, y: torch.Tensor, step: int,
