@@ -107,3 +107,21 @@ def test_evaluate_and_report_use_the_snapshots_held(tmp_path):
     assert evaluate_run(run, n_networks=50, split="val", progress=False)["n_networks"] == 2
     rep = make_report(run, tmp_path / "report", [], None, 50, 30, 10, detection_sizes=[2], progress=False)
     assert rep["adversarial"]["fresh_ensemble"] == 2
+
+
+@pytest.mark.parametrize("method", [
+    ["method.name=snapshots", "method.size=2", "method.burn_in=1", "method.every=1"],
+    ["method.name=gaussian_noise", "method.sigma=0.05"]],
+                         ids=["snapshots", "gaussian_noise"])
+def test_single_network_baselines_on_a_batch_norm_target(tmp_path, method):
+    """The networks get their own batch-norm statistics at evaluation, as every method's do."""
+    from hyperzoo.workflows import evaluate_run
+
+    resnet = ["target.name=resnet_cifar", "target.kwargs={depth: 8, widths: [4, 6, 8], in_channels: 1}",
+              "data.bn_examples=64", "data.bn_batch=32"]
+    cfg = load_config(None, [*resnet, *method, "train.noise_batch=1", "train.images_per_noise=8",
+                             "train.steps=4", "train.val_every=2", "train.val_networks=3",
+                             "data.val_limit=40"])
+    train(cfg, tmp_path, argv=["x"], progress=False)
+    m = evaluate_run(tmp_path, n_networks=3, split="val", progress=False)
+    assert m["n_networks"] == (2 if "snapshots" in method[0] else 3) and 0 <= m["mean_accuracy"] <= 1
