@@ -13,9 +13,9 @@ from hyperzoo.train import train
 from hyperzoo.workflows import evaluate_run
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
-CONFIGS = ["sgd_mnist_cpu", "snapshots_mnist_cpu", "gaussian_noise_mnist_cpu", "lenet_cifar_sgd_paper",
-           "lenet_cifar_sgd_cpu", "lenet_cifar_snapshots_paper", "lenet_cifar_snapshots_cpu",
-           "lenet_cifar_sgd_chains_paper"]
+CONFIGS = ["sgd_mnist_cpu", "snapshots_mnist_cpu", "gaussian_noise_mnist_cpu", "sgd_lenet_cifar10_paper",
+           "sgd_lenet_cifar10_cpu", "snapshots_lenet_cifar10_paper", "snapshots_lenet_cifar10_cpu",
+           "sgd_chains_lenet_cifar10_paper"]
 INPUT = {"deutsch_mnist": (1, 28, 28), "lenet_cifar": (3, 32, 32)}
 
 
