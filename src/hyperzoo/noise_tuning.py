@@ -26,7 +26,7 @@ from hyperzoo.evaluation.nll import nll
 from hyperzoo.methods import GaussianNoise
 from hyperzoo.optimizers import make_optimizer
 from hyperzoo.runs import CHECKPOINT, RunError, checkpoint_meta, load_checkpoint, save_checkpoint
-from hyperzoo.session import Session, limit_dataset, load_run
+from hyperzoo.session import Session, limit_dataset, load_run, sample_networks
 from hyperzoo.weights import atomic_write_json
 
 # Relative scales (σ · RMS of each tensor); 0 is there so that "no noise" can win.
@@ -88,13 +88,14 @@ def tune_noise_scale(run_dir: str | Path, sigmas: Sequence[float] = DEFAULT_SIGM
                        "tuning the noise scale needs method 'gaussian_noise'")
     d = session.config.data
     split = split or d.val_split
-    data = limit_dataset(load_dataset(d.dataset, split, d.data_dir), limit)
+    data = limit_dataset(load_dataset(d.dataset, split, d.data_dir, d.val_fraction), limit)
     start = time.perf_counter()
     rows = []
     with torch.no_grad():
         for sigma in sigmas:
             method.sigma.fill_(sigma)
-            weights = method.sample(networks, generator=torch.Generator().manual_seed(seed))
+            # A batch-norm target's networks get their own running statistics, as in evaluate.
+            weights = sample_networks(session, networks, seed)
             probs = predict_proba(session.target, weights, data.x)  # (N, B, C)
             mean = probs.mean(0)
             rows.append({"sigma": sigma, "ensemble_nll": nll(mean, data.y).item(),

@@ -125,3 +125,7 @@ def test_single_network_baselines_on_a_batch_norm_target(tmp_path, method):
     train(cfg, tmp_path, argv=["x"], progress=False)
     m = evaluate_run(tmp_path, n_networks=3, split="val", progress=False)
     assert m["n_networks"] == (2 if "snapshots" in method[0] else 3) and 0 <= m["mean_accuracy"] <= 1
+    if "gaussian_noise" in method[0]:
+        from hyperzoo.noise_tuning import tune_noise_scale
+
+        assert tune_noise_scale(tmp_path, [0.0, 0.1], networks=2)["sigma"] in (0.0, 0.1)
