@@ -65,6 +65,9 @@ def test_tuning_picks_the_sigma_of_least_validation_nll_and_writes_it(trained, t
     assert after["model.sigma"].item() == r["sigma"]
     assert all(torch.equal(before[k], after[k]) for k in before if k != "model.sigma")
     assert load_run(run).method.sigma.item() == r["sigma"]
+    from hyperzoo.verify import verify_run
+
+    assert verify_run(run)[0] == []  # the content hash was rewritten with σ
     (run / "config.yaml").write_text((run / "config.yaml").read_text().replace("steps: 60", "steps: 62"))
     train(None, run, resume=True, argv=["x"], progress=False)
     assert load_run(run).method.sigma.item() == r["sigma"]
@@ -106,3 +109,13 @@ def test_cli_tune_noise(trained, tmp_path):
     assert "<- chosen" in r.output and "wrote σ =" in r.output
     r = CliRunner().invoke(app, ["tune-noise", str(run), "--sigmas", "-1"])
     assert r.exit_code == 1 and r.output.strip() == "error: σ = -1.0 is not a non-negative number"
+
+
+def test_tuning_refuses_a_run_being_trained(trained, tmp_path):
+    from hyperzoo.runs import lock_run
+
+    run = copy_run(trained, tmp_path / "run")
+    before = (run / "checkpoint.safetensors").read_bytes()
+    with lock_run(run), pytest.raises(RunError, match="being trained by another process"):
+        tune_noise_scale(run, [0.1], networks=2)
+    assert (run / "checkpoint.safetensors").read_bytes() == before

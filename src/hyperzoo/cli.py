@@ -151,6 +151,7 @@ def tune_noise(
     data_dir: Annotated[str | None, typer.Option(help="folder holding the data set")] = None,
     limit: Annotated[int | None, typer.Option(help="examples (default: all)")] = None,
     seed: int = 0,
+    trust_code: Annotated[bool, typer.Option(help=TRUST_HELP)] = False,
 ) -> None:
     """Pick the noise scale σ of a gaussian_noise run by the validation NLL of its ensemble and
     write it into the run (RUN_DIR/noise_scale.json records the grid)."""
@@ -158,7 +159,7 @@ def tune_noise(
 
     try:
         grid = DEFAULT_SIGMAS if sigmas is None else parse_sigmas(sigmas)
-        r = tune_noise_scale(run_dir, grid, networks, split, data_dir, limit, seed)
+        r = tune_noise_scale(run_dir, grid, networks, split, data_dir, limit, seed, trust_code=trust_code)
     except USER_ERRORS as e:
         _fail(e)
     for row in r["grid"]:

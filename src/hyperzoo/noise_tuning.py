@@ -25,7 +25,16 @@ from hyperzoo.evaluation import predict_proba
 from hyperzoo.evaluation.nll import nll
 from hyperzoo.methods import GaussianNoise
 from hyperzoo.optimizers import make_optimizer
-from hyperzoo.runs import CHECKPOINT, RunError, checkpoint_meta, load_checkpoint, save_checkpoint
+from hyperzoo.runs import (
+    CHECKPOINT,
+    GLOBAL_RNG,
+    RunError,
+    checkpoint_meta,
+    load_checkpoint,
+    lock_run,
+    read_checkpoint,
+    save_checkpoint,
+)
 from hyperzoo.session import Session, limit_dataset, load_run, sample_networks
 from hyperzoo.weights import atomic_write_json
 
@@ -34,7 +43,7 @@ DEFAULT_SIGMAS = (0.0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
 RECORD = "noise_scale.json"
 # Metadata that `save_checkpoint` writes itself; anything else (e.g. the best model's validation
 # accuracy) is carried over.
-_OWN_META = ("format", "step", "optimizers", "generators")
+_OWN_META = ("format", "step", "optimizers", "generators", "threads", "sha256")
 
 
 def parse_sigmas(text: str) -> list[float]:
@@ -57,8 +66,9 @@ def check_sigmas(sigmas: Sequence[float]) -> list[float]:
 
 def save_sigma(run_dir: Path, session: Session, sigma: float) -> None:
     """Write ``sigma`` into the checkpoint file ``session`` was loaded from, keeping the rest of
-    it (optimizer state, RNG states, step, metadata) as it was: the file is loaded into the
-    optimizers and generators the trainer builds, and saved by `save_checkpoint`."""
+    it as it was: the file is loaded into the optimizers and generators the trainer builds and
+    saved by `save_checkpoint` (a new content hash), with the global RNG state and the thread
+    count it recorded. Call it holding the run's lock."""
     name = session.checkpoint or CHECKPOINT
     meta = checkpoint_meta(run_dir, name)
     assert meta is not None
@@ -66,22 +76,31 @@ def save_sigma(run_dir: Path, session: Session, sigma: float) -> None:
     optimizers = {g: make_optimizer(p, t.optimizer, t.lr, t.momentum)
                   for g, p in method.optimizer_groups().items()} if meta.get("optimizers") else {}
     gens = {g: torch.Generator() for g in meta.get("generators", [])}
-    step = load_checkpoint(run_dir, method, optimizers, gens, name=name)
-    method.sigma.fill_(sigma)
-    save_checkpoint(run_dir, method, optimizers, step, gens, name=name,
-                    extra={k: v for k, v in meta.items() if k not in _OWN_META})
+    rng, threads = torch.get_rng_state(), torch.get_num_threads()
+    try:
+        # The saved global RNG passes through torch's own, restored afterwards.
+        has_global = f"rng.{GLOBAL_RNG}" in read_checkpoint(Path(run_dir) / name)[1]
+        step = load_checkpoint(run_dir, method, optimizers, gens, name=name, global_rng=has_global)
+        method.sigma.fill_(sigma)
+        torch.set_num_threads(meta.get("threads") or threads)
+        save_checkpoint(run_dir, method, optimizers, step, gens, name=name, global_rng=has_global,
+                        extra={k: v for k, v in meta.items() if k not in _OWN_META})
+    finally:
+        torch.set_rng_state(rng)
+        torch.set_num_threads(threads)
 
 
 def tune_noise_scale(run_dir: str | Path, sigmas: Sequence[float] = DEFAULT_SIGMAS, networks: int = 10,
                      split: str | None = None, data_dir: str | None = None, limit: int | None = None,
-                     seed: int = 0) -> dict[str, Any]:
+                     seed: int = 0, trust_code: bool = False) -> dict[str, Any]:
     """Pick σ of least ensemble NLL on ``split`` (default: the run's ``data.val_split``) with
-    ``networks`` sampled networks, write it into the run, and return the record."""
+    ``networks`` sampled networks, write it into the run (under its lock: not while it trains),
+    and return the record. ``trust_code`` as for `load_run`."""
     sigmas = check_sigmas(sigmas)
     if networks < 1:
         raise ConfigError(f"--networks must be at least 1, got {networks}")
     run_dir = Path(run_dir)
-    session = load_run(run_dir, data_dir)
+    session = load_run(run_dir, data_dir, trust_code=trust_code)
     method = session.method
     if not isinstance(method, GaussianNoise):
         raise RunError(f"{run_dir} was trained with method {session.config.method.get('name')!r}; "
@@ -102,7 +121,8 @@ def tune_noise_scale(run_dir: str | Path, sigmas: Sequence[float] = DEFAULT_SIGM
                          "ensemble_accuracy": (mean.argmax(-1) == data.y).float().mean().item(),
                          "mean_accuracy": (probs.argmax(-1) == data.y).float().mean().item()})
     best = min(rows, key=lambda r: (r["ensemble_nll"], r["sigma"]))["sigma"]
-    save_sigma(run_dir, session, best)
+    with lock_run(run_dir):
+        save_sigma(run_dir, session, best)
     record = {"sigma": best, "criterion": "ensemble NLL (mean probability), least", "grid": rows,
               "networks": networks, "dataset": data.name, "split": split, "n_examples": len(data),
               "seed": seed, "checkpoint": session.checkpoint, "checkpoint_step": session.checkpoint_step,
