@@ -141,6 +141,35 @@ def evaluate(
     typer.echo(_table(metrics))
 
 
+@app.command("tune-noise")
+def tune_noise(
+    run_dir: Path,
+    sigmas: Annotated[str | None, typer.Option(help="comma-separated grid of σ (relative to each "
+                                                    "tensor's RMS); default 0,0.005,…,0.5")] = None,
+    networks: Annotated[int, typer.Option(help="sampled networks per σ")] = 10,
+    split: Annotated[str | None, typer.Option(help="split to tune on (default: the run's val split)")] = None,
+    data_dir: Annotated[str | None, typer.Option(help="folder holding the data set")] = None,
+    limit: Annotated[int | None, typer.Option(help="examples (default: all)")] = None,
+    seed: int = 0,
+    trust_code: Annotated[bool, typer.Option(help=TRUST_HELP)] = False,
+) -> None:
+    """Pick the noise scale σ of a gaussian_noise run by the validation NLL of its ensemble and
+    write it into the run (RUN_DIR/noise_scale.json records the grid)."""
+    from hyperzoo.noise_tuning import DEFAULT_SIGMAS, parse_sigmas, tune_noise_scale
+
+    try:
+        grid = DEFAULT_SIGMAS if sigmas is None else parse_sigmas(sigmas)
+        r = tune_noise_scale(run_dir, grid, networks, split, data_dir, limit, seed, trust_code=trust_code)
+    except USER_ERRORS as e:
+        _fail(e)
+    for row in r["grid"]:
+        mark = "  <- chosen" if row["sigma"] == r["sigma"] else ""
+        typer.echo(f"σ {row['sigma']:<8g} ensemble NLL {row['ensemble_nll']:.4f}, accuracy "
+                   f"{row['ensemble_accuracy']:.2%} (single {row['mean_accuracy']:.2%}){mark}")
+    typer.echo(f"wrote σ = {r['sigma']:g} into {run_dir / r['checkpoint']} ({r['networks']} networks, "
+               f"{r['dataset']} / {r['split']})")
+
+
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="run folder")] = Path("runs/demo"),

@@ -88,6 +88,10 @@ class TrainConfig:
     # Early stopping: also keep the model of the best validation accuracy (best.safetensors);
     # evaluate, sample and report then use it.
     keep_best: bool = False
+    # Every optimizer group's optimizer: "adam", or "sgd" with heavy-ball momentum (unset: 0.9;
+    # Adam takes none). Weight decay is the method's own ``method.weight_decay``.
+    optimizer: str = "adam"
+    momentum: float | None = None
 
     def __post_init__(self) -> None:
         for key in ("steps", "noise_batch", "images_per_noise", "val_every", "val_networks",
@@ -105,6 +109,14 @@ class TrainConfig:
         if self.lr_schedule not in ("constant", "cosine", "step"):
             raise ConfigError(f"config key 'train.lr_schedule' = {self.lr_schedule!r} is not one of "
                               "'constant', 'cosine', 'step'")
+        if self.optimizer not in ("adam", "sgd"):
+            raise ConfigError(f"config key 'train.optimizer' = {self.optimizer!r} is not one of "
+                              "'adam', 'sgd'")
+        if self.momentum is not None and self.optimizer != "sgd":
+            raise ConfigError(f"config key 'train.momentum' = {self.momentum!r} applies to "
+                              "train.optimizer 'sgd' only; remove it or set train.optimizer=sgd")
+        if self.momentum is not None and not 0 <= self.momentum < 1:
+            raise ConfigError(f"config key 'train.momentum' = {self.momentum!r} must be in [0, 1)")
 
 
 @dataclass

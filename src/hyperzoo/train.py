@@ -16,6 +16,7 @@ from hyperzoo.data import Dataset, absolute_dataset
 from hyperzoo.data.augment import augment
 from hyperzoo.evaluation import ensemble_metrics, predict_proba
 from hyperzoo.methods import Method, resolve_method_config
+from hyperzoo.optimizers import make_optimizer
 from hyperzoo.runs import (
     BEST,
     LOCK,
@@ -175,7 +176,7 @@ def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progr
     t = config.train
     method, data = s.method, s.train_data
     assert data is not None and s.val_data is not None
-    optimizers = {g: torch.optim.Adam(params, lr=t.lr)
+    optimizers = {g: make_optimizer(params, t.optimizer, t.lr, t.momentum)
                   for g, params in method.optimizer_groups().items()}
     gens = {"noise": torch.Generator().manual_seed(t.seed + 1),
             "data": torch.Generator().manual_seed(t.seed + 2)}

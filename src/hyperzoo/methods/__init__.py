@@ -11,9 +11,11 @@ from hyperzoo.methods.base import LatentMethod, Method
 from hyperzoo.methods.bhn import BayesianHypernetwork, BHNConfig
 from hyperzoo.methods.deutsch import DeutschConfig, DeutschHypernetwork
 from hyperzoo.methods.ensemble import EnsembleConfig, IndependentEnsemble
+from hyperzoo.methods.gaussian_noise import GaussianNoise, GaussianNoiseConfig
 from hyperzoo.methods.hypergan import HyperGAN, HyperGANConfig
 from hyperzoo.methods.mc_dropout import MCDropout, MCDropoutConfig
 from hyperzoo.methods.mnf import MNF, MNFConfig
+from hyperzoo.methods.snapshots import SnapshotEnsemble, SnapshotsConfig
 from hyperzoo.methods.static import StaticHyperConfig, StaticHypernetwork
 from hyperzoo.symmetry import check_gauge
 from hyperzoo.targets import TargetNet
@@ -22,9 +24,11 @@ METHODS: dict[str, tuple[type, type[Method]]] = {
     "bhn": (BHNConfig, BayesianHypernetwork),
     "deutsch": (DeutschConfig, DeutschHypernetwork),
     "ensemble": (EnsembleConfig, IndependentEnsemble),
+    "gaussian_noise": (GaussianNoiseConfig, GaussianNoise),
     "hypergan": (HyperGANConfig, HyperGAN),
     "mc_dropout": (MCDropoutConfig, MCDropout),
     "mnf": (MNFConfig, MNF),
+    "snapshots": (SnapshotsConfig, SnapshotEnsemble),
     "static": (StaticHyperConfig, StaticHypernetwork),
 }
 
@@ -70,4 +74,5 @@ def resolve_method_config(settings: dict[str, Any]) -> dict[str, Any]:
 __all__ = ["METHODS", "LatentMethod", "Method", "BayesianHypernetwork", "BHNConfig", "DeutschConfig",
            "DeutschHypernetwork", "EnsembleConfig", "IndependentEnsemble", "HyperGAN", "HyperGANConfig",
            "MCDropout", "MCDropoutConfig", "MNF", "MNFConfig", "StaticHyperConfig", "StaticHypernetwork",
-           "build_method", "resolve_method_config"]
+           "build_method", "resolve_method_config",
+           "GaussianNoise", "GaussianNoiseConfig", "SnapshotEnsemble", "SnapshotsConfig"]

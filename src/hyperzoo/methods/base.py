@@ -73,7 +73,8 @@ class Method(nn.Module, ABC):
 
     def optimizer_groups(self) -> dict[str, list[nn.Parameter]]:
         """Parameters per optimizer. Group ``"model"`` minimises ``"loss"``; any other group
-        ``g`` (e.g. a discriminator) minimises ``"loss_g"`` with its own Adam."""
+        ``g`` (e.g. a discriminator) minimises ``"loss_g"`` with its own optimizer
+        (``train.optimizer``)."""
         return {"model": list(self.parameters())}
 
     @abstractmethod
