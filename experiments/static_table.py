@@ -91,9 +91,9 @@ def run_row(table: dict[str, Any], label: str, dims: tuple[int, int] | None, arg
     config = load_config(HERE / table["hyper" if dims else "conv"], overrides)
     start = time.perf_counter()
     done = checkpoint_step(run_dir)
-    if done is None:
+    if done is None and not (run_dir / "config.yaml").is_file():
         train(config, run_dir, argv=["static_table.py", label], progress=not args.quiet)
-    elif done < config.train.steps:
+    elif done is None or done < config.train.steps:  # resume (from step 0 before a checkpoint)
         train(None, run_dir, resume=True, argv=["static_table.py", label], progress=not args.quiet)
     # None for a row trained by an earlier invocation (its time is not recorded in the run)
     reused = done is not None and done >= config.train.steps

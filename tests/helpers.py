@@ -1,5 +1,7 @@
 """Tiny configs for fast end-to-end tests (digits data, a small hypernetwork)."""
 
+from torch import nn
+
 from hyperzoo.config import Config, load_config
 
 TINY = [
@@ -11,6 +13,21 @@ TINY = [
 
 def tiny_config(*overrides: str) -> Config:
     return load_config(None, [*TINY, *overrides])
+
+
+class DropoutNet(nn.Sequential):
+    """A digits target with dropout, named by import path in tests (``tests.helpers:DropoutNet``)."""
+
+    def __init__(self, hidden: int = 16):
+        super().__init__(nn.Flatten(), nn.Linear(64, hidden), nn.ReLU(), nn.Dropout(0.5),
+                         nn.Linear(hidden, 10))
+
+
+class TanhNet(nn.Sequential):
+    """A digits target the scale gauge does not fit (tanh is not positively homogeneous)."""
+
+    def __init__(self):
+        super().__init__(nn.Flatten(), nn.Linear(64, 16), nn.Tanh(), nn.Linear(16, 10))
 
 
 # Tiny settings of every method (the Deutsch ones are TINY's own), for tests that run them all.
@@ -25,6 +42,9 @@ TINY_METHODS = {
     "mnf": ["method.name=mnf"],
     "bhn": ["method.name=bhn"],
     "static": ["method.name=static"],
+    "gaussian_noise": ["method.name=gaussian_noise", "train.noise_batch=1"],
+    "snapshots": ["method.name=snapshots", "method.size=2", "method.burn_in=0", "method.every=1",
+                  "train.noise_batch=1"],
 }
 
 

@@ -42,8 +42,11 @@ def test_fit_records_an_importable_module_and_saves_small_data(tmp_path):
     assert cfg["data"]["dataset"].endswith("mydigits.npz") and not (tmp_path / "run" / "REOPEN.txt").exists()
     w = run.sample(3, seed=1)
     assert w["body.1.weight"].shape == (3, 12, 64)
+    # A run folder is data: its import path is not imported without trust_code.
+    with pytest.raises(ConfigError, match="pass --trust-code"):
+        hyperzoo.load(tmp_path / "run")
     # Reopened from the folder alone: the same networks for the same seed.
-    again = hyperzoo.load(tmp_path / "run")
+    again = hyperzoo.load(tmp_path / "run", trust_code=True)
     assert torch.equal(again.sample(3, seed=1)["body.1.weight"], w["body.1.weight"])
     m = again.evaluate(networks=3)
     assert m["dataset"] == "mydigits" and m["n_examples"] == 300
@@ -116,4 +119,4 @@ def test_large_in_memory_data_is_not_copied_and_must_be_given_again(tmp_path, mo
     with pytest.raises(DataError, match="unknown dataset '<in-memory big>'"):
         run.evaluate(networks=2)
     xt, yt = digits("test")
-    assert hyperzoo.load(tmp_path / "run").evaluate(xt, yt, networks=2)["n_examples"] == 300
+    assert hyperzoo.load(tmp_path / "run", trust_code=True).evaluate(xt, yt, networks=2)["n_examples"] == 300

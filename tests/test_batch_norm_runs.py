@@ -26,6 +26,7 @@ METHODS = {
                  "method.pretrain_steps=1"],
     "ensemble": ["method.name=ensemble", "method.size=4"],
     "mc_dropout": ["method.name=mc_dropout", "method.p=0.0"],  # no masks: the scales as trained
+    "gaussian_noise": ["method.name=gaussian_noise", "method.sigma=0.1"],
     "static": ["method.name=static", "method.tile=2", "method.generated=['stages.1.conv2']"],
 }
 

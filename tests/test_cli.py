@@ -53,3 +53,95 @@ def test_ood_prints_both_scores_and_the_positive_class(tmp_path):
     assert lines[0] == "digits vs notmnist, 3 networks, positive class: outliers (notmnist)"
     assert lines[1].startswith("  by entropy: AUROC ")
     assert lines[2].startswith("  by mutual information: AUROC ")
+
+
+def one_error_line(r, match):
+    assert r.exit_code == 1, r.output
+    lines = r.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and match in lines[0], r.output
+
+
+def test_user_errors_are_one_line_and_bugs_keep_their_traceback(tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    assert runner.invoke(app, ["train", *sets("train.steps=2"), "--out", str(run), "--quiet"]).exit_code == 0
+    bad_yaml = tmp_path / "bad.yaml"
+    bad_yaml.write_text("train:\n  steps: [1,\n")
+    one_error_line(runner.invoke(app, ["train", str(bad_yaml), "--out", str(tmp_path / "x")]),
+                   "is not valid YAML")
+    (tmp_path / "file").write_text("x")
+    r = runner.invoke(app, ["train", *sets("train.steps=1"), "--out", str(tmp_path / "file" / "r")])
+    one_error_line(r, "Not a directory")
+    one_error_line(runner.invoke(app, ["train", "--set", "train.checkpoint_every=0", "--out",
+                                       str(tmp_path / "y")]), "train.checkpoint_every")
+    assert not (tmp_path / "y").exists()
+    data = (run / "checkpoint.safetensors").read_bytes()
+    (run / "checkpoint.safetensors").write_bytes(data[:100])
+    one_error_line(runner.invoke(app, ["evaluate", str(run), "--networks", "2", "--quiet"]),
+                   "cannot be read as safetensors")
+    (run / "checkpoint.safetensors").write_bytes(data)
+
+    import hyperzoo.workflows as wf
+
+    def bug(*args, **kwargs):
+        raise ValueError("a bug")
+
+    monkeypatch.setattr(wf, "evaluate_run", bug)
+    r = runner.invoke(app, ["evaluate", str(run), "--quiet"])
+    assert isinstance(r.exception, ValueError)  # not turned into a one-line "error:"
+
+
+def test_a_locked_run_folder_is_one_line(tmp_path):
+    from hyperzoo.runs import lock_run
+
+    run = tmp_path / "run"
+    assert runner.invoke(app, ["train", *sets("train.steps=2"), "--out", str(run), "--quiet"]).exit_code == 0
+    (run / "config.yaml").write_text((run / "config.yaml").read_text().replace("steps: 2", "steps: 3"))
+    with lock_run(run):
+        one_error_line(runner.invoke(app, ["train", "--resume", str(run), "--quiet"]),
+                       "is being trained by another process")
+    # evaluate and sample do not take the lock: they work while a run trains.
+    with lock_run(run):
+        assert runner.invoke(app, ["evaluate", str(run), "--networks", "2", "--quiet"]).exit_code == 0
+
+
+def test_verify(tmp_path):
+    run = tmp_path / "run"
+    assert runner.invoke(app, ["train", *sets("train.steps=2"), "--out", str(run), "--quiet"]).exit_code == 0
+    r = runner.invoke(app, ["verify", str(run)])
+    assert r.exit_code == 0 and "content hash verified" in r.output and r.output.strip().endswith("ok")
+    data = bytearray((run / "checkpoint.safetensors").read_bytes())
+    data[-1] ^= 0xFF
+    (run / "checkpoint.safetensors").write_bytes(bytes(data))
+    r = runner.invoke(app, ["verify", str(run)])
+    assert r.exit_code == 1
+    assert [line for line in r.output.splitlines() if line.startswith("problem:")] == [
+        f"problem: {run / 'checkpoint.safetensors'} is corrupt: its content does not match the "
+        "SHA-256 in its metadata"]
+    r = runner.invoke(app, ["verify", str(tmp_path / "nothing")])
+    assert r.exit_code == 1 and "is not a hyperzoo run folder" in r.output
+
+
+def test_trust_code_is_needed_for_an_import_path_in_a_run_folder(tmp_path):
+    run = tmp_path / "run"
+    r = runner.invoke(app, ["train", *sets("train.steps=2", "target.name=tests.helpers:DropoutNet",
+                                           "method.diversity=outputs"), "--out", str(run), "--quiet"])
+    assert r.exit_code == 0, r.output  # the user's own config may import
+    for cmd in (["evaluate", str(run), "--networks", "2", "--quiet"], ["sample", str(run), "-n", "1",
+                "--out", str(tmp_path / "nets")], ["verify", str(run)]):
+        r = runner.invoke(app, cmd)
+        assert r.exit_code == 1 and "pass --trust-code" in r.output, cmd
+        assert runner.invoke(app, [*cmd, "--trust-code"]).exit_code == 0, cmd
+
+
+def test_config_prints_every_resolved_key_with_help(tmp_path):
+    import yaml
+
+    r = runner.invoke(app, ["config", "--set", "method.z_dim=300"])
+    assert r.exit_code == 0
+    data = yaml.safe_load(r.output)
+    assert data["method"]["z_dim"] == 300 and data["method"]["lam"] == 3000.0
+    assert data["method"]["gamma"] == 1.0  # the method class's own default
+    body = [line for line in r.output.splitlines() if line.startswith("  ")]
+    assert body and all(" # " in line for line in body)
+    (tmp_path / "c.yaml").write_text(r.output)  # the printout is a config file
+    assert runner.invoke(app, ["config", str(tmp_path / "c.yaml")]).output == r.output

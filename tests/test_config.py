@@ -46,3 +46,31 @@ def test_augmentation_settings_are_checked():
         load_config(None, ["data.augment=flip"])
     with pytest.raises(ConfigError, match="data.pad must be positive"):
         load_config(None, ["data.augment=crop"])
+
+
+def test_method_overrides_merge_into_the_default_method():
+    """``--set method.z_dim=300`` keeps the default section's λ = 3000 (not the class's 1000)."""
+    assert load_config(None, ["method.z_dim=300"]).method == {"name": "deutsch", "lam": 3000.0,
+                                                               "z_dim": 300}
+    # Another method replaces the default section: its keys are not Deutsch's.
+    assert load_config(None, ["method.name=hypergan", "method.beta=2"]).method == {
+        "name": "hypergan", "beta": 2}
+
+
+@pytest.mark.parametrize(("overrides", "key"), [
+    (["train.steps=0"], "train.steps"), (["train.val_every=0"], "train.val_every"),
+    (["train.checkpoint_every=0"], "train.checkpoint_every"), (["train.lr=-1"], "train.lr"),
+    (["train.noise_batch=0"], "train.noise_batch"), (["train.threads=0"], "train.threads"),
+    (["train.images_per_noise=0"], "train.images_per_noise"), (["data.val_limit=0"], "data.val_limit"),
+    (["target.backend=gpu"], "target.backend")])
+def test_ranges_are_checked_at_load_time(overrides, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load_config(None, overrides)
+
+
+def test_yaml_syntax_errors_are_one_line(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("train:\n  steps: [1,\n")
+    with pytest.raises(ConfigError, match=r"c.yaml' is not valid YAML: .* at line \d+") as e:
+        load_config(path)
+    assert "\n" not in str(e.value)

@@ -80,6 +80,8 @@ def test_bf16_autocast_trains(tmp_path):
     assert torch.isfinite(torch.tensor(last["loss"]))
 
 
-def test_bad_precision_is_a_config_error(tmp_path):
-    with pytest.raises(ConfigError, match="train.precision 'fp8'"):
-        train(tiny_config("train.precision=fp8"), tmp_path, argv=["x"], progress=False)
+def test_bad_precision_and_log_every_are_config_errors():
+    with pytest.raises(ConfigError, match="'train.precision' = 'fp8' is not one of 'fp32', 'bf16'"):
+        tiny_config("train.precision=fp8")
+    with pytest.raises(ConfigError, match="'train.log_every' = 0 must be at least 1"):
+        tiny_config("train.log_every=0")

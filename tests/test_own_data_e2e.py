@@ -79,11 +79,13 @@ def test_cli_own_model_own_data_two_outlier_sets(workdir, method):
     r = runner.invoke(app, ["train", *sets, "--data-dir", "sets", "--out", "run", "--quiet"])
     assert r.exit_code == 0, r.output
     r = runner.invoke(app, ["evaluate", "run", "--networks", "3", "--quiet"])
+    assert r.exit_code == 1 and "pass --trust-code" in r.output  # a run folder is data, not code
+    r = runner.invoke(app, ["evaluate", "run", "--networks", "3", "--quiet", "--trust-code"])
     assert r.exit_code == 0, r.output
     assert "blobs / test (40 examples)" in r.output
     assert json.loads((workdir / "run" / "metrics-test.json").read_text())["dataset"] == "blobs"
-    r = runner.invoke(app, ["ood", "run", "--outliers", "noise.npz", "--outliers", "out/stripes",
-                            "--networks", "3", "--out", "ood"])
+    r = runner.invoke(app, ["ood", "run", "--trust-code", "--outliers", "noise.npz", "--outliers",
+                            "out/stripes", "--networks", "3", "--out", "ood"])
     assert r.exit_code == 0, r.output
     assert "blobs vs noise" in r.output and "blobs vs stripes" in r.output
     saved = json.loads((workdir / "ood" / "ood.json").read_text())
@@ -129,8 +131,9 @@ def test_api_own_model_own_data_two_outlier_sets(workdir, method):
     assert set(r["sets"]) == {"noise", "stripes"}
     assert all(0 <= s["auroc"] <= 1 for s in r["sets"].values())
     # The folder alone reopens it, with the import path and kwargs recorded.
-    assert hyperzoo.load("api-run").config.target.name == "mymodels:Small"
-    assert torch.equal(hyperzoo.load("api-run").sample(2)["net.0.weight"], run.sample(2)["net.0.weight"])
+    again = hyperzoo.load("api-run", trust_code=True)  # it imports mymodels: the user's own code
+    assert again.config.target.name == "mymodels:Small"
+    assert torch.equal(again.sample(2)["net.0.weight"], run.sample(2)["net.0.weight"])
 
 
 def test_cli_import_path_and_named_outliers_from_their_own_folder(workdir):
@@ -150,12 +153,12 @@ def test_cli_import_path_and_named_outliers_from_their_own_folder(workdir):
         (workdir / "other" / "notmnist-small" / "t10k-images-idx3-ubyte").write_bytes(idx_bytes(noise))
         (workdir / "other" / "notmnist-small" / "t10k-labels-idx1-ubyte").write_bytes(idx_bytes(np.zeros(25)))
         r = runner.invoke(app, ["ood", "run", "--outliers", "notmnist", "--outlier-dir", "other",
-                                "--networks", "3"])
+                                "--networks", "3", "--trust-code"])
         assert r.exit_code == 0, r.output
         assert "blobs vs notmnist" in r.output
         # An outlier set of another shape: one line naming both shapes.
         np.savez(workdir / "small.npz", x_test=np.zeros((5, 8, 8), np.uint8), y_test=np.zeros(5, np.int64))
-        r = runner.invoke(app, ["ood", "run", "--outliers", "small.npz", "--networks", "3"])
+        r = runner.invoke(app, ["ood", "run", "--outliers", "small.npz", "--networks", "3", "--trust-code"])
         assert r.exit_code == 1 and r.output.strip().splitlines() == [
             "error: data set 'small' has inputs of shape (1, 8, 8) but the run's target takes (1, 10, 10) "
             "(C, H, W)"]

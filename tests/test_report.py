@@ -3,6 +3,7 @@ import json
 import pytest
 
 from hyperzoo.config import load_config
+from hyperzoo.errors import RunError
 from hyperzoo.report import make_report
 from hyperzoo.train import train
 from tests.helpers import tiny_config
@@ -78,10 +79,18 @@ def test_static_run_is_compared_not_analysed(runs, tmp_path):
     static = load_config(None, ["method.name=static", "train.noise_batch=1", "train.images_per_noise=16",
                                 "train.steps=2", "train.val_every=2", "train.val_networks=1"])
     train(static, tmp_path / "s", argv=["x"], progress=False)
-    with pytest.raises(ValueError, match="holds 1 network .*--compare"):
+    with pytest.raises(RunError, match="holds 1 network .*--compare"):
         make_report(tmp_path / "s", tmp_path / "r1", pool=4, progress=False)
     rep = make_report(runs / "a", tmp_path / "r2", compare=[tmp_path / "s"], pool=4, limit=30,
                       adv_limit=10, path_limit=10, detection_sizes=[2], progress=False)
     row = next(m for label, m in rep["runs"].items() if label.startswith("s "))
     assert row["n_networks"] == 1 and row["std_accuracy"] == 0.0 and row["entropy_estimate"] is None
     assert {r["run"].split(" ")[0] for r in rep["adversarial_detection"]["rows"]} == {"a"}
+
+
+def test_report_with_an_ensemble_as_the_main_run(runs, tmp_path):
+    """The fresh ensemble of the adversarial section comes from the capped pool (4 networks)."""
+    rep = make_report(runs / "b", tmp_path / "r", pool=10, limit=20, adv_limit=6, path_limit=10,
+                      detection_sizes=[2], progress=False)
+    assert rep["adversarial"]["fresh_ensemble"] == 4
+    assert (tmp_path / "r" / "report.md").is_file()

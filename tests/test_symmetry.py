@@ -92,3 +92,61 @@ def test_bias_key_needs_biases():
     target, w, _ = setup("hypergan_mnist")
     with pytest.raises(ValueError, match="sort key 'bias' needs biases"):
         permutation_canonical(target, w, key="bias")
+
+
+def test_gauge_check_accepts_the_papers_targets_and_a_tanh_target_whose_tanh_channels_stay_fixed():
+    """The graph-based gauge leaves channels read by tanh alone, so it is exact there too; the
+    check passes for every setting that uses it."""
+    from hyperzoo.methods import build_method
+    from hyperzoo.symmetry import check_gauge
+    from hyperzoo.targets.zoo import DigitsNet
+    from tests.helpers import TanhNet
+
+    for name, shape in (("digits_net", (1, 8, 8)), ("deutsch_mnist", (1, 28, 28)),
+                        ("hypergan_mnist", (1, 28, 28))):
+        check_gauge(TargetNet(build_target(name), shape), "test")
+    tanh = TargetNet(TanhNet(), (1, 8, 8))
+    for settings in ({"name": "deutsch", "diversity": "weights"},
+                     {"name": "deutsch", "diversity": "weights_relaxed"}, {"name": "mc_dropout"},
+                     {"name": "deutsch", "diversity": "outputs"}):
+        build_method(tanh, settings)
+    build_method(TargetNet(DigitsNet(), (1, 8, 8)), {"name": "mc_dropout"})
+
+
+def test_gauge_check_catches_a_gauge_that_changes_the_function(monkeypatch):
+    """Should the gauge ever be wrong for a target, building the method fails with one line."""
+    import hyperzoo.symmetry as sym
+    from hyperzoo.errors import ConfigError
+    from hyperzoo.methods import build_method
+
+    def wrong(target, weights):
+        return {k: 2 * v for k, v in weights.items()}
+
+    monkeypatch.setattr(sym, "scale_gauge", wrong)
+    target = TargetNet(build_target("digits_net"), (1, 8, 8))
+    with pytest.raises(ConfigError, match="changes its outputs.*method.diversity: outputs"):
+        build_method(target, {"name": "deutsch", "diversity": "weights"})
+
+
+def test_gauge_of_a_block_that_reads_the_stream_it_adds_to_keeps_the_function():
+    """A residual block's layer reads the stream it adds to (its channel space reads itself):
+    no order fixes every norm exactly, but the gauge must still be a symmetry."""
+    from hyperzoo.symmetry import check_gauge
+
+    class Residual(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b, self.c = (torch.nn.Linear(8, 8), torch.nn.Linear(8, 8),
+                                      torch.nn.Linear(8, 3))
+
+        def forward(self, x):
+            h = torch.relu(self.a(x))
+            return self.c(h + torch.relu(self.b(h)))
+
+    target = TargetNet(Residual().double(), (8,))
+    check_gauge(target, "method.diversity: weights")
+    w = {k: v.repeat(3, *[1] * (v.dim() - 1)) + 0.3 * torch.randn(3, *v.shape[1:], dtype=torch.float64)
+         for k, v in target.module_weights().items()}
+    x = torch.randn(5, 8, dtype=torch.float64)
+    # The logit-bias gauge shifts logits by a constant per network: compare probabilities.
+    torch.testing.assert_close(target(gauge_fix(target, w), x).softmax(-1), target(w, x).softmax(-1))

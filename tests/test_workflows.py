@@ -4,6 +4,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from hyperzoo.errors import ConfigError, DataError, RunError
 from hyperzoo.targets.zoo import DigitsNet
 from hyperzoo.train import train
 from hyperzoo.workflows import evaluate_run, export_networks
@@ -58,9 +59,9 @@ def test_evaluate_ensembles_by_size(run):
 
 
 def test_bad_counts(run, tmp_path):
-    with pytest.raises(ValueError, match="--networks must be at least 1"):
+    with pytest.raises(ConfigError, match="--networks must be at least 1"):
         evaluate_run(run, n_networks=0, progress=False)
-    with pytest.raises(ValueError, match="-n must be at least 1"):
+    with pytest.raises(ConfigError, match="-n must be at least 1"):
         export_networks(run, 0, tmp_path)
 
 
@@ -76,7 +77,20 @@ def write_idx_folder(folder, images):
         (folder / name).write_bytes(header + arr.astype(np.uint8).tobytes())
 
 
-def test_ood_detects_noise_and_refuses_the_inliers_themselves(run, tmp_path):
+@pytest.fixture(scope="module")
+def trained_ensemble(tmp_path_factory):
+    """5 independently trained digits networks (about 7 s): they disagree off the data."""
+    from hyperzoo.config import load_config
+
+    path = tmp_path_factory.mktemp("ens") / "run"
+    train(load_config(None, ["method.name=ensemble", "method.size=5", "train.noise_batch=5",
+                             "train.steps=150", "train.lr=1e-2", "train.val_every=150",
+                             "train.checkpoint_every=150", "data.val_limit=10", "train.threads=1"]),
+          path, argv=["x"], progress=False)
+    return path
+
+
+def test_ood_detects_noise_and_refuses_the_inliers_themselves(run, trained_ensemble, tmp_path):
     import numpy as np
 
     from hyperzoo.data import load_dataset
@@ -85,16 +99,17 @@ def test_ood_detects_noise_and_refuses_the_inliers_themselves(run, tmp_path):
     # Outliers: 8×8 uniform noise in a notMNIST-layout folder.
     noise = np.random.default_rng(0).integers(0, 256, (50, 8, 8))
     write_idx_folder(tmp_path / "noise" / "notmnist-small", noise)
-    r = ood_run(run, "notmnist", n_networks=4, data_dir=str(tmp_path / "noise"), out=tmp_path,
-                progress=False)
-    assert r["n_outliers"] == 50 and r["image_overlap"] == 0.0
-    assert 0.0 <= r["auroc"] <= 1.0 and (tmp_path / "ood_cdf.png").is_file()
+    r = ood_run(trained_ensemble, "notmnist", n_networks=5, data_dir=str(tmp_path / "noise"),
+                out=tmp_path, progress=False)
+    assert r["n_outliers"] == 50 and r["image_overlap"] == 0.0 and r["n_networks"] == 5
+    # Detection, not only a number in [0, 1]: the networks disagree on noise (0.97 measured).
+    assert r["auroc"] > 0.9 and (tmp_path / "ood_cdf.png").is_file()
     assert r["positive_class"] == "outliers (notmnist)" and r["auroc"] == r["scores"]["entropy"]["auroc"]
     assert set(r["scores"]["mutual_information"]) >= {"auroc", "aupr", "fpr_at_95_tpr"}
     # The reference code's bug: the "outliers" are the inlier images themselves.
     digits = (load_dataset("digits", "test").x[:, 0] * 255).round().numpy()
     write_idx_folder(tmp_path / "same" / "notmnist-small", digits)
-    with pytest.raises(ValueError, match="also in the inlier set 'digits'"):
+    with pytest.raises(DataError, match="also in the inlier set 'digits'"):
         ood_run(run, "notmnist", n_networks=4, data_dir=str(tmp_path / "same"), progress=False)
 
 
@@ -117,6 +132,46 @@ def test_ood_detects_uniform_noise_by_entropy_and_mutual_information(tmp_path):
     for name, m in r["scores"].items():
         assert m["auroc"] > 0.9 and m["aupr"] > 0.9, (name, m)
         assert m["mean_outliers"] > m["mean_inliers"], (name, m)
+
+
+def test_sample_into_an_earlier_export_leaves_no_stale_networks(run, tmp_path):
+    out = tmp_path / "nets"
+    export_networks(run, 5, out)
+    export_networks(run, 2, out, seed=1)
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "network_0000.safetensors",
+                                                     "network_0001.safetensors"]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["n_networks"] == 2 and manifest["seed"] == 1
+
+
+def test_sample_refuses_a_folder_holding_other_files(run, tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(RunError, match="holds 'notes.txt', which is not part of an export"):
+        export_networks(run, 2, tmp_path)
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_evaluate_on_a_read_only_run_still_gives_the_numbers(run, tmp_path, capsys, monkeypatch):
+    """A write error (simulated: root ignores a read-only mode) is a warning; the numbers stay."""
+    import errno
+
+    import hyperzoo.workflows as wf
+
+    real = wf.atomic_write_json
+
+    def read_only(path, obj):
+        if path.parent == run:
+            raise OSError(errno.EROFS, "Read-only file system", str(path))
+        real(path, obj)
+
+    monkeypatch.setattr(wf, "atomic_write_json", read_only)
+    m = evaluate_run(run, n_networks=3, progress=False)
+    assert m["n_networks"] == 3
+    err = capsys.readouterr().err
+    assert err.startswith("warning: could not write") and "Read-only file system" in err
+    assert len(err.strip().splitlines()) == 1
+    evaluate_run(run, n_networks=3, progress=False, out=tmp_path / "m.json")
+    assert json.loads((tmp_path / "m.json").read_text())["n_networks"] == 3
 
 
 def test_evaluate_gives_at_most_the_networks_a_method_holds(tmp_path):

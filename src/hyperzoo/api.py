@@ -24,7 +24,7 @@ from torch import nn
 from hyperzoo.config import Config, ConfigError, from_dict, load_config
 from hyperzoo.data import DataError, Dataset, load_dataset
 from hyperzoo.data.custom import as_images, as_labels
-from hyperzoo.runs import RunError, checkpoint_step, read_config
+from hyperzoo.runs import RunError, read_config
 from hyperzoo.session import Session, load_run
 from hyperzoo.targets.registry import build_target, import_path_of
 from hyperzoo.weights import WeightBatch, atomic_write_text
@@ -151,15 +151,17 @@ class Run:
         return make_report(self.dir, out, session=self.session, **kwargs)
 
 
-def load(run_dir: str | Path, module: nn.Module | None = None, checkpoint: str | None = None) -> Run:
+def load(run_dir: str | Path, module: nn.Module | None = None, checkpoint: str | None = None,
+         trust_code: bool = False) -> Run:
     """Reopen a run folder. ``module``: the target module of a run trained from one that cannot
-    be imported by name (its ``REOPEN.txt`` says so)."""
+    be imported by name (its ``REOPEN.txt`` says so). ``trust_code`` allows importing a target
+    named by import path in the folder's config.yaml (it runs that code)."""
     run_dir = Path(run_dir)
     name = read_config(run_dir).target.name
     if module is None and name.startswith("<"):
         raise RunError(f"{run_dir} was trained from an in-memory module {name}; reopen it with "
                        "hyperzoo.load(run_dir, module=...)")
-    return Run(run_dir, load_run(run_dir, checkpoint=checkpoint, module=module))
+    return Run(run_dir, load_run(run_dir, checkpoint=checkpoint, module=module, trust_code=trust_code))
 
 
 def _config_dict(config: Config | str | Path | dict | None) -> dict[str, Any]:
@@ -240,6 +242,7 @@ def fit(module: nn.Module | str, train_data: Data, config: Config | str | Path |
     ``target={...}``) are merged over it, e.g. ``fit(net, (x, y), method={"lam": 1e4},
     train={"steps": 500})``. ``input_shape`` (C, H, W) is checked against the data.
     """
+    from hyperzoo.train import check_new_run_dir
     from hyperzoo.train import train as run_training
 
     unknown = sorted(set(sections) - {"target", "data", "method", "train"})
@@ -275,8 +278,7 @@ def fit(module: nn.Module | str, train_data: Data, config: Config | str | Path |
         cfg.target.input_shape = shape
         arrays = {"x_train": train.x, "y_train": train.y,
                   **({"x_test": test.x, "y_test": test.y} if test is not None else {})}
-        if checkpoint_step(out) is not None:
-            raise RunError(f"{out} already holds a trained run; pass another out=")
+        check_new_run_dir(out)  # before this function writes anything there
         if sum(a.numel() * a.element_size() for a in arrays.values()) < DATA_LIMIT_BYTES:
             out.mkdir(parents=True, exist_ok=True)
             path = out / f"{name}.npz"
@@ -288,13 +290,17 @@ def fit(module: nn.Module | str, train_data: Data, config: Config | str | Path |
             in_memory = _split(train, cfg.data.val_fraction)
             notes.append(f"the data ({name!r}) was too large to keep here; evaluate and ood need it "
                          "given again: Run.evaluate(x, y), Run.ood(..., inliers=(x, y))")
+    own = [p.name for p in out.glob("*.npz")] if out.is_dir() else []
     if notes:
+        check_new_run_dir(out, own=tuple(own))
+        own.append(REOPEN)
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / REOPEN, "Reopening this run needs more than the folder:\n"
                           + "".join(f"- {n}\n" for n in notes))
     run_training(cfg, out, argv=["hyperzoo.fit", f"module={cfg.target.name}", f"data={cfg.data.dataset}"],
-          progress=progress, module=module, data=in_memory)
-    return Run(out, load_run(out, module=module))
+          progress=progress, module=module, data=in_memory, own_files=tuple(own))
+    # The module was the caller's own (a class it imported): reopening it imports nothing new.
+    return Run(out, load_run(out, module=module, trust_code=True))
 
 
 def _split(data: Dataset, val_fraction: float | None) -> tuple[Dataset, Dataset]:

@@ -7,21 +7,24 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+import yaml
 
 import hyperzoo.process_setup  # noqa: F401  (first: it must run before torch is imported)
-from hyperzoo.config import ConfigError, load_config
-from hyperzoo.data import DataError
-from hyperzoo.runs import RunError
+from hyperzoo.config import load_config
+from hyperzoo.errors import ConfigError, UserError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Hypernetworks that generate whole neural networks.")
 
-# Errors a user can fix; anything else is a bug and keeps its traceback.
-USER_ERRORS = (ConfigError, DataError, RunError, FileNotFoundError, ValueError)
+# Errors a user can fix (bad input; I/O such as a read-only folder or a full disk; YAML syntax);
+# anything else is a bug and keeps its traceback.
+USER_ERRORS = (UserError, OSError, yaml.YAMLError)
+
+TRUST_HELP = "allow a target given by import path in the run folder's config.yaml (runs its code)"
 
 
 def _fail(error: Exception) -> None:
-    typer.echo(f"error: {error}", err=True)
+    typer.echo(f"error: {' '.join(str(error).split())}", err=True)
     raise typer.Exit(1)
 
 
@@ -57,6 +60,7 @@ def train(
         help="folder to import target.name's module from (the working directory is searched too)")
     ] = [],  # noqa: B006
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
+    trust_code: Annotated[bool, typer.Option(help="with --resume: " + TRUST_HELP)] = False,
 ) -> None:
     """Train a hypernetwork into a run folder (or continue one with --resume)."""
     from hyperzoo.targets.registry import add_import_paths
@@ -72,7 +76,8 @@ def train(
         cfg = load_config(config, [*set_, *([f"data.data_dir={data_dir}"] if data_dir else [])]
                           ) if resume is None else None
         last = run_training(cfg, out or resume, resume=resume is not None,  # type: ignore[arg-type]
-                            argv=["hyperzoo", *sys.argv[1:]], progress=not quiet)
+                            argv=["hyperzoo", *sys.argv[1:]], progress=not quiet,
+                            trust_code=trust_code)
     except (*USER_ERRORS, TrainingDiverged) as e:
         _fail(e)
     if "val_mean_accuracy" in last:
@@ -100,12 +105,14 @@ def sample(
     n: Annotated[int, typer.Option("-n", help="number of networks")] = 10,
     out: Annotated[Path, typer.Option(help="folder for network_XXXX.safetensors")] = Path("networks"),
     seed: int = 0,
+    trust_code: Annotated[bool, typer.Option(help=TRUST_HELP)] = False,
 ) -> None:
-    """Export N sampled networks as state dicts that load into the plain target module."""
+    """Export N sampled networks as state dicts that load into the plain target module
+    (an earlier export in --out is replaced; a folder holding other files is refused)."""
     from hyperzoo.workflows import export_networks
 
     try:
-        paths = export_networks(run_dir, n, out, seed)
+        paths = export_networks(run_dir, n, out, seed, trust_code=trust_code)
     except USER_ERRORS as e:
         _fail(e)
     typer.echo(f"wrote {len(paths)} networks to {out}")
@@ -119,15 +126,49 @@ def evaluate(
     split: str = "test",
     seed: int = 0,
     quiet: bool = False,
+    out: Annotated[Path | None, typer.Option(help="metrics file (default: RUN_DIR/metrics-SPLIT.json)")
+                   ] = None,
+    trust_code: Annotated[bool, typer.Option(help=TRUST_HELP)] = False,
 ) -> None:
-    """Accuracy of single sampled networks and of their ensemble; writes RUN_DIR/metrics-SPLIT.json."""
+    """Accuracy of single sampled networks and of their ensemble; writes RUN_DIR/metrics-SPLIT.json
+    (best effort: a read-only run folder gets a warning, the table is printed anyway)."""
     from hyperzoo.workflows import evaluate_run
 
     try:
-        metrics = evaluate_run(run_dir, networks, data_dir, split, seed, progress=not quiet)
+        metrics = evaluate_run(run_dir, networks, data_dir, split, seed, progress=not quiet,
+                               out=out, trust_code=trust_code)
     except USER_ERRORS as e:
         _fail(e)
     typer.echo(_table(metrics))
+
+
+@app.command("tune-noise")
+def tune_noise(
+    run_dir: Path,
+    sigmas: Annotated[str | None, typer.Option(help="comma-separated grid of σ (relative to each "
+                                                    "tensor's RMS); default 0,0.005,…,0.5")] = None,
+    networks: Annotated[int, typer.Option(help="sampled networks per σ")] = 10,
+    split: Annotated[str | None, typer.Option(help="split to tune on (default: the run's val split)")] = None,
+    data_dir: Annotated[str | None, typer.Option(help="folder holding the data set")] = None,
+    limit: Annotated[int | None, typer.Option(help="examples (default: all)")] = None,
+    seed: int = 0,
+    trust_code: Annotated[bool, typer.Option(help=TRUST_HELP)] = False,
+) -> None:
+    """Pick the noise scale σ of a gaussian_noise run by the validation NLL of its ensemble and
+    write it into the run (RUN_DIR/noise_scale.json records the grid)."""
+    from hyperzoo.noise_tuning import DEFAULT_SIGMAS, parse_sigmas, tune_noise_scale
+
+    try:
+        grid = DEFAULT_SIGMAS if sigmas is None else parse_sigmas(sigmas)
+        r = tune_noise_scale(run_dir, grid, networks, split, data_dir, limit, seed, trust_code=trust_code)
+    except USER_ERRORS as e:
+        _fail(e)
+    for row in r["grid"]:
+        mark = "  <- chosen" if row["sigma"] == r["sigma"] else ""
+        typer.echo(f"σ {row['sigma']:<8g} ensemble NLL {row['ensemble_nll']:.4f}, accuracy "
+                   f"{row['ensemble_accuracy']:.2%} (single {row['mean_accuracy']:.2%}){mark}")
+    typer.echo(f"wrote σ = {r['sigma']:g} into {run_dir / r['checkpoint']} ({r['networks']} networks, "
+               f"{r['dataset']} / {r['split']})")
 
 
 @app.command()
@@ -137,13 +178,17 @@ def demo(
     quiet: bool = False,
 ) -> None:
     """Train → sample → evaluate on the embedded 8×8 digits, in about a minute on a CPU."""
-    from hyperzoo.runs import checkpoint_step
+    from hyperzoo.runs import checkpoint_step, read_config
     from hyperzoo.train import train as run_training
     from hyperzoo.workflows import evaluate_run, export_networks
 
     try:
-        if checkpoint_step(out) is None:
-            run_training(load_config(), out, argv=["hyperzoo", *sys.argv[1:]], progress=not quiet)
+        argv = ["hyperzoo", *sys.argv[1:]]
+        step = checkpoint_step(out)
+        if not (out / "config.yaml").is_file():
+            run_training(load_config(), out, argv=argv, progress=not quiet)
+        elif step is None or step < read_config(out).train.steps:  # an interrupted demo
+            run_training(None, out, resume=True, argv=argv, progress=not quiet)
         else:
             typer.echo(f"{out} is already trained; evaluating it")
         paths = export_networks(out, 5, out / "networks")
@@ -164,7 +209,7 @@ def toy(
     from hyperzoo.toy import ToyConfig, run_toy
 
     if steps < 1:
-        _fail(ValueError(f"--steps must be at least 1, got {steps}"))
+        _fail(ConfigError(f"--steps must be at least 1, got {steps}"))
     s = run_toy(out, ToyConfig(steps=steps, seed=seed), progress=not quiet)
     peaks = ", ".join(f"{d:.2f}" for d in s["distance_to_nearest_sample_per_peak"])
     typer.echo(f"wrote {out / 'toy.png'}; distance from each peak to the path: {peaks}; "
@@ -183,7 +228,7 @@ def toy_regression(
     from hyperzoo.toy_regression import ToyRegressionConfig, run_toy_regression
 
     if steps < 1:
-        _fail(ValueError(f"--steps must be at least 1, got {steps}"))
+        _fail(ConfigError(f"--steps must be at least 1, got {steps}"))
     s = run_toy_regression(out, ToyRegressionConfig(steps=steps, seed=seed), progress=not quiet)
     typer.echo(f"wrote {out / 'regression.png'}; predictive std inside the data range "
                f"{s['mean_std_inside_data_range']:.2f}, outside {s['mean_std_outside_data_range']:.2f}; "
@@ -205,6 +250,7 @@ def report(
         "5,10,100,1000"),
     seed: int = 0,
     quiet: bool = False,
+    trust_code: Annotated[bool, typer.Option(help=TRUST_HELP)] = False,
 ) -> None:
     """The papers' analyses: accuracy histograms, ensembles, diversity probes, adversarial examples
     and their detection, out-of-distribution detection."""
@@ -213,12 +259,12 @@ def report(
     try:
         sizes = [int(v) for v in detection_sizes.split(",") if v.strip()]
     except ValueError:
-        _fail(ValueError(f"--detection-sizes {detection_sizes!r} must be comma-separated integers"))
+        _fail(ConfigError(f"--detection-sizes {detection_sizes!r} must be comma-separated integers"))
     if any(v < 1 for v in sizes):
-        _fail(ValueError(f"--detection-sizes {detection_sizes!r} must be positive"))
+        _fail(ConfigError(f"--detection-sizes {detection_sizes!r} must be positive"))
     try:
         rep = make_report(run_dir, out, compare, data_dir, networks, limit, adv_limit, seed=seed,
-                          ood=ood, detection_sizes=sizes, progress=not quiet)
+                          ood=ood, detection_sizes=sizes, progress=not quiet, trust_code=trust_code)
     except USER_ERRORS as e:
         _fail(e)
     typer.echo(f"wrote {out / 'report.md'} and {len(rep['figures'])} figures ({rep['seconds']} s)")
@@ -238,6 +284,7 @@ def ood(
     limit: Annotated[int | None, typer.Option(help="examples per set (default: all)")] = None,
     out: Annotated[Path | None, typer.Option(help="folder for ood.json and ood_cdf.png")] = None,
     seed: int = 0,
+    trust_code: Annotated[bool, typer.Option(help=TRUST_HELP)] = False,
 ) -> None:
     """Out-of-distribution detection by the predictive entropy and the mutual information of
     sampled networks (outliers are the positive class)."""
@@ -245,7 +292,7 @@ def ood(
 
     try:
         r = ood_run(run_dir, list(outliers), networks, data_dir, limit, seed, out,
-                    outlier_dir=outlier_dir)
+                    outlier_dir=outlier_dir, trust_code=trust_code)
     except USER_ERRORS as e:
         _fail(e)
     for name, m in r["sets"].items():
@@ -254,3 +301,25 @@ def ood(
         for score, sm in m["scores"].items():
             typer.echo(f"  by {score.replace('_', ' ')}: AUROC {sm['auroc']:.4f}, AUPR {sm['aupr']:.4f}, "
                        f"FPR at 95% TPR {sm['fpr_at_95_tpr']:.4f}")
+
+
+@app.command()
+def verify(
+    run_dir: Path,
+    trust_code: Annotated[bool, typer.Option(help=TRUST_HELP)] = False,
+) -> None:
+    """Check a run folder: config, checkpoint metadata, content hash, finite values, and that
+    the checkpoints fit the model the config builds. One line per problem; exit 1 if any."""
+    from hyperzoo.verify import verify_run
+
+    try:
+        problems, notes = verify_run(run_dir, trust_code=trust_code)
+    except USER_ERRORS as e:
+        _fail(e)
+    for note in notes:
+        typer.echo(note)
+    for problem in problems:
+        typer.echo(f"problem: {' '.join(problem.split())}", err=True)
+    if problems:
+        raise typer.Exit(1)
+    typer.echo(f"{run_dir}: ok")

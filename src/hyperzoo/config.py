@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -11,9 +13,16 @@ from typing import Any
 
 import yaml
 
+from hyperzoo.errors import ConfigError
 
-class ConfigError(ValueError):
-    """A bad key or value in a configuration (one line, naming it)."""
+
+def _at_least(key: str, value: float | None, low: float, allow_none: bool = False) -> None:
+    """Range check at load time, naming the key (a ZeroDivisionError mid-run names nothing)."""
+    if value is None and allow_none:
+        return
+    if value is None or value < low:
+        raise ConfigError(f"config key {key!r} = {value!r} must be at least {low:g}"
+                          + (" (or unset)" if allow_none else ""))
 
 
 @dataclass
@@ -24,6 +33,10 @@ class TargetConfig:
     # (C, H, W) of one input; None reads it from the data set. The Python API records it, so a
     # run trained on in-memory data reopens without that data.
     input_shape: list[int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.backend not in ("auto", "vmap", "loop"):
+            raise ConfigError(f"target.backend {self.backend!r} is not one of 'auto', 'vmap', 'loop'")
 
 
 @dataclass
@@ -53,6 +66,7 @@ class DataConfig:
         if (self.bn_examples is not None and self.bn_examples < 2) or self.bn_batch < 2:
             raise ConfigError(f"data.bn_examples ({self.bn_examples}) and data.bn_batch "
                               f"({self.bn_batch}) must be at least 2 (batch statistics need two images)")
+        _at_least("data.val_limit", self.val_limit, 1, allow_none=True)
 
 
 @dataclass
@@ -84,6 +98,39 @@ class TrainConfig:
     # Early stopping: also keep the model of the best validation accuracy (best.safetensors);
     # evaluate, sample and report then use it.
     keep_best: bool = False
+    # Every optimizer group's optimizer: "adam", or "sgd" with heavy-ball momentum (unset: 0.9;
+    # Adam takes none). Weight decay is the method's own ``method.weight_decay``.
+    optimizer: str = "adam"
+    momentum: float | None = None
+
+    def __post_init__(self) -> None:
+        for key in ("steps", "noise_batch", "images_per_noise", "val_every", "val_networks",
+                    "checkpoint_every"):
+            _at_least(f"train.{key}", getattr(self, key), 1)
+        for key in ("lr_warmup", "lr_decay_every", "seed"):
+            _at_least(f"train.{key}", getattr(self, key), 0)
+        _at_least("train.threads", self.threads, 1, allow_none=True)
+        if not self.lr > 0 or not math.isfinite(self.lr):
+            raise ConfigError(f"config key 'train.lr' = {self.lr!r} must be a positive number")
+        if not 0 <= self.lr_min_factor <= 1:
+            raise ConfigError(f"config key 'train.lr_min_factor' = {self.lr_min_factor!r} must be in [0, 1]")
+        if not self.lr_decay > 0:
+            raise ConfigError(f"config key 'train.lr_decay' = {self.lr_decay!r} must be positive")
+        if self.lr_schedule not in ("constant", "cosine", "step"):
+            raise ConfigError(f"config key 'train.lr_schedule' = {self.lr_schedule!r} is not one of "
+                              "'constant', 'cosine', 'step'")
+        if self.optimizer not in ("adam", "sgd"):
+            raise ConfigError(f"config key 'train.optimizer' = {self.optimizer!r} is not one of "
+                              "'adam', 'sgd'")
+        if self.momentum is not None and self.optimizer != "sgd":
+            raise ConfigError(f"config key 'train.momentum' = {self.momentum!r} applies to "
+                              "train.optimizer 'sgd' only; remove it or set train.optimizer=sgd")
+        if self.momentum is not None and not 0 <= self.momentum < 1:
+            raise ConfigError(f"config key 'train.momentum' = {self.momentum!r} must be in [0, 1)")
+        _at_least("train.log_every", self.log_every, 1)
+        if self.precision not in ("fp32", "bf16"):
+            raise ConfigError(f"config key 'train.precision' = {self.precision!r} is not one of "
+                              "'fp32', 'bf16'")
 
 
 @dataclass
@@ -156,6 +203,17 @@ def from_dict(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
     return cls(**kwargs)
 
 
+def _yaml(text: str, what: str) -> Any:
+    """``yaml.safe_load`` with a syntax error as one `ConfigError` line naming ``what``."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(e, "problem", None) or type(e).__name__
+        raise ConfigError(f"{what} is not valid YAML: {problem}{where}") from e
+
+
 def apply_override(data: dict[str, Any], assignment: str) -> None:
     """Apply ``a.b.c=value`` (value parsed as YAML) to a nested dict in place."""
     if "=" not in assignment:
@@ -167,7 +225,7 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
             raise ConfigError(f"--set {assignment!r}: {part!r} is not a section")
-    value = yaml.safe_load(raw)
+    value = _yaml(raw, f"--set {assignment!r}")
     if isinstance(value, str):
         # YAML 1.1 reads "1e5" (no dot) as a string; a user writing it means the number.
         try:
@@ -185,14 +243,25 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"config file {str(path)!r} does not exist")
-        data = yaml.safe_load(path.read_text()) or {}
+        data = _yaml(path.read_text(), f"config file {str(path)!r}") or {}
         if not isinstance(data, dict):
             raise ConfigError(f"config file {str(path)!r} must hold a mapping at the top level")
+    # Overrides merge into the method section: the file's, else the default one (so
+    # ``--set method.z_dim=300`` keeps the default λ). A default section whose method an
+    # override replaces (``--set method.name=hypergan``) keeps only the overridden keys.
+    default_method = "method" not in data
+    if default_method:
+        data["method"] = copy.deepcopy(Config().method)
+    overridden: set[str] = set()
     for assignment in overrides:
         apply_override(data, assignment)
+        key = assignment.partition("=")[0].strip().split(".")
+        if key[0] == "method" and len(key) > 1:
+            overridden.add(key[1])
+    if not isinstance(data["method"], dict):
+        raise ConfigError(f"config section 'method' must be a mapping, got {data['method']!r}")
+    if default_method and data["method"].get("name", "deutsch") != Config().method["name"]:
+        data["method"] = {k: v for k, v in data["method"].items() if k in overridden}
     cfg = from_dict(Config, {k: v for k, v in data.items() if k != "method"})
-    if "method" in data:
-        if not isinstance(data["method"], dict):
-            raise ConfigError(f"config section 'method' must be a mapping, got {data['method']!r}")
-        cfg.method = {"name": "deutsch", **data["method"]}
+    cfg.method = {"name": "deutsch", **data["method"]}
     return cfg

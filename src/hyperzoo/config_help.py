@@ -28,7 +28,7 @@ HELP: dict[str, str] = {
     "train.steps": "optimizer steps",
     "train.noise_batch": "networks sampled per step (N)",
     "train.images_per_noise": "images per sampled network per step (M)",
-    "train.lr": "Adam learning rate (peak)",
+    "train.lr": "learning rate (peak)",
     "train.lr_schedule": "cosine, constant, or step (× lr_decay every lr_decay_every steps)",
     "train.lr_warmup": "linear warm-up steps",
     "train.lr_min_factor": "cosine schedule's final learning rate as a share of lr",
@@ -44,6 +44,8 @@ HELP: dict[str, str] = {
     "train.precision": "fp32, or bf16 (the training loss under autocast)",
     "train.compile": "torch.compile the training loss",
     "train.keep_best": "also keep the best-validation model (best.safetensors), used by evaluate",
+    "train.optimizer": "optimizer of every parameter group: adam, or sgd (heavy-ball momentum)",
+    "train.momentum": "SGD momentum (null: 0.9 with sgd; adam takes none)",
 }
 METHOD_HELP: dict[str, dict[str, str]] = {
     "deutsch": {
@@ -99,6 +101,18 @@ METHOD_HELP: dict[str, dict[str, str]] = {
         "name": "method: deutsch, hypergan, static, ensemble or mc_dropout",
         "p": "probability of dropping each hidden unit (one mask per sampled network)",
         "weight_decay": "ℓ2 penalty",
+    },
+    "snapshots": {
+        "name": "method",
+        "size": "snapshots kept: the latest ones (the networks sampled)",
+        "burn_in": "updates before the first snapshot",
+        "every": "updates between snapshots",
+        "weight_decay": "ℓ2 penalty weight_decay·‖w‖² (= SGD weight decay 2·weight_decay)",
+    },
+    "gaussian_noise": {
+        "name": "method",
+        "sigma": "σ: noise std relative to each tensor's RMS (hyperzoo tune-noise sets it by val NLL)",
+        "weight_decay": "ℓ2 penalty weight_decay·‖w‖² (= SGD weight decay 2·weight_decay)",
     },
     "mnf": {
         "name": "method",

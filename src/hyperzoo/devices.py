@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from hyperzoo.config import ConfigError
+from hyperzoo.errors import ConfigError
 
 DEVICES = "'auto', 'cpu', 'cuda' or 'cuda:N'"
 

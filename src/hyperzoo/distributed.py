@@ -32,13 +32,15 @@ from __future__ import annotations
 
 import datetime
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 
-from hyperzoo.config import ConfigError
+from hyperzoo.errors import ConfigError, RunError
 
 
 @dataclass
@@ -83,6 +85,34 @@ def init(device: torch.device) -> tuple[World, torch.device]:
 def shutdown(world: World) -> None:
     if world.distributed and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def _flag_device() -> torch.device:
+    """Where a collective's tensors must live: the current CUDA device under NCCL, else the CPU."""
+    if dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+@contextmanager
+def lead(world: World) -> Iterator[None]:
+    """Rank 0's setup of the run folder (checks, lock, config): the other ranks wait in
+    `follow_main` and learn whether it succeeded, so none trains into a refused folder."""
+    ok = False
+    try:
+        yield
+        ok = True
+    finally:
+        if world.distributed:
+            dist.broadcast(torch.tensor([float(ok)], device=_flag_device()), src=0)
+
+
+def follow_main(world: World) -> None:
+    """Wait for rank 0's `lead` block; raise if it failed (rank 0 prints why)."""
+    flag = torch.zeros(1, device=_flag_device())
+    dist.broadcast(flag, src=0)
+    if flag.item() != 1:
+        raise RunError("rank 0 could not set up the run folder (its own message says why)")
 
 
 def image_share(world: World, images_per_network: int) -> slice:

@@ -10,19 +10,23 @@ import torch
 Metric = Literal["euclidean", "l1"]
 
 
-def nearest_neighbour_distances(x: torch.Tensor, metric: Metric = "euclidean",
-                                block: int = 1024) -> torch.Tensor:
-    """Distance from each row of ``x`` (N, D) to its nearest other row: ``(N,)``.
-
-    Computed in row blocks so N in the tens of thousands fits in memory.
-    """
+def _check(x: torch.Tensor, metric: str) -> None:
     if metric not in ("euclidean", "l1"):
         raise ValueError(f"metric {metric!r} is not one of 'euclidean', 'l1'")
+    if x.shape[0] < 2:
+        raise ValueError(f"the nearest-neighbour estimator needs at least 2 samples, got {x.shape[0]}")
+
+
+@torch.no_grad()
+def nearest_neighbours(x: torch.Tensor, metric: Metric = "euclidean", block: int = 1024
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Index ``(N,)`` and distance ``(N,)`` of each row's nearest other row of ``x`` (N, D).
+
+    No gradient: computed in row blocks, so N in the tens of thousands fits in memory."""
+    _check(x, metric)
     n = x.shape[0]
-    if n < 2:
-        raise ValueError(f"the nearest-neighbour estimator needs at least 2 samples, got {n}")
     p = 2.0 if metric == "euclidean" else 1.0
-    mins = []
+    dists, idxs = [], []
     for start in range(0, n, block):
         rows = x[start:start + block]
         # Direct differences, not the Gram trick: close samples would lose all precision.
@@ -30,8 +34,22 @@ def nearest_neighbour_distances(x: torch.Tensor, metric: Metric = "euclidean",
         self_mask = torch.zeros_like(d, dtype=torch.bool)
         self_mask[torch.arange(rows.shape[0], device=d.device),
                   torch.arange(start, start + rows.shape[0], device=d.device)] = True
-        mins.append(d.masked_fill(self_mask, math.inf).amin(dim=1))
-    return torch.cat(mins)
+        dist, idx = d.masked_fill(self_mask, math.inf).min(dim=1)
+        dists.append(dist)
+        idxs.append(idx)
+    return torch.cat(idxs), torch.cat(dists)
+
+
+def nearest_neighbour_distances(x: torch.Tensor, metric: Metric = "euclidean",
+                                block: int = 1024) -> torch.Tensor:
+    """Distance from each row of ``x`` (N, D) to its nearest other row: ``(N,)``.
+
+    Differentiable with O(N·D) memory: the neighbour is found without gradient, then only
+    ``‖xᵢ − x_nn(i)‖`` is differentiated (the only pair that carries gradient through the min).
+    """
+    idx, _ = nearest_neighbours(x.detach(), metric, block)
+    diff = x - x[idx]
+    return diff.norm(dim=1) if metric == "euclidean" else diff.abs().sum(dim=1)
 
 
 def _log_unit_ball_volume(d: int, metric: Metric) -> float:
@@ -46,12 +64,17 @@ def kl_entropy(x: torch.Tensor, d: int | None = None, metric: Metric = "euclidea
 
     ``ψ(N) + d/N · Σ log εᵢ`` as in seed 000, with ``d`` the intrinsic dimension (dim z for
     a hypernetwork; defaults to D). ``constants=True`` adds ``-ψ(1) + log V_d`` to give the
-    full estimator of differential entropy. Distances below ``min_distance`` (duplicate
-    samples) are clamped so the estimate stays finite.
+    full estimator of differential entropy. Distances get a smooth floor,
+    ``εᵢ = sqrt(δᵢ² + min_distance²)``: duplicates stay finite, and unlike a clamp the push
+    apart of two close samples never vanishes (it is δᵢ ≫ min_distance that the value sees).
+    Memory O(N·D): the neighbours are found without gradient (`nearest_neighbours`).
     """
     n, dim = x.shape
     d = dim if d is None else d
-    eps = nearest_neighbour_distances(x, metric).clamp_min(min_distance)
+    idx, _ = nearest_neighbours(x.detach(), metric)
+    diff = x - x[idx]
+    sq = diff.pow(2).sum(1) if metric == "euclidean" else diff.abs().sum(1).pow(2)
+    eps = (sq + min_distance ** 2).sqrt()  # no sqrt of 0: finite gradient for duplicates too
     h = torch.special.digamma(torch.tensor(float(n), dtype=x.dtype)) \
         + d * eps.log().mean()
     if constants:

@@ -20,6 +20,7 @@ from hyperzoo.analysis.pca import pca
 from hyperzoo.data import Dataset, load_dataset
 from hyperzoo.devices import weights_device
 from hyperzoo.diversity import kl_entropy
+from hyperzoo.errors import ConfigError, RunError
 from hyperzoo.evaluation import ensemble_metrics, predict_proba, reliability_bins, uncertainty_metrics
 from hyperzoo.methods import LatentMethod
 from hyperzoo.session import Session, limit_dataset, load_run, sample_networks, statistics_images
@@ -124,9 +125,12 @@ def _adversarial(run: _Run, data: Dataset, eps_grid: list[float], crafters: int,
                 with torch.no_grad():
                     fooled += (model(adv).argmax(-1) == t).sum().item()
                 advs.append(adv)
-            probs = predict_proba(target, ensemble, torch.cat(advs)).mean(0)
             single.append(fooled / max(1, used))
-            ens.append((probs.argmax(-1) == goals).double().mean().item())
+            if used == 0:  # no example classified right by its crafting network: nothing attacked
+                ens.append(0.0)
+            else:
+                probs = predict_proba(target, ensemble, torch.cat(advs)).mean(0)
+                ens.append((probs.argmax(-1) == goals).double().mean().item())
             bar.update(1)
         out[attack] = {"single_network": single, "fresh_ensemble": ens}
     return out
@@ -187,7 +191,8 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
                 data_dir: str | None = None, pool: int = 200, limit: int | None = None,
                 adv_limit: int = 200, path_limit: int = 1000, seed: int = 0,
                 ood: str | None = None, ood_networks: int = 100, detection_sizes: list[int] | None = None,
-                detection_eps: float = 0.1, progress: bool = True, session: Session | None = None
+                detection_eps: float = 0.1, progress: bool = True, session: Session | None = None,
+                trust_code: bool = False
                 ) -> dict[str, Any]:
     """Analyse ``run_dir`` (and ``compare`` runs on the same test subset) into ``out``.
 
@@ -195,15 +200,16 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
     ``detection_sizes`` (default 5, 10, 100, 1000) the ensembles of the adversarial-detection
     section (PGD up to 100 networks: its 10 steps through 1000 networks are too slow on a CPU).
     ``session``: the main run, already reopened (``hyperzoo.Run.report``).
+    ``trust_code`` allows targets named by import path in the runs' config.yaml.
     """
     if pool < 2:
-        raise ValueError(f"--networks must be at least 2, got {pool}")
+        raise ConfigError(f"--networks must be at least 2, got {pool}")
     sizes = detection_sizes if detection_sizes is not None else DETECTION_SIZES
     start = time.perf_counter()
-    session = session or load_run(run_dir, data_dir)
+    session = session or load_run(run_dir, data_dir, trust_code=trust_code)
     held = session.method.max_networks
     if held is not None and held < 2:
-        raise ValueError(f"run {run_dir} holds {held} network ({session.config.method.get('name')}); "
+        raise RunError(f"run {run_dir} holds {held} network ({session.config.method.get('name')}); "
                          "the report analyses a pool of sampled networks: pass it with --compare")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -213,7 +219,8 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
     data = limit_dataset(load_dataset(d.dataset, "test", d.data_dir), limit)
     main = _Run(Path(run_dir), session, data, pool, seed)
     bar.update(1)
-    others = [_Run(Path(r), load_run(r, data_dir), data, pool, seed) for r in compare]
+    others = [_Run(Path(r), load_run(r, data_dir, trust_code=trust_code), data, pool, seed)
+              for r in compare]
     bar.update(1)
     runs = [main, *others]
     target = main.session.target
@@ -289,7 +296,7 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
     bar.update(1)
 
     adv = _adversarial(main, limit_dataset(data, adv_limit), EPSILONS, crafters=10,
-                       fresh=min(100, pool), pgd_steps=10, seed=seed, bar=bar)
+                       fresh=min(100, main.probs.shape[0]), pgd_steps=10, seed=seed, bar=bar)
     rep["adversarial"] = adv
     figs["adversarial"] = figures.adversarial_figure(EPSILONS, {
         "FGSM, network it was crafted on": adv["fgsm"]["single_network"],

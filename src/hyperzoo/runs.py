@@ -1,31 +1,44 @@
-"""Run folders and checkpoints (safetensors + JSON metadata, written atomically).
+"""Run folders and checkpoints (safetensors + JSON metadata, written atomically, verified on load).
 
 A run folder holds ``config.yaml`` (resolved), ``command.txt`` (every command that touched
 it), ``metrics.jsonl`` (one JSON object per logged step), ``checkpoint.safetensors`` (the last
 state, to resume from) and, with ``train.keep_best``, ``best.safetensors`` (the model of the best
-validation accuracy so far: early stopping).
+validation accuracy so far: early stopping). ``.lock`` is held by the one process training it.
+
+Every checkpoint's metadata carries a SHA-256 of its tensors and metadata; loading checks it,
+the metadata's keys and ranges, and that the model and optimizer state are finite.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+import time
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 import yaml
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 
 from hyperzoo.config import Config, load_config
+from hyperzoo.devices import cuda_rng_states, set_cuda_rng_states
+from hyperzoo.errors import RunError
 from hyperzoo.weights import atomic_write_text, save_tensors
 
 CHECKPOINT = "checkpoint.safetensors"
 BEST = "best.safetensors"
-FORMAT = 2
+LOCK = ".lock"
+# 3: content hash, global RNG state and thread count. 1 and 2 (no hash) still give their model.
+FORMAT = 3
+GLOBAL_RNG = "torch_global"
 
-
-class RunError(ValueError):
-    """A run folder that is missing, incomplete, or already used."""
+__all__ = ["BEST", "CHECKPOINT", "FORMAT", "LOCK", "RunError", "append_command", "checkpoint_meta",
+           "checkpoint_step", "content_hash", "load_checkpoint", "lock_run", "read_checkpoint",
+           "read_config", "read_metrics", "remove_stale_temporaries", "save_checkpoint",
+           "truncate_metrics", "write_config"]
 
 
 def write_config(run_dir: Path, config: Config) -> None:
@@ -63,16 +76,64 @@ def truncate_metrics(run_dir: Path, last_step: int) -> None:
     atomic_write_text(Path(run_dir) / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
 
 
+@contextlib.contextmanager
+def lock_run(run_dir: Path, wait: float = 0.0) -> Iterator[None]:
+    """Hold an exclusive lock on ``run_dir`` (its ``.lock`` file) for the block; a second
+    trainer of the same folder fails (after ``wait`` seconds at most: a trainer waits briefly
+    so that another process's momentary probe never makes it fail). The OS drops the lock when
+    the process dies."""
+    try:
+        import fcntl
+    except ImportError:  # no fcntl (Windows): no lock
+        yield
+        return
+    with open(Path(run_dir) / LOCK, "a") as f:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise RunError(f"{run_dir} is being trained by another process (it holds "
+                                   f"{LOCK}); wait for it to finish or use another --out") from None
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def remove_stale_temporaries(run_dir: Path) -> list[Path]:
+    """Delete ``.NAME.*.tmp`` files that a crashed atomic write left (call under the lock)."""
+    stale = sorted(Path(run_dir).glob(".*.tmp"))
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
+
+
+def content_hash(tensors: Mapping[str, torch.Tensor], meta: Mapping[str, Any]) -> str:
+    """SHA-256 over the tensors (sorted names, dtype, shape, bytes) and the metadata (JSON,
+    sorted keys, without ``sha256`` itself)."""
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().to("cpu").contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    h.update(json.dumps({k: v for k, v in meta.items() if k != "sha256"}, sort_keys=True).encode())
+    return h.hexdigest()
+
+
 def save_checkpoint(run_dir: Path, model: torch.nn.Module,
                     optimizers: dict[str, torch.optim.Optimizer], step: int,
                     generators: dict[str, torch.Generator], name: str = CHECKPOINT,
-                    extra: dict[str, Any] | None = None,
-                    states: dict[str, torch.Tensor] | None = None) -> None:
+                    extra: dict[str, Any] | None = None, global_rng: bool = False) -> None:
     """Everything needed to continue bit-for-bit: model, optimizers, RNG states, step.
 
-    ``name`` and ``extra`` (more JSON metadata) serve the best-model file, which holds the
-    model alone (no optimizers or generators). ``states`` are more RNG states (the CUDA
-    generators'), saved as ``state.<key>``. Every tensor is saved as a CPU tensor."""
+    ``global_rng`` also saves torch's global RNG (the trainer owns it: a target's dropout
+    draws from it), and every CUDA generator's where CUDA is in use. ``name`` and ``extra`` (more
+    JSON metadata) serve the best-model file, which holds the model alone (no optimizers or
+    generators). Every tensor is written as a CPU tensor; loading puts it on the model's device."""
     tensors: dict[str, torch.Tensor] = {f"model.{k}": v for k, v in model.state_dict().items()}
     optim_meta: dict[str, Any] = {}
     for group, optimizer in optimizers.items():
@@ -87,57 +148,146 @@ def save_checkpoint(run_dir: Path, model: torch.nn.Module,
         optim_meta[group] = {"param_groups": opt["param_groups"], "state": state_meta}
     for key, gen in generators.items():
         tensors[f"rng.{key}"] = gen.get_state()
-    for key, value in (states or {}).items():
-        tensors[f"state.{key}"] = value
+    if global_rng:
+        tensors[f"rng.{GLOBAL_RNG}"] = torch.get_rng_state()
+        # Where CUDA is in use, its generators too (a target's dropout on the GPU draws there).
+        tensors.update({f"rng.{key}": state for key, state in cuda_rng_states().items()})
     meta = {**(extra or {}), "format": FORMAT, "step": step, "optimizers": optim_meta,
-            "generators": sorted(generators)}
+            "generators": sorted(generators), "threads": torch.get_num_threads()}
+    meta["sha256"] = content_hash(tensors, meta)
     save_tensors(Path(run_dir) / name, tensors, {"hyperzoo": json.dumps(meta)})
 
 
+def _open(path: Path) -> tuple[dict[str, Any], Any]:
+    """Metadata of a checkpoint file and an open safetensors handle's reader, as RunErrors."""
+    try:
+        with safe_open(str(path), "pt") as f:
+            raw = (f.metadata() or {}).get("hyperzoo")
+            if raw is None:
+                raise RunError(f"{path} is not a hyperzoo checkpoint (no 'hyperzoo' metadata)")
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError) as e:
+        raise RunError(f"{path} cannot be read as safetensors: {str(e).splitlines()[0]}") from e
+    try:
+        meta = json.loads(raw)
+    except json.JSONDecodeError as e:
+        raise RunError(f"{path}: its metadata is not valid JSON ({e.msg})") from e
+    if not isinstance(meta, dict):
+        raise RunError(f"{path}: its metadata is not a JSON object")
+    return meta, tensors
+
+
+def read_checkpoint(path: Path, max_step: int | None = None, full: bool = False
+                    ) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """Metadata and tensors of a checkpoint file, verified: format, required keys, content hash
+    (format 3), ``0 <= step <= max_step``, finite model (and optimizer state). ``full``: the
+    file must be resumable (current format, optimizers, RNG states). Raises `RunError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise RunError(f"{path.parent} has no {path.name}; train it first")
+    meta, tensors = _open(path)
+    readable = (FORMAT,) if full else (1, 2, FORMAT)
+    if meta.get("format") not in readable:
+        raise RunError(f"{path}: checkpoint format {meta.get('format')!r}, expected "
+                       f"{' or '.join(map(str, readable))}")
+    required = ["step"] + (["sha256"] if meta["format"] >= 3 else []) + (
+        ["optimizers", "generators"] if full else [])
+    missing = [k for k in required if k not in meta]
+    if missing:
+        raise RunError(f"{path}: metadata lacks {', '.join(map(repr, missing))}")
+    if meta["format"] >= 3 and content_hash(tensors, meta) != meta["sha256"]:
+        raise RunError(f"{path} is corrupt: its content does not match the SHA-256 in its metadata")
+    step = meta["step"]
+    if not isinstance(step, int) or isinstance(step, bool) or step < 0 or (
+            max_step is not None and step > max_step):
+        bound = "" if max_step is None else f"..{max_step} (train.steps)"
+        raise RunError(f"{path}: step {step!r} is not an integer in 0{bound}")
+    for key, t in tensors.items():
+        if (key.startswith(("model.", "optim.")) and t.is_floating_point()
+                and not bool(torch.isfinite(t).all())):
+            raise RunError(f"{path}: tensor {key!r} holds NaN or infinite values")
+    if full:
+        absent = [f"rng.{g}" for g in meta["generators"] if f"rng.{g}" not in tensors]
+        if absent:
+            raise RunError(f"{path}: metadata names RNG state {absent[0]!r}, which the file lacks")
+    return meta, tensors
+
+
 def checkpoint_meta(run_dir: Path, name: str = CHECKPOINT) -> dict[str, Any] | None:
-    """The JSON metadata of a checkpoint file (step, …), or None if there is none."""
+    """The JSON metadata of a checkpoint file (step, …), or None if there is none (unverified:
+    reading the step does not need the tensors)."""
     path = Path(run_dir) / name
     if not path.is_file():
         return None
-    with safe_open(str(path), "pt") as f:
-        return json.loads(f.metadata()["hyperzoo"])
+    try:
+        with safe_open(str(path), "pt") as f:
+            meta = json.loads((f.metadata() or {})["hyperzoo"])
+    except (SafetensorError, OSError, KeyError, json.JSONDecodeError) as e:
+        raise RunError(f"{path} cannot be read as a hyperzoo checkpoint ({type(e).__name__})") from e
+    if not isinstance(meta, dict):
+        raise RunError(f"{path}: its metadata is not a JSON object")
+    return meta
 
 
 def checkpoint_step(run_dir: Path) -> int | None:
     meta = checkpoint_meta(run_dir)
-    return None if meta is None else meta["step"]
+    return None if meta is None else meta.get("step")
 
 
 def load_checkpoint(run_dir: Path, model: torch.nn.Module,
                     optimizers: dict[str, torch.optim.Optimizer] | None = None,
                     generators: dict[str, torch.Generator] | None = None,
-                    name: str = CHECKPOINT, states: dict[str, torch.Tensor] | None = None) -> int:
-    """Restore what `save_checkpoint` wrote; returns the step to continue from. The CPU tensors
-    load onto the model's and optimizers' devices; ``states`` receives the saved RNG states."""
+                    name: str = CHECKPOINT, max_step: int | None = None,
+                    global_rng: bool = False) -> int:
+    """Restore what `save_checkpoint` wrote (verified, see `read_checkpoint`); returns the step
+    to continue from. ``global_rng`` restores torch's global RNG too (where it was saved)."""
     path = Path(run_dir) / name
-    if not path.is_file():
-        raise RunError(f"{run_dir} has no {name}; train it first")
-    with safe_open(str(path), "pt") as f:
-        meta = json.loads(f.metadata()["hyperzoo"])
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
-    # Format 1 (one optimizer) still gives its model; resuming needs the current format.
-    readable = (1, FORMAT) if not optimizers else (FORMAT,)
-    if meta.get("format") not in readable:
-        raise RunError(f"{path}: checkpoint format {meta.get('format')!r}, expected "
-                       f"{' or '.join(map(str, readable))}")
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    for group, optimizer in (optimizers or {}).items():
-        saved = meta["optimizers"][group]
-        state: dict[int, dict[str, Any]] = {}
-        for key, value in tensors.items():
-            if key.startswith(f"optim.{group}."):
-                idx, name = key[len(f"optim.{group}."):].split(".", 1)
-                state.setdefault(int(idx), {})[name] = value
-        for idx, entries in saved["state"].items():
-            state.setdefault(int(idx), {}).update(entries)
-        optimizer.load_state_dict({"state": state, "param_groups": saved["param_groups"]})
-    for name, gen in (generators or {}).items():
-        gen.set_state(tensors[f"rng.{name}"])
-    if states is not None:
-        states.update({k[6:]: v for k, v in tensors.items() if k.startswith("state.")})
+    meta, tensors = read_checkpoint(path, max_step, full=bool(optimizers))
+    try:
+        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    except RuntimeError as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise RunError(f"{path} does not fit the model its config.yaml builds ({first} …); was it "
+                       "copied from another run?") from e
+    try:
+        for group, optimizer in (optimizers or {}).items():
+            saved = meta["optimizers"][group]
+            state: dict[int, dict[str, Any]] = {}
+            for key, value in tensors.items():
+                if key.startswith(f"optim.{group}."):
+                    idx, entry = key[len(f"optim.{group}."):].split(".", 1)
+                    state.setdefault(int(idx), {})[entry] = value
+            for idx, entries in saved["state"].items():
+                state.setdefault(int(idx), {}).update(entries)
+            optimizer.load_state_dict({"state": state, "param_groups": saved["param_groups"]})
+        for gen_name, gen in (generators or {}).items():
+            gen.set_state(tensors[f"rng.{gen_name}"])
+    except (KeyError, ValueError, RuntimeError) as e:
+        raise RunError(f"{path}: its optimizer or RNG state does not fit this run "
+                       f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from e
+    if global_rng and f"rng.{GLOBAL_RNG}" in tensors:
+        torch.set_rng_state(tensors[f"rng.{GLOBAL_RNG}"])
+    if global_rng:
+        set_cuda_rng_states({k[4:]: v for k, v in tensors.items() if k.startswith("rng.cuda")})
     return meta["step"]
+
+
+def threads_note(meta: Mapping[str, Any]) -> str | None:
+    """A note when the checkpoint was written with another thread count than the current one
+    (floating-point reductions then differ, so the continuation is not bit-identical)."""
+    saved = meta.get("threads")
+    now = torch.get_num_threads()
+    if saved is None or saved == now:
+        return None
+    return (f"note: the checkpoint was trained with {saved} threads, this process uses {now}; "
+            f"set train.threads: {saved} for a bit-identical continuation")
+
+
+def check_finite(tensors: list[torch.Tensor]) -> bool:
+    """True if every tensor is finite: one sum per tensor, one sync (about 1% of a digits step).
+
+    A NaN or inf entry makes its sum non-finite; finite entries overflow a float32 sum only
+    beyond about 1e38 / numel, far past any trained value."""
+    if not tensors:
+        return True
+    return bool(torch.stack([t.sum() for t in tensors]).isfinite().all())

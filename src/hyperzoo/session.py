@@ -67,15 +67,16 @@ def check_target(module: nn.Module, name: str, data: Dataset) -> None:
 
 
 def build_session(config: Config, with_data: bool = True, module: nn.Module | None = None,
-                  data: tuple[Dataset, Dataset] | None = None,
+                  data: tuple[Dataset, Dataset] | None = None, trust_code: bool = True,
                   device: torch.device | str | None = None) -> Session:
     """Seed, then build data, target and method (the seed makes initialisation repeatable).
 
     ``module`` replaces building ``config.target`` by name, and ``data`` (train, validation)
-    replaces loading ``config.data``: the Python API's in-memory model and data. The target
-    module and the method are built on the CPU (the same initial values on every device kind)
-    and then moved to ``device`` (default ``config.train.device``); data stay on the CPU and
-    are moved batch by batch."""
+    replaces loading ``config.data``: the Python API's in-memory model and data.
+    ``trust_code=False`` refuses a target given by import path (a config read from a run
+    folder is data, not code). The target module and the method are built on the CPU (the same
+    initial values on every device kind) and then moved to ``device`` (default
+    ``config.train.device``); data stay on the CPU and are moved batch by batch."""
     torch.manual_seed(config.train.seed)
     d = config.data
     train_data = val_data = None
@@ -95,7 +96,7 @@ def build_session(config: Config, with_data: bool = True, module: nn.Module | No
         if config.target.name.startswith("<in-memory"):
             raise ConfigError(f"this run was trained from an in-memory module {config.target.name}; "
                               "reopen it from Python with hyperzoo.load(run_dir, module=...)")
-        module = build_target(config.target.name, config.target.kwargs)
+        module = build_target(config.target.name, config.target.kwargs, trust_code=trust_code)
     if train_data is not None:
         check_target(module, config.target.name, train_data)
     # Before the TargetNet, which keeps references to the module's buffers.
@@ -107,14 +108,17 @@ def build_session(config: Config, with_data: bool = True, module: nn.Module | No
 
 
 def load_run(run_dir: str | Path, data_dir: str | None = None, checkpoint: str | None = None,
-             module: nn.Module | None = None, device: torch.device | str | None = None) -> Session:
+             module: nn.Module | None = None, trust_code: bool = False,
+             device: torch.device | str | None = None) -> Session:
     """Reopen a trained run (method in eval mode); ``data_dir`` overrides the saved one.
 
     ``checkpoint`` names the file; by default the best-validation model (``best.safetensors``,
-    early stopping) where the run kept one, else the last checkpoint. ``module`` is the target
-    module of a run trained from one that cannot be imported by name. ``device`` defaults to the
-    run's ``train.device``, or the CPU where that names CUDA and none is present (checkpoints
-    hold CPU tensors and load onto any device)."""
+    early stopping) where the run kept one, else the last checkpoint. The checkpoint is
+    verified (content hash, metadata, finite values). ``module`` is the target module of a run
+    trained from one that cannot be imported by name. ``trust_code`` allows a target given by
+    import path in the folder's config.yaml (importing it runs its code). ``device`` defaults to
+    the run's ``train.device``, or the CPU where that names CUDA and none is present
+    (checkpoints hold CPU tensors and load onto any device)."""
     run_dir = Path(run_dir)
     config = read_config(run_dir)
     if data_dir is not None:
@@ -123,9 +127,11 @@ def load_run(run_dir: str | Path, data_dir: str | None = None, checkpoint: str |
         device = config.train.device
         if str(device).startswith("cuda") and not torch.cuda.is_available():
             device = "cpu"  # a run trained on a GPU, reopened where there is none
-    session = build_session(config, with_data=False, module=module, device=device)
+    session = build_session(config, with_data=False, module=module, trust_code=trust_code,
+                            device=device)
     name = checkpoint or (BEST if (run_dir / BEST).is_file() else CHECKPOINT)
-    session.checkpoint_step = load_checkpoint(run_dir, session.method, name=name)
+    session.checkpoint_step = load_checkpoint(run_dir, session.method, name=name,
+                                              max_step=config.train.steps)
     session.checkpoint = name
     session.method.eval()
     return session

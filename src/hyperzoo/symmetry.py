@@ -203,9 +203,15 @@ def channel_spaces(target: TargetNet) -> list[ChannelSpace]:
 def _producers_first(plan: list[ChannelSpace]) -> list[ChannelSpace]:
     """Order spaces so that a space comes before every space one of its consumers produces:
     un-scaling a consumer's inputs changes that layer's filters, so its own space must be
-    gauged afterwards (a residual stream's readers come after the stream)."""
+    gauged afterwards (a residual stream's readers come after the stream).
+
+    A space can read itself (a residual block's layer reads the stream it adds to) or spaces can
+    form a cycle; there no order fixes every norm exactly. Every step is still a symmetry (the
+    function is unchanged), so those spaces follow in index order: the gauge stays exact in
+    function but its norms are then only approximately the fixed ones."""
     made_by = {p.name: i for i, sp in enumerate(plan) for p in sp.producers}
-    after = {i: {made_by[c.name] for c in sp.consumers if c.name in made_by} for i, sp in enumerate(plan)}
+    after = {i: {made_by[c.name] for c in sp.consumers if c.name in made_by} - {i}
+             for i, sp in enumerate(plan)}
     indegree = {i: 0 for i in after}
     for targets in after.values():
         for j in targets:
@@ -219,7 +225,7 @@ def _producers_first(plan: list[ChannelSpace]) -> list[ChannelSpace]:
             indegree[j] -= 1
             if indegree[j] == 0:
                 ready.append(j)
-    assert len(order) == len(plan), "a module graph has no cycles"
+    order += [i for i in range(len(plan)) if i not in order]  # cycles: see above
     return [plan[i] for i in order]
 
 
@@ -360,3 +366,34 @@ def permutation_canonical(target: TargetNet, weights: WeightBatch, key: SortKey 
         gidx = order.reshape(n, 1, layer.out_units, *([1] * (grouped.dim() - 3)))
         out[nxt.weight] = grouped.gather(2, gidx.expand_as(grouped)).reshape(nw.shape)
     return out
+
+
+def check_gauge(target: TargetNet, what: str, probe: int = 4, rtol: float = 1e-4) -> None:
+    """Raise `ConfigError` unless `scale_gauge` leaves the target's outputs unchanged.
+
+    The gauges and MC-dropout masks assume a chain of positively homogeneous, channel-wise
+    layers; GELU, tanh or a residual addition silently break them. Checked on a float64 copy
+    of the module (eval mode) with its own initial weights on ``probe`` random inputs; ``what``
+    names the setting that needs the gauge, for the message."""
+    import copy
+
+    from hyperzoo.errors import ConfigError
+
+    module = copy.deepcopy(target.module).double().eval()
+    t64 = TargetNet(module, target.input_shape, backend="loop")
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(probe, *target.input_shape, generator=g, dtype=torch.float64)
+    weights = t64.module_weights()
+    with torch.no_grad():
+        try:
+            gauged = scale_gauge(t64, weights)
+        except ValueError as e:  # channels of one layer cannot be mapped to the next
+            raise ConfigError(f"{what} needs a chain of layers the gauge can follow ({e}); use "
+                              "method.diversity: outputs (entropy of outputs) instead") from e
+        y, yg = t64(weights, x), t64(gauged, x)
+    err = (y - yg).abs().max().item() / max(y.abs().max().item(), 1e-12)
+    if not err <= rtol:
+        raise ConfigError(f"{what} assumes a chain of positively homogeneous layers (ReLU, leaky ReLU, "
+                          f"max-pool), but rescaling the filters of target "
+                          f"{type(target.module).__name__} changes its outputs (relative error "
+                          f"{err:.1e}); use method.diversity: outputs (entropy of outputs) instead")

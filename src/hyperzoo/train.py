@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import sys
@@ -12,31 +13,37 @@ import torch
 from tqdm.auto import tqdm
 
 from hyperzoo import distributed
-from hyperzoo.config import Config, ConfigError
+from hyperzoo.config import Config
 from hyperzoo.data import Dataset, absolute_dataset
 from hyperzoo.data.augment import augment
-from hyperzoo.devices import cuda_rng_states, resolve_device, set_cuda_rng_states
+from hyperzoo.devices import resolve_device
 from hyperzoo.evaluation import ensemble_metrics, predict_proba
-from hyperzoo.methods import Method
+from hyperzoo.methods import Method, resolve_method_config
+from hyperzoo.optimizers import make_optimizer
 from hyperzoo.runs import (
     BEST,
+    LOCK,
     RunError,
     append_command,
     checkpoint_meta,
     checkpoint_step,
     load_checkpoint,
+    lock_run,
     read_config,
+    remove_stale_temporaries,
     save_checkpoint,
+    threads_note,
     truncate_metrics,
     write_config,
 )
 from hyperzoo.schedules import lr_factor
-from hyperzoo.session import build_session, statistics_images
+from hyperzoo.session import Session, build_session, statistics_images
 from hyperzoo.targets import estimate_bn_statistics
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite; the run folder keeps its last good checkpoint."""
+    """The loss, gradients, parameters or optimizer state became NaN or infinite; the run
+    folder keeps its last good checkpoint (nothing is saved after the bad step)."""
 
 
 # Training images for the batch-norm statistics of the networks validated during training
@@ -52,6 +59,7 @@ def validate(method: Method, data: Dataset, n_networks: int, seed: int,
     a batch-norm target's networks get running statistics from ``statistics_x``."""
     was_training = method.training
     method.eval()
+    n_networks = min(n_networks, method.max_networks or n_networks)  # a fixed set holds this many
     weights = method.sample(n_networks, generator=torch.Generator().manual_seed(seed))
     if method.target.has_statistics:
         if statistics_x is None:
@@ -62,31 +70,84 @@ def validate(method: Method, data: Dataset, n_networks: int, seed: int,
     return metrics
 
 
+def _params(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
+    return [p for group in optimizer.param_groups for p in group["params"]]
+
+
+def _state_tensors(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
+    return [v for p in _params(optimizer) for v in optimizer.state.get(p, {}).values()
+            if torch.is_tensor(v) and v.is_floating_point()]
+
+
+def _finite(tensors: list[torch.Tensor], device: torch.device) -> torch.Tensor:
+    """Whether every tensor is finite, as a 0-dim bool tensor left on the device (no sync)."""
+    if not tensors:
+        return torch.ones((), dtype=torch.bool, device=device)
+    return torch.stack([t.sum() for t in tensors]).isfinite().all()
+
+
 def step_optimizers(method: Method, optimizers: dict[str, torch.optim.Optimizer],
-                    out: dict[str, torch.Tensor], world: distributed.World | None = None) -> None:
+                    out: dict[str, torch.Tensor], world: distributed.World | None = None,
+                    sync: bool = True) -> str | None | list[tuple[str, torch.Tensor]]:
     """One backward and step per optimizer group: ``"model"`` on ``out["loss"]``, group ``g`` on
     ``out["loss_g"]``. The model's loss may pass through another group's parameters (a
     discriminator), whose gradients from it are discarded by the next ``zero_grad``. Under
-    torchrun each group's gradients are averaged over the processes before its step."""
+    torchrun each group's gradients are averaged over the processes before its step.
+
+    Returns what became non-finite (a group's gradients, checked before its step; then every
+    parameter and optimizer state), or None: one fused check per list, so it stays cheap.
+    ``sync=False`` reads nothing (no host sync): it returns every check as (message, 0-dim bool
+    tensor on the device) for the caller to read later, and steps even on non-finite gradients
+    (the trainer then saves nothing after that step)."""
+    device = out["loss"].device
+    checks: list[tuple[str, torch.Tensor]] = []
     for name, optimizer in optimizers.items():
         method.zero_grad(set_to_none=True)
         out["loss" if name == "model" else f"loss_{name}"].backward()
         if world is not None:
-            distributed.average_gradients(world, [p for g in optimizer.param_groups for p in g["params"]])
+            distributed.average_gradients(world, _params(optimizer))
+        grads = [p.grad for p in _params(optimizer) if p.grad is not None]
+        checks.append((f"the gradients of optimizer group {name!r} became NaN or infinite",
+                       _finite(grads, device)))
+        if sync and not bool(checks[-1][1]):
+            return checks[-1][0]
         optimizer.step()
+    for name, optimizer in optimizers.items():
+        checks.append((f"the parameters of optimizer group {name!r} became NaN or infinite",
+                       _finite(_params(optimizer), device)))
+        checks.append((f"the optimizer state of group {name!r} became NaN or infinite",
+                       _finite(_state_tensors(optimizer), device)))
+    if not sync:
+        return checks
+    return next((message for message, ok in checks if not bool(ok)), None)
 
 
-def read_rows(pending: list[tuple[int, float, list[str], torch.Tensor]], world: distributed.World
-              ) -> list[dict[str, float]]:
-    """Metrics rows of the steps in ``pending`` (step, lr, keys, scalars on the device): one
-    transfer to the host for all of them (and one all-reduce averaging the processes' shares)."""
-    flat = distributed.average(world, torch.cat([v for *_, v in pending])).cpu().tolist()
-    rows, i = [], 0
-    for done, lr, keys, _ in pending:
-        values = flat[i:i + len(keys)]
-        rows.append({"step": done, "lr": lr, **{k: round(v, 6) for k, v in zip(keys, values, strict=True)}})
-        i += len(keys)
-    return rows
+Pending = tuple[int, float, list[str], torch.Tensor, list[str], torch.Tensor]
+
+
+def read_rows(pending: list[Pending], world: distributed.World
+              ) -> tuple[list[dict[str, float]], tuple[int, str] | None]:
+    """Metrics rows of the steps in ``pending`` (step, lr, keys, scalars on the device, check
+    messages, check flags on the device): one transfer to the host for all of them (and one
+    all-reduce averaging the processes' shares). Also the first (step, message) that went
+    non-finite (the loss, else the first failed check), or None."""
+    flat = torch.cat([t for p in pending for t in (p[3], p[5].float())])
+    values = distributed.average(world, flat).cpu().tolist()
+    rows, bad, i = [], None, 0
+    for done, lr, keys, _, messages, _ in pending:
+        scalars = values[i:i + len(keys)]
+        flags = values[i + len(keys):i + len(keys) + len(messages)]
+        i += len(keys) + len(messages)
+        row = {"step": done, "lr": lr, **{k: round(v, 6) for k, v in zip(keys, scalars, strict=True)}}
+        if bad is None and not math.isfinite(row["loss"]):
+            bad = (done - 1, f"loss became {row['loss']}")
+        elif bad is None:
+            # A flag averaged over the processes is 1 only where it held on every one.
+            failed = [m for m, f in zip(messages, flags, strict=True) if f < 1]
+            if failed:
+                bad = (done - 1, failed[0])
+        rows.append(row)
+    return rows, bad
 
 
 def training_batch(data: Dataset, n: int, m: int, config: Config, generator: torch.Generator,
@@ -102,58 +163,116 @@ def training_batch(data: Dataset, n: int, m: int, config: Config, generator: tor
     return x, data.y[idx].reshape(n, m)[:, share].to(device, non_blocking=True)
 
 
-def train(config: Config, run_dir: str | Path, resume: bool = False, argv: list[str] | None = None,
-          progress: bool = True, module: torch.nn.Module | None = None,
-          data: tuple[Dataset, Dataset] | None = None) -> dict[str, float]:
+def _ours(p: Path) -> bool:
+    """Files a run folder may hold before its first checkpoint without being a user's folder:
+    the lock and the temporaries of an interrupted atomic write."""
+    return p.name == LOCK or (p.name.startswith(".") and p.name.endswith(".tmp"))
+
+
+def check_new_run_dir(run_dir: Path, locked: bool = False, own: tuple[str, ...] = ()) -> None:
+    """Refuse an ``--out`` that is a file, a folder holding other files, or a run (trained, or
+    one that stopped before its first checkpoint: never overwrite its config or metrics), or a
+    folder another process trains now. ``locked``: the caller holds the folder's lock; ``own``:
+    files the caller itself put there for this run (``hyperzoo.fit``'s copy of the data)."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunError(f"--out {run_dir} is a file, not a folder")
+    if not run_dir.is_dir():
+        return
+    if not locked and (run_dir / LOCK).is_file():
+        with lock_run(run_dir):  # raises at once if another process trains it now
+            pass
+    if checkpoint_step(run_dir) is not None:
+        raise RunError(f"{run_dir} already holds a trained run; use --resume or another --out")
+    if (run_dir / "config.yaml").is_file():
+        raise RunError(f"{run_dir} holds a run that stopped before its first checkpoint; continue it "
+                       "with --resume, or delete the folder, or use another --out")
+    other = sorted(p.name for p in run_dir.iterdir() if not _ours(p) and p.name not in own)
+    if other:
+        raise RunError(f"--out {run_dir} is not empty and not a hyperzoo run folder (it holds "
+                       f"{other[0]!r}); use a new or empty folder")
+
+
+def train(config: Config | None, run_dir: str | Path, resume: bool = False,
+          argv: list[str] | None = None, progress: bool = True, trust_code: bool = False,
+          module: torch.nn.Module | None = None, data: tuple[Dataset, Dataset] | None = None,
+          own_files: tuple[str, ...] = ()) -> dict[str, float]:
     """Train ``config`` into ``run_dir`` (or continue it with ``resume``); returns last metrics.
 
     ``module`` (the target) and ``data`` (train, validation) given in memory replace building
-    them from ``config`` (the Python API, ``hyperzoo.fit``).
+    them from ``config`` (the Python API, ``hyperzoo.fit``), which may have put ``own_files`` in
+    the new folder first.
+    The config is checked and the whole session built before the folder is created, and the
+    folder is locked for the whole run. ``trust_code`` lets ``--resume`` import a target named
+    by import path in the folder's config.yaml (a new run's config is the caller's own).
 
     Started by ``torchrun`` with several processes, every process trains its share of the same
-    global batch (`hyperzoo.distributed`) and rank 0 alone writes ``run_dir``."""
-    config = read_config(Path(run_dir)) if resume else config
+    global batch (`hyperzoo.distributed`); rank 0 alone checks, locks and writes ``run_dir``."""
+    run_dir = Path(run_dir)
+    config = read_config(run_dir) if resume else config
+    assert config is not None
     world, device = distributed.init(resolve_device(config.train.device))
     try:
-        return _train(config, Path(run_dir), resume, argv, progress, module, data, world, device)
+        return _train(config, run_dir, resume, argv, progress, trust_code, module, data, own_files,
+                      world, device)
     finally:
         distributed.shutdown(world)
 
 
 def _train(config: Config, run_dir: Path, resume: bool, argv: list[str] | None, progress: bool,
-           module: torch.nn.Module | None, data: tuple[Dataset, Dataset] | None,
-           world: distributed.World, device: torch.device) -> dict[str, float]:
-    if not resume and checkpoint_step(run_dir) is not None:
-        raise RunError(f"{run_dir} already holds a trained run; use --resume or another --out")
+           trust_code: bool, module: torch.nn.Module | None, data: tuple[Dataset, Dataset] | None,
+           own_files: tuple[str, ...], world: distributed.World, device: torch.device
+           ) -> dict[str, float]:
+    if not resume:
+        if world.main:
+            check_new_run_dir(run_dir, own=own_files)
+        config = copy.deepcopy(config)
+        # config.yaml records every default of the method, so the run keeps its meaning.
+        config.method = resolve_method_config(config.method)
+        if config.data.data_dir:
+            # Absolute, so evaluate/report/resume work from any working directory.
+            config.data.data_dir = str(Path(config.data.data_dir).expanduser().resolve())
+        config.data.dataset = absolute_dataset(config.data.dataset, config.data.data_dir)
     t = config.train
-    if t.precision not in ("fp32", "bf16"):
-        raise ConfigError(f"train.precision {t.precision!r} is not one of 'fp32', 'bf16'")
-    if t.log_every < 1:
-        raise ConfigError(f"train.log_every must be at least 1, got {t.log_every}")
-    share = distributed.image_share(world, t.images_per_noise)
-    if world.main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        if not resume:
-            if config.data.data_dir:
-                # Absolute, so evaluate/report/resume work from any working directory.
-                config.data.data_dir = str(Path(config.data.data_dir).expanduser().resolve())
-            config.data.dataset = absolute_dataset(config.data.dataset, config.data.data_dir)
-            write_config(run_dir, config)
-        append_command(run_dir, argv if argv is not None else sys.argv)
     if t.threads:
         torch.set_num_threads(t.threads)
-    s = build_session(config, module=module, data=data, device=device)
+    share = distributed.image_share(world, t.images_per_noise)
+    s = build_session(config, module=module, data=data, trust_code=trust_code or not resume,
+                      device=device)
+    s.method.check_training(t.noise_batch)
+    if not world.main:  # rank 0 checks, locks and writes the folder; the others wait for it
+        distributed.follow_main(world)
+        return _train_locked(config, s, run_dir, resume, progress, world, device, share)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with lock_run(run_dir, wait=2.0):
+        with distributed.lead(world):
+            if not resume:
+                # Again, under our lock: another process may have won the race.
+                check_new_run_dir(run_dir, locked=True, own=own_files)
+            remove_stale_temporaries(run_dir)
+            if not resume:
+                write_config(run_dir, config)
+            append_command(run_dir, argv if argv is not None else sys.argv)
+        return _train_locked(config, s, run_dir, resume, progress, world, device, share)
+
+
+def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progress: bool,
+                  world: distributed.World, device: torch.device, share: slice) -> dict[str, float]:
+    t = config.train
     method, data = s.method, s.train_data
     assert data is not None and s.val_data is not None
-    optimizers = {g: torch.optim.Adam(params, lr=t.lr)
+    optimizers = {g: make_optimizer(params, t.optimizer, t.lr, t.momentum)
                   for g, params in method.optimizer_groups().items()}
     gens = {"noise": torch.Generator().manual_seed(t.seed + 1),
             "data": torch.Generator().manual_seed(t.seed + 2)}
     start = 0
-    if resume:
-        states: dict[str, torch.Tensor] = {}
-        start = load_checkpoint(run_dir, method, optimizers, gens, states=states)
-        set_cuda_rng_states(states)
+    meta = checkpoint_meta(run_dir) if resume else None
+    # A run that stopped before its first checkpoint starts again from step 0, seeded as before.
+    if meta is not None:
+        note = threads_note(meta)
+        if note:
+            print(note, file=sys.stderr)
+        # The global RNG (a target's dropout draws from it) is the trainer's: restored too.
+        start = load_checkpoint(run_dir, method, optimizers, gens, max_step=t.steps, global_rng=True)
         if start >= t.steps:
             raise RunError(f"{run_dir} already finished its {t.steps} steps; raise train.steps "
                            "in config.yaml to continue")
@@ -170,8 +289,9 @@ def _train(config: Config, run_dir: Path, resume: bool, argv: list[str] | None, 
     loss_of = torch.compile(method.training_loss) if t.compile else method.training_loss
     bar = tqdm(range(start, t.steps), initial=start, total=t.steps, disable=not (progress and world.main),
                desc="train", dynamic_ncols=True)
-    # Steps whose logged scalars are still on the device: (step, lr, keys, values).
-    pending: list[tuple[int, float, list[str], torch.Tensor]] = []
+    # Steps whose logged scalars and finiteness checks are still on the device, read every
+    # train.log_every steps and before any validation or checkpoint (a bad step is never saved).
+    pending: list[Pending] = []
     with open(run_dir / "metrics.jsonl", "a") if world.main else nullcontext() as log:
         for step in bar:
             lr = t.lr * lr_factor(step, t.steps, t.lr_schedule, t.lr_warmup,  # type: ignore[arg-type]
@@ -182,22 +302,22 @@ def _train(config: Config, run_dir: Path, resume: bool, argv: list[str] | None, 
             x, y = training_batch(data, n, m, config, gens["data"], share, device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=t.precision == "bf16"):
                 out = loss_of(x, y, step, generator=gens["noise"])
-            step_optimizers(method, optimizers, out, world)
+            checks = step_optimizers(method, optimizers, out, world, sync=False)
+            assert isinstance(checks, list)
             done = step + 1
-            pending.append((done, lr, list(out), torch.stack([v.detach().float() for v in out.values()])))
+            pending.append((done, lr, list(out), torch.stack([v.detach().float() for v in out.values()]),
+                            [c for c, _ in checks], torch.stack([ok for _, ok in checks])))
             validating = done % t.val_every == 0 or done == t.steps
             saving = done % t.checkpoint_every == 0 or done == t.steps
             if not (validating or saving or done % t.log_every == 0):
                 continue
-            # Read before validating or saving: a diverged step must not be saved.
-            rows, pending = read_rows(pending, world), []
-            bad = next((r for r in rows if not math.isfinite(r["loss"])), None)
+            (rows, bad), pending = read_rows(pending, world), []
             if bad is not None:
-                if world.main:
-                    log.write("".join(json.dumps(r) + "\n" for r in rows[:rows.index(bad)]))
+                if world.main:  # the rows before the bad step
+                    log.write("".join(json.dumps(r) + "\n" for r in rows if r["step"] <= bad[0]))
                 kept = checkpoint_step(run_dir)
                 raise TrainingDiverged(
-                    f"loss became {bad['loss']} at step {bad['step'] - 1}; kept the last good checkpoint "
+                    f"{bad[1]} at step {bad[0]}; kept the last good checkpoint "
                     f"({'step ' + str(kept) if kept is not None else 'none yet'}) in {run_dir}; "
                     "try a lower train.lr")
             row = rows[-1]
@@ -218,6 +338,6 @@ def _train(config: Config, run_dir: Path, resume: bool, argv: list[str] | None, 
                      "val": "val_mean_accuracy"}
             bar.set_postfix({k: f"{row[key]:.4g}" for k, key in shown.items() if key in row})
             if saving:
-                save_checkpoint(run_dir, method, optimizers, done, gens, states=cuda_rng_states())
+                save_checkpoint(run_dir, method, optimizers, done, gens, global_rng=True)
     bar.close()
     return last

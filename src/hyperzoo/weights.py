@@ -42,6 +42,19 @@ def concat(batches: list[Mapping[str, torch.Tensor]]) -> WeightBatch:
     return {k: torch.cat([b[k] for b in batches]) for k in batches[0]}
 
 
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # a platform without directory handles (Windows)
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def atomic_write(path: Path, write) -> None:
     """Call ``write(tmp_path)`` then rename onto ``path``, so a crash never leaves half a file."""
     path = Path(path)
@@ -54,7 +67,15 @@ def atomic_write(path: Path, write) -> None:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
+        # Data on disk before the rename, and the rename itself after: a crash of the machine
+        # (not only of the process) leaves the old file or the new one, never an empty one.
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
+        _fsync_dir(path.parent)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -10,8 +12,9 @@ import torch
 from tqdm.auto import tqdm
 
 from hyperzoo.analysis.ensembles import accuracy_vs_size
-from hyperzoo.data import DataError, Dataset, load_dataset
+from hyperzoo.data import Dataset, load_dataset
 from hyperzoo.diversity import kl_entropy
+from hyperzoo.errors import ConfigError, DataError, RunError
 from hyperzoo.evaluation import ensemble_metrics, predict_proba, reliability_bins, uncertainty_metrics
 from hyperzoo.session import Session, limit_dataset, load_run, sample_networks
 from hyperzoo.symmetry import GaugeUnavailable, gauge_fix
@@ -28,10 +31,13 @@ def metrics_path(run_dir: str | Path, split: str) -> Path:
 
 def evaluate_run(run_dir: str | Path, n_networks: int = 100, data_dir: str | None = None,
                  split: str = "test", seed: int = 0, progress: bool = True,
-                 session: Session | None = None, data: Dataset | None = None) -> dict[str, Any]:
-    """Metrics of ``n_networks`` sampled networks on ``split``, written to
-    RUN_DIR/metrics-<split>.json (one file per split), with the reliability diagram of the
-    ensemble and of the single networks in RUN_DIR/reliability-<split>.png.
+                 session: Session | None = None, data: Dataset | None = None,
+                 out: str | Path | None = None, trust_code: bool = False) -> dict[str, Any]:
+    """Metrics of ``n_networks`` sampled networks on ``split``, written to ``out`` (default
+    RUN_DIR/metrics-<split>.json, one file per split), with the reliability diagram of the
+    ensemble and of the single networks beside it (reliability-<split>.png). Writing is a best
+    effort: a write error (a read-only run folder) is a warning line on stderr; the numbers are
+    still returned.
 
     Accuracy, and the uncertainty metrics of ``uncertainty_metrics`` (NLL, Brier, ECE, AURC of the
     single networks, mean and std, and of the mean-probability ensemble; disagreement, mutual
@@ -41,8 +47,8 @@ def evaluate_run(run_dir: str | Path, n_networks: int = 100, data_dir: str | Non
     score, returned, not written.
     """
     if n_networks < 1:
-        raise ValueError(f"--networks must be at least 1, got {n_networks}")
-    session = session or load_run(run_dir, data_dir)
+        raise ConfigError(f"--networks must be at least 1, got {n_networks}")
+    session = session or load_run(run_dir, data_dir, trust_code=trust_code)
     n_networks = min(n_networks, session.method.max_networks or n_networks)
     d = session.config.data
     write = data is None
@@ -73,13 +79,17 @@ def evaluate_run(run_dir: str | Path, n_networks: int = 100, data_dir: str | Non
 
     unc = uncertainty_metrics(probs, data.y)
     n = probs.shape[0]
+    path = Path(out) if out is not None else metrics_path(run_dir, split)
     figure = None
     if write:  # examples passed in from Python are scored, not written into the run folder
-        figure = figures.reliability_diagram({
-            f"ensemble of {n} (ECE {unc['ensemble_ece']:.4f})": reliability_bins(probs.mean(0), data.y),
-            f"{n} single networks, pooled (ECE {unc['mean_ece']:.4f} mean)":
-                reliability_bins(probs.flatten(0, 1), data.y.repeat(n)),
-        }, Path(run_dir) / f"reliability-{split}.png")
+        try:
+            figure = figures.reliability_diagram({
+                f"ensemble of {n} (ECE {unc['ensemble_ece']:.4f})": reliability_bins(probs.mean(0), data.y),
+                f"{n} single networks, pooled (ECE {unc['mean_ece']:.4f} mean)":
+                    reliability_bins(probs.flatten(0, 1), data.y.repeat(n)),
+            }, path.parent / f"reliability-{split}.png")
+        except OSError as e:
+            _warn_unwritten(path.parent / f"reliability-{split}.png", e)
     metrics: dict[str, Any] = {
         **ensemble_metrics(probs, data.y),
         **unc,
@@ -96,18 +106,51 @@ def evaluate_run(run_dir: str | Path, n_networks: int = 100, data_dir: str | Non
         "seconds": round(time.perf_counter() - start, 3),
     }
     if write:
-        atomic_write_json(metrics_path(run_dir, split), metrics)
+        try:
+            atomic_write_json(path, metrics)
+        except OSError as e:
+            _warn_unwritten(path, e)
     return metrics
 
 
+def _warn_unwritten(path: Path, e: OSError) -> None:
+    print(f"warning: could not write {path} ({e.strerror or e}); the numbers are only printed "
+          "(--out FILE writes them elsewhere)", file=sys.stderr)
+
+
+NETWORK_FILE = re.compile(r"network_\d{4,}\.safetensors")
+
+
+def _check_export_dir(out: Path) -> None:
+    """``out`` may be new, empty, or an earlier export (manifest.json, network files, and
+    temporaries of an interrupted write); anything else is a user's folder: refuse."""
+    if out.exists() and not out.is_dir():
+        raise RunError(f"--out {out} is a file, not a folder")
+    if not out.is_dir():
+        return
+    other = sorted(p.name for p in out.iterdir() if not (
+        p.name == "manifest.json" or NETWORK_FILE.fullmatch(p.name)
+        or (p.name.startswith(".") and p.name.endswith(".tmp"))))
+    if other:
+        raise RunError(f"--out {out} holds {other[0]!r}, which is not part of an export of networks; "
+                       "use a new or empty folder (an earlier export is replaced)")
+
+
 def export_networks(run_dir: str | Path, n: int, out: str | Path, seed: int = 0,
-                    session: Session | None = None) -> list[Path]:
-    """Write ``n`` sampled networks as safetensors state dicts of the plain target module."""
+                    session: Session | None = None, trust_code: bool = False) -> list[Path]:
+    """Write ``n`` sampled networks as safetensors state dicts of the plain target module.
+
+    An earlier export in ``out`` is replaced: its manifest goes first, network files beyond the
+    new ``n`` are deleted after the new manifest is written; a folder holding anything else is
+    refused."""
     if n < 1:
-        raise ValueError(f"-n must be at least 1, got {n}")
-    session = session or load_run(run_dir)
+        raise ConfigError(f"-n must be at least 1, got {n}")
     out = Path(out)
+    _check_export_dir(out)
+    session = session or load_run(run_dir, trust_code=trust_code)
     weights = sample_networks(session, n, seed, progress=True)
+    # No manifest while the files change: a crash never leaves one describing other networks.
+    (out / "manifest.json").unlink(missing_ok=True)
     buffers = dict(session.target.module.named_buffers())
     paths = []
     for i in range(n):
@@ -124,6 +167,10 @@ def export_networks(run_dir: str | Path, n: int, out: str | Path, seed: int = 0,
         "files": [p.name for p in paths],
         "load": "module.load_state_dict(safetensors.torch.load_file(path))",
     })
+    keep = {p.name for p in paths}
+    for old in out.iterdir():
+        if NETWORK_FILE.fullmatch(old.name) and old.name not in keep:
+            old.unlink()
     return paths
 
 
@@ -144,7 +191,7 @@ def check_outliers_differ(inliers: Dataset, outliers: Dataset) -> float:
     reference implementation's "notMNIST" loader returned MNIST)."""
     overlap = same_images_fraction(inliers.x, outliers.x)
     if overlap > 0.5:
-        raise ValueError(f"{overlap:.0%} of the '{outliers.name}' images are also in the inlier set "
+        raise DataError(f"{overlap:.0%} of the '{outliers.name}' images are also in the inlier set "
                          f"'{inliers.name}'; the out-of-distribution data is not different")
     return overlap
 
@@ -180,19 +227,22 @@ def load_outliers(ref: str | Dataset, data_dir: str | None) -> Dataset:
 def ood_run(run_dir: str | Path, outliers: str | Dataset | list[str | Dataset], n_networks: int = 100,
             data_dir: str | None = None, limit: int | None = None, seed: int = 0,
             out: str | Path | None = None, progress: bool = True, outlier_dir: str | None = None,
-            session: Session | None = None, inliers: Dataset | None = None) -> dict[str, Any]:
-    """Predictive entropy of ``n_networks`` sampled networks on the run's test set (inliers, from
-    ``data_dir`` or the run's own folder) and on each outlier set (names from ``outlier_dir``,
-    else the inliers' folder; or paths; see ``load_outliers``): detection metrics per set, each
-    under its own name in ``sets``, and an empirical-CDF figure. With one set its metrics are
-    also at the top level, as before."""
+            session: Session | None = None, inliers: Dataset | None = None,
+            trust_code: bool = False) -> dict[str, Any]:
+    """Predictive entropy and mutual information of ``n_networks`` sampled networks on the run's
+    test set (inliers, from ``data_dir`` or the run's own folder) and on each outlier set (names
+    from ``outlier_dir``, else the inliers' folder; or paths; see ``load_outliers``): detection
+    metrics by each score (outliers positive) per set, each under its own name in ``sets``, and
+    an empirical-CDF figure of the entropy. With one set its metrics are also at the top level."""
     from hyperzoo import figures
     from hyperzoo.evaluation.ood import POSITIVE_CLASS, detection_by_score
 
+    if n_networks < 1:
+        raise ConfigError(f"--networks must be at least 1, got {n_networks}")
     refs = outliers if isinstance(outliers, list) else [outliers]
     if not refs:
         raise DataError("give at least one outlier set (--outliers NAME_OR_PATH)")
-    session = session or load_run(run_dir, data_dir)
+    session = session or load_run(run_dir, data_dir, trust_code=trust_code)
     d = session.config.data
     if inliers is None:
         inliers = load_dataset(d.dataset, "test", data_dir or d.data_dir, d.val_fraction)
@@ -230,15 +280,16 @@ def ood_run(run_dir: str | Path, outliers: str | Dataset | list[str | Dataset], 
 
 
 def polyak_run(run_dir: str | Path, k: int = 10, data_dir: str | None = None, split: str = "test",
-               limit: int | None = None, seed: int = 0, coordinates: str = "gauge") -> dict[str, Any]:
+               limit: int | None = None, seed: int = 0, coordinates: str = "gauge",
+               trust_code: bool = False) -> dict[str, Any]:
     """Seed 003 §4.3 on a trained run: ``k`` sampled networks averaged into one; accuracy of the
     samples and their ensemble (before) and of the averaged network (after) on ``split``."""
     from hyperzoo.analysis.polyak import polyak_accuracies
     from hyperzoo.session import statistics_images
 
     if k < 1:
-        raise ValueError(f"k must be at least 1, got {k}")
-    session = load_run(run_dir, data_dir)
+        raise ConfigError(f"k must be at least 1, got {k}")
+    session = load_run(run_dir, data_dir, trust_code=trust_code)
     k = min(k, session.method.max_networks or k)
     d = session.config.data
     data = limit_dataset(load_dataset(d.dataset, split, d.data_dir), limit)

@@ -28,5 +28,8 @@ def test_dataset_validates(x, y):
         Dataset(x, y, "toy", "train", 10)
 
 
-def test_data_error_is_a_value_error():
-    assert issubclass(DataError, ValueError)
+def test_data_error_is_a_user_error_not_a_value_error():
+    """The CLI prints UserErrors as one line; a ValueError is a bug and keeps its traceback."""
+    from hyperzoo.errors import UserError
+
+    assert issubclass(DataError, UserError) and not issubclass(DataError, ValueError)

@@ -105,3 +105,48 @@ def test_ensemble_loss_is_the_cross_entropy_of_the_mean_prediction():
     expected = -mean_prob[torch.arange(5), y[0]].log().mean()
     torch.testing.assert_close(out["loss"], expected)
     torch.testing.assert_close(out["ensemble_cross_entropy"], expected)
+
+
+@pytest.mark.parametrize("diversity", ["weights", "weights_relaxed"])
+def test_loss_equals_an_independent_computation(diversity):
+    """λ·CE − Ĥ(gauge(w)) with d = z_dim (and + γ·G for the relaxed gauge), recomputed by hand in
+    float64 with NumPy from the generated weights of a 4-3-2 ReLU network."""
+    import numpy as np
+
+    def digamma(v: float) -> float:
+        return torch.special.digamma(torch.tensor(float(v), dtype=torch.float64)).item()
+
+    module = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))
+    lam, gamma, z_dim, n = 7.0, 0.5, 5, 6
+    m = build_method(TargetNet(module, (4,)), {"name": "deutsch", "z_dim": z_dim, "extractor_hidden": [8],
+                                               "lam": lam, "gamma": gamma, "diversity": diversity})
+    x, y = torch.randn(n, 3, 4), torch.randint(2, (n, 3))
+    out = m.training_loss(x, y, step=0, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        w = m.generate(m.noise(n, torch.Generator().manual_seed(0)))
+    w1, b1, w2, b2 = (w[k].double().numpy() for k in ("0.weight", "0.bias", "2.weight", "2.bias"))
+    xs, ys = x.double().numpy(), y.numpy()
+    ce = []
+    for i in range(n):
+        logits = np.maximum(xs[i] @ w1[i].T + b1[i], 0) @ w2[i].T + b2[i]  # (3, 2)
+        logp = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+        ce += [-logp[j, ys[i, j]] for j in range(3)]
+    ce = np.mean(ce)
+    sq = (w1 ** 2).sum(2) + b1 ** 2  # (n, 3): squared norm of each first-layer filter
+    if diversity == "weights":
+        s = np.sqrt(sq / 5)  # filter size 4 weights + 1 bias
+        g1, gb1, g2 = w1 / s[:, :, None], b1 / s, w2 * s[:, None, :]
+        gb2 = b2 - b2.mean(1, keepdims=True)
+        v = np.concatenate([g1.reshape(n, -1), gb1, g2.reshape(n, -1), gb2], 1)
+    else:
+        v = np.concatenate([w1.reshape(n, -1), b1, w2.reshape(n, -1), b2], 1)
+    dist = np.sqrt(((v[:, None] - v[None]) ** 2).sum(-1)) + np.diag(np.full(n, np.inf))
+    entropy = digamma(n) + z_dim * np.log(dist.min(1)).mean()
+    expected = lam * ce - entropy
+    if diversity == "weights_relaxed":
+        penalty = ((sq - 5) ** 2).sum(1) + b2.sum(1) ** 2
+        expected += gamma * penalty.mean()
+        assert out["gauge_penalty"].item() == pytest.approx(penalty.mean(), rel=1e-4)
+    assert out["cross_entropy"].item() == pytest.approx(ce, rel=1e-5)
+    assert out["entropy"].item() == pytest.approx(entropy, rel=1e-4, abs=1e-4)
+    assert out["loss"].item() == pytest.approx(expected, rel=1e-4, abs=1e-4)

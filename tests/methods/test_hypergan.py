@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from hyperzoo.errors import ConfigError
 from hyperzoo.methods import HyperGAN, build_method
 from hyperzoo.methods.hypergan import moment_mismatch
 from hyperzoo.targets import TargetNet
@@ -81,7 +82,7 @@ def test_regression_task_and_bad_task():
                       "task": "regression", "pretrain_steps": 0})
     out = m.training_loss(torch.randn(4, 5, 1), torch.randn(4, 5), 0)
     assert "mse" in out and torch.isfinite(out["loss"])
-    with pytest.raises(ValueError, match="method.task 'ranking'"):
+    with pytest.raises(ConfigError, match="method.task 'ranking'"):
         build_method(m.target, {"name": "hypergan", "task": "ranking"})
 
 
@@ -102,5 +103,5 @@ def test_code_share_sets_how_much_of_the_initial_weights_depends_on_the_code(sha
 
 
 def test_code_share_out_of_range_is_rejected():
-    with pytest.raises(ValueError, match="code_share"):
+    with pytest.raises(ConfigError, match="code_share"):
         build_method(TargetNet(DigitsNet(), (1, 8, 8)), {"name": "hypergan", "code_share": 0})

@@ -4,6 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from hyperzoo.errors import ConfigError
 from hyperzoo.methods import StaticHypernetwork, build_method
 from hyperzoo.targets import TargetNet
 from hyperzoo.targets.zoo import VGGCIFAR, StaticMNIST
@@ -232,7 +233,7 @@ def test_dropout_masks_come_from_the_generator():
     (["9"], "'9' is not a layer"), ([0], "channels must be multiples"),
     ([2], "not a 2-D convolution"), (["3", 1], "twice")])
 def test_bad_generated_layers_are_named(generated, match):
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(ConfigError, match=match):
         static(StaticMNIST(), generated=generated)
 
 

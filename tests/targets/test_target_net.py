@@ -2,6 +2,7 @@ import pytest
 import torch
 from torch import nn
 
+from hyperzoo.errors import ConfigError
 from hyperzoo.targets import BUILTIN, TargetNet, build_target
 from hyperzoo.targets.zoo import DeutschMNIST, DigitsNet, HyperGANCIFAR, HyperGANMNIST, LeNetCIFAR
 
@@ -63,7 +64,7 @@ def test_layers_in_forward_order_not_registration_order():
 
 def test_unsupported_layer_is_named():
     module = nn.Sequential(nn.Linear(3, 4), nn.Embedding(4, 4), nn.Linear(4, 2))
-    with pytest.raises(ValueError, match=r"layer '1' \(Embedding\)"):
+    with pytest.raises(ConfigError, match=r"layer '1' \(Embedding\)"):
         TargetNet(module, (3,))
 
 
@@ -90,7 +91,7 @@ def test_bad_weight_shapes_and_inputs():
 
 
 def test_unknown_target_name():
-    with pytest.raises(ValueError, match="unknown target 'resnet9000'"):
+    with pytest.raises(ConfigError, match="unknown target 'resnet9000'"):
         build_target("resnet9000")
     assert isinstance(build_target("torch.nn:Linear", {"in_features": 2, "out_features": 3}),
                       nn.Linear)

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import torch
 
+from hyperzoo.errors import DataError
 
-class DataError(ValueError):
-    """A data set is missing, corrupt or asked for wrongly; the message is one line for users."""
+__all__ = ["DataError", "Dataset"]
 
 
 @dataclass(frozen=True, eq=False)

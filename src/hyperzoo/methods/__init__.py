@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import fields
 from typing import Any
 
@@ -10,19 +11,24 @@ from hyperzoo.methods.base import LatentMethod, Method
 from hyperzoo.methods.bhn import BayesianHypernetwork, BHNConfig
 from hyperzoo.methods.deutsch import DeutschConfig, DeutschHypernetwork
 from hyperzoo.methods.ensemble import EnsembleConfig, IndependentEnsemble
+from hyperzoo.methods.gaussian_noise import GaussianNoise, GaussianNoiseConfig
 from hyperzoo.methods.hypergan import HyperGAN, HyperGANConfig
 from hyperzoo.methods.mc_dropout import MCDropout, MCDropoutConfig
 from hyperzoo.methods.mnf import MNF, MNFConfig
+from hyperzoo.methods.snapshots import SnapshotEnsemble, SnapshotsConfig
 from hyperzoo.methods.static import StaticHyperConfig, StaticHypernetwork
+from hyperzoo.symmetry import check_gauge
 from hyperzoo.targets import TargetNet
 
 METHODS: dict[str, tuple[type, type[Method]]] = {
     "bhn": (BHNConfig, BayesianHypernetwork),
     "deutsch": (DeutschConfig, DeutschHypernetwork),
     "ensemble": (EnsembleConfig, IndependentEnsemble),
+    "gaussian_noise": (GaussianNoiseConfig, GaussianNoise),
     "hypergan": (HyperGANConfig, HyperGAN),
     "mc_dropout": (MCDropoutConfig, MCDropout),
     "mnf": (MNFConfig, MNF),
+    "snapshots": (SnapshotsConfig, SnapshotEnsemble),
     "static": (StaticHyperConfig, StaticHypernetwork),
 }
 
@@ -40,7 +46,25 @@ def build_method(target: TargetNet, settings: dict[str, Any], dataset_size: int 
     if settings.get("dataset_size") is None and "dataset_size" in {f.name for f in fields(config_cls)}:
         settings = {**settings, "dataset_size": dataset_size}
     try:
-        return method_cls(target, from_dict(config_cls, settings, prefix="method."))
+        method = method_cls(target, from_dict(config_cls, settings, prefix="method."))
+    except ConfigError:
+        raise
+    except ValueError as e:
+        # The methods' config classes and constructors check their settings with ValueError.
+        raise ConfigError(str(e)) from e
+    if method.gauge_setting is not None:
+        check_gauge(target, method.gauge_setting)
+    return method
+
+
+def resolve_method_config(settings: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` with every default of its method's config class filled in (validated)."""
+    name = settings.get("name", "deutsch")
+    if name not in METHODS:
+        raise ConfigError(f"unknown method {name!r}; expected one of {', '.join(METHODS)}")
+    try:
+        return dataclasses.asdict(from_dict(METHODS[name][0], {"name": name, **settings},
+                                            prefix="method."))
     except ConfigError:
         raise
     except ValueError as e:
@@ -50,4 +74,5 @@ def build_method(target: TargetNet, settings: dict[str, Any], dataset_size: int 
 __all__ = ["METHODS", "LatentMethod", "Method", "BayesianHypernetwork", "BHNConfig", "DeutschConfig",
            "DeutschHypernetwork", "EnsembleConfig", "IndependentEnsemble", "HyperGAN", "HyperGANConfig",
            "MCDropout", "MCDropoutConfig", "MNF", "MNFConfig", "StaticHyperConfig", "StaticHypernetwork",
-           "build_method"]
+           "build_method", "resolve_method_config",
+           "GaussianNoise", "GaussianNoiseConfig", "SnapshotEnsemble", "SnapshotsConfig"]

@@ -47,6 +47,16 @@ class Method(nn.Module, ABC):
         return self
 
     @property
+    def gauge_setting(self) -> str | None:
+        """The setting (for messages) that makes this method rely on the scale gauge or on
+        filter masks, whose validity `build_method` checks on the target; None: no reliance."""
+        return None
+
+    def check_training(self, noise_batch: int) -> None:
+        """Raise `ConfigError` if training with ``noise_batch`` networks per step cannot work;
+        called before a run folder is created."""
+
+    @property
     def max_networks(self) -> int | None:
         """How many distinct networks the method can give (None: unlimited)."""
         return None
@@ -63,7 +73,8 @@ class Method(nn.Module, ABC):
 
     def optimizer_groups(self) -> dict[str, list[nn.Parameter]]:
         """Parameters per optimizer. Group ``"model"`` minimises ``"loss"``; any other group
-        ``g`` (e.g. a discriminator) minimises ``"loss_g"`` with its own Adam."""
+        ``g`` (e.g. a discriminator) minimises ``"loss_g"`` with its own optimizer
+        (``train.optimizer``)."""
         return {"model": list(self.parameters())}
 
     @abstractmethod

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 
 from hyperzoo.devices import normal, uniform
 from hyperzoo.diversity import kl_entropy, output_entropy
+from hyperzoo.errors import ConfigError
 from hyperzoo.methods.base import LatentMethod
 from hyperzoo.methods.mlp import mlp
 from hyperzoo.schedules import geometric_ramp
@@ -69,6 +70,9 @@ class DeutschConfig:
             raise ValueError(f"method.lam must be positive, got {self.lam}")
         if self.whole_layers < 1:
             raise ValueError(f"method.whole_layers must be at least 1, got {self.whole_layers}")
+        for key in ("z_dim", "code_size", "probe_size"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"method.{key} must be at least 1, got {getattr(self, key)}")
 
 
 def _default_hidden(layer_size: int) -> list[int]:
@@ -106,6 +110,17 @@ class DeutschHypernetwork(LatentMethod):
                 batch_norm=c.batch_norm, skip=c.skip)
             for layer, h, size in zip(layers, hidden, self.out_sizes, strict=True)
         )
+
+    @property
+    def gauge_setting(self) -> str | None:
+        d = self.config.diversity
+        return f"method.diversity: {d}" if d in ("weights", "weights_relaxed") else None
+
+    def check_training(self, noise_batch: int) -> None:
+        if self.config.diversity != "none" and noise_batch < 2:
+            raise ConfigError(f"config key 'train.noise_batch' = {noise_batch} must be at least 2 "
+                              f"with method.diversity {self.config.diversity!r} (the entropy "
+                              "estimate needs two networks)")
 
     @property
     def latent_dim(self) -> int:

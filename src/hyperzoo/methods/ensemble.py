@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hyperzoo.errors import ConfigError
 from hyperzoo.methods.base import Method, fresh_parameters, param_key
 from hyperzoo.targets import TargetNet
 from hyperzoo.weights import WeightBatch
@@ -50,6 +51,11 @@ class IndependentEnsemble(Method):
         self.params = nn.ParameterDict({
             param_key(name): nn.Parameter(torch.stack([p[name] for p in inits]))
             for name in target.param_shapes})
+
+    def check_training(self, noise_batch: int) -> None:
+        if noise_batch != self.config.size:
+            raise ConfigError(f"method 'ensemble' trains one minibatch per member: set "
+                              f"train.noise_batch={self.config.size} (got {noise_batch})")
 
     @property
     def max_networks(self) -> int:

@@ -44,6 +44,10 @@ class MCDropout(Method):
         self.params = nn.ParameterDict({param_key(k): nn.Parameter(p)
                                         for k, p in fresh_parameters(target.module).items()})
 
+    @property
+    def gauge_setting(self) -> str:
+        return "method 'mc_dropout' (its masks drop filters)"
+
     def masks(self, n: int, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         """Per hidden layer, ``(n, filters)``: 0 for a dropped unit, 1/(1 - p) for a kept one."""
         keep = 1.0 - self.config.p

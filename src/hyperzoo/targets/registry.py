@@ -11,7 +11,7 @@ from typing import Any
 
 from torch import nn
 
-from hyperzoo.config import ConfigError
+from hyperzoo.errors import ConfigError
 from hyperzoo.targets.zoo import (
     VGGCIFAR,
     CIFARResNet,
@@ -35,14 +35,20 @@ BUILTIN: dict[str, type[nn.Module]] = {
 }
 
 
-def build_target(name: str, kwargs: dict[str, Any] | None = None) -> nn.Module:
-    """Instantiate a built-in target or ``package.module:Class`` with ``kwargs``."""
+def build_target(name: str, kwargs: dict[str, Any] | None = None, trust_code: bool = True) -> nn.Module:
+    """Instantiate a built-in target or ``package.module:Class`` with ``kwargs``.
+
+    Importing a class runs its module's code: ``trust_code=False`` (a config read from a run
+    folder, i.e. someone else's data) refuses import paths."""
     kwargs = kwargs or {}
     if name in BUILTIN:
         cls: Any = BUILTIN[name]
     elif ":" not in name:
         raise ConfigError(f"unknown target {name!r}; expected one of {', '.join(BUILTIN)} "
                           "or an import path 'package.module:Class'")
+    elif not trust_code:
+        raise ConfigError(f"target {name!r} is an import path read from a run folder; importing it "
+                          "runs that code: pass --trust-code (trust_code=True) if you trust the folder")
     else:
         cls = import_class(name)
     try:

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from hyperzoo.errors import ConfigError
 from hyperzoo.weights import WeightBatch, batch_size
 
 Backend = Literal["auto", "vmap", "loop"]
@@ -121,7 +122,7 @@ class TargetNet:
 
     def __init__(self, module: nn.Module, input_shape: tuple[int, ...], backend: Backend = "auto"):
         if backend not in ("auto", "vmap", "loop"):
-            raise ValueError(f"backend {backend!r} is not one of 'auto', 'vmap', 'loop'")
+            raise ConfigError(f"backend {backend!r} is not one of 'auto', 'vmap', 'loop'")
         self.module = module
         self.input_shape = tuple(input_shape)
         self.backend: Backend = backend
@@ -150,7 +151,7 @@ class TargetNet:
             if not isinstance(mod, (*_SUPPORTED, *_NORMS)) or (
                     isinstance(mod, nn.LayerNorm) and len(mod.normalized_shape) != 1):
                 label = mod_name or "<root>"
-                raise ValueError(
+                raise ConfigError(
                     f"layer {label!r} ({type(mod).__name__}) has parameters hyperzoo cannot "
                     "generate; supported layers are Linear, Conv1d/2d/3d and, right after one "
                     "of them, BatchNorm, GroupNorm, InstanceNorm or LayerNorm over its channels"
@@ -171,11 +172,11 @@ class TargetNet:
         seen: list[nn.Module] = []
         for m in order:
             if m in seen:
-                raise ValueError(f"layer {owners[m]!r} is called twice; shared layers are not supported")
+                raise ConfigError(f"layer {owners[m]!r} is called twice; shared layers are not supported")
             seen.append(m)
         unused = [owners[m] for m in owners if m not in seen]
         if unused:
-            raise ValueError(f"layers {unused} are never called in forward; cannot order them")
+            raise ConfigError(f"layers {unused} are never called in forward; cannot order them")
         specs: list[LayerSpec] = []
         for m in seen:
             name = owners[m]

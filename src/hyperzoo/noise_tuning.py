@@ -1,0 +1,131 @@
+"""Tune the noise scale σ of a trained ``gaussian_noise`` run on held-out data.
+
+For every σ of a grid, ``networks`` networks are sampled from one noise seed (the same standard
+normal draws for every σ, only scaled: common random numbers, so the grid points differ by σ
+alone) and the NLL of their mean-probability ensemble is measured on the validation split. The
+σ of least NLL (the smallest σ on a tie) is written into the run's checkpoint as the method's
+``sigma`` buffer, through the trainer's own save path, so evaluate, sample, report and ood use
+it; every grid point's numbers go to RUN_DIR/noise_scale.json (a record, not read back).
+Tuning again after more training is up to the user: resuming keeps the tuned σ.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from hyperzoo.config import ConfigError
+from hyperzoo.data import load_dataset
+from hyperzoo.evaluation import predict_proba
+from hyperzoo.evaluation.nll import nll
+from hyperzoo.methods import GaussianNoise
+from hyperzoo.optimizers import make_optimizer
+from hyperzoo.runs import (
+    CHECKPOINT,
+    GLOBAL_RNG,
+    RunError,
+    checkpoint_meta,
+    load_checkpoint,
+    lock_run,
+    read_checkpoint,
+    save_checkpoint,
+)
+from hyperzoo.session import Session, limit_dataset, load_run, sample_networks
+from hyperzoo.weights import atomic_write_json
+
+# Relative scales (σ · RMS of each tensor); 0 is there so that "no noise" can win.
+DEFAULT_SIGMAS = (0.0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
+RECORD = "noise_scale.json"
+# Metadata that `save_checkpoint` writes itself; anything else (e.g. the best model's validation
+# accuracy) is carried over.
+_OWN_META = ("format", "step", "optimizers", "generators", "threads", "sha256")
+
+
+def parse_sigmas(text: str) -> list[float]:
+    """``"0.01,0.02"`` → [0.01, 0.02]; a `ConfigError` naming the value otherwise."""
+    try:
+        sigmas = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"--sigmas {text!r} must be comma-separated numbers") from None
+    return check_sigmas(sigmas)
+
+
+def check_sigmas(sigmas: Sequence[float]) -> list[float]:
+    if not sigmas:
+        raise ConfigError("the σ grid is empty; give at least one value, e.g. --sigmas 0.01,0.05")
+    bad = [s for s in sigmas if not (math.isfinite(s) and s >= 0)]
+    if bad:
+        raise ConfigError(f"σ = {bad[0]!r} is not a non-negative number")
+    return sorted(set(float(s) for s in sigmas))
+
+
+def save_sigma(run_dir: Path, session: Session, sigma: float) -> None:
+    """Write ``sigma`` into the checkpoint file ``session`` was loaded from, keeping the rest of
+    it as it was: the file is loaded into the optimizers and generators the trainer builds and
+    saved by `save_checkpoint` (a new content hash), with the global RNG state and the thread
+    count it recorded. Call it holding the run's lock."""
+    name = session.checkpoint or CHECKPOINT
+    meta = checkpoint_meta(run_dir, name)
+    assert meta is not None
+    method, t = session.method, session.config.train
+    optimizers = {g: make_optimizer(p, t.optimizer, t.lr, t.momentum)
+                  for g, p in method.optimizer_groups().items()} if meta.get("optimizers") else {}
+    gens = {g: torch.Generator() for g in meta.get("generators", [])}
+    rng, threads = torch.get_rng_state(), torch.get_num_threads()
+    try:
+        # The saved global RNG passes through torch's own, restored afterwards.
+        has_global = f"rng.{GLOBAL_RNG}" in read_checkpoint(Path(run_dir) / name)[1]
+        step = load_checkpoint(run_dir, method, optimizers, gens, name=name, global_rng=has_global)
+        method.sigma.fill_(sigma)
+        torch.set_num_threads(meta.get("threads") or threads)
+        save_checkpoint(run_dir, method, optimizers, step, gens, name=name, global_rng=has_global,
+                        extra={k: v for k, v in meta.items() if k not in _OWN_META})
+    finally:
+        torch.set_rng_state(rng)
+        torch.set_num_threads(threads)
+
+
+def tune_noise_scale(run_dir: str | Path, sigmas: Sequence[float] = DEFAULT_SIGMAS, networks: int = 10,
+                     split: str | None = None, data_dir: str | None = None, limit: int | None = None,
+                     seed: int = 0, trust_code: bool = False) -> dict[str, Any]:
+    """Pick σ of least ensemble NLL on ``split`` (default: the run's ``data.val_split``) with
+    ``networks`` sampled networks, write it into the run (under its lock: not while it trains),
+    and return the record. ``trust_code`` as for `load_run`."""
+    sigmas = check_sigmas(sigmas)
+    if networks < 1:
+        raise ConfigError(f"--networks must be at least 1, got {networks}")
+    run_dir = Path(run_dir)
+    session = load_run(run_dir, data_dir, trust_code=trust_code)
+    method = session.method
+    if not isinstance(method, GaussianNoise):
+        raise RunError(f"{run_dir} was trained with method {session.config.method.get('name')!r}; "
+                       "tuning the noise scale needs method 'gaussian_noise'")
+    d = session.config.data
+    split = split or d.val_split
+    data = limit_dataset(load_dataset(d.dataset, split, d.data_dir, d.val_fraction), limit)
+    start = time.perf_counter()
+    rows = []
+    with torch.no_grad():
+        for sigma in sigmas:
+            method.sigma.fill_(sigma)
+            # A batch-norm target's networks get their own running statistics, as in evaluate.
+            weights = sample_networks(session, networks, seed)
+            probs = predict_proba(session.target, weights, data.x)  # (N, B, C)
+            mean = probs.mean(0)
+            rows.append({"sigma": sigma, "ensemble_nll": nll(mean, data.y).item(),
+                         "ensemble_accuracy": (mean.argmax(-1) == data.y).float().mean().item(),
+                         "mean_accuracy": (probs.argmax(-1) == data.y).float().mean().item()})
+    best = min(rows, key=lambda r: (r["ensemble_nll"], r["sigma"]))["sigma"]
+    with lock_run(run_dir):
+        save_sigma(run_dir, session, best)
+    record = {"sigma": best, "criterion": "ensemble NLL (mean probability), least", "grid": rows,
+              "networks": networks, "dataset": data.name, "split": split, "n_examples": len(data),
+              "seed": seed, "checkpoint": session.checkpoint, "checkpoint_step": session.checkpoint_step,
+              "seconds": round(time.perf_counter() - start, 3)}
+    atomic_write_json(run_dir / RECORD, record)
+    return record

@@ -1,0 +1,24 @@
+"""The optimizer of every parameter group of a method: Adam (the default) or SGD with momentum."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+
+OPTIMIZERS = ("adam", "sgd")
+# SGD's momentum when train.momentum is unset (the usual value for SGD baselines).
+SGD_MOMENTUM = 0.9
+
+
+def make_optimizer(params: Iterable[nn.Parameter], kind: str, lr: float,
+                   momentum: float | None = None) -> torch.optim.Optimizer:
+    """``kind`` "adam" (Adam with torch's defaults) or "sgd" (heavy-ball momentum, default
+    ``SGD_MOMENTUM``). Weight decay is a method's own ℓ2 term (``method.weight_decay``), not the
+    optimizer's. Settings were checked by `TrainConfig`; a bad ``kind`` here is a bug."""
+    if kind == "adam":
+        return torch.optim.Adam(params, lr=lr)
+    if kind == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=SGD_MOMENTUM if momentum is None else momentum)
+    raise ValueError(f"optimizer {kind!r} is not one of {', '.join(OPTIMIZERS)}")

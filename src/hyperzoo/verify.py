@@ -1,0 +1,43 @@
+"""`hyperzoo verify`: check a run folder's integrity without changing it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hyperzoo.errors import UserError
+from hyperzoo.runs import BEST, CHECKPOINT, FORMAT, load_checkpoint, read_checkpoint, read_config
+from hyperzoo.session import build_session
+
+
+def verify_run(run_dir: str | Path, trust_code: bool = False) -> tuple[list[str], list[str]]:
+    """Problems (one line each) and notes of ``run_dir``: config.yaml loads and builds its
+    target and method; each checkpoint's metadata, content hash and values are sound and fit
+    that model (``checkpoint.safetensors`` also resumable)."""
+    run_dir = Path(run_dir)
+    problems: list[str] = []
+    notes: list[str] = []
+    try:
+        config = read_config(run_dir)
+        session = build_session(config, with_data=False, trust_code=trust_code)
+    except (UserError, OSError) as e:
+        return [str(e)], notes
+    for name, required in ((CHECKPOINT, True), (BEST, False)):
+        path = run_dir / name
+        if not path.is_file():
+            if required:
+                problems.append(f"{path} is missing: the run never reached its first checkpoint")
+            continue
+        try:
+            meta, _ = read_checkpoint(path, config.train.steps, full=False)
+            load_checkpoint(run_dir, session.method, name=name, max_step=config.train.steps)
+            if name == CHECKPOINT and meta["format"] == FORMAT:
+                read_checkpoint(path, config.train.steps, full=True)
+        except (UserError, OSError) as e:
+            problems.append(str(e))
+            continue
+        if meta["format"] < 3:
+            notes.append(f"{path}: format {meta['format']} has no content hash; its values were "
+                         "checked, its integrity cannot be")
+        else:
+            notes.append(f"{path}: step {meta['step']}, content hash verified")
+    return problems, notes

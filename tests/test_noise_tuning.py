@@ -1,0 +1,121 @@
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from torch.func import functional_call
+from typer.testing import CliRunner
+
+from hyperzoo.cli import app
+from hyperzoo.config import ConfigError, load_config
+from hyperzoo.data import load_dataset
+from hyperzoo.noise_tuning import RECORD, parse_sigmas, tune_noise_scale
+from hyperzoo.runs import RunError
+from hyperzoo.session import load_run
+from hyperzoo.train import train
+
+NOISE = ["method.name=gaussian_noise", "method.sigma=0.05", "train.noise_batch=1",
+         "train.images_per_noise=32", "train.lr=0.01", "train.steps=60", "train.val_every=60",
+         "train.val_networks=2",
+         "train.checkpoint_every=30", "data.val_limit=60"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    run = tmp_path_factory.mktemp("noise") / "run"
+    torch.manual_seed(0)
+    train(load_config(None, NOISE), run, argv=["x"], progress=False)
+    return run
+
+
+def copy_run(src, dst):
+    dst.mkdir()
+    for f in src.iterdir():
+        (dst / f.name).write_bytes(f.read_bytes())
+    return dst
+
+
+def ensemble_nll_by_hand(run, sigma: float, networks: int, seed: int) -> float:
+    """The mean-probability ensemble's NLL on the val split, one plain module call per network
+    (probabilities clamped at 1e-12 as `evaluation.nll` documents: σ = 3 makes some zero)."""
+    s = load_run(run)
+    s.method.sigma.fill_(sigma)
+    w = s.method.sample(networks, generator=torch.Generator().manual_seed(seed))
+    data = load_dataset("digits", "val")
+    probs = torch.stack([
+        functional_call(s.target.module, {k: v[i] for k, v in w.items()}, (data.x,)).softmax(-1)
+        for i in range(networks)]).mean(0)
+    return -probs[torch.arange(len(data)), data.y].clamp_min(1e-12).log().mean().item()
+
+
+def test_tuning_picks_the_sigma_of_least_validation_nll_and_writes_it(trained, tmp_path):
+    run = copy_run(trained, tmp_path / "run")
+    before = load_file(str(run / "checkpoint.safetensors"))
+    grid = [0.0, 0.1, 3.0]
+    r = tune_noise_scale(run, grid, networks=4, seed=5)
+    by_hand = {s: ensemble_nll_by_hand(trained, s, 4, 5) for s in grid}
+    assert r["sigma"] == min(by_hand, key=by_hand.get)
+    assert r["sigma"] != 3.0  # a scale three times each tensor's RMS destroys the network
+    for row in r["grid"]:
+        assert row["ensemble_nll"] == pytest.approx(by_hand[row["sigma"]], rel=1e-5)
+    assert json.loads((run / RECORD).read_text())["sigma"] == r["sigma"] and r["split"] == "val"
+    # Only σ changed in the checkpoint; evaluation and resumed training use it.
+    after = load_file(str(run / "checkpoint.safetensors"))
+    assert after.keys() == before.keys()
+    assert after["model.sigma"].item() == r["sigma"]
+    assert all(torch.equal(before[k], after[k]) for k in before if k != "model.sigma")
+    assert load_run(run).method.sigma.item() == r["sigma"]
+    from hyperzoo.verify import verify_run
+
+    assert verify_run(run)[0] == []  # the content hash was rewritten with σ
+    (run / "config.yaml").write_text((run / "config.yaml").read_text().replace("steps: 60", "steps: 62"))
+    train(None, run, resume=True, argv=["x"], progress=False)
+    assert load_run(run).method.sigma.item() == r["sigma"]
+
+
+def test_resume_after_tuning_matches_an_untuned_resume_except_sigma(trained, tmp_path):
+    """Re-saving the checkpoint keeps optimizer and RNG state: 2 more steps are the same."""
+    a, b = copy_run(trained, tmp_path / "a"), copy_run(trained, tmp_path / "b")
+    tune_noise_scale(b, [0.2], networks=2)
+    for run in (a, b):
+        (run / "config.yaml").write_text((run / "config.yaml").read_text().replace("steps: 60", "steps: 62"))
+        train(None, run, resume=True, argv=["x"], progress=False)
+    ta, tb = load_file(str(a / "checkpoint.safetensors")), load_file(str(b / "checkpoint.safetensors"))
+    assert tb["model.sigma"].item() == 0.2
+    assert all(torch.equal(ta[k], tb[k]) for k in ta if k != "model.sigma")
+
+
+def test_tuning_needs_a_gaussian_noise_run(tmp_path):
+    run = tmp_path / "run"
+    train(load_config(None, ["method.name=ensemble", "method.size=1", "train.noise_batch=1",
+                             "train.steps=1", "train.images_per_noise=4", "data.val_limit=10"]),
+          run, argv=["x"], progress=False)
+    with pytest.raises(RunError, match="tuning the noise scale needs method 'gaussian_noise'"):
+        tune_noise_scale(run, [0.1])
+
+
+@pytest.mark.parametrize("text, message", [("0.1,x", "must be comma-separated numbers"),
+                                           (",", "the σ grid is empty"),
+                                           ("0.1,-1", "σ = -1.0 is not a non-negative number")])
+def test_bad_grids_are_config_errors(text, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_sigmas(text)
+
+
+def test_cli_tune_noise(trained, tmp_path):
+    run = copy_run(trained, tmp_path / "run")
+    r = CliRunner().invoke(app, ["tune-noise", str(run), "--sigmas", "0,0.05", "--networks", "2"])
+    assert r.exit_code == 0, r.output
+    assert "<- chosen" in r.output and "wrote σ =" in r.output
+    r = CliRunner().invoke(app, ["tune-noise", str(run), "--sigmas", "-1"])
+    assert r.exit_code == 1 and r.output.strip() == "error: σ = -1.0 is not a non-negative number"
+
+
+def test_tuning_refuses_a_run_being_trained(trained, tmp_path):
+    from hyperzoo.runs import lock_run
+
+    run = copy_run(trained, tmp_path / "run")
+    before = (run / "checkpoint.safetensors").read_bytes()
+    with lock_run(run), pytest.raises(RunError, match="being trained by another process"):
+        tune_noise_scale(run, [0.1], networks=2)
+    assert (run / "checkpoint.safetensors").read_bytes() == before

@@ -1,0 +1,159 @@
+"""Run folders a user can trust: verified checkpoints, one trainer per folder, durable writes."""
+
+import json
+import os
+import shutil
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from hyperzoo.runs import (
+    CHECKPOINT,
+    FORMAT,
+    LOCK,
+    RunError,
+    load_checkpoint,
+    lock_run,
+    read_checkpoint,
+    save_checkpoint,
+)
+from hyperzoo.session import load_run
+from hyperzoo.train import train
+from hyperzoo.weights import atomic_write_text, save_tensors
+from tests.helpers import tiny_config
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    path = tmp_path_factory.mktemp("run") / "run"
+    train(tiny_config("train.steps=2"), path, argv=["x"], progress=False)
+    return path
+
+
+def copy_run(run, tmp_path):
+    dst = tmp_path / "copy"
+    shutil.copytree(run, dst)
+    return dst
+
+
+def test_checkpoint_records_hash_threads_and_global_rng(run):
+    meta, tensors = read_checkpoint(run / CHECKPOINT, max_step=2, full=True)
+    assert meta["format"] == FORMAT and len(meta["sha256"]) == 64
+    assert meta["threads"] == torch.get_num_threads()
+    assert "rng.torch_global" in tensors
+
+
+@pytest.mark.parametrize("where", [-1, -1000])
+def test_flipped_bytes_are_refused(run, tmp_path, where):
+    """A flipped byte in the tensor data (the file's end) fails the content hash, naming the file."""
+    bad = copy_run(run, tmp_path)
+    data = bytearray((bad / CHECKPOINT).read_bytes())
+    data[where] ^= 0x01
+    (bad / CHECKPOINT).write_bytes(bytes(data))
+    with pytest.raises(RunError, match=r"checkpoint.safetensors is corrupt: its content does not match"):
+        load_run(bad)
+
+
+def test_truncated_file_is_one_error(run, tmp_path):
+    bad = copy_run(run, tmp_path)
+    data = (bad / CHECKPOINT).read_bytes()
+    (bad / CHECKPOINT).write_bytes(data[: len(data) // 2])
+    with pytest.raises(RunError, match="cannot be read as safetensors"):
+        load_run(bad)
+
+
+def resave(run, tmp_path, step=None, poison=False, **meta_edits):
+    """A copy of ``run`` whose checkpoint was re-saved (valid hash) with other contents."""
+    bad = copy_run(run, tmp_path)
+    session = load_run(bad)
+    if poison:
+        with torch.no_grad():
+            next(session.method.parameters())[0] = float("nan")
+    save_checkpoint(bad, session.method, {}, session.checkpoint_step if step is None else step, {},
+                    extra=meta_edits)
+    return bad
+
+
+@pytest.mark.parametrize(("step", "match"), [(-5, "step -5 is not an integer in 0..2"),
+                                             (3, "step 3 is not an integer in 0..2")])
+def test_step_outside_the_run_is_refused(run, tmp_path, step, match):
+    with pytest.raises(RunError, match=match):
+        load_run(resave(run, tmp_path, step=step))
+
+
+def test_non_finite_parameters_are_refused(run, tmp_path):
+    with pytest.raises(RunError, match=r"tensor 'model\..*' holds NaN or infinite values"):
+        load_run(resave(run, tmp_path, poison=True))
+
+
+def test_metadata_edited_by_hand_fails_the_hash(run, tmp_path):
+    """Editing the JSON metadata (e.g. the step) without the tensors is caught too."""
+    bad = copy_run(run, tmp_path)
+    tensors = load_file(str(bad / CHECKPOINT))
+    meta, _ = read_checkpoint(bad / CHECKPOINT)
+    save_tensors(bad / CHECKPOINT, tensors, {"hyperzoo": json.dumps({**meta, "step": 1})})
+    with pytest.raises(RunError, match="is corrupt"):
+        load_run(bad)
+
+
+def test_checkpoint_of_another_config_is_one_error(run, tmp_path):
+    other = tmp_path / "other"
+    train(tiny_config("train.steps=2", "method.z_dim=5"), other, argv=["x"], progress=False)
+    shutil.copy(run / CHECKPOINT, other / CHECKPOINT)
+    with pytest.raises(RunError, match="does not fit the model its config.yaml builds"):
+        load_run(other)
+
+
+def test_previous_format_still_gives_its_model_but_cannot_resume(run, tmp_path):
+    old = copy_run(run, tmp_path)
+    tensors = load_file(str(old / CHECKPOINT))
+    meta, _ = read_checkpoint(old / CHECKPOINT)
+    meta = {k: v for k, v in meta.items() if k not in ("sha256", "threads")} | {"format": 2}
+    save_tensors(old / CHECKPOINT, tensors, {"hyperzoo": json.dumps(meta)})
+    ref = load_run(run)
+    s = load_run(old)
+    for a, b in zip(ref.method.parameters(), s.method.parameters(), strict=True):
+        assert torch.equal(a, b)
+    with pytest.raises(RunError, match="checkpoint format 2, expected 3"):
+        train(None, old, resume=True, argv=["x"], progress=False)
+
+
+def test_second_trainer_of_a_folder_fails_at_once(run, tmp_path):
+    """flock is per open file: a lock held here blocks a trainer in this process as in another."""
+    folder = copy_run(run, tmp_path)
+    (folder / "config.yaml").write_text((folder / "config.yaml").read_text().replace("steps: 2", "steps: 4"))
+    with lock_run(folder):
+        with pytest.raises(RunError, match=r"copy is being trained by another process"):
+            train(None, folder, resume=True, argv=["x"], progress=False)
+        with pytest.raises(RunError, match="being trained by another process"), lock_run(folder):
+            pass
+    assert (folder / LOCK).exists()
+    train(None, folder, resume=True, argv=["x"], progress=False)  # released: it runs
+
+
+def test_stale_temporaries_are_removed_when_training_resumes(run, tmp_path):
+    folder = copy_run(run, tmp_path)
+    stale = folder / ".checkpoint.safetensors.abc123.tmp"
+    stale.write_bytes(b"half a checkpoint")
+    (folder / "config.yaml").write_text((folder / "config.yaml").read_text().replace("steps: 2", "steps: 3"))
+    train(None, folder, resume=True, argv=["x"], progress=False)
+    assert not stale.exists()
+
+
+def test_atomic_write_syncs_file_and_folder_before_and_after_the_rename(tmp_path, monkeypatch):
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: (events.append("fsync"), real_fsync(fd))[1])
+    monkeypatch.setattr(os, "replace", lambda a, b: (events.append("replace"), real_replace(a, b))[1])
+    atomic_write_text(tmp_path / "f.txt", "x")
+    assert events == ["fsync", "replace", "fsync"]
+    assert (tmp_path / "f.txt").read_text() == "x"
+
+
+def test_load_checkpoint_restores_the_global_rng(run):
+    session = load_run(run)
+    saved = load_file(str(run / CHECKPOINT))["rng.torch_global"]
+    torch.manual_seed(123)
+    load_checkpoint(run, session.method, global_rng=True)
+    assert torch.equal(torch.get_rng_state(), saved)
