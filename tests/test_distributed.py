@@ -78,3 +78,13 @@ def test_two_process_training_matches_one_process_and_resumes(tmp_path):
     assert abs(rows_two[-1]["val_mean_accuracy"] - one["val_mean_accuracy"]) <= 0.05
     assert "--resume" in (tmp_path / "two" / "command.txt").read_text()
     assert json.loads((tmp_path / "two" / "metrics.jsonl").read_text().splitlines()[-1])["step"] == 6
+
+
+def test_a_refused_folder_stops_every_process(tmp_path):
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "notes.txt").write_text("mine")
+    sets = [a for o in [*TINY, "train.steps=2"] for a in ("--set", o)]
+    r = torchrun("-m", "hyperzoo", "train", "--out", str(tmp_path / "taken"), "--quiet", *sets)
+    assert r.returncode != 0
+    assert "is not empty and not a hyperzoo run folder" in r.stderr + r.stdout
+    assert sorted(p.name for p in (tmp_path / "taken").iterdir()) == ["notes.txt"]
