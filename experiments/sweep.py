@@ -1,0 +1,231 @@
+"""The accuracy–diversity trade-off, measured (issue 14): train a method at several settings,
+evaluate every run the same way, and write one report.
+
+    python experiments/sweep.py experiments/sweep_deutsch_mnist_cpu.yaml --data-dir ../shared/data
+
+The spec YAML names a base config, the settings (a name and ``--set`` overrides each) and the
+evaluation (networks, outlier set). Every stage is cached in the run folder, so the script can be
+stopped and started again: training resumes, a finished evaluation is read back. The expensive
+part (predictions of ``networks`` sampled networks on the test set and the outliers) is stored as
+``sweep_probs.safetensors`` in the run folder, so the report can be recomputed with other metrics
+without sampling again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from hyperzoo.analysis.ensembles import accuracy_vs_size
+from hyperzoo.analysis.paths import path_accuracies
+from hyperzoo.config import load_config
+from hyperzoo.data import load_dataset
+from hyperzoo.evaluation import predict_proba
+from hyperzoo.evaluation.ood import detection_metrics, predictive_entropy
+from hyperzoo.methods.base import LatentMethod
+from hyperzoo.runs import checkpoint_step
+from hyperzoo.session import limit_dataset, load_run
+from hyperzoo.weights import atomic_write_json, load_tensors, save_tensors
+
+SIZES = [1, 5, 10, 100]
+
+
+def train_setting(spec: dict, setting: dict, run_dir: Path, data_dir: str, threads: int) -> float:
+    """Train (or resume) one setting; returns the wall seconds this invocation spent."""
+    from hyperzoo.train import train
+
+    # A setting with its own config (a baseline) takes none of the base settings' overrides.
+    base = [] if "config" in setting else spec.get("set", [])
+    overrides = [f"data.data_dir={data_dir}", f"train.threads={threads}", *base, *setting.get("set", [])]
+    cfg = load_config(setting.get("config", spec["config"]), overrides)
+    done = checkpoint_step(run_dir)
+    if done is not None and done >= cfg.train.steps:
+        return 0.0
+    start = time.perf_counter()
+    train(cfg, run_dir, resume=done is not None, argv=[sys.argv[0], f"setting={setting['name']}"],
+          progress=False)
+    return time.perf_counter() - start
+
+
+@torch.no_grad()
+def predictions(run_dir: Path, spec: dict, data_dir: str) -> dict[str, torch.Tensor]:
+    """Probabilities (N, B, C) of ``networks`` sampled networks on the test set and outliers."""
+    cache = run_dir / "sweep_probs.safetensors"
+    if cache.is_file():
+        return load_tensors(cache)
+    ev = spec["evaluation"]
+    s = load_run(run_dir, data_dir)
+    n = min(ev["networks"], s.method.max_networks or ev["networks"])
+    weights = s.method.sample(n, generator=torch.Generator().manual_seed(0))
+    test = load_dataset(s.config.data.dataset, "test", data_dir)
+    out = limit_dataset(load_dataset(ev["outliers"], "test", data_dir), ev.get("ood_limit"))
+    probs = {"test": predict_proba(s.target, weights, test.x),
+             "outliers": predict_proba(s.target, weights, out.x), "y_test": test.y}
+    save_tensors(cache, probs)
+    return probs
+
+
+@torch.no_grad()
+def path_dip(run_dir: Path, spec: dict, data_dir: str) -> dict[str, Any] | None:
+    """Seed 001's path probe on the first ``path_limit`` test images, per pair: endpoint mean
+    accuracy minus the direct path's accuracy at t = 0.5, and the same for the interpolated path."""
+    s = load_run(run_dir, data_dir)
+    if not isinstance(s.method, LatentMethod):
+        return None
+    ev = spec["evaluation"]
+    test = limit_dataset(load_dataset(s.config.data.dataset, "test", data_dir), ev["path_limit"])
+    p = path_accuracies(s.method, test.x, test.y, pairs=ev["path_pairs"], points=11,
+                        generator=torch.Generator().manual_seed(1))
+    ends = (p["direct"][:, 0] + p["direct"][:, -1]) / 2
+    direct, interp = ends - p["direct"][:, 5], ends - p["interpolated"][:, 5]
+    return {"direct_dip_mean": direct.mean().item(), "direct_dip_std": direct.std().item(),
+            "interpolated_dip_mean": interp.mean().item(),
+            "interpolated_dip_std": interp.std().item(), "pairs": ev["path_pairs"],
+            "images": len(test)}
+
+
+def ece(probs: torch.Tensor, y: torch.Tensor, bins: int = 15) -> float:
+    """Top-label expected calibration error of mean probabilities ``probs`` (B, C)."""
+    conf, pred = probs.max(-1)
+    correct = (pred == y).double()
+    edges = torch.linspace(0, 1, bins + 1, dtype=conf.dtype)
+    total = 0.0
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        m = (conf > lo) & (conf <= hi)
+        if m.any():
+            total += m.double().mean().item() * abs(conf[m].double().mean() - correct[m].mean()).item()
+    return total
+
+
+def summarise(probs: dict[str, torch.Tensor], spec: dict) -> dict[str, Any]:
+    test, y = probs["test"].double(), probs["y_test"]
+    n = test.shape[0]
+    acc = (test.argmax(-1) == y).double().mean(1)
+    by_size = accuracy_vs_size(test, y, [s for s in SIZES if 1 < s <= n], count=10,
+                               generator=torch.Generator().manual_seed(0))
+    mean = test.mean(0)
+    nll = -mean.gather(1, y[:, None]).clamp_min(1e-12).log().mean().item()
+    single_nll = -test.gather(2, y[None, :, None].expand(n, -1, 1)).clamp_min(1e-12).log().mean().item()
+    ood_limit = probs["outliers"].shape[1]
+    h_in = predictive_entropy(test[:, :ood_limit])
+    h_out = predictive_entropy(probs["outliers"].double())
+    # Mutual information: entropy of the mean minus the mean entropy.
+    def mi(p: torch.Tensor) -> torch.Tensor:
+        return predictive_entropy(p) - (-(p * p.clamp_min(1e-12).log()).sum(-1)).mean(0)
+    ood_h = detection_metrics(h_in, h_out)
+    ood_mi = detection_metrics(mi(test[:, :ood_limit]), mi(probs["outliers"].double())) if n > 1 else None
+    ens = {str(r["size"]): r["mean_prob_mean"] for r in by_size}
+    ens[str(n)] = (mean.argmax(-1) == y).double().mean().item()
+    return {
+        "n_networks": n, "single_mean": acc.mean().item(),
+        "single_std": acc.std().item() if n > 1 else 0.0,
+        "single_min": acc.min().item(), "single_max": acc.max().item(),
+        "ensemble_accuracy_by_size": ens, "ensemble_gain": ens[str(n)] - acc.mean().item(),
+        "ensemble_nll": nll, "single_nll": single_nll, "ensemble_ece": ece(mean, y),
+        "single_ece_mean": sum(ece(test[i], y) for i in range(min(n, 10))) / min(n, 10),
+        "ood_auroc_entropy": ood_h["auroc"], "ood_fpr95_entropy": ood_h["fpr_at_95_tpr"],
+        "ood_auroc_mutual_information": ood_mi["auroc"] if ood_mi else None,
+        "ood_inliers": ood_limit, "ood_outliers": probs["outliers"].shape[1],
+        "ood_positive_class": "outliers",
+    }
+
+
+def pareto_figure(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 5.5))
+    pts = [r for r in rows if "summary" in r]
+    sc = ax.scatter([100 * r["summary"]["single_mean"] for r in pts],
+                    [100 * r["summary"]["ensemble_gain"] for r in pts],
+                    c=[r["summary"]["ood_auroc_entropy"] for r in pts], cmap="viridis", s=70,
+                    vmin=0.5, vmax=1.0, edgecolors="k")
+    for r in pts:
+        ax.annotate(f"{r['name']} (N={r['summary']['n_networks']})",
+                    (100 * r["summary"]["single_mean"], 100 * r["summary"]["ensemble_gain"]),
+                    textcoords="offset points", xytext=(5, 4), fontsize=8)
+    fig.colorbar(sc, ax=ax, label="OOD AUROC (predictive entropy, outliers positive)")
+    ax.set_xlabel("mean single-network test accuracy (%)")
+    ax.set_ylabel("ensemble gain: ensemble of all N minus mean single (points)")
+    ax.set_title("Accuracy vs diversity (ensemble gain) vs OOD detection")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("spec", type=Path)
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--runs", type=Path, default=None, help="folder for the run folders")
+    parser.add_argument("--out", type=Path, default=None, help="report folder")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--only", nargs="*", default=None, help="setting names to run")
+    parser.add_argument("--report-only", action="store_true", help="summarise finished settings only")
+    args = parser.parse_args()
+    spec = yaml.safe_load(args.spec.read_text())
+    torch.set_num_threads(args.threads)
+    runs = args.runs or Path("runs") / spec["name"]
+    out = args.out or Path("experiments/results") / spec["name"]
+    data_dir = str(Path(args.data_dir).resolve())
+    rows = []
+    for setting in spec["settings"]:
+        run_dir = runs / setting["name"]
+        row: dict[str, Any] = {"name": setting["name"], "set": setting.get("set", [])}
+        record = run_dir / "sweep.json"
+        wanted = args.only is None or setting["name"] in args.only
+        if wanted and not args.report_only:
+            print(f"[{time.strftime('%H:%M:%S')}] {setting['name']}: train", flush=True)
+            seconds = train_setting(spec, setting, run_dir, data_dir, args.threads)
+            old = json.loads(record.read_text()) if record.is_file() else {}
+            row["train_seconds"] = old.get("train_seconds", 0.0) + seconds
+            print(f"[{time.strftime('%H:%M:%S')}] {setting['name']}: evaluate", flush=True)
+            start = time.perf_counter()
+            predictions(run_dir, spec, data_dir)
+            row["path"] = old.get("path") or path_dip(run_dir, spec, data_dir)
+            row["eval_seconds"] = old.get("eval_seconds") or round(time.perf_counter() - start, 1)
+            atomic_write_json(record, {k: row[k] for k in ("train_seconds", "eval_seconds", "path")})
+        if record.is_file() and (run_dir / "sweep_probs.safetensors").is_file():
+            row.update(json.loads(record.read_text()))
+            row["summary"] = summarise(load_tensors(run_dir / "sweep_probs.safetensors"), spec)
+            print(json.dumps({"name": row["name"], **row["summary"]}), flush=True)
+        rows.append(row)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "report.json", {"spec": spec, "rows": rows})
+    pareto_figure(rows, out / "pareto.png")
+    lines = [f"# {spec['name']}", "", spec.get("description", ""), "",
+             "| setting | N | single mean ± std | ens. 5 / 10 / N | gain | ens. NLL | ens. ECE | "
+             "OOD AUROC (H / MI) | direct dip (pairs) | train s |", "|" + "---|" * 10]
+    for r in rows:
+        s = r.get("summary")
+        if not s:
+            lines.append(f"| {r['name']} | not run | | | | | | | | |")
+            continue
+        e = s["ensemble_accuracy_by_size"]
+        ens = " / ".join(f"{100 * e[k]:.2f}" for k in ("5", "10", str(s["n_networks"])) if k in e)
+        auroc_mi = s["ood_auroc_mutual_information"]
+        mi = "—" if auroc_mi is None else f"{auroc_mi:.3f}"
+        p = r.get("path")
+        dip = f"{100 * p['direct_dip_mean']:.2f} ± {100 * p['direct_dip_std']:.2f}" if p else "—"
+        lines.append(f"| {r['name']} | {s['n_networks']} | {100 * s['single_mean']:.2f} ± "
+                     f"{100 * s['single_std']:.2f} | {ens} | {100 * s['ensemble_gain']:+.2f} | "
+                     f"{s['ensemble_nll']:.4f} | {s['ensemble_ece']:.4f} | "
+                     f"{s['ood_auroc_entropy']:.3f} / {mi} | {dip} | {r.get('train_seconds', 0):.0f} |")
+    lines += ["", "![pareto](pareto.png)", ""]
+    (out / "report.md").write_text("\n".join(lines))
+    print(f"wrote {out / 'report.md'}")
+
+
+if __name__ == "__main__":
+    main()
