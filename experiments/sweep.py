@@ -27,8 +27,8 @@ from hyperzoo.analysis.ensembles import accuracy_vs_size
 from hyperzoo.analysis.paths import path_accuracies
 from hyperzoo.config import load_config
 from hyperzoo.data import load_dataset
-from hyperzoo.evaluation import predict_proba
-from hyperzoo.evaluation.ood import detection_metrics, predictive_entropy
+from hyperzoo.evaluation import predict_proba, uncertainty_metrics
+from hyperzoo.evaluation.ood import detection_by_score, ood_scores
 from hyperzoo.methods.base import LatentMethod
 from hyperzoo.runs import checkpoint_step
 from hyperzoo.session import limit_dataset, load_run
@@ -91,48 +91,25 @@ def path_dip(run_dir: Path, spec: dict, data_dir: str) -> dict[str, Any] | None:
             "images": len(test)}
 
 
-def ece(probs: torch.Tensor, y: torch.Tensor, bins: int = 15) -> float:
-    """Top-label expected calibration error of mean probabilities ``probs`` (B, C)."""
-    conf, pred = probs.max(-1)
-    correct = (pred == y).double()
-    edges = torch.linspace(0, 1, bins + 1, dtype=conf.dtype)
-    total = 0.0
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
-        m = (conf > lo) & (conf <= hi)
-        if m.any():
-            total += m.double().mean().item() * abs(conf[m].double().mean() - correct[m].mean()).item()
-    return total
-
-
 def summarise(probs: dict[str, torch.Tensor], spec: dict) -> dict[str, Any]:
+    """Accuracy, ensembles of 5/10/N, the library's uncertainty metrics and OOD detection by
+    predictive entropy and by mutual information (outliers positive) of one setting."""
     test, y = probs["test"].double(), probs["y_test"]
     n = test.shape[0]
     acc = (test.argmax(-1) == y).double().mean(1)
-    by_size = accuracy_vs_size(test, y, [s for s in SIZES if 1 < s <= n], count=10,
+    by_size = accuracy_vs_size(test, y, [s for s in SIZES if 1 < s < n], count=10,
                                generator=torch.Generator().manual_seed(0))
-    mean = test.mean(0)
-    nll = -mean.gather(1, y[:, None]).clamp_min(1e-12).log().mean().item()
-    single_nll = -test.gather(2, y[None, :, None].expand(n, -1, 1)).clamp_min(1e-12).log().mean().item()
-    ood_limit = probs["outliers"].shape[1]
-    h_in = predictive_entropy(test[:, :ood_limit])
-    h_out = predictive_entropy(probs["outliers"].double())
-    # Mutual information: entropy of the mean minus the mean entropy.
-    def mi(p: torch.Tensor) -> torch.Tensor:
-        return predictive_entropy(p) - (-(p * p.clamp_min(1e-12).log()).sum(-1)).mean(0)
-    ood_h = detection_metrics(h_in, h_out)
-    ood_mi = detection_metrics(mi(test[:, :ood_limit]), mi(probs["outliers"].double())) if n > 1 else None
     ens = {str(r["size"]): r["mean_prob_mean"] for r in by_size}
-    ens[str(n)] = (mean.argmax(-1) == y).double().mean().item()
+    ens[str(n)] = (test.mean(0).argmax(-1) == y).double().mean().item()
+    ood_limit = probs["outliers"].shape[1]
+    ood = detection_by_score(ood_scores(test[:, :ood_limit]), ood_scores(probs["outliers"].double()))
     return {
         "n_networks": n, "single_mean": acc.mean().item(),
         "single_std": acc.std().item() if n > 1 else 0.0,
         "single_min": acc.min().item(), "single_max": acc.max().item(),
         "ensemble_accuracy_by_size": ens, "ensemble_gain": ens[str(n)] - acc.mean().item(),
-        "ensemble_nll": nll, "single_nll": single_nll, "ensemble_ece": ece(mean, y),
-        "single_ece_mean": sum(ece(test[i], y) for i in range(min(n, 10))) / min(n, 10),
-        "ood_auroc_entropy": ood_h["auroc"], "ood_fpr95_entropy": ood_h["fpr_at_95_tpr"],
-        "ood_auroc_mutual_information": ood_mi["auroc"] if ood_mi else None,
-        "ood_inliers": ood_limit, "ood_outliers": probs["outliers"].shape[1],
+        **uncertainty_metrics(test, y),
+        "ood": ood, "ood_inliers": ood_limit, "ood_outliers": probs["outliers"].shape[1],
         "ood_positive_class": "outliers",
     }
 
@@ -147,7 +124,7 @@ def pareto_figure(rows: list[dict], path: Path) -> None:
     pts = [r for r in rows if "summary" in r]
     sc = ax.scatter([100 * r["summary"]["single_mean"] for r in pts],
                     [100 * r["summary"]["ensemble_gain"] for r in pts],
-                    c=[r["summary"]["ood_auroc_entropy"] for r in pts], cmap="viridis", s=70,
+                    c=[r["summary"]["ood"]["entropy"]["auroc"] for r in pts], cmap="viridis", s=70,
                     vmin=0.5, vmax=1.0, edgecolors="k")
     for r in pts:
         ax.annotate(f"{r['name']} (N={r['summary']['n_networks']})",
@@ -214,14 +191,14 @@ def main() -> None:
             continue
         e = s["ensemble_accuracy_by_size"]
         ens = " / ".join(f"{100 * e[k]:.2f}" for k in ("5", "10", str(s["n_networks"])) if k in e)
-        auroc_mi = s["ood_auroc_mutual_information"]
+        auroc_mi = s["ood"].get("mutual_information", {}).get("auroc")
         mi = "—" if auroc_mi is None else f"{auroc_mi:.3f}"
         p = r.get("path")
         dip = f"{100 * p['direct_dip_mean']:.2f} ± {100 * p['direct_dip_std']:.2f}" if p else "—"
         lines.append(f"| {r['name']} | {s['n_networks']} | {100 * s['single_mean']:.2f} ± "
                      f"{100 * s['single_std']:.2f} | {ens} | {100 * s['ensemble_gain']:+.2f} | "
                      f"{s['ensemble_nll']:.4f} | {s['ensemble_ece']:.4f} | "
-                     f"{s['ood_auroc_entropy']:.3f} / {mi} | {dip} | {r.get('train_seconds', 0):.0f} |")
+                     f"{s['ood']['entropy']['auroc']:.3f} / {mi} | {dip} | {r.get('train_seconds', 0):.0f} |")
     lines += ["", "![pareto](pareto.png)", ""]
     (out / "report.md").write_text("\n".join(lines))
     print(f"wrote {out / 'report.md'}")
