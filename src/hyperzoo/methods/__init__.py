@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import fields
 from typing import Any
 
 from hyperzoo.config import ConfigError, from_dict
@@ -43,7 +42,8 @@ def build_method(target: TargetNet, settings: dict[str, Any], dataset_size: int 
     if name not in METHODS:
         raise ConfigError(f"unknown method {name!r}; expected one of {', '.join(METHODS)}")
     config_cls, method_cls = METHODS[name]
-    if settings.get("dataset_size") is None and "dataset_size" in {f.name for f in fields(config_cls)}:
+    takes_size = "dataset_size" in {f.name for f in dataclasses.fields(config_cls)}
+    if takes_size and settings.get("dataset_size") is None:
         settings = {**settings, "dataset_size": dataset_size}
     try:
         method = method_cls(target, from_dict(config_cls, settings, prefix="method."))
