@@ -40,6 +40,16 @@ def nearest_neighbours(x: torch.Tensor, metric: Metric = "euclidean", block: int
     return torch.cat(idxs), torch.cat(dists)
 
 
+def _neighbour_rows(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """``x[idx]``, with a backward that is the same on every run: indexing's backward adds
+    rows shared by several samples (a common nearest neighbour) in a thread-dependent order,
+    which made 2-thread training differ from run to run. Under autograd the gather is a
+    product with an (N, N) one-hot matrix (N is the small noise batch there)."""
+    if not x.requires_grad:
+        return x[idx]
+    return torch.nn.functional.one_hot(idx, x.shape[0]).to(x.dtype) @ x
+
+
 def nearest_neighbour_distances(x: torch.Tensor, metric: Metric = "euclidean",
                                 block: int = 1024) -> torch.Tensor:
     """Distance from each row of ``x`` (N, D) to its nearest other row: ``(N,)``.
@@ -48,7 +58,7 @@ def nearest_neighbour_distances(x: torch.Tensor, metric: Metric = "euclidean",
     ``‖xᵢ − x_nn(i)‖`` is differentiated (the only pair that carries gradient through the min).
     """
     idx, _ = nearest_neighbours(x.detach(), metric, block)
-    diff = x - x[idx]
+    diff = x - _neighbour_rows(x, idx)
     return diff.norm(dim=1) if metric == "euclidean" else diff.abs().sum(dim=1)
 
 
@@ -72,7 +82,7 @@ def kl_entropy(x: torch.Tensor, d: int | None = None, metric: Metric = "euclidea
     n, dim = x.shape
     d = dim if d is None else d
     idx, _ = nearest_neighbours(x.detach(), metric)
-    diff = x - x[idx]
+    diff = x - _neighbour_rows(x, idx)
     sq = diff.pow(2).sum(1) if metric == "euclidean" else diff.abs().sum(1).pow(2)
     eps = (sq + min_distance ** 2).sqrt()  # no sqrt of 0: finite gradient for duplicates too
     h = torch.special.digamma(torch.tensor(float(n), dtype=x.dtype)) \

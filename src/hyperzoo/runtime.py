@@ -1,11 +1,11 @@
 """Process settings the ``hyperzoo`` command makes before torch is imported
 (`hyperzoo.process_setup`, imported first by the CLI).
 
-- **OpenMP waiting**: ``OMP_WAIT_POLICY=PASSIVE`` unless set. With the default, a thread
-  waiting for work spins on its core; two jobs with 2 threads each on this 2-core machine
-  (and two 1-thread jobs beside them) took 0.8-5.9 s per step of the Deutsch MNIST target
-  (8 networks x 32 images, forward + backward) instead of 0.31 s with PASSIVE; one job alone
-  ran at 0.22 s either way. OpenMP reads the variable once, when torch loads it.
+- **OpenMP waiting** is left at OpenMP's default (spinning). ``OMP_WAIT_POLICY=PASSIVE`` helps
+  jobs that share cores (two jobs of 2 threads on this 2-core machine: 0.31 s per step of the
+  Deutsch MNIST target instead of 0.8-5.9 s) but slows a job alone whose kernels are short:
+  200 steps of the digits demo took 32 s instead of 16 s with 2 threads. So it is the user's
+  choice (set it, or ``train.threads=1`` per job), not a default.
 
 - **Allocator** (glibc only): PyTorch's CPU tensors come from ``malloc``; a buffer above glibc's
   mmap threshold is mapped and unmapped on every allocation, and freed memory at the heap's
@@ -34,8 +34,8 @@ THRESHOLD = 1 << 30
 
 
 def configure_process() -> None:
-    """OpenMP's passive waiting and the allocator's thresholds; call before importing torch."""
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    """The allocator's thresholds; call before importing torch (see the module docstring for
+    why OpenMP's waiting policy is not changed)."""
     tune_allocator()
 
 
