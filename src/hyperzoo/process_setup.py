@@ -1,5 +1,5 @@
 """Imported first by the ``hyperzoo`` command, for its side effect: `runtime.configure_process`
-must run before torch is imported (OpenMP reads ``OMP_WAIT_POLICY`` once, when it loads)."""
+(the allocator's thresholds) runs before torch is imported and allocates anything."""
 
 from hyperzoo.runtime import configure_process
 
