@@ -89,3 +89,16 @@ def test_push_apart_never_vanishes_near_the_floor():
     assert g2[:2].abs().max() == 0  # the clamp: no push at all
     diff = (x[1] - x[0]).detach()
     assert (g[1] @ diff) > 0 and (g[0] @ diff) < 0  # ascent moves them apart
+
+
+def test_entropy_gradient_is_the_same_on_every_run_with_two_threads():
+    """Indexing's backward added rows shared by several samples in a thread-dependent order, so
+    two identical 2-thread trainings differed; the gradient must not depend on the run."""
+    torch.set_num_threads(2)  # restored by the autouse fixture
+    x0 = torch.randn(32, 20_000, generator=torch.Generator().manual_seed(0))
+    grads = []
+    for _ in range(8):
+        x = x0.clone().requires_grad_()
+        kl_entropy(x, d=300).backward()
+        grads.append(x.grad)
+    assert all(torch.equal(grads[0], g) for g in grads[1:])
