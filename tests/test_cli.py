@@ -145,3 +145,15 @@ def test_config_prints_every_resolved_key_with_help(tmp_path):
     assert body and all(" # " in line for line in body)
     (tmp_path / "c.yaml").write_text(r.output)  # the printout is a config file
     assert runner.invoke(app, ["config", str(tmp_path / "c.yaml")]).output == r.output
+
+
+def test_polyak_prints_before_and_after_and_refuses_unknown_coordinates(tmp_path):
+    run = tmp_path / "run"
+    assert runner.invoke(app, ["train", *sets("train.steps=2"), "--out", str(run), "--quiet"]).exit_code == 0
+    r = runner.invoke(app, ["polyak", str(run), "-k", "3", "--out", str(tmp_path / "p.json")])
+    assert r.exit_code == 0, r.output
+    assert r.output.startswith("digits / test (300 examples), 3 networks: mean single ")
+    assert "averaged in gauge coordinates: " in r.output
+    assert (tmp_path / "p.json").is_file()
+    r = runner.invoke(app, ["polyak", str(run), "--coordinates", "mean"])
+    assert r.exit_code == 1 and r.output.strip() == "error: --coordinates 'mean' is not one of 'gauge', 'raw'"

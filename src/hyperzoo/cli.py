@@ -304,6 +304,34 @@ def ood(
 
 
 @app.command()
+def polyak(
+    run_dir: Path,
+    k: Annotated[int, typer.Option("-k", help="sampled networks averaged into one")] = 10,
+    coordinates: Annotated[str, typer.Option(help="average gauge-fixed (gauge) or raw weights")] = "gauge",
+    split: str = "test",
+    limit: Annotated[int | None, typer.Option(help="examples scored (default: all)")] = None,
+    data_dir: Annotated[str | None, typer.Option(help="folder holding the data set")] = None,
+    out: Annotated[Path | None, typer.Option(help="JSON file for the numbers")] = None,
+    seed: int = 0,
+    trust_code: Annotated[bool, typer.Option(help=TRUST_HELP)] = False,
+) -> None:
+    """Polyak distillation (seed 003 §4.3): K sampled networks averaged into one network (batch-norm
+    statistics recomputed); accuracy of the samples, their ensemble and the averaged network."""
+    from hyperzoo.weights import atomic_write_json
+    from hyperzoo.workflows import polyak_run
+
+    try:
+        r = polyak_run(run_dir, k, data_dir, split, limit, seed, coordinates, trust_code=trust_code)
+        if out is not None:
+            atomic_write_json(out, r)
+    except USER_ERRORS as e:
+        _fail(e)
+    typer.echo(f"{r['dataset']} / {split} ({r['n_examples']} examples), {r['networks']} networks: "
+               f"mean single {r['mean_single_accuracy']:.2%}, ensemble {r['ensemble_accuracy']:.2%}; "
+               f"averaged in {r['coordinates']} coordinates: {r['polyak_accuracy']:.2%}")
+
+
+@app.command()
 def verify(
     run_dir: Path,
     trust_code: Annotated[bool, typer.Option(help=TRUST_HELP)] = False,

@@ -288,11 +288,13 @@ def polyak_run(run_dir: str | Path, k: int = 10, data_dir: str | None = None, sp
     from hyperzoo.session import statistics_images
 
     if k < 1:
-        raise ConfigError(f"k must be at least 1, got {k}")
+        raise ConfigError(f"-k must be at least 1, got {k}")
+    if coordinates not in ("gauge", "raw"):
+        raise ConfigError(f"--coordinates {coordinates!r} is not one of 'gauge', 'raw'")
     session = load_run(run_dir, data_dir, trust_code=trust_code)
     k = min(k, session.method.max_networks or k)
     d = session.config.data
-    data = limit_dataset(load_dataset(d.dataset, split, d.data_dir), limit)
+    data = limit_dataset(load_dataset(d.dataset, split, d.data_dir, d.val_fraction), limit)
     weights = sample_networks(session, k, seed)
     stats_x = statistics_images(session) if session.target.has_statistics else None
     return {**polyak_accuracies(session.target, weights, data.x, data.y, coordinates,  # type: ignore[arg-type]
