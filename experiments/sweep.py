@@ -126,10 +126,14 @@ def pareto_figure(rows: list[dict], path: Path) -> None:
                     [100 * r["summary"]["ensemble_gain"] for r in pts],
                     c=[r["summary"]["ood"]["entropy"]["auroc"] for r in pts], cmap="viridis", s=70,
                     vmin=0.5, vmax=1.0, edgecolors="k")
-    for i, r in enumerate(pts):  # labels alternate above and below: close points stay readable
-        ax.annotate(f"{r['name']} (N={r['summary']['n_networks']})",
-                    (100 * r["summary"]["single_mean"], 100 * r["summary"]["ensemble_gain"]),
-                    textcoords="offset points", xytext=(-60, 8 if i % 2 else -14), fontsize=8)
+    # Numbers at the points, names in the legend: close points stay readable.
+    for i, r in enumerate(pts, 1):
+        ax.annotate(str(i), (100 * r["summary"]["single_mean"], 100 * r["summary"]["ensemble_gain"]),
+                    textcoords="offset points", xytext=(6, 6), fontsize=9, weight="bold")
+    handles = [plt.Line2D([], [], linestyle="none", marker=f"${i}$", color="k",
+                          label=f"{r['name']} (N={r['summary']['n_networks']})")
+               for i, r in enumerate(pts, 1)]
+    ax.legend(handles=handles, loc="upper right", fontsize=8, title="setting")
     fig.colorbar(sc, ax=ax, label="OOD AUROC (predictive entropy, outliers positive)")
     ax.set_xlabel("mean single-network test accuracy (%)")
     ax.set_ylabel("ensemble gain: ensemble of all N minus mean single (points)")
