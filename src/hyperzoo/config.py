@@ -20,9 +20,21 @@ def _at_least(key: str, value: float | None, low: float, allow_none: bool = Fals
     """Range check at load time, naming the key (a ZeroDivisionError mid-run names nothing)."""
     if value is None and allow_none:
         return
-    if value is None or value < low:
+    if value is None or not value >= low:  # `not >=`: NaN fails too
         raise ConfigError(f"config key {key!r} = {value!r} must be at least {low:g}"
                           + (" (or unset)" if allow_none else ""))
+
+
+def check_bounds(section: str, config: Any, at_least: dict[str, float] | None = None,
+                 above: dict[str, float] | None = None) -> None:
+    """Range checks of a config dataclass's fields, naming each key (``section.field``); a field
+    left unset (None) passes. The method configs call it from ``__post_init__``."""
+    for name, low in (at_least or {}).items():
+        _at_least(f"{section}.{name}", getattr(config, name), low, allow_none=True)
+    for name, low in (above or {}).items():
+        value = getattr(config, name)
+        if value is not None and not value > low:
+            raise ConfigError(f"config key {section + '.' + name!r} = {value!r} must be above {low:g}")
 
 
 @dataclass

@@ -86,9 +86,9 @@ def test_a_new_hypernetwork_starts_near_the_module_initialisation():
 
 def test_config_errors():
     target = TargetNet(DigitsNet(), (1, 8, 8))
-    with pytest.raises(ConfigError, match="method.flows must be non-negative, got -1"):
+    with pytest.raises(ConfigError, match="'method.flows' = -1 must be at least 0"):
         build_method(target, {"name": "bhn", "flows": -1})
-    with pytest.raises(ConfigError, match="method.prior_var and method.init_std must be positive"):
+    with pytest.raises(ConfigError, match="'method.init_std' = 0(.0)? must be above 0"):
         build_method(target, {"name": "bhn", "init_std": 0})
     m = build_method(target, {"name": "bhn"})
     with pytest.raises(ConfigError, match="method.dataset_size is not set"):

@@ -61,7 +61,7 @@ def test_without_eps_the_loss_is_the_summed_nll():
 
 
 def test_negative_eps_is_a_config_error():
-    with pytest.raises(ConfigError, match="method.adversarial_eps must be non-negative, got -0.1"):
+    with pytest.raises(ConfigError, match="'method.adversarial_eps' = -0.1 must be at least 0"):
         build_method(TargetNet(DigitsNet(), (1, 8, 8)), {"name": "ensemble", "adversarial_eps": -0.1})
 
 

@@ -47,7 +47,7 @@ def test_without_dropout_every_sample_is_the_trained_network():
 
 def test_bad_rate_is_a_config_error():
     target = TargetNet(DigitsNet(), (1, 8, 8))
-    with pytest.raises(ConfigError, match="method.p must be in \\[0, 1\\), got 1.0"):
+    with pytest.raises(ConfigError, match=r"'method.p' = 1.0 must be in \[0, 1\)"):
         build_method(target, {"name": "mc_dropout", "p": 1.0})
 
 

@@ -116,9 +116,9 @@ def test_dataset_size_comes_from_the_training_split():
 
 def test_config_errors():
     target = TargetNet(DigitsNet(), (1, 8, 8))
-    with pytest.raises(ConfigError, match="method.flows_q and method.flows_r must be non-negative"):
+    with pytest.raises(ConfigError, match="'method.flows_q' = -1 must be at least 0"):
         build_method(target, {"name": "mnf", "flows_q": -1})
-    with pytest.raises(ConfigError, match="method.dataset_size must be at least 1, got 0"):
+    with pytest.raises(ConfigError, match="'method.dataset_size' = 0 must be at least 1"):
         build_method(target, {"name": "mnf", "dataset_size": 0})
     m = build_method(target, {"name": "mnf"})  # built by hand: no data, no size
     with pytest.raises(ConfigError, match="method.dataset_size is not set"):

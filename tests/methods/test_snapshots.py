@@ -81,9 +81,9 @@ def test_resume_equals_uninterrupted(tmp_path):
 
 
 @pytest.mark.parametrize("setting, message", [
-    ({"size": 0}, "method.size must be at least 1, got 0"),
-    ({"every": 0}, "method.every must be at least 1, got 0"),
-    ({"burn_in": -1}, "method.burn_in must be non-negative, got -1"),
+    ({"size": 0}, "'method.size' = 0 must be at least 1"),
+    ({"every": 0}, "'method.every' = 0 must be at least 1"),
+    ({"burn_in": -1}, "'method.burn_in' = -1 must be at least 0"),
 ])
 def test_bad_settings_are_config_errors(setting, message):
     with pytest.raises(ConfigError, match=message):

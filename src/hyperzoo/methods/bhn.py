@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hyperzoo.config import ConfigError
+from hyperzoo.config import ConfigError, check_bounds
 from hyperzoo.devices import normal
 from hyperzoo.methods.base import Method, fresh_parameters, param_key
 from hyperzoo.methods.flows import CouplingFlow, gaussian_log_prob
@@ -53,17 +53,9 @@ class BHNConfig:
     kl_weight: float = 1.0
 
     def __post_init__(self) -> None:
-        if self.flows < 0:
-            raise ValueError(f"method.flows must be non-negative, got {self.flows}")
-        if self.flow_hidden < 1:
-            raise ValueError(f"method.flow_hidden must be at least 1, got {self.flow_hidden}")
-        if self.prior_var <= 0 or self.init_std <= 0:
-            raise ValueError(f"method.prior_var and method.init_std must be positive, got "
-                             f"{self.prior_var} and {self.init_std}")
-        if self.dataset_size is not None and self.dataset_size < 1:
-            raise ValueError(f"method.dataset_size must be at least 1, got {self.dataset_size}")
-        if self.kl_weight < 0:
-            raise ValueError(f"method.kl_weight must be non-negative, got {self.kl_weight}")
+        check_bounds("method", self, at_least={"flows": 0, "flow_hidden": 1, "dataset_size": 1,
+                                               "kl_weight": 0},
+                     above={"prior_var": 0, "init_std": 0})
 
 
 class BayesianHypernetwork(Method):

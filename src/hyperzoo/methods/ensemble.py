@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hyperzoo.errors import ConfigError
+from hyperzoo.config import ConfigError, check_bounds
 from hyperzoo.methods.base import Method, fresh_parameters, param_key
 from hyperzoo.targets import TargetNet
 from hyperzoo.weights import WeightBatch
@@ -33,12 +33,7 @@ class EnsembleConfig:
     adversarial_eps: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.size < 1:
-            raise ValueError(f"method.size must be at least 1, got {self.size}")
-        if self.adversarial_eps < 0:
-            raise ValueError(f"method.adversarial_eps must be non-negative, got {self.adversarial_eps}")
-        if self.weight_decay < 0:
-            raise ValueError(f"method.weight_decay must be non-negative, got {self.weight_decay}")
+        check_bounds("method", self, at_least={"size": 1, "adversarial_eps": 0, "weight_decay": 0})
 
 
 class IndependentEnsemble(Method):

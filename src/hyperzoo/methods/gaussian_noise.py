@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
+from hyperzoo.config import ConfigError, check_bounds
 from hyperzoo.devices import normal
 from hyperzoo.methods.single import SingleNetwork
 from hyperzoo.targets import TargetNet
@@ -30,10 +31,9 @@ class GaussianNoiseConfig:
     weight_decay: float = 0.0
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.sigma) and self.sigma >= 0):
-            raise ValueError(f"method.sigma must be a non-negative number, got {self.sigma}")
-        if self.weight_decay < 0:
-            raise ValueError(f"method.weight_decay must be non-negative, got {self.weight_decay}")
+        if not math.isfinite(self.sigma):
+            raise ConfigError(f"config key 'method.sigma' = {self.sigma!r} must be a finite number")
+        check_bounds("method", self, at_least={"sigma": 0, "weight_decay": 0})
 
 
 class GaussianNoise(SingleNetwork):

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hyperzoo.config import ConfigError, check_bounds
 from hyperzoo.devices import bernoulli
 from hyperzoo.methods.base import Method, fresh_parameters, param_key
 from hyperzoo.targets import TargetNet
@@ -30,9 +31,8 @@ class MCDropoutConfig:
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.p < 1.0:
-            raise ValueError(f"method.p must be in [0, 1), got {self.p}")
-        if self.weight_decay < 0:
-            raise ValueError(f"method.weight_decay must be non-negative, got {self.weight_decay}")
+            raise ConfigError(f"config key 'method.p' = {self.p!r} must be in [0, 1)")
+        check_bounds("method", self, at_least={"weight_decay": 0})
 
 
 class MCDropout(Method):

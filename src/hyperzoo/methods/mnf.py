@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hyperzoo import devices
-from hyperzoo.config import ConfigError
+from hyperzoo.config import ConfigError, check_bounds
 from hyperzoo.methods.base import Method, fresh_parameters
 from hyperzoo.methods.flows import CouplingFlow, gaussian_log_prob
 from hyperzoo.targets import TargetNet
@@ -62,18 +62,9 @@ class MNFConfig:
     kl_weight: float = 1.0
 
     def __post_init__(self) -> None:
-        if self.flows_q < 0 or self.flows_r < 0:
-            raise ValueError(f"method.flows_q and method.flows_r must be non-negative, got "
-                             f"{self.flows_q} and {self.flows_r}")
-        if self.flow_hidden < 1:
-            raise ValueError(f"method.flow_hidden must be at least 1, got {self.flow_hidden}")
-        if self.prior_var <= 0 or self.z_init_var <= 0:
-            raise ValueError(f"method.prior_var and method.z_init_var must be positive, got "
-                             f"{self.prior_var} and {self.z_init_var}")
-        if self.dataset_size is not None and self.dataset_size < 1:
-            raise ValueError(f"method.dataset_size must be at least 1, got {self.dataset_size}")
-        if self.kl_weight < 0:
-            raise ValueError(f"method.kl_weight must be non-negative, got {self.kl_weight}")
+        check_bounds("method", self, at_least={"flows_q": 0, "flows_r": 0, "flow_hidden": 1,
+                                               "dataset_size": 1, "kl_weight": 0},
+                     above={"prior_var": 0, "z_init_var": 0})
 
 
 def gaussian_kl(mean: torch.Tensor, log_var: torch.Tensor, prior_var: float) -> torch.Tensor:

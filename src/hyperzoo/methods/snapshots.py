@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from hyperzoo.config import check_bounds
 from hyperzoo.methods.base import param_key
 from hyperzoo.methods.single import SingleNetwork
 from hyperzoo.targets import TargetNet
@@ -37,14 +38,7 @@ class SnapshotsConfig:
     weight_decay: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.size < 1:
-            raise ValueError(f"method.size must be at least 1, got {self.size}")
-        if self.burn_in < 0:
-            raise ValueError(f"method.burn_in must be non-negative, got {self.burn_in}")
-        if self.every < 1:
-            raise ValueError(f"method.every must be at least 1, got {self.every}")
-        if self.weight_decay < 0:
-            raise ValueError(f"method.weight_decay must be non-negative, got {self.weight_decay}")
+        check_bounds("method", self, at_least={"size": 1, "burn_in": 0, "every": 1, "weight_decay": 0})
 
 
 class SnapshotEnsemble(SingleNetwork):
