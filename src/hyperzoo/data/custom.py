@@ -47,10 +47,11 @@ def dataset_name(path: Path) -> str:
 
 def read_custom(path: Path) -> Splits:
     """Every split found at ``path`` (cached until the files change)."""
-    return _cached(path, _stamp(path))
+    return _cached(path, file_stamp(path))
 
 
-def _stamp(path: Path) -> tuple[tuple[str, int, int], ...]:
+def file_stamp(path: Path) -> tuple[tuple[str, int, int], ...]:
+    """Names, mtimes and sizes: a cache key part that changes when the files on disk do."""
     files = sorted(path.iterdir()) if path.is_dir() else [path]
     return tuple((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in files if f.is_file())
 

@@ -90,7 +90,7 @@ def load_dataset(name: str, split: str, data_dir: str | Path | None = None,
                 f"dataset 'cifar10': no {cifar.BIN_ARCHIVE} in {root / _SUBDIR[name]} or {root} "
                 f"(also accepted there: {', '.join(cifar.SOURCES[1:])})"
             )
-        parts = _cached_cifar(source.resolve(), _stamp(source))
+        parts = _cached_cifar(source.resolve(), custom.file_stamp(source))
         x8, y8 = parts["test" if split == "test" else "train"]
     else:
         prefix = "t10k" if split == "test" else "train"
@@ -192,8 +192,8 @@ def _read_idx_pair(name: str, root: Path, prefix: str) -> tuple[np.ndarray, np.n
     images_path = _find_idx(name, [root / _SUBDIR[name], root], f"{prefix}-images-idx3-ubyte")
     # Labels must come from the images' own folder, never a look-alike elsewhere.
     labels_path = _find_idx(name, [images_path.parent], f"{prefix}-labels-idx1-ubyte")
-    images = _cached_idx(images_path.resolve(), _stamp(images_path), name, 3)
-    labels = _cached_idx(labels_path.resolve(), _stamp(labels_path), name, 1)
+    images = _cached_idx(images_path.resolve(), custom.file_stamp(images_path), name, 3)
+    labels = _cached_idx(labels_path.resolve(), custom.file_stamp(labels_path), name, 1)
     if len(images) != len(labels):
         raise DataError(
             f"{images_path} has {len(images)} images but {labels_path} has {len(labels)} labels"
@@ -201,12 +201,6 @@ def _read_idx_pair(name: str, root: Path, prefix: str) -> tuple[np.ndarray, np.n
     if labels.size and int(labels.max()) >= _NUM_CLASSES:
         raise DataError(f"{labels_path}: label {int(labels.max())} out of range 0-9")
     return images, labels
-
-
-def _stamp(path: Path) -> tuple[tuple[str, int, int], ...]:
-    """Names, mtimes and sizes: a cache key part that changes when the files on disk do."""
-    files = sorted(path.iterdir()) if path.is_dir() else [path]
-    return tuple((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in files if f.is_file())
 
 
 @lru_cache(maxsize=8)
