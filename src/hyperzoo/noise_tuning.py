@@ -21,8 +21,7 @@ import torch
 
 from hyperzoo.config import ConfigError
 from hyperzoo.data import load_dataset
-from hyperzoo.evaluation import predict_proba
-from hyperzoo.evaluation.nll import nll
+from hyperzoo.evaluation import ensemble_metrics, predict_proba
 from hyperzoo.methods import GaussianNoise
 from hyperzoo.optimizers import make_optimizer
 from hyperzoo.runs import (
@@ -115,11 +114,9 @@ def tune_noise_scale(run_dir: str | Path, sigmas: Sequence[float] = DEFAULT_SIGM
             method.sigma.fill_(sigma)
             # A batch-norm target's networks get their own running statistics, as in evaluate.
             weights = sample_networks(session, networks, seed)
-            probs = predict_proba(session.target, weights, data.x)  # (N, B, C)
-            mean = probs.mean(0)
-            rows.append({"sigma": sigma, "ensemble_nll": nll(mean, data.y).item(),
-                         "ensemble_accuracy": (mean.argmax(-1) == data.y).float().mean().item(),
-                         "mean_accuracy": (probs.argmax(-1) == data.y).float().mean().item()})
+            m = ensemble_metrics(predict_proba(session.target, weights, data.x), data.y)
+            rows.append({"sigma": sigma, **{k: m[k] for k in ("ensemble_nll", "ensemble_accuracy",
+                                                              "mean_accuracy")}})
     best = min(rows, key=lambda r: (r["ensemble_nll"], r["sigma"]))["sigma"]
     with lock_run(run_dir):
         save_sigma(run_dir, session, best)
