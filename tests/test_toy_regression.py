@@ -1,22 +1,77 @@
+import json
+from pathlib import Path
+
+import pytest
 import torch
+import yaml
 
-from hyperzoo.toy_regression import ToyRegressionConfig, cubic_data, run_toy_regression
+from hyperzoo.config import ConfigError, load_config
+from hyperzoo.data import load_dataset
+from hyperzoo.toy_regression import CONFIG, run_toy_regression, toy_regression_config
+from hyperzoo.train import train
+from hyperzoo.workflows import evaluate_run
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_cubic_data_lies_in_range_with_the_stated_noise():
-    cfg = ToyRegressionConfig(n_points=4000)
-    x, y = cubic_data(cfg)
-    assert x.shape == (4000, 1) and y.shape == (4000,)
-    assert x.abs().max() <= cfg.x_range
-    assert abs((y - x[:, 0] ** 3).std().item() - cfg.noise_std) < 0.15
+def test_cubic_splits_lie_in_range_with_the_stated_noise():
+    for split, n in (("train", 20), ("val", 200), ("test", 1000)):
+        d = load_dataset("cubic", split)
+        assert d.task == "regression" and d.x.shape == (n, 1) and d.y.dtype == torch.float32
+        assert d.x.abs().max() <= 4
+    test = load_dataset("cubic", "test")
+    assert abs((test.y - test.x[:, 0] ** 3).std().item() - 3.0) < 0.25
+    assert not torch.equal(load_dataset("cubic", "val").x[:20], load_dataset("cubic", "train").x)
 
 
-def test_short_run_fits_the_points_and_writes_the_figure(tmp_path):
+def test_the_packaged_setting_is_the_experiments_config():
+    from_yaml = load_config(ROOT / "experiments" / "toy_regression.yaml")
+    assert from_yaml == toy_regression_config()
+    assert CONFIG["target"]["kwargs"]["output_scale"] == pytest.approx(64 / 7**0.5, abs=1e-4)
+
+
+def test_short_run_is_an_ordinary_run_that_fits_the_points(tmp_path):
     torch.set_num_threads(1)
-    cfg = ToyRegressionConfig(steps=300, generator_hidden=(64, 64), ensemble_sizes=(10, 50))
-    s = run_toy_regression(tmp_path, cfg, progress=False)
-    assert (tmp_path / "regression.png").stat().st_size > 10_000
-    _, y = cubic_data(cfg)
-    # The ensemble mean explains most of the variance of the targets (y ranges over ±64).
-    assert s["train_mse_of_mean"] < 0.2 * y.var().item()
-    assert s["log"][-1]["mse"] < 0.3 * s["log"][0]["mse"]
+    out = tmp_path / "reg"
+    rep = run_toy_regression(out, steps=300, networks=50, progress=False)
+    for name in ("checkpoint.safetensors", "config.yaml", "metrics.jsonl", "regression.png", "report.md"):
+        assert (out / name).is_file(), name
+    assert (out / "regression.png").stat().st_size > 10_000
+    train_y = load_dataset("cubic", "train").y
+    # The networks' mean explains most of the targets' variance (y ranges over ±64).
+    assert rep["train"]["ensemble_rmse"] ** 2 < 0.2 * train_y.var().item()
+    # Sampled functions disagree more away from the data than on it.
+    assert rep["mean_std_outside_data_range"] > 1.5 * rep["mean_std_inside_data_range"]
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert "val_mean_rmse" in rows[-1] and rows[-1]["mse"] < 0.3 * rows[0]["mse"]
+    m = evaluate_run(out, 20, progress=False)
+    assert m["n_networks"] == 20 and m["ensemble_rmse"] <= m["mean_rmse"]
+    assert json.loads((out / "metrics-test.json").read_text())["mean_rmse"] == m["mean_rmse"]
+
+
+def _cfg(tmp_path, **sets):
+    data = yaml.safe_load(yaml.safe_dump(CONFIG))
+    for key, value in sets.items():
+        section, name = key.split("__")
+        data[section][name] = value
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return load_config(path)
+
+
+@pytest.mark.parametrize(("sets", "message"), [
+    ({"train__images_per_noise": 16}, "full_batch needs train.images_per_noise equal to the 20"),
+    ({"method__task": "classification"}, "'cubic' is a regression set but method 'hypergan' trains for "
+                                        "classification (set method.task)"),
+])
+def test_mismatched_settings_fail_in_one_line_before_any_folder(tmp_path, sets, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        train(_cfg(tmp_path, **sets), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_method_without_regression_is_refused(tmp_path):
+    cfg = _cfg(tmp_path)
+    cfg.method = {"name": "deutsch"}
+    with pytest.raises(ConfigError, match="regression set but method 'deutsch' trains for classification$"):
+        train(cfg, tmp_path / "run", progress=False)

@@ -116,7 +116,7 @@ def test_keep_best_keeps_the_model_of_the_best_validation(tmp_path):
     accs = [r["val_mean_accuracy"] for r in rows]
     best_step = rows[accs.index(max(accs))]["step"]  # the first step reaching the maximum
     meta = checkpoint_meta(tmp_path, BEST)
-    assert meta["step"] == best_step and meta["val_mean_accuracy"] == max(accs)
+    assert meta["step"] == best_step and meta["val_score"] == max(accs)
     session = load_run(tmp_path)
     assert (session.checkpoint, session.checkpoint_step) == (BEST, best_step)
     last = load_run(tmp_path, checkpoint=CHECKPOINT)

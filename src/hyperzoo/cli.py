@@ -30,6 +30,17 @@ def _fail(error: Exception) -> None:
 
 def _table(metrics: dict) -> str:
     m = metrics
+    if "mean_rmse" in m:  # a regression set
+        rows = [("networks", f"{m['n_networks']}"),
+                ("data", f"{m['dataset']} / {m['split']} ({m['n_examples']} examples)"),
+                ("single network RMSE", f"{m['mean_rmse']:.4g} ± {m['std_rmse']:.4g} "
+                                        f"(min {m['min_rmse']:.4g}, max {m['max_rmse']:.4g})"),
+                ("ensemble mean RMSE", f"{m['ensemble_rmse']:.4g}"),
+                *((("predictive std (mean)", f"{m['mean_predictive_std']:.4g}"),
+                   ("Gaussian NLL (ensemble)", f"{m['ensemble_gaussian_nll']:.4f} nats"))
+                  if "mean_predictive_std" in m else ())]
+        width = max(len(k) for k, _ in rows)
+        return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
     rows = [("networks", f"{m['n_networks']}"),
             ("data", f"{m['dataset']} / {m['split']} ({m['n_examples']} examples)"),
             ("single network", f"{m['mean_accuracy']:.2%} ± {m['std_accuracy']:.2%} "
@@ -83,6 +94,9 @@ def train(
     if "val_mean_accuracy" in last:
         typer.echo(f"step {last['step']}: validation accuracy {last['val_mean_accuracy']:.2%} "
                    f"(ensemble {last['val_ensemble_accuracy']:.2%}); run folder {out or resume}")
+    elif "val_mean_rmse" in last:
+        typer.echo(f"step {last['step']}: validation RMSE {last['val_mean_rmse']:.4g} "
+                   f"(ensemble mean {last['val_ensemble_rmse']:.4g}); run folder {out or resume}")
 
 
 @app.command("config")
@@ -218,18 +232,25 @@ def toy(
 
 @app.command("toy-regression")
 def toy_regression(
-    out: Annotated[Path, typer.Option(help="folder for regression.png and regression.json")] = Path(
-        "runs/toy-regression"),
+    out: Annotated[Path, typer.Option(help="new run folder; its report (report.md, regression.png) "
+                                            "is written there too")] = Path("runs/toy-regression"),
     steps: int = 1500,
     seed: int = 0,
+    networks: Annotated[int, typer.Option(help="sampled networks in the report")] = 1000,
     quiet: bool = False,
 ) -> None:
-    """Seed 002's 1-D regression: HyperGAN on 20 noisy points of y = x³ (about a minute)."""
-    from hyperzoo.toy_regression import ToyRegressionConfig, run_toy_regression
+    """Seed 002's 1-D regression: HyperGAN on 20 noisy points of y = x³, trained like any run
+    (then `hyperzoo evaluate/report` work on the folder), and its report (about a minute)."""
+    from hyperzoo.toy_regression import run_toy_regression
+    from hyperzoo.train import TrainingDiverged
 
     if steps < 1:
         _fail(ConfigError(f"--steps must be at least 1, got {steps}"))
-    s = run_toy_regression(out, ToyRegressionConfig(steps=steps, seed=seed), progress=not quiet)
+    try:
+        s = run_toy_regression(out, steps, seed, networks, progress=not quiet,
+                               argv=["hyperzoo", *sys.argv[1:]])
+    except (*USER_ERRORS, TrainingDiverged) as e:
+        _fail(e)
     typer.echo(f"wrote {out / 'regression.png'}; predictive std inside the data range "
                f"{s['mean_std_inside_data_range']:.2f}, outside {s['mean_std_outside_data_range']:.2f}; "
                f"RMSE of the mean to x³ inside {s['rmse_to_true_function_inside']:.2f}")

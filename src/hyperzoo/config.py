@@ -114,6 +114,9 @@ class TrainConfig:
     # Adam takes none). Weight decay is the method's own ``method.weight_decay``.
     optimizer: str = "adam"
     momentum: float | None = None
+    # Every network sees the whole training set, in order, at every step (images_per_noise must
+    # then equal its size): seed 002's 20-point regression.
+    full_batch: bool = False
 
     def __post_init__(self) -> None:
         for key in ("steps", "noise_batch", "images_per_noise", "val_every", "val_networks",

@@ -43,6 +43,7 @@ HELP: dict[str, str] = {
     "train.log_every": "steps between reads of the logged scalars from the device (one row per step)",
     "train.precision": "fp32, or bf16 (the training loss under autocast)",
     "train.compile": "torch.compile the training loss",
+    "train.full_batch": "every network sees the whole training set at every step (tiny sets only)",
     "train.keep_best": "also keep the best-validation model (best.safetensors), used by evaluate",
     "train.optimizer": "optimizer of every parameter group: adam, or sgd (heavy-ball momentum)",
     "train.momentum": "SGD momentum (null: 0.9 with sgd; adam takes none)",

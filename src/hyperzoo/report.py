@@ -17,6 +17,7 @@ from hyperzoo.analysis.filters import filter_images
 from hyperzoo.analysis.norms import layer_norms
 from hyperzoo.analysis.paths import path_accuracies
 from hyperzoo.analysis.pca import pca
+from hyperzoo.analysis.regression import plot_regression, regression_summary
 from hyperzoo.data import Dataset, load_dataset
 from hyperzoo.devices import weights_device
 from hyperzoo.diversity import kl_entropy
@@ -212,11 +213,15 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
         raise RunError(f"run {run_dir} holds {held} network ({session.config.method.get('name')}); "
                          "the report analyses a pool of sampled networks: pass it with --compare")
     out = Path(out)
+    d = session.config.data
+    data = limit_dataset(load_dataset(d.dataset, "test", d.data_dir, d.val_fraction), limit)
+    if data.task == "regression":
+        if compare or ood:
+            raise ConfigError("the report of a regression run takes no --compare or --ood")
+        return regression_report(run_dir, session, data, out, pool, seed, start)
     out.mkdir(parents=True, exist_ok=True)
     steps = 7 + 2 * len(EPSILONS) + len(compare) + 2 + bool(ood)
     bar = tqdm(total=steps, desc="report", disable=not progress, unit="step")
-    d = session.config.data
-    data = limit_dataset(load_dataset(d.dataset, "test", d.data_dir), limit)
     main = _Run(Path(run_dir), session, data, pool, seed)
     bar.update(1)
     others = [_Run(Path(r), load_run(r, data_dir, trust_code=trust_code), data, pool, seed)
@@ -325,6 +330,35 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
     atomic_write_text(out / "report.md", _markdown(rep, main.label))
     bar.update(1)
     bar.close()
+    return rep
+
+
+def regression_report(run_dir: str | Path, session: Session, test: Dataset, out: Path, networks: int,
+                      seed: int, start: float) -> dict[str, Any]:
+    """A regression run with one input: test and training error of single networks and of their
+    mean, predictive spread inside vs outside the training inputs, regression.png."""
+    d = session.config.data
+    train = load_dataset(d.dataset, "train", d.data_dir, d.val_fraction)
+    rep, curves, grid = regression_summary(session, train, test, networks, seed)
+    out.mkdir(parents=True, exist_ok=True)
+    fig = plot_regression(curves, grid, train, out / "regression.png", truth=test.name == "cubic")
+    rep = {"run": str(run_dir), "method": session.config.method.get("name", "deutsch"),
+           "target": session.config.target.name, **rep, "figures": {"regression": str(fig)},
+           "seconds": round(time.perf_counter() - start, 1)}
+    atomic_write_json(out / "report.json", rep)
+    t, s = rep["test"], rep
+    lines = [f"# Regression report: {Path(run_dir).name}", "",
+             f"{rep['method']} on {rep['target']}, data set {rep['dataset']}, {networks} sampled networks "
+             f"(noise seed {seed}); test set of {len(test)} examples.", "",
+             "| | single networks (mean ± std) | ensemble mean |", "|---|---|---|",
+             f"| test RMSE | {t['mean_rmse']:.3f} ± {t['std_rmse']:.3f} | {t['ensemble_rmse']:.3f} |",
+             f"| training RMSE | {s['train']['mean_rmse']:.3f} ± {s['train']['std_rmse']:.3f} | "
+             f"{s['train']['ensemble_rmse']:.3f} |", "",
+             "Predictive std (over networks) inside the training inputs' range "
+             f"{s['mean_std_inside_data_range']:.2f}, "
+             f"outside it {s['mean_std_outside_data_range']:.2f}; test Gaussian NLL of the ensemble "
+             f"{t['ensemble_gaussian_nll']:.3f} nats.", "", "![regression](regression.png)", ""]
+    atomic_write_text(out / "report.md", "\n".join(lines))
     return rep
 
 

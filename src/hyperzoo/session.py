@@ -61,6 +61,9 @@ def check_target(module: nn.Module, name: str, data: Dataset) -> None:
                           f"shape {shape} (C, H, W): {str(e).splitlines()[0]}") from None
     finally:
         module.train(was_training)
+    if data.task == "regression" and (out.dim() != 2 or out.shape[-1] != 1):
+        raise ConfigError(f"target {name!r} outputs shape {tuple(out.shape[1:])} per example but the "
+                          f"regression set {data.name!r} needs one output (1,)")
     if out.dim() != 2 or out.shape[-1] < data.num_classes:
         raise ConfigError(f"target {name!r} outputs shape {tuple(out.shape[1:])} per example but data set "
                           f"{data.name!r} has {data.num_classes} classes (labels 0-{data.num_classes - 1})")
@@ -103,6 +106,10 @@ def build_session(config: Config, with_data: bool = True, module: nn.Module | No
     module.to(resolve_device(config.train.device if device is None else device))
     target = TargetNet(module, shape, backend=config.target.backend)  # type: ignore[arg-type]
     method = build_method(target, config.method, len(train_data) if train_data is not None else None)
+    if train_data is not None and train_data.task != method.task:
+        raise ConfigError(f"data set {train_data.name!r} is a {train_data.task} set but method "
+                          f"{config.method.get('name', 'deutsch')!r} trains for {method.task}"
+                          + (" (set method.task)" if hasattr(method.config, "task") else ""))
     method.to(module_device(module))
     return Session(config, target, method, train_data, val_data)
 

@@ -17,7 +17,8 @@ from hyperzoo.config import Config
 from hyperzoo.data import Dataset, absolute_dataset
 from hyperzoo.data.augment import augment
 from hyperzoo.devices import resolve_device
-from hyperzoo.evaluation import ensemble_metrics, predict_proba
+from hyperzoo.errors import ConfigError
+from hyperzoo.evaluation import ensemble_metrics, predict, predict_proba, regression_metrics
 from hyperzoo.methods import Method, resolve_method_config
 from hyperzoo.optimizers import make_optimizer
 from hyperzoo.runs import (
@@ -55,8 +56,9 @@ VALIDATION_BN_EXAMPLES = 1024
 @torch.no_grad()
 def validate(method: Method, data: Dataset, n_networks: int, seed: int,
              statistics_x: torch.Tensor | None = None, bn_batch: int = 256) -> dict[str, float]:
-    """Accuracy of ``n_networks`` networks drawn from a fixed noise seed (comparable across steps);
-    a batch-norm target's networks get running statistics from ``statistics_x``."""
+    """Accuracy (RMSE for a regression set) of ``n_networks`` networks drawn from a fixed noise seed
+    (comparable across steps); a batch-norm target's networks get running statistics from
+    ``statistics_x``."""
     was_training = method.training
     method.eval()
     n_networks = min(n_networks, method.max_networks or n_networks)  # a fixed set holds this many
@@ -65,9 +67,17 @@ def validate(method: Method, data: Dataset, n_networks: int, seed: int,
         if statistics_x is None:
             raise ValueError("validating a batch-norm target needs training images for its statistics")
         weights = estimate_bn_statistics(method.target, weights, statistics_x, bn_batch)
-    metrics = ensemble_metrics(predict_proba(method.target, weights, data.x), data.y)
+    if data.task == "regression":
+        metrics = regression_metrics(predict(method.target, weights, data.x)[..., 0], data.y)
+    else:
+        metrics = ensemble_metrics(predict_proba(method.target, weights, data.x), data.y)
     method.train(was_training)
     return metrics
+
+
+def validation_score(metrics: dict[str, float]) -> float:
+    """Higher is better: the mean single-network accuracy, or minus its RMSE (regression)."""
+    return metrics["mean_accuracy"] if "mean_accuracy" in metrics else -metrics["mean_rmse"]
 
 
 def _params(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
@@ -155,8 +165,12 @@ def training_batch(data: Dataset, n: int, m: int, config: Config, generator: tor
                    ) -> tuple[torch.Tensor, torch.Tensor]:
     """One step's images (N, M_share, ...) and labels (N, M_share) on ``device``: M different
     images for each of N networks, drawn (and augmented) on the CPU from ``generator``, of
-    which this process keeps its ``share`` of every network's M (all of them in one process)."""
-    idx = torch.randint(len(data), (n * m,), generator=generator)
+    which this process keeps its ``share`` of every network's M (all of them in one process).
+    With ``train.full_batch`` every network gets the whole set in order (M = its size)."""
+    if config.train.full_batch:
+        idx = torch.arange(len(data)).repeat(n)
+    else:
+        idx = torch.randint(len(data), (n * m,), generator=generator)
     # Augmentation draws from the data generator, which the checkpoint keeps.
     x = augment(data.x[idx], config.data.augment, config.data.pad, generator)
     x = x.reshape(n, m, *data.input_shape)[:, share].to(device, non_blocking=True)
@@ -239,6 +253,10 @@ def _train(config: Config, run_dir: Path, resume: bool, argv: list[str] | None, 
     s = build_session(config, module=module, data=data, trust_code=trust_code or not resume,
                       device=device)
     s.method.check_training(t.noise_batch)
+    assert s.train_data is not None
+    if t.full_batch and t.images_per_noise != len(s.train_data):
+        raise ConfigError(f"train.full_batch needs train.images_per_noise equal to the {len(s.train_data)} "
+                          f"training examples of {s.train_data.name!r}, got {t.images_per_noise}")
     if not world.main:  # rank 0 checks, locks and writes the folder; the others wait for it
         distributed.follow_main(world)
         return _train_locked(config, s, run_dir, resume, progress, world, device, share)
@@ -282,7 +300,9 @@ def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progr
     # The best validation accuracy so far; a best model saved after the checkpoint we resume
     # from is from steps about to be redone (identically), so it does not count.
     best_meta = checkpoint_meta(run_dir, BEST) if t.keep_best else None
-    best = best_meta["val_mean_accuracy"] if best_meta and best_meta["step"] <= start else None
+    # (Folders written before regression runs existed name the score val_mean_accuracy.)
+    best = (best_meta.get("val_score", best_meta.get("val_mean_accuracy"))
+            if best_meta and best_meta["step"] <= start else None)
     n, m = t.noise_batch, t.images_per_noise
     last: dict[str, float] = {}
     method.train()
@@ -325,17 +345,16 @@ def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progr
                 val = validate(method, s.val_data, t.val_networks, t.seed + 3,
                                statistics_images(s, VALIDATION_BN_EXAMPLES), config.data.bn_batch)
                 row.update({f"val_{k}": v for k, v in val.items() if k != "n_networks"})
-                if t.keep_best and (best is None or val["mean_accuracy"] > best):
-                    best = val["mean_accuracy"]
-                    save_checkpoint(run_dir, method, {}, done, {}, name=BEST,
-                                    extra={"val_mean_accuracy": best})
+                if t.keep_best and (best is None or validation_score(val) > best):
+                    best = validation_score(val)
+                    save_checkpoint(run_dir, method, {}, done, {}, name=BEST, extra={"val_score": best})
             last = row
             if not world.main:
                 continue
             log.write("".join(json.dumps(r) + "\n" for r in rows))
             log.flush()
             shown = {"loss": "loss", "acc": "accuracy", "mse": "mse", "H": "entropy",
-                     "val": "val_mean_accuracy"}
+                     "val": "val_mean_accuracy", "val_rmse": "val_mean_rmse"}
             bar.set_postfix({k: f"{row[key]:.4g}" for k, key in shown.items() if key in row})
             if saving:
                 save_checkpoint(run_dir, method, optimizers, done, gens, global_rng=True)

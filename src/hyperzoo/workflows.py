@@ -15,7 +15,14 @@ from hyperzoo.analysis.ensembles import accuracy_vs_size
 from hyperzoo.data import Dataset, load_dataset
 from hyperzoo.diversity import kl_entropy
 from hyperzoo.errors import ConfigError, DataError, RunError
-from hyperzoo.evaluation import ensemble_metrics, predict_proba, reliability_bins, uncertainty_metrics
+from hyperzoo.evaluation import (
+    ensemble_metrics,
+    predict,
+    predict_proba,
+    regression_metrics,
+    reliability_bins,
+    uncertainty_metrics,
+)
 from hyperzoo.session import Session, limit_dataset, load_run, sample_networks
 from hyperzoo.symmetry import GaugeUnavailable, gauge_fix
 from hyperzoo.weights import atomic_write_json, flatten, save_tensors, select
@@ -56,6 +63,8 @@ def evaluate_run(run_dir: str | Path, n_networks: int = 100, data_dir: str | Non
         data = load_dataset(d.dataset, split, data_dir or d.data_dir, d.val_fraction)
     check_input_shape(session, data)
     start = time.perf_counter()
+    if data.task == "regression":
+        return _evaluate_regression(run_dir, session, data, n_networks, seed, start, out, write)
     with torch.no_grad():
         weights = sample_networks(session, n_networks, seed, progress)
         with tqdm(total=n_networks, desc="evaluate", disable=not progress, unit="net") as bar:
@@ -106,6 +115,25 @@ def evaluate_run(run_dir: str | Path, n_networks: int = 100, data_dir: str | Non
         "seconds": round(time.perf_counter() - start, 3),
     }
     if write:
+        try:
+            atomic_write_json(path, metrics)
+        except OSError as e:
+            _warn_unwritten(path, e)
+    return metrics
+
+
+def _evaluate_regression(run_dir: str | Path, session: Session, data: Dataset, n_networks: int, seed: int,
+                         start: float, out: str | Path | None, write: bool) -> dict[str, Any]:
+    """`evaluate_run` for a regression set: RMSE of single networks and of their mean, spread."""
+    weights = sample_networks(session, n_networks, seed)
+    metrics: dict[str, Any] = {
+        **regression_metrics(predict(session.target, weights, data.x)[..., 0], data.y),
+        "dataset": data.name, "split": data.split, "n_examples": len(data), "seed": seed,
+        "checkpoint": session.checkpoint, "checkpoint_step": session.checkpoint_step,
+        "seconds": round(time.perf_counter() - start, 3),
+    }
+    if write:
+        path = Path(out) if out is not None else metrics_path(run_dir, data.split)
         try:
             atomic_write_json(path, metrics)
         except OSError as e:
@@ -215,7 +243,7 @@ def check_input_shape(session: Session, data: Dataset) -> None:
     """One line when ``data``'s examples do not have the shape the run's target takes."""
     if tuple(data.input_shape) != tuple(session.target.input_shape):
         raise DataError(f"data set {data.name!r} has inputs of shape {data.input_shape} but the run's "
-                        f"target takes {tuple(session.target.input_shape)} (C, H, W)")
+                        f"target takes {tuple(session.target.input_shape)}")
 
 
 def load_outliers(ref: str | Dataset, data_dir: str | None) -> Dataset:

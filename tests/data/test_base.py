@@ -17,7 +17,7 @@ def test_dataset_basics():
 @pytest.mark.parametrize(
     ("x", "y"),
     [
-        (torch.zeros(4, 5, 6), torch.arange(4)),
+        (torch.zeros(4), torch.arange(4)),
         (torch.zeros(4, 1, 5, 6, dtype=torch.float64), torch.arange(4)),
         (torch.zeros(4, 1, 5, 6), torch.arange(4, dtype=torch.int32)),
         (torch.zeros(4, 1, 5, 6), torch.arange(3)),
@@ -26,6 +26,14 @@ def test_dataset_basics():
 def test_dataset_validates(x, y):
     with pytest.raises(DataError, match="toy/train"):
         Dataset(x, y, "toy", "train", 10)
+
+
+def test_a_set_without_classes_is_a_regression_set_with_real_targets():
+    d = Dataset(torch.zeros(4, 1), torch.zeros(4), "r", "train", 0)
+    assert d.task == "regression" and d.input_shape == (1,)
+    assert Dataset(torch.zeros(4, 1), torch.arange(4), "c", "train", 4).task == "classification"
+    with pytest.raises(DataError, match="y must be float32 .* for regression"):
+        Dataset(torch.zeros(4, 1), torch.arange(4), "r", "train", 0)
 
 
 def test_data_error_is_a_user_error_not_a_value_error():

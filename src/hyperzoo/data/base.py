@@ -13,9 +13,11 @@ __all__ = ["DataError", "Dataset"]
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
-    """One split of a classification data set, held in memory.
+    """One split of a data set, held in memory.
 
-    ``x`` is float32 of shape ``(n, C, H, W)`` scaled to [0, 1]; ``y`` is int64 of shape ``(n,)``.
+    Classification: ``x`` is float32 ``(n, C, H, W)`` scaled to [0, 1] (or any ``(n, *shape)``)
+    and ``y`` int64 ``(n,)`` with ``num_classes`` classes. Regression (``num_classes == 0``):
+    ``y`` is float32 ``(n,)``, one real target per example.
     """
 
     x: torch.Tensor
@@ -25,25 +27,30 @@ class Dataset:
     num_classes: int
 
     def __post_init__(self) -> None:
-        if self.x.dtype != torch.float32 or self.x.dim() != 4:
+        if self.x.dtype != torch.float32 or self.x.dim() < 2:
             raise DataError(
-                f"{self.name}/{self.split}: x must be float32 (n, C, H, W), "
+                f"{self.name}/{self.split}: x must be float32 (n, C, H, W) or (n, *shape), "
                 f"got {self.x.dtype} {tuple(self.x.shape)}"
             )
-        if self.y.dtype != torch.int64 or self.y.shape != (self.x.shape[0],):
+        dtype = torch.float32 if self.task == "regression" else torch.int64
+        if self.y.dtype != dtype or self.y.shape != (self.x.shape[0],):
             raise DataError(
-                f"{self.name}/{self.split}: y must be int64 ({self.x.shape[0]},), "
-                f"got {self.y.dtype} {tuple(self.y.shape)}"
+                f"{self.name}/{self.split}: y must be {str(dtype).removeprefix('torch.')} "
+                f"({self.x.shape[0]},) for {self.task}, got {self.y.dtype} {tuple(self.y.shape)}"
             )
+
+    @property
+    def task(self) -> str:
+        """``"classification"``, or ``"regression"`` for a set with no classes."""
+        return "regression" if self.num_classes == 0 else "classification"
 
     def __len__(self) -> int:
         return self.x.shape[0]
 
     @property
-    def input_shape(self) -> tuple[int, int, int]:
-        """Shape of one example, ``(C, H, W)``."""
-        c, h, w = self.x.shape[1:]
-        return (c, h, w)
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of one example, ``(C, H, W)`` for images."""
+        return tuple(self.x.shape[1:])
 
     def __repr__(self) -> str:
         # The default repr would print both tensors in full.

@@ -8,14 +8,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hyperzoo.data import cifar, custom
+from hyperzoo.data import cifar, cubic, custom
 from hyperzoo.data.base import DataError, Dataset
 from hyperzoo.data.checksums import verify_known
 from hyperzoo.data.digits import SPLITS as DIGITS_SPLITS
 from hyperzoo.data.digits import digits_split
 from hyperzoo.data.idx import idx_candidates, read_idx
 
-DATASETS = ("digits", "mnist", "notmnist", "cifar10", "cifar5", "cifar5-hidden", "mnist-5000",
+DATASETS = ("digits", "cubic", "mnist", "notmnist", "cifar10", "cifar5", "cifar5-hidden", "mnist-5000",
             "cifar10-5000")
 # Seed 002's variants of a base set: (base, kept classes relabelled from 0, training examples).
 # CIFAR-5 is classes 0–4; "cifar5-hidden" holds classes 5–9, its out-of-distribution set.
@@ -29,6 +29,7 @@ _VARIANTS: dict[str, tuple[str, tuple[int, ...] | None, int | None]] = {
 _FULL_SPLITS = ("train", "val", "test", "trainval")
 _SPLITS: dict[str, tuple[str, ...]] = {
     "digits": DIGITS_SPLITS,
+    "cubic": cubic.SPLITS,
     "mnist": _FULL_SPLITS,
     "notmnist": ("test",),
     "cifar10": _FULL_SPLITS,
@@ -77,6 +78,9 @@ def load_dataset(name: str, split: str, data_dir: str | Path | None = None,
     if name == "digits":
         x, y = digits_split(split)
         return Dataset(x, y, name, split, _NUM_CLASSES)
+    if name == "cubic":  # regression: no classes
+        x, y = cubic.cubic_split(split)
+        return Dataset(x, y, name, split, 0)
     if data_dir is None:
         raise DataError(f"dataset {name!r} needs --data-dir pointing at {_NEEDS_DIR[name]}")
     root = Path(data_dir).expanduser()

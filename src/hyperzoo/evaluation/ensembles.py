@@ -18,6 +18,14 @@ def predict_proba(target: TargetNet, weights: WeightBatch, x: torch.Tensor,
     bounds activation memory for large ensembles. Inputs move chunk by chunk to the weights'
     device; the probabilities come back on the CPU.
     """
+    return predict(target, weights, x, max_pairs, progress, probabilities=True)
+
+
+@torch.no_grad()
+def predict(target: TargetNet, weights: WeightBatch, x: torch.Tensor, max_pairs: int = 16384,
+            progress=None, probabilities: bool = False) -> torch.Tensor:
+    """Outputs of every network on every input, ``(N, B, K)``, chunked as in `predict_proba`
+    (which is this with ``probabilities``: a softmax over K)."""
     device = next(iter(weights.values())).device
     n = batch_size(weights)
     nets = max(1, min(n, max_pairs // max(1, min(len(x), 1024))))
@@ -25,11 +33,15 @@ def predict_proba(target: TargetNet, weights: WeightBatch, x: torch.Tensor,
     rows = []
     for i in range(0, n, nets):
         part = select(weights, slice(i, i + nets))
-        rows.append(torch.cat([target(part, x[j:j + images].to(device)).softmax(-1).cpu()
+        rows.append(torch.cat([_out(target(part, x[j:j + images].to(device)), probabilities).cpu()
                                for j in range(0, len(x), images)], dim=1))
         if progress is not None:
             progress(min(i + nets, n))
     return torch.cat(rows)
+
+
+def _out(outputs: torch.Tensor, probabilities: bool) -> torch.Tensor:
+    return outputs.softmax(-1) if probabilities else outputs
 
 
 def ensemble_metrics(probs: torch.Tensor, y: torch.Tensor) -> dict[str, float]:

@@ -57,6 +57,12 @@ class Method(nn.Module, ABC):
         called before a run folder is created."""
 
     @property
+    def task(self) -> str:
+        """What the generated networks do: ``"classification"`` (cross-entropy on labels) or
+        ``"regression"`` (squared error on real targets); the data set must agree."""
+        return "classification"
+
+    @property
     def max_networks(self) -> int | None:
         """How many distinct networks the method can give (None: unlimited)."""
         return None

@@ -100,6 +100,10 @@ class HyperGAN(LatentMethod):
     def latent_dim(self) -> int:
         return self.config.z_dim
 
+    @property
+    def task(self) -> str:
+        return self.config.task
+
     def optimizer_groups(self) -> dict[str, list[nn.Parameter]]:
         disc = list(self.discriminator.parameters())
         ids = {id(p) for p in disc}
@@ -140,8 +144,11 @@ class HyperGAN(LatentMethod):
             task = F.cross_entropy(outputs.flatten(0, 1), y.flatten())
             metric = {"accuracy": (outputs.argmax(-1) == y).float().mean()}
         else:
-            task = F.mse_loss(outputs.squeeze(-1), y)
-            metric = {"mse": task.detach()}
+            mse = F.mse_loss(outputs.squeeze(-1), y)
+            # Relative to the variance of the step's targets (1 − R²), so that β weighs the same
+            # whatever the units of y (seed 002 standardises its regression targets).
+            task = mse / y.detach().var().clamp_min(1e-12)
+            metric = {"mse": mse.detach()}
         prior = normal(tuple(flat_q.shape), generator, flat_q.device, flat_q.dtype)
         real = torch.ones(flat_q.shape[0], 1, device=x.device)
         fool = F.binary_cross_entropy_with_logits(self.discriminator(flat_q), real)

@@ -20,6 +20,7 @@ from hyperzoo.targets.zoo import (
     HyperGANCIFAR,
     HyperGANMNIST,
     LeNetCIFAR,
+    RegressionMLP,
     StaticMNIST,
 )
 
@@ -32,6 +33,7 @@ BUILTIN: dict[str, type[nn.Module]] = {
     "static_mnist": StaticMNIST,
     "vgg_cifar": VGGCIFAR,
     "resnet_cifar": CIFARResNet,
+    "regression_mlp": RegressionMLP,
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 
@@ -191,3 +192,30 @@ class CIFARResNet(nn.Module):
     def forward(self, x):
         x = nn.functional.relu(self.bn(self.conv(x)))
         return self.fc(self.pool(self.stages(x)).flatten(1))
+
+
+class Scale(nn.Module):
+    """Multiplies by a fixed number: no parameters, nothing generated."""
+
+    def __init__(self, factor: float) -> None:
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.factor
+
+    def extra_repr(self) -> str:
+        return f"factor={self.factor:g}"
+
+
+class RegressionMLP(nn.Sequential):
+    """Seed 002 §4.4's regression target: ``in_features`` → ``hidden`` ReLU → 1 (301 weights with
+    the defaults), its output multiplied by a fixed ``output_scale``: a network initialised at
+    unit output scale then starts at the scale of the targets (for y = x³ on [−4, 4]: 4³/√7 ≈ 24.2,
+    the standard deviation of x³ for x ~ U[−4, 4]) without any weight having to grow there."""
+
+    input_shape = (1,)
+
+    def __init__(self, in_features: int = 1, hidden: int = 100, output_scale: float = 1.0) -> None:
+        super().__init__(nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, 1),
+                         Scale(output_scale))
