@@ -1,22 +1,62 @@
+import math
+from pathlib import Path
+
+import pytest
 import torch
 
-from hyperzoo.toy import ToyConfig, mixture_density, run_toy
+from hyperzoo.config import ConfigError, load_config
+from hyperzoo.data import DataError
+from hyperzoo.methods.toy_mixture import ToyMixtureConfig, mixture_density
+from hyperzoo.toy import run_toy, toy_config
+from hyperzoo.train import train
+from hyperzoo.workflows import evaluate_run, export_networks
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_mixture_density_integrates_to_one():
-    cfg = ToyConfig()
+    cfg = ToyMixtureConfig()
     g = torch.linspace(-6, 6, 601, dtype=torch.float64)
     xx, yy = torch.meshgrid(g, g, indexing="xy")
-    dens = mixture_density(torch.stack([xx, yy], -1), cfg)
+    dens = mixture_density(torch.stack([xx, yy], -1), torch.tensor(cfg.centers, dtype=torch.float64),
+                           torch.tensor(cfg.weights, dtype=torch.float64), cfg.sigma)
     assert abs(dens.sum().item() * (12 / 600) ** 2 - sum(cfg.weights)) < 1e-3
+    # At a centre far from the others: its own weight over 2πσ².
+    one = mixture_density(torch.zeros(1, 2), torch.zeros(1, 2), torch.ones(1), 0.5)
+    assert math.isclose(one.item(), 1 / (2 * math.pi * 0.25), rel_tol=1e-6)
+
+
+def test_the_packaged_setting_is_the_experiments_config():
+    assert load_config(ROOT / "experiments" / "toy.yaml") == toy_config()
 
 
 def test_toy_path_reaches_peaks_and_thins_out_in_low_density(tmp_path):
-    summary = run_toy(tmp_path, ToyConfig(), progress=False)
-    assert (tmp_path / "toy.png").stat().st_size > 10_000
+    torch.set_num_threads(1)
+    out = tmp_path / "toy"
+    summary = run_toy(out, progress=False)
+    assert (out / "toy.png").stat().st_size > 10_000
     # The path runs through several peaks (which ones depends on the seed: the problem is
     # not convex), sits far above the box's mean density...
     assert summary["peaks_visited"] >= 3
     assert summary["mean_density"] > 3 * summary["mean_density_uniform_box"]
     # ...and samples are spaced further apart where the density is low.
     assert summary["rank_corr_density_vs_spacing"] < 0
+    # An ordinary run folder: its points export as networks (nn.Linear(1, 2) weights)...
+    paths = export_networks(out, 3, tmp_path / "nets")
+    assert len(paths) == 3
+    # ...and there is no data set to evaluate on: one line.
+    with pytest.raises(DataError, match="trained without data"):
+        evaluate_run(out, 5, progress=False)
+
+
+@pytest.mark.parametrize(("sets", "message"), [
+    (["data.dataset=digits"], "method 'toy_mixture' trains without data: set data.dataset to 'none'"),
+    (["target.name=digits_net", "data.dataset=none"], "its target must be 'point'"),
+    (["method.name=deutsch", "data.dataset=none", "target.name=point"], "method 'deutsch' needs a data set"),
+    (["train.keep_best=true"], "need a data set; data.dataset is 'none'"),
+])
+def test_mismatched_settings_fail_in_one_line_before_any_folder(tmp_path, sets, message):
+    base = ["target.name=point", "data.dataset=none", "method.name=toy_mixture"]
+    with pytest.raises(ConfigError, match=message):
+        train(load_config(None, [*base, *sets]), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()

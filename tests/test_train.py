@@ -40,11 +40,17 @@ MNF = ["method.name=mnf", "method.flow_hidden=8"]
 BHN = ["method.name=bhn", "method.flow_hidden=8"]
 DEEP_ENSEMBLE = ["method.name=ensemble", "method.size=4", "method.adversarial_eps=0.01"]
 ENSEMBLE = ["method.name=ensemble", "method.size=4", "method.weight_decay=1e-4"]
+# The two toy problems, through the same trainer: regression (keeping the best RMSE) and a
+# method that needs no data.
+REGRESSION = ["target.name=regression_mlp", "data.dataset=cubic", *HYPERGAN, "method.task=regression",
+              "train.keep_best=true"]
+TOY = ["target.name=point", "data.dataset=none", "method.name=toy_mixture"]
 
 
-@pytest.mark.parametrize("method", [[], HYPERGAN, STATIC, MC_DROPOUT, ENSEMBLE, MNF, BHN, DEEP_ENSEMBLE],
+@pytest.mark.parametrize("method", [[], HYPERGAN, STATIC, MC_DROPOUT, ENSEMBLE, MNF, BHN, DEEP_ENSEMBLE,
+                                    REGRESSION, TOY],
                          ids=["deutsch", "hypergan", "static", "mc_dropout", "ensemble", "mnf", "bhn",
-                              "deep_ensemble"])
+                              "deep_ensemble", "regression", "toy_mixture"])
 def test_resume_equals_uninterrupted(tmp_path, method):
     full, part = tmp_path / "full", tmp_path / "part"
     constant = "train.lr_schedule=constant"
@@ -65,7 +71,7 @@ def test_resume_equals_uninterrupted(tmp_path, method):
     cfg = (part / "config.yaml").read_text().replace("steps: 3", "steps: 6")
     (part / "config.yaml").write_text(cfg)
     train(None, part, resume=True, argv=["x"], progress=False)
-    files = ["checkpoint.safetensors"] + (["best.safetensors"] if method == STATIC else [])
+    files = ["checkpoint.safetensors"] + (["best.safetensors"] if method in (STATIC, REGRESSION) else [])
     for name in files:
         a, b = load_file(str(full / name)), load_file(str(part / name))
         assert a.keys() == b.keys()

@@ -23,7 +23,7 @@ from torch import nn
 
 from hyperzoo.config import Config, ConfigError, from_dict, load_config
 from hyperzoo.data import DataError, Dataset, load_dataset
-from hyperzoo.data.custom import as_images, as_labels
+from hyperzoo.data.custom import as_images, as_targets
 from hyperzoo.runs import RunError, read_config
 from hyperzoo.session import Session, load_run
 from hyperzoo.targets.registry import build_target, import_path_of
@@ -56,9 +56,11 @@ def to_dataset(data: Data, name: str, split: str) -> Dataset:
     if not isinstance(data, (tuple, list)) or len(data) != 2:
         raise DataError(f"{name}: expected (x, y), a torch Dataset, a Dataset or a name/path; "
                         f"got {type(data).__name__}")
-    x, y = as_images(data[0], f"{name} x"), as_labels(data[1], f"{name} y")
+    x, y = as_images(data[0], f"{name} x"), as_targets(data[1], f"{name} y")
     if len(x) != len(y):
         raise DataError(f"{name}: x has {len(x)} examples but y has {len(y)}")
+    if y.is_floating_point():  # real-valued targets: a regression set
+        return Dataset(x, y, name, split, 0)
     return Dataset(x, y, name, split, int(y.max()) + 1 if len(y) else 0)
 
 

@@ -214,17 +214,23 @@ def demo(
 
 @app.command()
 def toy(
-    out: Annotated[Path, typer.Option(help="folder for toy.png and toy.json")] = Path("runs/toy"),
-    steps: int = 3000,
+    out: Annotated[Path, typer.Option(help="new run folder; toy.png and toy.json are written there "
+                                            "too")] = Path("runs/toy"),
+    steps: int = 4000,
     seed: int = 0,
     quiet: bool = False,
 ) -> None:
-    """Seed 000's toy problem: 1-D noise onto a 2-D Gaussian mixture (under a minute)."""
-    from hyperzoo.toy import ToyConfig, run_toy
+    """Seed 000's toy problem: 1-D noise onto a 2-D Gaussian mixture, trained like any run
+    (under a minute)."""
+    from hyperzoo.toy import run_toy
+    from hyperzoo.train import TrainingDiverged
 
     if steps < 1:
         _fail(ConfigError(f"--steps must be at least 1, got {steps}"))
-    s = run_toy(out, ToyConfig(steps=steps, seed=seed), progress=not quiet)
+    try:
+        s = run_toy(out, steps, seed, progress=not quiet, argv=["hyperzoo", *sys.argv[1:]])
+    except (*USER_ERRORS, TrainingDiverged) as e:
+        _fail(e)
     peaks = ", ".join(f"{d:.2f}" for d in s["distance_to_nearest_sample_per_peak"])
     typer.echo(f"wrote {out / 'toy.png'}; distance from each peak to the path: {peaks}; "
                f"rank correlation density vs sample spacing: {s['rank_corr_density_vs_spacing']:.2f}")

@@ -11,9 +11,9 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from hyperzoo.config import Config, ConfigError
-from hyperzoo.data import Dataset, load_dataset
+from hyperzoo.data import NO_DATA, Dataset, load_dataset
 from hyperzoo.devices import module_device, resolve_device
-from hyperzoo.methods import Method, build_method
+from hyperzoo.methods import METHODS, Method, build_method
 from hyperzoo.runs import BEST, CHECKPOINT, load_checkpoint, read_config
 from hyperzoo.targets import TargetNet, build_target, estimate_bn_statistics
 from hyperzoo.weights import WeightBatch
@@ -82,24 +82,36 @@ def build_session(config: Config, with_data: bool = True, module: nn.Module | No
     ``config.train.device``); data stay on the CPU and are moved batch by batch."""
     torch.manual_seed(config.train.seed)
     d = config.data
+    name = config.method.get("name", "deutsch")
+    needs_data = METHODS[name][1].needs_data if name in METHODS else True
+    if needs_data != (d.dataset != NO_DATA) and data is None:
+        raise ConfigError(f"method {name!r} " + ("needs a data set, but data.dataset is 'none'" if needs_data
+                                                 else f"trains without data: set data.dataset to 'none' "
+                                                      f"(got {d.dataset!r})"))
     train_data = val_data = None
+    shape: tuple[int, ...] | None = None
     if data is not None:
         train_data, val_data = data[0], limit_dataset(data[1], d.val_limit)
         shape = train_data.input_shape
-    elif with_data:
+    elif with_data and d.dataset != NO_DATA:
         train_data = load_dataset(d.dataset, "train", d.data_dir, d.val_fraction)
         val_data = limit_dataset(load_dataset(d.dataset, d.val_split, d.data_dir, d.val_fraction),
                                  d.val_limit)
         shape = train_data.input_shape
     elif config.target.input_shape:
         shape = tuple(config.target.input_shape)
-    else:
+    elif d.dataset != NO_DATA:
         shape = load_dataset(d.dataset, "test", d.data_dir, d.val_fraction).input_shape
     if module is None:
         if config.target.name.startswith("<in-memory"):
             raise ConfigError(f"this run was trained from an in-memory module {config.target.name}; "
                               "reopen it from Python with hyperzoo.load(run_dir, module=...)")
         module = build_target(config.target.name, config.target.kwargs, trust_code=trust_code)
+    if shape is None:  # no data: the module states its input (a built-in target's input_shape)
+        if not hasattr(module, "input_shape"):
+            raise ConfigError(f"data.dataset is {NO_DATA!r}: set target.input_shape for target "
+                              f"{config.target.name!r}")
+        shape = tuple(module.input_shape)
     if train_data is not None:
         check_target(module, config.target.name, train_data)
     # Before the TargetNet, which keeps references to the module's buffers.

@@ -160,13 +160,17 @@ def read_rows(pending: list[Pending], world: distributed.World
     return rows, bad
 
 
-def training_batch(data: Dataset, n: int, m: int, config: Config, generator: torch.Generator,
+def training_batch(data: Dataset | None, n: int, m: int, config: Config, generator: torch.Generator,
                    share: slice = slice(None), device: torch.device | str = "cpu"
                    ) -> tuple[torch.Tensor, torch.Tensor]:
     """One step's images (N, M_share, ...) and labels (N, M_share) on ``device``: M different
     images for each of N networks, drawn (and augmented) on the CPU from ``generator``, of
     which this process keeps its ``share`` of every network's M (all of them in one process).
-    With ``train.full_batch`` every network gets the whole set in order (M = its size)."""
+    With ``train.full_batch`` every network gets the whole set in order (M = its size). Without
+    data (a method that needs none) the batch holds no examples: (N, 0) each."""
+    if data is None:
+        empty = torch.empty(n, 0, device=device)
+        return empty, empty
     if config.train.full_batch:
         idx = torch.arange(len(data)).repeat(n)
     else:
@@ -253,8 +257,9 @@ def _train(config: Config, run_dir: Path, resume: bool, argv: list[str] | None, 
     s = build_session(config, module=module, data=data, trust_code=trust_code or not resume,
                       device=device)
     s.method.check_training(t.noise_batch)
-    assert s.train_data is not None
-    if t.full_batch and t.images_per_noise != len(s.train_data):
+    if s.train_data is None and (t.keep_best or t.full_batch):
+        raise ConfigError("train.keep_best and train.full_batch need a data set; data.dataset is 'none'")
+    if s.train_data is not None and t.full_batch and t.images_per_noise != len(s.train_data):
         raise ConfigError(f"train.full_batch needs train.images_per_noise equal to the {len(s.train_data)} "
                           f"training examples of {s.train_data.name!r}, got {t.images_per_noise}")
     if not world.main:  # rank 0 checks, locks and writes the folder; the others wait for it
@@ -276,8 +281,7 @@ def _train(config: Config, run_dir: Path, resume: bool, argv: list[str] | None, 
 def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progress: bool,
                   world: distributed.World, device: torch.device, share: slice) -> dict[str, float]:
     t = config.train
-    method, data = s.method, s.train_data
-    assert data is not None and s.val_data is not None
+    method, data = s.method, s.train_data  # no data: a method that needs none (validation too)
     optimizers = {g: make_optimizer(params, t.optimizer, t.lr, t.momentum)
                   for g, params in method.optimizer_groups().items()}
     gens = {"noise": torch.Generator().manual_seed(t.seed + 1),
@@ -327,7 +331,7 @@ def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progr
             done = step + 1
             pending.append((done, lr, list(out), torch.stack([v.detach().float() for v in out.values()]),
                             [c for c, _ in checks], torch.stack([ok for _, ok in checks])))
-            validating = done % t.val_every == 0 or done == t.steps
+            validating = (done % t.val_every == 0 or done == t.steps) and s.val_data is not None
             saving = done % t.checkpoint_every == 0 or done == t.steps
             if not (validating or saving or done % t.log_every == 0):
                 continue
@@ -342,6 +346,7 @@ def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progr
                     "try a lower train.lr")
             row = rows[-1]
             if validating and world.main:
+                assert s.val_data is not None
                 val = validate(method, s.val_data, t.val_networks, t.seed + 3,
                                statistics_images(s, VALIDATION_BN_EXAMPLES), config.data.bn_batch)
                 row.update({f"val_{k}": v for k, v in val.items() if k != "n_networks"})

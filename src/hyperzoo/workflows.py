@@ -243,7 +243,8 @@ def check_input_shape(session: Session, data: Dataset) -> None:
     """One line when ``data``'s examples do not have the shape the run's target takes."""
     if tuple(data.input_shape) != tuple(session.target.input_shape):
         raise DataError(f"data set {data.name!r} has inputs of shape {data.input_shape} but the run's "
-                        f"target takes {tuple(session.target.input_shape)}")
+                        f"target takes {tuple(session.target.input_shape)}"
+                        + (" (C, H, W)" if len(session.target.input_shape) == 3 else ""))
 
 
 def load_outliers(ref: str | Dataset, data_dir: str | None) -> Dataset:

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from hyperzoo.data import DataError, load_dataset
-from hyperzoo.data.custom import as_images, as_labels
+from hyperzoo.data.custom import as_images, as_labels, as_targets
 from tests.data.conftest import bin_records, cifar_batch, py_batch
 
 
@@ -101,5 +101,18 @@ def test_array_conversions():
     assert as_labels(np.array([0.0, 2.0]), "y").dtype == torch.int64
     with pytest.raises(DataError, match="label -1 is negative"):
         as_labels(np.array([0, -1]), "y")
-    with pytest.raises(DataError, match="images must be"):
-        as_images(np.zeros((2, 3)), "x")
+    with pytest.raises(DataError, match="inputs must be images"):
+        as_images(np.zeros(2), "x")
+    assert as_images(np.zeros((2, 5)), "x").shape == (2, 5)  # feature vectors
+    assert as_targets(np.array([0.5, 2.0]), "y").dtype == torch.float32  # real targets
+    assert as_targets(np.array([1.0, 2.0]), "y").dtype == torch.int64  # whole numbers: classes
+
+
+def test_an_npz_of_features_and_real_targets_is_a_regression_set(tmp_path):
+    g = np.random.default_rng(0)
+    x, xt = g.normal(size=(50, 3)).astype(np.float32), g.normal(size=(10, 3)).astype(np.float32)
+    path = tmp_path / "houses.npz"
+    np.savez(path, x_train=x, y_train=x.sum(1) + 0.1, x_test=xt, y_test=xt.sum(1))
+    d = load_dataset(str(path), "train")
+    assert d.task == "regression" and d.input_shape == (3,) and len(d) == 45 and d.num_classes == 0
+    assert load_dataset(str(path), "test").task == "regression"

@@ -3,7 +3,9 @@ or an ``.npz`` file with ``x_train, y_train, x_test, y_test``.
 
 Any image size and any number of classes (``max label + 1``). Each reader returns the splits the
 source holds, ``{"train": (x, y), "test": (x, y)}``, with x float32 ``(n, C, H, W)`` in [0, 1]
-for 8-bit sources (floats are kept as given) and y int64 ``(n,)``.
+for 8-bit sources (floats are kept as given) and y int64 ``(n,)``. An ``.npz`` may also hold
+feature vectors ``(n, D)``, and real-valued targets: a floating-point y with any non-integer value
+is a regression set (y float32; whole-number floats are read as class labels).
 """
 
 from __future__ import annotations
@@ -135,7 +137,7 @@ def _read_npz(path: Path) -> Splits:
             raise DataError(f"{path}: has {xk if xk in arrays else yk} without "
                             f"{yk if xk in arrays else xk}")
         if xk in arrays:
-            out[split] = (as_images(arrays[xk], f"{path}:{xk}"), as_labels(arrays[yk], f"{path}:{yk}"))
+            out[split] = (as_images(arrays[xk], f"{path}:{xk}"), as_targets(arrays[yk], f"{path}:{yk}"))
             if len(out[split][0]) != len(out[split][1]):
                 raise DataError(f"{path}: {xk} has {len(out[split][0])} examples but {yk} has "
                                 f"{len(out[split][1])}")
@@ -147,19 +149,32 @@ def _read_npz(path: Path) -> Splits:
 
 def as_images(x: np.ndarray | torch.Tensor, what: str) -> torch.Tensor:
     """Images as float32 ``(n, C, H, W)``: uint8 is scaled to [0, 1], floats are kept;
-    ``(n, H, W)`` gains one channel, ``(n, H, W, C)`` with C of 1 or 3 is transposed."""
+    ``(n, H, W)`` gains one channel, ``(n, H, W, C)`` with C of 1 or 3 is transposed. Feature
+    vectors ``(n, D)`` stay as they are."""
     t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
     if t.dim() == 3:
         t = t[:, None]
     elif t.dim() == 4 and t.shape[-1] in (1, 3) and t.shape[1] not in (1, 3):
         t = t.permute(0, 3, 1, 2)
-    if t.dim() != 4:
-        raise DataError(f"{what}: images must be (n, H, W) or (n, C, H, W), got shape {tuple(t.shape)}")
+    if t.dim() not in (2, 4):
+        raise DataError(f"{what}: inputs must be images (n, H, W) or (n, C, H, W), or features (n, D); "
+                        f"got shape {tuple(t.shape)}")
     if t.dtype == torch.uint8:
         return t.float().div_(255.0).contiguous()
     if not t.is_floating_point():
         raise DataError(f"{what}: images must be uint8 or floating point, got {t.dtype}")
     return t.float().contiguous()
+
+
+def as_targets(y: np.ndarray | torch.Tensor, what: str) -> torch.Tensor:
+    """Class labels (int64, see `as_labels`), or real-valued regression targets (float32
+    ``(n,)``) where y is floating point with any non-integer value."""
+    t = torch.as_tensor(np.asarray(y) if not isinstance(y, torch.Tensor) else y)
+    if t.is_floating_point() and t.dim() == 1 and not bool((t == t.round()).all()):
+        if not bool(t.isfinite().all()):
+            raise DataError(f"{what}: regression targets must be finite")
+        return t.float().contiguous()
+    return as_labels(t, what)
 
 
 def as_labels(y: np.ndarray | torch.Tensor, what: str) -> torch.Tensor:

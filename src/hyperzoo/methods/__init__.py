@@ -16,6 +16,7 @@ from hyperzoo.methods.mc_dropout import MCDropout, MCDropoutConfig
 from hyperzoo.methods.mnf import MNF, MNFConfig
 from hyperzoo.methods.snapshots import SnapshotEnsemble, SnapshotsConfig
 from hyperzoo.methods.static import StaticHyperConfig, StaticHypernetwork
+from hyperzoo.methods.toy_mixture import ToyMixture, ToyMixtureConfig
 from hyperzoo.symmetry import check_gauge
 from hyperzoo.targets import TargetNet
 
@@ -29,6 +30,7 @@ METHODS: dict[str, tuple[type, type[Method]]] = {
     "mnf": (MNFConfig, MNF),
     "snapshots": (SnapshotsConfig, SnapshotEnsemble),
     "static": (StaticHyperConfig, StaticHypernetwork),
+    "toy_mixture": (ToyMixtureConfig, ToyMixture),
 }
 
 
@@ -75,4 +77,5 @@ __all__ = ["METHODS", "LatentMethod", "Method", "BayesianHypernetwork", "BHNConf
            "DeutschHypernetwork", "EnsembleConfig", "IndependentEnsemble", "HyperGAN", "HyperGANConfig",
            "MCDropout", "MCDropoutConfig", "MNF", "MNFConfig", "StaticHyperConfig", "StaticHypernetwork",
            "build_method", "resolve_method_config",
-           "GaussianNoise", "GaussianNoiseConfig", "SnapshotEnsemble", "SnapshotsConfig"]
+           "GaussianNoise", "GaussianNoiseConfig", "SnapshotEnsemble", "SnapshotsConfig", "ToyMixture",
+           "ToyMixtureConfig"]

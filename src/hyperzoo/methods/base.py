@@ -35,6 +35,10 @@ class Method(nn.Module, ABC):
     is not a submodule: a method's parameters are its own.
     """
 
+    # False: the objective needs no data set (``data.dataset: none``); the trainer then passes
+    # x and y of shape (N, 0), no examples for each of N networks.
+    needs_data: bool = True
+
     def __init__(self, target: TargetNet):
         super().__init__()
         self.target = target

@@ -20,6 +20,7 @@ from hyperzoo.targets.zoo import (
     HyperGANCIFAR,
     HyperGANMNIST,
     LeNetCIFAR,
+    Point,
     RegressionMLP,
     StaticMNIST,
 )
@@ -34,6 +35,7 @@ BUILTIN: dict[str, type[nn.Module]] = {
     "vgg_cifar": VGGCIFAR,
     "resnet_cifar": CIFARResNet,
     "regression_mlp": RegressionMLP,
+    "point": Point,
 }
 
 

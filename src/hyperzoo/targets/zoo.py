@@ -219,3 +219,13 @@ class RegressionMLP(nn.Sequential):
     def __init__(self, in_features: int = 1, hidden: int = 100, output_scale: float = 1.0) -> None:
         super().__init__(nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, 1),
                          Scale(output_scale))
+
+
+class Point(nn.Linear):
+    """A point of the plane as a network: the 2×1 weight of ``nn.Linear(1, 2, bias=False)``, so
+    that f(1) is the point (seed 000's toy problem, method ``toy_mixture``)."""
+
+    input_shape = (1,)
+
+    def __init__(self) -> None:
+        super().__init__(1, 2, bias=False)
