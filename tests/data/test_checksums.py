@@ -35,7 +35,7 @@ def test_verify_mismatch_message(tmp_path):
 def test_known_table_is_well_formed():
     lengths = {"sha256": 64, "md5": 32}
     for key, known in cs.KNOWN_SUMS.items():
-        assert re.fullmatch(r"(mnist|notmnist|cifar10)/[\w.-]+", key)
+        assert re.fullmatch(r"(mnist|notmnist|cifar10|cifar100)/[\w.-]+", key)
         assert re.fullmatch(rf"[0-9a-f]{{{lengths[known.algo]}}}", known.digest)
         assert known.size > 0
 

@@ -29,7 +29,8 @@ def test_lenet_generators_match_table_6():
 
 
 @pytest.mark.parametrize("name", ["deutsch_resnet32_cifar10_paper.yaml",
-                                  "deutsch_resnet_cifar10_reduced.yaml", "deutsch_lenet_cifar10_cpu.yaml"])
+                                  "deutsch_resnet_cifar10_reduced.yaml", "deutsch_lenet_cifar10_cpu.yaml",
+                                  "deutsch_lenet_cifar100_cpu.yaml"])
 def test_cifar_configs_build_and_sample(name):
     m = method_of(name, "method.z_dim=16") if "paper" in name else method_of(name)
     w = m.eval().sample(2, generator=torch.Generator().manual_seed(0))
@@ -39,6 +40,8 @@ def test_cifar_configs_build_and_sample(name):
         assert any(isinstance(layer, Residual) for layer in m.extractor)
         assert all(any(isinstance(layer, Residual) for layer in g) for g in m.generators)
         assert "stages.0.bn1.weight" in w
+    if "cifar100" in name:  # seed 003's CIFAR-100 row: the LeNet with 100 outputs
+        assert w["11.weight"].shape == (2, 100, 84)
 
 
 def test_resnet32_codes_are_proportional_to_filters():

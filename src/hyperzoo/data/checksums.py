@@ -56,6 +56,11 @@ KNOWN_SUMS: dict[str, KnownSum] = {
     "cifar10/cifar-10-python.tar.gz": KnownSum(
         "md5", "c58f30108f718f92721af3b95e74349a", 170498071
     ),
+    # CIFAR-100: only the python archive's md5 is published with the data set (the binary version
+    # is read unverified; its records are still validated).
+    "cifar100/cifar-100-python.tar.gz": KnownSum(
+        "md5", "eb9058c3a382ffc7106e4002c42a8d85", 169001437
+    ),
 }
 
 _CHUNK = 1 << 20

@@ -131,9 +131,10 @@ def find_source(folder: Path) -> Path | None:
     return None
 
 
-def _read_archive(path: Path) -> dict[str, tuple[str, bytes]]:
-    """Batch name -> (file name, content) for every CIFAR-10 batch in a tar archive."""
-    wanted = TRAIN_BATCHES + TEST_BATCHES
+def read_archive(path: Path, wanted: tuple[str, ...] = TRAIN_BATCHES + TEST_BATCHES
+                 ) -> dict[str, tuple[str, bytes]]:
+    """Batch name -> (file name, content) for every ``wanted`` batch (name without ``.bin``) in
+    a tar archive; by default CIFAR-10's."""
     found: dict[str, tuple[str, bytes]] = {}
     try:
         # Stream mode decompresses once, front to back; members come in whatever order they do.
@@ -176,7 +177,7 @@ def read_cifar10(source: str | Path) -> dict[str, Arrays]:
         batches = read_batches(source)
     else:
         verify_known(source, f"cifar10/{source.name}")
-        batches = _read_archive(source)
+        batches = read_archive(source)
         for base, data in batches.values():
             verify_known_bytes(data, f"cifar10/{base}", f"{source}:{base}")
     missing = [s for s in TRAIN_BATCHES + TEST_BATCHES if s not in batches]

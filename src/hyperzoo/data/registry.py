@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hyperzoo.data import cifar, cubic, custom
+from hyperzoo.data import cifar, cifar100, cubic, custom
 from hyperzoo.data.base import DataError, Dataset
 from hyperzoo.data.checksums import verify_known
 from hyperzoo.data.digits import SPLITS as DIGITS_SPLITS
@@ -16,7 +16,7 @@ from hyperzoo.data.digits import digits_split
 from hyperzoo.data.idx import idx_candidates, read_idx
 
 DATASETS = ("digits", "mnist", "notmnist", "cifar10", "cifar5", "cifar5-hidden", "mnist-5000",
-            "cifar10-5000", "cubic")
+            "cifar10-5000", "cubic", "cifar100")
 # Seed 002's variants of a base set: (base, kept classes relabelled from 0, training examples).
 # CIFAR-5 is classes 0–4; "cifar5-hidden" holds classes 5–9, its out-of-distribution set.
 _VARIANTS: dict[str, tuple[str, tuple[int, ...] | None, int | None]] = {
@@ -35,12 +35,13 @@ _SPLITS: dict[str, tuple[str, ...]] = {
     "mnist": _FULL_SPLITS,
     "notmnist": ("test",),
     "cifar10": _FULL_SPLITS,
+    "cifar100": _FULL_SPLITS,
 }
-_SUBDIR = {"mnist": "mnist", "notmnist": "notmnist-small", "cifar10": "cifar-10"}
+_SUBDIR = {"mnist": "mnist", "notmnist": "notmnist-small", "cifar10": "cifar-10", "cifar100": "cifar-100"}
 # The validation split is the last n // k training examples: the paper's 5,000 of MNIST's 60,000
 # and of CIFAR-10's 50,000, and the same ratio for sub-sampled copies.
-_VAL_DIVISOR = {"mnist": 12, "cifar10": 10}
-_NUM_CLASSES = 10
+_VAL_DIVISOR = {"mnist": 12, "cifar10": 10, "cifar100": 10}
+_NUM_CLASSES = 10  # of every built-in set but CIFAR-100's
 
 _IDX_FILES = (
     "train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz "
@@ -52,6 +53,8 @@ _NEEDS_DIR = {
     "(or its parent holding notmnist-small/)",
     "cifar10": f"a folder with {cifar.BIN_ARCHIVE} (or {', '.join(cifar.SOURCES[1:])}), "
     "or its parent holding cifar-10/",
+    "cifar100": f"a folder with {cifar100.BIN_ARCHIVE} (or {', '.join(cifar100.SOURCES[1:])}), "
+    "or its parent holding cifar-100/",
 }
 
 
@@ -101,6 +104,13 @@ def load_dataset(name: str, split: str, data_dir: str | Path | None = None,
             )
         parts = _cached_cifar(source.resolve(), custom.file_stamp(source))
         x8, y8 = parts["test" if split == "test" else "train"]
+    elif name == "cifar100":
+        source = cifar100.find_source(root / _SUBDIR[name]) or cifar100.find_source(root)
+        if source is None:
+            raise DataError(f"dataset 'cifar100': no {cifar100.BIN_ARCHIVE} in {root / _SUBDIR[name]} or "
+                            f"{root} (also accepted there: {', '.join(cifar100.SOURCES[1:])})")
+        x8, y8 = _cached_cifar100(source.resolve(), custom.file_stamp(source))["test" if split == "test"
+                                                                              else "train"]
     else:
         prefix = "t10k" if split == "test" else "train"
         x8, y8 = _read_idx_pair(name, root, prefix)
@@ -111,7 +121,7 @@ def load_dataset(name: str, split: str, data_dir: str | Path | None = None,
     # astype copies, so the tensors own writable memory and the cached arrays stay untouched.
     x = torch.from_numpy(x8.astype(np.float32)).div_(255.0)
     y = torch.from_numpy(y8.astype(np.int64))
-    return Dataset(x, y, name, split, _NUM_CLASSES)
+    return Dataset(x, y, name, split, cifar100.NUM_CLASSES if name == "cifar100" else _NUM_CLASSES)
 
 
 def absolute_dataset(ref: str, data_dir: str | Path | None = None) -> str:
@@ -226,3 +236,8 @@ def _cached_idx(path: Path, stamp: tuple, name: str, ndim: int) -> np.ndarray:
 @lru_cache(maxsize=1)
 def _cached_cifar(source: Path, stamp: tuple) -> dict[str, cifar.Arrays]:
     return cifar.read_cifar10(source)
+
+
+@lru_cache(maxsize=1)
+def _cached_cifar100(source: Path, stamp: tuple) -> dict[str, cifar.Arrays]:
+    return cifar100.read_cifar100(source)

@@ -55,18 +55,19 @@ class HyperGANCIFAR(nn.Sequential):
 
 
 class LeNetCIFAR(nn.Sequential):
-    """Seed 003's CIFAR-10 LeNet: 456, 2,416, 48,120, 10,164 and 850 weights."""
+    """Seed 003's CIFAR-10 LeNet: 456, 2,416, 48,120, 10,164 and 850 weights (8,500 for its
+    CIFAR-100 row, ``num_classes=100``)."""
 
     input_shape = (3, 32, 32)
 
-    def __init__(self) -> None:
+    def __init__(self, num_classes: int = 10) -> None:
         super().__init__(
             nn.Conv2d(3, 6, 5), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2),
             nn.Flatten(),
             nn.Linear(400, 120), nn.ReLU(),
             nn.Linear(120, 84), nn.ReLU(),
-            nn.Linear(84, 10),
+            nn.Linear(84, num_classes),
         )
 
 
