@@ -58,6 +58,25 @@ def test_evaluate_ensembles_by_size(run):
     assert all(0.0 < v <= 1.0 for v in m["ensemble_accuracy_by_size"].values())
 
 
+def test_independent_ensembles_equal_a_naive_computation(run, tmp_path):
+    """Each of K ensembles is N fresh networks from its own noise seed, scored by majority vote."""
+    from hyperzoo.data import load_dataset
+    from hyperzoo.session import load_run, sample_networks
+
+    m = evaluate_run(run, n_networks=3, progress=False, ensembles=2, seed=5, out=tmp_path / "m.json")
+    e = m["independent_ensembles"]
+    session, test = load_run(run), load_dataset("digits", "test")
+    for k in range(2):
+        weights = sample_networks(session, 3, 6 + k)  # seeds seed + 1, seed + 2
+        preds = torch.stack([session.target({n: w[i:i + 1] for n, w in weights.items()}, test.x)[0].argmax(-1)
+                             for i in range(3)])  # (3, B): one module call per network
+        votes = torch.stack([torch.bincount(p, minlength=10) for p in preds.t()])  # (B, 10)
+        assert e["majority"][k] == pytest.approx((votes.argmax(-1) == test.y).double().mean().item())
+    assert e["majority_mean"] == pytest.approx(sum(e["majority"]) / 2)
+    with pytest.raises(ConfigError, match="--ensembles must be at least 1"):
+        evaluate_run(run, n_networks=3, progress=False, ensembles=0)
+
+
 def test_bad_counts(run, tmp_path):
     with pytest.raises(ConfigError, match="--networks must be at least 1"):
         evaluate_run(run, n_networks=0, progress=False)

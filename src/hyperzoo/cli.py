@@ -55,7 +55,11 @@ def _table(metrics: dict) -> str:
                                 ("aurc", "AURC")) if f"mean_{key}" in m),
             *((("disagreement (pairs)", f"{m['disagreement']:.2%}"),
                ("mutual information", f"{m['mutual_information']:.4f} nats")) if "disagreement" in m else ()),
-            ("entropy estimate", "—" if m["entropy_estimate"] is None else f"{m['entropy_estimate']:.1f}")]
+            ("entropy estimate", "—" if m["entropy_estimate"] is None else f"{m['entropy_estimate']:.1f}"),
+            *(((f"{e['count']} independent ensembles of {e['size']}",
+                f"majority {e['majority_mean']:.2%} ± {e['majority_std']:.2%}, mean prob. "
+                f"{e['mean_prob_mean']:.2%} ± {e['mean_prob_std']:.2%}"),)
+              if (e := m.get("independent_ensembles")) else ())]
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 
@@ -143,6 +147,8 @@ def evaluate(
     out: Annotated[Path | None, typer.Option(help="metrics file (default: RUN_DIR/metrics-SPLIT.json)")
                    ] = None,
     trust_code: Annotated[bool, typer.Option(help=TRUST_HELP)] = False,
+    ensembles: Annotated[int, typer.Option(help="also K independent ensembles of --networks fresh "
+                                                "networks each (seed 001: 20 of 200)")] = 1,
 ) -> None:
     """Accuracy of single sampled networks and of their ensemble; writes RUN_DIR/metrics-SPLIT.json
     (best effort: a read-only run folder gets a warning, the table is printed anyway)."""
@@ -150,7 +156,7 @@ def evaluate(
 
     try:
         metrics = evaluate_run(run_dir, networks, data_dir, split, seed, progress=not quiet,
-                               out=out, trust_code=trust_code)
+                               out=out, trust_code=trust_code, ensembles=ensembles)
     except USER_ERRORS as e:
         _fail(e)
     typer.echo(_table(metrics))

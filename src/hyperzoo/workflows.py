@@ -39,7 +39,8 @@ def metrics_path(run_dir: str | Path, split: str) -> Path:
 def evaluate_run(run_dir: str | Path, n_networks: int = 100, data_dir: str | None = None,
                  split: str = "test", seed: int = 0, progress: bool = True,
                  session: Session | None = None, data: Dataset | None = None,
-                 out: str | Path | None = None, trust_code: bool = False) -> dict[str, Any]:
+                 out: str | Path | None = None, trust_code: bool = False,
+                 ensembles: int = 1) -> dict[str, Any]:
     """Metrics of ``n_networks`` sampled networks on ``split``, written to ``out`` (default
     RUN_DIR/metrics-<split>.json, one file per split), with the reliability diagram of the
     ensemble and of the single networks beside it (reliability-<split>.png). Writing is a best
@@ -51,10 +52,14 @@ def evaluate_run(run_dir: str | Path, n_networks: int = 100, data_dir: str | Non
     information). A method holding a fixed number of networks (an ensemble, a static
     hypernetwork) gives at most that many; the entropy estimate needs at least two (None
     otherwise). ``session`` is the reopened run (else reopened here); ``data`` other examples to
-    score, returned, not written.
+    score, returned, not written. ``ensembles`` > 1 adds that many *independent* ensembles of
+    ``n_networks`` fresh networks each (noise seeds ``seed + 1``, ...; seed 001's "20 ensembles of
+    200"): their majority-vote and mean-probability accuracies, mean ± std over ensembles.
     """
     if n_networks < 1:
         raise ConfigError(f"--networks must be at least 1, got {n_networks}")
+    if ensembles < 1:
+        raise ConfigError(f"--ensembles must be at least 1, got {ensembles}")
     session = session or load_run(run_dir, data_dir, trust_code=trust_code)
     n_networks = min(n_networks, session.method.max_networks or n_networks)
     d = session.config.data
@@ -114,12 +119,37 @@ def evaluate_run(run_dir: str | Path, n_networks: int = 100, data_dir: str | Non
         "checkpoint_step": session.checkpoint_step,
         "seconds": round(time.perf_counter() - start, 3),
     }
+    if ensembles > 1:
+        if session.method.max_networks is not None:
+            raise ConfigError(f"--ensembles needs a method that draws fresh networks; this run holds "
+                              f"{session.method.max_networks}")
+        metrics["independent_ensembles"] = independent_ensembles(session, data, n_networks, ensembles,
+                                                                 seed + 1, progress)
+        metrics["seconds"] = round(time.perf_counter() - start, 3)
     if write:
         try:
             atomic_write_json(path, metrics)
         except OSError as e:
             _warn_unwritten(path, e)
     return metrics
+
+
+def independent_ensembles(session: Session, data: Dataset, size: int, count: int, seed: int,
+                          progress: bool = False) -> dict[str, Any]:
+    """Accuracy of ``count`` ensembles of ``size`` networks, each drawn fresh (noise seeds
+    ``seed``, ``seed + 1``, ...), by majority vote (ties to the lowest class) and by mean
+    probability: per ensemble and mean ± std."""
+    majority, mean_prob = [], []
+    for k in tqdm(range(count), desc="ensembles", disable=not progress, unit="ens"):
+        with torch.no_grad():
+            probs = predict_proba(session.target, sample_networks(session, size, seed + k), data.x)
+        m = ensemble_metrics(probs, data.y)
+        majority.append(m["majority_accuracy"])
+        mean_prob.append(m["ensemble_accuracy"])
+    maj, mp = torch.tensor(majority, dtype=torch.float64), torch.tensor(mean_prob, dtype=torch.float64)
+    return {"count": count, "size": size, "first_seed": seed, "majority": majority, "mean_prob": mean_prob,
+            "majority_mean": maj.mean().item(), "majority_std": maj.std().item() if count > 1 else 0.0,
+            "mean_prob_mean": mp.mean().item(), "mean_prob_std": mp.std().item() if count > 1 else 0.0}
 
 
 def _evaluate_regression(run_dir: str | Path, session: Session, data: Dataset, n_networks: int, seed: int,
