@@ -94,23 +94,25 @@ def parse_bin_batch(data: bytes, what: str) -> Arrays:
     return records[:, 1:].reshape(-1, 3, _SIDE, _SIDE), y
 
 
-def parse_py_batch(data: bytes, what: str) -> Arrays:
-    """A pickled batch of the python version -> (x uint8 (n, 3, 32, 32), y uint8 (n,))."""
+def parse_py_batch(data: bytes, what: str, labels_key: str = "labels", num_classes: int = _NUM_CLASSES
+                   ) -> Arrays:
+    """A pickled batch of the python version -> (x uint8 (n, 3, 32, 32), y uint8 (n,)), the labels
+    from ``labels_key`` (CIFAR-100: ``fine_labels``) in 0 … ``num_classes`` − 1."""
     obj = safe_unpickle(data, what)
     if not isinstance(obj, dict):
         raise DataError(f"{what}: expected a pickled dict, got {type(obj).__name__}")
-    x, labels = obj.get(b"data", obj.get("data")), obj.get(b"labels", obj.get("labels"))
+    x, labels = obj.get(b"data", obj.get("data")), obj.get(labels_key.encode(), obj.get(labels_key))
     if not isinstance(x, np.ndarray) or x.dtype != np.uint8 or x.ndim != 2 or x.shape[1] != _PIXELS:
         raise DataError(f"{what}: 'data' must be a uint8 array of shape (n, {_PIXELS})")
     if not isinstance(labels, list) or len(labels) != len(x):
-        raise DataError(f"{what}: 'labels' must be a list of {len(x)} class indices")
+        raise DataError(f"{what}: '{labels_key}' must be a list of {len(x)} class indices")
     try:
         y = np.asarray(labels, dtype=np.int64)
     except (TypeError, ValueError) as e:
-        raise DataError(f"{what}: 'labels' must be a list of integers ({e})") from e
-    if y.size and int(y.min()) < 0:
-        raise DataError(f"{what}: label {int(y.min())} out of range 0-{_NUM_CLASSES - 1}")
-    _check_labels(y, what)
+        raise DataError(f"{what}: '{labels_key}' must be a list of integers ({e})") from e
+    if y.size and (int(y.min()) < 0 or int(y.max()) >= num_classes):
+        bad = int(y.min()) if int(y.min()) < 0 else int(y.max())
+        raise DataError(f"{what}: label {bad} out of range 0-{num_classes - 1}")
     return x.reshape(-1, 3, _SIDE, _SIDE), y.astype(np.uint8)
 
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from hyperzoo.data.base import DataError
 from hyperzoo.data.checksums import verify_known, verify_known_bytes
-from hyperzoo.data.cifar import Arrays, read_archive, safe_unpickle
+from hyperzoo.data.cifar import Arrays, parse_py_batch, read_archive
 
 SPLIT_FILES = ("train", "test")
 BIN_ARCHIVE = "cifar-100-binary.tar.gz"
@@ -47,22 +47,7 @@ def parse_bin(data: bytes, what: str) -> Arrays:
 
 def parse_py(data: bytes, what: str) -> Arrays:
     """A pickled file of the python version -> (x uint8 (n, 3, 32, 32), fine labels uint8 (n,))."""
-    obj = safe_unpickle(data, what)
-    if not isinstance(obj, dict):
-        raise DataError(f"{what}: expected a pickled dict, got {type(obj).__name__}")
-    x, labels = obj.get(b"data", obj.get("data")), obj.get(b"fine_labels", obj.get("fine_labels"))
-    if not isinstance(x, np.ndarray) or x.dtype != np.uint8 or x.ndim != 2 or x.shape[1] != _PIXELS:
-        raise DataError(f"{what}: 'data' must be a uint8 array of shape (n, {_PIXELS})")
-    if not isinstance(labels, list) or len(labels) != len(x):
-        raise DataError(f"{what}: 'fine_labels' must be a list of {len(x)} class indices")
-    try:
-        y = np.asarray(labels, dtype=np.int64)
-    except (TypeError, ValueError) as e:
-        raise DataError(f"{what}: 'fine_labels' must be a list of integers ({e})") from e
-    if y.size and int(y.min()) < 0:
-        raise DataError(f"{what}: fine label {int(y.min())} out of range 0-{NUM_CLASSES - 1}")
-    _check_labels(y, what)
-    return x.reshape(-1, 3, 32, 32), y.astype(np.uint8)
+    return parse_py_batch(data, what, "fine_labels", NUM_CLASSES)
 
 
 def find_source(folder: Path) -> Path | None:
