@@ -3,7 +3,7 @@ import json
 import pytest
 
 from hyperzoo.config import load_config
-from hyperzoo.errors import RunError
+from hyperzoo.errors import ConfigError, RunError
 from hyperzoo.report import make_report
 from hyperzoo.train import train
 from tests.helpers import tiny_config
@@ -94,3 +94,15 @@ def test_report_with_an_ensemble_as_the_main_run(runs, tmp_path):
                       detection_sizes=[2], progress=False)
     assert rep["adversarial"]["fresh_ensemble"] == 4
     assert (tmp_path / "r" / "report.md").is_file()
+
+
+def test_paths_have_per_pair_curves_and_a_spread_over_pairs(runs, tmp_path):
+    rep = make_report(runs / "a", tmp_path, pool=4, limit=30, adv_limit=6, path_pairs=3,
+                      detection_sizes=[2], progress=False)
+    p = json.loads((tmp_path / "report.json").read_text())["paths"]
+    assert p["examples"] == 30 and p["pairs"] == 3  # default path_limit: the whole test subset
+    assert len(p["direct"]) == len(p["interpolated"]) == 3 and len(p["per_pair"]["direct_dip"]) == 3
+    assert p["direct_dip"]["std"] >= 0 and p["std_over"].startswith("pairs")
+    assert "3 pairs (z₁, z₂)" in (tmp_path / "report.md").read_text() and "paths" in rep["figures"]
+    with pytest.raises(ConfigError, match="--path-pairs"):
+        make_report(runs / "a", tmp_path / "bad", pool=4, path_pairs=0, progress=False)

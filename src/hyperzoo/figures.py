@@ -111,19 +111,38 @@ def pca_scatter(scores: torch.Tensor, explained: torch.Tensor, title: str, path:
     return _save(fig, path)
 
 
-def paths_figure(t: torch.Tensor, direct: torch.Tensor, interpolated: torch.Tensor, path: Path) -> str:
-    t, direct, interpolated = t.cpu().numpy(), direct.cpu().numpy(), interpolated.cpu().numpy()
-    fig, ax = plt.subplots(figsize=(6.5, 3.8))
-    # One colour per pair (z₁, z₂); its direct path solid, its interpolated path dashed.
-    for i in range(direct.shape[0]):
-        ax.plot(t, 100 * direct[i], color=f"C{i % 10}", ls="-", label=f"pair {i + 1}")
-        ax.plot(t, 100 * interpolated[i], color=f"C{i % 10}", ls="--")
-    ax.plot([], [], color="k", ls="-", label="direct G(z₁)t + G(z₂)(1−t)")
-    ax.plot([], [], color="k", ls="--", label="interpolated G(z₁t + z₂(1−t))")
-    ax.set_xlabel("t")
-    ax.set_ylabel("accuracy (%)")
-    ax.legend(fontsize=7, ncol=2)
-    ax.set_title("Accuracy along paths between two sampled networks")
+def paths_figure(t: torch.Tensor, direct: torch.Tensor, interpolated: torch.Tensor, path: Path,
+                 examples: int | None = None) -> str:
+    """Seed 001 Fig. 7 with a band: left, every pair (z₁, z₂) in its own colour, its direct path
+    dashed and its interpolated path solid (the seed's styles); right, the mean over pairs with a
+    shaded band of ± 1 sample standard deviation over pairs."""
+    t = t.cpu().numpy()
+    direct, interpolated = direct.double().cpu().numpy(), interpolated.double().cpu().numpy()
+    pairs = direct.shape[0]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    colours = plt.get_cmap("tab10" if pairs <= 10 else "tab20")
+    for i in range(pairs):
+        c = colours(i % colours.N)
+        left.plot(t, 100 * interpolated[i], color=c, ls="-", lw=1.2, label=f"pair {i + 1}")
+        left.plot(t, 100 * direct[i], color=c, ls="--", lw=1.2)
+    left.plot([], [], color="k", ls="--", label="direct G(z₁)t + G(z₂)(1−t)")
+    left.plot([], [], color="k", ls="-", label="interpolated G(z₁t + z₂(1−t))")
+    left.set_title(f"Each pair of endpoints ({pairs} pairs)", fontsize=10)
+    left.legend(fontsize=6, ncol=2)
+    for values, label, ls, colour in ((interpolated, "interpolated", "-", "C0"),
+                                      (direct, "direct", "--", "C3")):
+        m = 100 * values.mean(0)
+        s = 100 * values.std(0, ddof=1) if pairs > 1 else 0 * m
+        right.plot(t, m, color=colour, ls=ls, lw=2, label=f"{label}: mean over pairs")
+        right.fill_between(t, m - s, m + s, color=colour, alpha=0.2,
+                           label=f"{label}: ± 1 std over pairs")
+    right.set_title("Mean over pairs", fontsize=10)
+    right.legend(fontsize=7)
+    for ax in (left, right):
+        ax.set_xlabel("t (t = 1 at G(z₁), t = 0 at G(z₂))")
+    left.set_ylabel("test accuracy (%)")
+    on = f" on {examples} test images" if examples else ""
+    fig.suptitle(f"Accuracy along paths between two sampled networks{on}", fontsize=11)
     return _save(fig, path)
 
 

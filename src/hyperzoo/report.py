@@ -15,7 +15,7 @@ from hyperzoo.analysis.adversarial_detection import detect_adversarial
 from hyperzoo.analysis.ensembles import accuracy_vs_size, ensemble_accuracies
 from hyperzoo.analysis.filters import filter_images
 from hyperzoo.analysis.norms import layer_norms
-from hyperzoo.analysis.paths import path_accuracies
+from hyperzoo.analysis.paths import path_accuracies, path_summary
 from hyperzoo.analysis.pca import pca
 from hyperzoo.analysis.regression import plot_regression, regression_summary
 from hyperzoo.data import Dataset, load_dataset
@@ -190,7 +190,7 @@ def _ood(runs: list[_Run], inliers: Dataset, outlier: str, data_dir: str | None,
 
 def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] = (),
                 data_dir: str | None = None, pool: int = 200, limit: int | None = None,
-                adv_limit: int = 200, path_limit: int = 1000, seed: int = 0,
+                adv_limit: int = 200, path_limit: int | None = None, path_pairs: int = 10, seed: int = 0,
                 ood: str | None = None, ood_networks: int = 100, detection_sizes: list[int] | None = None,
                 detection_eps: float = 0.1, progress: bool = True, session: Session | None = None,
                 trust_code: bool = False
@@ -200,11 +200,15 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
     ``ood`` names an outlier data set (e.g. ``notmnist``) for the out-of-distribution section;
     ``detection_sizes`` (default 5, 10, 100, 1000) the ensembles of the adversarial-detection
     section (PGD up to 100 networks: its 10 steps through 1000 networks are too slow on a CPU).
+    ``path_limit`` test examples (default: the whole test subset) score ``path_pairs`` pairs of
+    seed 001's paths.
     ``session``: the main run, already reopened (``hyperzoo.Run.report``).
     ``trust_code`` allows targets named by import path in the runs' config.yaml.
     """
     if pool < 2:
         raise ConfigError(f"--networks must be at least 2, got {pool}")
+    if path_pairs < 1 or (path_limit is not None and path_limit < 1):
+        raise ConfigError(f"--path-pairs and --path-limit must be positive, got {path_pairs}, {path_limit}")
     sizes = detection_sizes if detection_sizes is not None else DETECTION_SIZES
     start = time.perf_counter()
     session = session or load_run(run_dir, data_dir, trust_code=trust_code)
@@ -286,18 +290,18 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
     method = main.session.method
     if isinstance(method, LatentMethod):
         sub = limit_dataset(data, path_limit)
-        paths = path_accuracies(method, sub.x, sub.y, pairs=5, points=11, generator=g,
+        paths = path_accuracies(method, sub.x, sub.y, pairs=path_pairs, points=11, generator=g,
                                 statistics_x=statistics_images(main.session)
                                 if main.session.target.has_statistics else None)
-        mid = paths["t"].numel() // 2
+        summary = path_summary(paths)
         rep["paths"] = {"t": paths["t"].tolist(), "direct": paths["direct"].tolist(),
                         "interpolated": paths["interpolated"].tolist(), "examples": len(sub),
-                        "direct_midpoint_mean": paths["direct"][:, mid].mean().item(),
-                        "interpolated_midpoint_mean": paths["interpolated"][:, mid].mean().item(),
-                        "endpoints_mean": torch.cat([paths["direct"][:, 0],
-                                                     paths["direct"][:, -1]]).mean().item()}
+                        **summary,
+                        "direct_midpoint_mean": summary["direct_midpoint"]["mean"],
+                        "interpolated_midpoint_mean": summary["interpolated_midpoint"]["mean"],
+                        "endpoints_mean": summary["endpoints"]["mean"]}
         figs["paths"] = figures.paths_figure(paths["t"], paths["direct"], paths["interpolated"],
-                                             out / "paths.png")
+                                             out / "paths.png", examples=len(sub))
     bar.update(1)
 
     adv = _adversarial(main, limit_dataset(data, adv_limit), EPSILONS, crafters=10,
@@ -407,15 +411,27 @@ def _markdown(rep: dict[str, Any], main: str) -> str:
     lines += [""] + [f"![{k}]({v})" for k, v in rep["figures"].items() if k.startswith("pca")]
     if "paths" in rep:
         p = rep["paths"]
+        d, i = p["direct_dip"], p["interpolated_dip"]
+        gap = p["interpolated_minus_direct"]
+        sem = gap["std"] / p["pairs"] ** 0.5
         verdict = ("the direct path dips below the interpolated one, as in seed 001 Fig. 7"
-                   if p["direct_midpoint_mean"] < p["interpolated_midpoint_mean"]
-                   else "the direct path does NOT dip below the interpolated one here, "
-                        "unlike seed 001 Fig. 7")
-        lines += ["", "### Paths in weight space", "",
-                  f"Mean accuracy at the endpoints {_pct(p['endpoints_mean'])}; at t = 0.5 the "
-                  f"interpolated path G(z₁t + z₂(1−t)) has {_pct(p['interpolated_midpoint_mean'])}, "
-                  f"the direct path G(z₁)t + G(z₂)(1−t) {_pct(p['direct_midpoint_mean'])}: "
-                  f"{verdict} ({p['examples']} test examples, 5 pairs).", "",
+                   if gap["mean"] > 2 * sem else
+                   "the direct path does NOT dip below the interpolated one here, unlike seed 001 Fig. 7"
+                   if gap["mean"] < -2 * sem else
+                   "the two paths do not differ by more than two standard errors over pairs: no "
+                   "dip resolved, unlike seed 001 Fig. 7")
+        lines += ["", "### Paths in weight space (seed 001 Fig. 7)", "",
+                  f"{p['pairs']} pairs (z₁, z₂), 11 points each, on {p['examples']} test images. Mean ± "
+                  "sample std over pairs: accuracy at the endpoints "
+                  f"{_pct(p['endpoints']['mean'])} ± {_pct(p['endpoints']['std'])}; at t = "
+                  f"{p['midpoint_t']:g} the interpolated path G(z₁t + z₂(1−t)) has "
+                  f"{_pct(p['interpolated_midpoint']['mean'])} ± {_pct(p['interpolated_midpoint']['std'])}, "
+                  f"the direct path G(z₁)t + G(z₂)(1−t) {_pct(p['direct_midpoint']['mean'])} ± "
+                  f"{_pct(p['direct_midpoint']['std'])}. Dip at the midpoint (endpoints' mean minus "
+                  f"midpoint): direct {_pct(d['mean'])} ± {_pct(d['std'])}, interpolated "
+                  f"{_pct(i['mean'])} ± {_pct(i['std'])}; interpolated minus direct "
+                  f"{_pct(gap['mean'])} ± {_pct(gap['std'])} (standard error {_pct(sem)}): {verdict}. "
+                  f"One test image is {_pct(1 / p['examples'])}.", "",
                   f"![paths]({rep['figures']['paths']})"]
     lines += ["", "### Layer-wise weight norms (seed 002 Table 3)", ""]
     groups: dict[tuple[str, ...], list[str]] = {}  # runs on the same target share a table
