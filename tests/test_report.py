@@ -104,5 +104,10 @@ def test_paths_have_per_pair_curves_and_a_spread_over_pairs(runs, tmp_path):
     assert len(p["direct"]) == len(p["interpolated"]) == 3 and len(p["per_pair"]["direct_dip"]) == 3
     assert p["direct_dip"]["std"] >= 0 and p["std_over"].startswith("pairs")
     assert "3 pairs (z₁, z₂)" in (tmp_path / "report.md").read_text() and "paths" in rep["figures"]
+    pv = json.loads((tmp_path / "report.json").read_text())["pca_explained_variance"]
+    layers = ["conv1", "conv2", "fc1", "fc2"]
+    assert list(pv["filter"]) == list(pv["layer"]) == layers and len(pv["network"]) == 4
+    assert all(abs(sum(v) - 1) < 1e-9 for v in pv["layer"].values())  # ratios of the total variance
+    assert {"pca_filter", "pca_layer", "pca_network"} <= set(rep["figures"])
     with pytest.raises(ConfigError, match="--path-pairs"):
         make_report(runs / "a", tmp_path / "bad", pool=4, path_pairs=0, progress=False)

@@ -111,6 +111,37 @@ def pca_scatter(scores: torch.Tensor, explained: torch.Tensor, title: str, path:
     return _save(fig, path)
 
 
+def pca_panels(views: dict, title: str, path: Path) -> str:
+    """One row per layer (its name and dimension on the left): principal-component scatter
+    plots PC1–PC2, PC1–PC3, PC2–PC3 and the explained-variance ratio of each component.
+    ``views`` maps a layer name to an ``analysis.pca.PCA``."""
+    pairs = [(0, 1), (0, 2), (1, 2)]
+    rows = len(views)
+    fig, axes = plt.subplots(rows, 4, figsize=(10, 2.2 * rows + 0.6), squeeze=False)
+    for r, (name, p) in enumerate(views.items()):
+        k = p.scores.shape[1]
+        ev = p.explained.double().cpu().numpy()
+        scores = p.scores.double().cpu().numpy()
+        for c, (i, j) in enumerate(pairs):
+            ax = axes[r, c]
+            ax.tick_params(labelsize=6)
+            if j >= k:  # fewer samples than components: nothing to plot
+                ax.axis("off")
+                continue
+            ax.scatter(scores[:, i], scores[:, j], s=2, alpha=0.5)
+            ax.set_xlabel(f"PC{i + 1} ({100 * ev[i]:.0f}%)", fontsize=7)
+            ax.set_ylabel(f"PC{j + 1} ({100 * ev[j]:.0f}%)", fontsize=7)
+        axes[r, 0].set_title(f"{name} (D = {p.components.shape[1]})", fontsize=8, loc="left")
+        bar = axes[r, 3]
+        bar.bar(np.arange(1, k + 1), 100 * ev, color="C1")
+        bar.set_xticks(np.arange(1, k + 1))
+        bar.tick_params(labelsize=6)
+        bar.set_xlabel("component", fontsize=7)
+        bar.set_ylabel("explained variance (%)", fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    return _save(fig, path)
+
+
 def paths_figure(t: torch.Tensor, direct: torch.Tensor, interpolated: torch.Tensor, path: Path,
                  examples: int | None = None) -> str:
     """Seed 001 Fig. 7 with a band: left, every pair (z₁, z₂) in its own colour, its direct path

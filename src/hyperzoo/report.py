@@ -16,7 +16,7 @@ from hyperzoo.analysis.ensembles import accuracy_vs_size, ensemble_accuracies
 from hyperzoo.analysis.filters import filter_images
 from hyperzoo.analysis.norms import layer_norms
 from hyperzoo.analysis.paths import path_accuracies, path_summary
-from hyperzoo.analysis.pca import pca
+from hyperzoo.analysis.pca import pca_views
 from hyperzoo.analysis.regression import plot_regression, regression_summary
 from hyperzoo.data import Dataset, load_dataset
 from hyperzoo.devices import weights_device
@@ -272,19 +272,21 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
             imgs[:25], f"layer {labels[layer]}, filter 1, input channel 1, "
                        "25 samples, gauge-fixed", out / name)
         probes.append(name)
-    pcas = {}
-    first = target.layers[0]
-    for key, vectors, title in (
-        ("filter", main.gauged[first.weight][:, 0].flatten(1), "one first-layer filter"),
-        ("layer", main.gauged[target.layers[min(1, len(target.layers) - 1)].weight].flatten(1),
-         "one layer"),
-        ("network", flatten(main.gauged), "the whole network"),
-    ):
-        p = pca(vectors.double(), 5)
-        pcas[key] = p.explained.tolist()
-        figs[f"pca_{key}"] = figures.pca_scatter(p.scores, p.explained,
-                                                 f"PCA of {title} (gauge-fixed)", out / f"pca_{key}.png")
-    rep["pca_explained_variance"] = pcas
+    pool_n = main.probs.shape[0]
+    views = pca_views(target, main.gauged, 5)
+    rep["pca_explained_variance"] = {
+        "filter": {k: p.explained.tolist() for k, p in views["filter"].items()},
+        "layer": {k: p.explained.tolist() for k, p in views["layer"].items()},
+        "network": views["network"].explained.tolist()}
+    figs["pca_filter"] = figures.pca_panels(
+        views["filter"], f"PCA of filter 1 of every layer (weights and bias), {pool_n} sampled networks, "
+        "gauge-fixed", out / "pca_filter.png")
+    figs["pca_layer"] = figures.pca_panels(
+        views["layer"], f"PCA of every whole layer, {pool_n} sampled networks, gauge-fixed",
+        out / "pca_layer.png")
+    figs["pca_network"] = figures.pca_scatter(
+        views["network"].scores, views["network"].explained,
+        f"PCA of the whole network, {pool_n} sampled networks, gauge-fixed", out / "pca_network.png")
     bar.update(1)
 
     method = main.session.method
@@ -405,9 +407,15 @@ def _markdown(rep: dict[str, Any], main: str) -> str:
                   f"| {_pct(v)} |" for k, v in t4["value"].items()]
     lines += ["", f"![ensembles]({rep['figures']['ensembles']})", "", "## Diversity probes", ""]
     lines += [f"![{k}]({v})" for k, v in rep["figures"].items() if k.startswith("filters")]
-    lines += ["", "Explained variance of the first 5 principal components (gauge-fixed weights):", ""]
-    for key, ev in rep["pca_explained_variance"].items():
-        lines.append(f"- {key}: " + ", ".join(f"{100 * v:.1f}%" for v in ev))
+    pv = rep["pca_explained_variance"]
+    lines += ["", "Seed 001's PCA views (Fig. 6, 9–15) of the gauge-fixed weights: explained variance of "
+              "the first principal components, in %. A variance concentrated in PC1 is a "
+              "one-dimensional structure; equal shares an isotropic blob.", "",
+              "| layer | filter 1 (weights + bias) | whole layer |", "|---|---|---|"]
+    for name in pv["layer"]:
+        lines.append(f"| {name} | " + ", ".join(f"{100 * v:.1f}" for v in pv["filter"][name]) + " | "
+                     + ", ".join(f"{100 * v:.1f}" for v in pv["layer"][name]) + " |")
+    lines += [f"| whole network | | {', '.join(f'{100 * v:.1f}' for v in pv['network'])} |"]
     lines += [""] + [f"![{k}]({v})" for k, v in rep["figures"].items() if k.startswith("pca")]
     if "paths" in rep:
         p = rep["paths"]
