@@ -177,6 +177,73 @@ def paths_figure(t: torch.Tensor, direct: torch.Tensor, interpolated: torch.Tens
     return _save(fig, path)
 
 
+def transfer_figure(rows: dict[str, dict[str, torch.Tensor]], eps: float, path: Path) -> str:
+    """Seed 002 Fig. 4: for each attack (one panel), the distribution over adversarial examples of
+    the fraction of a pool of networks each one fools; one step histogram per run.
+
+    ``rows`` maps "run label|attack" to ``{"fraction": (E,), "pool": int}`` of the examples that
+    fool the network they were crafted on."""
+    attacks = sorted({k.rsplit("|", 1)[1] for k in rows})
+    fig, axes = plt.subplots(1, len(attacks), figsize=(5.5 * len(attacks), 3.9), squeeze=False,
+                             sharey=True)
+    edges = np.linspace(0, 100, 21)
+    for ax, attack in zip(axes[0], attacks, strict=True):
+        runs = [k for k in rows if k.rsplit("|", 1)[1] == attack]
+        for i, key in enumerate(runs):
+            f = 100 * rows[key]["fraction"].double().cpu().numpy()
+            label = f"{key.rsplit('|', 1)[0]}: {len(f)} examples, pool of {rows[key]['pool']}"
+            if len(f):
+                ax.hist(f, bins=edges, weights=np.full(len(f), 100 / len(f)), histtype="step", lw=1.8,
+                        color=f"C{i}", label=label)
+            else:  # no example fooled its own network: a legend entry, nothing to draw
+                ax.plot([], [], color=f"C{i}", label=label)
+        ax.set_xlabel("networks of the pool fooled by the example (%)")
+        ax.set_title(f"{attack.upper()}, ε = {eps:g}, crafted on one network", fontsize=10)
+        ax.set_xlim(0, 100)
+        ax.legend(fontsize=7)
+    axes[0, 0].set_ylabel("adversarial examples (%)")
+    fig.suptitle("Transfer of one network's adversarial examples to the rest of the pool", fontsize=11)
+    return _save(fig, path)
+
+
+def ambiguous_grid(images: torch.Tensor, votes: torch.Tensor, labels: torch.Tensor, scores: torch.Tensor,
+                   score_name: str, path: Path, columns: int = 6, score_help: str = "") -> str:
+    """Seed 002 Fig. 7 (top): the inputs the networks disagree on most, each above a bar chart
+    of how many of the networks vote for each class (the true class in green). ``score_name``:
+    a short name of the ranking score for the panel titles ("MI"); ``score_help`` its meaning and
+    unit, for the figure's title."""
+    k, c = votes.shape
+    rows = max(1, -(-k // columns))
+    fig = plt.figure(figsize=(1.9 * columns, 3.6 * rows + 0.4))
+    grid = fig.add_gridspec(2 * rows, columns, height_ratios=[3, 1.6] * rows, hspace=0.75, wspace=0.35)
+    n = int(votes[0].sum()) if k else 0
+    for i in range(k):
+        r, col = divmod(i, columns)
+        ax = fig.add_subplot(grid[2 * r, col])
+        img = images[i].double().cpu()
+        img = img.permute(1, 2, 0) if img.shape[0] == 3 else img[0]
+        ax.imshow(img.numpy(), cmap=None if img.dim() == 3 else "gray")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        top2 = votes[i].double().topk(min(2, c))
+        ax.set_title(f"label {int(labels[i])}, {score_name} {scores[i]:.2f}\nvotes "
+                     + ", ".join(f"{int(cl)}: {int(v)}" for v, cl in zip(top2.values, top2.indices,
+                                                                        strict=True)),
+                     fontsize=7)
+        bar = fig.add_subplot(grid[2 * r + 1, col])
+        colours = ["C2" if j == int(labels[i]) else "C0" for j in range(c)]
+        bar.bar(np.arange(c), votes[i].cpu().numpy(), color=colours)
+        bar.set_xticks(np.arange(c))
+        bar.tick_params(labelsize=5)
+        bar.set_xlabel("class", fontsize=6)
+        if col == 0:
+            bar.set_ylabel("votes", fontsize=6)
+    fig.suptitle(f"Test images the {n} sampled networks disagree on most (ranked by {score_name}"
+                 f"{', ' + score_help if score_help else ''});\nbars: votes per class, true class green",
+                 fontsize=10)
+    return _save(fig, path, tight=False)
+
+
 def adversarial_figure(eps: list[float], curves: dict[str, list[float]], path: Path) -> str:
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
     for label, values in curves.items():

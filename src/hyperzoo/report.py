@@ -12,12 +12,14 @@ from tqdm.auto import tqdm
 from hyperzoo import figures
 from hyperzoo.analysis.adversarial import fgsm, pgd, random_targets
 from hyperzoo.analysis.adversarial_detection import detect_adversarial
+from hyperzoo.analysis.ambiguous import ambiguous_examples
 from hyperzoo.analysis.ensembles import accuracy_vs_size, ensemble_accuracies
 from hyperzoo.analysis.filters import filter_images
 from hyperzoo.analysis.norms import layer_norms
 from hyperzoo.analysis.paths import path_accuracies, path_summary
 from hyperzoo.analysis.pca import pca_views
 from hyperzoo.analysis.regression import plot_regression, regression_summary
+from hyperzoo.analysis.transfer import transfer, transfer_summary
 from hyperzoo.data import Dataset, load_dataset
 from hyperzoo.devices import weights_device
 from hyperzoo.diversity import kl_entropy
@@ -41,6 +43,13 @@ SEED_NUMBERS = {
     "hypergan_table4_mnist": {"value": {1: 0.9864, 5: 0.9875, 10: 0.9922, 100: 0.9931},
                               "source": "seed 002 Table 4, MNIST test, HyperGAN (paper scale, GPU)",
                               **_HYPERGAN_MNIST},
+    "hypergan_table3_mnist": {
+        "value": {"hypergan": {"conv1": [7.49, 1.59], "conv2": [51.10, 10.62], "linear": [22.01, 6.01]},
+                  "standard": {"conv1": [27.05, 0.31], "conv2": [160.51, 0.51], "linear": [5.97, 0.06]}},
+        "statistic": "[mean, variance σ²] over networks of each layer's 2-norm",
+        "source": "seed 002 Table 3, MNIST, networks trained to 99% accuracy: a population sampled from "
+                  "HyperGAN vs 10 standard networks from different random initializations (paper "
+                  "scale, GPU; whether biases count is not stated)", **_HYPERGAN_MNIST},
     "hypergan_notmnist": {"value": None, "source": "seed 002 Fig. 3: empirical CDFs only, no AUROC",
                           **_HYPERGAN_MNIST},
     "hypergan_adversarial_detection": {"value": 0.97, "source": "seed 002 §4.5: 'over 97%' of "
@@ -159,6 +168,33 @@ def _detection(run: _Run, data: Dataset, eps: float, pgd_steps: int, seed: int,
     return rows
 
 
+def _transfer(run: _Run, data: Dataset, eps: float, networks: int, seed: int
+              ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]] | None:
+    """Seed 002 Fig. 4 for one run: untargeted FGSM and PGD (10 steps) examples crafted on one
+    network of the run, scored on ``networks`` other networks of it (a fresh sample; a fixed set
+    gives the rest of its networks). None when the run holds fewer than two networks."""
+    held = run.session.method.max_networks
+    n = networks + 1 if held is None else min(networks + 1, held)
+    if n < 2:
+        return None
+    target = run.session.target
+    with torch.no_grad():
+        w = sample_networks(run.session, n, seed + 19)
+    crafting, pool = select(w, slice(0, 1)), select(w, slice(1, n))
+
+    def model(x):
+        return target(crafting, x.to(weights_device(crafting)))[0].cpu()
+
+    out: dict[str, Any] = {"pool": n - 1, "eps": eps, "examples": len(data)}
+    curves = {}
+    for attack in ("fgsm", "pgd"):
+        r = transfer(model, target, pool, data.x, data.y, eps, attack, 10)
+        fooling = r["fraction"][r["fools_crafting"]]
+        out[attack] = {**transfer_summary(r), "fractions": fooling.tolist()}
+        curves[f"{run.label}|{attack}"] = {"fraction": fooling, "pool": n - 1}
+    return out, curves
+
+
 def _ood(runs: list[_Run], inliers: Dataset, outlier: str, data_dir: str | None, n_networks: int,
          seed: int, out: Path) -> dict[str, Any]:
     """Seed 002 §4.3 for every run: predictive entropy (and mutual information) on the test subset
@@ -192,7 +228,8 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
                 data_dir: str | None = None, pool: int = 200, limit: int | None = None,
                 adv_limit: int = 200, path_limit: int | None = None, path_pairs: int = 10, seed: int = 0,
                 ood: str | None = None, ood_networks: int = 100, detection_sizes: list[int] | None = None,
-                detection_eps: float = 0.1, progress: bool = True, session: Session | None = None,
+                detection_eps: float = 0.1, transfer_networks: int = 500, ambiguous: int = 12,
+                progress: bool = True, session: Session | None = None,
                 trust_code: bool = False
                 ) -> dict[str, Any]:
     """Analyse ``run_dir`` (and ``compare`` runs on the same test subset) into ``out``.
@@ -202,6 +239,9 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
     section (PGD up to 100 networks: its 10 steps through 1000 networks are too slow on a CPU).
     ``path_limit`` test examples (default: the whole test subset) score ``path_pairs`` pairs of
     seed 001's paths.
+    ``transfer_networks`` networks (capped by a fixed set) score the FGSM and PGD examples of
+    one network at ε = ``detection_eps`` (seed 002 Fig. 4); ``ambiguous`` test images with the
+    highest mutual information are shown with their votes (seed 002 Fig. 7).
     ``session``: the main run, already reopened (``hyperzoo.Run.report``).
     ``trust_code`` allows targets named by import path in the runs' config.yaml.
     """
@@ -240,6 +280,7 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
         "seed_numbers": seed_numbers_for(data.name, session.config.method.get("name", "deutsch"),
                                          session.config.target.name),
         "runs": {r.label: {**r.metrics, "entropy_estimate": r.entropy,
+                           "method": r.session.config.method.get("name", "deutsch"),
                            "layer_norms": _by_label(r.session.target,
                                                     layer_norms(r.session.target, r.weights))}
                  for r in runs},
@@ -326,6 +367,20 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
         bar.update(1)
     figs["adversarial_detection"] = figures.detection_figure(rep["adversarial_detection"]["rows"],
                                                              out / "adversarial_detection.png")
+    rep["transfer"], curves = {}, {}
+    for r in runs:
+        res = _transfer(r, adv_data, detection_eps, transfer_networks, seed)
+        if res is not None:
+            rep["transfer"][r.label], c = res
+            curves.update(c)
+    figs["transfer"] = figures.transfer_figure(curves, detection_eps, out / "transfer.png")
+    amb = ambiguous_examples(main.probs, ambiguous, "mutual_information")
+    rep["ambiguous"] = {"score": "mutual_information", "networks": main.probs.shape[0],
+                        **{k: v.tolist() for k, v in amb.items()},
+                        "labels": data.y[amb["indices"]].tolist()}
+    figs["ambiguous"] = figures.ambiguous_grid(data.x[amb["indices"]], amb["votes"], data.y[amb["indices"]],
+                                               amb["scores"], "MI", out / "ambiguous.png",
+                                               score_help="mutual information in nats")
     if ood:
         rep["ood"] = _ood(runs, data, ood, data_dir, ood_networks, seed, out)
         figs["ood"] = rep["ood"]["figure"]
@@ -441,17 +496,7 @@ def _markdown(rep: dict[str, Any], main: str) -> str:
                   f"{_pct(gap['mean'])} ± {_pct(gap['std'])} (standard error {_pct(sem)}): {verdict}. "
                   f"One test image is {_pct(1 / p['examples'])}.", "",
                   f"![paths]({rep['figures']['paths']})"]
-    lines += ["", "### Layer-wise weight norms (seed 002 Table 3)", ""]
-    groups: dict[tuple[str, ...], list[str]] = {}  # runs on the same target share a table
-    for label, m in rep["runs"].items():
-        groups.setdefault(tuple(m["layer_norms"]), []).append(label)
-    for layers, labels in groups.items():
-        lines += ["| run | " + " | ".join(layers) + " |", "|---|" + "---|" * len(layers)]
-        for label in labels:
-            lines.append(f"| {label} | " + " | ".join(
-                f"{v['mean']:.2f} ± {v['std']:.2f}" for v in rep["runs"][label]["layer_norms"].values())
-                + " |")
-        lines.append("")
+    lines += _norms_markdown(rep)
     a = rep["adversarial"]
     lines += ["", "## Adversarial examples (targeted, seed 000 §4.2.3)", "",
               f"{a['examples']} of {a['attempted']} test examples (those correctly classified by the "
@@ -481,6 +526,19 @@ def _markdown(rep: dict[str, Any], main: str) -> str:
                      f"{_pct(r['error_attacked_ensemble'])} | {_pct(r['error_scoring_ensemble'])} | "
                      f"{_pct(r['detection_rate_at_5_fpr'])} | {r['auroc']:.3f} |")
     lines += ["", f"![adversarial detection]({rep['figures']['adversarial_detection']})", ""]
+    lines += _transfer_markdown(rep)
+    amb = rep["ambiguous"]
+    lines += ["## Ambiguous test images (seed 002 Fig. 7)", "",
+              f"The {len(amb['indices'])} test images with the highest mutual information (entropy of "
+              "the mean prediction minus the mean entropy: how much the "
+              f"{amb['networks']} sampled networks disagree; seed 002 ranks by the predictive entropy, "
+              "which is high also where every network is unsure alike), with the networks' two most "
+              "voted classes.", "",
+              "| test index | label | MI (nats) | most votes | second |", "|---|---|---|---|---|"]
+    for idx, lab, sc, (c1, c2), (f1, f2) in zip(amb["indices"], amb["labels"], amb["scores"],
+                                               amb["top2_classes"], amb["top2_fractions"], strict=True):
+        lines.append(f"| {idx} | {lab} | {sc:.3f} | {c1} ({_pct(f1)}) | {c2} ({_pct(f2)}) |")
+    lines += ["", f"![ambiguous]({rep['figures']['ambiguous']})", ""]
     if "ood" in rep:
         o = rep["ood"]
         lines += ["## Out-of-distribution detection (seed 002 §4.3)", "",
@@ -520,3 +578,64 @@ def _uncertainty_markdown(rep: dict[str, Any]) -> list[str]:
         lines.append("| | ensemble | " + " | ".join(f"{u['ensemble_' + k]:.4f}" for k in keys)
                      + f" | {_pct(u['disagreement'])} | {u['mutual_information']:.4f} |")
     return lines + ["", f"![reliability]({rep['figures']['reliability']})", ""]
+
+
+def _transfer_markdown(rep: dict[str, Any]) -> list[str]:
+    """Seed 002 Fig. 4: how many networks of a pool one network's adversarial examples fool."""
+    lines = ["## Transfer across the pool (seed 002 Fig. 4)", ""]
+    if not rep["transfer"]:
+        return lines + ["No run holds two networks or more.", ""]
+    t = next(iter(rep["transfer"].values()))
+    lines += [f"Untargeted FGSM and PGD (10 steps), ε = {t['eps']:g}, crafted on one network of each "
+              f"run against those of the first {t['examples']} test images it classifies correctly "
+              "(attacked), then scored on a pool of other networks of the run (a fresh sample; the "
+              "rest of a fixed set). Fooled = "
+              "the network's prediction is not the true label. Over the examples that fool the network "
+              "they were crafted on: the mean and median fraction of the pool they fool, and the share "
+              "of them that fool none / at least half / all of it; the clean images' mean is the "
+              "baseline.", "",
+              "| run | attack | pool | attacked | fool their network | mean (median) fooled | "
+              "none / ≥ half / all | clean |", "|---|---|---|---|---|---|---|---|"]
+    for label, t in rep["transfer"].items():
+        for attack in ("fgsm", "pgd"):
+            a = t[attack]
+            lines.append(f"| {label} | {attack.upper()} | {t['pool']} | {a['attacked']} | "
+                         f"{a['fool_crafting']} | "
+                         f"{_pct(a['mean_fraction'])} ({_pct(a['median_fraction'])}) | "
+                         f"{_pct(a['share_fooling_none'])} / {_pct(a['share_fooling_half_or_more'])} / "
+                         f"{_pct(a['share_fooling_all'])} | {_pct(a['mean_fraction_on_clean'])} |")
+    return lines + ["", f"![transfer]({rep['figures']['transfer']})", ""]
+
+
+def _norms_markdown(rep: dict[str, Any]) -> list[str]:
+    """Seed 002 Table 3: mean and variance over networks of each layer's weight 2-norm, with the
+    seed's numbers in its own setting and independently trained networks (method ensemble)."""
+    lines = ["", "### Layer-wise weight norms (seed 002 Table 3)", "",
+             "Mean and variance σ² over networks of each layer's weight 2-norm (Frobenius norm of the "
+             "weight tensor, biases excluded, raw weights: not gauge-fixed), as `mean (σ²)`.", ""]
+    standard = [label for label, m in rep["runs"].items() if m.get("method") == "ensemble"]
+    seed = rep["seed_numbers"].get("hypergan_table3_mnist")
+    groups: dict[tuple[str, ...], list[str]] = {}  # runs on the same target share a table
+    for label, m in rep["runs"].items():
+        groups.setdefault(tuple(m["layer_norms"]), []).append(label)
+    for layers, labels in groups.items():
+        lines += ["| networks | " + " | ".join(layers) + " | mean single accuracy |",
+                  "|---|" + "---|" * (len(layers) + 1)]
+        for label in labels:
+            m = rep["runs"][label]
+            kind = "standard training (independent networks), " if label in standard else ""
+            lines.append(f"| {kind}{label}, {m['n_networks']} networks | " + " | ".join(
+                f"{v['mean']:.2f} ({v['var']:.2f})" for v in m["layer_norms"].values())
+                + f" | {_pct(m['mean_accuracy'])} |")
+        if seed and len(layers) == len(seed["value"]["hypergan"]):
+            for key, name in (("hypergan", "seed 002: HyperGAN"),
+                              ("standard", "seed 002: standard training, 10")):
+                lines.append(f"| {name} | " + " | ".join(
+                    f"{m:.2f} ({v:.2f})" for m, v in seed["value"][key].values()) + " | 99% (stated) |")
+        lines.append("")
+    if seed:
+        lines += [f"Seed numbers: {seed['source']}; statistic {seed['statistic']}.", ""]
+    if not standard:
+        lines += ["The standard-training column needs an independently trained ensemble in the report: "
+                  "pass one (method `ensemble`, trained to 99% on the same target) with `--compare`.", ""]
+    return lines
