@@ -132,3 +132,17 @@ def test_paths_have_per_pair_curves_and_a_spread_over_pairs(runs, tmp_path):
     assert {"pca_filter", "pca_layer", "pca_network"} <= set(rep["figures"])
     with pytest.raises(ConfigError, match="--path-pairs"):
         make_report(runs / "a", tmp_path / "bad", pool=4, path_pairs=0, progress=False)
+
+
+def test_table3_puts_the_seeds_numbers_beside_a_hypergan_mnist_run():
+    from hyperzoo.report import _norms_markdown, seed_numbers_for
+
+    norms = {k: {"mean": m, "std": 1.0, "var": 1.0}
+             for k, m in (("conv1", 7.0), ("conv2", 50.0), ("fc1", 20.0))}
+    rep = {"runs": {"hg (hypergan, β = 1)": {"layer_norms": norms, "n_networks": 200, "mean_accuracy": 0.99,
+                                             "method": "hypergan"}},
+           "seed_numbers": seed_numbers_for("mnist", "hypergan", "hypergan_mnist")}
+    md = "\n".join(_norms_markdown(rep))
+    assert "| seed 002: HyperGAN | 7.49 (1.59) | 51.10 (10.62) | 22.01 (6.01) | 99% (stated) |" in md
+    assert "| seed 002: standard training, 10 | 27.05 (0.31) | 160.51 (0.51) | 5.97 (0.06) |" in md
+    assert "needs an independently trained ensemble" in md and "seed 002 Table 3, MNIST" in md

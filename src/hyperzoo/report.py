@@ -247,6 +247,9 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
     """
     if pool < 2:
         raise ConfigError(f"--networks must be at least 2, got {pool}")
+    if transfer_networks < 1 or ambiguous < 1:
+        raise ConfigError(f"--transfer-networks and --ambiguous must be positive, got {transfer_networks}, "
+                          f"{ambiguous}")
     if path_pairs < 1 or (path_limit is not None and path_limit < 1):
         raise ConfigError(f"--path-pairs and --path-limit must be positive, got {path_pairs}, {path_limit}")
     sizes = detection_sizes if detection_sizes is not None else DETECTION_SIZES
