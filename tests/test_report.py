@@ -3,7 +3,7 @@ import json
 import pytest
 
 from hyperzoo.config import load_config
-from hyperzoo.errors import RunError
+from hyperzoo.errors import ConfigError, RunError
 from hyperzoo.report import make_report
 from hyperzoo.train import train
 from tests.helpers import tiny_config
@@ -27,7 +27,7 @@ def test_report_writes_markdown_json_and_figures(runs, tmp_path):
     write_idx_folder(tmp_path / "data" / "notmnist-small", noise)
     rep = make_report(runs / "a", tmp_path, compare=[runs / "b"], pool=12, limit=60, adv_limit=20,
                       path_limit=30, ood="notmnist", data_dir=str(tmp_path / "data"),
-                      detection_sizes=[2, 4, 8], progress=False)
+                      detection_sizes=[2, 4, 8], transfer_networks=20, progress=False)
     saved = json.loads((tmp_path / "report.json").read_text())
     assert saved["pool"] == 12 and saved["examples"] == 60
     assert len(saved["runs"]) == 2
@@ -63,13 +63,32 @@ def test_report_writes_markdown_json_and_figures(runs, tmp_path):
     # Layers by name, not by position in a Sequential; no seed numbers: digits is not their setting.
     assert list(saved["runs"][next(iter(saved["runs"]))]["layer_norms"]) == ["conv1", "conv2", "fc1", "fc2"]
     assert saved["seed_numbers"] == {} and "Seed:" not in md and "seed 002 |" not in md
+    # Seed 002 Table 3: the 4 independently trained networks are the standard-training row.
+    assert "| standard training (independent networks), b " in md and "needs an independently" not in md
+    assert all(v["var"] >= 0 for m in saved["runs"].values() for v in m["layer_norms"].values())
+    # Seed 002 Fig. 4: a fresh pool of 20 for the hypernetwork, the other 3 of the fixed ensemble.
+    assert {k.split(" ")[0]: v["pool"] for k, v in saved["transfer"].items()} == {"a": 20, "b": 3}
+    for t in saved["transfer"].values():
+        for attack in ("fgsm", "pgd"):
+            a = t[attack]
+            assert len(a["fractions"]) == a["fool_crafting"] <= a["attacked"] <= 20
+            assert all(0 <= f <= 1 for f in a["fractions"])
+    # Seed 002 Fig. 7: the 12 test images of highest mutual information, highest first.
+    amb = saved["ambiguous"]
+    assert len(amb["indices"]) == len(set(amb["indices"])) == 12 and amb["score"] == "mutual_information"
+    assert amb["scores"] == sorted(amb["scores"], reverse=True)
+    assert all(sum(v) == 12 for v in amb["votes"])  # every network of the pool votes once
+    for section in ("## Transfer across the pool", "## Ambiguous test images"):
+        assert section in md
 
 
 def test_seed_numbers_only_for_their_own_setting():
     from hyperzoo.report import seed_numbers_for
 
     assert set(seed_numbers_for("mnist", "deutsch", "deutsch_mnist")) == {"ensemble_majority_20x200"}
-    assert "hypergan_table4_mnist" in seed_numbers_for("mnist", "hypergan", "hypergan_mnist")
+    hypergan = seed_numbers_for("mnist", "hypergan", "hypergan_mnist")
+    assert {"hypergan_table4_mnist", "hypergan_table3_mnist"} <= set(hypergan)
+    assert hypergan["hypergan_table3_mnist"]["value"]["standard"]["conv2"] == [160.51, 0.51]
     assert seed_numbers_for("mnist", "hypergan", "mymodels:Net") == {}
     assert seed_numbers_for("blobs", "deutsch", "deutsch_mnist") == {}
 
@@ -94,3 +113,36 @@ def test_report_with_an_ensemble_as_the_main_run(runs, tmp_path):
                       detection_sizes=[2], progress=False)
     assert rep["adversarial"]["fresh_ensemble"] == 4
     assert (tmp_path / "r" / "report.md").is_file()
+
+
+def test_paths_have_per_pair_curves_and_a_spread_over_pairs(runs, tmp_path):
+    rep = make_report(runs / "a", tmp_path, pool=4, limit=30, adv_limit=6, path_pairs=3,
+                      detection_sizes=[2], transfer_networks=5, progress=False)
+    p = json.loads((tmp_path / "report.json").read_text())["paths"]
+    assert p["examples"] == 30 and p["pairs"] == 3  # default path_limit: the whole test subset
+    assert len(p["direct"]) == len(p["interpolated"]) == 3 and len(p["per_pair"]["direct_dip"]) == 3
+    assert p["direct_dip"]["std"] >= 0 and p["std_over"].startswith("pairs")
+    md = (tmp_path / "report.md").read_text()
+    assert "3 pairs (z₁, z₂)" in md and "paths" in rep["figures"]
+    assert "needs an independently trained ensemble" in md  # no --compare ensemble for Table 3
+    pv = json.loads((tmp_path / "report.json").read_text())["pca_explained_variance"]
+    layers = ["conv1", "conv2", "fc1", "fc2"]
+    assert list(pv["filter"]) == list(pv["layer"]) == layers and len(pv["network"]) == 4
+    assert all(abs(sum(v) - 1) < 1e-9 for v in pv["layer"].values())  # ratios of the total variance
+    assert {"pca_filter", "pca_layer", "pca_network"} <= set(rep["figures"])
+    with pytest.raises(ConfigError, match="--path-pairs"):
+        make_report(runs / "a", tmp_path / "bad", pool=4, path_pairs=0, progress=False)
+
+
+def test_table3_puts_the_seeds_numbers_beside_a_hypergan_mnist_run():
+    from hyperzoo.report import _norms_markdown, seed_numbers_for
+
+    norms = {k: {"mean": m, "std": 1.0, "var": 1.0}
+             for k, m in (("conv1", 7.0), ("conv2", 50.0), ("fc1", 20.0))}
+    rep = {"runs": {"hg (hypergan, β = 1)": {"layer_norms": norms, "n_networks": 200, "mean_accuracy": 0.99,
+                                             "method": "hypergan"}},
+           "seed_numbers": seed_numbers_for("mnist", "hypergan", "hypergan_mnist")}
+    md = "\n".join(_norms_markdown(rep))
+    assert "| seed 002: HyperGAN | 7.49 (1.59) | 51.10 (10.62) | 22.01 (6.01) | 99% (stated) |" in md
+    assert "| seed 002: standard training, 10 | 27.05 (0.31) | 160.51 (0.51) | 5.97 (0.06) |" in md
+    assert "needs an independently trained ensemble" in md and "seed 002 Table 3, MNIST" in md

@@ -277,6 +277,12 @@ def report(
     networks: Annotated[int, typer.Option(help="sampled networks per run")] = 200,
     limit: Annotated[int | None, typer.Option(help="test examples (default: all)")] = None,
     adv_limit: Annotated[int, typer.Option(help="test examples attacked")] = 200,
+    path_limit: Annotated[int | None, typer.Option(
+        help="test examples scored along seed 001's paths (default: every test example)")] = None,
+    path_pairs: Annotated[int, typer.Option(help="pairs of endpoints (z₁, z₂) for the paths")] = 10,
+    transfer_networks: Annotated[int, typer.Option(
+        help="networks that score one network's adversarial examples (seed 002 Fig. 4)")] = 500,
+    ambiguous: Annotated[int, typer.Option(help="ambiguous test images shown (seed 002 Fig. 7)")] = 12,
     ood: Annotated[str | None, typer.Option(
         help="outlier set for OOD detection: a name (notmnist) or a path (IDX, CIFAR-format, .npz)")] = None,
     detection_sizes: Annotated[str, typer.Option(help="ensemble sizes for adversarial detection")] = (
@@ -296,8 +302,10 @@ def report(
     if any(v < 1 for v in sizes):
         _fail(ConfigError(f"--detection-sizes {detection_sizes!r} must be positive"))
     try:
-        rep = make_report(run_dir, out, compare, data_dir, networks, limit, adv_limit, seed=seed,
-                          ood=ood, detection_sizes=sizes, progress=not quiet, trust_code=trust_code)
+        rep = make_report(run_dir, out, compare, data_dir, networks, limit, adv_limit,
+                          path_limit=path_limit, path_pairs=path_pairs, transfer_networks=transfer_networks,
+                          ambiguous=ambiguous, seed=seed, ood=ood,
+                          detection_sizes=sizes, progress=not quiet, trust_code=trust_code)
     except USER_ERRORS as e:
         _fail(e)
     typer.echo(f"wrote {out / 'report.md'} and {len(rep['figures'])} figures ({rep['seconds']} s)")

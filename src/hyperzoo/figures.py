@@ -111,20 +111,137 @@ def pca_scatter(scores: torch.Tensor, explained: torch.Tensor, title: str, path:
     return _save(fig, path)
 
 
-def paths_figure(t: torch.Tensor, direct: torch.Tensor, interpolated: torch.Tensor, path: Path) -> str:
-    t, direct, interpolated = t.cpu().numpy(), direct.cpu().numpy(), interpolated.cpu().numpy()
-    fig, ax = plt.subplots(figsize=(6.5, 3.8))
-    # One colour per pair (z₁, z₂); its direct path solid, its interpolated path dashed.
-    for i in range(direct.shape[0]):
-        ax.plot(t, 100 * direct[i], color=f"C{i % 10}", ls="-", label=f"pair {i + 1}")
-        ax.plot(t, 100 * interpolated[i], color=f"C{i % 10}", ls="--")
-    ax.plot([], [], color="k", ls="-", label="direct G(z₁)t + G(z₂)(1−t)")
-    ax.plot([], [], color="k", ls="--", label="interpolated G(z₁t + z₂(1−t))")
-    ax.set_xlabel("t")
-    ax.set_ylabel("accuracy (%)")
-    ax.legend(fontsize=7, ncol=2)
-    ax.set_title("Accuracy along paths between two sampled networks")
+def pca_panels(views: dict, title: str, path: Path) -> str:
+    """One row per layer (its name and dimension on the left): principal-component scatter
+    plots PC1–PC2, PC1–PC3, PC2–PC3 and the explained-variance ratio of each component.
+    ``views`` maps a layer name to an ``analysis.pca.PCA``."""
+    pairs = [(0, 1), (0, 2), (1, 2)]
+    rows = len(views)
+    fig, axes = plt.subplots(rows, 4, figsize=(10, 2.2 * rows + 0.6), squeeze=False)
+    for r, (name, p) in enumerate(views.items()):
+        k = p.scores.shape[1]
+        ev = p.explained.double().cpu().numpy()
+        scores = p.scores.double().cpu().numpy()
+        for c, (i, j) in enumerate(pairs):
+            ax = axes[r, c]
+            ax.tick_params(labelsize=6)
+            if j >= k:  # fewer samples than components: nothing to plot
+                ax.axis("off")
+                continue
+            ax.scatter(scores[:, i], scores[:, j], s=2, alpha=0.5)
+            ax.set_xlabel(f"PC{i + 1} ({100 * ev[i]:.0f}%)", fontsize=7)
+            ax.set_ylabel(f"PC{j + 1} ({100 * ev[j]:.0f}%)", fontsize=7)
+        axes[r, 0].set_title(f"{name} (D = {p.components.shape[1]})", fontsize=8, loc="left")
+        bar = axes[r, 3]
+        bar.bar(np.arange(1, k + 1), 100 * ev, color="C1")
+        bar.set_xticks(np.arange(1, k + 1))
+        bar.tick_params(labelsize=6)
+        bar.set_xlabel("component", fontsize=7)
+        bar.set_ylabel("explained variance (%)", fontsize=7)
+    fig.suptitle(title, fontsize=10)
     return _save(fig, path)
+
+
+def paths_figure(t: torch.Tensor, direct: torch.Tensor, interpolated: torch.Tensor, path: Path,
+                 examples: int | None = None) -> str:
+    """Seed 001 Fig. 7 with a band: left, every pair (z₁, z₂) in its own colour, its direct path
+    dashed and its interpolated path solid (the seed's styles); right, the mean over pairs with a
+    shaded band of ± 1 sample standard deviation over pairs."""
+    t = t.cpu().numpy()
+    direct, interpolated = direct.double().cpu().numpy(), interpolated.double().cpu().numpy()
+    pairs = direct.shape[0]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    colours = plt.get_cmap("tab10" if pairs <= 10 else "tab20")
+    for i in range(pairs):
+        c = colours(i % colours.N)
+        left.plot(t, 100 * interpolated[i], color=c, ls="-", lw=1.2, label=f"pair {i + 1}")
+        left.plot(t, 100 * direct[i], color=c, ls="--", lw=1.2)
+    left.plot([], [], color="k", ls="--", label="direct G(z₁)t + G(z₂)(1−t)")
+    left.plot([], [], color="k", ls="-", label="interpolated G(z₁t + z₂(1−t))")
+    left.set_title(f"Each pair of endpoints ({pairs} pairs)", fontsize=10)
+    left.legend(fontsize=6, ncol=2)
+    for values, label, ls, colour in ((interpolated, "interpolated", "-", "C0"),
+                                      (direct, "direct", "--", "C3")):
+        m = 100 * values.mean(0)
+        s = 100 * values.std(0, ddof=1) if pairs > 1 else 0 * m
+        right.plot(t, m, color=colour, ls=ls, lw=2, label=f"{label}: mean over pairs")
+        right.fill_between(t, m - s, m + s, color=colour, alpha=0.2,
+                           label=f"{label}: ± 1 std over pairs")
+    right.set_title("Mean over pairs", fontsize=10)
+    right.legend(fontsize=7)
+    for ax in (left, right):
+        ax.set_xlabel("t (t = 1 at G(z₁), t = 0 at G(z₂))")
+    left.set_ylabel("test accuracy (%)")
+    on = f" on {examples} test images" if examples else ""
+    fig.suptitle(f"Accuracy along paths between two sampled networks{on}", fontsize=11)
+    return _save(fig, path)
+
+
+def transfer_figure(rows: dict[str, dict[str, torch.Tensor]], eps: float, path: Path) -> str:
+    """Seed 002 Fig. 4: for each attack (one panel), the distribution over adversarial examples of
+    the fraction of a pool of networks each one fools; one step histogram per run.
+
+    ``rows`` maps "run label|attack" to ``{"fraction": (E,), "pool": int}`` of the examples that
+    fool the network they were crafted on."""
+    attacks = sorted({k.rsplit("|", 1)[1] for k in rows})
+    fig, axes = plt.subplots(1, len(attacks), figsize=(5.5 * len(attacks), 3.9), squeeze=False,
+                             sharey=True)
+    edges = np.linspace(0, 100, 21)
+    for ax, attack in zip(axes[0], attacks, strict=True):
+        runs = [k for k in rows if k.rsplit("|", 1)[1] == attack]
+        for i, key in enumerate(runs):
+            f = 100 * rows[key]["fraction"].double().cpu().numpy()
+            label = f"{key.rsplit('|', 1)[0]}: {len(f)} examples, pool of {rows[key]['pool']}"
+            if len(f):
+                ax.hist(f, bins=edges, weights=np.full(len(f), 100 / len(f)), histtype="step", lw=1.8,
+                        color=f"C{i}", label=label)
+            else:  # no example fooled its own network: a legend entry, nothing to draw
+                ax.plot([], [], color=f"C{i}", label=label)
+        ax.set_xlabel("networks of the pool fooled by the example (%)")
+        ax.set_title(f"{attack.upper()}, ε = {eps:g}, crafted on one network", fontsize=10)
+        ax.set_xlim(0, 100)
+        ax.legend(fontsize=7)
+    axes[0, 0].set_ylabel("adversarial examples (%)")
+    fig.suptitle("Transfer of one network's adversarial examples to the rest of the pool", fontsize=11)
+    return _save(fig, path)
+
+
+def ambiguous_grid(images: torch.Tensor, votes: torch.Tensor, labels: torch.Tensor, scores: torch.Tensor,
+                   score_name: str, path: Path, columns: int = 6, score_help: str = "") -> str:
+    """Seed 002 Fig. 7 (top): the inputs the networks disagree on most, each above a bar chart
+    of how many of the networks vote for each class (the true class in green). ``score_name``:
+    a short name of the ranking score for the panel titles ("MI"); ``score_help`` its meaning and
+    unit, for the figure's title."""
+    k, c = votes.shape
+    rows = max(1, -(-k // columns))
+    fig = plt.figure(figsize=(1.9 * columns, 3.6 * rows + 0.4))
+    grid = fig.add_gridspec(2 * rows, columns, height_ratios=[3, 1.6] * rows, hspace=0.75, wspace=0.35)
+    n = int(votes[0].sum()) if k else 0
+    for i in range(k):
+        r, col = divmod(i, columns)
+        ax = fig.add_subplot(grid[2 * r, col])
+        img = images[i].double().cpu()
+        img = img.permute(1, 2, 0) if img.shape[0] == 3 else img[0]
+        ax.imshow(img.numpy(), cmap=None if img.dim() == 3 else "gray")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        top2 = votes[i].double().topk(min(2, c))
+        ax.set_title(f"label {int(labels[i])}, {score_name} {scores[i]:.2f}\nvotes "
+                     + ", ".join(f"{int(cl)}: {int(v)}" for v, cl in zip(top2.values, top2.indices,
+                                                                        strict=True)),
+                     fontsize=7)
+        bar = fig.add_subplot(grid[2 * r + 1, col])
+        colours = ["C2" if j == int(labels[i]) else "C0" for j in range(c)]
+        bar.bar(np.arange(c), votes[i].cpu().numpy(), color=colours)
+        bar.set_xticks(np.arange(c))
+        bar.tick_params(labelsize=5)
+        bar.set_xlabel("class", fontsize=6)
+        if col == 0:
+            bar.set_ylabel("votes", fontsize=6)
+    fig.suptitle(f"Test images the {n} sampled networks disagree on most (ranked by {score_name}"
+                 f"{', ' + score_help if score_help else ''});\nbars: votes per class, true class green",
+                 fontsize=10)
+    return _save(fig, path, tight=False)
 
 
 def adversarial_figure(eps: list[float], curves: dict[str, list[float]], path: Path) -> str:

@@ -12,12 +12,14 @@ from tqdm.auto import tqdm
 from hyperzoo import figures
 from hyperzoo.analysis.adversarial import fgsm, pgd, random_targets
 from hyperzoo.analysis.adversarial_detection import detect_adversarial
+from hyperzoo.analysis.ambiguous import ambiguous_examples
 from hyperzoo.analysis.ensembles import accuracy_vs_size, ensemble_accuracies
 from hyperzoo.analysis.filters import filter_images
 from hyperzoo.analysis.norms import layer_norms
-from hyperzoo.analysis.paths import path_accuracies
-from hyperzoo.analysis.pca import pca
+from hyperzoo.analysis.paths import path_accuracies, path_summary
+from hyperzoo.analysis.pca import pca_views
 from hyperzoo.analysis.regression import plot_regression, regression_summary
+from hyperzoo.analysis.transfer import transfer, transfer_summary
 from hyperzoo.data import Dataset, load_dataset
 from hyperzoo.devices import weights_device
 from hyperzoo.diversity import kl_entropy
@@ -41,6 +43,13 @@ SEED_NUMBERS = {
     "hypergan_table4_mnist": {"value": {1: 0.9864, 5: 0.9875, 10: 0.9922, 100: 0.9931},
                               "source": "seed 002 Table 4, MNIST test, HyperGAN (paper scale, GPU)",
                               **_HYPERGAN_MNIST},
+    "hypergan_table3_mnist": {
+        "value": {"hypergan": {"conv1": [7.49, 1.59], "conv2": [51.10, 10.62], "linear": [22.01, 6.01]},
+                  "standard": {"conv1": [27.05, 0.31], "conv2": [160.51, 0.51], "linear": [5.97, 0.06]}},
+        "statistic": "[mean, variance σ²] over networks of each layer's 2-norm",
+        "source": "seed 002 Table 3, MNIST, networks trained to 99% accuracy: a population sampled from "
+                  "HyperGAN vs 10 standard networks from different random initializations (paper "
+                  "scale, GPU; whether biases count is not stated)", **_HYPERGAN_MNIST},
     "hypergan_notmnist": {"value": None, "source": "seed 002 Fig. 3: empirical CDFs only, no AUROC",
                           **_HYPERGAN_MNIST},
     "hypergan_adversarial_detection": {"value": 0.97, "source": "seed 002 §4.5: 'over 97%' of "
@@ -159,6 +168,33 @@ def _detection(run: _Run, data: Dataset, eps: float, pgd_steps: int, seed: int,
     return rows
 
 
+def _transfer(run: _Run, data: Dataset, eps: float, networks: int, seed: int
+              ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]] | None:
+    """Seed 002 Fig. 4 for one run: untargeted FGSM and PGD (10 steps) examples crafted on one
+    network of the run, scored on ``networks`` other networks of it (a fresh sample; a fixed set
+    gives the rest of its networks). None when the run holds fewer than two networks."""
+    held = run.session.method.max_networks
+    n = networks + 1 if held is None else min(networks + 1, held)
+    if n < 2:
+        return None
+    target = run.session.target
+    with torch.no_grad():
+        w = sample_networks(run.session, n, seed + 19)
+    crafting, pool = select(w, slice(0, 1)), select(w, slice(1, n))
+
+    def model(x):
+        return target(crafting, x.to(weights_device(crafting)))[0].cpu()
+
+    out: dict[str, Any] = {"pool": n - 1, "eps": eps, "examples": len(data)}
+    curves = {}
+    for attack in ("fgsm", "pgd"):
+        r = transfer(model, target, pool, data.x, data.y, eps, attack, 10)
+        fooling = r["fraction"][r["fools_crafting"]]
+        out[attack] = {**transfer_summary(r), "fractions": fooling.tolist()}
+        curves[f"{run.label}|{attack}"] = {"fraction": fooling, "pool": n - 1}
+    return out, curves
+
+
 def _ood(runs: list[_Run], inliers: Dataset, outlier: str, data_dir: str | None, n_networks: int,
          seed: int, out: Path) -> dict[str, Any]:
     """Seed 002 §4.3 for every run: predictive entropy (and mutual information) on the test subset
@@ -190,9 +226,10 @@ def _ood(runs: list[_Run], inliers: Dataset, outlier: str, data_dir: str | None,
 
 def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] = (),
                 data_dir: str | None = None, pool: int = 200, limit: int | None = None,
-                adv_limit: int = 200, path_limit: int = 1000, seed: int = 0,
+                adv_limit: int = 200, path_limit: int | None = None, path_pairs: int = 10, seed: int = 0,
                 ood: str | None = None, ood_networks: int = 100, detection_sizes: list[int] | None = None,
-                detection_eps: float = 0.1, progress: bool = True, session: Session | None = None,
+                detection_eps: float = 0.1, transfer_networks: int = 500, ambiguous: int = 12,
+                progress: bool = True, session: Session | None = None,
                 trust_code: bool = False
                 ) -> dict[str, Any]:
     """Analyse ``run_dir`` (and ``compare`` runs on the same test subset) into ``out``.
@@ -200,11 +237,21 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
     ``ood`` names an outlier data set (e.g. ``notmnist``) for the out-of-distribution section;
     ``detection_sizes`` (default 5, 10, 100, 1000) the ensembles of the adversarial-detection
     section (PGD up to 100 networks: its 10 steps through 1000 networks are too slow on a CPU).
+    ``path_limit`` test examples (default: the whole test subset) score ``path_pairs`` pairs of
+    seed 001's paths.
+    ``transfer_networks`` networks (capped by a fixed set) score the FGSM and PGD examples of
+    one network at ε = ``detection_eps`` (seed 002 Fig. 4); ``ambiguous`` test images with the
+    highest mutual information are shown with their votes (seed 002 Fig. 7).
     ``session``: the main run, already reopened (``hyperzoo.Run.report``).
     ``trust_code`` allows targets named by import path in the runs' config.yaml.
     """
     if pool < 2:
         raise ConfigError(f"--networks must be at least 2, got {pool}")
+    if transfer_networks < 1 or ambiguous < 1:
+        raise ConfigError(f"--transfer-networks and --ambiguous must be positive, got {transfer_networks}, "
+                          f"{ambiguous}")
+    if path_pairs < 1 or (path_limit is not None and path_limit < 1):
+        raise ConfigError(f"--path-pairs and --path-limit must be positive, got {path_pairs}, {path_limit}")
     sizes = detection_sizes if detection_sizes is not None else DETECTION_SIZES
     start = time.perf_counter()
     session = session or load_run(run_dir, data_dir, trust_code=trust_code)
@@ -236,6 +283,7 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
         "seed_numbers": seed_numbers_for(data.name, session.config.method.get("name", "deutsch"),
                                          session.config.target.name),
         "runs": {r.label: {**r.metrics, "entropy_estimate": r.entropy,
+                           "method": r.session.config.method.get("name", "deutsch"),
                            "layer_norms": _by_label(r.session.target,
                                                     layer_norms(r.session.target, r.weights))}
                  for r in runs},
@@ -268,36 +316,38 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
             imgs[:25], f"layer {labels[layer]}, filter 1, input channel 1, "
                        "25 samples, gauge-fixed", out / name)
         probes.append(name)
-    pcas = {}
-    first = target.layers[0]
-    for key, vectors, title in (
-        ("filter", main.gauged[first.weight][:, 0].flatten(1), "one first-layer filter"),
-        ("layer", main.gauged[target.layers[min(1, len(target.layers) - 1)].weight].flatten(1),
-         "one layer"),
-        ("network", flatten(main.gauged), "the whole network"),
-    ):
-        p = pca(vectors.double(), 5)
-        pcas[key] = p.explained.tolist()
-        figs[f"pca_{key}"] = figures.pca_scatter(p.scores, p.explained,
-                                                 f"PCA of {title} (gauge-fixed)", out / f"pca_{key}.png")
-    rep["pca_explained_variance"] = pcas
+    pool_n = main.probs.shape[0]
+    views = pca_views(target, main.gauged, 5)
+    rep["pca_explained_variance"] = {
+        "filter": {k: p.explained.tolist() for k, p in views["filter"].items()},
+        "layer": {k: p.explained.tolist() for k, p in views["layer"].items()},
+        "network": views["network"].explained.tolist()}
+    figs["pca_filter"] = figures.pca_panels(
+        views["filter"], f"PCA of filter 1 of every layer (weights and bias), {pool_n} sampled networks, "
+        "gauge-fixed", out / "pca_filter.png")
+    figs["pca_layer"] = figures.pca_panels(
+        views["layer"], f"PCA of every whole layer, {pool_n} sampled networks, gauge-fixed",
+        out / "pca_layer.png")
+    figs["pca_network"] = figures.pca_scatter(
+        views["network"].scores, views["network"].explained,
+        f"PCA of the whole network, {pool_n} sampled networks, gauge-fixed", out / "pca_network.png")
     bar.update(1)
 
     method = main.session.method
     if isinstance(method, LatentMethod):
         sub = limit_dataset(data, path_limit)
-        paths = path_accuracies(method, sub.x, sub.y, pairs=5, points=11, generator=g,
+        paths = path_accuracies(method, sub.x, sub.y, pairs=path_pairs, points=11, generator=g,
                                 statistics_x=statistics_images(main.session)
                                 if main.session.target.has_statistics else None)
-        mid = paths["t"].numel() // 2
+        summary = path_summary(paths)
         rep["paths"] = {"t": paths["t"].tolist(), "direct": paths["direct"].tolist(),
                         "interpolated": paths["interpolated"].tolist(), "examples": len(sub),
-                        "direct_midpoint_mean": paths["direct"][:, mid].mean().item(),
-                        "interpolated_midpoint_mean": paths["interpolated"][:, mid].mean().item(),
-                        "endpoints_mean": torch.cat([paths["direct"][:, 0],
-                                                     paths["direct"][:, -1]]).mean().item()}
+                        **summary,
+                        "direct_midpoint_mean": summary["direct_midpoint"]["mean"],
+                        "interpolated_midpoint_mean": summary["interpolated_midpoint"]["mean"],
+                        "endpoints_mean": summary["endpoints"]["mean"]}
         figs["paths"] = figures.paths_figure(paths["t"], paths["direct"], paths["interpolated"],
-                                             out / "paths.png")
+                                             out / "paths.png", examples=len(sub))
     bar.update(1)
 
     adv = _adversarial(main, limit_dataset(data, adv_limit), EPSILONS, crafters=10,
@@ -320,6 +370,20 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
         bar.update(1)
     figs["adversarial_detection"] = figures.detection_figure(rep["adversarial_detection"]["rows"],
                                                              out / "adversarial_detection.png")
+    rep["transfer"], curves = {}, {}
+    for r in runs:
+        res = _transfer(r, adv_data, detection_eps, transfer_networks, seed)
+        if res is not None:
+            rep["transfer"][r.label], c = res
+            curves.update(c)
+    figs["transfer"] = figures.transfer_figure(curves, detection_eps, out / "transfer.png")
+    amb = ambiguous_examples(main.probs, ambiguous, "mutual_information")
+    rep["ambiguous"] = {"score": "mutual_information", "networks": main.probs.shape[0],
+                        **{k: v.tolist() for k, v in amb.items()},
+                        "labels": data.y[amb["indices"]].tolist()}
+    figs["ambiguous"] = figures.ambiguous_grid(data.x[amb["indices"]], amb["votes"], data.y[amb["indices"]],
+                                               amb["scores"], "MI", out / "ambiguous.png",
+                                               score_help="mutual information in nats")
     if ood:
         rep["ood"] = _ood(runs, data, ood, data_dir, ood_networks, seed, out)
         figs["ood"] = rep["ood"]["figure"]
@@ -401,33 +465,41 @@ def _markdown(rep: dict[str, Any], main: str) -> str:
                   f"| {_pct(v)} |" for k, v in t4["value"].items()]
     lines += ["", f"![ensembles]({rep['figures']['ensembles']})", "", "## Diversity probes", ""]
     lines += [f"![{k}]({v})" for k, v in rep["figures"].items() if k.startswith("filters")]
-    lines += ["", "Explained variance of the first 5 principal components (gauge-fixed weights):", ""]
-    for key, ev in rep["pca_explained_variance"].items():
-        lines.append(f"- {key}: " + ", ".join(f"{100 * v:.1f}%" for v in ev))
+    pv = rep["pca_explained_variance"]
+    lines += ["", "Seed 001's PCA views (Fig. 6, 9–15) of the gauge-fixed weights: explained variance of "
+              "the first principal components, in %. A variance concentrated in PC1 is a "
+              "one-dimensional structure; equal shares an isotropic blob.", "",
+              "| layer | filter 1 (weights + bias) | whole layer |", "|---|---|---|"]
+    for name in pv["layer"]:
+        lines.append(f"| {name} | " + ", ".join(f"{100 * v:.1f}" for v in pv["filter"][name]) + " | "
+                     + ", ".join(f"{100 * v:.1f}" for v in pv["layer"][name]) + " |")
+    lines += [f"| whole network | | {', '.join(f'{100 * v:.1f}' for v in pv['network'])} |"]
     lines += [""] + [f"![{k}]({v})" for k, v in rep["figures"].items() if k.startswith("pca")]
     if "paths" in rep:
         p = rep["paths"]
+        d, i = p["direct_dip"], p["interpolated_dip"]
+        gap = p["interpolated_minus_direct"]
+        sem = gap["std"] / p["pairs"] ** 0.5
         verdict = ("the direct path dips below the interpolated one, as in seed 001 Fig. 7"
-                   if p["direct_midpoint_mean"] < p["interpolated_midpoint_mean"]
-                   else "the direct path does NOT dip below the interpolated one here, "
-                        "unlike seed 001 Fig. 7")
-        lines += ["", "### Paths in weight space", "",
-                  f"Mean accuracy at the endpoints {_pct(p['endpoints_mean'])}; at t = 0.5 the "
-                  f"interpolated path G(z₁t + z₂(1−t)) has {_pct(p['interpolated_midpoint_mean'])}, "
-                  f"the direct path G(z₁)t + G(z₂)(1−t) {_pct(p['direct_midpoint_mean'])}: "
-                  f"{verdict} ({p['examples']} test examples, 5 pairs).", "",
+                   if gap["mean"] > 2 * sem else
+                   "the direct path does NOT dip below the interpolated one here, unlike seed 001 Fig. 7"
+                   if gap["mean"] < -2 * sem else
+                   "the two paths do not differ by more than two standard errors over pairs: no "
+                   "dip resolved, unlike seed 001 Fig. 7")
+        lines += ["", "### Paths in weight space (seed 001 Fig. 7)", "",
+                  f"{p['pairs']} pairs (z₁, z₂), 11 points each, on {p['examples']} test images. Mean ± "
+                  "sample std over pairs: accuracy at the endpoints "
+                  f"{_pct(p['endpoints']['mean'])} ± {_pct(p['endpoints']['std'])}; at t = "
+                  f"{p['midpoint_t']:g} the interpolated path G(z₁t + z₂(1−t)) has "
+                  f"{_pct(p['interpolated_midpoint']['mean'])} ± {_pct(p['interpolated_midpoint']['std'])}, "
+                  f"the direct path G(z₁)t + G(z₂)(1−t) {_pct(p['direct_midpoint']['mean'])} ± "
+                  f"{_pct(p['direct_midpoint']['std'])}. Dip at the midpoint (endpoints' mean minus "
+                  f"midpoint): direct {_pct(d['mean'])} ± {_pct(d['std'])}, interpolated "
+                  f"{_pct(i['mean'])} ± {_pct(i['std'])}; interpolated minus direct "
+                  f"{_pct(gap['mean'])} ± {_pct(gap['std'])} (standard error {_pct(sem)}): {verdict}. "
+                  f"One test image is {_pct(1 / p['examples'])}.", "",
                   f"![paths]({rep['figures']['paths']})"]
-    lines += ["", "### Layer-wise weight norms (seed 002 Table 3)", ""]
-    groups: dict[tuple[str, ...], list[str]] = {}  # runs on the same target share a table
-    for label, m in rep["runs"].items():
-        groups.setdefault(tuple(m["layer_norms"]), []).append(label)
-    for layers, labels in groups.items():
-        lines += ["| run | " + " | ".join(layers) + " |", "|---|" + "---|" * len(layers)]
-        for label in labels:
-            lines.append(f"| {label} | " + " | ".join(
-                f"{v['mean']:.2f} ± {v['std']:.2f}" for v in rep["runs"][label]["layer_norms"].values())
-                + " |")
-        lines.append("")
+    lines += _norms_markdown(rep)
     a = rep["adversarial"]
     lines += ["", "## Adversarial examples (targeted, seed 000 §4.2.3)", "",
               f"{a['examples']} of {a['attempted']} test examples (those correctly classified by the "
@@ -457,6 +529,19 @@ def _markdown(rep: dict[str, Any], main: str) -> str:
                      f"{_pct(r['error_attacked_ensemble'])} | {_pct(r['error_scoring_ensemble'])} | "
                      f"{_pct(r['detection_rate_at_5_fpr'])} | {r['auroc']:.3f} |")
     lines += ["", f"![adversarial detection]({rep['figures']['adversarial_detection']})", ""]
+    lines += _transfer_markdown(rep)
+    amb = rep["ambiguous"]
+    lines += ["## Ambiguous test images (seed 002 Fig. 7)", "",
+              f"The {len(amb['indices'])} test images with the highest mutual information (entropy of "
+              "the mean prediction minus the mean entropy: how much the "
+              f"{amb['networks']} sampled networks disagree; seed 002 ranks by the predictive entropy, "
+              "which is high also where every network is unsure alike), with the networks' two most "
+              "voted classes.", "",
+              "| test index | label | MI (nats) | most votes | second |", "|---|---|---|---|---|"]
+    for idx, lab, sc, (c1, c2), (f1, f2) in zip(amb["indices"], amb["labels"], amb["scores"],
+                                               amb["top2_classes"], amb["top2_fractions"], strict=True):
+        lines.append(f"| {idx} | {lab} | {sc:.3f} | {c1} ({_pct(f1)}) | {c2} ({_pct(f2)}) |")
+    lines += ["", f"![ambiguous]({rep['figures']['ambiguous']})", ""]
     if "ood" in rep:
         o = rep["ood"]
         lines += ["## Out-of-distribution detection (seed 002 §4.3)", "",
@@ -496,3 +581,64 @@ def _uncertainty_markdown(rep: dict[str, Any]) -> list[str]:
         lines.append("| | ensemble | " + " | ".join(f"{u['ensemble_' + k]:.4f}" for k in keys)
                      + f" | {_pct(u['disagreement'])} | {u['mutual_information']:.4f} |")
     return lines + ["", f"![reliability]({rep['figures']['reliability']})", ""]
+
+
+def _transfer_markdown(rep: dict[str, Any]) -> list[str]:
+    """Seed 002 Fig. 4: how many networks of a pool one network's adversarial examples fool."""
+    lines = ["## Transfer across the pool (seed 002 Fig. 4)", ""]
+    if not rep["transfer"]:
+        return lines + ["No run holds two networks or more.", ""]
+    t = next(iter(rep["transfer"].values()))
+    lines += [f"Untargeted FGSM and PGD (10 steps), ε = {t['eps']:g}, crafted on one network of each "
+              f"run against those of the first {t['examples']} test images it classifies correctly "
+              "(attacked), then scored on a pool of other networks of the run (a fresh sample; the "
+              "rest of a fixed set). Fooled = "
+              "the network's prediction is not the true label. Over the examples that fool the network "
+              "they were crafted on: the mean and median fraction of the pool they fool, and the share "
+              "of them that fool none / at least half / all of it; the clean images' mean is the "
+              "baseline.", "",
+              "| run | attack | pool | attacked | fool their network | mean (median) fooled | "
+              "none / ≥ half / all | clean |", "|---|---|---|---|---|---|---|---|"]
+    for label, t in rep["transfer"].items():
+        for attack in ("fgsm", "pgd"):
+            a = t[attack]
+            lines.append(f"| {label} | {attack.upper()} | {t['pool']} | {a['attacked']} | "
+                         f"{a['fool_crafting']} | "
+                         f"{_pct(a['mean_fraction'])} ({_pct(a['median_fraction'])}) | "
+                         f"{_pct(a['share_fooling_none'])} / {_pct(a['share_fooling_half_or_more'])} / "
+                         f"{_pct(a['share_fooling_all'])} | {_pct(a['mean_fraction_on_clean'])} |")
+    return lines + ["", f"![transfer]({rep['figures']['transfer']})", ""]
+
+
+def _norms_markdown(rep: dict[str, Any]) -> list[str]:
+    """Seed 002 Table 3: mean and variance over networks of each layer's weight 2-norm, with the
+    seed's numbers in its own setting and independently trained networks (method ensemble)."""
+    lines = ["", "### Layer-wise weight norms (seed 002 Table 3)", "",
+             "Mean and variance σ² over networks of each layer's weight 2-norm (Frobenius norm of the "
+             "weight tensor, biases excluded, raw weights: not gauge-fixed), as `mean (σ²)`.", ""]
+    standard = [label for label, m in rep["runs"].items() if m.get("method") == "ensemble"]
+    seed = rep["seed_numbers"].get("hypergan_table3_mnist")
+    groups: dict[tuple[str, ...], list[str]] = {}  # runs on the same target share a table
+    for label, m in rep["runs"].items():
+        groups.setdefault(tuple(m["layer_norms"]), []).append(label)
+    for layers, labels in groups.items():
+        lines += ["| networks | " + " | ".join(layers) + " | mean single accuracy |",
+                  "|---|" + "---|" * (len(layers) + 1)]
+        for label in labels:
+            m = rep["runs"][label]
+            kind = "standard training (independent networks), " if label in standard else ""
+            lines.append(f"| {kind}{label}, {m['n_networks']} networks | " + " | ".join(
+                f"{v['mean']:.2f} ({v['var']:.2f})" for v in m["layer_norms"].values())
+                + f" | {_pct(m['mean_accuracy'])} |")
+        if seed and len(layers) == len(seed["value"]["hypergan"]):
+            for key, name in (("hypergan", "seed 002: HyperGAN"),
+                              ("standard", "seed 002: standard training, 10")):
+                lines.append(f"| {name} | " + " | ".join(
+                    f"{m:.2f} ({v:.2f})" for m, v in seed["value"][key].values()) + " | 99% (stated) |")
+        lines.append("")
+    if seed:
+        lines += [f"Seed numbers: {seed['source']}; statistic {seed['statistic']}.", ""]
+    if not standard:
+        lines += ["The standard-training column needs an independently trained ensemble in the report: "
+                  "pass one (method `ensemble`, trained to 99% on the same target) with `--compare`.", ""]
+    return lines

@@ -41,3 +41,20 @@ def test_paths_share_endpoints_for_a_nonlinear_generator():
     x, y = torch.rand(40, 1, 8, 8), torch.randint(10, (40,))
     p = path_accuracies(method, x, y, pairs=2, points=3, generator=torch.Generator().manual_seed(0))
     torch.testing.assert_close(p["direct"][:, [0, -1]], p["interpolated"][:, [0, -1]])
+
+
+def test_path_summary_per_pair_dips_and_their_spread():
+    from hyperzoo.analysis.paths import path_summary
+
+    t = torch.linspace(0, 1, 5)
+    direct = torch.tensor([[0.9, 0.8, 0.5, 0.8, 0.9], [0.8, 0.7, 0.6, 0.7, 1.0]], dtype=torch.float64)
+    interp = torch.tensor([[0.9, 0.9, 0.9, 0.9, 0.9], [0.8, 0.9, 0.8, 0.9, 1.0]], dtype=torch.float64)
+    s = path_summary({"t": t, "direct": direct, "interpolated": interp})
+    assert s["pairs"] == 2 and s["midpoint_t"] == 0.5
+    torch.testing.assert_close(torch.tensor(s["per_pair"]["direct_dip"], dtype=torch.float64),
+                               torch.tensor([0.4, 0.3], dtype=torch.float64))
+    torch.testing.assert_close(torch.tensor(s["per_pair"]["interpolated_minus_direct"], dtype=torch.float64),
+                               torch.tensor([0.4, 0.2], dtype=torch.float64))
+    assert abs(s["direct_dip"]["mean"] - 0.35) < 1e-12
+    assert abs(s["direct_dip"]["std"] - (0.005 ** 0.5)) < 1e-12  # sample std of 0.4 and 0.3
+    assert abs(s["interpolated_dip"]["mean"] - 0.05) < 1e-12

@@ -27,3 +27,6 @@ def test_layer_norms():
     norms = layer_norms(target, w)
     assert list(norms) == ["0", "3", "7", "9"]
     assert abs(norms["9"]["mean"] - 2.5 * 80**0.5) < 1e-5
+    # sample variance of 80^½·(1, 2, 3, 4): 80 · 5/3
+    assert abs(norms["9"]["var"] - 80 * 5 / 3) < 1e-3
+    assert abs(norms["9"]["std"] ** 2 - norms["9"]["var"]) < 1e-6

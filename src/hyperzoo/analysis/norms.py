@@ -7,10 +7,12 @@ from hyperzoo.weights import WeightBatch
 
 
 def layer_norms(target: TargetNet, weights: WeightBatch) -> dict[str, dict[str, float]]:
-    """Mean and std over networks of each layer's weight L2 norm (biases excluded)."""
+    """Mean, std and variance (σ², seed 002 Table 3's statistic) over networks of each layer's
+    weight L2 norm (the Frobenius norm of its weight tensor; biases excluded). Sample std and
+    variance (n − 1); 0 for one network."""
     out = {}
     for layer in target.layers:
         norms = weights[layer.weight].flatten(1).norm(dim=1).double()
-        out[layer.name] = {"mean": norms.mean().item(),
-                           "std": norms.std().item() if norms.numel() > 1 else 0.0}
+        var = norms.var().item() if norms.numel() > 1 else 0.0
+        out[layer.name] = {"mean": norms.mean().item(), "std": var ** 0.5, "var": var}
     return out

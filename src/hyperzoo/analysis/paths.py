@@ -43,3 +43,25 @@ def path_accuracies(method: LatentMethod, x: torch.Tensor, y: torch.Tensor, pair
         acc = (probs.argmax(-1) == y).double().mean(-1)
         out[name] = acc.reshape(pairs, points)
     return out
+
+
+def _mean_std(v: torch.Tensor) -> dict[str, float]:
+    v = v.double()
+    return {"mean": v.mean().item(), "std": v.std().item() if v.numel() > 1 else 0.0}
+
+
+def path_summary(paths: dict[str, torch.Tensor]) -> dict:
+    """Per-pair numbers of ``path_accuracies`` output and their mean ± std (sample std, n − 1)
+    over pairs: each path's accuracy at the midpoint (the point nearest t = 0.5), its dip there
+    (mean of its two endpoints minus the midpoint; both paths share their endpoints), and the
+    interpolated path's midpoint minus the direct one's."""
+    t, direct, interp = paths["t"], paths["direct"].double(), paths["interpolated"].double()
+    mid = int((t - 0.5).abs().argmin())
+    ends = (direct[:, 0] + direct[:, -1]) / 2
+    per_pair = {"endpoints": ends, "direct_midpoint": direct[:, mid],
+                "interpolated_midpoint": interp[:, mid], "direct_dip": ends - direct[:, mid],
+                "interpolated_dip": ends - interp[:, mid],
+                "interpolated_minus_direct": interp[:, mid] - direct[:, mid]}
+    return {"pairs": direct.shape[0], "midpoint_t": t[mid].item(), "std_over": "pairs (n − 1)",
+            "per_pair": {k: v.tolist() for k, v in per_pair.items()},
+            **{k: _mean_std(v) for k, v in per_pair.items()}}
