@@ -24,7 +24,7 @@ import torch
 import yaml
 
 from hyperzoo.analysis.ensembles import accuracy_vs_size
-from hyperzoo.analysis.paths import path_accuracies
+from hyperzoo.analysis.paths import path_accuracies, path_summary
 from hyperzoo.config import load_config
 from hyperzoo.data import load_dataset
 from hyperzoo.evaluation import predict_proba, uncertainty_metrics
@@ -83,11 +83,10 @@ def path_dip(run_dir: Path, spec: dict, data_dir: str) -> dict[str, Any] | None:
     test = limit_dataset(load_dataset(s.config.data.dataset, "test", data_dir), ev["path_limit"])
     p = path_accuracies(s.method, test.x, test.y, pairs=ev["path_pairs"], points=11,
                         generator=torch.Generator().manual_seed(1))
-    ends = (p["direct"][:, 0] + p["direct"][:, -1]) / 2
-    direct, interp = ends - p["direct"][:, 5], ends - p["interpolated"][:, 5]
-    return {"direct_dip_mean": direct.mean().item(), "direct_dip_std": direct.std().item(),
-            "interpolated_dip_mean": interp.mean().item(),
-            "interpolated_dip_std": interp.std().item(), "pairs": ev["path_pairs"],
+    summary = path_summary(p)  # the report's numbers: dips at t = 0.5, mean ± std over pairs
+    return {"direct_dip_mean": summary["direct_dip"]["mean"], "direct_dip_std": summary["direct_dip"]["std"],
+            "interpolated_dip_mean": summary["interpolated_dip"]["mean"],
+            "interpolated_dip_std": summary["interpolated_dip"]["std"], "pairs": ev["path_pairs"],
             "images": len(test)}
 
 
