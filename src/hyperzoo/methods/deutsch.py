@@ -89,6 +89,8 @@ class DeutschConfig:
 # runs (MNIST sweep: 10⁵ ≥ 10³; issue 16: 10⁵ > 10³ at 300 steps); checked, not tuned, on two
 # other nets (experiments/lam_rule.py; README, "A starting λ and learning rate").
 LAM_DOMINANCE = 30.0
+# Initialisations the probe takes the median over (odd).
+PROBE_INITS = 9
 
 
 def _default_hidden(layer_size: int) -> list[int]:
@@ -208,9 +210,20 @@ class DeutschHypernetwork(LatentMethod):
 
     def probe_lam(self, x: torch.Tensor, y: torch.Tensor,
                   generator: torch.Generator | None = None) -> float:
-        """The rule's λ for this target: ``LAM_DOMINANCE · ‖∇Ĥ‖ / ‖∇CE‖`` at the current
-        (initial) parameters, on one batch, rounded to two significant digits."""
-        lam = LAM_DOMINANCE * self.gradient_ratio(x, y, generator)
+        """The rule's λ for this target: ``LAM_DOMINANCE · ‖∇Ĥ‖ / ‖∇CE‖`` on one batch, the median
+        over `PROBE_INITS` initialisations (this method's own and fresh ones seeded from
+        ``generator``): ‖∇CE‖ at initialisation varies several-fold between initialisations (with
+        the initial logits' scale), so one would make λ a draw; rounded to two significant digits."""
+        ratios = [self.gradient_ratio(x, y, generator)]
+        device = next(self.parameters()).device
+        for _ in range(PROBE_INITS - 1):
+            seed = int(torch.randint(2**62, (), generator=generator))
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                fresh = type(self)(self.target, self.config).to(device).train(self.training)
+            ratios.append(fresh.gradient_ratio(x, y, generator))
+        self.train(self.training)  # the target module's mode, which the fresh methods set too
+        lam = LAM_DOMINANCE * sorted(ratios)[len(ratios) // 2]
         if not (math.isfinite(lam) and lam > 0):
             raise ValueError(f"method.lam 'auto': the probe gave λ = {lam}; give λ as a number")
         return float(f"{lam:.2g}")
