@@ -31,7 +31,6 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # lam_rule_models
 
 from hyperzoo.config import load_config  # noqa: E402
-from hyperzoo.methods.deutsch import LAM_DOMINANCE  # noqa: E402
 from hyperzoo.runs import checkpoint_step, read_config, read_metrics  # noqa: E402
 from hyperzoo.session import build_session  # noqa: E402
 from hyperzoo.train import CALIBRATION_SEED_OFFSET, train, training_batch  # noqa: E402
@@ -93,14 +92,17 @@ def run_one(run_dir: Path, sets: list[str], config: str | None = None) -> dict[s
 
 
 def probe(sets: list[str], seed: int = 0) -> tuple[float, float]:
-    """The gradient ratio ‖∇Ĥ‖/‖∇CE‖ and the rule's λ, as the trainer measures them."""
+    """The gradient ratio ‖∇Ĥ‖/‖∇CE‖ at the run's own initialisation, and the rule's λ (the
+    median over `PROBE_INITS` initialisations), as the trainer measures them (same seeds)."""
     config = load_config(None, [*sets, "method.lam=auto", f"train.seed={seed}"])
     s = build_session(config)
     gen = torch.Generator().manual_seed(seed + CALIBRATION_SEED_OFFSET)
     x, y = training_batch(s.train_data, config.train.noise_batch, config.train.images_per_noise,
                           config, gen)
+    state = gen.get_state()
     ratio = s.method.gradient_ratio(x, y, gen)
-    return ratio, float(f"{LAM_DOMINANCE * ratio:.2g}")  # DeutschHypernetwork.probe_lam
+    gen.set_state(state)
+    return ratio, s.method.probe_lam(x, y, gen)
 
 
 def fmt_lam(v: float) -> str:
@@ -135,8 +137,10 @@ def write_report(out: Path, rows: list[dict[str, Any]], refs: list[dict[str, Any
             f"| {r['model']} | {lam} | {r['lr']:g} | {100 * r['single_mean']:.2f} ± "
             f"{100 * r['single_std']:.2f} | {100 * r['ensemble']:.2f} | "
             f"{r['entropy']:.4g} | {r['train_cross_entropy']:.3f} | {secs} |")
-    lines += ["", "The rule on the built-in nets (probe only, seeds 0 and 1), beside the λ their "
-              "configs use:", "", "| target | ‖∇Ĥ‖/‖∇CE‖ at initialisation | rule's λ | config's λ |",
+    lines += ["", "The probe alone (train.seed 0 / 1; z_dim 300 unless stated) on the built-in nets, "
+              "beside the λ their configs use, and on the two new ones:", "",
+              "| target | ‖∇Ĥ‖/‖∇CE‖ at the run's own initialisation | rule's λ (median over 9) "
+              "| config's λ |",
               "|---|---|---|---|"]
     for r in refs:
         lines.append(f"| {r['model']} | {' / '.join(f'{v:.0f}' for v in r['ratios'])} | "
@@ -189,9 +193,12 @@ def main() -> None:
         refs.append({"model": name, "ratios": [f[0] for f in found], "lams": [f[1] for f in found],
                      "config_lam": config_lam})
     for name, target in MODELS.items():
-        found = [probe([*overrides(data_dir), f"target.name={target}"], seed) for seed in (0, 1)]
-        refs.append({"model": name, "ratios": [f[0] for f in found], "lams": [f[1] for f in found],
-                     "config_lam": None})
+        for z_dim in (300, 100, 30) if name == "small-cnn" else (300,):
+            found = [probe([*overrides(data_dir), f"target.name={target}", f"method.z_dim={z_dim}"], seed)
+                     for seed in (0, 1)]
+            refs.append({"model": name + ("" if z_dim == 300 else f", z_dim {z_dim}"),
+                         "ratios": [f[0] for f in found], "lams": [f[1] for f in found],
+                         "config_lam": None})
     write_report(out, rows, refs)
     print((out / "report.md").read_text())
 
