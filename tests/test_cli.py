@@ -157,3 +157,12 @@ def test_polyak_prints_before_and_after_and_refuses_unknown_coordinates(tmp_path
     assert (tmp_path / "p.json").is_file()
     r = runner.invoke(app, ["polyak", str(run), "--coordinates", "mean"])
     assert r.exit_code == 1 and r.output.strip() == "error: --coordinates 'mean' is not one of 'gauge', 'raw'"
+
+
+def test_auto_lam_is_refused_by_a_method_without_lam_in_one_line(tmp_path):
+    r = runner.invoke(app, ["train", "--set", "method.name=hypergan", "--set", "method.lam=auto",
+                            "--out", str(tmp_path / "run")])
+    assert r.exit_code == 1
+    assert r.output.strip().splitlines() == [
+        "error: method.lam 'auto' is for method 'deutsch' only; method 'hypergan' has no λ"]
+    assert not (tmp_path / "run").exists()

@@ -269,3 +269,28 @@ def test_resume_with_another_thread_count_says_so(tmp_path, capsys):
     train(None, tmp_path, resume=True, argv=["x"], progress=False)
     err = capsys.readouterr().err
     assert "trained with 1 threads, this process uses 2" in err
+
+
+def test_auto_lam_is_resolved_before_training_recorded_and_kept_on_resume(tmp_path, capsys):
+    auto, number, part = tmp_path / "auto", tmp_path / "number", tmp_path / "part"
+    constant = "train.lr_schedule=constant"
+    train(tiny_config("method.lam=auto", "train.steps=4", constant), auto, argv=["x"], progress=False)
+    lines = [line for line in capsys.readouterr().err.splitlines() if "method.lam auto" in line]
+    lam = load_config(auto / "config.yaml").method["lam"]
+    assert isinstance(lam, float) and lam > 0 and len(lines) == 1 and f"{lam:g}" in lines[0]
+    assert {r["lam"] for r in read_metrics(auto)} == {lam}
+    # The probe changes nothing the trainer uses: the same run as the number given by hand.
+    train(tiny_config(f"method.lam={lam}", "train.steps=4", constant), number, argv=["x"],
+          progress=False)
+    a, b = load_file(str(auto / CHECKPOINT)), load_file(str(number / CHECKPOINT))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # Deterministic, and a resumed run keeps the recorded number (no new probe).
+    train(tiny_config("method.lam=auto", "train.steps=2", constant), part, argv=["x"], progress=False)
+    assert load_config(part / "config.yaml").method["lam"] == lam
+    (part / "config.yaml").write_text((part / "config.yaml").read_text().replace("steps: 2", "steps: 4"))
+    capsys.readouterr()
+    train(None, part, resume=True, argv=["x"], progress=False)
+    assert "method.lam auto" not in capsys.readouterr().err
+    assert load_config(part / "config.yaml").method["lam"] == lam
+    c = load_file(str(part / CHECKPOINT))
+    assert all(torch.equal(a[k], c[k]) for k in a)

@@ -58,7 +58,8 @@ METHOD_HELP: dict[str, dict[str, str]] = {
         "generator_hidden": "hidden sizes of the weight generators (one list, or one per layer; [] a rule)",
         "leaky_slope": "negative slope of the leaky ReLUs",
         "equalized_output": "scale generated weights by √(2/fan_in) (He scale at initialisation)",
-        "lam": "λ: weight of the accuracy term against the diversity term",
+        "lam": ("λ: weight of the accuracy term against the diversity term, or auto: set at step 0 "
+                "from the gradients at initialisation (README)"),
         "lam_start": "λ at step 0, ramped geometrically to lam (null: no ramp)",
         "lam_warmup_steps": "steps of the λ ramp",
         "diversity": "diversity term: weights, weights_relaxed, outputs or none",

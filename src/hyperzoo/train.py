@@ -210,6 +210,29 @@ def check_new_run_dir(run_dir: Path, locked: bool = False, own: tuple[str, ...] 
                        f"{other[0]!r}); use a new or empty folder")
 
 
+# The probe batch's generator is seeded from train.seed but is none of the trainer's own (noise
+# seed + 1, data seed + 2, validation seed + 3), so a run with λ "auto" trains exactly as one
+# given the resolved number.
+CALIBRATION_SEED_OFFSET = 4
+
+
+def calibrate(config: Config, s: Session, world: distributed.World, device: torch.device) -> None:
+    """Resolve the method's ``"auto"`` settings (`Method.calibrate`) on one training batch of
+    the run's size, before config.yaml is written: the folder records the numbers, so the run
+    resumes, evaluates and reproduces with them. Prints one line per resolved setting. Under
+    torchrun every process measures the same batch from the same seed."""
+    t = config.train
+    gen = torch.Generator().manual_seed(t.seed + CALIBRATION_SEED_OFFSET)
+    x, y = training_batch(s.train_data, t.noise_batch, t.images_per_noise, config, gen,
+                          device=device)
+    resolved = s.method.calibrate(x, y, generator=gen)
+    for key, value in resolved.items():
+        config.method[key] = value
+        if world.main:
+            print(f"method.{key} auto -> {value:g} (measured on one batch at initialisation; "
+                  "recorded in config.yaml)", file=sys.stderr)
+
+
 def train(config: Config | None, run_dir: str | Path, resume: bool = False,
           argv: list[str] | None = None, progress: bool = True, trust_code: bool = False,
           module: torch.nn.Module | None = None, data: tuple[Dataset, Dataset] | None = None,
@@ -262,6 +285,8 @@ def _train(config: Config, run_dir: Path, resume: bool, argv: list[str] | None, 
     if s.train_data is not None and t.full_batch and t.images_per_noise != len(s.train_data):
         raise ConfigError(f"train.full_batch needs train.images_per_noise equal to the {len(s.train_data)} "
                           f"training examples of {s.train_data.name!r}, got {t.images_per_noise}")
+    if not resume:
+        calibrate(config, s, world, device)
     if not world.main:  # rank 0 checks, locks and writes the folder; the others wait for it
         distributed.follow_main(world)
         return _train_locked(config, s, run_dir, resume, progress, world, device, share)

@@ -150,3 +150,43 @@ def test_loss_equals_an_independent_computation(diversity):
     assert out["cross_entropy"].item() == pytest.approx(ce, rel=1e-5)
     assert out["entropy"].item() == pytest.approx(entropy, rel=1e-4, abs=1e-4)
     assert out["loss"].item() == pytest.approx(expected, rel=1e-4, abs=1e-4)
+
+
+def _auto_method(**settings) -> DeutschHypernetwork:
+    torch.manual_seed(0)
+    target = TargetNet(DigitsNet(), (1, 8, 8))
+    return build_method(target, {"name": "deutsch", "z_dim": 8, "extractor_hidden": [16],
+                                 "generator_hidden": [16], "lam": "auto", **settings})
+
+
+def test_probed_lam_is_finite_positive_deterministic_and_leaves_the_method_as_it_was():
+    m = _auto_method()
+    x, y = torch.rand(4, 6, 1, 8, 8), torch.randint(10, (4, 6))
+    before = {k: v.clone() for k, v in m.state_dict().items()}  # batch-norm buffers included
+    rng = torch.get_rng_state()
+    lam = m.probe_lam(x, y, torch.Generator().manual_seed(3))
+    assert math.isfinite(lam) and lam > 0
+    assert lam == float(f"{lam:.2g}")  # two significant digits: a readable config.yaml
+    assert lam == m.probe_lam(x, y, torch.Generator().manual_seed(3))
+    assert all(torch.equal(before[k], v) for k, v in m.state_dict().items())
+    assert all(p.grad is None for p in m.parameters())
+    assert torch.equal(rng, torch.get_rng_state())
+    # calibrate resolves the config once; a number is left alone.
+    assert m.calibrate(x, y, torch.Generator().manual_seed(3)) == {"lam": lam}
+    assert m.config.lam == lam and m.lam_at(0) == lam
+    assert m.calibrate(x, y, torch.Generator().manual_seed(3)) == {}
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"lam": "often"}, "positive number or 'auto'"),
+    ({"lam": "auto", "diversity": "outputs"}, "calibrated for method.diversity 'weights' only"),
+    ({"lam": "auto", "diversity": "none"}, "calibrated for method.diversity 'weights' only"),
+])
+def test_bad_auto_settings(settings, message):
+    with pytest.raises(ConfigError, match=message):
+        _auto_method(**settings)
+
+
+def test_unresolved_auto_lam_is_a_clear_error():
+    with pytest.raises(ValueError, match="not yet resolved"):
+        _auto_method().lam_at(0)

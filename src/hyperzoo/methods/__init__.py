@@ -34,6 +34,12 @@ METHODS: dict[str, tuple[type, type[Method]]] = {
 }
 
 
+def _check_auto(name: str, settings: dict[str, Any]) -> None:
+    """``lam: auto`` (a λ measured at the start of training) is the Deutsch method's alone."""
+    if settings.get("lam") == "auto" and name != "deutsch":
+        raise ConfigError(f"method.lam 'auto' is for method 'deutsch' only; method {name!r} has no λ")
+
+
 def build_method(target: TargetNet, settings: dict[str, Any], dataset_size: int | None = None) -> Method:
     """Build the method named by ``settings['name']`` from its validated config.
 
@@ -43,6 +49,7 @@ def build_method(target: TargetNet, settings: dict[str, Any], dataset_size: int 
     name = settings.get("name", "deutsch")
     if name not in METHODS:
         raise ConfigError(f"unknown method {name!r}; expected one of {', '.join(METHODS)}")
+    _check_auto(name, settings)
     config_cls, method_cls = METHODS[name]
     takes_size = "dataset_size" in {f.name for f in dataclasses.fields(config_cls)}
     if takes_size and settings.get("dataset_size") is None:
@@ -64,6 +71,7 @@ def resolve_method_config(settings: dict[str, Any]) -> dict[str, Any]:
     name = settings.get("name", "deutsch")
     if name not in METHODS:
         raise ConfigError(f"unknown method {name!r}; expected one of {', '.join(METHODS)}")
+    _check_auto(name, settings)
     try:
         return dataclasses.asdict(from_dict(METHODS[name][0], {"name": name, **settings},
                                             prefix="method."))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from abc import ABC, abstractmethod
+from typing import Any
 
 import torch
 from torch import nn
@@ -59,6 +60,13 @@ class Method(nn.Module, ABC):
     def check_training(self, noise_batch: int) -> None:
         """Raise `ConfigError` if training with ``noise_batch`` networks per step cannot work;
         called before a run folder is created."""
+
+    def calibrate(self, x: torch.Tensor, y: torch.Tensor,
+                  generator: torch.Generator | None = None) -> dict[str, Any]:
+        """Settings left to be measured (``"auto"``), resolved on one training batch ``x``
+        (N, M, ...), ``y`` (N, M) before the first step, without changing the method's state;
+        returns them (key → value) for the run's config.yaml. Default: nothing to resolve."""
+        return {}
 
     @property
     def task(self) -> str:
