@@ -39,6 +39,8 @@ def test_report_writes_markdown_json_and_figures(runs, tmp_path):
         assert section in md
     assert "positive class: outliers (notmnist)" in md and "| mutual information |" in md
     assert set(saved["uncertainty"]) == set(saved["runs"]) and "reliability" in rep["figures"]
+    # Paths score --path-limit examples of the whole test set, not of the --limit subset.
+    assert saved["examples"] == 60 and saved["paths"]["examples"] == 30
     for u in saved["uncertainty"].values():
         assert u["ensemble_ece"] >= 0 and u["mean_nll"] > 0 and 0 <= u["disagreement"] <= 1
     # The hypernetwork attacks N and scores a fresh N; the 4-network ensemble has no size 8
@@ -119,7 +121,7 @@ def test_paths_have_per_pair_curves_and_a_spread_over_pairs(runs, tmp_path):
     rep = make_report(runs / "a", tmp_path, pool=4, limit=30, adv_limit=6, path_pairs=3,
                       detection_sizes=[2], transfer_networks=5, progress=False)
     p = json.loads((tmp_path / "report.json").read_text())["paths"]
-    assert p["examples"] == 30 and p["pairs"] == 3  # default path_limit: the whole test subset
+    assert p["examples"] == 300 and p["pairs"] == 3  # default path_limit: the whole test set (not --limit)
     assert len(p["direct"]) == len(p["interpolated"]) == 3 and len(p["per_pair"]["direct_dip"]) == 3
     assert p["direct_dip"]["std"] >= 0 and p["std_over"].startswith("pairs")
     md = (tmp_path / "report.md").read_text()

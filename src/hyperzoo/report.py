@@ -237,8 +237,9 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
     ``ood`` names an outlier data set (e.g. ``notmnist``) for the out-of-distribution section;
     ``detection_sizes`` (default 5, 10, 100, 1000) the ensembles of the adversarial-detection
     section (PGD up to 100 networks: its 10 steps through 1000 networks are too slow on a CPU).
-    ``path_limit`` test examples (default: the whole test subset) score ``path_pairs`` pairs of
-    seed 001's paths.
+    ``path_limit`` test examples (default: the whole test set, whatever ``limit`` is: a path's
+    dip is a fraction of a point, so it needs every example) score ``path_pairs`` pairs of seed
+    001's paths.
     ``transfer_networks`` networks (capped by a fixed set) score the FGSM and PGD examples of
     one network at ε = ``detection_eps`` (seed 002 Fig. 4); ``ambiguous`` test images with the
     highest mutual information are shown with their votes (seed 002 Fig. 7).
@@ -261,7 +262,8 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
                          "the report analyses a pool of sampled networks: pass it with --compare")
     out = Path(out)
     d = session.config.data
-    data = limit_dataset(load_dataset(d.dataset, "test", d.data_dir, d.val_fraction), limit)
+    full_test = load_dataset(d.dataset, "test", d.data_dir, d.val_fraction)
+    data = limit_dataset(full_test, limit)
     if data.task == "regression":
         if compare or ood:
             raise ConfigError("the report of a regression run takes no --compare or --ood")
@@ -335,7 +337,7 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
 
     method = main.session.method
     if isinstance(method, LatentMethod):
-        sub = limit_dataset(data, path_limit)
+        sub = limit_dataset(full_test, path_limit)
         paths = path_accuracies(method, sub.x, sub.y, pairs=path_pairs, points=11, generator=g,
                                 statistics_x=statistics_images(main.session)
                                 if main.session.target.has_statistics else None)
