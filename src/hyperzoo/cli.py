@@ -252,7 +252,7 @@ def toy_regression(
     quiet: bool = False,
 ) -> None:
     """Seed 002's 1-D regression: HyperGAN on 20 noisy points of y = x³, trained like any run
-    (then `hyperzoo evaluate/report` work on the folder), and its report (about a minute)."""
+    (then `hyperzoo evaluate/report` work on the folder), and its report (about 20 s)."""
     from hyperzoo.toy_regression import run_toy_regression
     from hyperzoo.train import TrainingDiverged
 
