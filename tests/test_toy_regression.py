@@ -61,6 +61,7 @@ def _cfg(tmp_path, **sets):
 
 @pytest.mark.parametrize(("sets", "message"), [
     ({"train__images_per_noise": 16}, "full_batch needs train.images_per_noise equal to the 20"),
+    ({"data__augment": "crop", "data__pad": 1}, "data.augment 'crop' crops images"),
     ({"method__task": "classification"}, "'cubic' is a regression set but method 'hypergan' trains for "
                                         "classification (set method.task)"),
 ])

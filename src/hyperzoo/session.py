@@ -113,6 +113,9 @@ def build_session(config: Config, with_data: bool = True, module: nn.Module | No
                               f"{config.target.name!r}")
         shape = tuple(module.input_shape)
     if train_data is not None:
+        if d.augment != "none" and len(train_data.input_shape) != 3:
+            raise ConfigError(f"data.augment {d.augment!r} crops images (C, H, W); data set "
+                              f"{train_data.name!r} has inputs of shape {train_data.input_shape}")
         check_target(module, config.target.name, train_data)
     # Before the TargetNet, which keeps references to the module's buffers.
     module.to(resolve_device(config.train.device if device is None else device))
