@@ -51,6 +51,17 @@ def test_report_writes_markdown_json_and_figures(runs, tmp_path):
                          for n in sizes for a in ("fgsm", "pgd")}
     assert all(r["fresh"] == (key[0] == "a") for key, r in rows.items())
     assert all(0 <= r["detection_rate_at_5_fpr"] <= 1 and 0 <= r["auroc"] <= 1 for r in rows.values())
+    # The compared ensemble (a pool of 4) gets every diversity section too: ensembles by size,
+    # filters and PCA views, direct paths (no latent space), the targeted attack (seed 001's MNFG).
+    b = next(label for label in saved["runs"] if label.startswith("b "))
+    assert [r["size"] for r in saved["ensemble_vs_size_by_run"][b]][:2] == [1, 2]
+    assert set(saved["pca_explained_variance_by_run"]) == {b}
+    pb = saved["paths_by_run"][b]
+    assert pb["pairs"] == 2 and "interpolated" not in pb and pb["examples"] == 30
+    assert len(saved["adversarial_by_run"][b]["fgsm"]["fresh_ensemble"]) == len(saved["adversarial"]["epsilons"])
+    assert any(k.startswith("filters_layer1_1-b") for k in rep["figures"])
+    assert "pca_network_1-b" in rep["figures"] and pb["figure"] == "paths_1-b.png"
+    assert md.count("| ε | FGSM single |") == 2 and "direct path only" in md
     ood = saved["ood"]
     assert ood["n_outliers"] == 60 and ood["image_overlap"] == 0.0
     assert {v["n_networks"] for v in ood["runs"].values()} == {100, 4}

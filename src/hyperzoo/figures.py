@@ -56,21 +56,31 @@ def accuracy_histograms(runs: dict[str, torch.Tensor], entropies: dict[str, floa
     return _save(fig, path)
 
 
-def ensemble_curve(rows: list[dict], single_mean: float, path: Path) -> str:
-    fig, ax = plt.subplots(figsize=(6.5, 3.8))
-    sizes = [r["size"] for r in rows]
-    for key, label in (("mean_prob", "mean probability"), ("majority", "majority vote")):
-        m = torch.tensor([r[f"{key}_mean"] for r in rows]).cpu().numpy() * 100
-        s = torch.tensor([r[f"{key}_std"] for r in rows]).cpu().numpy() * 100
-        line, = ax.plot(sizes, m, marker="o", ms=3, label=label)
-        ax.fill_between(sizes, m - s, m + s, alpha=0.2, color=line.get_color(),
-                        label=f"{label}: ± 1 std over draws")
-    ax.axhline(100 * single_mean, color="0.5", ls="--", lw=1, label="single network (mean)")
-    _plain_log_x(ax, sizes)
+def ensemble_curve(runs: dict[str, tuple[list[dict], float]], path: Path) -> str:
+    """Accuracy against ensemble size, one colour per run (``{label: (rows of
+    analysis.ensembles.accuracy_vs_size, mean single accuracy)}``): mean probability solid,
+    majority vote dashed, each with a ± 1 std band over draws; the run's single network dotted."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.2) if len(runs) > 1 else (6.5, 3.8))
+    every = []
+    for c, (run, (rows, single_mean)) in enumerate(runs.items()):
+        colour = f"C{c}"
+        prefix = f"{run}: " if len(runs) > 1 else ""
+        sizes = [r["size"] for r in rows]
+        every += sizes
+        for key, label, ls in (("mean_prob", "mean probability", "-"), ("majority", "majority vote", "--")):
+            m = torch.tensor([r[f"{key}_mean"] for r in rows]).cpu().numpy() * 100
+            s = torch.tensor([r[f"{key}_std"] for r in rows]).cpu().numpy() * 100
+            ax.plot(sizes, m, marker="o", ms=3, ls=ls, color=colour if len(runs) > 1 else None,
+                    label=prefix + label)
+            ax.fill_between(sizes, m - s, m + s, alpha=0.15, color=ax.lines[-1].get_color(),
+                            label=None if len(runs) > 1 else f"{label}: ± 1 std over draws")
+        ax.axhline(100 * single_mean, color=colour if len(runs) > 1 else "0.5", ls=":", lw=1,
+                   label=prefix + "single network (mean)")
+    _plain_log_x(ax, sorted(set(every)))
     ax.set_xlabel("ensemble size")
     ax.set_ylabel("test accuracy (%)")
-    ax.legend(fontsize=8)
-    ax.set_title("Ensembles of sampled networks")
+    ax.legend(fontsize=7)
+    ax.set_title("Ensembles of sampled networks" + (" (bands: ± 1 std over draws)" if len(runs) > 1 else ""))
     return _save(fig, path)
 
 
@@ -142,26 +152,32 @@ def pca_panels(views: dict, title: str, path: Path) -> str:
     return _save(fig, path)
 
 
-def paths_figure(t: torch.Tensor, direct: torch.Tensor, interpolated: torch.Tensor, path: Path,
-                 examples: int | None = None) -> str:
+def paths_figure(t: torch.Tensor, direct: torch.Tensor, interpolated: torch.Tensor | None, path: Path,
+                 examples: int | None = None, run: str | None = None) -> str:
     """Seed 001 Fig. 7 with a band: left, every pair (z₁, z₂) in its own colour, its direct path
     dashed and its interpolated path solid (the seed's styles); right, the mean over pairs with a
-    shaded band of ± 1 sample standard deviation over pairs."""
+    shaded band of ± 1 sample standard deviation over pairs. ``interpolated`` None: a method
+    without a latent space (MNF, an ensemble), direct paths between sampled networks only."""
     t = t.cpu().numpy()
-    direct, interpolated = direct.double().cpu().numpy(), interpolated.double().cpu().numpy()
+    direct = direct.double().cpu().numpy()
     pairs = direct.shape[0]
+    both = interpolated is not None
+    interpolated = interpolated.double().cpu().numpy() if both else direct
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
     colours = plt.get_cmap("tab10" if pairs <= 10 else "tab20")
     for i in range(pairs):
         c = colours(i % colours.N)
-        left.plot(t, 100 * interpolated[i], color=c, ls="-", lw=1.2, label=f"pair {i + 1}")
-        left.plot(t, 100 * direct[i], color=c, ls="--", lw=1.2)
-    left.plot([], [], color="k", ls="--", label="direct G(z₁)t + G(z₂)(1−t)")
-    left.plot([], [], color="k", ls="-", label="interpolated G(z₁t + z₂(1−t))")
+        if both:
+            left.plot(t, 100 * interpolated[i], color=c, ls="-", lw=1.2, label=f"pair {i + 1}")
+        left.plot(t, 100 * direct[i], color=c, ls="--", lw=1.2, label=None if both else f"pair {i + 1}")
+    left.plot([], [], color="k", ls="--", label="direct G(z₁)t + G(z₂)(1−t)" if both
+              else "direct w₁t + w₂(1−t)")
+    if both:
+        left.plot([], [], color="k", ls="-", label="interpolated G(z₁t + z₂(1−t))")
     left.set_title(f"Each pair of endpoints ({pairs} pairs)", fontsize=10)
     left.legend(fontsize=6, ncol=2)
     for values, label, ls, colour in ((interpolated, "interpolated", "-", "C0"),
-                                      (direct, "direct", "--", "C3")):
+                                      (direct, "direct", "--", "C3"))[0 if both else 1:]:
         m = 100 * values.mean(0)
         s = 100 * values.std(0, ddof=1) if pairs > 1 else 0 * m
         right.plot(t, m, color=colour, ls=ls, lw=2, label=f"{label}: mean over pairs")
@@ -170,10 +186,11 @@ def paths_figure(t: torch.Tensor, direct: torch.Tensor, interpolated: torch.Tens
     right.set_title("Mean over pairs", fontsize=10)
     right.legend(fontsize=7)
     for ax in (left, right):
-        ax.set_xlabel("t (t = 1 at G(z₁), t = 0 at G(z₂))")
+        ax.set_xlabel("t (t = 1 at G(z₁), t = 0 at G(z₂))" if both else "t (t = 1 at w₁, t = 0 at w₂)")
     left.set_ylabel("test accuracy (%)")
     on = f" on {examples} test images" if examples else ""
-    fig.suptitle(f"Accuracy along paths between two sampled networks{on}", fontsize=11)
+    of = f"{run}: " if run else ""
+    fig.suptitle(f"{of}accuracy along paths between two sampled networks{on}", fontsize=11)
     return _save(fig, path)
 
 

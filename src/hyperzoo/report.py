@@ -16,7 +16,7 @@ from hyperzoo.analysis.ambiguous import ambiguous_examples
 from hyperzoo.analysis.ensembles import accuracy_vs_size, ensemble_accuracies
 from hyperzoo.analysis.filters import filter_images
 from hyperzoo.analysis.norms import layer_norms
-from hyperzoo.analysis.paths import path_accuracies, path_summary
+from hyperzoo.analysis.paths import direct_path_accuracies, path_accuracies, path_summary
 from hyperzoo.analysis.pca import pca_views
 from hyperzoo.analysis.regression import plot_regression, regression_summary
 from hyperzoo.analysis.transfer import transfer, transfer_summary
@@ -68,6 +68,12 @@ DETECTION_SIZES = [5, 10, 100, 1000]
 def _by_label(target, per_layer: dict[str, Any]) -> dict[str, Any]:
     """``{module name: v}`` keyed by the layers' labels (conv1, fc2) instead of paths (net.3)."""
     return dict(zip(layer_labels(target.layers), (per_layer[s.name] for s in target.layers), strict=True))
+
+
+def _slug(run_dir: Path, index: int) -> str:
+    """A compared run's part of its figure file names: its folder's name, file-name safe."""
+    name = "".join(c if c.isalnum() or c in "-_" else "-" for c in run_dir.name)
+    return f"{index + 1}-{name}"
 
 
 def _label(run_dir: Path, session: Session) -> str:
@@ -269,7 +275,7 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
             raise ConfigError("the report of a regression run takes no --compare or --ood")
         return regression_report(run_dir, session, data, out, pool, seed, start)
     out.mkdir(parents=True, exist_ok=True)
-    steps = 7 + 2 * len(EPSILONS) + len(compare) + 2 + bool(ood)
+    steps = 7 + 2 * len(EPSILONS) * (1 + len(compare)) + len(compare) + 2 + bool(ood)
     bar = tqdm(total=steps, desc="report", disable=not progress, unit="step")
     main = _Run(Path(run_dir), session, data, pool, seed)
     bar.update(1)
@@ -277,6 +283,10 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
               for r in compare]
     bar.update(1)
     runs = [main, *others]
+    # Runs with a pool of networks (not one SGD network) get every diversity section too, each
+    # with its own generator so the main run's numbers do not depend on what it is compared with.
+    pooled = [(r, _slug(r.dir, j), torch.Generator().manual_seed(seed + 1 + j))
+              for j, r in enumerate(others) if r.probs.shape[0] >= 2]
     target = main.session.target
     rep: dict[str, Any] = {
         "run": str(run_dir), "method": session.config.method.get("name", "deutsch"),
@@ -305,34 +315,43 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
                         **{f"{k}_mean": v.mean().item() for k, v in k_ens.items()},
                         **{f"{k}_std": v.std().item() for k, v in k_ens.items()}}
     rep["ensemble_vs_size"] = accuracy_vs_size(main.probs, data.y, SIZES, 10, g)
-    figs["ensembles"] = figures.ensemble_curve(rep["ensemble_vs_size"], main.metrics["mean_accuracy"],
-                                               out / "ensemble_vs_size.png")
+    rep["ensemble_vs_size_by_run"] = {r.label: accuracy_vs_size(r.probs, data.y, SIZES, 10, gr)
+                                      for r, _, gr in pooled}
+    figs["ensembles"] = figures.ensemble_curve(
+        {main.label: (rep["ensemble_vs_size"], main.metrics["mean_accuracy"]),
+         **{r.label: (rep["ensemble_vs_size_by_run"][r.label], r.metrics["mean_accuracy"])
+            for r, _, _ in pooled}}, out / "ensemble_vs_size.png")
     bar.update(1)
 
-    probes = []
-    labels = layer_labels(target.layers)
-    for layer in range(min(3, len(target.layers) - 1)):
-        imgs = filter_images(target, main.gauged, layer)
-        name = f"filters_layer{layer + 1}.png"
-        figs[f"filters_layer{layer + 1}"] = figures.filter_grid(
-            imgs[:25], f"layer {labels[layer]}, filter 1, input channel 1, "
-                       "25 samples, gauge-fixed", out / name)
-        probes.append(name)
-    pool_n = main.probs.shape[0]
-    views = pca_views(target, main.gauged, 5)
-    rep["pca_explained_variance"] = {
-        "filter": {k: p.explained.tolist() for k, p in views["filter"].items()},
-        "layer": {k: p.explained.tolist() for k, p in views["layer"].items()},
-        "network": views["network"].explained.tolist()}
-    figs["pca_filter"] = figures.pca_panels(
-        views["filter"], f"PCA of filter 1 of every layer (weights and bias), {pool_n} sampled networks, "
-        "gauge-fixed", out / "pca_filter.png")
-    figs["pca_layer"] = figures.pca_panels(
-        views["layer"], f"PCA of every whole layer, {pool_n} sampled networks, gauge-fixed",
-        out / "pca_layer.png")
-    figs["pca_network"] = figures.pca_scatter(
-        views["network"].scores, views["network"].explained,
-        f"PCA of the whole network, {pool_n} sampled networks, gauge-fixed", out / "pca_network.png")
+    # Seed 001's filter images and PCA views for every pooled run (its MNFG versions: Fig. 5,
+    # Appendix K): the main run's files keep their names, a compared run's carry its folder name.
+    rep["pca_explained_variance_by_run"] = {}
+    for r, slug, _ in [(main, "", None), *pooled]:
+        suffix, of = (f"_{slug}", f"{r.label}: ") if slug else ("", "")
+        for layer in range(min(3, len(target.layers) - 1)):
+            imgs = filter_images(r.session.target, r.gauged, layer)
+            figs[f"filters_layer{layer + 1}{suffix}"] = figures.filter_grid(
+                imgs[:25], f"{of}layer {layer_labels(target.layers)[layer]}, filter 1, input channel 1, "
+                           "25 samples, gauge-fixed", out / f"filters_layer{layer + 1}{suffix}.png")
+        pool_n = r.probs.shape[0]
+        views = pca_views(r.session.target, r.gauged, 5)
+        explained = {"filter": {k: p.explained.tolist() for k, p in views["filter"].items()},
+                     "layer": {k: p.explained.tolist() for k, p in views["layer"].items()},
+                     "network": views["network"].explained.tolist()}
+        if r is main:
+            rep["pca_explained_variance"] = explained
+        else:
+            rep["pca_explained_variance_by_run"][r.label] = explained
+        figs[f"pca_filter{suffix}"] = figures.pca_panels(
+            views["filter"], f"{of}PCA of filter 1 of every layer (weights and bias), {pool_n} sampled "
+            "networks, gauge-fixed", out / f"pca_filter{suffix}.png")
+        figs[f"pca_layer{suffix}"] = figures.pca_panels(
+            views["layer"], f"{of}PCA of every whole layer, {pool_n} sampled networks, gauge-fixed",
+            out / f"pca_layer{suffix}.png")
+        figs[f"pca_network{suffix}"] = figures.pca_scatter(
+            views["network"].scores, views["network"].explained,
+            f"{of}PCA of the whole network, {pool_n} sampled networks, gauge-fixed",
+            out / f"pca_network{suffix}.png")
     bar.update(1)
 
     method = main.session.method
@@ -350,17 +369,42 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
                         "endpoints_mean": summary["endpoints"]["mean"]}
         figs["paths"] = figures.paths_figure(paths["t"], paths["direct"], paths["interpolated"],
                                              out / "paths.png", examples=len(sub))
+    rep["paths_by_run"] = {}
+    for r, slug, gr in pooled:  # seed 001 Appendix I: MNFG's direct path
+        sub = limit_dataset(full_test, path_limit)
+        stats_x = statistics_images(r.session) if r.session.target.has_statistics else None
+        if isinstance(r.session.method, LatentMethod):
+            paths = path_accuracies(r.session.method, sub.x, sub.y, pairs=path_pairs, points=11,
+                                    generator=gr, statistics_x=stats_x)
+        else:  # straight lines between networks of the pool (no latent space to interpolate in)
+            k = min(path_pairs, r.probs.shape[0] // 2)
+            paths = direct_path_accuracies(r.session.target, select(r.weights, slice(0, k)),
+                                           select(r.weights, slice(k, 2 * k)), sub.x, sub.y,
+                                           points=11, statistics_x=stats_x)
+        rep["paths_by_run"][r.label] = {"t": paths["t"].tolist(), "examples": len(sub),
+                                        **{k: v.tolist() for k, v in paths.items() if k != "t"},
+                                        **path_summary(paths)}
+        figs[f"paths_{slug}"] = rep["paths_by_run"][r.label]["figure"] = figures.paths_figure(
+            paths["t"], paths["direct"], paths.get("interpolated"), out / f"paths_{slug}.png",
+            examples=len(sub), run=r.label)
     bar.update(1)
 
     adv = _adversarial(main, limit_dataset(data, adv_limit), EPSILONS, crafters=10,
                        fresh=min(100, main.probs.shape[0]), pgd_steps=10, seed=seed, bar=bar)
     rep["adversarial"] = adv
-    figs["adversarial"] = figures.adversarial_figure(EPSILONS, {
-        "FGSM, network it was crafted on": adv["fgsm"]["single_network"],
-        f"FGSM, fresh ensemble of {adv['fresh_ensemble']}": adv["fgsm"]["fresh_ensemble"],
-        "PGD, network it was crafted on": adv["pgd"]["single_network"],
-        f"PGD, fresh ensemble of {adv['fresh_ensemble']}": adv["pgd"]["fresh_ensemble"],
-    }, out / "adversarial.png")
+    # Seed 001 Fig. 8b: the same targeted attack on every pooled run (MNFG beside the hypernetwork)
+    rep["adversarial_by_run"] = {
+        r.label: _adversarial(r, limit_dataset(data, adv_limit), EPSILONS, crafters=10,
+                              fresh=min(100, r.probs.shape[0]), pgd_steps=10, seed=seed, bar=bar)
+        for r, _, _ in pooled}
+    curves = {}
+    for label, a in {main.label: adv, **rep["adversarial_by_run"]}.items():
+        of = f"{label}: " if pooled else ""
+        curves.update({f"{of}FGSM, network it was crafted on": a["fgsm"]["single_network"],
+                       f"{of}FGSM, fresh ensemble of {a['fresh_ensemble']}": a["fgsm"]["fresh_ensemble"],
+                       f"{of}PGD, network it was crafted on": a["pgd"]["single_network"],
+                       f"{of}PGD, fresh ensemble of {a['fresh_ensemble']}": a["pgd"]["fresh_ensemble"]})
+    figs["adversarial"] = figures.adversarial_figure(EPSILONS, curves, out / "adversarial.png")
     bar.update(1)
 
     adv_data = limit_dataset(data, adv_limit)
@@ -465,6 +509,10 @@ def _markdown(rep: dict[str, Any], main: str) -> str:
                   f"from {t4['source']}):", "", "| networks | ours | seed 002 |", "|---|---|---|"]
         lines += [f"| {k} | {_pct(by_size[k]['mean_prob_mean'])} ± {_pct(by_size[k]['mean_prob_std'])} "
                   f"| {_pct(v)} |" for k, v in t4["value"].items()]
+    for label, rows in rep.get("ensemble_vs_size_by_run", {}).items():
+        lines += ["", f"{label}:", "", "| size | mean prob. | majority |", "|---|---|---|"]
+        lines += [f"| {r['size']} | {_pct(r['mean_prob_mean'])} ± {_pct(r['mean_prob_std'])} | "
+                  f"{_pct(r['majority_mean'])} ± {_pct(r['majority_std'])} |" for r in rows]
     lines += ["", f"![ensembles]({rep['figures']['ensembles']})", "", "## Diversity probes", ""]
     lines += [f"![{k}]({v})" for k, v in rep["figures"].items() if k.startswith("filters")]
     pv = rep["pca_explained_variance"]
@@ -476,6 +524,12 @@ def _markdown(rep: dict[str, Any], main: str) -> str:
         lines.append(f"| {name} | " + ", ".join(f"{100 * v:.1f}" for v in pv["filter"][name]) + " | "
                      + ", ".join(f"{100 * v:.1f}" for v in pv["layer"][name]) + " |")
     lines += [f"| whole network | | {', '.join(f'{100 * v:.1f}' for v in pv['network'])} |"]
+    for label, pv in rep.get("pca_explained_variance_by_run", {}).items():
+        lines += ["", f"{label} (seed 001 Appendix K for MNFG):", "",
+                  "| layer | filter 1 (weights + bias) | whole layer |", "|---|---|---|"]
+        lines += [f"| {name} | " + ", ".join(f"{100 * v:.1f}" for v in pv["filter"][name]) + " | "
+                  + ", ".join(f"{100 * v:.1f}" for v in pv["layer"][name]) + " |" for name in pv["layer"]]
+        lines += [f"| whole network | | {', '.join(f'{100 * v:.1f}' for v in pv['network'])} |"]
     lines += [""] + [f"![{k}]({v})" for k, v in rep["figures"].items() if k.startswith("pca")]
     if "paths" in rep:
         p = rep["paths"]
@@ -501,6 +555,20 @@ def _markdown(rep: dict[str, Any], main: str) -> str:
                   f"{_pct(gap['mean'])} ± {_pct(gap['std'])} (standard error {_pct(sem)}): {verdict}. "
                   f"One test image is {_pct(1 / p['examples'])}.", "",
                   f"![paths]({rep['figures']['paths']})"]
+    for label, p in rep.get("paths_by_run", {}).items():
+        d = p["direct_dip"]
+        sem = d["std"] / p["pairs"] ** 0.5
+        both = "interpolated_dip" in p
+        lines += ["", f"{label}: {p['pairs']} pairs of sampled networks on {p['examples']} test images"
+                  + ("" if both else " (no latent space: the direct path only)") + ": endpoints "
+                  f"{_pct(p['endpoints']['mean'])} ± {_pct(p['endpoints']['std'])}, direct path at t = "
+                  f"{p['midpoint_t']:g} {_pct(p['direct_midpoint']['mean'])} ± "
+                  f"{_pct(p['direct_midpoint']['std'])}, dip {_pct(d['mean'])} ± {_pct(d['std'])} "
+                  f"(standard error {_pct(sem)})"
+                  + (f"; interpolated dip {_pct(p['interpolated_dip']['mean'])} ± "
+                     f"{_pct(p['interpolated_dip']['std'])}" if both else "")
+                  + ". Seed 001 Appendix I: for MNFG the direct path keeps its accuracy.", "",
+                  f"![paths of {label}]({p['figure']})"]
     lines += _norms_markdown(rep)
     a = rep["adversarial"]
     lines += ["", "## Adversarial examples (targeted, seed 000 §4.2.3)", "",
@@ -515,6 +583,13 @@ def _markdown(rep: dict[str, Any], main: str) -> str:
         lines.append(f"| {eps:g} | {_pct(a['fgsm']['single_network'][i])} | "
                      f"{_pct(a['fgsm']['fresh_ensemble'][i])} | {_pct(a['pgd']['single_network'][i])} | "
                      f"{_pct(a['pgd']['fresh_ensemble'][i])} |")
+    for label, a in rep.get("adversarial_by_run", {}).items():
+        lines += ["", f"{label} ({a['examples']} examples, fresh ensemble of {a['fresh_ensemble']}; "
+                  "seed 001 Fig. 8b compares MNFG):", "",
+                  "| ε | FGSM single | FGSM ensemble | PGD single | PGD ensemble |", "|---|---|---|---|---|"]
+        lines += [f"| {eps:g} | {_pct(a['fgsm']['single_network'][i])} | "
+                  f"{_pct(a['fgsm']['fresh_ensemble'][i])} | {_pct(a['pgd']['single_network'][i])} | "
+                  f"{_pct(a['pgd']['fresh_ensemble'][i])} |" for i, eps in enumerate(a["epsilons"])]
     lines += ["", f"![adversarial]({rep['figures']['adversarial']})", ""]
     d = rep["adversarial_detection"]
     sd = rep["seed_numbers"].get("hypergan_adversarial_detection")

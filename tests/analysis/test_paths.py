@@ -58,3 +58,27 @@ def test_path_summary_per_pair_dips_and_their_spread():
     assert abs(s["direct_dip"]["mean"] - 0.35) < 1e-12
     assert abs(s["direct_dip"]["std"] - (0.005 ** 0.5)) < 1e-12  # sample std of 0.4 and 0.3
     assert abs(s["interpolated_dip"]["mean"] - 0.05) < 1e-12
+
+
+def test_direct_path_of_any_weight_batches_equals_module_calls_on_mixed_weights():
+    """Independent check: each point's accuracy from a plain module loaded with w1·t + w2·(1 − t)."""
+    from hyperzoo.analysis.paths import direct_path_accuracies
+
+    torch.manual_seed(0)
+    module = DigitsNet()
+    target = TargetNet(module, (1, 8, 8))
+    w1 = {k: torch.randn(2, *s) * 0.3 for k, s in target.param_shapes.items()}
+    w2 = {k: torch.randn(2, *s) * 0.3 for k, s in target.param_shapes.items()}
+    x, y = torch.rand(50, 1, 8, 8), torch.randint(10, (50,))
+    p = direct_path_accuracies(target, w1, w2, x, y, points=4)
+    assert p["direct"].shape == (2, 4) and "interpolated" not in p
+    for pair in range(2):
+        for j, t in enumerate(torch.linspace(0, 1, 4)):
+            module.load_state_dict({k: w1[k][pair] * t + w2[k][pair] * (1 - t) for k in w1}, strict=False)
+            with torch.no_grad():
+                acc = (module(x).argmax(-1) == y).double().mean()
+            torch.testing.assert_close(p["direct"][pair, j], acc)
+    from hyperzoo.analysis.paths import path_summary
+
+    s = path_summary(p)  # the direct path's numbers alone
+    assert set(s["per_pair"]) == {"endpoints", "direct_midpoint", "direct_dip"}
