@@ -58,7 +58,8 @@ def test_report_writes_markdown_json_and_figures(runs, tmp_path):
     assert set(saved["pca_explained_variance_by_run"]) == {b}
     pb = saved["paths_by_run"][b]
     assert pb["pairs"] == 2 and "interpolated" not in pb and pb["examples"] == 30
-    assert len(saved["adversarial_by_run"][b]["fgsm"]["fresh_ensemble"]) == len(saved["adversarial"]["epsilons"])
+    eps = saved["adversarial"]["epsilons"]
+    assert len(saved["adversarial_by_run"][b]["fgsm"]["fresh_ensemble"]) == len(eps)
     assert any(k.startswith("filters_layer1_1-b") for k in rep["figures"])
     assert "pca_network_1-b" in rep["figures"] and pb["figure"] == "paths_1-b.png"
     assert md.count("| ε | FGSM single |") == 2 and "direct path only" in md

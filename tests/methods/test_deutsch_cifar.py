@@ -55,3 +55,20 @@ def test_skip_connection_adds_the_input():
     block = Residual(torch.nn.Linear(3, 3, bias=False))
     x = torch.randn(2, 3)
     torch.testing.assert_close(block(x), x + block[0](x))
+
+
+@pytest.mark.parametrize("config_name", ["deutsch_lenet_cifar10_cpu.yaml",
+                                         "deutsch_resnet_cifar10_reduced.yaml"])
+def test_generators_without_batch_norm_start_near_he_scale(config_name):
+    """Without batch norm in the hypernetwork (seed 003 §H) nothing restores the activations'
+    scale: PyTorch's default initialisation gave LeNet weights at 1/60 of He scale (a network
+    whose logits are all ~0, at chance for hundreds of steps)."""
+    import math
+
+    torch.manual_seed(0)
+    m = method_of(config_name)
+    assert m.config.batch_norm is False
+    w = m.sample(8, generator=torch.Generator().manual_seed(0))
+    for layer in m.target.layers:
+        he = math.sqrt(2 / layer.fan_in)
+        assert 0.5 * he < w[layer.weight].std().item() < 2.5 * he, layer.name

@@ -55,13 +55,27 @@ def mlp(sizes: list[int], slope: float, out_gain: float | None = None, batch_nor
     ``out_gain`` makes the output layer an `EqualizedLinear` with that gain; ``skip`` adds the
     input to every hidden block whose width it keeps (seed 003 §H's skip connections, no
     parameters); ``batch_norm=False`` leaves the hidden layers without batch norm.
+
+    Without batch norm nothing restores the activations' scale, and PyTorch's default
+    initialisation (variance 1/(3·fan_in)) shrinks it about 6-fold per leaky-ReLU layer: seed
+    003's LeNet hypernetwork emitted weights at 1/60 of He scale and sat at chance for 450 steps.
+    So there the hidden layers are He-initialised for the leaky ReLU (a residual block's at half
+    that variance) and a plain output layer keeps its input's scale (variance 1/fan_in), as batch
+    norm would have.
     """
     layers: list[nn.Module] = []
     for a, b in pairwise(sizes[:-1]):
-        block = [nn.Linear(a, b, bias=False), *([nn.BatchNorm1d(b)] if batch_norm else []),
-                 nn.LeakyReLU(slope)]
-        layers += [Residual(*block)] if skip and a == b else block
+        linear = nn.Linear(a, b, bias=False)
+        residual = skip and a == b
+        if not batch_norm:
+            nn.init.kaiming_normal_(linear.weight, a=slope, nonlinearity="leaky_relu")
+            if residual:  # x + f(x) with f at half of x's variance: 1.5× per block, not 2×
+                linear.weight.data /= math.sqrt(2)
+        block = [linear, *([nn.BatchNorm1d(b)] if batch_norm else []), nn.LeakyReLU(slope)]
+        layers += [Residual(*block)] if residual else block
     a, b = sizes[-2], sizes[-1]
     out = nn.Linear(a, b, bias=False) if out_gain is None else EqualizedLinear(a, b, out_gain)
+    if out_gain is None and not batch_norm:
+        nn.init.normal_(out.weight, std=1 / math.sqrt(a))
     layers.append(out)
     return nn.Sequential(*layers)
