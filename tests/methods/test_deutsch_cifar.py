@@ -57,7 +57,7 @@ def test_skip_connection_adds_the_input():
     torch.testing.assert_close(block(x), x + block[0](x))
 
 
-@pytest.mark.parametrize("config_name", ["deutsch_lenet_cifar10_cpu.yaml",
+@pytest.mark.parametrize("config_name", ["deutsch_lenet_cifar10_paper.yaml",
                                          "deutsch_resnet_cifar10_reduced.yaml"])
 def test_generators_without_batch_norm_start_near_he_scale(config_name):
     """Without batch norm in the hypernetwork (seed 003 §H) nothing restores the activations'
