@@ -1,0 +1,209 @@
+"""Seed 003 Table 1 (and its §4.3 Polyak distillation) at CPU scale: train every column, evaluate
+on the CIFAR-10 test split, write one report beside the seed's numbers.
+
+    python experiments/table1.py --data-dir ../shared/data                    # LeNet, then ResNet
+    python experiments/table1.py --rows lenet --data-dir ../shared/data --threads 1
+
+Columns: (a) one network by SGD with a decaying learning rate; (b) 10 iterates of
+constant-learning-rate SGD (Mandt et al.) as samples; (c) the hypernetwork without the entropy
+term (``method.diversity: none``, same config otherwise); (d) with it. For (b)-(d), "mean" is the
+mean accuracy of the 10 single networks (the seed's (b) and (d) "mean" columns sit 4-6 points
+below "majority", which only a mean of single networks does) and "majority" the majority vote
+of the 10; for the hypernetworks, which draw fresh networks, both over ``--ensembles``
+independent draws of 10 (mean ± std). Every run folder lives under ``--runs`` (trained if
+missing, resumed if unfinished, reused if done). Polyak: 10 samples of (c) and (d) averaged in
+gauge-fixed coordinates, batch-norm statistics recomputed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from hyperzoo.config import load_config
+from hyperzoo.runs import checkpoint_step
+from hyperzoo.train import train
+from hyperzoo.weights import atomic_write_json, atomic_write_text
+from hyperzoo.workflows import evaluate_run, polyak_run
+
+HERE = Path(__file__).resolve().parent
+
+# Seed 003 Table 1 (CIFAR-10; paper scale): (a), (b) mean, (b) majority, (c) mean, (c) majority,
+# (d) mean, (d) majority, in %; and §4.3's Polyak numbers where it gives them.
+SEED = {
+    "lenet": {"a": 77.36, "b_mean": 74.95, "b_majority": 80.60, "c_mean": 76.26,
+              "c_majority": 76.47, "d_mean": 72.34, "d_majority": 78.21},
+    "resnet": {"a": 93.57, "b_mean": 91.03, "b_majority": 94.96, "c_mean": 88.20,
+               "c_majority": 88.26, "d_mean": 83.61, "d_majority": 90.37,
+               "polyak_before": 90.02, "polyak_after": 89.46},
+}
+
+ROWS: dict[str, dict[str, Any]] = {
+    "lenet": {"title": "LeNet (seed 003: LeNet; ours: the same LeNet, CPU-scale training)",
+              "seed": "lenet",
+              "a": ("sgd_lenet_cifar10_cpu.yaml", []),
+              "b": ("snapshots_lenet_cifar10_cpu.yaml", []),
+              "c": ("deutsch_lenet_cifar10_cpu.yaml", ["method.diversity=none"]),
+              "d": ("deutsch_lenet_cifar10_cpu.yaml", [])},
+    "resnet": {"title": "ResNet (seed 003: ResNet-32; ours: ResNet-14 with 8/16/32 channels, "
+                        "reduced training)",
+               "seed": "resnet",
+               "a": ("sgd_resnet_cifar10_reduced.yaml", []),
+               "b": ("snapshots_resnet_cifar10_reduced.yaml", []),
+               "c": ("deutsch_resnet_cifar10_reduced.yaml", ["method.diversity=none"]),
+               "d": ("deutsch_resnet_cifar10_reduced.yaml", [])},
+}
+# Columns in the order they train: the hypernetworks first (the ablation is the point), then SGD.
+ORDER = ("d", "c", "a", "b")
+
+
+def ensure_trained(run_dir: Path, config_name: str, overrides: list[str], args) -> float | None:
+    """Train, resume or reuse ``run_dir``; seconds spent training now (None when reused)."""
+    config = load_config(HERE / config_name, [f"data.data_dir={args.data_dir}",
+                                              f"train.threads={args.threads}", *overrides,
+                                              *args.set])
+    done = checkpoint_step(run_dir)
+    if done is not None and done >= config.train.steps:
+        return None
+    start = time.perf_counter()
+    argv = ["table1.py", config_name, *overrides]
+    if done is None and not (run_dir / "config.yaml").is_file():
+        train(config, run_dir, argv=argv, progress=not args.quiet)
+    else:
+        train(None, run_dir, resume=True, argv=argv, progress=not args.quiet)
+    return round(time.perf_counter() - start, 1)
+
+
+def column(row: str, col: str, args) -> dict[str, Any]:
+    config_name, overrides = ROWS[row][col]
+    run_dir = Path(args.runs) / f"{row}-{col}"
+    seconds = ensure_trained(run_dir, config_name, overrides, args)
+    hyper = col in ("c", "d")
+    n = 1 if col == "a" else 10
+    m = evaluate_run(run_dir, n_networks=n, data_dir=args.data_dir, progress=False,
+                     ensembles=args.ensembles if hyper else 1)
+    result: dict[str, Any] = {
+        "column": col, "run": str(run_dir), "config": config_name, "overrides": overrides,
+        "train_seconds": seconds, "n_networks": n, "checkpoint_step": m["checkpoint_step"],
+        "mean_accuracy": m["mean_accuracy"], "std_accuracy": m["std_accuracy"],
+        "majority_accuracy": m["majority_accuracy"], "ensemble_accuracy": m["ensemble_accuracy"],
+        "ensemble_nll": m["ensemble_nll"], "mean_nll": m["mean_nll"],
+        "disagreement": m.get("disagreement"), "entropy_estimate": m["entropy_estimate"],
+    }
+    if hyper:
+        ind = m["independent_ensembles"]
+        result["independent_ensembles"] = ind
+        m100 = evaluate_run(run_dir, n_networks=100, data_dir=args.data_dir, progress=False,
+                            out=run_dir / "metrics-test-100.json")
+        result["ensemble_of_100"] = {k: m100[k] for k in (
+            "mean_accuracy", "std_accuracy", "ensemble_accuracy", "majority_accuracy", "ensemble_nll",
+            "disagreement", "entropy_estimate")}
+        result["polyak"] = polyak_run(run_dir, k=10, data_dir=args.data_dir)
+    return result
+
+
+def fmt(x: float | None, std: float | None = None) -> str:
+    if x is None:
+        return "—"
+    return f"{x:.2%}" + (f" ± {std:.2%}" if std is not None else "")
+
+
+def write_report(results: dict[str, dict[str, Any]], args, seconds: float) -> None:
+    out = Path(args.out or HERE / "results" / "table1-cifar10-cpu")
+    lines = ["# Seed 003 Table 1 and Polyak distillation, CIFAR-10, at CPU scale", "",
+             f"`python experiments/table1.py --data-dir ../shared/data --threads {args.threads}`: "
+             f"{torch.get_num_threads()} CPU thread(s), torch {torch.__version__}; "
+             f"{seconds / 60:.1f} min for the invocation that wrote this (runs trained earlier are "
+             "reused: train_seconds is null for them). Test accuracy on the 10,000 CIFAR-10 test "
+             "images at the last checkpoint (the seed reports the *maximum* test accuracy, i.e. "
+             "model selection on the test set; we do not). Seed numbers are paper scale; ours are "
+             "not (see the configs named in report.json).", ""]
+    for row, cols in results.items():
+        s = SEED[ROWS[row]["seed"]]
+        lines += [f"## {ROWS[row]['title']}", "",
+                  "| | (a) SGD, 1 network | (b) SGD chain, 10: mean | (b) majority | "
+                  "(c) w/o entropy, 10: mean | (c) majority | (d) w/ entropy, 10: mean | (d) majority |",
+                  "|---|---|---|---|---|---|---|---|",
+                  "| seed 003 (paper scale) | " + " | ".join(
+                      f"{s[k]:.2f}%" for k in ("a", "b_mean", "b_majority", "c_mean", "c_majority",
+                                               "d_mean", "d_majority")) + " |"]
+        ours = []
+        a = cols.get("a")
+        ours.append(fmt(a["mean_accuracy"]) if a else "—")
+        b = cols.get("b")
+        ours += [fmt(b["mean_accuracy"], b["std_accuracy"]), fmt(b["majority_accuracy"])] if b else ["—"] * 2
+        for c in ("c", "d"):
+            r = cols.get(c)
+            if r is None:
+                ours += ["—"] * 2
+                continue
+            ind = r["independent_ensembles"]
+            ours += [fmt(r["mean_accuracy"], r["std_accuracy"]),
+                     fmt(ind["majority_mean"], ind["majority_std"])]
+        lines += ["| ours (CPU scale) | " + " | ".join(ours) + " |", ""]
+        hyper = [(c, cols[c]) for c in ("c", "d") if c in cols]
+        if hyper:
+            lines += [f"Hypernetworks: (b)-(d) \"mean\" is the mean ± std of the 10 single networks; "
+                      f"the hypernetworks' majority is the mean ± std over {args.ensembles} "
+                      "independent ensembles of 10 fresh networks.", "",
+                      "| | 10: mean-prob. ensemble | 100: single mean ± std | 100: ensemble | "
+                      "100: majority | ensemble NLL (100) | disagreement (100) | entropy estimate | "
+                      "Polyak: 10 samples mean → ensemble → averaged network |",
+                      "|---|---|---|---|---|---|---|---|---|"]
+            for c, r in hyper:
+                e, p, ind = r["ensemble_of_100"], r["polyak"], r["independent_ensembles"]
+                lines.append(
+                    f"| ({c}) {'w/o' if c == 'c' else 'w/'} entropy | "
+                    f"{fmt(ind['mean_prob_mean'], ind['mean_prob_std'])} | "
+                    f"{fmt(e['mean_accuracy'], e['std_accuracy'])} | {fmt(e['ensemble_accuracy'])} | "
+                    f"{fmt(e['majority_accuracy'])} | {e['ensemble_nll']:.4f} | {e['disagreement']:.2%} | "
+                    f"{e['entropy_estimate']:.1f} | {fmt(p['mean_single_accuracy'])} → "
+                    f"{fmt(p['ensemble_accuracy'])} → {fmt(p['polyak_accuracy'])} |")
+            lines.append("")
+    report = {"seconds": round(seconds, 1), "threads": torch.get_num_threads(),
+              "torch": torch.__version__, "seed_numbers": SEED, "rows": results}
+    atomic_write_text(out / "report.md", "\n".join(lines) + "\n")
+    atomic_write_json(out / "report.json", report)
+    print(f"wrote {out / 'report.md'}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data-dir", required=True, help="folder holding cifar-10/")
+    p.add_argument("--rows", default="lenet,resnet", help="comma-separated rows: lenet, resnet")
+    p.add_argument("--columns", default="a,b,c,d", help="comma-separated columns a-d")
+    p.add_argument("--runs", default="runs/table1", help="folder for the run folders")
+    p.add_argument("--out", default=None, help="folder for report.md and report.json (default "
+                   "experiments/results/table1-cifar10-cpu)")
+    p.add_argument("--ensembles", type=int, default=10, help="independent ensembles of 10 for (c), (d)")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--set", action="append", default=[], help="extra config override key=value "
+                   "(for every run; e.g. train.steps=2 for a smoke test)")
+    p.add_argument("--quiet", action="store_true")
+    args = p.parse_args()
+    args.data_dir = str(Path(args.data_dir).expanduser().resolve())
+    rows, cols = args.rows.split(","), args.columns.split(",")
+    if unknown := [r for r in rows if r not in ROWS] + [c for c in cols if c not in ORDER]:
+        p.error(f"unknown rows/columns {unknown}; rows are {sorted(ROWS)}, columns a-d")
+    torch.set_num_threads(args.threads)
+    start = time.perf_counter()
+    results: dict[str, dict[str, Any]] = {}
+    out = Path(args.out or HERE / "results" / "table1-cifar10-cpu")
+    if (out / "report.json").is_file():  # keep columns measured by an earlier invocation
+        results = json.loads((out / "report.json").read_text())["rows"]
+    for row in rows:
+        for col in [c for c in ORDER if c in cols]:
+            results.setdefault(row, {})[col] = column(row, col, args)
+            print(json.dumps({"row": row, **{k: v for k, v in results[row][col].items()
+                                             if k not in ("independent_ensembles", "polyak")}}),
+                  flush=True)
+            write_report(results, args, time.perf_counter() - start)
+
+
+if __name__ == "__main__":
+    main()
