@@ -190,3 +190,26 @@ def test_bad_auto_settings(settings, message):
 def test_unresolved_auto_lam_is_a_clear_error():
     with pytest.raises(ValueError, match="not yet resolved"):
         _auto_method().lam_at(0)
+
+
+def test_code_share_starts_filters_as_one_shared_filter_plus_a_code_part():
+    """method.code_share c: each generator's output layer has a learned bias (one shared filter
+    per layer, at He scale) and the code-dependent part holds about c of the spread; null (the
+    paper's) adds no parameter."""
+    from hyperzoo.targets.zoo import DigitsNet
+
+    target = TargetNet(DigitsNet(), (1, 8, 8))
+    plain = build_method(target, {"name": "deutsch", "z_dim": 16})
+    torch.manual_seed(0)
+    shared = build_method(target, {"name": "deutsch", "z_dim": 16, "code_share": 0.3})
+    count = sum(p.numel() for p in shared.parameters()) - sum(p.numel() for p in plain.parameters())
+    assert count == sum(g[-1].weight.shape[0] for g in plain.generators)  # one bias per output
+    with torch.no_grad():  # train mode: batch statistics, as training sees the generators
+        w = shared.train().sample(256, generator=torch.Generator().manual_seed(0))
+    for layer in target.layers:
+        v = w[layer.weight]
+        total, across = v.std().item(), v.std(0).mean().item()  # across networks, per weight
+        assert 0.05 < across / total < 0.5, layer.name  # the shared part holds most of it
+        assert 0.3 < total / math.sqrt(2 / layer.fan_in) < 2.5
+    with pytest.raises(ConfigError, match="code_share"):
+        build_method(target, {"name": "deutsch", "code_share": 0.0})

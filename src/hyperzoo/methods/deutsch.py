@@ -57,6 +57,11 @@ class DeutschConfig:
     # connections around hidden layers of equal width (seed 003 §H, ResNet-32).
     batch_norm: bool = True
     skip: bool = False
+    # null: the paper's bias-free generators. A number c in (0, 1]: each generator's output layer
+    # gets a learned bias, so a layer's filters start as one shared He-scale filter plus a
+    # code-dependent part holding the share c of the spread (HyperGAN's remedy, method
+    # hypergan's code_share); seed 003's LeNet sat at chance without it (experiments/table1.py).
+    code_share: float | None = None
 
     def __post_init__(self) -> None:
         if self.noise not in ("uniform", "normal"):
@@ -66,6 +71,8 @@ class DeutschConfig:
                              "'weights_relaxed', 'outputs', 'none'")
         if self.metric not in ("euclidean", "l1"):
             raise ValueError(f"method.metric {self.metric!r} is not one of 'euclidean', 'l1'")
+        if self.code_share is not None and not 0 < self.code_share <= 1:
+            raise ValueError(f"method.code_share must be in (0, 1] or null, got {self.code_share}")
         if not 0 <= self.ensemble_loss <= 1:
             raise ValueError(f"method.ensemble_loss must be in [0, 1], got {self.ensemble_loss}")
         if isinstance(self.lam, str):
@@ -125,7 +132,7 @@ class DeutschHypernetwork(LatentMethod):
         self.generators = torch.nn.ModuleList(
             mlp([c.code_size, *h, size], c.leaky_slope,
                 out_gain=math.sqrt(2 / layer.fan_in) if c.equalized_output else None,
-                batch_norm=c.batch_norm, skip=c.skip)
+                batch_norm=c.batch_norm, skip=c.skip, code_share=c.code_share)
             for layer, h, size in zip(layers, hidden, self.out_sizes, strict=True)
         )
 

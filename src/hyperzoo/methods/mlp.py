@@ -49,10 +49,11 @@ class Residual(nn.Sequential):
 
 
 def mlp(sizes: list[int], slope: float, out_gain: float | None = None, batch_norm: bool = True,
-        skip: bool = False) -> nn.Sequential:
+        skip: bool = False, code_share: float | None = None) -> nn.Sequential:
     """``sizes[0] → … → sizes[-1]``: Linear → BatchNorm → LeakyReLU on hidden layers, no biases.
 
-    ``out_gain`` makes the output layer an `EqualizedLinear` with that gain; ``skip`` adds the
+    ``out_gain`` makes the output layer an `EqualizedLinear` with that gain (with
+    ``code_share``, a learned bias and that share of the spread from the input); ``skip`` adds the
     input to every hidden block whose width it keeps (seed 003 §H's skip connections, no
     parameters); ``batch_norm=False`` leaves the hidden layers without batch norm.
 
@@ -74,7 +75,9 @@ def mlp(sizes: list[int], slope: float, out_gain: float | None = None, batch_nor
         block = [linear, *([nn.BatchNorm1d(b)] if batch_norm else []), nn.LeakyReLU(slope)]
         layers += [Residual(*block)] if residual else block
     a, b = sizes[-2], sizes[-1]
-    out = nn.Linear(a, b, bias=False) if out_gain is None else EqualizedLinear(a, b, out_gain)
+    out = (nn.Linear(a, b, bias=False) if out_gain is None else
+           EqualizedLinear(a, b, out_gain, bias=code_share is not None,
+                           input_share=1.0 if code_share is None else code_share))
     if out_gain is None and not batch_norm:
         nn.init.normal_(out.weight, std=1 / math.sqrt(a))
     layers.append(out)
