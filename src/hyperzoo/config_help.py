@@ -70,6 +70,8 @@ METHOD_HELP: dict[str, dict[str, str]] = {
         "whole_layers": "the last N target layers are each generated as one filter",
         "batch_norm": "batch norm in the hidden layers of the extractor and generators",
         "skip": "skip connections around equal-width hidden layers (seed 003, ResNet-32)",
+        "code_share": ("null (the paper's bias-free generators) or c in (0, 1]: a learned bias, one "
+                       "shared filter per layer, plus a code part holding c of the spread"),
     },
     "hypergan": {
         "name": "method: deutsch, hypergan, static, ensemble or mc_dropout",
