@@ -113,8 +113,60 @@ def fmt(x: float | None, std: float | None = None) -> str:
     return f"{x:.2%}" + (f" ± {std:.2%}" if std is not None else "")
 
 
+COLUMNS = ("a", "b_mean", "b_majority", "c_mean", "c_majority", "d_mean", "d_majority")
+COLUMN_LABELS = ("(a) SGD\n1 net", "(b) SGD chain\nmean", "(b) SGD chain\nmajority",
+                 "(c) w/o entropy\nmean", "(c) w/o entropy\nmajority", "(d) w/ entropy\nmean",
+                 "(d) w/ entropy\nmajority")
+
+
+def ours(cols: dict[str, Any]) -> dict[str, tuple[float, float | None] | None]:
+    """Our seven Table 1 numbers of one row (value, spread or None), None where not run."""
+    out: dict[str, tuple[float, float | None] | None] = dict.fromkeys(COLUMNS)
+    if a := cols.get("a"):
+        out["a"] = (a["mean_accuracy"], None)
+    if b := cols.get("b"):
+        out["b_mean"] = (b["mean_accuracy"], b["std_accuracy"])
+        out["b_majority"] = (b["majority_accuracy"], None)
+    for c in ("c", "d"):
+        if r := cols.get(c):
+            ind = r["independent_ensembles"]
+            out[f"{c}_mean"] = (r["mean_accuracy"], r["std_accuracy"])
+            out[f"{c}_majority"] = (ind["majority_mean"], ind["majority_std"])
+    return out
+
+
+def figure(results: dict[str, dict[str, Any]], path: Path) -> str:
+    """One panel per row: the seed's seven numbers beside ours (error bars: std over networks for
+    the means, over independent ensembles for the hypernetworks' majorities)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, axes = plt.subplots(1, len(results), figsize=(8.5 * len(results), 4.4), squeeze=False)
+    x = np.arange(len(COLUMNS))
+    for ax, (row, cols) in zip(axes[0], results.items(), strict=True):
+        seed = SEED[ROWS[row]["seed"]]
+        mine = ours(cols)
+        ax.bar(x - 0.2, [seed[k] for k in COLUMNS], 0.4, label="seed 003 (paper scale)", color="0.6")
+        ax.bar(x + 0.2, [100 * v[0] if v else 0 for v in mine.values()], 0.4,
+               yerr=[100 * v[1] if v and v[1] else 0 for v in mine.values()], capsize=3,
+               label="hyperzoo (CPU scale)", color="C0")
+        ax.set_xticks(x, COLUMN_LABELS, fontsize=7)
+        ax.set_ylabel("CIFAR-10 test accuracy (%)")
+        ax.set_ylim(0, 108)
+        ax.set_title(ROWS[row]["title"], fontsize=9)
+        ax.legend(fontsize=8, loc="upper center", ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path.name
+
+
 def write_report(results: dict[str, dict[str, Any]], args, seconds: float) -> None:
     out = Path(args.out or HERE / "results" / "table1-cifar10-cpu")
+    out.mkdir(parents=True, exist_ok=True)
     lines = ["# Seed 003 Table 1 and Polyak distillation, CIFAR-10, at CPU scale", "",
              f"`python experiments/table1.py --data-dir ../shared/data --threads {args.threads}`: "
              f"{torch.get_num_threads()} CPU thread(s), torch {torch.__version__}; "
@@ -132,20 +184,8 @@ def write_report(results: dict[str, dict[str, Any]], args, seconds: float) -> No
                   "| seed 003 (paper scale) | " + " | ".join(
                       f"{s[k]:.2f}%" for k in ("a", "b_mean", "b_majority", "c_mean", "c_majority",
                                                "d_mean", "d_majority")) + " |"]
-        ours = []
-        a = cols.get("a")
-        ours.append(fmt(a["mean_accuracy"]) if a else "—")
-        b = cols.get("b")
-        ours += [fmt(b["mean_accuracy"], b["std_accuracy"]), fmt(b["majority_accuracy"])] if b else ["—"] * 2
-        for c in ("c", "d"):
-            r = cols.get(c)
-            if r is None:
-                ours += ["—"] * 2
-                continue
-            ind = r["independent_ensembles"]
-            ours += [fmt(r["mean_accuracy"], r["std_accuracy"]),
-                     fmt(ind["majority_mean"], ind["majority_std"])]
-        lines += ["| ours (CPU scale) | " + " | ".join(ours) + " |", ""]
+        cells = [fmt(*v) if v else "—" for v in ours(cols).values()]
+        lines += ["| ours (CPU scale) | " + " | ".join(cells) + " |", ""]
         hyper = [(c, cols[c]) for c in ("c", "d") if c in cols]
         if hyper:
             lines += [f"Hypernetworks: (b)-(d) \"mean\" is the mean ± std of the 10 single networks; "
@@ -165,6 +205,7 @@ def write_report(results: dict[str, dict[str, Any]], args, seconds: float) -> No
                     f"{e['entropy_estimate']:.1f} | {fmt(p['mean_single_accuracy'])} → "
                     f"{fmt(p['ensemble_accuracy'])} → {fmt(p['polyak_accuracy'])} |")
             lines.append("")
+    lines += [f"![Table 1]({figure(results, out / 'table1.png')})", ""]
     report = {"seconds": round(seconds, 1), "threads": torch.get_num_threads(),
               "torch": torch.__version__, "seed_numbers": SEED, "rows": results}
     atomic_write_text(out / "report.md", "\n".join(lines) + "\n")
@@ -185,6 +226,8 @@ def main() -> None:
     p.add_argument("--set", action="append", default=[], help="extra config override key=value "
                    "(for every run; e.g. train.steps=2 for a smoke test)")
     p.add_argument("--quiet", action="store_true")
+    p.add_argument("--report-only", action="store_true", help="rewrite report.md and the figure "
+                   "from report.json, training and evaluating nothing")
     args = p.parse_args()
     args.data_dir = str(Path(args.data_dir).expanduser().resolve())
     rows, cols = args.rows.split(","), args.columns.split(",")
@@ -196,6 +239,9 @@ def main() -> None:
     out = Path(args.out or HERE / "results" / "table1-cifar10-cpu")
     if (out / "report.json").is_file():  # keep columns measured by an earlier invocation
         results = json.loads((out / "report.json").read_text())["rows"]
+    if args.report_only:
+        write_report(results, args, json.loads((out / "report.json").read_text())["seconds"])
+        return
     for row in rows:
         for col in [c for c in ORDER if c in cols]:
             results.setdefault(row, {})[col] = column(row, col, args)
