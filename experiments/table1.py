@@ -237,18 +237,24 @@ def main() -> None:
     start = time.perf_counter()
     results: dict[str, dict[str, Any]] = {}
     out = Path(args.out or HERE / "results" / "table1-cifar10-cpu")
-    if (out / "report.json").is_file():  # keep columns measured by an earlier invocation
+    if args.report_only:
         results = json.loads((out / "report.json").read_text())["rows"]
     if args.report_only:
         write_report(results, args, json.loads((out / "report.json").read_text())["seconds"])
         return
     for row in rows:
         for col in [c for c in ORDER if c in cols]:
-            results.setdefault(row, {})[col] = column(row, col, args)
-            print(json.dumps({"row": row, **{k: v for k, v in results[row][col].items()
+            result = column(row, col, args)
+            print(json.dumps({"row": row, **{k: v for k, v in result.items()
                                              if k not in ("independent_ensembles", "polyak")}}),
                   flush=True)
-            write_report(results, args, time.perf_counter() - start)
+            # Read again: another invocation (say --rows resnet beside --rows lenet) may have
+            # written its columns meanwhile.
+            if (out / "report.json").is_file():
+                results = json.loads((out / "report.json").read_text())["rows"]
+            results.setdefault(row, {})[col] = result
+            write_report(dict(sorted(results.items(), key=lambda kv: list(ROWS).index(kv[0]))),
+                         args, time.perf_counter() - start)
 
 
 if __name__ == "__main__":
