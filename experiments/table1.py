@@ -193,8 +193,9 @@ def write_report(results: dict[str, dict[str, Any]], args, seconds: float) -> No
         lines += ["| ours (CPU scale) | " + " | ".join(cells) + " |", ""]
         hyper = [(c, cols[c]) for c in ("c", "d") if c in cols]
         if hyper:
+            count = hyper[0][1]["independent_ensembles"]["count"]
             lines += [f"Hypernetworks: (b)-(d) \"mean\" is the mean ± std of the 10 single networks; "
-                      f"the hypernetworks' majority is the mean ± std over {hyper[0][1]['independent_ensembles']['count']} "
+                      f"the hypernetworks' majority is the mean ± std over {count} "
                       "independent ensembles of 10 fresh networks.", "",
                       "| | 10: mean-prob. ensemble | 100: single mean ± std | 100: ensemble | "
                       "100: majority | ensemble NLL (100) | disagreement (100) | entropy estimate | "
