@@ -3,12 +3,15 @@ evaluate every run the same way, and write one report.
 
     python experiments/sweep.py experiments/sweep_deutsch_mnist_cpu.yaml --data-dir ../shared/data
 
-The spec YAML names a base config, the settings (a name and ``--set`` overrides each) and the
-evaluation (networks, outlier set). Every stage is cached in the run folder, so the script can be
+The spec YAML names a base config, the settings (a name and ``--set`` overrides each, or a
+baseline's own ``config``; ``tune_noise: K`` tunes a ``gaussian_noise`` run's σ on the validation
+split with K networks after training, as ``hyperzoo tune-noise`` does) and the evaluation
+(networks, outlier set). Every stage is cached in the run folder, so the script can be
 stopped and started again: training resumes, a finished evaluation is read back. The expensive
 part (predictions of ``networks`` sampled networks on the test set and the outliers) is stored as
 ``sweep_probs.safetensors`` in the run folder, so the report can be recomputed with other metrics
-without sampling again.
+without sampling again. A setting whose run folder is gone (``runs/`` is not committed) keeps its
+row from the report already in the output folder, marked as such, when its overrides are the same.
 """
 
 from __future__ import annotations
@@ -52,6 +55,19 @@ def train_setting(spec: dict, setting: dict, run_dir: Path, data_dir: str, threa
     train(cfg, run_dir, resume=done is not None, argv=[sys.argv[0], f"setting={setting['name']}"],
           progress=False)
     return time.perf_counter() - start
+
+
+def tune_setting(setting: dict, run_dir: Path, data_dir: str) -> dict[str, Any] | None:
+    """σ of a ``gaussian_noise`` setting by validation NLL (once; the record is read back)."""
+    from hyperzoo.noise_tuning import RECORD, tune_noise_scale
+
+    if not setting.get("tune_noise"):
+        return None
+    record = run_dir / RECORD
+    if not record.is_file():
+        tune_noise_scale(run_dir, networks=int(setting["tune_noise"]), data_dir=data_dir)
+    r = json.loads(record.read_text())
+    return {"sigma": r["sigma"], "networks": r["networks"], "split": r["split"]}
 
 
 @torch.no_grad()
@@ -113,6 +129,11 @@ def summarise(probs: dict[str, torch.Tensor], spec: dict) -> dict[str, Any]:
     }
 
 
+def same_setting(row: dict | None, setting: dict) -> bool:
+    """Whether a previous report's row was measured with this setting's overrides."""
+    return row is not None and row.get("set", []) == setting.get("set", [])
+
+
 def pareto_figure(rows: list[dict], path: Path) -> None:
     import matplotlib
 
@@ -160,6 +181,9 @@ def main() -> None:
     runs = args.runs or Path("runs") / spec["name"]
     out = args.out or Path("experiments/results") / spec["name"]
     data_dir = str(Path(args.data_dir).resolve())
+    old_report = out / "report.json"
+    previous = ({r["name"]: r for r in json.loads(old_report.read_text())["rows"] if "summary" in r}
+                if old_report.is_file() else {})
     rows = []
     for setting in spec["settings"]:
         run_dir = runs / setting["name"]
@@ -171,16 +195,20 @@ def main() -> None:
             seconds = train_setting(spec, setting, run_dir, data_dir, args.threads)
             old = json.loads(record.read_text()) if record.is_file() else {}
             row["train_seconds"] = old.get("train_seconds", 0.0) + seconds
+            row["noise_tuning"] = tune_setting(setting, run_dir, data_dir)
             print(f"[{time.strftime('%H:%M:%S')}] {setting['name']}: evaluate", flush=True)
             start = time.perf_counter()
             predictions(run_dir, spec, data_dir)
             row["path"] = old.get("path") or path_dip(run_dir, spec, data_dir)
             row["eval_seconds"] = old.get("eval_seconds") or round(time.perf_counter() - start, 1)
-            atomic_write_json(record, {k: row[k] for k in ("train_seconds", "eval_seconds", "path")})
+            atomic_write_json(record, {k: row[k] for k in ("train_seconds", "eval_seconds", "path",
+                                                           "noise_tuning")})
         if record.is_file() and (run_dir / "sweep_probs.safetensors").is_file():
             row.update(json.loads(record.read_text()))
             row["summary"] = summarise(load_tensors(run_dir / "sweep_probs.safetensors"), spec)
             print(json.dumps({"name": row["name"], **row["summary"]}), flush=True)
+        elif same_setting(previous.get(setting["name"]), setting):
+            row = {**previous[setting["name"]], "kept_from_previous_report": True}
         rows.append(row)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "report.json", {"spec": spec, "rows": rows})
@@ -199,7 +227,10 @@ def main() -> None:
         mi = "—" if auroc_mi is None else f"{auroc_mi:.3f}"
         p = r.get("path")
         dip = f"{100 * p['direct_dip_mean']:.2f} ± {100 * p['direct_dip_std']:.2f}" if p else "—"
-        lines.append(f"| {r['name']} | {s['n_networks']} | {100 * s['single_mean']:.2f} ± "
+        name = r["name"] + (" †" if r.get("kept_from_previous_report") else "")
+        sigma = r.get("noise_tuning")
+        name += f" (σ = {sigma['sigma']:g})" if sigma else ""
+        lines.append(f"| {name} | {s['n_networks']} | {100 * s['single_mean']:.2f} ± "
                      f"{100 * s['single_std']:.2f} | {ens} | {100 * s['ensemble_gain']:+.2f} | "
                      f"{s['ensemble_nll']:.4f} | {s['ensemble_ece']:.4f} | "
                      f"{s['ood']['entropy']['auroc']:.3f} / {mi} | {dip} | {r.get('train_seconds', 0):.0f} |")
@@ -207,7 +238,9 @@ def main() -> None:
               "direct dip = mean endpoint accuracy minus the direct path's accuracy at t = 0.5 "
               "(points, mean ± std over pairs; negative: the midpoint of the straight line between two "
               "networks is more accurate than they are); train s = wall seconds of training, on a "
-              "shared machine.", "", "![pareto](pareto.png)", ""]
+              "shared machine; σ: a Gaussian-noise baseline's scale, tuned by validation NLL; "
+              "† kept from the previous report (its run folder was not present).", "",
+              "![pareto](pareto.png)", ""]
     (out / "report.md").write_text("\n".join(lines))
     print(f"wrote {out / 'report.md'}")
 
