@@ -70,6 +70,12 @@ def test_report_writes_markdown_json_and_figures(runs, tmp_path):
     for v in ood["runs"].values():
         assert set(v["scores"]) == {"entropy", "mutual_information"}
         assert v["auroc"] == v["scores"]["entropy"]["auroc"]
+    # Seed 002 Fig. 7's bottom row: the main run's least-entropy outliers, least first.
+    conf, main_ood = ood["confident_outliers"], next(iter(ood["runs"].values()))
+    assert conf["entropy"] == sorted(conf["entropy"]) and len(set(conf["indices"])) == 12
+    assert conf["entropy"][-1] <= main_ood["scores"]["entropy"]["mean_outliers"]
+    assert all(sum(v) == conf["networks"] == 100 for v in conf["votes"])
+    assert (tmp_path / conf["figure"]).stat().st_size > 5_000 and "confident outliers" in md
     adv = saved["adversarial"]
     # ε = 0 leaves the images as they are, and only correctly classified ones are attacked.
     assert adv["fgsm"]["single_network"][0] == adv["pgd"]["single_network"][0] == 0

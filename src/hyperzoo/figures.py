@@ -223,12 +223,13 @@ def transfer_figure(rows: dict[str, dict[str, torch.Tensor]], eps: float, path: 
     return _save(fig, path)
 
 
-def ambiguous_grid(images: torch.Tensor, votes: torch.Tensor, labels: torch.Tensor, scores: torch.Tensor,
-                   score_name: str, path: Path, columns: int = 6, score_help: str = "") -> str:
-    """Seed 002 Fig. 7 (top): the inputs the networks disagree on most, each above a bar chart
-    of how many of the networks vote for each class (the true class in green). ``score_name``:
+def ambiguous_grid(images: torch.Tensor, votes: torch.Tensor, labels: torch.Tensor | None,
+                   scores: torch.Tensor, score_name: str, path: Path, columns: int = 6, score_help: str = "",
+                   title: str | None = None) -> str:
+    """Seed 002 Fig. 7: inputs, each above a bar chart of how many of the networks vote for each
+    class (the true class in green; ``labels`` None for outliers, which have none). ``score_name``:
     a short name of the ranking score for the panel titles ("MI"); ``score_help`` its meaning and
-    unit, for the figure's title."""
+    unit, for the default title (the inputs the networks disagree on most)."""
     k, c = votes.shape
     rows = max(1, -(-k // columns))
     fig = plt.figure(figsize=(1.9 * columns, 3.6 * rows + 0.4))
@@ -243,19 +244,20 @@ def ambiguous_grid(images: torch.Tensor, votes: torch.Tensor, labels: torch.Tens
         ax.set_xticks([])
         ax.set_yticks([])
         top2 = votes[i].double().topk(min(2, c))
-        ax.set_title(f"label {int(labels[i])}, {score_name} {scores[i]:.2f}\nvotes "
+        head = "" if labels is None else f"label {int(labels[i])}, "
+        ax.set_title(f"{head}{score_name} {scores[i]:.2f}\nvotes "
                      + ", ".join(f"{int(cl)}: {int(v)}" for v, cl in zip(top2.values, top2.indices,
                                                                         strict=True)),
                      fontsize=7)
         bar = fig.add_subplot(grid[2 * r + 1, col])
-        colours = ["C2" if j == int(labels[i]) else "C0" for j in range(c)]
+        colours = ["C2" if labels is not None and j == int(labels[i]) else "C0" for j in range(c)]
         bar.bar(np.arange(c), votes[i].cpu().numpy(), color=colours)
         bar.set_xticks(np.arange(c))
         bar.tick_params(labelsize=5)
         bar.set_xlabel("class", fontsize=6)
         if col == 0:
             bar.set_ylabel("votes", fontsize=6)
-    fig.suptitle(f"Test images the {n} sampled networks disagree on most (ranked by {score_name}"
+    fig.suptitle(title or f"Test images the {n} sampled networks disagree on most (ranked by {score_name}"
                  f"{', ' + score_help if score_help else ''});\nbars: votes per class, true class green",
                  fontsize=10)
     return _save(fig, path, tight=False)

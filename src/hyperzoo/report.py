@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 from hyperzoo import figures
 from hyperzoo.analysis.adversarial import fgsm, pgd, random_targets
 from hyperzoo.analysis.adversarial_detection import detect_adversarial
-from hyperzoo.analysis.ambiguous import ambiguous_examples
+from hyperzoo.analysis.ambiguous import ambiguous_examples, vote_counts
 from hyperzoo.analysis.ensembles import accuracy_vs_size, ensemble_accuracies
 from hyperzoo.analysis.filters import filter_images
 from hyperzoo.analysis.norms import layer_norms
@@ -226,7 +226,26 @@ def _ood(runs: list[_Run], inliers: Dataset, outlier: str, data_dir: str | None,
                                 "mean_entropy_outliers": h_out.mean().item(), "scores": scores}
         curves_in[f"{r.label}: {inliers.name}"] = h_in
         curves_out[f"{r.label}: {outlier}"] = h_out
+        if r is runs[0]:
+            res["confident_outliers"] = _confident_outliers(r, outliers, h_out, n, seed + 17, out)
     res["figure"] = figures.entropy_cdf(curves_in, curves_out, out / "ood_cdf.png")
+    return res
+
+
+def _confident_outliers(run: _Run, outliers: Dataset, h_out: torch.Tensor, n: int, seed: int, out: Path,
+                        k: int = 12) -> dict[str, Any]:
+    """Seed 002 Fig. 7 (bottom row): the ``k`` outliers of least predictive entropy, with the votes
+    of the same ``n`` networks (drawn again from ``seed``) that scored them."""
+    order = torch.sort(h_out, stable=True).indices[:k]
+    with torch.no_grad():
+        weights = sample_networks(run.session, n, seed)
+        votes = vote_counts(predict_proba(run.session.target, weights, outliers.x[order]))
+    res = {"networks": n, "indices": order.tolist(), "entropy": h_out[order].tolist(),
+           "votes": votes.tolist()}
+    res["figure"] = figures.ambiguous_grid(
+        outliers.x[order], votes, None, h_out[order], "H", out / "confident_outliers.png",
+        title=f"{outliers.name} images the {n} sampled networks are most sure of (least predictive "
+              "entropy H, nats);\nbars: votes per class")
     return res
 
 
@@ -637,6 +656,13 @@ def _markdown(rep: dict[str, Any], main: str) -> str:
                              f"{s['aupr']:.3f} | {_pct(s['fpr_at_95_tpr'])} | {s['mean_inliers']:.3f} / "
                              f"{s['mean_outliers']:.3f} |")
         lines += ["", f"![ood]({o['figure']})", ""]
+        if "confident_outliers" in o:
+            c = o["confident_outliers"]
+            lines += [f"The {len(c['indices'])} {o['outliers']} images of least predictive entropy (seed 002 "
+                      f"Fig. 7, bottom row: outliers the {c['networks']} networks of "
+                      f"{next(iter(o['runs']))} agree on), entropy "
+                      + ", ".join(f"{h:.3f}" for h in c["entropy"]) + " nats.", "",
+                      f"![confident outliers]({c['figure']})", ""]
     lines += [f"Report computed in {rep['seconds']} s.", ""]
     return "\n".join(lines)
 
