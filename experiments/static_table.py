@@ -20,9 +20,9 @@ from typing import Any
 import torch
 
 from hyperzoo.config import load_config
-from hyperzoo.runs import BEST, checkpoint_meta, checkpoint_step
+from hyperzoo.runs import BEST, checkpoint_meta
 from hyperzoo.session import load_run
-from hyperzoo.train import train
+from hyperzoo.train import train_to_completion
 from hyperzoo.weights import atomic_write_json, atomic_write_text
 from hyperzoo.workflows import evaluate_run
 
@@ -89,15 +89,8 @@ def run_row(table: dict[str, Any], label: str, dims: tuple[int, int] | None, arg
         overrides += [*table.get("hyper_set", []),
                       f"method.embedding_dim={dims[0]}", f"method.hidden_dim={dims[1]}"]
     config = load_config(HERE / table["hyper" if dims else "conv"], overrides)
-    start = time.perf_counter()
-    done = checkpoint_step(run_dir)
-    if done is None and not (run_dir / "config.yaml").is_file():
-        train(config, run_dir, argv=["static_table.py", label], progress=not args.quiet)
-    elif done is None or done < config.train.steps:  # resume (from step 0 before a checkpoint)
-        train(None, run_dir, resume=True, argv=["static_table.py", label], progress=not args.quiet)
     # None for a row trained by an earlier invocation (its time is not recorded in the run)
-    reused = done is not None and done >= config.train.steps
-    train_seconds = None if reused else round(time.perf_counter() - start, 1)
+    train_seconds = train_to_completion(config, run_dir, ["static_table.py", label], not args.quiet)
     metrics = evaluate_run(run_dir, n_networks=1, data_dir=args.data_dir, progress=False)
     session = load_run(run_dir)
     best = checkpoint_meta(run_dir, BEST) or {}

@@ -33,7 +33,6 @@ from hyperzoo.data import load_dataset
 from hyperzoo.evaluation import predict_proba, uncertainty_metrics
 from hyperzoo.evaluation.ood import detection_by_score, ood_scores
 from hyperzoo.methods.base import LatentMethod
-from hyperzoo.runs import checkpoint_step
 from hyperzoo.session import limit_dataset, load_run
 from hyperzoo.weights import atomic_write_json, load_tensors, save_tensors
 
@@ -42,19 +41,13 @@ SIZES = [1, 5, 10, 100]
 
 def train_setting(spec: dict, setting: dict, run_dir: Path, data_dir: str, threads: int) -> float:
     """Train (or resume) one setting; returns the wall seconds this invocation spent."""
-    from hyperzoo.train import train
+    from hyperzoo.train import train_to_completion
 
     # A setting with its own config (a baseline) takes none of the base settings' overrides.
     base = [] if "config" in setting else spec.get("set", [])
     overrides = [f"data.data_dir={data_dir}", f"train.threads={threads}", *base, *setting.get("set", [])]
     cfg = load_config(setting.get("config", spec["config"]), overrides)
-    done = checkpoint_step(run_dir)
-    if done is not None and done >= cfg.train.steps:
-        return 0.0
-    start = time.perf_counter()
-    train(cfg, run_dir, resume=done is not None, argv=[sys.argv[0], f"setting={setting['name']}"],
-          progress=False)
-    return time.perf_counter() - start
+    return train_to_completion(cfg, run_dir, [sys.argv[0], f"setting={setting['name']}"], False) or 0.0
 
 
 def tune_setting(setting: dict, run_dir: Path, data_dir: str) -> dict[str, Any] | None:

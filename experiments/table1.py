@@ -26,8 +26,7 @@ from typing import Any
 import torch
 
 from hyperzoo.config import load_config
-from hyperzoo.runs import checkpoint_step
-from hyperzoo.train import train
+from hyperzoo.train import train_to_completion
 from hyperzoo.weights import atomic_write_json, atomic_write_text
 from hyperzoo.workflows import evaluate_run, polyak_run
 
@@ -67,16 +66,7 @@ def ensure_trained(run_dir: Path, config_name: str, overrides: list[str], args) 
     config = load_config(HERE / config_name, [f"data.data_dir={args.data_dir}",
                                               f"train.threads={args.threads}", *overrides,
                                               *args.set])
-    done = checkpoint_step(run_dir)
-    if done is not None and done >= config.train.steps:
-        return None
-    start = time.perf_counter()
-    argv = ["table1.py", config_name, *overrides]
-    if done is None and not (run_dir / "config.yaml").is_file():
-        train(config, run_dir, argv=argv, progress=not args.quiet)
-    else:
-        train(None, run_dir, resume=True, argv=argv, progress=not args.quiet)
-    return round(time.perf_counter() - start, 1)
+    return train_to_completion(config, run_dir, ["table1.py", config_name, *overrides], not args.quiet)
 
 
 def column(row: str, col: str, args) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from hyperzoo.config import load_config
 from hyperzoo.methods import DeutschHypernetwork
 from hyperzoo.runs import BEST, CHECKPOINT, RunError, checkpoint_meta, checkpoint_step, read_metrics
 from hyperzoo.session import load_run
-from hyperzoo.train import TrainingDiverged, train
+from hyperzoo.train import TrainingDiverged, train, train_to_completion
 from tests.helpers import tiny_config
 
 
@@ -78,6 +78,18 @@ def test_resume_equals_uninterrupted(tmp_path, method):
         for k in a:
             assert torch.equal(a[k], b[k]), k
     assert [json.dumps(r) for r in read_metrics(full)] == [json.dumps(r) for r in read_metrics(part)]
+
+
+def test_train_to_completion_trains_resumes_and_leaves_finished_runs(tmp_path):
+    run = tmp_path / "run"
+    train(tiny_config("train.steps=2", "train.lr_schedule=constant"), run, argv=["x"], progress=False)
+    (run / "config.yaml").write_text((run / "config.yaml").read_text().replace("steps: 2", "steps: 4"))
+    wanted = tiny_config("train.steps=4", "train.lr_schedule=constant")
+    assert train_to_completion(wanted, run, progress=False) > 0  # resumed from step 2
+    assert checkpoint_step(run) == 4
+    assert train_to_completion(wanted, run, progress=False) is None  # finished: untouched
+    assert train_to_completion(wanted, tmp_path / "new", progress=False) > 0
+    assert checkpoint_step(tmp_path / "new") == 4
 
 
 def test_refuses_to_overwrite_a_trained_run(tmp_path):

@@ -6,6 +6,7 @@ import copy
 import json
 import math
 import sys
+import time
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -257,6 +258,24 @@ def train(config: Config | None, run_dir: str | Path, resume: bool = False,
                       world, device)
     finally:
         distributed.shutdown(world)
+
+
+def train_to_completion(config: Config, run_dir: str | Path, argv: list[str] | None = None,
+                        progress: bool = True) -> float | None:
+    """Train ``config`` into ``run_dir``, or finish it: a new folder is trained, an unfinished run
+    (stopped before or after a checkpoint) resumed from its own config.yaml, a run that reached
+    ``config.train.steps`` left as it is. For scripts that train many runs and are started again
+    after a stop. Returns the wall seconds this call trained, None for a finished run."""
+    run_dir = Path(run_dir)
+    done = checkpoint_step(run_dir)
+    if done is not None and done >= config.train.steps:
+        return None
+    start = time.perf_counter()
+    if done is None and not (run_dir / "config.yaml").is_file():
+        train(config, run_dir, argv=argv, progress=progress)
+    else:
+        train(None, run_dir, resume=True, argv=argv, progress=progress)
+    return round(time.perf_counter() - start, 1)
 
 
 def _train(config: Config, run_dir: Path, resume: bool, argv: list[str] | None, progress: bool,
