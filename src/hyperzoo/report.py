@@ -205,8 +205,8 @@ def _ood(runs: list[_Run], inliers: Dataset, outlier: str, data_dir: str | None,
          seed: int, out: Path) -> dict[str, Any]:
     """Seed 002 §4.3 for every run: predictive entropy (and mutual information) on the test subset
     vs the outlier set, outliers positive."""
-    from hyperzoo.evaluation.ood import POSITIVE_CLASS, detection_by_score
-    from hyperzoo.workflows import check_outliers_differ, ood_scores_of_run
+    from hyperzoo.evaluation.ood import POSITIVE_CLASS, detection_by_score, ood_scores
+    from hyperzoo.workflows import check_outliers_differ, ood_predictions
 
     outliers = limit_dataset(load_dataset(outlier, "test", data_dir or runs[0].session.config.data.data_dir),
                              len(inliers))
@@ -216,7 +216,8 @@ def _ood(runs: list[_Run], inliers: Dataset, outlier: str, data_dir: str | None,
                            "image_overlap": check_outliers_differ(inliers, outliers), "runs": {}}
     curves_in, curves_out = {}, {}
     for r in runs:
-        s_in, s_out, n = ood_scores_of_run(r.session, inliers, outliers, n_networks, seed + 17)
+        p_in, p_out = ood_predictions(r.session, inliers, outliers, n_networks, seed + 17)
+        s_in, s_out, n = ood_scores(p_in), ood_scores(p_out), p_in.shape[0]
         h_in, h_out = s_in["entropy"], s_out["entropy"]
         scores = detection_by_score(s_in, s_out)
         # The entropy's metrics stay at the top level, as before mutual information was added.
@@ -227,19 +228,18 @@ def _ood(runs: list[_Run], inliers: Dataset, outlier: str, data_dir: str | None,
         curves_in[f"{r.label}: {inliers.name}"] = h_in
         curves_out[f"{r.label}: {outlier}"] = h_out
         if r is runs[0]:
-            res["confident_outliers"] = _confident_outliers(r, outliers, h_out, n, seed + 17, out)
+            res["confident_outliers"] = _confident_outliers(outliers, p_out, h_out, out)
     res["figure"] = figures.entropy_cdf(curves_in, curves_out, out / "ood_cdf.png")
     return res
 
 
-def _confident_outliers(run: _Run, outliers: Dataset, h_out: torch.Tensor, n: int, seed: int, out: Path,
-                        k: int = 12) -> dict[str, Any]:
-    """Seed 002 Fig. 7 (bottom row): the ``k`` outliers of least predictive entropy, with the votes
-    of the same ``n`` networks (drawn again from ``seed``) that scored them."""
+def _confident_outliers(outliers: Dataset, probs: torch.Tensor, h_out: torch.Tensor, out: Path, k: int = 12
+                        ) -> dict[str, Any]:
+    """Seed 002 Fig. 7 (bottom row): the ``k`` outliers of least predictive entropy ``h_out`` (B,),
+    with the votes of the networks whose probabilities ``probs`` (N, B, C) scored them."""
     order = torch.sort(h_out, stable=True).indices[:k]
-    with torch.no_grad():
-        weights = sample_networks(run.session, n, seed)
-        votes = vote_counts(predict_proba(run.session.target, weights, outliers.x[order]))
+    n = probs.shape[0]
+    votes = vote_counts(probs[:, order])
     res = {"networks": n, "indices": order.tolist(), "entropy": h_out[order].tolist(),
            "votes": votes.tolist()}
     res["figure"] = figures.ambiguous_grid(

@@ -254,19 +254,26 @@ def check_outliers_differ(inliers: Dataset, outliers: Dataset) -> float:
     return overlap
 
 
-def ood_scores_of_run(session: Session, inliers: Dataset, outliers: Dataset, n_networks: int, seed: int
-                      ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], int]:
-    """OOD scores (predictive entropy, mutual information; ``evaluation.ood.SCORES``) of
-    ``n_networks`` sampled networks (at most the method's count) on inliers, name → (B_in,), and on
-    outliers, name → (B_out,); and the number of networks used."""
-    from hyperzoo.evaluation.ood import ood_scores
-
+def ood_predictions(session: Session, inliers: Dataset, outliers: Dataset, n_networks: int, seed: int
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Probabilities of ``n_networks`` sampled networks (at most the method's count) on inliers,
+    (N, B_in, C), and on outliers, (N, B_out, C)."""
     n = min(n_networks, session.method.max_networks or n_networks)
     with torch.no_grad():
         weights = sample_networks(session, n, seed)
-        s_in = ood_scores(predict_proba(session.target, weights, inliers.x))
-        s_out = ood_scores(predict_proba(session.target, weights, outliers.x))
-    return s_in, s_out, n
+        return predict_proba(session.target, weights, inliers.x), predict_proba(session.target, weights,
+                                                                                outliers.x)
+
+
+def ood_scores_of_run(session: Session, inliers: Dataset, outliers: Dataset, n_networks: int, seed: int
+                      ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], int]:
+    """OOD scores (predictive entropy, mutual information; ``evaluation.ood.SCORES``) of
+    `ood_predictions` on inliers, name → (B_in,), and on outliers, name → (B_out,); and the
+    number of networks used."""
+    from hyperzoo.evaluation.ood import ood_scores
+
+    p_in, p_out = ood_predictions(session, inliers, outliers, n_networks, seed)
+    return ood_scores(p_in), ood_scores(p_out), p_in.shape[0]
 
 
 def check_input_shape(session: Session, data: Dataset) -> None:
