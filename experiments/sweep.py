@@ -239,6 +239,7 @@ def main() -> None:
         mi = "—" if auroc_mi is None else f"{auroc_mi:.3f}"
         p = r.get("path")
         dip = f"{100 * p['direct_dip_mean']:.2f} ± {100 * p['direct_dip_std']:.2f}" if p else "—"
+        seconds = f"{r['train_seconds']:.0f}" if r.get("train_seconds") else "—"
         g10 = gain_10(s)
         gain = ("—" if g10 is None else f"{100 * g10:+.2f}") + f" / {100 * s['ensemble_gain']:+.2f}"
         name = r["name"] + (" †" if r.get("kept_from_previous_report") else "")
@@ -247,13 +248,14 @@ def main() -> None:
         lines.append(f"| {name} | {s['n_networks']} | {100 * s['single_mean']:.2f} ± "
                      f"{100 * s['single_std']:.2f} | {ens} | {gain} | "
                      f"{s['ensemble_nll']:.4f} | {s['ensemble_ece']:.4f} | "
-                     f"{s['ood']['entropy']['auroc']:.3f} / {mi} | {dip} | {r.get('train_seconds', 0):.0f} |")
+                     f"{s['ood']['entropy']['auroc']:.3f} / {mi} | {dip} | {seconds} |")
     lines += ["", "Accuracies in %; gain = mean-probability ensemble of 10 (mean over 10 draws from the "
               "N) and of all N minus the mean single network (points); "
               "direct dip = mean endpoint accuracy minus the direct path's accuracy at t = 0.5 "
               "(points, mean ± std over pairs; negative: the midpoint of the straight line between two "
               "networks is more accurate than they are); train s = wall seconds of training, on a "
-              "shared machine; σ: a Gaussian-noise baseline's scale, tuned by validation NLL; "
+              "shared machine (—: trained before, outside the sweep); σ: a Gaussian-noise baseline's "
+              "scale, tuned by validation NLL; "
               "† kept from the previous report (its run folder was not present).", "",
               "![pareto](pareto.png)", ""]
     (out / "report.md").write_text("\n".join(lines))
