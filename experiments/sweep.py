@@ -144,8 +144,12 @@ def pareto_figure(rows: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7.5, 5.5))
     pts = [r for r in rows if "summary" in r and gain_10(r["summary"]) is not None]
+    fig, ax = plt.subplots(figsize=(7.5, 5.5 + 0.18 * len(pts)))
+    auroc = [r["summary"]["ood"]["entropy"]["auroc"] for r in pts]
+    # The colour scale spans this sweep's AUROCs, so close values stay distinguishable; the
+    # labels give each value.
+    lo, hi = (min(auroc) - 0.01, max(auroc) + 0.01) if pts else (0.5, 1.0)
     sc = None
     # Baselines (a setting with its own config) as squares, the method's settings as circles.
     for marker, group in (("o", [r for r in pts if not r.get("baseline")]),
@@ -154,16 +158,17 @@ def pareto_figure(rows: list[dict], path: Path) -> None:
             sc = ax.scatter([100 * r["summary"]["single_mean"] for r in group],
                             [100 * gain_10(r["summary"]) for r in group],
                             c=[r["summary"]["ood"]["entropy"]["auroc"] for r in group], cmap="viridis",
-                            s=70, vmin=0.5, vmax=1.0, edgecolors="k", marker=marker)
-    # Numbers at the points, names in the legend: close points stay readable.
-    for i, r in enumerate(pts, 1):
-        ax.annotate(str(i), (100 * r["summary"]["single_mean"], 100 * gain_10(r["summary"])),
-                    textcoords="offset points", xytext=(6, 6), fontsize=9, weight="bold")
+                            s=70, vmin=lo, vmax=hi, edgecolors="k", marker=marker)
+    # Numbers (and AUROCs) at the points, names in the legend below: close points stay readable.
+    for i, (r, a) in enumerate(zip(pts, auroc, strict=True), 1):
+        ax.annotate(f"{i}: {a:.3f}", (100 * r["summary"]["single_mean"], 100 * gain_10(r["summary"])),
+                    textcoords="offset points", xytext=(6, 6), fontsize=8)
     handles = [plt.Line2D([], [], linestyle="none", marker=f"${i}$", color="k",
                           label=f"{r['name']} (N={r['summary']['n_networks']})"
                           + (", baseline" if r.get("baseline") else ""))
                for i, r in enumerate(pts, 1)]
-    ax.legend(handles=handles, loc="upper right", fontsize=8, title="setting")
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, fontsize=8,
+              title="setting (point label: number: OOD AUROC)")
     if sc is not None:
         fig.colorbar(sc, ax=ax, label="OOD AUROC (predictive entropy, outliers positive)")
     ax.set_xlabel("mean single-network test accuracy (%)")
