@@ -111,6 +111,12 @@ def summarise(probs: dict[str, torch.Tensor], spec: dict) -> dict[str, Any]:
     ens[str(n)] = (test.mean(0).argmax(-1) == y).double().mean().item()
     ood_limit = probs["outliers"].shape[1]
     ood = detection_by_score(ood_scores(test[:, :ood_limit]), ood_scores(probs["outliers"].double()))
+    # The first 10 networks alone: NLL, ECE and OOD at the size of a 10-network baseline.
+    k = min(10, n)
+    m10 = uncertainty_metrics(test[:k], y)
+    ood10 = detection_by_score(ood_scores(test[:k, :ood_limit]), ood_scores(probs["outliers"][:k].double()))
+    at_10 = {"networks": k, "ensemble_nll": m10["ensemble_nll"], "ensemble_ece": m10["ensemble_ece"],
+             **{f"ood_{name}_auroc": v["auroc"] for name, v in ood10.items()}}
     return {
         "n_networks": n, "single_mean": acc.mean().item(),
         "single_std": acc.std().item() if n > 1 else 0.0,
@@ -119,7 +125,7 @@ def summarise(probs: dict[str, torch.Tensor], spec: dict) -> dict[str, Any]:
         # at one size for every setting (a deep ensemble has 10): the Pareto figure's axis
         "ensemble_gain_10": ens["10"] - acc.mean().item() if "10" in ens else None,
         **uncertainty_metrics(test, y),
-        "ood": ood, "ood_inliers": ood_limit, "ood_outliers": probs["outliers"].shape[1],
+        "at_10": at_10, "ood": ood, "ood_inliers": ood_limit, "ood_outliers": probs["outliers"].shape[1],
         "ood_positive_class": "outliers",
     }
 
@@ -232,11 +238,12 @@ def main() -> None:
     pareto_figure(rows, out / "pareto.png")
     lines = [f"# {spec['name']}", "", spec.get("description", ""), "",
              "| setting | N | single mean ± std | ens. 5 / 10 / N | gain 10 / N | ens. NLL | ens. ECE | "
-             "OOD AUROC (H / MI) | direct dip (pairs) | train s |", "|" + "---|" * 10]
+             "OOD AUROC (H / MI) | at 10: NLL / ECE / AUROC H / MI | direct dip (pairs) | train s |",
+             "|" + "---|" * 11]
     for r in rows:
         s = r.get("summary")
         if not s:
-            lines.append(f"| {r['name']} | not run | | | | | | | | |")
+            lines.append(f"| {r['name']} | not run | | | | | | | | | |")
             continue
         e = s["ensemble_accuracy_by_size"]
         ens = " / ".join(f"{100 * e[k]:.2f}" for k in ("5", "10", str(s["n_networks"])) if k in e)
@@ -245,6 +252,9 @@ def main() -> None:
         p = r.get("path")
         dip = f"{100 * p['direct_dip_mean']:.2f} ± {100 * p['direct_dip_std']:.2f}" if p else "—"
         seconds = f"{r['train_seconds']:.0f}" if r.get("train_seconds") else "—"
+        t = s.get("at_10")
+        at10 = (f"{t['ensemble_nll']:.4f} / {t['ensemble_ece']:.4f} / {t['ood_entropy_auroc']:.3f} / "
+                f"{t.get('ood_mutual_information_auroc', float('nan')):.3f}") if t else "—"
         g10 = gain_10(s)
         gain = ("—" if g10 is None else f"{100 * g10:+.2f}") + f" / {100 * s['ensemble_gain']:+.2f}"
         name = r["name"] + (" †" if r.get("kept_from_previous_report") else "")
@@ -253,9 +263,11 @@ def main() -> None:
         lines.append(f"| {name} | {s['n_networks']} | {100 * s['single_mean']:.2f} ± "
                      f"{100 * s['single_std']:.2f} | {ens} | {gain} | "
                      f"{s['ensemble_nll']:.4f} | {s['ensemble_ece']:.4f} | "
-                     f"{s['ood']['entropy']['auroc']:.3f} / {mi} | {dip} | {seconds} |")
+                     f"{s['ood']['entropy']['auroc']:.3f} / {mi} | {at10} | {dip} | {seconds} |")
     lines += ["", "Accuracies in %; gain = mean-probability ensemble of 10 (mean over 10 draws from the "
-              "N) and of all N minus the mean single network (points); "
+              "N) and of all N minus the mean single network (points); NLL, ECE and OOD AUROC of the "
+              "ensemble of all N, and of the first 10 networks alone (\"at 10\": the size of a 10-network "
+              "baseline); "
               "direct dip = mean endpoint accuracy minus the direct path's accuracy at t = 0.5 "
               "(points, mean ± std over pairs; negative: the midpoint of the straight line between two "
               "networks is more accurate than they are); train s = wall seconds of training, on a "
