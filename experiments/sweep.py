@@ -109,12 +109,16 @@ def summarise(probs: dict[str, torch.Tensor], spec: dict) -> dict[str, Any]:
                                generator=torch.Generator().manual_seed(0))
     ens = {str(r["size"]): r["mean_prob_mean"] for r in by_size}
     ens[str(n)] = (test.mean(0).argmax(-1) == y).double().mean().item()
-    ood_limit = probs["outliers"].shape[1]
-    ood = detection_by_score(ood_scores(test[:, :ood_limit]), ood_scores(probs["outliers"].double()))
+    outliers = probs["outliers"].double()
+    ood_limit = outliers.shape[1]
+
+    def detection(k: int) -> dict[str, dict[str, float]]:  # by the first k networks
+        return detection_by_score(ood_scores(test[:k, :ood_limit]), ood_scores(outliers[:k]))
+
+    ood = detection(n)
     # The first 10 networks alone: NLL, ECE and OOD at the size of a 10-network baseline.
     k = min(10, n)
-    m10 = uncertainty_metrics(test[:k], y)
-    ood10 = detection_by_score(ood_scores(test[:k, :ood_limit]), ood_scores(probs["outliers"][:k].double()))
+    m10, ood10 = uncertainty_metrics(test[:k], y), detection(k)
     at_10 = {"networks": k, "ensemble_nll": m10["ensemble_nll"], "ensemble_ece": m10["ensemble_ece"],
              **{f"ood_{name}_auroc": v["auroc"] for name, v in ood10.items()}}
     return {
@@ -125,7 +129,7 @@ def summarise(probs: dict[str, torch.Tensor], spec: dict) -> dict[str, Any]:
         # at one size for every setting (a deep ensemble has 10): the Pareto figure's axis
         "ensemble_gain_10": ens["10"] - acc.mean().item() if "10" in ens else None,
         **uncertainty_metrics(test, y),
-        "at_10": at_10, "ood": ood, "ood_inliers": ood_limit, "ood_outliers": probs["outliers"].shape[1],
+        "at_10": at_10, "ood": ood, "ood_inliers": ood_limit, "ood_outliers": ood_limit,
         "ood_positive_class": "outliers",
     }
 

@@ -57,6 +57,9 @@ ROWS: dict[str, dict[str, Any]] = {
                "c": ("deutsch_resnet_cifar10_reduced.yaml", ["method.diversity=none"]),
                "d": ("deutsch_resnet_cifar10_reduced.yaml", [])},
 }
+# The (c), (d) pool metrics kept in report.json (under "ensemble_of_100", whatever --pool is).
+POOL_KEYS = ("mean_accuracy", "std_accuracy", "ensemble_accuracy", "majority_accuracy", "ensemble_nll",
+             "disagreement", "entropy_estimate")
 # Columns in the order they train: the hypernetworks first (the ablation is the point), then SGD.
 ORDER = ("d", "c", "a", "b")
 
@@ -91,9 +94,7 @@ def column(row: str, col: str, args) -> dict[str, Any]:
         if args.pool:
             m100 = evaluate_run(run_dir, n_networks=args.pool, data_dir=args.data_dir, progress=False,
                                 out=run_dir / f"metrics-test-{args.pool}.json")
-            result["ensemble_of_100"] = {k: m100[k] for k in (
-                "mean_accuracy", "std_accuracy", "ensemble_accuracy", "majority_accuracy", "ensemble_nll",
-                "disagreement", "entropy_estimate")} | {"n_networks": args.pool}
+            result["ensemble_of_100"] = {k: m100[k] for k in POOL_KEYS} | {"n_networks": args.pool}
         result["polyak"] = polyak_run(run_dir, k=10, data_dir=args.data_dir)
     return result
 
@@ -193,9 +194,7 @@ def write_report(results: dict[str, dict[str, Any]], args, seconds: float) -> No
                       "|---|---|---|---|---|---|---|---|---|"]
             for c, r in hyper:
                 p, ind = r["polyak"], r["independent_ensembles"]
-                e = r.get("ensemble_of_100") or dict.fromkeys(
-                    ("mean_accuracy", "std_accuracy", "ensemble_accuracy", "majority_accuracy",
-                     "ensemble_nll", "disagreement", "entropy_estimate"))
+                e = r.get("ensemble_of_100") or dict.fromkeys(POOL_KEYS)
                 lines.append(
                     f"| ({c}) {'w/o' if c == 'c' else 'w/'} entropy | "
                     f"{fmt(ind['mean_prob_mean'], ind['mean_prob_std'])} | "
