@@ -13,6 +13,10 @@ of the 10; for the hypernetworks, which draw fresh networks, both over ``--ensem
 independent draws of 10 (mean ± std). Every run folder lives under ``--runs`` (trained if
 missing, resumed if unfinished, reused if done). Polyak: 10 samples of (c) and (d) averaged in
 gauge-fixed coordinates, batch-norm statistics recomputed.
+
+``--train-seeds 0,1,2`` also trains (c) and (d) with further training seeds (``train.seed``; 0 is
+the main run) and reports their 10-network numbers per seed and the (d) − (c) difference with its
+spread over seeds: one run per column says nothing about whether the entropy term helps.
 """
 
 from __future__ import annotations
@@ -97,6 +101,50 @@ def column(row: str, col: str, args) -> dict[str, Any]:
             result["ensemble_of_100"] = {k: m100[k] for k in POOL_KEYS} | {"n_networks": args.pool}
         result["polyak"] = polyak_run(run_dir, k=10, data_dir=args.data_dir)
     return result
+
+
+def seed_column(row: str, col: str, seed: int, args) -> dict[str, Any]:
+    """(c) or (d) trained with ``train.seed=seed``: its Table 1 numbers (10 networks; majority and
+    mean-probability ensembles over ``--ensembles`` independent draws), no pool or Polyak."""
+    config_name, overrides = ROWS[row][col]
+    overrides = [*overrides, f"train.seed={seed}"]
+    run_dir = Path(args.runs) / f"{row}-{col}-seed{seed}"
+    seconds = ensure_trained(run_dir, config_name, overrides, args)
+    m = evaluate_run(run_dir, n_networks=10, data_dir=args.data_dir, progress=False,
+                     ensembles=args.ensembles)
+    ind = m["independent_ensembles"]
+    return {"column": col, "train_seed": seed, "run": str(run_dir), "overrides": overrides,
+            "train_seconds": seconds, "checkpoint_step": m["checkpoint_step"],
+            "mean_accuracy": m["mean_accuracy"], "std_accuracy": m["std_accuracy"],
+            "majority_mean": ind["majority_mean"], "majority_std": ind["majority_std"],
+            "mean_prob_mean": ind["mean_prob_mean"]}
+
+
+def seed_rows(cols: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per training seed with both (c) and (d): their mean single and majority accuracies, seed 0
+    being the main columns."""
+    by_seed: dict[int, dict[str, Any]] = {}
+    for c in ("c", "d"):
+        if main := cols.get(c):
+            by_seed.setdefault(0, {})[c] = {"mean_accuracy": main["mean_accuracy"],
+                                            "majority_mean": main["independent_ensembles"]["majority_mean"]}
+        for r in cols.get("seeds", {}).get(c, {}).values():
+            by_seed.setdefault(r["train_seed"], {})[c] = r
+    return [{"train_seed": k, **v} for k, v in sorted(by_seed.items()) if "c" in v and "d" in v]
+
+
+def seed_summary(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """(d) − (c) over training seeds: mean, std and standard error of the difference in mean single
+    and in majority accuracy; None with fewer than two seeds."""
+    if len(rows) < 2:
+        return None
+    out: dict[str, Any] = {"seeds": [r["train_seed"] for r in rows]}
+    for key in ("mean_accuracy", "majority_mean"):
+        diff = torch.tensor([r["d"][key] - r["c"][key] for r in rows], dtype=torch.float64)
+        std = diff.std().item()
+        out[key] = {"diffs": diff.tolist(), "mean": diff.mean().item(), "std": std,
+                    "stderr": std / len(rows) ** 0.5}
+    return out
 
 
 def fmt(x: float | None, std: float | None = None) -> str:
@@ -204,6 +252,25 @@ def write_report(results: dict[str, dict[str, Any]], args, seconds: float) -> No
                     f"{fmt(p['mean_single_accuracy'])} → "
                     f"{fmt(p['ensemble_accuracy'])} → {fmt(p['polyak_accuracy'])} |")
             lines.append("")
+    for row, cols in results.items():
+        rows = seed_rows(cols)
+        if (summary := seed_summary(rows)) is None:
+            continue
+        cols["seed_summary"] = summary
+        lines += [f"### {row}: (c) and (d) over training seeds", "",
+                  "| training seed | (c) 10: mean | (c) majority | (d) 10: mean | (d) majority | "
+                  "(d) − (c), majority |", "|---|---|---|---|---|---|"]
+        for r in rows:
+            lines.append(f"| {r['train_seed']} | {fmt(r['c']['mean_accuracy'])} | "
+                         f"{fmt(r['c']['majority_mean'])} | {fmt(r['d']['mean_accuracy'])} | "
+                         f"{fmt(r['d']['majority_mean'])} | "
+                         f"{100 * (r['d']['majority_mean'] - r['c']['majority_mean']):+.2f} points |")
+        d = summary["majority_mean"]
+        verdict = ("larger than twice its standard error" if abs(d["mean"]) > 2 * d["stderr"]
+                   else "not larger than twice its standard error: no effect shown")
+        lines += ["", f"Over {len(rows)} training seeds the entropy term changes the 10-network "
+                  f"majority by {100 * d['mean']:+.2f} ± {100 * d['std']:.2f} points (mean ± std over "
+                  f"seeds; standard error {100 * d['stderr']:.2f}), {verdict}.", ""]
     lines += ["A — in the 100-network columns: not measured for that row (`--pool 0`: on a CPU, "
               "every ResNet network needs its own batch-norm statistics, about 20 s each here).", "",
               f"![Table 1]({figure(results, out / 'table1.png')})", ""]
@@ -228,12 +295,19 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--set", action="append", default=[], help="extra config override key=value "
                    "(for every run; e.g. train.steps=2 for a smoke test)")
+    p.add_argument("--train-seeds", default="0", help="comma-separated training seeds for (c) and "
+                   "(d): 0 is the main run of every column (leave it out to train only the others, "
+                   "named ROW-COL-seedS)")
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--report-only", action="store_true", help="rewrite report.md and the figure "
                    "from report.json, training and evaluating nothing")
     args = p.parse_args()
     args.data_dir = str(Path(args.data_dir).expanduser().resolve())
     rows, cols = args.rows.split(","), args.columns.split(",")
+    try:
+        train_seeds = [int(t) for t in args.train_seeds.split(",")]
+    except ValueError:
+        p.error(f"--train-seeds {args.train_seeds!r}: expected comma-separated integers, e.g. 0,1,2")
     if unknown := [r for r in rows if r not in ROWS] + [c for c in cols if c not in ORDER]:
         p.error(f"unknown rows/columns {unknown}; rows are {sorted(ROWS)}, columns a-d")
     torch.set_num_threads(args.threads)
@@ -246,7 +320,7 @@ def main() -> None:
         write_report(results, args, json.loads((out / "report.json").read_text())["seconds"])
         return
     for row in rows:
-        for col in [c for c in ORDER if c in cols]:
+        for col in [c for c in ORDER if c in cols and 0 in train_seeds]:
             result = column(row, col, args)
             print(json.dumps({"row": row, **{k: v for k, v in result.items()
                                              if k not in ("independent_ensembles", "polyak")}}),
@@ -258,6 +332,15 @@ def main() -> None:
             results.setdefault(row, {})[col] = result
             write_report(dict(sorted(results.items(), key=lambda kv: list(ROWS).index(kv[0]))),
                          args, time.perf_counter() - start)
+        for seed in [t for t in train_seeds if t != 0]:
+            for col in [c for c in ("d", "c") if c in cols]:
+                result = seed_column(row, col, seed, args)
+                print(json.dumps({"row": row, **result}), flush=True)
+                if (out / "report.json").is_file():
+                    results = json.loads((out / "report.json").read_text())["rows"]
+                results.setdefault(row, {}).setdefault("seeds", {}).setdefault(col, {})[str(seed)] = result
+                write_report(dict(sorted(results.items(), key=lambda kv: list(ROWS).index(kv[0]))),
+                             args, time.perf_counter() - start)
 
 
 if __name__ == "__main__":
