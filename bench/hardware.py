@@ -13,6 +13,8 @@ from collections.abc import Callable
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from hyperzoo.runtime import tune_allocator
+
 
 def sync(device: torch.device) -> None:
     """Wait for queued work (CUDA kernels run asynchronously; timings need it)."""
@@ -68,3 +70,12 @@ def describe(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     return f"cpu, {torch.get_num_threads()} threads"
+
+
+def allocator(choice: str) -> str:
+    """Apply the ``hyperzoo`` command's allocator setting (``tuned``) or leave glibc's default, so a
+    benchmark measures what users of the command get; returns what is in effect, for the JSON.
+    (mallopt affects the allocations after it: call before the workload allocates.)"""
+    if choice == "tuned" and tune_allocator():
+        return "tuned: glibc mmap/trim thresholds raised as the hyperzoo command does (hyperzoo.runtime)"
+    return "glibc default" if choice == "default" else "glibc default (mallopt not applied here)"

@@ -2,6 +2,7 @@
 batched vs the naive way. Prints JSON; not a test.
 
     python bench/inference.py [--data-dir ../shared/data] [--device auto] [--networks 100] [--threads 2]
+                              [--allocator tuned]
 
 ``layout_seconds``: NCHW vs channels-last weights and inputs for every built-in target, for
 inference (one plain module, 1,024 images) and for a training step (32 generated networks x 32
@@ -22,7 +23,7 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
-from hardware import count_flops, describe, matmul_peak, rate, sync
+from hardware import allocator, count_flops, describe, matmul_peak, rate, sync
 from torch.func import functional_call
 
 from hyperzoo.data import load_dataset
@@ -129,9 +130,12 @@ def main() -> None:
     parser.add_argument("--networks", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--allocator", default="tuned", choices=["tuned", "default"],
+                        help="the hyperzoo command's glibc thresholds (tuned) or glibc's default")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (the ensemble part)")
     parser.add_argument("--layouts", default="on", choices=["on", "off"], help="time the CPU layouts")
     args = parser.parse_args()
+    memory = allocator(args.allocator)
     device = resolve_device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -145,6 +149,7 @@ def main() -> None:
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "machine": platform.machine(),
+        "allocator": memory,
         "matmul_peak_gflop_per_s": round(peak / 1e9, 1),
         "data": "MNIST test set" if args.data_dir else "random images of MNIST's shape",
     }

@@ -2,7 +2,7 @@
 and its target-only floor come to the device's matmul peak measured in the same run. Prints
 JSON; not a test. (Inference speed: bench/inference.py.)
 
-    python bench/step_time.py [--data-dir ../shared/data] [--device auto] [--repeats 5]
+    python bench/step_time.py [--data-dir ../shared/data] [--device auto] [--repeats 5] [--allocator tuned]
 
 Random images of MNIST's shape without --data-dir (the speed does not depend on the pixels).
 """
@@ -17,7 +17,7 @@ import time
 
 import torch
 import torch.nn.functional as F
-from hardware import count_flops, describe, matmul_peak, rate, sync
+from hardware import allocator, count_flops, describe, matmul_peak, rate, sync
 
 from hyperzoo.data import load_dataset
 from hyperzoo.devices import resolve_device
@@ -102,9 +102,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data-dir", default=None, help="folder with mnist/ (else random images)")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--allocator", default="tuned", choices=["tuned", "default"],
+                        help="the hyperzoo command's glibc thresholds (tuned) or glibc's default")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--backends", default="loop,vmap", help="TargetNet backends to time")
     args = parser.parse_args()
+    memory = allocator(args.allocator)
     device = resolve_device(args.device)
     gen = torch.Generator().manual_seed(0)
     if args.data_dir:
@@ -120,6 +123,7 @@ def main() -> None:
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "machine": platform.machine(),
+        "allocator": memory,
         "matmul_peak_gflop_per_s": round(peak / 1e9, 1),
         "recipe": "Deutsch MNIST, 32 noise vectors x 32 images",
         "data": "MNIST" if args.data_dir else "random images of MNIST's shape",
