@@ -220,6 +220,11 @@ def write_report(results: dict[str, dict[str, Any]], args, seconds: float) -> No
              "model selection on the test set; we do not). Seed numbers are paper scale; ours are "
              "not (see the configs named in report.json).", ""]
     for row, cols in results.items():
+        if seeds := sorted({int(k) for c in cols.get("seeds", {}).values() for k in c}):
+            lines += [f"{row}: training-seed replicas of (c) and (d) by `python experiments/table1.py "
+                      f"--data-dir ../shared/data --rows {row} --columns c,d --train-seeds "
+                      f"{','.join(map(str, seeds))} --threads {args.threads}`.", ""]
+    for row, cols in results.items():
         s = SEED[ROWS[row]["seed"]]
         lines += [f"## {ROWS[row]['title']}", "",
                   "| | (a) SGD, 1 network | (b) SGD chain, 10: mean | (b) majority | "
@@ -266,11 +271,17 @@ def write_report(results: dict[str, dict[str, Any]], args, seconds: float) -> No
                          f"{fmt(r['d']['majority_mean'])} | "
                          f"{100 * (r['d']['majority_mean'] - r['c']['majority_mean']):+.2f} points |")
         d = summary["majority_mean"]
-        verdict = ("larger than twice its standard error" if abs(d["mean"]) > 2 * d["stderr"]
+        t = d["mean"] / d["stderr"] if d["stderr"] > 0 else float("inf")
+        verdict = ("larger than twice its standard error" if abs(t) > 2
                    else "not larger than twice its standard error: no effect shown")
-        lines += ["", f"Over {len(rows)} training seeds the entropy term changes the 10-network "
-                  f"majority by {100 * d['mean']:+.2f} ± {100 * d['std']:.2f} points (mean ± std over "
-                  f"seeds; standard error {100 * d['stderr']:.2f}), {verdict}.", ""]
+        same_sign = all(x > 0 for x in d["diffs"]) or all(x < 0 for x in d["diffs"])
+        lines += ["", f"Over {len(rows)} training seeds (each pair of runs shares its seed: the same "
+                  "initialisation and data order) the entropy term changes the 10-network majority "
+                  f"by {100 * d['mean']:+.2f} ± {100 * d['std']:.2f} points (mean ± std over seeds; "
+                  f"standard error {100 * d['stderr']:.2f}), {verdict}: t = {t:.2f} on "
+                  f"{len(rows) - 1} degrees of freedom"
+                  + (", every seed's difference of the same sign" if same_sign else "")
+                  + (" — with this few seeds, weak evidence either way." if len(rows) < 5 else "."), ""]
     lines += ["A — in the 100-network columns: not measured for that row (`--pool 0`: on a CPU, "
               "every ResNet network needs its own batch-norm statistics, about 20 s each here).", "",
               f"![Table 1]({figure(results, out / 'table1.png')})", ""]
