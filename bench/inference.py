@@ -2,7 +2,7 @@
 batched vs the naive way. Prints JSON; not a test.
 
     python bench/inference.py [--data-dir ../shared/data] [--device auto] [--networks 100] [--threads 2]
-                              [--allocator tuned]
+                              [--allocator tuned] [--backends loop,vmap] [--layouts on|off]
 
 ``layout_seconds``: NCHW vs channels-last weights and inputs for every built-in target, for
 inference (one plain module, 1,024 images) and for a training step (32 generated networks x 32
@@ -34,9 +34,11 @@ from hyperzoo.targets import DeutschMNIST, TargetNet
 from hyperzoo.targets.registry import BUILTIN
 from hyperzoo.targets.target_net import to_channels_last
 
-INPUT_SHAPES = {"deutsch_mnist": (1, 28, 28), "hypergan_mnist": (1, 28, 28), "static_mnist": (1, 28, 28),
-                "hypergan_cifar": (3, 32, 32), "lenet_cifar": (3, 32, 32), "vgg_cifar": (3, 32, 32),
-                "digits_net": (1, 8, 8)}
+
+def image_targets() -> dict[str, tuple[type[torch.nn.Module], tuple[int, ...]]]:
+    """The built-in targets that take images (C, H, W), with their input shapes."""
+    return {name: (cls, tuple(cls.input_shape)) for name, cls in BUILTIN.items()
+            if len(getattr(cls, "input_shape", ())) == 3}
 
 
 def median_seconds(fn: Callable[[], object], repeats: int, warmup: bool = True) -> float:
@@ -84,7 +86,8 @@ def layout_one(cls: type[torch.nn.Module], input_shape: tuple[int, ...], repeats
     return {k: round(median_seconds(fn, repeats), 4) for k, fn in runs.items()}
 
 
-def ensemble(x_test: torch.Tensor, networks: int, device: torch.device, peak: float) -> dict:
+def ensemble(x_test: torch.Tensor, networks: int, device: torch.device, peak: float,
+             backends: tuple[str, ...] = ("loop", "vmap")) -> dict:
     """``networks`` networks on every test image: predict_proba per backend (inputs moved to the
     device in chunks, probabilities back on the CPU), and the naive module-per-network loop."""
     torch.manual_seed(0)
@@ -103,7 +106,7 @@ def ensemble(x_test: torch.Tensor, networks: int, device: torch.device, peak: fl
         sync(device)
         return time.perf_counter() - start
 
-    for backend in ("loop", "vmap"):
+    for backend in backends:
         target.backend = backend
         seconds = timed(lambda: predict_proba(target, weights, x_test))
         out[f"predict_proba_{backend}"] = {"seconds": round(seconds, 2), **rate(flops, seconds, peak)}
@@ -133,6 +136,7 @@ def main() -> None:
     parser.add_argument("--allocator", default="tuned", choices=["tuned", "default"],
                         help="the hyperzoo command's glibc thresholds (tuned) or glibc's default")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (the ensemble part)")
+    parser.add_argument("--backends", default="loop,vmap", help="TargetNet backends for the ensemble")
     parser.add_argument("--layouts", default="on", choices=["on", "off"], help="time the CPU layouts")
     args = parser.parse_args()
     memory = allocator(args.allocator)
@@ -154,11 +158,11 @@ def main() -> None:
         "data": "MNIST test set" if args.data_dir else "random images of MNIST's shape",
     }
     if args.layouts == "on":
-        report["layout_seconds_cpu"] = {name: layout_one(cls, INPUT_SHAPES[name], args.repeats)
-                                        for name, cls in BUILTIN.items()}
+        report["layout_seconds_cpu"] = {name: layout_one(cls, shape, args.repeats)
+                                        for name, (cls, shape) in image_targets().items()}
     if args.networks:
-        report[f"ensemble_{args.networks}_on_{len(x_test)}_images"] = ensemble(x_test, args.networks,
-                                                                               device, peak)
+        report[f"ensemble_{args.networks}_on_{len(x_test)}_images"] = ensemble(
+            x_test, args.networks, device, peak, tuple(args.backends.split(",")))
     print(json.dumps(report, indent=2))
 
 

@@ -3,6 +3,7 @@ and its target-only floor come to the device's matmul peak measured in the same 
 JSON; not a test. (Inference speed: bench/inference.py.)
 
     python bench/step_time.py [--data-dir ../shared/data] [--device auto] [--repeats 5] [--allocator tuned]
+                              [--backends loop,vmap] [--profile]
 
 Random images of MNIST's shape without --data-dir (the speed does not depend on the pixels).
 """
@@ -44,7 +45,31 @@ def timed(fn, repeats: int, warmup: bool = True) -> tuple[float, object]:
     return statistics.median(times), out
 
 
-def step_breakdown(backend: str, x, y, repeats: int, peak: float) -> dict[str, float]:
+# Operator name fragments → the category the profile reports them under (first match wins).
+CATEGORIES = (("convolution_backward", "conv_backward"), ("convolution", "conv_forward"),
+              ("max_pool2d_with_indices_backward", "pooling_backward"), ("max_pool", "pooling_forward"),
+              ("threshold_backward", "relu"), ("clamp_min", "relu"), ("relu", "relu"),
+              ("cdist", "gauge_entropy"), ("addmm", "dense_matmul"), ("mm", "dense_matmul"))
+
+
+def where_time_goes(fn, repeats: int) -> dict[str, float]:
+    """Self CPU time of ``fn`` by operator category (torch.profiler, median-free: the sum over
+    ``repeats`` calls divided by ``repeats``), in seconds per call, largest first."""
+    from torch.profiler import ProfilerActivity, profile
+
+    fn()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(repeats):
+            fn()
+    seconds: dict[str, float] = {}
+    for event in prof.key_averages():
+        name = event.key.removeprefix("aten::")
+        category = next((c for frag, c in CATEGORIES if frag in name), "other")
+        seconds[category] = seconds.get(category, 0.0) + event.self_cpu_time_total / 1e6 / repeats
+    return {k: round(v, 4) for k, v in sorted(seconds.items(), key=lambda kv: -kv[1])}
+
+
+def step_breakdown(backend: str, x, y, repeats: int, peak: float, profile: bool = False) -> dict[str, float]:
     device = x.device
     torch.manual_seed(0)
     target = TargetNet(DeutschMNIST().to(device), (1, 28, 28), backend=backend)
@@ -66,7 +91,16 @@ def step_breakdown(backend: str, x, y, repeats: int, peak: float) -> dict[str, f
         (1000 * ce - kl_entropy(flatten(gauge_fix(target, weights)), d=300)).backward()
         opt.step()
 
-    step_flops = count_flops(one_step)
+    def loop_flops(fn) -> int:
+        # Counted on the loop: torch's counter ignores the groups of vmap's grouped convolutions
+        # and would count the vmap step N times over; the arithmetic is the same.
+        target.backend = "loop"
+        try:
+            return count_flops(fn)
+        finally:
+            target.backend = backend
+
+    step_flops = loop_flops(one_step)
     for i in range(repeats + 1):
         t0 = clock()
         weights = method.sample(x.shape[0], generator=g)
@@ -94,7 +128,9 @@ def step_breakdown(backend: str, x, y, repeats: int, peak: float) -> dict[str, f
 
     result["target_only_forward_backward"] = round(timed(target_only, repeats)[0], 4)
     result["step_rate"] = rate(step_flops, result["step"], peak)
-    result["target_only_rate"] = rate(count_flops(target_only), result["target_only_forward_backward"], peak)
+    result["target_only_rate"] = rate(loop_flops(target_only), result["target_only_forward_backward"], peak)
+    if profile:  # profiled apart from the timings above (the profiler slows what it watches)
+        result["profile_seconds_per_step"] = where_time_goes(one_step, repeats)
     return result
 
 
@@ -106,6 +142,8 @@ def main() -> None:
                         help="the hyperzoo command's glibc thresholds (tuned) or glibc's default")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--backends", default="loop,vmap", help="TargetNet backends to time")
+    parser.add_argument("--profile", action="store_true",
+                        help="also the step's self CPU time by operator category")
     args = parser.parse_args()
     memory = allocator(args.allocator)
     device = resolve_device(args.device)
@@ -127,7 +165,8 @@ def main() -> None:
         "matmul_peak_gflop_per_s": round(peak / 1e9, 1),
         "recipe": "Deutsch MNIST, 32 noise vectors x 32 images",
         "data": "MNIST" if args.data_dir else "random images of MNIST's shape",
-        "step_seconds": {b: step_breakdown(b, x, y, args.repeats, peak) for b in args.backends.split(",")},
+        "step_seconds": {b: step_breakdown(b, x, y, args.repeats, peak, args.profile)
+                         for b in args.backends.split(",")},
     }
     print(json.dumps(report, indent=2))
 

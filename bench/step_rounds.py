@@ -1,0 +1,86 @@
+"""The Deutsch MNIST training step with the `loop` and the `vmap` backend, interleaved in one
+process: ``--rounds`` rounds, each a fresh matmul peak and the median of ``--steps`` steps per
+backend, so a machine whose speed drifts (a shared VM) affects both alike. Prints JSON; not a
+test. (One backend's breakdown and profile: bench/step_time.py.)
+
+    python bench/step_rounds.py [--rounds 4] [--steps 5] [--threads 2] [--allocator tuned]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+from hardware import allocator, count_flops, describe, matmul_peak
+
+from hyperzoo.diversity import kl_entropy
+from hyperzoo.methods import build_method
+from hyperzoo.symmetry import gauge_fix
+from hyperzoo.targets import DeutschMNIST, TargetNet
+from hyperzoo.weights import flatten
+
+PAPER = {"name": "deutsch", "generator_hidden": [[40, 40], [100, 100], [100, 100], [60, 60]]}
+BACKENDS = ("loop", "vmap")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--allocator", default="tuned", choices=["tuned", "default"])
+    args = parser.parse_args()
+    memory = allocator(args.allocator)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.rand(32, 32, 1, 28, 28, generator=gen), torch.randint(10, (32, 32), generator=gen)
+    target = TargetNet(DeutschMNIST(), (1, 28, 28), backend="loop")
+    method = build_method(target, PAPER)
+    opt = torch.optim.Adam(method.parameters(), lr=1e-3)
+    g = torch.Generator().manual_seed(0)
+
+    def one_step():
+        weights = method.sample(32, generator=g)
+        ce = F.cross_entropy(target(weights, x).flatten(0, 1), y.flatten())
+        opt.zero_grad()
+        (1000 * ce - kl_entropy(flatten(gauge_fix(target, weights)), d=300)).backward()
+        opt.step()
+
+    flops = count_flops(one_step)  # on the loop: the counter miscounts vmap's grouped convolutions
+    rounds = []
+    for _ in range(args.rounds):
+        peak = matmul_peak(torch.device("cpu"))
+        row: dict = {"matmul_peak_gflop_per_s": round(peak / 1e9, 1)}
+        for backend in BACKENDS:
+            target.backend = backend
+            one_step()
+            times = []
+            for _ in range(args.steps):
+                start = time.perf_counter()
+                one_step()
+                times.append(time.perf_counter() - start)
+            seconds = statistics.median(times)
+            row[backend] = {"step_seconds": round(seconds, 4),
+                            "fraction_of_peak": round(flops / seconds / peak, 3)}
+        rounds.append(row)
+    ratios = [r["loop"]["step_seconds"] / r["vmap"]["step_seconds"] for r in rounds]
+    print(json.dumps({
+        "device": describe(torch.device("cpu")), "threads": torch.get_num_threads(),
+        "torch": torch.__version__, "machine": platform.machine(), "allocator": memory,
+        "recipe": "Deutsch MNIST, 32 noise vectors x 32 images, random images",
+        "step_gflop": round(flops / 1e9, 3), "rounds": rounds,
+        "loop_over_vmap_seconds": {"per_round": [round(r, 3) for r in ratios],
+                                   "mean": round(statistics.mean(ratios), 3),
+                                   "std": round(statistics.stdev(ratios), 3) if len(ratios) > 1 else None},
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()
