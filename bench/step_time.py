@@ -53,8 +53,9 @@ CATEGORIES = (("convolution_backward", "conv_backward"), ("convolution", "conv_f
 
 
 def where_time_goes(fn, repeats: int) -> dict[str, float]:
-    """Self CPU time of ``fn`` by operator category (torch.profiler, median-free: the sum over
-    ``repeats`` calls divided by ``repeats``), in seconds per call, largest first."""
+    """Self CPU time of ``fn`` by operator category (torch.profiler: the total over ``repeats``
+    calls divided by ``repeats``), in seconds per call, largest first. CPU time only: on CUDA it
+    shows the host's side, not the kernels'."""
     from torch.profiler import ProfilerActivity, profile
 
     fn()
@@ -92,8 +93,8 @@ def step_breakdown(backend: str, x, y, repeats: int, peak: float, profile: bool 
         opt.step()
 
     def loop_flops(fn) -> int:
-        # Counted on the loop: torch's counter ignores the groups of vmap's grouped convolutions
-        # and would count the vmap step N times over; the arithmetic is the same.
+        # Counted on the loop, the same arithmetic: under vmap torch's counter reported 11.7 times
+        # the loop's count for this step (2026-12-04), more than the step computes.
         target.backend = "loop"
         try:
             return count_flops(fn)
