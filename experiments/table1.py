@@ -244,11 +244,15 @@ def write_report(results: dict[str, dict[str, Any]], args, seconds: float) -> No
         hyper = [(c, cols[c]) for c in ("c", "d") if c in cols]
         if hyper:
             count = hyper[0][1]["independent_ensembles"]["count"]
+            # The pool's size as evaluated (the JSON key says 100 whatever --pool was).
+            pool = next((r["ensemble_of_100"]["n_networks"] for _, r in hyper
+                         if r.get("ensemble_of_100")), 100)
             lines += [f"Hypernetworks: (b)-(d) \"mean\" is the mean ± std of the 10 single networks; "
                       f"the hypernetworks' majority is the mean ± std over {count} "
                       "independent ensembles of 10 fresh networks.", "",
-                      "| | 10: mean-prob. ensemble | 100: single mean ± std | 100: ensemble | "
-                      "100: majority | ensemble NLL (100) | disagreement (100) | entropy estimate | "
+                      f"| | 10: mean-prob. ensemble | {pool}: single mean ± std | {pool}: ensemble | "
+                      f"{pool}: majority | ensemble NLL ({pool}) | disagreement ({pool}) | "
+                      "entropy estimate | "
                       "Polyak: 10 samples mean → ensemble → averaged network |",
                       "|---|---|---|---|---|---|---|---|---|"]
             for c, r in hyper:
