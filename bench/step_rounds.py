@@ -12,19 +12,11 @@ import argparse
 import json
 import platform
 import statistics
-import time
 
 import torch
-import torch.nn.functional as F
-from hardware import allocator, count_flops, describe, matmul_peak
+from hardware import allocator, count_flops, describe, matmul_peak, median_seconds
+from step_time import paper_recipe
 
-from hyperzoo.diversity import kl_entropy
-from hyperzoo.methods import build_method
-from hyperzoo.symmetry import gauge_fix
-from hyperzoo.targets import DeutschMNIST, TargetNet
-from hyperzoo.weights import flatten
-
-PAPER = {"name": "deutsch", "generator_hidden": [[40, 40], [100, 100], [100, 100], [60, 60]]}
 BACKENDS = ("loop", "vmap")
 
 
@@ -38,35 +30,17 @@ def main() -> None:
     memory = allocator(args.allocator)
     if args.threads:
         torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
     gen = torch.Generator().manual_seed(0)
     x, y = torch.rand(32, 32, 1, 28, 28, generator=gen), torch.randint(10, (32, 32), generator=gen)
-    target = TargetNet(DeutschMNIST(), (1, 28, 28), backend="loop")
-    method = build_method(target, PAPER)
-    opt = torch.optim.Adam(method.parameters(), lr=1e-3)
-    g = torch.Generator().manual_seed(0)
-
-    def one_step():
-        weights = method.sample(32, generator=g)
-        ce = F.cross_entropy(target(weights, x).flatten(0, 1), y.flatten())
-        opt.zero_grad()
-        (1000 * ce - kl_entropy(flatten(gauge_fix(target, weights)), d=300)).backward()
-        opt.step()
-
-    flops = count_flops(one_step)  # on the loop: the counter miscounts vmap's grouped convolutions
+    target, _, _, _, one_step = paper_recipe("loop", x, y)
+    flops = count_flops(one_step)  # on the loop: the counter miscounts the vmap step
     rounds = []
     for _ in range(args.rounds):
         peak = matmul_peak(torch.device("cpu"))
         row: dict = {"matmul_peak_gflop_per_s": round(peak / 1e9, 1)}
         for backend in BACKENDS:
             target.backend = backend
-            one_step()
-            times = []
-            for _ in range(args.steps):
-                start = time.perf_counter()
-                one_step()
-                times.append(time.perf_counter() - start)
-            seconds = statistics.median(times)
+            seconds = median_seconds(one_step, torch.device("cpu"), args.steps)
             row[backend] = {"step_seconds": round(seconds, 4),
                             "fraction_of_peak": round(flops / seconds / peak, 3)}
         rounds.append(row)

@@ -70,20 +70,14 @@ def where_time_goes(fn, repeats: int) -> dict[str, float]:
     return {k: round(v, 4) for k, v in sorted(seconds.items(), key=lambda kv: -kv[1])}
 
 
-def step_breakdown(backend: str, x, y, repeats: int, peak: float, profile: bool = False) -> dict[str, float]:
-    device = x.device
+def paper_recipe(backend: str, x: torch.Tensor, y: torch.Tensor):
+    """The recipe on ``x``'s device (seeded): its target, method, Adam, noise generator and one
+    whole training step on the images ``x`` (N, B, 1, 28, 28) with labels ``y`` (N, B)."""
     torch.manual_seed(0)
-    target = TargetNet(DeutschMNIST().to(device), (1, 28, 28), backend=backend)
-    method = build_method(target, PAPER).to(device)
+    target = TargetNet(DeutschMNIST().to(x.device), (1, 28, 28), backend=backend)
+    method = build_method(target, PAPER).to(x.device)
     opt = torch.optim.Adam(method.parameters(), lr=1e-3)
     g = torch.Generator().manual_seed(0)
-    names = ("hypernetwork_forward", "target_forward", "gauge_entropy_forward", "backward",
-             "optimizer", "step")
-    parts: dict[str, list[float]] = {k: [] for k in names}
-
-    def clock() -> float:
-        sync(device)  # per phase on CUDA: the phases' sum is a little above an unsynced step
-        return time.perf_counter()
 
     def one_step():
         weights = method.sample(x.shape[0], generator=g)
@@ -91,6 +85,20 @@ def step_breakdown(backend: str, x, y, repeats: int, peak: float, profile: bool 
         opt.zero_grad()
         (1000 * ce - kl_entropy(flatten(gauge_fix(target, weights)), d=300)).backward()
         opt.step()
+
+    return target, method, opt, g, one_step
+
+
+def step_breakdown(backend: str, x, y, repeats: int, peak: float, profile: bool = False) -> dict[str, float]:
+    device = x.device
+    target, method, opt, g, one_step = paper_recipe(backend, x, y)
+    names = ("hypernetwork_forward", "target_forward", "gauge_entropy_forward", "backward",
+             "optimizer", "step")
+    parts: dict[str, list[float]] = {k: [] for k in names}
+
+    def clock() -> float:
+        sync(device)  # per phase on CUDA: the phases' sum is a little above an unsynced step
+        return time.perf_counter()
 
     def loop_flops(fn) -> int:
         # Counted on the loop, the same arithmetic: under vmap torch's counter reported 11.7 times

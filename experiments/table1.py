@@ -224,7 +224,7 @@ def write_report(results: dict[str, dict[str, Any]], args, seconds: float) -> No
     for row, cols in results.items():
         replicas = [r for c in cols.get("seeds", {}).values() for r in c.values()]
         if seeds := sorted({r["train_seed"] for r in replicas}):
-            ensembles = sorted({r.get("ensembles", 10) for r in replicas})
+            ensembles = sorted({r["ensembles"] for r in replicas})
             lines += [f"{row}: training-seed replicas of (c) and (d) by `python experiments/table1.py "
                       f"--data-dir ../shared/data --rows {row} --columns c,d --train-seeds "
                       f"{','.join(map(str, seeds))} --ensembles {','.join(map(str, ensembles))} "
@@ -302,6 +302,22 @@ def write_report(results: dict[str, dict[str, Any]], args, seconds: float) -> No
     print(f"wrote {out / 'report.md'}")
 
 
+def record(results: dict[str, Any], keys: list[str], result: dict[str, Any], out: Path, args,
+           start: float) -> dict[str, Any]:
+    """Put ``result`` at ``keys`` of the rows and rewrite the report; the rows are read again
+    first, since another invocation (say --rows resnet beside --rows lenet) may have written its
+    columns meanwhile."""
+    if (out / "report.json").is_file():
+        results = json.loads((out / "report.json").read_text())["rows"]
+    node = results
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+    node[keys[-1]] = result
+    write_report(dict(sorted(results.items(), key=lambda kv: list(ROWS).index(kv[0]))),
+                 args, time.perf_counter() - start)
+    return results
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data-dir", required=True, help="folder holding cifar-10/")
@@ -346,22 +362,12 @@ def main() -> None:
             print(json.dumps({"row": row, **{k: v for k, v in result.items()
                                              if k not in ("independent_ensembles", "polyak")}}),
                   flush=True)
-            # Read again: another invocation (say --rows resnet beside --rows lenet) may have
-            # written its columns meanwhile.
-            if (out / "report.json").is_file():
-                results = json.loads((out / "report.json").read_text())["rows"]
-            results.setdefault(row, {})[col] = result
-            write_report(dict(sorted(results.items(), key=lambda kv: list(ROWS).index(kv[0]))),
-                         args, time.perf_counter() - start)
+            results = record(results, [row, col], result, out, args, start)
         for seed in [t for t in train_seeds if t != 0]:
             for col in [c for c in ("d", "c") if c in cols]:
                 result = seed_column(row, col, seed, args)
                 print(json.dumps({"row": row, **result}), flush=True)
-                if (out / "report.json").is_file():
-                    results = json.loads((out / "report.json").read_text())["rows"]
-                results.setdefault(row, {}).setdefault("seeds", {}).setdefault(col, {})[str(seed)] = result
-                write_report(dict(sorted(results.items(), key=lambda kv: list(ROWS).index(kv[0]))),
-                             args, time.perf_counter() - start)
+                results = record(results, [row, "seeds", col, str(seed)], result, out, args, start)
 
 
 if __name__ == "__main__":
