@@ -174,6 +174,7 @@ def main() -> None:
         "matmul_peak_gflop_per_s": round(peak / 1e9, 1),
         "recipe": "Deutsch MNIST, 32 noise vectors x 32 images",
         "data": "MNIST" if args.data_dir else "random images of MNIST's shape",
+        "repeats": args.repeats,  # each time is the median of this many calls
         "step_seconds": {b: step_breakdown(b, x, y, args.repeats, peak, args.profile)
                          for b in args.backends.split(",")},
     }

@@ -197,7 +197,7 @@ def demo(
     networks: int = 100,
     quiet: bool = False,
 ) -> None:
-    """Train → sample → evaluate on the embedded 8×8 digits, in about a minute on a CPU."""
+    """Train → sample → evaluate on the embedded 8×8 digits, in about a minute and a half on 2 CPU cores."""
     from hyperzoo.runs import checkpoint_step, read_config
     from hyperzoo.train import train as run_training
     from hyperzoo.workflows import evaluate_run, export_networks
