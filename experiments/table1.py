@@ -76,6 +76,13 @@ def ensure_trained(run_dir: Path, config_name: str, overrides: list[str], args) 
     return train_to_completion(config, run_dir, ["table1.py", config_name, *overrides], not args.quiet)
 
 
+def train_time(metrics: dict[str, Any], seconds: float | None) -> dict[str, Any]:
+    """The run's training time as its checkpoint records it (through resumes; runs trained before
+    times were recorded: the seconds this call trained, None when reused)."""
+    return {"train_seconds": metrics.get("train_seconds", seconds),
+            "train_seconds_from_step": metrics.get("train_seconds_from_step")}
+
+
 def column(row: str, col: str, args) -> dict[str, Any]:
     config_name, overrides = ROWS[row][col]
     run_dir = Path(args.runs) / f"{row}-{col}"
@@ -86,7 +93,7 @@ def column(row: str, col: str, args) -> dict[str, Any]:
                      ensembles=args.ensembles if hyper else 1)
     result: dict[str, Any] = {
         "column": col, "run": str(run_dir), "config": config_name, "overrides": overrides,
-        "train_seconds": seconds, "n_networks": n, "checkpoint_step": m["checkpoint_step"],
+        **train_time(m, seconds), "n_networks": n, "checkpoint_step": m["checkpoint_step"],
         "mean_accuracy": m["mean_accuracy"], "std_accuracy": m["std_accuracy"],
         "majority_accuracy": m["majority_accuracy"], "ensemble_accuracy": m["ensemble_accuracy"],
         "ensemble_nll": m["ensemble_nll"], "mean_nll": m["mean_nll"],
@@ -116,7 +123,7 @@ def seed_column(row: str, col: str, seed: int, args) -> dict[str, Any]:
     ind = m.get("independent_ensembles") or {"majority_mean": m["majority_accuracy"], "majority_std": 0.0,
                                              "mean_prob_mean": m["ensemble_accuracy"]}
     return {"column": col, "train_seed": seed, "run": str(run_dir), "overrides": overrides,
-            "train_seconds": seconds, "checkpoint_step": m["checkpoint_step"],
+            **train_time(m, seconds), "checkpoint_step": m["checkpoint_step"],
             "mean_accuracy": m["mean_accuracy"], "std_accuracy": m["std_accuracy"],
             "majority_mean": ind["majority_mean"], "majority_std": ind["majority_std"],
             "mean_prob_mean": ind["mean_prob_mean"], "ensembles": args.ensembles}
@@ -217,8 +224,9 @@ def write_report(results: dict[str, dict[str, Any]], args, seconds: float) -> No
              f"`python experiments/table1.py --data-dir ../shared/data --threads {args.threads}`: "
              f"{torch.get_num_threads()} CPU thread(s), torch {torch.__version__}; "
              f"{seconds / 60:.1f} min for the invocation that wrote this (runs trained earlier are "
-             "reused: train_seconds is null for them). Test accuracy on the 10,000 CIFAR-10 test "
-             "images at the last checkpoint (the seed reports the *maximum* test accuracy, i.e. "
+             "reused: train_seconds is their checkpoint's record, null where it has none). "
+             "Test accuracy on the 10,000 CIFAR-10 test images at the last checkpoint (the seed "
+             "reports the *maximum* test accuracy, i.e. "
              "model selection on the test set; we do not). Seed numbers are paper scale; ours are "
              "not (see the configs named in report.json).", ""]
     for row, cols in results.items():

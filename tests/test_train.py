@@ -306,3 +306,34 @@ def test_auto_lam_is_resolved_before_training_recorded_and_kept_on_resume(tmp_pa
     assert load_config(part / "config.yaml").method["lam"] == lam
     c = load_file(str(part / CHECKPOINT))
     assert all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_training_time_is_carried_through_resumes(tmp_path):
+    from hyperzoo.runs import content_hash, read_checkpoint, training_time
+    from hyperzoo.weights import save_tensors
+    from hyperzoo.workflows import evaluate_run
+
+    run = tmp_path / "run"
+
+    def extend(steps: int) -> None:
+        cfg = (run / "config.yaml").read_text()
+        (run / "config.yaml").write_text(cfg.replace(f"steps: {steps - 3}", f"steps: {steps}"))
+        train(None, run, resume=True, argv=["x"], progress=False)
+
+    train(tiny_config("train.steps=3", "train.lr_schedule=constant"), run, argv=["x"], progress=False)
+    first = training_time(run)
+    assert first["train_seconds"] > 0 and first["train_seconds_from_step"] == 0
+    extend(6)
+    second = training_time(run)
+    assert second["train_seconds"] > first["train_seconds"] and second["train_seconds_from_step"] == 0
+    assert evaluate_run(run, 3, split="val", progress=False)["train_seconds"] == second["train_seconds"]
+    # A checkpoint written before times were recorded: the count restarts at its step, and says so.
+    meta, tensors = read_checkpoint(run / CHECKPOINT, full=True)
+    for key in ("train_seconds", "train_seconds_from_step", "sha256"):
+        meta.pop(key)
+    meta["sha256"] = content_hash(tensors, meta)
+    save_tensors(run / CHECKPOINT, tensors, {"hyperzoo": json.dumps(meta)})
+    assert training_time(run) == {}
+    extend(9)
+    third = training_time(run)
+    assert third["train_seconds_from_step"] == 6 and 0 < third["train_seconds"]

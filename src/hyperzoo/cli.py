@@ -28,6 +28,16 @@ def _fail(error: Exception) -> None:
     raise typer.Exit(1)
 
 
+def _duration(seconds: float) -> str:
+    """``75.3`` -> ``1 min 15 s``; ``3725`` -> ``1 h 2 min``."""
+    s = round(seconds)
+    if s < 60:
+        return f"{seconds:.1f} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60} s"
+    return f"{s // 3600} h {s % 3600 // 60} min"
+
+
 def _table(metrics: dict) -> str:
     m = metrics
     if "mean_rmse" in m:  # a regression set
@@ -95,12 +105,18 @@ def train(
                             trust_code=trust_code)
     except (*USER_ERRORS, TrainingDiverged) as e:
         _fail(e)
+    from hyperzoo.runs import training_time
+
+    timing = training_time(out or resume)  # type: ignore[arg-type]
+    took = "" if "train_seconds" not in timing else (
+        f"; trained {_duration(timing['train_seconds'])}"
+        + (f" since step {timing['train_seconds_from_step']}" if timing["train_seconds_from_step"] else ""))
     if "val_mean_accuracy" in last:
         typer.echo(f"step {last['step']}: validation accuracy {last['val_mean_accuracy']:.2%} "
-                   f"(ensemble {last['val_ensemble_accuracy']:.2%}); run folder {out or resume}")
+                   f"(ensemble {last['val_ensemble_accuracy']:.2%}){took}; run folder {out or resume}")
     elif "val_mean_rmse" in last:
         typer.echo(f"step {last['step']}: validation RMSE {last['val_mean_rmse']:.4g} "
-                   f"(ensemble mean {last['val_ensemble_rmse']:.4g}); run folder {out or resume}")
+                   f"(ensemble mean {last['val_ensemble_rmse']:.4g}){took}; run folder {out or resume}")
 
 
 @app.command("config")

@@ -38,7 +38,7 @@ GLOBAL_RNG = "torch_global"
 __all__ = ["BEST", "CHECKPOINT", "FORMAT", "LOCK", "RunError", "append_command", "checkpoint_meta",
            "checkpoint_step", "content_hash", "load_checkpoint", "lock_run", "read_checkpoint",
            "read_config", "read_metrics", "remove_stale_temporaries", "save_checkpoint",
-           "truncate_metrics", "write_config"]
+           "training_time", "truncate_metrics", "write_config"]
 
 
 def write_config(run_dir: Path, config: Config) -> None:
@@ -232,6 +232,15 @@ def checkpoint_meta(run_dir: Path, name: str = CHECKPOINT) -> dict[str, Any] | N
 def checkpoint_step(run_dir: Path) -> int | None:
     meta = checkpoint_meta(run_dir)
     return None if meta is None else meta.get("step")
+
+
+def training_time(run_dir: Path) -> dict[str, Any]:
+    """The training wall seconds up to the run's last checkpoint, through resumes:
+    ``train_seconds``, and ``train_seconds_from_step`` (> 0 where the time of the first steps is
+    unknown: resumed from a checkpoint written before times were recorded). ``{}`` where the
+    checkpoint records none."""
+    meta = checkpoint_meta(Path(run_dir)) or {}
+    return {k: meta[k] for k in ("train_seconds", "train_seconds_from_step") if k in meta}
 
 
 def load_checkpoint(run_dir: Path, model: torch.nn.Module,

@@ -345,6 +345,13 @@ def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progr
     distributed.broadcast_parameters(world, method)
     if world.main:
         truncate_metrics(run_dir, start)
+    # Training wall time, carried through resumes in the checkpoint. A checkpoint written before
+    # it was recorded leaves the time of its steps unknown: the count then starts at its step.
+    seconds_before, timed_from = 0.0, 0
+    if start > 0 and meta is not None:
+        seconds_before = meta.get("train_seconds", 0.0)
+        timed_from = meta.get("train_seconds_from_step", 0) if "train_seconds" in meta else start
+    clock = time.perf_counter()
     # The best validation accuracy so far; a best model saved after the checkpoint we resume
     # from is from steps about to be redone (identically), so it does not count.
     best_meta = checkpoint_meta(run_dir, BEST) if t.keep_best else None
@@ -406,6 +413,8 @@ def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progr
                      "val": "val_mean_accuracy", "val_rmse": "val_mean_rmse"}
             bar.set_postfix({k: f"{row[key]:.4g}" for k, key in shown.items() if key in row})
             if saving:
-                save_checkpoint(run_dir, method, optimizers, done, gens, global_rng=True)
+                timing = {"train_seconds": round(seconds_before + time.perf_counter() - clock, 1),
+                          "train_seconds_from_step": timed_from}
+                save_checkpoint(run_dir, method, optimizers, done, gens, global_rng=True, extra=timing)
     bar.close()
     return last

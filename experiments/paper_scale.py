@@ -1,0 +1,128 @@
+"""Seed 001's MNIST recipe at paper scale (13,000 steps), several settings side by side (issue 14).
+
+Each setting is a finished run folder (or its committed copy under experiments/results/) holding
+``metrics.jsonl``, ``metrics-test.json`` (``hyperzoo evaluate RUN --networks 200``) and an OOD
+result: ``ood/ood.json`` (``hyperzoo ood RUN --outliers notmnist --networks 100 --limit 2000``) or
+a report's ``report/report.json``. Writes report.json, report.md and training.png (validation
+accuracy, the entropy estimate and the learning rate against the step) into --out, and says per
+setting whether it meets issue 14's target: an ensemble of 100 at >= 99.0% test accuracy with a
+notMNIST AUROC >= 0.95 by predictive entropy.
+
+    python experiments/paper_scale.py --out experiments/results/deutsch-mnist-paper-settings \\
+        --run "λ = 10³, constant (the paper)=experiments/results/deutsch-mnist-paper" \\
+        --run "λ = 10⁴, cosine=experiments/results/deutsch-mnist-paper-cos-lam1e4"
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from hyperzoo.runs import read_metrics  # noqa: E402
+from hyperzoo.weights import atomic_write_json, atomic_write_text  # noqa: E402
+
+TARGET_ACCURACY, TARGET_AUROC = 0.99, 0.95
+
+
+def ood_of(run: Path) -> dict[str, Any]:
+    """The run's notMNIST scores by entropy and mutual information (100 networks, 2,000 + 2,000)."""
+    if (run / "ood" / "ood.json").is_file():
+        o = json.loads((run / "ood" / "ood.json").read_text())
+        return {"source": "ood/ood.json", "n_networks": o["n_networks"], "n_inliers": o["n_inliers"],
+                "n_outliers": o["n_outliers"], **{k: v["auroc"] for k, v in o["scores"].items()}}
+    report = json.loads((run / "report" / "report.json").read_text())["ood"]
+    mine = [v for k, v in report["runs"].items() if not k.startswith(("ensemble", "mnf"))]
+    if len(mine) != 1:
+        raise SystemExit(f"{run}: cannot tell this run's OOD entry in report/report.json")
+    return {"source": "report/report.json", "n_networks": mine[0]["n_networks"],
+            "n_inliers": report["n_inliers"], "n_outliers": report["n_outliers"],
+            **{k: v["auroc"] for k, v in mine[0]["scores"].items()}}
+
+
+def summarise(label: str, run: Path) -> dict[str, Any]:
+    test = json.loads((run / "metrics-test.json").read_text())
+    ood = ood_of(run)
+    rows = read_metrics(run)
+    val = [r for r in rows if "val_mean_accuracy" in r]
+    of_100 = test["ensemble_accuracy_by_size"]["100"]
+    return {
+        "label": label, "run": str(run), "steps": rows[-1]["step"],
+        "test_networks": test["n_networks"], "test_examples": test["n_examples"],
+        "single_mean": test["mean_accuracy"], "single_std": test["std_accuracy"],
+        "ensemble_of_100": of_100, "ensemble_of_pool": test["ensemble_accuracy"],
+        "single_nll": test["mean_nll"], "ensemble_nll": test["ensemble_nll"],
+        "ensemble_ece": test["ensemble_ece"], "disagreement": test["disagreement"],
+        "entropy_estimate": test["entropy_estimate"], "ood": ood,
+        "meets_target": of_100 >= TARGET_ACCURACY and ood["entropy"] >= TARGET_AUROC,
+        "curve": {k: [r[k] for r in val]
+                  for k in ("step", "val_mean_accuracy", "val_ensemble_accuracy", "entropy", "lr")},
+        **{k: test[k] for k in ("train_seconds", "train_seconds_from_step") if k in test},
+    }
+
+
+def figure(settings: list[dict[str, Any]], path: Path) -> None:
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    for i, s in enumerate(settings):
+        c, colour = s["curve"], f"C{i}"
+        axes[0].plot(c["step"], [100 * a for a in c["val_ensemble_accuracy"]], color=colour,
+                     label=f"{s['label']}: ensemble")
+        axes[0].plot(c["step"], [100 * a for a in c["val_mean_accuracy"]], color=colour, ls="--",
+                     label=f"{s['label']}: single (mean)")
+        axes[1].plot(c["step"], c["entropy"], color=colour, label=s["label"])
+        axes[2].plot(c["step"], c["lr"], color=colour, label=s["label"])
+    axes[0].set(xlabel="training step", ylabel="validation accuracy (%)", ylim=(97.5, 99.5),
+                title="validation (16 networks, 5,000 images)")
+    axes[1].set(xlabel="training step", ylabel="entropy estimate (nats)",
+                title="Kozachenko–Leonenko entropy of the batch")
+    axes[2].set(xlabel="training step", ylabel="learning rate", title="learning rate")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--run", action="append", required=True, help="LABEL=RUN_DIR (repeat)")
+    p.add_argument("--out", type=Path, required=True)
+    args = p.parse_args()
+    pairs = [r.split("=", 1) for r in args.run]
+    bad = [r for r, pair in zip(args.run, pairs, strict=True) if len(pair) != 2]
+    if bad:
+        raise SystemExit(f"--run {bad[0]!r}: expected LABEL=RUN_DIR")
+    settings = [summarise(label, Path(run)) for label, run in pairs]
+    args.out.mkdir(parents=True, exist_ok=True)
+    figure(settings, args.out / "training.png")
+    lines = ["# Seed 001's MNIST recipe at paper scale: settings side by side", "",
+             "Test: 10,000 images, the networks each run's `metrics-test.json` names; ensemble of 100: "
+             "mean probability, mean over draws from the pool. OOD: first 2,000 test images vs 2,000 "
+             f"notMNIST, positive class the outliers. Target (issue 14): ensemble of 100 ≥ "
+             f"{TARGET_ACCURACY:.1%} and AUROC by entropy ≥ {TARGET_AUROC}.", "",
+             "| setting | single (mean ± std) | ensemble of 100 | NLL single / ensemble | ensemble ECE | "
+             "disagreement | AUROC entropy / MI | entropy estimate | target met |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for s in settings:
+        lines.append(
+            f"| {s['label']} | {s['single_mean']:.2%} ± {s['single_std']:.2%} | {s['ensemble_of_100']:.2%} | "
+            f"{s['single_nll']:.4f} / {s['ensemble_nll']:.4f} | {s['ensemble_ece']:.4f} | "
+            f"{s['disagreement']:.2%} | {s['ood']['entropy']:.3f} / {s['ood']['mutual_information']:.3f} | "
+            f"{s['entropy_estimate']:.0f} | {'yes' if s['meets_target'] else 'no'} |")
+    lines += ["", "![training](training.png)", ""]
+    atomic_write_text(args.out / "report.md", "\n".join(lines))
+    atomic_write_json(args.out / "report.json", {"target": {"ensemble_of_100": TARGET_ACCURACY,
+                                                             "auroc_entropy": TARGET_AUROC},
+                                                  "settings": settings})
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""experiments/paper_scale.py on hand-made run folders: the target check at its thresholds, and
+the OOD numbers read from either an `ood` result or a report (the script is ours: loaded from
+the repository, not from user files)."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+PATH = Path(__file__).resolve().parents[1] / "experiments" / "paper_scale.py"
+
+
+@pytest.fixture(scope="module")
+def paper_scale():
+    spec = importlib.util.spec_from_file_location("paper_scale", PATH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _run(path: Path, of_100: float, auroc: float, in_report: bool = False) -> Path:
+    path.mkdir(parents=True)
+    rows = [{"step": s, "lr": 1e-3, "loss": 0.1, "entropy": 1500.0 + s} for s in range(1, 5)]
+    rows[1].update(val_mean_accuracy=0.98, val_ensemble_accuracy=0.985)
+    rows[3].update(val_mean_accuracy=0.985, val_ensemble_accuracy=0.99)
+    (path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    test = {"n_networks": 200, "n_examples": 10000, "mean_accuracy": 0.985, "std_accuracy": 0.002,
+            "ensemble_accuracy_by_size": {"5": 0.98, "10": 0.985, "100": of_100},
+            "ensemble_accuracy": of_100, "mean_nll": 0.1, "ensemble_nll": 0.04, "ensemble_ece": 0.003,
+            "disagreement": 0.01, "entropy_estimate": 1600.0, "train_seconds": 12.5,
+            "train_seconds_from_step": 0}
+    (path / "metrics-test.json").write_text(json.dumps(test))
+    scores = {"entropy": {"auroc": auroc}, "mutual_information": {"auroc": auroc + 0.01}}
+    if in_report:
+        (path / "report").mkdir()
+        runs = {"ensemble-10 (ensemble)": {"n_networks": 10, "scores": {}},
+                "this (deutsch)": {"n_networks": 100, "scores": scores}}
+        (path / "report" / "report.json").write_text(json.dumps(
+            {"ood": {"n_inliers": 2000, "n_outliers": 2000, "runs": runs}}))
+    else:
+        (path / "ood").mkdir()
+        (path / "ood" / "ood.json").write_text(json.dumps(
+            {"n_networks": 100, "n_inliers": 2000, "n_outliers": 2000, "scores": scores}))
+    return path
+
+
+@pytest.mark.parametrize(("of_100", "auroc", "met"), [(0.99, 0.95, True), (0.9899, 0.97, False),
+                                                      (0.995, 0.9499, False)])
+def test_the_target_is_checked_at_its_thresholds(paper_scale, tmp_path, of_100, auroc, met):
+    s = paper_scale.summarise("x", _run(tmp_path / "run", of_100, auroc))
+    assert s["meets_target"] is met
+    assert s["ood"]["entropy"] == auroc and s["ood"]["mutual_information"] == pytest.approx(auroc + 0.01)
+    assert s["curve"]["step"] == [2, 4] and s["curve"]["entropy"] == [1502.0, 1504.0]
+    assert s["train_seconds"] == 12.5
+
+
+def test_report_written_with_either_ood_source(paper_scale, tmp_path, monkeypatch):
+    a = _run(tmp_path / "a", 0.991, 0.96)
+    b = _run(tmp_path / "b", 0.988, 0.97, in_report=True)
+    out = tmp_path / "out"
+    monkeypatch.setattr(sys, "argv", ["paper_scale.py", "--run", f"A={a}", "--run", f"B={b}",
+                                      "--out", str(out)])
+    paper_scale.main()
+    report = json.loads((out / "report.json").read_text())
+    assert [s["meets_target"] for s in report["settings"]] == [True, False]
+    assert report["settings"][1]["ood"]["source"] == "report/report.json"
+    assert (out / "training.png").stat().st_size > 0
+    assert "| A | 98.50% ± 0.20% | 99.10% |" in (out / "report.md").read_text()
