@@ -88,3 +88,15 @@ def test_a_refused_folder_stops_every_process(tmp_path):
     assert r.returncode != 0
     assert "is not empty and not a hyperzoo run folder" in r.stderr + r.stdout
     assert sorted(p.name for p in (tmp_path / "taken").iterdir()) == ["notes.txt"]
+
+
+def test_a_locked_folder_stops_every_process(tmp_path):
+    from hyperzoo.runs import lock_run
+
+    run = tmp_path / "run"
+    train(tiny_config("train.steps=2"), run, argv=["x"], progress=False)
+    with lock_run(run):  # another process trains it
+        r = torchrun("-m", "hyperzoo", "train", "--resume", str(run), "--quiet")
+    assert r.returncode != 0
+    assert "is being trained by another process" in r.stderr + r.stdout
+    assert checkpoint_step(run) == 2

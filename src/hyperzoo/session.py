@@ -164,7 +164,8 @@ def statistics_images(session: Session, limit: int | None = None) -> torch.Tenso
     unset), at most ``limit``; loaded once per session."""
     if session.train_data is None:
         d = session.config.data
-        session.train_data = load_dataset(d.dataset, "train", d.data_dir)
+        # The run's own training split: with data.val_fraction, not the held-out examples.
+        session.train_data = load_dataset(d.dataset, "train", d.data_dir, d.val_fraction)
     x = session.train_data.x
     k = min(len(x), session.config.data.bn_examples or len(x), limit or len(x))
     return x[:k]

@@ -7,7 +7,7 @@ import json
 import math
 import sys
 import time
-from contextlib import nullcontext
+from contextlib import ExitStack, nullcontext
 from pathlib import Path
 
 import torch
@@ -283,7 +283,9 @@ def _train(config: Config, run_dir: Path, resume: bool, argv: list[str] | None, 
            own_files: tuple[str, ...], world: distributed.World, device: torch.device
            ) -> dict[str, float]:
     if not resume:
-        if world.main:
+        # Refused early, before the session is built. Under torchrun the check waits for `lead`
+        # below, where a refusal reaches the other processes instead of leaving them waiting.
+        if world.main and not world.distributed:
             check_new_run_dir(run_dir, own=own_files)
         config = copy.deepcopy(config)
         # config.yaml records every default of the method, so the run keeps its meaning.
@@ -309,9 +311,14 @@ def _train(config: Config, run_dir: Path, resume: bool, argv: list[str] | None, 
     if not world.main:  # rank 0 checks, locks and writes the folder; the others wait for it
         distributed.follow_main(world)
         return _train_locked(config, s, run_dir, resume, progress, world, device, share)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with lock_run(run_dir, wait=2.0):
+    with ExitStack() as held:
+        # Everything that can refuse the folder (the lock too) runs inside `lead`, which tells
+        # the other processes whether it succeeded.
         with distributed.lead(world):
+            if not resume:  # before the lock file is written into someone's folder
+                check_new_run_dir(run_dir, own=own_files)
+            run_dir.mkdir(parents=True, exist_ok=True)
+            held.enter_context(lock_run(run_dir, wait=2.0))
             if not resume:
                 # Again, under our lock: another process may have won the race.
                 check_new_run_dir(run_dir, locked=True, own=own_files)

@@ -18,7 +18,8 @@ def verify_run(run_dir: str | Path, trust_code: bool = False) -> tuple[list[str]
     notes: list[str] = []
     try:
         config = read_config(run_dir)
-        session = build_session(config, with_data=False, trust_code=trust_code)
+        # On the CPU: checking a run trained on a GPU must not need one (checkpoints are CPU tensors).
+        session = build_session(config, with_data=False, trust_code=trust_code, device="cpu")
     except (UserError, OSError) as e:
         return [str(e)], notes
     for name, required in ((CHECKPOINT, True), (BEST, False)):

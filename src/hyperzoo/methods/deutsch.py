@@ -202,7 +202,9 @@ class DeutschHypernetwork(LatentMethod):
         the global random state)."""
         state = {k: v.clone() for k, v in self.state_dict().items()}
         params = [p for p in self.parameters() if p.requires_grad]
-        with torch.random.fork_rng(devices=[]), torch.enable_grad():
+        # The CUDA generator too, where the batch lives: a target's dropout draws from it.
+        with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []), \
+                torch.enable_grad():
             weights, _, task, _ = self._task_loss(x, y, generator)
             entropy = kl_entropy(flatten(gauge_fix(self.target, weights)), d=self.config.z_dim,
                                  metric=self.config.metric)
@@ -225,14 +227,15 @@ class DeutschHypernetwork(LatentMethod):
         device = next(self.parameters()).device
         for _ in range(PROBE_INITS - 1):
             seed = int(torch.randint(2**62, (), generator=generator))
-            with torch.random.fork_rng(devices=[]):
+            # manual_seed seeds every CUDA generator too: fork the batch's device as well.
+            with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
                 torch.manual_seed(seed)
                 fresh = type(self)(self.target, self.config).to(device).train(self.training)
             ratios.append(fresh.gradient_ratio(x, y, generator))
         self.train(self.training)  # the target module's mode, which the fresh methods set too
         lam = LAM_DOMINANCE * sorted(ratios)[len(ratios) // 2]
         if not (math.isfinite(lam) and lam > 0):
-            raise ValueError(f"method.lam 'auto': the probe gave λ = {lam}; give λ as a number")
+            raise ConfigError(f"method.lam 'auto': the probe gave λ = {lam}; give λ as a number")
         return float(f"{lam:.2g}")
 
     def calibrate(self, x: torch.Tensor, y: torch.Tensor,
