@@ -69,6 +69,12 @@ def bernoulli(p: float, shape: tuple[int, ...], generator: torch.Generator | Non
     return torch.bernoulli(torch.full(shape, p), generator=generator).to(device)
 
 
+def fork_rng(device: torch.device):
+    """``torch.random.fork_rng`` of the CPU generator and, where ``device`` is CUDA, that device's
+    (``torch.manual_seed`` inside reseeds every CUDA generator; a target's dropout draws there)."""
+    return torch.random.fork_rng(devices=[device] if device.type == "cuda" else [])
+
+
 def cuda_rng_states() -> dict[str, torch.Tensor]:
     """The CUDA RNG state of every device, where CUDA is in use (a target's own dropout draws
     from it inside a forward pass): ``{"cuda0": uint8 CPU tensor, ...}``; empty on a CPU."""

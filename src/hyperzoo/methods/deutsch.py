@@ -14,7 +14,7 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 
-from hyperzoo.devices import normal, uniform
+from hyperzoo.devices import fork_rng, normal, uniform
 from hyperzoo.diversity import kl_entropy, output_entropy
 from hyperzoo.errors import ConfigError
 from hyperzoo.methods.base import LatentMethod
@@ -202,9 +202,7 @@ class DeutschHypernetwork(LatentMethod):
         the global random state)."""
         state = {k: v.clone() for k, v in self.state_dict().items()}
         params = [p for p in self.parameters() if p.requires_grad]
-        # The CUDA generator too, where the batch lives: a target's dropout draws from it.
-        with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []), \
-                torch.enable_grad():
+        with fork_rng(x.device), torch.enable_grad():
             weights, _, task, _ = self._task_loss(x, y, generator)
             entropy = kl_entropy(flatten(gauge_fix(self.target, weights)), d=self.config.z_dim,
                                  metric=self.config.metric)
@@ -227,8 +225,7 @@ class DeutschHypernetwork(LatentMethod):
         device = next(self.parameters()).device
         for _ in range(PROBE_INITS - 1):
             seed = int(torch.randint(2**62, (), generator=generator))
-            # manual_seed seeds every CUDA generator too: fork the batch's device as well.
-            with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
+            with fork_rng(x.device):
                 torch.manual_seed(seed)
                 fresh = type(self)(self.target, self.config).to(device).train(self.training)
             ratios.append(fresh.gradient_ratio(x, y, generator))

@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hyperzoo.devices import fork_rng
 from hyperzoo.methods.base import Method, param_key
 from hyperzoo.targets import LayerSpec, TargetNet
 from hyperzoo.weights import WeightBatch
@@ -165,7 +166,7 @@ class StaticHypernetwork(Method):
         # Dropout masks come from a seed drawn from the trainer's generator, whose state the
         # checkpoint keeps, so a resumed run draws the same masks as an uninterrupted one.
         seed = int(torch.randint(2 ** 62, (), generator=generator))
-        with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
+        with fork_rng(x.device):
             torch.manual_seed(seed)
             logits = self.target(weights, x)  # (N, M, C)
         ce = F.cross_entropy(logits.flatten(0, 1), y.flatten())
