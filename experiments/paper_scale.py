@@ -95,7 +95,7 @@ def main() -> None:
     p.add_argument("--run", action="append", required=True, help="LABEL=RUN_DIR (repeat)")
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args()
-    pairs = [r.split("=", 1) for r in args.run]
+    pairs = [r.rsplit("=", 1) for r in args.run]  # labels may hold "=" (λ = 10³), paths seldom
     bad = [r for r, pair in zip(args.run, pairs, strict=True) if len(pair) != 2]
     if bad:
         raise SystemExit(f"--run {bad[0]!r}: expected LABEL=RUN_DIR")

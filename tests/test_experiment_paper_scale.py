@@ -60,11 +60,12 @@ def test_report_written_with_either_ood_source(paper_scale, tmp_path, monkeypatc
     a = _run(tmp_path / "a", 0.991, 0.96)
     b = _run(tmp_path / "b", 0.988, 0.97, in_report=True)
     out = tmp_path / "out"
-    monkeypatch.setattr(sys, "argv", ["paper_scale.py", "--run", f"A={a}", "--run", f"B={b}",
+    monkeypatch.setattr(sys, "argv", ["paper_scale.py", "--run", f"A={a}", "--run", f"λ = 1={b}",
                                       "--out", str(out)])
     paper_scale.main()
     report = json.loads((out / "report.json").read_text())
     assert [s["meets_target"] for s in report["settings"]] == [True, False]
     assert report["settings"][1]["ood"]["source"] == "report/report.json"
+    assert report["settings"][1]["label"] == "λ = 1"
     assert (out / "training.png").stat().st_size > 0
     assert "| A | 98.50% ± 0.20% | 99.10% |" in (out / "report.md").read_text()
