@@ -322,10 +322,11 @@ def test_training_time_is_carried_through_resumes(tmp_path):
 
     train(tiny_config("train.steps=3", "train.lr_schedule=constant"), run, argv=["x"], progress=False)
     first = training_time(run)
-    assert first["train_seconds"] > 0 and first["train_seconds_from_step"] == 0
+    # (Seconds, not asserted beyond their order: a tiny run can take less than a millisecond.)
+    assert first["train_seconds"] >= 0 and first["train_seconds_from_step"] == 0
     extend(6)
     second = training_time(run)
-    assert second["train_seconds"] > first["train_seconds"] and second["train_seconds_from_step"] == 0
+    assert second["train_seconds"] >= first["train_seconds"] and second["train_seconds_from_step"] == 0
     assert evaluate_run(run, 3, split="val", progress=False)["train_seconds"] == second["train_seconds"]
     # A checkpoint written before times were recorded: the count restarts at its step, and says so.
     meta, tensors = read_checkpoint(run / CHECKPOINT, full=True)
@@ -336,4 +337,4 @@ def test_training_time_is_carried_through_resumes(tmp_path):
     assert training_time(run) == {}
     extend(9)
     third = training_time(run)
-    assert third["train_seconds_from_step"] == 6 and 0 < third["train_seconds"]
+    assert third["train_seconds_from_step"] == 6 and third["train_seconds"] >= 0

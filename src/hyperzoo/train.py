@@ -420,7 +420,7 @@ def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progr
                      "val": "val_mean_accuracy", "val_rmse": "val_mean_rmse"}
             bar.set_postfix({k: f"{row[key]:.4g}" for k, key in shown.items() if key in row})
             if saving:
-                timing = {"train_seconds": round(seconds_before + time.perf_counter() - clock, 1),
+                timing = {"train_seconds": round(seconds_before + time.perf_counter() - clock, 3),
                           "train_seconds_from_step": timed_from}
                 save_checkpoint(run_dir, method, optimizers, done, gens, global_rng=True, extra=timing)
     bar.close()
