@@ -37,10 +37,13 @@ def ood_of(run: Path) -> dict[str, Any]:
         o = json.loads((run / "ood" / "ood.json").read_text())
         return {"source": "ood/ood.json", "n_networks": o["n_networks"], "n_inliers": o["n_inliers"],
                 "n_outliers": o["n_outliers"], **{k: v["auroc"] for k, v in o["scores"].items()}}
-    report = json.loads((run / "report" / "report.json").read_text())["ood"]
-    mine = [v for k, v in report["runs"].items() if not k.startswith(("ensemble", "mnf"))]
+    full = json.loads((run / "report" / "report.json").read_text())
+    report = full["ood"]
+    # The report labels each run "FOLDER (method...)"; its own run is the one it was made of.
+    own = Path(full["run"]).name + " ("
+    mine = [v for k, v in report["runs"].items() if k.startswith(own)]
     if len(mine) != 1:
-        raise SystemExit(f"{run}: cannot tell this run's OOD entry in report/report.json")
+        raise SystemExit(f"{run}: report/report.json has no single OOD entry labelled {own}...)")
     return {"source": "report/report.json", "n_networks": mine[0]["n_networks"],
             "n_inliers": report["n_inliers"], "n_outliers": report["n_outliers"],
             **{k: v["auroc"] for k, v in mine[0]["scores"].items()}}

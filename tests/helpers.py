@@ -1,5 +1,9 @@
 """Tiny configs for fast end-to-end tests (digits data, a small hypernetwork)."""
 
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
 from torch import nn
 
 from hyperzoo.config import Config, load_config
@@ -52,3 +56,12 @@ def method_overrides(name: str) -> list[str]:
     """TINY with method ``name``'s tiny settings in place of the Deutsch ones."""
     keep = TINY if name.startswith("deutsch") else [s for s in TINY if not s.startswith("method.")]
     return [*keep, *TINY_METHODS[name]]
+
+
+def load_experiment(name: str) -> ModuleType:
+    """The script experiments/NAME.py as a module (ours, from the repository: not user files)."""
+    path = Path(__file__).resolve().parents[1] / "experiments" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -87,6 +87,8 @@ def test_a_refused_folder_stops_every_process(tmp_path):
     r = torchrun("-m", "hyperzoo", "train", "--out", str(tmp_path / "taken"), "--quiet", *sets)
     assert r.returncode != 0
     assert "is not empty and not a hyperzoo run folder" in r.stderr + r.stdout
+    # Rank 1 learnt it from rank 0 (rather than being killed by the launcher).
+    assert "rank 0 could not set up the run folder" in r.stderr + r.stdout
     assert sorted(p.name for p in (tmp_path / "taken").iterdir()) == ["notes.txt"]
 
 
@@ -99,4 +101,5 @@ def test_a_locked_folder_stops_every_process(tmp_path):
         r = torchrun("-m", "hyperzoo", "train", "--resume", str(run), "--quiet")
     assert r.returncode != 0
     assert "is being trained by another process" in r.stderr + r.stdout
+    assert "rank 0 could not set up the run folder" in r.stderr + r.stdout
     assert checkpoint_step(run) == 2

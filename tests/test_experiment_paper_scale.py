@@ -2,22 +2,18 @@
 the OOD numbers read from either an `ood` result or a report (the script is ours: loaded from
 the repository, not from user files)."""
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
 
 import pytest
 
-PATH = Path(__file__).resolve().parents[1] / "experiments" / "paper_scale.py"
+from tests.helpers import load_experiment
 
 
 @pytest.fixture(scope="module")
 def paper_scale():
-    spec = importlib.util.spec_from_file_location("paper_scale", PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_experiment("paper_scale")
 
 
 def _run(path: Path, of_100: float, auroc: float, in_report: bool = False) -> Path:
@@ -38,7 +34,7 @@ def _run(path: Path, of_100: float, auroc: float, in_report: bool = False) -> Pa
         runs = {"ensemble-10 (ensemble)": {"n_networks": 10, "scores": {}},
                 "this (deutsch)": {"n_networks": 100, "scores": scores}}
         (path / "report" / "report.json").write_text(json.dumps(
-            {"ood": {"n_inliers": 2000, "n_outliers": 2000, "runs": runs}}))
+            {"run": "/elsewhere/this", "ood": {"n_inliers": 2000, "n_outliers": 2000, "runs": runs}}))
     else:
         (path / "ood").mkdir()
         (path / "ood" / "ood.json").write_text(json.dumps(

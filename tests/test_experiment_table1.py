@@ -1,20 +1,15 @@
 """experiments/table1.py's spread over training seeds against a hand computation (the script
 is ours: loaded from the repository, not from user files)."""
 
-import importlib.util
-from pathlib import Path
 
 import pytest
 
-PATH = Path(__file__).resolve().parents[1] / "experiments" / "table1.py"
+from tests.helpers import load_experiment
 
 
 @pytest.fixture(scope="module")
 def table1():
-    spec = importlib.util.spec_from_file_location("table1", PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_experiment("table1")
 
 
 def _cols(c_main, d_main, replicas):

@@ -285,7 +285,7 @@ def _train(config: Config, run_dir: Path, resume: bool, argv: list[str] | None, 
     if not resume:
         # Refused early, before the session is built. Under torchrun the check waits for `lead`
         # below, where a refusal reaches the other processes instead of leaving them waiting.
-        if world.main and not world.distributed:
+        if not world.distributed:
             check_new_run_dir(run_dir, own=own_files)
         config = copy.deepcopy(config)
         # config.yaml records every default of the method, so the run keeps its meaning.
