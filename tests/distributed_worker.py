@@ -50,4 +50,4 @@ if __name__ == "__main__":
         results[name] = {"grads": grads, "loss": loss}
     if world.main:
         torch.save(results, sys.argv[1])
-    distributed.shutdown(world)
+    distributed.shutdown(world, finished=True)

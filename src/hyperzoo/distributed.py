@@ -82,8 +82,14 @@ def init(device: torch.device) -> tuple[World, torch.device]:
     return world, device
 
 
-def shutdown(world: World) -> None:
+def shutdown(world: World, finished: bool) -> None:
+    """Leave the process group. A finished rank first waits for the others (rank 0 validates
+    and saves after the last step): gloo torn down on one rank while a peer is still connected
+    aborted the process now and then ("terminate called without an active exception"). A
+    failing rank does not wait; torchrun stops the others."""
     if world.distributed and dist.is_initialized():
+        if finished:
+            dist.barrier()
         dist.destroy_process_group()
 
 

@@ -253,11 +253,14 @@ def train(config: Config | None, run_dir: str | Path, resume: bool = False,
     config = read_config(run_dir) if resume else config
     assert config is not None
     world, device = distributed.init(resolve_device(config.train.device))
+    finished = False
     try:
-        return _train(config, run_dir, resume, argv, progress, trust_code, module, data, own_files,
+        last = _train(config, run_dir, resume, argv, progress, trust_code, module, data, own_files,
                       world, device)
+        finished = True
+        return last
     finally:
-        distributed.shutdown(world)
+        distributed.shutdown(world, finished)
 
 
 def train_to_completion(config: Config, run_dir: str | Path, argv: list[str] | None = None,
