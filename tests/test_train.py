@@ -338,3 +338,17 @@ def test_training_time_is_carried_through_resumes(tmp_path):
     extend(9)
     third = training_time(run)
     assert third["train_seconds_from_step"] == 6 and third["train_seconds"] >= 0
+
+
+def test_metrics_report_the_training_time_of_the_checkpoint_they_evaluate(tmp_path):
+    from hyperzoo.runs import BEST, checkpoint_meta, training_time
+    from hyperzoo.workflows import evaluate_run
+
+    run = tmp_path / "run"
+    train(tiny_config("train.steps=6", "train.val_every=2", "train.keep_best=true"), run, argv=["x"],
+          progress=False)
+    best = checkpoint_meta(run, BEST)
+    assert best is not None and best["train_seconds"] <= training_time(run)["train_seconds"]
+    metrics = evaluate_run(run, 3, split="val", progress=False)
+    assert metrics["checkpoint"] == BEST and metrics["checkpoint_step"] == best["step"]
+    assert metrics["train_seconds"] == best["train_seconds"] == training_time(run, BEST)["train_seconds"]

@@ -234,12 +234,12 @@ def checkpoint_step(run_dir: Path) -> int | None:
     return None if meta is None else meta.get("step")
 
 
-def training_time(run_dir: Path) -> dict[str, Any]:
-    """The training wall seconds up to the run's last checkpoint, through resumes:
-    ``train_seconds``, and ``train_seconds_from_step`` (> 0 where the time of the first steps is
-    unknown: resumed from a checkpoint written before times were recorded). ``{}`` where the
-    checkpoint records none."""
-    meta = checkpoint_meta(Path(run_dir)) or {}
+def training_time(run_dir: Path, name: str = CHECKPOINT) -> dict[str, Any]:
+    """The training wall seconds up to checkpoint ``name`` (the last one, or the best model), through
+    resumes: ``train_seconds``, and ``train_seconds_from_step`` (> 0 where the time of the first
+    steps is unknown: resumed from a checkpoint written before times were recorded). ``{}`` where
+    the checkpoint records none."""
+    meta = checkpoint_meta(Path(run_dir), name) or {}
     return {k: meta[k] for k in ("train_seconds", "train_seconds_from_step") if k in meta}
 
 

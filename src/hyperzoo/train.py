@@ -362,6 +362,10 @@ def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progr
         seconds_before = meta.get("train_seconds", 0.0)
         timed_from = meta.get("train_seconds_from_step", 0) if "train_seconds" in meta else start
     clock = time.perf_counter()
+
+    def timing() -> dict[str, float]:  # recorded in each checkpoint, the best model's too
+        return {"train_seconds": round(seconds_before + time.perf_counter() - clock, 3),
+                "train_seconds_from_step": timed_from}
     # The best validation accuracy so far; a best model saved after the checkpoint we resume
     # from is from steps about to be redone (identically), so it does not count.
     best_meta = checkpoint_meta(run_dir, BEST) if t.keep_best else None
@@ -413,7 +417,8 @@ def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progr
                 row.update({f"val_{k}": v for k, v in val.items() if k != "n_networks"})
                 if t.keep_best and (best is None or validation_score(val) > best):
                     best = validation_score(val)
-                    save_checkpoint(run_dir, method, {}, done, {}, name=BEST, extra={"val_score": best})
+                    save_checkpoint(run_dir, method, {}, done, {}, name=BEST,
+                                    extra={"val_score": best, **timing()})
             last = row
             if not world.main:
                 continue
@@ -423,8 +428,6 @@ def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progr
                      "val": "val_mean_accuracy", "val_rmse": "val_mean_rmse"}
             bar.set_postfix({k: f"{row[key]:.4g}" for k, key in shown.items() if key in row})
             if saving:
-                timing = {"train_seconds": round(seconds_before + time.perf_counter() - clock, 3),
-                          "train_seconds_from_step": timed_from}
-                save_checkpoint(run_dir, method, optimizers, done, gens, global_rng=True, extra=timing)
+                save_checkpoint(run_dir, method, optimizers, done, gens, global_rng=True, extra=timing())
     bar.close()
     return last

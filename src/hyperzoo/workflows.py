@@ -23,7 +23,7 @@ from hyperzoo.evaluation import (
     reliability_bins,
     uncertainty_metrics,
 )
-from hyperzoo.runs import training_time
+from hyperzoo.runs import CHECKPOINT, training_time
 from hyperzoo.session import Session, limit_dataset, load_run, sample_networks
 from hyperzoo.symmetry import GaugeUnavailable, gauge_fix
 from hyperzoo.weights import atomic_write_json, flatten, save_tensors, select
@@ -118,7 +118,7 @@ def evaluate_run(run_dir: str | Path, n_networks: int = 100, data_dir: str | Non
         "seed": seed,
         "checkpoint": session.checkpoint,
         "checkpoint_step": session.checkpoint_step,
-        **training_time(Path(run_dir)),
+        **training_time(Path(run_dir), session.checkpoint or CHECKPOINT),
         "seconds": round(time.perf_counter() - start, 3),
     }
     if ensembles > 1:
@@ -162,7 +162,8 @@ def _evaluate_regression(run_dir: str | Path, session: Session, data: Dataset, n
         **regression_metrics(predict(session.target, weights, data.x)[..., 0], data.y),
         "dataset": data.name, "split": data.split, "n_examples": len(data), "seed": seed,
         "checkpoint": session.checkpoint, "checkpoint_step": session.checkpoint_step,
-        **training_time(Path(run_dir)), "seconds": round(time.perf_counter() - start, 3),
+        **training_time(Path(run_dir), session.checkpoint or CHECKPOINT),
+        "seconds": round(time.perf_counter() - start, 3),
     }
     if write:
         path = Path(out) if out is not None else metrics_path(run_dir, data.split)
