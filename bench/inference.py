@@ -17,13 +17,10 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
-import time
-from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
-from hardware import allocator, count_flops, describe, matmul_peak, rate, sync
+from hardware import allocator, count_flops, describe, matmul_peak, median_seconds, rate
 from torch.func import functional_call
 
 from hyperzoo.data import load_dataset
@@ -39,17 +36,6 @@ def image_targets() -> dict[str, tuple[type[torch.nn.Module], tuple[int, ...]]]:
     """The built-in targets that take images (C, H, W), with their input shapes."""
     return {name: (cls, tuple(cls.input_shape)) for name, cls in BUILTIN.items()
             if len(getattr(cls, "input_shape", ())) == 3}
-
-
-def median_seconds(fn: Callable[[], object], repeats: int, warmup: bool = True) -> float:
-    if warmup:
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def layout_one(cls: type[torch.nn.Module], input_shape: tuple[int, ...], repeats: int) -> dict[str, float]:
@@ -83,7 +69,7 @@ def layout_one(cls: type[torch.nn.Module], input_shape: tuple[int, ...], repeats
             "inference_channels_last": lambda: infer(nhwc, x_nhwc),
             "training_32x32_nchw": lambda: train(False),
             "training_32x32_channels_last": lambda: train(True)}
-    return {k: round(median_seconds(fn, repeats), 4) for k, fn in runs.items()}
+    return {k: round(median_seconds(fn, torch.device("cpu"), repeats), 4) for k, fn in runs.items()}
 
 
 def ensemble(x_test: torch.Tensor, networks: int, device: torch.device, peak: float,
@@ -99,16 +85,9 @@ def ensemble(x_test: torch.Tensor, networks: int, device: torch.device, peak: fl
             * len(x_test) // 1000
     out: dict = {}
 
-    def timed(fn) -> float:
-        sync(device)
-        start = time.perf_counter()
-        fn()
-        sync(device)
-        return time.perf_counter() - start
-
     for backend in backends:
         target.backend = backend
-        seconds = timed(lambda: predict_proba(target, weights, x_test))
+        seconds = median_seconds(lambda: predict_proba(target, weights, x_test), device, 1, warmup=False)
         out[f"predict_proba_{backend}"] = {"seconds": round(seconds, 2), **rate(flops, seconds, peak)}
 
     def naive():
@@ -122,7 +101,7 @@ def ensemble(x_test: torch.Tensor, networks: int, device: torch.device, peak: fl
                                         for j in range(0, len(x_test), 1000)]))
             return torch.stack(probs)
 
-    seconds = timed(naive)
+    seconds = median_seconds(naive, device, 1, warmup=False)
     out["naive_module_loop"] = {"seconds": round(seconds, 2), **rate(flops, seconds, peak)}
     return out
 

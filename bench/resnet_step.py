@@ -14,34 +14,15 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
-import time
 
 import torch
 import torch.nn.functional as F
+from hardware import median_seconds
 
 from hyperzoo.config import load_config
 from hyperzoo.methods import build_method
 from hyperzoo.targets import TargetNet
 from hyperzoo.targets.zoo import CIFARResNet
-
-
-def sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
-def timed(fn, repeats: int, device: str) -> float:
-    """Median seconds of ``fn()`` over ``repeats`` runs after one warm-up run."""
-    fn()
-    sync(device)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        sync(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -82,8 +63,10 @@ def main() -> None:
             out["loss"].backward()
             opt.step()
 
-        result[backend] = {"target_forward_backward_s": round(timed(target_step, args.repeats, dev), 4),
-                           "deutsch_step_s": round(timed(full_step, args.repeats, dev), 4)}
+        device = torch.device(dev)
+        result[backend] = {
+            "target_forward_backward_s": round(median_seconds(target_step, device, args.repeats), 4),
+            "deutsch_step_s": round(median_seconds(full_step, device, args.repeats), 4)}
     result["loop_over_vmap_target"] = round(result["loop"]["target_forward_backward_s"]  # type: ignore[index]
                                             / result["vmap"]["target_forward_backward_s"], 3)  # type: ignore[index]
     print(json.dumps(result, indent=2))

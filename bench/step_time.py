@@ -18,7 +18,7 @@ import time
 
 import torch
 import torch.nn.functional as F
-from hardware import allocator, count_flops, describe, matmul_peak, rate, sync
+from hardware import allocator, count_flops, describe, matmul_peak, median_seconds, rate, sync
 
 from hyperzoo.data import load_dataset
 from hyperzoo.devices import resolve_device
@@ -29,20 +29,6 @@ from hyperzoo.targets import DeutschMNIST, TargetNet
 from hyperzoo.weights import flatten
 
 PAPER = {"name": "deutsch", "generator_hidden": [[40, 40], [100, 100], [100, 100], [60, 60]]}
-
-
-def timed(fn, repeats: int, warmup: bool = True) -> tuple[float, object]:
-    """Median seconds of ``fn()`` over ``repeats`` runs (after one warm-up run)."""
-    out = fn() if warmup else None
-    times = []
-    device = torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
-    for _ in range(repeats):
-        sync(device)
-        start = time.perf_counter()
-        out = fn()
-        sync(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), out
 
 
 # Operator name fragments → the category the profile reports them under (first match wins).
@@ -135,7 +121,7 @@ def step_breakdown(backend: str, x, y, repeats: int, peak: float, profile: bool 
         loss = F.cross_entropy(target(leaves, x).flatten(0, 1), y.flatten())
         loss.backward()
 
-    result["target_only_forward_backward"] = round(timed(target_only, repeats)[0], 4)
+    result["target_only_forward_backward"] = round(median_seconds(target_only, device, repeats), 4)
     result["step_rate"] = rate(step_flops, result["step"], peak)
     result["target_only_rate"] = rate(loop_flops(target_only), result["target_only_forward_backward"], peak)
     if profile:  # profiled apart from the timings above (the profiler slows what it watches)
