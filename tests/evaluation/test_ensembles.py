@@ -26,3 +26,20 @@ def test_chunked_prediction_equals_one_call():
     full = target(w, x).softmax(-1)
     torch.testing.assert_close(predict_proba(target, w, x, max_pairs=6), full)
     assert predict_proba(target, w, x).shape == (5, 13, 10)
+
+
+def test_few_networks_are_evaluated_in_chunks_of_at_most_image_chunk_images():
+    from hyperzoo.evaluation.ensembles import IMAGE_CHUNK
+
+    target = TargetNet(DigitsNet(), (1, 8, 8))
+    w = {k: torch.randn(2, *s) * 0.3 for k, s in target.param_shapes.items()}
+    x = torch.rand(2 * IMAGE_CHUNK + 5, 1, 8, 8)
+    sizes: list[int] = []
+
+    def spy(weights, images):
+        sizes.append(len(images))
+        return target(weights, images)
+
+    probs = predict_proba(spy, w, x)  # type: ignore[arg-type]
+    assert sizes == [IMAGE_CHUNK, IMAGE_CHUNK, 5]
+    torch.testing.assert_close(probs, target(w, x).softmax(-1))

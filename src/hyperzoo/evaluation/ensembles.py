@@ -9,6 +9,9 @@ from hyperzoo.targets import TargetNet
 from hyperzoo.weights import WeightBatch, batch_size, select
 
 
+IMAGE_CHUNK = 1024  # images per network call in `predict`
+
+
 @torch.no_grad()
 def predict_proba(target: TargetNet, weights: WeightBatch, x: torch.Tensor,
                   max_pairs: int = 16384, progress=None) -> torch.Tensor:
@@ -28,8 +31,11 @@ def predict(target: TargetNet, weights: WeightBatch, x: torch.Tensor, max_pairs:
     (which is this with ``probabilities``: a softmax over K)."""
     device = next(iter(weights.values())).device
     n = batch_size(weights)
-    nets = max(1, min(n, max_pairs // max(1, min(len(x), 1024))))
-    images = max(1, max_pairs // nets)
+    # At most 1,024 images per network call: with fewer networks than max_pairs // 1024 the
+    # chunks used to grow to 8,192 images, whose activations (0.8 GB for the Deutsch MNIST net)
+    # made one network's pass 3x slower than in chunks of 512-4,096 (bench/chunking.py).
+    nets = max(1, min(n, max_pairs // max(1, min(len(x), IMAGE_CHUNK))))
+    images = max(1, min(IMAGE_CHUNK, max_pairs // nets))
     rows = []
     for i in range(0, n, nets):
         part = select(weights, slice(i, i + nets))
