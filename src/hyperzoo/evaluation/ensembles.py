@@ -8,7 +8,6 @@ from hyperzoo.evaluation.nll import nll
 from hyperzoo.targets import TargetNet
 from hyperzoo.weights import WeightBatch, batch_size, select
 
-
 IMAGE_CHUNK = 1024  # images per network call in `predict`
 
 
