@@ -10,6 +10,7 @@ network's own running statistics, which the weight batch must then carry.
 from __future__ import annotations
 
 import math
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -18,6 +19,7 @@ from torch import nn
 from torch.func import functional_call
 
 from hyperzoo.errors import ConfigError
+from hyperzoo.targets.pooling import ChannelsLastMaxPool
 from hyperzoo.weights import WeightBatch, batch_size
 
 Backend = Literal["auto", "vmap", "loop"]
@@ -288,8 +290,10 @@ class TargetNet:
                 x = to_channels_last(x)
                 # Only 5-D tensors change: statistics (N, C) stay the views they are.
                 weights = {k: to_channels_last(v) if v.dim() == 5 else v for k, v in weights.items()}
-            return torch.stack([one({k: v[i] for k, v in weights.items()}, x if shared else x[i])
-                                for i in range(n)])
+            # Training on CPU: max-pools through the channels-last kernel (`pooling`).
+            with ChannelsLastMaxPool() if _pool_nhwc(x) else nullcontext():
+                return torch.stack([one({k: v[i] for k, v in weights.items()}, x if shared else x[i])
+                                    for i in range(n)])
         # "different": a target with dropout draws an independent mask for every network.
         return torch.vmap(one, in_dims=(0, None if shared else 0), randomness="different")(
             dict(weights), x)
@@ -298,6 +302,13 @@ class TargetNet:
         """The module's own parameters (and running statistics) as a batch of one network."""
         own = {**dict(self.module.named_parameters()), **dict(self.module.named_buffers())}
         return {k: own[k].detach().unsqueeze(0) for k in [*self.param_shapes, *self.stat_shapes]}
+
+
+def _pool_nhwc(x: torch.Tensor) -> bool:
+    """Whether a CPU loop over image networks should pool through the channels-last kernel:
+    under autograd (inference runs in channels-last already) and not inside torch.compile."""
+    return (x.device.type == "cpu" and torch.is_grad_enabled() and x.dim() >= 4
+            and not torch.compiler.is_compiling())
 
 
 def layer_labels(layers: tuple[LayerSpec, ...] | list[LayerSpec]) -> list[str]:
