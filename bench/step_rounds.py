@@ -1,9 +1,9 @@
-"""The Deutsch MNIST training step with the `loop` and the `vmap` backend, and the loop with
-PyTorch's NCHW max-pool instead of the channels-last one TargetNet uses in training
-(`hyperzoo.targets.pooling`), interleaved in one process: ``--rounds`` rounds, each a fresh
-matmul peak and the median of ``--steps`` steps per variant, so a machine whose speed drifts (a
-shared VM) affects all alike. Prints JSON; not a test. (One backend's breakdown and profile:
-bench/step_time.py.)
+"""The Deutsch MNIST training step with the `loop` backend (in channels-last layout, TargetNet's
+default on CPU), the loop in NCHW layout (`TargetNet.channels_last = False`; max-pools still
+through the channels-last kernel, `hyperzoo.targets.pooling`) and the `vmap` backend,
+interleaved in one process: ``--rounds`` rounds, each a fresh matmul peak and the median of
+``--steps`` steps per variant, so a machine whose speed drifts (a shared VM) affects all alike.
+Prints JSON; not a test. (One backend's breakdown and profile: bench/step_time.py.)
 
     python bench/step_rounds.py [--rounds 4] [--steps 5] [--threads 2] [--allocator tuned]
 """
@@ -19,10 +19,8 @@ import torch
 from hardware import allocator, count_flops, describe, matmul_peak, median_seconds
 from step_time import paper_recipe
 
-from hyperzoo.targets import target_net
-
-# variant -> (backend, max-pool through the channels-last kernel)
-VARIANTS = {"loop": ("loop", True), "loop_nchw_pool": ("loop", False), "vmap": ("vmap", True)}
+# variant -> (backend, channels-last layout)
+VARIANTS = {"loop": ("loop", True), "loop_nchw": ("loop", False), "vmap": ("vmap", True)}
 
 
 def main() -> None:
@@ -39,22 +37,18 @@ def main() -> None:
     x, y = torch.rand(32, 32, 1, 28, 28, generator=gen), torch.randint(10, (32, 32), generator=gen)
     target, _, _, _, one_step = paper_recipe("loop", x, y)
     flops = count_flops(one_step)  # on the loop: the counter miscounts the vmap step
-    pool_nhwc = target_net._pool_nhwc
     rounds = []
     for _ in range(args.rounds):
         peak = matmul_peak(torch.device("cpu"))
         row: dict = {"matmul_peak_gflop_per_s": round(peak / 1e9, 1)}
-        for variant, (backend, nhwc_pool) in VARIANTS.items():
-            target.backend = backend
-            # The switch TargetNet consults, replaced for the NCHW variant only.
-            target_net._pool_nhwc = pool_nhwc if nhwc_pool else (lambda x: False)
+        for variant, (backend, channels_last) in VARIANTS.items():
+            target.backend, target.channels_last = backend, channels_last
             seconds = median_seconds(one_step, torch.device("cpu"), args.steps)
             row[variant] = {"step_seconds": round(seconds, 4),
                             "fraction_of_peak": round(flops / seconds / peak, 3)}
-        target_net._pool_nhwc = pool_nhwc
         rounds.append(row)
     ratios = [r["loop"]["step_seconds"] / r["vmap"]["step_seconds"] for r in rounds]
-    pool = [r["loop_nchw_pool"]["step_seconds"] / r["loop"]["step_seconds"] for r in rounds]
+    nchw = [r["loop_nchw"]["step_seconds"] / r["loop"]["step_seconds"] for r in rounds]
     print(json.dumps({
         "device": describe(torch.device("cpu")), "threads": torch.get_num_threads(),
         "torch": torch.__version__, "machine": platform.machine(), "allocator": memory,
@@ -63,9 +57,9 @@ def main() -> None:
         "loop_over_vmap_seconds": {"per_round": [round(r, 3) for r in ratios],
                                    "mean": round(statistics.mean(ratios), 3),
                                    "std": round(statistics.stdev(ratios), 3) if len(ratios) > 1 else None},
-        "loop_nchw_pool_over_loop_seconds": {
-            "per_round": [round(r, 3) for r in pool], "mean": round(statistics.mean(pool), 3),
-            "std": round(statistics.stdev(pool), 3) if len(pool) > 1 else None},
+        "loop_nchw_over_loop_seconds": {
+            "per_round": [round(r, 3) for r in nchw], "mean": round(statistics.mean(nchw), 3),
+            "std": round(statistics.stdev(nchw), 3) if len(nchw) > 1 else None},
     }, indent=2))
 
 

@@ -141,3 +141,50 @@ def test_lenet_standardizes_its_input_with_fixed_constants():
         CIFAR_STD, dtype=torch.float64)[:, None, None]
     torch.testing.assert_close(std_net(x), raw_net(by_hand))
     assert sum(p.numel() for p in std_net.parameters()) == sum(layer_weights(LeNetCIFAR()))
+
+
+def test_channels_last_slices_have_explicit_nhwc_strides_even_with_one_channel():
+    from hyperzoo.targets.target_net import to_channels_last
+
+    t = torch.randn(2, 3, 1, 5, 4, requires_grad=True)
+    cl = to_channels_last(t)
+    assert torch.equal(cl, t) and cl[1].stride() == (20, 1, 4, 1)  # oneDNN's NHWC path, not NCHW's
+    cl.sum().backward()
+    assert torch.equal(t.grad, torch.ones_like(t))
+
+
+@pytest.mark.parametrize("name", [n for n in sorted(BUILTIN) if len(build_target(n).input_shape) == 3])
+def test_channels_last_training_gradients_equal_nchws(name):
+    module = build_target(name).double().eval()
+    target = TargetNet(module, module.input_shape, backend="loop")
+    weights = random_batch(target, 2)
+    x = torch.randn(2, 3, *module.input_shape, dtype=torch.float64)
+
+    def grads(channels_last: bool) -> dict[str, torch.Tensor]:
+        target.channels_last = channels_last
+        leaves = {k: v.clone().requires_grad_(k in target.param_shapes) for k, v in weights.items()}
+        target(leaves, x).square().sum().backward()
+        return {k: v.grad for k, v in leaves.items() if v.grad is not None}
+
+    nhwc, nchw = grads(True), grads(False)
+    assert nhwc.keys() == nchw.keys() and nhwc
+    for k in nchw:
+        torch.testing.assert_close(nhwc[k], nchw[k], msg=k)
+
+
+def test_training_stays_nchw_where_pytorchs_nhwc_backward_corrupts_memory():
+    # torch 2.13's NHWC backward of a 1x1 stride-2 convolution with few input channels aborts
+    # the process (heap corruption): such targets train in NCHW, and still evaluate in NHWC.
+    risky = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.Conv2d(4, 6, 1, stride=2), nn.Flatten(),
+                          nn.Linear(6 * 4 * 4, 10))
+    seen: list[bool] = []
+    nhwc = torch.channels_last
+    risky[1].register_forward_hook(lambda m, i, o: seen.append(i[0].is_contiguous(memory_format=nhwc)))
+    target = TargetNet(risky, (1, 8, 8), backend="loop")
+    weights = {k: (torch.randn(2, *s) * 0.2).requires_grad_() for k, s in target.param_shapes.items()}
+    seen.clear()
+    target(weights, torch.randn(2, 3, 1, 8, 8)).sum().backward()
+    with torch.no_grad():
+        target(weights, torch.randn(3, 1, 8, 8))
+    assert seen == [False, False, True, True]
+    assert TargetNet(DeutschMNIST(), (1, 28, 28))._train_channels_last

@@ -107,10 +107,16 @@ def _channels(norm: nn.Module) -> int:
 
 
 def to_channels_last(t: torch.Tensor) -> torch.Tensor:
-    """``(B, C, H, W)`` or ``(N, B, C, H, W)``: every ``(B, C, H, W)`` slice in NHWC layout."""
+    """``(B, C, H, W)`` or ``(N, B, C, H, W)``: every ``(B, C, H, W)`` slice in NHWC layout,
+    with explicit NHWC strides even where C = 1 (a size-1 dimension's stride is otherwise free,
+    and oneDNN then takes its NCHW path: a one-channel convolution's weight gradient was 5x
+    slower there)."""
     if t.dim() == 4:
-        return t.to(memory_format=torch.channels_last)  # explicit NHWC strides even when C = 1
-    return t.permute(0, 1, 3, 4, 2).contiguous().permute(0, 1, 4, 2, 3)
+        return t.to(memory_format=torch.channels_last)
+    n, b, c, h, w = t.shape
+    out = torch.empty_strided(t.shape, (b * h * w * c, h * w * c, 1, w * c, c), dtype=t.dtype,
+                              device=t.device)
+    return out.copy_(t)  # differentiable: the gradient flows back to t
 
 
 class TargetNet:
@@ -120,6 +126,8 @@ class TargetNet:
     ``torch.func.functional_call`` (``vmap`` over networks, or one call per network where
     that is faster: ``backend="auto"`` picks the loop on CPU). Layers are found in forward
     order by tracing one forward pass on zeros of ``input_shape`` (no batch axis).
+    ``channels_last`` (default True): the CPU loop runs image targets in NHWC layout (training
+    too, unless the module has a convolution that PyTorch's NHWC backward gets wrong, below).
     """
 
     def __init__(self, module: nn.Module, input_shape: tuple[int, ...], backend: Backend = "auto"):
@@ -128,6 +136,8 @@ class TargetNet:
         self.module = module
         self.input_shape = tuple(input_shape)
         self.backend: Backend = backend
+        self.channels_last = True
+        self._train_channels_last = not any(_nhwc_backward_unsafe(m) for m in module.modules())
         self.layers: tuple[LayerSpec, ...] = self._trace_layers()
         self.param_shapes: dict[str, tuple[int, ...]] = {
             name: tuple(p.shape) for name, p in module.named_parameters()
@@ -284,13 +294,15 @@ class TargetNet:
         # (bench/step_time.py), so "auto" loops there.
         loop = self.backend == "loop" or (self.backend == "auto" and x.device.type == "cpu")
         if loop:
-            # Inference on CPU: 2-D convolutions ran 1.4-2.2x faster in channels-last layout on
-            # every built-in target (bench/inference.py); with autograd it was mixed.
-            if x.device.type == "cpu" and len(self.input_shape) == 3 and not torch.is_grad_enabled():
+            # On CPU, 2-D convolutions in channels-last layout: faster on every built-in target
+            # for inference, and for training on 7 of 8 (bench/inference.py, layout_seconds_cpu).
+            if (self.channels_last and x.device.type == "cpu" and len(self.input_shape) == 3
+                    and (self._train_channels_last or not torch.is_grad_enabled())):
                 x = to_channels_last(x)
                 # Only 5-D tensors change: statistics (N, C) stay the views they are.
                 weights = {k: to_channels_last(v) if v.dim() == 5 else v for k, v in weights.items()}
-            # Training on CPU: max-pools through the channels-last kernel (`pooling`).
+            # Max-pools of NCHW tensors that a module still makes (a .contiguous(), a cat):
+            # through the channels-last kernel under autograd (`pooling`).
             with ChannelsLastMaxPool() if _pool_nhwc(x) else nullcontext():
                 return torch.stack([one({k: v[i] for k, v in weights.items()}, x if shared else x[i])
                                     for i in range(n)])
@@ -302,6 +314,14 @@ class TargetNet:
         """The module's own parameters (and running statistics) as a batch of one network."""
         own = {**dict(self.module.named_parameters()), **dict(self.module.named_buffers())}
         return {k: own[k].detach().unsqueeze(0) for k in [*self.param_shapes, *self.stat_shapes]}
+
+
+def _nhwc_backward_unsafe(module: nn.Module) -> bool:
+    """A strided convolution with few input channels: in torch 2.13 on CPU the NHWC backward of a
+    1x1 convolution with stride >= 2 and at most 6 input channels corrupts the heap (glibc aborts:
+    "free(): invalid next size"); NCHW is fine. Of kernels 1, 2, 3 and 5, strides 1 to 3 and 1 to
+    12 input channels probed, only 1x1 kernels failed; this refuses every strided one under 8."""
+    return isinstance(module, nn.Conv2d) and max(module.stride) > 1 and module.in_channels < 8
 
 
 def _pool_nhwc(x: torch.Tensor) -> bool:
