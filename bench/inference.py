@@ -6,8 +6,7 @@ batched vs the naive way. Prints JSON; not a test.
 
 ``layout_seconds``: NCHW vs channels-last weights and inputs for every built-in target, for
 inference (one plain module, 1,024 images) and for a training step (32 generated networks x 32
-images, forward + backward; NCHW also with max-pools through the channels-last kernel, as
-TargetNet does for NCHW tensors): the evidence for TargetNet's channels-last layout on CPU.
+images, forward + backward): the evidence for TargetNet's channels-last layout on CPU.
 ``--networks 0`` skips the ensemble part, ``--layouts`` off skips the layout part. The
 ensemble's rates (``fraction_of_peak``) are against a matmul peak measured in the same run.
 Random images of MNIST's shape without --data-dir.
@@ -18,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-from contextlib import nullcontext
 
 import torch
 import torch.nn.functional as F
@@ -30,7 +28,6 @@ from hyperzoo.devices import resolve_device
 from hyperzoo.evaluation import predict_proba
 from hyperzoo.methods import build_method
 from hyperzoo.targets import DeutschMNIST, TargetNet
-from hyperzoo.targets.pooling import ChannelsLastMaxPool
 from hyperzoo.targets.registry import BUILTIN
 from hyperzoo.targets.target_net import to_channels_last
 
@@ -59,20 +56,18 @@ def layout_one(cls: type[torch.nn.Module], input_shape: tuple[int, ...], repeats
     xs = x.reshape(32, 32, *input_shape)
     ys = torch.randint(nchw(x[:1]).shape[-1], (32 * 32,))
 
-    def train(channels_last: bool, nhwc_pools: bool = False):
+    def train(channels_last: bool):
         w, inputs = batch, xs
         if channels_last:  # what TargetNet's CPU loop does
             w = {k: to_channels_last(v) if v.dim() == 5 else v for k, v in w.items()}
             inputs = to_channels_last(xs)
-        with ChannelsLastMaxPool() if nhwc_pools else nullcontext():
-            logits = torch.stack([functional_call(nchw, {k: v[i] for k, v in w.items()}, (inputs[i],))
-                                  for i in range(32)])
+        logits = torch.stack([functional_call(nchw, {k: v[i] for k, v in w.items()}, (inputs[i],))
+                              for i in range(32)])
         F.cross_entropy(logits.flatten(0, 1), ys).backward()
 
     runs = {"inference_nchw": lambda: infer(nchw, x),
             "inference_channels_last": lambda: infer(nhwc, x_nhwc),
             "training_32x32_nchw": lambda: train(False),
-            "training_32x32_nchw_nhwc_pools": lambda: train(False, nhwc_pools=True),
             "training_32x32_channels_last": lambda: train(True)}
     return {k: round(median_seconds(fn, torch.device("cpu"), repeats), 4) for k, fn in runs.items()}
 

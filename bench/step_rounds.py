@@ -1,6 +1,5 @@
 """The Deutsch MNIST training step with the `loop` backend (in channels-last layout, TargetNet's
-default on CPU), the loop in NCHW layout (`TargetNet.channels_last = False`; max-pools still
-through the channels-last kernel, `hyperzoo.targets.pooling`) and the `vmap` backend,
+default on CPU), the loop in NCHW layout (`TargetNet.channels_last = False`) and the `vmap` backend,
 interleaved in one process: ``--rounds`` rounds, each a fresh matmul peak and the median of
 ``--steps`` steps per variant, so a machine whose speed drifts (a shared VM) affects all alike.
 Prints JSON; not a test. (One backend's breakdown and profile: bench/step_time.py.)

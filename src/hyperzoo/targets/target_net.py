@@ -10,7 +10,6 @@ network's own running statistics, which the weight batch must then carry.
 from __future__ import annotations
 
 import math
-from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -19,7 +18,6 @@ from torch import nn
 from torch.func import functional_call
 
 from hyperzoo.errors import ConfigError
-from hyperzoo.targets.pooling import ChannelsLastMaxPool
 from hyperzoo.weights import WeightBatch, batch_size
 
 Backend = Literal["auto", "vmap", "loop"]
@@ -301,11 +299,8 @@ class TargetNet:
                 x = to_channels_last(x)
                 # Only 5-D tensors change: statistics (N, C) stay the views they are.
                 weights = {k: to_channels_last(v) if v.dim() == 5 else v for k, v in weights.items()}
-            # Max-pools of NCHW tensors that a module still makes (a .contiguous(), a cat):
-            # through the channels-last kernel under autograd (`pooling`).
-            with ChannelsLastMaxPool() if _pool_nhwc(x) else nullcontext():
-                return torch.stack([one({k: v[i] for k, v in weights.items()}, x if shared else x[i])
-                                    for i in range(n)])
+            return torch.stack([one({k: v[i] for k, v in weights.items()}, x if shared else x[i])
+                                for i in range(n)])
         # "different": a target with dropout draws an independent mask for every network.
         return torch.vmap(one, in_dims=(0, None if shared else 0), randomness="different")(
             dict(weights), x)
@@ -322,13 +317,6 @@ def _nhwc_backward_unsafe(module: nn.Module) -> bool:
     "free(): invalid next size"); NCHW is fine. Of kernels 1, 2, 3 and 5, strides 1 to 3 and 1 to
     12 input channels probed, only 1x1 kernels failed; this refuses every strided one under 8."""
     return isinstance(module, nn.Conv2d) and max(module.stride) > 1 and module.in_channels < 8
-
-
-def _pool_nhwc(x: torch.Tensor) -> bool:
-    """Whether a CPU loop over image networks should pool through the channels-last kernel:
-    under autograd (inference runs in channels-last already) and not inside torch.compile."""
-    return (x.device.type == "cpu" and torch.is_grad_enabled() and x.dim() >= 4
-            and not torch.compiler.is_compiling())
 
 
 def layer_labels(layers: tuple[LayerSpec, ...] | list[LayerSpec]) -> list[str]:
