@@ -1,15 +1,20 @@
 """Wall time of the README's two setup commands from a clean clone of this repository's HEAD, run
 one after the other (nothing else should run beside them), and the test counts pytest reports.
-Prints JSON; not a test. The README's opening paragraph quotes it.
+Prints JSON (with the demo's printout, to hold against the README's "What the demo prints");
+not a test. The README's opening paragraph quotes it. ``--demo-results DIR`` also copies the
+demo run's metrics-test.json, config.yaml and command.txt there.
 
-    python bench/readme_commands.py > bench/results/readme_commands.json
+    python bench/readme_commands.py [--demo-results experiments/results/demo] \
+        > bench/results/readme_commands.json
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import json
 import re
+import shutil
 import subprocess
 import tempfile
 import time
@@ -28,6 +33,10 @@ def commands() -> list[str]:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--demo-results", type=Path, default=None,
+                        help="copy the demo run's metrics-test.json, config.yaml, command.txt here")
+    args = parser.parse_args()
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
                           check=True).stdout.strip()
     runs = []
@@ -38,9 +47,14 @@ def main() -> None:
             start = time.perf_counter()
             done = subprocess.run(command, shell=True, cwd=clone, capture_output=True, text=True)
             seconds = time.perf_counter() - start
+            demo = clone / "runs" / "demo"
+            if args.demo_results is not None and (demo / "metrics-test.json").is_file():
+                args.demo_results.mkdir(parents=True, exist_ok=True)
+                for name in ("metrics-test.json", "config.yaml", "command.txt"):
+                    shutil.copy(demo / name, args.demo_results / name)
         summary = re.findall(r"^(\d+ passed.*) in [\d.]+s", done.stdout, flags=re.M)
         runs.append({"command": command, "exit_code": done.returncode, "seconds": round(seconds, 1),
-                     **({"pytest": summary[-1]} if summary else {})})
+                     **({"pytest": summary[-1]} if summary else {"stdout": done.stdout[-3000:]})})
     print(json.dumps({"commit": head, "date": datetime.date.today().isoformat(), "runs": runs},
                      indent=2))
 
