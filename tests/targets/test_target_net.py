@@ -188,3 +188,29 @@ def test_training_stays_nchw_where_pytorchs_nhwc_backward_corrupts_memory():
         target(weights, torch.randn(3, 1, 8, 8))
     assert seen == [False, False, True, True]
     assert TargetNet(DeutschMNIST(), (1, 28, 28))._train_channels_last
+
+
+class ViewNet(nn.Module):
+    """A user's net that flattens with ``view``, which NCHW strides allow and NHWC's refuse."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.fc = nn.Conv2d(1, 4, 3, padding=1), nn.Linear(4 * 8 * 8, 10)
+
+    def forward(self, x):
+        h = torch.relu(self.conv(x))
+        return self.fc(h.view(h.size(0), -1))
+
+
+@pytest.mark.parametrize("grad", [True, False])
+def test_a_module_that_cannot_run_in_channels_last_runs_in_nchw(grad):
+    target = TargetNet(ViewNet(), (1, 8, 8))
+    assert not target.channels_last and TargetNet(DeutschMNIST(), (1, 28, 28)).channels_last
+    weights = {k: torch.randn(2, *s) * 0.3 for k, s in target.param_shapes.items()}
+    x = torch.randn(3, 1, 8, 8)
+    with torch.set_grad_enabled(grad):
+        out = target(weights, x)
+    for i in range(2):
+        ref = ViewNet()
+        ref.load_state_dict({k: v[i] for k, v in weights.items()})
+        torch.testing.assert_close(out[i], ref(x))

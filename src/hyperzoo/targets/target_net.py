@@ -124,8 +124,10 @@ class TargetNet:
     ``torch.func.functional_call`` (``vmap`` over networks, or one call per network where
     that is faster: ``backend="auto"`` picks the loop on CPU). Layers are found in forward
     order by tracing one forward pass on zeros of ``input_shape`` (no batch axis).
-    ``channels_last`` (default True): the CPU loop runs image targets in NHWC layout (training
-    too, unless the module has a convolution that PyTorch's NHWC backward gets wrong, below).
+    ``channels_last``: whether the CPU loop runs this image target in NHWC layout (training too,
+    unless the module has a convolution whose NHWC backward PyTorch gets wrong, below); True where
+    a trial forward pass in NHWC succeeds (a ``x.view(len(x), -1)`` after a convolution fails
+    there), settable to False.
     """
 
     def __init__(self, module: nn.Module, input_shape: tuple[int, ...], backend: Backend = "auto"):
@@ -134,9 +136,9 @@ class TargetNet:
         self.module = module
         self.input_shape = tuple(input_shape)
         self.backend: Backend = backend
-        self.channels_last = True
         self._train_channels_last = not any(_nhwc_backward_unsafe(m) for m in module.modules())
         self.layers: tuple[LayerSpec, ...] = self._trace_layers()
+        self.channels_last = len(self.input_shape) == 3 and self._runs_channels_last()
         self.param_shapes: dict[str, tuple[int, ...]] = {
             name: tuple(p.shape) for name, p in module.named_parameters()
         }
@@ -213,6 +215,26 @@ class TargetNet:
                 )
             )
         return tuple(specs)
+
+    def _runs_channels_last(self) -> bool:
+        """Whether one forward pass (eval mode, no grad) runs with NHWC input and kernels: layout
+        only changes strides, so a module computes the same there unless it fails (a ``view``
+        that needs NCHW strides raises)."""
+        nhwc = torch.channels_last
+        own = {k: v.to(memory_format=nhwc) if v.dim() == 4 else v
+               for k, v in [*self.module.named_parameters(), *self.module.named_buffers()]}
+        p = next(self.module.parameters())
+        x = torch.zeros(2, *self.input_shape, device=p.device, dtype=p.dtype).to(memory_format=nhwc)
+        was_training = self.module.training
+        try:
+            self.module.eval()
+            with torch.no_grad():
+                functional_call(self.module, own, (x,))
+        except RuntimeError:
+            return False
+        finally:
+            self.module.train(was_training)
+        return True
 
     @property
     def num_weights(self) -> int:
