@@ -32,7 +32,8 @@ def predict(target: TargetNet, weights: WeightBatch, x: torch.Tensor, max_pairs:
     n = batch_size(weights)
     # At most 1,024 images per network call: with fewer networks than max_pairs // 1024 the
     # chunks used to grow to 8,192 images, whose activations (0.8 GB for the Deutsch MNIST net)
-    # made one network's pass 3x slower than in chunks of 512-4,096 (bench/chunking.py).
+    # ran erratically, at 0.15-0.66 of peak, against 0.58-0.64 in chunks of 256-2,048
+    # (bench/chunking.py).
     nets = max(1, min(n, max_pairs // max(1, min(len(x), IMAGE_CHUNK))))
     images = max(1, min(IMAGE_CHUNK, max_pairs // nets))
     rows = []
