@@ -22,6 +22,12 @@ from step_time import paper_recipe
 VARIANTS = {"loop": ("loop", True), "loop_nchw": ("loop", False), "vmap": ("vmap", True)}
 
 
+def spread(ratios: list[float]) -> dict:
+    """Per-round ratios, their mean and standard deviation (None for one round)."""
+    return {"per_round": [round(r, 3) for r in ratios], "mean": round(statistics.mean(ratios), 3),
+            "std": round(statistics.stdev(ratios), 3) if len(ratios) > 1 else None}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=4)
@@ -53,12 +59,8 @@ def main() -> None:
         "torch": torch.__version__, "machine": platform.machine(), "allocator": memory,
         "recipe": "Deutsch MNIST, 32 noise vectors x 32 images, random images",
         "step_gflop": round(flops / 1e9, 3), "rounds": rounds,
-        "loop_over_vmap_seconds": {"per_round": [round(r, 3) for r in ratios],
-                                   "mean": round(statistics.mean(ratios), 3),
-                                   "std": round(statistics.stdev(ratios), 3) if len(ratios) > 1 else None},
-        "loop_nchw_over_loop_seconds": {
-            "per_round": [round(r, 3) for r in nchw], "mean": round(statistics.mean(nchw), 3),
-            "std": round(statistics.stdev(nchw), 3) if len(nchw) > 1 else None},
+        "loop_over_vmap_seconds": spread(ratios),
+        "loop_nchw_over_loop_seconds": spread(nchw),
     }, indent=2))
 
 

@@ -157,6 +157,7 @@ def test_channels_last_slices_have_explicit_nhwc_strides_even_with_one_channel()
 def test_channels_last_training_gradients_equal_nchws(name):
     module = build_target(name).double().eval()
     target = TargetNet(module, module.input_shape, backend="loop")
+    assert target.channels_last and target._train_channels_last  # so the two layouts differ
     weights = random_batch(target, 2)
     x = torch.randn(2, 3, *module.input_shape, dtype=torch.float64)
 

@@ -171,16 +171,11 @@ class TargetNet:
             owners[mod] = mod_name
         order: list[nn.Module] = []
         hooks = [m.register_forward_hook(lambda m, i, o: order.append(m)) for m in owners]
-        was_training = self.module.training
         try:
-            self.module.eval()
-            p = next(self.module.parameters())
-            with torch.no_grad():
-                self.module(torch.zeros(2, *self.input_shape, device=p.device, dtype=p.dtype))
+            self._trial_forward(dict(self.module.named_parameters()), torch.contiguous_format)
         finally:
             for h in hooks:
                 h.remove()
-            self.module.train(was_training)
         seen: list[nn.Module] = []
         for m in order:
             if m in seen:
@@ -216,24 +211,30 @@ class TargetNet:
             )
         return tuple(specs)
 
-    def _runs_channels_last(self) -> bool:
-        """Whether one forward pass (eval mode, no grad) runs with NHWC input and kernels: layout
-        only changes strides, so a module computes the same there unless it fails (a ``view``
-        that needs NCHW strides raises)."""
-        nhwc = torch.channels_last
-        own = {k: v.to(memory_format=nhwc) if v.dim() == 4 else v
-               for k, v in [*self.module.named_parameters(), *self.module.named_buffers()]}
+    def _trial_forward(self, params: WeightBatch, layout: torch.memory_format) -> None:
+        """One forward pass on two zero inputs in ``layout``, in eval mode, without autograd;
+        the module's own mode is restored."""
         p = next(self.module.parameters())
-        x = torch.zeros(2, *self.input_shape, device=p.device, dtype=p.dtype).to(memory_format=nhwc)
+        x = torch.zeros(2, *self.input_shape, device=p.device, dtype=p.dtype)
         was_training = self.module.training
         try:
             self.module.eval()
             with torch.no_grad():
-                functional_call(self.module, own, (x,))
-        except RuntimeError:
-            return False
+                functional_call(self.module, params, (x.to(memory_format=layout),))
         finally:
             self.module.train(was_training)
+
+    def _runs_channels_last(self) -> bool:
+        """Whether a forward pass runs with NHWC input and kernels: layout only changes strides,
+        so a module computes the same there unless it fails (a ``view`` that needs NCHW strides
+        raises)."""
+        nhwc = torch.channels_last
+        params = {k: v.to(memory_format=nhwc) if v.dim() == 4 else v
+                  for k, v in self.module.named_parameters()}
+        try:
+            self._trial_forward(params, nhwc)
+        except RuntimeError:
+            return False
         return True
 
     @property
@@ -316,7 +317,7 @@ class TargetNet:
         if loop:
             # On CPU, 2-D convolutions in channels-last layout: faster on every built-in target,
             # for inference and for training (bench/inference.py, layout_seconds_cpu).
-            if (self.channels_last and x.device.type == "cpu" and len(self.input_shape) == 3
+            if (self.channels_last and x.device.type == "cpu"
                     and (self._train_channels_last or not torch.is_grad_enabled())):
                 x = to_channels_last(x)
                 # Only 5-D tensors change: statistics (N, C) stay the views they are.
