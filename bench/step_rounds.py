@@ -1,8 +1,12 @@
-"""The Deutsch MNIST training step with the `loop` backend (in channels-last layout, TargetNet's
-default on CPU), the loop in NCHW layout (`TargetNet.channels_last = False`) and the `vmap` backend,
-interleaved in one process: ``--rounds`` rounds, each a fresh matmul peak and the median of
-``--steps`` steps per variant, so a machine whose speed drifts (a shared VM) affects all alike.
-Prints JSON; not a test. (One backend's breakdown and profile: bench/step_time.py.)
+"""The Deutsch MNIST training step under each way TargetNet can run its networks on a CPU,
+interleaved in one process: ``threads`` (whole networks per thread, the CPU default), ``loop``
+(one network at a time, every thread on each operator), both in channels-last layout; the loop in
+NCHW layout (`TargetNet.channels_last = False`); the `vmap` backend; and the loop on the same
+network with each activation before its max-pool instead of after (the built-in targets pool
+first: the same function; `hyperzoo.targets.zoo.pool_then`). ``--rounds`` rounds,
+each a fresh matmul peak and the median of ``--steps`` steps per variant, so a machine whose speed
+drifts (a shared VM) affects all alike. Prints JSON; not a test. (One backend's breakdown and
+profile: bench/step_time.py.)
 
     python bench/step_rounds.py [--rounds 4] [--steps 5] [--threads 2] [--allocator tuned]
 """
@@ -17,9 +21,22 @@ import statistics
 import torch
 from hardware import allocator, count_flops, describe, matmul_peak, median_seconds
 from step_time import paper_recipe
+from torch import nn
 
-# variant -> (backend, channels-last layout)
-VARIANTS = {"loop": ("loop", True), "loop_nchw": ("loop", False), "vmap": ("vmap", True)}
+# variant -> (backend, channels-last layout, activation before pooling)
+VARIANTS = {"threads": ("threads", True, False), "loop": ("loop", True, False),
+            "loop_nchw": ("loop", False, False), "vmap": ("vmap", True, False),
+            "loop_activation_then_pool": ("loop", True, True)}
+# variant / other variant: the step-time ratios the summary reports
+RATIOS = (("loop", "threads"), ("vmap", "threads"), ("loop_nchw", "loop"), ("vmap", "loop"),
+          ("loop_activation_then_pool", "loop"))
+
+
+def activation_then_pool() -> nn.Sequential:
+    """DeutschMNIST with each ReLU before its max-pool, as the seeds draw it."""
+    return nn.Sequential(nn.Conv2d(1, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(32, 16, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Flatten(), nn.Linear(7 * 7 * 16, 8), nn.ReLU(), nn.Linear(8, 10))
 
 
 def spread(ratios: list[float]) -> dict:
@@ -40,27 +57,28 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     gen = torch.Generator().manual_seed(0)
     x, y = torch.rand(32, 32, 1, 28, 28, generator=gen), torch.randint(10, (32, 32), generator=gen)
-    target, _, _, _, one_step = paper_recipe("loop", x, y)
-    flops = count_flops(one_step)  # on the loop: the counter miscounts the vmap step
+    recipes = {order: paper_recipe("loop", x, y, activation_then_pool() if order else None)
+               for order in (False, True)}
+    flops = count_flops(recipes[False][-1])  # on the loop: the counter miscounts the vmap step
     rounds = []
     for _ in range(args.rounds):
         peak = matmul_peak(torch.device("cpu"))
         row: dict = {"matmul_peak_gflop_per_s": round(peak / 1e9, 1)}
-        for variant, (backend, channels_last) in VARIANTS.items():
+        for variant, (backend, channels_last, order) in VARIANTS.items():
+            target, *_, one_step = recipes[order]
             target.backend, target.channels_last = backend, channels_last
             seconds = median_seconds(one_step, torch.device("cpu"), args.steps)
             row[variant] = {"step_seconds": round(seconds, 4),
                             "fraction_of_peak": round(flops / seconds / peak, 3)}
         rounds.append(row)
-    ratios = [r["loop"]["step_seconds"] / r["vmap"]["step_seconds"] for r in rounds]
-    nchw = [r["loop_nchw"]["step_seconds"] / r["loop"]["step_seconds"] for r in rounds]
     print(json.dumps({
         "device": describe(torch.device("cpu")), "threads": torch.get_num_threads(),
         "torch": torch.__version__, "machine": platform.machine(), "allocator": memory,
         "recipe": "Deutsch MNIST, 32 noise vectors x 32 images, random images",
         "step_gflop": round(flops / 1e9, 3), "rounds": rounds,
-        "loop_over_vmap_seconds": spread(ratios),
-        "loop_nchw_over_loop_seconds": spread(nchw),
+        "fraction_of_peak": {v: spread([r[v]["fraction_of_peak"] for r in rounds]) for v in VARIANTS},
+        **{f"{a}_over_{b}_seconds": spread([r[a]["step_seconds"] / r[b]["step_seconds"] for r in rounds])
+           for a, b in RATIOS},
     }, indent=2))
 
 

@@ -3,7 +3,7 @@ and its target-only floor come to the device's matmul peak measured in the same 
 JSON; not a test. (Inference speed: bench/inference.py.)
 
     python bench/step_time.py [--data-dir ../shared/data] [--device auto] [--repeats 5] [--allocator tuned]
-                              [--backends loop,vmap] [--profile]
+                              [--backends threads,loop,vmap] [--profile]
 
 Random images of MNIST's shape without --data-dir (the speed does not depend on the pixels).
 """
@@ -19,6 +19,7 @@ import time
 import torch
 import torch.nn.functional as F
 from hardware import allocator, count_flops, describe, matmul_peak, median_seconds, rate, sync
+from torch import nn
 
 from hyperzoo.data import load_dataset
 from hyperzoo.devices import resolve_device
@@ -56,11 +57,12 @@ def where_time_goes(fn, repeats: int) -> dict[str, float]:
     return {k: round(v, 4) for k, v in sorted(seconds.items(), key=lambda kv: -kv[1])}
 
 
-def paper_recipe(backend: str, x: torch.Tensor, y: torch.Tensor):
-    """The recipe on ``x``'s device (seeded): its target, method, Adam, noise generator and one
-    whole training step on the images ``x`` (N, B, 1, 28, 28) with labels ``y`` (N, B)."""
+def paper_recipe(backend: str, x: torch.Tensor, y: torch.Tensor, module: nn.Module | None = None):
+    """The recipe on ``x``'s device (seeded): its target (``module``, by default DeutschMNIST),
+    method, Adam, noise generator and one whole training step on the images ``x``
+    (N, B, 1, 28, 28) with labels ``y`` (N, B)."""
     torch.manual_seed(0)
-    target = TargetNet(DeutschMNIST().to(x.device), (1, 28, 28), backend=backend)
+    target = TargetNet((module or DeutschMNIST()).to(x.device), (1, 28, 28), backend=backend)
     method = build_method(target, PAPER).to(x.device)
     opt = torch.optim.Adam(method.parameters(), lr=1e-3)
     g = torch.Generator().manual_seed(0)
@@ -136,7 +138,7 @@ def main() -> None:
     parser.add_argument("--allocator", default="tuned", choices=["tuned", "default"],
                         help="the hyperzoo command's glibc thresholds (tuned) or glibc's default")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("--backends", default="loop,vmap", help="TargetNet backends to time")
+    parser.add_argument("--backends", default="threads,loop,vmap", help="TargetNet backends to time")
     parser.add_argument("--profile", action="store_true",
                         help="also the step's self CPU time by operator category")
     args = parser.parse_args()

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from hyperzoo.errors import ConfigError
+from hyperzoo.targets.target_net import BACKENDS
 
 
 def _at_least(key: str, value: float | None, low: float, allow_none: bool = False) -> None:
@@ -47,8 +48,9 @@ class TargetConfig:
     input_shape: list[int] | None = None
 
     def __post_init__(self) -> None:
-        if self.backend not in ("auto", "vmap", "loop"):
-            raise ConfigError(f"target.backend {self.backend!r} is not one of 'auto', 'vmap', 'loop'")
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"target.backend {self.backend!r} is not one of "
+                              f"{', '.join(map(repr, BACKENDS))}")
 
 
 @dataclass

@@ -13,7 +13,7 @@ from hyperzoo.config import Config, ConfigError, from_dict
 HELP: dict[str, str] = {
     "target.name": "built-in target (digits_net, deutsch_mnist, ...) or import path package.module:Class",
     "target.kwargs": "keyword arguments of the target's constructor",
-    "target.backend": "batched evaluation: auto (loop on CPU), vmap or loop",
+    "target.backend": "batched evaluation: auto (threads or loop on CPU, vmap on GPU), threads, loop or vmap",
     "target.input_shape": "(C, H, W) of one input; null reads it from the data set",
     "data.dataset": "built-in name, a path to an IDX folder, a CIFAR-format folder or an .npz; none: no data",
     "data.data_dir": "folder holding the data set (or its parent); relative paths are looked up here too",

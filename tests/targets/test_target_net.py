@@ -28,7 +28,7 @@ def test_paper_weight_counts():
 
 
 @pytest.mark.parametrize("name", sorted(BUILTIN))
-@pytest.mark.parametrize("backend", ["vmap", "loop"])
+@pytest.mark.parametrize("backend", ["vmap", "loop", "threads"])
 @pytest.mark.parametrize("shared", [True, False])
 @pytest.mark.parametrize("grad", [True, False])  # the loop runs inference in channels-last layout
 def test_batched_equals_separate_module_calls(name, backend, shared, grad):

@@ -1,10 +1,11 @@
-"""Seed 004's targets: layer shapes and the weight counts its tables give."""
+"""The built-in targets: seed 004's layer shapes and weight counts, and the pooling order."""
 
 import pytest
 import torch
+from torch import nn
 
 from hyperzoo.targets import TargetNet, build_target
-from hyperzoo.targets.zoo import VGGCIFAR, StaticMNIST
+from hyperzoo.targets.zoo import VGGCIFAR, StaticMNIST, pool_then
 
 
 def test_static_mnist_counts_match_seed_004_table_6():
@@ -56,3 +57,17 @@ def test_resnet32_parameter_count():
     convs = [m for m in module.modules() if isinstance(m, torch.nn.Conv2d)]
     assert len(convs) == 1 + 2 * 15 + 2  # stem, 3 stages × 5 blocks × 2, two projections
     assert module(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+
+
+@pytest.mark.parametrize("activation", [nn.ReLU, nn.LeakyReLU])
+def test_pooling_before_the_activation_is_the_same_function(activation):
+    torch.manual_seed(0)
+    conv = nn.Conv2d(3, 4, 3).double()
+    pool_first = nn.Sequential(conv, *pool_then(activation()))
+    seed_order = nn.Sequential(conv, activation(), nn.MaxPool2d(2))
+    x = torch.randn(5, 3, 10, 10, dtype=torch.float64, requires_grad=True)
+    out, ref = pool_first(x), seed_order(x)
+    assert torch.equal(out, ref)
+    grads = torch.autograd.grad(out.sum(), [x, conv.weight])
+    assert all(torch.equal(g, r) for g, r in zip(grads, torch.autograd.grad(ref.sum(), [x, conv.weight]),
+                                                 strict=True))

@@ -18,9 +18,10 @@ from torch import nn
 from torch.func import functional_call
 
 from hyperzoo.errors import ConfigError
+from hyperzoo.targets import threads
 from hyperzoo.weights import WeightBatch, batch_size
 
-Backend = Literal["auto", "vmap", "loop"]
+Backend = Literal["auto", "vmap", "loop", "threads"]
 
 # Layer kinds whose parameters hyperzoo can split into filters (one output unit each).
 _SUPPORTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
@@ -29,6 +30,7 @@ _NORMS = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
 # Batch norm (and instance norm with running statistics): their running buffers are per network.
 _RUNNING = nn.modules.batchnorm._NormBase
 STAT_NAMES = ("running_mean", "running_var")
+BACKENDS = ("auto", "vmap", "loop", "threads")
 
 
 class StatisticsMissing(ValueError):
@@ -121,8 +123,11 @@ class TargetNet:
     """Parameter specs, filters and layer order of a module, and batched evaluation.
 
     The module is never modified: weights are supplied per call through
-    ``torch.func.functional_call`` (``vmap`` over networks, or one call per network where
-    that is faster: ``backend="auto"`` picks the loop on CPU). Layers are found in forward
+    ``torch.func.functional_call``: ``vmap`` over networks, one call per network (``loop``), or
+    whole networks on each of ``torch.get_num_threads()`` CPU threads (``threads``, which falls
+    back to the loop where `threads.usable` says no). ``backend="auto"`` runs ``threads`` on CPU
+    for up to ``threads.MAX_BATCH`` inputs per network and the loop above, ``vmap`` elsewhere.
+    The threads call copies of the module made at their first use. Layers are found in forward
     order by tracing one forward pass on zeros of ``input_shape`` (no batch axis).
     ``channels_last``: whether the CPU loop runs this image target in NHWC layout (training too,
     unless the module has a convolution whose NHWC backward PyTorch gets wrong, below); True where
@@ -131,9 +136,10 @@ class TargetNet:
     """
 
     def __init__(self, module: nn.Module, input_shape: tuple[int, ...], backend: Backend = "auto"):
-        if backend not in ("auto", "vmap", "loop"):
-            raise ConfigError(f"backend {backend!r} is not one of 'auto', 'vmap', 'loop'")
+        if backend not in BACKENDS:
+            raise ConfigError(f"backend {backend!r} is not one of {', '.join(map(repr, BACKENDS))}")
         self.module = module
+        self._replicas = threads.Replicas(module)
         self.input_shape = tuple(input_shape)
         self.backend: Backend = backend
         self._train_channels_last = not any(_nhwc_backward_unsafe(m) for m in module.modules())
@@ -312,9 +318,11 @@ class TargetNet:
             return functional_call(self.module, {**params, **buffers}, (xi,))
 
         # vmap is the reference; on a CPU one functional_call per network was measured faster
-        # (bench/step_time.py), so "auto" loops there.
-        loop = self.backend == "loop" or (self.backend == "auto" and x.device.type == "cpu")
-        if loop:
+        # (bench/step_time.py), and on small batches whole networks per thread faster still
+        # (bench/step_rounds.py), so "auto" runs them on threads there where it can
+        # (threads.usable, threads.MAX_BATCH), else loops.
+        cpu_auto = self.backend == "auto" and x.device.type == "cpu"
+        if self.backend in ("loop", "threads") or cpu_auto:
             # On CPU, 2-D convolutions in channels-last layout: faster on every built-in target,
             # for inference and for training (bench/inference.py, layout_seconds_cpu).
             if (self.channels_last and x.device.type == "cpu"
@@ -322,8 +330,17 @@ class TargetNet:
                 x = to_channels_last(x)
                 # Only 5-D tensors change: statistics (N, C) stay the views they are.
                 weights = {k: to_channels_last(v) if v.dim() == 5 else v for k, v in weights.items()}
-            return torch.stack([one({k: v[i] for k, v in weights.items()}, x if shared else x[i])
-                                for i in range(n)])
+            batch = x.shape[0] if shared else x.shape[1]
+            if (x.device.type == "cpu" and threads.usable(self.module, n)
+                    and (self.backend == "threads" or batch <= threads.MAX_BATCH)):
+                return threads.run(self._replicas, list(weights), list(weights.values()), x, shared,
+                                   buffers)
+            # unbind, not v[i]: each select's backward writes a zero tensor of the whole batch's
+            # size, N of them per step; unbind's backward stacks the N gradients once.
+            nets = [dict(zip(weights, params, strict=True))
+                    for params in zip(*(v.unbind(0) for v in weights.values()), strict=True)]
+            xs = [x] * n if shared else x.unbind(0)
+            return torch.stack([one(params, xi) for params, xi in zip(nets, xs, strict=True)])
         # "different": a target with dropout draws an independent mask for every network.
         return torch.vmap(one, in_dims=(0, None if shared else 0), randomness="different")(
             dict(weights), x)

@@ -1,0 +1,188 @@
+"""Networks across CPU threads: each of ``torch.get_num_threads()`` worker threads runs whole
+networks of a weight batch, forward and backward, with one intra-op thread.
+
+Small networks on small batches keep a CPU's cores busier this way than one network at a time
+with every core on each operator: an operator of one small network is too short to split well,
+and every split ends at a barrier. The Deutsch MNIST training step (32 networks x 32 images,
+2 threads): 1.09 +- 0.04 x faster than the loop, 8 rounds (bench/results/step_rounds_cpu_2threads.json).
+
+The workers build and keep their own autograd graphs; `_OnThreads` joins them to the caller's
+graph, so a loss that mixes networks (their cross-entropy, the entropy of their weights)
+backpropagates as usual. Each network's arithmetic is the same as in the one-thread loop.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import torch
+from torch import nn
+from torch.func import functional_call
+
+# Modules whose result depends on the order of draws from the global random generator (dropout
+# in training) or on state every network updates (batch norm in training): the workers would
+# make both depend on thread timing.
+_ORDER_DEPENDENT = (nn.modules.dropout._DropoutNd, nn.modules.batchnorm._NormBase)
+
+_pool: ThreadPoolExecutor | None = None
+_pool_size = 0
+_pool_lock = threading.Lock()
+
+
+def _forget_workers() -> None:
+    # A forked child has none of the parent's threads: it starts its own workers when it needs them.
+    global _pool, _pool_size, _pool_lock
+    _pool, _pool_size, _pool_lock = None, 0, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_workers)
+
+
+def _one_thread() -> None:
+    torch.get_num_threads()  # initialise this thread's intra-op count first, or it resets it later
+    torch.set_num_threads(1)
+
+
+def workers() -> ThreadPoolExecutor:
+    """The worker threads for the caller's ``torch.get_num_threads()``, started on first use."""
+    global _pool, _pool_size
+    n = torch.get_num_threads()
+    with _pool_lock:
+        if _pool is None or _pool_size != n:
+            if _pool is not None:
+                _pool.shutdown()
+            _pool, _pool_size = ThreadPoolExecutor(n, thread_name_prefix="hyperzoo-net"), n
+            # Start every worker now, single-threaded, and give the caller its count back:
+            # torch.set_num_threads also sets the count that later threads start from.
+            barrier = threading.Barrier(n)
+            list(_pool.map(lambda _: (_one_thread(), barrier.wait()), range(n)))
+            torch.set_num_threads(n)
+    return _pool
+
+
+# Inputs per network up to which "auto" runs networks on threads. Above it the loop was faster:
+# 512 images per network trained 0.79-1.01x as fast on threads, and evaluating 20 networks on
+# 1,024 images each took 18.2 s on threads against 11.0 s in the loop (bench/inference.py; a
+# worker's activations outgrow its malloc arena and are mapped and unmapped at every call).
+MAX_BATCH = 256
+
+
+def usable(module: nn.Module, n: int) -> bool:
+    """Whether the networks of ``module`` can run on threads now: more than one thread and
+    network, no dropout or batch norm in training mode, no hooks (they are the caller's, on
+    the caller's module; the workers call copies)."""
+    if torch.get_num_threads() < 2 or n < 2:
+        return False
+    return not any((m.training and isinstance(m, _ORDER_DEPENDENT))
+                   or m._forward_hooks or m._forward_pre_hooks or m._backward_hooks
+                   or m._backward_pre_hooks for m in module.modules())
+
+
+class Replicas:
+    """One copy of a module per worker thread (``functional_call`` swaps a module's tensors
+    while it runs, so two threads cannot share one), made at first use and given the
+    original's train/eval modes at every call."""
+
+    def __init__(self, module: nn.Module) -> None:
+        self.module = module
+        self._copies: list[nn.Module] = []
+
+    def get(self, count: int) -> list[nn.Module]:
+        while len(self._copies) < count:
+            self._copies.append(copy.deepcopy(self.module).requires_grad_(False))
+        for replica in self._copies[:count]:
+            for src, dst in zip(self.module.modules(), replica.modules(), strict=True):
+                dst.training = src.training
+        return self._copies[:count]
+
+
+def chunks(n: int, parts: int) -> list[range]:
+    """``range(n)`` in at most ``parts`` contiguous pieces of nearly equal length."""
+    parts = min(parts, n)
+    bounds = [round(i * n / parts) for i in range(parts + 1)]
+    return [range(a, b) for a, b in zip(bounds, bounds[1:], strict=False)]
+
+
+def run(replicas: Replicas, names: Sequence[str], values: Sequence[torch.Tensor], x: torch.Tensor,
+        shared: bool, fixed: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Evaluate the networks whose per-network tensors are ``values`` ``(N, ...)`` (named
+    ``names``) on ``x`` (``(B, ...)`` if ``shared``, else ``(N, B, ...)``), with ``fixed``
+    tensors (buffers) shared by all; returns ``(N, B, ...)``, differentiable in ``values``
+    and ``x``."""
+    if torch.is_grad_enabled() and (x.requires_grad or any(v.requires_grad for v in values)):
+        return _OnThreads.apply(replicas, names, shared, fixed, x, *values)
+    with torch.no_grad():
+        outs, _ = _forward(replicas, names, values, x, shared, fixed, grad=False)
+    return torch.cat(outs)
+
+
+def _forward(replicas: Replicas, names: Sequence[str], values: Sequence[torch.Tensor],
+             x: torch.Tensor, shared: bool, fixed: dict[str, torch.Tensor], grad: bool,
+             ) -> tuple[list[torch.Tensor], list[tuple[torch.Tensor, list[torch.Tensor]]]]:
+    pool = workers()
+    cast = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else None
+    pieces = chunks(len(values[0]), _pool_size)
+    modules = replicas.get(len(pieces))
+
+    def piece(job: int) -> tuple[torch.Tensor, tuple[torch.Tensor, list[torch.Tensor]]]:
+        rows = pieces[job]
+        # Grad mode and autocast are per thread: the caller's hold on the workers too.
+        with torch.set_grad_enabled(grad), torch.autocast("cpu", cast, enabled=cast is not None):
+            own = [v[rows.start:rows.stop].detach().requires_grad_(grad and v.requires_grad)
+                   for v in values]
+            xs = (x if shared else x[rows.start:rows.stop]).detach().requires_grad_(
+                grad and x.requires_grad)
+            nets = zip(*(v.unbind(0) for v in own), strict=True)
+            inputs = [xs] * len(rows) if shared else xs.unbind(0)
+            out = torch.stack([functional_call(modules[job], {**dict(zip(names, p, strict=True)),
+                                                              **fixed}, (xi,))
+                               for p, xi in zip(nets, inputs, strict=True)])
+        return out, (xs, own)
+
+    results = list(pool.map(piece, range(len(pieces))))
+    return [r[0] for r in results], [r[1] for r in results]
+
+
+class _OnThreads(torch.autograd.Function):
+    """The workers' graphs as one node of the caller's: forward runs the pieces on the workers
+    and keeps their graphs; backward runs each piece's backward on its worker."""
+
+    @staticmethod
+    def forward(ctx, replicas: Replicas, names: Sequence[str], shared: bool,  # type: ignore[override]
+                fixed: dict[str, torch.Tensor], x: torch.Tensor, *values: torch.Tensor) -> torch.Tensor:
+        outs, leaves = _forward(replicas, names, values, x, shared, fixed, grad=True)
+        ctx.outs, ctx.leaves, ctx.shared = outs, leaves, shared
+        return torch.cat([o.detach() for o in outs])
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
+        pool = workers()
+        starts = [0]
+        for o in ctx.outs:
+            starts.append(starts[-1] + len(o))
+
+        def piece(job: int) -> list[torch.Tensor | None]:
+            xs, own = ctx.leaves[job]
+            wanted = [t for t in (xs, *own) if t.requires_grad]
+            # retain_graph: the caller may backpropagate through this node again.
+            grads = iter(torch.autograd.grad(ctx.outs[job], wanted,
+                                             grad_out[starts[job]:starts[job + 1]], retain_graph=True))
+            return [next(grads) if t.requires_grad else None for t in (xs, *own)]
+
+        per_piece = list(pool.map(piece, range(len(ctx.outs))))
+        grad_x = _join([p[0] for p in per_piece], sum_them=ctx.shared)
+        grad_values = [_join([p[i] for p in per_piece], sum_them=False)
+                       for i in range(1, len(per_piece[0]))]
+        return (None, None, None, None, grad_x, *grad_values)
+
+
+def _join(parts: list[torch.Tensor | None], sum_them: bool) -> torch.Tensor | None:
+    if parts[0] is None:
+        return None
+    return torch.stack(parts).sum(0) if sum_them else torch.cat(parts)  # type: ignore[arg-type]
+
