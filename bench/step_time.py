@@ -90,7 +90,8 @@ def step_breakdown(backend: str, x, y, repeats: int, peak: float, profile: bool 
 
     def loop_flops(fn) -> int:
         # Counted on the loop, the same arithmetic: under vmap torch's counter reported 11.7 times
-        # the loop's count for this step (2026-12-04), more than the step computes.
+        # the loop's count for this step (2026-12-04), more than the step computes, and it does
+        # not see the operators the threads backend runs on its workers.
         target.backend = "loop"
         try:
             return count_flops(fn)
@@ -126,7 +127,9 @@ def step_breakdown(backend: str, x, y, repeats: int, peak: float, profile: bool 
     result["target_only_forward_backward"] = round(median_seconds(target_only, device, repeats), 4)
     result["step_rate"] = rate(step_flops, result["step"], peak)
     result["target_only_rate"] = rate(loop_flops(target_only), result["target_only_forward_backward"], peak)
-    if profile:  # profiled apart from the timings above (the profiler slows what it watches)
+    # Profiled apart from the timings above (the profiler slows what it watches); not on
+    # threads, whose operators (the loop's) run on workers the profiler does not record.
+    if profile and backend != "threads":
         result["profile_seconds_per_step"] = where_time_goes(one_step, repeats)
     return result
 

@@ -121,3 +121,5 @@ def test_auto_runs_small_batches_on_threads_and_large_ones_in_the_loop(two_threa
     assert len(calls) == 1
     target(w, torch.rand(2, threads.MAX_BATCH + 1, 1, 28, 28))
     assert len(calls) == 1
+    TargetNet(net, net.input_shape, backend="loop")(w, torch.rand(2, 1, 28, 28))
+    assert len(calls) == 1  # the loop is the loop

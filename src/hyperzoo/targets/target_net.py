@@ -332,7 +332,8 @@ class TargetNet:
                 weights = {k: to_channels_last(v) if v.dim() == 5 else v for k, v in weights.items()}
             batch = x.shape[0] if shared else x.shape[1]
             if (x.device.type == "cpu" and threads.usable(self.module, n)
-                    and (self.backend == "threads" or batch <= threads.MAX_BATCH)):
+                    and (self.backend == "threads"
+                         or (self.backend == "auto" and batch <= threads.MAX_BATCH))):
                 return threads.run(self._replicas, list(weights), list(weights.values()), x, shared,
                                    buffers)
             # unbind, not v[i]: each select's backward writes a zero tensor of the whole batch's
