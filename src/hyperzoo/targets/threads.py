@@ -65,10 +65,10 @@ def workers() -> ThreadPoolExecutor:
     return _pool
 
 
-# Inputs per network up to which "auto" runs networks on threads. Above it the loop was faster:
-# 512 images per network trained 0.79-1.01x as fast on threads, and evaluating 20 networks on
-# 1,024 images each took 18.2 s on threads against 11.0 s in the loop (bench/inference.py; a
-# worker's activations outgrow its malloc arena and are mapped and unmapped at every call).
+# Inputs per network up to which "auto" runs networks on threads. With many more the loop wins:
+# evaluating 20 networks 1,024 images at a time took 17.2 s on threads against 10.7 s in the loop
+# (bench/results/inference_cpu_20nets_threads.json; likely a worker's 100 MB activations outgrowing
+# its malloc arena, mapped and unmapped at every call).
 MAX_BATCH = 256
 
 
