@@ -331,9 +331,8 @@ class TargetNet:
                 # Only 5-D tensors change: statistics (N, C) stay the views they are.
                 weights = {k: to_channels_last(v) if v.dim() == 5 else v for k, v in weights.items()}
             batch = x.shape[0] if shared else x.shape[1]
-            if (x.device.type == "cpu" and threads.usable(self.module, n)
-                    and (self.backend == "threads"
-                         or (self.backend == "auto" and batch <= threads.MAX_BATCH))):
+            on_threads = self.backend == "threads" or (cpu_auto and batch <= threads.MAX_BATCH)
+            if on_threads and x.device.type == "cpu" and threads.usable(self.module, n):
                 return threads.run(self._replicas, list(weights), list(weights.values()), x, shared,
                                    buffers)
             # unbind, not v[i]: each select's backward writes a zero tensor of the whole batch's
