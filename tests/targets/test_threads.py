@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -123,3 +126,25 @@ def test_auto_runs_small_batches_on_threads_and_large_ones_in_the_loop(two_threa
     assert len(calls) == 1
     TargetNet(net, net.input_shape, backend="loop")(w, torch.rand(2, 1, 28, 28))
     assert len(calls) == 1  # the loop is the loop
+
+
+FORK_CHILD = """
+import os, signal, torch
+from hyperzoo.targets import DeutschMNIST, TargetNet, threads
+torch.set_num_threads(2)
+threads.workers()  # the parent's workers exist; a forked child has none of their threads
+pid = os.fork()
+if pid == 0:
+    signal.alarm(60)  # a hung child ends itself
+    net = DeutschMNIST()
+    target = TargetNet(net, net.input_shape, backend="threads")
+    w = {k: torch.zeros(2, *s) for k, s in target.param_shapes.items()}
+    os._exit(0 if target(w, torch.rand(3, 1, 28, 28)).shape == (2, 3, 10) else 1)
+os._exit(os.waitpid(pid, 0)[1] >> 8)
+"""
+
+
+def test_a_forked_child_starts_its_own_workers():
+    # In a fresh process: GNU OpenMP hangs a child forked after the parent's own parallel work,
+    # whatever the backend. Without the fork handler the child waits for workers it does not have.
+    subprocess.run([sys.executable, "-c", FORK_CHILD], check=True, timeout=120)
