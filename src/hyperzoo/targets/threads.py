@@ -67,8 +67,8 @@ def workers() -> ThreadPoolExecutor:
 
 # Inputs per network up to which "auto" runs networks on threads. With many more the loop wins:
 # evaluating 20 networks 1,024 images at a time took 17.2 s on threads against 10.7 s in the loop
-# (bench/results/inference_cpu_20nets_threads.json; likely a worker's 100 MB activations outgrowing
-# its malloc arena, mapped and unmapped at every call).
+# (bench/results/inference_cpu_20nets_threads.json: a worker's 100 MB activations outgrow its
+# malloc arena; one arena for all threads narrowed that gap but took the training step's gain).
 MAX_BATCH = 256
 
 
