@@ -4,8 +4,8 @@ networks of a weight batch, forward and backward, with one intra-op thread.
 Small networks on small batches keep a CPU's cores busier this way than one network at a time
 with every core on each operator: an operator of one small network is too short to split well,
 and every split ends at a barrier. The Deutsch MNIST training step (32 networks x 32 images,
-2 threads): 1.06 +- 0.07 x faster than the loop in 16 rounds, 1.12 +- 0.12 x and 1.09 +- 0.04 x
-in two runs of 8 (bench/results/step_rounds_cpu_2threads*.json).
+2 threads): 1.07 +- 0.09 x faster than the loop in 16 rounds (1.06 +- 0.07, 1.12 +- 0.12 and
+1.09 +- 0.04 x in earlier runs; bench/results/step_rounds_cpu_2threads*.json).
 
 The workers build and keep their own autograd graphs; `_OnThreads` joins them to the caller's
 graph, so a loss that mixes networks (their cross-entropy, the entropy of their weights)

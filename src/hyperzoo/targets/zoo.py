@@ -10,8 +10,9 @@ def pool_then(activation: nn.Module) -> list[nn.Module]:
     """Max-pool 2 followed by ``activation``: the same function as the seeds' activation then
     pool (max commutes with a non-decreasing activation; tested), with the activation and its
     backward on a quarter of the elements. In the Deutsch MNIST step's profile ReLU fell from
-    0.028 s to 0.006 s; activation then pool took 1.05 +- 0.06 x the step's time in 16 rounds
-    (1.03 +- 0.14 and 1.02 +- 0.04 in two runs of 8; bench/results/step_rounds_cpu_2threads*.json)."""
+    0.028 s to 0.006 s; activation then pool took 1.10 +- 0.14 x the step's time in 16 rounds
+    (1.05 +- 0.06, 1.03 +- 0.14 and 1.02 +- 0.04 in earlier runs;
+    bench/results/step_rounds_cpu_2threads*.json)."""
     return [nn.MaxPool2d(2), activation]
 
 
