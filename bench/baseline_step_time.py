@@ -2,15 +2,22 @@
 needed; a step's cost does not depend on the pixels). Prints JSON; not a test.
 
     OMP_NUM_THREADS=1 python bench/baseline_step_time.py experiments/mnf_mnist_cpu.yaml [...] [--steps 20]
+    python bench/baseline_step_time.py CONFIGS... --threads 2 --backends threads,loop --rounds 3
+
+With several ``--backends`` (TargetNet backends, in place of each config's ``target.backend``)
+they alternate per config over ``--rounds`` rounds, in turn first and last, and each gets the
+median of its rounds.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import time
 
 import torch
+from hardware import allocator
 
 from hyperzoo.config import load_config
 from hyperzoo.methods import build_method
@@ -18,8 +25,10 @@ from hyperzoo.targets import TargetNet, build_target
 from hyperzoo.train import step_optimizers
 
 
-def seconds_per_step(path: str, steps: int) -> float:
+def seconds_per_step(path: str, steps: int, backend: str | None = None) -> float:
     config = load_config(path)
+    if backend:
+        config.target.backend = backend
     torch.manual_seed(0)
     module = build_target(config.target.name, config.target.kwargs)
     target = TargetNet(module, module.input_shape, backend=config.target.backend)  # type: ignore[arg-type]
@@ -43,11 +52,26 @@ def main() -> None:
     parser.add_argument("configs", nargs="+")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--backends", default=None, help="e.g. threads,loop (default: each config's)")
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--allocator", default="default", choices=["tuned", "default"],
+                        help="glibc's default (as before 2026-12-05) or the hyperzoo command's setting")
     args = parser.parse_args()
+    memory = allocator(args.allocator)
     torch.set_num_threads(args.threads)
-    print(json.dumps({"threads": args.threads, "steps": args.steps,
-                      "seconds_per_step": {p: round(seconds_per_step(p, args.steps), 3)
-                                           for p in args.configs}}, indent=1))
+    backends = args.backends.split(",") if args.backends else [None]
+    times: dict[str, dict[str, list[float]]] = {p: {str(b): [] for b in backends} for p in args.configs}
+    for r in range(args.rounds):
+        for path in args.configs:
+            # The order alternates between rounds: whichever backend ran second was up to 10%
+            # faster in a fixed order (2026-12-05), whichever it was.
+            for b in backends if r % 2 == 0 else backends[::-1]:
+                times[path][str(b)].append(seconds_per_step(path, args.steps, b))
+    median = {p: {b: round(statistics.median(v), 3) for b, v in per.items()} for p, per in times.items()}
+    print(json.dumps({"threads": args.threads, "steps": args.steps, "rounds": args.rounds,
+                      "allocator": memory,
+                      "seconds_per_step": {p: per["None"] if not args.backends else per
+                                           for p, per in median.items()}}, indent=1))
 
 
 if __name__ == "__main__":
