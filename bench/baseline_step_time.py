@@ -59,19 +59,25 @@ def main() -> None:
     args = parser.parse_args()
     memory = allocator(args.allocator)
     torch.set_num_threads(args.threads)
-    backends = args.backends.split(",") if args.backends else [None]
-    times: dict[str, dict[str, list[float]]] = {p: {str(b): [] for b in backends} for p in args.configs}
+    backends = args.backends.split(",") if args.backends else [""]  # "": each config's own
+    times: dict[str, dict[str, list[float]]] = {p: {b: [] for b in backends} for p in args.configs}
     for r in range(args.rounds):
         for path in args.configs:
             # The order alternates between rounds: whichever backend ran second was up to 10%
             # faster in a fixed order (2026-12-05), whichever it was.
             for b in backends if r % 2 == 0 else backends[::-1]:
-                times[path][str(b)].append(seconds_per_step(path, args.steps, b))
+                times[path][b].append(seconds_per_step(path, args.steps, b or None))
     median = {p: {b: round(statistics.median(v), 3) for b, v in per.items()} for p, per in times.items()}
-    print(json.dumps({"threads": args.threads, "steps": args.steps, "rounds": args.rounds,
-                      "allocator": memory,
-                      "seconds_per_step": {p: per["None"] if not args.backends else per
-                                           for p, per in median.items()}}, indent=1))
+    report = {"threads": args.threads, "steps": args.steps, "rounds": args.rounds, "allocator": memory,
+              "seconds_per_step": {p: per if args.backends else per[""] for p, per in median.items()}}
+    if len(backends) == 2 and args.rounds > 1:  # the first backend's time over the second's, per round
+        first, second = backends
+        ratios = {p: [a / b for a, b in zip(per[first], per[second], strict=True)]
+                  for p, per in times.items()}
+        report[f"{first}_over_{second}_seconds"] = {
+            p: {"per_round": [round(r, 3) for r in rs], "mean": round(statistics.mean(rs), 3),
+                "std": round(statistics.stdev(rs), 3)} for p, rs in ratios.items()}
+    print(json.dumps(report, indent=1))
 
 
 if __name__ == "__main__":

@@ -32,6 +32,8 @@ def test_paper_weight_counts():
 @pytest.mark.parametrize("shared", [True, False])
 @pytest.mark.parametrize("grad", [True, False])  # the loop runs inference in channels-last layout
 def test_batched_equals_separate_module_calls(name, backend, shared, grad):
+    if backend == "threads":
+        torch.set_num_threads(2)  # with one, threads fall back to the loop (conftest restores it)
     module = build_target(name).double().eval()  # eval: dropout would differ between calls
     target = TargetNet(module, module.input_shape, backend=backend)
     n, b = 3, 4

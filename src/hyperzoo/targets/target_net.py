@@ -19,6 +19,7 @@ from torch.func import functional_call
 
 from hyperzoo.errors import ConfigError
 from hyperzoo.targets import threads
+from hyperzoo.targets.per_network import call_each
 from hyperzoo.weights import WeightBatch, batch_size
 
 Backend = Literal["auto", "vmap", "loop", "threads"]
@@ -313,10 +314,6 @@ class TargetNet:
         """Evaluate with every per-network tensor (parameters, statistics) in ``weights``;
         statistics of train-mode batch norms are updated in place, network by network."""
         buffers = {**self._buffers, **counters}
-
-        def one(params: WeightBatch, xi: torch.Tensor) -> torch.Tensor:
-            return functional_call(self.module, {**params, **buffers}, (xi,))
-
         # vmap is the reference; on a CPU one functional_call per network was measured faster
         # (bench/step_time.py), and on small batches whole networks per thread faster still
         # (bench/step_rounds.py), so "auto" runs them on threads there where it can
@@ -335,12 +332,11 @@ class TargetNet:
             if on_threads and x.device.type == "cpu" and threads.usable(self.module, n):
                 return threads.run(self._replicas, list(weights), list(weights.values()), x, shared,
                                    buffers)
-            # unbind, not v[i]: each select's backward writes a zero tensor of the whole batch's
-            # size, N of them per step; unbind's backward stacks the N gradients once.
-            nets = [dict(zip(weights, params, strict=True))
-                    for params in zip(*(v.unbind(0) for v in weights.values()), strict=True)]
-            xs = [x] * n if shared else x.unbind(0)
-            return torch.stack([one(params, xi) for params, xi in zip(nets, xs, strict=True)])
+            return call_each(self.module, list(weights), list(weights.values()), x, shared, buffers)
+
+        def one(params: WeightBatch, xi: torch.Tensor) -> torch.Tensor:
+            return functional_call(self.module, {**params, **buffers}, (xi,))
+
         # "different": a target with dropout draws an independent mask for every network.
         return torch.vmap(one, in_dims=(0, None if shared else 0), randomness="different")(
             dict(weights), x)

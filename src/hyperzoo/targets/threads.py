@@ -22,7 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import torch
 from torch import nn
-from torch.func import functional_call
+
+from hyperzoo.targets.per_network import call_each
 
 # Modules whose result depends on the order of draws from the global random generator (dropout
 # in training) or on state every network updates (batch norm in training): the workers would
@@ -137,11 +138,7 @@ def _forward(replicas: Replicas, names: Sequence[str], values: Sequence[torch.Te
                    for v in values]
             xs = (x if shared else x[rows.start:rows.stop]).detach().requires_grad_(
                 grad and x.requires_grad)
-            nets = zip(*(v.unbind(0) for v in own), strict=True)
-            inputs = [xs] * len(rows) if shared else xs.unbind(0)
-            out = torch.stack([functional_call(modules[job], {**dict(zip(names, p, strict=True)),
-                                                              **fixed}, (xi,))
-                               for p, xi in zip(nets, inputs, strict=True)])
+            out = call_each(modules[job], names, own, xs, shared, fixed)
         return out, (xs, own)
 
     results = list(pool.map(piece, range(len(pieces))))
