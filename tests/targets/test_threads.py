@@ -97,6 +97,29 @@ def test_replicas_follow_the_modules_mode(two_threads):
     assert all(m.training for r in replicas.get(2) for m in r.modules())
 
 
+class Scaled(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc, self.act, self.scale = nn.Linear(4, 3), nn.LeakyReLU(0.1), 1.0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.scale * self.act(self.fc(x))
+
+
+def test_changes_to_the_module_after_its_first_call_reach_the_workers(two_threads):
+    net = Scaled()
+    loop, on_threads = (TargetNet(net, (4,), backend=b) for b in ("loop", "threads"))
+    w = {k: torch.randn(4, *s) for k, s in loop.param_shapes.items()}
+    x = torch.randn(5, 4)
+    torch.testing.assert_close(on_threads(w, x), loop(w, x))
+    net.scale, net.act.negative_slope = 3.0, 0.5  # public attributes, synced at every call
+    torch.testing.assert_close(on_threads(w, x), loop(w, x))
+    net.act = nn.Tanh()  # a new submodule: the copies are made again
+    torch.testing.assert_close(on_threads(w, x), loop(w, x))
+    by_hand = 3.0 * torch.tanh(torch.einsum("nij,bj->nbi", w["fc.weight"], x) + w["fc.bias"][:, None])
+    torch.testing.assert_close(on_threads(w, x), by_hand)
+
+
 def test_chunks_cover_every_network_once():
     assert threads.chunks(5, 2) == [range(0, 2), range(2, 5)]
     assert threads.chunks(1, 4) == [range(0, 1)]

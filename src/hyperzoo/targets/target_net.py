@@ -128,7 +128,8 @@ class TargetNet:
     whole networks on each of ``torch.get_num_threads()`` CPU threads (``threads``, which falls
     back to the loop where `threads.usable` says no). ``backend="auto"`` runs ``threads`` on CPU
     for up to ``threads.MAX_BATCH`` inputs per network and the loop above, ``vmap`` elsewhere.
-    The threads call copies of the module made at their first use. Layers are found in forward
+    The threads call copies of the module that follow its public attributes and submodules
+    (`threads.Replicas`). Layers are found in forward
     order by tracing one forward pass on zeros of ``input_shape`` (no batch axis).
     ``channels_last``: whether the CPU loop runs this image target in NHWC layout (training too,
     unless the module has a convolution whose NHWC backward PyTorch gets wrong, below); True where

@@ -86,19 +86,29 @@ def usable(module: nn.Module, n: int) -> bool:
 
 class Replicas:
     """One copy of a module per worker thread (``functional_call`` swaps a module's tensors
-    while it runs, so two threads cannot share one), made at first use and given the
-    original's train/eval modes at every call."""
+    while it runs, so two threads cannot share one). At every call the copies take the
+    original's public attributes (train/eval mode, a slope, a stride); they are made again when
+    the original's submodules or its attribute names have changed since they were made."""
 
     def __init__(self, module: nn.Module) -> None:
         self.module = module
         self._copies: list[nn.Module] = []
+        self._made_of: tuple = ()
+
+    def _layout(self) -> tuple:
+        return tuple((name, id(m), tuple(k for k in vars(m) if not k.startswith("_")))
+                     for name, m in self.module.named_modules())
 
     def get(self, count: int) -> list[nn.Module]:
+        layout = self._layout()
+        if layout != self._made_of:
+            self._copies, self._made_of = [], layout
         while len(self._copies) < count:
             self._copies.append(copy.deepcopy(self.module).requires_grad_(False))
         for replica in self._copies[:count]:
             for src, dst in zip(self.module.modules(), replica.modules(), strict=True):
-                dst.training = src.training
+                # Private attributes are torch's own (tensors, submodules, hooks): not shared.
+                dst.__dict__.update((k, v) for k, v in vars(src).items() if not k.startswith("_"))
         return self._copies[:count]
 
 
