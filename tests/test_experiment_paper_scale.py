@@ -65,3 +65,14 @@ def test_report_written_with_either_ood_source(paper_scale, tmp_path, monkeypatc
     assert report["settings"][1]["label"] == "λ = 1"
     assert (out / "training.png").stat().st_size > 0
     assert "| A | 98.50% ± 0.20% | 99.10% |" in (out / "report.md").read_text()
+
+
+def test_seed_001s_protocol_is_reported_where_the_run_has_it(paper_scale, tmp_path):
+    run = _run(tmp_path / "run", 0.99, 0.96)
+    assert paper_scale.summarise("x", run)["seed_protocol"] is None
+    ensembles = {"count": 20, "size": 200, "majority": [0.99] * 20, "majority_mean": 0.9889,
+                 "majority_std": 0.0002}
+    (run / "metrics-val.json").write_text(json.dumps({"independent_ensembles": ensembles}))
+    s = paper_scale.summarise("x", run)
+    assert s["seed_protocol"] == {"count": 20, "size": 200, "majority_mean": 0.9889, "majority_std": 0.0002}
+    assert paper_scale._protocol(s["seed_protocol"]) == "98.89% ± 0.02%"
