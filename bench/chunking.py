@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 
 import torch
-from hardware import allocator, count_flops, describe, matmul_peak, median_seconds, rate
+from hardware import allocator, count_flops, describe, machine, matmul_peak, median_seconds, rate
 
 from hyperzoo.data import load_dataset
 from hyperzoo.evaluation import predict_proba
@@ -58,7 +57,7 @@ def main() -> None:
         seconds = median_seconds(lambda: predict_proba(target, weights, x), cpu, args.repeats)
     print(json.dumps({
         "device": describe(cpu), "threads": torch.get_num_threads(), "torch": torch.__version__,
-        "machine": platform.machine(), "allocator": memory,
+        "machine": machine(), "allocator": memory,
         "matmul_peak_gflop_per_s": round(peak / 1e9, 1),
         "data": "MNIST test set" if args.data_dir else "random images of MNIST's shape",
         "networks": args.networks, "image_chunk": IMAGE_CHUNK,

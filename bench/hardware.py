@@ -6,6 +6,7 @@ a datasheet number), so it says how far a workload is from what this device does
 
 from __future__ import annotations
 
+import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -14,6 +15,19 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from hyperzoo.runtime import tune_allocator
+
+
+def machine() -> str:
+    """The CPU as the benchmarks record it: model name, the kernels torch picked for it and the
+    architecture (the same code rounds differently, and runs at another speed, on another CPU)."""
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
+    except OSError:
+        pass
+    model = model or platform.processor()
+    return f"{model}, {torch.backends.cpu.get_cpu_capability()}, {platform.machine()}".lstrip(", ")
 
 
 def sync(device: torch.device) -> None:

@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 
 import torch
 import torch.nn.functional as F
-from hardware import allocator, count_flops, describe, matmul_peak, median_seconds, rate
+from hardware import allocator, count_flops, describe, machine, matmul_peak, median_seconds, rate
 from torch.func import functional_call
 
 from hyperzoo.data import load_dataset
@@ -131,7 +130,7 @@ def main() -> None:
         "device": describe(device),
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
-        "machine": platform.machine(),
+        "machine": machine(),
         "allocator": memory,
         "matmul_peak_gflop_per_s": round(peak / 1e9, 1),
         "data": "MNIST test set" if args.data_dir else "random images of MNIST's shape",

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 
 import torch
 import torch.nn.functional as F
-from hardware import median_seconds
+from hardware import machine, median_seconds
 
 from hyperzoo.config import load_config
 from hyperzoo.methods import build_method
@@ -41,7 +40,7 @@ def main() -> None:
     y = torch.randint(10, (n, m), device=dev)
     result: dict[str, object] = {"networks": n, "images_per_network": m, "depth": args.depth,
                                  "device": torch.cuda.get_device_name() if dev.startswith("cuda")
-                                 else platform.processor() or platform.machine(),
+                                 else machine(),
                                  "threads": torch.get_num_threads(), "torch": torch.__version__}
     for backend in ("vmap", "loop"):
         module = CIFARResNet(depth=args.depth).to(dev).train()

@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 
 import torch
-from hardware import allocator, count_flops, describe, matmul_peak, median_seconds
+from hardware import allocator, count_flops, describe, machine, matmul_peak, median_seconds
 from step_time import paper_recipe
 from torch import nn
 
@@ -78,7 +77,7 @@ def main() -> None:
         rounds.append(row)
     print(json.dumps({
         "device": describe(torch.device("cpu")), "threads": torch.get_num_threads(),
-        "torch": torch.__version__, "machine": platform.machine(), "allocator": memory,
+        "torch": torch.__version__, "machine": machine(), "allocator": memory,
         "recipe": "Deutsch MNIST, 32 noise vectors x 32 images, random images",
         "step_gflop": round(flops / 1e9, 3), "rounds": rounds,
         "fraction_of_peak": {v: spread([r[v]["fraction_of_peak"] for r in rounds]) for v in VARIANTS},

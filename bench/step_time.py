@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import time
 
 import torch
 import torch.nn.functional as F
-from hardware import allocator, count_flops, describe, matmul_peak, median_seconds, rate, sync
+from hardware import allocator, count_flops, describe, machine, matmul_peak, median_seconds, rate, sync
 from torch import nn
 
 from hyperzoo.data import load_dataset
@@ -160,7 +159,7 @@ def main() -> None:
         "device": describe(device),
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
-        "machine": platform.machine(),
+        "machine": machine(),
         "allocator": memory,
         "matmul_peak_gflop_per_s": round(peak / 1e9, 1),
         "recipe": "Deutsch MNIST, 32 noise vectors x 32 images",
