@@ -51,12 +51,12 @@ def median_seconds(fn: Callable[[], object], device: torch.device, repeats: int,
     return statistics.median(times)
 
 
-def matmul_peak(device: torch.device, repeats: int = 5) -> float:
-    """float32 FLOP/s of a square matmul large enough to saturate ``device`` (TF32 off on CUDA:
+def matmul_peak(device: torch.device, repeats: int = 5, dtype: torch.dtype = torch.float32) -> float:
+    """FLOP/s of a square ``dtype`` matmul large enough to saturate ``device`` (TF32 off on CUDA:
     the workloads here run in float32)."""
     n = 8192 if device.type == "cuda" else 2048
-    a = torch.randn(n, n, device=device)
-    b = torch.randn(n, n, device=device)
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
     tf32 = torch.backends.cuda.matmul.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = False
     try:

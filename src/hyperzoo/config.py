@@ -105,8 +105,10 @@ class TrainConfig:
     # Logged scalars are read from the device every log_every steps (one host sync, not one
     # per step); metrics.jsonl still holds one row per step.
     log_every: int = 10
-    # bf16: the training loss under autocast; compile: torch.compile of the training loss.
-    # Both off by default (no benchmark on a GPU has shown a gain yet).
+    # bf16: the target networks under autocast in training (TargetNet.lower_precision; the
+    # hypernetwork, gauge fixing, entropy and discriminators stay fp32). compile: torch.compile
+    # of the training loss. Both off by default: bf16 pays only where the hardware has it
+    # (bench/precision.py), compile has shown no gain.
     precision: str = "fp32"
     compile: bool = False
     # Early stopping: also keep the model of the best validation accuracy (best.safetensors);

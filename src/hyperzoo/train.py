@@ -389,7 +389,7 @@ def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progr
                 for group in optimizer.param_groups:
                     group["lr"] = lr
             x, y = training_batch(data, n, m, config, gens["data"], share, device)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=t.precision == "bf16"):
+            with method.target.lower_precision(torch.bfloat16 if t.precision == "bf16" else None):
                 out = loss_of(x, y, step, generator=gens["noise"])
             checks = step_optimizers(method, optimizers, out, world, sync=False)
             assert isinstance(checks, list)

@@ -217,3 +217,46 @@ def test_a_module_that_cannot_run_in_channels_last_runs_in_nchw(grad):
         ref = ViewNet()
         ref.load_state_dict({k: v[i] for k, v in weights.items()})
         torch.testing.assert_close(out[i], ref(x))
+
+
+@pytest.mark.parametrize("name", sorted(BUILTIN))
+@pytest.mark.parametrize("backend", ["vmap", "loop", "threads"])
+def test_lower_precision_runs_the_networks_in_bf16_and_returns_the_weights_dtype(name, backend):
+    if backend == "threads":
+        torch.set_num_threads(2)  # autocast is per thread: the workers must see it too
+    module = build_target(name).train()
+    target = TargetNet(module, module.input_shape, backend=backend)
+    torch.manual_seed(0)
+    weights = {k: v.requires_grad_(k in target.param_shapes) for k, v in
+               random_batch(target, 3, dtype=torch.float32).items()}
+    x = torch.randn(3, 4, *module.input_shape)
+
+    def run() -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        with torch.random.fork_rng():  # dropout: the same masks in both precisions
+            out = target(weights, x)
+        grads = torch.autograd.grad(out.square().sum(), [weights[k] for k in target.param_shapes])
+        return out, dict(zip(target.param_shapes, grads, strict=True))
+
+    full, full_grads = run()
+    with target.lower_precision(torch.bfloat16):
+        low, low_grads = run()
+    full, low = full.detach(), low.detach()
+    assert target.autocast_dtype is None  # restored on leaving
+    assert low.dtype == torch.float32 and not torch.equal(low, full)  # it did run in bf16
+    torch.testing.assert_close(low, full, atol=0.05 * full.abs().max().item(), rtol=0)
+    assert all(g.dtype == torch.float32 for g in low_grads.values())
+    whole, whole_low = (torch.cat([g[k].flatten() for k in target.param_shapes])
+                        for g in (full_grads, low_grads))
+    # Measured on 2026-12-05: 0.2-5% for the shallow targets, 11% for ResNet-32 (the error grows
+    # with depth; vmap's smaller, as there autocast reaches the linear layers, not convolutions).
+    assert (whole_low - whole).norm() / whole.norm() < 0.2
+    torch.testing.assert_close(run()[0].detach(), full, atol=0, rtol=0)  # and full precision after it
+
+
+def test_without_lower_precision_a_callers_autocast_stays_in_force():
+    module = DeutschMNIST()
+    target = TargetNet(module, module.input_shape, backend="loop")
+    weights = random_batch(target, 2, dtype=torch.float32)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = target(weights, torch.randn(3, *module.input_shape))
+    assert out.dtype == torch.bfloat16

@@ -10,6 +10,8 @@ network's own running statistics, which the weight batch must then carry.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -144,6 +146,7 @@ class TargetNet:
         self._replicas = threads.Replicas(module)
         self.input_shape = tuple(input_shape)
         self.backend: Backend = backend
+        self.autocast_dtype: torch.dtype | None = None  # see `lower_precision`
         self._train_channels_last = not any(_nhwc_backward_unsafe(m) for m in module.modules())
         self.layers: tuple[LayerSpec, ...] = self._trace_layers()
         self.channels_last = len(self.input_shape) == 3 and self._runs_channels_last()
@@ -282,7 +285,25 @@ class TargetNet:
             raise ValueError(f"input has shape {tuple(x.shape)}; expected (B, {self.input_shape}) "
                              f"or ({n}, B, {self.input_shape})")
         stats, counters = self._statistics(weights, n, x)
-        return self._apply({**weights, **stats}, x, n, shared, counters)
+        cast = self.autocast_dtype
+        if cast is None:  # no autocast context of our own: a caller's stays in force
+            return self._apply({**weights, **stats}, x, n, shared, counters)
+        with torch.autocast(x.device.type, dtype=cast):
+            out = self._apply({**weights, **stats}, x, n, shared, counters)
+        return out.to(next(iter(weights.values())).dtype)
+
+    @contextmanager
+    def lower_precision(self, dtype: torch.dtype | None) -> Iterator[None]:
+        """Within it, this target's networks run under ``torch.autocast`` to ``dtype`` (None:
+        unchanged) and return outputs in the weights' dtype. Only the networks: what surrounds
+        them (a hypernetwork, gauge fixing, an entropy estimate over weights, a discriminator)
+        keeps its precision, as the entropy's distances between nearby weight vectors would not
+        survive bfloat16's 8-bit mantissa."""
+        before, self.autocast_dtype = self.autocast_dtype, dtype
+        try:
+            yield
+        finally:
+            self.autocast_dtype = before
 
     def _statistics(self, weights: WeightBatch, n: int, like: torch.Tensor
                     ) -> tuple[WeightBatch, dict[str, torch.Tensor]]:

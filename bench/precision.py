@@ -1,0 +1,87 @@
+"""The Deutsch MNIST training step in float32 and with ``train.precision: bf16`` (the target
+networks under bfloat16 autocast, `TargetNet.lower_precision`; the hypernetwork, gauge fixing
+and entropy stay float32), interleaved in one process on ``--backends``. ``--rounds`` rounds,
+each with fresh float32 and bfloat16 matmul peaks and the median of ``--steps`` steps per
+variant, so a machine whose speed drifts affects all alike. Prints JSON; not a test.
+
+    python bench/precision.py [--rounds 8] [--steps 5] [--backends threads,loop] [--device auto]
+
+bfloat16 pays where the hardware has it (AMX or AVX512-BF16 on a CPU, tensor cores on a GPU);
+elsewhere it is emulated and slower.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import torch
+from hardware import allocator, count_flops, describe, machine, matmul_peak, median_seconds
+from step_rounds import spread
+from step_time import paper_recipe
+
+from hyperzoo.devices import resolve_device
+
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--backends", default="threads,loop")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--allocator", default="tuned", choices=["tuned", "default"])
+    args = parser.parse_args()
+    memory = allocator(args.allocator)
+    device = resolve_device(args.device)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(32, 32, 1, 28, 28, generator=gen).to(device)
+    y = torch.randint(10, (32, 32), generator=gen).to(device)
+    backends = args.backends.split(",")
+    recipes = {b: paper_recipe(b, x, y) for b in backends}
+    target, *_, loop_step = paper_recipe("loop", x, y)
+    flops = count_flops(loop_step)  # float32 on the loop: the same arithmetic in either precision
+
+    def step(backend: str, dtype: torch.dtype | None):
+        target, *_, one_step = recipes[backend]
+
+        def run() -> None:
+            with target.lower_precision(dtype):  # as train.py does around the training loss
+                one_step()
+        return run
+
+    rounds = []
+    for _ in range(args.rounds):
+        peaks = {p: matmul_peak(device, dtype=d or torch.float32) for p, d in PRECISIONS.items()}
+        row: dict = {f"matmul_peak_{p}_gflop_per_s": round(v / 1e9, 1) for p, v in peaks.items()}
+        for backend in backends:
+            for p, dtype in PRECISIONS.items():
+                seconds = median_seconds(step(backend, dtype), device, args.steps)
+                row[f"{backend}_{p}"] = {
+                    "step_seconds": round(seconds, 4),
+                    "fraction_of_fp32_peak": round(flops / seconds / peaks["fp32"], 3),
+                    "fraction_of_bf16_peak": round(flops / seconds / peaks["bf16"], 3)}
+        rounds.append(row)
+    variants = [f"{b}_{p}" for b in backends for p in PRECISIONS]
+
+    def over(a, b) -> dict:  # per-round ratio of two numbers of a round
+        return spread([a(r) / b(r) for r in rounds])
+
+    print(json.dumps({
+        "device": describe(device), "threads": torch.get_num_threads(), "torch": torch.__version__,
+        "machine": machine(), "allocator": memory,
+        "recipe": "Deutsch MNIST, 32 noise vectors x 32 images, random images",
+        "step_gflop": round(flops / 1e9, 3), "rounds": rounds,
+        **{f"fraction_of_{p}_peak": {v: spread([r[v][f"fraction_of_{p}_peak"] for r in rounds])
+                                     for v in variants} for p in PRECISIONS},
+        "bf16_peak_over_fp32_peak": over(lambda r: r["matmul_peak_bf16_gflop_per_s"],
+                                         lambda r: r["matmul_peak_fp32_gflop_per_s"]),
+        **{f"{b}_fp32_over_bf16_seconds": over(lambda r, b=b: r[f"{b}_fp32"]["step_seconds"],
+                                               lambda r, b=b: r[f"{b}_bf16"]["step_seconds"])
+           for b in backends},
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()
