@@ -6,7 +6,6 @@ a datasheet number), so it says how far a workload is from what this device does
 
 from __future__ import annotations
 
-import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -14,20 +13,8 @@ from collections.abc import Callable
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from hyperzoo.devices import machine  # noqa: F401  (re-exported: the benchmarks record it)
 from hyperzoo.runtime import tune_allocator
-
-
-def machine() -> str:
-    """The CPU as the benchmarks record it: model name, the kernels torch picked for it and the
-    architecture (the same code rounds differently, and runs at another speed, on another CPU)."""
-    model = ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
-    except OSError:
-        pass
-    model = model or platform.processor()
-    return f"{model}, {torch.backends.cpu.get_cpu_capability()}, {platform.machine()}".lstrip(", ")
 
 
 def sync(device: torch.device) -> None:

@@ -4,6 +4,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from hyperzoo import devices, runs
 from hyperzoo.config import load_config
 from hyperzoo.methods import DeutschHypernetwork
 from hyperzoo.runs import BEST, CHECKPOINT, RunError, checkpoint_meta, checkpoint_step, read_metrics
@@ -284,6 +285,20 @@ def test_resume_with_another_thread_count_says_so(tmp_path, capsys):
     assert "trained with 1 threads, this process uses 2" in err
 
 
+def test_resume_on_another_cpu_or_torch_says_so(tmp_path, capsys, monkeypatch):
+    train(tiny_config("train.steps=2"), tmp_path, argv=["x"], progress=False)
+    meta = checkpoint_meta(tmp_path)
+    assert meta["machine"] == devices.machine() and meta["torch"] == torch.__version__
+    config = tmp_path / "config.yaml"
+    config.write_text(config.read_text().replace("steps: 2", "steps: 3"))
+    monkeypatch.setattr(runs, "machine", lambda: "Another CPU, AVX2, x86_64")
+    capsys.readouterr()
+    train(None, tmp_path, resume=True, argv=["x"], progress=False)
+    err = capsys.readouterr().err
+    assert f"written on machine {meta['machine']!r}, this process runs on 'Another CPU, AVX2, x86_64'" in err
+    assert "written on torch" not in err
+
+
 def test_auto_lam_is_resolved_before_training_recorded_and_kept_on_resume(tmp_path, capsys):
     auto, number, part = tmp_path / "auto", tmp_path / "number", tmp_path / "part"
     constant = "train.lr_schedule=constant"
@@ -331,7 +346,7 @@ def test_training_time_is_carried_through_resumes(tmp_path):
     assert evaluate_run(run, 3, split="val", progress=False)["train_seconds"] == second["train_seconds"]
     # A checkpoint written before times were recorded: the count restarts at its step, and says so.
     meta, tensors = read_checkpoint(run / CHECKPOINT, full=True)
-    for key in ("train_seconds", "train_seconds_from_step", "sha256"):
+    for key in ("train_seconds", "train_seconds_from_step", "machine", "torch", "sha256"):
         meta.pop(key)
     meta["sha256"] = content_hash(tensors, meta)
     save_tensors(run / CHECKPOINT, tensors, {"hyperzoo": json.dumps(meta)})
@@ -353,3 +368,5 @@ def test_metrics_report_the_training_time_of_the_checkpoint_they_evaluate(tmp_pa
     metrics = evaluate_run(run, 3, split="val", progress=False)
     assert metrics["checkpoint"] == BEST and metrics["checkpoint_step"] == best["step"]
     assert metrics["train_seconds"] == best["train_seconds"] == training_time(run, BEST)["train_seconds"]
+    # The CPU that trained it and the one whose seconds "seconds" are (here the same).
+    assert metrics["train_machine"] == metrics["machine"] == devices.machine()

@@ -10,6 +10,8 @@ checkpoint's generator states are plain CPU tensors.
 
 from __future__ import annotations
 
+import platform
+
 import torch
 
 from hyperzoo.errors import ConfigError
@@ -88,3 +90,17 @@ def set_cuda_rng_states(states: dict[str, torch.Tensor]) -> None:
     checkpoint resumed on a CPU has no CUDA state to restore; the CPU draws stay identical)."""
     if states and torch.cuda.is_available() and len(states) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all([states[f"cuda{i}"] for i in range(len(states))])
+
+
+def machine() -> str:
+    """The CPU as checkpoints and benchmarks record it: model name, the kernels torch picked for it
+    and the architecture (the same code rounds differently, and runs at another speed, on
+    another CPU)."""
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
+    except OSError:
+        pass
+    model = model or platform.processor()
+    return f"{model}, {torch.backends.cpu.get_cpu_capability()}, {platform.machine()}".lstrip(", ")

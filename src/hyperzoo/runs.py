@@ -24,7 +24,7 @@ import yaml
 from safetensors import SafetensorError, safe_open
 
 from hyperzoo.config import Config, load_config
-from hyperzoo.devices import cuda_rng_states, set_cuda_rng_states
+from hyperzoo.devices import cuda_rng_states, machine, set_cuda_rng_states
 from hyperzoo.errors import RunError
 from hyperzoo.weights import atomic_write_text, save_tensors
 
@@ -153,7 +153,8 @@ def save_checkpoint(run_dir: Path, model: torch.nn.Module,
         # Where CUDA is in use, its generators too (a target's dropout on the GPU draws there).
         tensors.update({f"rng.{key}": state for key, state in cuda_rng_states().items()})
     meta = {**(extra or {}), "format": FORMAT, "step": step, "optimizers": optim_meta,
-            "generators": sorted(generators), "threads": torch.get_num_threads()}
+            "generators": sorted(generators), "threads": torch.get_num_threads(),
+            "machine": machine(), "torch": torch.__version__}
     meta["sha256"] = content_hash(tensors, meta)
     save_tensors(Path(run_dir) / name, tensors, {"hyperzoo": json.dumps(meta)})
 
@@ -237,10 +238,11 @@ def checkpoint_step(run_dir: Path) -> int | None:
 def training_time(run_dir: Path, name: str = CHECKPOINT) -> dict[str, Any]:
     """The training wall seconds up to checkpoint ``name`` (the last one, or the best model), through
     resumes: ``train_seconds``, and ``train_seconds_from_step`` (> 0 where the time of the first
-    steps is unknown: resumed from a checkpoint written before times were recorded). ``{}`` where
-    the checkpoint records none."""
+    steps is unknown: resumed from a checkpoint written before times were recorded), and the CPU
+    that wrote the checkpoint (``train_machine``). ``{}`` where the checkpoint records none."""
     meta = checkpoint_meta(Path(run_dir), name) or {}
-    return {k: meta[k] for k in ("train_seconds", "train_seconds_from_step") if k in meta}
+    timing = {k: meta[k] for k in ("train_seconds", "train_seconds_from_step") if k in meta}
+    return {**timing, "train_machine": meta["machine"]} if "machine" in meta else timing
 
 
 def load_checkpoint(run_dir: Path, model: torch.nn.Module,
@@ -281,15 +283,20 @@ def load_checkpoint(run_dir: Path, model: torch.nn.Module,
     return meta["step"]
 
 
-def threads_note(meta: Mapping[str, Any]) -> str | None:
-    """A note when the checkpoint was written with another thread count than the current one
-    (floating-point reductions then differ, so the continuation is not bit-identical)."""
-    saved = meta.get("threads")
-    now = torch.get_num_threads()
-    if saved is None or saved == now:
-        return None
-    return (f"note: the checkpoint was trained with {saved} threads, this process uses {now}; "
-            f"set train.threads: {saved} for a bit-identical continuation")
+def resume_note(meta: Mapping[str, Any]) -> str | None:
+    """A note when the checkpoint was written with another thread count, on another CPU or with
+    another torch than the current process's (floating-point reductions then differ, so the
+    continuation is not bit-identical)."""
+    notes = []
+    saved, now = meta.get("threads"), torch.get_num_threads()
+    if saved is not None and saved != now:
+        notes.append(f"the checkpoint was trained with {saved} threads, this process uses {now}; "
+                     f"set train.threads: {saved} for a bit-identical continuation")
+    for key, current in (("machine", machine()), ("torch", torch.__version__)):
+        if meta.get(key) not in (None, current):
+            notes.append(f"the checkpoint was written on {key} {meta[key]!r}, this process runs "
+                         f"on {current!r}; the continuation rounds differently")
+    return "\n".join(f"note: {n}" for n in notes) or None
 
 
 def check_finite(tensors: list[torch.Tensor]) -> bool:

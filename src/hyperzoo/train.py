@@ -33,8 +33,8 @@ from hyperzoo.runs import (
     lock_run,
     read_config,
     remove_stale_temporaries,
+    resume_note,
     save_checkpoint,
-    threads_note,
     truncate_metrics,
     write_config,
 )
@@ -344,7 +344,7 @@ def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progr
     meta = checkpoint_meta(run_dir) if resume else None
     # A run that stopped before its first checkpoint starts again from step 0, seeded as before.
     if meta is not None:
-        note = threads_note(meta)
+        note = resume_note(meta)
         if note:
             print(note, file=sys.stderr)
         # The global RNG (a target's dropout draws from it) is the trainer's: restored too.

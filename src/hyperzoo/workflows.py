@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 
 from hyperzoo.analysis.ensembles import accuracy_vs_size
 from hyperzoo.data import Dataset, load_dataset
+from hyperzoo.devices import machine
 from hyperzoo.diversity import kl_entropy
 from hyperzoo.errors import ConfigError, DataError, RunError
 from hyperzoo.evaluation import (
@@ -120,6 +121,7 @@ def evaluate_run(run_dir: str | Path, n_networks: int = 100, data_dir: str | Non
         "checkpoint_step": session.checkpoint_step,
         **training_time(Path(run_dir), session.checkpoint or CHECKPOINT),
         "seconds": round(time.perf_counter() - start, 3),
+        "machine": machine(), "threads": torch.get_num_threads(),  # where these seconds were spent
     }
     if ensembles > 1:
         if session.method.max_networks is not None:
@@ -164,6 +166,7 @@ def _evaluate_regression(run_dir: str | Path, session: Session, data: Dataset, n
         "checkpoint": session.checkpoint, "checkpoint_step": session.checkpoint_step,
         **training_time(Path(run_dir), session.checkpoint or CHECKPOINT),
         "seconds": round(time.perf_counter() - start, 3),
+        "machine": machine(), "threads": torch.get_num_threads(),  # where these seconds were spent
     }
     if write:
         path = Path(out) if out is not None else metrics_path(run_dir, data.split)
