@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
+import platform
 import re
 import shutil
 import subprocess
@@ -30,6 +32,24 @@ def commands() -> list[str]:
     if len(lines) != 2:
         raise SystemExit(f"README's first code block has {len(lines)} commands, expected 2")
     return lines
+
+
+def cpu() -> str:
+    """The CPU's model name and its wide-vector extensions (the numbers differ between CPUs;
+    hyperzoo.devices.machine() is not imported: this script may run outside the environment the
+    commands set up)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            info = f.read()
+    except OSError:
+        return platform.processor()
+    model = next((line.split(":", 1)[1].strip() for line in info.splitlines()
+                  if line.startswith("model name")), "")
+    flags = set(next((line.split(":", 1)[1].split() for line in info.splitlines()
+                      if line.startswith("flags")), []))
+    extras = [name for flag, name in (("avx2", "AVX2"), ("avx512f", "AVX-512"), ("amx_tile", "AMX"))
+              if flag in flags]
+    return ", ".join([model, *extras])
 
 
 def main() -> None:
@@ -55,8 +75,8 @@ def main() -> None:
         summary = re.findall(r"^(\d+ passed.*) in [\d.]+s", done.stdout, flags=re.M)
         runs.append({"command": command, "exit_code": done.returncode, "seconds": round(seconds, 1),
                      **({"pytest": summary[-1]} if summary else {"stdout": done.stdout[-3000:]})})
-    print(json.dumps({"commit": head, "date": datetime.date.today().isoformat(), "runs": runs},
-                     indent=2))
+    print(json.dumps({"commit": head, "date": datetime.date.today().isoformat(), "machine": cpu(),
+                      "cores": os.cpu_count(), "runs": runs}, indent=2))
 
 
 if __name__ == "__main__":
