@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import time
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -38,14 +40,15 @@ CATEGORIES = (("convolution_backward", "conv_backward"), ("convolution", "conv_f
               ("cdist", "gauge_entropy"), ("addmm", "dense_matmul"), ("mm", "dense_matmul"))
 
 
-def where_time_goes(fn, repeats: int) -> dict[str, float]:
+def where_time_goes(fn, repeats: int) -> dict[str, Any]:
     """Self CPU time of ``fn`` by operator category (torch.profiler: the total over ``repeats``
-    calls divided by ``repeats``), in seconds per call, largest first. CPU time only: on CUDA it
+    calls divided by ``repeats``), in seconds per call, largest first; and each convolution's
+    forward and backward (by input and kernel shape) with its GFLOP/s. CPU time only: on CUDA it
     shows the host's side, not the kernels'."""
     from torch.profiler import ProfilerActivity, profile
 
     fn()
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
         for _ in range(repeats):
             fn()
     seconds: dict[str, float] = {}
@@ -53,7 +56,40 @@ def where_time_goes(fn, repeats: int) -> dict[str, float]:
         name = event.key.removeprefix("aten::")
         category = next((c for frag, c in CATEGORIES if frag in name), "other")
         seconds[category] = seconds.get(category, 0.0) + event.self_cpu_time_total / 1e6 / repeats
-    return {k: round(v, 4) for k, v in sorted(seconds.items(), key=lambda kv: -kv[1])}
+    largest_first = sorted(seconds.items(), key=lambda kv: -kv[1])
+    return {"profile_seconds_per_step": {k: round(v, 4) for k, v in largest_first},
+            "profile_convolutions": convolution_rates(prof.events(), repeats)}
+
+
+def convolution_rates(events, repeats: int) -> list[dict]:
+    """Per convolution (input and kernel shape): self seconds per step of its forward and backward
+    kernels and their GFLOP/s. A backward computes one product per gradient it is asked for
+    (its output mask), each as many multiply-adds as the forward: output elements x kernel size."""
+    layers: dict[tuple, dict] = {}
+    for e in events:
+        if e.name == "aten::convolution_backward":
+            grad_out, x, w = e.input_shapes[:3]
+            mask = e.concrete_inputs[-1]
+            layer = layers.setdefault((tuple(x), tuple(w)), {"forward_s": 0.0, "backward_s": 0.0})
+            layer["macs"] = math.prod(grad_out) * math.prod(w[1:])
+            layer["backward_products"] = int(mask[0]) + int(mask[1])
+            layer["backward_s"] += e.self_cpu_time_total / 1e6 / repeats
+        elif e.name in ("aten::mkldnn_convolution", "aten::_convolution") and e.self_cpu_time_total > 0:
+            x, w = e.input_shapes[:2]
+            layers.setdefault((tuple(x), tuple(w)), {"forward_s": 0.0, "backward_s": 0.0})[
+                "forward_s"] += e.self_cpu_time_total / 1e6 / repeats
+    out = []
+    for (x, w), layer in layers.items():
+        row = {"input": list(x), "kernel": list(w), "forward_seconds_per_step": round(layer["forward_s"], 4),
+               "backward_seconds_per_step": round(layer["backward_s"], 4)}
+        if "macs" in layer:  # calls per step = the time's share of one call: from the counts below
+            calls = sum(1 for e in events if e.name == "aten::convolution_backward"
+                        and (tuple(e.input_shapes[1]), tuple(e.input_shapes[2])) == (x, w)) / repeats
+            gflop = 2 * layer["macs"] * calls / 1e9
+            row["forward_gflop_per_s"] = round(gflop / layer["forward_s"], 1) if layer["forward_s"] else None
+            row["backward_gflop_per_s"] = round(gflop * layer["backward_products"] / layer["backward_s"], 1)
+        out.append(row)
+    return sorted(out, key=lambda r: -(r["forward_seconds_per_step"] + r["backward_seconds_per_step"]))
 
 
 def paper_recipe(backend: str, x: torch.Tensor, y: torch.Tensor, module: nn.Module | None = None):
@@ -129,7 +165,7 @@ def step_breakdown(backend: str, x, y, repeats: int, peak: float, profile: bool 
     # Profiled apart from the timings above (the profiler slows what it watches); not on
     # threads, whose operators (the loop's) run on workers the profiler does not record.
     if profile and backend != "threads":
-        result["profile_seconds_per_step"] = where_time_goes(one_step, repeats)
+        result.update(where_time_goes(one_step, repeats))
     return result
 
 
