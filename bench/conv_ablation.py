@@ -1,0 +1,87 @@
+"""What each convolution of the Deutsch MNIST target costs in the training pass, measured without
+the profiler: the target-only forward and backward of 32 networks x 32 images (`step_time.py`'s
+floor) with one 5 x 5 convolution swapped for a 1 x 1 one of the same input and output shape,
+interleaved with the unchanged pass over ``--rounds`` rounds. The time saved is the cost of the
+arithmetic the swap removed (24 of every 25 multiply-adds), so saved FLOPs / saved seconds is
+the rate that arithmetic ran at in place. (torch.profiler slows the short operators it watches:
+its per-operator times, step_time.py --profile, overstate them.) Prints JSON; not a test.
+
+    python bench/conv_ablation.py [--rounds 6] [--steps 5] [--backends threads,loop]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+
+import torch
+import torch.nn.functional as F
+from hardware import allocator, count_flops, describe, machine, matmul_peak, median_seconds
+from step_rounds import spread
+from torch import nn
+
+from hyperzoo.targets import DeutschMNIST, TargetNet
+
+
+def floor_pass(module: nn.Module, backend: str, x: torch.Tensor, y: torch.Tensor):
+    """The target-only forward and backward of ``module`` with random weights as leaves."""
+    target = TargetNet(module, (1, 28, 28), backend=backend)
+    gen = torch.Generator().manual_seed(0)
+    weights = {k: (0.1 * torch.randn(x.shape[0], *s, generator=gen)).requires_grad_()
+               for k, s in target.param_shapes.items()}
+
+    def run() -> None:
+        F.cross_entropy(target(weights, x).flatten(0, 1), y.flatten()).backward()
+    return run
+
+
+def swapped(index: int) -> nn.Module:
+    """DeutschMNIST with its convolution ``index`` as a 1 x 1 convolution (same output shape)."""
+    net = DeutschMNIST()
+    conv = net[index]
+    net[index] = nn.Conv2d(conv.in_channels, conv.out_channels, 1)
+    return net
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--backends", default="threads,loop")
+    args = parser.parse_args()
+    memory = allocator("tuned")
+    cpu = torch.device("cpu")
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.rand(32, 32, 1, 28, 28, generator=gen), torch.randint(10, (32, 32), generator=gen)
+    convs = [i for i, m in enumerate(DeutschMNIST()) if isinstance(m, nn.Conv2d)]
+    variants = {"unchanged": DeutschMNIST(), **{f"layer_{i}_as_1x1": swapped(i) for i in convs}}
+    flops = {name: count_flops(floor_pass(module, "loop", x, y)) for name, module in variants.items()}
+    result: dict = {"device": describe(cpu), "threads": torch.get_num_threads(), "torch": torch.__version__,
+                    "machine": machine(), "allocator": memory,
+                    "recipe": "Deutsch MNIST target only, 32 networks x 32 random images, forward + backward",
+                    "gflop": {k: round(v / 1e9, 3) for k, v in flops.items()}, "backends": {}}
+    for backend in args.backends.split(","):
+        passes = {name: floor_pass(module, backend, x, y) for name, module in variants.items()}
+        rounds = []
+        for _ in range(args.rounds):
+            row = {"matmul_peak_gflop_per_s": round(matmul_peak(cpu) / 1e9, 1)}
+            row.update({name: round(median_seconds(fn, cpu, args.steps), 4) for name, fn in passes.items()})
+            rounds.append(row)
+        summary: dict = {"rounds": rounds, "unchanged_seconds": spread([r["unchanged"] for r in rounds])}
+        for name in variants:
+            if name == "unchanged":
+                continue
+            saved = [r["unchanged"] - r[name] for r in rounds]
+            saved_gflop = (flops["unchanged"] - flops[name]) / 1e9
+            summary[name] = {
+                "saved_seconds": spread(saved), "saved_gflop": round(saved_gflop, 3),
+                "gflop_per_s_of_the_saved_arithmetic": round(saved_gflop / statistics.mean(saved), 1),
+                "fraction_of_peak": round(saved_gflop / statistics.mean(saved) / statistics.mean(
+                    [r["matmul_peak_gflop_per_s"] for r in rounds]), 3)}
+        result["backends"][backend] = summary
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
