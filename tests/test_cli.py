@@ -24,6 +24,21 @@ def test_train_sample_evaluate(tmp_path):
     assert (run / "metrics-test.json").is_file() and (run / "reliability-test.png").is_file()
 
 
+def test_evaluate_records_itself_in_the_run_folder_it_wrote_into(tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    r = runner.invoke(app, ["train", *sets("train.steps=2"), "--out", str(run), "--quiet"])
+    assert r.exit_code == 0, r.output
+    trained = (run / "command.txt").read_text()
+    for argv in (["evaluate", str(run), "--networks", "2", "--quiet"],
+                 ["evaluate", str(run), "--networks", "2", "--quiet", "--out", str(tmp_path / "m.json")]):
+        monkeypatch.setattr("sys.argv", ["hyperzoo", *argv])  # what the command line would hold
+        r = runner.invoke(app, argv)
+        assert r.exit_code == 0, r.output
+    # The first wrote its metrics into the run folder, the second elsewhere: only the first counts.
+    assert (run / "command.txt").read_text() == trained + f"hyperzoo evaluate {run} --networks 2 --quiet\n"
+    assert not (tmp_path / "command.txt").exists()
+
+
 def test_errors_are_one_line(tmp_path):
     r = runner.invoke(app, ["train", "--set", "train.stpes=3", "--out", str(tmp_path)])
     assert r.exit_code == 1
@@ -37,7 +52,7 @@ def test_errors_are_one_line(tmp_path):
     assert r.exit_code == 1 and "exactly one of --out" in r.output
 
 
-def test_ood_prints_both_scores_and_the_positive_class(tmp_path):
+def test_ood_prints_both_scores_and_the_positive_class_and_records_its_command(tmp_path, monkeypatch):
     import numpy as np
 
     from tests.test_workflows import write_idx_folder
@@ -46,9 +61,12 @@ def test_ood_prints_both_scores_and_the_positive_class(tmp_path):
     assert runner.invoke(app, ["train", *sets("train.steps=2"), "--out", str(run), "--quiet"]).exit_code == 0
     noise = np.random.default_rng(0).integers(0, 256, (30, 8, 8))
     write_idx_folder(tmp_path / "noise" / "notmnist-small", noise)
-    r = runner.invoke(app, ["ood", str(run), "--outliers", "notmnist", "--networks", "3",
-                            "--data-dir", str(tmp_path / "noise"), "--out", str(tmp_path / "o")])
+    argv = ["ood", str(run), "--outliers", "notmnist", "--networks", "3",
+            "--data-dir", str(tmp_path / "noise"), "--out", str(tmp_path / "o")]
+    monkeypatch.setattr("sys.argv", ["hyperzoo", *argv])
+    r = runner.invoke(app, argv)
     assert r.exit_code == 0, r.output
+    assert (tmp_path / "o" / "command.txt").read_text() == " ".join(["hyperzoo", *argv]) + "\n"
     lines = r.output.strip().splitlines()
     assert lines[0] == "digits vs notmnist, 3 networks, positive class: outliers (notmnist)"
     assert lines[1].startswith("  by entropy: AUROC ")

@@ -23,6 +23,17 @@ USER_ERRORS = (UserError, OSError, yaml.YAMLError)
 TRUST_HELP = "allow a target given by import path in the run folder's config.yaml (runs its code)"
 
 
+def _record(folder: Path) -> None:
+    """Append this command line to ``folder``/command.txt: a run folder keeps every command that
+    wrote into it, an output folder the command that made it (best effort, like metrics files)."""
+    from hyperzoo.runs import append_command
+
+    try:
+        append_command(folder, ["hyperzoo", *sys.argv[1:]])
+    except OSError as e:
+        typer.echo(f"warning: {folder / 'command.txt'} was not written ({e.strerror})", err=True)
+
+
 def _fail(error: Exception) -> None:
     typer.echo(f"error: {' '.join(str(error).split())}", err=True)
     raise typer.Exit(1)
@@ -175,6 +186,8 @@ def evaluate(
                                out=out, trust_code=trust_code, ensembles=ensembles)
     except USER_ERRORS as e:
         _fail(e)
+    if out is None or out.resolve().parent == run_dir.resolve():  # it wrote into the run folder
+        _record(run_dir)
     typer.echo(_table(metrics))
 
 
@@ -199,6 +212,7 @@ def tune_noise(
         r = tune_noise_scale(run_dir, grid, networks, split, data_dir, limit, seed, trust_code=trust_code)
     except USER_ERRORS as e:
         _fail(e)
+    _record(run_dir)
     for row in r["grid"]:
         mark = "  <- chosen" if row["sigma"] == r["sigma"] else ""
         typer.echo(f"σ {row['sigma']:<8g} ensemble NLL {row['ensemble_nll']:.4f}, accuracy "
@@ -324,6 +338,7 @@ def report(
                           detection_sizes=sizes, progress=not quiet, trust_code=trust_code)
     except USER_ERRORS as e:
         _fail(e)
+    _record(out)
     typer.echo(f"wrote {out / 'report.md'} and {len(rep['figures'])} figures ({rep['seconds']} s)")
 
 
@@ -352,6 +367,8 @@ def ood(
                     outlier_dir=outlier_dir, trust_code=trust_code)
     except USER_ERRORS as e:
         _fail(e)
+    if out is not None:
+        _record(out)
     for name, m in r["sets"].items():
         typer.echo(f"{r['inliers']} vs {name}, {r['n_networks']} networks, positive class: "
                    f"{m['positive_class']}")
