@@ -108,7 +108,7 @@ class TrainConfig:
     # bf16: the target networks under autocast in training (TargetNet.lower_precision; the
     # hypernetwork, gauge fixing, entropy and discriminators stay fp32). compile: torch.compile
     # of the training loss. Both off by default: bf16 pays only where the hardware has it
-    # (bench/precision.py), compile has shown no gain.
+    # (bench/precision.py), compile slowed the CPU step (bench/compile_step.py).
     precision: str = "fp32"
     compile: bool = False
     # Early stopping: also keep the model of the best validation accuracy (best.safetensors);
