@@ -40,7 +40,7 @@ def main() -> None:
     y = torch.randint(10, (32, 32), generator=gen).to(device)
     backends = args.backends.split(",")
     recipes = {b: paper_recipe(b, x, y) for b in backends}
-    target, *_, loop_step = paper_recipe("loop", x, y)
+    *_, loop_step = paper_recipe("loop", x, y)
     flops = count_flops(loop_step)  # float32 on the loop: the same arithmetic in either precision
 
     def step(backend: str, dtype: torch.dtype | None):

@@ -49,7 +49,7 @@ def cpu() -> str:
                       if line.startswith("flags")), []))
     extras = [name for flag, name in (("avx2", "AVX2"), ("avx512f", "AVX-512"), ("amx_tile", "AMX"))
               if flag in flags]
-    return ", ".join([model, *extras])
+    return ", ".join(p for p in [model, *extras] if p)
 
 
 def main() -> None:

@@ -75,15 +75,16 @@ def test_checkpoints_hold_cpu_tensors_and_reopen_on_the_cpu(tmp_path):
     assert {p.device.type for p in s.method.parameters()} == {"cpu"}
 
 
-def test_bf16_lowers_only_the_target_networks(tmp_path):
+@pytest.mark.parametrize("diversity", ["weights", "outputs"])
+def test_bf16_lowers_only_the_target_networks(tmp_path, diversity):
     rows = {}
     for precision in ("fp32", "bf16"):
-        last = train(tiny_config("train.steps=3", f"train.precision={precision}"), tmp_path / precision,
-                     argv=["x"], progress=False)
+        config = tiny_config("train.steps=3", f"train.precision={precision}", f"method.diversity={diversity}")
+        last = train(config, tmp_path / precision, argv=["x"], progress=False)
         assert torch.isfinite(torch.tensor(last["loss"]))
         rows[precision] = read_metrics(tmp_path / precision)[0]
-    # Step 1 draws the same weights in both: the entropy of their gauge-fixed form is computed in
-    # float32 either way, the networks' cross-entropy in bfloat16 or not.
+    # Step 1 draws the same weights in both: the entropy (of their gauge-fixed form, or of their
+    # outputs on a probe batch) is computed in float32 either way, the cross-entropy in bf16 or not.
     assert rows["bf16"]["entropy"] == rows["fp32"]["entropy"]
     assert rows["bf16"]["cross_entropy"] != rows["fp32"]["cross_entropy"]
     assert rows["bf16"]["cross_entropy"] == pytest.approx(rows["fp32"]["cross_entropy"], rel=0.01)

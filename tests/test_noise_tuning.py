@@ -73,6 +73,16 @@ def test_tuning_picks_the_sigma_of_least_validation_nll_and_writes_it(trained, t
     assert load_run(run).method.sigma.item() == r["sigma"]
 
 
+def test_tuning_on_another_cpu_keeps_the_cpu_that_trained_the_run(trained, tmp_path, monkeypatch):
+    from hyperzoo import runs
+
+    run = copy_run(trained, tmp_path / "run")
+    trained_on = runs.checkpoint_meta(run)["machine"]
+    monkeypatch.setattr(runs, "machine", lambda: "Another CPU, AVX2, x86_64")
+    tune_noise_scale(run, [0.0, 0.1], networks=2)
+    assert runs.checkpoint_meta(run)["machine"] == trained_on == runs.training_time(run)["train_machine"]
+
+
 def test_resume_after_tuning_matches_an_untuned_resume_except_sigma(trained, tmp_path):
     """Re-saving the checkpoint keeps optimizer and RNG state: 2 more steps are the same."""
     a, b = copy_run(trained, tmp_path / "a"), copy_run(trained, tmp_path / "b")

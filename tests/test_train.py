@@ -295,8 +295,9 @@ def test_resume_on_another_cpu_or_torch_says_so(tmp_path, capsys, monkeypatch):
     capsys.readouterr()
     train(None, tmp_path, resume=True, argv=["x"], progress=False)
     err = capsys.readouterr().err
-    assert f"written on machine {meta['machine']!r}, this process runs on 'Another CPU, AVX2, x86_64'" in err
-    assert "written on torch" not in err
+    assert (f"written on the CPU {meta['machine']!r}, this process runs on the CPU "
+            "'Another CPU, AVX2, x86_64'") in err
+    assert "with torch" not in err
 
 
 def test_auto_lam_is_resolved_before_training_recorded_and_kept_on_resume(tmp_path, capsys):

@@ -106,9 +106,11 @@ class TrainConfig:
     # per step); metrics.jsonl still holds one row per step.
     log_every: int = 10
     # bf16: the target networks under autocast in training (TargetNet.lower_precision; the
-    # hypernetwork, gauge fixing, entropy and discriminators stay fp32). compile: torch.compile
-    # of the training loss. Both off by default: bf16 pays only where the hardware has it
-    # (bench/precision.py), compile slowed the CPU step (bench/compile_step.py).
+    # hypernetwork, gauge fixing, entropy and discriminators stay fp32; under vmap, the GPU
+    # path, autocast skips convolutions). compile: torch.compile
+    # of the training loss. Both off by default: bf16 paid on an AMX CPU (bench/precision.py)
+    # and is expected to cost where the hardware lacks it; compile slowed the CPU step
+    # (bench/compile_step.py).
     precision: str = "fp32"
     compile: bool = False
     # Early stopping: also keep the model of the best validation accuracy (best.safetensors);

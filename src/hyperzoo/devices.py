@@ -93,14 +93,18 @@ def set_cuda_rng_states(states: dict[str, torch.Tensor]) -> None:
 
 
 def machine() -> str:
-    """The CPU as checkpoints and benchmarks record it: model name, the kernels torch picked for it
-    and the architecture (the same code rounds differently, and runs at another speed, on
-    another CPU)."""
-    model = ""
+    """The CPU as checkpoints and benchmarks record it: model name, the kernels torch picked for it,
+    its bfloat16 units (AMX, AVX512-BF16: oneDNN's kernels differ with them) and the architecture
+    (the same code rounds differently, and runs at another speed, on another CPU)."""
+    lines: list[str] = []
     try:
         with open("/proc/cpuinfo") as f:
-            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
+            lines = f.read().splitlines()
     except OSError:
         pass
-    model = model or platform.processor()
-    return f"{model}, {torch.backends.cpu.get_cpu_capability()}, {platform.machine()}".lstrip(", ")
+    model = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")), "")
+    flags = set(next((ln.split(":", 1)[1].split() for ln in lines if ln.startswith("flags")), []))
+    units = [name for flag, name in (("amx_tile", "AMX"), ("avx512_bf16", "AVX512-BF16")) if flag in flags]
+    parts = [model or platform.processor(), torch.backends.cpu.get_cpu_capability(), *units,
+             platform.machine()]
+    return ", ".join(p for p in parts if p)

@@ -82,8 +82,10 @@ def save_sigma(run_dir: Path, session: Session, sigma: float) -> None:
         step = load_checkpoint(run_dir, method, optimizers, gens, name=name, global_rng=has_global)
         method.sigma.fill_(sigma)
         torch.set_num_threads(meta.get("threads") or threads)
+        # (A checkpoint from before CPUs were recorded stays without one: None, not ours.)
+        kept = {"machine": None, "torch": None, **{k: v for k, v in meta.items() if k not in _OWN_META}}
         save_checkpoint(run_dir, method, optimizers, step, gens, name=name, global_rng=has_global,
-                        extra={k: v for k, v in meta.items() if k not in _OWN_META})
+                        extra=kept)
     finally:
         torch.set_rng_state(rng)
         torch.set_num_threads(threads)

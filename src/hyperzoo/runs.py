@@ -152,9 +152,11 @@ def save_checkpoint(run_dir: Path, model: torch.nn.Module,
         tensors[f"rng.{GLOBAL_RNG}"] = torch.get_rng_state()
         # Where CUDA is in use, its generators too (a target's dropout on the GPU draws there).
         tensors.update({f"rng.{key}": state for key, state in cuda_rng_states().items()})
-    meta = {**(extra or {}), "format": FORMAT, "step": step, "optimizers": optim_meta,
-            "generators": sorted(generators), "threads": torch.get_num_threads(),
-            "machine": machine(), "torch": torch.__version__}
+    # What wrote it (``extra`` may carry an earlier writer's: a checkpoint rewritten by
+    # tune-noise keeps the CPU and torch that trained it).
+    meta = {"machine": machine(), "torch": torch.__version__, **(extra or {}), "format": FORMAT,
+            "step": step, "optimizers": optim_meta, "generators": sorted(generators),
+            "threads": torch.get_num_threads()}
     meta["sha256"] = content_hash(tensors, meta)
     save_tensors(Path(run_dir) / name, tensors, {"hyperzoo": json.dumps(meta)})
 
@@ -242,7 +244,7 @@ def training_time(run_dir: Path, name: str = CHECKPOINT) -> dict[str, Any]:
     that wrote the checkpoint (``train_machine``). ``{}`` where the checkpoint records none."""
     meta = checkpoint_meta(Path(run_dir), name) or {}
     timing = {k: meta[k] for k in ("train_seconds", "train_seconds_from_step") if k in meta}
-    return {**timing, "train_machine": meta["machine"]} if "machine" in meta else timing
+    return {**timing, "train_machine": meta["machine"]} if meta.get("machine") else timing
 
 
 def load_checkpoint(run_dir: Path, model: torch.nn.Module,
@@ -292,10 +294,11 @@ def resume_note(meta: Mapping[str, Any]) -> str | None:
     if saved is not None and saved != now:
         notes.append(f"the checkpoint was trained with {saved} threads, this process uses {now}; "
                      f"set train.threads: {saved} for a bit-identical continuation")
-    for key, current in (("machine", machine()), ("torch", torch.__version__)):
+    for key, what, current in (("machine", "on the CPU", machine()),
+                               ("torch", "with torch", torch.__version__)):
         if meta.get(key) not in (None, current):
-            notes.append(f"the checkpoint was written on {key} {meta[key]!r}, this process runs "
-                         f"on {current!r}; the continuation rounds differently")
+            notes.append(f"the checkpoint was written {what} {meta[key]!r}, this process runs "
+                         f"{what} {current!r}; the continuation rounds differently")
     return "\n".join(f"note: {n}" for n in notes) or None
 
 

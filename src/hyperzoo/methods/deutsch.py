@@ -261,8 +261,9 @@ class DeutschHypernetwork(LatentMethod):
         elif c.diversity == "outputs":
             # A fixed probe batch (the first examples of network 0), shared by all networks.
             probe = x[0, : c.probe_size]
-            entropy = output_entropy(self.target(weights, probe).softmax(-1), d=c.z_dim,
-                                     metric=c.metric)
+            with self.target.lower_precision(None):  # an entropy estimate: never in bf16
+                outputs = self.target(weights, probe)
+            entropy = output_entropy(outputs.softmax(-1), d=c.z_dim, metric=c.metric)
             loss = loss - entropy
             terms["entropy"] = entropy
         accuracy = (logits.argmax(-1) == y).float().mean()

@@ -290,15 +290,16 @@ class TargetNet:
             return self._apply({**weights, **stats}, x, n, shared, counters)
         with torch.autocast(x.device.type, dtype=cast):
             out = self._apply({**weights, **stats}, x, n, shared, counters)
-        return out.to(next(iter(weights.values())).dtype)
+        return out.to(weights[next(iter(self.param_shapes))].dtype) if out.is_floating_point() else out
 
     @contextmanager
     def lower_precision(self, dtype: torch.dtype | None) -> Iterator[None]:
         """Within it, this target's networks run under ``torch.autocast`` to ``dtype`` (None:
-        unchanged) and return outputs in the weights' dtype. Only the networks: what surrounds
-        them (a hypernetwork, gauge fixing, an entropy estimate over weights, a discriminator)
-        keeps its precision, as the entropy's distances between nearby weight vectors would not
-        survive bfloat16's 8-bit mantissa."""
+        full precision, also inside an outer call) and return outputs in the weights' dtype.
+        Only the networks: what surrounds them (a hypernetwork, gauge fixing, an entropy
+        estimate, a discriminator) keeps its precision, as the entropy's distances between
+        nearby vectors would not survive bfloat16's 8-bit mantissa. Under ``vmap`` (the GPU
+        path) torch 2.13's autocast reaches the linear layers but not the convolutions."""
         before, self.autocast_dtype = self.autocast_dtype, dtype
         try:
             yield
