@@ -62,32 +62,38 @@ def where_time_goes(fn, repeats: int) -> dict[str, Any]:
 
 
 def convolution_rates(events, repeats: int) -> list[dict]:
-    """Per convolution (input and kernel shape): self seconds per step of its forward and backward
-    kernels and their GFLOP/s. A backward computes one product per gradient it is asked for
-    (its output mask), each as many multiply-adds as the forward: output elements x kernel size."""
+    """Per convolution (input and kernel shape): seconds per step of its forward (``aten::
+    convolution``) and backward (``aten::convolution_backward``), each inclusive of the kernels
+    beneath it (whichever backend), and their GFLOP/s. A forward is 2 x output elements x
+    kernel size FLOPs (its output shape read from ``aten::conv2d``'s consumer: the matching
+    backward's gradient); a backward one such product per gradient it is asked for (its output
+    mask: weight and, but for the first layer, input). Profiler times include its own overhead."""
     layers: dict[tuple, dict] = {}
+
+    def layer(x, w) -> dict:
+        return layers.setdefault((tuple(x), tuple(w)), {"forward_s": 0.0, "backward_s": 0.0, "forwards": 0,
+                                                        "backward_flops": 0.0})
     for e in events:
         if e.name == "aten::convolution_backward":
             grad_out, x, w = e.input_shapes[:3]
-            mask = e.concrete_inputs[-1]
-            layer = layers.setdefault((tuple(x), tuple(w)), {"forward_s": 0.0, "backward_s": 0.0})
-            layer["macs"] = math.prod(grad_out) * math.prod(w[1:])
-            layer["backward_products"] = int(mask[0]) + int(mask[1])
-            layer["backward_s"] += e.self_cpu_time_total / 1e6 / repeats
-        elif e.name in ("aten::mkldnn_convolution", "aten::_convolution") and e.self_cpu_time_total > 0:
-            x, w = e.input_shapes[:2]
-            layers.setdefault((tuple(x), tuple(w)), {"forward_s": 0.0, "backward_s": 0.0})[
-                "forward_s"] += e.self_cpu_time_total / 1e6 / repeats
+            mask = e.concrete_inputs[-1] if e.concrete_inputs else None
+            products = int(mask[0]) + int(mask[1]) if isinstance(mask, list) and len(mask) == 3 else 2
+            entry = layer(x, w)
+            entry["macs"] = math.prod(grad_out) * math.prod(w[1:])
+            entry["backward_s"] += e.cpu_time_total / 1e6 / repeats
+            entry["backward_flops"] += 2 * entry["macs"] * products / repeats
+        elif e.name == "aten::convolution":
+            entry = layer(*e.input_shapes[:2])
+            entry["forward_s"] += e.cpu_time_total / 1e6 / repeats
+            entry["forwards"] += 1
     out = []
-    for (x, w), layer in layers.items():
-        row = {"input": list(x), "kernel": list(w), "forward_seconds_per_step": round(layer["forward_s"], 4),
-               "backward_seconds_per_step": round(layer["backward_s"], 4)}
-        if "macs" in layer:  # calls per step = the time's share of one call: from the counts below
-            calls = sum(1 for e in events if e.name == "aten::convolution_backward"
-                        and (tuple(e.input_shapes[1]), tuple(e.input_shapes[2])) == (x, w)) / repeats
-            gflop = 2 * layer["macs"] * calls / 1e9
-            row["forward_gflop_per_s"] = round(gflop / layer["forward_s"], 1) if layer["forward_s"] else None
-            row["backward_gflop_per_s"] = round(gflop * layer["backward_products"] / layer["backward_s"], 1)
+    for (x, w), entry in layers.items():
+        row = {"input": list(x), "kernel": list(w), "forward_seconds_per_step": round(entry["forward_s"], 4),
+               "backward_seconds_per_step": round(entry["backward_s"], 4)}
+        if "macs" in entry:  # output size known from a backward of the same shapes
+            gflop = 2 * entry["macs"] * entry["forwards"] / repeats / 1e9
+            row["forward_gflop_per_s"] = round(gflop / entry["forward_s"], 1) if entry["forward_s"] else None
+            row["backward_gflop_per_s"] = round(entry["backward_flops"] / 1e9 / entry["backward_s"], 1)
         out.append(row)
     return sorted(out, key=lambda r: -(r["forward_seconds_per_step"] + r["backward_seconds_per_step"]))
 
