@@ -52,11 +52,14 @@ def main() -> None:
         return run
 
     rounds = []
-    for _ in range(args.rounds):
+    for i in range(args.rounds):
         peaks = {p: matmul_peak(device, dtype=d or torch.float32) for p, d in PRECISIONS.items()}
         row: dict = {f"matmul_peak_{p}_gflop_per_s": round(v / 1e9, 1) for p, v in peaks.items()}
+        # The order alternates between rounds: whichever ran right after the (AMX) peak matmuls
+        # could meet another clock speed.
+        order = list(PRECISIONS.items())[:: 1 if i % 2 == 0 else -1]
         for backend in backends:
-            for p, dtype in PRECISIONS.items():
+            for p, dtype in order:
                 seconds = median_seconds(step(backend, dtype), device, args.steps)
                 row[f"{backend}_{p}"] = {
                     "step_seconds": round(seconds, 4),
