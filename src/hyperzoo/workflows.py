@@ -117,11 +117,7 @@ def evaluate_run(run_dir: str | Path, n_networks: int = 100, data_dir: str | Non
         "split": data.split,
         "n_examples": len(data),
         "seed": seed,
-        "checkpoint": session.checkpoint,
-        "checkpoint_step": session.checkpoint_step,
-        **training_time(Path(run_dir), session.checkpoint or CHECKPOINT),
-        "seconds": round(time.perf_counter() - start, 3),
-        "machine": machine(), "threads": torch.get_num_threads(),  # where these seconds were spent
+        **provenance(run_dir, session, start),
     }
     if ensembles > 1:
         if session.method.max_networks is not None:
@@ -136,6 +132,15 @@ def evaluate_run(run_dir: str | Path, n_networks: int = 100, data_dir: str | Non
         except OSError as e:
             _warn_unwritten(path, e)
     return metrics
+
+
+def provenance(run_dir: str | Path, session: Session, start: float) -> dict[str, Any]:
+    """What a metrics file says about where its numbers come from: the checkpoint evaluated, its
+    training time and CPU, and the seconds since ``start`` with the CPU and threads they ran on."""
+    return {"checkpoint": session.checkpoint, "checkpoint_step": session.checkpoint_step,
+            **training_time(Path(run_dir), session.checkpoint or CHECKPOINT),
+            "seconds": round(time.perf_counter() - start, 3), "machine": machine(),
+            "threads": torch.get_num_threads()}
 
 
 def independent_ensembles(session: Session, data: Dataset, size: int, count: int, seed: int,
@@ -163,10 +168,7 @@ def _evaluate_regression(run_dir: str | Path, session: Session, data: Dataset, n
     metrics: dict[str, Any] = {
         **regression_metrics(predict(session.target, weights, data.x)[..., 0], data.y),
         "dataset": data.name, "split": data.split, "n_examples": len(data), "seed": seed,
-        "checkpoint": session.checkpoint, "checkpoint_step": session.checkpoint_step,
-        **training_time(Path(run_dir), session.checkpoint or CHECKPOINT),
-        "seconds": round(time.perf_counter() - start, 3),
-        "machine": machine(), "threads": torch.get_num_threads(),  # where these seconds were spent
+        **provenance(run_dir, session, start),
     }
     if write:
         path = Path(out) if out is not None else metrics_path(run_dir, data.split)
