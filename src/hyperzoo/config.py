@@ -107,7 +107,7 @@ class TrainConfig:
     log_every: int = 10
     # bf16: the target networks under autocast in training (TargetNet.lower_precision; the
     # hypernetwork, gauge fixing, entropy and discriminators stay fp32; under vmap, the GPU
-    # path, autocast skips convolutions). compile: torch.compile
+    # path, TargetNet casts the convolutions autocast misses). compile: torch.compile
     # of the training loss. Both off by default: bf16 paid on an AMX CPU (bench/precision.py)
     # and is expected to cost where the hardware lacks it; compile slowed the CPU step
     # (bench/compile_step.py).

@@ -41,8 +41,8 @@ HELP: dict[str, str] = {
     "train.threads": "torch threads (null: torch's default; 1 when two jobs share few cores)",
     "train.device": "auto (CUDA when available, else CPU), cpu, cuda or cuda:N",
     "train.log_every": "steps between reads of the logged scalars from the device (one row per step)",
-    "train.precision": "fp32, or bf16 (the target networks under autocast in training, convolutions "
-                       "not under vmap; the rest stays fp32)",
+    "train.precision": "fp32, or bf16 (the target networks under autocast in training; the rest "
+                       "stays fp32)",
     "train.compile": "torch.compile the training loss",
     "train.full_batch": "every network sees the whole training set at every step (tiny sets only)",
     "train.keep_best": "also keep the best-validation model (best.safetensors), used by evaluate",

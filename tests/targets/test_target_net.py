@@ -1,3 +1,5 @@
+import threading
+
 import pytest
 import torch
 from torch import nn
@@ -241,22 +243,64 @@ def test_lower_precision_runs_the_networks_in_bf16_and_returns_the_weights_dtype
     with target.lower_precision(torch.bfloat16):
         low, low_grads = run()
     full, low = full.detach(), low.detach()
-    assert target.autocast_dtype is None  # restored on leaving
+    assert target.precision is None  # restored on leaving
     assert low.dtype == torch.float32 and not torch.equal(low, full)  # it did run in bf16
     torch.testing.assert_close(low, full, atol=0.05 * full.abs().max().item(), rtol=0)
     assert all(g.dtype == torch.float32 for g in low_grads.values())
     whole, whole_low = (torch.cat([g[k].flatten() for k in target.param_shapes])
                         for g in (full_grads, low_grads))
     # Measured on 2026-12-05 on an AMX Xeon: 0.2-5% for the shallow targets, 11% for ResNet-32 (the
-    # error grows with depth; vmap's smaller, as there autocast reaches the linear layers, not
-    # convolutions; targets with batch norm or dropout in train mode run the loop on "threads").
+    # error grows with depth; targets with batch norm or dropout in train mode run the loop on
+    # "threads").
     assert (whole_low - whole).norm() / whole.norm() < 0.2
     torch.testing.assert_close(run()[0].detach(), full, atol=0, rtol=0)  # and full precision after it
 
 
-def test_without_lower_precision_a_callers_autocast_stays_in_force():
+@pytest.mark.parametrize("backend", ["vmap", "loop", "threads"])
+def test_lower_precision_reaches_every_convolution_and_linear_layer(backend):
+    # Under vmap torch 2.13's autocast alone leaves convolutions in float32.
+    module = build_target("resnet_cifar").train()
+    target = TargetNet(module, module.input_shape, backend=backend)
+    seen: dict[str, torch.dtype] = {}
+    layers = {s.name for s in target.layers}
+    for name, mod in module.named_modules():
+        if name in layers:
+            mod.register_forward_hook(lambda m, i, o, name=name: seen.update({name: o.dtype}) or None)
+    weights = random_batch(target, 2, dtype=torch.float32)
+    with target.lower_precision(torch.bfloat16):
+        out = target(weights, torch.randn(3, *module.input_shape))
+    assert out.dtype == torch.float32
+    assert seen.keys() == layers and set(seen.values()) == {torch.bfloat16}
+
+
+def test_lower_precision_holds_only_in_the_thread_that_set_it():
     module = DeutschMNIST()
     target = TargetNet(module, module.input_shape, backend="loop")
+    weights = random_batch(target, 2, dtype=torch.float32)
+    x = torch.randn(3, *module.input_shape)
+    full = target(weights, x)
+    entered, done = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with target.lower_precision(torch.bfloat16):
+            entered.set()
+            done.wait(10)
+
+    other = threading.Thread(target=hold)
+    other.start()
+    try:
+        assert entered.wait(10)
+        assert target.precision is None
+        torch.testing.assert_close(target(weights, x), full, atol=0, rtol=0)
+    finally:
+        done.set()
+        other.join()
+
+
+@pytest.mark.parametrize("backend", ["vmap", "loop"])
+def test_without_lower_precision_a_callers_autocast_stays_in_force(backend):
+    module = DeutschMNIST()
+    target = TargetNet(module, module.input_shape, backend=backend)
     weights = random_batch(target, 2, dtype=torch.float32)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = target(weights, torch.randn(3, *module.input_shape))

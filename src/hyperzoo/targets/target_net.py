@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -22,6 +23,7 @@ from torch.func import functional_call
 from hyperzoo.errors import ConfigError
 from hyperzoo.targets import threads
 from hyperzoo.targets.per_network import call_each
+from hyperzoo.targets.vmap_autocast import VmapAutocast
 from hyperzoo.weights import WeightBatch, batch_size
 
 Backend = Literal["auto", "vmap", "loop", "threads"]
@@ -146,7 +148,10 @@ class TargetNet:
         self._replicas = threads.Replicas(module)
         self.input_shape = tuple(input_shape)
         self.backend: Backend = backend
-        self.autocast_dtype: torch.dtype | None = None  # see `lower_precision`
+        # See `lower_precision`. A context variable, not an attribute: a setting made in one Python
+        # thread (or asyncio task) must not leak into another calling the same target.
+        self._precision: ContextVar[torch.dtype | None] = ContextVar(f"precision-{id(self)}",
+                                                                     default=None)
         self._train_channels_last = not any(_nhwc_backward_unsafe(m) for m in module.modules())
         self.layers: tuple[LayerSpec, ...] = self._trace_layers()
         self.channels_last = len(self.input_shape) == 3 and self._runs_channels_last()
@@ -285,12 +290,17 @@ class TargetNet:
             raise ValueError(f"input has shape {tuple(x.shape)}; expected (B, {self.input_shape}) "
                              f"or ({n}, B, {self.input_shape})")
         stats, counters = self._statistics(weights, n, x)
-        cast = self.autocast_dtype
+        cast = self._precision.get()
         if cast is None:  # no autocast context of our own: a caller's stays in force
             return self._apply({**weights, **stats}, x, n, shared, counters)
         with torch.autocast(x.device.type, dtype=cast):
             out = self._apply({**weights, **stats}, x, n, shared, counters)
         return out.to(weights[next(iter(self.param_shapes))].dtype) if out.is_floating_point() else out
+
+    @property
+    def precision(self) -> torch.dtype | None:
+        """The dtype `lower_precision` set in this thread and context, or None."""
+        return self._precision.get()
 
     @contextmanager
     def lower_precision(self, dtype: torch.dtype | None) -> Iterator[None]:
@@ -299,12 +309,13 @@ class TargetNet:
         Only the networks: what surrounds them (a hypernetwork, gauge fixing, an entropy
         estimate, a discriminator) keeps its precision, as the entropy's distances between
         nearby vectors would not survive bfloat16's 8-bit mantissa. Under ``vmap`` (the GPU
-        path) torch 2.13's autocast reaches the linear layers but not the convolutions."""
-        before, self.autocast_dtype = self.autocast_dtype, dtype
+        path) `VmapAutocast` casts what autocast misses there. The setting
+        holds in the calling thread and context only."""
+        token = self._precision.set(dtype)
         try:
             yield
         finally:
-            self.autocast_dtype = before
+            self._precision.reset(token)
 
     def _statistics(self, weights: WeightBatch, n: int, like: torch.Tensor
                     ) -> tuple[WeightBatch, dict[str, torch.Tensor]]:
@@ -360,9 +371,14 @@ class TargetNet:
         def one(params: WeightBatch, xi: torch.Tensor) -> torch.Tensor:
             return functional_call(self.module, {**params, **buffers}, (xi,))
 
-        # "different": a target with dropout draws an independent mask for every network.
-        return torch.vmap(one, in_dims=(0, None if shared else 0), randomness="different")(
-            dict(weights), x)
+        device = x.device.type
+        # Any autocast, ours or a caller's: under vmap it misses convolutions (vmap_autocast).
+        complete = (VmapAutocast(torch.get_autocast_dtype(device))
+                    if torch.is_autocast_enabled(device) else nullcontext())
+        with complete:
+            # "different": a target with dropout draws an independent mask for every network.
+            return torch.vmap(one, in_dims=(0, None if shared else 0), randomness="different")(
+                dict(weights), x)
 
     def module_weights(self) -> WeightBatch:
         """The module's own parameters (and running statistics) as a batch of one network."""
