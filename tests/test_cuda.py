@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from hyperzoo.config import load_config
-from hyperzoo.runs import read_metrics
+from hyperzoo.runs import checkpoint_meta, read_metrics
 from hyperzoo.session import load_run, sample_networks
 from hyperzoo.train import train
 from hyperzoo.workflows import evaluate_run
@@ -26,6 +26,7 @@ def test_every_method_trains_evaluates_and_reopens(tmp_path, name):
     train(cfg, tmp_path, argv=["x"], progress=False)
     s = load_run(tmp_path)
     assert {p.device.type for p in s.method.parameters()} == {DEVICE}
+    assert ("; GPU " in checkpoint_meta(tmp_path)["machine"]) == (DEVICE == "cuda")
     n = min(3, s.method.max_networks or 3)
     assert next(iter(sample_networks(s, n, 0).values())).device.type == DEVICE
     m = evaluate_run(tmp_path, 3, split="val", progress=False, session=s)

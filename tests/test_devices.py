@@ -95,3 +95,14 @@ def test_bad_precision_and_log_every_are_config_errors():
         tiny_config("train.precision=fp8")
     with pytest.raises(ConfigError, match="'train.log_every' = 0 must be at least 1"):
         tiny_config("train.log_every=0")
+
+
+def test_machine_names_the_gpu_a_cuda_device_is_and_only_then(monkeypatch):
+    from types import SimpleNamespace
+
+    props = SimpleNamespace(name="NVIDIA Example GPU", major=9, minor=0)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda device: props)
+    cpu = devices.machine()
+    assert devices.machine(torch.device("cpu")) == cpu
+    assert devices.machine(torch.device("cuda:0")) == (
+        f"{cpu}; GPU NVIDIA Example GPU, compute capability 9.0, CUDA {torch.version.cuda}")

@@ -78,7 +78,7 @@ def test_tuning_on_another_cpu_keeps_the_cpu_that_trained_the_run(trained, tmp_p
 
     run = copy_run(trained, tmp_path / "run")
     trained_on = runs.checkpoint_meta(run)["machine"]
-    monkeypatch.setattr(runs, "machine", lambda: "Another CPU, AVX2, x86_64")
+    monkeypatch.setattr(runs, "machine", lambda device=None: "Another CPU, AVX2, x86_64")
     tune_noise_scale(run, [0.0, 0.1], networks=2)
     assert runs.checkpoint_meta(run)["machine"] == trained_on == runs.training_time(run)["train_machine"]
 

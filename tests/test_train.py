@@ -291,11 +291,11 @@ def test_resume_on_another_cpu_or_torch_says_so(tmp_path, capsys, monkeypatch):
     assert meta["machine"] == devices.machine() and meta["torch"] == torch.__version__
     config = tmp_path / "config.yaml"
     config.write_text(config.read_text().replace("steps: 2", "steps: 3"))
-    monkeypatch.setattr(runs, "machine", lambda: "Another CPU, AVX2, x86_64")
+    monkeypatch.setattr(runs, "machine", lambda device=None: "Another CPU, AVX2, x86_64")
     capsys.readouterr()
     train(None, tmp_path, resume=True, argv=["x"], progress=False)
     err = capsys.readouterr().err
-    assert (f"written on the CPU {meta['machine']!r}, this process runs on the CPU "
+    assert (f"written on {meta['machine']!r}, this process runs on "
             "'Another CPU, AVX2, x86_64'") in err
     assert "with torch" not in err
 

@@ -92,10 +92,11 @@ def set_cuda_rng_states(states: dict[str, torch.Tensor]) -> None:
         torch.cuda.set_rng_state_all([states[f"cuda{i}"] for i in range(len(states))])
 
 
-def machine() -> str:
-    """The CPU as checkpoints and benchmarks record it: model name, the kernels torch picked for it,
-    its bfloat16 units (AMX, AVX512-BF16: oneDNN's kernels differ with them) and the architecture
-    (the same code rounds differently, and runs at another speed, on another CPU)."""
+def machine(device: torch.device | None = None) -> str:
+    """The hardware as checkpoints and benchmarks record it: the CPU's model name, the kernels
+    torch picked for it, its bfloat16 units (AMX, AVX512-BF16: oneDNN's kernels differ with them)
+    and the architecture (the same code rounds differently, and runs at another speed, on another
+    CPU); where ``device`` is a CUDA device, the GPU as well (`gpu`)."""
     lines: list[str] = []
     try:
         with open("/proc/cpuinfo") as f:
@@ -107,4 +108,14 @@ def machine() -> str:
     units = [name for flag, name in (("amx_tile", "AMX"), ("avx512_bf16", "AVX512-BF16")) if flag in flags]
     parts = [model or platform.processor(), torch.backends.cpu.get_cpu_capability(), *units,
              platform.machine()]
-    return ", ".join(p for p in parts if p)
+    cpu = ", ".join(p for p in parts if p)
+    card = gpu(device) if device is not None else None
+    return cpu if card is None else f"{cpu}; GPU {card}"
+
+
+def gpu(device: torch.device) -> str | None:
+    """A CUDA device's name, compute capability and torch's CUDA version; None for a CPU."""
+    if device.type != "cuda":
+        return None
+    props = torch.cuda.get_device_properties(device)
+    return f"{props.name}, compute capability {props.major}.{props.minor}, CUDA {torch.version.cuda}"

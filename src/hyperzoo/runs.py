@@ -24,7 +24,7 @@ import yaml
 from safetensors import SafetensorError, safe_open
 
 from hyperzoo.config import Config, load_config
-from hyperzoo.devices import cuda_rng_states, machine, set_cuda_rng_states
+from hyperzoo.devices import cuda_rng_states, machine, module_device, set_cuda_rng_states
 from hyperzoo.errors import RunError
 from hyperzoo.weights import atomic_write_text, save_tensors
 
@@ -153,9 +153,9 @@ def save_checkpoint(run_dir: Path, model: torch.nn.Module,
         # Where CUDA is in use, its generators too (a target's dropout on the GPU draws there).
         tensors.update({f"rng.{key}": state for key, state in cuda_rng_states().items()})
     # What wrote it (``extra`` may carry an earlier writer's: a checkpoint rewritten by
-    # tune-noise keeps the CPU and torch that trained it).
-    meta = {"machine": machine(), "torch": torch.__version__, **(extra or {}), "format": FORMAT,
-            "step": step, "optimizers": optim_meta, "generators": sorted(generators),
+    # tune-noise keeps the CPU, GPU and torch that trained it).
+    meta = {"machine": machine(module_device(model)), "torch": torch.__version__, **(extra or {}),
+            "format": FORMAT, "step": step, "optimizers": optim_meta, "generators": sorted(generators),
             "threads": torch.get_num_threads()}
     meta["sha256"] = content_hash(tensors, meta)
     save_tensors(Path(run_dir) / name, tensors, {"hyperzoo": json.dumps(meta)})
@@ -285,16 +285,16 @@ def load_checkpoint(run_dir: Path, model: torch.nn.Module,
     return meta["step"]
 
 
-def resume_note(meta: Mapping[str, Any]) -> str | None:
-    """A note when the checkpoint was written with another thread count, on another CPU or with
-    another torch than the current process's (floating-point reductions then differ, so the
-    continuation is not bit-identical)."""
+def resume_note(meta: Mapping[str, Any], device: torch.device | None = None) -> str | None:
+    """A note when the checkpoint was written with another thread count, on another CPU (or GPU:
+    the one the run continues on, ``device``) or with another torch than the current process's
+    (floating-point reductions then differ, so the continuation is not bit-identical)."""
     notes = []
     saved, now = meta.get("threads"), torch.get_num_threads()
     if saved is not None and saved != now:
         notes.append(f"the checkpoint was trained with {saved} threads, this process uses {now}; "
                      f"set train.threads: {saved} for a bit-identical continuation")
-    for key, what, current in (("machine", "on the CPU", machine()),
+    for key, what, current in (("machine", "on", machine(device)),
                                ("torch", "with torch", torch.__version__)):
         if meta.get(key) not in (None, current):
             notes.append(f"the checkpoint was written {what} {meta[key]!r}, this process runs "

@@ -344,7 +344,7 @@ def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progr
     meta = checkpoint_meta(run_dir) if resume else None
     # A run that stopped before its first checkpoint starts again from step 0, seeded as before.
     if meta is not None:
-        note = resume_note(meta)
+        note = resume_note(meta, device)
         if note:
             print(note, file=sys.stderr)
         # The global RNG (a target's dropout draws from it) is the trainer's: restored too.

@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 
 from hyperzoo.analysis.ensembles import accuracy_vs_size
 from hyperzoo.data import Dataset, load_dataset
-from hyperzoo.devices import machine
+from hyperzoo.devices import machine, module_device
 from hyperzoo.diversity import kl_entropy
 from hyperzoo.errors import ConfigError, DataError, RunError
 from hyperzoo.evaluation import (
@@ -136,10 +136,12 @@ def evaluate_run(run_dir: str | Path, n_networks: int = 100, data_dir: str | Non
 
 def provenance(run_dir: str | Path, session: Session, start: float) -> dict[str, Any]:
     """What a metrics file says about where its numbers come from: the checkpoint evaluated, its
-    training time and CPU, and the seconds since ``start`` with the CPU and threads they ran on."""
+    training time and hardware, and the seconds since ``start`` with the hardware and threads they
+    ran on."""
     return {"checkpoint": session.checkpoint, "checkpoint_step": session.checkpoint_step,
             **training_time(Path(run_dir), session.checkpoint or CHECKPOINT),
-            "seconds": round(time.perf_counter() - start, 3), "machine": machine(),
+            "seconds": round(time.perf_counter() - start, 3),
+            "machine": machine(module_device(session.method)),
             "threads": torch.get_num_threads()}
 
 
