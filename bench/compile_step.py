@@ -72,7 +72,7 @@ def main() -> None:
         rounds.append(row)
     print(json.dumps({
         "device": describe(device), "threads": torch.get_num_threads(), "torch": torch.__version__,
-        "machine": machine(), "allocator": memory, "backend": args.backend,
+        "machine": machine(device), "allocator": memory, "backend": args.backend,
         "recipe": "Deutsch MNIST, 32 noise vectors x 32 images, random images, through training_loss",
         "step_gflop": round(flops / 1e9, 3), "first_call_seconds": first, "rounds": rounds,
         "fraction_of_peak": {n: spread([r[n]["fraction_of_peak"] for r in rounds]) for n in steps},

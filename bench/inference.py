@@ -130,7 +130,7 @@ def main() -> None:
         "device": describe(device),
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
-        "machine": machine(),
+        "machine": machine(device),
         "allocator": memory,
         "matmul_peak_gflop_per_s": round(peak / 1e9, 1),
         "data": "MNIST test set" if args.data_dir else "random images of MNIST's shape",

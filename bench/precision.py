@@ -73,7 +73,7 @@ def main() -> None:
 
     print(json.dumps({
         "device": describe(device), "threads": torch.get_num_threads(), "torch": torch.__version__,
-        "machine": machine(), "allocator": memory,
+        "machine": machine(device), "allocator": memory,
         "recipe": "Deutsch MNIST, 32 noise vectors x 32 images, random images",
         "step_gflop": round(flops / 1e9, 3), "rounds": rounds,
         **{f"fraction_of_{p}_peak": {v: spread([r[v][f"fraction_of_{p}_peak"] for r in rounds])

@@ -39,8 +39,7 @@ def main() -> None:
     x = torch.randn(n, m, 3, 32, 32, device=dev)
     y = torch.randint(10, (n, m), device=dev)
     result: dict[str, object] = {"networks": n, "images_per_network": m, "depth": args.depth,
-                                 "device": torch.cuda.get_device_name() if dev.startswith("cuda")
-                                 else machine(),
+                                 "device": machine(torch.device(dev)),
                                  "threads": torch.get_num_threads(), "torch": torch.__version__}
     for backend in ("vmap", "loop"):
         module = CIFARResNet(depth=args.depth).to(dev).train()

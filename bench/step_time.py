@@ -201,7 +201,7 @@ def main() -> None:
         "device": describe(device),
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
-        "machine": machine(),
+        "machine": machine(device),
         "allocator": memory,
         "matmul_peak_gflop_per_s": round(peak / 1e9, 1),
         "recipe": "Deutsch MNIST, 32 noise vectors x 32 images",
