@@ -25,6 +25,7 @@ def first_step(overrides: list[str], world: distributed.World, device: torch.dev
     t = config.train
     s = build_session(config, device=device)
     distributed.broadcast_parameters(world, s.method)
+    distributed.seed_own_draws(world, t.seed)  # as the trainer does: no method's loss may depend on it
     s.method.train()
     gens = {"noise": torch.Generator().manual_seed(t.seed + 1),
             "data": torch.Generator().manual_seed(t.seed + 2)}

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from hyperzoo import distributed
 from hyperzoo.config import ConfigError
-from hyperzoo.runs import checkpoint_step, read_metrics
+from hyperzoo.runs import CHECKPOINT, checkpoint_meta, checkpoint_step, read_metrics
 from hyperzoo.train import train
 from tests.distributed_worker import first_step
 from tests.helpers import TINY, TINY_METHODS, method_overrides, tiny_config
@@ -78,6 +79,28 @@ def test_two_process_training_matches_one_process_and_resumes(tmp_path):
     assert abs(rows_two[-1]["val_mean_accuracy"] - one["val_mean_accuracy"]) <= 0.05
     assert "--resume" in (tmp_path / "two" / "command.txt").read_text()
     assert json.loads((tmp_path / "two" / "metrics.jsonl").read_text().splitlines()[-1])["step"] == 6
+
+
+def test_dropout_masks_differ_between_processes_and_resume_exactly(tmp_path):
+    """A target's dropout draws from torch's global RNG: each process has its own stream, and
+    the checkpoint keeps every process's, so a resumed run under torchrun is the uninterrupted one."""
+    extra = [*TINY, "target.name=tests.helpers:DropoutNet", "train.lr_schedule=constant",
+             "train.threads=1", "train.checkpoint_every=3", "train.val_every=100"]
+    for name, steps in (("full", 6), ("part", 3)):
+        sets = [a for o in [*extra, f"train.steps={steps}"] for a in ("--set", o)]
+        r = torchrun("-m", "hyperzoo", "train", "--out", str(tmp_path / name), "--quiet", *sets)
+        assert r.returncode == 0, r.stderr[-3000:]
+    part = tmp_path / "part"
+    (part / "config.yaml").write_text((part / "config.yaml").read_text().replace("steps: 3", "steps: 6"))
+    r = torchrun("-m", "hyperzoo", "train", "--resume", str(part), "--trust-code", "--quiet")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "training process" not in r.stderr  # the same two processes: no note
+    full, resumed = load_file(str(tmp_path / "full" / CHECKPOINT)), load_file(str(part / CHECKPOINT))
+    assert full.keys() == resumed.keys()
+    for k in full:
+        assert torch.equal(full[k], resumed[k]), k
+    assert not torch.equal(full["rng.rank1.torch_global"], full["rng.torch_global"])
+    assert checkpoint_meta(part)["processes"] == 2
 
 
 def test_a_refused_folder_stops_every_process(tmp_path):

@@ -157,3 +157,11 @@ def test_load_checkpoint_restores_the_global_rng(run):
     torch.manual_seed(123)
     load_checkpoint(run, session.method, global_rng=True)
     assert torch.equal(torch.get_rng_state(), saved)
+
+
+def test_resume_note_names_a_different_number_of_processes():
+    from hyperzoo.runs import resume_note
+
+    note = resume_note({"processes": 2}, processes=1)
+    assert note is not None and "written by 2 training process(es), this run has 1" in note
+    assert resume_note({}, processes=1) is None  # a checkpoint from before the count was kept

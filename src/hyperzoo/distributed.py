@@ -24,8 +24,11 @@ entry point is ``training_loss``, not ``forward``, and HyperGAN runs two backwar
 forward (model, then discriminator), which DDP's reducer does not allow; with the gradients
 averaged by hand both optimizers step on the exact one-process gradients.
 
-Rank 0 alone writes the run folder and shows progress. Every rank's state (parameters,
-optimizers, generators) is identical, so rank 0's checkpoint is what every rank resumes from.
+Rank 0 alone writes the run folder and shows progress. Every rank's parameters, optimizers and
+trainer generators are identical, so rank 0's checkpoint is what every rank resumes from. The
+exception is torch's global generators, which a target's own dropout layers draw from: each rank
+seeds its own (`seed_own_draws`), and rank 0's checkpoint holds every rank's state
+(`global_rng_states`).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ import torch.distributed as dist
 from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 
 from hyperzoo.errors import ConfigError, RunError
+from hyperzoo.runs import GLOBAL_RNG
 
 
 @dataclass
@@ -170,3 +174,37 @@ def any_rank(world: World, flag: bool, device: torch.device) -> bool:
     t = torch.tensor(float(flag), device=device)
     dist.all_reduce(t)
     return bool(t.item() > 0)
+
+
+# Added to train.seed (times the rank) for ranks after the first; far from the trainer's own
+# offsets (seed + 1, + 2, + 3 and calibration's) so no two generators share a seed.
+OWN_DRAWS_OFFSET = 7_919
+
+
+def seed_own_draws(world: World, seed: int) -> None:
+    """Give every rank after the first its own stream of torch's global generators (the CPU's
+    and CUDA's), which a target's own dropout layers draw from. Seeded alike, as the session
+    seeds them, every rank would draw the same masks for its share of the images, and the ranks'
+    shares would be correlated. Rank 0 keeps the one-process stream."""
+    if world.rank > 0:
+        torch.manual_seed(seed + OWN_DRAWS_OFFSET * world.rank)
+
+
+def global_rng_states(world: World, device: torch.device) -> dict[str, torch.Tensor]:
+    """The global generator states of ranks 1 … K−1, gathered for rank 0's checkpoint
+    (`hyperzoo.runs.save_checkpoint`'s ``process_rng``): ``{"rank1.torch_global": …,
+    "rank1.cuda": …}`` (``cuda``: the rank's own device, on CUDA), CPU tensors. Rank 0's own are
+    saved as in one process; empty in one process. A collective: every rank calls it."""
+    if not world.distributed:
+        return {}
+    parts = {GLOBAL_RNG: torch.get_rng_state()}
+    if device.type == "cuda":
+        parts["cuda"] = torch.cuda.get_rng_state(device)
+    comm = _flag_device()
+    out: dict[str, torch.Tensor] = {}
+    for key, state in parts.items():
+        gathered = [torch.empty_like(state, device=comm) for _ in range(world.size)]
+        dist.all_gather(gathered, state.to(comm))
+        out.update({f"rank{r}.{key}": g.cpu() for r, g in enumerate(gathered) if r > 0})
+    return out
+

@@ -127,11 +127,13 @@ def content_hash(tensors: Mapping[str, torch.Tensor], meta: Mapping[str, Any]) -
 def save_checkpoint(run_dir: Path, model: torch.nn.Module,
                     optimizers: dict[str, torch.optim.Optimizer], step: int,
                     generators: dict[str, torch.Generator], name: str = CHECKPOINT,
-                    extra: dict[str, Any] | None = None, global_rng: bool = False) -> None:
+                    extra: dict[str, Any] | None = None, global_rng: bool = False,
+                    process_rng: dict[str, torch.Tensor] | None = None) -> None:
     """Everything needed to continue bit-for-bit: model, optimizers, RNG states, step.
 
     ``global_rng`` also saves torch's global RNG (the trainer owns it: a target's dropout
-    draws from it), and every CUDA generator's where CUDA is in use. ``name`` and ``extra`` (more
+    draws from it), and every CUDA generator's where CUDA is in use; ``process_rng`` the other
+    training processes' (`hyperzoo.distributed.global_rng_states`). ``name`` and ``extra`` (more
     JSON metadata) serve the best-model file, which holds the model alone (no optimizers or
     generators). Every tensor is written as a CPU tensor; loading puts it on the model's device."""
     tensors: dict[str, torch.Tensor] = {f"model.{k}": v for k, v in model.state_dict().items()}
@@ -152,6 +154,7 @@ def save_checkpoint(run_dir: Path, model: torch.nn.Module,
         tensors[f"rng.{GLOBAL_RNG}"] = torch.get_rng_state()
         # Where CUDA is in use, its generators too (a target's dropout on the GPU draws there).
         tensors.update({f"rng.{key}": state for key, state in cuda_rng_states().items()})
+        tensors.update({f"rng.{key}": state for key, state in (process_rng or {}).items()})
     # What wrote it (``extra`` may carry an earlier writer's: a checkpoint rewritten by
     # tune-noise keeps the CPU, GPU and torch that trained it).
     meta = {"machine": machine(module_device(model)), "torch": torch.__version__, **(extra or {}),
@@ -251,9 +254,10 @@ def load_checkpoint(run_dir: Path, model: torch.nn.Module,
                     optimizers: dict[str, torch.optim.Optimizer] | None = None,
                     generators: dict[str, torch.Generator] | None = None,
                     name: str = CHECKPOINT, max_step: int | None = None,
-                    global_rng: bool = False) -> int:
+                    global_rng: bool = False, rank: int = 0) -> int:
     """Restore what `save_checkpoint` wrote (verified, see `read_checkpoint`); returns the step
-    to continue from. ``global_rng`` restores torch's global RNG too (where it was saved)."""
+    to continue from. ``global_rng`` restores torch's global RNG too (where it was saved): the
+    first process's, or training process ``rank``'s own where the checkpoint holds it."""
     path = Path(run_dir) / name
     meta, tensors = read_checkpoint(path, max_step, full=bool(optimizers))
     try:
@@ -282,14 +286,27 @@ def load_checkpoint(run_dir: Path, model: torch.nn.Module,
         torch.set_rng_state(tensors[f"rng.{GLOBAL_RNG}"])
     if global_rng:
         set_cuda_rng_states({k[4:]: v for k, v in tensors.items() if k.startswith("rng.cuda")})
+    own = f"rng.rank{rank}."
+    if global_rng and rank and own + GLOBAL_RNG in tensors:
+        torch.set_rng_state(tensors[own + GLOBAL_RNG])
+        if own + "cuda" in tensors and torch.cuda.is_available():  # this process's own device
+            torch.cuda.set_rng_state(tensors[own + "cuda"])
     return meta["step"]
 
 
-def resume_note(meta: Mapping[str, Any], device: torch.device | None = None) -> str | None:
+def resume_note(meta: Mapping[str, Any], device: torch.device | None = None,
+                processes: int = 1) -> str | None:
     """A note when the checkpoint was written with another thread count, on another CPU (or GPU:
-    the one the run continues on, ``device``) or with another torch than the current process's
-    (floating-point reductions then differ, so the continuation is not bit-identical)."""
+    the one the run continues on, ``device``), with another torch than the current process's
+    (floating-point reductions then differ, so the continuation is not bit-identical) or by
+    another number of training processes (``processes``; their shares of the images, and the
+    dropout masks a target draws for them, differ)."""
     notes = []
+    saved_processes = meta.get("processes", 1)
+    if saved_processes != processes:
+        notes.append(f"the checkpoint was written by {saved_processes} training process(es), this "
+                     f"run has {processes}; a target's own dropout masks, and the rounding, differ "
+                     "from an uninterrupted run's")
     saved, now = meta.get("threads"), torch.get_num_threads()
     if saved is not None and saved != now:
         notes.append(f"the checkpoint was trained with {saved} threads, this process uses {now}; "

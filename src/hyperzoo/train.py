@@ -344,14 +344,18 @@ def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progr
     meta = checkpoint_meta(run_dir) if resume else None
     # A run that stopped before its first checkpoint starts again from step 0, seeded as before.
     if meta is not None:
-        note = resume_note(meta, device)
-        if note:
+        note = resume_note(meta, device, world.size)
+        if note and world.main:
             print(note, file=sys.stderr)
-        # The global RNG (a target's dropout draws from it) is the trainer's: restored too.
-        start = load_checkpoint(run_dir, method, optimizers, gens, max_step=t.steps, global_rng=True)
+        # The global RNG (a target's dropout draws from it) is the trainer's: restored too, each
+        # process its own.
+        start = load_checkpoint(run_dir, method, optimizers, gens, max_step=t.steps, global_rng=True,
+                                rank=world.rank)
         if start >= t.steps:
             raise RunError(f"{run_dir} already finished its {t.steps} steps; raise train.steps "
                            "in config.yaml to continue")
+    if world.rank >= (meta or {}).get("processes", 1):  # a new run, or a process the checkpoint lacks
+        distributed.seed_own_draws(world, t.seed + start)
     distributed.broadcast_parameters(world, method)
     if world.main:
         truncate_metrics(run_dir, start)
@@ -420,6 +424,7 @@ def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progr
                     save_checkpoint(run_dir, method, {}, done, {}, name=BEST,
                                     extra={"val_score": best, **timing()})
             last = row
+            process_rng = distributed.global_rng_states(world, device) if saving else {}
             if not world.main:
                 continue
             log.write("".join(json.dumps(r) + "\n" for r in rows))
@@ -428,6 +433,7 @@ def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progr
                      "val": "val_mean_accuracy", "val_rmse": "val_mean_rmse"}
             bar.set_postfix({k: f"{row[key]:.4g}" for k, key in shown.items() if key in row})
             if saving:
-                save_checkpoint(run_dir, method, optimizers, done, gens, global_rng=True, extra=timing())
+                save_checkpoint(run_dir, method, optimizers, done, gens, global_rng=True,
+                                process_rng=process_rng, extra={**timing(), "processes": world.size})
     bar.close()
     return last
