@@ -66,8 +66,8 @@ def check_sigmas(sigmas: Sequence[float]) -> list[float]:
 def save_sigma(run_dir: Path, session: Session, sigma: float) -> None:
     """Write ``sigma`` into the checkpoint file ``session`` was loaded from, keeping the rest of
     it as it was: the file is loaded into the optimizers and generators the trainer builds and
-    saved by `save_checkpoint` (a new content hash), with the global RNG state and the thread
-    count it recorded. Call it holding the run's lock."""
+    saved by `save_checkpoint` (a new content hash), with the global RNG states (every training
+    process's) and the thread count it recorded. Call it holding the run's lock."""
     name = session.checkpoint or CHECKPOINT
     meta = checkpoint_meta(run_dir, name)
     assert meta is not None
@@ -78,14 +78,17 @@ def save_sigma(run_dir: Path, session: Session, sigma: float) -> None:
     rng, threads = torch.get_rng_state(), torch.get_num_threads()
     try:
         # The saved global RNG passes through torch's own, restored afterwards.
-        has_global = f"rng.{GLOBAL_RNG}" in read_checkpoint(Path(run_dir) / name)[1]
+        tensors = read_checkpoint(Path(run_dir) / name)[1]
+        has_global = f"rng.{GLOBAL_RNG}" in tensors
+        # The other training processes' generators (a run trained under torchrun), as they were.
+        others = {k[len("rng."):]: v for k, v in tensors.items() if k.startswith("rng.rank")}
         step = load_checkpoint(run_dir, method, optimizers, gens, name=name, global_rng=has_global)
         method.sigma.fill_(sigma)
         torch.set_num_threads(meta.get("threads") or threads)
         # (A checkpoint from before CPUs were recorded stays without one: None, not ours.)
         kept = {"machine": None, "torch": None, **{k: v for k, v in meta.items() if k not in _OWN_META}}
         save_checkpoint(run_dir, method, optimizers, step, gens, name=name, global_rng=has_global,
-                        extra=kept)
+                        process_rng=others, extra=kept)
     finally:
         torch.set_rng_state(rng)
         torch.set_num_threads(threads)
