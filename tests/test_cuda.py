@@ -62,6 +62,29 @@ def test_bf16_trains(tmp_path):
     assert torch.isfinite(torch.tensor(last["loss"]))
 
 
+@pytest.mark.parametrize("name", ["deutsch_mnist", "resnet_cifar"])
+def test_bf16_reaches_every_layer_on_the_batched_path(name):
+    """On the device `auto` runs vmap, where autocast alone left convolutions in float32."""
+    from hyperzoo.targets import TargetNet, build_target
+
+    module = build_target(name).to(DEVICE).train()
+    target = TargetNet(module, module.input_shape)
+    seen: dict[str, torch.dtype] = {}
+    layers = {s.name for s in target.layers}
+    for layer, mod in module.named_modules():
+        if layer in layers:
+            mod.register_forward_hook(lambda m, i, o, layer=layer: seen.update({layer: o.dtype}) or None)
+    torch.manual_seed(0)
+    weights = {k: (torch.randn(3, *s) * 0.1).to(DEVICE) for k, s in target.param_shapes.items()}
+    x = torch.randn(4, *module.input_shape, device=DEVICE)
+    full = target(weights, x)
+    with target.lower_precision(torch.bfloat16):
+        low = target(weights, x)
+    assert seen.keys() == layers and set(seen.values()) == {torch.bfloat16}
+    assert low.dtype == torch.float32 and not torch.equal(low, full)
+    torch.testing.assert_close(low, full, atol=0.05 * full.abs().max().item(), rtol=0)
+
+
 def test_report_and_ood_of_a_run_on_the_device(tmp_path):
     import numpy as np
 

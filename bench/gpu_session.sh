@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Everything issue 12 asks of a GPU, in one call of the device tool: the CUDA tests, the
+# per-device benchmarks (step time, 100-network ensemble, bf16) and the paper-scale Deutsch MNIST
+# run (13,000 steps, then `evaluate` of 100 networks on the test set and notMNIST detection).
+#
+# Here, once, in the repository root (the data travel inside the repo, ignored by git):
+#     bash bench/gpu_session.sh prepare ../shared/data
+# then the device tool's run, with carry [".gpu-data"] and a timeout_s of 600:
+#     bash bench/gpu_session.sh run
+# The results come back under $OUT (at most 8 files): log.txt, the three benchmarks' JSON and
+# run.tar, the run folder (its metrics.jsonl times the steps even where BUDGET stopped the run
+# before its 13,000 steps; the checkpoint of its last 250 steps is in it).
+#
+# Rehearsed on the CPU, small (the device tool never runs it where there is no GPU):
+#     OUT=/tmp/gpu-out DEVICE=cpu STEPS=20 NETWORKS=4 ROUNDS=1 bash bench/gpu_session.sh run
+set -uo pipefail
+
+mode=${1:-run}
+if [[ $mode == prepare ]]; then
+    src=${2:?usage: bash bench/gpu_session.sh prepare DATA_DIR}
+    mkdir -p .gpu-data
+    cp -r "$src/mnist" "$src/notmnist-small" .gpu-data/
+    cp "$src/SHA256SUMS" .gpu-data/ 2>/dev/null || true
+    grep -qx '/.gpu-data/' .git/info/exclude 2>/dev/null || echo '/.gpu-data/' >> .git/info/exclude
+    du -sh .gpu-data
+    exit 0
+fi
+[[ $mode == run ]] || { echo "usage: bash bench/gpu_session.sh prepare DATA_DIR | run" >&2; exit 2; }
+
+OUT=${OUT:-gpu-out}
+DEVICE=${DEVICE:-cuda}
+DATA=${DATA:-.gpu-data}
+STEPS=${STEPS:-13000}
+NETWORKS=${NETWORKS:-100}
+ROUNDS=${ROUNDS:-4}
+# The run gets what is left of this budget after the tests and benchmarks (seconds).
+BUDGET=${BUDGET:-560}
+PY=${PY:-python3}
+start=$SECONDS
+mkdir -p "$OUT"
+export PYTHONPATH="$PWD/src:$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+log="$OUT/log.txt"
+exec > >(tee -a "$log") 2>&1
+stamp() { echo "== $(date -u +%H:%M:%S) +$((SECONDS - start)) s: $*"; }
+
+stamp "environment"
+$PY -c "import sys, torch; print(sys.version.split()[0], 'torch', torch.__version__, 'cuda', torch.version.cuda,
+      torch.cuda.get_device_name() if torch.cuda.is_available() else 'no GPU')"
+command -v nvidia-smi > /dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
+[[ -d $DATA/mnist ]] || { echo "no $DATA/mnist: run 'bash bench/gpu_session.sh prepare ../shared/data' here and carry .gpu-data"; exit 2; }
+
+stamp "CUDA tests"
+HYPERZOO_TEST_DEVICE=$DEVICE $PY -m pytest -q -rs -p no:cacheprovider tests/test_cuda.py
+
+stamp "benchmarks"
+$PY bench/step_time.py --device "$DEVICE" --data-dir "$DATA" --backends vmap,loop > "$OUT/step_time_$DEVICE.json"
+$PY bench/inference.py --device "$DEVICE" --data-dir "$DATA" --networks "$NETWORKS" --layouts off \
+    > "$OUT/inference_$DEVICE.json"
+$PY bench/precision.py --device "$DEVICE" --backends vmap,loop --rounds "$ROUNDS" > "$OUT/precision_$DEVICE.json"
+for f in "$OUT"/*.json; do echo "$f: $(wc -c < "$f") bytes"; done
+
+run=${RUN:-/tmp/hyperzoo-gpu-run}
+rm -rf "$run"
+left=$((BUDGET - (SECONDS - start)))
+stamp "paper-scale Deutsch MNIST, $STEPS steps, $left s left for it"
+timeout --signal=INT "$left" $PY -m hyperzoo train experiments/deutsch_mnist_paper.yaml --data-dir "$DATA" \
+    --set train.device="$DEVICE" --set train.steps="$STEPS" --out "$run" --quiet
+status=$?
+stamp "train exit status $status"
+if [[ $status == 0 ]]; then
+    $PY -m hyperzoo evaluate "$run" --networks "$NETWORKS" --data-dir "$DATA" --quiet
+    $PY -m hyperzoo ood "$run" --outliers notmnist --networks "$NETWORKS" --data-dir "$DATA" --out "$run/ood"
+fi
+tar -cf "$OUT/run.tar" -C "$(dirname "$run")" "$(basename "$run")"
+stamp "done"
