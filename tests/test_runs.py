@@ -165,3 +165,17 @@ def test_resume_note_names_a_different_number_of_processes():
     note = resume_note({"processes": 2}, processes=1)
     assert note is not None and "written by 2 training process(es), this run has 1" in note
     assert resume_note({}, processes=1) is None  # a checkpoint from before the count was kept
+
+
+def test_a_recorded_command_runs_again_as_it_was_given(tmp_path):
+    import shlex
+
+    from hyperzoo.runs import append_command
+
+    first = ["hyperzoo", "train", "--set", "method.generator_hidden=[[40, 40], [60, 60]]", "--out", "my run"]
+    second = ["hyperzoo", "evaluate", "my run", "--networks", "2"]
+    append_command(tmp_path, first)
+    append_command(tmp_path, second)
+    lines = (tmp_path / "command.txt").read_text().splitlines()
+    assert [shlex.split(line) for line in lines] == [first, second]
+    assert lines[1] == "hyperzoo evaluate 'my run' --networks 2"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import shlex
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -53,8 +54,10 @@ def read_config(run_dir: Path) -> Config:
 
 
 def append_command(run_dir: Path, argv: list[str]) -> None:
+    """Append ``argv`` to command.txt as a shell line that runs it again (quoted where needed:
+    ``--set 'method.generator_hidden=[[40, 40]]'``)."""
     with open(Path(run_dir) / "command.txt", "a") as f:
-        f.write(" ".join(argv) + "\n")
+        f.write(shlex.join(argv) + "\n")
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
