@@ -64,11 +64,11 @@ def test_bf16_trains(tmp_path):
 
 @pytest.mark.parametrize("name", ["deutsch_mnist", "resnet_cifar"])
 def test_bf16_reaches_every_layer_on_the_batched_path(name):
-    """On the device `auto` runs vmap, where autocast alone left convolutions in float32."""
+    """On a GPU `auto` runs vmap, where autocast alone left convolutions in float32."""
     from hyperzoo.targets import TargetNet, build_target
 
     module = build_target(name).to(DEVICE).train()
-    target = TargetNet(module, module.input_shape)
+    target = TargetNet(module, module.input_shape, backend="vmap")
     seen: dict[str, torch.dtype] = {}
     layers = {s.name for s in target.layers}
     for layer, mod in module.named_modules():

@@ -132,15 +132,17 @@ def test_tuning_refuses_a_run_being_trained(trained, tmp_path):
 
 
 def test_tuning_keeps_every_training_process_generators(trained, tmp_path):
-    """A run trained under torchrun keeps each process's dropout stream through tune-noise."""
+    """A run trained under torchrun, or on a GPU, keeps each generator through tune-noise."""
     from hyperzoo import runs
 
     run = copy_run(trained, tmp_path / "run")
     s = load_run(run)
     other = torch.Generator().manual_seed(5).get_state()
+    gpu = torch.arange(16, dtype=torch.uint8)  # a GPU's generator state, tuned on a CPU
     runs.save_checkpoint(run, s.method, {}, runs.checkpoint_step(run), {}, global_rng=True,
-                         process_rng={"rank1.torch_global": other}, extra={"processes": 2})
+                         process_rng={"rank1.torch_global": other, "cuda0": gpu}, extra={"processes": 2})
     tune_noise_scale(run, [0.2], networks=2)
     saved = load_file(str(run / "checkpoint.safetensors"))
     assert saved["model.sigma"].item() == 0.2 and torch.equal(saved["rng.rank1.torch_global"], other)
+    assert torch.equal(saved["rng.cuda0"], gpu)
     assert runs.checkpoint_meta(run)["processes"] == 2

@@ -164,7 +164,9 @@ def test_resume_note_names_a_different_number_of_processes():
 
     note = resume_note({"processes": 2}, processes=1)
     assert note is not None and "written by 2 training process(es), this run has 1" in note
-    assert resume_note({}, processes=1) is None  # a checkpoint from before the count was kept
+    # A checkpoint from before the count was kept: one process needs nothing more from it.
+    assert resume_note({}, processes=1) is None
+    assert "does not say how many training processes" in (resume_note({}, processes=2) or "")
 
 
 def test_a_recorded_command_runs_again_as_it_was_given(tmp_path):

@@ -207,4 +207,3 @@ def global_rng_states(world: World, device: torch.device) -> dict[str, torch.Ten
         dist.all_gather(gathered, state.to(comm))
         out.update({f"rank{r}.{key}": g.cpu() for r, g in enumerate(gathered) if r > 0})
     return out
-

@@ -80,8 +80,9 @@ def save_sigma(run_dir: Path, session: Session, sigma: float) -> None:
         # The saved global RNG passes through torch's own, restored afterwards.
         tensors = read_checkpoint(Path(run_dir) / name)[1]
         has_global = f"rng.{GLOBAL_RNG}" in tensors
-        # The other training processes' generators (a run trained under torchrun), as they were.
-        others = {k[len("rng."):]: v for k, v in tensors.items() if k.startswith("rng.rank")}
+        # The GPUs' and the other training processes' generators, as they were (this process
+        # may have no GPU, or not the trainer's, and is one process).
+        others = {k[len("rng."):]: v for k, v in tensors.items() if k.startswith(("rng.rank", "rng.cuda"))}
         step = load_checkpoint(run_dir, method, optimizers, gens, name=name, global_rng=has_global)
         method.sigma.fill_(sigma)
         torch.set_num_threads(meta.get("threads") or threads)

@@ -259,8 +259,9 @@ def load_checkpoint(run_dir: Path, model: torch.nn.Module,
                     name: str = CHECKPOINT, max_step: int | None = None,
                     global_rng: bool = False, rank: int = 0) -> int:
     """Restore what `save_checkpoint` wrote (verified, see `read_checkpoint`); returns the step
-    to continue from. ``global_rng`` restores torch's global RNG too (where it was saved): the
-    first process's, or training process ``rank``'s own where the checkpoint holds it."""
+    to continue from. ``global_rng`` restores torch's global generators too, those the
+    checkpoint holds: the first training process's, or for ``rank`` > 0 that process's own
+    (`hyperzoo.distributed.global_rng_states`); one it lacks keeps its state."""
     path = Path(run_dir) / name
     meta, tensors = read_checkpoint(path, max_step, full=bool(optimizers))
     try:
@@ -285,15 +286,16 @@ def load_checkpoint(run_dir: Path, model: torch.nn.Module,
     except (KeyError, ValueError, RuntimeError) as e:
         raise RunError(f"{path}: its optimizer or RNG state does not fit this run "
                        f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from e
-    if global_rng and f"rng.{GLOBAL_RNG}" in tensors:
-        torch.set_rng_state(tensors[f"rng.{GLOBAL_RNG}"])
-    if global_rng:
+    if global_rng and rank == 0:
+        if f"rng.{GLOBAL_RNG}" in tensors:
+            torch.set_rng_state(tensors[f"rng.{GLOBAL_RNG}"])
         set_cuda_rng_states({k[4:]: v for k, v in tensors.items() if k.startswith("rng.cuda")})
-    own = f"rng.rank{rank}."
-    if global_rng and rank and own + GLOBAL_RNG in tensors:
-        torch.set_rng_state(tensors[own + GLOBAL_RNG])
-        if own + "cuda" in tensors and torch.cuda.is_available():  # this process's own device
-            torch.cuda.set_rng_state(tensors[own + "cuda"])
+    own, device = f"rng.rank{rank}.", module_device(model)
+    if global_rng and rank:
+        if own + GLOBAL_RNG in tensors:
+            torch.set_rng_state(tensors[own + GLOBAL_RNG])
+        if own + "cuda" in tensors and device.type == "cuda":  # the process's own GPU
+            torch.cuda.set_rng_state(tensors[own + "cuda"], device)
     return meta["step"]
 
 
@@ -305,8 +307,12 @@ def resume_note(meta: Mapping[str, Any], device: torch.device | None = None,
     another number of training processes (``processes``; their shares of the images, and the
     dropout masks a target draws for them, differ)."""
     notes = []
-    saved_processes = meta.get("processes", 1)
-    if saved_processes != processes:
+    saved_processes = meta.get("processes")
+    if saved_processes is None and processes > 1:
+        notes.append("the checkpoint does not say how many training processes wrote it (it keeps "
+                     "the generators of the first only); a target's own dropout masks differ from "
+                     "an uninterrupted run's")
+    elif saved_processes not in (None, processes):
         notes.append(f"the checkpoint was written by {saved_processes} training process(es), this "
                      f"run has {processes}; a target's own dropout masks, and the rounding, differ "
                      "from an uninterrupted run's")

@@ -342,6 +342,9 @@ def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progr
             "data": torch.Generator().manual_seed(t.seed + 2)}
     start = 0
     meta = checkpoint_meta(run_dir) if resume else None
+    # Each process's own stream for a target's dropout (rank 0's is the session's); the
+    # checkpoint's states of this process replace it below.
+    distributed.seed_own_draws(world, t.seed + (meta["step"] if meta is not None else 0))
     # A run that stopped before its first checkpoint starts again from step 0, seeded as before.
     if meta is not None:
         note = resume_note(meta, device, world.size)
@@ -354,8 +357,6 @@ def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progr
         if start >= t.steps:
             raise RunError(f"{run_dir} already finished its {t.steps} steps; raise train.steps "
                            "in config.yaml to continue")
-    if world.rank >= (meta or {}).get("processes", 1):  # a new run, or a process the checkpoint lacks
-        distributed.seed_own_draws(world, t.seed + start)
     distributed.broadcast_parameters(world, method)
     if world.main:
         truncate_metrics(run_dir, start)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -148,10 +147,9 @@ class TargetNet:
         self._replicas = threads.Replicas(module)
         self.input_shape = tuple(input_shape)
         self.backend: Backend = backend
-        # See `lower_precision`. A context variable, not an attribute: a setting made in one Python
-        # thread (or asyncio task) must not leak into another calling the same target.
-        self._precision: ContextVar[torch.dtype | None] = ContextVar(f"precision-{id(self)}",
-                                                                     default=None)
+        # See `lower_precision`. A plain attribute: torch.compile traces it (a ContextVar would
+        # break the graph at every call) and the target deep-copies and pickles.
+        self._precision: torch.dtype | None = None
         self._train_channels_last = not any(_nhwc_backward_unsafe(m) for m in module.modules())
         self.layers: tuple[LayerSpec, ...] = self._trace_layers()
         self.channels_last = len(self.input_shape) == 3 and self._runs_channels_last()
@@ -290,7 +288,7 @@ class TargetNet:
             raise ValueError(f"input has shape {tuple(x.shape)}; expected (B, {self.input_shape}) "
                              f"or ({n}, B, {self.input_shape})")
         stats, counters = self._statistics(weights, n, x)
-        cast = self._precision.get()
+        cast = self._precision
         if cast is None:  # no autocast context of our own: a caller's stays in force
             return self._apply({**weights, **stats}, x, n, shared, counters)
         with torch.autocast(x.device.type, dtype=cast):
@@ -299,8 +297,8 @@ class TargetNet:
 
     @property
     def precision(self) -> torch.dtype | None:
-        """The dtype `lower_precision` set in this thread and context, or None."""
-        return self._precision.get()
+        """The dtype `lower_precision` set, or None."""
+        return self._precision
 
     @contextmanager
     def lower_precision(self, dtype: torch.dtype | None) -> Iterator[None]:
@@ -309,13 +307,13 @@ class TargetNet:
         Only the networks: what surrounds them (a hypernetwork, gauge fixing, an entropy
         estimate, a discriminator) keeps its precision, as the entropy's distances between
         nearby vectors would not survive bfloat16's 8-bit mantissa. Under ``vmap`` (the GPU
-        path) `VmapAutocast` casts what autocast misses there. The setting
-        holds in the calling thread and context only."""
-        token = self._precision.set(dtype)
+        path) `VmapAutocast` casts what autocast misses there. The setting belongs to the
+        target, not to the calling thread: two threads sharing one target share it."""
+        before, self._precision = self._precision, dtype
         try:
             yield
         finally:
-            self._precision.reset(token)
+            self._precision = before
 
     def _statistics(self, weights: WeightBatch, n: int, like: torch.Tensor
                     ) -> tuple[WeightBatch, dict[str, torch.Tensor]]:

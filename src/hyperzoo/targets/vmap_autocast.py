@@ -3,9 +3,10 @@
 Under vmap (the GPU path) torch 2.13's autocast left a network's convolutions in float32, nearly
 all of its arithmetic under ``train.precision: bf16``, and the linear layers of some (ResNet's
 head, tests/targets/test_target_net.py). This mode casts the floating-point arguments of both to
-the autocast dtype, as autocast does outside vmap. Batch norm then meets a lower-precision input
-with float32 statistics, which its vmap rule refuses (outside vmap the kernels accept the mix), so
-it runs in float32, as autocast runs the other normalisations.
+the autocast dtype, as autocast does outside vmap (float32 ones: float64 stays). Batch norm
+then meets a lower-precision input with float32 statistics, which its vmap rule refuses (outside
+vmap the kernels accept the mix), so it normalises in float32 and hands the next layer its output
+in the lower precision, as it would outside vmap.
 """
 
 from __future__ import annotations
@@ -28,19 +29,22 @@ class VmapAutocast(TorchFunctionMode):
         super().__init__()
         self.dtype = dtype
 
-    def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None):
+    def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None
+                           ) -> Any:
         kwargs = kwargs or {}
         if func in _LOWER:
-            args, kwargs = _cast(args, self.dtype), _cast(kwargs, self.dtype)
-        elif func in _FULL_PRECISION:
-            args, kwargs = _cast(args, torch.float32), _cast(kwargs, torch.float32)
+            return func(*_cast(args, torch.float32, self.dtype), **_cast(kwargs, torch.float32, self.dtype))
+        if func in _FULL_PRECISION:
+            lowered = isinstance(args[0], torch.Tensor) and args[0].dtype == self.dtype
+            out = func(*_cast(args, self.dtype, torch.float32), **_cast(kwargs, self.dtype, torch.float32))
+            return out.to(self.dtype) if lowered else out
         return func(*args, **kwargs)
 
 
-def _cast(values: Any, dtype: torch.dtype) -> Any:
-    """``values`` (a tuple or dict) with every floating-point tensor in ``dtype``."""
+def _cast(values: Any, source: torch.dtype, target: torch.dtype) -> Any:
+    """``values`` (a tuple or dict) with every tensor of dtype ``source`` in ``target``."""
     def one(v: Any) -> Any:
-        return v.to(dtype) if isinstance(v, torch.Tensor) and v.is_floating_point() else v
+        return v.to(target) if isinstance(v, torch.Tensor) and v.dtype == source else v
     if isinstance(values, dict):
         return {k: one(v) for k, v in values.items()}
     return tuple(one(v) for v in values)
