@@ -17,8 +17,9 @@ import torch
 from torch.nn import functional as F  # noqa: N812
 from torch.overrides import TorchFunctionMode
 
-_LOWER = frozenset({torch.conv1d, torch.conv2d, torch.conv3d, F.linear})
-_FULL_PRECISION = frozenset({F.batch_norm, torch.batch_norm})
+# Tuples, not sets: torch.compile before 2.11 breaks the graph at a set's `in`.
+_LOWER = (torch.conv1d, torch.conv2d, torch.conv3d, F.linear)
+_FULL_PRECISION = (F.batch_norm, torch.batch_norm)
 
 
 class VmapAutocast(TorchFunctionMode):

@@ -71,8 +71,9 @@ CIFAR_STD = (0.2470, 0.2435, 0.2616)
 
 def standardize_cifar(x: torch.Tensor) -> torch.Tensor:
     """Per-channel standardisation with fixed constants (no parameters, nothing generated)."""
-    mean = torch.tensor(CIFAR_MEAN, dtype=x.dtype, device=x.device).view(3, 1, 1)
-    std = torch.tensor(CIFAR_STD, dtype=x.dtype, device=x.device).view(3, 1, 1)
+    # new_tensor, not torch.tensor(dtype=x.dtype): torch.fx before 2.11 cannot trace the latter.
+    mean = x.new_tensor(CIFAR_MEAN).view(3, 1, 1)
+    std = x.new_tensor(CIFAR_STD).view(3, 1, 1)
     return (x - mean) / std
 
 
