@@ -97,17 +97,10 @@ def machine(device: torch.device | None = None) -> str:
     torch picked for it, its bfloat16 units (AMX, AVX512-BF16: oneDNN's kernels differ with them)
     and the architecture (the same code rounds differently, and runs at another speed, on another
     CPU); where ``device`` is a CUDA device, the GPU as well (`gpu`)."""
-    lines: list[str] = []
-    try:
-        with open("/proc/cpuinfo") as f:
-            lines = f.read().splitlines()
-    except OSError:
-        pass
+    lines = _cpuinfo()
     model = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")), "")
-    flags = set(next((ln.split(":", 1)[1].split() for ln in lines if ln.startswith("flags")), []))
-    units = [name for flag, name in (("amx_tile", "AMX"), ("avx512_bf16", "AVX512-BF16")) if flag in flags]
-    parts = [model or platform.processor(), torch.backends.cpu.get_cpu_capability(), *units,
-             platform.machine()]
+    parts = [model or platform.processor(), torch.backends.cpu.get_cpu_capability(),
+             *(bf16_units() or []), platform.machine()]
     cpu = ", ".join(p for p in parts if p)
     card = gpu(device) if device is not None else None
     return cpu if card is None else f"{cpu}; GPU {card}"
@@ -119,3 +112,20 @@ def gpu(device: torch.device) -> str | None:
         return None
     props = torch.cuda.get_device_properties(device)
     return f"{props.name}, compute capability {props.major}.{props.minor}, CUDA {torch.version.cuda}"
+
+
+def bf16_units() -> list[str] | None:
+    """The CPU's bfloat16 units (AMX, AVX512-BF16), or None where the CPU does not list its flags
+    (no /proc/cpuinfo: not Linux, or not x86)."""
+    flags = next((ln.split(":", 1)[1].split() for ln in _cpuinfo() if ln.startswith("flags")), None)
+    if flags is None:
+        return None
+    return [name for flag, name in (("amx_tile", "AMX"), ("avx512_bf16", "AVX512-BF16")) if flag in flags]
+
+
+def _cpuinfo() -> list[str]:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return f.read().splitlines()
+    except OSError:
+        return []

@@ -17,7 +17,7 @@ from hyperzoo import distributed
 from hyperzoo.config import Config
 from hyperzoo.data import Dataset, absolute_dataset
 from hyperzoo.data.augment import augment
-from hyperzoo.devices import resolve_device
+from hyperzoo.devices import bf16_units, resolve_device
 from hyperzoo.errors import ConfigError
 from hyperzoo.evaluation import ensemble_metrics, predict, predict_proba, regression_metrics
 from hyperzoo.methods import Method, resolve_method_config
@@ -346,6 +346,9 @@ def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progr
     # checkpoint's states of this process replace it below.
     distributed.seed_own_draws(world, t.seed + (meta["step"] if meta is not None else 0))
     # A run that stopped before its first checkpoint starts again from step 0, seeded as before.
+    if t.precision == "bf16" and device.type == "cpu" and bf16_units() == [] and world.main:
+        print("note: train.precision bf16 on a CPU without AMX or AVX512-BF16: bfloat16 is emulated "
+              "there and expected to be slower than fp32", file=sys.stderr)
     if meta is not None:
         note = resume_note(meta, device, world.size)
         if note and world.main:
