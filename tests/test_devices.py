@@ -108,17 +108,14 @@ def test_machine_names_the_gpu_a_cuda_device_is_and_only_then(monkeypatch):
         f"{cpu}; GPU NVIDIA Example GPU, compute capability 9.0, CUDA {torch.version.cuda}")
 
 
-@pytest.mark.parametrize(("units", "noted"), [([], True), (["AMX"], False), (None, False)])
-def test_bf16_on_a_cpu_without_bf16_units_says_it_will_be_slow(tmp_path, capsys, monkeypatch, units, noted):
-    from hyperzoo import train as train_module
-
-    monkeypatch.setattr(train_module, "bf16_units", lambda: units)  # None: flags unknown
-    train(tiny_config("train.steps=1", "train.precision=bf16"), tmp_path, argv=["x"], progress=False)
-    assert ("bfloat16 is emulated there" in capsys.readouterr().err) == noted
-
-
-def test_bf16_units_are_read_from_the_cpu_flags(monkeypatch):
-    monkeypatch.setattr(devices, "_cpuinfo", lambda: ["model name\t: X", "flags\t\t: fpu avx512f amx_tile"])
-    assert devices.bf16_units() == ["AMX"]
-    monkeypatch.setattr(devices, "_cpuinfo", lambda: [])
-    assert devices.bf16_units() is None
+@pytest.mark.parametrize(("cpuinfo", "units"), [
+    (["model name\t: X", "flags\t\t: fpu avx512f amx_bf16 amx_tile"], ["AMX"]),
+    (["flags\t\t: fpu avx512_bf16"], ["AVX512-BF16"]),
+    (["flags\t\t: fpu avx2", "vmx flags\t: ept"], []),  # the note's case
+    (["Features\t: fp asimd bf16"], ["BF16"]),  # Arm
+    (["Features\t: fp asimd"], []),
+    ([], None),  # no /proc/cpuinfo
+])
+def test_bf16_units_are_read_from_the_cpu_flags(monkeypatch, cpuinfo, units):
+    monkeypatch.setattr(devices, "_cpuinfo", lambda: cpuinfo)
+    assert devices.bf16_units() == units

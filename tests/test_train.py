@@ -371,3 +371,12 @@ def test_metrics_report_the_training_time_of_the_checkpoint_they_evaluate(tmp_pa
     assert metrics["train_seconds"] == best["train_seconds"] == training_time(run, BEST)["train_seconds"]
     # The CPU that trained it and the one whose seconds "seconds" are (here the same).
     assert metrics["train_machine"] == metrics["machine"] == devices.machine()
+
+
+@pytest.mark.parametrize(("units", "noted"), [([], True), (["AMX"], False), (None, False)])
+def test_bf16_on_a_cpu_without_bf16_units_says_it_will_be_slow(tmp_path, capsys, monkeypatch, units, noted):
+    from hyperzoo import train as train_module
+
+    monkeypatch.setattr(train_module, "bf16_units", lambda: units)  # None: flags unknown
+    train(tiny_config("train.steps=1", "train.precision=bf16"), tmp_path, argv=["x"], progress=False)
+    assert ("bfloat16 is emulated there" in capsys.readouterr().err) == noted

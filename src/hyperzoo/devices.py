@@ -115,12 +115,15 @@ def gpu(device: torch.device) -> str | None:
 
 
 def bf16_units() -> list[str] | None:
-    """The CPU's bfloat16 units (AMX, AVX512-BF16), or None where the CPU does not list its flags
-    (no /proc/cpuinfo: not Linux, or not x86)."""
-    flags = next((ln.split(":", 1)[1].split() for ln in _cpuinfo() if ln.startswith("flags")), None)
-    if flags is None:
-        return None
-    return [name for flag, name in (("amx_tile", "AMX"), ("avx512_bf16", "AVX512-BF16")) if flag in flags]
+    """The CPU's bfloat16 units: AMX and AVX512-BF16 (x86's ``flags``), BF16 (Arm's ``Features``);
+    None where /proc/cpuinfo lists neither line (not Linux)."""
+    lines = [ln.split(":", 1) for ln in _cpuinfo() if ":" in ln]
+    for key, units in (("flags", (("amx_bf16", "AMX"), ("avx512_bf16", "AVX512-BF16"))),
+                       ("Features", (("bf16", "BF16"),))):
+        listed = next((value.split() for name, value in lines if name.strip() == key), None)
+        if listed is not None:
+            return [name for flag, name in units if flag in listed]
+    return None
 
 
 def _cpuinfo() -> list[str]:

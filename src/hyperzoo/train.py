@@ -342,13 +342,13 @@ def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progr
             "data": torch.Generator().manual_seed(t.seed + 2)}
     start = 0
     meta = checkpoint_meta(run_dir) if resume else None
+    if t.precision == "bf16" and device.type == "cpu" and bf16_units() == [] and world.main:
+        print("note: train.precision bf16 on a CPU without bfloat16 units (AMX, AVX512-BF16, Arm's "
+              "BF16): bfloat16 is emulated there and expected to be slower than fp32", file=sys.stderr)
     # Each process's own stream for a target's dropout (rank 0's is the session's); the
     # checkpoint's states of this process replace it below.
     distributed.seed_own_draws(world, t.seed + (meta["step"] if meta is not None else 0))
     # A run that stopped before its first checkpoint starts again from step 0, seeded as before.
-    if t.precision == "bf16" and device.type == "cpu" and bf16_units() == [] and world.main:
-        print("note: train.precision bf16 on a CPU without AMX or AVX512-BF16: bfloat16 is emulated "
-              "there and expected to be slower than fp32", file=sys.stderr)
     if meta is not None:
         note = resume_note(meta, device, world.size)
         if note and world.main:
