@@ -1,12 +1,14 @@
-"""What each convolution of the Deutsch MNIST target costs in the training pass, measured without
-the profiler: the target-only forward and backward of 32 networks x 32 images (`step_time.py`'s
-floor) with one 5 x 5 convolution swapped for a 1 x 1 one of the same input and output shape,
-interleaved with the unchanged pass over ``--rounds`` rounds. The time saved is the cost of the
-arithmetic the swap removed (24 of every 25 multiply-adds), so saved FLOPs / saved seconds is
-the rate that arithmetic ran at in place. (torch.profiler slows the short operators it watches:
-its per-operator times, step_time.py --profile, overstate them.) Prints JSON; not a test.
+"""What each convolution of the Deutsch MNIST target costs, measured without the profiler: the
+target-only forward and backward of 32 networks x 32 images (`step_time.py`'s floor; with
+``--inference``, 4 networks' forward on 1,024 shared images without autograd, a call of
+`hyperzoo.evaluation.predict`) with one 5 x 5 convolution swapped for a 1 x 1 one of the same
+input and output shape, interleaved with the unchanged pass over ``--rounds`` rounds. The time
+saved is the cost of the arithmetic the swap removed (24 of every 25 multiply-adds), so saved
+FLOPs / saved seconds is the rate that arithmetic ran at in place. (torch.profiler slows the
+short operators it watches: its per-operator times, step_time.py --profile, overstate them.)
+Prints JSON; not a test.
 
-    python bench/conv_ablation.py [--rounds 6] [--steps 5] [--backends threads,loop]
+    python bench/conv_ablation.py [--rounds 6] [--steps 5] [--backends threads,loop] [--inference]
 """
 
 from __future__ import annotations
@@ -36,6 +38,19 @@ def floor_pass(module: nn.Module, backend: str, x: torch.Tensor, y: torch.Tensor
     return run
 
 
+def inference_pass(module: nn.Module, backend: str, x: torch.Tensor, networks: int = 4):
+    """``networks`` networks of ``module`` with random weights on the shared images ``x``, in eval
+    mode without autograd."""
+    target = TargetNet(module.eval(), (1, 28, 28), backend=backend)
+    gen = torch.Generator().manual_seed(0)
+    weights = {k: 0.1 * torch.randn(networks, *s, generator=gen) for k, s in target.param_shapes.items()}
+
+    def run() -> None:
+        with torch.no_grad():
+            target(weights, x)
+    return run
+
+
 def swapped(index: int) -> nn.Module:
     """DeutschMNIST with its convolution ``index`` as a 1 x 1 convolution (same output shape)."""
     net = DeutschMNIST()
@@ -49,20 +64,32 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--backends", default="threads,loop")
+    parser.add_argument("--inference", action="store_true",
+                        help="4 networks' forward on 1,024 images without autograd, not the training pass")
     args = parser.parse_args()
     memory = allocator("tuned")
     cpu = torch.device("cpu")
     gen = torch.Generator().manual_seed(0)
-    x, y = torch.rand(32, 32, 1, 28, 28, generator=gen), torch.randint(10, (32, 32), generator=gen)
+    if args.inference:
+        x = torch.rand(1024, 1, 28, 28, generator=gen)
+        recipe = "Deutsch MNIST target only, 4 networks x 1,024 shared random images, forward, no autograd"
+
+        def make(module: nn.Module, backend: str):
+            return inference_pass(module, backend, x)
+    else:
+        x, y = torch.rand(32, 32, 1, 28, 28, generator=gen), torch.randint(10, (32, 32), generator=gen)
+        recipe = "Deutsch MNIST target only, 32 networks x 32 random images, forward + backward"
+
+        def make(module: nn.Module, backend: str):
+            return floor_pass(module, backend, x, y)
     convs = [i for i, m in enumerate(DeutschMNIST()) if isinstance(m, nn.Conv2d)]
     variants = {"unchanged": DeutschMNIST(), **{f"layer_{i}_as_1x1": swapped(i) for i in convs}}
-    flops = {name: count_flops(floor_pass(module, "loop", x, y)) for name, module in variants.items()}
+    flops = {name: count_flops(make(module, "loop")) for name, module in variants.items()}
     result: dict = {"device": describe(cpu), "threads": torch.get_num_threads(), "torch": torch.__version__,
-                    "machine": machine(), "allocator": memory,
-                    "recipe": "Deutsch MNIST target only, 32 networks x 32 random images, forward + backward",
+                    "machine": machine(), "allocator": memory, "recipe": recipe,
                     "gflop": {k: round(v / 1e9, 3) for k, v in flops.items()}, "backends": {}}
     for backend in args.backends.split(","):
-        passes = {name: floor_pass(module, backend, x, y) for name, module in variants.items()}
+        passes = {name: make(module, backend) for name, module in variants.items()}
         rounds = []
         for _ in range(args.rounds):
             row = {"matmul_peak_gflop_per_s": round(matmul_peak(cpu) / 1e9, 1)}
