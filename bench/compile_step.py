@@ -15,20 +15,14 @@ import time
 import torch
 from hardware import allocator, count_flops, describe, machine, matmul_peak, median_seconds, sync
 from step_rounds import spread
-from step_time import PAPER
+from step_time import paper_recipe, random_batch
 
 from hyperzoo.devices import resolve_device
-from hyperzoo.methods import build_method
-from hyperzoo.targets import DeutschMNIST, TargetNet
 
 
 def recipe(backend: str, x: torch.Tensor, y: torch.Tensor, compiled: bool):
-    """The recipe's method and one training step through ``training_loss``, compiled or not."""
-    torch.manual_seed(0)
-    target = TargetNet(DeutschMNIST().to(x.device), (1, 28, 28), backend=backend)
-    method = build_method(target, PAPER).to(x.device)
-    opt = torch.optim.Adam(method.parameters(), lr=1e-3)
-    g = torch.Generator().manual_seed(0)
+    """The recipe's training step through ``method.training_loss``, compiled or not."""
+    _, method, opt, g, _ = paper_recipe(backend, x, y)
     loss_of = torch.compile(method.training_loss) if compiled else method.training_loss
     step = iter(range(10**9))  # a new step each call, as the trainer passes (dynamo guards on it)
 
@@ -49,9 +43,7 @@ def main() -> None:
     args = parser.parse_args()
     memory = allocator("tuned")
     device = resolve_device(args.device)
-    gen = torch.Generator().manual_seed(0)
-    x = torch.rand(32, 32, 1, 28, 28, generator=gen).to(device)
-    y = torch.randint(10, (32, 32), generator=gen).to(device)
+    x, y = random_batch(device)
     flops = count_flops(recipe("loop", x, y, compiled=False))
     steps, first = {}, {}
     for name, compiled in (("eager", False), ("compiled", True)):

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from hardware import allocator, count_flops, describe, machine, matmul_peak, median_seconds
 from step_rounds import spread
+from step_time import random_batch
 from torch import nn
 
 from hyperzoo.targets import DeutschMNIST, TargetNet
@@ -69,15 +70,14 @@ def main() -> None:
     args = parser.parse_args()
     memory = allocator("tuned")
     cpu = torch.device("cpu")
-    gen = torch.Generator().manual_seed(0)
     if args.inference:
-        x = torch.rand(1024, 1, 28, 28, generator=gen)
+        x = torch.rand(1024, 1, 28, 28, generator=torch.Generator().manual_seed(0))
         recipe = "Deutsch MNIST target only, 4 networks x 1,024 shared random images, forward, no autograd"
 
         def make(module: nn.Module, backend: str):
             return inference_pass(module, backend, x)
     else:
-        x, y = torch.rand(32, 32, 1, 28, 28, generator=gen), torch.randint(10, (32, 32), generator=gen)
+        x, y = random_batch()
         recipe = "Deutsch MNIST target only, 32 networks x 32 random images, forward + backward"
 
         def make(module: nn.Module, backend: str):

@@ -18,7 +18,7 @@ import json
 import torch
 from hardware import allocator, count_flops, describe, machine, matmul_peak, median_seconds
 from step_rounds import spread
-from step_time import paper_recipe
+from step_time import paper_recipe, random_batch
 
 from hyperzoo.devices import resolve_device
 
@@ -35,9 +35,7 @@ def main() -> None:
     args = parser.parse_args()
     memory = allocator(args.allocator)
     device = resolve_device(args.device)
-    gen = torch.Generator().manual_seed(0)
-    x = torch.rand(32, 32, 1, 28, 28, generator=gen).to(device)
-    y = torch.randint(10, (32, 32), generator=gen).to(device)
+    x, y = random_batch(device)
     backends = args.backends.split(",")
     recipes = {b: paper_recipe(b, x, y) for b in backends}
     *_, loop_step = paper_recipe("loop", x, y)

@@ -19,7 +19,7 @@ import statistics
 
 import torch
 from hardware import allocator, count_flops, describe, machine, matmul_peak, median_seconds
-from step_time import paper_recipe
+from step_time import paper_recipe, random_batch
 from torch import nn
 
 from hyperzoo.targets import DeutschMNIST
@@ -59,8 +59,7 @@ def main() -> None:
     memory = allocator(args.allocator)
     if args.threads:
         torch.set_num_threads(args.threads)
-    gen = torch.Generator().manual_seed(0)
-    x, y = torch.rand(32, 32, 1, 28, 28, generator=gen), torch.randint(10, (32, 32), generator=gen)
+    x, y = random_batch()
     recipes = {order: paper_recipe("loop", x, y, activation_then_pool(DeutschMNIST()) if order else None)
                for order in (False, True)}
     flops = count_flops(recipes[False][-1])  # on the loop: the counter miscounts the vmap step

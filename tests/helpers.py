@@ -4,6 +4,7 @@ import importlib.util
 from pathlib import Path
 from types import ModuleType
 
+import torch
 from torch import nn
 
 from hyperzoo.config import Config, load_config
@@ -65,3 +66,13 @@ def load_experiment(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def record_output_dtypes(module: nn.Module, names: set[str]) -> dict[str, torch.dtype]:
+    """Forward hooks on ``module``'s submodules ``names``: the returned dict holds each one's
+    output dtype from its latest call."""
+    seen: dict[str, torch.dtype] = {}
+    for name, mod in module.named_modules():
+        if name in names:
+            mod.register_forward_hook(lambda m, i, o, name=name: seen.update({name: o.dtype}))
+    return seen

@@ -1,3 +1,5 @@
+import shlex
+
 from typer.testing import CliRunner
 
 from hyperzoo.cli import app
@@ -66,7 +68,7 @@ def test_ood_prints_both_scores_and_the_positive_class_and_records_its_command(t
     monkeypatch.setattr("sys.argv", ["hyperzoo", *argv])
     r = runner.invoke(app, argv)
     assert r.exit_code == 0, r.output
-    assert (tmp_path / "o" / "command.txt").read_text() == " ".join(["hyperzoo", *argv]) + "\n"
+    assert (tmp_path / "o" / "command.txt").read_text() == shlex.join(["hyperzoo", *argv]) + "\n"
     lines = r.output.strip().splitlines()
     assert lines[0] == "digits vs notmnist, 3 networks, positive class: outliers (notmnist)"
     assert lines[1].startswith("  by entropy: AUROC ")

@@ -12,7 +12,7 @@ from hyperzoo.runs import checkpoint_meta, read_metrics
 from hyperzoo.session import load_run, sample_networks
 from hyperzoo.train import train
 from hyperzoo.workflows import evaluate_run
-from tests.helpers import TINY_METHODS, method_overrides, tiny_config
+from tests.helpers import TINY_METHODS, method_overrides, record_output_dtypes, tiny_config
 
 DEVICE = os.environ.get("HYPERZOO_TEST_DEVICE", "cuda")
 pytestmark = pytest.mark.skipif(DEVICE == "cuda" and not torch.cuda.is_available(),
@@ -69,11 +69,8 @@ def test_bf16_reaches_every_layer_on_the_batched_path(name):
 
     module = build_target(name).to(DEVICE).train()
     target = TargetNet(module, module.input_shape, backend="vmap")
-    seen: dict[str, torch.dtype] = {}
     layers = {s.name for s in target.layers}
-    for layer, mod in module.named_modules():
-        if layer in layers:
-            mod.register_forward_hook(lambda m, i, o, layer=layer: seen.update({layer: o.dtype}) or None)
+    seen = record_output_dtypes(module, layers)
     torch.manual_seed(0)
     weights = {k: (torch.randn(3, *s) * 0.1).to(DEVICE) for k, s in target.param_shapes.items()}
     x = torch.randn(4, *module.input_shape, device=DEVICE)

@@ -290,8 +290,8 @@ def load_checkpoint(run_dir: Path, model: torch.nn.Module,
         if f"rng.{GLOBAL_RNG}" in tensors:
             torch.set_rng_state(tensors[f"rng.{GLOBAL_RNG}"])
         set_cuda_rng_states({k[4:]: v for k, v in tensors.items() if k.startswith("rng.cuda")})
-    own, device = f"rng.rank{rank}.", module_device(model)
-    if global_rng and rank:
+    elif global_rng:
+        own, device = f"rng.rank{rank}.", module_device(model)
         if own + GLOBAL_RNG in tensors:
             torch.set_rng_state(tensors[own + GLOBAL_RNG])
         if own + "cuda" in tensors and device.type == "cuda":  # the process's own GPU

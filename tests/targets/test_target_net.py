@@ -5,6 +5,7 @@ from torch import nn
 from hyperzoo.errors import ConfigError
 from hyperzoo.targets import BUILTIN, TargetNet, build_target
 from hyperzoo.targets.zoo import DeutschMNIST, DigitsNet, HyperGANCIFAR, HyperGANMNIST, LeNetCIFAR
+from tests.helpers import record_output_dtypes
 
 
 def random_batch(target: TargetNet, n: int, dtype=torch.float64) -> dict[str, torch.Tensor]:
@@ -260,12 +261,9 @@ def test_lower_precision_reaches_every_convolution_and_linear_layer(backend):
     # "threads" in the loop; its bf16 shows in the test above.)
     module = build_target("resnet_cifar").train()
     target = TargetNet(module, module.input_shape, backend=backend)
-    seen: dict[str, torch.dtype] = {}
     # Batch norm too: under vmap it normalises in float32 and hands on bfloat16, as in the loop.
     layers = {s.name for s in target.layers} | {s.norm for s in target.layers if s.norm}
-    for name, mod in module.named_modules():
-        if name in layers:
-            mod.register_forward_hook(lambda m, i, o, name=name: seen.update({name: o.dtype}) or None)
+    seen = record_output_dtypes(module, layers)
     weights = random_batch(target, 2, dtype=torch.float32)
     with target.lower_precision(torch.bfloat16):
         out = target(weights, torch.randn(3, *module.input_shape))
