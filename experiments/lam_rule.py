@@ -97,8 +97,8 @@ def probe(sets: list[str], seed: int = 0) -> tuple[float, float]:
     config = load_config(None, [*sets, "method.lam=auto", f"train.seed={seed}"])
     s = build_session(config)
     gen = torch.Generator().manual_seed(seed + CALIBRATION_SEED_OFFSET)
-    x, y = training_batch(s.train_data, config.train.noise_batch, config.train.images_per_noise,
-                          config, gen)
+    x, y, _ = training_batch(s.train_data, config.train.noise_batch, config.train.images_per_noise,
+                             config, gen)
     state = gen.get_state()
     ratio = s.method.gradient_ratio(x, y, gen)
     gen.set_state(state)

@@ -30,9 +30,10 @@ def first_step(overrides: list[str], world: distributed.World, device: torch.dev
     gens = {"noise": torch.Generator().manual_seed(t.seed + 1),
             "data": torch.Generator().manual_seed(t.seed + 2)}
     share = distributed.image_share(world, t.images_per_noise)
-    x, y = training_batch(s.train_data, t.noise_batch, t.images_per_noise, config, gens["data"], share,
-                          device)
-    out = s.method.training_loss(x, y, int(config.method.get("pretrain_steps", 0)), generator=gens["noise"])
+    x, y, probe = training_batch(s.train_data, t.noise_batch, t.images_per_noise, config, gens["data"],
+                                 share, device, s.method.probe_size)
+    out = s.method.training_loss(x, y, int(config.method.get("pretrain_steps", 0)), generator=gens["noise"],
+                                 **({} if probe is None else {"probe": probe}))
     grads = {}
     names = {id(p): k for k, p in s.method.named_parameters()}
     for group, params in s.method.optimizer_groups().items():

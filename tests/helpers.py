@@ -39,6 +39,8 @@ class TanhNet(nn.Sequential):
 TINY_METHODS = {
     "deutsch": [],
     "deutsch_relaxed": ["method.diversity=weights_relaxed", "method.ensemble_loss=0.5"],
+    # A probe of all 8 images: under 2 processes each holds 4 of them.
+    "deutsch_outputs": ["method.diversity=outputs", "method.probe_size=8"],
     "hypergan": ["method.name=hypergan", "method.z_dim=8", "method.code_size=4", "method.mixer_hidden=[16]",
                  "method.generator_hidden=[16]", "method.discriminator_hidden=[16]",
                  "method.pretrain_steps=0"],

@@ -8,8 +8,8 @@ from hyperzoo import devices, runs
 from hyperzoo.config import load_config
 from hyperzoo.methods import DeutschHypernetwork
 from hyperzoo.runs import BEST, CHECKPOINT, RunError, checkpoint_meta, checkpoint_step, read_metrics
-from hyperzoo.session import load_run
-from hyperzoo.train import TrainingDiverged, train, train_to_completion
+from hyperzoo.session import build_session, load_run
+from hyperzoo.train import TrainingDiverged, train, train_to_completion, training_batch
 from tests.helpers import tiny_config
 
 
@@ -380,3 +380,18 @@ def test_bf16_on_a_cpu_without_bf16_units_says_it_will_be_slow(tmp_path, capsys,
     monkeypatch.setattr(train_module, "bf16_units", lambda: units)  # None: flags unknown
     train(tiny_config("train.steps=1", "train.precision=bf16"), tmp_path, argv=["x"], progress=False)
     assert ("bfloat16 is emulated there" in capsys.readouterr().err) == noted
+
+
+def test_every_share_of_a_batch_carries_the_whole_batchs_probe():
+    config = tiny_config("train.noise_batch=3", "train.images_per_noise=6")
+    data = build_session(config).train_data
+
+    def batch(share: slice = slice(None)):
+        return training_batch(data, 3, 6, config, torch.Generator().manual_seed(0), share, probe=5)
+    whole = batch()
+    assert torch.equal(whole.probe, whole.x[0, :5])
+    for share in (slice(0, 2), slice(2, 4), slice(4, 6)):
+        part = batch(share)
+        assert torch.equal(part.x, whole.x[:, share]) and torch.equal(part.y, whole.y[:, share])
+        assert torch.equal(part.probe, whole.probe)
+    assert training_batch(data, 3, 6, config, torch.Generator()).probe is None

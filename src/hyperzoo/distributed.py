@@ -10,7 +10,9 @@ each network: rank r of K takes images ``r·M/K … (r+1)·M/K − 1`` of every 
   gauge-fixed weights, and an estimate over a rank's share alone is biased);
 - the hypernetworks' batch norm (over the noise batch) sees the same N codes on every rank, so
   its statistics are those of one process;
-- HyperGAN's discriminator sees the same codes and prior draws on every rank.
+- HyperGAN's discriminator sees the same codes and prior draws on every rank;
+- a term over all networks' outputs on shared inputs (`Method.probe_size`) gets the whole
+  batch's probe images on every rank from the trainer, not a cut of the rank's share.
 
 The cost: the hypernetwork's forward and backward (and the entropy) are repeated on every
 rank; only the target's work on the images is divided. Each rank's loss is its share's data

@@ -9,6 +9,7 @@ import sys
 import time
 from contextlib import ExitStack, nullcontext
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from tqdm.auto import tqdm
@@ -161,25 +162,37 @@ def read_rows(pending: list[Pending], world: distributed.World
     return rows, bad
 
 
+class Batch(NamedTuple):
+    """One step's training batch as this process sees it."""
+
+    x: torch.Tensor  # (N, M_share, ...): this process's share of each network's M inputs
+    y: torch.Tensor  # (N, M_share)
+    probe: torch.Tensor | None  # (P, ...): the whole batch's first P inputs of network 0, or None
+
+
 def training_batch(data: Dataset | None, n: int, m: int, config: Config, generator: torch.Generator,
-                   share: slice = slice(None), device: torch.device | str = "cpu"
-                   ) -> tuple[torch.Tensor, torch.Tensor]:
+                   share: slice = slice(None), device: torch.device | str = "cpu", probe: int = 0
+                   ) -> Batch:
     """One step's images (N, M_share, ...) and labels (N, M_share) on ``device``: M different
     images for each of N networks, drawn (and augmented) on the CPU from ``generator``, of
     which this process keeps its ``share`` of every network's M (all of them in one process).
     With ``train.full_batch`` every network gets the whole set in order (M = its size). Without
-    data (a method that needs none) the batch holds no examples: (N, 0) each."""
+    data (a method that needs none) the batch holds no examples: (N, 0) each. ``probe`` > 0:
+    also the first ``probe`` of network 0's M images (`Method.probe_size`), the same on every
+    process, whatever its share."""
     if data is None:
         empty = torch.empty(n, 0, device=device)
-        return empty, empty
+        return Batch(empty, empty, None)
     if config.train.full_batch:
         idx = torch.arange(len(data)).repeat(n)
     else:
         idx = torch.randint(len(data), (n * m,), generator=generator)
     # Augmentation draws from the data generator, which the checkpoint keeps.
     x = augment(data.x[idx], config.data.augment, config.data.pad, generator)
-    x = x.reshape(n, m, *data.input_shape)[:, share].to(device, non_blocking=True)
-    return x, data.y[idx].reshape(n, m)[:, share].to(device, non_blocking=True)
+    x = x.reshape(n, m, *data.input_shape)
+    head = x[0, :probe].to(device, non_blocking=True) if probe else None
+    return Batch(x[:, share].to(device, non_blocking=True),
+                 data.y[idx].reshape(n, m)[:, share].to(device, non_blocking=True), head)
 
 
 def _ours(p: Path) -> bool:
@@ -224,8 +237,8 @@ def calibrate(config: Config, s: Session, world: distributed.World, device: torc
     torchrun every process measures the same batch from the same seed."""
     t = config.train
     gen = torch.Generator().manual_seed(t.seed + CALIBRATION_SEED_OFFSET)
-    x, y = training_batch(s.train_data, t.noise_batch, t.images_per_noise, config, gen,
-                          device=device)
+    x, y, _ = training_batch(s.train_data, t.noise_batch, t.images_per_noise, config, gen,
+                             device=device)
     resolved = s.method.calibrate(x, y, generator=gen)
     for key, value in resolved.items():
         config.method[key] = value
@@ -396,9 +409,11 @@ def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progr
             for optimizer in optimizers.values():
                 for group in optimizer.param_groups:
                     group["lr"] = lr
-            x, y = training_batch(data, n, m, config, gens["data"], share, device)
+            x, y, probe = training_batch(data, n, m, config, gens["data"], share, device,
+                                         method.probe_size)
             with method.target.lower_precision(torch.bfloat16 if t.precision == "bf16" else None):
-                out = loss_of(x, y, step, generator=gens["noise"])
+                out = loss_of(x, y, step, generator=gens["noise"],
+                              **({} if probe is None else {"probe": probe}))
             checks = step_optimizers(method, optimizers, out, world, sync=False)
             assert isinstance(checks, list)
             done = step + 1

@@ -213,3 +213,18 @@ def test_code_share_starts_filters_as_one_shared_filter_plus_a_code_part():
         assert 0.3 < total / math.sqrt(2 / layer.fan_in) < 2.5
     with pytest.raises(ConfigError, match="code_share"):
         build_method(target, {"name": "deutsch", "code_share": 0.0})
+
+
+def test_an_explicit_probe_is_the_default_one_and_replaces_it():
+    """``probe`` (the trainer's, under torchrun) is what the loss would cut from ``x`` in one process."""
+    target = TargetNet(DigitsNet(), (1, 8, 8))
+    m = build_method(target, {"name": "deutsch", "z_dim": 6, "extractor_hidden": [12],
+                              "diversity": "outputs", "probe_size": 3}).eval()
+    assert m.probe_size == 3
+    assert build_method(target, {"name": "deutsch", "z_dim": 6}).probe_size == 0
+    x, y = torch.rand(4, 5, 1, 8, 8), torch.randint(10, (4, 5))
+
+    def entropy(**probe):
+        return m.training_loss(x, y, 0, torch.Generator().manual_seed(0), **probe)["entropy"]
+    assert torch.equal(entropy(), entropy(probe=x[0, :3]))
+    assert not torch.equal(entropy(), entropy(probe=x[1, :3]))

@@ -85,6 +85,14 @@ class Method(nn.Module, ABC):
         None means the full weight dimension."""
         return None
 
+    @property
+    def probe_size(self) -> int:
+        """How many shared inputs a term over all networks' outputs needs (0: none). The trainer
+        then passes ``training_loss`` a ``probe``: the first ``probe_size`` inputs of network 0
+        of the whole batch. Under torchrun a process holds only its share of each network's
+        inputs, so a probe cut from ``x`` would differ between processes."""
+        return 0
+
     @abstractmethod
     def sample(self, n: int, generator: torch.Generator | None = None) -> WeightBatch:
         """Draw ``n`` networks."""
@@ -98,7 +106,8 @@ class Method(nn.Module, ABC):
     @abstractmethod
     def training_loss(self, x: torch.Tensor, y: torch.Tensor, step: int,
                       generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-        """Loss on inputs ``x`` (N, M, ...) and labels ``y`` (N, M): M examples per network."""
+        """Loss on inputs ``x`` (N, M, ...) and labels ``y`` (N, M): M examples per network (and
+        a keyword ``probe`` where `probe_size` asks for one)."""
 
 
 class LatentMethod(Method):

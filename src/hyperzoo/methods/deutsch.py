@@ -242,8 +242,15 @@ class DeutschHypernetwork(LatentMethod):
         self.config.lam = self.probe_lam(x, y, generator)
         return {"lam": self.config.lam}
 
+    @property
+    def probe_size(self) -> int:
+        return self.config.probe_size if self.config.diversity == "outputs" else 0
+
     def training_loss(self, x: torch.Tensor, y: torch.Tensor, step: int,
-                      generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+                      generator: torch.Generator | None = None, probe: torch.Tensor | None = None
+                      ) -> dict[str, torch.Tensor]:
+        """``probe``: the inputs of the output-space diversity term (`probe_size`); None: the
+        first ``probe_size`` of ``x[0]``, the same in one process."""
         c = self.config
         weights, logits, task, terms = self._task_loss(x, y, generator)
         lam = self.lam_at(step)
@@ -259,8 +266,8 @@ class DeutschHypernetwork(LatentMethod):
                 loss = loss + c.gamma * penalty
                 terms["gauge_penalty"] = penalty
         elif c.diversity == "outputs":
-            # A fixed probe batch (the first examples of network 0), shared by all networks.
-            probe = x[0, : c.probe_size]
+            # One probe batch (the first examples of network 0), shared by all networks.
+            probe = x[0, : c.probe_size] if probe is None else probe
             with self.target.lower_precision(None):  # an entropy estimate: never in bf16
                 outputs = self.target(weights, probe)
             entropy = output_entropy(outputs.softmax(-1), d=c.z_dim, metric=c.metric)
