@@ -52,7 +52,10 @@ def test_fit_records_an_importable_module_and_saves_small_data(tmp_path):
     assert m["dataset"] == "mydigits" and m["n_examples"] == 300
     assert (tmp_path / "run" / "metrics-test.json").is_file()
     x, y = digits("test")
-    given = again.evaluate(x[:50], y[:50], networks=3)
+    given = again.evaluate(x[:50], y[:50], networks=3)  # returned only: nothing written, nothing recorded
+    commands = (tmp_path / "run" / "command.txt").read_text().splitlines()
+    assert commands[0].startswith("hyperzoo.fit ")
+    assert commands[1:] == [f"hyperzoo.Run.evaluate run={tmp_path / 'run'} networks=3 split=test seed=0"]
     probs = again.predict_proba(x[:50], networks=3)
     assert probs.shape == (3, 50, 10)
     assert given["mean_accuracy"] == pytest.approx((probs.argmax(-1) == y[:50]).double().mean().item())
@@ -62,6 +65,9 @@ def test_fit_records_an_importable_module_and_saves_small_data(tmp_path):
     r = again.ood(torch.rand(40, 1, 8, 8), ("flipped", x.flip(-1)), networks=3, out=tmp_path / "ood")
     assert list(r["sets"]) == ["outliers1", "flipped"] and r["inliers"] == "mydigits"
     assert (tmp_path / "ood" / "ood.json").is_file()
+    assert (tmp_path / "ood" / "command.txt").read_text() == (
+        f"hyperzoo.Run.ood run={tmp_path / 'run'} outliers=outliers1,flipped networks=3 inliers=test "
+        "limit=None seed=0\n")
 
 
 def test_fit_from_an_unimportable_module_and_a_torch_dataset(tmp_path):
@@ -86,6 +92,8 @@ def test_fit_from_an_unimportable_module_and_a_torch_dataset(tmp_path):
     rep = again.report(tmp_path / "report", pool=4, limit=30, adv_limit=10, path_limit=10,
                        detection_sizes=[2], progress=False)
     assert rep["dataset"] == "data" and (tmp_path / "report" / "report.md").is_file()
+    assert (tmp_path / "report" / "command.txt").read_text().startswith(
+        f"hyperzoo.Run.report run={tmp_path / 'run'} pool=4 limit=30 ")
     from hyperzoo.workflows import evaluate_run
 
     with pytest.raises(ConfigError, match=r"in-memory module <in-memory .*Local>; reopen it from Python"):

@@ -112,8 +112,19 @@ class Run:
         given = None
         if data is not None:
             given = to_dataset((data, y) if y is not None else data, "data", "given")
-        return evaluate_run(self.dir, networks, split=split, seed=seed, progress=progress,
-                            session=self.session, data=given)
+        metrics = evaluate_run(self.dir, networks, split=split, seed=seed, progress=progress,
+                               session=self.session, data=given)
+        if given is None:
+            self._record("evaluate", networks=networks, split=split, seed=seed)
+        return metrics
+
+    def _record(self, name: str, folder: Path | None = None, **kwargs: Any) -> None:
+        """A line in command.txt of ``folder`` (the run's own by default), which this call wrote
+        into, as ``hyperzoo.fit`` records itself: ``hyperzoo.Run.evaluate networks=100 ...``."""
+        from hyperzoo.runs import record_command
+
+        record_command(folder or self.dir, [f"hyperzoo.Run.{name}", f"run={self.dir}",
+                                            *(f"{k}={v}" for k, v in kwargs.items())])
 
     def export(self, n: int, out: str | Path, seed: int = 0) -> list[Path]:
         """``n`` sampled networks as safetensors state dicts of the plain module (``sample``)."""
@@ -141,8 +152,13 @@ class Run:
                 # Labels are not used for detection; zeros keep the Dataset well-formed.
                 sets.append(Dataset(x, torch.zeros(len(x), dtype=torch.int64), name, "test", 1))
         inl = to_dataset(inliers, "inliers", "test") if inliers is not None else None
-        return ood_run(self.dir, sets, networks, None, limit, seed, out, outlier_dir=outlier_dir,
-                       session=self.session, inliers=inl)
+        result = ood_run(self.dir, sets, networks, None, limit, seed, out, outlier_dir=outlier_dir,
+                         session=self.session, inliers=inl)
+        if out is not None:
+            names = [s if isinstance(s, str) else s.name for s in sets]
+            self._record("ood", Path(out), outliers=",".join(names), networks=networks,
+                         inliers="given" if inl is not None else "test", limit=limit, seed=seed)
+        return result
 
 
     def report(self, out: str | Path, **kwargs: Any) -> dict[str, Any]:
@@ -150,7 +166,9 @@ class Run:
         ``make_report``'s: ``compare``, ``pool``, ``limit``, ``ood``, ...)."""
         from hyperzoo.report import make_report
 
-        return make_report(self.dir, out, session=self.session, **kwargs)
+        rep = make_report(self.dir, out, session=self.session, **kwargs)
+        self._record("report", Path(out), **kwargs)
+        return rep
 
 
 def load(run_dir: str | Path, module: nn.Module | None = None, checkpoint: str | None = None,

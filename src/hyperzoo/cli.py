@@ -26,12 +26,9 @@ TRUST_HELP = "allow a target given by import path in the run folder's config.yam
 def _record(folder: Path) -> None:
     """Append this command line to ``folder``/command.txt: a run folder keeps every command that
     wrote into it, an output folder the command that made it (best effort, like metrics files)."""
-    from hyperzoo.runs import append_command
+    from hyperzoo.runs import record_command
 
-    try:
-        append_command(folder, ["hyperzoo", *sys.argv[1:]])
-    except OSError as e:
-        typer.echo(f"warning: {folder / 'command.txt'} was not written ({e.strerror})", err=True)
+    record_command(folder, ["hyperzoo", *sys.argv[1:]])
 
 
 def _fail(error: Exception) -> None:

@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import json
 import shlex
+import sys
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -38,7 +39,7 @@ GLOBAL_RNG = "torch_global"
 
 __all__ = ["BEST", "CHECKPOINT", "FORMAT", "LOCK", "RunError", "append_command", "checkpoint_meta",
            "checkpoint_step", "content_hash", "load_checkpoint", "lock_run", "read_checkpoint",
-           "read_config", "read_metrics", "remove_stale_temporaries", "save_checkpoint",
+           "read_config", "read_metrics", "record_command", "remove_stale_temporaries", "save_checkpoint",
            "training_time", "truncate_metrics", "write_config"]
 
 
@@ -58,6 +59,15 @@ def append_command(run_dir: Path, argv: list[str]) -> None:
     ``--set 'method.generator_hidden=[[40, 40]]'``)."""
     with open(Path(run_dir) / "command.txt", "a") as f:
         f.write(shlex.join(argv) + "\n")
+
+
+def record_command(folder: Path, argv: list[str]) -> None:
+    """`append_command`, best effort (like metrics files): a folder that cannot be written gets
+    a warning line on stderr, not an error after the work is done."""
+    try:
+        append_command(folder, argv)
+    except OSError as e:
+        print(f"warning: {Path(folder) / 'command.txt'} was not written ({e.strerror})", file=sys.stderr)
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
