@@ -103,6 +103,16 @@ def test_dropout_masks_differ_between_processes_and_resume_exactly(tmp_path):
     assert checkpoint_meta(part)["processes"] == 2
 
 
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads the threads from Linux's /proc")
+def test_training_leaves_no_gloo_threads_behind(tmp_path):
+    """A gloo worker thread alive at interpreter shutdown aborted a finished run now and then."""
+    r = torchrun(str(ROOT / "tests" / "distributed_teardown.py"), str(tmp_path))
+    assert r.returncode == 0, r.stderr[-3000:]
+    for rank in (0, 1):
+        threads = (tmp_path / f"threads.rank{rank}").read_text().split()
+        assert "python" in threads and not [t for t in threads if "gloo" in t], threads
+
+
 def test_a_refused_folder_stops_every_process(tmp_path):
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "notes.txt").write_text("mine")

@@ -36,6 +36,7 @@ seeds its own (`seed_own_draws`), and rank 0's checkpoint holds every rank's sta
 from __future__ import annotations
 
 import datetime
+import importlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -83,16 +84,22 @@ def init(device: torch.device) -> tuple[World, torch.device]:
         device = torch.device("cuda", world.local_rank)
         torch.cuda.set_device(device)
     if not dist.is_initialized():
+        # Before the group exists: torch._dynamo imported later (an optimizer's first step
+        # imports it) holds on to the default group, so destroy_process_group left gloo's
+        # worker threads running into interpreter shutdown, where one still releasing a
+        # tensor aborted the process now and then ("terminate called without an active
+        # exception": about 1 run in 30 under load; the core dump showed a gloo worker taking
+        # the GIL in Py_FinalizeEx). Imported first, the group is freed and its threads joined.
+        importlib.import_module("torch._dynamo")
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo",
                                 timeout=datetime.timedelta(minutes=30))
     return world, device
 
 
 def shutdown(world: World, finished: bool) -> None:
-    """Leave the process group. A finished rank first waits for the others (rank 0 validates
-    and saves after the last step): gloo torn down on one rank while a peer is still connected
-    aborted the process now and then ("terminate called without an active exception"). A
-    failing rank does not wait; torchrun stops the others."""
+    """Leave the process group, which joins its worker threads (see `init`). A finished rank
+    first waits for the others (rank 0 validates and saves after the last step). A failing
+    rank does not wait; torchrun stops the others."""
     if world.distributed and dist.is_initialized():
         if finished:
             dist.barrier()
