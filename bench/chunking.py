@@ -1,23 +1,28 @@
-"""Ensemble inference: seconds per network by the number of images per network call.
+"""Ensemble inference by images per network call and CPU backend: `predict_proba` itself.
 
-    python bench/chunking.py [--data-dir ../shared/data] [--networks 2] [--chunks 256,...,10000]
+    python bench/chunking.py [--data-dir ../shared/data] [--networks 20] [--chunks 128,256,512,1024]
+                             [--backends loop,threads] [--rounds 3]
 
-`hyperzoo.evaluation.predict` evaluates ``(networks, images)`` chunks; this times a few networks
-of the Deutsch MNIST net on the 10,000 test images for each image-chunk size, next to the
-matmul peak measured in the same run, and prints JSON. It chose ``IMAGE_CHUNK``.
+`hyperzoo.evaluation.predict` calls the target on ``IMAGE_CHUNK`` images per network at a time.
+This runs `predict_proba` of sampled Deutsch MNIST networks on the 10,000 test images with each
+chunk size (``IMAGE_CHUNK`` set for the run) on each CPU backend, in interleaved rounds (the
+order reversed every other round) that each measure their own matmul peak, and prints JSON:
+``fraction_of_peak`` per round and its mean and spread. It chose ``IMAGE_CHUNK`` and the loop
+for inference (TargetNet's "auto" without autograd).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import time
 
 import torch
-from hardware import allocator, count_flops, describe, machine, matmul_peak, median_seconds, rate
+from hardware import allocator, count_flops, describe, machine, matmul_peak, rate
+from step_rounds import spread
 
 from hyperzoo.data import load_dataset
-from hyperzoo.evaluation import predict_proba
-from hyperzoo.evaluation.ensembles import IMAGE_CHUNK
+from hyperzoo.evaluation import ensembles, predict_proba
 from hyperzoo.methods import build_method
 from hyperzoo.targets import DeutschMNIST, TargetNet
 
@@ -25,9 +30,10 @@ from hyperzoo.targets import DeutschMNIST, TargetNet
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default=None, help="folder with mnist/ (else random images)")
-    parser.add_argument("--networks", type=int, default=2)
-    parser.add_argument("--chunks", default="256,512,1024,2048,4096,8192,10000")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--networks", type=int, default=20)
+    parser.add_argument("--chunks", default="128,256,512,1024")
+    parser.add_argument("--backends", default="loop,threads")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
     memory = allocator("tuned")
@@ -37,32 +43,41 @@ def main() -> None:
     x = (load_dataset("mnist", "test", args.data_dir).x if args.data_dir
          else torch.rand(10_000, 1, 28, 28, generator=torch.Generator().manual_seed(0)))
     torch.manual_seed(0)
-    target = TargetNet(DeutschMNIST(), (1, 28, 28))
-    method = build_method(target, {"name": "deutsch"}).eval()
+    targets = {b: TargetNet(DeutschMNIST(), (1, 28, 28), backend=b) for b in args.backends.split(",")}
+    method = build_method(next(iter(targets.values())), {"name": "deutsch"}).eval()
     with torch.no_grad():
         weights = method.sample(args.networks, generator=torch.Generator().manual_seed(0))
         flops = args.networks * count_flops(lambda: DeutschMNIST().eval()(x[:1000])) * len(x) // 1000
-    peak = matmul_peak(cpu)
-    by_chunk = {}
-    for chunk in map(int, args.chunks.split(",")):
-        # predict's inner loop with `chunk` images per call, uncapped (predict caps it at
-        # IMAGE_CHUNK), every network in each call.
-        def run(c: int = chunk) -> list[torch.Tensor]:
-            with torch.no_grad():
-                return [target(weights, x[j:j + c]).softmax(-1) for j in range(0, len(x), c)]
+    shipped = ensembles.IMAGE_CHUNK
+    variants = [(b, int(c)) for b in targets for c in args.chunks.split(",")]
 
-        seconds = median_seconds(run, cpu, args.repeats)
-        by_chunk[str(chunk)] = {"seconds": round(seconds, 3), **rate(flops, seconds, peak)}
-    with torch.no_grad():
-        seconds = median_seconds(lambda: predict_proba(target, weights, x), cpu, args.repeats)
+    def run(backend: str, chunk: int) -> torch.Tensor:
+        ensembles.IMAGE_CHUNK = chunk
+        try:
+            return predict_proba(targets[backend], weights, x)
+        finally:
+            ensembles.IMAGE_CHUNK = shipped
+
+    reference = run("loop", shipped)
+    rounds = []
+    for r in range(args.rounds):
+        peak = matmul_peak(cpu)
+        row: dict[str, object] = {"matmul_peak_gflop_per_s": round(peak / 1e9, 1)}
+        for backend, chunk in variants if r % 2 == 0 else variants[::-1]:
+            start = time.perf_counter()
+            out = run(backend, chunk)
+            seconds = time.perf_counter() - start
+            torch.testing.assert_close(out, reference, atol=1e-5, rtol=1e-4)
+            row[f"{backend}_{chunk}"] = {"seconds": round(seconds, 3), **rate(flops, seconds, peak)}
+        rounds.append(row)
+    summary = {f"{b}_{c}": spread([row[f"{b}_{c}"]["fraction_of_peak"] for row in rounds])  # type: ignore[index]
+               for b, c in variants}
     print(json.dumps({
         "device": describe(cpu), "threads": torch.get_num_threads(), "torch": torch.__version__,
         "machine": machine(), "allocator": memory,
-        "matmul_peak_gflop_per_s": round(peak / 1e9, 1),
         "data": "MNIST test set" if args.data_dir else "random images of MNIST's shape",
-        "networks": args.networks, "image_chunk": IMAGE_CHUNK,
-        "seconds_by_images_per_call": by_chunk,
-        "predict_proba": {"seconds": round(seconds, 3), **rate(flops, seconds, peak)},
+        "networks": args.networks, "images": len(x), "gflop": round(flops / 1e9, 1),
+        "shipped_image_chunk": shipped, "fraction_of_peak": summary, "rounds": rounds,
     }, indent=2))
 
 

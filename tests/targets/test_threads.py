@@ -137,7 +137,7 @@ def test_workers_compute_under_the_callers_autocast(two_threads):
     torch.testing.assert_close(out, ref, atol=0.05, rtol=0.05)
 
 
-def test_auto_runs_small_batches_on_threads_and_large_ones_in_the_loop(two_threads, monkeypatch):
+def test_auto_trains_small_batches_on_threads_and_runs_the_rest_in_the_loop(two_threads, monkeypatch):
     net = DeutschMNIST()
     target = TargetNet(net, net.input_shape)  # auto
     calls = []
@@ -149,6 +149,9 @@ def test_auto_runs_small_batches_on_threads_and_large_ones_in_the_loop(two_threa
     assert len(calls) == 1
     TargetNet(net, net.input_shape, backend="loop")(w, torch.rand(2, 1, 28, 28))
     assert len(calls) == 1  # the loop is the loop
+    with torch.no_grad():  # inference: the loop, at any batch size
+        target(w, torch.rand(2, 1, 28, 28))
+    assert len(calls) == 1
 
 
 FORK_CHILD = """

@@ -8,7 +8,12 @@ from hyperzoo.evaluation.nll import nll
 from hyperzoo.targets import TargetNet
 from hyperzoo.weights import WeightBatch, batch_size, select
 
-IMAGE_CHUNK = 1024  # images per network call in `predict`
+# Images per network call in `predict`. 20 Deutsch MNIST networks on the 10,000 test images ran
+# at 0.579 +- 0.018 of the matmul peak in calls of 256 against 0.438 +- 0.019 in calls of 1,024
+# (3 interleaved rounds, AVX-512 Xeon, 2 threads; 64-512: 0.51-0.56): a call's activations
+# (conv1's output: 25 MB at 256 images, 103 MB at 1,024) stay in cache between layers
+# (bench/results/chunking_cpu_avx512_rounds.json).
+IMAGE_CHUNK = 256
 
 
 @torch.no_grad()
@@ -30,10 +35,9 @@ def predict(target: TargetNet, weights: WeightBatch, x: torch.Tensor, max_pairs:
     (which is this with ``probabilities``: a softmax over K)."""
     device = next(iter(weights.values())).device
     n = batch_size(weights)
-    # At most 1,024 images per network call: with fewer networks than max_pairs // 1024 the
-    # chunks used to grow to 8,192 images, whose activations (0.8 GB for the Deutsch MNIST net)
-    # ran erratically, at 0.15-0.66 of peak, against 0.58-0.64 in chunks of 256-2,048
-    # (bench/chunking.py).
+    # At most IMAGE_CHUNK images per network call, however few the networks: calls of 8,192
+    # images (0.8 GB of activations for the Deutsch MNIST net) ran erratically, at 0.15-0.66
+    # of peak (bench/results/chunking_cpu.json).
     nets = max(1, min(n, max_pairs // max(1, min(len(x), IMAGE_CHUNK))))
     images = max(1, min(IMAGE_CHUNK, max_pairs // nets))
     rows = []

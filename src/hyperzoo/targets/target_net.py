@@ -130,7 +130,8 @@ class TargetNet:
     ``torch.func.functional_call``: ``vmap`` over networks, one call per network (``loop``), or
     whole networks on each of ``torch.get_num_threads()`` CPU threads (``threads``, which falls
     back to the loop where `threads.usable` says no). ``backend="auto"`` runs ``threads`` on CPU
-    for up to ``threads.MAX_BATCH`` inputs per network and the loop above, ``vmap`` elsewhere.
+    where autograd records, for up to ``threads.MAX_BATCH`` inputs per network, and the loop
+    otherwise (more inputs, or inference); ``vmap`` elsewhere.
     The threads call copies of the module that follow its public attributes and submodules
     (`threads.Replicas`). Layers are found in forward
     order by tracing one forward pass on zeros of ``input_shape`` (no batch axis).
@@ -347,9 +348,11 @@ class TargetNet:
         statistics of train-mode batch norms are updated in place, network by network."""
         buffers = {**self._buffers, **counters}
         # vmap is the reference; on a CPU one functional_call per network was measured faster
-        # (bench/step_time.py), and on small batches whole networks per thread faster still
-        # (bench/step_rounds.py), so "auto" runs them on threads there where it can
-        # (threads.usable, threads.MAX_BATCH), else loops.
+        # (bench/step_time.py), and in training on small batches whole networks per thread
+        # faster still (bench/step_rounds.py), so "auto" trains them on threads there where it
+        # can (threads.usable, threads.MAX_BATCH), else loops. Without autograd (inference)
+        # the loop was as fast or faster at every batch size measured, 64 to 1,024
+        # (bench/results/chunking_cpu_avx512_rounds.json).
         cpu_auto = self.backend == "auto" and x.device.type == "cpu"
         if self.backend in ("loop", "threads") or cpu_auto:
             # On CPU, 2-D convolutions in channels-last layout: faster on every built-in target,
@@ -360,7 +363,8 @@ class TargetNet:
                 # Only 5-D tensors change: statistics (N, C) stay the views they are.
                 weights = {k: to_channels_last(v) if v.dim() == 5 else v for k, v in weights.items()}
             batch = x.shape[0] if shared else x.shape[1]
-            on_threads = self.backend == "threads" or (cpu_auto and batch <= threads.MAX_BATCH)
+            on_threads = self.backend == "threads" or (
+                cpu_auto and batch <= threads.MAX_BATCH and torch.is_grad_enabled())
             if on_threads and x.device.type == "cpu" and threads.usable(self.module, n):
                 return threads.run(self._replicas, list(weights), list(weights.values()), x, shared,
                                    buffers)

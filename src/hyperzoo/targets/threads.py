@@ -66,7 +66,8 @@ def workers() -> ThreadPoolExecutor:
     return _pool
 
 
-# Inputs per network up to which "auto" runs networks on threads. With many more the loop wins:
+# Inputs per network up to which "auto" trains networks on threads (inference runs the loop:
+# `TargetNet`). With many more the loop wins:
 # evaluating 20 networks 1,024 images at a time took 17.2 s on threads against 10.7 s in the loop
 # (bench/results/inference_cpu_20nets_threads.json: a worker's 100 MB activations outgrow its
 # malloc arena; one arena for all threads narrowed that gap but took the training step's gain).
