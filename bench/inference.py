@@ -24,7 +24,7 @@ from torch.func import functional_call
 
 from hyperzoo.data import load_dataset
 from hyperzoo.devices import resolve_device
-from hyperzoo.evaluation import predict_proba
+from hyperzoo.evaluation import ensembles, predict_proba
 from hyperzoo.methods import build_method
 from hyperzoo.targets import DeutschMNIST, TargetNet
 from hyperzoo.targets.registry import BUILTIN
@@ -134,6 +134,7 @@ def main() -> None:
         "allocator": memory,
         "matmul_peak_gflop_per_s": round(peak / 1e9, 1),
         "data": "MNIST test set" if args.data_dir else "random images of MNIST's shape",
+        "predict_image_chunk": ensembles.IMAGE_CHUNK,
     }
     if args.layouts == "on":
         report["layout_seconds_cpu"] = {name: layout_one(cls, shape, args.repeats)

@@ -13,7 +13,7 @@ from hyperzoo import distributed
 from hyperzoo.config import load_config
 from hyperzoo.devices import resolve_device
 from hyperzoo.session import build_session
-from hyperzoo.train import training_batch
+from hyperzoo.train import batch_loss, training_batch
 from tests.helpers import method_overrides
 
 
@@ -30,10 +30,10 @@ def first_step(overrides: list[str], world: distributed.World, device: torch.dev
     gens = {"noise": torch.Generator().manual_seed(t.seed + 1),
             "data": torch.Generator().manual_seed(t.seed + 2)}
     share = distributed.image_share(world, t.images_per_noise)
-    x, y, probe = training_batch(s.train_data, t.noise_batch, t.images_per_noise, config, gens["data"],
-                                 share, device, s.method.probe_size)
-    out = s.method.training_loss(x, y, int(config.method.get("pretrain_steps", 0)), generator=gens["noise"],
-                                 **({} if probe is None else {"probe": probe}))
+    batch = training_batch(s.train_data, t.noise_batch, t.images_per_noise, config, gens["data"], share,
+                           device, s.method.probe_size)
+    step = int(config.method.get("pretrain_steps", 0))
+    out = batch_loss(s.method.training_loss, batch, step, gens["noise"])
     grads = {}
     names = {id(p): k for k, p in s.method.named_parameters()}
     for group, params in s.method.optimizer_groups().items():

@@ -16,6 +16,7 @@ from hyperzoo.runs import (
     load_checkpoint,
     lock_run,
     read_checkpoint,
+    record_command,
     save_checkpoint,
 )
 from hyperzoo.session import load_run
@@ -181,3 +182,10 @@ def test_a_recorded_command_runs_again_as_it_was_given(tmp_path):
     lines = (tmp_path / "command.txt").read_text().splitlines()
     assert [shlex.split(line) for line in lines] == [first, second]
     assert lines[1] == "hyperzoo evaluate 'my run' --networks 2"
+
+
+def test_a_command_line_that_cannot_be_written_is_a_warning(tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    record_command(tmp_path / "file", ["hyperzoo", "evaluate"])  # a file, not a folder
+    err = capsys.readouterr().err
+    assert err.startswith(f"warning: {tmp_path / 'file' / 'command.txt'} was not written (Not a directory")

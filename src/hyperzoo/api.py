@@ -118,13 +118,16 @@ class Run:
             self._record("evaluate", networks=networks, split=split, seed=seed)
         return metrics
 
-    def _record(self, name: str, folder: Path | None = None, **kwargs: Any) -> None:
+    def _record(self, name: str, folder: Path | None = None, /, **kwargs: Any) -> None:
         """A line in command.txt of ``folder`` (the run's own by default), which this call wrote
-        into, as ``hyperzoo.fit`` records itself: ``hyperzoo.Run.evaluate networks=100 ...``."""
+        into, as ``hyperzoo.fit`` records itself: ``hyperzoo.Run.evaluate run=… networks=100 …``
+        (paths as text, lists comma-separated)."""
         from hyperzoo.runs import record_command
 
+        def text(v: Any) -> str:
+            return ",".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
         record_command(folder or self.dir, [f"hyperzoo.Run.{name}", f"run={self.dir}",
-                                            *(f"{k}={v}" for k, v in kwargs.items())])
+                                            *(f"{k}={text(v)}" for k, v in kwargs.items())])
 
     def export(self, n: int, out: str | Path, seed: int = 0) -> list[Path]:
         """``n`` sampled networks as safetensors state dicts of the plain module (``sample``)."""
@@ -156,8 +159,9 @@ class Run:
                          session=self.session, inliers=inl)
         if out is not None:
             names = [s if isinstance(s, str) else s.name for s in sets]
-            self._record("ood", Path(out), outliers=",".join(names), networks=networks,
-                         inliers="given" if inl is not None else "test", limit=limit, seed=seed)
+            self._record("ood", Path(out), outliers=names, networks=networks,
+                         inliers="given" if inl is not None else "test", limit=limit, seed=seed,
+                         **({"outlier_dir": outlier_dir} if outlier_dir else {}))
         return result
 
 

@@ -55,8 +55,9 @@ def read_config(run_dir: Path) -> Config:
 
 
 def append_command(run_dir: Path, argv: list[str]) -> None:
-    """Append ``argv`` to command.txt as a shell line that runs it again (quoted where needed:
-    ``--set 'method.generator_hidden=[[40, 40]]'``)."""
+    """Append ``argv`` to command.txt as one shell-quoted line (``--set
+    'method.generator_hidden=[[40, 40]]'``): a CLI command's runs again; the Python API's name
+    the call and its arguments (``hyperzoo.Run.evaluate run=… networks=100 …``)."""
     with open(Path(run_dir) / "command.txt", "a") as f:
         f.write(shlex.join(argv) + "\n")
 
@@ -67,7 +68,7 @@ def record_command(folder: Path, argv: list[str]) -> None:
     try:
         append_command(folder, argv)
     except OSError as e:
-        print(f"warning: {Path(folder) / 'command.txt'} was not written ({e.strerror})", file=sys.stderr)
+        print(f"warning: {Path(folder) / 'command.txt'} was not written ({e.strerror or e})", file=sys.stderr)
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ import json
 import math
 import sys
 import time
+from collections.abc import Callable
 from contextlib import ExitStack, nullcontext
 from pathlib import Path
 from typing import NamedTuple
@@ -193,6 +194,14 @@ def training_batch(data: Dataset | None, n: int, m: int, config: Config, generat
     head = x[0, :probe].to(device, non_blocking=True) if probe else None
     return Batch(x[:, share].to(device, non_blocking=True),
                  data.y[idx].reshape(n, m)[:, share].to(device, non_blocking=True), head)
+
+
+def batch_loss(loss_of: Callable[..., dict[str, torch.Tensor]], batch: Batch, step: int,
+               generator: torch.Generator) -> dict[str, torch.Tensor]:
+    """``loss_of`` (a method's ``training_loss``, compiled or not) on ``batch``, with its probe
+    where the method asked for one (`Method.probe_size`)."""
+    probe = {} if batch.probe is None else {"probe": batch.probe}
+    return loss_of(batch.x, batch.y, step, generator=generator, **probe)
 
 
 def _ours(p: Path) -> bool:
@@ -409,11 +418,9 @@ def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progr
             for optimizer in optimizers.values():
                 for group in optimizer.param_groups:
                     group["lr"] = lr
-            x, y, probe = training_batch(data, n, m, config, gens["data"], share, device,
-                                         method.probe_size)
+            batch = training_batch(data, n, m, config, gens["data"], share, device, method.probe_size)
             with method.target.lower_precision(torch.bfloat16 if t.precision == "bf16" else None):
-                out = loss_of(x, y, step, generator=gens["noise"],
-                              **({} if probe is None else {"probe": probe}))
+                out = batch_loss(loss_of, batch, step, gens["noise"])
             checks = step_optimizers(method, optimizers, out, world, sync=False)
             assert isinstance(checks, list)
             done = step + 1

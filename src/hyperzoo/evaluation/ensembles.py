@@ -10,9 +10,9 @@ from hyperzoo.weights import WeightBatch, batch_size, select
 
 # Images per network call in `predict`. 20 Deutsch MNIST networks on the 10,000 test images ran
 # at 0.579 +- 0.018 of the matmul peak in calls of 256 against 0.438 +- 0.019 in calls of 1,024
-# (3 interleaved rounds, AVX-512 Xeon, 2 threads; 64-512: 0.51-0.56): a call's activations
-# (conv1's output: 25 MB at 256 images, 103 MB at 1,024) stay in cache between layers
-# (bench/results/chunking_cpu_avx512_rounds.json).
+# (3 interleaved rounds, AVX-512 Xeon, 2 threads; 64-512: 0.51-0.56;
+# bench/results/chunking_cpu_avx512_rounds.json). Likely (not measured): more of a call's
+# activations stay in cache between layers (conv1's output: 25 MB at 256 images, 103 at 1,024).
 IMAGE_CHUNK = 256
 
 
