@@ -43,3 +43,14 @@ def test_few_networks_are_evaluated_in_chunks_of_at_most_image_chunk_images():
     probs = predict_proba(spy, w, x)  # type: ignore[arg-type]
     assert sizes == [IMAGE_CHUNK, IMAGE_CHUNK, 5]
     torch.testing.assert_close(probs, target(w, x).softmax(-1))
+
+
+def test_progress_on_the_cpu_comes_every_cpu_group_networks():
+    from hyperzoo.evaluation.ensembles import CPU_GROUP
+
+    target = TargetNet(DigitsNet(), (1, 8, 8))
+    n = 2 * CPU_GROUP + 3
+    w = {k: torch.randn(n, *s) * 0.3 for k, s in target.param_shapes.items()}
+    done: list[int] = []
+    probs = predict_proba(target, w, torch.rand(20, 1, 8, 8), progress=done.append)
+    assert done == [CPU_GROUP, 2 * CPU_GROUP, n] and probs.shape == (n, 20, 10)

@@ -14,6 +14,7 @@ from hyperzoo.weights import WeightBatch, batch_size, select
 # bench/results/chunking_cpu_avx512_rounds.json). Likely (not measured): more of a call's
 # activations stay in cache between layers (conv1's output: 25 MB at 256 images, 103 at 1,024).
 IMAGE_CHUNK = 256
+CPU_GROUP = 16  # networks per progress report on the CPU (`predict`)
 
 
 @torch.no_grad()
@@ -40,6 +41,10 @@ def predict(target: TargetNet, weights: WeightBatch, x: torch.Tensor, max_pairs:
     # of peak (bench/results/chunking_cpu.json).
     nets = max(1, min(n, max_pairs // max(1, min(len(x), IMAGE_CHUNK))))
     images = max(1, min(IMAGE_CHUNK, max_pairs // nets))
+    if device.type == "cpu":
+        # The CPU calls one network at a time whatever the group (the loop), so the group only
+        # sets how often `progress` hears: every CPU_GROUP networks, not every 64.
+        nets = min(nets, CPU_GROUP)
     rows = []
     for i in range(0, n, nets):
         part = select(weights, slice(i, i + nets))
