@@ -5,7 +5,7 @@
 
 `hyperzoo.evaluation.predict` calls the target on ``IMAGE_CHUNK`` images per network at a time.
 This runs `predict_proba` of sampled Deutsch MNIST networks on the 10,000 test images with each
-chunk size (``IMAGE_CHUNK`` set for the run) on each CPU backend, in interleaved rounds (the
+chunk size (`predict_proba`'s ``image_chunk``) on each CPU backend, in interleaved rounds (the
 order reversed every other round) that each measure their own matmul peak, and prints JSON:
 ``fraction_of_peak`` per round and its mean and spread. It chose ``IMAGE_CHUNK`` and the loop
 for inference (TargetNet's "auto" without autograd).
@@ -52,15 +52,10 @@ def main() -> None:
     variants = [(b, int(c)) for b in targets for c in args.chunks.split(",")]
 
     def run(backend: str, chunk: int) -> torch.Tensor:
-        ensembles.IMAGE_CHUNK = chunk
-        try:
-            return predict_proba(targets[backend], weights, x)
-        finally:
-            ensembles.IMAGE_CHUNK = shipped
+        return predict_proba(targets[backend], weights, x, image_chunk=chunk)
 
-    loop = TargetNet(DeutschMNIST(), (1, 28, 28), backend="loop")
-    with torch.no_grad():
-        reference = predict_proba(loop, weights, x)  # at the shipped IMAGE_CHUNK
+    loop = targets.get("loop") or TargetNet(DeutschMNIST(), (1, 28, 28), backend="loop")
+    reference = predict_proba(loop, weights, x)  # at the shipped IMAGE_CHUNK
     rounds = []
     for r in range(args.rounds):
         peak = matmul_peak(cpu)

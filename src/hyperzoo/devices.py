@@ -100,7 +100,7 @@ def machine(device: torch.device | None = None) -> str:
     lines = _cpuinfo()
     model = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")), "")
     parts = [model or platform.processor(), torch.backends.cpu.get_cpu_capability(),
-             *(bf16_units() or []), platform.machine()]
+             *(bf16_units(lines) or []), platform.machine()]
     cpu = ", ".join(p for p in parts if p)
     card = gpu(device) if device is not None else None
     return cpu if card is None else f"{cpu}; GPU {card}"
@@ -114,10 +114,11 @@ def gpu(device: torch.device) -> str | None:
     return f"{props.name}, compute capability {props.major}.{props.minor}, CUDA {torch.version.cuda}"
 
 
-def bf16_units() -> list[str] | None:
+def bf16_units(cpuinfo: list[str] | None = None) -> list[str] | None:
     """The CPU's bfloat16 units: AMX and AVX512-BF16 (x86's ``flags``), BF16 (Arm's ``Features``);
-    None where /proc/cpuinfo lists neither line (not Linux)."""
-    lines = [ln.split(":", 1) for ln in _cpuinfo() if ":" in ln]
+    None where /proc/cpuinfo (its lines ``cpuinfo``, read here if not given) lists neither line
+    (not Linux)."""
+    lines = [ln.split(":", 1) for ln in (_cpuinfo() if cpuinfo is None else cpuinfo) if ":" in ln]
     for key, units in (("flags", (("amx_bf16", "AMX"), ("avx512_bf16", "AVX512-BF16"))),
                        ("Features", (("bf16", "BF16"),))):
         listed = next((value.split() for name, value in lines if name.strip() == key), None)

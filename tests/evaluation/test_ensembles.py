@@ -54,3 +54,8 @@ def test_progress_on_the_cpu_comes_every_cpu_group_networks():
     done: list[int] = []
     probs = predict_proba(target, w, torch.rand(20, 1, 8, 8), progress=done.append)
     assert done == [CPU_GROUP, 2 * CPU_GROUP, n] and probs.shape == (n, 20, 10)
+    done.clear()  # vmap batches the networks of a group: the group stays whole
+    vmapped = TargetNet(DigitsNet(), (1, 8, 8), backend="vmap")
+    torch.testing.assert_close(predict_proba(vmapped, w, torch.rand(20, 1, 8, 8), progress=done.append).shape,
+                               probs.shape)
+    assert done == [n]

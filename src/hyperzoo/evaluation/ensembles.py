@@ -19,31 +19,32 @@ CPU_GROUP = 16  # networks per progress report on the CPU (`predict`)
 
 @torch.no_grad()
 def predict_proba(target: TargetNet, weights: WeightBatch, x: torch.Tensor,
-                  max_pairs: int = 16384, progress=None) -> torch.Tensor:
+                  max_pairs: int = 16384, progress=None, image_chunk: int = IMAGE_CHUNK) -> torch.Tensor:
     """Class probabilities of every network on every input: ``(N, B, C)``.
 
     Work is chunked so at most ``max_pairs`` (network, image) pairs are in flight, which
     bounds activation memory for large ensembles. Inputs move chunk by chunk to the weights'
     device; the probabilities come back on the CPU.
     """
-    return predict(target, weights, x, max_pairs, progress, probabilities=True)
+    return predict(target, weights, x, max_pairs, progress, probabilities=True, image_chunk=image_chunk)
 
 
 @torch.no_grad()
 def predict(target: TargetNet, weights: WeightBatch, x: torch.Tensor, max_pairs: int = 16384,
-            progress=None, probabilities: bool = False) -> torch.Tensor:
+            progress=None, probabilities: bool = False, image_chunk: int = IMAGE_CHUNK) -> torch.Tensor:
     """Outputs of every network on every input, ``(N, B, K)``, chunked as in `predict_proba`
-    (which is this with ``probabilities``: a softmax over K)."""
+    (which is this with ``probabilities``: a softmax over K), at most ``image_chunk`` images
+    per network call."""
     device = next(iter(weights.values())).device
     n = batch_size(weights)
-    # At most IMAGE_CHUNK images per network call, however few the networks: calls of 8,192
+    # At most image_chunk images per network call, however few the networks: calls of 8,192
     # images (0.8 GB of activations for the Deutsch MNIST net) ran erratically, at 0.15-0.66
     # of peak (bench/results/chunking_cpu.json).
-    nets = max(1, min(n, max_pairs // max(1, min(len(x), IMAGE_CHUNK))))
-    images = max(1, min(IMAGE_CHUNK, max_pairs // nets))
-    if device.type == "cpu":
-        # The CPU calls one network at a time whatever the group (the loop), so the group only
-        # sets how often `progress` hears: every CPU_GROUP networks, not every 64.
+    nets = max(1, min(n, max_pairs // max(1, min(len(x), image_chunk))))
+    images = max(1, min(image_chunk, max_pairs // nets))
+    if device.type == "cpu" and getattr(target, "backend", None) in ("auto", "loop"):
+        # The loop calls one network at a time whatever the group, so the group only sets how
+        # often `progress` hears: every CPU_GROUP networks, not every 64.
         nets = min(nets, CPU_GROUP)
     rows = []
     for i in range(0, n, nets):
