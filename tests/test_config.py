@@ -46,6 +46,8 @@ def test_augmentation_settings_are_checked():
         load_config(None, ["data.augment=flip"])
     with pytest.raises(ConfigError, match="data.pad must be positive"):
         load_config(None, ["data.augment=crop"])
+    with pytest.raises(ConfigError, match="data.pad must be positive with data.augment 'crop_flip'"):
+        load_config(None, ["data.augment=crop_flip"])
 
 
 def test_method_overrides_merge_into_the_default_method():

@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from hyperzoo.data.augment import AUGMENTATIONS
 from hyperzoo.errors import ConfigError
 from hyperzoo.targets.target_net import BACKENDS
 
@@ -63,8 +64,9 @@ class DataConfig:
     # Share of the training examples held out for validation; None keeps the built-in splits
     # (MNIST 1/12, CIFAR-10 1/10) and holds out 1/10 of your own data set.
     val_fraction: float | None = None
-    # Training-time augmentation: "none", or "crop" (zero-pad by ``pad`` pixels per side, then
-    # a random crop of the original size; seed 004 uses pad 1 on MNIST, 2 on CIFAR-10).
+    # Training-time augmentation: "none", "crop" (zero-pad by ``pad`` pixels per side, then a
+    # random crop of the original size; seed 004 uses pad 1 on MNIST, 2 on CIFAR-10), or
+    # "crop_flip" (then a left-right mirror of half the images; seed 002's CIFAR, pad 4).
     augment: str = "none"
     pad: int = 0
     # Batch-norm targets: running statistics of sampled networks come from one pass over the
@@ -73,10 +75,12 @@ class DataConfig:
     bn_batch: int = 256
 
     def __post_init__(self) -> None:
-        if self.augment not in ("none", "crop"):
-            raise ConfigError(f"data.augment {self.augment!r} is not one of 'none', 'crop'")
-        if self.pad < 0 or (self.augment == "crop" and self.pad == 0):
-            raise ConfigError(f"data.pad must be positive with data.augment 'crop', got {self.pad}")
+        if self.augment not in AUGMENTATIONS:
+            raise ConfigError(f"data.augment {self.augment!r} is not one of "
+                              f"{', '.join(map(repr, AUGMENTATIONS))}")
+        if self.pad < 0 or (self.augment != "none" and self.pad == 0):
+            raise ConfigError(f"data.pad must be positive with data.augment {self.augment!r}, "
+                              f"got {self.pad}")
         if (self.bn_examples is not None and self.bn_examples < 2) or self.bn_batch < 2:
             raise ConfigError(f"data.bn_examples ({self.bn_examples}) and data.bn_batch "
                               f"({self.bn_batch}) must be at least 2 (batch statistics need two images)")

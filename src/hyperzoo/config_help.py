@@ -21,8 +21,9 @@ HELP: dict[str, str] = {
     "data.val_limit": "validate on the first N examples only (null: all)",
     "data.val_fraction": "share of training examples held out for validation (null: built-in splits, "
                          "1/10 of your own)",
-    "data.augment": "training augmentation: none, or crop (pad, then a random crop)",
-    "data.pad": "pixels of zero padding per side for crop",
+    "data.augment": "training augmentation: none, crop (pad, then a random crop), or crop_flip "
+                    "(then mirror half the images)",
+    "data.pad": "pixels of zero padding per side for crop and crop_flip",
     "data.bn_examples": "training images for the batch-norm statistics of sampled networks (null: all)",
     "data.bn_batch": "images per batch of that statistics pass",
     "train.steps": "optimizer steps",

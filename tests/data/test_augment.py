@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from hyperzoo.data.augment import augment, random_crop
+from hyperzoo.data.augment import augment, random_crop, random_flip
 
 
 def test_crop_windows_are_shifted_copies_of_the_padded_image():
@@ -32,3 +32,20 @@ def test_no_augmentation_and_bad_kind():
     assert random_crop(x, 0) is x
     with pytest.raises(ValueError, match="data.augment 'flip'"):
         augment(x, "flip", 1)
+
+
+def test_flips_mirror_about_half_the_images_and_repeat_with_the_seed():
+    x = torch.rand(400, 2, 3, 5)
+    out = random_flip(x, torch.Generator().manual_seed(1))
+    same = [torch.equal(o, i) for o, i in zip(out, x, strict=True)]
+    mirrored = [torch.equal(o, i.flip(-1)) for o, i in zip(out, x, strict=True)]
+    assert all(s != m for s, m in zip(same, mirrored, strict=True))  # each image one or the other
+    assert 150 < sum(mirrored) < 250
+    assert torch.equal(out, random_flip(x, torch.Generator().manual_seed(1)))
+
+
+def test_crop_flip_is_a_crop_then_a_flip_from_one_generator():
+    x = torch.rand(8, 3, 6, 6)
+    g = torch.Generator().manual_seed(2)
+    expected = random_flip(random_crop(x, 2, g), g)
+    assert torch.equal(augment(x, "crop_flip", 2, torch.Generator().manual_seed(2)), expected)

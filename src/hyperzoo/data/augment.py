@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-AUGMENTATIONS = ("none", "crop")
+AUGMENTATIONS = ("none", "crop", "crop_flip")
 
 
 def random_crop(x: torch.Tensor, pad: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -24,6 +24,13 @@ def random_crop(x: torch.Tensor, pad: int, generator: torch.Generator | None = N
     return padded[batch, :, rows, cols].permute(0, 3, 1, 2)
 
 
+def random_flip(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Mirror each image of ``x`` (B, C, H, W) left to right with probability 1/2 (seed 002's
+    CIFAR training, torchvision's ``RandomHorizontalFlip``)."""
+    flip = (torch.rand(x.shape[0], generator=generator) < 0.5).to(x.device)
+    return torch.where(flip[:, None, None, None], x.flip(-1), x)
+
+
 def augment(x: torch.Tensor, kind: str, pad: int, generator: torch.Generator | None = None
             ) -> torch.Tensor:
     """Apply augmentation ``kind`` (one of ``AUGMENTATIONS``) to a batch (B, C, H, W)."""
@@ -31,4 +38,6 @@ def augment(x: torch.Tensor, kind: str, pad: int, generator: torch.Generator | N
         return x
     if kind == "crop":
         return random_crop(x, pad, generator)
+    if kind == "crop_flip":
+        return random_flip(random_crop(x, pad, generator), generator)
     raise ValueError(f"data.augment {kind!r} is not one of {', '.join(map(repr, AUGMENTATIONS))}")
