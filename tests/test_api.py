@@ -70,6 +70,22 @@ def test_fit_records_an_importable_module_and_saves_small_data(tmp_path):
         "limit=None seed=0\n")
 
 
+@pytest.mark.parametrize(("module", "standardize"), [("HyperGANCIFAR", True), ("LeNetCIFAR", False)])
+def test_a_flag_that_changes_no_shape_is_recorded_with_the_module(module, standardize):
+    """Non-default standardisation adds no parameter, so shapes alone would rebuild the class
+    default and a reopened run would see other inputs than the trained one."""
+    from hyperzoo import api
+    from hyperzoo.config import load_config
+    from hyperzoo.targets import zoo
+
+    for classes in (10, 5):  # the default class count too: then every shape is the default's
+        cfg = load_config(None, [])
+        net = getattr(zoo, module)(num_classes=classes, standardize=standardize)
+        assert api._record_module(net, cfg) is None
+        assert cfg.target.name == f"hyperzoo.targets.zoo:{module}"
+        assert cfg.target.kwargs == {"num_classes": classes, "standardize": standardize}
+
+
 def test_fit_from_an_unimportable_module_and_a_torch_dataset(tmp_path):
     class Local(nn.Module):  # defined in a function: a fresh process cannot import it
         def __init__(self):

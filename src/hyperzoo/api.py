@@ -235,13 +235,18 @@ def _record_module(module: nn.Module, cfg: Config) -> str | None:
     return why (for REOPEN.txt)."""
     path = import_path_of(module)
     shapes = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+    attributes = _guess_kwargs(module)
     if path is not None:
-        for kwargs in (cfg.target.kwargs, {**_guess_kwargs(module), **cfg.target.kwargs}):
+        # Guessed arguments first: a flag that changes the function but no shape (an input
+        # standardisation) would otherwise pass as the class default. A rebuild must agree on
+        # shapes and on every such attribute.
+        for kwargs in ({**attributes, **cfg.target.kwargs}, cfg.target.kwargs):
             try:
                 rebuilt = build_target(path, kwargs)
             except Exception:  # any failure only means: not rebuildable from what we know
                 continue
-            if {k: tuple(v.shape) for k, v in rebuilt.state_dict().items()} == shapes:
+            if ({k: tuple(v.shape) for k, v in rebuilt.state_dict().items()} == shapes
+                    and _guess_kwargs(rebuilt) == attributes):
                 cfg.target.name, cfg.target.kwargs = path, kwargs
                 return None
     cls = type(module).__qualname__

@@ -92,6 +92,7 @@ class HyperGANCIFAR(StandardizedCIFAR):
             nn.Linear(128, num_classes, bias=False),
             standardize=standardize,
         )
+        self.num_classes = num_classes  # read back by hyperzoo.fit to record the constructor call
 
 
 class LeNetCIFAR(StandardizedCIFAR):
@@ -113,6 +114,7 @@ class LeNetCIFAR(StandardizedCIFAR):
             nn.Linear(84, num_classes),
             standardize=standardize,
         )
+        self.num_classes = num_classes
 
 
 class DigitsNet(nn.Sequential):
