@@ -36,6 +36,8 @@ STATIC = ["method.name=static", "data.augment=crop", "data.pad=1", "train.keep_b
           "train.lr_schedule=step", "train.lr_decay_every=1", "train.lr_decay=0.999"]
 
 
+# Seed 002's CIFAR protocol on the digits: crops and flips, two draws per batch from the data generator.
+HYPERGAN_FLIPS = [*HYPERGAN, "data.augment=crop_flip", "data.pad=1"]
 MC_DROPOUT = ["method.name=mc_dropout", "method.p=0.3"]
 MNF = ["method.name=mnf", "method.flow_hidden=8"]
 BHN = ["method.name=bhn", "method.flow_hidden=8"]
@@ -48,10 +50,10 @@ REGRESSION = ["target.name=regression_mlp", "data.dataset=cubic", *HYPERGAN, "me
 TOY = ["target.name=point", "data.dataset=none", "method.name=toy_mixture"]
 
 
-@pytest.mark.parametrize("method", [[], HYPERGAN, STATIC, MC_DROPOUT, ENSEMBLE, MNF, BHN, DEEP_ENSEMBLE,
-                                    REGRESSION, TOY],
-                         ids=["deutsch", "hypergan", "static", "mc_dropout", "ensemble", "mnf", "bhn",
-                              "deep_ensemble", "regression", "toy_mixture"])
+@pytest.mark.parametrize("method", [[], HYPERGAN, HYPERGAN_FLIPS, STATIC, MC_DROPOUT, ENSEMBLE, MNF, BHN,
+                                    DEEP_ENSEMBLE, REGRESSION, TOY],
+                         ids=["deutsch", "hypergan", "hypergan_crop_flip", "static", "mc_dropout", "ensemble",
+                              "mnf", "bhn", "deep_ensemble", "regression", "toy_mixture"])
 def test_resume_equals_uninterrupted(tmp_path, method):
     full, part = tmp_path / "full", tmp_path / "part"
     constant = "train.lr_schedule=constant"
