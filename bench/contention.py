@@ -1,0 +1,99 @@
+"""Where the `threads` training step's share of the peak goes: each worker thread runs whole
+networks with one intra-op thread, so the step is bounded by (a) how well one network's forward
+and backward uses one core, and (b) what two such workers cost each other when they run at once
+(shared caches and memory bandwidth). This measures both on the Deutsch MNIST target, without
+the profiler, over interleaved rounds: the target-only pass (forward and backward, 16 networks x
+32 images, the `loop` backend on one thread, as a worker runs it) alone on one worker and on two
+workers at once (each its own 16 networks), and a one-thread float32 matmul the same two ways.
+Prints JSON; not a test.
+
+    python bench/contention.py [--rounds 8] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import torch
+from conv_ablation import floor_pass
+from hardware import allocator, count_flops, machine, matmul_peak
+from step_rounds import spread
+from step_time import random_batch
+
+from hyperzoo.targets import DeutschMNIST
+
+MATMUL_SIZE = 2048  # as `hardware.matmul_peak` on the CPU
+
+
+def one_intra_op_thread() -> None:
+    """A worker's initializer, as `hyperzoo.targets.threads` sets its workers up."""
+    torch.get_num_threads()  # initialise this thread's count first, or it resets it later
+    torch.set_num_threads(1)
+
+
+def seconds_on(pool: ThreadPoolExecutor, jobs: list[Callable[[], object]], repeats: int) -> float:
+    """Median wall seconds of running ``jobs`` at once, one per worker."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        list(pool.map(lambda job: job(), jobs))
+        times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    alloc = allocator("tuned")
+    torch.set_num_threads(2)
+    x, y = random_batch()
+    passes = [floor_pass(DeutschMNIST(), "loop", x[half], y[half]) for half in (slice(0, 16), slice(16, 32))]
+    flops = count_flops(passes[0])
+    mats = [(torch.randn(MATMUL_SIZE, MATMUL_SIZE), torch.randn(MATMUL_SIZE, MATMUL_SIZE)) for _ in range(2)]
+    products = [lambda a=a, b=b: a @ b for a, b in mats]
+    pool = ThreadPoolExecutor(2, initializer=one_intra_op_thread)
+    for jobs in (passes, products):  # warm both workers up
+        seconds_on(pool, jobs, 1)
+    rounds = []
+    for _ in range(args.rounds):
+        net_alone = seconds_on(pool, passes[:1], args.repeats)
+        net_together = seconds_on(pool, passes, args.repeats)
+        mm_alone = seconds_on(pool, products[:1], args.repeats)
+        mm_together = seconds_on(pool, products, args.repeats)
+        one_thread_peak = 2 * MATMUL_SIZE ** 3 / mm_alone
+        peak = matmul_peak(torch.device("cpu"))  # both threads on one matmul: the benchmarks' peak
+        rounds.append({
+            "one_thread_matmul_gflop_per_s": round(one_thread_peak / 1e9, 1),
+            "two_thread_matmul_peak_gflop_per_s": round(peak / 1e9, 1),
+            "networks_alone_seconds": round(net_alone, 4),
+            "networks_together_seconds": round(net_together, 4),
+            "networks_alone_fraction_of_one_thread_peak": round(flops / net_alone / one_thread_peak, 3),
+            # One worker against one core's share of the peak; two workers against the peak.
+            "networks_alone_fraction_of_half_peak": round(flops / net_alone / (peak / 2), 3),
+            "networks_together_fraction_of_peak": round(2 * flops / net_together / peak, 3),
+            "networks_together_over_alone": round(net_together / net_alone, 3),
+            "matmul_together_over_alone": round(mm_together / mm_alone, 3),
+        })
+    pool.shutdown()
+    keys = ["networks_alone_fraction_of_one_thread_peak", "networks_alone_fraction_of_half_peak",
+            "networks_together_fraction_of_peak", "networks_together_over_alone",
+            "matmul_together_over_alone"]
+    print(json.dumps({
+        "device": "cpu", "torch": torch.__version__, "machine": machine(torch.device("cpu")),
+        "allocator": alloc,
+        "pass": "Deutsch MNIST target only, forward and backward, 16 networks x 32 random images "
+                "per worker, loop backend, one intra-op thread per worker",
+        "gflop_per_worker_pass": round(flops / 1e9, 3),
+        "repeats": args.repeats, "rounds": rounds,
+        **{k: spread([r[k] for r in rounds]) for k in keys},
+    }, indent=1))
+
+
+if __name__ == "__main__":
+    main()
