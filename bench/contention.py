@@ -14,35 +14,24 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import torch
 from conv_ablation import floor_pass
-from hardware import allocator, count_flops, machine, matmul_peak
+from hardware import allocator, count_flops, machine, matmul_peak, median_seconds
 from step_rounds import spread
 from step_time import random_batch
 
 from hyperzoo.targets import DeutschMNIST
+from hyperzoo.targets.threads import workers
 
 MATMUL_SIZE = 2048  # as `hardware.matmul_peak` on the CPU
 
 
-def one_intra_op_thread() -> None:
-    """A worker's initializer, as `hyperzoo.targets.threads` sets its workers up."""
-    torch.get_num_threads()  # initialise this thread's count first, or it resets it later
-    torch.set_num_threads(1)
-
-
-def seconds_on(pool: ThreadPoolExecutor, jobs: list[Callable[[], object]], repeats: int) -> float:
-    """Median wall seconds of running ``jobs`` at once, one per worker."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        list(pool.map(lambda job: job(), jobs))
-        times.append(time.perf_counter() - start)
-    return sorted(times)[len(times) // 2]
+def at_once(pool: ThreadPoolExecutor, jobs: list[Callable[[], object]]) -> Callable[[], object]:
+    """A call that runs ``jobs`` at once, one per worker, and waits for all."""
+    return lambda: list(pool.map(lambda job: job(), jobs))
 
 
 def main() -> None:
@@ -52,22 +41,22 @@ def main() -> None:
     args = parser.parse_args()
     alloc = allocator("tuned")
     torch.set_num_threads(2)
+    cpu = torch.device("cpu")
     x, y = random_batch()
     passes = [floor_pass(DeutschMNIST(), "loop", x[half], y[half]) for half in (slice(0, 16), slice(16, 32))]
     flops = count_flops(passes[0])
     mats = [(torch.randn(MATMUL_SIZE, MATMUL_SIZE), torch.randn(MATMUL_SIZE, MATMUL_SIZE)) for _ in range(2)]
     products = [lambda a=a, b=b: a @ b for a, b in mats]
-    pool = ThreadPoolExecutor(2, initializer=one_intra_op_thread)
+    pool = workers()  # `threads`' own two workers, one intra-op thread each
     for jobs in (passes, products):  # warm both workers up
-        seconds_on(pool, jobs, 1)
+        at_once(pool, jobs)()
     rounds = []
     for _ in range(args.rounds):
-        net_alone = seconds_on(pool, passes[:1], args.repeats)
-        net_together = seconds_on(pool, passes, args.repeats)
-        mm_alone = seconds_on(pool, products[:1], args.repeats)
-        mm_together = seconds_on(pool, products, args.repeats)
+        net_alone, net_together, mm_alone, mm_together = (
+            median_seconds(at_once(pool, jobs), cpu, args.repeats, warmup=False)
+            for jobs in (passes[:1], passes, products[:1], products))
         one_thread_peak = 2 * MATMUL_SIZE ** 3 / mm_alone
-        peak = matmul_peak(torch.device("cpu"))  # both threads on one matmul: the benchmarks' peak
+        peak = matmul_peak(cpu)  # both threads on one matmul: the benchmarks' peak
         rounds.append({
             "one_thread_matmul_gflop_per_s": round(one_thread_peak / 1e9, 1),
             "two_thread_matmul_peak_gflop_per_s": round(peak / 1e9, 1),
@@ -80,12 +69,11 @@ def main() -> None:
             "networks_together_over_alone": round(net_together / net_alone, 3),
             "matmul_together_over_alone": round(mm_together / mm_alone, 3),
         })
-    pool.shutdown()
     keys = ["networks_alone_fraction_of_one_thread_peak", "networks_alone_fraction_of_half_peak",
             "networks_together_fraction_of_peak", "networks_together_over_alone",
             "matmul_together_over_alone"]
     print(json.dumps({
-        "device": "cpu", "torch": torch.__version__, "machine": machine(torch.device("cpu")),
+        "device": "cpu", "torch": torch.__version__, "machine": machine(cpu),
         "allocator": alloc,
         "pass": "Deutsch MNIST target only, forward and backward, 16 networks x 32 random images "
                 "per worker, loop backend, one intra-op thread per worker",
