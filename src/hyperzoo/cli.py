@@ -36,6 +36,12 @@ def _fail(error: Exception) -> None:
     raise typer.Exit(1)
 
 
+def _nothing_written(how: str) -> None:
+    """Say, on stderr, that a command which writes only on request wrote nothing (``evaluate``
+    writes by default: users running both were caught out)."""
+    typer.echo(f"(printed only, nothing written: {how})", err=True)
+
+
 def _duration(seconds: float) -> str:
     """``75.3`` -> ``1 min 15 s``; ``3725`` -> ``1 h 2 min``."""
     s = round(seconds)
@@ -372,6 +378,8 @@ def ood(
         for score, sm in m["scores"].items():
             typer.echo(f"  by {score.replace('_', ' ')}: AUROC {sm['auroc']:.4f}, AUPR {sm['aupr']:.4f}, "
                        f"FPR at 95% TPR {sm['fpr_at_95_tpr']:.4f}")
+    if out is None:
+        _nothing_written("--out DIR writes ood.json and ood_cdf.png")
 
 
 @app.command()
@@ -400,6 +408,8 @@ def polyak(
     typer.echo(f"{r['dataset']} / {split} ({r['n_examples']} examples), {r['networks']} networks: "
                f"mean single {r['mean_single_accuracy']:.2%}, ensemble {r['ensemble_accuracy']:.2%}; "
                f"averaged in {r['coordinates']} coordinates: {r['polyak_accuracy']:.2%}")
+    if out is None:
+        _nothing_written("--out FILE writes these numbers as JSON")
 
 
 @app.command()
