@@ -27,12 +27,16 @@ from torch import nn
 from hyperzoo.targets import DeutschMNIST, TargetNet
 
 
+def random_weights(target: TargetNet, networks: int) -> dict[str, torch.Tensor]:
+    """``networks`` networks of ``target`` with weights N(0, 0.1²), the same on every call."""
+    gen = torch.Generator().manual_seed(0)
+    return {k: 0.1 * torch.randn(networks, *s, generator=gen) for k, s in target.param_shapes.items()}
+
+
 def floor_pass(module: nn.Module, backend: str, x: torch.Tensor, y: torch.Tensor):
     """The target-only forward and backward of ``module`` with random weights as leaves."""
     target = TargetNet(module, (1, 28, 28), backend=backend)
-    gen = torch.Generator().manual_seed(0)
-    weights = {k: (0.1 * torch.randn(x.shape[0], *s, generator=gen)).requires_grad_()
-               for k, s in target.param_shapes.items()}
+    weights = {k: w.requires_grad_() for k, w in random_weights(target, x.shape[0]).items()}
 
     def run() -> None:
         F.cross_entropy(target(weights, x).flatten(0, 1), y.flatten()).backward()
@@ -43,8 +47,7 @@ def inference_pass(module: nn.Module, backend: str, x: torch.Tensor, networks: i
     """``networks`` networks of ``module`` with random weights on the shared images ``x``, in eval
     mode without autograd."""
     target = TargetNet(module.eval(), (1, 28, 28), backend=backend)
-    gen = torch.Generator().manual_seed(0)
-    weights = {k: 0.1 * torch.randn(networks, *s, generator=gen) for k, s in target.param_shapes.items()}
+    weights = random_weights(target, networks)
 
     def run() -> None:
         with torch.no_grad():
