@@ -16,6 +16,11 @@ from torch.utils.flop_counter import FlopCounterMode
 from hyperzoo.devices import machine  # noqa: F401  (re-exported: the benchmarks record it)
 from hyperzoo.runtime import tune_allocator
 
+# Every benchmark compares float32 work with a float32 matmul peak (TF32 off, below). cuDNN's
+# convolutions default to TF32 on Ampere and later GPUs, which would count a lower-precision
+# convolution against the float32 peak (a fraction of peak above 1 for a convolution-bound step).
+torch.backends.cudnn.allow_tf32 = False
+
 
 def sync(device: torch.device) -> None:
     """Wait for queued work (CUDA kernels run asynchronously; timings need it)."""

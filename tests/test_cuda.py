@@ -98,3 +98,38 @@ def test_report_and_ood_of_a_run_on_the_device(tmp_path):
     assert rep["figures"]
     r = ood_run(tmp_path / "a", "notmnist", n_networks=4, data_dir=str(tmp_path / "data"), progress=False)
     assert r["n_networks"] == 4
+
+
+@pytest.mark.parametrize("name", TINY_METHODS)
+def test_every_method_starts_from_the_same_values_on_every_device(name):
+    """Built on the CPU, then moved: the gauge check and the baselines' fresh networks must not
+    draw on (or feed CPU inputs to) the device."""
+    from hyperzoo.session import build_session
+
+    on = {d: build_session(load_config(None, [*method_overrides(name), f"train.device={d}"])).method
+          for d in ("cpu", DEVICE)}
+    cpu, dev = on["cpu"].state_dict(), on[DEVICE].state_dict()
+    assert cpu.keys() == dev.keys()
+    for k in cpu:
+        assert torch.equal(cpu[k], dev[k].cpu()), k
+
+
+def test_the_toy_problem_runs_where_a_gpu_is(tmp_path):
+    from hyperzoo.toy import run_toy
+
+    summary = run_toy(tmp_path / "toy", steps=20, progress=False, argv=["x"])
+    assert (tmp_path / "toy" / "toy.png").is_file() and summary
+
+
+def test_the_api_takes_a_module_and_data_on_the_device(tmp_path):
+    import hyperzoo
+    from hyperzoo.targets import build_target
+    from tests.test_api import digits
+
+    x, y = digits("train")
+    module = build_target("digits_net").to(DEVICE)
+    run = hyperzoo.fit(module, (x[:200].to(DEVICE), y[:200].to(DEVICE)),
+                       out=tmp_path / "run", progress=False, train={"steps": 2, "device": DEVICE})
+    xt, yt = digits("test")
+    m = run.evaluate(xt[:50].to(DEVICE), yt[:50].to(DEVICE), networks=3)
+    assert m["n_examples"] == 50 and 0 <= m["mean_accuracy"] <= 1

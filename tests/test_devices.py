@@ -52,6 +52,53 @@ def test_method_noise_comes_from_the_generator(name):
         torch.testing.assert_close(a[k], b[k])
 
 
+def test_a_saved_cuda_device_reopens_where_there_is_none_or_fewer(monkeypatch):
+    assert devices.reopen_device("auto") == ("auto", None)
+    assert devices.reopen_device("cpu") == ("cpu", None)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    spec, note = devices.reopen_device("cuda:1")
+    assert spec == "cpu" and "no CUDA device here, so on the CPU" in note
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert devices.reopen_device("cuda:0") == ("cuda:0", None)
+    spec, note = devices.reopen_device("cuda:3")
+    assert spec == "cuda" and "1 CUDA device(s) here, so on 'cuda'" in note
+
+
+@pytest.mark.skipif(not NO_CUDA, reason="resumes a GPU run where there is no GPU")
+def test_a_gpu_run_resumes_on_the_cpu_with_a_note(tmp_path, capsys):
+    import yaml
+
+    run = tmp_path / "run"
+    train(tiny_config("train.steps=2"), run, argv=["x"], progress=False)
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    config["train"].update(device="cuda", steps=4)  # as if trained on a GPU, then raised
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    capsys.readouterr()
+    train(None, run, resume=True, argv=["x"], progress=False)
+    assert "no CUDA device here, so on the CPU" in capsys.readouterr().err
+    assert [r["step"] for r in read_metrics(run) if "loss" in r][-1] == 4
+
+
+def test_every_saved_cuda_state_with_its_device_present_is_restored(monkeypatch):
+    restored = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda state, device: restored.append((device, state)))
+    states = {"cuda0": torch.zeros(2, dtype=torch.uint8), "cuda1": torch.ones(2, dtype=torch.uint8)}
+    devices.set_cuda_rng_states(states)  # an 8-GPU node's run resumed on one GPU keeps rank 0's
+    assert restored == [(0, states["cuda0"])]
+
+
+def test_the_target_check_probes_on_the_module_device():
+    """A user's module already off the CPU (meta stands in for a GPU): the shape check feeds it
+    inputs on its own device, not a misleading 'cannot take the inputs' error."""
+    from hyperzoo.data import load_dataset
+    from hyperzoo.session import check_target
+
+    check_target(build_target("digits_net").to("meta"), "digits_net", load_dataset("digits", "train"))
+
+
 def test_session_is_built_on_the_device_asked():
     s = build_session(tiny_config("train.device=cpu"))
     assert {p.device.type for p in [*s.method.parameters(), *s.target.module.parameters()]} == {"cpu"}

@@ -31,6 +31,16 @@ def test_one_process_world_is_a_no_op():
     assert distributed.image_share(world, 8) == slice(0, 8)
 
 
+def test_a_local_rank_without_its_gpu_is_one_line(monkeypatch):
+    # torchrun --nproc_per_node=2 on a one-GPU machine: refused before joining any group.
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(ConfigError, match="local rank 1, but this process sees 1 CUDA device"):
+        distributed.init(torch.device("cuda"))
+
+
 def test_images_must_split_evenly():
     with pytest.raises(ConfigError, match="images_per_noise=7 must be a multiple of the 2 processes"):
         distributed.image_share(distributed.World(0, 2), 7)

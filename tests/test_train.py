@@ -183,6 +183,20 @@ def test_huge_lambda_stops_on_the_optimizer_state(tmp_path):
     assert checkpoint_step(tmp_path / "r") is None
 
 
+def test_optimizer_state_check_works_with_parameters_off_the_cpu():
+    """Adam keeps its step counter on the CPU whatever the parameters' device; the fused check
+    must not stack it with the others (on a GPU it raised at the first step). The meta device
+    stands in for a GPU: any device but the CPU's."""
+    from hyperzoo.train import _finite, _state_tensors
+
+    p = torch.nn.Parameter(torch.zeros(3, device="meta"))
+    opt = torch.optim.Adam([p])
+    p.grad = torch.ones(3, device="meta")
+    opt.step()
+    assert opt.state[p]["step"].device.type == "cpu"  # the premise: torch's own choice
+    assert _finite(_state_tensors(opt), p.device).device.type == "meta"
+
+
 def test_divergence_check_is_cheap():
     """The per-step finiteness checks (gradients, parameters, Adam state) cost a few per cent of
     a step of the digits demo at most (about 1% measured)."""

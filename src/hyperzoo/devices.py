@@ -41,6 +41,25 @@ def resolve_device(spec: str | torch.device | None) -> torch.device:
     return device
 
 
+def reopen_device(spec: str) -> tuple[str, str | None]:
+    """A saved run's ``train.device`` on the machine that reopens or resumes it: CUDA where there
+    is none becomes ``cpu``, ``cuda:N`` beyond the devices present ``cuda`` (checkpoints hold
+    CPU tensors and draws come from CPU generators, so the run continues there). Returns the
+    device to use and a note saying what changed (None where nothing did)."""
+    if not str(spec).startswith("cuda"):
+        return spec, None
+    if not torch.cuda.is_available():
+        return "cpu", f"note: the run names train.device {spec!r}; no CUDA device here, so on the CPU"
+    try:
+        index = torch.device(spec).index
+    except RuntimeError:
+        raise ConfigError(f"train.device {spec!r} is not a device; expected {DEVICES}") from None
+    if index is not None and index >= torch.cuda.device_count():
+        return "cuda", (f"note: the run names train.device {spec!r}; {torch.cuda.device_count()} CUDA "
+                        "device(s) here, so on 'cuda'")
+    return spec, None
+
+
 def module_device(module: torch.nn.Module) -> torch.device:
     """The device of a module's first parameter (or buffer); CPU for one with neither."""
     for t in (*module.parameters(), *module.buffers()):
@@ -56,19 +75,25 @@ def weights_device(weights: dict[str, torch.Tensor]) -> torch.device:
 def uniform(shape: tuple[int, ...], low: float, high: float, generator: torch.Generator | None,
             device: torch.device | str, dtype: torch.dtype | None = None) -> torch.Tensor:
     """U[low, high) of ``shape``, drawn on the CPU from ``generator``, then on ``device``."""
-    return torch.empty(shape, dtype=dtype).uniform_(low, high, generator=generator).to(device)
+    return _moved(torch.empty(shape, dtype=dtype).uniform_(low, high, generator=generator), device)
 
 
 def normal(shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device | str,
            dtype: torch.dtype | None = None) -> torch.Tensor:
     """N(0, 1) of ``shape``, drawn on the CPU from ``generator``, then on ``device``."""
-    return torch.randn(shape, generator=generator, dtype=dtype).to(device)
+    return _moved(torch.randn(shape, generator=generator, dtype=dtype), device)
 
 
 def bernoulli(p: float, shape: tuple[int, ...], generator: torch.Generator | None,
               device: torch.device | str) -> torch.Tensor:
     """0/1 draws with P(1) = ``p`` of ``shape``, drawn on the CPU, then on ``device``."""
-    return torch.bernoulli(torch.full(shape, p), generator=generator).to(device)
+    return _moved(torch.bernoulli(torch.full(shape, p), generator=generator), device)
+
+
+def _moved(t: torch.Tensor, device: torch.device | str) -> torch.Tensor:
+    # non_blocking: a blocking copy to a GPU waits for all the work queued on it, a host sync on
+    # every draw; from pageable memory the copy is staged at once, so ``t`` may go right away.
+    return t.to(device, non_blocking=True)
 
 
 def fork_rng(device: torch.device):
@@ -86,10 +111,14 @@ def cuda_rng_states() -> dict[str, torch.Tensor]:
 
 
 def set_cuda_rng_states(states: dict[str, torch.Tensor]) -> None:
-    """Restore what `cuda_rng_states` returned, where as many CUDA devices are present (a GPU
-    checkpoint resumed on a CPU has no CUDA state to restore; the CPU draws stay identical)."""
-    if states and torch.cuda.is_available() and len(states) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all([states[f"cuda{i}"] for i in range(len(states))])
+    """Restore what `cuda_rng_states` returned on every CUDA device present that has a saved
+    state (a checkpoint of an 8-GPU node resumed on one GPU restores ``cuda0``, the first rank's;
+    one resumed on a CPU has no CUDA state to restore, and the CPU draws stay identical)."""
+    if not (states and torch.cuda.is_available()):
+        return
+    for i in range(torch.cuda.device_count()):
+        if f"cuda{i}" in states:
+            torch.cuda.set_rng_state(states[f"cuda{i}"], i)
 
 
 def machine(device: torch.device | None = None) -> str:

@@ -81,6 +81,10 @@ def init(device: torch.device) -> tuple[World, torch.device]:
     world = World(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]),
                   int(os.environ.get("LOCAL_RANK", "0")))
     if device.type == "cuda":
+        if world.local_rank >= torch.cuda.device_count():
+            raise ConfigError(f"torchrun started local rank {world.local_rank}, but this process sees "
+                              f"{torch.cuda.device_count()} CUDA device(s); start at most that many "
+                              "processes per node (--nproc_per_node) or set train.device=cpu")
         device = torch.device("cuda", world.local_rank)
         torch.cuda.set_device(device)
     if not dist.is_initialized():

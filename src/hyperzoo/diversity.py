@@ -32,14 +32,16 @@ def nearest_neighbours(x: torch.Tensor, metric: Metric = "euclidean", block: int
     """Index ``(N,)`` and distance ``(N,)`` of each row's nearest other row of ``x`` (N, D).
 
     No gradient: computed in row blocks, so N in the tens of thousands fits in memory. Up to
-    ``GRAM_MAX_SAMPLES`` Euclidean samples, squared distances come from centred float64 Gram
+    ``GRAM_MAX_SAMPLES`` Euclidean samples on a CPU, squared distances come from centred float64 Gram
     products (the Deutsch MNIST step's 32 x 20,018 weights: 2.6 ms against 10.2 for direct
     differences, bench/neighbours.py); a row whose nearest distance is within their rounding is
     measured directly."""
     _check(x, metric)
     n = x.shape[0]
     p = 2.0 if metric == "euclidean" else 1.0
-    gram = metric == "euclidean" and n <= GRAM_MAX_SAMPLES
+    # On the CPU only: on a GPU direct differences are cheap, and the check of the Gram trick's
+    # rounding below (close.any()) would wait for the GPU at every entropy evaluation.
+    gram = metric == "euclidean" and n <= GRAM_MAX_SAMPLES and x.device.type == "cpu"
     if gram:
         c = (x - x.mean(0)).double()  # distances are translation-invariant; centring keeps norms small
         sq = c.square().sum(1)

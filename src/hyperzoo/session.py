@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 
 from hyperzoo.config import Config, ConfigError
 from hyperzoo.data import NO_DATA, Dataset, load_dataset
-from hyperzoo.devices import module_device, resolve_device
+from hyperzoo.devices import module_device, reopen_device, resolve_device
 from hyperzoo.methods import METHODS, Method, build_method
 from hyperzoo.runs import BEST, CHECKPOINT, load_checkpoint, read_config
 from hyperzoo.targets import TargetNet, build_target, estimate_bn_statistics
@@ -47,7 +47,8 @@ def check_target(module: nn.Module, name: str, data: Dataset) -> None:
     was_training = module.training
     try:
         with torch.no_grad():
-            out = module.eval()(torch.zeros(2, *shape, dtype=p.dtype if p is not None else None))
+            out = module.eval()(torch.zeros(2, *shape, dtype=p.dtype if p is not None else None,
+                                            device=p.device if p is not None else None))
     except RuntimeError as e:
         first = next((m for m in module.modules() if isinstance(m, (nn.Linear, nn.modules.conv._ConvNd))),
                      None)
@@ -145,10 +146,8 @@ def load_run(run_dir: str | Path, data_dir: str | None = None, checkpoint: str |
     config = read_config(run_dir)
     if data_dir is not None:
         config.data.data_dir = data_dir
-    if device is None:
-        device = config.train.device
-        if str(device).startswith("cuda") and not torch.cuda.is_available():
-            device = "cpu"  # a run trained on a GPU, reopened where there is none
+    if device is None:  # a run trained on a GPU, reopened where there is none or fewer: quietly
+        device = reopen_device(config.train.device)[0]
     session = build_session(config, with_data=False, module=module, trust_code=trust_code,
                             device=device)
     name = checkpoint or (BEST if (run_dir / BEST).is_file() else CHECKPOINT)

@@ -374,12 +374,13 @@ def check_gauge(target: TargetNet, what: str, probe: int = 4, rtol: float = 1e-4
     The gauges and MC-dropout masks assume a chain of positively homogeneous, channel-wise
     layers; GELU, tanh or a residual addition silently break them. Checked on a float64 copy
     of the module (eval mode) with its own initial weights on ``probe`` random inputs; ``what``
-    names the setting that needs the gauge, for the message."""
+    names the setting that needs the gauge, for the message. The copy runs on the CPU whatever
+    the target's device: the probe draws there, and the answer does not depend on the device."""
     import copy
 
     from hyperzoo.errors import ConfigError
 
-    module = copy.deepcopy(target.module).double().eval()
+    module = copy.deepcopy(target.module).to("cpu", torch.float64).eval()
     t64 = TargetNet(module, target.input_shape, backend="loop")
     g = torch.Generator().manual_seed(0)
     x = torch.randn(probe, *target.input_shape, generator=g, dtype=torch.float64)

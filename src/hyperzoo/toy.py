@@ -93,7 +93,8 @@ def run_toy(out: str | Path, steps: int = 4000, seed: int = 0, progress: bool = 
     start = time.perf_counter()
     out = Path(out)
     train(toy_config(steps, seed), out, argv=argv, progress=progress)
-    method = load_run(out).method
+    # The analysis on the CPU, whatever device trained it: its draws and plots are CPU tensors.
+    method = load_run(out, device="cpu").method
     assert isinstance(method, ToyMixture)
     path = toy_path(method)
     plot_toy(path, method, out / "toy.png")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from hyperzoo import distributed
 from hyperzoo.config import Config
 from hyperzoo.data import Dataset, absolute_dataset
 from hyperzoo.data.augment import augment
-from hyperzoo.devices import bf16_units, resolve_device
+from hyperzoo.devices import bf16_units, reopen_device, resolve_device
 from hyperzoo.errors import ConfigError
 from hyperzoo.evaluation import ensemble_metrics, predict, predict_proba, regression_metrics
 from hyperzoo.methods import Method, resolve_method_config
@@ -88,8 +89,10 @@ def _params(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
 
 
 def _state_tensors(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
-    return [v for p in _params(optimizer) for v in optimizer.state.get(p, {}).values()
-            if torch.is_tensor(v) and v.is_floating_point()]
+    """The optimizer's floating-point state, without Adam's step counter: it is a float tensor
+    kept on the CPU whatever the parameters' device, and stacking it with CUDA sums fails."""
+    return [v for p in _params(optimizer) for k, v in optimizer.state.get(p, {}).items()
+            if k != "step" and torch.is_tensor(v) and v.is_floating_point()]
 
 
 def _finite(tensors: list[torch.Tensor], device: torch.device) -> torch.Tensor:
@@ -274,7 +277,12 @@ def train(config: Config | None, run_dir: str | Path, resume: bool = False,
     run_dir = Path(run_dir)
     config = read_config(run_dir) if resume else config
     assert config is not None
-    world, device = distributed.init(resolve_device(config.train.device))
+    spec = config.train.device
+    if resume:  # a GPU run continues on a machine with none, or fewer (`reopen_device`)
+        spec, note = reopen_device(spec)
+        if note and os.environ.get("RANK", "0") == "0":
+            print(note, file=sys.stderr)
+    world, device = distributed.init(resolve_device(spec))
     finished = False
     try:
         last = _train(config, run_dir, resume, argv, progress, trust_code, module, data, own_files,
@@ -364,9 +372,13 @@ def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progr
             "data": torch.Generator().manual_seed(t.seed + 2)}
     start = 0
     meta = checkpoint_meta(run_dir) if resume else None
-    if t.precision == "bf16" and device.type == "cpu" and bf16_units() == [] and world.main:
-        print("note: train.precision bf16 on a CPU without bfloat16 units (AMX, AVX512-BF16, Arm's "
-              "BF16): bfloat16 is emulated there and expected to be slower than fp32", file=sys.stderr)
+    if t.precision == "bf16" and world.main:
+        if device.type == "cpu" and bf16_units() == []:
+            print("note: train.precision bf16 on a CPU without bfloat16 units (AMX, AVX512-BF16, Arm's "
+                  "BF16): bfloat16 is emulated there and expected to be slower than fp32", file=sys.stderr)
+        elif device.type == "cuda" and torch.cuda.get_device_capability(device)[0] < 8:
+            print("note: train.precision bf16 on a GPU older than Ampere (compute capability < 8): "
+                  "bfloat16 is emulated there and expected to be slower than fp32", file=sys.stderr)
     # Each process's own stream for a target's dropout (rank 0's is the session's); the
     # checkpoint's states of this process replace it below.
     distributed.seed_own_draws(world, t.seed + (meta["step"] if meta is not None else 0))

@@ -147,11 +147,17 @@ def _read_npz(path: Path) -> Splits:
     return out
 
 
+def _cpu_tensor(a: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """An array or tensor as a CPU tensor: data sets stay on the CPU and are moved batch by
+    batch (a user's CUDA tensors too: metrics compare them with CPU predictions)."""
+    return torch.as_tensor(np.asarray(a)) if not isinstance(a, torch.Tensor) else a.detach().cpu()
+
+
 def as_images(x: np.ndarray | torch.Tensor, what: str) -> torch.Tensor:
     """Images as float32 ``(n, C, H, W)``: uint8 is scaled to [0, 1], floats are kept;
     ``(n, H, W)`` gains one channel, ``(n, H, W, C)`` with C of 1 or 3 is transposed. Feature
     vectors ``(n, D)`` stay as they are."""
-    t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
+    t = _cpu_tensor(x)
     if t.dim() == 3:
         t = t[:, None]
     elif t.dim() == 4 and t.shape[-1] in (1, 3) and t.shape[1] not in (1, 3):
@@ -169,7 +175,7 @@ def as_images(x: np.ndarray | torch.Tensor, what: str) -> torch.Tensor:
 def as_targets(y: np.ndarray | torch.Tensor, what: str) -> torch.Tensor:
     """Class labels (int64, see `as_labels`), or real-valued regression targets (float32
     ``(n,)``) where y is floating point with any non-integer value."""
-    t = torch.as_tensor(np.asarray(y) if not isinstance(y, torch.Tensor) else y)
+    t = _cpu_tensor(y)
     if t.is_floating_point() and t.dim() == 1 and not bool((t == t.round()).all()):
         if not bool(t.isfinite().all()):
             raise DataError(f"{what}: regression targets must be finite")
@@ -179,7 +185,7 @@ def as_targets(y: np.ndarray | torch.Tensor, what: str) -> torch.Tensor:
 
 def as_labels(y: np.ndarray | torch.Tensor, what: str) -> torch.Tensor:
     """Class indices as int64 ``(n,)``; each must be a non-negative integer."""
-    t = torch.as_tensor(np.asarray(y) if not isinstance(y, torch.Tensor) else y)
+    t = _cpu_tensor(y)
     if t.is_floating_point() and bool((t == t.round()).all()):
         t = t.long()
     if t.dim() != 1 or t.is_floating_point() or t.dtype == torch.bool:

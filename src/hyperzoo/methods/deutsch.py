@@ -254,7 +254,7 @@ class DeutschHypernetwork(LatentMethod):
         c = self.config
         weights, logits, task, terms = self._task_loss(x, y, generator)
         lam = self.lam_at(step)
-        terms["lam"] = torch.tensor(lam, device=task.device)
+        terms["lam"] = torch.full((), lam, device=task.device)  # a fill, not a host-to-GPU copy (a sync)
         loss = lam * task
         if c.diversity in ("weights", "weights_relaxed"):
             gauged = gauge_fix(self.target, weights) if c.diversity == "weights" else weights

@@ -107,7 +107,7 @@ class ToyMixture(LatentMethod):
         lam = geometric_ramp(step, c.lam_start, c.lam, c.lam_warmup_steps)
         loss = lam * nll - entropy + c.l2 * p.pow(2).sum(1).mean()
         return {"loss": loss, "nll": nll.detach(), "entropy": entropy.detach(),
-                "lam": torch.tensor(lam, device=p.device)}
+                "lam": torch.full((), lam, device=p.device)}
 
     def check_training(self, noise_batch: int) -> None:
         if noise_batch < 2:
