@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from hyperzoo.config import load_config
-from hyperzoo.runs import BEST, checkpoint_meta
+from hyperzoo.runs import BEST, checkpoint_meta, validation_score_of
 from hyperzoo.session import load_run
 from hyperzoo.train import train_to_completion
 from hyperzoo.weights import atomic_write_json, atomic_write_text
@@ -100,7 +100,7 @@ def run_row(table: dict[str, Any], label: str, dims: tuple[int, int] | None, arg
     count = session.method.hypernetwork_parameters() if dims else conv_count(session)
     return {"model": label, "run": str(run_dir), "steps": session.config.train.steps,
             "lr": session.config.train.lr, "parameters": count,
-            "best_val_accuracy": best.get("val_mean_accuracy"), "best_step": best.get("step"),
+            "best_val_accuracy": validation_score_of(best), "best_step": best.get("step"),
             "test_accuracy": metrics["mean_accuracy"], "train_seconds": train_seconds}
 
 

@@ -7,7 +7,15 @@ from safetensors.torch import load_file
 from hyperzoo import devices, runs
 from hyperzoo.config import load_config
 from hyperzoo.methods import DeutschHypernetwork
-from hyperzoo.runs import BEST, CHECKPOINT, RunError, checkpoint_meta, checkpoint_step, read_metrics
+from hyperzoo.runs import (
+    BEST,
+    CHECKPOINT,
+    RunError,
+    checkpoint_meta,
+    checkpoint_step,
+    read_metrics,
+    validation_score_of,
+)
 from hyperzoo.session import build_session, load_run
 from hyperzoo.train import TrainingDiverged, train, train_to_completion, training_batch
 from tests.helpers import tiny_config
@@ -139,6 +147,8 @@ def test_keep_best_keeps_the_model_of_the_best_validation(tmp_path):
     best_step = rows[accs.index(max(accs))]["step"]  # the first step reaching the maximum
     meta = checkpoint_meta(tmp_path, BEST)
     assert meta["step"] == best_step and meta["val_score"] == max(accs)
+    # What scripts read (experiments/static_table.py), and the name older folders used.
+    assert validation_score_of(meta) == validation_score_of({"val_mean_accuracy": max(accs)}) == max(accs)
     session = load_run(tmp_path)
     assert (session.checkpoint, session.checkpoint_step) == (BEST, best_step)
     last = load_run(tmp_path, checkpoint=CHECKPOINT)

@@ -233,6 +233,12 @@ def read_checkpoint(path: Path, max_step: int | None = None, full: bool = False
     return meta, tensors
 
 
+def validation_score_of(meta: Mapping[str, Any]) -> float | None:
+    """The validation score a best-model checkpoint was kept for (`train.validation_score`), or
+    None. Folders written before regression runs existed name it ``val_mean_accuracy``."""
+    return meta.get("val_score", meta.get("val_mean_accuracy"))
+
+
 def checkpoint_meta(run_dir: Path, name: str = CHECKPOINT) -> dict[str, Any] | None:
     """The JSON metadata of a checkpoint file (step, …), or None if there is none (unverified:
     reading the step does not need the tensors)."""

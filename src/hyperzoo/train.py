@@ -39,6 +39,7 @@ from hyperzoo.runs import (
     resume_note,
     save_checkpoint,
     truncate_metrics,
+    validation_score_of,
     write_config,
 )
 from hyperzoo.schedules import lr_factor
@@ -411,9 +412,7 @@ def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progr
     # The best validation accuracy so far; a best model saved after the checkpoint we resume
     # from is from steps about to be redone (identically), so it does not count.
     best_meta = checkpoint_meta(run_dir, BEST) if t.keep_best else None
-    # (Folders written before regression runs existed name the score val_mean_accuracy.)
-    best = (best_meta.get("val_score", best_meta.get("val_mean_accuracy"))
-            if best_meta and best_meta["step"] <= start else None)
+    best = validation_score_of(best_meta) if best_meta and best_meta["step"] <= start else None
     n, m = t.noise_batch, t.images_per_noise
     last: dict[str, float] = {}
     method.train()
