@@ -89,8 +89,7 @@ def run_row(table: dict[str, Any], label: str, dims: tuple[int, int] | None, arg
         overrides += [*table.get("hyper_set", []),
                       f"method.embedding_dim={dims[0]}", f"method.hidden_dim={dims[1]}"]
     config = load_config(HERE / table["hyper" if dims else "conv"], overrides)
-    # None for a row trained by an earlier invocation (its time is not recorded in the run)
-    train_seconds = train_to_completion(config, run_dir, ["static_table.py", label], not args.quiet)
+    train_to_completion(config, run_dir, ["static_table.py", label], not args.quiet)
     metrics = evaluate_run(run_dir, n_networks=1, data_dir=args.data_dir, progress=False)
     session = load_run(run_dir)
     best = checkpoint_meta(run_dir, BEST) or {}
@@ -101,7 +100,10 @@ def run_row(table: dict[str, Any], label: str, dims: tuple[int, int] | None, arg
     return {"model": label, "run": str(run_dir), "steps": session.config.train.steps,
             "lr": session.config.train.lr, "parameters": count,
             "best_val_accuracy": validation_score_of(best), "best_step": best.get("step"),
-            "test_accuracy": metrics["mean_accuracy"], "train_seconds": train_seconds}
+            "test_accuracy": metrics["mean_accuracy"],
+            # Training wall time through resumes, as the last checkpoint records it (None for
+            # folders older than that record), whichever invocation trained the row.
+            "train_seconds": (checkpoint_meta(run_dir) or {}).get("train_seconds")}
 
 
 def write_report(name: str, table: dict[str, Any], results: list[dict[str, Any]], args,
@@ -115,19 +117,20 @@ def write_report(name: str, table: dict[str, Any], results: list[dict[str, Any]]
              "early stopping on the validation split; test accuracy "
              f"on the full test split. {torch.get_num_threads()} CPU thread(s), torch "
              f"{torch.__version__}; {seconds / 60:.1f} min for the invocation that wrote this (rows "
-             "trained earlier are reused, not retimed: train_seconds in report.json is null for them).", "",
+             "trained earlier are reused); training minutes per row as its last checkpoint records them.", "",
              "Parameters: the hypernetwork (W_i, B_i, W_out, B_out) plus the embeddings for HyperA_B "
              "(A = N_z, B = d), the kernels and biases of every conv after the first for the ConvModel, "
              "as the seed counts them.", "",
              "| model | seed: test accuracy | seed: parameters | ours: parameters | "
-             "ours: best validation (step) | ours: test accuracy |",
-             "|---|---|---|---|---|---|"]
+             "ours: best validation (step) | ours: test accuracy | training (min) |",
+             "|---|---|---|---|---|---|---|"]
     for r in results:
         acc, count = seed[r["model"]]
         val = (f"{r['best_val_accuracy']:.2%} ({r['best_step']})" if r["best_val_accuracy"] is not None
                else "—")
+        minutes = f"{r['train_seconds'] / 60:.1f}" if r["train_seconds"] is not None else "—"
         lines.append(f"| {r['model']} | {acc:.2f}% | {count:,} | {r['parameters']:,} | {val} | "
-                     f"{r['test_accuracy']:.2%} |")
+                     f"{r['test_accuracy']:.2%} | {minutes} |")
     report = {"table": name, "title": table["title"], "seconds": round(seconds, 1),
               "threads": torch.get_num_threads(), "torch": torch.__version__,
               "seed_numbers": {k: {"test_accuracy": v[0] / 100, "parameters": v[1]}
