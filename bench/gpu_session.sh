@@ -52,14 +52,19 @@ $PY -c "import sys, torch; print(sys.version.split()[0], 'torch', torch.__versio
 command -v nvidia-smi > /dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
 [[ -d $DATA/mnist ]] || { echo "no $DATA/mnist: run 'bash bench/gpu_session.sh prepare ../shared/data' here and carry .gpu-data"; exit 2; }
 
+# Each step bounded: one session is all a GPU may give, and the paper-scale run comes last.
 stamp "CUDA tests"
-HYPERZOO_TEST_DEVICE=$DEVICE $PY -m pytest -q -rs -p no:cacheprovider tests/test_cuda.py
+# -W default: a warning only a GPU raises is reported here, not a failed test (warnings are
+# errors in the suite's own settings).
+HYPERZOO_TEST_DEVICE=$DEVICE timeout 200 $PY -m pytest -q -rs -W default -p no:cacheprovider tests/test_cuda.py
 
 stamp "benchmarks"
-$PY bench/step_time.py --device "$DEVICE" --data-dir "$DATA" --backends vmap,loop > "$OUT/step_time_$DEVICE.json"
-$PY bench/inference.py --device "$DEVICE" --data-dir "$DATA" --networks "$NETWORKS" --layouts off \
+timeout 90 $PY bench/step_time.py --device "$DEVICE" --data-dir "$DATA" --backends vmap,loop \
+    > "$OUT/step_time_$DEVICE.json"
+timeout 90 $PY bench/inference.py --device "$DEVICE" --data-dir "$DATA" --networks "$NETWORKS" --layouts off \
     > "$OUT/inference_$DEVICE.json"
-$PY bench/precision.py --device "$DEVICE" --backends vmap,loop --rounds "$ROUNDS" > "$OUT/precision_$DEVICE.json"
+timeout 90 $PY bench/precision.py --device "$DEVICE" --backends vmap,loop --rounds "$ROUNDS" \
+    > "$OUT/precision_$DEVICE.json"
 for f in "$OUT"/*.json; do echo "$f: $(wc -c < "$f") bytes"; done
 
 run=${RUN:-/tmp/hyperzoo-gpu-run}
@@ -71,9 +76,17 @@ if (( left < 30 )); then
     exit 0
 fi
 stamp "paper-scale Deutsch MNIST, $STEPS steps, $left s left for it"
+# Packed every minute while it trains: if the call is cut short, the last pack comes back.
+# (Its output goes nowhere: a sleep left holding the log's pipe would keep the call open.)
+(while sleep 60; do pack; done) > /dev/null 2>&1 &
+packer=$!
 timeout --signal=INT "$left" $PY -m hyperzoo train experiments/deutsch_mnist_paper.yaml --data-dir "$DATA" \
     --set train.device="$DEVICE" --set train.steps="$STEPS" --out "$run" --quiet
-stamp "train exit status $? (124: stopped at the budget, the last checkpoint kept)"
+status=$?
+pkill -P "$packer" 2> /dev/null
+kill "$packer" 2> /dev/null
+wait "$packer" 2> /dev/null
+stamp "train exit status $status (124: stopped at the budget, the last checkpoint kept)"
 [[ -f $run/checkpoint.safetensors ]] || { pack; stamp "no checkpoint"; exit 0; }
 pack  # before evaluating: the run comes back even if what follows outlasts the call
 # Whatever step the checkpoint reached (its metrics name it), until HARD seconds in all.
@@ -89,3 +102,5 @@ for what in evaluate ood; do
 done
 pack
 stamp "done"
+exec >&- 2>&-  # close the pipe to tee and let it write the last lines before the call ends
+wait

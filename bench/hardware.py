@@ -74,7 +74,9 @@ def rate(flops: int, seconds: float, peak: float) -> dict[str, float]:
 
 def describe(device: torch.device) -> str:
     if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
+        # Training keeps torch's default, TF32 convolutions: a float32 step timed here is slower.
+        return (f"{torch.cuda.get_device_name(device)}, TF32 off for matmuls and cuDNN (float32 "
+                "throughout; hyperzoo train leaves cuDNN's TF32 on, as torch does)")
     return f"cpu, {torch.get_num_threads()} threads"
 
 

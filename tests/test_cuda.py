@@ -133,3 +133,11 @@ def test_the_api_takes_a_module_and_data_on_the_device(tmp_path):
     xt, yt = digits("test")
     m = run.evaluate(xt[:50].to(DEVICE), yt[:50].to(DEVICE), networks=3)
     assert m["n_examples"] == 50 and 0 <= m["mean_accuracy"] <= 1
+
+
+def test_a_cpu_view_reaches_the_device_unchanged():
+    """`to_device` goes through pinned memory on a GPU (a queued copy): the values arrive."""
+    from hyperzoo.devices import to_device
+
+    t = torch.arange(12.0).reshape(3, 4)[:, 1:]  # a strided view, as the trainer's batch shares are
+    assert torch.equal(to_device(t, DEVICE).cpu(), t)

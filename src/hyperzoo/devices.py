@@ -75,25 +75,29 @@ def weights_device(weights: dict[str, torch.Tensor]) -> torch.device:
 def uniform(shape: tuple[int, ...], low: float, high: float, generator: torch.Generator | None,
             device: torch.device | str, dtype: torch.dtype | None = None) -> torch.Tensor:
     """U[low, high) of ``shape``, drawn on the CPU from ``generator``, then on ``device``."""
-    return _moved(torch.empty(shape, dtype=dtype).uniform_(low, high, generator=generator), device)
+    return to_device(torch.empty(shape, dtype=dtype).uniform_(low, high, generator=generator), device)
 
 
 def normal(shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device | str,
            dtype: torch.dtype | None = None) -> torch.Tensor:
     """N(0, 1) of ``shape``, drawn on the CPU from ``generator``, then on ``device``."""
-    return _moved(torch.randn(shape, generator=generator, dtype=dtype), device)
+    return to_device(torch.randn(shape, generator=generator, dtype=dtype), device)
 
 
 def bernoulli(p: float, shape: tuple[int, ...], generator: torch.Generator | None,
               device: torch.device | str) -> torch.Tensor:
     """0/1 draws with P(1) = ``p`` of ``shape``, drawn on the CPU, then on ``device``."""
-    return _moved(torch.bernoulli(torch.full(shape, p), generator=generator), device)
+    return to_device(torch.bernoulli(torch.full(shape, p), generator=generator), device)
 
 
-def _moved(t: torch.Tensor, device: torch.device | str) -> torch.Tensor:
-    # non_blocking: a blocking copy to a GPU waits for all the work queued on it, a host sync on
-    # every draw; from pageable memory the copy is staged at once, so ``t`` may go right away.
-    return t.to(device, non_blocking=True)
+def to_device(t: torch.Tensor, device: torch.device | str) -> torch.Tensor:
+    """A CPU tensor (a draw, a batch) on ``device`` without waiting for the GPU. A copy to a GPU
+    from ordinary (pageable) memory waits for the work queued there, a host sync on every draw
+    and batch; from pinned memory it is queued, and torch's pinned-memory allocator keeps the
+    source until the copy is done."""
+    if torch.device(device).type == "cuda" and t.device.type == "cpu":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
 
 
 def fork_rng(device: torch.device):

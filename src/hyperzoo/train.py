@@ -20,7 +20,7 @@ from hyperzoo import distributed
 from hyperzoo.config import Config
 from hyperzoo.data import Dataset, absolute_dataset
 from hyperzoo.data.augment import augment
-from hyperzoo.devices import bf16_units, reopen_device, resolve_device
+from hyperzoo.devices import bf16_units, reopen_device, resolve_device, to_device
 from hyperzoo.errors import ConfigError
 from hyperzoo.evaluation import ensemble_metrics, predict, predict_proba, regression_metrics
 from hyperzoo.methods import Method, resolve_method_config
@@ -195,9 +195,9 @@ def training_batch(data: Dataset | None, n: int, m: int, config: Config, generat
     # Augmentation draws from the data generator, which the checkpoint keeps.
     x = augment(data.x[idx], config.data.augment, config.data.pad, generator)
     x = x.reshape(n, m, *data.input_shape)
-    head = x[0, :probe].to(device, non_blocking=True) if probe else None
-    return Batch(x[:, share].to(device, non_blocking=True),
-                 data.y[idx].reshape(n, m)[:, share].to(device, non_blocking=True), head)
+    head = to_device(x[0, :probe], device) if probe else None
+    return Batch(to_device(x[:, share], device), to_device(data.y[idx].reshape(n, m)[:, share], device),
+                 head)
 
 
 def batch_loss(loss_of: Callable[..., dict[str, torch.Tensor]], batch: Batch, step: int,

@@ -9,7 +9,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from hyperzoo.devices import module_device
 from hyperzoo.targets import TargetNet
 from hyperzoo.weights import WeightBatch
 
@@ -21,16 +20,16 @@ def param_key(name: str) -> str:
 
 def fresh_parameters(module: nn.Module) -> dict[str, torch.Tensor]:
     """The parameters of a copy of ``module``, re-initialised the way the module initialises
-    itself (so a baseline starts where a user's own training would), on ``module``'s device;
-    ``module`` is untouched. Drawn on the CPU from torch's global generator, so a run starts
-    from the same networks on every device kind (``reset_parameters`` of a CUDA module would
-    draw from the GPU's generator)."""
-    device = module_device(module)
+    itself (so a baseline starts where a user's own training would); ``module`` is untouched.
+    On the CPU, drawn from torch's global generator, whatever ``module``'s device: a run then
+    starts from the same networks on every device kind (``reset_parameters`` of a CUDA module
+    would draw from the GPU's generator, and what a method computes from them, such as BHN's
+    filter norms, would round differently there). The caller moves the method."""
     module = copy.deepcopy(module).to("cpu")
     for m in module.modules():
         if hasattr(m, "reset_parameters"):
             m.reset_parameters()
-    return {name: p.detach().to(device) for name, p in module.named_parameters()}
+    return {name: p.detach() for name, p in module.named_parameters()}
 
 
 class Method(nn.Module, ABC):
