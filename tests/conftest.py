@@ -13,3 +13,13 @@ def _restore_threads():
     threads = torch.get_num_threads()
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
+def _cpu_unless_asked(request, monkeypatch):
+    """The suite runs on the CPU where a GPU is present too: `train.device: auto`, and the
+    commands a test starts, see no GPU. tests/test_cuda.py asks for CUDA by name and keeps it."""
+    if request.module.__name__.endswith("test_cuda"):
+        return
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")

@@ -13,19 +13,18 @@ from hyperzoo.targets import TargetNet, build_target
 from hyperzoo.train import train
 from tests.helpers import tiny_config
 
-NO_CUDA = not torch.cuda.is_available()
 
-
-def test_resolve_device():
+def test_resolve_device(monkeypatch):
     assert devices.resolve_device("cpu") == torch.device("cpu")
-    assert devices.resolve_device("auto").type == ("cpu" if NO_CUDA else "cuda")
+    assert devices.resolve_device("auto").type == "cpu"  # no GPU here (conftest hides any)
     with pytest.raises(ConfigError, match="train.device 'gpu' is not a device"):
         devices.resolve_device("gpu")
     with pytest.raises(ConfigError, match="train.device 'meta' is not supported"):
         devices.resolve_device("meta")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert devices.resolve_device("auto").type == "cuda"
 
 
-@pytest.mark.skipif(not NO_CUDA, reason="checks the message where no CUDA device is present")
 def test_cuda_without_cuda_is_one_line():
     with pytest.raises(ConfigError, match="no CUDA device is available here"):
         devices.resolve_device("cuda:0")
@@ -65,7 +64,6 @@ def test_a_saved_cuda_device_reopens_where_there_is_none_or_fewer(monkeypatch):
     assert spec == "cuda" and "1 CUDA device(s) here, so on 'cuda'" in note
 
 
-@pytest.mark.skipif(not NO_CUDA, reason="resumes a GPU run where there is no GPU")
 def test_a_gpu_run_resumes_on_the_cpu_with_a_note(tmp_path, capsys):
     import yaml
 
