@@ -44,6 +44,8 @@ mkdir -p "$OUT"
 export PYTHONPATH="$PWD/src:$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 log="$OUT/log.txt"
 exec > >(tee -a "$log") 2>&1
+# On every exit: close the pipe to tee and let it write the last lines before the call ends.
+trap 'exec >&- 2>&-; wait' EXIT
 stamp() { echo "== $(date -u +%H:%M:%S) +$((SECONDS - start)) s: $*"; }
 
 stamp "environment"
@@ -52,24 +54,32 @@ $PY -c "import sys, torch; print(sys.version.split()[0], 'torch', torch.__versio
 command -v nvidia-smi > /dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
 [[ -d $DATA/mnist ]] || { echo "no $DATA/mnist: run 'bash bench/gpu_session.sh prepare ../shared/data' here and carry .gpu-data"; exit 2; }
 
-# Each step bounded: one session is all a GPU may give, and the paper-scale run comes last.
+# Each step bounded (at most 120 + 3 x 60 s, leaving the run about 170 s of BUDGET or more): one
+# session is all a GPU may give, and the paper-scale run comes last.
 stamp "CUDA tests"
-# -W default: a warning only a GPU raises is reported here, not a failed test (warnings are
-# errors in the suite's own settings).
-HYPERZOO_TEST_DEVICE=$DEVICE timeout 200 $PY -m pytest -q -rs -W default -p no:cacheprovider tests/test_cuda.py
+# -v: each test's name as it runs, so a test cut by the bound is named. -W default: a warning
+# only a GPU raises is reported, not a failed test (warnings are errors in the suite's settings).
+HYPERZOO_TEST_DEVICE=$DEVICE timeout 120 $PY -m pytest -v -rs -W default -p no:cacheprovider \
+    tests/test_cuda.py || stamp "CUDA tests exit status $? (124: cut at 120 s)"
 
 stamp "benchmarks"
-timeout 90 $PY bench/step_time.py --device "$DEVICE" --data-dir "$DATA" --backends vmap,loop \
-    > "$OUT/step_time_$DEVICE.json"
-timeout 90 $PY bench/inference.py --device "$DEVICE" --data-dir "$DATA" --networks "$NETWORKS" --layouts off \
-    > "$OUT/inference_$DEVICE.json"
-timeout 90 $PY bench/precision.py --device "$DEVICE" --backends vmap,loop --rounds "$ROUNDS" \
-    > "$OUT/precision_$DEVICE.json"
+timeout 60 $PY bench/step_time.py --device "$DEVICE" --data-dir "$DATA" --backends vmap,loop \
+    > "$OUT/step_time_$DEVICE.json" || stamp "step_time exit status $?"
+timeout 60 $PY bench/inference.py --device "$DEVICE" --data-dir "$DATA" --networks "$NETWORKS" --layouts off \
+    > "$OUT/inference_$DEVICE.json" || stamp "inference exit status $?"
+timeout 60 $PY bench/precision.py --device "$DEVICE" --backends vmap,loop --rounds "$ROUNDS" \
+    > "$OUT/precision_$DEVICE.json" || stamp "precision exit status $?"
 for f in "$OUT"/*.json; do echo "$f: $(wc -c < "$f") bytes"; done
 
 run=${RUN:-/tmp/hyperzoo-gpu-run}
 rm -rf "$run"
-pack() { tar -cf "$OUT/run.tar" -C "$(dirname "$run")" "$(basename "$run")"; }
+# Into a part file of the caller's own (the minute loop's or ours), then renamed: a call cut
+# mid-pack keeps the last whole run.tar. Without the checkpoint's temporaries, which would double
+# its size past what the device tool returns.
+pack() {
+    local part="$OUT/.run.tar.${1:-part}"
+    tar --exclude='.*.tmp' -cf "$part" -C "$(dirname "$run")" "$(basename "$run")" && mv -f "$part" "$OUT/run.tar"
+}
 left=$((BUDGET - (SECONDS - start)))
 if (( left < 30 )); then
     stamp "no time left for the paper-scale run (BUDGET $BUDGET s)"
@@ -78,14 +88,15 @@ fi
 stamp "paper-scale Deutsch MNIST, $STEPS steps, $left s left for it"
 # Packed every minute while it trains: if the call is cut short, the last pack comes back.
 # (Its output goes nowhere: a sleep left holding the log's pipe would keep the call open.)
-(while sleep 60; do pack; done) > /dev/null 2>&1 &
+(while sleep 60; do pack loop; done) > /dev/null 2>&1 &
 packer=$!
-timeout --signal=INT "$left" $PY -m hyperzoo train experiments/deutsch_mnist_paper.yaml --data-dir "$DATA" \
-    --set train.device="$DEVICE" --set train.steps="$STEPS" --out "$run" --quiet
+timeout -k 20 --signal=INT "$left" $PY -m hyperzoo train experiments/deutsch_mnist_paper.yaml \
+    --data-dir "$DATA" --set train.device="$DEVICE" --set train.steps="$STEPS" --out "$run" --quiet
 status=$?
-pkill -P "$packer" 2> /dev/null
+pkill -P "$packer" 2> /dev/null  # its sleep, tar or rename (a rename is whole or not at all)
 kill "$packer" 2> /dev/null
 wait "$packer" 2> /dev/null
+rm -f "$OUT/.run.tar.loop"
 stamp "train exit status $status (124: stopped at the budget, the last checkpoint kept)"
 [[ -f $run/checkpoint.safetensors ]] || { pack; stamp "no checkpoint"; exit 0; }
 pack  # before evaluating: the run comes back even if what follows outlasts the call
@@ -102,5 +113,3 @@ for what in evaluate ood; do
 done
 pack
 stamp "done"
-exec >&- 2>&-  # close the pipe to tee and let it write the last lines before the call ends
-wait

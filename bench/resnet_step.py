@@ -16,7 +16,7 @@ import json
 
 import torch
 import torch.nn.functional as F
-from hardware import machine, median_seconds
+from hardware import describe, machine, median_seconds
 
 from hyperzoo.config import load_config
 from hyperzoo.methods import build_method
@@ -39,7 +39,7 @@ def main() -> None:
     x = torch.randn(n, m, 3, 32, 32, device=dev)
     y = torch.randint(10, (n, m), device=dev)
     result: dict[str, object] = {"networks": n, "images_per_network": m, "depth": args.depth,
-                                 "device": machine(torch.device(dev)),
+                                 "device": machine(torch.device(dev)), "setting": describe(torch.device(dev)),
                                  "threads": torch.get_num_threads(), "torch": torch.__version__}
     for backend in ("vmap", "loop"):
         module = CIFARResNet(depth=args.depth).to(dev).train()

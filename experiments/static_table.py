@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from hyperzoo.config import load_config
-from hyperzoo.runs import BEST, checkpoint_meta, validation_score_of
+from hyperzoo.runs import BEST, checkpoint_meta, training_time, validation_score_of
 from hyperzoo.session import load_run
 from hyperzoo.train import train_to_completion
 from hyperzoo.weights import atomic_write_json, atomic_write_text
@@ -97,13 +97,15 @@ def run_row(table: dict[str, Any], label: str, dims: tuple[int, int] | None, arg
         raise SystemExit(f"{run_dir}: the ordinary model generates {len(session.method.layers)} "
                          "layers; its config must keep method.generated: []")
     count = session.method.hypernetwork_parameters() if dims else conv_count(session)
+    timing = training_time(run_dir)
     return {"model": label, "run": str(run_dir), "steps": session.config.train.steps,
             "lr": session.config.train.lr, "parameters": count,
             "best_val_accuracy": validation_score_of(best), "best_step": best.get("step"),
             "test_accuracy": metrics["mean_accuracy"],
-            # Training wall time through resumes, as the last checkpoint records it (None for
-            # folders older than that record), whichever invocation trained the row.
-            "train_seconds": (checkpoint_meta(run_dir) or {}).get("train_seconds")}
+            # Training wall time through resumes, whichever invocation trained the row; None where
+            # the checkpoint records none or only the time after a step (resumed from an older one).
+            "train_seconds": (timing["train_seconds"] if timing.get("train_seconds_from_step") == 0
+                              else None)}
 
 
 def write_report(name: str, table: dict[str, Any], results: list[dict[str, Any]], args,

@@ -135,9 +135,18 @@ def test_the_api_takes_a_module_and_data_on_the_device(tmp_path):
     assert m["n_examples"] == 50 and 0 <= m["mean_accuracy"] <= 1
 
 
-def test_a_cpu_view_reaches_the_device_unchanged():
-    """`to_device` goes through pinned memory on a GPU (a queued copy): the values arrive."""
+def test_draws_and_batches_reach_the_device_unchanged():
+    """`to_device` copies through a fresh pinned buffer on a GPU (a queued copy): the values
+    arrive, for a whole tensor and a strided view (a batch share under torchrun), even when the
+    GPU is busy and the source changes right after the call."""
     from hyperzoo.devices import to_device
 
-    t = torch.arange(12.0).reshape(3, 4)[:, 1:]  # a strided view, as the trainer's batch shares are
-    assert torch.equal(to_device(t, DEVICE).cpu(), t)
+    whole = torch.arange(12.0).reshape(3, 4)
+    view = whole[:, 1:]
+    want = [whole.clone(), view.clone()]
+    if DEVICE == "cuda":
+        torch.cuda._sleep(10**8)  # queued work the copies must wait behind
+    got = [to_device(whole, DEVICE), to_device(view, DEVICE)]
+    if DEVICE == "cuda":
+        whole.zero_()  # (on the CPU the "copy" is the tensor itself)
+    assert all(torch.equal(g.cpu(), w) for g, w in zip(got, want, strict=True))

@@ -94,9 +94,13 @@ def to_device(t: torch.Tensor, device: torch.device | str) -> torch.Tensor:
     """A CPU tensor (a draw, a batch) on ``device`` without waiting for the GPU. A copy to a GPU
     from ordinary (pageable) memory waits for the work queued there, a host sync on every draw
     and batch; from pinned memory it is queued, and torch's pinned-memory allocator keeps the
-    source until the copy is done."""
+    buffer until the copy is done. A fresh, contiguous pinned buffer: ``pin_memory()`` keeps a
+    view's strides, and a strided source is staged through pageable memory again (the batch
+    shares under torchrun), and it returns an already pinned tensor itself, which the caller
+    might change before the copy."""
     if torch.device(device).type == "cuda" and t.device.type == "cpu":
-        return t.pin_memory().to(device, non_blocking=True)
+        pinned = torch.empty(t.shape, dtype=t.dtype, pin_memory=True).copy_(t)
+        return pinned.to(device, non_blocking=True)
     return t.to(device)
 
 

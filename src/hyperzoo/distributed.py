@@ -82,9 +82,11 @@ def init(device: torch.device) -> tuple[World, torch.device]:
                   int(os.environ.get("LOCAL_RANK", "0")))
     if device.type == "cuda":
         if world.local_rank >= torch.cuda.device_count():
+            # Each process takes the GPU of its local rank, so each must see all the node's GPUs.
             raise ConfigError(f"torchrun started local rank {world.local_rank}, but this process sees "
                               f"{torch.cuda.device_count()} CUDA device(s); start at most that many "
-                              "processes per node (--nproc_per_node) or set train.device=cpu")
+                              "processes per node (--nproc_per_node), let every process see all of "
+                              "the node's GPUs (CUDA_VISIBLE_DEVICES), or set train.device=cpu")
         device = torch.device("cuda", world.local_rank)
         torch.cuda.set_device(device)
     if not dist.is_initialized():

@@ -140,8 +140,9 @@ def load_run(run_dir: str | Path, data_dir: str | None = None, checkpoint: str |
     verified (content hash, metadata, finite values). ``module`` is the target module of a run
     trained from one that cannot be imported by name. ``trust_code`` allows a target given by
     import path in the folder's config.yaml (importing it runs its code). ``device`` defaults to
-    the run's ``train.device``, or the CPU where that names CUDA and none is present
-    (checkpoints hold CPU tensors and load onto any device)."""
+    the run's ``train.device`` as this machine can hold it (`reopen_device`: the CPU where that
+    names CUDA and none is present, ``cuda`` for a ``cuda:N`` beyond the GPUs here; checkpoints
+    hold CPU tensors and load onto any device)."""
     run_dir = Path(run_dir)
     config = read_config(run_dir)
     if data_dir is not None:
