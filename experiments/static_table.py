@@ -90,8 +90,8 @@ def run_row(table: dict[str, Any], label: str, dims: tuple[int, int] | None, arg
                       f"method.embedding_dim={dims[0]}", f"method.hidden_dim={dims[1]}"]
     config = load_config(HERE / table["hyper" if dims else "conv"], overrides)
     train_to_completion(config, run_dir, ["static_table.py", label], not args.quiet)
-    metrics = evaluate_run(run_dir, n_networks=1, data_dir=args.data_dir, progress=False)
-    session = load_run(run_dir)
+    session = load_run(run_dir, args.data_dir)  # its best-validation checkpoint, where it kept one
+    metrics = evaluate_run(run_dir, n_networks=1, data_dir=args.data_dir, progress=False, session=session)
     best = checkpoint_meta(run_dir, BEST) or {}
     if dims is None and session.method.layers:
         raise SystemExit(f"{run_dir}: the ordinary model generates {len(session.method.layers)} "

@@ -13,8 +13,6 @@ TINY = [
     "method.z_dim=8", "method.code_size=4", "method.extractor_hidden=[16]",
     "method.generator_hidden=[16]", "train.noise_batch=4", "train.images_per_noise=8",
     "train.val_every=3", "train.val_networks=3", "train.checkpoint_every=2", "data.val_limit=40",
-    # The CPU: `auto` would run these on a GPU where one is present (tests/test_cuda.py asks for it).
-    "train.device=cpu",
 ]
 
 

@@ -136,8 +136,8 @@ def test_verify(tmp_path):
     assert r.exit_code == 0 and "content hash verified" in r.output and r.output.strip().endswith("ok")
     # A run trained on a GPU verifies anywhere (checked on the CPU).
     config = (run / "config.yaml").read_text()
-    assert "device: cpu" in config
-    (run / "config.yaml").write_text(config.replace("device: cpu", "device: cuda"))
+    assert "device: auto" in config
+    (run / "config.yaml").write_text(config.replace("device: auto", "device: cuda"))
     assert runner.invoke(app, ["verify", str(run)]).exit_code == 0
     data = bytearray((run / "checkpoint.safetensors").read_bytes())
     data[-1] ^= 0xFF

@@ -212,9 +212,8 @@ def test_divergence_check_is_cheap():
     a step of the digits demo at most (about 1% measured)."""
     import time
 
-    from hyperzoo.runs import check_finite
     from hyperzoo.session import build_session
-    from hyperzoo.train import _params, _state_tensors, step_optimizers
+    from hyperzoo.train import _finite, _params, _state_tensors, step_optimizers
 
     s = build_session(load_config(None, []))
     opt = {"model": torch.optim.Adam(s.method.parameters(), lr=1e-4)}
@@ -233,7 +232,7 @@ def test_divergence_check_is_cheap():
     lists = [[p.grad for p in params], params, _state_tensors(opt["model"])]
     start = time.perf_counter()
     for _ in range(10):
-        assert all(check_finite(t) for t in lists)
+        assert all(bool(_finite(t, torch.device("cpu"))) for t in lists)
     check = (time.perf_counter() - start) / 10
     assert check < 0.05 * step, (check, step)
 
@@ -401,11 +400,15 @@ def test_metrics_report_the_training_time_of_the_checkpoint_they_evaluate(tmp_pa
 
 @pytest.mark.parametrize(("units", "noted"), [([], True), (["AMX"], False), (None, False)])
 def test_bf16_on_a_cpu_without_bf16_units_says_it_will_be_slow(tmp_path, capsys, monkeypatch, units, noted):
-    from hyperzoo import train as train_module
-
-    monkeypatch.setattr(train_module, "bf16_units", lambda: units)  # None: flags unknown
+    monkeypatch.setattr(devices, "bf16_units", lambda cpuinfo=None: units)  # None: flags unknown
     train(tiny_config("train.steps=1", "train.precision=bf16"), tmp_path, argv=["x"], progress=False)
     assert ("bfloat16 is emulated there" in capsys.readouterr().err) == noted
+
+
+@pytest.mark.parametrize(("capability", "emulated"), [((7, 5), True), ((8, 0), False), ((9, 0), False)])
+def test_bf16_is_emulated_on_gpus_before_ampere(monkeypatch, capability, emulated):
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    assert (devices.bf16_emulated(torch.device("cuda")) is not None) == emulated
 
 
 def test_every_share_of_a_batch_carries_the_whole_batchs_probe():

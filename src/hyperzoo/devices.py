@@ -25,10 +25,7 @@ def resolve_device(spec: str | torch.device | None) -> torch.device:
         return spec
     if spec is None or spec == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(spec)
-    except RuntimeError:
-        raise ConfigError(f"train.device {spec!r} is not a device; expected {DEVICES}") from None
+    device = _parse(spec)
     if device.type not in ("cpu", "cuda"):
         raise ConfigError(f"train.device {spec!r} is not supported; expected {DEVICES}")
     if device.type == "cuda":
@@ -41,6 +38,13 @@ def resolve_device(spec: str | torch.device | None) -> torch.device:
     return device
 
 
+def _parse(spec: str) -> torch.device:
+    try:
+        return torch.device(spec)
+    except RuntimeError:
+        raise ConfigError(f"train.device {spec!r} is not a device; expected {DEVICES}") from None
+
+
 def reopen_device(spec: str) -> tuple[str, str | None]:
     """A saved run's ``train.device`` on the machine that reopens or resumes it: CUDA where there
     is none becomes ``cpu``, ``cuda:N`` beyond the devices present ``cuda`` (checkpoints hold
@@ -50,10 +54,7 @@ def reopen_device(spec: str) -> tuple[str, str | None]:
         return spec, None
     if not torch.cuda.is_available():
         return "cpu", f"note: the run names train.device {spec!r}; no CUDA device here, so on the CPU"
-    try:
-        index = torch.device(spec).index
-    except RuntimeError:
-        raise ConfigError(f"train.device {spec!r} is not a device; expected {DEVICES}") from None
+    index = _parse(spec).index
     if index is not None and index >= torch.cuda.device_count():
         return "cuda", (f"note: the run names train.device {spec!r}; {torch.cuda.device_count()} CUDA "
                         "device(s) here, so on 'cuda'")
@@ -161,6 +162,16 @@ def bf16_units(cpuinfo: list[str] | None = None) -> list[str] | None:
         listed = next((value.split() for name, value in lines if name.strip() == key), None)
         if listed is not None:
             return [name for flag, name in units if flag in listed]
+    return None
+
+
+def bf16_emulated(device: torch.device) -> str | None:
+    """What ``device`` lacks to run bfloat16 natively (it is emulated there, slower than
+    float32), or None: a CPU without bfloat16 units, a GPU older than Ampere."""
+    if device.type == "cpu" and bf16_units() == []:
+        return "a CPU without bfloat16 units (AMX, AVX512-BF16, Arm's BF16)"
+    if device.type == "cuda" and torch.cuda.get_device_capability(device)[0] < 8:
+        return "a GPU older than Ampere (compute capability < 8)"
     return None
 
 

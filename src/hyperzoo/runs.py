@@ -343,13 +343,3 @@ def resume_note(meta: Mapping[str, Any], device: torch.device | None = None,
             notes.append(f"the checkpoint was written {what} {meta[key]!r}, this process runs "
                          f"{what} {current!r}; the continuation rounds differently")
     return "\n".join(f"note: {n}" for n in notes) or None
-
-
-def check_finite(tensors: list[torch.Tensor]) -> bool:
-    """True if every tensor is finite: one sum per tensor, one sync (about 1% of a digits step).
-
-    A NaN or inf entry makes its sum non-finite; finite entries overflow a float32 sum only
-    beyond about 1e38 / numel, far past any trained value."""
-    if not tensors:
-        return True
-    return bool(torch.stack([t.sum() for t in tensors]).isfinite().all())

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -20,7 +19,7 @@ from hyperzoo import distributed
 from hyperzoo.config import Config
 from hyperzoo.data import Dataset, absolute_dataset
 from hyperzoo.data.augment import augment
-from hyperzoo.devices import bf16_units, reopen_device, resolve_device, to_device
+from hyperzoo.devices import bf16_emulated, reopen_device, resolve_device, to_device
 from hyperzoo.errors import ConfigError
 from hyperzoo.evaluation import ensemble_metrics, predict, predict_proba, regression_metrics
 from hyperzoo.methods import Method, resolve_method_config
@@ -98,7 +97,8 @@ def _state_tensors(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
 
 def _finite(tensors: list[torch.Tensor], device: torch.device) -> torch.Tensor:
     """Whether every tensor is finite, as a 0-dim bool tensor left on the device (no sync).
-    One multi-tensor L1 norm (a NaN or infinity carries through it, as through a sum): on a GPU
+    One multi-tensor L1 norm per list: a NaN or infinity carries through it, and finite entries
+    overflow float32 only beyond about 1e38 / numel, far past any trained value. On a GPU that is
     a few kernels where a sum per tensor launched one each, about 140 per paper-scale step."""
     if not tensors:
         return torch.ones((), dtype=torch.bool, device=device)
@@ -280,12 +280,11 @@ def train(config: Config | None, run_dir: str | Path, resume: bool = False,
     run_dir = Path(run_dir)
     config = read_config(run_dir) if resume else config
     assert config is not None
-    spec = config.train.device
-    if resume:  # a GPU run continues on a machine with none, or fewer (`reopen_device`)
-        spec, note = reopen_device(spec)
-        if note and os.environ.get("RANK", "0") == "0":
-            print(note, file=sys.stderr)
+    # A resumed GPU run continues on a machine with none, or fewer (`reopen_device`).
+    spec, note = reopen_device(config.train.device) if resume else (config.train.device, None)
     world, device = distributed.init(resolve_device(spec))
+    if note and world.main:
+        print(note, file=sys.stderr)
     finished = False
     try:
         last = _train(config, run_dir, resume, argv, progress, trust_code, module, data, own_files,
@@ -375,13 +374,10 @@ def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progr
             "data": torch.Generator().manual_seed(t.seed + 2)}
     start = 0
     meta = checkpoint_meta(run_dir) if resume else None
-    if t.precision == "bf16" and world.main:
-        if device.type == "cpu" and bf16_units() == []:
-            print("note: train.precision bf16 on a CPU without bfloat16 units (AMX, AVX512-BF16, Arm's "
-                  "BF16): bfloat16 is emulated there and expected to be slower than fp32", file=sys.stderr)
-        elif device.type == "cuda" and torch.cuda.get_device_capability(device)[0] < 8:
-            print("note: train.precision bf16 on a GPU older than Ampere (compute capability < 8): "
-                  "bfloat16 is emulated there and expected to be slower than fp32", file=sys.stderr)
+    lacking = bf16_emulated(device) if t.precision == "bf16" and world.main else None
+    if lacking:
+        print(f"note: train.precision bf16 on {lacking}: bfloat16 is emulated there and expected to "
+              "be slower than fp32", file=sys.stderr)
     # Each process's own stream for a target's dropout (rank 0's is the session's); the
     # checkpoint's states of this process replace it below.
     distributed.seed_own_draws(world, t.seed + (meta["step"] if meta is not None else 0))
