@@ -28,6 +28,7 @@ from hyperzoo.diversity import kl_entropy
 from hyperzoo.methods import build_method
 from hyperzoo.symmetry import gauge_fix
 from hyperzoo.targets import DeutschMNIST, TargetNet
+from hyperzoo.train import _finite, _params, _state_tensors
 from hyperzoo.weights import flatten
 
 PAPER = {"name": "deutsch", "generator_hidden": [[40, 40], [100, 100], [100, 100], [60, 60]]}
@@ -174,6 +175,13 @@ def step_breakdown(backend: str, x, y, repeats: int, peak: float, profile: bool 
         loss.backward()
 
     result["target_only_forward_backward"] = round(median_seconds(target_only, device, repeats), 4)
+
+    # The trainer's per-step divergence check (gradients, parameters, Adam state), with its read.
+    params = _params(opt)
+    lists = [[p.grad for p in params], params, _state_tensors(opt)]
+    result["finiteness_check"] = round(median_seconds(
+        lambda: all(bool(_finite(t, device)) for t in lists), device, repeats), 5)
+    result["finiteness_check_fraction_of_step"] = round(result["finiteness_check"] / result["step"], 4)
     result["step_rate"] = rate(step_flops, result["step"], peak)
     result["target_only_rate"] = rate(loop_flops(target_only), result["target_only_forward_backward"], peak)
     # Profiled apart from the timings above (the profiler slows what it watches); not on
