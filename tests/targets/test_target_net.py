@@ -131,19 +131,20 @@ def test_layer_labels_name_positions_by_kind_and_keep_own_names():
     assert layer_labels(TargetNet(Named(), (4,)).layers) == ["fc2", "body.0", "fc3"]
 
 
-@pytest.mark.parametrize(("cls", "default"), [(LeNetCIFAR, True), (HyperGANCIFAR, False)])
-def test_cifar_targets_standardize_their_input_with_fixed_constants(cls, default):
+@pytest.mark.parametrize(("cls", "default", "mean", "std"), [
+    (LeNetCIFAR, True, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+    (HyperGANCIFAR, False, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+    (HyperGANMNIST, False, (0.1307,), (0.3081,)),  # seed 002's reference loaders (MNIST, notMNIST)
+])
+def test_image_targets_standardize_their_input_with_fixed_constants(cls, default, mean, std):
     """standardize=True is the raw network on (x − mean) / std per channel; it adds no
-    parameter, so exported networks load into either. HyperGAN's target keeps raw pixels by
+    parameter, so exported networks load into either. HyperGAN's targets keep raw pixels by
     default (runs saved before the option have configs that do not name it)."""
-    from hyperzoo.targets.zoo import CIFAR_MEAN, CIFAR_STD
-
     torch.manual_seed(0)
     std_net, raw_net = cls(standardize=True).double(), cls(standardize=False).double()
     raw_net.load_state_dict(std_net.state_dict())
-    x = torch.rand(5, 3, 32, 32, dtype=torch.float64)
-    by_hand = (x - torch.tensor(CIFAR_MEAN, dtype=torch.float64)[:, None, None]) / torch.tensor(
-        CIFAR_STD, dtype=torch.float64)[:, None, None]
+    x = torch.rand(5, *cls.input_shape, dtype=torch.float64)
+    by_hand = torch.stack([(x[:, c] - m) / s for c, (m, s) in enumerate(zip(mean, std, strict=True))], 1)
     torch.testing.assert_close(std_net(x), raw_net(by_hand))
     assert sum(p.numel() for p in std_net.parameters()) == sum(layer_weights(cls()))
     assert cls().standardize is default

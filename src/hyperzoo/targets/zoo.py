@@ -31,47 +31,60 @@ class DeutschMNIST(nn.Sequential):
         )
 
 
-class HyperGANMNIST(nn.Sequential):
-    """Seed 002's MNIST target: conv 32×1×5×5, conv 32×32×5×5, linear 512→10, no biases.
-
-    Biases are left out as in the reference implementation.
-    """
-
-    input_shape = (1, 28, 28)
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(1, 32, 5, bias=False), *pool_then(nn.LeakyReLU()),
-            nn.Conv2d(32, 32, 5, bias=False), *pool_then(nn.LeakyReLU()),
-            nn.Flatten(),
-            nn.Linear(512, 10, bias=False),
-        )
-
-
-# CIFAR-10's training-set channel means and standard deviations of pixels in [0, 1].
+# Per-channel means and standard deviations of training pixels in [0, 1].
+MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2470, 0.2435, 0.2616)
 
 
-def standardize_cifar(x: torch.Tensor) -> torch.Tensor:
-    """Per-channel standardisation with fixed constants (no parameters, nothing generated)."""
+def standardize_channels(x: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
+    """``(x - mean) / std`` per channel (dimension -3) with fixed constants: no parameters,
+    nothing generated."""
     # new_tensor, not torch.tensor(dtype=x.dtype): torch.fx before 2.11 cannot trace the latter.
-    mean = x.new_tensor(CIFAR_MEAN).view(3, 1, 1)
-    std = x.new_tensor(CIFAR_STD).view(3, 1, 1)
-    return (x - mean) / std
+    return (x - x.new_tensor(mean).view(-1, 1, 1)) / x.new_tensor(std).view(-1, 1, 1)
 
 
-class StandardizedCIFAR(nn.Sequential):
-    """A sequence of layers on CIFAR images, optionally standardised first (`standardize_cifar`)."""
+class Standardized(nn.Sequential):
+    """A sequence of layers on images, optionally standardised first with the class's
+    ``mean`` and ``std`` (`standardize_channels`). The flag adds no parameter, so a network exported from
+    one loads into the other."""
 
-    input_shape = (3, 32, 32)
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
 
     def __init__(self, *layers: nn.Module, standardize: bool) -> None:
         super().__init__(*layers)
         self.standardize = standardize
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(standardize_cifar(x) if self.standardize else x)
+        return super().forward(standardize_channels(x, self.mean, self.std) if self.standardize else x)
+
+
+class StandardizedCIFAR(Standardized):
+    """`Standardized` with CIFAR-10's channel statistics."""
+
+    input_shape = (3, 32, 32)
+    mean, std = CIFAR_MEAN, CIFAR_STD
+
+
+class HyperGANMNIST(Standardized):
+    """Seed 002's MNIST target: conv 32×1×5×5, conv 32×32×5×5, linear 512→10, no biases.
+
+    Biases are left out as in the reference implementation. ``standardize`` maps pixels to
+    (x − 0.1307) / 0.3081 first, as the reference code's MNIST and notMNIST loaders do; off by
+    default so that runs saved before it existed keep their raw-pixel inputs."""
+
+    input_shape = (1, 28, 28)
+    mean, std = MNIST_MEAN, MNIST_STD
+
+    def __init__(self, standardize: bool = False) -> None:
+        super().__init__(
+            nn.Conv2d(1, 32, 5, bias=False), *pool_then(nn.LeakyReLU()),
+            nn.Conv2d(32, 32, 5, bias=False), *pool_then(nn.LeakyReLU()),
+            nn.Flatten(),
+            nn.Linear(512, 10, bias=False),
+            standardize=standardize,
+        )
 
 
 class HyperGANCIFAR(StandardizedCIFAR):
