@@ -1,0 +1,83 @@
+"""Two recipes trained on the same seeds, compared pair by pair: per seed the difference B − A in
+points of test accuracy (mean single network, ensemble of the pool), then the mean over pairs,
+its spread, a paired t statistic and its 95% interval. Reads `hyperzoo evaluate`'s
+metrics-SPLIT.json files; writes JSON.
+
+    python experiments/paired_runs.py --labels standardised raw_pixels \\
+        --pair 0 A/metrics-test.json B/metrics-test.json --pair 1 ... --what "..." --out pairs.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+from pathlib import Path
+from typing import Any
+
+from scipy import stats
+
+from hyperzoo.weights import atomic_write_json
+
+QUANTITIES = {"mean_single": "mean_accuracy", "ensemble_100": "ensemble_accuracy"}
+
+
+def summary(file: Path) -> dict[str, Any]:
+    """A run's accuracies and ensemble NLL from its metrics file."""
+    m = json.loads(file.read_text())
+    out = {k: m[key] for k, key in QUANTITIES.items()}
+    return out | {"ensemble_nll": round(m["ensemble_nll"], 4), "n_networks": m["n_networks"],
+                  "n_examples": m["n_examples"], "file": str(file)}
+
+
+def paired(differences: list[float]) -> dict[str, Any]:
+    """Mean, sample standard deviation, paired t, its two-sided p and 95% interval (points)."""
+    n = len(differences)
+    mean = statistics.fmean(differences)
+    out: dict[str, Any] = {"mean": round(mean, 2)}
+    if n < 2:
+        return out
+    sd = statistics.stdev(differences)
+    se = sd / math.sqrt(n)
+    half = stats.t.ppf(0.975, n - 1) * se
+    out |= {"std_over_pairs": round(sd, 2), "degrees_of_freedom": n - 1,
+            "ci95": [round(mean - half, 2), round(mean + half, 2)]}
+    if se > 0:
+        t = mean / se
+        out |= {"paired_t": round(t, 2), "two_sided_p": round(2 * stats.t.sf(abs(t), n - 1), 3)}
+    return out
+
+
+def compare(labels: tuple[str, str], pairs: list[tuple[int, Path, Path]], what: str) -> dict[str, Any]:
+    """The record: each pair's two summaries and their difference, then the pooled statistics."""
+    a, b = labels
+    key = f"{b}_minus_{a}_points"
+    rows = []
+    for seed, file_a, file_b in pairs:
+        sa, sb = summary(file_a), summary(file_b)
+        rows.append({"seed": seed, a: sa, b: sb,
+                     key: {q: round(100 * (sb[q] - sa[q]), 2) for q in QUANTITIES}})
+    pooled = {q: paired([100 * (r[b][q] - r[a][q]) for r in rows]) for q in QUANTITIES}
+    spread = {label: round(100 * (max(r[label]["mean_single"] for r in rows)
+                                  - min(r[label]["mean_single"] for r in rows)), 2) for label in labels}
+    return {"what": what, "pairs": rows, key: pooled, "seed_spread_points_mean_single": spread}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--labels", nargs=2, required=True, metavar=("A", "B"))
+    parser.add_argument("--pair", nargs=3, action="append", required=True,
+                        metavar=("SEED", "A_FILE", "B_FILE"))
+    parser.add_argument("--what", required=True, help="what was compared, for the record")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    pairs = [(int(s), Path(fa), Path(fb)) for s, fa, fb in args.pair]
+    record = compare(tuple(args.labels), pairs, args.what)
+    atomic_write_json(args.out, record)
+    print(json.dumps(record[f"{args.labels[1]}_minus_{args.labels[0]}_points"], indent=1))
+
+
+if __name__ == "__main__":
+    main()

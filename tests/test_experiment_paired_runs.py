@@ -1,0 +1,38 @@
+"""experiments/paired_runs.py: its differences and paired statistics against scipy's own paired
+t-test on the same numbers, from metrics files written as `hyperzoo evaluate` writes them."""
+
+import json
+
+import pytest
+from scipy import stats
+
+from tests.helpers import load_experiment
+
+
+def metrics(path, mean, ensemble):
+    path.write_text(json.dumps({"mean_accuracy": mean, "ensemble_accuracy": ensemble, "ensemble_nll": 0.1,
+                                "n_networks": 100, "n_examples": 5000}))
+    return path
+
+
+def test_pairs_match_scipys_paired_t_test(tmp_path):
+    a = [(0.70, 0.72), (0.68, 0.71), (0.71, 0.73)]
+    b = [(0.715, 0.73), (0.69, 0.705), (0.712, 0.74)]
+    pairs = [(s, metrics(tmp_path / f"a{s}.json", *a[s]), metrics(tmp_path / f"b{s}.json", *b[s]))
+             for s in range(3)]
+    record = load_experiment("paired_runs").compare(("std", "raw"), pairs, "test")
+    assert [p["raw_minus_std_points"]["mean_single"] for p in record["pairs"]] == [1.5, 1.0, 0.2]
+    for q, index in (("mean_single", 0), ("ensemble_100", 1)):
+        pooled = record["raw_minus_std_points"][q]
+        reference = stats.ttest_rel([x[index] for x in b], [x[index] for x in a])
+        assert pooled["paired_t"] == pytest.approx(reference.statistic, abs=0.005)
+        assert pooled["two_sided_p"] == pytest.approx(reference.pvalue, abs=0.0005)
+        ci = reference.confidence_interval()
+        assert pooled["ci95"] == pytest.approx([100 * ci.low, 100 * ci.high], abs=0.005)
+    assert record["seed_spread_points_mean_single"] == {"std": 3.0, "raw": 2.5}
+
+
+def test_one_pair_gives_its_difference_without_statistics(tmp_path):
+    pairs = [(0, metrics(tmp_path / "a.json", 0.5, 0.5), metrics(tmp_path / "b.json", 0.6, 0.5))]
+    record = load_experiment("paired_runs").compare(("a", "b"), pairs, "one")
+    assert record["b_minus_a_points"]["mean_single"] == {"mean": 10.0}
