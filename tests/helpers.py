@@ -78,3 +78,15 @@ def record_output_dtypes(module: nn.Module, names: set[str]) -> dict[str, torch.
         if name in names:
             mod.register_forward_hook(lambda m, i, o, name=name: seen.update({name: o.dtype}))
     return seen
+
+
+class SilentNet(nn.Sequential):
+    """A digits target whose ReLU ('3') is never active (its inputs are -|x| <= 0, zero only at 0)."""
+
+    def __init__(self):
+        super().__init__(nn.Flatten(), nn.Linear(64, 16), NegativeAbs(), nn.ReLU(), nn.Linear(16, 10))
+
+
+class NegativeAbs(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return -x.abs()

@@ -20,6 +20,7 @@ from hyperzoo.config import Config
 from hyperzoo.data import Dataset, absolute_dataset
 from hyperzoo.data.augment import augment
 from hyperzoo.devices import bf16_emulated, reopen_device, resolve_device, to_device
+from hyperzoo.diagnostics import SILENT_BELOW, activity
 from hyperzoo.errors import ConfigError
 from hyperzoo.evaluation import ensemble_metrics, predict, predict_proba, regression_metrics
 from hyperzoo.methods import Method, resolve_method_config
@@ -55,14 +56,22 @@ class TrainingDiverged(RuntimeError):
 # (at most; data.bn_examples may ask for fewer): a full pass at every validation would cost
 # more than the validation itself.
 VALIDATION_BN_EXAMPLES = 1024
+# Validation examples the dead-layer check runs the validation networks on (one network at a time).
+DIAGNOSIS_EXAMPLES = 256
+
+
+class Validation(NamedTuple):
+    metrics: dict[str, float]
+    activity: dict[str, float]  # each ReLU layer's share of nonzero outputs (`diagnostics.activity`)
 
 
 @torch.no_grad()
 def validate(method: Method, data: Dataset, n_networks: int, seed: int,
-             statistics_x: torch.Tensor | None = None, bn_batch: int = 256) -> dict[str, float]:
+             statistics_x: torch.Tensor | None = None, bn_batch: int = 256) -> Validation:
     """Accuracy (RMSE for a regression set) of ``n_networks`` networks drawn from a fixed noise seed
-    (comparable across steps); a batch-norm target's networks get running statistics from
-    ``statistics_x``."""
+    (comparable across steps), and the activity of the target's ReLU layers in them (on the
+    first `DIAGNOSIS_EXAMPLES` examples); a batch-norm target's networks get running statistics
+    from ``statistics_x``."""
     was_training = method.training
     method.eval()
     n_networks = min(n_networks, method.max_networks or n_networks)  # a fixed set holds this many
@@ -75,8 +84,25 @@ def validate(method: Method, data: Dataset, n_networks: int, seed: int,
         metrics = regression_metrics(predict(method.target, weights, data.x)[..., 0], data.y)
     else:
         metrics = ensemble_metrics(predict_proba(method.target, weights, data.x), data.y)
+    active = activity(method.target, weights, data.x[:DIAGNOSIS_EXAMPLES])
     method.train(was_training)
-    return metrics
+    return Validation(metrics, active)
+
+
+def dead_layer_message(step: int, silent: dict[str, float], before: dict[str, float], networks: int) -> str:
+    """What changed in the dead-layer check: layers newly (nearly) silent, layers active again."""
+    lines = []
+    new = {name: share for name, share in silent.items() if name not in before}
+    if new:
+        shares = ", ".join(f"{name!r} on {share:.2%}" for name, share in new.items())
+        lines.append(f"warning: step {step}: ReLU layer(s) active on under {SILENT_BELOW:.0%} of their "
+                     f"outputs in {networks} validation networks ({shares}): almost no gradient reaches "
+                     "the layers below them, and the run stays near chance while they are; see the "
+                     "README, \"A run that does not learn\"")
+    again = [name for name in before if name not in silent]
+    if again:
+        lines.append(f"note: step {step}: ReLU layer(s) {', '.join(map(repr, again))} active again")
+    return "\n".join(lines)
 
 
 def validation_score(metrics: dict[str, float]) -> float:
@@ -413,6 +439,7 @@ def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progr
     best = validation_score_of(best_meta) if best_meta and best_meta["step"] <= start else None
     n, m = t.noise_batch, t.images_per_noise
     last: dict[str, float] = {}
+    dead: dict[str, float] = {}  # the ReLU layers the last validation found (nearly) silent
     method.train()
     loss_of = torch.compile(method.training_loss) if t.compile else method.training_loss
     bar = tqdm(range(start, t.steps), initial=start, total=t.steps, disable=not (progress and world.main),
@@ -451,9 +478,15 @@ def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progr
             row = rows[-1]
             if validating and world.main:
                 assert s.val_data is not None
-                val = validate(method, s.val_data, t.val_networks, t.seed + 3,
-                               statistics_images(s, VALIDATION_BN_EXAMPLES), config.data.bn_batch)
+                val, active = validate(method, s.val_data, t.val_networks, t.seed + 3,
+                                       statistics_images(s, VALIDATION_BN_EXAMPLES), config.data.bn_batch)
                 row.update({f"val_{k}": v for k, v in val.items() if k != "n_networks"})
+                row.update({f"val_active.{name}": share for name, share in active.items()})
+                silent = {name: share for name, share in active.items() if share < SILENT_BELOW}
+                if silent.keys() != dead.keys():
+                    networks = int(val["n_networks"])
+                    tqdm.write(dead_layer_message(done, silent, dead, networks), file=sys.stderr)
+                dead = silent
                 if t.keep_best and (best is None or validation_score(val) > best):
                     best = validation_score(val)
                     save_checkpoint(run_dir, method, {}, done, {}, name=BEST,

@@ -1,0 +1,61 @@
+import pytest
+import torch
+from torch import nn
+
+from hyperzoo.diagnostics import activity
+from hyperzoo.runs import read_metrics
+from hyperzoo.targets import TargetNet
+from hyperzoo.train import train
+from tests.helpers import tiny_config
+
+
+def mlp_target(backend: str = "loop") -> TargetNet:
+    module = nn.Sequential(nn.Flatten(), nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3), nn.ReLU6())
+    return TargetNet(module, (6,), backend=backend)
+
+
+def random_weights(target: TargetNet, n: int) -> dict[str, torch.Tensor]:
+    gen = torch.Generator().manual_seed(0)
+    return {k: torch.randn(n, *s, generator=gen, dtype=torch.float64) for k, s in target.param_shapes.items()}
+
+
+def test_activity_is_the_share_of_nonzero_outputs_computed_by_hand():
+    target = mlp_target()
+    target.module.double()
+    w = random_weights(target, 4)
+    x = torch.randn(7, 6, dtype=torch.float64)
+    hidden = torch.relu(torch.einsum("bi,noi->nbo", x, w["1.weight"]) + w["1.bias"][:, None])
+    out = torch.einsum("nbi,noi->nbo", hidden, w["3.weight"]) + w["3.bias"][:, None]
+    by_hand = {"2": (hidden > 0).double().mean().item(), "4": (out.clamp(0, 6) != 0).double().mean().item()}
+    assert activity(target, w, x) == pytest.approx(by_hand)
+    assert 0 < by_hand["2"] < 1 and 0 < by_hand["4"] < 1  # the check is not trivial
+
+
+@pytest.mark.parametrize("backend", ["loop", "threads", "vmap", "auto"])
+def test_a_layer_pushed_below_zero_is_silent_on_every_backend_and_the_target_is_left_as_it_was(backend):
+    """(The hooks see one network at a time only on the loop backend: the others switch to it.)"""
+    target = mlp_target(backend)
+    w = {k: v.float() for k, v in random_weights(target, 3).items()}
+    x = torch.randn(8, 6)
+    assert min(activity(target, w, x).values()) > 0.1
+    w["1.bias"] = torch.full((3, 5), -1e3)  # every hidden unit below zero in every network
+    assert activity(target, w, x)["2"] == 0.0
+    assert target.backend == backend
+    assert all(not m._forward_hooks for m in target.module.modules())
+
+
+def test_training_warns_once_when_a_layer_goes_silent(tmp_path, capsys):
+    config = tiny_config("train.steps=6", "target.name=tests.helpers:SilentNet")
+    train(config, tmp_path / "run", progress=False)
+    err = capsys.readouterr().err
+    assert err.count("warning: step 3: ReLU layer(s) active on under 1% of their outputs in 3 validation "
+                     "networks ('3' on 0.00%)") == 1  # silent at steps 3 and 6: said once
+    assert "active again" not in err
+    rows = [r for r in read_metrics(tmp_path / "run") if "val_mean_accuracy" in r]
+    assert [r["val_active.3"] for r in rows] == [0.0, 0.0]  # the trace, in every validation row
+
+
+def test_a_healthy_run_gets_no_warning(tmp_path, capsys):
+    train(tiny_config("train.steps=6"), tmp_path / "run", progress=False)
+    assert "ReLU layer" not in capsys.readouterr().err
+    assert min(r["val_active.2"] for r in read_metrics(tmp_path / "run") if "val_active.2" in r) > 0.1
