@@ -16,6 +16,7 @@ Writes experiments/results/dead-layer-cpu/{report.json,activity.png}; runs go un
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -62,16 +63,18 @@ def figure(traces: dict[str, dict[str, Any]], layer: str, out: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(7.5, 7), sharex=True)
+    floor = 1e-3  # a log scale has no 0: a silent layer is drawn at the floor
     for label, tr in traces.items():
-        top.plot(tr["step"], [100 * a for a in tr["active"][layer]], label=label)
+        top.plot(tr["step"], [max(100 * a, floor) for a in tr["active"][layer]], label=label)
         bottom.plot(tr["step"], [100 * a for a in tr["val_mean_accuracy"]], label=label)
     top.axhline(100 * SILENT_BELOW, color="grey", linestyle=":", label="trainer's warning threshold")
-    top.set_yscale("symlog", linthresh=1)
-    top.set_ylabel(f"ReLU layer '{layer}' (dense, 32 units):\nnonzero outputs (%)")
-    top.legend(fontsize=8)
+    top.set_yscale("log")
+    top.set_ylim(floor / 2, 100)
+    top.set_ylabel(f"ReLU layer '{layer}': nonzero\noutputs (%, 0 drawn at {floor:g})")
+    top.legend(fontsize=8, loc="lower right")
     bottom.set_ylabel("validation accuracy,\nmean of 16 networks (%)")
     bottom.set_xlabel("training step")
-    top.set_title("Small CNN on MNIST, Deutsch method: a dense ReLU layer that goes silent")
+    top.set_title(f"Small CNN on MNIST, Deutsch method: ReLU layer '{layer}' (dense, 32 units)")
     fig.tight_layout()
     fig.savefig(out, dpi=120)
     plt.close(fig)
@@ -80,10 +83,16 @@ def figure(traces: dict[str, dict[str, Any]], layer: str, out: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--data-dir")
     parser.add_argument("--runs", type=Path, default=Path("runs/dead-layer"))
     parser.add_argument("--out", type=Path, default=HERE / "results" / "dead-layer-cpu")
+    parser.add_argument("--redraw", action="store_true", help="only the figure, from --out's report.json")
     args = parser.parse_args()
+    if args.redraw:
+        figure(json.loads((args.out / "report.json").read_text())["runs"], "8", args.out / "activity.png")
+        return
+    if not args.data_dir:
+        parser.error("--data-dir is required (the folder holding mnist/)")
     traces = {}
     for i, (label, sets) in enumerate(SETTINGS.items()):
         run_dir = args.runs / f"setting{i}"
