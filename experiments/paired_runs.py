@@ -1,7 +1,8 @@
 """Two recipes trained on the same seeds, compared pair by pair: per seed the difference B − A in
-points of test accuracy (mean single network, ensemble of the pool), then the mean over pairs,
-its spread, a paired t statistic and its 95% interval. Reads `hyperzoo evaluate`'s
-metrics-SPLIT.json files; writes JSON.
+points of test accuracy (mean single network, ensemble of the pool) and, with ``--ood``, of the
+OOD AUROC by entropy and by mutual information (``ood/ood.json`` beside each metrics file, as
+`hyperzoo ood RUN --out RUN/ood` writes it), then the mean over pairs, its spread, a paired t
+statistic and its 95% interval. Reads `hyperzoo evaluate`'s metrics-SPLIT.json files; writes JSON.
 
     python experiments/paired_runs.py --labels standardised raw_pixels \\
         --pair 0 A/metrics-test.json B/metrics-test.json --pair 1 ... --what "..." --out pairs.json
@@ -21,12 +22,17 @@ from scipy import stats
 from hyperzoo.weights import atomic_write_json
 
 QUANTITIES = {"mean_single": "mean_accuracy", "ensemble_100": "ensemble_accuracy"}
+OOD_QUANTITIES = {"ood_auroc_entropy": "entropy", "ood_auroc_mutual_information": "mutual_information"}
 
 
-def summary(file: Path) -> dict[str, Any]:
-    """A run's accuracies and ensemble NLL from its metrics file."""
+def summary(file: Path, ood: bool = False) -> dict[str, Any]:
+    """A run's accuracies and ensemble NLL from its metrics file; with ``ood`` its OOD AUROCs."""
     m = json.loads(file.read_text())
     out = {k: m[key] for k, key in QUANTITIES.items()}
+    if ood:
+        o = json.loads((file.parent / "ood" / "ood.json").read_text())
+        out |= {k: o["scores"][score]["auroc"] for k, score in OOD_QUANTITIES.items()}
+        out["ood"] = f"{o['inliers']} vs {o['outliers']}, {o['n_networks']} networks"
     return out | {"ensemble_nll": round(m["ensemble_nll"], 4), "n_networks": m["n_networks"],
                   "n_examples": m["n_examples"], "file": str(file)}
 
@@ -49,16 +55,19 @@ def paired(differences: list[float]) -> dict[str, Any]:
     return out
 
 
-def compare(labels: tuple[str, str], pairs: list[tuple[int, Path, Path]], what: str) -> dict[str, Any]:
-    """The record: each pair's two summaries and their difference, then the pooled statistics."""
+def compare(labels: tuple[str, str], pairs: list[tuple[int, Path, Path]], what: str,
+            ood: bool = False) -> dict[str, Any]:
+    """The record: each pair's two summaries and their difference (in points: AUROC x 100 too),
+    then the pooled statistics."""
     a, b = labels
     key = f"{b}_minus_{a}_points"
+    quantities = [*QUANTITIES, *(OOD_QUANTITIES if ood else ())]
     rows = []
     for seed, file_a, file_b in pairs:
-        sa, sb = summary(file_a), summary(file_b)
+        sa, sb = summary(file_a, ood), summary(file_b, ood)
         rows.append({"seed": seed, a: sa, b: sb,
-                     key: {q: round(100 * (sb[q] - sa[q]), 2) for q in QUANTITIES}})
-    pooled = {q: paired([100 * (r[b][q] - r[a][q]) for r in rows]) for q in QUANTITIES}
+                     key: {q: round(100 * (sb[q] - sa[q]), 2) for q in quantities}})
+    pooled = {q: paired([100 * (r[b][q] - r[a][q]) for r in rows]) for q in quantities}
     spread = {label: round(100 * (max(r[label]["mean_single"] for r in rows)
                                   - min(r[label]["mean_single"] for r in rows)), 2) for label in labels}
     return {"what": what, "pairs": rows, key: pooled, "seed_spread_points_mean_single": spread}
@@ -72,9 +81,10 @@ def main() -> None:
                         metavar=("SEED", "A_FILE", "B_FILE"))
     parser.add_argument("--what", required=True, help="what was compared, for the record")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--ood", action="store_true", help="also the OOD AUROCs (RUN/ood/ood.json)")
     args = parser.parse_args()
     pairs = [(int(s), Path(fa), Path(fb)) for s, fa, fb in args.pair]
-    record = compare(tuple(args.labels), pairs, args.what)
+    record = compare(tuple(args.labels), pairs, args.what, args.ood)
     atomic_write_json(args.out, record)
     print(json.dumps(record[f"{args.labels[1]}_minus_{args.labels[0]}_points"], indent=1))
 

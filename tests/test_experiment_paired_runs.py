@@ -36,3 +36,20 @@ def test_one_pair_gives_its_difference_without_statistics(tmp_path):
     pairs = [(0, metrics(tmp_path / "a.json", 0.5, 0.5), metrics(tmp_path / "b.json", 0.6, 0.5))]
     record = load_experiment("paired_runs").compare(("a", "b"), pairs, "one")
     assert record["b_minus_a_points"]["mean_single"] == {"mean": 10.0}
+
+
+def test_ood_aurocs_are_paired_from_the_ood_folder_beside_each_metrics_file(tmp_path):
+    pairs = []
+    for seed, (auroc_a, auroc_b) in enumerate([(0.95, 0.96), (0.94, 0.96)]):
+        files = []
+        for side, auroc in (("a", auroc_a), ("b", auroc_b)):
+            (tmp_path / f"{side}{seed}" / "ood").mkdir(parents=True)
+            files.append(metrics(tmp_path / f"{side}{seed}" / "metrics-test.json", 0.99, 0.99))
+            scores = {"entropy": {"auroc": auroc}, "mutual_information": {"auroc": auroc - 0.01}}
+            (tmp_path / f"{side}{seed}" / "ood" / "ood.json").write_text(json.dumps(
+                {"scores": scores, "inliers": "mnist", "outliers": "notmnist", "n_networks": 100}))
+        pairs.append((seed, *files))
+    record = load_experiment("paired_runs").compare(("a", "b"), pairs, "ood", ood=True)
+    pooled = record["b_minus_a_points"]
+    assert pooled["ood_auroc_entropy"]["mean"] == pooled["ood_auroc_mutual_information"]["mean"] == 1.5
+    assert record["pairs"][0]["a"]["ood"] == "mnist vs notmnist, 100 networks"
