@@ -1,5 +1,6 @@
 """Two recipes trained on the same seeds, compared pair by pair: per seed the difference B − A in
-points of test accuracy (mean single network, ensemble of the pool) and, with ``--ood``, of the
+points of test accuracy (mean single network, ensemble of the pool), in the ensemble's NLL
+(nats) and, with ``--ood``, in points of the
 OOD AUROC by entropy and by mutual information (``ood/ood.json`` beside each metrics file, as
 `hyperzoo ood RUN --out RUN/ood` writes it), then the mean over pairs, its spread, a paired t
 statistic and its 95% interval. Reads `hyperzoo evaluate`'s metrics-SPLIT.json files; writes JSON.
@@ -37,18 +38,18 @@ def summary(file: Path, ood: bool = False) -> dict[str, Any]:
                   "n_examples": m["n_examples"], "file": str(file)}
 
 
-def paired(differences: list[float]) -> dict[str, Any]:
-    """Mean, sample standard deviation, paired t, its two-sided p and 95% interval (points)."""
+def paired(differences: list[float], digits: int = 2) -> dict[str, Any]:
+    """Mean, sample standard deviation, paired t, its two-sided p and 95% interval."""
     n = len(differences)
     mean = statistics.fmean(differences)
-    out: dict[str, Any] = {"mean": round(mean, 2)}
+    out: dict[str, Any] = {"mean": round(mean, digits)}
     if n < 2:
         return out
     sd = statistics.stdev(differences)
     se = sd / math.sqrt(n)
     half = stats.t.ppf(0.975, n - 1) * se
-    out |= {"std_over_pairs": round(sd, 2), "degrees_of_freedom": n - 1,
-            "ci95": [round(mean - half, 2), round(mean + half, 2)]}
+    out |= {"std_over_pairs": round(sd, digits), "degrees_of_freedom": n - 1,
+            "ci95": [round(mean - half, digits), round(mean + half, digits)]}
     if se > 0:
         t = mean / se
         out |= {"paired_t": round(t, 2), "two_sided_p": round(2 * stats.t.sf(abs(t), n - 1), 3)}
@@ -68,9 +69,12 @@ def compare(labels: tuple[str, str], pairs: list[tuple[int, Path, Path]], what: 
         rows.append({"seed": seed, a: sa, b: sb,
                      key: {q: round(100 * (sb[q] - sa[q]), 2) for q in quantities}})
     pooled = {q: paired([100 * (r[b][q] - r[a][q]) for r in rows]) for q in quantities}
+    nll = [r[b]["ensemble_nll"] - r[a]["ensemble_nll"] for r in rows]
     spread = {label: round(100 * (max(r[label]["mean_single"] for r in rows)
                                   - min(r[label]["mean_single"] for r in rows)), 2) for label in labels}
-    return {"what": what, "pairs": rows, key: pooled, "seed_spread_points_mean_single": spread}
+    return {"what": what, "pairs": rows, key: pooled,
+            f"{b}_minus_{a}_ensemble_nll": {"per_pair": [round(d, 4) for d in nll]} | paired(nll, 4),
+            "seed_spread_points_mean_single": spread}
 
 
 def main() -> None:

@@ -9,8 +9,8 @@ from scipy import stats
 from tests.helpers import load_experiment
 
 
-def metrics(path, mean, ensemble):
-    path.write_text(json.dumps({"mean_accuracy": mean, "ensemble_accuracy": ensemble, "ensemble_nll": 0.1,
+def metrics(path, mean, ensemble, nll=0.1):
+    path.write_text(json.dumps({"mean_accuracy": mean, "ensemble_accuracy": ensemble, "ensemble_nll": nll,
                                 "n_networks": 100, "n_examples": 5000}))
     return path
 
@@ -30,6 +30,16 @@ def test_pairs_match_scipys_paired_t_test(tmp_path):
         ci = reference.confidence_interval()
         assert pooled["ci95"] == pytest.approx([100 * ci.low, 100 * ci.high], abs=0.005)
     assert record["seed_spread_points_mean_single"] == {"std": 3.0, "raw": 2.5}
+    assert record["raw_minus_std_ensemble_nll"]["per_pair"] == [0.0, 0.0, 0.0]
+
+
+def test_the_ensemble_nll_difference_keeps_its_small_digits(tmp_path):
+    pairs = [(s, metrics(tmp_path / f"a{s}.json", 0.9, 0.9, nll=0.03),
+              metrics(tmp_path / f"b{s}.json", 0.9, 0.9, nll=0.03 + d))
+             for s, d in enumerate([0.002, 0.004, 0.003])]
+    nll = load_experiment("paired_runs").compare(("a", "b"), pairs, "nll")["b_minus_a_ensemble_nll"]
+    assert nll["per_pair"] == [0.002, 0.004, 0.003]
+    assert nll["mean"] == 0.003 and nll["std_over_pairs"] == 0.001
 
 
 def test_one_pair_gives_its_difference_without_statistics(tmp_path):
