@@ -34,8 +34,13 @@ def summary(file: Path, ood: bool = False) -> dict[str, Any]:
         o = json.loads((file.parent / "ood" / "ood.json").read_text())
         out |= {k: o["scores"][score]["auroc"] for k, score in OOD_QUANTITIES.items()}
         out["ood"] = f"{o['inliers']} vs {o['outliers']}, {o['n_networks']} networks"
-    return out | {"ensemble_nll": round(m["ensemble_nll"], 4), "n_networks": m["n_networks"],
+    # Unrounded: the differences and their statistics are computed from these values.
+    return out | {"ensemble_nll": m["ensemble_nll"], "n_networks": m["n_networks"],
                   "n_examples": m["n_examples"], "file": str(file)}
+
+
+# What must agree for two runs' numbers to be compared.
+SAME = ("n_networks", "n_examples", "ood")
 
 
 def paired(differences: list[float], digits: int = 2) -> dict[str, Any]:
@@ -66,6 +71,10 @@ def compare(labels: tuple[str, str], pairs: list[tuple[int, Path, Path]], what: 
     rows = []
     for seed, file_a, file_b in pairs:
         sa, sb = summary(file_a, ood), summary(file_b, ood)
+        for k in SAME:
+            if sa.get(k) != sb.get(k):
+                raise SystemExit(f"seed {seed}: {k} differs, {sa.get(k)!r} in {file_a} against "
+                                 f"{sb.get(k)!r} in {file_b}; pair runs evaluated alike")
         rows.append({"seed": seed, a: sa, b: sb,
                      key: {q: round(100 * (sb[q] - sa[q]), 2) for q in quantities}})
     pooled = {q: paired([100 * (r[b][q] - r[a][q]) for r in rows]) for q in quantities}

@@ -63,3 +63,12 @@ def test_ood_aurocs_are_paired_from_the_ood_folder_beside_each_metrics_file(tmp_
     pooled = record["b_minus_a_points"]
     assert pooled["ood_auroc_entropy"]["mean"] == pooled["ood_auroc_mutual_information"]["mean"] == 1.5
     assert record["pairs"][0]["a"]["ood"] == "mnist vs notmnist, 100 networks"
+
+
+def test_runs_evaluated_differently_are_refused(tmp_path):
+    a = metrics(tmp_path / "a.json", 0.9, 0.9)
+    b = tmp_path / "b.json"
+    b.write_text(json.dumps({"mean_accuracy": 0.9, "ensemble_accuracy": 0.9, "ensemble_nll": 0.1,
+                             "n_networks": 10, "n_examples": 5000}))
+    with pytest.raises(SystemExit, match="n_networks differs, 100 in .* against 10"):
+        load_experiment("paired_runs").compare(("a", "b"), [(0, a, b)], "mismatch")

@@ -208,9 +208,9 @@ def test_optimizer_state_check_works_with_parameters_off_the_cpu():
 
 
 def test_divergence_check_is_one_fused_check_whatever_the_number_of_tensors():
-    """The per-step finiteness check runs the same few operators for 3 tensors as for 300 (one
-    multi-tensor norm, not a kernel per tensor), and still sees a NaN or an infinity in the last
-    one. Its cost as a fraction of a step is measured in bench/step_time.py, not timed here."""
+    """The per-step finiteness check dispatches the same few operators for 3 tensors as for 300
+    (one multi-tensor norm, not an operator per tensor), and still sees a NaN or an infinity in
+    the last one. Its cost as a fraction of a step is measured in bench/step_time.py, not timed here."""
     from torch.utils._python_dispatch import TorchDispatchMode
 
     from hyperzoo.train import _finite

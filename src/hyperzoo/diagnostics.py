@@ -20,9 +20,10 @@ from hyperzoo.weights import WeightBatch
 # Activations that output exactly zero wherever they are inactive. Functional calls
 # (``F.relu`` inside a forward) are not modules and go unseen.
 ZERO_WHEN_INACTIVE = (nn.ReLU, nn.ReLU6)
-# A layer active on fewer of its outputs than this passes almost no gradient down. Healthy ReLU
-# layers run at 30-70%; in the one dead run measured (README) the layer sat at 0.2%, while a run
-# that recovered dipped to 12%.
+# A layer active on fewer of its outputs than this passes almost no gradient down. In the runs
+# measured (experiments/results/dead-layer-cpu/report.json) the stalled runs' dense layer sat at
+# 0.001-0.3% for 50-160 steps, while the healthy run's dipped to 2.1% at step 10 and recovered by
+# step 20: a margin of 2 on that side, and a stall at 1.4% goes unflagged.
 SILENT_BELOW = 0.01
 
 
@@ -41,26 +42,31 @@ def _one_network_at_a_time(target: TargetNet) -> Iterator[None]:
 def activity(target: TargetNet, weights: WeightBatch, x: torch.Tensor) -> dict[str, float]:
     """For each of the target's ReLU modules (in module order), the share of its outputs that are
     not zero over every network in ``weights`` (N, ...) and every input in ``x`` (B, ...; moved
-    to the weights' device). A module called at several places counts all its calls."""
-    counts: dict[str, list[int]] = {}
+    to the weights' device). A module called at several places counts all its calls. A ReLU
+    after a max-pool (the built-in targets' `pool_then`) counts the pooled outputs, which are
+    active more often than the layer before pooling."""
+    device = next(iter(weights.values())).device
+    active: dict[str, torch.Tensor] = {}  # counted on the device: read once, not once per call
+    total: dict[str, int] = {}
     handles = []
 
     def record(name: str):
         def hook(_module: nn.Module, _inputs: tuple, out: torch.Tensor) -> None:
-            counts[name][0] += int(torch.count_nonzero(out))
-            counts[name][1] += out.numel()
+            active[name] += torch.count_nonzero(out)
+            total[name] += out.numel()
         return hook
 
     for name, module in target.module.named_modules():
         if isinstance(module, ZERO_WHEN_INACTIVE):
-            counts[name] = [0, 0]
+            active[name], total[name] = torch.zeros((), dtype=torch.long, device=device), 0
             handles.append(module.register_forward_hook(record(name)))
-    if not counts:
+    if not active:
         return {}
     try:
         with _one_network_at_a_time(target):
-            target(weights, x.to(next(iter(weights.values())).device))
+            target(weights, x.to(device))
     finally:
         for handle in handles:
             handle.remove()
-    return {name: active / total for name, (active, total) in counts.items() if total}
+    counts = torch.stack(list(active.values())).tolist()
+    return {name: n / total[name] for name, n in zip(active, counts, strict=True) if total[name]}

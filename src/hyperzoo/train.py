@@ -90,15 +90,16 @@ def validate(method: Method, data: Dataset, n_networks: int, seed: int,
 
 
 def dead_layer_message(step: int, silent: dict[str, float], before: dict[str, float], networks: int) -> str:
-    """What changed in the dead-layer check: layers newly (nearly) silent, layers active again."""
+    """What changed in the dead-layer check: layers newly (nearly) silent, layers active again
+    (after a resume the check starts afresh, so a layer still silent is named again)."""
     lines = []
     new = {name: share for name, share in silent.items() if name not in before}
     if new:
         shares = ", ".join(f"{name!r} on {share:.2%}" for name, share in new.items())
         lines.append(f"warning: step {step}: ReLU layer(s) active on under {SILENT_BELOW:.0%} of their "
                      f"outputs in {networks} validation networks ({shares}): almost no gradient reaches "
-                     "the layers below them, and the run stays near chance while they are; see the "
-                     "README, \"A run that does not learn\"")
+                     "the layers below them, so those barely learn while it lasts; see the README, "
+                     "\"A run that does not learn\"")
     again = [name for name in before if name not in silent]
     if again:
         lines.append(f"note: step {step}: ReLU layer(s) {', '.join(map(repr, again))} active again")

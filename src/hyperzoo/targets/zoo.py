@@ -46,8 +46,9 @@ def standardize_channels(x: torch.Tensor, mean: tuple[float, ...], std: tuple[fl
 
 class Standardized(nn.Sequential):
     """A sequence of layers on images, optionally standardised first with the class's
-    ``mean`` and ``std`` (`standardize_channels`). The flag adds no parameter, so a network exported from
-    one loads into the other."""
+    ``mean`` and ``std`` (`standardize_channels`). The flag adds no parameter: a network exported
+    with one setting loads without error into a module built with the other and then computes
+    another function, so build it with the run's ``target_kwargs`` (``manifest.json``)."""
 
     mean: tuple[float, ...]
     std: tuple[float, ...]
