@@ -150,3 +150,17 @@ def test_draws_and_batches_reach_the_device_unchanged():
     if DEVICE == "cuda":
         whole.zero_()  # (on the CPU the "copy" is the tensor itself)
     assert all(torch.equal(g.cpu(), w) for g, w in zip(got, want, strict=True))
+
+
+def test_relu_activity_on_the_device_equals_the_cpus():
+    from hyperzoo.diagnostics import activity
+    from hyperzoo.targets import DigitsNet, TargetNet
+
+    target = TargetNet(DigitsNet(), (1, 8, 8))
+    gen = torch.Generator().manual_seed(0)
+    w = {k: 0.5 * torch.randn(3, *s, generator=gen) for k, s in target.param_shapes.items()}
+    x = torch.rand(16, 1, 8, 8, generator=gen)
+    on_cpu = activity(target, w, x)
+    target.module.to(DEVICE)
+    on_device = activity(target, {k: v.to(DEVICE) for k, v in w.items()}, x)
+    assert on_device.keys() == on_cpu.keys() and on_device == pytest.approx(on_cpu, abs=1e-3)
