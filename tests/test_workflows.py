@@ -32,6 +32,24 @@ def test_exported_networks_load_into_the_plain_module(run, tmp_path):
     assert not torch.allclose(outs[0], outs[1])
 
 
+def test_every_exported_file_names_its_constructor_arguments(tmp_path):
+    """A flag with no weights of its own changes what a state dict computes, so each file
+    carries the constructor's arguments, not only the manifest."""
+    from safetensors import safe_open
+
+    from tests.helpers import DropoutNet
+
+    train(tiny_config("train.steps=2", "target.name=tests.helpers:DropoutNet", "target.kwargs={hidden: 8}"),
+          tmp_path / "run", argv=["x"], progress=False)
+    paths = export_networks(tmp_path / "run", 2, tmp_path / "nets", trust_code=True)
+    for p in paths:
+        with safe_open(str(p), "pt") as f:
+            kwargs = json.loads(f.metadata()["target_kwargs"])
+        assert kwargs == {"hidden": 8}
+        DropoutNet(**kwargs).load_state_dict(load_file(str(p)))
+    assert json.loads((tmp_path / "nets" / "manifest.json").read_text())["target_kwargs"] == {"hidden": 8}
+
+
 def test_evaluate_writes_metrics(run):
     m = evaluate_run(run, n_networks=4, progress=False)
     saved = json.loads((run / "metrics-test.json").read_text())

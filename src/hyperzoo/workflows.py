@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 import time
@@ -220,20 +221,23 @@ def export_networks(run_dir: str | Path, n: int, out: str | Path, seed: int = 0,
     # No manifest while the files change: a crash never leaves one describing other networks.
     (out / "manifest.json").unlink(missing_ok=True)
     buffers = dict(session.target.module.named_buffers())
+    t = session.config.target
     paths = []
     for i in range(n):
         path = out / f"network_{i:04d}.safetensors"
-        # The network's own running statistics (if any) replace the module's.
+        # The network's own running statistics (if any) replace the module's. The constructor's
+        # arguments go in every file: a flag without weights (an input standardisation) changes
+        # the function a state dict computes, and a file may travel without its manifest.
         save_tensors(path, {**buffers, **select(weights, i)},
-                     {"target": session.config.target.name, "run": str(run_dir), "seed": seed,
-                      "index": i})
+                     {"target": t.name, "target_kwargs": json.dumps(t.kwargs, sort_keys=True),
+                      "run": str(run_dir), "seed": seed, "index": i})
         paths.append(path)
-    t = session.config.target
     atomic_write_json(out / "manifest.json", {
         "target": t.name, "target_kwargs": t.kwargs, "input_shape": session.target.input_shape,
         "run": str(run_dir), "seed": seed, "n_networks": n,
         "files": [p.name for p in paths],
-        "load": "module.load_state_dict(safetensors.torch.load_file(path))",
+        "load": "module = <target>(**target_kwargs); "
+                "module.load_state_dict(safetensors.torch.load_file(path))",
     })
     keep = {p.name for p in paths}
     for old in out.iterdir():
