@@ -22,7 +22,7 @@ from scipy import stats
 
 from hyperzoo.weights import atomic_write_json
 
-QUANTITIES = {"mean_single": "mean_accuracy", "ensemble_100": "ensemble_accuracy"}
+QUANTITIES = {"mean_single": "mean_accuracy", "ensemble_pool": "ensemble_accuracy"}  # as over_seeds.py
 OOD_QUANTITIES = {"ood_auroc_entropy": "entropy", "ood_auroc_mutual_information": "mutual_information"}
 
 

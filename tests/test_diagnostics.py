@@ -59,3 +59,13 @@ def test_a_healthy_run_gets_no_warning(tmp_path, capsys):
     train(tiny_config("train.steps=6"), tmp_path / "run", progress=False)
     assert "ReLU layer" not in capsys.readouterr().err
     assert min(r["val_active.2"] for r in read_metrics(tmp_path / "run") if "val_active.2" in r) > 0.1
+
+
+def test_the_message_names_new_silent_layers_and_those_active_again():
+    from hyperzoo.train import dead_layer_message
+
+    message = dead_layer_message(40, {"7": 0.0002}, {"3"}, 16).splitlines()
+    assert message[0].startswith("warning: step 40: ReLU layer(s) active on under 1% of their outputs in "
+                                 "16 validation networks ('7' on 0.02%)")
+    assert message[1] == "note: step 40: ReLU layer(s) '3' active again"
+    assert dead_layer_message(50, {"7": 0.0}, {"7"}, 16) == ""  # nothing changed: nothing said

@@ -22,7 +22,7 @@ def test_pairs_match_scipys_paired_t_test(tmp_path):
              for s in range(3)]
     record = load_experiment("paired_runs").compare(("std", "raw"), pairs, "test")
     assert [p["raw_minus_std_points"]["mean_single"] for p in record["pairs"]] == [1.5, 1.0, 0.2]
-    for q, index in (("mean_single", 0), ("ensemble_100", 1)):
+    for q, index in (("mean_single", 0), ("ensemble_pool", 1)):
         pooled = record["raw_minus_std_points"][q]
         reference = stats.ttest_rel([x[index] for x in b], [x[index] for x in a])
         assert pooled["paired_t"] == pytest.approx(reference.statistic, abs=0.005)

@@ -89,19 +89,18 @@ def validate(method: Method, data: Dataset, n_networks: int, seed: int,
     return Validation(metrics, active)
 
 
-def dead_layer_message(step: int, silent: dict[str, float], before: dict[str, float], networks: int) -> str:
-    """What changed in the dead-layer check: layers newly (nearly) silent, layers active again
-    (after a resume the check starts afresh, so a layer still silent is named again)."""
+def dead_layer_message(step: int, silent: dict[str, float], before: set[str], networks: int) -> str:
+    """What changed in the dead-layer check: layers newly (nearly) silent, with their activity,
+    and layers of ``before`` active again (after a resume the check starts afresh, so a layer
+    still silent is named again)."""
     lines = []
-    new = {name: share for name, share in silent.items() if name not in before}
-    if new:
+    if new := {name: share for name, share in silent.items() if name not in before}:
         shares = ", ".join(f"{name!r} on {share:.2%}" for name, share in new.items())
         lines.append(f"warning: step {step}: ReLU layer(s) active on under {SILENT_BELOW:.0%} of their "
                      f"outputs in {networks} validation networks ({shares}): almost no gradient reaches "
                      "the layers below them, so those barely learn while it lasts; see the README, "
                      "\"A run that does not learn\"")
-    again = [name for name in before if name not in silent]
-    if again:
+    if again := sorted(before - silent.keys()):
         lines.append(f"note: step {step}: ReLU layer(s) {', '.join(map(repr, again))} active again")
     return "\n".join(lines)
 
@@ -440,7 +439,7 @@ def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progr
     best = validation_score_of(best_meta) if best_meta and best_meta["step"] <= start else None
     n, m = t.noise_batch, t.images_per_noise
     last: dict[str, float] = {}
-    dead: dict[str, float] = {}  # the ReLU layers the last validation found (nearly) silent
+    dead: set[str] = set()  # the ReLU layers the last validation found (nearly) silent
     method.train()
     loss_of = torch.compile(method.training_loss) if t.compile else method.training_loss
     bar = tqdm(range(start, t.steps), initial=start, total=t.steps, disable=not (progress and world.main),
@@ -484,10 +483,10 @@ def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progr
                 row.update({f"val_{k}": v for k, v in val.items() if k != "n_networks"})
                 row.update({f"val_active.{name}": share for name, share in active.items()})
                 silent = {name: share for name, share in active.items() if share < SILENT_BELOW}
-                if silent.keys() != dead.keys():
-                    networks = int(val["n_networks"])
-                    tqdm.write(dead_layer_message(done, silent, dead, networks), file=sys.stderr)
-                dead = silent
+                if silent.keys() != dead:
+                    message = dead_layer_message(done, silent, dead, int(val["n_networks"]))
+                    tqdm.write(message, file=sys.stderr)
+                dead = set(silent)
                 if t.keep_best and (best is None or validation_score(val) > best):
                     best = validation_score(val)
                     save_checkpoint(run_dir, method, {}, done, {}, name=BEST,
