@@ -28,6 +28,18 @@ class DropoutNet(nn.Sequential):
                          nn.Linear(hidden, 10))
 
 
+class CenteredNet(nn.Sequential):
+    """A digits target with a non-persistent buffer (a fixed input offset): part of the
+    module's function but not of its state dict."""
+
+    def __init__(self):
+        super().__init__(nn.Flatten(), nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 10))
+        self.register_buffer("offset", torch.full((1, 64), 0.5), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.flatten(1) - self.offset)
+
+
 class TanhNet(nn.Sequential):
     """A digits target the scale gauge does not fit (tanh is not positively homogeneous)."""
 

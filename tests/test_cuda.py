@@ -82,6 +82,23 @@ def test_bf16_reaches_every_layer_on_the_batched_path(name):
     torch.testing.assert_close(low, full, atol=0.05 * full.abs().max().item(), rtol=0)
 
 
+@pytest.mark.parametrize("backend", ["vmap", "loop"])
+def test_a_standardised_target_on_the_device_computes_the_cpus_function(backend):
+    """Its constants are buffers that follow the module to the device."""
+    from hyperzoo.targets import TargetNet, build_target
+
+    module = build_target("lenet_cifar", {"standardize": True})
+    cpu = TargetNet(module, module.input_shape, backend=backend)
+    torch.manual_seed(0)
+    weights = {k: torch.randn(2, *s) * 0.1 for k, s in cpu.param_shapes.items()}
+    x = torch.rand(3, *module.input_shape)
+    expected = cpu(weights, x)
+    module.to(DEVICE)
+    on_device = TargetNet(module, module.input_shape, backend=backend)
+    got = on_device({k: w.to(DEVICE) for k, w in weights.items()}, x.to(DEVICE))
+    torch.testing.assert_close(got.cpu(), expected, atol=1e-4, rtol=1e-4)
+
+
 def test_report_and_ood_of_a_run_on_the_device(tmp_path):
     import numpy as np
 

@@ -50,6 +50,25 @@ def test_every_exported_file_names_its_constructor_arguments(tmp_path):
     assert json.loads((tmp_path / "nets" / "manifest.json").read_text())["target_kwargs"] == {"hidden": 8}
 
 
+def test_exported_files_hold_the_state_dict_and_nothing_else(tmp_path):
+    """A non-persistent buffer is not part of a state dict: the file loads strictly into the
+    plain module, which then computes what the sampled network computes."""
+    from hyperzoo.session import load_run, sample_networks
+    from tests.helpers import CenteredNet
+
+    train(tiny_config("train.steps=2", "target.name=tests.helpers:CenteredNet"), tmp_path / "run",
+          argv=["x"], progress=False)
+    paths = export_networks(tmp_path / "run", 2, tmp_path / "nets", seed=3, trust_code=True)
+    session = load_run(tmp_path / "run", trust_code=True)
+    weights = sample_networks(session, 2, 3)
+    x = torch.rand(5, 1, 8, 8)
+    expected = session.target(weights, x)
+    for i, p in enumerate(paths):
+        net = CenteredNet()
+        net.load_state_dict(load_file(str(p)))  # strict: an extra key is an error
+        torch.testing.assert_close(net(x), expected[i])
+
+
 def test_evaluate_writes_metrics(run):
     m = evaluate_run(run, n_networks=4, progress=False)
     saved = json.loads((run / "metrics-test.json").read_text())

@@ -220,7 +220,11 @@ def export_networks(run_dir: str | Path, n: int, out: str | Path, seed: int = 0,
     weights = sample_networks(session, n, seed, progress=True)
     # No manifest while the files change: a crash never leaves one describing other networks.
     (out / "manifest.json").unlink(missing_ok=True)
-    buffers = dict(session.target.module.named_buffers())
+    # The module's persistent buffers only: a non-persistent one is not in a state dict, so
+    # saving it would make every file fail a strict load_state_dict.
+    module = session.target.module
+    state = module.state_dict()
+    buffers = {k: b for k, b in module.named_buffers() if k in state}
     t = session.config.target
     paths = []
     for i in range(n):

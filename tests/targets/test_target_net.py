@@ -147,6 +147,9 @@ def test_image_targets_standardize_their_input_with_fixed_constants(cls, default
     by_hand = torch.stack([(x[:, c] - m) / s for c, (m, s) in enumerate(zip(mean, std, strict=True))], 1)
     torch.testing.assert_close(std_net(x), raw_net(by_hand))
     assert sum(p.numel() for p in std_net.parameters()) == sum(layer_weights(cls()))
+    # The constants are buffers that move with the module but stay out of its state dict.
+    assert std_net.state_dict().keys() == dict(std_net.named_parameters()).keys()
+    assert std_net.channel_mean.dtype == torch.float64
     assert cls().standardize is default
 
 

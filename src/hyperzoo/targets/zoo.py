@@ -37,18 +37,12 @@ CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2470, 0.2435, 0.2616)
 
 
-def standardize_channels(x: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
-    """``(x - mean) / std`` per channel (dimension -3) with fixed constants: no parameters,
-    nothing generated."""
-    # new_tensor, not torch.tensor(dtype=x.dtype): torch.fx before 2.11 cannot trace the latter.
-    return (x - x.new_tensor(mean).view(-1, 1, 1)) / x.new_tensor(std).view(-1, 1, 1)
-
-
 class Standardized(nn.Sequential):
-    """A sequence of layers on images, optionally standardised first with the class's
-    ``mean`` and ``std`` (`standardize_channels`). The flag adds no parameter: a network exported
-    with one setting loads without error into a module built with the other and then computes
-    another function, so build it with the run's ``target_kwargs`` (``manifest.json``)."""
+    """A sequence of layers on images, optionally standardised first, ``(x - mean) / std`` per
+    channel with the class's fixed ``mean`` and ``std``: no parameters, nothing generated. The
+    flag adds no parameter: a network exported with one setting loads without error into a
+    module built with the other and then computes another function, so build it with the run's
+    ``target_kwargs`` (``manifest.json``)."""
 
     mean: tuple[float, ...]
     std: tuple[float, ...]
@@ -56,9 +50,14 @@ class Standardized(nn.Sequential):
     def __init__(self, *layers: nn.Module, standardize: bool) -> None:
         super().__init__(*layers)
         self.standardize = standardize
+        # Buffers, so they move with the module: built from Python floats at every call they
+        # were a blocking host-to-device copy per forward on a GPU. Not persistent, so neither
+        # state dicts nor exported networks hold them.
+        self.register_buffer("channel_mean", torch.tensor(self.mean).view(-1, 1, 1), persistent=False)
+        self.register_buffer("channel_std", torch.tensor(self.std).view(-1, 1, 1), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(standardize_channels(x, self.mean, self.std) if self.standardize else x)
+        return super().forward((x - self.channel_mean) / self.channel_std if self.standardize else x)
 
 
 class StandardizedCIFAR(Standardized):
