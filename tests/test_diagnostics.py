@@ -1,5 +1,6 @@
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from hyperzoo.diagnostics import activity
@@ -31,6 +32,45 @@ def test_activity_is_the_share_of_nonzero_outputs_computed_by_hand():
     assert 0 < by_hand["2"] < 1 and 0 < by_hand["4"] < 1  # the check is not trivial
 
 
+class Block(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Linear(5, 5), nn.Linear(5, 5)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return F.relu6(self.b(torch.relu(self.a(h))))
+
+
+class FunctionalNet(nn.Module):
+    """ReLUs called as functions, in the root's forward and in a submodule's."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.block, self.fc3 = nn.Linear(6, 5), Block(), nn.Linear(5, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc3(self.block(F.relu(self.fc1(x)))).relu()
+
+
+def test_functional_relus_are_counted_by_their_module_and_place():
+    target = TargetNet(FunctionalNet().double(), (6,), backend="loop")
+    w = random_weights(target, 4)
+    x = torch.randn(7, 6, dtype=torch.float64)
+
+    def linear(h, name):
+        return torch.einsum("nbi,noi->nbo", h, w[f"{name}.weight"]) + w[f"{name}.bias"][:, None]
+
+    h1 = torch.relu(linear(x.expand(4, 7, 6), "fc1"))
+    h2 = torch.relu(linear(h1, "block.a"))
+    h3 = linear(h2, "block.b").clamp(0, 6)
+    out = torch.relu(linear(h3, "fc3"))
+    by_hand = {name: (h != 0).double().mean().item()
+               for name, h in {"relu#1": h1, "block.relu#1": h2, "block.relu6#2": h3, "relu#2": out}.items()}
+    got = activity(target, w, x)
+    assert got == pytest.approx(by_hand) and list(got) == list(by_hand)  # forward order
+    assert all(0 < share < 1 for share in by_hand.values())
+
+
 @pytest.mark.parametrize("backend", ["loop", "threads", "vmap", "auto"])
 def test_a_layer_pushed_below_zero_is_silent_on_every_backend_and_the_target_is_left_as_it_was(backend):
     """(The hooks see one network at a time only on the loop backend: the others switch to it.)"""
@@ -41,7 +81,7 @@ def test_a_layer_pushed_below_zero_is_silent_on_every_backend_and_the_target_is_
     w["1.bias"] = torch.full((3, 5), -1e3)  # every hidden unit below zero in every network
     assert activity(target, w, x)["2"] == 0.0
     assert target.backend == backend
-    assert all(not m._forward_hooks for m in target.module.modules())
+    assert all(not m._forward_hooks and not m._forward_pre_hooks for m in target.module.modules())
 
 
 def test_training_warns_once_when_a_layer_goes_silent(tmp_path, capsys):

@@ -12,14 +12,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from hyperzoo.targets import TargetNet
 from hyperzoo.weights import WeightBatch
 
-# Activations that output exactly zero wherever they are inactive. Functional calls
-# (``F.relu`` inside a forward) are not modules and go unseen.
+# Activations that output exactly zero wherever they are inactive: modules, and the same as
+# functional calls in a module's own forward (a user's ``F.relu(self.fc(x))``).
 ZERO_WHEN_INACTIVE = (nn.ReLU, nn.ReLU6)
+_RELU_FUNCTIONS = {F.relu: "relu", torch.relu: "relu", torch.relu_: "relu", torch.Tensor.relu: "relu",
+                   torch.Tensor.relu_: "relu", F.relu6: "relu6"}
 # A layer active on fewer of its outputs than this passes almost no gradient down. In the runs
 # measured (experiments/results/dead-layer-cpu/report.json) the stalled runs' dense layer sat at
 # 0.001-0.3% for 50-160 steps, while the healthy run's dipped to 2.1% at step 10 and recovered by
@@ -38,35 +42,80 @@ def _one_network_at_a_time(target: TargetNet) -> Iterator[None]:
         target.backend = before
 
 
+class _Counts:
+    """Nonzero and total outputs per layer name, in the order first seen; the nonzero counts
+    stay on the device (read once, not once per call)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.active: dict[str, torch.Tensor] = {}
+        self.total: dict[str, int] = {}
+
+    def add(self, name: str, out: torch.Tensor) -> None:
+        if name not in self.active:
+            self.active[name], self.total[name] = torch.zeros((), dtype=torch.long, device=self.device), 0
+        self.active[name] += torch.count_nonzero(out)
+        self.total[name] += out.numel()
+
+    def shares(self) -> dict[str, float]:
+        counts = torch.stack(list(self.active.values())).tolist() if self.active else []
+        return {name: n / self.total[name] for name, n in zip(self.active, counts, strict=True)
+                if self.total[name]}
+
+
+class _FunctionalReLUs(TorchFunctionMode):
+    """Counts the ReLUs a module's forward calls as functions, named ``OWNER.relu#k``: the k-th
+    such call in that module's forward (``relu#k`` in the root's). Calls inside a ReLU module's
+    own forward are left to its hook."""
+
+    def __init__(self, counts: _Counts) -> None:
+        super().__init__()
+        self.counts = counts
+        self.stack: list[tuple[str, nn.Module]] = []
+        self.calls: dict[str, int] = {}
+
+    def enter(self, name: str, module: nn.Module) -> None:
+        self.stack.append((name, module))
+        self.calls[name] = 0  # numbered afresh in each call of the module
+
+    def leave(self) -> None:
+        self.stack.pop()
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        kind = _RELU_FUNCTIONS.get(func)
+        if kind is not None and self.stack and not isinstance(self.stack[-1][1], ZERO_WHEN_INACTIVE):
+            owner = self.stack[-1][0]
+            self.calls[owner] += 1
+            place = f"{kind}#{self.calls[owner]}"
+            self.counts.add(f"{owner}.{place}" if owner else place, out)
+        return out
+
+
 @torch.no_grad()
 def activity(target: TargetNet, weights: WeightBatch, x: torch.Tensor) -> dict[str, float]:
-    """For each of the target's ReLU modules (in module order), the share of its outputs that are
-    not zero over every network in ``weights`` (N, ...) and every input in ``x`` (B, ...; moved
-    to the weights' device). A module called at several places counts all its calls. A ReLU
-    after a max-pool (the built-in targets' `pool_then`) counts the pooled outputs, which are
-    active more often than the layer before pooling."""
-    device = next(iter(weights.values())).device
-    active: dict[str, torch.Tensor] = {}  # counted on the device: read once, not once per call
-    total: dict[str, int] = {}
+    """For each ReLU of the target, the share of its outputs that are not zero over every network
+    in ``weights`` (N, ...) and every input in ``x`` (B, ...; moved to the weights' device), in
+    the order of the forward pass. A ReLU module goes by its name and counts all its calls if it
+    is called at several places; a functional ReLU (``F.relu``, ``torch.relu``, ``x.relu()``,
+    ``F.relu6``) goes by its module's name and its place among that forward's calls,
+    ``OWNER.relu#k``. A ReLU after a max-pool (the built-in targets' `pool_then`) counts the
+    pooled outputs, which are active more often than the layer before pooling."""
+    counts = _Counts(next(iter(weights.values())).device)
+    functional = _FunctionalReLUs(counts)
     handles = []
-
-    def record(name: str):
-        def hook(_module: nn.Module, _inputs: tuple, out: torch.Tensor) -> None:
-            active[name] += torch.count_nonzero(out)
-            total[name] += out.numel()
-        return hook
-
     for name, module in target.module.named_modules():
         if isinstance(module, ZERO_WHEN_INACTIVE):
-            active[name], total[name] = torch.zeros((), dtype=torch.long, device=device), 0
-            handles.append(module.register_forward_hook(record(name)))
-    if not active:
-        return {}
+            handles.append(module.register_forward_hook(
+                lambda _m, _i, out, name=name: counts.add(name, out)))
+        handles.append(module.register_forward_pre_hook(
+            lambda m, _i, name=name: functional.enter(name, m)))
+        # always_call: the stack stays balanced when a forward raises.
+        handles.append(module.register_forward_hook(lambda *_: functional.leave(), always_call=True))
     try:
-        with _one_network_at_a_time(target):
-            target(weights, x.to(device))
+        with _one_network_at_a_time(target), functional:
+            target(weights, x.to(counts.device))
     finally:
         for handle in handles:
             handle.remove()
-    counts = torch.stack(list(active.values())).tolist()
-    return {name: n / total[name] for name, n in zip(active, counts, strict=True) if total[name]}
+    return counts.shares()
