@@ -11,16 +11,25 @@ notMNIST AUROC >= 0.95 by predictive entropy.
     python experiments/paper_scale.py --out experiments/results/deutsch-mnist-paper-settings \\
         --run "λ = 10³, constant (the paper)=experiments/results/deutsch-mnist-paper" \\
         --run "λ = 10⁴, cosine=experiments/results/deutsch-mnist-paper-cos-lam1e4"
+
+Runs given the same label are training seeds of one setting (each row names its ``train.seed``
+from the run's config.yaml). Where at least two settings have two or more seeds, the report also
+sets the spread across settings against the spread across seeds: per quantity, a one-way
+analysis of variance over those settings (F and its p-value) and both standard deviations.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import statistics
 from pathlib import Path
 from typing import Any
 
 import matplotlib
+import yaml
+from scipy import stats
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -29,6 +38,15 @@ from hyperzoo.runs import read_metrics  # noqa: E402
 from hyperzoo.weights import atomic_write_json, atomic_write_text  # noqa: E402
 
 TARGET_ACCURACY, TARGET_AUROC = 0.99, 0.95
+# Compared across settings and seeds: (name, how to read it off a summary, format).
+QUANTITIES = {
+    "single_mean": (lambda s: s["single_mean"], "{:.2%}"),
+    "ensemble_of_100": (lambda s: s["ensemble_of_100"], "{:.2%}"),
+    "ensemble_nll": (lambda s: s["ensemble_nll"], "{:.4f}"),
+    "disagreement": (lambda s: s["disagreement"], "{:.2%}"),
+    "auroc_entropy": (lambda s: s["ood"]["entropy"], "{:.3f}"),
+    "auroc_mutual_information": (lambda s: s["ood"]["mutual_information"], "{:.3f}"),
+}
 
 
 def ood_of(run: Path) -> dict[str, Any]:
@@ -59,8 +77,10 @@ def summarise(label: str, run: Path) -> dict[str, Any]:
     val_file = run / "metrics-val.json"
     seed_protocol = (json.loads(val_file.read_text()).get("independent_ensembles")
                      if val_file.is_file() else None)
+    config = yaml.safe_load((run / "config.yaml").read_text()) if (run / "config.yaml").is_file() else {}
     return {
-        "label": label, "run": str(run), "steps": rows[-1]["step"],
+        "label": label, "run": str(run), "seed": config.get("train", {}).get("seed"),
+        "steps": rows[-1]["step"],
         "test_networks": test["n_networks"], "test_examples": test["n_examples"],
         "single_mean": test["mean_accuracy"], "single_std": test["std_accuracy"],
         "ensemble_of_100": of_100, "ensemble_of_pool": test["ensemble_accuracy"],
@@ -76,20 +96,78 @@ def summarise(label: str, run: Path) -> dict[str, Any]:
     }
 
 
+def settings_against_seeds(settings: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """For the labels with two or more runs (seeds), per quantity: each setting's values and
+    mean, the seeds' pooled standard deviation within a setting, the standard deviation of the
+    settings' means, and a one-way ANOVA of the settings (None with fewer than two such labels)."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for s in settings:
+        groups.setdefault(s["label"], []).append(s)
+    groups = {label: runs for label, runs in groups.items() if len(runs) >= 2}
+    if len(groups) < 2:
+        return None
+    out: dict[str, Any] = {"settings": {label: [r["seed"] for r in runs] for label, runs in groups.items()},
+                           "quantities": {}}
+    for name, (read, _) in QUANTITIES.items():
+        values = [[read(r) for r in runs] for runs in groups.values()]
+        means = [statistics.fmean(v) for v in values]
+        within = sum((x - m) ** 2 for v, m in zip(values, means, strict=True) for x in v)
+        dof = sum(map(len, values)) - len(values)
+        anova = stats.f_oneway(*values)
+        out["quantities"][name] = {
+            "values": dict(zip(groups, values, strict=True)), "means": dict(zip(groups, means, strict=True)),
+            "seed_std_pooled": math.sqrt(within / dof), "settings_std": statistics.stdev(means),
+            # Undefined (no spread at all) as None: JSON has no NaN.
+            **{k: float(v) if math.isfinite(v) else None
+               for k, v in (("f", anova.statistic), ("p", anova.pvalue))},
+            "dof": [len(values) - 1, dof]}
+    return out
+
+
+def _seed_lines(comparison: dict[str, Any]) -> list[str]:
+    labels = list(comparison["settings"])
+    lines = ["## Settings against seeds", "",
+             f"Settings with two or more training seeds ({', '.join(labels)}). Per quantity: each "
+             "setting's mean over its seeds, the seeds' pooled standard deviation within a setting, "
+             "the standard deviation of the settings' means, and a one-way ANOVA of the settings "
+             "(F with its degrees of freedom, p). A large p: the settings' differences are within what "
+             "their seeds' spread could make (with two seeds a setting, only large differences show).",
+             "",
+             f"| quantity | {' | '.join(labels)} | seeds' std | settings' std | F | p |",
+             "|---|" + "---|" * (len(labels) + 4)]
+    for name, q in comparison["quantities"].items():
+        fmt = QUANTITIES[name][1]
+        lines.append(f"| {name} | {' | '.join(fmt.format(q['means'][label]) for label in labels)} | "
+                     f"{fmt.format(q['seed_std_pooled'])} | {fmt.format(q['settings_std'])} | "
+                     + (f"F({q['dof'][0]}, {q['dof'][1]}) = {q['f']:.2f} | {q['p']:.2f} |"
+                        if q["f"] is not None else "— | — |"))
+    return lines
+
+
+def _name(s: dict[str, Any]) -> str:
+    """The row's name: the label, with the training seed where the config names one."""
+    return s["label"] if s["seed"] is None else f"{s['label']}, seed {s['seed']}"
+
+
 def _protocol(p: dict[str, Any] | None) -> str:
     return "not run" if p is None else f"{p['majority_mean']:.2%} ± {p['majority_std']:.2%}"
 
 
 def figure(settings: list[dict[str, Any]], path: Path) -> None:
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
-    for i, s in enumerate(settings):
-        c, colour = s["curve"], f"C{i}"
-        axes[0].plot(c["step"], [100 * a for a in c["val_ensemble_accuracy"]], color=colour,
-                     label=f"{s['label']}: ensemble")
-        axes[0].plot(c["step"], [100 * a for a in c["val_mean_accuracy"]], color=colour, ls="--",
-                     label=f"{s['label']}: single (mean)")
-        axes[1].plot(c["step"], c["entropy"], color=colour, label=s["label"])
-        axes[2].plot(c["step"], c["lr"], color=colour, label=s["label"])
+    colours = {label: f"C{i}" for i, label in enumerate(dict.fromkeys(s["label"] for s in settings))}
+    seen: set[str] = set()
+    for s in settings:
+        # One colour per setting; a setting's later seeds lighter.
+        c, colour, name = s["curve"], colours[s["label"]], _name(s)
+        alpha = 0.45 if s["label"] in seen else 1.0
+        seen.add(s["label"])
+        axes[0].plot(c["step"], [100 * a for a in c["val_ensemble_accuracy"]], color=colour, alpha=alpha,
+                     label=f"{name}: ensemble")
+        axes[0].plot(c["step"], [100 * a for a in c["val_mean_accuracy"]], color=colour, alpha=alpha,
+                     ls="--", label=f"{name}: single (mean)")
+        axes[1].plot(c["step"], c["entropy"], color=colour, alpha=alpha, label=name)
+        axes[2].plot(c["step"], c["lr"], color=colour, alpha=alpha, label=name)
     axes[0].set(xlabel="training step", ylabel="validation accuracy (%)", ylim=(97.5, 99.5),
                 title="validation (16 networks, 5,000 images)")
     axes[1].set(xlabel="training step", ylabel="entropy estimate (nats)",
@@ -113,6 +191,7 @@ def main() -> None:
     if bad:
         raise SystemExit(f"--run {bad[0]!r}: expected LABEL=RUN_DIR")
     settings = [summarise(label, Path(run)) for label, run in pairs]
+    comparison = settings_against_seeds(settings)
     args.out.mkdir(parents=True, exist_ok=True)
     figure(settings, args.out / "training.png")
     lines = ["# Seed 001's MNIST recipe at paper scale: settings side by side", "",
@@ -126,16 +205,19 @@ def main() -> None:
              "|---|---|---|---|---|---|---|---|---|---|"]
     for s in settings:
         lines.append(
-            f"| {s['label']} | {s['single_mean']:.2%} ± {s['single_std']:.2%} | {s['ensemble_of_100']:.2%} | "
+            f"| {_name(s)} | {s['single_mean']:.2%} ± {s['single_std']:.2%} | {s['ensemble_of_100']:.2%} | "
             f"{s['single_nll']:.4f} / {s['ensemble_nll']:.4f} | {s['ensemble_ece']:.4f} | "
             f"{s['disagreement']:.2%} | {s['ood']['entropy']:.3f} / {s['ood']['mutual_information']:.3f} | "
             f"{s['entropy_estimate']:.0f} | {_protocol(s['seed_protocol'])} | "
             f"{'yes' if s['meets_target'] else 'no'} |")
     lines += ["", "![training](training.png)", ""]
+    if comparison:
+        lines += [*_seed_lines(comparison), ""]
     atomic_write_text(args.out / "report.md", "\n".join(lines))
     atomic_write_json(args.out / "report.json", {"target": {"ensemble_of_100": TARGET_ACCURACY,
                                                              "auroc_entropy": TARGET_AUROC},
-                                                  "settings": settings})
+                                                  "settings": settings,
+                                                  "settings_against_seeds": comparison})
     print("\n".join(lines))
 
 

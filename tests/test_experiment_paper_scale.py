@@ -76,3 +76,32 @@ def test_seed_001s_protocol_is_reported_where_the_run_has_it(paper_scale, tmp_pa
     s = paper_scale.summarise("x", run)
     assert s["seed_protocol"] == {"count": 20, "size": 200, "majority_mean": 0.9889, "majority_std": 0.0002}
     assert paper_scale._protocol(s["seed_protocol"]) == "98.89% ± 0.02%"
+
+
+def test_settings_are_set_against_their_seeds_by_a_one_way_anova(paper_scale, tmp_path):
+    """F computed by hand from the definitions; the seed read from each run's config."""
+    import statistics
+
+    values = {"A": [0.990, 0.986], "B": [0.980, 0.983, 0.982], "C": [0.970]}  # C: one seed, left out
+    settings = []
+    for label, accs in values.items():
+        for seed, acc in enumerate(accs):
+            run = _run(tmp_path / f"{label}{seed}", acc, 0.96)
+            (run / "config.yaml").write_text(f"train:\n  seed: {seed}\n")
+            settings.append(paper_scale.summarise(label, run))
+    got = paper_scale.settings_against_seeds(settings)
+    assert got["settings"] == {"A": [0, 1], "B": [0, 1, 2]}
+    q = got["quantities"]["ensemble_of_100"]
+    a, b = values["A"], values["B"]
+    grand = statistics.fmean(a + b)
+    between = 2 * (statistics.fmean(a) - grand) ** 2 + 3 * (statistics.fmean(b) - grand) ** 2  # k - 1 = 1
+    within = sum((x - statistics.fmean(v)) ** 2 for v in (a, b) for x in v) / 3  # N - k = 3
+    assert q["f"] == pytest.approx(between / within) and q["dof"] == [1, 3]
+    assert q["seed_std_pooled"] == pytest.approx(within ** 0.5)
+    assert q["settings_std"] == pytest.approx(statistics.stdev([statistics.fmean(a), statistics.fmean(b)]))
+    assert 0 < q["p"] < 1
+    assert got["quantities"]["auroc_entropy"]["seed_std_pooled"] == 0
+    assert got["quantities"]["auroc_entropy"]["f"] is None  # no spread at all: undefined, not NaN
+    assert "| auroc_entropy | 0.960 | 0.960 | 0.000 | 0.000 | — | — |" in paper_scale._seed_lines(got)
+    assert paper_scale._name(settings[1]) == "A, seed 1"
+    assert paper_scale.settings_against_seeds(settings[:3]) is None  # one setting with seeds
