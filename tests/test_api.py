@@ -144,3 +144,133 @@ def test_large_in_memory_data_is_not_copied_and_must_be_given_again(tmp_path, mo
         run.evaluate(networks=2)
     xt, yt = digits("test")
     assert hyperzoo.load(tmp_path / "run", trust_code=True).evaluate(xt, yt, networks=2)["n_examples"] == 300
+
+
+class BNNet(nn.Module):
+    """A batch-norm target (tests.test_api:BNNet): its networks need running statistics."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.BatchNorm1d(16), nn.ReLU(),
+                                  nn.Linear(16, 10))
+
+    def forward(self, x):
+        return self.body(x)
+
+
+def test_a_batch_norm_run_whose_data_stayed_in_memory_samples_evaluates_and_reopens(tmp_path, monkeypatch):
+    import hyperzoo.api
+
+    monkeypatch.setattr(hyperzoo.api, "DATA_LIMIT_BYTES", 0)
+    x, y = digits("train")
+    xt, yt = digits("test")
+    run = hyperzoo.fit(BNNet(), (x, y), out=tmp_path / "run", name="big", train=FAST, method=TINY_METHOD,
+                       progress=False)
+    weights = run.sample(3)
+    assert weights["body.2.running_var"].shape == (3, 16)  # statistics from the data fit was given
+    assert run.predict_proba(xt[:5], networks=3).shape == (3, 5, 10)
+    assert run.evaluate(xt, yt, networks=3)["n_examples"] == 300
+    assert "train_data=(x, y)" in (tmp_path / "run" / "REOPEN.txt").read_text()
+    with pytest.raises(RunError, match=r"training data \(<in-memory big>\) was not kept .* "
+                                       r"hyperzoo.load\(run_dir, train_data=\(x, y\)\)"):
+        hyperzoo.load(tmp_path / "run", trust_code=True).sample(3)
+    again = hyperzoo.load(tmp_path / "run", trust_code=True, train_data=(x, y)).sample(3)
+    assert all(torch.equal(again[k], weights[k]) for k in weights)  # the same training split
+    monkeypatch.setattr(hyperzoo.api, "DATA_LIMIT_BYTES", 2**30)
+    hyperzoo.fit(Net(), (x, y), out=tmp_path / "small", train=FAST, method=TINY_METHOD, progress=False)
+    with pytest.raises(ConfigError, match="train_data is for runs whose data was kept in memory only"):
+        hyperzoo.load(tmp_path / "small", trust_code=True, train_data=(x, y))
+
+
+class SlopeNet(nn.Module):
+    """Its argument lives only in a submodule (tests.test_api:SlopeNet): no attribute to read back."""
+
+    def __init__(self, slope: float = 0.01):
+        super().__init__()
+        self.body = nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.LeakyReLU(slope), nn.Linear(16, 10))
+
+    def forward(self, x):
+        return self.body(x)
+
+
+def test_a_module_whose_arguments_cannot_be_read_back_is_not_recorded_as_the_default(tmp_path):
+    run = hyperzoo.fit(SlopeNet(0.3), digits("train"), out=tmp_path / "run", train=FAST, method=TINY_METHOD,
+                       progress=False)
+    assert run.config.target.name == "<in-memory SlopeNet>"  # not tests.test_api:SlopeNet with 0.01
+    assert "constructor arguments are unknown" in (tmp_path / "run" / "REOPEN.txt").read_text()
+    run = hyperzoo.fit(SlopeNet(0.3), digits("train"), out=tmp_path / "given", train=FAST,
+                       method=TINY_METHOD, target={"kwargs": {"slope": 0.3}}, progress=False)
+    assert run.config.target.name == "tests.test_api:SlopeNet"  # given: rebuilt, compared, recorded
+
+
+def test_fit_leaves_the_callers_module_as_it_was(tmp_path):
+    net = Net().train()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    run = hyperzoo.fit(net, digits("train"), out=tmp_path / "run", train=FAST, method=TINY_METHOD,
+                       progress=False)
+    assert net.training and run.target.module is not net
+    assert all(torch.equal(v, before[k]) for k, v in net.state_dict().items())
+
+
+class SequenceNet(nn.Module):
+    """A Conv1d over sequences of 4 channels × 16 steps."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv1d(4, 6, 3), nn.ReLU(), nn.Flatten(), nn.Linear(6 * 14, 3))
+
+    def forward(self, x):
+        return self.body(x)
+
+
+def test_inputs_of_the_given_input_shape_are_taken_as_they_are(tmp_path):
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.randn(80, 4, 16, generator=gen), torch.randint(0, 3, (80,), generator=gen)
+    run = hyperzoo.fit(SequenceNet(), (x, y), out=tmp_path / "run", input_shape=(4, 16), train=FAST,
+                       method=TINY_METHOD, progress=False)
+    assert run.target.input_shape == (4, 16)
+    probs = run.predict_proba(x[:5], networks=2)
+    first = {k: v[0] for k, v in run.sample(2).items()}
+    expected = torch.func.functional_call(SequenceNet(), first, (x[:5],))
+    torch.testing.assert_close(probs[0], expected.softmax(-1))  # not reshaped on the way
+    from hyperzoo.data.custom import as_images
+
+    ambiguous = torch.randn(2, 2, 5, 3)  # C=2, H=5, W=3: would be guessed as channels-last
+    assert torch.equal(as_images(ambiguous, "x", (2, 5, 3)), ambiguous)
+    assert as_images(ambiguous, "x").shape == (2, 3, 2, 5)  # the guess, without a shape
+
+
+class Tied(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b, self.c = nn.Linear(64, 64), nn.Linear(64, 64), nn.Linear(64, 10)
+        self.b.weight = self.a.weight
+
+    def forward(self, x):
+        return self.c(torch.relu(self.b(torch.relu(self.a(x.flatten(1))))))
+
+
+class TwoOutputs(Net):
+    def forward(self, x):
+        return self.body(x), x
+
+
+def test_what_a_user_model_or_data_gets_wrong_is_one_line(tmp_path):
+    x, y = digits("train")
+    cases = [
+        (Tied(), (x, y), ConfigError,
+         r"parameter 'b.weight' is the same tensor as 'a.weight' \(tied weights\)"),
+        (TwoOutputs(), (x, y), ConfigError, r"returns a tuple; its forward must return one tensor"),
+        (nn.Sequential(nn.Flatten(), nn.BatchNorm1d(64), nn.Linear(64, 10)), (x, y), ConfigError,
+         "normalisation layer '1' .* does not directly follow a conv or linear layer"),
+        (Net(), (torch.where(torch.arange(len(x))[:, None, None, None] == 7, torch.nan, x), y), DataError,
+         "data x: inputs must be finite; example 7 holds NaN or infinity"),
+        (Net(), (x[:0], y[:0]), DataError, "data: no examples"),
+    ]
+    for i, (module, data, error, message) in enumerate(cases):
+        with pytest.raises(error, match=message):
+            hyperzoo.fit(module, data, out=tmp_path / str(i), train=FAST, method=TINY_METHOD, progress=False)
+    run = hyperzoo.fit(Net(classes=5), (x[y < 5], y[y < 5]), out=tmp_path / "five", train=FAST,
+                       method=TINY_METHOD, progress=False)
+    with pytest.raises(ConfigError, match=r"outputs shape \(5,\) per example but data set 'data' has 10"):
+        run.evaluate(*digits("test"), networks=2)

@@ -10,6 +10,7 @@ run folder's ``REOPEN.txt`` says what ``load`` must be given again.
 
 from __future__ import annotations
 
+import copy
 import inspect
 import tempfile
 from collections.abc import Sequence
@@ -25,7 +26,7 @@ from hyperzoo.config import Config, ConfigError, from_dict, load_config
 from hyperzoo.data import DataError, Dataset, load_dataset
 from hyperzoo.data.custom import as_images, as_targets
 from hyperzoo.runs import RunError, read_config
-from hyperzoo.session import Session, load_run
+from hyperzoo.session import Session, load_run, sample_networks
 from hyperzoo.targets.registry import build_target, import_path_of
 from hyperzoo.weights import WeightBatch, atomic_write_text
 
@@ -36,9 +37,10 @@ REOPEN = "REOPEN.txt"
 Data = Union[tuple[Any, Any], torch.utils.data.Dataset, Dataset, str, Path]  # noqa: UP007
 
 
-def to_dataset(data: Data, name: str, split: str) -> Dataset:
+def to_dataset(data: Data, name: str, split: str, shape: Sequence[int] | None = None) -> Dataset:
     """``data`` as an in-memory hyperzoo Dataset (a torch Dataset is read once, in full, into
-    memory through a DataLoader; its items must be (image, label) pairs)."""
+    memory through a DataLoader; its items must be (image, label) pairs). ``shape``: the
+    target's input shape where known (inputs of that shape are taken as they are, `as_images`)."""
     if isinstance(data, Dataset):
         return data
     if isinstance(data, (str, Path)):
@@ -56,12 +58,15 @@ def to_dataset(data: Data, name: str, split: str) -> Dataset:
     if not isinstance(data, (tuple, list)) or len(data) != 2:
         raise DataError(f"{name}: expected (x, y), a torch Dataset, a Dataset or a name/path; "
                         f"got {type(data).__name__}")
-    x, y = as_images(data[0], f"{name} x"), as_targets(data[1], f"{name} y")
+    x = as_images(data[0], f"{name} x", None if shape is None else tuple(shape))
+    y = as_targets(data[1], f"{name} y")
     if len(x) != len(y):
         raise DataError(f"{name}: x has {len(x)} examples but y has {len(y)}")
+    if not len(x):
+        raise DataError(f"{name}: no examples")
     if y.is_floating_point():  # real-valued targets: a regression set
         return Dataset(x, y, name, split, 0)
-    return Dataset(x, y, name, split, int(y.max()) + 1 if len(y) else 0)
+    return Dataset(x, y, name, split, int(y.max()) + 1)
 
 
 class Run:
@@ -88,9 +93,10 @@ class Run:
                 f"target={self.config.target.name!r}, data={self.config.data.dataset!r})")
 
     def sample(self, n: int = 10, seed: int = 0) -> WeightBatch:
-        """``n`` networks as a weight batch ``{name: (n, *shape)}`` (at most the method holds)."""
-        with torch.no_grad():
-            return self.method.sample(n, generator=torch.Generator().manual_seed(seed))
+        """``n`` networks as a weight batch ``{name: (n, *shape)}`` (at most the method holds);
+        a batch-norm target's networks with their running statistics, from one pass over the
+        run's training images (as ``hyperzoo sample``)."""
+        return sample_networks(self.session, n, seed)
 
     def predict_proba(self, x: torch.Tensor, networks: int = 100, seed: int = 0) -> torch.Tensor:
         """Class probabilities of ``networks`` sampled networks on inputs ``x`` (B, C, H, W):
@@ -99,7 +105,8 @@ class Run:
 
         n = min(networks, self.method.max_networks or networks)
         with torch.no_grad():
-            return predict_proba(self.target, self.sample(n, seed), as_images(x, "x"))
+            x = as_images(x, "x", self.target.input_shape)
+            return predict_proba(self.target, self.sample(n, seed), x)
 
     def evaluate(self, data: Data | torch.Tensor | None = None, y: Any = None, networks: int = 100,
                  split: str = "test", seed: int = 0, progress: bool = False) -> dict[str, Any]:
@@ -111,7 +118,7 @@ class Run:
 
         given = None
         if data is not None:
-            given = to_dataset((data, y) if y is not None else data, "data", "given")
+            given = to_dataset((data, y) if y is not None else data, "data", "given", self.target.input_shape)
         metrics = evaluate_run(self.dir, networks, split=split, seed=seed, progress=progress,
                                session=self.session, data=given)
         if given is None:
@@ -151,10 +158,10 @@ class Run:
                 sets.append(o)
             else:
                 name, x = o if isinstance(o, tuple) and isinstance(o[0], str) else (f"outliers{i + 1}", o)
-                x = as_images(x, name)
+                x = as_images(x, name, self.target.input_shape)
                 # Labels are not used for detection; zeros keep the Dataset well-formed.
                 sets.append(Dataset(x, torch.zeros(len(x), dtype=torch.int64), name, "test", 1))
-        inl = to_dataset(inliers, "inliers", "test") if inliers is not None else None
+        inl = to_dataset(inliers, "inliers", "test", self.target.input_shape) if inliers is not None else None
         result = ood_run(self.dir, sets, networks, None, limit, seed, out, outlier_dir=outlier_dir,
                          session=self.session, inliers=inl)
         if out is not None:
@@ -176,16 +183,27 @@ class Run:
 
 
 def load(run_dir: str | Path, module: nn.Module | None = None, checkpoint: str | None = None,
-         trust_code: bool = False) -> Run:
+         trust_code: bool = False, train_data: Data | None = None) -> Run:
     """Reopen a run folder. ``module``: the target module of a run trained from one that cannot
     be imported by name (its ``REOPEN.txt`` says so). ``trust_code`` allows importing a target
-    named by import path in the folder's config.yaml (it runs that code)."""
+    named by import path in the folder's config.yaml (it runs that code). ``train_data``: the
+    ``train_data`` given to ``fit`` where it was too large to keep in the folder (``REOPEN.txt``);
+    a batch-norm target's networks take their statistics from it."""
     run_dir = Path(run_dir)
-    name = read_config(run_dir).target.name
+    config = read_config(run_dir)
+    name, dataset = config.target.name, config.data.dataset
     if module is None and name.startswith("<"):
         raise RunError(f"{run_dir} was trained from an in-memory module {name}; reopen it with "
                        "hyperzoo.load(run_dir, module=...)")
-    return Run(run_dir, load_run(run_dir, checkpoint=checkpoint, module=module, trust_code=trust_code))
+    if train_data is not None and not dataset.startswith("<in-memory"):
+        raise ConfigError(f"train_data is for runs whose data was kept in memory only; {run_dir} "
+                          f"reads its data from {dataset!r}")
+    session = load_run(run_dir, checkpoint=checkpoint, module=module, trust_code=trust_code)
+    if train_data is not None:
+        given = to_dataset(train_data, dataset[len("<in-memory "):-1], "trainval", session.target.input_shape)
+        # The same split as fit made: the examples the run trained on.
+        session.train_data = _split(given, config.data.val_fraction)[0]
+    return Run(run_dir, session)
 
 
 def _config_dict(config: Config | str | Path | dict | None) -> dict[str, Any]:
@@ -245,8 +263,9 @@ def _record_module(module: nn.Module, cfg: Config) -> str | None:
                 rebuilt = build_target(path, kwargs)
             except Exception:  # any failure only means: not rebuildable from what we know
                 continue
+            # Its printout too: it shows arguments kept in submodules (nn.LeakyReLU(slope)).
             if ({k: tuple(v.shape) for k, v in rebuilt.state_dict().items()} == shapes
-                    and _guess_kwargs(rebuilt) == attributes):
+                    and _guess_kwargs(rebuilt) == attributes and repr(rebuilt) == repr(module)):
                 cfg.target.name, cfg.target.kwargs = path, kwargs
                 return None
     cls = type(module).__qualname__
@@ -262,14 +281,16 @@ def fit(module: nn.Module | str, train_data: Data, config: Config | str | Path |
     """Train a hypernetwork for ``module`` on ``train_data`` into run folder ``out`` (a new
     temporary folder when None) and return the reopened ``Run``: ``hyperzoo train`` from Python.
 
-    ``module``: an ``nn.Module`` (its weights are not used: the method generates them) or a target
-    name. ``train_data``/``test_data``: ``(x, y)`` with x ``(n, C, H, W)`` or ``(n, H, W)`` (uint8
-    scaled to [0, 1], floats kept) and integer labels, a torch Dataset of (x, y) pairs (read once
+    ``module``: an ``nn.Module`` (its weights are not used: the method generates them; the run
+    works on a copy, so the module itself is left as it was) or a target name.
+    ``train_data``/``test_data``: ``(x, y)`` with x ``(n, C, H, W)`` or ``(n, H, W)`` (uint8
+    scaled to [0, 1], floats kept; finite) and integer labels, a torch Dataset of (x, y) pairs (read once
     into memory), or a data set name/path; in-memory sets are called ``name`` in every output and
     lose ``data.val_fraction`` (default 1/10) of their examples to validation. ``config``: a
     Config, YAML path or dict; ``sections`` (``method={...}``, ``train={...}``, ``data={...}``,
     ``target={...}``) are merged over it, e.g. ``fit(net, (x, y), method={"lam": 1e4},
-    train={"steps": 500})``. ``input_shape`` (C, H, W) is checked against the data.
+    train={"steps": 500})``. ``input_shape`` (C, H, W), or whatever one example's shape is
+    (``(C, L)`` for a Conv1d): inputs of that shape are taken as they are, not guessed.
     """
     from hyperzoo.train import check_new_run_dir
     from hyperzoo.train import train as run_training
@@ -286,6 +307,9 @@ def fit(module: nn.Module | str, train_data: Data, config: Config | str | Path |
     elif not isinstance(module, nn.Module):
         raise ConfigError(f"fit() takes an nn.Module or a target name, got {type(module).__name__}")
     else:
+        # A copy: training moves the target to train.device and sets its mode; the caller's
+        # module stays as it was.
+        module = copy.deepcopy(module)
         why = _record_module(module, cfg)
         if why:
             notes.append(why + "; reopen with hyperzoo.load(run_dir, module=MyModule(...))")
@@ -296,8 +320,8 @@ def fit(module: nn.Module | str, train_data: Data, config: Config | str | Path |
             raise ConfigError("test_data goes with in-memory train_data; a named data set has its "
                               "own test split")
     else:
-        train = to_dataset(train_data, name, "trainval")
-        test = to_dataset(test_data, name, "test") if test_data is not None else None
+        train = to_dataset(train_data, name, "trainval", input_shape)
+        test = to_dataset(test_data, name, "test", input_shape) if test_data is not None else None
         shape = list(train.input_shape)
         if input_shape is not None and tuple(input_shape) != tuple(shape):
             raise DataError(f"input_shape {tuple(input_shape)} does not match the data's {tuple(shape)}")
@@ -311,14 +335,17 @@ def fit(module: nn.Module | str, train_data: Data, config: Config | str | Path |
         if sum(a.numel() * a.element_size() for a in arrays.values()) < DATA_LIMIT_BYTES:
             out.mkdir(parents=True, exist_ok=True)
             path = out / f"{name}.npz"
-            np.savez(path, **{k: v.cpu().numpy() for k, v in arrays.items()})
+            # With the input shape: a reader must not guess the layout of (n, C, L) sequences.
+            np.savez(path, **{k: v.cpu().numpy() for k, v in arrays.items()}, input_shape=np.array(shape))
             cfg.data.dataset = str(path.resolve())
         else:
             # Not a path: a file of that name in the working directory must never stand in for it.
             cfg.data.dataset = f"<in-memory {name}>"
             in_memory = _split(train, cfg.data.val_fraction)
-            notes.append(f"the data ({name!r}) was too large to keep here; evaluate and ood need it "
-                         "given again: Run.evaluate(x, y), Run.ood(..., inliers=(x, y))")
+            notes.append(f"the data ({name!r}) was too large to keep here: reopen with "
+                         "hyperzoo.load(run_dir, train_data=(x, y)) (a batch-norm target's networks take "
+                         "their statistics from it), and give the data to score again: Run.evaluate(x, y), "
+                         "Run.ood(..., inliers=(x, y))")
     own = [p.name for p in out.glob("*.npz")] if out.is_dir() else []
     if notes:
         check_new_run_dir(out, own=tuple(own))
@@ -329,7 +356,10 @@ def fit(module: nn.Module | str, train_data: Data, config: Config | str | Path |
     run_training(cfg, out, argv=["hyperzoo.fit", f"module={cfg.target.name}", f"data={cfg.data.dataset}"],
           progress=progress, module=module, data=in_memory, own_files=tuple(own))
     # The module was the caller's own (a class it imported): reopening it imports nothing new.
-    return Run(out, load_run(out, module=module, trust_code=True))
+    session = load_run(out, module=module, trust_code=True)
+    if in_memory is not None:
+        session.train_data = in_memory[0]  # for batch-norm statistics: the folder has no copy
+    return Run(out, session)
 
 
 def _split(data: Dataset, val_fraction: float | None) -> tuple[Dataset, Dataset]:

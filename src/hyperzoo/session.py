@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 from hyperzoo.config import Config, ConfigError
 from hyperzoo.data import NO_DATA, Dataset, load_dataset
 from hyperzoo.devices import module_device, reopen_device, resolve_device
+from hyperzoo.errors import RunError
 from hyperzoo.methods import METHODS, Method, build_method
 from hyperzoo.runs import BEST, CHECKPOINT, load_checkpoint, read_config
 from hyperzoo.targets import TargetNet, build_target, estimate_bn_statistics
@@ -62,6 +63,9 @@ def check_target(module: nn.Module, name: str, data: Dataset) -> None:
                           f"shape {shape} (C, H, W): {str(e).splitlines()[0]}") from None
     finally:
         module.train(was_training)
+    if not isinstance(out, torch.Tensor):
+        raise ConfigError(f"target {name!r} returns a {type(out).__name__}; its forward must return one "
+                          "tensor of outputs (B, classes)")
     if data.task == "regression" and (out.dim() != 2 or out.shape[-1] != 1):
         raise ConfigError(f"target {name!r} outputs shape {tuple(out.shape[1:])} per example but the "
                           f"regression set {data.name!r} needs one output (1,)")
@@ -164,6 +168,10 @@ def statistics_images(session: Session, limit: int | None = None) -> torch.Tenso
     unset), at most ``limit``; loaded once per session."""
     if session.train_data is None:
         d = session.config.data
+        if d.dataset.startswith("<in-memory"):
+            raise RunError(f"the run's training data ({d.dataset}) was not kept in its folder, and the "
+                           "batch-norm target's networks need it for their statistics: reopen with "
+                           "hyperzoo.load(run_dir, train_data=(x, y))")
         # The run's own training split: with data.val_fraction, not the held-out examples.
         session.train_data = load_dataset(d.dataset, "train", d.data_dir, d.val_fraction)
     x = session.train_data.x

@@ -26,7 +26,7 @@ from hyperzoo.evaluation import (
     uncertainty_metrics,
 )
 from hyperzoo.runs import CHECKPOINT, training_time
-from hyperzoo.session import Session, limit_dataset, load_run, sample_networks
+from hyperzoo.session import Session, check_target, limit_dataset, load_run, sample_networks
 from hyperzoo.symmetry import GaugeUnavailable, gauge_fix
 from hyperzoo.weights import atomic_write_json, flatten, save_tensors, select
 
@@ -70,6 +70,7 @@ def evaluate_run(run_dir: str | Path, n_networks: int = 100, data_dir: str | Non
     if data is None:
         data = load_dataset(d.dataset, split, data_dir or d.data_dir, d.val_fraction)
     check_input_shape(session, data)
+    check_target(session.target.module, session.config.target.name, data)  # labels within its outputs
     start = time.perf_counter()
     if data.task == "regression":
         return _evaluate_regression(run_dir, session, data, n_networks, seed, start, out, write)

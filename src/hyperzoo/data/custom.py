@@ -130,6 +130,9 @@ def _read_npz(path: Path) -> Splits:
             arrays = {k: f[k] for k in f.files}
     except (OSError, ValueError, EOFError) as e:
         raise DataError(f"{path}: not a readable .npz file ({e})") from e
+    # An optional input_shape (one example's shape) takes inputs as they are, e.g. sequences
+    # (n, C, L) for a Conv1d, which would otherwise be guessed to be images (n, H, W).
+    shape = tuple(int(d) for d in arrays["input_shape"]) if "input_shape" in arrays else None
     out: Splits = {}
     for split in ("train", "test"):
         xk, yk = f"x_{split}", f"y_{split}"
@@ -137,7 +140,8 @@ def _read_npz(path: Path) -> Splits:
             raise DataError(f"{path}: has {xk if xk in arrays else yk} without "
                             f"{yk if xk in arrays else xk}")
         if xk in arrays:
-            out[split] = (as_images(arrays[xk], f"{path}:{xk}"), as_targets(arrays[yk], f"{path}:{yk}"))
+            out[split] = (as_images(arrays[xk], f"{path}:{xk}", shape),
+                          as_targets(arrays[yk], f"{path}:{yk}"))
             if len(out[split][0]) != len(out[split][1]):
                 raise DataError(f"{path}: {xk} has {len(out[split][0])} examples but {yk} has "
                                 f"{len(out[split][1])}")
@@ -153,22 +157,28 @@ def _cpu_tensor(a: np.ndarray | torch.Tensor) -> torch.Tensor:
     return torch.as_tensor(np.asarray(a)) if not isinstance(a, torch.Tensor) else a.detach().cpu()
 
 
-def as_images(x: np.ndarray | torch.Tensor, what: str) -> torch.Tensor:
-    """Images as float32 ``(n, C, H, W)``: uint8 is scaled to [0, 1], floats are kept;
-    ``(n, H, W)`` gains one channel, ``(n, H, W, C)`` with C of 1 or 3 is transposed. Feature
-    vectors ``(n, D)`` stay as they are."""
+def as_images(x: np.ndarray | torch.Tensor, what: str, shape: tuple[int, ...] | None = None) -> torch.Tensor:
+    """Inputs as float32 ``(n, *shape)``: uint8 is scaled to [0, 1], floats are kept, and every
+    value must be finite. Inputs whose example shape is ``shape`` (the target's, where known) are
+    taken as they are, whatever their rank (sequences ``(n, C, L)`` for a Conv1d, volumes).
+    Otherwise the layout is guessed: ``(n, H, W)`` gains one channel, ``(n, H, W, C)`` with C of 1
+    or 3 is transposed, feature vectors ``(n, D)`` stay as they are."""
     t = _cpu_tensor(x)
-    if t.dim() == 3:
-        t = t[:, None]
-    elif t.dim() == 4 and t.shape[-1] in (1, 3) and t.shape[1] not in (1, 3):
-        t = t.permute(0, 3, 1, 2)
-    if t.dim() not in (2, 4):
-        raise DataError(f"{what}: inputs must be images (n, H, W) or (n, C, H, W), or features (n, D); "
-                        f"got shape {tuple(t.shape)}")
+    if shape is None or tuple(t.shape[1:]) != tuple(shape):
+        if t.dim() == 3:
+            t = t[:, None]
+        elif t.dim() == 4 and t.shape[-1] in (1, 3) and t.shape[1] not in (1, 3):
+            t = t.permute(0, 3, 1, 2)
+        if t.dim() not in (2, 4):
+            raise DataError(f"{what}: inputs must be images (n, H, W) or (n, C, H, W), or features (n, D) "
+                            f"(other layouts with the target's input_shape); got shape {tuple(t.shape)}")
     if t.dtype == torch.uint8:
         return t.float().div_(255.0).contiguous()
     if not t.is_floating_point():
         raise DataError(f"{what}: images must be uint8 or floating point, got {t.dtype}")
+    if not bool(t.isfinite().all()):
+        bad = int((~t.isfinite()).flatten(1).any(1).nonzero()[0])
+        raise DataError(f"{what}: inputs must be finite; example {bad} holds NaN or infinity")
     return t.float().contiguous()
 
 

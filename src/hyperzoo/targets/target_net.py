@@ -170,6 +170,13 @@ class TargetNet:
         self._buffers = {k: b for k, b in module.named_buffers() if k not in self.stat_shapes}
 
     def _trace_layers(self) -> tuple[LayerSpec, ...]:
+        first_name: dict[int, str] = {}
+        for name, p in self.module.named_parameters(remove_duplicate=False):
+            if id(p) in first_name:
+                raise ConfigError(f"parameter {name!r} is the same tensor as {first_name[id(p)]!r} (tied "
+                                  "weights); hyperzoo generates every parameter on its own, so a target "
+                                  "cannot share one")
+            first_name[id(p)] = name
         owners = {}
         for mod_name, mod in self.module.named_modules():
             own = list(mod.named_parameters(recurse=False))
@@ -207,7 +214,7 @@ class TargetNet:
                 # Joins the filters of the layer called just before it, channel for channel.
                 prev = specs[-1] if specs else None
                 if prev is None or prev.norm is not None or prev.out_units != _channels(m):
-                    raise ValueError(
+                    raise ConfigError(
                         f"normalisation layer {name!r} ({type(m).__name__}, {_channels(m)} channels) "
                         "does not directly follow a conv or linear layer with that many outputs; "
                         "its scale and shift cannot join that layer's filters")
