@@ -200,3 +200,26 @@ def test_auto_lam_is_refused_by_a_method_without_lam_in_one_line(tmp_path):
     assert r.output.strip().splitlines() == [
         "error: method.lam 'auto' is for method 'deutsch' only; method 'hypergan' has no λ"]
     assert not (tmp_path / "run").exists()
+
+
+
+def test_out_files_never_replace_what_hyperzoo_did_not_write(tmp_path):
+    """evaluate --out and polyak --out replace an earlier result only: a checkpoint, a user's
+    file or a folder is refused before any work, and left as it was."""
+    run = tmp_path / "run"
+    assert runner.invoke(app, ["train", *sets("train.steps=2"), "--out", str(run), "--quiet"]).exit_code == 0
+    checkpoint = (run / "checkpoint.safetensors").read_bytes()
+    notes = tmp_path / "notes.json"
+    notes.write_text('{"mine": 1}')
+    for command in (["evaluate", str(run), "--networks", "2", "--quiet"], ["polyak", str(run), "-k", "2"]):
+        one_error_line(runner.invoke(app, [*command, "--out", str(run / "checkpoint.safetensors")]),
+                       "exists and is not an earlier hyperzoo result; it is left as it is")
+        one_error_line(runner.invoke(app, [*command, "--out", str(notes)]),
+                       "is not an earlier hyperzoo result")
+        one_error_line(runner.invoke(app, [*command, "--out", str(tmp_path)]), "is a folder; expected a file")
+    assert (run / "checkpoint.safetensors").read_bytes() == checkpoint and notes.read_text() == '{"mine": 1}'
+    assert not (tmp_path / "reliability-test.png").exists()
+    out = tmp_path / "m.json"
+    for _ in range(2):  # a new file, then the earlier result replaced
+        r = runner.invoke(app, ["evaluate", str(run), "--networks", "2", "--quiet", "--out", str(out)])
+        assert r.exit_code == 0, r.output

@@ -63,10 +63,12 @@ def evaluate_run(run_dir: str | Path, n_networks: int = 100, data_dir: str | Non
         raise ConfigError(f"--networks must be at least 1, got {n_networks}")
     if ensembles < 1:
         raise ConfigError(f"--ensembles must be at least 1, got {ensembles}")
+    write = data is None
+    if write and out is not None:
+        check_json_out(out)
     session = session or load_run(run_dir, data_dir, trust_code=trust_code)
     n_networks = min(n_networks, session.method.max_networks or n_networks)
     d = session.config.data
-    write = data is None
     if data is None:
         data = load_dataset(d.dataset, split, data_dir or d.data_dir, d.val_fraction)
     check_input_shape(session, data)
@@ -181,6 +183,25 @@ def _evaluate_regression(run_dir: str | Path, session: Session, data: Dataset, n
         except OSError as e:
             _warn_unwritten(path, e)
     return metrics
+
+
+def check_json_out(out: str | Path) -> None:
+    """``--out FILE`` for numbers as JSON, checked before any work: a new file, or an earlier
+    result to replace (a JSON object naming its dataset and example count); never a folder or
+    any other file (a checkpoint, a user's data)."""
+    out = Path(out)
+    if out.is_dir():
+        raise RunError(f"--out {out} is a folder; expected a file to write JSON into, "
+                       f"e.g. {out / 'metrics.json'}")
+    if not out.exists():
+        return
+    try:
+        earlier = json.loads(out.read_text())
+    except (OSError, UnicodeDecodeError, ValueError):
+        earlier = None
+    if not (isinstance(earlier, dict) and {"dataset", "n_examples"} <= earlier.keys()):
+        raise RunError(f"--out {out} exists and is not an earlier hyperzoo result; it is left as it is: "
+                       "choose a new file")
 
 
 def _warn_unwritten(path: Path, e: OSError) -> None:
