@@ -164,3 +164,32 @@ def test_cli_import_path_and_named_outliers_from_their_own_folder(workdir):
             "(C, H, W)"]
     finally:
         sys.modules.pop("libmodels", None)
+
+
+def test_a_run_on_data_without_a_test_split_reopens_and_follows_its_data_when_moved(tmp_path, monkeypatch):
+    """The input shape is recorded at training, so sampling needs no data; a data set moved
+    elsewhere is found again by its name in --data-dir."""
+    from tests.helpers import TINY
+
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    (tmp_path / "sets").mkdir()
+    np.savez(tmp_path / "sets" / "trainonly.npz", x_train=rng.random((60, 8, 8), dtype=np.float32),
+             y_train=rng.integers(0, 3, 60))
+    sets = [a for kv in (*TINY, "train.steps=2", "train.threads=1", "data.dataset=sets/trainonly.npz")
+            for a in ("--set", kv)]
+    assert runner.invoke(app, ["train", *sets, "--out", "run", "--quiet"]).exit_code == 0
+    r = runner.invoke(app, ["sample", "run", "-n", "2", "--out", "nets"])
+    assert r.exit_code == 0 and "wrote 2 networks" in r.output, r.output
+    (tmp_path / "sets").rename(tmp_path / "moved")
+    r = runner.invoke(app, ["evaluate", "run", "--split", "val", "--networks", "2", "--quiet",
+                            "--data-dir", "moved"])
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "run" / "metrics-val.json").read_text())["n_examples"] == 6
+    from hyperzoo.data import DataError, load_dataset
+
+    empty = tmp_path / "moved" / "emptytest.npz"
+    np.savez(empty, x_train=np.zeros((10, 8, 8), np.float32), y_train=np.zeros(10, np.int64),
+             x_test=np.zeros((0, 8, 8), np.float32), y_test=np.zeros(0, np.int64))
+    with pytest.raises(DataError, match=r"dataset 'emptytest' \(.*\): its test split has no examples"):
+        load_dataset(str(empty), "test")  # it broke evaluate and ood later (an empty concatenation)

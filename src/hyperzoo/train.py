@@ -362,6 +362,10 @@ def _train(config: Config, run_dir: Path, resume: bool, argv: list[str] | None, 
     s = build_session(config, module=module, data=data, trust_code=trust_code or not resume,
                       device=device)
     s.method.check_training(t.noise_batch)
+    if not resume and not config.target.input_shape:
+        # Recorded, so the run reopens without its data (sample needs none; a data set of your
+        # own may have no test split).
+        config.target.input_shape = list(s.target.input_shape)
     if s.train_data is None and (t.keep_best or t.full_batch):
         raise ConfigError("train.keep_best and train.full_batch need a data set; data.dataset is 'none'")
     if s.train_data is not None and t.full_batch and t.images_per_noise != len(s.train_data):

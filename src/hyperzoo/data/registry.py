@@ -156,6 +156,8 @@ def _custom(ref: str, split: str, data_dir: str | Path | None, val_fraction: flo
         raise DataError(f"dataset {name!r} ({path}) has no {source} split; it holds only "
                         f"{', '.join(parts)}")
     x, y = parts[source]
+    if not len(y):
+        raise DataError(f"dataset {name!r} ({path}): its {source} split has no examples")
     if split in ("train", "val"):
         n_val = _n_val(name, len(y), val_fraction if val_fraction is not None else 0.1)
         keep = slice(None, len(y) - n_val) if split == "train" else slice(len(y) - n_val, None)
