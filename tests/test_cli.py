@@ -223,3 +223,20 @@ def test_out_files_never_replace_what_hyperzoo_did_not_write(tmp_path):
     for _ in range(2):  # a new file, then the earlier result replaced
         r = runner.invoke(app, ["evaluate", str(run), "--networks", "2", "--quiet", "--out", str(out)])
         assert r.exit_code == 0, r.output
+
+
+def test_data_dir_is_a_path_as_given_and_a_negative_limit_is_refused(tmp_path, monkeypatch):
+    import numpy as np
+
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "my data #2"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    np.savez(folder / "blobs.npz", x_train=rng.random((40, 8, 8), dtype=np.float32),
+             y_train=np.arange(40) % 3, x_test=rng.random((10, 8, 8), dtype=np.float32),
+             y_test=np.arange(10) % 3)
+    r = runner.invoke(app, ["train", *sets("train.steps=2", "data.dataset=blobs.npz"),
+                            "--data-dir", str(folder), "--out", "run", "--quiet"])
+    assert r.exit_code == 0, r.output  # '#' was read as a YAML comment
+    r = runner.invoke(app, ["ood", "run", "--outliers", str(folder / "blobs.npz"), "--limit", "-3"])
+    one_error_line(r, "--limit must be at least 0 (0: every example), got -3")

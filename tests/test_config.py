@@ -21,6 +21,9 @@ def test_yaml_and_overrides(tmp_path):
     (["train.stpes=3"], "unknown config key 'train.stpes'"),
     (["train.steps=many"], "config key 'train.steps' = 'many' has the wrong type"),
     (["train.steps"], "is not of the form key=value"),
+    (["target.input_shape=[1, x]"], r"'target.input_shape\[1\]' = 'x' has the wrong type; expected int"),
+    (["target.input_shape=[1, 0, 8]"], r"'target.input_shape' = \[1, 0, 8\]: sizes must be at least 1"),
+    (["data.dataset=2024"], "has the wrong type; expected str .*quote it"),
 ])
 def test_bad_overrides(overrides, message):
     with pytest.raises(ConfigError, match=message):
@@ -76,3 +79,11 @@ def test_yaml_syntax_errors_are_one_line(tmp_path):
     with pytest.raises(ConfigError, match=r"c.yaml' is not valid YAML: .* at line \d+") as e:
         load_config(path)
     assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("value", ["[16, a]", "[0]", "[-3]"])
+def test_a_methods_layer_widths_are_checked_one_by_one(value):
+    from hyperzoo.methods import resolve_method_config
+
+    with pytest.raises(ConfigError, match="method.extractor_hidden"):
+        resolve_method_config(load_config(None, [f"method.extractor_hidden={value}"]).method)

@@ -112,8 +112,9 @@ def train(
         if resume is not None and (config is not None or set_ or data_dir):
             raise ConfigError("--resume continues the run's own config.yaml; drop CONFIG/--set/--data-dir")
         add_import_paths(list(import_path))
-        cfg = load_config(config, [*set_, *([f"data.data_dir={data_dir}"] if data_dir else [])]
-                          ) if resume is None else None
+        cfg = load_config(config, set_) if resume is None else None
+        if cfg is not None and data_dir:
+            cfg.data.data_dir = str(data_dir)  # a path as given, never parsed as YAML ('#', digits)
         last = run_training(cfg, out or resume, resume=resume is not None,  # type: ignore[arg-type]
                             argv=["hyperzoo", *sys.argv[1:]], progress=not quiet,
                             trust_code=trust_code)

@@ -179,9 +179,10 @@ def _check_type(path: str, value: Any, annotation: Any) -> Any:
         args = typing.get_args(annotation)
         if value is None and type(None) in args:
             return None
-        for arg in args:
-            if arg is type(None):
-                continue
+        options = [arg for arg in args if arg is not type(None)]
+        if len(options) == 1:  # "X or None": X's own message, which can name an element
+            return _check_type(path, value, options[0])
+        for arg in options:
             try:
                 return _check_type(path, value, arg)
             except ConfigError:
@@ -199,12 +200,20 @@ def _check_type(path: str, value: Any, annotation: Any) -> Any:
     if base is int and isinstance(value, float) and value.is_integer():
         return int(value)
     if base in (list, tuple) and isinstance(value, (list, tuple)):
-        return list(value)
+        item = typing.get_args(annotation)[0] if typing.get_args(annotation) else Any
+        items = [_check_type(f"{path}[{i}]", v, item) for i, v in enumerate(value)]
+        # Every list of ints in these configs is a list of sizes: layer widths, an input shape.
+        if item is int and any(v < 1 for v in items):
+            raise ConfigError(f"config key {path!r} = {value!r}: sizes must be at least 1")
+        return items
     if isinstance(base, type) and isinstance(value, base) and not (
             base is int and isinstance(value, bool)):
         return value
+    hint = ""
+    if base is str and isinstance(value, (int, float, bool)) or (base is str and value is None):
+        hint = " (YAML read the text as a number, boolean or null: quote it, e.g. --set key=\"'2024'\")"
     raise ConfigError(f"config key {path!r} = {value!r} has the wrong type; expected "
-                      f"{getattr(base, '__name__', base)}")
+                      f"{getattr(base, '__name__', base)}{hint}")
 
 
 def from_dict(cls: type, data: dict[str, Any], prefix: str = "") -> Any:

@@ -35,6 +35,8 @@ class Session:
 
 def limit_dataset(data: Dataset, limit: int | None) -> Dataset:
     """The first ``limit`` examples of ``data`` (all of them when ``limit`` is None or 0)."""
+    if limit is not None and limit < 0:  # a slice would silently drop examples from the end
+        raise ConfigError(f"--limit must be at least 0 (0: every example), got {limit}")
     if not limit or limit >= len(data):
         return data
     return Dataset(data.x[:limit], data.y[:limit], data.name, data.split, data.num_classes)

@@ -116,3 +116,39 @@ def test_an_npz_of_features_and_real_targets_is_a_regression_set(tmp_path):
     d = load_dataset(str(path), "train")
     assert d.task == "regression" and d.input_shape == (3,) and len(d) == 45 and d.num_classes == 0
     assert load_dataset(str(path), "test").task == "regression"
+
+
+def test_an_npz_that_cannot_be_used_is_one_line_and_one_that_can_is_converted(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.random((12, 4, 4)).astype(np.float32)
+    y = np.arange(12) % 3
+    np.savez(tmp_path / "good.npz", x_test=x, y_test=y)
+    whole = (tmp_path / "good.npz").read_bytes()
+    (tmp_path / "cut.npz").write_bytes(whole[: len(whole) // 2])
+    corrupt = bytearray(whole)
+    corrupt[len(whole) // 3] ^= 0xFF  # inside a member: its CRC fails when read
+    (tmp_path / "crc.npz").write_bytes(bytes(corrupt))
+    np.savez(tmp_path / "text.npz", x_test=np.array([["a"] * 16] * 12).reshape(12, 4, 4), y_test=y)
+    np.savez(tmp_path / "dates.npz", x_test=x, y_test=np.array(["2024-01-01"] * 12, dtype="datetime64[D]"))
+    np.savez(tmp_path / "scalar.npz", x_test=x.reshape(12, 16), y_test=y, input_shape=np.array(16.5))
+    for name, match in [("cut", "not a readable .npz file"), ("crc", "not a readable .npz file"),
+                        ("text", "expected an array of numbers, got dtype <U1"),
+                        ("dates", "expected an array of numbers, got dtype datetime64"),
+                        ("scalar", "input_shape must list one example's sizes as positive integers")]:
+        with pytest.raises(DataError, match=match):
+            load_dataset(str(tmp_path / f"{name}.npz"), "test")
+    # Big-endian pixels and 16-bit labels are numbers too: converted, not refused.
+    np.savez(tmp_path / "wide.npz", x_test=x.astype(">f4"), y_test=y.astype(np.uint16))
+    d = load_dataset(str(tmp_path / "wide.npz"), "test")
+    assert torch.equal(d.x[:, 0], torch.from_numpy(x)) and d.y.dtype == torch.int64 and d.num_classes == 3
+    np.savez(tmp_path / "seq.npz", x_test=x, y_test=y, input_shape=np.array([4, 4]))
+    assert load_dataset(str(tmp_path / "seq.npz"), "test").input_shape == (4, 4)  # not guessed (1, 4, 4)
+
+
+def test_a_cifar_format_folder_of_your_own_may_hold_more_than_ten_classes(tmp_path):
+    folder = tmp_path / "many"
+    folder.mkdir()
+    x, _ = cifar_batch(4, 0)
+    (folder / "data_batch_1.bin").write_bytes(bin_records(x, np.array([0, 5, 12, 19], np.uint8)))
+    (folder / "test_batch").write_bytes(py_batch(x[:2], np.array([19, 3])))
+    assert load_dataset(str(folder), "test").num_classes == 20

@@ -76,13 +76,14 @@ def safe_unpickle(data: bytes, what: str) -> Any:
         raise DataError(f"{what}: not a readable pickle ({type(e).__name__}: {e})") from e
 
 
-def _check_labels(y: np.ndarray, what: str) -> None:
-    if y.size and int(y.max()) >= _NUM_CLASSES:
-        raise DataError(f"{what}: label {int(y.max())} out of range 0-{_NUM_CLASSES - 1}")
+def _check_labels(y: np.ndarray, what: str, num_classes: int) -> None:
+    if y.size and int(y.max()) >= num_classes:
+        raise DataError(f"{what}: label {int(y.max())} out of range 0-{num_classes - 1}")
 
 
-def parse_bin_batch(data: bytes, what: str) -> Arrays:
-    """Records of the binary version -> (x uint8 (n, 3, 32, 32), y uint8 (n,))."""
+def parse_bin_batch(data: bytes, what: str, num_classes: int = _NUM_CLASSES) -> Arrays:
+    """Records of the binary version -> (x uint8 (n, 3, 32, 32), y uint8 (n,)), labels in
+    0 … ``num_classes`` − 1."""
     if not data or len(data) % _RECORD:
         raise DataError(
             f"{what}: truncated CIFAR-10 batch ({len(data)} bytes is not a whole number "
@@ -90,7 +91,7 @@ def parse_bin_batch(data: bytes, what: str) -> Arrays:
         )
     records = np.frombuffer(data, dtype=np.uint8).reshape(-1, _RECORD)
     y = records[:, 0]
-    _check_labels(y, what)
+    _check_labels(y, what, num_classes)
     return records[:, 1:].reshape(-1, 3, _SIDE, _SIDE), y
 
 
@@ -116,9 +117,11 @@ def parse_py_batch(data: bytes, what: str, labels_key: str = "labels", num_class
     return x.reshape(-1, 3, _SIDE, _SIDE), y.astype(np.uint8)
 
 
-def parse_batch(base: str, data: bytes, what: str) -> Arrays:
+def parse_batch(base: str, data: bytes, what: str, num_classes: int = _NUM_CLASSES) -> Arrays:
     """A batch file named ``base``: binary records if it ends in .bin, else a python pickle."""
-    return (parse_bin_batch if base.endswith(".bin") else parse_py_batch)(data, what)
+    if base.endswith(".bin"):
+        return parse_bin_batch(data, what, num_classes)
+    return parse_py_batch(data, what, num_classes=num_classes)
 
 
 def find_source(folder: Path) -> Path | None:

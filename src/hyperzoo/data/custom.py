@@ -10,6 +10,8 @@ is a regression set (y float32; whole-number floats are read as class labels).
 
 from __future__ import annotations
 
+import zipfile
+import zlib
 from functools import lru_cache
 from pathlib import Path
 
@@ -123,7 +125,9 @@ def _read_cifar_folder(folder: Path) -> Splits:
     batches = cifar.read_batches(folder)
     out: Splits = {}
     for split, stems in (("train", cifar.TRAIN_BATCHES), ("test", cifar.TEST_BATCHES)):
-        parts = [cifar.parse_batch(*batches[s], f"{folder}/{batches[s][0]}") for s in stems if s in batches]
+        # A folder of your own may hold any number of classes a label byte can name.
+        parts = [cifar.parse_batch(*batches[s], f"{folder}/{batches[s][0]}", num_classes=256)
+                 for s in stems if s in batches]
         if parts:
             out[split] = _from_uint8(np.concatenate([p[0] for p in parts]),
                                      np.concatenate([p[1] for p in parts]))
@@ -133,13 +137,20 @@ def _read_cifar_folder(folder: Path) -> Splits:
 def _read_npz(path: Path) -> Splits:
     try:
         # allow_pickle=False: an .npz of object arrays would run code when loaded.
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-    except (OSError, ValueError, EOFError) as e:
+        # Our own file handle: np.load leaks the one it opens when the zip is unreadable.
+        with open(path, "rb") as handle, np.load(handle, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}  # each member read (and its CRC checked) here
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
         raise DataError(f"{path}: not a readable .npz file ({e})") from e
     # An optional input_shape (one example's shape) takes inputs as they are, e.g. sequences
     # (n, C, L) for a Conv1d, which would otherwise be guessed to be images (n, H, W).
-    shape = tuple(int(d) for d in arrays["input_shape"]) if "input_shape" in arrays else None
+    shape = None
+    if "input_shape" in arrays:
+        dims = np.atleast_1d(arrays["input_shape"])
+        if dims.ndim != 1 or dims.dtype.kind not in "iu" or (dims < 1).any():
+            raise DataError(f"{path}: input_shape must list one example's sizes as positive integers, "
+                            f"got {arrays['input_shape']!r}")
+        shape = tuple(int(d) for d in dims)
     out: Splits = {}
     for split in ("train", "test"):
         xk, yk = f"x_{split}", f"y_{split}"
@@ -158,10 +169,22 @@ def _read_npz(path: Path) -> Splits:
     return out
 
 
-def _cpu_tensor(a: np.ndarray | torch.Tensor) -> torch.Tensor:
+def _cpu_tensor(a: np.ndarray | torch.Tensor, what: str) -> torch.Tensor:
     """An array or tensor as a CPU tensor: data sets stay on the CPU and are moved batch by
-    batch (a user's CUDA tensors too: metrics compare them with CPU predictions)."""
-    return torch.as_tensor(np.asarray(a)) if not isinstance(a, torch.Tensor) else a.detach().cpu()
+    batch (a user's CUDA tensors too: metrics compare them with CPU predictions). Arrays must
+    hold booleans or numbers; other byte orders are converted, and unsigned integers wider than
+    a byte become int64 (torch has few operations for them)."""
+    if isinstance(a, torch.Tensor):
+        t = a.detach().cpu()
+        return t.long() if t.dtype in (torch.uint16, torch.uint32, torch.uint64) else t
+    arr = np.asarray(a)
+    if arr.dtype.kind not in "biuf":
+        raise DataError(f"{what}: expected an array of numbers, got dtype {arr.dtype}")
+    if not arr.dtype.isnative:
+        arr = arr.astype(arr.dtype.newbyteorder("="))
+    if arr.dtype.kind == "u" and arr.dtype.itemsize > 1:
+        arr = arr.astype(np.int64)
+    return torch.as_tensor(arr)
 
 
 def as_images(x: np.ndarray | torch.Tensor, what: str, shape: tuple[int, ...] | None = None) -> torch.Tensor:
@@ -170,7 +193,7 @@ def as_images(x: np.ndarray | torch.Tensor, what: str, shape: tuple[int, ...] | 
     taken as they are, whatever their rank (sequences ``(n, C, L)`` for a Conv1d, volumes).
     Otherwise the layout is guessed: ``(n, H, W)`` gains one channel, ``(n, H, W, C)`` with C of 1
     or 3 is transposed, feature vectors ``(n, D)`` stay as they are."""
-    t = _cpu_tensor(x)
+    t = _cpu_tensor(x, what)
     if shape is None or tuple(t.shape[1:]) != tuple(shape):
         if t.dim() == 3:
             t = t[:, None]
@@ -192,7 +215,7 @@ def as_images(x: np.ndarray | torch.Tensor, what: str, shape: tuple[int, ...] | 
 def as_targets(y: np.ndarray | torch.Tensor, what: str) -> torch.Tensor:
     """Class labels (int64, see `as_labels`), or real-valued regression targets (float32
     ``(n,)``) where y is floating point with any non-integer value."""
-    t = _cpu_tensor(y)
+    t = _cpu_tensor(y, what)
     if t.is_floating_point() and t.dim() == 1 and not bool((t == t.round()).all()):
         if not bool(t.isfinite().all()):
             raise DataError(f"{what}: regression targets must be finite")
@@ -202,7 +225,7 @@ def as_targets(y: np.ndarray | torch.Tensor, what: str) -> torch.Tensor:
 
 def as_labels(y: np.ndarray | torch.Tensor, what: str) -> torch.Tensor:
     """Class indices as int64 ``(n,)``; each must be a non-negative integer."""
-    t = _cpu_tensor(y)
+    t = _cpu_tensor(y, what)
     if t.is_floating_point() and bool((t == t.round()).all()):
         t = t.long()
     if t.dim() != 1 or t.is_floating_point() or t.dtype == torch.bool:
