@@ -146,3 +146,19 @@ def test_tuning_keeps_every_training_process_generators(trained, tmp_path):
     assert saved["model.sigma"].item() == 0.2 and torch.equal(saved["rng.rank1.torch_global"], other)
     assert torch.equal(saved["rng.cuda0"], gpu)
     assert runs.checkpoint_meta(run)["processes"] == 2
+
+
+def test_a_tuned_sigma_survives_a_resume_of_a_run_that_keeps_its_best_model(tmp_path):
+    """With train.keep_best, evaluate reads best.safetensors and a resume continues from
+    checkpoint.safetensors: σ goes into both, so later best models keep it."""
+    from hyperzoo.runs import BEST, CHECKPOINT
+
+    run = tmp_path / "run"
+    cfg = [*NOISE, "train.steps=20", "train.val_every=10", "train.checkpoint_every=10",
+           "train.keep_best=true"]
+    train(load_config(None, cfg), run, argv=["x"], progress=False)
+    tune_noise_scale(run, [0.0], networks=2)
+    assert all(load_file(str(run / name))["model.sigma"].item() == 0.0 for name in (BEST, CHECKPOINT))
+    (run / "config.yaml").write_text((run / "config.yaml").read_text().replace("steps: 20", "steps: 40"))
+    train(None, run, resume=True, argv=["x"], progress=False)
+    assert all(load_file(str(run / name))["model.sigma"].item() == 0.0 for name in (BEST, CHECKPOINT))

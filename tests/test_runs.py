@@ -13,6 +13,7 @@ from hyperzoo.runs import (
     FORMAT,
     LOCK,
     RunError,
+    append_command,
     load_checkpoint,
     lock_run,
     read_checkpoint,
@@ -133,13 +134,38 @@ def test_second_trainer_of_a_folder_fails_at_once(run, tmp_path):
     train(None, folder, resume=True, argv=["x"], progress=False)  # released: it runs
 
 
-def test_stale_temporaries_are_removed_when_training_resumes(run, tmp_path):
+def test_stale_temporaries_are_removed_when_training_resumes_and_nothing_else(run, tmp_path):
+    """Only what an interrupted write of the trainer's own files leaves: a user's file named like
+    a temporary, another writer's temporary and a folder stay, and do not stop the resume."""
     folder = copy_run(run, tmp_path)
-    stale = folder / ".checkpoint.safetensors.abc123.tmp"
-    stale.write_bytes(b"half a checkpoint")
+    stale = [folder / ".checkpoint.safetensors.k2_x9abc.tmp", folder / ".metrics.jsonl.a1b2c3d4.tmp"]
+    kept = [folder / ".draft.tmp", folder / ".metrics-test.json.a1b2c3d4.tmp", folder / ".notes.abcdefgh.tmp"]
+    for p in stale + kept:
+        p.write_bytes(b"half a file")
+    (folder / ".cache.tmp").mkdir()
     (folder / "config.yaml").write_text((folder / "config.yaml").read_text().replace("steps: 2", "steps: 3"))
     train(None, folder, resume=True, argv=["x"], progress=False)
-    assert not stale.exists()
+    assert not any(p.exists() for p in stale)
+    assert all(p.read_bytes() == b"half a file" for p in kept) and (folder / ".cache.tmp").is_dir()
+
+
+def test_a_run_folders_links_are_never_followed_when_writing(run, tmp_path):
+    """A run folder may come from anyone: a link in it must not make hyperzoo write elsewhere."""
+    from hyperzoo.workflows import evaluate_run
+
+    folder = copy_run(run, tmp_path)
+    victims = {name: tmp_path / f"victim-{name}" for name in ("reliability-test.png", "command.txt", LOCK)}
+    for name, victim in victims.items():
+        victim.write_text("mine")
+        (folder / name).unlink(missing_ok=True)
+        (folder / name).symlink_to(victim)
+    evaluate_run(folder, 2, progress=False)  # the figure replaces its link
+    assert not (folder / "reliability-test.png").is_symlink()
+    with pytest.raises(OSError, match="command.txt is a symbolic link"):
+        append_command(folder, ["hyperzoo", "evaluate"])
+    with pytest.raises(OSError, match=r"\.lock is a symbolic link"), lock_run(folder):
+        pass
+    assert all(v.read_text() == "mine" for v in victims.values())
 
 
 def test_atomic_write_syncs_file_and_folder_before_and_after_the_rename(tmp_path, monkeypatch):

@@ -423,3 +423,36 @@ def test_every_share_of_a_batch_carries_the_whole_batchs_probe():
         assert torch.equal(part.x, whole.x[:, share]) and torch.equal(part.y, whole.y[:, share])
         assert torch.equal(part.probe, whole.probe)
     assert training_batch(data, 3, 6, config, torch.Generator()).probe is None
+
+
+class _Stop(Exception):
+    """A stop in the middle of training (as a kill would stop it)."""
+
+
+def _stop_at(monkeypatch, step: int) -> None:
+    import hyperzoo.train as trainer
+
+    real = trainer.lr_factor
+
+    def factor(i, *args, **kwargs):
+        if i == step:
+            raise _Stop
+        return real(i, *args, **kwargs)
+    monkeypatch.setattr(trainer, "lr_factor", factor)
+
+
+def test_a_second_stop_never_leaves_the_best_model_worse_than_one_validated(tmp_path, monkeypatch):
+    """Stopped after step 21 (checkpoint at 16, best model saved later), resumed and stopped
+    again after step 19: the best model kept must score at least every validation logged."""
+    cfg = load_config(None, ["method.name=static", "train.keep_best=true", "train.threads=1",
+                             "train.steps=40",
+                             "train.val_every=2", "train.val_networks=1", "train.noise_batch=1",
+                             "train.images_per_noise=64", "train.lr=0.01", "train.checkpoint_every=8",
+                             "train.lr_schedule=constant"])
+    run = tmp_path / "run"
+    for stop, resume in ((21, False), (19, True)):
+        _stop_at(monkeypatch, stop)
+        with pytest.raises(_Stop):
+            train(None if resume else cfg, run, resume=resume, argv=["x"], progress=False)
+        logged = max(r["val_mean_accuracy"] for r in read_metrics(run) if "val_mean_accuracy" in r)
+        assert checkpoint_meta(run, BEST)["val_score"] >= logged

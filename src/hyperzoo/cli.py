@@ -398,11 +398,11 @@ def polyak(
     """Polyak distillation (seed 003 §4.3): K sampled networks averaged into one network (batch-norm
     statistics recomputed); accuracy of the samples, their ensemble and the averaged network."""
     from hyperzoo.weights import atomic_write_json
-    from hyperzoo.workflows import check_json_out, polyak_run
+    from hyperzoo.workflows import POLYAK_KEYS, check_json_out, polyak_run
 
     try:
         if out is not None:
-            check_json_out(out)
+            check_json_out(out, POLYAK_KEYS)
         r = polyak_run(run_dir, k, data_dir, split, limit, seed, coordinates, trust_code=trust_code)
         if out is not None:
             atomic_write_json(out, r)

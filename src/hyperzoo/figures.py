@@ -12,13 +12,20 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.ticker import NullFormatter, ScalarFormatter  # noqa: E402
 
+from hyperzoo.weights import atomic_write  # noqa: E402
 
-def _save(fig, path: Path, tight: bool = True) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
+
+def save_figure(fig, path: Path, tight: bool = True, dpi: int = 100) -> str:
+    """Save and close ``fig``; returns the file's name."""
+    path = Path(path)
     if tight:
         fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    # Written whole and renamed into place: never half a figure, and a symbolic link of that
+    # name is replaced, not followed to a file elsewhere.
+    try:
+        atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".") or "png"))
+    finally:
+        plt.close(fig)
     return path.name
 
 
@@ -53,7 +60,7 @@ def accuracy_histograms(runs: dict[str, torch.Tensor], entropies: dict[str, floa
     ax.set_ylabel("networks")
     ax.legend(fontsize=8)
     ax.set_title("Accuracy of sampled networks")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def ensemble_curve(runs: dict[str, tuple[list[dict], float]], path: Path) -> str:
@@ -81,7 +88,7 @@ def ensemble_curve(runs: dict[str, tuple[list[dict], float]], path: Path) -> str
     ax.set_ylabel("test accuracy (%)")
     ax.legend(fontsize=7)
     ax.set_title("Ensembles of sampled networks" + (" (bands: ± 1 std over draws)" if len(runs) > 1 else ""))
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def filter_grid(images: torch.Tensor, title: str, path: Path) -> str:
@@ -97,7 +104,7 @@ def filter_grid(images: torch.Tensor, title: str, path: Path) -> str:
     fig.tight_layout()
     if im is not None:  # one shared scale: every panel uses ±v
         fig.colorbar(im, ax=axes, label="weight", shrink=0.8)
-    return _save(fig, path, tight=False)
+    return save_figure(fig, path, tight=False)
 
 
 def pca_scatter(scores: torch.Tensor, explained: torch.Tensor, title: str, path: Path) -> str:
@@ -118,7 +125,7 @@ def pca_scatter(scores: torch.Tensor, explained: torch.Tensor, title: str, path:
             if j == 0:
                 ax.set_ylabel(f"PC{i + 1}", fontsize=7)
     fig.suptitle(title, fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def pca_panels(views: dict, title: str, path: Path) -> str:
@@ -149,7 +156,7 @@ def pca_panels(views: dict, title: str, path: Path) -> str:
         bar.set_xlabel("component", fontsize=7)
         bar.set_ylabel("explained variance (%)", fontsize=7)
     fig.suptitle(title, fontsize=10)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def paths_figure(t: torch.Tensor, direct: torch.Tensor, interpolated: torch.Tensor | None, path: Path,
@@ -191,7 +198,7 @@ def paths_figure(t: torch.Tensor, direct: torch.Tensor, interpolated: torch.Tens
     on = f" on {examples} test images" if examples else ""
     of = f"{run}: " if run else ""
     fig.suptitle(f"{of}accuracy along paths between two sampled networks{on}", fontsize=11)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def transfer_figure(rows: dict[str, dict[str, torch.Tensor]], eps: float, path: Path) -> str:
@@ -220,7 +227,7 @@ def transfer_figure(rows: dict[str, dict[str, torch.Tensor]], eps: float, path: 
         ax.legend(fontsize=7)
     axes[0, 0].set_ylabel("adversarial examples (%)")
     fig.suptitle("Transfer of one network's adversarial examples to the rest of the pool", fontsize=11)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def ambiguous_grid(images: torch.Tensor, votes: torch.Tensor, labels: torch.Tensor | None,
@@ -260,7 +267,7 @@ def ambiguous_grid(images: torch.Tensor, votes: torch.Tensor, labels: torch.Tens
     fig.suptitle(title or f"Test images the {n} sampled networks disagree on most (ranked by {score_name}"
                  f"{', ' + score_help if score_help else ''});\nbars: votes per class, true class green",
                  fontsize=10)
-    return _save(fig, path, tight=False)
+    return save_figure(fig, path, tight=False)
 
 
 def adversarial_figure(eps: list[float], curves: dict[str, list[float]], path: Path) -> str:
@@ -271,7 +278,7 @@ def adversarial_figure(eps: list[float], curves: dict[str, list[float]], path: P
     ax.set_ylabel("examples that fool the model (%)")
     ax.legend(fontsize=8)
     ax.set_title("Targeted adversarial examples")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def entropy_cdf(inliers: dict[str, torch.Tensor], outliers: dict[str, torch.Tensor], path: Path) -> str:
@@ -287,7 +294,7 @@ def entropy_cdf(inliers: dict[str, torch.Tensor], outliers: dict[str, torch.Tens
     ax.set_ylabel("fraction of examples ≤ entropy")
     ax.legend(fontsize=8)
     ax.set_title("Out-of-distribution detection")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def detection_figure(rows: list[dict], path: Path) -> str:
@@ -305,7 +312,7 @@ def detection_figure(rows: list[dict], path: Path) -> str:
     ax.set_ylabel("detected at 5% false positives (%)")
     ax.legend(fontsize=7)
     ax.set_title("Adversarial detection by predictive entropy")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def reliability_diagram(curves: dict[str, dict[str, torch.Tensor]], path: Path) -> str:
@@ -335,4 +342,4 @@ def reliability_diagram(curves: dict[str, dict[str, torch.Tensor]], path: Path) 
     bottom.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     bottom.set_xlabel("confidence (max probability)")
     bottom.set_ylabel("inputs in bin")
-    return _save(fig, path)
+    return save_figure(fig, path)

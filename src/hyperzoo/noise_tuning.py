@@ -25,6 +25,7 @@ from hyperzoo.evaluation import ensemble_metrics, predict_proba
 from hyperzoo.methods import GaussianNoise
 from hyperzoo.optimizers import make_optimizer
 from hyperzoo.runs import (
+    BEST,
     CHECKPOINT,
     GLOBAL_RNG,
     RunError,
@@ -63,12 +64,11 @@ def check_sigmas(sigmas: Sequence[float]) -> list[float]:
     return sorted(set(float(s) for s in sigmas))
 
 
-def save_sigma(run_dir: Path, session: Session, sigma: float) -> None:
-    """Write ``sigma`` into the checkpoint file ``session`` was loaded from, keeping the rest of
-    it as it was: the file is loaded into the optimizers and generators the trainer builds and
-    saved by `save_checkpoint` (a new content hash), with the global RNG states (every training
-    process's) and the thread count it recorded. Call it holding the run's lock."""
-    name = session.checkpoint or CHECKPOINT
+def save_sigma(run_dir: Path, session: Session, sigma: float, name: str = CHECKPOINT) -> None:
+    """Write ``sigma`` into the run's checkpoint file ``name``, keeping the rest of it as it was:
+    the file is loaded into ``session``'s method and the optimizers and generators the trainer
+    builds, and saved by `save_checkpoint` (a new content hash), with the global RNG states
+    (every training process's) and the thread count it recorded. Call it holding the run's lock."""
     meta = checkpoint_meta(run_dir, name)
     assert meta is not None
     method, t = session.method, session.config.train
@@ -125,7 +125,11 @@ def tune_noise_scale(run_dir: str | Path, sigmas: Sequence[float] = DEFAULT_SIGM
                                                               "mean_accuracy")}})
     best = min(rows, key=lambda r: (r["ensemble_nll"], r["sigma"]))["sigma"]
     with lock_run(run_dir):
-        save_sigma(run_dir, session, best)
+        # Into every checkpoint the run has: evaluate reads the best model's (train.keep_best),
+        # a resume continues from the last one, and its later best models must keep σ too.
+        for name in (BEST, CHECKPOINT):
+            if (Path(run_dir) / name).is_file():
+                save_sigma(run_dir, session, best, name)
     record = {"sigma": best, "criterion": "ensemble NLL (mean probability), least", "grid": rows,
               "networks": networks, "dataset": data.name, "split": split, "n_examples": len(data),
               "seed": seed, "checkpoint": session.checkpoint, "checkpoint_step": session.checkpoint_step,

@@ -28,7 +28,7 @@ from safetensors import SafetensorError, safe_open
 from hyperzoo.config import Config, load_config
 from hyperzoo.devices import cuda_rng_states, machine, module_device, set_cuda_rng_states
 from hyperzoo.errors import RunError
-from hyperzoo.weights import atomic_write_text, save_tensors
+from hyperzoo.weights import atomic_write_text, open_own, save_tensors, temporary_of
 
 CHECKPOINT = "checkpoint.safetensors"
 BEST = "best.safetensors"
@@ -37,10 +37,10 @@ LOCK = ".lock"
 FORMAT = 3
 GLOBAL_RNG = "torch_global"
 
-__all__ = ["BEST", "CHECKPOINT", "FORMAT", "LOCK", "RunError", "append_command", "checkpoint_meta",
-           "checkpoint_step", "content_hash", "load_checkpoint", "lock_run", "read_checkpoint",
-           "read_config", "read_metrics", "record_command", "remove_stale_temporaries", "save_checkpoint",
-           "training_time", "truncate_metrics", "write_config"]
+__all__ = ["BEST", "CHECKPOINT", "FORMAT", "LOCK", "TRAINER_FILES", "RunError", "append_command",
+           "checkpoint_meta", "checkpoint_step", "content_hash", "load_checkpoint", "lock_run",
+           "read_checkpoint", "read_config", "read_metrics", "record_command", "remove_stale_temporaries",
+           "save_checkpoint", "training_time", "truncate_metrics", "write_config"]
 
 
 def write_config(run_dir: Path, config: Config) -> None:
@@ -58,7 +58,7 @@ def append_command(run_dir: Path, argv: list[str]) -> None:
     """Append ``argv`` to command.txt as one shell-quoted line (``--set
     'method.generator_hidden=[[40, 40]]'``): a CLI command's runs again; the Python API's name
     the call and its arguments (``hyperzoo.Run.evaluate run=… networks=100 …``)."""
-    with open(Path(run_dir) / "command.txt", "a") as f:
+    with open_own(Path(run_dir) / "command.txt", "a") as f:
         f.write(shlex.join(argv) + "\n")
 
 
@@ -101,7 +101,7 @@ def lock_run(run_dir: Path, wait: float = 0.0) -> Iterator[None]:
     except ImportError:  # no fcntl (Windows): no lock
         yield
         return
-    with open(Path(run_dir) / LOCK, "a") as f:
+    with open_own(Path(run_dir) / LOCK, "a") as f:
         deadline = time.monotonic() + wait
         while True:
             try:
@@ -118,9 +118,15 @@ def lock_run(run_dir: Path, wait: float = 0.0) -> Iterator[None]:
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
+# The files only the lock holder (the trainer) writes: their temporaries can be stale, never in
+# flight. Others (metrics-*.json, noise_scale.json) are written without the lock.
+TRAINER_FILES = (CHECKPOINT, BEST, "config.yaml", "metrics.jsonl")
+
+
 def remove_stale_temporaries(run_dir: Path) -> list[Path]:
-    """Delete ``.NAME.*.tmp`` files that a crashed atomic write left (call under the lock)."""
-    stale = sorted(Path(run_dir).glob(".*.tmp"))
+    """Delete the temporaries a crashed atomic write of the trainer's own files left (call under
+    the lock); anything else, a user's ``.draft.tmp`` too, stays."""
+    stale = sorted(p for p in Path(run_dir).iterdir() if temporary_of(p) in TRAINER_FILES)
     for p in stale:
         p.unlink(missing_ok=True)
     return stale

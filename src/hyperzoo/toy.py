@@ -17,6 +17,7 @@ import torch
 
 from hyperzoo.config import Config, from_dict
 from hyperzoo.diversity import nearest_neighbour_distances
+from hyperzoo.figures import save_figure
 from hyperzoo.methods.toy_mixture import ToyMixture
 from hyperzoo.session import load_run
 from hyperzoo.train import train
@@ -80,10 +81,7 @@ def plot_toy(path: dict[str, torch.Tensor], method: ToyMixture, out: Path) -> No
     b2.plot(z, path["nn_distance"].numpy(), color="C3", lw=0.8, label="nearest-neighbour distance")
     b2.set_ylabel("distance to nearest sample", color="C3")
     b.set_title("Mixture density and sample spacing along the path")
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    save_figure(fig, out, dpi=110)
 
 
 def run_toy(out: str | Path, steps: int = 4000, seed: int = 0, progress: bool = True,

@@ -28,6 +28,7 @@ from hyperzoo.optimizers import make_optimizer
 from hyperzoo.runs import (
     BEST,
     LOCK,
+    TRAINER_FILES,
     RunError,
     append_command,
     checkpoint_meta,
@@ -35,6 +36,7 @@ from hyperzoo.runs import (
     load_checkpoint,
     lock_run,
     read_config,
+    read_metrics,
     remove_stale_temporaries,
     resume_note,
     save_checkpoint,
@@ -45,6 +47,7 @@ from hyperzoo.runs import (
 from hyperzoo.schedules import lr_factor
 from hyperzoo.session import Session, build_session, statistics_images
 from hyperzoo.targets import estimate_bn_statistics
+from hyperzoo.weights import temporary_of
 
 
 class TrainingDiverged(RuntimeError):
@@ -239,7 +242,7 @@ def batch_loss(loss_of: Callable[..., dict[str, torch.Tensor]], batch: Batch, st
 def _ours(p: Path) -> bool:
     """Files a run folder may hold before its first checkpoint without being a user's folder:
     the lock and the temporaries of an interrupted atomic write."""
-    return p.name == LOCK or (p.name.startswith(".") and p.name.endswith(".tmp"))
+    return p.name == LOCK or temporary_of(p) in TRAINER_FILES
 
 
 def check_new_run_dir(run_dir: Path, locked: bool = False, own: tuple[str, ...] = ()) -> None:
@@ -437,10 +440,19 @@ def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progr
     def timing() -> dict[str, float]:  # recorded in each checkpoint, the best model's too
         return {"train_seconds": round(seconds_before + time.perf_counter() - clock, 3),
                 "train_seconds_from_step": timed_from}
-    # The best validation accuracy so far; a best model saved after the checkpoint we resume
-    # from is from steps about to be redone (identically), so it does not count.
+    # The best validation score so far. A best model saved after the checkpoint we resume from
+    # is from steps about to be redone (identically); until they are, the file keeps it unless
+    # a model beats the best score logged up to that checkpoint (a second stop in between must
+    # not leave it holding a model worse than one already validated).
     best_meta = checkpoint_meta(run_dir, BEST) if t.keep_best else None
-    best = validation_score_of(best_meta) if best_meta and best_meta["step"] <= start else None
+    best = None
+    if best_meta and best_meta["step"] <= start:
+        best = validation_score_of(best_meta)
+    elif best_meta:
+        logged = [validation_score({k[len("val_"):]: v for k, v in r.items() if k.startswith("val_")})
+                  for r in read_metrics(run_dir) if r.get("step", 0) <= start and any(
+                      k in r for k in ("val_mean_accuracy", "val_mean_rmse"))]
+        best = max(logged, default=None)
     n, m = t.noise_batch, t.images_per_noise
     last: dict[str, float] = {}
     dead: set[str] = set()  # the ReLU layers the last validation found (nearly) silent

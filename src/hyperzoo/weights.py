@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -53,6 +54,30 @@ def _fsync_dir(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+# An interrupted `atomic_write` leaves ``.NAME.XXXXXXXX.tmp`` (tempfile's 8 random characters).
+_TEMPORARY = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp")
+
+
+def temporary_of(p: Path) -> str | None:
+    """The file name whose interrupted `atomic_write` left ``p`` (a regular file, not a link),
+    else None."""
+    m = _TEMPORARY.fullmatch(p.name)
+    return m["name"] if m and p.is_file() and not p.is_symlink() else None
+
+
+def open_own(path: Path, mode: str):
+    """``open(path, mode)`` for appending to a run folder's own file, refusing to follow a
+    symbolic link (a link in a folder someone else made could point anywhere)."""
+    flags = {"a": os.O_WRONLY | os.O_APPEND | os.O_CREAT}[mode]
+    try:
+        fd = os.open(path, flags | getattr(os, "O_NOFOLLOW", 0), 0o666)
+    except OSError as e:
+        if os.path.islink(path):
+            raise OSError(e.errno, f"{path} is a symbolic link; a run folder's files must be its own") from e
+        raise
+    return os.fdopen(fd, mode)
 
 
 def atomic_write(path: Path, write) -> None:

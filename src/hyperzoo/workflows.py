@@ -65,7 +65,7 @@ def evaluate_run(run_dir: str | Path, n_networks: int = 100, data_dir: str | Non
         raise ConfigError(f"--ensembles must be at least 1, got {ensembles}")
     write = data is None
     if write and out is not None:
-        check_json_out(out)
+        check_json_out(out, EVALUATE_KEYS)
     session = session or load_run(run_dir, data_dir, trust_code=trust_code)
     n_networks = min(n_networks, session.method.max_networks or n_networks)
     d = session.config.data
@@ -100,6 +100,9 @@ def evaluate_run(run_dir: str | Path, n_networks: int = 100, data_dir: str | Non
     unc = uncertainty_metrics(probs, data.y)
     n = probs.shape[0]
     path = Path(out) if out is not None else metrics_path(run_dir, split)
+    # Beside --out FILE, named after it: a reliability-<split>.png there may be someone else's.
+    figure_path = path.parent / (f"{path.stem}-reliability.png" if out is not None
+                                 else f"reliability-{split}.png")
     figure = None
     if write:  # examples passed in from Python are scored, not written into the run folder
         try:
@@ -107,9 +110,9 @@ def evaluate_run(run_dir: str | Path, n_networks: int = 100, data_dir: str | Non
                 f"ensemble of {n} (ECE {unc['ensemble_ece']:.4f})": reliability_bins(probs.mean(0), data.y),
                 f"{n} single networks, pooled (ECE {unc['mean_ece']:.4f} mean)":
                     reliability_bins(probs.flatten(0, 1), data.y.repeat(n)),
-            }, path.parent / f"reliability-{split}.png")
+            }, figure_path)
         except OSError as e:
-            _warn_unwritten(path.parent / f"reliability-{split}.png", e)
+            _warn_unwritten(figure_path, e)
     metrics: dict[str, Any] = {
         **ensemble_metrics(probs, data.y),
         **unc,
@@ -185,10 +188,14 @@ def _evaluate_regression(run_dir: str | Path, session: Session, data: Dataset, n
     return metrics
 
 
-def check_json_out(out: str | Path) -> None:
+EVALUATE_KEYS = frozenset({"dataset", "split", "n_examples", "n_networks", "checkpoint_step"})
+POLYAK_KEYS = frozenset({"dataset", "split", "n_examples", "polyak_accuracy"})
+
+
+def check_json_out(out: str | Path, keys: frozenset[str]) -> None:
     """``--out FILE`` for numbers as JSON, checked before any work: a new file, or an earlier
-    result to replace (a JSON object naming its dataset and example count); never a folder or
-    any other file (a checkpoint, a user's data)."""
+    result of the same command to replace (a JSON object with all of ``keys``); never a folder
+    or any other file (a checkpoint, a user's data, another command's result)."""
     out = Path(out)
     if out.is_dir():
         raise RunError(f"--out {out} is a folder; expected a file to write JSON into, "
@@ -199,7 +206,7 @@ def check_json_out(out: str | Path) -> None:
         earlier = json.loads(out.read_text())
     except (OSError, UnicodeDecodeError, ValueError):
         earlier = None
-    if not (isinstance(earlier, dict) and {"dataset", "n_examples"} <= earlier.keys()):
+    if not (isinstance(earlier, dict) and keys <= earlier.keys()):
         raise RunError(f"--out {out} exists and is not an earlier hyperzoo result; it is left as it is: "
                        "choose a new file")
 

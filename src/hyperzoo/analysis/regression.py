@@ -13,6 +13,7 @@ from hyperzoo.data import Dataset
 from hyperzoo.data.cubic import cubic
 from hyperzoo.errors import ConfigError
 from hyperzoo.evaluation import predict, regression_metrics
+from hyperzoo.figures import save_figure
 from hyperzoo.session import Session, sample_networks
 from hyperzoo.weights import WeightBatch
 
@@ -99,8 +100,5 @@ def plot_regression(curves: dict[int, tuple[torch.Tensor, torch.Tensor]], grid: 
         ax.set_xlabel("x")
     axes[0][0].set_ylabel("y")
     axes[0][0].legend(loc="upper left", fontsize=8)
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
+    save_figure(fig, out, dpi=100)
     return out
