@@ -40,6 +40,14 @@ class CenteredNet(nn.Sequential):
         return super().forward(x.flatten(1) - self.offset)
 
 
+class NormNet(nn.Sequential):
+    """A digits target with a batch norm and a layer norm after its linear layers."""
+
+    def __init__(self):
+        super().__init__(nn.Flatten(), nn.Linear(64, 16), nn.BatchNorm1d(16), nn.ReLU(),
+                         nn.Linear(16, 12), nn.LayerNorm(12), nn.ReLU(), nn.Linear(12, 10))
+
+
 class TanhNet(nn.Sequential):
     """A digits target the scale gauge does not fit (tanh is not positively homogeneous)."""
 

@@ -103,6 +103,9 @@ class Run:
         shape (N, B, classes)."""
         from hyperzoo.evaluation import predict_proba
 
+        if self.method.task == "regression":
+            raise ConfigError("predict_proba gives class probabilities; this run is a regression "
+                              "run: use hyperzoo.evaluation.predict(run.target, run.sample(n), x)")
         n = min(networks, self.method.max_networks or networks)
         with torch.no_grad():
             x = as_images(x, "x", self.target.input_shape)

@@ -188,8 +188,14 @@ def sample_networks(session: Session, n: int, seed: int, progress: bool = False,
 
     The statistics are recomputed on every call (deterministic given the seed and the data),
     not cached: a run folder stores the method, not its samples."""
+    held = session.method.max_networks
+    if held is not None and n > held:
+        raise ConfigError(f"this run's method {session.config.method.get('name')!r} holds {held} networks; "
+                          f"asked for {n}")
     with torch.no_grad():
-        weights = session.method.sample(n, generator=torch.Generator().manual_seed(seed))
+        # Detached: a method that holds its networks hands out slices of its parameters.
+        weights = {k: v.detach() for k, v in
+                   session.method.sample(n, generator=torch.Generator().manual_seed(seed)).items()}
         if not session.target.has_statistics:
             return weights
         x = statistics_images(session, limit)

@@ -356,6 +356,9 @@ def ood_run(run_dir: str | Path, outliers: str | Dataset | list[str | Dataset], 
     if not refs:
         raise DataError("give at least one outlier set (--outliers NAME_OR_PATH)")
     session = session or load_run(run_dir, data_dir, trust_code=trust_code)
+    if session.method.task == "regression":
+        raise ConfigError("ood scores inputs by the entropy and mutual information of class "
+                          "probabilities; this run is a regression run")
     d = session.config.data
     if inliers is None:
         inliers = load_dataset(d.dataset, "test", data_dir or d.data_dir, d.val_fraction)

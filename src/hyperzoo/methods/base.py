@@ -32,6 +32,21 @@ def fresh_parameters(module: nn.Module) -> dict[str, torch.Tensor]:
     return {name: p.detach() for name, p in module.named_parameters()}
 
 
+class SharedNorms(nn.Module):
+    """The scales and shifts of a target's normalisation layers as point estimates that every
+    network shares, starting where the module initialises them: for methods whose distribution
+    covers the conv and linear weights only (MNF, the Bayesian hypernetwork)."""
+
+    def __init__(self, target: TargetNet, init: dict[str, torch.Tensor]):
+        super().__init__()
+        self.names = [k for s in target.layers for k in (s.norm_scale, s.norm_shift) if k is not None]
+        self.params = nn.ParameterDict({param_key(k): nn.Parameter(init[k].clone()) for k in self.names})
+
+    def expand(self, n: int) -> WeightBatch:
+        """The same values for ``n`` networks: ``{name: (n, C)}``."""
+        return {k: self.params[param_key(k)].expand(n, -1) for k in self.names}
+
+
 class Method(nn.Module, ABC):
     """A trainable source of networks for one `TargetNet`.
 

@@ -29,7 +29,7 @@ from torch import nn
 
 from hyperzoo.config import ConfigError, check_bounds
 from hyperzoo.devices import normal
-from hyperzoo.methods.base import Method, fresh_parameters, param_key
+from hyperzoo.methods.base import Method, SharedNorms, fresh_parameters, param_key
 from hyperzoo.methods.flows import CouplingFlow, gaussian_log_prob
 from hyperzoo.targets import TargetNet
 from hyperzoo.weights import WeightBatch
@@ -69,6 +69,7 @@ class BayesianHypernetwork(Method):
                                             for s in target.layers})
         self.biases = nn.ParameterDict({param_key(s.bias): nn.Parameter(init[s.bias])
                                         for s in target.layers if s.bias is not None})
+        self.norms = SharedNorms(target, init)
         self.units = [s.out_units for s in target.layers]
         norms = torch.cat([init[s.weight].flatten(1).norm(dim=1) for s in target.layers])
         self.flow = CouplingFlow(sum(self.units), c.flows, c.flow_hidden)
@@ -96,7 +97,7 @@ class BayesianHypernetwork(Method):
             weights[spec.weight] = gl.view(n, -1, *[1] * (v.dim() - 1)) * unit
             if spec.bias is not None:
                 weights[spec.bias] = self.biases[param_key(spec.bias)].expand(n, -1)
-        return weights
+        return {**weights, **self.norms.expand(n)}
 
     def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return normal((n, self.latent_dim), generator, self.scale_loc.device, self.scale_loc.dtype)

@@ -39,7 +39,7 @@ from torch import nn
 
 from hyperzoo import devices
 from hyperzoo.config import ConfigError, check_bounds
-from hyperzoo.methods.base import Method, fresh_parameters
+from hyperzoo.methods.base import Method, SharedNorms, fresh_parameters
 from hyperzoo.methods.flows import CouplingFlow, gaussian_log_prob
 from hyperzoo.targets import TargetNet
 from hyperzoo.targets.target_net import LayerSpec
@@ -163,6 +163,7 @@ class MNF(Method):
         self.layers = nn.ModuleList(
             MNFLayer(spec, init[spec.weight], init[spec.bias] if spec.bias else None, config)
             for spec in target.layers)
+        self.norms = SharedNorms(target, init)
 
     def _noise(self, n: int, generator: torch.Generator | None
                ) -> tuple[list[torch.Tensor], list[dict[str, torch.Tensor]]]:
@@ -190,14 +191,14 @@ class MNF(Method):
             w = layer.weights(z, we)
             weights.update(w)
             kl = kl + layer.kl_to_prior(z, self.config.prior_var) + log_q - layer.log_r(z, w)
-        return weights, kl
+        return {**weights, **self.norms.expand(n)}, kl
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> WeightBatch:
         z_eps, w_eps = self._noise(n, generator)
         weights: WeightBatch = {}
         for layer, ze, we in zip(self.layers, z_eps, w_eps, strict=True):
             weights.update(layer.weights(layer.draw_z(ze)[0], we))
-        return weights
+        return {**weights, **self.norms.expand(n)}
 
     def training_loss(self, x: torch.Tensor, y: torch.Tensor, step: int,
                       generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
