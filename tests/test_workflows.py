@@ -242,3 +242,25 @@ def test_evaluate_gives_at_most_the_networks_a_method_holds(tmp_path):
     # One network: no ensemble gain, no spread, no entropy to estimate.
     assert one["n_networks"] == 1 and one["entropy_estimate"] is None
     assert one["ensemble_accuracy"] == one["mean_accuracy"] and one["std_accuracy"] == 0.0
+
+
+def test_a_run_that_holds_its_networks_gives_them_detached_and_no_more(tmp_path):
+    from hyperzoo.config import load_config
+    from hyperzoo.session import load_run, sample_networks
+    from tests.helpers import method_overrides
+
+    train(load_config(None, [*method_overrides("ensemble"), "train.steps=2"]), tmp_path / "run", argv=["x"],
+          progress=False)
+    session = load_run(tmp_path / "run")
+    assert not any(w.requires_grad for w in sample_networks(session, 4, 0).values())
+    with pytest.raises(ConfigError, match="this run's method 'ensemble' holds 4 networks; asked for 5"):
+        export_networks(tmp_path / "run", 5, tmp_path / "nets")
+
+
+def test_ood_of_a_regression_run_is_one_line(tmp_path):
+    from hyperzoo.toy_regression import toy_regression_config
+    from hyperzoo.workflows import ood_run
+
+    train(toy_regression_config(steps=2), tmp_path / "run", argv=["x"], progress=False)
+    with pytest.raises(ConfigError, match="this run is a regression run"):
+        ood_run(tmp_path / "run", "cubic", 2)
