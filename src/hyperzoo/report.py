@@ -10,7 +10,7 @@ import torch
 from tqdm.auto import tqdm
 
 from hyperzoo import figures
-from hyperzoo.analysis.adversarial import fgsm, pgd, random_targets
+from hyperzoo.analysis.adversarial import fgsm, input_range, pgd, random_targets
 from hyperzoo.analysis.adversarial_detection import detect_adversarial
 from hyperzoo.analysis.ambiguous import ambiguous_examples, vote_counts
 from hyperzoo.analysis.ensembles import accuracy_vs_size, ensemble_accuracies
@@ -112,6 +112,7 @@ def _adversarial(run: _Run, data: Dataset, eps_grid: list[float], crafters: int,
     on, gets a random wrong target class; success = that network (or a fresh ensemble of
     ``fresh`` networks, mean probability) predicts the target."""
     target = run.session.target
+    bounds = input_range(data.x)
     g = torch.Generator().manual_seed(seed)
     goal = random_targets(data.y, data.num_classes, g)
     crafters = min(crafters, run.probs.shape[0])  # each crafting network comes from the pool
@@ -137,7 +138,8 @@ def _adversarial(run: _Run, data: Dataset, eps_grid: list[float], crafters: int,
         for eps in eps_grid:
             fooled, advs = 0, []
             for model, x, t in crafts:
-                adv = fgsm(model, x, t, eps) if attack == "fgsm" else pgd(model, x, t, eps, pgd_steps)
+                adv = (fgsm(model, x, t, eps, *bounds) if attack == "fgsm"
+                       else pgd(model, x, t, eps, pgd_steps, None, *bounds))
                 with torch.no_grad():
                     fooled += (model(adv).argmax(-1) == t).sum().item()
                 advs.append(adv)
@@ -169,7 +171,7 @@ def _detection(run: _Run, data: Dataset, eps: float, pgd_steps: int, seed: int,
             if attack == "pgd" and size > pgd_max:
                 continue
             r = detect_adversarial(run.session.target, attacked, scoring, data.x, data.y, eps, attack,
-                                   pgd_steps)
+                                   pgd_steps, bounds=input_range(data.x))
             rows.append({"run": run.label, "size": size, "fresh": fixed is None, **r})
     return rows
 
@@ -194,7 +196,7 @@ def _transfer(run: _Run, data: Dataset, eps: float, networks: int, seed: int
     out: dict[str, Any] = {"pool": n - 1, "eps": eps, "examples": len(data)}
     curves = {}
     for attack in ("fgsm", "pgd"):
-        r = transfer(model, target, pool, data.x, data.y, eps, attack, 10)
+        r = transfer(model, target, pool, data.x, data.y, eps, attack, 10, bounds=input_range(data.x))
         fooling = r["fraction"][r["fools_crafting"]]
         out[attack] = {**transfer_summary(r), "fractions": fooling.tolist()}
         curves[f"{run.label}|{attack}"] = {"fraction": fooling, "pool": n - 1}

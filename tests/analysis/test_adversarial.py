@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from hyperzoo.analysis.adversarial import fgsm, pgd, random_targets
+from hyperzoo.analysis.adversarial import fgsm, input_range, pgd, random_targets
 
 
 def linear_model():
@@ -46,3 +46,16 @@ def test_bad_eps():
     model, _ = linear_model()
     with pytest.raises(ValueError, match="eps must be non-negative"):
         fgsm(model, torch.zeros(1, 4), torch.zeros(1, dtype=torch.long), -0.1)
+
+
+def test_attacks_in_the_inputs_own_range_leave_standardised_inputs_alone_at_eps_zero():
+    """Inputs of your own may lie outside [0, 1]: clipping to [0, 1] moved them with eps = 0."""
+    x = torch.randn(6, 4, generator=torch.Generator().manual_seed(0)) * 2
+    lo, hi = input_range(x)
+    assert lo == float(x.min()) < 0 and hi == float(x.max()) > 1
+    assert input_range(torch.rand(5, 3) * 0.5 + 0.25) == (0.0, 1.0)  # pixels: the box as before
+    model = torch.nn.Linear(4, 3)
+    t = torch.zeros(6, dtype=torch.long)
+    assert torch.equal(fgsm(model, x, t, 0.0, lo, hi), x)
+    assert torch.equal(pgd(model, x, t, 0.0, 3, None, lo, hi), x)
+    assert not torch.equal(fgsm(model, x, t, 0.0), x)  # the old default box clips them

@@ -25,6 +25,12 @@ def _step_toward(model: Model, x: torch.Tensor, target: torch.Tensor, targeted: 
     return -grad.sign() if targeted else grad.sign()
 
 
+def input_range(x: torch.Tensor) -> tuple[float, float]:
+    """The box attacks stay in: [0, 1] (pixels) stretched to hold every value of ``x`` (inputs
+    of your own may be standardised), so an attack never moves a clean input by clipping it."""
+    return min(0.0, float(x.min())), max(1.0, float(x.max()))
+
+
 def fgsm(model: Model, x: torch.Tensor, target: torch.Tensor, eps: float,
          lo: float = 0.0, hi: float = 1.0, targeted: bool = True) -> torch.Tensor:
     """FGSM: one step of size ``eps·(hi − lo)`` toward (or away from) class ``target``, clipped."""

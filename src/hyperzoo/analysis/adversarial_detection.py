@@ -30,7 +30,8 @@ def detection_rate(clean: torch.Tensor, adversarial: torch.Tensor, fpr: float = 
 
 def detect_adversarial(target: TargetNet, attacked: WeightBatch, scoring: WeightBatch,
                        x: torch.Tensor, y: torch.Tensor, eps: float, attack: str = "fgsm",
-                       pgd_steps: int = 10, fpr: float = 0.05, chunk: int = 50) -> dict[str, Any]:
+                       pgd_steps: int = 10, fpr: float = 0.05, chunk: int = 50,
+                       bounds: tuple[float, float] = (0.0, 1.0)) -> dict[str, Any]:
     """Craft on ``attacked`` (N networks), score clean and adversarial ``x`` (B, ...) on ``scoring``.
 
     Returns AUROC/AUPR (adversarial = positive), the detection rate at ``fpr``, and how often
@@ -46,8 +47,8 @@ def detect_adversarial(target: TargetNet, attacked: WeightBatch, scoring: Weight
     advs = []
     for i in range(0, len(x), chunk):  # bounds the (N, chunk, ...) activations kept for backward
         xb, yb = x[i:i + chunk], y[i:i + chunk]
-        advs.append(fgsm(model, xb, yb, eps, targeted=False) if attack == "fgsm"
-                    else pgd(model, xb, yb, eps, pgd_steps, targeted=False))
+        advs.append(fgsm(model, xb, yb, eps, *bounds, targeted=False) if attack == "fgsm"
+                    else pgd(model, xb, yb, eps, pgd_steps, None, *bounds, targeted=False))
     adv = torch.cat(advs)
     with torch.no_grad():
         p_clean, p_adv = predict_proba(target, scoring, x), predict_proba(target, scoring, adv)

@@ -29,8 +29,8 @@ def fooled_fraction(target: TargetNet, weights: WeightBatch, x: torch.Tensor, y:
 
 
 def transfer(model: Callable[[torch.Tensor], torch.Tensor], target: TargetNet, pool: WeightBatch,
-             x: torch.Tensor, y: torch.Tensor, eps: float, attack: str = "fgsm", steps: int = 10
-             ) -> dict[str, torch.Tensor]:
+             x: torch.Tensor, y: torch.Tensor, eps: float, attack: str = "fgsm", steps: int = 10,
+             bounds: tuple[float, float] = (0.0, 1.0)) -> dict[str, torch.Tensor]:
     """Untargeted ``attack`` ("fgsm" or "pgd", ``steps`` steps) of radius ``eps`` on ``model``
     (inputs → logits) for the inputs it classifies correctly, scored on every network of ``pool``.
 
@@ -45,9 +45,9 @@ def transfer(model: Callable[[torch.Tensor], torch.Tensor], target: TargetNet, p
     if len(xs) == 0:  # nothing the crafting network classifies right: nothing to attack
         adv = xs
     elif attack == "fgsm":
-        adv = fgsm(model, xs, ys, eps, targeted=False)
+        adv = fgsm(model, xs, ys, eps, *bounds, targeted=False)
     else:
-        adv = pgd(model, xs, ys, eps, steps, targeted=False)
+        adv = pgd(model, xs, ys, eps, steps, None, *bounds, targeted=False)
     with torch.no_grad():
         fools = model(adv).argmax(-1) != ys if len(adv) else torch.zeros(0, dtype=torch.bool)
     return {"attacked": attacked, "fools_crafting": fools,
