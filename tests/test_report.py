@@ -1,6 +1,8 @@
 import json
 
 import pytest
+import torch
+from torch import nn
 
 from hyperzoo.config import load_config
 from hyperzoo.errors import ConfigError, RunError
@@ -166,3 +168,25 @@ def test_table3_puts_the_seeds_numbers_beside_a_hypergan_mnist_run():
     assert "| seed 002: HyperGAN | 7.49 (1.59) | 51.10 (10.62) | 22.01 (6.01) | 99% (stated) |" in md
     assert "| seed 002: standard training, 10 | 27.05 (0.31) | 160.51 (0.51) | 5.97 (0.06) |" in md
     assert "needs an independently trained ensemble" in md and "seed 002 Table 3, MNIST" in md
+
+
+@pytest.mark.parametrize(("module", "shape"), [
+    (nn.Sequential(nn.Linear(16, 12), nn.ReLU(), nn.Linear(12, 3)), (16,)),  # feature vectors
+    (nn.Sequential(nn.Conv1d(2, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 8, 3)), (2, 10)),  # sequences
+])
+def test_the_report_of_a_target_without_images_draws_what_has_a_picture(tmp_path, module, shape):
+    """Filters without an image form get no figure; ambiguous inputs are drawn as rows or
+    channel-by-step grids (both crashed after most of the report's work)."""
+    import hyperzoo
+
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.randn(60, *shape, generator=gen), torch.randint(0, 3, (60,), generator=gen)
+    run = hyperzoo.fit(module, (x, y), out=tmp_path / "run", test_data=(x[:20], y[:20]), input_shape=shape,
+                       train={"steps": 2, "threads": 1, "noise_batch": 4, "images_per_noise": 8,
+                              "val_every": 2, "val_networks": 2},
+                       method={"z_dim": 8, "code_size": 4, "extractor_hidden": [16],
+                               "generator_hidden": [16]},
+                       progress=False)
+    rep = run.report(tmp_path / "report", pool=6, adv_limit=6, path_pairs=2, transfer_networks=3,
+                     detection_sizes=[2], ambiguous=4, progress=False)
+    assert (tmp_path / "report" / rep["figures"]["ambiguous"]).stat().st_size > 0

@@ -246,8 +246,13 @@ def ambiguous_grid(images: torch.Tensor, votes: torch.Tensor, labels: torch.Tens
         r, col = divmod(i, columns)
         ax = fig.add_subplot(grid[2 * r, col])
         img = images[i].double().cpu()
-        img = img.permute(1, 2, 0) if img.shape[0] == 3 else img[0]
-        ax.imshow(img.numpy(), cmap=None if img.dim() == 3 else "gray")
+        if img.dim() == 3:  # an image (C, H, W): colour or its first channel
+            img = img.permute(1, 2, 0) if img.shape[0] == 3 else img[0]
+        elif img.dim() == 1:  # a feature vector: one row
+            img = img[None]
+        # (a sequence (C, L) is drawn as it is: channels by steps)
+        ax.imshow(img.numpy(), cmap=None if img.dim() == 3 else "gray",
+                  aspect="equal" if images[i].dim() == 3 else "auto")
         ax.set_xticks([])
         ax.set_yticks([])
         top2 = votes[i].double().topk(min(2, c))

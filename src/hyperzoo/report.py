@@ -350,7 +350,10 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
     for r, slug, _ in [(main, "", None), *pooled]:
         suffix, of = (f"_{slug}", f"{r.label}: ") if slug else ("", "")
         for layer in range(min(3, len(target.layers) - 1)):
-            imgs = filter_images(r.session.target, r.gauged, layer)
+            try:
+                imgs = filter_images(r.session.target, r.gauged, layer)
+            except ValueError:  # a layer with no image form (a Conv1d's filters): no figure
+                continue
             figs[f"filters_layer{layer + 1}{suffix}"] = figures.filter_grid(
                 imgs[:25], f"{of}layer {layer_labels(target.layers)[layer]}, filter 1, input channel 1, "
                            "25 samples, gauge-fixed", out / f"filters_layer{layer + 1}{suffix}.png")
