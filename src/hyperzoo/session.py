@@ -61,8 +61,9 @@ def check_target(module: nn.Module, name: str, data: Dataset) -> None:
             wants = f" (its first layer takes {first.in_features} features)"
         elif first is not None and not isinstance(first, nn.Linear) and first.in_channels != shape[0]:
             wants = f" (its first layer takes {first.in_channels} channels)"
+        layout = " (C, H, W)" if len(shape) == 3 else ""
         raise ConfigError(f"target {name!r}{wants} cannot take the inputs of data set {data.name!r} of "
-                          f"shape {shape} (C, H, W): {str(e).splitlines()[0]}") from None
+                          f"shape {shape}{layout}: {str(e).splitlines()[0]}") from None
     finally:
         module.train(was_training)
     if not isinstance(out, torch.Tensor):
@@ -72,8 +73,12 @@ def check_target(module: nn.Module, name: str, data: Dataset) -> None:
         raise ConfigError(f"target {name!r} outputs shape {tuple(out.shape[1:])} per example but the "
                           f"regression set {data.name!r} needs one output (1,)")
     if out.dim() != 2 or out.shape[-1] < data.num_classes:
+        # A one-output target on whole-number targets: most likely meant as regression.
+        hint = (" (whole-number targets are read as class labels; a regression set's are real values "
+                "with at least one non-integer)" if out.dim() == 2 and out.shape[-1] == 1 else "")
         raise ConfigError(f"target {name!r} outputs shape {tuple(out.shape[1:])} per example but data set "
-                          f"{data.name!r} has {data.num_classes} classes (labels 0-{data.num_classes - 1})")
+                          f"{data.name!r} has {data.num_classes} classes (labels 0-{data.num_classes - 1})"
+                          + hint)
 
 
 def build_session(config: Config, with_data: bool = True, module: nn.Module | None = None,

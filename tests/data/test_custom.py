@@ -106,6 +106,7 @@ def test_array_conversions():
     assert as_images(np.zeros((2, 5)), "x").shape == (2, 5)  # feature vectors
     assert as_targets(np.array([0.5, 2.0]), "y").dtype == torch.float32  # real targets
     assert as_targets(np.array([1.0, 2.0]), "y").dtype == torch.int64  # whole numbers: classes
+    assert as_targets(np.array([[0.5], [2.0]]), "y").shape == (2,)  # (n, 1) real targets
 
 
 def test_an_npz_of_features_and_real_targets_is_a_regression_set(tmp_path):

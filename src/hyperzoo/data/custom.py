@@ -216,6 +216,8 @@ def as_targets(y: np.ndarray | torch.Tensor, what: str) -> torch.Tensor:
     """Class labels (int64, see `as_labels`), or real-valued regression targets (float32
     ``(n,)``) where y is floating point with any non-integer value."""
     t = _cpu_tensor(y, what)
+    if t.is_floating_point() and t.dim() == 2 and t.shape[1] == 1:
+        t = t[:, 0]  # one real target per example, as (n, 1)
     if t.is_floating_point() and t.dim() == 1 and not bool((t == t.round()).all()):
         if not bool(t.isfinite().all()):
             raise DataError(f"{what}: regression targets must be finite")
