@@ -110,7 +110,7 @@ def lock_run(run_dir: Path, wait: float = 0.0) -> Iterator[None]:
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     raise RunError(f"{run_dir} is being trained by another process (it holds "
-                                   f"{LOCK}); wait for it to finish or use another --out") from None
+                                   f"{LOCK}); wait for it to finish") from None
                 time.sleep(0.05)
         try:
             yield
