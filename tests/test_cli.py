@@ -240,3 +240,16 @@ def test_data_dir_is_a_path_as_given_and_a_negative_limit_is_refused(tmp_path, m
     assert r.exit_code == 0, r.output  # '#' was read as a YAML comment
     r = runner.invoke(app, ["ood", "run", "--outliers", str(folder / "blobs.npz"), "--limit", "-3"])
     one_error_line(r, "--limit must be at least 0 (0: every example), got -3")
+
+
+def test_ood_and_report_write_only_into_a_new_empty_or_earlier_result_folder(tmp_path):
+    run = tmp_path / "run"
+    assert runner.invoke(app, ["train", *sets("train.steps=2"), "--out", str(run), "--quiet"]).exit_code == 0
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "data.npz").write_bytes(b"mine")
+    one_error_line(runner.invoke(app, ["ood", str(run), "--outliers", "digits", "--networks", "2",
+                                       "--out", str(mine)]), "holds other files and no ood.json")
+    one_error_line(runner.invoke(app, ["report", str(run), "--networks", "2", "--out", str(mine)]),
+                   "holds other files and no report.json")
+    assert sorted(p.name for p in mine.iterdir()) == ["data.npz"]

@@ -280,7 +280,10 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
                           f"{ambiguous}")
     if path_pairs < 1 or (path_limit is not None and path_limit < 1):
         raise ConfigError(f"--path-pairs and --path-limit must be positive, got {path_pairs}, {path_limit}")
+    from hyperzoo.workflows import check_result_dir
+
     sizes = detection_sizes if detection_sizes is not None else DETECTION_SIZES
+    check_result_dir(out, "report.json")
     start = time.perf_counter()
     session = session or load_run(run_dir, data_dir, trust_code=trust_code)
     held = session.method.max_networks

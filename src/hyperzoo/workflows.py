@@ -188,6 +188,18 @@ def _evaluate_regression(run_dir: str | Path, session: Session, data: Dataset, n
     return metrics
 
 
+def check_result_dir(out: str | Path, marker: str) -> None:
+    """``--out DIR`` for a command's files (``ood``, ``report``), checked before any work: new,
+    empty, or an earlier result of the command (it holds ``marker``), which is replaced; never a
+    file or a folder of other files (a data set, a run)."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise RunError(f"--out {out} is a file; expected a folder for the results")
+    if out.is_dir() and any(out.iterdir()) and not (out / marker).is_file():
+        raise RunError(f"--out {out} holds other files and no {marker} of an earlier result; use a new "
+                       "or empty folder (an earlier result is replaced)")
+
+
 EVALUATE_KEYS = frozenset({"dataset", "split", "n_examples", "n_networks", "checkpoint_step"})
 POLYAK_KEYS = frozenset({"dataset", "split", "n_examples", "polyak_accuracy"})
 
@@ -352,6 +364,8 @@ def ood_run(run_dir: str | Path, outliers: str | Dataset | list[str | Dataset], 
 
     if n_networks < 1:
         raise ConfigError(f"--networks must be at least 1, got {n_networks}")
+    if out is not None:
+        check_result_dir(out, "ood.json")
     refs = outliers if isinstance(outliers, list) else [outliers]
     if not refs:
         raise DataError("give at least one outlier set (--outliers NAME_OR_PATH)")
