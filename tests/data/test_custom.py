@@ -107,6 +107,8 @@ def test_array_conversions():
     assert as_targets(np.array([0.5, 2.0]), "y").dtype == torch.float32  # real targets
     assert as_targets(np.array([1.0, 2.0]), "y").dtype == torch.int64  # whole numbers: classes
     assert as_targets(np.array([[0.5], [2.0]]), "y").shape == (2,)  # (n, 1) real targets
+    with pytest.raises(DataError, match="labels must be finite class indices"):
+        as_targets(np.array([1.0, np.inf]), "y")  # read as the label -9223372036854775808 before
 
 
 def test_an_npz_of_features_and_real_targets_is_a_regression_set(tmp_path):

@@ -228,6 +228,8 @@ def as_targets(y: np.ndarray | torch.Tensor, what: str) -> torch.Tensor:
 def as_labels(y: np.ndarray | torch.Tensor, what: str) -> torch.Tensor:
     """Class indices as int64 ``(n,)``; each must be a non-negative integer."""
     t = _cpu_tensor(y, what)
+    if t.is_floating_point() and not bool(t.isfinite().all()):
+        raise DataError(f"{what}: labels must be finite class indices; found NaN or infinity")
     if t.is_floating_point() and bool((t == t.round()).all()):
         t = t.long()
     if t.dim() != 1 or t.is_floating_point() or t.dtype == torch.bool:
