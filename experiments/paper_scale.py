@@ -117,9 +117,11 @@ def settings_against_seeds(settings: list[dict[str, Any]]) -> dict[str, Any] | N
         out["quantities"][name] = {
             "values": dict(zip(groups, values, strict=True)), "means": dict(zip(groups, means, strict=True)),
             "seed_std_pooled": math.sqrt(within / dof), "settings_std": statistics.stdev(means),
-            # Undefined (no spread at all) as None: JSON has no NaN.
+            # JSON has neither NaN nor infinity: F is None when undefined (no spread at all) and
+            # when infinite (seeds agree exactly, settings differ: p = 0, kept).
             **{k: float(v) if math.isfinite(v) else None
                for k, v in (("f", anova.statistic), ("p", anova.pvalue))},
+            "f_infinite": bool(math.isinf(anova.statistic)),
             "dof": [len(values) - 1, dof]}
     return out
 
@@ -139,14 +141,21 @@ def _seed_lines(comparison: dict[str, Any]) -> list[str]:
         fmt = QUANTITIES[name][1]
         lines.append(f"| {name} | {' | '.join(fmt.format(q['means'][label]) for label in labels)} | "
                      f"{fmt.format(q['seed_std_pooled'])} | {fmt.format(q['settings_std'])} | "
-                     + (f"F({q['dof'][0]}, {q['dof'][1]}) = {q['f']:.2f} | {q['p']:.2f} |"
-                        if q["f"] is not None else "— | — |"))
+                     + _anova_cells(q))
     return lines
 
 
-def _name(s: dict[str, Any]) -> str:
-    """The row's name: the label, with the training seed where the config names one."""
-    return s["label"] if s["seed"] is None else f"{s['label']}, seed {s['seed']}"
+def _anova_cells(q: dict[str, Any]) -> str:
+    dof = f"F({q['dof'][0]}, {q['dof'][1]})"
+    if q["f_infinite"]:
+        return f"{dof} = ∞ | {q['p']:.2f} |"
+    return "— | — |" if q["f"] is None else f"{dof} = {q['f']:.2f} | {q['p']:.2f} |"
+
+
+def _name(s: dict[str, Any], seeds_shown: bool = True) -> str:
+    """The row's name: the label, with the training seed where the config names one and the
+    setting has several."""
+    return s["label"] if s["seed"] is None or not seeds_shown else f"{s['label']}, seed {s['seed']}"
 
 
 def _protocol(p: dict[str, Any] | None) -> str:
@@ -155,11 +164,13 @@ def _protocol(p: dict[str, Any] | None) -> str:
 
 def figure(settings: list[dict[str, Any]], path: Path) -> None:
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
-    colours = {label: f"C{i}" for i, label in enumerate(dict.fromkeys(s["label"] for s in settings))}
+    labels = [s["label"] for s in settings]
+    colours = {label: f"C{i}" for i, label in enumerate(dict.fromkeys(labels))}
     seen: set[str] = set()
     for s in settings:
         # One colour per setting; a setting's later seeds lighter.
-        c, colour, name = s["curve"], colours[s["label"]], _name(s)
+        c, colour = s["curve"], colours[s["label"]]
+        name = _name(s, labels.count(s["label"]) > 1)
         alpha = 0.45 if s["label"] in seen else 1.0
         seen.add(s["label"])
         axes[0].plot(c["step"], [100 * a for a in c["val_ensemble_accuracy"]], color=colour, alpha=alpha,
@@ -203,9 +214,11 @@ def main() -> None:
              "disagreement | AUROC entropy / MI | entropy estimate | 20 × 200, majority, validation | "
              "target met |",
              "|---|---|---|---|---|---|---|---|---|---|"]
+    labels = [s["label"] for s in settings]
     for s in settings:
         lines.append(
-            f"| {_name(s)} | {s['single_mean']:.2%} ± {s['single_std']:.2%} | {s['ensemble_of_100']:.2%} | "
+            f"| {_name(s, labels.count(s['label']) > 1)} | {s['single_mean']:.2%} ± {s['single_std']:.2%} | "
+            f"{s['ensemble_of_100']:.2%} | "
             f"{s['single_nll']:.4f} / {s['ensemble_nll']:.4f} | {s['ensemble_ece']:.4f} | "
             f"{s['disagreement']:.2%} | {s['ood']['entropy']:.3f} / {s['ood']['mutual_information']:.3f} | "
             f"{s['entropy_estimate']:.0f} | {_protocol(s['seed_protocol'])} | "

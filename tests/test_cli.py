@@ -219,6 +219,9 @@ def test_out_files_never_replace_what_hyperzoo_did_not_write(tmp_path):
         one_error_line(runner.invoke(app, [*command, "--out", str(tmp_path)]), "is a folder; expected a file")
     assert (run / "checkpoint.safetensors").read_bytes() == checkpoint and notes.read_text() == '{"mine": 1}'
     assert not (tmp_path / "reliability-test.png").exists()
+    (tmp_path / "n-reliability.png").write_text("mine")  # beside no earlier n.json: not ours
+    r = runner.invoke(app, ["evaluate", str(run), "--networks", "2", "--out", str(tmp_path / "n.json")])
+    one_error_line(r, "n-reliability.png exists beside no earlier result")
     out = tmp_path / "m.json"
     for _ in range(2):  # a new file, then the earlier result replaced
         r = runner.invoke(app, ["evaluate", str(run), "--networks", "2", "--quiet", "--out", str(out)])
@@ -248,8 +251,19 @@ def test_ood_and_report_write_only_into_a_new_empty_or_earlier_result_folder(tmp
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "data.npz").write_bytes(b"mine")
-    one_error_line(runner.invoke(app, ["ood", str(run), "--outliers", "digits", "--networks", "2",
-                                       "--out", str(mine)]), "holds other files and no ood.json")
+    r = runner.invoke(app, ["ood", str(run), "--outliers", "digits", "--networks", "2", "--out", str(mine)])
+    one_error_line(r, "holds 'data.npz', which is not part of an earlier")
     one_error_line(runner.invoke(app, ["report", str(run), "--networks", "2", "--out", str(mine)]),
-                   "holds other files and no report.json")
+                   "holds 'data.npz', which is not part of an earlier")
     assert sorted(p.name for p in mine.iterdir()) == ["data.npz"]
+    import numpy as np
+
+    noise = tmp_path / "noise.npz"
+    np.savez(noise, x_test=np.random.default_rng(0).random((20, 8, 8), dtype=np.float32),
+             y_test=np.zeros(20, np.int64))
+    stopped = tmp_path / "stopped"  # what an ood stopped before ood.json leaves: rerun into it
+    stopped.mkdir()
+    (stopped / "ood_cdf.png").write_bytes(b"half")
+    r = runner.invoke(app, ["ood", str(run), "--outliers", str(noise), "--networks", "2",
+                            "--out", str(stopped)])
+    assert r.exit_code == 0, r.output

@@ -81,9 +81,13 @@ def test_yaml_syntax_errors_are_one_line(tmp_path):
     assert "\n" not in str(e.value)
 
 
-@pytest.mark.parametrize("value", ["[16, a]", "[0]", "[-3]"])
-def test_a_methods_layer_widths_are_checked_one_by_one(value):
+@pytest.mark.parametrize(("key", "value"), [
+    *[("extractor_hidden", v) for v in ("[16, a]", "[0]", "[-3]")],
+    # one list for every layer, or one per target layer
+    *[("generator_hidden", v) for v in ("[16, a]", "[0]", "[-3]", "[[16], [0]]", "[16, [8]]")],
+])
+def test_a_methods_layer_widths_are_checked_one_by_one(key, value):
     from hyperzoo.methods import resolve_method_config
 
-    with pytest.raises(ConfigError, match="method.extractor_hidden"):
-        resolve_method_config(load_config(None, [f"method.extractor_hidden={value}"]).method)
+    with pytest.raises(ConfigError, match=f"method.{key}"):
+        resolve_method_config(load_config(None, [f"method.{key}={value}"]).method)

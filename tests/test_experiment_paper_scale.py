@@ -102,6 +102,19 @@ def test_settings_are_set_against_their_seeds_by_a_one_way_anova(paper_scale, tm
     assert 0 < q["p"] < 1
     assert got["quantities"]["auroc_entropy"]["seed_std_pooled"] == 0
     assert got["quantities"]["auroc_entropy"]["f"] is None  # no spread at all: undefined, not NaN
+    assert not got["quantities"]["auroc_entropy"]["f_infinite"]
     assert "| auroc_entropy | 0.960 | 0.960 | 0.000 | 0.000 | — | — |" in paper_scale._seed_lines(got)
     assert paper_scale._name(settings[1]) == "A, seed 1"
     assert paper_scale.settings_against_seeds(settings[:3]) is None  # one setting with seeds
+
+
+def test_settings_that_differ_while_their_seeds_agree_are_infinitely_apart(paper_scale, tmp_path):
+    settings = []
+    for label, acc in (("A", 0.99), ("B", 0.98)):
+        for seed in (0, 1):
+            run = _run(tmp_path / f"{label}{seed}", acc, 0.96)
+            (run / "config.yaml").write_text(f"train:\n  seed: {seed}\n")
+            settings.append(paper_scale.summarise(label, run))
+    q = paper_scale.settings_against_seeds(settings)["quantities"]["ensemble_of_100"]
+    assert q["f"] is None and q["f_infinite"] and q["p"] == 0.0
+    assert paper_scale._anova_cells(q) == "F(1, 2) = ∞ | 0.00 |"

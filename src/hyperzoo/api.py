@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -93,9 +94,10 @@ class Run:
                 f"target={self.config.target.name!r}, data={self.config.data.dataset!r})")
 
     def sample(self, n: int = 10, seed: int = 0) -> WeightBatch:
-        """``n`` networks as a weight batch ``{name: (n, *shape)}`` (at most the method holds);
-        a batch-norm target's networks with their running statistics, from one pass over the
-        run's training images (as ``hyperzoo sample``)."""
+        """``n`` networks as a weight batch ``{name: (n, *shape)}``; a batch-norm target's
+        networks with their running statistics, from one pass over the run's training images
+        (as ``hyperzoo sample``). A method holding a fixed set (an ensemble) refuses more than it
+        holds."""
         return sample_networks(self.session, n, seed)
 
     def predict_proba(self, x: torch.Tensor, networks: int = 100, seed: int = 0) -> torch.Tensor:
@@ -285,7 +287,8 @@ def fit(module: nn.Module | str, train_data: Data, config: Config | str | Path |
     temporary folder when None) and return the reopened ``Run``: ``hyperzoo train`` from Python.
 
     ``module``: an ``nn.Module`` (its weights are not used: the method generates them; the run
-    works on a copy, so the module itself is left as it was) or a target name.
+    works on a copy, so the module itself is left as it was, where it can be copied) or a
+    target name.
     ``train_data``/``test_data``: ``(x, y)`` with x ``(n, C, H, W)`` or ``(n, H, W)`` (uint8
     scaled to [0, 1], floats kept; finite) and integer labels, a torch Dataset of (x, y) pairs (read once
     into memory), or a data set name/path; in-memory sets are called ``name`` in every output and
@@ -311,8 +314,14 @@ def fit(module: nn.Module | str, train_data: Data, config: Config | str | Path |
         raise ConfigError(f"fit() takes an nn.Module or a target name, got {type(module).__name__}")
     else:
         # A copy: training moves the target to train.device and sets its mode; the caller's
-        # module stays as it was.
-        module = copy.deepcopy(module)
+        # module stays as it was. One that cannot be copied (it holds a lock, a file) is used as
+        # it is, as before copies were made.
+        try:
+            module = copy.deepcopy(module)
+        except Exception as e:  # deepcopy fails in many ways; each only means "no copy"
+            print(f"note: fit uses your {type(module).__name__} itself, which cannot be copied "
+                  f"({type(e).__name__}: {e}): training moves it to train.device and leaves it in eval "
+                  "mode", file=sys.stderr)
         why = _record_module(module, cfg)
         if why:
             notes.append(why + "; reopen with hyperzoo.load(run_dir, module=MyModule(...))")

@@ -14,7 +14,7 @@ from hyperzoo.analysis.adversarial import fgsm, input_range, pgd, random_targets
 from hyperzoo.analysis.adversarial_detection import detect_adversarial
 from hyperzoo.analysis.ambiguous import ambiguous_examples, vote_counts
 from hyperzoo.analysis.ensembles import accuracy_vs_size, ensemble_accuracies
-from hyperzoo.analysis.filters import filter_images
+from hyperzoo.analysis.filters import NoImageForm, filter_images
 from hyperzoo.analysis.norms import layer_norms
 from hyperzoo.analysis.paths import direct_path_accuracies, path_accuracies, path_summary
 from hyperzoo.analysis.pca import pca_views
@@ -251,6 +251,12 @@ def _confident_outliers(outliers: Dataset, probs: torch.Tensor, h_out: torch.Ten
     return res
 
 
+def report_file(name: str) -> bool:
+    """A file `make_report` writes into its --out folder: report.json, report.md, command.txt
+    and figures."""
+    return name in ("report.json", "report.md", "command.txt") or name.endswith(".png")
+
+
 def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] = (),
                 data_dir: str | None = None, pool: int = 200, limit: int | None = None,
                 adv_limit: int = 200, path_limit: int | None = None, path_pairs: int = 10, seed: int = 0,
@@ -283,7 +289,7 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
     from hyperzoo.workflows import check_result_dir
 
     sizes = detection_sizes if detection_sizes is not None else DETECTION_SIZES
-    check_result_dir(out, "report.json")
+    check_result_dir(out, "report.json", report_file)
     start = time.perf_counter()
     session = session or load_run(run_dir, data_dir, trust_code=trust_code)
     held = session.method.max_networks
@@ -355,7 +361,7 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
         for layer in range(min(3, len(target.layers) - 1)):
             try:
                 imgs = filter_images(r.session.target, r.gauged, layer)
-            except ValueError:  # a layer with no image form (a Conv1d's filters): no figure
+            except NoImageForm:  # a Conv1d's filters: no figure
                 continue
             figs[f"filters_layer{layer + 1}{suffix}"] = figures.filter_grid(
                 imgs[:25], f"{of}layer {layer_labels(target.layers)[layer]}, filter 1, input channel 1, "

@@ -12,6 +12,7 @@ import re
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TextIO
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -67,7 +68,7 @@ def temporary_of(p: Path) -> str | None:
     return m["name"] if m and p.is_file() and not p.is_symlink() else None
 
 
-def open_own(path: Path, mode: str):
+def open_own(path: Path, mode: str) -> TextIO:
     """``open(path, mode)`` for appending to a run folder's own file, refusing to follow a
     symbolic link (a link in a folder someone else made could point anywhere)."""
     flags = {"a": os.O_WRONLY | os.O_APPEND | os.O_CREAT}[mode]

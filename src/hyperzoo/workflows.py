@@ -6,6 +6,7 @@ import json
 import re
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from hyperzoo.evaluation import (
 from hyperzoo.runs import CHECKPOINT, training_time
 from hyperzoo.session import Session, check_target, limit_dataset, load_run, sample_networks
 from hyperzoo.symmetry import GaugeUnavailable, gauge_fix
-from hyperzoo.weights import atomic_write_json, flatten, save_tensors, select
+from hyperzoo.weights import atomic_write_json, flatten, save_tensors, select, temporary_of
 
 ENSEMBLE_SIZES = [5, 10, 100, 1000]
 ENSEMBLE_DRAWS = 10
@@ -46,9 +47,10 @@ def evaluate_run(run_dir: str | Path, n_networks: int = 100, data_dir: str | Non
                  ensembles: int = 1) -> dict[str, Any]:
     """Metrics of ``n_networks`` sampled networks on ``split``, written to ``out`` (default
     RUN_DIR/metrics-<split>.json, one file per split), with the reliability diagram of the
-    ensemble and of the single networks beside it (reliability-<split>.png). Writing is a best
-    effort: a write error (a read-only run folder) is a warning line on stderr; the numbers are
-    still returned.
+    ensemble and of the single networks beside it (reliability-<split>.png; beside ``out``, its
+    stem + ``-reliability.png``). An ``out`` that is not new or an earlier result is refused
+    before any work (`check_json_out`); after that, writing is a best effort: a write error (a
+    read-only run folder) is a warning line on stderr; the numbers are still returned.
 
     Accuracy, and the uncertainty metrics of ``uncertainty_metrics`` (NLL, Brier, ECE, AURC of the
     single networks, mean and std, and of the mean-probability ensemble; disagreement, mutual
@@ -66,6 +68,10 @@ def evaluate_run(run_dir: str | Path, n_networks: int = 100, data_dir: str | Non
     write = data is None
     if write and out is not None:
         check_json_out(out, EVALUATE_KEYS)
+        figure = Path(out).parent / f"{Path(out).stem}-reliability.png"
+        if figure.exists() and not Path(out).exists():  # beside no earlier result: not ours
+            raise RunError(f"{figure} exists beside no earlier result {out}; it is left as it is: "
+                           "choose another --out")
     session = session or load_run(run_dir, data_dir, trust_code=trust_code)
     n_networks = min(n_networks, session.method.max_networks or n_networks)
     d = session.config.data
@@ -188,16 +194,25 @@ def _evaluate_regression(run_dir: str | Path, session: Session, data: Dataset, n
     return metrics
 
 
-def check_result_dir(out: str | Path, marker: str) -> None:
+def check_result_dir(out: str | Path, marker: str, own: Callable[[str], bool]) -> None:
     """``--out DIR`` for a command's files (``ood``, ``report``), checked before any work: new,
-    empty, or an earlier result of the command (it holds ``marker``), which is replaced; never a
-    file or a folder of other files (a data set, a run)."""
+    empty, an earlier result of the command (it holds ``marker``), or what a stopped one left
+    (only names ``own`` accepts); replaced. Never a file or a folder of other files (a data set,
+    a run)."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise RunError(f"--out {out} is a file; expected a folder for the results")
-    if out.is_dir() and any(out.iterdir()) and not (out / marker).is_file():
-        raise RunError(f"--out {out} holds other files and no {marker} of an earlier result; use a new "
-                       "or empty folder (an earlier result is replaced)")
+    if not out.is_dir() or (out / marker).is_file():
+        return
+    other = sorted(p.name for p in out.iterdir() if not own(p.name) and temporary_of(p) is None)
+    if other:
+        raise RunError(f"--out {out} holds {other[0]!r}, which is not part of an earlier result; use a "
+                       "new or empty folder (an earlier result is replaced)")
+
+
+def ood_file(name: str) -> bool:
+    """A file `ood_run` writes into its --out folder."""
+    return name in ("ood.json", "ood_cdf.png", "command.txt")
 
 
 EVALUATE_KEYS = frozenset({"dataset", "split", "n_examples", "n_networks", "checkpoint_step"})
@@ -365,7 +380,7 @@ def ood_run(run_dir: str | Path, outliers: str | Dataset | list[str | Dataset], 
     if n_networks < 1:
         raise ConfigError(f"--networks must be at least 1, got {n_networks}")
     if out is not None:
-        check_result_dir(out, "ood.json")
+        check_result_dir(out, "ood.json", ood_file)
     refs = outliers if isinstance(outliers, list) else [outliers]
     if not refs:
         raise DataError("give at least one outlier set (--outliers NAME_OR_PATH)")

@@ -155,3 +155,15 @@ def test_a_cifar_format_folder_of_your_own_may_hold_more_than_ten_classes(tmp_pa
     (folder / "data_batch_1.bin").write_bytes(bin_records(x, np.array([0, 5, 12, 19], np.uint8)))
     (folder / "test_batch").write_bytes(py_batch(x[:2], np.array([19, 3])))
     assert load_dataset(str(folder), "test").num_classes == 20
+
+
+def test_a_moved_data_set_is_found_in_data_dir_and_never_in_the_working_directory(tmp_path, monkeypatch):
+    from hyperzoo.data.custom import resolve_path
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "d.npz").write_bytes(b"a decoy of the same name")
+    (tmp_path / "moved").mkdir()
+    (tmp_path / "moved" / "d.npz").write_bytes(b"the data")
+    gone = str(tmp_path / "gone" / "d.npz")
+    assert resolve_path(gone, tmp_path / "moved") == (tmp_path / "moved" / "d.npz").resolve()
+    assert resolve_path(gone) is None

@@ -10,6 +10,10 @@ from hyperzoo.targets import TargetNet
 from hyperzoo.weights import WeightBatch
 
 
+class NoImageForm(ValueError):
+    """A layer whose filters cannot be drawn as images (a Conv1d's)."""
+
+
 def filter_images(target: TargetNet, weights: WeightBatch, layer: int, unit: int = 0,
                   channel: int = 0) -> torch.Tensor:
     """Input channel ``channel`` of filter ``unit`` of layer ``layer`` for every network:
@@ -27,4 +31,4 @@ def filter_images(target: TargetNet, weights: WeightBatch, layer: int, unit: int
             if side * side == spatial:
                 return w.reshape(w.shape[0], prev.out_units, side, side)[:, channel]
         return w[:, None, :]
-    raise ValueError(f"layer {spec.name!r} with weight shape {spec.weight_shape} has no image form")
+    raise NoImageForm(f"layer {spec.name!r} with weight shape {spec.weight_shape} has no image form")

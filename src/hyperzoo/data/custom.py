@@ -35,15 +35,13 @@ def resolve_path(ref: str, data_dir: str | Path | None = None) -> Path | None:
     """The file or folder ``ref`` names (as given, else inside ``data_dir``), or None. An
     absolute path that no longer exists (a run's data, moved) is also looked for by its last
     component inside ``data_dir``."""
-    bases = [Path("."), *([Path(data_dir).expanduser()] if data_dir else [])]
-    refs = [Path(ref).expanduser()]
-    if data_dir and refs[0].is_absolute():
-        refs.append(Path(refs[0].name))
-    for r in refs:
-        for base in bases:
-            candidate = (base / r).resolve()
-            if candidate.exists():
-                return candidate
+    given = Path(ref).expanduser()
+    candidates = [Path(".") / given, *([Path(data_dir).expanduser() / given] if data_dir else [])]
+    if data_dir and given.is_absolute():  # only in data_dir: never a same-named file here
+        candidates.append(Path(data_dir).expanduser() / given.name)
+    for candidate in candidates:
+        if candidate.exists():
+            return candidate.resolve()
     return None
 
 

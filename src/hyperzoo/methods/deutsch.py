@@ -64,6 +64,14 @@ class DeutschConfig:
     code_share: float | None = None
 
     def __post_init__(self) -> None:
+        def sizes(v: Any) -> bool:
+            return isinstance(v, list) and all(isinstance(s, int) and not isinstance(s, bool) and s >= 1
+                                               for s in v)
+        hidden = self.generator_hidden
+        if not (sizes(hidden) or (isinstance(hidden, list) and all(sizes(h) for h in hidden))):
+            raise ValueError(f"method.generator_hidden must be layer sizes of at least 1, one list for "
+                             f"every layer ([40, 40]) or one per target layer ([[40, 40], [30]]); "
+                             f"got {hidden!r}")
         if self.noise not in ("uniform", "normal"):
             raise ValueError(f"method.noise {self.noise!r} is not one of 'uniform', 'normal'")
         if self.diversity not in ("weights", "weights_relaxed", "outputs", "none"):
