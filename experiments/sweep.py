@@ -33,7 +33,7 @@ from hyperzoo.data import load_dataset
 from hyperzoo.evaluation import predict_proba, uncertainty_metrics
 from hyperzoo.evaluation.ood import detection_by_score, ood_scores
 from hyperzoo.methods.base import LatentMethod
-from hyperzoo.session import limit_dataset, load_run
+from hyperzoo.session import limit_dataset, load_run, sample_networks
 from hyperzoo.weights import atomic_write_json, load_tensors, save_tensors
 
 SIZES = [1, 5, 10, 100]
@@ -72,7 +72,7 @@ def predictions(run_dir: Path, spec: dict, data_dir: str) -> dict[str, torch.Ten
     ev = spec["evaluation"]
     s = load_run(run_dir, data_dir)
     n = min(ev["networks"], s.method.max_networks or ev["networks"])
-    weights = s.method.sample(n, generator=torch.Generator().manual_seed(0))
+    weights = sample_networks(s, n, 0)  # with batch-norm statistics where the target has them
     test = load_dataset(s.config.data.dataset, "test", data_dir)
     out = limit_dataset(load_dataset(ev["outliers"], "test", data_dir), ev.get("ood_limit"))
     probs = {"test": predict_proba(s.target, weights, test.x),
