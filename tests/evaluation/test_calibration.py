@@ -49,3 +49,18 @@ def test_reliability_figure(tmp_path):
                                         "singles": reliability_bins(probs.flatten(0, 1), labels.repeat(2))},
                                        tmp_path / "reliability.png")
     assert name == "reliability.png" and (tmp_path / name).stat().st_size > 1000
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_a_confidence_exactly_on_an_edge_falls_in_the_bin_it_closes(dtype):
+    """Bins are (i/15, (i+1)/15]: every k/N of a few saturated networks' mean lands in the bin
+    it closes, in float32 too (linspace put 9/15 at 0.59999996 there)."""
+    for n in range(1, 31):
+        for k in range(1, n + 1):
+            conf = torch.tensor(k, dtype=dtype) / n  # as a mean of n one-hot predictions
+            probs = torch.stack([conf, 1 - conf])[None]  # (1, 2)
+            count = reliability_bins(probs, torch.zeros(1, dtype=torch.long))["count"]
+            expected = max(0, -(-k * 15 // n) - 1)  # ceil(15 k / n) - 1: the bin (i/15, (i+1)/15]
+            if conf < 0.5:  # the top label is then the other class, with confidence 1 - k/n
+                continue
+            assert int(count.argmax()) == expected, (k, n)

@@ -23,3 +23,18 @@ def test_non_negative_and_zero_for_one_network():
     probs = torch.softmax(torch.randn(5, 50, 4, dtype=torch.float64), -1)
     assert (mutual_information(probs) >= 0).all()
     assert mutual_information(probs[:1]).abs().max().item() == pytest.approx(0.0, abs=1e-12)
+
+
+def test_entropy_of_tiny_probabilities_is_exact_and_identical_networks_give_zero():
+    """No clamp: p log p for p below 1e-12 too, so very confident inputs keep their order (a
+    clamp reversed these two, and with them an OOD ranking); identical float32 networks give
+    no more than float64 rounding (float32 arithmetic left 1e-7)."""
+    from hyperzoo.evaluation.entropy import entropy
+
+    a = torch.tensor([1 - 1e-13, 1e-13], dtype=torch.float64)
+    b = torch.tensor([1 - 9.5e-14] + [9.5e-15] * 10, dtype=torch.float64)
+    assert entropy(a).item() == pytest.approx(h(*a.tolist()), rel=1e-9)
+    assert entropy(a) < entropy(b)
+    logits = torch.randn(1, 6, 10, generator=torch.Generator().manual_seed(0))
+    same = torch.softmax(logits, -1).expand(7, 6, 10)
+    assert mutual_information(same.float()).max() < 1e-12

@@ -19,7 +19,10 @@ def reliability_bins(probs: torch.Tensor, labels: torch.Tensor, bins: int = BINS
         raise ValueError(f"calibration needs at least one bin, got {bins}")
     conf, pred = probs.max(-1)
     correct = (pred == labels).to(conf.dtype)
-    inner = torch.linspace(0, 1, bins + 1, dtype=conf.dtype)[1:-1]
+    # i / bins divided in conf's dtype: the nearest value to each edge. linspace in float32 put
+    # some edges one step low (0.59999996 for 9/15), so a confidence of exactly 0.6 (3 of 5
+    # saturated networks agreeing) fell into the bin above.
+    inner = torch.arange(1, bins, dtype=conf.dtype) / bins
     # right=False: index i with inner[i-1] < conf <= inner[i], i.e. the bin (i/bins, (i+1)/bins].
     index = torch.bucketize(conf.contiguous(), inner)
     shape = (*conf.shape[:-1], bins)

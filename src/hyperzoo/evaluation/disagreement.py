@@ -8,9 +8,10 @@ import torch
 def disagreement(probs: torch.Tensor) -> torch.Tensor:
     """Per input, the fraction of the N(N−1)/2 pairs of networks whose argmax classes differ.
 
-    ``probs`` (N, B, C) → (B,), in [0, 1 − 1/C]; its mean over inputs equals the mean over pairs of
-    the fraction of inputs on which the pair disagrees. One network gives 0. Computed from vote
-    counts: pairs that agree = Σ_c n_c(n_c − 1)/2, so cost is O(N B C), not O(N² B).
+    ``probs`` (N, B, C) → (B,), in [0, 1] (two networks on two classes can always disagree); its
+    mean over inputs equals the mean over pairs of the fraction of inputs on which the pair
+    disagrees. One network gives 0. Computed from vote counts: pairs that agree =
+    Σ_c n_c(n_c − 1)/2, so cost is O(N B C), not O(N² B).
     """
     n = probs.shape[0]
     if n < 2:

@@ -7,7 +7,9 @@ import torch
 
 def entropy(p: torch.Tensor) -> torch.Tensor:
     """Entropy over the last (class) axis: ``(..., C)`` → ``(...)``, in nats; 0 log 0 = 0."""
-    return -(p * p.clamp_min(1e-12).log()).sum(-1)
+    # xlogy, not p·log(max(p, ε)): a clamp weighs every tiny p by log ε and can reverse the
+    # order of very confident inputs, which OOD scores rank.
+    return -torch.special.xlogy(p, p).sum(-1)
 
 
 def predictive_entropy(probs: torch.Tensor) -> torch.Tensor:

@@ -13,4 +13,7 @@ def mutual_information(probs: torch.Tensor) -> torch.Tensor:
     ``probs`` (N, B, C) → (B,), in nats: 0 when all N networks predict the same distribution
     (whatever its entropy), at most log min(N, C). One network gives 0 everywhere.
     """
-    return (entropy(probs.mean(0)) - entropy(probs).mean(0)).clamp_min(0.0)
+    # In float64: the difference of two nearly equal entropies (identical networks) rounds to
+    # 1e-7 rather than 0 in float32, noise that ranks near-zero scores.
+    p = probs.double()
+    return (entropy(p.mean(0)) - entropy(p).mean(0)).clamp_min(0.0).to(probs.dtype)
