@@ -99,6 +99,21 @@ def test_metadata_edited_by_hand_fails_the_hash(run, tmp_path):
         load_run(bad)
 
 
+@pytest.mark.parametrize("step", ["4", None, -1, True])
+def test_a_step_of_the_wrong_type_is_one_error_even_with_a_matching_hash(run, tmp_path, step):
+    """The step is read before the tensors are verified (resume, keep_best)."""
+    from hyperzoo.runs import content_hash
+
+    bad = copy_run(run, tmp_path)
+    tensors = load_file(str(bad / CHECKPOINT))
+    meta, _ = read_checkpoint(bad / CHECKPOINT)
+    meta = {k: v for k, v in meta.items() if k != "sha256"} | {"step": step}
+    signed = {**meta, "sha256": content_hash(tensors, meta)}
+    save_tensors(bad / CHECKPOINT, tensors, {"hyperzoo": json.dumps(signed)})
+    with pytest.raises(RunError, match=f"its metadata's step {step!r} is not a non-negative integer"):
+        train(None, bad, resume=True, argv=["x"], progress=False)
+
+
 def test_checkpoint_of_another_config_is_one_error(run, tmp_path):
     other = tmp_path / "other"
     train(tiny_config("train.steps=2", "method.z_dim=5"), other, argv=["x"], progress=False)

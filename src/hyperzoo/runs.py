@@ -258,6 +258,10 @@ def checkpoint_meta(run_dir: Path, name: str = CHECKPOINT) -> dict[str, Any] | N
         raise RunError(f"{path} cannot be read as a hyperzoo checkpoint ({type(e).__name__})") from e
     if not isinstance(meta, dict):
         raise RunError(f"{path}: its metadata is not a JSON object")
+    # The one field read before the tensors are (resume, keep_best): its type checked here.
+    step = meta.get("step")
+    if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+        raise RunError(f"{path}: its metadata's step {step!r} is not a non-negative integer")
     return meta
 
 
