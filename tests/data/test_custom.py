@@ -146,6 +146,8 @@ def test_an_npz_that_cannot_be_used_is_one_line_and_one_that_can_is_converted(tm
     assert torch.equal(d.x[:, 0], torch.from_numpy(x)) and d.y.dtype == torch.int64 and d.num_classes == 3
     np.savez(tmp_path / "seq.npz", x_test=x, y_test=y, input_shape=np.array([4, 4]))
     assert load_dataset(str(tmp_path / "seq.npz"), "test").input_shape == (4, 4)  # not guessed (1, 4, 4)
+    (tmp_path / "seq.npz").rename(tmp_path / "SEQ.NPZ")
+    assert load_dataset(str(tmp_path / "SEQ.NPZ"), "test").name == "SEQ"
 
 
 def test_a_cifar_format_folder_of_your_own_may_hold_more_than_ten_classes(tmp_path):

@@ -49,7 +49,7 @@ def dataset_name(path: Path) -> str:
     """A data set's own name: the folder's name or the file's stem (``mydata.npz`` → mydata)."""
     name = path.name
     for suffix in (".npz", *_CIFAR_ARCHIVES):
-        if name.endswith(suffix):
+        if name.lower().endswith(suffix):
             return name[: -len(suffix)]
     return name
 
@@ -67,7 +67,7 @@ def file_stamp(path: Path) -> tuple[tuple[str, int, int], ...]:
 
 @lru_cache(maxsize=4)
 def _cached(path: Path, stamp: tuple) -> Splits:
-    if path.is_file() and path.suffix == ".npz":
+    if path.is_file() and path.suffix.lower() == ".npz":
         splits = _read_npz(path)
     elif path.is_file() and path.name.endswith(_CIFAR_ARCHIVES):
         splits = {k: _from_uint8(x, y) for k, (x, y) in cifar.read_cifar10(path).items()}
