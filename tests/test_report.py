@@ -27,8 +27,9 @@ def test_report_writes_markdown_json_and_figures(runs, tmp_path):
 
     noise = np.random.default_rng(0).integers(0, 256, (80, 8, 8))
     write_idx_folder(tmp_path / "data" / "notmnist-small", noise)
+    data_dir, tmp_path = tmp_path / "data", tmp_path / "report"  # the report's own folder
     rep = make_report(runs / "a", tmp_path, compare=[runs / "b"], pool=12, limit=60, adv_limit=20,
-                      path_limit=30, ood="notmnist", data_dir=str(tmp_path / "data"),
+                      path_limit=30, ood="notmnist", data_dir=str(data_dir),
                       detection_sizes=[2, 4, 8], transfer_networks=20, progress=False)
     saved = json.loads((tmp_path / "report.json").read_text())
     assert saved["pool"] == 12 and saved["examples"] == 60
