@@ -156,10 +156,10 @@ def test_ood_detects_noise_and_refuses_the_inliers_themselves(run, trained_ensem
     noise = np.random.default_rng(0).integers(0, 256, (50, 8, 8))
     write_idx_folder(tmp_path / "noise" / "notmnist-small", noise)
     r = ood_run(trained_ensemble, "notmnist", n_networks=5, data_dir=str(tmp_path / "noise"),
-                out=tmp_path, progress=False)
+                out=tmp_path / "ood", progress=False)
     assert r["n_outliers"] == 50 and r["image_overlap"] == 0.0 and r["n_networks"] == 5
     # Detection, not only a number in [0, 1]: the networks disagree on noise (0.97 measured).
-    assert r["auroc"] > 0.9 and (tmp_path / "ood_cdf.png").is_file()
+    assert r["auroc"] > 0.9 and (tmp_path / "ood" / "ood_cdf.png").is_file()
     assert r["positive_class"] == "outliers (notmnist)" and r["auroc"] == r["scores"]["entropy"]["auroc"]
     assert set(r["scores"]["mutual_information"]) >= {"auroc", "aupr", "fpr_at_95_tpr"}
     # The reference code's bug: the "outliers" are the inlier images themselves.
