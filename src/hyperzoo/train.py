@@ -47,7 +47,7 @@ from hyperzoo.runs import (
 from hyperzoo.schedules import lr_factor
 from hyperzoo.session import Session, build_session, statistics_images
 from hyperzoo.targets import estimate_bn_statistics
-from hyperzoo.weights import temporary_of
+from hyperzoo.weights import open_own, temporary_of
 
 
 class TrainingDiverged(RuntimeError):
@@ -463,7 +463,7 @@ def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progr
     # Steps whose logged scalars and finiteness checks are still on the device, read every
     # train.log_every steps and before any validation or checkpoint (a bad step is never saved).
     pending: list[Pending] = []
-    with open(run_dir / "metrics.jsonl", "a") if world.main else nullcontext() as log:
+    with open_own(run_dir / "metrics.jsonl", "a") if world.main else nullcontext() as log:
         for step in bar:
             lr = t.lr * lr_factor(step, t.steps, t.lr_schedule, t.lr_warmup,  # type: ignore[arg-type]
                                   t.lr_min_factor, t.lr_decay_every, t.lr_decay)
