@@ -109,7 +109,8 @@ def test_refuses_to_overwrite_a_trained_run(tmp_path):
     with pytest.raises(RunError, match="already holds a trained run"):
         train(tiny_config("train.steps=2"), tmp_path, argv=["x"], progress=False)
     with pytest.raises(RunError, match="already finished its 2 steps"):
-        train(None, tmp_path, resume=True, argv=["x"], progress=False)
+        train(None, tmp_path, resume=True, argv=["resumed"], progress=False)
+    assert (tmp_path / "command.txt").read_text() == "x\n"  # a refused command is not recorded
 
 
 def test_non_finite_loss_stops_and_keeps_last_checkpoint(tmp_path, monkeypatch):

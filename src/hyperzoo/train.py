@@ -378,7 +378,7 @@ def _train(config: Config, run_dir: Path, resume: bool, argv: list[str] | None, 
         calibrate(config, s, world, device)
     if not world.main:  # rank 0 checks, locks and writes the folder; the others wait for it
         distributed.follow_main(world)
-        return _train_locked(config, s, run_dir, resume, progress, world, device, share)
+        return _train_locked(config, s, run_dir, resume, progress, world, device, share, [])
     with ExitStack() as held:
         # Everything that can refuse the folder (the lock too) runs inside `lead`, which tells
         # the other processes whether it succeeded.
@@ -393,12 +393,13 @@ def _train(config: Config, run_dir: Path, resume: bool, argv: list[str] | None, 
             remove_stale_temporaries(run_dir)
             if not resume:
                 write_config(run_dir, config)
-            append_command(run_dir, argv if argv is not None else sys.argv)
-        return _train_locked(config, s, run_dir, resume, progress, world, device, share)
+        return _train_locked(config, s, run_dir, resume, progress, world, device, share,
+                             argv if argv is not None else sys.argv)
 
 
 def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progress: bool,
-                  world: distributed.World, device: torch.device, share: slice) -> dict[str, float]:
+                  world: distributed.World, device: torch.device, share: slice, argv: list[str]
+                  ) -> dict[str, float]:
     t = config.train
     method, data = s.method, s.train_data  # no data: a method that needs none (validation too)
     optimizers = {g: make_optimizer(params, t.optimizer, t.lr, t.momentum)
@@ -428,6 +429,9 @@ def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progr
                            "in config.yaml to continue")
     distributed.broadcast_parameters(world, method)
     if world.main:
+        # Recorded once the run is known to go on: a refused resume (finished, or a checkpoint
+        # that does not fit) leaves command.txt as it was.
+        append_command(run_dir, argv)
         truncate_metrics(run_dir, start)
     # Training wall time, carried through resumes in the checkpoint. A checkpoint written before
     # it was recorded leaves the time of its steps unknown: the count then starts at its step.
