@@ -51,6 +51,47 @@ def test_bad_rate_is_a_config_error():
         build_method(target, {"name": "mc_dropout", "p": 1.0})
 
 
+@pytest.mark.parametrize("name", ["deutsch_mnist", "hypergan_mnist", "lenet_cifar", "vgg_cifar",
+                                  "resnet_cifar", "digits_net"])
+def test_zoo_targets_are_accepted(name):
+    """Their hidden units reach the next layer through ReLU, pooling, batch norm and additions."""
+    from hyperzoo.targets.registry import build_target
+
+    shape = {"deutsch_mnist": (1, 28, 28), "hypergan_mnist": (1, 28, 28), "digits_net": (1, 8, 8)}
+    build_method(TargetNet(build_target(name), shape.get(name, (3, 32, 32))), {"name": "mc_dropout"})
+
+
+@pytest.mark.parametrize("middle", [[nn.Tanh()], [nn.GELU()], [nn.Sigmoid()], [nn.LayerNorm(7), nn.ReLU()]],
+                         ids=["tanh", "gelu", "sigmoid", "layer_norm"])
+def test_targets_where_a_zeroed_filter_is_not_dropout_are_refused(middle):
+    """sigmoid(0) = 1/2 is no dropped unit; tanh(z / (1 - p)) is not tanh(z) / (1 - p); a layer norm
+    reads the zeroed channel in every other channel's statistics."""
+    module = nn.Sequential(nn.Linear(5, 7), *middle, nn.Linear(7, 3))
+    with pytest.raises(ConfigError, match=r"mc_dropout.*the output of '0' meets an op that is not "
+                                          r"positively homogeneous"):
+        build_method(TargetNet(module, (5,)), {"name": "mc_dropout"})
+
+
+def test_with_batch_norm_a_sample_is_dropout_after_the_norm():
+    """Train-mode batch norm: a zeroed channel stays 0, and a kept one (filter scaled by 1/(1 - p))
+    is normalised back, its scale and shift carrying the 1/(1 - p): dropout after the norm."""
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Linear(5, 7), nn.BatchNorm1d(7), nn.ReLU(), nn.Linear(7, 3)).double()
+    m = MCDropout(TargetNet(module, (5,)), MCDropoutConfig(p=0.5)).double()
+    with torch.no_grad():  # the trained network, with a norm scale and shift away from 1 and 0
+        m.params["1__weight"].uniform_(0.5, 1.5)
+        m.params["1__bias"].uniform_(-0.5, 0.5)
+        module.load_state_dict({k.replace("__", "."): v for k, v in m.params.items()}, strict=False)
+    x = torch.randn(64, 5, dtype=torch.float64)
+    out = m.target(m.sample(3, generator=torch.Generator().manual_seed(1)), x)
+    masks = m.masks(3, generator=torch.Generator().manual_seed(1))["0"]
+    assert 0 < masks.eq(0).sum() < masks.numel()
+    for i in range(3):
+        h = torch.relu(module[1](module[0](x))) * masks[i]
+        # Up to batch norm's eps, which a scaled filter meets at another scale.
+        torch.testing.assert_close(out[i], module[3](h), rtol=1e-4, atol=1e-4)
+
+
 def test_short_training_beats_chance_and_samples_differ(tmp_path):
     last = train(load_config(None, ["method.name=mc_dropout", "method.p=0.2", "train.steps=150",
                                     "train.lr=0.003", "train.noise_batch=8", "train.val_every=150",
@@ -58,3 +99,12 @@ def test_short_training_beats_chance_and_samples_differ(tmp_path):
                  tmp_path, argv=["x"], progress=False)
     assert last["val_mean_accuracy"] > 0.6  # chance is 0.1
     assert last["val_std_accuracy"] > 0
+
+
+def test_an_untraceable_target_is_refused_without_the_gauges_advice():
+    """Without a graph nothing can tell whether a zeroed filter is a dropped unit."""
+    from tests.test_symmetry_residual import Branchy
+
+    with pytest.raises(ConfigError, match=r"^method 'mc_dropout' needs the target's graph .*cannot "
+                                          r"trace Branchy[^;]*$"):
+        build_method(TargetNet(Branchy(), (3,)), {"name": "mc_dropout"})

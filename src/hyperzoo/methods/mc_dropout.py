@@ -3,9 +3,12 @@
 A sampled network is the trained weights with every hidden unit (a filter of layers 1..m-1)
 kept with probability 1 - p and scaled by 1/(1 - p), or zeroed: dropout of that unit's output,
 with one mask per network rather than per example, which is dropout's weight-space view and
-what the weight-batch interface needs. Zeroing a filter drops its unit where the activation
-maps 0 to 0 and the ops after it are channel-wise (ReLU, leaky ReLU, max-pool, flatten): the
-chain the gauges assume too. Training draws one mask per network of the noise batch.
+what the weight-batch interface needs. Zeroing a filter drops its unit, and scaling it scales
+the unit's output, only where the unit reaches the next layer through positively homogeneous,
+channel-wise ops (ReLU, leaky ReLU, pooling, flatten, batch norm, additions): the channel
+spaces the scale gauge follows (`hyperzoo.symmetry.channel_spaces`). A target where a hidden
+unit meets tanh, sigmoid, GELU or a layer/group norm is refused. Training draws one mask per
+network of the noise batch.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from torch import nn
 from hyperzoo.config import ConfigError, check_bounds
 from hyperzoo.devices import bernoulli
 from hyperzoo.methods.base import Method, fresh_parameters, param_key
+from hyperzoo.symmetry import GaugeUnavailable, channel_spaces
 from hyperzoo.targets import TargetNet
 from hyperzoo.weights import WeightBatch
 
@@ -40,13 +44,10 @@ class MCDropout(Method):
 
     def __init__(self, target: TargetNet, config: MCDropoutConfig):
         super().__init__(target)
+        check_masks_drop_units(target)
         self.config = config
         self.params = nn.ParameterDict({param_key(k): nn.Parameter(p)
                                         for k, p in fresh_parameters(target.module).items()})
-
-    @property
-    def gauge_setting(self) -> str:
-        return "method 'mc_dropout' (its masks drop filters)"
 
     def masks(self, n: int, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         """Per hidden layer, ``(n, filters)``: 0 for a dropped unit, 1/(1 - p) for a kept one."""
@@ -75,3 +76,24 @@ class MCDropout(Method):
             loss = loss + self.config.weight_decay * sum(p.pow(2).sum() for p in self.params.values())
         accuracy = (logits.argmax(-1) == y).float().mean()
         return {"loss": loss, "accuracy": accuracy, "cross_entropy": ce.detach()}
+
+
+def check_masks_drop_units(target: TargetNet) -> None:
+    """Raise `ConfigError` unless masking a hidden layer's filters (and its norm's scale and
+    shift) is dropout of its units: every channel space such a layer or norm produces must reach
+    its readers through positively homogeneous, channel-wise ops only (not `fixed`)."""
+    masked = {name for layer in target.layers[:-1] for name in (layer.name, layer.norm) if name}
+    try:
+        spaces = channel_spaces(target)
+    except GaugeUnavailable as e:
+        raise ConfigError(f"method 'mc_dropout' needs the target's graph to check that its masks "
+                          f"are dropout: {str(e).split(';')[0]}") from e
+    for space in spaces:
+        bad = [p.name for p in space.producers if p.name in masked]
+        if space.fixed and bad:
+            raise ConfigError(
+                f"method 'mc_dropout' drops a unit by zeroing its filter and scales kept ones by "
+                f"1/(1 - p), which is dropout only where the unit reaches the next layer through ReLU, "
+                f"leaky ReLU, pooling, batch norm or additions; in target {type(target.module).__name__}, "
+                f"the output of {bad[0]!r} meets an op that is not positively homogeneous or that mixes "
+                "channels (tanh, sigmoid, GELU, layer or group norm, ...)")
