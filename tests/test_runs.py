@@ -17,6 +17,7 @@ from hyperzoo.runs import (
     load_checkpoint,
     lock_run,
     read_checkpoint,
+    read_config,
     record_command,
     save_checkpoint,
 )
@@ -118,6 +119,11 @@ def test_checkpoint_of_another_config_is_one_error(run, tmp_path):
     other = tmp_path / "other"
     train(tiny_config("train.steps=2", "method.z_dim=5"), other, argv=["x"], progress=False)
     shutil.copy(run / CHECKPOINT, other / CHECKPOINT)
+    with pytest.raises(RunError, match="belongs to another run"):
+        load_run(other)
+    # A folder from before run ids: the shapes tell.
+    config = (other / "config.yaml").read_text()
+    (other / "config.yaml").write_text(config.replace(f"run_id: {read_config(other).run_id}", "run_id: null"))
     with pytest.raises(RunError, match="does not fit the model its config.yaml builds"):
         load_run(other)
 
@@ -197,8 +203,34 @@ def test_load_checkpoint_restores_the_global_rng(run):
     session = load_run(run)
     saved = load_file(str(run / CHECKPOINT))["rng.torch_global"]
     torch.manual_seed(123)
-    load_checkpoint(run, session.method, global_rng=True)
+    load_checkpoint(run, session.method, global_rng=True, run_id=session.config.run_id)
     assert torch.equal(torch.get_rng_state(), saved)
+
+
+def test_a_checkpoint_copied_from_another_run_is_refused(run, tmp_path):
+    """Same config, same shapes, another run: resume, reopening and verify refuse its checkpoint;
+    a folder and checkpoints from before run ids are not checked."""
+    from hyperzoo.config import load_config
+    from hyperzoo.verify import verify_run
+
+    other = tmp_path / "other"
+    # Started from the first run's own config.yaml, as a user copies it: still a new run.
+    train(load_config(run / "config.yaml"), other, argv=["x"], progress=False)
+    ids = [read_config(r).run_id for r in (run, other)]
+    assert all(len(i) == 32 for i in ids) and ids[0] != ids[1]
+    assert read_checkpoint(run / CHECKPOINT)[0]["run_id"] == ids[0]
+    shutil.copy(run / CHECKPOINT, other / CHECKPOINT)
+    refused = (rf"{CHECKPOINT} belongs to another run \(run_id '{ids[0]}'; this folder's config.yaml "
+               rf"has '{ids[1]}'\)")
+    with pytest.raises(RunError, match=refused):
+        train(None, other, resume=True, argv=["x"], progress=False)
+    with pytest.raises(RunError, match=refused):
+        load_run(other)
+    assert any("belongs to another run" in p for p in verify_run(other)[0])
+    # A folder from before run ids: its config.yaml names none, so nothing is checked.
+    config = (other / "config.yaml").read_text()
+    (other / "config.yaml").write_text(config.replace(f"run_id: {ids[1]}", "run_id: null"))
+    assert load_run(other).checkpoint_step == 2
 
 
 def test_resume_note_names_a_different_number_of_processes():

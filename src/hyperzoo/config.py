@@ -166,6 +166,9 @@ class Config:
     # The defaults are the embedded digits demo; λ = 3·10³ suits its 1,197 training images.
     method: dict[str, Any] = field(default_factory=lambda: {"name": "deutsch", "lam": 3000.0})
     train: TrainConfig = field(default_factory=TrainConfig)
+    # Not a setting: `train` draws one for each new run folder and stamps its checkpoints with it,
+    # so a checkpoint copied in from another run (with the same shapes) is refused, not resumed.
+    run_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -11,6 +11,8 @@ import yaml
 from hyperzoo.config import Config, ConfigError, from_dict
 
 HELP: dict[str, str] = {
+    "run_id": "set by train for each new run (random); its checkpoints carry it, so one from "
+              "another run is refused",
     "target.name": "built-in target (digits_net, deutsch_mnist, ...) or import path package.module:Class",
     "target.kwargs": "keyword arguments of the target's constructor",
     "target.backend": "batched evaluation: auto (threads or loop on CPU, vmap on GPU), threads, loop or vmap",
@@ -179,6 +181,10 @@ def annotated_yaml(config: Config) -> str:
     method_help = METHOD_HELP.get(data["method"]["name"], {})
     lines = []
     for section, values in data.items():
+        if not isinstance(values, dict):  # a top-level value (run_id)
+            lines.append(f"{yaml.safe_dump({section: values}, default_flow_style=True).strip()[1:-1]}"
+                         f"  # {HELP[section]}")
+            continue
         lines.append(f"{section}:")
         rows = []
         for key, value in values.items():

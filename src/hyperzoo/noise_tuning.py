@@ -83,7 +83,8 @@ def save_sigma(run_dir: Path, session: Session, sigma: float, name: str = CHECKP
         # The GPUs' and the other training processes' generators, as they were (this process
         # may have no GPU, or not the trainer's, and is one process).
         others = {k[len("rng."):]: v for k, v in tensors.items() if k.startswith(("rng.rank", "rng.cuda"))}
-        step = load_checkpoint(run_dir, method, optimizers, gens, name=name, global_rng=has_global)
+        step = load_checkpoint(run_dir, method, optimizers, gens, name=name, global_rng=has_global,
+                               run_id=session.config.run_id)
         method.sigma.fill_(sigma)
         torch.set_num_threads(meta.get("threads") or threads)
         # (A checkpoint from before CPUs were recorded stays without one: None, not ours.)

@@ -284,13 +284,18 @@ def load_checkpoint(run_dir: Path, model: torch.nn.Module,
                     optimizers: dict[str, torch.optim.Optimizer] | None = None,
                     generators: dict[str, torch.Generator] | None = None,
                     name: str = CHECKPOINT, max_step: int | None = None,
-                    global_rng: bool = False, rank: int = 0) -> int:
+                    global_rng: bool = False, rank: int = 0, *, run_id: str | None) -> int:
     """Restore what `save_checkpoint` wrote (verified, see `read_checkpoint`); returns the step
     to continue from. ``global_rng`` restores torch's global generators too, those the
     checkpoint holds: the first training process's, or for ``rank`` > 0 that process's own
-    (`hyperzoo.distributed.global_rng_states`); one it lacks keeps its state."""
+    (`hyperzoo.distributed.global_rng_states`); one it lacks keeps its state. ``run_id`` is the
+    folder's (`Config.run_id`): a checkpoint stamped with another is refused (one written
+    before runs had ids, or a folder without one, is not checked)."""
     path = Path(run_dir) / name
     meta, tensors = read_checkpoint(path, max_step, full=bool(optimizers))
+    if run_id is not None and meta.get("run_id", run_id) != run_id:
+        raise RunError(f"{path} belongs to another run (run_id {meta['run_id']!r}; this folder's "
+                       f"config.yaml has {run_id!r}); was it copied from another run folder?")
     try:
         model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     except RuntimeError as e:

@@ -164,7 +164,7 @@ def load_run(run_dir: str | Path, data_dir: str | None = None, checkpoint: str |
                             device=device)
     name = checkpoint or (BEST if (run_dir / BEST).is_file() else CHECKPOINT)
     session.checkpoint_step = load_checkpoint(run_dir, session.method, name=name,
-                                              max_step=config.train.steps)
+                                              max_step=config.train.steps, run_id=config.run_id)
     session.checkpoint = name
     session.method.eval()
     return session

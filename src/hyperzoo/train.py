@@ -7,6 +7,7 @@ import json
 import math
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from contextlib import ExitStack, nullcontext
 from pathlib import Path
@@ -352,6 +353,8 @@ def _train(config: Config, run_dir: Path, resume: bool, argv: list[str] | None, 
         if not world.distributed:
             check_new_run_dir(run_dir, own=own_files)
         config = copy.deepcopy(config)
+        # A new folder is a new run, also when its config was copied from another's config.yaml.
+        config.run_id = uuid.uuid4().hex
         # config.yaml records every default of the method, so the run keeps its meaning.
         config.method = resolve_method_config(config.method)
         if config.data.data_dir:
@@ -423,7 +426,7 @@ def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progr
         # The global RNG (a target's dropout draws from it) is the trainer's: restored too, each
         # process its own.
         start = load_checkpoint(run_dir, method, optimizers, gens, max_step=t.steps, global_rng=True,
-                                rank=world.rank)
+                                rank=world.rank, run_id=config.run_id)
         if start >= t.steps:
             raise RunError(f"{run_dir} already finished its {t.steps} steps; raise train.steps "
                            "in config.yaml to continue")
@@ -457,6 +460,7 @@ def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progr
                   for r in read_metrics(run_dir) if r.get("step", 0) <= start and any(
                       k in r for k in ("val_mean_accuracy", "val_mean_rmse"))]
         best = max(logged, default=None)
+    stamp = {"run_id": config.run_id} if config.run_id else {}  # a folder from before run ids has none
     n, m = t.noise_batch, t.images_per_noise
     last: dict[str, float] = {}
     dead: set[str] = set()  # the ReLU layers the last validation found (nearly) silent
@@ -510,7 +514,7 @@ def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progr
                 if t.keep_best and (best is None or validation_score(val) > best):
                     best = validation_score(val)
                     save_checkpoint(run_dir, method, {}, done, {}, name=BEST,
-                                    extra={"val_score": best, **timing()})
+                                    extra={"val_score": best, **timing(), **stamp})
             last = row
             process_rng = distributed.global_rng_states(world, device) if saving else {}
             if not world.main:
@@ -522,6 +526,6 @@ def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progr
             bar.set_postfix({k: f"{row[key]:.4g}" for k, key in shown.items() if key in row})
             if saving:
                 save_checkpoint(run_dir, method, optimizers, done, gens, global_rng=True,
-                                process_rng=process_rng, extra={**timing(), "processes": world.size})
+                                process_rng=process_rng, extra={**timing(), "processes": world.size, **stamp})
     bar.close()
     return last

@@ -30,7 +30,8 @@ def verify_run(run_dir: str | Path, trust_code: bool = False) -> tuple[list[str]
             continue
         try:
             meta, _ = read_checkpoint(path, config.train.steps, full=False)
-            load_checkpoint(run_dir, session.method, name=name, max_step=config.train.steps)
+            load_checkpoint(run_dir, session.method, name=name, max_step=config.train.steps,
+                            run_id=config.run_id)
             if name == CHECKPOINT and meta["format"] == FORMAT:
                 read_checkpoint(path, config.train.steps, full=True)
         except (UserError, OSError) as e:
