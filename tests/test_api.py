@@ -1,5 +1,6 @@
 """hyperzoo.fit / load / Run: the CLI's workflow from Python, on in-memory modules and data."""
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -233,6 +234,14 @@ def test_inputs_of_the_given_input_shape_are_taken_as_they_are(tmp_path):
     first = {k: v[0] for k, v in run.sample(2).items()}
     expected = torch.func.functional_call(SequenceNet(), first, (x[:5],))
     torch.testing.assert_close(probs[0], expected.softmax(-1))  # not reshaped on the way
+    # A file of such sequences without an input_shape key is read as images; the error says so.
+    np.savez(tmp_path / "seq.npz", x_test=x.numpy(), y_test=y.numpy())
+    with pytest.raises(DataError, match=r"has inputs of shape \(1, 4, 16\) but the run's target takes "
+                                        r"\(4, 16\); its examples were read as one-channel images: an "
+                                        r".npz of inputs shaped \(4, 16\) says so in an input_shape key$"):
+        run.evaluate(tmp_path / "seq.npz", networks=2, progress=False)
+    np.savez(tmp_path / "seq.npz", x_test=x.numpy(), y_test=y.numpy(), input_shape=[4, 16])
+    assert run.evaluate(tmp_path / "seq.npz", networks=2, progress=False)["n_examples"] == 80
     from hyperzoo.data.custom import as_images
 
     ambiguous = torch.randn(2, 2, 5, 3)  # C=2, H=5, W=3: would be guessed as channels-last

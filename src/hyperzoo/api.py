@@ -123,7 +123,9 @@ class Run:
 
         given = None
         if data is not None:
-            given = to_dataset((data, y) if y is not None else data, "data", "given", self.target.input_shape)
+            # A data set by path: its test split (there is no split named "given" to read).
+            part = "test" if isinstance(data, (str, Path)) else "given"
+            given = to_dataset((data, y) if y is not None else data, "data", part, self.target.input_shape)
         metrics = evaluate_run(self.dir, networks, split=split, seed=seed, progress=progress,
                                session=self.session, data=given)
         if given is None:

@@ -352,10 +352,13 @@ def ood_scores_of_run(session: Session, inliers: Dataset, outliers: Dataset, n_n
 
 def check_input_shape(session: Session, data: Dataset) -> None:
     """One line when ``data``'s examples do not have the shape the run's target takes."""
-    if tuple(data.input_shape) != tuple(session.target.input_shape):
+    want = tuple(session.target.input_shape)
+    if tuple(data.input_shape) != want:
+        # A file's (n, C, L) read as (n, H, W) images gained a channel: say how to take it as it is.
+        hint = (f"; its examples were read as one-channel images: an .npz of inputs shaped {want} "
+                f"says so in an input_shape key" if tuple(data.input_shape) == (1, *want) else "")
         raise DataError(f"data set {data.name!r} has inputs of shape {data.input_shape} but the run's "
-                        f"target takes {tuple(session.target.input_shape)}"
-                        + (" (C, H, W)" if len(session.target.input_shape) == 3 else ""))
+                        f"target takes {want}" + (" (C, H, W)" if len(want) == 3 else "") + hint)
 
 
 def load_outliers(ref: str | Dataset, data_dir: str | None) -> Dataset:

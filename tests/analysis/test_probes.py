@@ -21,6 +21,18 @@ def test_filter_images_follow_the_layer_layout():
     assert torch.equal(img.flatten(1), w["7.weight"][:, 1, 4 * 49:5 * 49])
 
 
+def test_a_linear_layer_after_a_conv1d_shows_one_channel_as_a_row():
+    """16 positions after a Conv1d: a row, never a 4×4 "image" of a sequence."""
+    from torch import nn
+
+    module = nn.Sequential(nn.Conv1d(4, 6, 3), nn.ReLU(), nn.Flatten(), nn.Linear(6 * 16, 3))
+    target = TargetNet(module, (4, 18))
+    w = {k: torch.randn(2, *s) for k, s in target.param_shapes.items()}
+    row = filter_images(target, w, 1, unit=2, channel=5)
+    assert row.shape == (2, 1, 16)
+    assert torch.equal(row[:, 0], w["3.weight"][:, 2, 5 * 16:6 * 16])
+
+
 def test_layer_norms():
     target, w = batch()
     w["9.weight"] = torch.ones(4, 10, 8) * torch.tensor([1.0, 2.0, 3.0, 4.0]).view(4, 1, 1)

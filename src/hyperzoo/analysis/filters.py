@@ -18,7 +18,8 @@ def filter_images(target: TargetNet, weights: WeightBatch, layer: int, unit: int
                   channel: int = 0) -> torch.Tensor:
     """Input channel ``channel`` of filter ``unit`` of layer ``layer`` for every network:
     ``(N, h, w)``. A linear layer after a conv layer shows its weights on the previous
-    layer's spatial grid (channel-major flatten); a linear layer on a vector, as a row."""
+    layer's spatial grid (channel-major flatten), after a Conv1d as a row of that channel's
+    positions; a linear layer on a vector, as a row."""
     spec = target.layers[layer]
     w = weights[spec.weight][:, unit]  # (N, in, *k) or (N, in)
     if w.dim() == 4:
@@ -27,8 +28,10 @@ def filter_images(target: TargetNet, weights: WeightBatch, layer: int, unit: int
         prev = target.layers[layer - 1] if layer > 0 else None
         if prev is not None and prev.kind == "conv" and spec.in_units % prev.out_units == 0:
             spatial = spec.in_units // prev.out_units
+            per_channel = w.reshape(w.shape[0], prev.out_units, spatial)[:, channel]
             side = math.isqrt(spatial)
-            if side * side == spatial:
-                return w.reshape(w.shape[0], prev.out_units, side, side)[:, channel]
+            if len(prev.weight_shape) == 4 and side * side == spatial:  # a Conv2d's square grid
+                return per_channel.reshape(-1, side, side)
+            return per_channel[:, None, :]  # a Conv1d's positions (or a grid that is not square)
         return w[:, None, :]
     raise NoImageForm(f"layer {spec.name!r} with weight shape {spec.weight_shape} has no image form")
