@@ -46,3 +46,18 @@ def test_inconsistent_batch():
 def test_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="no such safetensors file"):
         load_tensors(tmp_path / "nope.safetensors")
+
+
+def test_text_files_are_utf8_whatever_the_locale(tmp_path):
+    """Under a C locale a report's ± and λ could not be encoded: report.md failed at its last step."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys; from pathlib import Path; from hyperzoo.weights import atomic_write_text, open_own; "
+            "atomic_write_text(Path(sys.argv[1]) / 'r.md', '\\u03bb \\u00b1 \\u03b5'); "
+            "f = open_own(Path(sys.argv[1]) / 'c.txt', 'a'); f.write('--run \\u03bb\\n'); f.close()")
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
+    subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=env, check=True)
+    assert (tmp_path / "r.md").read_bytes() == "λ ± ε".encode()
+    assert (tmp_path / "c.txt").read_bytes() == "--run λ\n".encode()

@@ -223,7 +223,7 @@ def _config_dict(config: Config | str | Path | dict | None) -> dict[str, Any]:
     path = Path(config)
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} does not exist")
-    return yaml.safe_load(path.read_text()) or {}
+    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
 
 
 def _build_config(config: Config | str | Path | dict | None, sections: dict[str, Any]) -> Config:

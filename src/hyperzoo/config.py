@@ -280,7 +280,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"config file {str(path)!r} does not exist")
-        data = _yaml(path.read_text(), f"config file {str(path)!r}") or {}
+        data = _yaml(path.read_text(encoding="utf-8"), f"config file {str(path)!r}") or {}
         if not isinstance(data, dict):
             raise ConfigError(f"config file {str(path)!r} must hold a mapping at the top level")
     # Overrides merge into the method section: the file's, else the default one (so

@@ -78,7 +78,7 @@ def open_own(path: Path, mode: str) -> TextIO:
         if os.path.islink(path):
             raise OSError(e.errno, f"{path} is a symbolic link; a run folder's files must be its own") from e
         raise
-    return os.fdopen(fd, mode)
+    return os.fdopen(fd, mode, encoding="utf-8")
 
 
 def atomic_write(path: Path, write) -> None:
@@ -108,7 +108,8 @@ def atomic_write(path: Path, write) -> None:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write(path, lambda tmp: tmp.write_text(text))
+    # UTF-8 whatever the locale: reports hold ±, λ, ε (a C or cp1252 locale cannot encode them).
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def atomic_write_json(path: Path, obj) -> None:

@@ -230,7 +230,7 @@ def check_json_out(out: str | Path, keys: frozenset[str]) -> None:
     if not out.exists():
         return
     try:
-        earlier = json.loads(out.read_text())
+        earlier = json.loads(out.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError):
         earlier = None
     if not (isinstance(earlier, dict) and keys <= earlier.keys()):

@@ -33,6 +33,17 @@ def test_a_linear_layer_after_a_conv1d_shows_one_channel_as_a_row():
     assert torch.equal(row[:, 0], w["3.weight"][:, 2, 5 * 16:6 * 16])
 
 
+def test_a_linear_layer_after_a_global_pool_shows_its_whole_row():
+    """One input per channel: not a 1×1 "image" of channel 0 alone."""
+    from torch import nn
+
+    module = nn.Sequential(nn.Conv2d(1, 6, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                           nn.Linear(6, 3))
+    target = TargetNet(module, (1, 8, 8))
+    w = {k: torch.randn(2, *s) for k, s in target.param_shapes.items()}
+    assert torch.equal(filter_images(target, w, 1, unit=2), w["4.weight"][:, 2][:, None, :])
+
+
 def test_layer_norms():
     target, w = batch()
     w["9.weight"] = torch.ones(4, 10, 8) * torch.tensor([1.0, 2.0, 3.0, 4.0]).view(4, 1, 1)

@@ -26,7 +26,9 @@ def filter_images(target: TargetNet, weights: WeightBatch, layer: int, unit: int
         return w[:, channel]
     if w.dim() == 2:
         prev = target.layers[layer - 1] if layer > 0 else None
-        if prev is not None and prev.kind == "conv" and spec.in_units % prev.out_units == 0:
+        # (After a global pool each channel is one input: the whole row is the picture.)
+        if prev is not None and prev.kind == "conv" and spec.in_units % prev.out_units == 0 \
+                and spec.in_units > prev.out_units:
             spatial = spec.in_units // prev.out_units
             per_channel = w.reshape(w.shape[0], prev.out_units, spatial)[:, channel]
             side = math.isqrt(spatial)
