@@ -96,7 +96,7 @@ METHOD_HELP: dict[str, dict[str, str]] = {
         "embedding_dim": "N_z: size of each layer embedding",
         "hidden_dim": "d: the generator's embedding projection dimension",
         "tile": "kernel tile: tile in × tile out channels per embedding",
-        "generated": "generated layers by name or index (null: the seed's choice; []: none)",
+        "generated": "generated layers by name (quoted: '3') or index (null: the seed's choice; []: none)",
         "equalized": "per-layer gains √(2/fan_in) on unit-scale parameters",
     },
     "toy_mixture": {

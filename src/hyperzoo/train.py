@@ -139,8 +139,9 @@ def step_optimizers(method: Method, optimizers: dict[str, torch.optim.Optimizer]
                     out: dict[str, torch.Tensor], world: distributed.World | None = None,
                     sync: bool = True) -> str | None | list[tuple[str, torch.Tensor]]:
     """One backward and step per optimizer group: ``"model"`` on ``out["loss"]``, group ``g`` on
-    ``out["loss_g"]``. The model's loss may pass through another group's parameters (a
-    discriminator), whose gradients from it are discarded by the next ``zero_grad``. Under
+    ``out["loss_g"]``; a group whose loss needs no gradient is not stepped. The model's loss may
+    pass through another group's parameters (a discriminator), whose gradients from it are
+    discarded by the next ``zero_grad``. Under
     torchrun each group's gradients are averaged over the processes before its step.
 
     Returns what became non-finite (a group's gradients, checked before its step; then every
@@ -151,8 +152,11 @@ def step_optimizers(method: Method, optimizers: dict[str, torch.optim.Optimizer]
     device = out["loss"].device
     checks: list[tuple[str, torch.Tensor]] = []
     for name, optimizer in optimizers.items():
+        loss = out["loss" if name == "model" else f"loss_{name}"]
+        if not loss.requires_grad:  # nothing to learn this step (HyperGAN's pre-training): no
+            continue                # step either, which Adam would count in its bias correction
         method.zero_grad(set_to_none=True)
-        out["loss" if name == "model" else f"loss_{name}"].backward()
+        loss.backward()
         if world is not None:
             distributed.average_gradients(world, _params(optimizer))
         grads = [p.grad for p in _params(optimizer) if p.grad is not None]
@@ -367,7 +371,7 @@ def _train(config: Config, run_dir: Path, resume: bool, argv: list[str] | None, 
     share = distributed.image_share(world, t.images_per_noise)
     s = build_session(config, module=module, data=data, trust_code=trust_code or not resume,
                       device=device)
-    s.method.check_training(t.noise_batch)
+    s.method.check_training(t.noise_batch, t.steps)
     if not resume and not config.target.input_shape:
         # Recorded, so the run reopens without its data (sample needs none; a data set of your
         # own may have no test split).

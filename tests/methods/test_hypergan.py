@@ -105,3 +105,44 @@ def test_code_share_sets_how_much_of_the_initial_weights_depends_on_the_code(sha
 def test_code_share_out_of_range_is_rejected():
     with pytest.raises(ConfigError, match="code_share"):
         build_method(TargetNet(DigitsNet(), (1, 8, 8)), {"name": "hypergan", "code_share": 0})
+
+
+def test_pretraining_leaves_the_discriminator_and_its_adam_untouched():
+    """During pre-training the discriminator has nothing to learn: no step, so its Adam's first
+    real step is a first step (|Δθ| = lr for every parameter with a gradient), not one that
+    counts the pre-training's zero gradients and moves up to ~2.5 times further."""
+    from hyperzoo.train import make_optimizer, step_optimizers
+
+    torch.manual_seed(0)
+    m = build_method(TargetNet(DigitsNet(), (1, 8, 8)),
+                     {"name": "hypergan", "z_dim": 8, "code_size": 4, "mixer_hidden": [16],
+                      "generator_hidden": [16], "discriminator_hidden": [16], "pretrain_steps": 3,
+                      "pretrain_batch": 64})
+    opts = {g: make_optimizer(p, "adam", 1e-3, None) for g, p in m.optimizer_groups().items()}
+    x, y = torch.rand(4, 2, 1, 8, 8), torch.randint(10, (4, 2))
+    g = torch.Generator().manual_seed(0)
+    before = [p.detach().clone() for p in m.discriminator.parameters()]
+    for step in range(3):
+        assert step_optimizers(m, opts, m.training_loss(x, y, step, g)) is None
+    assert all(torch.equal(a, b) for a, b in zip(before, m.discriminator.parameters(), strict=True))
+    assert not opts["discriminator"].state
+    step_optimizers(m, opts, m.training_loss(x, y, 3, g))
+    moved = torch.cat([(p - b).abs().flatten() for p, b in zip(m.discriminator.parameters(), before,
+                                                                strict=True)])
+    torch.testing.assert_close(moved.max(), torch.tensor(1e-3), rtol=1e-3, atol=0)
+
+
+def test_settings_that_cannot_train_are_one_line():
+    target = TargetNet(DigitsNet(), (1, 8, 8))
+    for key, value, message in (("beta", float("nan"), "'method.beta' = nan must be at least 0"),
+                                ("z_dim", 0, "'method.z_dim' = 0 must be at least 1"),
+                                ("code_size", 0, "'method.code_size' = 0 must be at least 1"),
+                                ("pretrain_batch", 1, "'method.pretrain_batch' = 1 must be at least 2")):
+        with pytest.raises(ConfigError, match=message):
+            build_method(target, {"name": "hypergan", key: value})
+    m = build_method(target, {"name": "hypergan", "z_dim": 8, "code_size": 4, "mixer_hidden": [16],
+                              "generator_hidden": [], "discriminator_hidden": [16]})
+    assert all(v.shape[0] == 2 for v in m.sample(2).values())  # no hidden layer: code → weights
+    with pytest.raises(ConfigError, match="train.steps = 100 ends within method.pretrain_steps = 100"):
+        m.check_training(8, steps=100)
+    m.check_training(8, steps=101)

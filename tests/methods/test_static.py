@@ -237,6 +237,27 @@ def test_bad_generated_layers_are_named(generated, match):
         static(StaticMNIST(), generated=generated)
 
 
+def test_an_unquoted_name_that_is_another_layers_index_is_refused():
+    """YAML reads `generated: [2]` as the number 2: on VGG's layers ['0', '2', '6', ...] index 2
+    is '6', which the user named '2' did not mean."""
+    with pytest.raises(ConfigError, match=r"method.generated: 2 is ambiguous: layer 2 by index is '6', "
+                                          r"but a layer is named '2'; write a name in quotes "
+                                          r"\(\['2'\] or \['6'\]\)"):
+        static(VGGCIFAR(2), generated=[2])
+    assert [s.name for s in static(VGGCIFAR(2), generated=["2"]).layers] == ["2"]
+
+
+def test_the_default_choice_leaves_non_square_kernels_ordinary():
+    from torch import nn
+
+    module = nn.Sequential(nn.Conv2d(3, 16, 3), nn.ReLU(), nn.Conv2d(16, 16, (3, 5)), nn.ReLU(),
+                           nn.Conv2d(16, 16, 3), nn.Flatten(), nn.LazyLinear(10))
+    module(torch.zeros(1, 3, 12, 12))
+    m = build_method(TargetNet(module, (3, 12, 12)), {"name": "static"})
+    assert [s.name for s in m.layers] == ["4"]
+    assert m.sample(2)["2.weight"].shape == (2, 16, 16, 3, 5)
+
+
 def test_layers_by_index_and_name_agree():
     a = static(VGGCIFAR(2), generated=[1, "8"])
     assert [s.name for s in a.layers] == ["2", "8"]

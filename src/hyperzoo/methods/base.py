@@ -76,9 +76,9 @@ class Method(nn.Module, ABC):
         filter masks, whose validity `build_method` checks on the target; None: no reliance."""
         return None
 
-    def check_training(self, noise_batch: int) -> None:
-        """Raise `ConfigError` if training with ``noise_batch`` networks per step cannot work;
-        called before a run folder is created."""
+    def check_training(self, noise_batch: int, steps: int | None = None) -> None:
+        """Raise `ConfigError` if training with ``noise_batch`` networks per step (for ``steps``
+        steps, where given) cannot work; called before a run folder is created."""
 
     def calibrate(self, x: torch.Tensor, y: torch.Tensor,
                   generator: torch.Generator | None = None) -> dict[str, Any]:

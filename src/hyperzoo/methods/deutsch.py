@@ -149,7 +149,7 @@ class DeutschHypernetwork(LatentMethod):
         d = self.config.diversity
         return f"method.diversity: {d}" if d in ("weights", "weights_relaxed") else None
 
-    def check_training(self, noise_batch: int) -> None:
+    def check_training(self, noise_batch: int, steps: int | None = None) -> None:
         if self.config.diversity != "none" and noise_batch < 2:
             raise ConfigError(f"config key 'train.noise_batch' = {noise_batch} must be at least 2 "
                               f"with method.diversity {self.config.diversity!r} (the entropy "

@@ -47,7 +47,7 @@ class IndependentEnsemble(Method):
             param_key(name): nn.Parameter(torch.stack([p[name] for p in inits]))
             for name in target.param_shapes})
 
-    def check_training(self, noise_batch: int) -> None:
+    def check_training(self, noise_batch: int, steps: int | None = None) -> None:
         if noise_batch != self.config.size:
             raise ConfigError(f"method 'ensemble' trains one minibatch per member: set "
                               f"train.noise_batch={self.config.size} (got {noise_batch})")

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hyperzoo.config import ConfigError, check_bounds
 from hyperzoo.devices import normal
 from hyperzoo.methods.base import LatentMethod
 from hyperzoo.methods.mlp import EqualizedLinear
@@ -52,8 +53,9 @@ class HyperGANConfig:
                              "'regression'")
         if not 0 < self.code_share <= 1:
             raise ValueError(f"method.code_share must be in (0, 1], got {self.code_share}")
-        if self.beta < 0:
-            raise ValueError(f"method.beta must be non-negative, got {self.beta}")
+        # pretrain_batch ≥ 2: the codes' covariance needs two samples.
+        check_bounds("method", self, at_least={"z_dim": 1, "code_size": 1, "beta": 0, "pretrain_steps": 0,
+                                               "pretrain_batch": 2})
 
 
 def elu_mlp(sizes: list[int], out: nn.Module | None = None) -> nn.Sequential:
@@ -89,7 +91,7 @@ class HyperGAN(LatentMethod):
         self.mixer = elu_mlp([c.z_dim, *c.mixer_hidden, k * c.code_size])
         self.generators = nn.ModuleList(
             elu_mlp([c.code_size, *c.generator_hidden, layer.num_weights],
-                    out=EqualizedLinear(c.generator_hidden[-1], layer.num_weights,
+                    out=EqualizedLinear([c.code_size, *c.generator_hidden][-1], layer.num_weights,
                                         math.sqrt(2 / layer.fan_in), bias=True,
                                         input_share=c.code_share)
                     if c.equalized_output else None)
@@ -99,6 +101,13 @@ class HyperGAN(LatentMethod):
     @property
     def latent_dim(self) -> int:
         return self.config.z_dim
+
+    def check_training(self, noise_batch: int, steps: int | None = None) -> None:
+        p = self.config.pretrain_steps
+        if steps is not None and steps <= p:
+            raise ConfigError(f"train.steps = {steps} ends within method.pretrain_steps = {p} (the mixer's "
+                              "pre-training): the generators would never see the task loss; raise "
+                              "train.steps or lower method.pretrain_steps")
 
     @property
     def task(self) -> str:
@@ -134,9 +143,11 @@ class HyperGAN(LatentMethod):
             mismatch = moment_mismatch(self.codes(self.noise(c.pretrain_batch, generator))
                                        .reshape(-1, c.code_size))
             zero = torch.zeros((), device=x.device)
-            return {"loss": mismatch, "loss_discriminator": zero * sum(
-                p.sum() for p in self.discriminator.parameters()), "moment_mismatch": mismatch.detach(),
-                "accuracy": zero}
+            # No discriminator loss to learn from (a detached zero): the trainer skips its step,
+            # which Adam would otherwise count, inflating its first real steps up to ~2.5-fold.
+            metric = {"accuracy": zero} if c.task == "classification" else {"mse": zero}
+            return {"loss": mismatch, "loss_discriminator": zero, "moment_mismatch": mismatch.detach(),
+                    **metric}
         q = self.codes(self.noise(n, generator))
         flat_q = q.reshape(-1, c.code_size)
         outputs = self.target(self._weights(q), x)  # (N, M, C)

@@ -35,7 +35,7 @@ class SingleNetwork(Method):
         """The trained network's weights, name → (*shape)."""
         return {k: self.params[param_key(k)] for k in self.target.param_shapes}
 
-    def check_training(self, noise_batch: int) -> None:
+    def check_training(self, noise_batch: int, steps: int | None = None) -> None:
         if noise_batch != 1:
             raise ConfigError(f"method {self.method_name!r} trains one network: set train.noise_batch=1 "
                               f"(got {noise_batch}); train.images_per_noise is its batch size")

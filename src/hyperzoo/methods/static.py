@@ -66,12 +66,18 @@ def _select_layers(target: TargetNet, generated: list | None, tile: int) -> list
     layers = target.layers
     if generated is None:
         return [s for s in layers[1:] if s.kind == "conv" and len(s.weight_shape) == 4
-                and s.out_units % tile == 0 and s.in_units % tile == 0]
+                and s.out_units % tile == 0 and s.in_units % tile == 0
+                and s.weight_shape[2] == s.weight_shape[3]]
     by_name = {s.name: s for s in layers}
     chosen: list[LayerSpec] = []
     for item in generated:
         if isinstance(item, int) and not isinstance(item, bool) and -len(layers) <= item < len(layers):
             spec = layers[item]
+            # YAML reads an unquoted name as a number: 2 may mean Sequential's layer "2".
+            if str(item) in by_name and by_name[str(item)] is not spec:
+                raise ValueError(f"method.generated: {item} is ambiguous: layer {item} by index is "
+                                 f"{spec.name!r}, but a layer is named {str(item)!r}; write a name "
+                                 f"in quotes (['{item}'] or ['{spec.name}'])")
         elif isinstance(item, str) and item in by_name:
             spec = by_name[item]
         else:
@@ -99,7 +105,7 @@ class StaticHypernetwork(Method):
         sizes = {s.weight_shape[-1] for s in self.layers}
         if len(sizes) > 1:
             raise ValueError(f"one generator emits one filter size; generated layers have sizes "
-                             f"{sorted(sizes)}")
+                             f"{sorted(sizes)}: choose layers of one size in method.generated")
         self.fsize = sizes.pop() if sizes else 0
         n_in, d, nz = c.tile, c.hidden_dim, c.embedding_dim
         generated = {s.weight for s in self.layers}

@@ -109,7 +109,7 @@ class ToyMixture(LatentMethod):
         return {"loss": loss, "nll": nll.detach(), "entropy": entropy.detach(),
                 "lam": torch.full((), lam, device=p.device)}
 
-    def check_training(self, noise_batch: int) -> None:
+    def check_training(self, noise_batch: int, steps: int | None = None) -> None:
         if noise_batch < 2:
             raise ConfigError(f"train.noise_batch must be at least 2 for an entropy estimate, "
                               f"got {noise_batch}")
