@@ -256,6 +256,14 @@ def test_ood_and_report_write_only_into_a_new_empty_or_earlier_result_folder(tmp
     one_error_line(runner.invoke(app, ["report", str(run), "--networks", "2", "--out", str(mine)]),
                    "holds 'data.npz', which is not part of an earlier")
     assert sorted(p.name for p in mine.iterdir()) == ["data.npz"]
+    photos = tmp_path / "photos"  # a user's PNGs are not figures of a stopped report
+    photos.mkdir()
+    (photos / "holiday.png").write_bytes(b"mine")
+    one_error_line(runner.invoke(app, ["report", str(run), "--networks", "2", "--out", str(photos)]),
+                   "holds 'holiday.png', which is not part of an earlier")
+    from hyperzoo.report import report_file
+
+    assert all(map(report_file, ["filters_layer2_b.png", "pca_network.png", "paths_run-b.png", "report.md"]))
     import numpy as np
 
     noise = tmp_path / "noise.npz"

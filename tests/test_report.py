@@ -131,10 +131,14 @@ def test_static_run_is_compared_not_analysed(runs, tmp_path):
 
 
 def test_report_with_an_ensemble_as_the_main_run(runs, tmp_path):
-    """The fresh ensemble of the adversarial section comes from the capped pool (4 networks)."""
+    """A fixed set has no fresh networks: of its 4, the first 2 craft the targeted attacks and
+    the other 2 score them (never an ensemble holding the attacked network itself)."""
     rep = make_report(runs / "b", tmp_path / "r", pool=10, limit=20, adv_limit=6, path_limit=10,
                       detection_sizes=[2], progress=False)
-    assert rep["adversarial"]["fresh_ensemble"] == 4
+    a = rep["adversarial"]
+    assert a["crafted_on"] == 2 and a["fresh_ensemble"] == 2
+    assert a["scored_on"] == "the set's 2 other networks"
+    assert "or the set's 2 other networks (mean probability)" in (tmp_path / "r" / "report.md").read_text()
     assert (tmp_path / "r" / "report.md").is_file()
 
 
@@ -191,3 +195,16 @@ def test_the_report_of_a_target_without_images_draws_what_has_a_picture(tmp_path
     rep = run.report(tmp_path / "report", pool=6, adv_limit=6, path_pairs=2, transfer_networks=3,
                      detection_sizes=[2], ambiguous=4, progress=False)
     assert (tmp_path / "report" / rep["figures"]["ambiguous"]).stat().st_size > 0
+
+
+def test_a_compared_run_on_another_target_gets_its_own_layers(runs, tmp_path):
+    """The main run has 4 layers, the compared one 2: its filter figures follow its own layers
+    (the loop over the main run's layers indexed past them)."""
+    other = load_config(None, ["target.name=tests.helpers:TanhNet", "train.steps=2", "train.val_every=2",
+                               "train.val_networks=4"])
+    train(other, tmp_path / "tanh", argv=["x"], progress=False)
+    rep = make_report(runs / "a", tmp_path / "r", compare=[tmp_path / "tanh"], pool=4, limit=20,
+                      adv_limit=6, path_limit=10, detection_sizes=[2], transfer_networks=5,
+                      progress=False, trust_code=True)
+    own = sorted(k for k in rep["figures"] if k.startswith("filters_layer") and k.endswith("-tanh"))
+    assert own == ["filters_layer1_1-tanh"]

@@ -313,7 +313,10 @@ def detection_figure(rows: list[dict], path: Path) -> str:
         pts.sort()
         ax.plot([p[0] for p in pts], [100 * p[1] for p in pts], marker="o", ms=3, label=label)
     _plain_log_x(ax, sorted({r["size"] for r in rows}))
-    ax.set_xlabel("ensemble size N (attacked; scored on a fresh one of equal size)")
+    fresh = {bool(r.get("fresh", True)) for r in rows}
+    scored = ("a fresh one of equal size" if fresh == {True} else "itself (a fixed set)" if fresh == {False}
+              else "a fresh one of equal size; a fixed set on itself")
+    ax.set_xlabel(f"ensemble size N (attacked; scored on {scored})")
     ax.set_ylabel("detected at 5% false positives (%)")
     ax.legend(fontsize=7)
     ax.set_title("Adversarial detection by predictive entropy")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -110,14 +111,24 @@ def _adversarial(run: _Run, data: Dataset, eps_grid: list[float], crafters: int,
                  pgd_steps: int, seed: int, bar) -> dict[str, Any]:
     """Seed 000 §4.2.3: each example, correctly classified by the sampled network it is crafted
     on, gets a random wrong target class; success = that network (or a fresh ensemble of
-    ``fresh`` networks, mean probability) predicts the target."""
+    ``fresh`` networks, mean probability) predicts the target. A fixed set of networks (an
+    ensemble) has no fresh ones: its first half at most crafts, the rest scores."""
     target = run.session.target
     bounds = input_range(data.x)
     g = torch.Generator().manual_seed(seed)
     goal = random_targets(data.y, data.num_classes, g)
-    crafters = min(crafters, run.probs.shape[0])  # each crafting network comes from the pool
-    with torch.no_grad():
-        ensemble = sample_networks(run.session, fresh, seed + 7)
+    pool = run.probs.shape[0]
+    if run.session.method.max_networks is not None:
+        # The pool is the set's first members: scoring on them would include each example's own
+        # attacked network.
+        crafters = min(crafters, pool // 2)
+        ensemble, fresh = select(run.weights, slice(crafters, pool)), pool - crafters
+        scored_on = f"the set's {fresh} other networks"
+    else:
+        crafters = min(crafters, pool)  # each crafting network comes from the pool
+        with torch.no_grad():
+            ensemble = sample_networks(run.session, fresh, seed + 7)
+        scored_on = f"a fresh ensemble of {fresh}"
     crafts = []  # (model, x, target) of the examples each crafting network classifies right
     for i, idx in enumerate(torch.arange(len(data)).chunk(crafters)):
         net = select(run.weights, slice(i, i + 1))
@@ -131,7 +142,8 @@ def _adversarial(run: _Run, data: Dataset, eps_grid: list[float], crafters: int,
         crafts.append((model, data.x[keep], goal[keep]))
     used = sum(len(t) for _, _, t in crafts)
     out: dict[str, Any] = {"epsilons": eps_grid, "examples": used, "attempted": len(data),
-                           "crafted_on": crafters, "fresh_ensemble": fresh, "pgd_steps": pgd_steps}
+                           "crafted_on": crafters, "fresh_ensemble": fresh, "scored_on": scored_on,
+                           "pgd_steps": pgd_steps}
     goals = torch.cat([t for _, _, t in crafts])
     for attack in ("fgsm", "pgd"):
         single, ens = [], []
@@ -253,8 +265,13 @@ def _confident_outliers(outliers: Dataset, probs: torch.Tensor, h_out: torch.Ten
 
 def report_file(name: str) -> bool:
     """A file `make_report` writes into its --out folder: report.json, report.md, command.txt
-    and figures."""
-    return name in ("report.json", "report.md", "command.txt") or name.endswith(".png")
+    and its figures (a compared run's carry ``_<folder>``), not any PNG of a user's."""
+    return name in ("report.json", "report.md", "command.txt") or REPORT_FIGURE.fullmatch(name) is not None
+
+
+REPORT_FIGURE = re.compile(r"(accuracy_histogram|adversarial|adversarial_detection|ambiguous|"
+                           r"confident_outliers|ensemble_vs_size|ood_cdf|paths|regression|reliability|"
+                           r"transfer|filters_layer\d+|pca_(filter|layer|network))(_.+)?\.png")
 
 
 def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] = (),
@@ -317,7 +334,6 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
     # with its own generator so the main run's numbers do not depend on what it is compared with.
     pooled = [(r, _slug(r.dir, j), torch.Generator().manual_seed(seed + 1 + j))
               for j, r in enumerate(others) if r.probs.shape[0] >= 2]
-    target = main.session.target
     rep: dict[str, Any] = {
         "run": str(run_dir), "method": session.config.method.get("name", "deutsch"),
         "dataset": data.name, "split": "test", "examples": len(data),
@@ -358,13 +374,14 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
     rep["pca_explained_variance_by_run"] = {}
     for r, slug, _ in [(main, "", None), *pooled]:
         suffix, of = (f"_{slug}", f"{r.label}: ") if slug else ("", "")
-        for layer in range(min(3, len(target.layers) - 1)):
+        own = r.session.target.layers  # a compared run may have another target
+        for layer in range(min(3, len(own) - 1)):
             try:
                 imgs = filter_images(r.session.target, r.gauged, layer)
             except NoImageForm:  # a Conv1d's filters: no figure
                 continue
             figs[f"filters_layer{layer + 1}{suffix}"] = figures.filter_grid(
-                imgs[:25], f"{of}layer {layer_labels(target.layers)[layer]}, filter 1, input channel 1, "
+                imgs[:25], f"{of}layer {layer_labels(own)[layer]}, filter 1, input channel 1, "
                            "25 samples, gauge-fixed", out / f"filters_layer{layer + 1}{suffix}.png")
         pool_n = r.probs.shape[0]
         views = pca_views(r.session.target, r.gauged, 5)
@@ -434,9 +451,9 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
     for label, a in {main.label: adv, **rep["adversarial_by_run"]}.items():
         of = f"{label}: " if pooled else ""
         curves.update({f"{of}FGSM, network it was crafted on": a["fgsm"]["single_network"],
-                       f"{of}FGSM, fresh ensemble of {a['fresh_ensemble']}": a["fgsm"]["fresh_ensemble"],
+                       f"{of}FGSM, {a['scored_on']}": a["fgsm"]["fresh_ensemble"],
                        f"{of}PGD, network it was crafted on": a["pgd"]["single_network"],
-                       f"{of}PGD, fresh ensemble of {a['fresh_ensemble']}": a["pgd"]["fresh_ensemble"]})
+                       f"{of}PGD, {a['scored_on']}": a["pgd"]["fresh_ensemble"]})
     figs["adversarial"] = figures.adversarial_figure(EPSILONS, curves, out / "adversarial.png")
     bar.update(1)
 
@@ -526,11 +543,13 @@ def _markdown(rep: dict[str, Any], main: str) -> str:
     lines += ["", f"![histogram]({rep['figures']['histogram']})", ""]
     lines += _uncertainty_markdown(rep)
     lines += ["## Ensembles", "",
-              f"{e['count']} ensembles of {e['size']} networks drawn from the pool: majority vote "
-              f"{_pct(e['majority_mean'])} ± {_pct(e['majority_std'])}, mean probability "
+              f"{e['count']} ensembles of {e['size']} networks drawn from the pool (they overlap): "
+              f"majority vote {_pct(e['majority_mean'])} ± {_pct(e['majority_std'])}, mean probability "
               f"{_pct(e['mean_prob_mean'])} ± {_pct(e['mean_prob_std'])}."
-              + (f" Seed: {_pct(seed_ens['value'])} ({seed_ens['source']})."
-                 if seed_ens else ""), "",
+              # Not the seed's protocol, which `evaluate --ensembles 20 --networks 200 --split val` is.
+              + (f" Seed, 20 independent ensembles of 200 (`evaluate --ensembles 20 --networks 200 "
+                 f"--split val` draws those): {_pct(seed_ens['value'])} "
+                 f"({seed_ens['source']})." if seed_ens else ""), "",
               "| size | mean prob. | majority |", "|---|---|---|"]
     for r in rep["ensemble_vs_size"]:
         lines.append(f"| {r['size']} | {_pct(r['mean_prob_mean'])} ± {_pct(r['mean_prob_std'])} | "
@@ -569,7 +588,9 @@ def _markdown(rep: dict[str, Any], main: str) -> str:
         d, i = p["direct_dip"], p["interpolated_dip"]
         gap = p["interpolated_minus_direct"]
         sem = gap["std"] / p["pairs"] ** 0.5
-        verdict = ("the direct path dips below the interpolated one, as in seed 001 Fig. 7"
+        verdict = ("one pair has no spread over pairs, so no verdict (--path-pairs 2 or more)"
+                   if p["pairs"] < 2 else
+                   "the direct path dips below the interpolated one, as in seed 001 Fig. 7"
                    if gap["mean"] > 2 * sem else
                    "the direct path does NOT dip below the interpolated one here, unlike seed 001 Fig. 7"
                    if gap["mean"] < -2 * sem else
@@ -607,8 +628,8 @@ def _markdown(rep: dict[str, Any], main: str) -> str:
     lines += ["", "## Adversarial examples (targeted, seed 000 §4.2.3)", "",
               f"{a['examples']} of {a['attempted']} test examples (those correctly classified by the "
               f"sampled network they are crafted on; {a['crafted_on']} such networks), each with a "
-              f"random wrong target class; success = that network, or a fresh ensemble of "
-              f"{a['fresh_ensemble']} networks (mean probability), predicts the target. PGD: "
+              f"random wrong target class; success = that network, or {a['scored_on']} (mean "
+              f"probability), predicts the target. PGD: "
               f"{a['pgd_steps']} steps. Seed 000 Fig. 6 shows the same curves for FGSM (figure only, "
               "no numbers): lower success against the ensemble.", "",
               "| ε | FGSM single | FGSM ensemble | PGD single | PGD ensemble |", "|---|---|---|---|---|"]
@@ -617,7 +638,7 @@ def _markdown(rep: dict[str, Any], main: str) -> str:
                      f"{_pct(a['fgsm']['fresh_ensemble'][i])} | {_pct(a['pgd']['single_network'][i])} | "
                      f"{_pct(a['pgd']['fresh_ensemble'][i])} |")
     for label, a in rep.get("adversarial_by_run", {}).items():
-        lines += ["", f"{label} ({a['examples']} examples, fresh ensemble of {a['fresh_ensemble']}; "
+        lines += ["", f"{label} ({a['examples']} examples, scored on {a['scored_on']}; "
                   "seed 001 Fig. 8b compares MNFG):", "",
                   "| ε | FGSM single | FGSM ensemble | PGD single | PGD ensemble |", "|---|---|---|---|---|"]
         lines += [f"| {eps:g} | {_pct(a['fgsm']['single_network'][i])} | "
