@@ -27,6 +27,7 @@ sys.path.insert(0, str(HERE))  # lam_rule_models
 
 from hyperzoo.config import load_config  # noqa: E402
 from hyperzoo.diagnostics import SILENT_BELOW  # noqa: E402
+from hyperzoo.figures import save_figure  # noqa: E402
 from hyperzoo.runs import read_metrics  # noqa: E402
 from hyperzoo.train import train  # noqa: E402
 from hyperzoo.weights import atomic_write_json  # noqa: E402
@@ -75,9 +76,7 @@ def figure(traces: dict[str, dict[str, Any]], layer: str, out: Path) -> None:
     bottom.set_ylabel("validation accuracy,\nmean of 16 networks (%)")
     bottom.set_xlabel("training step")
     top.set_title(f"Small CNN on MNIST, Deutsch method: ReLU layer '{layer}' (dense, 32 units)")
-    fig.tight_layout()
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
+    save_figure(fig, out, dpi=120)  # whole or not at all
 
 
 def main() -> None:

@@ -34,6 +34,7 @@ from scipy import stats
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from hyperzoo.figures import save_figure  # noqa: E402
 from hyperzoo.runs import read_metrics  # noqa: E402
 from hyperzoo.weights import atomic_write_json, atomic_write_text  # noqa: E402
 
@@ -187,9 +188,7 @@ def figure(settings: list[dict[str, Any]], path: Path) -> None:
     for ax in axes:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)  # whole or not at all
 
 
 def main() -> None:

@@ -32,6 +32,7 @@ from hyperzoo.config import load_config
 from hyperzoo.data import load_dataset
 from hyperzoo.evaluation import predict_proba, uncertainty_metrics
 from hyperzoo.evaluation.ood import detection_by_score, ood_scores
+from hyperzoo.figures import save_figure
 from hyperzoo.methods.base import LatentMethod
 from hyperzoo.session import limit_dataset, load_run, sample_networks
 from hyperzoo.weights import atomic_write_json, load_tensors, save_tensors
@@ -186,9 +187,7 @@ def pareto_figure(rows: list[dict], path: Path) -> None:
     ax.set_title("Accuracy vs diversity (ensemble gain) vs OOD detection")
     ax.margins(x=0.15, y=0.12)  # room for the labels
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    save_figure(fig, path, dpi=130)  # whole or not at all
 
 
 def main() -> None:

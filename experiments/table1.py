@@ -30,6 +30,7 @@ from typing import Any
 import torch
 
 from hyperzoo.config import load_config
+from hyperzoo.figures import save_figure
 from hyperzoo.train import train_to_completion
 from hyperzoo.weights import atomic_write_json, atomic_write_text
 from hyperzoo.workflows import evaluate_run, polyak_run
@@ -207,9 +208,7 @@ def figure(results: dict[str, dict[str, Any]], path: Path) -> str:
         ax.set_ylim(0, 108)
         ax.set_title(ROWS[row]["title"], fontsize=9)
         ax.legend(fontsize=8, loc="upper center", ncol=2)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)  # whole or not at all
     return path.name
 
 
