@@ -18,15 +18,30 @@ def param_key(name: str) -> str:
     return name.replace(".", "__")
 
 
+def own_parameters(module: nn.Module) -> dict[str, torch.Tensor]:
+    """``module``'s parameters as they are, copied to the CPU: where a method of one network
+    (MC dropout, MNF, BHN, single) starts, as a user's own training of it would, with whatever
+    initialisation the module's constructor chose (a zero-initialised head, a custom scale).
+    The zoo's targets are built seeded on the CPU, so a run starts alike on every device kind.
+    The caller moves the method."""
+    return {name: p.detach().to("cpu", copy=True) for name, p in module.named_parameters()}
+
+
 def fresh_parameters(module: nn.Module) -> dict[str, torch.Tensor]:
-    """The parameters of a copy of ``module``, re-initialised the way the module initialises
-    itself (so a baseline starts where a user's own training would); ``module`` is untouched.
-    On the CPU, drawn from torch's global generator, whatever ``module``'s device: a run then
-    starts from the same networks on every device kind (``reset_parameters`` of a CUDA module
-    would draw from the GPU's generator, and what a method computes from them, such as BHN's
-    filter norms, would round differently there). The caller moves the method."""
+    """The parameters of a copy of ``module``, re-initialised by ``reset_parameters``: every
+    submodule's, children before their parents, so a container that defines its own (a user's
+    model initialising its layers its way) has the last word. For methods that need several
+    independent networks (the ensemble); an initialisation written only in a constructor is not
+    repeated. ``module`` is untouched. On the CPU, drawn from torch's global generator, whatever
+    ``module``'s device: a run then starts from the same networks on every device kind (a CUDA
+    module's ``reset_parameters`` would draw from the GPU's generator). The caller moves the
+    method."""
     module = copy.deepcopy(module).to("cpu")
-    for m in module.modules():
+    # Leaves in the order they were registered (the draws of earlier versions), then containers,
+    # deepest first.
+    mods = list(module.modules())
+    leaves = [m for m in mods if not any(True for _ in m.children())]
+    for m in leaves + [m for m in reversed(mods) if any(True for _ in m.children())]:
         if hasattr(m, "reset_parameters"):
             m.reset_parameters()
     return {name: p.detach() for name, p in module.named_parameters()}

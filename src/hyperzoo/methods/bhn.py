@@ -29,7 +29,7 @@ from torch import nn
 
 from hyperzoo.config import ConfigError, check_bounds
 from hyperzoo.devices import normal
-from hyperzoo.methods.base import Method, SharedNorms, fresh_parameters, param_key
+from hyperzoo.methods.base import Method, SharedNorms, own_parameters, param_key
 from hyperzoo.methods.flows import CouplingFlow, gaussian_log_prob
 from hyperzoo.targets import TargetNet
 from hyperzoo.weights import WeightBatch
@@ -64,7 +64,7 @@ class BayesianHypernetwork(Method):
     def __init__(self, target: TargetNet, config: BHNConfig):
         super().__init__(target)
         self.config = c = config
-        init = fresh_parameters(target.module)
+        init = own_parameters(target.module)
         self.directions = nn.ParameterDict({param_key(s.weight): nn.Parameter(init[s.weight])
                                             for s in target.layers})
         self.biases = nn.ParameterDict({param_key(s.bias): nn.Parameter(init[s.bias])

@@ -21,7 +21,7 @@ from torch import nn
 
 from hyperzoo.config import ConfigError, check_bounds
 from hyperzoo.devices import bernoulli
-from hyperzoo.methods.base import Method, fresh_parameters, param_key
+from hyperzoo.methods.base import Method, own_parameters, param_key
 from hyperzoo.symmetry import GaugeUnavailable, channel_spaces
 from hyperzoo.targets import TargetNet
 from hyperzoo.weights import WeightBatch
@@ -47,7 +47,7 @@ class MCDropout(Method):
         check_masks_drop_units(target)
         self.config = config
         self.params = nn.ParameterDict({param_key(k): nn.Parameter(p)
-                                        for k, p in fresh_parameters(target.module).items()})
+                                        for k, p in own_parameters(target.module).items()})
 
     def masks(self, n: int, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         """Per hidden layer, ``(n, filters)``: 0 for a dropped unit, 1/(1 - p) for a kept one."""

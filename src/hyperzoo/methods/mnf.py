@@ -39,7 +39,7 @@ from torch import nn
 
 from hyperzoo import devices
 from hyperzoo.config import ConfigError, check_bounds
-from hyperzoo.methods.base import Method, SharedNorms, fresh_parameters
+from hyperzoo.methods.base import Method, SharedNorms, own_parameters
 from hyperzoo.methods.flows import CouplingFlow, gaussian_log_prob
 from hyperzoo.targets import TargetNet
 from hyperzoo.targets.target_net import LayerSpec
@@ -159,7 +159,7 @@ class MNF(Method):
     def __init__(self, target: TargetNet, config: MNFConfig):
         super().__init__(target)
         self.config = config
-        init = fresh_parameters(target.module)
+        init = own_parameters(target.module)
         self.layers = nn.ModuleList(
             MNFLayer(spec, init[spec.weight], init[spec.bias] if spec.bias else None, config)
             for spec in target.layers)

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hyperzoo.config import ConfigError
-from hyperzoo.methods.base import Method, fresh_parameters, param_key
+from hyperzoo.methods.base import Method, own_parameters, param_key
 from hyperzoo.targets import TargetNet
 from hyperzoo.weights import WeightBatch
 
@@ -29,7 +29,7 @@ class SingleNetwork(Method):
         super().__init__(target)
         self.weight_decay = weight_decay
         self.params = nn.ParameterDict({param_key(k): nn.Parameter(p)
-                                        for k, p in fresh_parameters(target.module).items()})
+                                        for k, p in own_parameters(target.module).items()})
 
     def current(self) -> dict[str, torch.Tensor]:
         """The trained network's weights, name → (*shape)."""

@@ -1,0 +1,58 @@
+"""Where the baselines' networks start: the user's own initialisation, not PyTorch's defaults."""
+
+import torch
+from torch import nn
+
+from hyperzoo.methods import build_method
+from hyperzoo.methods.base import fresh_parameters
+from hyperzoo.targets import TargetNet
+
+
+class ZeroHead(nn.Module):
+    """A user's model that initialises itself its own way: a narrow first layer, batch-norm
+    scales at 0, a zero head (in the constructor, and again in its own reset_parameters)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.bn, self.head = nn.Linear(6, 5), nn.BatchNorm1d(5), nn.Linear(5, 3)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        nn.init.normal_(self.fc1.weight, std=0.5)
+        nn.init.zeros_(self.bn.weight)
+        nn.init.zeros_(self.head.weight)
+
+    def forward(self, x):
+        return self.head(torch.relu(self.bn(self.fc1(x))))
+
+
+def test_methods_of_one_network_start_from_the_module_as_it_is():
+    torch.manual_seed(0)
+    module = ZeroHead()
+    own = dict(module.named_parameters())
+    target = TargetNet(module, (6,))
+    for name in ("mc_dropout", "mnf", "bhn"):
+        weights = build_method(target, {"name": name, **({"p": 0.0} if name == "mc_dropout" else {})}
+                               ).eval().sample(2, torch.Generator().manual_seed(0))
+        assert torch.equal(weights["bn.weight"], torch.zeros(2, 5)), name  # the shared norm scale
+        if name == "mc_dropout":  # no dropout: the network itself
+            for key in ("fc1.weight", "head.weight"):
+                assert torch.equal(weights[key], own[key].detach().expand_as(weights[key]))
+
+
+def test_an_ensembles_members_are_reset_by_the_models_own_reset_parameters():
+    """Children first, the container last: its reset_parameters has the last word."""
+    torch.manual_seed(0)
+    a, b = fresh_parameters(ZeroHead()), fresh_parameters(ZeroHead())
+    assert torch.equal(a["head.weight"], torch.zeros(3, 5)) and torch.equal(a["bn.weight"], torch.zeros(5))
+    assert 0.4 < a["fc1.weight"].std() < 0.6 and not torch.equal(a["fc1.weight"], b["fc1.weight"])
+    # A plain Sequential draws exactly as before: leaves in order.
+    torch.manual_seed(1)
+    seq = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    torch.manual_seed(2)
+    got = fresh_parameters(seq)
+    torch.manual_seed(2)
+    for m in seq:
+        if hasattr(m, "reset_parameters"):
+            m.reset_parameters()
+    assert all(torch.equal(got[k], v) for k, v in seq.state_dict().items())
