@@ -73,6 +73,21 @@ def test_ranges_are_checked_at_load_time(overrides, key):
         load_config(None, overrides)
 
 
+@pytest.mark.parametrize("value", [".nan", ".inf", "-.inf", "'inf'"])
+def test_numbers_must_be_finite(value):
+    """A NaN or infinite setting (a KL weight, a prior variance, a learning rate) gave a loss of
+    NaN or inf at the first step; method settings are checked when the method is built."""
+    from hyperzoo.methods import build_method
+    from hyperzoo.targets import TargetNet
+    from hyperzoo.targets.zoo import DigitsNet
+
+    with pytest.raises(ConfigError, match=r"config key 'train\.lr' = -?(nan|inf) must be a finite number"):
+        load_config(None, [f"train.lr={value}"])
+    settings = load_config(None, ["method.name=mnf", f"method.kl_weight={value}"]).method
+    with pytest.raises(ConfigError, match=r"'method\.kl_weight' = -?(nan|inf) must be a finite number"):
+        build_method(TargetNet(DigitsNet(), (1, 8, 8)), settings)
+
+
 def test_yaml_syntax_errors_are_one_line(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("train:\n  steps: [1,\n")

@@ -193,13 +193,17 @@ def _check_type(path: str, value: Any, annotation: Any) -> Any:
         raise ConfigError(f"config key {path!r} = {value!r} has the wrong type; expected {annotation}")
     base = origin or annotation
     if base is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+        value = float(value)
     if base is float and isinstance(value, str):
         # YAML 1.1 reads "1e4" (no dot) as a string; accept it as the number it means.
         try:
-            return float(value)
+            value = float(value)
         except ValueError:
             pass
+    if base is float and isinstance(value, float):
+        if not math.isfinite(value):  # NaN or ±inf: a loss of NaN or inf at the first step
+            raise ConfigError(f"config key {path!r} = {value!r} must be a finite number")
+        return value
     if base is int and isinstance(value, float) and value.is_integer():
         return int(value)
     if base in (list, tuple) and isinstance(value, (list, tuple)):

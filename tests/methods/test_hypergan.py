@@ -134,7 +134,7 @@ def test_pretraining_leaves_the_discriminator_and_its_adam_untouched():
 
 def test_settings_that_cannot_train_are_one_line():
     target = TargetNet(DigitsNet(), (1, 8, 8))
-    for key, value, message in (("beta", float("nan"), "'method.beta' = nan must be at least 0"),
+    for key, value, message in (("beta", float("nan"), "'method.beta' = nan must be a finite number"),
                                 ("z_dim", 0, "'method.z_dim' = 0 must be at least 1"),
                                 ("code_size", 0, "'method.code_size' = 0 must be at least 1"),
                                 ("pretrain_batch", 1, "'method.pretrain_batch' = 1 must be at least 2")):
