@@ -64,6 +64,9 @@ def _cfg(tmp_path, **sets):
     ({"data__augment": "crop", "data__pad": 1}, "data.augment 'crop' crops images"),
     ({"method__task": "classification"}, "'cubic' is a regression set but method 'hypergan' trains for "
                                         "classification (set method.task)"),
+    # One target per step has no variance to weigh the squared error by (it was NaN at the first step).
+    ({"train__noise_batch": 1, "train__images_per_noise": 1, "train__full_batch": False},
+     "set train.noise_batch × train.images_per_noise to at least 2 (got 1 × 1)"),
 ])
 def test_mismatched_settings_fail_in_one_line_before_any_folder(tmp_path, sets, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):

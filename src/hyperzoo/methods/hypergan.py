@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -101,6 +102,15 @@ class HyperGAN(LatentMethod):
     @property
     def latent_dim(self) -> int:
         return self.config.z_dim
+
+    def calibrate(self, x: torch.Tensor, y: torch.Tensor,
+                  generator: torch.Generator | None = None) -> dict[str, Any]:
+        """Nothing to resolve; a regression run is checked on its first batch's size (N, M)."""
+        if self.config.task == "regression" and y.numel() < 2:
+            raise ConfigError("method.task 'regression' weighs the squared error by the variance of "
+                              "each step's targets, which needs two of them: set train.noise_batch × "
+                              f"train.images_per_noise to at least 2 (got {y.shape[0]} × {y.shape[1]})")
+        return {}
 
     def check_training(self, noise_batch: int, steps: int | None = None) -> None:
         p = self.config.pretrain_steps
