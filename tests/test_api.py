@@ -283,3 +283,23 @@ def test_what_a_user_model_or_data_gets_wrong_is_one_line(tmp_path):
                        method=TINY_METHOD, progress=False)
     with pytest.raises(ConfigError, match=r"outputs shape \(5,\) per example but data set 'data' has 10"):
         run.evaluate(*digits("test"), networks=2)
+
+
+class Uncopyable(Net):
+    """A model holding something deepcopy refuses (a lock, as some wrappers do)."""
+
+    def __init__(self):
+        super().__init__()
+        import threading
+
+        self.lock = threading.Lock()
+
+
+def test_a_module_that_cannot_be_copied_is_refused_before_any_folder(tmp_path):
+    """The library copies the target (the gauge check, each thread's copy, an ensemble's
+    members): such a module failed deep inside training, so fit refuses it at once."""
+    with pytest.raises(ConfigError, match=r"^fit needs copies of your Uncopyable, which copy.deepcopy "
+                                          r"refuses \(TypeError: cannot pickle '_thread.lock' object\)"):
+        hyperzoo.fit(Uncopyable(), digits("train"), out=tmp_path / "run", train=FAST, method=TINY_METHOD,
+                     progress=False)
+    assert not (tmp_path / "run").exists()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import inspect
-import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -316,14 +315,14 @@ def fit(module: nn.Module | str, train_data: Data, config: Config | str | Path |
         raise ConfigError(f"fit() takes an nn.Module or a target name, got {type(module).__name__}")
     else:
         # A copy: training moves the target to train.device and sets its mode; the caller's
-        # module stays as it was. One that cannot be copied (it holds a lock, a file) is used as
-        # it is, as before copies were made.
+        # module stays as it was. The library copies it again (the gauge check, a thread's
+        # copy, an ensemble's members), so one that cannot be copied is refused here, in one line.
         try:
             module = copy.deepcopy(module)
-        except Exception as e:  # deepcopy fails in many ways; each only means "no copy"
-            print(f"note: fit uses your {type(module).__name__} itself, which cannot be copied "
-                  f"({type(e).__name__}: {e}): training moves it to train.device and leaves it in eval "
-                  "mode", file=sys.stderr)
+        except Exception as e:  # deepcopy fails in many ways; each means "cannot be copied"
+            raise ConfigError(f"fit needs copies of your {type(module).__name__}, which copy.deepcopy "
+                              f"refuses ({type(e).__name__}: {e}); keep what it holds (a lock, a file, "
+                              "a connection) outside the module") from e
         why = _record_module(module, cfg)
         if why:
             notes.append(why + "; reopen with hyperzoo.load(run_dir, module=MyModule(...))")
