@@ -56,3 +56,14 @@ def test_an_ensembles_members_are_reset_by_the_models_own_reset_parameters():
         if hasattr(m, "reset_parameters"):
             m.reset_parameters()
     assert all(torch.equal(got[k], v) for k, v in seq.state_dict().items())
+
+
+def test_a_float64_module_trains_in_float32_like_the_data():
+    """Its weights met float32 inputs: 'mat1 and mat2 must have the same dtype'."""
+    module = ZeroHead().double()
+    target = TargetNet(module, (6,))
+    x = torch.randn(2, 3, 6)
+    for name in ("mc_dropout", "mnf", "bhn", "ensemble"):
+        method = build_method(target, {"name": name, **({"size": 2} if name == "ensemble" else {})})
+        assert all(p.dtype == torch.float32 for p in method.parameters()), name
+        assert target(method.sample(2, torch.Generator().manual_seed(0)), x).dtype == torch.float32

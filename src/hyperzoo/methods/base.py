@@ -23,8 +23,9 @@ def own_parameters(module: nn.Module) -> dict[str, torch.Tensor]:
     (MC dropout, MNF, BHN, single) starts, as a user's own training of it would, with whatever
     initialisation the module's constructor chose (a zero-initialised head, a custom scale).
     The zoo's targets are built seeded on the CPU, so a run starts alike on every device kind.
-    The caller moves the method."""
-    return {name: p.detach().to("cpu", copy=True) for name, p in module.named_parameters()}
+    In float32, like the data (a float64 module's weights met float32 inputs). The caller moves
+    the method."""
+    return {name: p.detach().to("cpu", torch.float32, copy=True) for name, p in module.named_parameters()}
 
 
 def fresh_parameters(module: nn.Module) -> dict[str, torch.Tensor]:
@@ -44,7 +45,7 @@ def fresh_parameters(module: nn.Module) -> dict[str, torch.Tensor]:
     for m in leaves + [m for m in reversed(mods) if any(True for _ in m.children())]:
         if hasattr(m, "reset_parameters"):
             m.reset_parameters()
-    return {name: p.detach() for name, p in module.named_parameters()}
+    return {name: p.detach().float() for name, p in module.named_parameters()}
 
 
 class SharedNorms(nn.Module):
