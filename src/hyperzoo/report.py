@@ -409,7 +409,8 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
         sub = limit_dataset(full_test, path_limit)
         paths = path_accuracies(method, sub.x, sub.y, pairs=path_pairs, points=11, generator=g,
                                 statistics_x=statistics_images(main.session)
-                                if main.session.target.has_statistics else None)
+                                if main.session.target.has_statistics else None,
+                                bn_batch=main.session.config.data.bn_batch)
         summary = path_summary(paths)
         rep["paths"] = {"t": paths["t"].tolist(), "direct": paths["direct"].tolist(),
                         "interpolated": paths["interpolated"].tolist(), "examples": len(sub),
@@ -425,12 +426,14 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
         stats_x = statistics_images(r.session) if r.session.target.has_statistics else None
         if isinstance(r.session.method, LatentMethod):
             paths = path_accuracies(r.session.method, sub.x, sub.y, pairs=path_pairs, points=11,
-                                    generator=gr, statistics_x=stats_x)
+                                    generator=gr, statistics_x=stats_x,
+                                    bn_batch=r.session.config.data.bn_batch)
         else:  # straight lines between networks of the pool (no latent space to interpolate in)
             k = min(path_pairs, r.probs.shape[0] // 2)
             paths = direct_path_accuracies(r.session.target, select(r.weights, slice(0, k)),
                                            select(r.weights, slice(k, 2 * k)), sub.x, sub.y,
-                                           points=11, statistics_x=stats_x)
+                                           points=11, statistics_x=stats_x,
+                                           bn_batch=r.session.config.data.bn_batch)
         rep["paths_by_run"][r.label] = {"t": paths["t"].tolist(), "examples": len(sub),
                                         **{k: v.tolist() for k, v in paths.items() if k != "t"},
                                         **path_summary(paths)}

@@ -82,3 +82,24 @@ def test_direct_path_of_any_weight_batches_equals_module_calls_on_mixed_weights(
 
     s = path_summary(p)  # the direct path's numbers alone
     assert set(s["per_pair"]) == {"endpoints", "direct_midpoint", "direct_dip"}
+
+
+def test_a_batch_norm_paths_statistics_use_the_runs_batch_size():
+    """Statistics average per-batch variances: the path's endpoint is the pool's network only
+    with the batch size its statistics were estimated with (data.bn_batch)."""
+    from torch import nn
+
+    from hyperzoo.analysis.paths import direct_path_accuracies
+    from hyperzoo.evaluation import predict_proba
+    from hyperzoo.targets import estimate_bn_statistics
+
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Flatten(), nn.Linear(64, 12), nn.BatchNorm1d(12), nn.ReLU(),
+                           nn.Linear(12, 10)).eval()  # evaluated on running statistics
+    target = TargetNet(module, (1, 8, 8))
+    w1, w2 = ({k: torch.randn(3, *s) for k, s in target.param_shapes.items()} for _ in range(2))
+    x, y = torch.rand(200, 1, 8, 8) * 10, torch.randint(10, (200,))
+    images = torch.rand(40, 1, 8, 8) * torch.arange(1.0, 41.0).view(40, 1, 1, 1)  # batches differ
+    p = direct_path_accuracies(target, w1, w2, x, y, points=2, statistics_x=images, bn_batch=8)
+    probs = predict_proba(target, estimate_bn_statistics(target, w1, images, batch=8), x)
+    torch.testing.assert_close(p["direct"][:, -1], (probs.argmax(-1) == y).double().mean(-1))

@@ -15,13 +15,15 @@ from hyperzoo.targets import estimate_bn_statistics
 
 
 def _accuracies(target, weights: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
-                statistics_x: torch.Tensor | None) -> torch.Tensor:
+                statistics_x: torch.Tensor | None, bn_batch: int = 256) -> torch.Tensor:
     """Accuracy of each network of ``weights`` (N,); a batch-norm target's networks get their own
-    running statistics from ``statistics_x`` (interpolating statistics would not give a network's)."""
+    running statistics from ``statistics_x`` in batches of ``bn_batch`` (the run's
+    ``data.bn_batch``: the statistics average per-batch variances, so the batch size counts), as
+    its pool's networks got theirs (interpolating statistics would not give a network's)."""
     if target.has_statistics:
         if statistics_x is None:
             raise ValueError("paths on a batch-norm target need training images for statistics")
-        weights = estimate_bn_statistics(target, weights, statistics_x)
+        weights = estimate_bn_statistics(target, weights, statistics_x, batch=bn_batch)
     probs = predict_proba(target, weights, x)
     return (probs.argmax(-1) == y).double().mean(-1)
 
@@ -40,21 +42,23 @@ def _straight(w1: dict[str, torch.Tensor], w2: dict[str, torch.Tensor], t: torch
 @torch.no_grad()
 def direct_path_accuracies(target, w1: dict[str, torch.Tensor], w2: dict[str, torch.Tensor],
                            x: torch.Tensor, y: torch.Tensor, points: int = 11,
-                           statistics_x: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+                           statistics_x: torch.Tensor | None = None, bn_batch: int = 256
+                           ) -> dict[str, torch.Tensor]:
     """``t`` (points,) and ``direct`` accuracies (pairs, points) on the straight lines
     w1·t + w2·(1 − t) between two weight batches of ``pairs`` networks each (parameters only):
     the direct path of any method, one that has no latent space too (seed 001 Appendix I, MNFG)."""
     w1 = {k: w1[k] for k in target.param_shapes}
     w2 = {k: w2[k] for k in target.param_shapes}
     t = torch.linspace(0, 1, points, device=next(iter(w1.values())).device)
-    acc = _accuracies(target, _straight(w1, w2, t), x, y, statistics_x)
+    acc = _accuracies(target, _straight(w1, w2, t), x, y, statistics_x, bn_batch)
     return {"t": t.cpu(), "direct": acc.reshape(-1, points)}
 
 
 @torch.no_grad()
 def path_accuracies(method: LatentMethod, x: torch.Tensor, y: torch.Tensor, pairs: int = 5,
                     points: int = 11, generator: torch.Generator | None = None,
-                    statistics_x: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+                    statistics_x: torch.Tensor | None = None, bn_batch: int = 256
+                    ) -> dict[str, torch.Tensor]:
     """``t`` (points,), and ``direct`` / ``interpolated`` accuracies (pairs, points).
 
     A batch-norm target's networks on both paths get their own running statistics from
@@ -67,7 +71,7 @@ def path_accuracies(method: LatentMethod, x: torch.Tensor, y: torch.Tensor, pair
     direct = _straight(method.generate(z1), method.generate(z2), t)
     out = {"t": t.cpu()}
     for name, weights in (("direct", direct), ("interpolated", interpolated)):
-        out[name] = _accuracies(method.target, weights, x, y, statistics_x).reshape(pairs, points)
+        out[name] = _accuracies(method.target, weights, x, y, statistics_x, bn_batch).reshape(pairs, points)
     return out
 
 
