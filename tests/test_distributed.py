@@ -15,7 +15,7 @@ from hyperzoo.config import ConfigError
 from hyperzoo.runs import CHECKPOINT, checkpoint_meta, checkpoint_step, read_metrics
 from hyperzoo.train import train
 from tests.distributed_worker import first_step
-from tests.helpers import TINY, TINY_METHODS, method_overrides, tiny_config
+from tests.helpers import SPLIT_CASES, TINY, TINY_METHODS, method_overrides, tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]
 def torchrun(*args: str, nproc: int = 2) -> subprocess.CompletedProcess:
@@ -51,12 +51,12 @@ def test_images_must_split_evenly():
 def two_process_first_steps(tmp_path_factory):
     """Every method's first step under 2 processes: one torchrun for all of them."""
     path = tmp_path_factory.mktemp("ddp") / "steps.pt"
-    r = torchrun(str(ROOT / "tests" / "distributed_worker.py"), str(path), *TINY_METHODS)
+    r = torchrun(str(ROOT / "tests" / "distributed_worker.py"), str(path), *TINY_METHODS, *SPLIT_CASES)
     assert r.returncode == 0, r.stderr[-3000:]
     return torch.load(path)
 
 
-@pytest.mark.parametrize("name", list(TINY_METHODS))
+@pytest.mark.parametrize("name", [*TINY_METHODS, *SPLIT_CASES])
 def test_two_process_gradients_equal_one_process(two_process_first_steps, name):
     two = two_process_first_steps[name]
     grads, loss = first_step(method_overrides(name), distributed.World(), torch.device("cpu"))
@@ -146,3 +146,22 @@ def test_a_locked_folder_stops_every_process(tmp_path):
     assert "is being trained by another process" in r.stderr + r.stdout
     assert "rank 0 could not set up the run folder" in r.stderr + r.stdout
     assert checkpoint_step(run) == 2
+
+
+def test_a_batch_norm_target_is_noted_and_fit_is_refused(tmp_path):
+    """Under torchrun a target's batch norm sees a process's share of each network's images
+    (said on stderr, and the run trains); hyperzoo.fit, whose every process would write the
+    folder, refuses in one line."""
+    sets = [a for o in [*TINY, "target.name=tests.helpers:NormNet", "train.steps=1", "train.threads=1"]
+            for a in ("--set", o)]
+    r = torchrun("-m", "hyperzoo", "train", "--out", str(tmp_path / "bn"), "--quiet", *sets)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stderr.count("note: under torchrun the target's batch norm normalises each process's 4 "
+                          "images of a network, not all 8") == 1  # rank 0 alone
+    script = tmp_path / "fit.py"
+    script.write_text("import hyperzoo\nfrom hyperzoo.data import load_dataset\n"
+                      "d = load_dataset('digits', 'train')\n"
+                      f"hyperzoo.fit('digits_net', (d.x, d.y), out={str(tmp_path / 'fit')!r})\n")
+    r = torchrun(str(script))
+    assert r.returncode != 0 and "hyperzoo.fit trains in one process; under torchrun" in r.stderr
+    assert not (tmp_path / "fit").exists()

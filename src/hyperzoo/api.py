@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -299,9 +300,14 @@ def fit(module: nn.Module | str, train_data: Data, config: Config | str | Path |
     train={"steps": 500})``. ``input_shape`` (C, H, W), or whatever one example's shape is
     (``(C, L)`` for a Conv1d): inputs of that shape are taken as they are, not guessed.
     """
+    from hyperzoo import distributed
     from hyperzoo.train import check_new_run_dir
     from hyperzoo.train import train as run_training
 
+    if distributed.launched() and int(os.environ["WORLD_SIZE"]) > 1:
+        # Every process would write the data file and the folder (and make its own temporary one).
+        raise ConfigError("hyperzoo.fit trains in one process; under torchrun, train a config with "
+                          "`torchrun ... --no-python hyperzoo train CONFIG --out RUN_DIR`")
     unknown = sorted(set(sections) - {"target", "data", "method", "train"})
     if unknown:
         raise ConfigError(f"fit() got an unknown section {unknown[0]!r}; expected target, data, method "

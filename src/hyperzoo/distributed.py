@@ -196,6 +196,25 @@ def any_rank(world: World, flag: bool, device: torch.device) -> bool:
 OWN_DRAWS_OFFSET = 7_919
 
 
+def process_rank() -> int:
+    """This process's rank under torchrun, else 0: for a method's own per-process draws (a
+    method holds no `World`)."""
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
+def batch_variance(y: torch.Tensor) -> torch.Tensor:
+    """The unbiased variance of ``y`` (detached) over every process's share of the batch:
+    under torchrun one share's variance is not the batch's (and is NaN for a share of one)."""
+    y = y.detach()
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return y.var()
+    flat = y.double().flatten()
+    sums = torch.stack([flat.new_tensor(float(flat.numel())), flat.sum(), flat.pow(2).sum()])
+    dist.all_reduce(sums)
+    n, total, squares = sums
+    return ((squares - total * total / n) / (n - 1)).to(y.dtype)
+
+
 def seed_own_draws(world: World, seed: int) -> None:
     """Give every rank after the first its own stream of torch's global generators (the CPU's
     and CUDA's), which a target's own dropout layers draw from. Seeded alike, as the session

@@ -383,6 +383,11 @@ def _train(config: Config, run_dir: Path, resume: bool, argv: list[str] | None, 
                           f"training examples of {s.train_data.name!r}, got {t.images_per_noise}")
     if not resume:
         calibrate(config, s, world, device)
+    if world.distributed and world.main and any(
+            isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in s.target.module.modules()):
+        print(f"note: under torchrun the target's batch norm normalises each process's "
+              f"{t.images_per_noise // world.size} images of a network, not all {t.images_per_noise}: "
+              "not the one-process run (as DistributedDataParallel without SyncBatchNorm)", file=sys.stderr)
     if not world.main:  # rank 0 checks, locks and writes the folder; the others wait for it
         distributed.follow_main(world)
         return _train_locked(config, s, run_dir, resume, progress, world, device, share, [])

@@ -229,6 +229,22 @@ def test_dropout_masks_come_from_the_generator():
     assert torch.equal(loss(1), loss(2))
 
 
+def test_each_process_draws_its_own_dropout_masks(monkeypatch):
+    """Under torchrun every process draws the step's seed alike; its rank is folded in, so the
+    processes' shares of the images get different masks (rank 0's are one process's)."""
+    from hyperzoo import distributed
+
+    torch.manual_seed(0)
+    m = static(VGGCIFAR(1, dense_dropout=0.5), embedding_dim=4, hidden_dim=4).train()
+    x, y = torch.rand(1, 8, 3, 32, 32), torch.randint(10, (1, 8))
+
+    def loss(rank: int) -> torch.Tensor:
+        monkeypatch.setattr(distributed, "process_rank", lambda: rank)
+        return m.training_loss(x, y, 0, torch.Generator().manual_seed(1))["loss"]
+
+    assert torch.equal(loss(0), loss(0)) and not torch.equal(loss(0), loss(1))
+
+
 @pytest.mark.parametrize(("generated", "match"), [
     (["9"], "'9' is not a layer"), ([0], "channels must be multiples"),
     ([2], "not a 2-D convolution"), (["3", 1], "twice")])

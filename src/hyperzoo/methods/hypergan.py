@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hyperzoo import distributed
 from hyperzoo.config import ConfigError, check_bounds
 from hyperzoo.devices import normal
 from hyperzoo.methods.base import LatentMethod
@@ -167,8 +168,9 @@ class HyperGAN(LatentMethod):
         else:
             mse = F.mse_loss(outputs.squeeze(-1), y)
             # Relative to the variance of the step's targets (1 − R²), so that β weighs the same
-            # whatever the units of y (seed 002 standardises its regression targets).
-            task = mse / y.detach().var().clamp_min(1e-12)
+            # whatever the units of y (seed 002 standardises its regression targets): the whole
+            # batch's, under torchrun too (a process's share alone would weigh it otherwise).
+            task = mse / distributed.batch_variance(y).clamp_min(1e-12)
             metric = {"mse": mse.detach()}
         prior = normal(tuple(flat_q.shape), generator, flat_q.device, flat_q.dtype)
         real = torch.ones(flat_q.shape[0], 1, device=x.device)

@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hyperzoo import distributed
 from hyperzoo.devices import fork_rng
 from hyperzoo.methods.base import Method, param_key
 from hyperzoo.targets import LayerSpec, TargetNet
@@ -170,10 +171,12 @@ class StaticHypernetwork(Method):
                       generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         weights = self.sample(x.shape[0])
         # Dropout masks come from a seed drawn from the trainer's generator, whose state the
-        # checkpoint keeps, so a resumed run draws the same masks as an uninterrupted one.
+        # checkpoint keeps, so a resumed run draws the same masks as an uninterrupted one. Each
+        # process under torchrun folds in its rank: alike, every share of the images would get
+        # the same masks.
         seed = int(torch.randint(2 ** 62, (), generator=generator))
         with fork_rng(x.device):
-            torch.manual_seed(seed)
+            torch.manual_seed(seed + distributed.OWN_DRAWS_OFFSET * distributed.process_rank())
             logits = self.target(weights, x)  # (N, M, C)
         ce = F.cross_entropy(logits.flatten(0, 1), y.flatten())
         accuracy = (logits.argmax(-1) == y).float().mean()
