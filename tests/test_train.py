@@ -457,3 +457,11 @@ def test_a_second_stop_never_leaves_the_best_model_worse_than_one_validated(tmp_
             train(None if resume else cfg, run, resume=resume, argv=["x"], progress=False)
         logged = max(r["val_mean_accuracy"] for r in read_metrics(run) if "val_mean_accuracy" in r)
         assert checkpoint_meta(run, BEST)["val_score"] >= logged
+
+
+def test_training_called_under_no_grad_still_trains(tmp_path):
+    """A notebook's train() after an evaluation under torch.no_grad(): the steps still learn."""
+    with torch.no_grad():
+        train(tiny_config("train.steps=2"), tmp_path / "run", argv=["x"], progress=False)
+    rows = [r for r in read_metrics(tmp_path / "run") if "loss" in r]
+    assert len(rows) == 2 and rows[0]["loss"] != rows[1]["loss"]

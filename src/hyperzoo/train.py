@@ -139,7 +139,7 @@ def step_optimizers(method: Method, optimizers: dict[str, torch.optim.Optimizer]
                     out: dict[str, torch.Tensor], world: distributed.World | None = None,
                     sync: bool = True) -> str | None | list[tuple[str, torch.Tensor]]:
     """One backward and step per optimizer group: ``"model"`` on ``out["loss"]``, group ``g`` on
-    ``out["loss_g"]``; a group whose loss needs no gradient is not stepped. The model's loss may
+    ``out["loss_g"]``; another group whose loss needs no gradient is not stepped. The model's loss may
     pass through another group's parameters (a discriminator), whose gradients from it are
     discarded by the next ``zero_grad``. Under
     torchrun each group's gradients are averaged over the processes before its step.
@@ -153,8 +153,8 @@ def step_optimizers(method: Method, optimizers: dict[str, torch.optim.Optimizer]
     checks: list[tuple[str, torch.Tensor]] = []
     for name, optimizer in optimizers.items():
         loss = out["loss" if name == "model" else f"loss_{name}"]
-        if not loss.requires_grad:  # nothing to learn this step (HyperGAN's pre-training): no
-            continue                # step either, which Adam would count in its bias correction
+        if name != "model" and not loss.requires_grad:  # nothing to learn this step (HyperGAN's
+            continue  # pre-training): no step either, which Adam would count in its bias correction
         method.zero_grad(set_to_none=True)
         loss.backward()
         if world is not None:
@@ -321,8 +321,9 @@ def train(config: Config | None, run_dir: str | Path, resume: bool = False,
         print(note, file=sys.stderr)
     finished = False
     try:
-        last = _train(config, run_dir, resume, argv, progress, trust_code, module, data, own_files,
-                      world, device)
+        with torch.enable_grad():  # also when called under torch.no_grad() (a notebook's evaluation)
+            last = _train(config, run_dir, resume, argv, progress, trust_code, module, data, own_files,
+                          world, device)
         finished = True
         return last
     finally:
