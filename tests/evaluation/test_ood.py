@@ -24,6 +24,29 @@ def test_hand_computed_auroc():
     assert m["auroc"] == pytest.approx(0.75)
 
 
+def naive_fpr_at_95_tpr(inliers: list[float], outliers: list[float]) -> float:
+    """Sweep every threshold (outlier when score ≥ t), highest first: the first to flag 95% of
+    the outliers, and the share of inliers it flags."""
+    for t in sorted(set(inliers) | set(outliers), reverse=True):
+        if sum(o >= t for o in outliers) >= 0.95 * len(outliers):
+            return sum(i >= t for i in inliers) / len(inliers)
+    return 1.0
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_fpr_at_95_tpr_equals_a_threshold_sweep_with_tied_scores(seed):
+    """Tied scores put collinear points on the ROC curve; dropping them (sklearn's default)
+    skipped the first threshold at 95% TPR: 0.167 instead of 0.083 in the first case."""
+    cases = [([0.0] * 10 + [1, 2], [1, 2] + [3] * 18)]
+    g = torch.Generator().manual_seed(seed)
+    cases.append((torch.randint(0, 6, (30,), generator=g).tolist(),
+                  (torch.randint(0, 6, (40,), generator=g) + 2).tolist()))
+    for inl, out in cases:
+        m = detection_metrics(torch.tensor(inl, dtype=torch.float64),
+                              torch.tensor(out, dtype=torch.float64))
+        assert m["fpr_at_95_tpr"] == pytest.approx(naive_fpr_at_95_tpr(inl, out))
+
+
 def test_predictive_entropy():
     uniform = torch.full((3, 1, 4), 0.25)
     sure = torch.tensor([[[1.0, 0, 0, 0]], [[1.0, 0, 0, 0]]])

@@ -29,7 +29,9 @@ def detection_metrics(inlier_scores: torch.Tensor, outlier_scores: torch.Tensor)
         raise ValueError("detection metrics need at least one inlier and one outlier score")
     scores = torch.cat([inlier_scores, outlier_scores]).double().cpu().numpy()
     labels = np.concatenate([np.zeros(len(inlier_scores)), np.ones(len(outlier_scores))])
-    fpr, tpr, _ = roc_curve(labels, scores)
+    # Every threshold: dropping collinear points (sklearn's default) can skip the first one at
+    # 95% TPR where scores tie, and report the next, larger FPR.
+    fpr, tpr, _ = roc_curve(labels, scores, drop_intermediate=False)
     return {"auroc": float(roc_auc_score(labels, scores)),
             "aupr": float(average_precision_score(labels, scores)),
             "fpr_at_95_tpr": float(fpr[np.searchsorted(tpr, 0.95, side="left")])}
