@@ -254,13 +254,22 @@ def test_a_run_that_holds_its_networks_gives_them_detached_and_no_more(tmp_path)
     session = load_run(tmp_path / "run")
     assert not any(w.requires_grad for w in sample_networks(session, 4, 0).values())
     with pytest.raises(ConfigError, match="this run's method 'ensemble' holds 4 networks; asked for 5"):
-        export_networks(tmp_path / "run", 5, tmp_path / "nets")
+        sample_networks(session, 5, 0)
+    # Export takes all of a fixed set, as evaluate does (`hyperzoo sample` asks for 10 by default).
+    assert len(export_networks(tmp_path / "run", 10, tmp_path / "nets")) == 4
 
 
 def test_ood_of_a_regression_run_is_one_line(tmp_path):
-    from hyperzoo.toy_regression import toy_regression_config
-    from hyperzoo.workflows import ood_run
+    from hyperzoo.toy_regression import run_toy_regression, toy_regression_config
+    from hyperzoo.workflows import evaluate_run, ood_run, polyak_run
 
     train(toy_regression_config(steps=2), tmp_path / "run", argv=["x"], progress=False)
     with pytest.raises(ConfigError, match="this run is a regression run"):
         ood_run(tmp_path / "run", "cubic", 2)
+    with pytest.raises(ConfigError, match="^polyak scores .* this run is a regression run$"):
+        polyak_run(tmp_path / "run", 3)
+    with pytest.raises(ConfigError, match="^--ensembles scores .*; 'cubic' is a regression set$"):
+        evaluate_run(tmp_path / "run", 4, ensembles=2, progress=False)
+    with pytest.raises(ConfigError, match="--networks must be at least 2"):  # before training
+        run_toy_regression(tmp_path / "toy", steps=2, networks=1, progress=False)
+    assert not (tmp_path / "toy").exists()

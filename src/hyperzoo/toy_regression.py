@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hyperzoo.config import Config, from_dict
+from hyperzoo.config import Config, ConfigError, from_dict
 from hyperzoo.data import load_dataset
 from hyperzoo.data.cubic import X_RANGE
 from hyperzoo.report import regression_report
@@ -49,6 +49,8 @@ def run_toy_regression(out: str | Path, steps: int = 1500, seed: int = 0, networ
                        progress: bool = True, argv: list[str] | None = None) -> dict[str, Any]:
     """Train into the new run folder ``out``, then write its regression report (report.json,
     report.md, regression.png) there; returns the report."""
+    if networks < 2:  # checked again by the report; here before any training
+        raise ConfigError(f"--networks must be at least 2 for a predictive spread, got {networks}")
     start = time.perf_counter()
     train(toy_regression_config(steps, seed), out, argv=argv, progress=progress)
     session = load_run(out)

@@ -81,6 +81,9 @@ def evaluate_run(run_dir: str | Path, n_networks: int = 100, data_dir: str | Non
     check_target(session.target.module, session.config.target.name, data)  # labels within its outputs
     start = time.perf_counter()
     if data.task == "regression":
+        if ensembles > 1:
+            raise ConfigError("--ensembles scores independent ensembles' accuracy on class labels; "
+                              f"{data.name!r} is a regression set")
         return _evaluate_regression(run_dir, session, data, n_networks, seed, start, out, write)
     with torch.no_grad():
         weights = sample_networks(session, n_networks, seed, progress)
@@ -273,6 +276,11 @@ def export_networks(run_dir: str | Path, n: int, out: str | Path, seed: int = 0,
     out = Path(out)
     _check_export_dir(out)
     session = session or load_run(run_dir, trust_code=trust_code)
+    held = session.method.max_networks
+    if held is not None and n > held:  # as evaluate, ood and polyak take all of a fixed set
+        print(f"note: this run's method {session.config.method.get('name')!r} holds {held} networks; "
+              f"exporting those {held}", file=sys.stderr)
+        n = held
     weights = sample_networks(session, n, seed, progress=True)
     # No manifest while the files change: a crash never leaves one describing other networks.
     (out / "manifest.json").unlink(missing_ok=True)
@@ -440,6 +448,9 @@ def polyak_run(run_dir: str | Path, k: int = 10, data_dir: str | None = None, sp
     if coordinates not in ("gauge", "raw"):
         raise ConfigError(f"--coordinates {coordinates!r} is not one of 'gauge', 'raw'")
     session = load_run(run_dir, data_dir, trust_code=trust_code)
+    if session.method.task == "regression":
+        raise ConfigError("polyak scores the averaged network's accuracy on class labels; this run is "
+                          "a regression run")
     k = min(k, session.method.max_networks or k)
     d = session.config.data
     data = limit_dataset(load_dataset(d.dataset, split, d.data_dir, d.val_fraction), limit)
