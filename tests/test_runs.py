@@ -227,6 +227,16 @@ def test_a_checkpoint_copied_from_another_run_is_refused(run, tmp_path):
     with pytest.raises(RunError, match=refused):
         load_run(other)
     assert any("belongs to another run" in p for p in verify_run(other)[0])
+    # The best model is checked at resume too (its score would seed the run's best).
+    kept = [tmp_path / n for n in ("a", "b")]
+    for folder in kept:
+        train(tiny_config("train.steps=2", "train.keep_best=true", "train.val_every=1"), folder, argv=["x"],
+              progress=False)
+    shutil.copy(kept[0] / "best.safetensors", kept[1] / "best.safetensors")
+    config = (kept[1] / "config.yaml").read_text()
+    (kept[1] / "config.yaml").write_text(config.replace("steps: 2", "steps: 3"))
+    with pytest.raises(RunError, match=r"best.safetensors belongs to another run"):
+        train(None, kept[1], resume=True, argv=["x"], progress=False)
     # A folder from before run ids: its config.yaml names none, so nothing is checked.
     config = (other / "config.yaml").read_text()
     (other / "config.yaml").write_text(config.replace(f"run_id: {ids[1]}", "run_id: null"))

@@ -313,7 +313,6 @@ def fit(module: nn.Module | str, train_data: Data, config: Config | str | Path |
         raise ConfigError(f"fit() got an unknown section {unknown[0]!r}; expected target, data, method "
                           "or train")
     cfg = _build_config(config, sections)
-    out = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="hyperzoo-"))
     notes = []
     if isinstance(module, str):
         cfg.target.name, module = module, None
@@ -332,6 +331,7 @@ def fit(module: nn.Module | str, train_data: Data, config: Config | str | Path |
         why = _record_module(module, cfg)
         if why:
             notes.append(why + "; reopen with hyperzoo.load(run_dir, module=MyModule(...))")
+    out = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="hyperzoo-"))  # once it is accepted
     in_memory = None
     if isinstance(train_data, (str, Path)):
         cfg.data.dataset = str(train_data)

@@ -209,10 +209,13 @@ def batch_variance(y: torch.Tensor) -> torch.Tensor:
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
         return y.var()
     flat = y.double().flatten()
-    sums = torch.stack([flat.new_tensor(float(flat.numel())), flat.sum(), flat.pow(2).sum()])
+    sums = torch.stack([flat.new_tensor(float(flat.numel())), flat.sum()])
     dist.all_reduce(sums)
-    n, total, squares = sums
-    return ((squares - total * total / n) / (n - 1)).to(y.dtype)
+    n, mean = sums[0], sums[1] / sums[0]
+    # Two passes, as torch's var: Σy² − (Σy)²/n would cancel for targets far from 0.
+    squares = (flat - mean).pow(2).sum()
+    dist.all_reduce(squares)
+    return (squares / (n - 1)).to(y.dtype)
 
 
 def seed_own_draws(world: World, seed: int) -> None:

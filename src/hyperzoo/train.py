@@ -441,6 +441,10 @@ def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progr
             raise RunError(f"{run_dir} already finished its {t.steps} steps; raise train.steps "
                            "in config.yaml to continue")
     distributed.broadcast_parameters(world, method)
+    best_meta = checkpoint_meta(run_dir, BEST) if t.keep_best else None
+    if best_meta and config.run_id and best_meta.get("run_id", config.run_id) != config.run_id:
+        raise RunError(f"{run_dir / BEST} belongs to another run (run_id {best_meta['run_id']!r}; this "
+                       f"folder's config.yaml has {config.run_id!r}); was it copied from another run folder?")
     if world.main:
         # Recorded once the run is known to go on: a refused resume (finished, or a checkpoint
         # that does not fit) leaves command.txt as it was.
@@ -461,7 +465,6 @@ def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progr
     # is from steps about to be redone (identically); until they are, the file keeps it unless
     # a model beats the best score logged up to that checkpoint (a second stop in between must
     # not leave it holding a model worse than one already validated).
-    best_meta = checkpoint_meta(run_dir, BEST) if t.keep_best else None
     best = None
     if best_meta and best_meta["step"] <= start:
         best = validation_score_of(best_meta)

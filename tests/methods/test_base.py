@@ -63,7 +63,7 @@ def test_a_float64_module_trains_in_float32_like_the_data():
     module = ZeroHead().double()
     target = TargetNet(module, (6,))
     x = torch.randn(2, 3, 6)
-    for name in ("mc_dropout", "mnf", "bhn", "ensemble"):
+    for name in ("mc_dropout", "mnf", "bhn", "ensemble", "static"):
         method = build_method(target, {"name": name, **({"size": 2} if name == "ensemble" else {})})
         assert all(p.dtype == torch.float32 for p in method.parameters()), name
         assert target(method.sample(2, torch.Generator().manual_seed(0)), x).dtype == torch.float32

@@ -38,7 +38,7 @@ from torch import nn
 
 from hyperzoo import distributed
 from hyperzoo.devices import fork_rng
-from hyperzoo.methods.base import Method, param_key
+from hyperzoo.methods.base import Method, own_parameters, param_key
 from hyperzoo.targets import LayerSpec, TargetNet
 from hyperzoo.weights import WeightBatch
 
@@ -110,9 +110,9 @@ class StaticHypernetwork(Method):
         self.fsize = sizes.pop() if sizes else 0
         n_in, d, nz = c.tile, c.hidden_dim, c.embedding_dim
         generated = {s.weight for s in self.layers}
-        own = dict(target.module.named_parameters())
-        self.ordinary = nn.ParameterDict({param_key(k): nn.Parameter(p.detach().clone())
-                                          for k, p in own.items() if k not in generated})
+        self.ordinary = nn.ParameterDict({param_key(k): nn.Parameter(p)
+                                          for k, p in own_parameters(target.module).items()
+                                          if k not in generated})
         self.embeddings = nn.ParameterDict({
             param_key(s.name): nn.Parameter(torch.randn(s.out_units // n_in, s.in_units // n_in, nz))
             for s in self.layers})
