@@ -83,6 +83,10 @@ class ChannelSpace:
     consumers: list[LayerSpec] = field(default_factory=list)  # their input channels undo a scale
     norms: list[str] = field(default_factory=list)  # batch norms reading the space (scale-free)
     fixed: bool = False  # something else reads or makes it: not gauged
+    # What fixed it: each graph node that reads it (or made it) without commuting with a channel
+    # scale, with the space that node's output starts (None: none followed), and ("channel
+    # counts", None) where its members disagree. MC dropout follows them (`check_masks_drop_units`).
+    fixed_by: list[tuple[torch.fx.Node | str, ChannelSpace | None]] = field(default_factory=list)
     filter_size: int = 0  # elements per channel over all producers: the squared norm set
 
     @property
@@ -148,6 +152,7 @@ def channel_spaces(target: TargetNet) -> list[ChannelSpace]:
             sa.consumers += sb.consumers
             sa.norms += sb.norms
             sa.fixed = sa.fixed or sb.fixed
+            fixing.setdefault(a, []).extend(fixing.pop(b, []))
             parent[b] = a
         return a
 
@@ -156,9 +161,14 @@ def channel_spaces(target: TargetNet) -> list[ChannelSpace]:
     def inputs(node: torch.fx.Node) -> list[torch.fx.Node]:
         return [a for a in node.all_input_nodes if a in space_of]
 
-    def fix_inputs(node: torch.fx.Node) -> None:
+    # (node, index of the space its output starts) per space index; resolved to spaces at the end
+    fixing: dict[int, list[tuple[torch.fx.Node | str, int | None]]] = {}
+
+    def fix_inputs(node: torch.fx.Node, out: int | None = None) -> None:
         for a in inputs(node):
-            spaces[find(space_of[a])].fixed = True
+            i = find(space_of[a])
+            spaces[i].fixed = True
+            fixing.setdefault(i, []).append((node, out))
 
     for node in graph.nodes:
         first = node.args[0] if node.args and isinstance(node.args[0], torch.fx.Node) else None
@@ -189,10 +199,15 @@ def channel_spaces(target: TargetNet) -> list[ChannelSpace]:
             space_of[node] = union(space_of[node.args[0]], space_of[node.args[1]])
         else:
             # The input, the output, and anything not known to commute with a channel scale.
-            fix_inputs(node)
-            if node.op != "output":
-                space_of[node] = new(fixed=True)
+            out = None if node.op == "output" else new(fixed=True)
+            fix_inputs(node, out)
+            if out is not None:
+                space_of[node] = out
+                fixing.setdefault(out, []).append((node, out))  # made by it
     plan = [sp for i, sp in spaces.items() if find(i) == i]
+    for i, sp in spaces.items():
+        if find(i) == i:
+            sp.fixed_by = [(n, None if o is None else spaces[find(o)]) for n, o in fixing.get(i, [])]
     for sp in plan:
         _check_space(sp, target)
     plan = _producers_first(plan)
@@ -252,12 +267,14 @@ def _check_space(sp: ChannelSpace, target: TargetNet) -> None:
     counts = {shapes[p.tensors[0]][0] for p in sp.producers}
     if len(counts) != 1:
         sp.fixed = True
+        sp.fixed_by.append(("channel counts", None))
         return
     sp.channels = counts.pop()
     if any(c.in_units % sp.channels for c in sp.consumers) or any(
             target.stat_shapes[f"{n}.running_mean" if n else "running_mean"][0] != sp.channels
             for n in sp.norms if (f"{n}.running_mean" if n else "running_mean") in target.stat_shapes):
         sp.fixed = True
+        sp.fixed_by.append(("channel counts", None))
         return
     sp.filter_size = sum(math.prod(shapes[t][1:]) for p in sp.producers for t in p.tensors)
 

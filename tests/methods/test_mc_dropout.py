@@ -1,5 +1,6 @@
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from hyperzoo.config import ConfigError, load_config
@@ -67,9 +68,36 @@ def test_targets_where_a_zeroed_filter_is_not_dropout_are_refused(middle):
     """sigmoid(0) = 1/2 is no dropped unit; tanh(z / (1 - p)) is not tanh(z) / (1 - p); a layer norm
     reads the zeroed channel in every other channel's statistics."""
     module = nn.Sequential(nn.Linear(5, 7), *middle, nn.Linear(7, 3))
-    with pytest.raises(ConfigError, match=r"mc_dropout.*the output of '0' meets an op that is not "
-                                          r"positively homogeneous"):
+    name = type(middle[0]).__name__
+    with pytest.raises(ConfigError, match=rf"mc_dropout.*the output of '0' reaches '1' \({name}\), which "
+                                          r"is not positively homogeneous or mixes channels$"):
         build_method(TargetNet(module, (5,)), {"name": "mc_dropout"})
+
+
+class Reshaped(nn.Module):
+    """Ops that only move a unit's values: a flatten by view, a concatenated skip, zero padding,
+    a residual added onto the input; `then` after the view decides."""
+
+    def __init__(self, then: nn.Module | None = None, pad: float = 0.0):
+        super().__init__()
+        self.conv, self.conv2 = nn.Conv2d(1, 4, 3), nn.Conv2d(4, 4, 3)
+        self.skip, self.head = nn.Linear(64, 64), nn.Linear(4 * 36 + 64, 3)
+        self.then, self.pad = then or nn.Identity(), pad
+
+    def forward(self, x):
+        h = torch.relu(self.conv2(F.pad(torch.relu(self.conv(x)), (1, 1, 1, 1), value=self.pad)))
+        flat = x.view(x.size(0), -1)
+        return self.head(torch.cat([self.then(h.view(h.size(0), -1)), flat + torch.relu(self.skip(flat))], 1))
+
+
+def test_reshapes_concatenations_zero_padding_and_a_residual_pass_units_on():
+    """Zeroing a filter there still zeroes the unit wherever its values go (was refused)."""
+    target = TargetNet(Reshaped(), (1, 8, 8))
+    build_method(target, {"name": "mc_dropout"})
+    with pytest.raises(ConfigError, match=r"the output of 'conv2' reaches 'then' \(Tanh\)"):
+        build_method(TargetNet(Reshaped(nn.Tanh()), (1, 8, 8)), {"name": "mc_dropout"})
+    with pytest.raises(ConfigError, match=r"the output of 'conv' reaches pad\(\)"):  # padding with 1s
+        build_method(TargetNet(Reshaped(pad=1.0), (1, 8, 8)), {"name": "mc_dropout"})
 
 
 def test_with_batch_norm_a_sample_is_dropout_after_the_norm():

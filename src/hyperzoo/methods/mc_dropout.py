@@ -13,6 +13,7 @@ network of the noise batch.
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 
 import torch
@@ -78,10 +79,42 @@ class MCDropout(Method):
         return {"loss": loss, "accuracy": accuracy, "cross_entropy": ce.detach()}
 
 
+# Ops that move, copy or pass on values without changing them: a unit zeroed or scaled before
+# one of them is zeroed or scaled after it (a flatten by view, a concatenated skip, zero padding,
+# the network's input or output joined by an addition).
+_POSITION_METHODS = {"view", "reshape", "flatten", "unflatten", "permute", "transpose", "contiguous",
+                     "size", "dim", "unsqueeze", "squeeze", "chunk", "split"}
+_POSITION_FUNCTIONS = {torch.cat, torch.concat, torch.flatten, torch.reshape, torch.permute, torch.transpose,
+                       torch.squeeze, torch.unsqueeze, torch.chunk, torch.split, operator.getitem, getattr}
+_POSITION_MODULES = (nn.Flatten, nn.Unflatten, nn.Identity, nn.ZeroPad1d, nn.ZeroPad2d, nn.ZeroPad3d)
+
+
+def _passes_units_on(node: torch.fx.Node | str, target: TargetNet) -> bool:
+    if isinstance(node, str) or node.op in ("placeholder", "output"):
+        return True  # "channel counts", the input, the output
+    if node.op == "call_method":
+        return node.target in _POSITION_METHODS
+    if node.op == "call_module":
+        return isinstance(dict(target.module.named_modules()).get(node.target), _POSITION_MODULES)
+    if node.op == "call_function" and node.target is F.pad:  # zero padding only
+        value = node.args[3] if len(node.args) > 3 else node.kwargs.get("value")
+        mode = node.args[2] if len(node.args) > 2 else node.kwargs.get("mode", "constant")
+        return mode == "constant" and not value
+    return node.op == "call_function" and node.target in _POSITION_FUNCTIONS
+
+
+def _describe(node: torch.fx.Node, target: TargetNet) -> str:
+    if node.op == "call_module":
+        return f"{node.target!r} ({type(target.module.get_submodule(node.target)).__name__})"
+    name = node.target if isinstance(node.target, str) else getattr(node.target, "__name__", str(node.target))
+    return f".{name}()" if node.op == "call_method" else f"{name}()"
+
+
 def check_masks_drop_units(target: TargetNet) -> None:
     """Raise `ConfigError` unless masking a hidden layer's filters (and its norm's scale and
     shift) is dropout of its units: every channel space such a layer or norm produces must reach
-    its readers through positively homogeneous, channel-wise ops only (not `fixed`)."""
+    its readers through positively homogeneous, channel-wise ops (the scale gauge's spaces), or
+    through ops that only move values (`_passes_units_on`), followed into the spaces they start."""
     masked = {name for layer in target.layers[:-1] for name in (layer.name, layer.norm) if name}
     try:
         spaces = channel_spaces(target)
@@ -89,11 +122,20 @@ def check_masks_drop_units(target: TargetNet) -> None:
         raise ConfigError(f"method 'mc_dropout' needs the target's graph to check that its masks "
                           f"are dropout: {str(e).split(';')[0]}") from e
     for space in spaces:
-        bad = [p.name for p in space.producers if p.name in masked]
-        if space.fixed and bad:
-            raise ConfigError(
-                f"method 'mc_dropout' drops a unit by zeroing its filter and scales kept ones by "
-                f"1/(1 - p), which is dropout only where the unit reaches the next layer through ReLU, "
-                f"leaky ReLU, pooling, batch norm or additions; in target {type(target.module).__name__}, "
-                f"the output of {bad[0]!r} meets an op that is not positively homogeneous or that mixes "
-                "channels (tanh, sigmoid, GELU, layer or group norm, ...)")
+        units = [p.name for p in space.producers if p.name in masked]
+        todo, seen = [space] if units else [], set()
+        while todo:
+            sp = todo.pop()
+            if id(sp) in seen:
+                continue
+            seen.add(id(sp))
+            for node, onward in sp.fixed_by:
+                if not _passes_units_on(node, target):
+                    raise ConfigError(
+                        f"method 'mc_dropout' drops a unit by zeroing its filter and scales kept ones by "
+                        f"1/(1 - p), which is dropout only where the unit reaches the next layer through "
+                        f"ReLU, leaky ReLU, pooling, batch norm, additions or reshapes; in target "
+                        f"{type(target.module).__name__}, the output of {units[0]!r} reaches "
+                        f"{_describe(node, target)}, which is not positively homogeneous or mixes channels")
+                if onward is not None:
+                    todo.append(onward)
