@@ -83,6 +83,9 @@ def test_numbers_must_be_finite(value):
 
     with pytest.raises(ConfigError, match=r"config key 'train\.lr' = -?(nan|inf) must be a finite number"):
         load_config(None, [f"train.lr={value}"])
+    settings = load_config(None, [f"method.lam={value}"]).method  # float or "auto": the number's message
+    with pytest.raises(ConfigError, match=r"'method\.lam' = -?(nan|inf) must be a finite number"):
+        build_method(TargetNet(DigitsNet(), (1, 8, 8)), settings)
     settings = load_config(None, ["method.name=mnf", f"method.kl_weight={value}"]).method
     with pytest.raises(ConfigError, match=r"'method\.kl_weight' = -?(nan|inf) must be a finite number"):
         build_method(TargetNet(DigitsNet(), (1, 8, 8)), settings)

@@ -188,8 +188,9 @@ def _check_type(path: str, value: Any, annotation: Any) -> Any:
         for arg in options:
             try:
                 return _check_type(path, value, arg)
-            except ConfigError:
-                pass
+            except ConfigError as e:
+                if arg is float and isinstance(value, float):  # a number, but not a finite one
+                    raise e from None
         raise ConfigError(f"config key {path!r} = {value!r} has the wrong type; expected {annotation}")
     base = origin or annotation
     if base is float and isinstance(value, int) and not isinstance(value, bool):
