@@ -1,7 +1,7 @@
 #!/bin/sh
 # Writes report.json, report.md and training.png here from the committed run records: seed 001's
-# MNIST recipe and three decayed settings with two training seeds each (--set train.seed=1),
-# and the one decayed setting with one seed. Run from the repository root.
+# MNIST recipe and the four decayed settings, each with two training seeds (--set train.seed=1).
+# Run from the repository root.
 R=experiments/results
 python experiments/paper_scale.py --out $R/deutsch-mnist-paper-seeds \
     --run "λ = 10³, constant (seed 001's recipe)=$R/deutsch-mnist-paper" \
@@ -12,7 +12,8 @@ python experiments/paper_scale.py --out $R/deutsch-mnist-paper-seeds \
     --run "λ = 10³, decay to 10⁻⁴=$R/deutsch-mnist-paper-cos-lam1e3-min1e4-seed1" \
     --run "λ = 10⁴, decay to 5·10⁻⁵=$R/deutsch-mnist-paper-cos-lam1e4" \
     --run "λ = 10⁴, decay to 5·10⁻⁵=$R/deutsch-mnist-paper-cos-lam1e4-seed1" \
-    --run "λ = 10³, decay to 5·10⁻⁵=$R/deutsch-mnist-paper-cos-lam1e3"
+    --run "λ = 10³, decay to 5·10⁻⁵=$R/deutsch-mnist-paper-cos-lam1e3" \
+    --run "λ = 10³, decay to 5·10⁻⁵=$R/deutsch-mnist-paper-cos-lam1e3-seed1"
 # The decayed settings alone: does λ move anything beyond the seeds' spread?
 python experiments/paper_scale.py --out $R/deutsch-mnist-paper-seeds/decayed \
     --run "λ = 300, decay to 5·10⁻⁵=$R/deutsch-mnist-paper-cos-lam300" \
@@ -20,4 +21,6 @@ python experiments/paper_scale.py --out $R/deutsch-mnist-paper-seeds/decayed \
     --run "λ = 10³, decay to 10⁻⁴=$R/deutsch-mnist-paper-cos-lam1e3-min1e4" \
     --run "λ = 10³, decay to 10⁻⁴=$R/deutsch-mnist-paper-cos-lam1e3-min1e4-seed1" \
     --run "λ = 10⁴, decay to 5·10⁻⁵=$R/deutsch-mnist-paper-cos-lam1e4" \
-    --run "λ = 10⁴, decay to 5·10⁻⁵=$R/deutsch-mnist-paper-cos-lam1e4-seed1"
+    --run "λ = 10⁴, decay to 5·10⁻⁵=$R/deutsch-mnist-paper-cos-lam1e4-seed1" \
+    --run "λ = 10³, decay to 5·10⁻⁵=$R/deutsch-mnist-paper-cos-lam1e3" \
+    --run "λ = 10³, decay to 5·10⁻⁵=$R/deutsch-mnist-paper-cos-lam1e3-seed1"
