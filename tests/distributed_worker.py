@@ -46,6 +46,8 @@ def first_step(overrides: list[str], world: distributed.World, device: torch.dev
 
 if __name__ == "__main__":
     world, device = distributed.init(resolve_device("cpu"))
+    # A new run's id is rank 0's on every rank.
+    assert distributed.broadcast_hex(world, f"{world.rank:02x}" * 16) == "00" * 16
     results = {}
     for name in sys.argv[2:]:
         grads, loss = first_step(method_overrides(name), world, device)

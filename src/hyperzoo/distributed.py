@@ -157,6 +157,16 @@ def broadcast_parameters(world: World, module: torch.nn.Module) -> None:
             dist.broadcast(t.data, src=0)
 
 
+def broadcast_hex(world: World, token: str) -> str:
+    """Rank 0's hexadecimal ``token`` (a new run's ``run_id``) on every rank, so each process's
+    config is the folder's."""
+    if not world.distributed:
+        return token
+    t = torch.tensor(list(bytes.fromhex(token)), dtype=torch.uint8, device=_flag_device())
+    dist.broadcast(t, src=0)
+    return bytes(t.cpu().tolist()).hex()
+
+
 def average_gradients(world: World, params: list[torch.nn.Parameter]) -> None:
     """Replace every gradient by its mean over the ranks: one all-reduce of one flat buffer.
     Which parameters have a gradient does not depend on the images, so it is the same set on

@@ -358,8 +358,9 @@ def _train(config: Config, run_dir: Path, resume: bool, argv: list[str] | None, 
         if not world.distributed:
             check_new_run_dir(run_dir, own=own_files)
         config = copy.deepcopy(config)
-        # A new folder is a new run, also when its config was copied from another's config.yaml.
-        config.run_id = uuid.uuid4().hex
+        # A new folder is a new run, also when its config was copied from another's config.yaml;
+        # under torchrun rank 0's id, the one it writes.
+        config.run_id = distributed.broadcast_hex(world, uuid.uuid4().hex)
         # config.yaml records every default of the method, so the run keeps its meaning.
         config.method = resolve_method_config(config.method)
         if config.data.data_dir:
