@@ -13,7 +13,7 @@ import json
 import time
 
 import torch
-from hardware import allocator, count_flops, describe, machine, matmul_peak, median_seconds, sync
+from hardware import allocator, count_flops, describe, machine, matmul_peak, median_seconds, rotated, sync
 from step_rounds import spread
 from step_time import paper_recipe, random_batch
 
@@ -54,10 +54,11 @@ def main() -> None:
         sync(device)
         first[name] = round(time.perf_counter() - start, 2)
     rounds = []
-    for _ in range(args.rounds):
+    for i in range(args.rounds):
         peak = matmul_peak(device)
-        row: dict = {"matmul_peak_gflop_per_s": round(peak / 1e9, 1)}
-        for name, fn in steps.items():
+        order = rotated(list(steps.items()), i)
+        row: dict = {"matmul_peak_gflop_per_s": round(peak / 1e9, 1), "order": [n for n, _ in order]}
+        for name, fn in order:
             seconds = median_seconds(fn, device, args.steps)
             row[name] = {"step_seconds": round(seconds, 4),
                          "fraction_of_peak": round(flops / seconds / peak, 3)}

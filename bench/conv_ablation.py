@@ -19,7 +19,7 @@ import statistics
 
 import torch
 import torch.nn.functional as F
-from hardware import allocator, count_flops, describe, machine, matmul_peak, median_seconds
+from hardware import allocator, count_flops, describe, machine, matmul_peak, median_seconds, rotated
 from step_rounds import spread
 from step_time import random_batch
 from torch import nn
@@ -94,9 +94,11 @@ def main() -> None:
     for backend in args.backends.split(","):
         passes = {name: make(module, backend) for name, module in variants.items()}
         rounds = []
-        for _ in range(args.rounds):
-            row = {"matmul_peak_gflop_per_s": round(matmul_peak(cpu) / 1e9, 1)}
-            row.update({name: round(median_seconds(fn, cpu, args.steps), 4) for name, fn in passes.items()})
+        for i in range(args.rounds):
+            order = rotated(list(passes.items()), i)
+            row = {"matmul_peak_gflop_per_s": round(matmul_peak(cpu) / 1e9, 1),
+                   "order": [n for n, _ in order]}
+            row.update({name: round(median_seconds(fn, cpu, args.steps), 4) for name, fn in order})
             rounds.append(row)
         summary: dict = {"rounds": rounds, "unchanged_seconds": spread([r["unchanged"] for r in rounds])}
         for name in variants:

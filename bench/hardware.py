@@ -43,6 +43,13 @@ def median_seconds(fn: Callable[[], object], device: torch.device, repeats: int,
     return statistics.median(times)
 
 
+def rotated(items: list, i: int) -> list:
+    """``items`` starting at ``i`` (mod their number): round ``i`` runs the variants in its own
+    order, since in a fixed order whichever ran second was up to 10% faster (2026-12-05)."""
+    k = i % len(items) if items else 0
+    return items[k:] + items[:k]
+
+
 def matmul_peak(device: torch.device, repeats: int = 5, dtype: torch.dtype = torch.float32) -> float:
     """FLOP/s of a square ``dtype`` matmul large enough to saturate ``device`` (TF32 off on CUDA:
     the workloads here run in float32)."""

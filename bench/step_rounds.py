@@ -18,7 +18,7 @@ import json
 import statistics
 
 import torch
-from hardware import allocator, count_flops, describe, machine, matmul_peak, median_seconds
+from hardware import allocator, count_flops, describe, machine, matmul_peak, median_seconds, rotated
 from step_time import paper_recipe, random_batch
 from torch import nn
 
@@ -64,10 +64,11 @@ def main() -> None:
                for order in (False, True)}
     flops = count_flops(recipes[False][-1])  # on the loop: the counter miscounts the vmap step
     rounds = []
-    for _ in range(args.rounds):
+    for i in range(args.rounds):
         peak = matmul_peak(torch.device("cpu"))
-        row: dict = {"matmul_peak_gflop_per_s": round(peak / 1e9, 1)}
-        for variant, (backend, channels_last, order) in VARIANTS.items():
+        variants = rotated(list(VARIANTS.items()), i)
+        row: dict = {"matmul_peak_gflop_per_s": round(peak / 1e9, 1), "order": [v for v, _ in variants]}
+        for variant, (backend, channels_last, order) in variants:
             target, *_, one_step = recipes[order]
             target.backend, target.channels_last = backend, channels_last
             seconds = median_seconds(one_step, torch.device("cpu"), args.steps)
