@@ -151,3 +151,30 @@ def test_gauge_of_a_block_that_reads_the_stream_it_adds_to_keeps_the_function():
     x = torch.randn(5, 8, dtype=torch.float64)
     # The logit-bias gauge shifts logits by a constant per network: compare probabilities.
     torch.testing.assert_close(target(gauge_fix(target, w), x).softmax(-1), target(w, x).softmax(-1))
+
+
+def test_a_dead_filter_leaves_the_gauges_gradients_finite():
+    """One all-zero filter (a dead ReLU in a generator) is left alone by the gauge; its unused
+    square root of 0 made every gradient NaN (0 · ∞ in the backward pass)."""
+    target = TargetNet(build_target("digits_net"), (1, 8, 8))
+    torch.manual_seed(0)
+    weights = {k: torch.randn(3, *s, requires_grad=True) for k, s in target.param_shapes.items()}
+    first = target.layers[0]
+    dead = {k: v.clone() for k, v in weights.items()}
+    for name in (first.weight, first.bias):  # filter 0 of every network: all zero, by a product
+        if name:                              # (as a generator's dead ReLU makes it)
+            dead[name] = dead[name] * torch.ones_like(dead[name]).index_fill(1, torch.tensor([0]), 0.0)
+    out = gauge_fix(target, dead)
+    sum(v.pow(2).sum() for v in out.values()).backward()
+    assert all(bool(torch.isfinite(w.grad).all()) for w in weights.values())
+    assert torch.equal(out[first.weight][:, 0], torch.zeros_like(out[first.weight][:, 0]))
+
+
+def test_lam_start_and_gamma_are_checked():
+    from hyperzoo.errors import ConfigError
+    from hyperzoo.methods import build_method
+
+    target = TargetNet(build_target("digits_net"), (1, 8, 8))
+    for key, value in (("lam_start", -10.0), ("lam_start", 0.0), ("gamma", -1.0)):
+        with pytest.raises(ConfigError, match=f"method.{key} must be"):
+            build_method(target, {"name": "deutsch", key: value})

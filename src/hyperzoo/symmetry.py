@@ -303,7 +303,10 @@ def scale_gauge(target: TargetNet, weights: WeightBatch) -> WeightBatch:
     for sp in gauged_spaces(target):
         sq = _space_sq_norms(out, sp)
         # A dead (all-zero) channel has no scale to fix; leave it alone instead of dividing by 0.
-        s = torch.where(sq > 0, (sq / sp.filter_size).sqrt(), torch.ones_like(sq))
+        # The square root never sees its 0 either: sqrt's gradient there (∞ · 0) made every
+        # gradient NaN, though the value was not used.
+        safe = torch.where(sq > 0, sq, torch.full_like(sq, float(sp.filter_size)))
+        s = torch.where(sq > 0, (safe / sp.filter_size).sqrt(), torch.ones_like(sq))
         for p in sp.producers:
             for t in p.tensors:
                 w = out[t]

@@ -91,6 +91,10 @@ class DeutschConfig:
                                  f"only, not {self.diversity!r}: give λ as a number")
         elif not (self.lam > 0 and math.isfinite(self.lam)):
             raise ValueError(f"method.lam must be positive, got {self.lam}")
+        if self.lam_start is not None and not self.lam_start > 0:  # a geometric ramp from it
+            raise ValueError(f"method.lam_start must be positive (or null: start at λ), got {self.lam_start}")
+        if not self.gamma >= 0:  # the relaxed gauge's penalty: below 0 the loss has no floor
+            raise ValueError(f"method.gamma must be at least 0, got {self.gamma}")
         if self.whole_layers < 1:
             raise ValueError(f"method.whole_layers must be at least 1, got {self.whole_layers}")
         for key in ("z_dim", "code_size", "probe_size"):
@@ -183,7 +187,7 @@ class DeutschHypernetwork(LatentMethod):
         if isinstance(c.lam, str):
             raise ValueError("method.lam is 'auto' and not yet resolved: the trainer sets it at the "
                              "start of training (DeutschHypernetwork.calibrate)")
-        return geometric_ramp(step, c.lam_start or c.lam, c.lam, c.lam_warmup_steps)
+        return geometric_ramp(step, c.lam if c.lam_start is None else c.lam_start, c.lam, c.lam_warmup_steps)
 
     def _task_loss(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None
                    ) -> tuple[WeightBatch, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
