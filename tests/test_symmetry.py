@@ -178,3 +178,39 @@ def test_lam_start_and_gamma_are_checked():
     for key, value in (("lam_start", -10.0), ("lam_start", 0.0), ("gamma", -1.0)):
         with pytest.raises(ConfigError, match=f"method.{key} must be"):
             build_method(target, {"name": "deutsch", key: value})
+
+
+class Flattened(torch.nn.Module):
+    """Two convolutions, then the batch flattened one of four ways."""
+
+    def __init__(self, how: str):
+        super().__init__()
+        nn = torch.nn
+        self.c1, self.c2 = nn.Conv2d(1, 4, 3), nn.Conv2d(4, 6, 3)
+        self.fc, self.out = nn.Linear(96, 5), nn.Linear(5, 3)
+        self.how = how
+
+    def forward(self, x):
+        h = torch.relu(self.c2(torch.relu(self.c1(x))))
+        h = {"view": lambda: h.view(h.size(0), -1), "reshape": lambda: h.reshape(h.shape[0], -1),
+             "flatten": lambda: torch.flatten(h, 1), "other": lambda: h.view(-1, 96)}[self.how]()
+        return self.out(torch.relu(self.fc(h)))
+
+
+@pytest.mark.parametrize("how", ["view", "reshape", "flatten"])
+def test_the_view_idiom_is_a_flatten_to_the_gauge(how):
+    """`x.view(x.size(0), -1)` left the last convolution ungauged (its size() read and the view
+    fixed it): a rescaled network then had another gauge-fixed vector (seed 000 §2's symmetry)."""
+    from hyperzoo.symmetry import check_gauge, gauged_spaces
+
+    target = TargetNet(Flattened(how).double(), (1, 8, 8))
+    assert sorted(p.name for sp in gauged_spaces(target) for p in sp.producers) == ["c1", "c2", "fc"]
+    check_gauge(target, "test")
+    w = target.module_weights()  # one network: (1, *shape)
+    scaled = {**w, "c2.weight": w["c2.weight"] * 3, "c2.bias": w["c2.bias"] * 3,
+              "fc.weight": w["fc.weight"] / 3}
+    a, b = gauge_fix(target, w), gauge_fix(target, scaled)
+    assert all(torch.allclose(a[k], b[k]) for k in a)
+    # A view that does not read the batch size from x is not assumed to keep examples apart.
+    assert "c2" not in {p.name for sp in gauged_spaces(TargetNet(Flattened("other"), (1, 8, 8)))
+                        for p in sp.producers}

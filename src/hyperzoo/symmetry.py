@@ -113,6 +113,30 @@ _ADD_METHODS = {"add", "add_"}
 _PLANS: weakref.WeakKeyDictionary[TargetNet, list[ChannelSpace]] = weakref.WeakKeyDictionary()
 
 
+def _reads_shape_only(node: torch.fx.Node) -> bool:
+    """``x.size(...)``, ``x.dim()``, ``x.shape`` (and ``x.shape[0]``): what the idiom
+    ``x.view(x.size(0), -1)`` reads."""
+    return ((node.op == "call_method" and node.target in ("size", "dim"))
+            or (node.op == "call_function" and node.target is getattr and len(node.args) == 2
+                and node.args[1] in ("shape", "ndim"))
+            or (node.op == "call_function" and node.target is operator.getitem
+                and isinstance(node.args[0], torch.fx.Node) and _reads_shape_only(node.args[0])))
+
+
+def _flattens_per_example(node: torch.fx.Node) -> bool:
+    """``x.view(x.size(0), -1)`` / ``x.reshape(x.shape[0], -1)``: a channel-major flatten of each
+    example, as ``torch.flatten(x, 1)`` (the batch size is read from x itself)."""
+    if not (node.op == "call_method" and node.target in ("view", "reshape") and len(node.args) == 3
+            and node.args[2] == -1 and isinstance(node.args[1], torch.fx.Node)):
+        return False
+    size = node.args[1]  # x.size(0), or x.shape[0]
+    if size.op == "call_method" and size.target == "size":
+        return size.args[0] is node.args[0] and (size.args[1:] == (0,) or size.kwargs == {"dim": 0})
+    return (size.op == "call_function" and size.target is operator.getitem and size.args[1] == 0
+            and isinstance(size.args[0], torch.fx.Node) and _reads_shape_only(size.args[0])
+            and size.args[0].args[0] is node.args[0])
+
+
 def channel_spaces(target: TargetNet) -> list[ChannelSpace]:
     """The target's channel spaces, from its ``torch.fx`` graph (cached per target).
 
@@ -173,6 +197,8 @@ def channel_spaces(target: TargetNet) -> list[ChannelSpace]:
     for node in graph.nodes:
         first = node.args[0] if node.args and isinstance(node.args[0], torch.fx.Node) else None
         mod = modules.get(node.target) if node.op == "call_module" else None
+        if _reads_shape_only(node):
+            continue  # x.size(0), x.shape: no tensor out, nothing of x's values read
         if node.op == "call_module" and node.target in layers and first is not None:
             layer = layers[node.target]
             spaces[find(space_of[first])].consumers.append(layer)
@@ -188,7 +214,8 @@ def channel_spaces(target: TargetNet) -> list[ChannelSpace]:
             fix_inputs(node)  # invariant to one scale per group, not per channel
             space_of[node] = _norm_output(new, spaces, mod, str(node.target))
         elif first is not None and len(inputs(node)) == 1 and (
-                isinstance(mod, _HOMOGENEOUS_MODULES)
+                _flattens_per_example(node)
+                or isinstance(mod, _HOMOGENEOUS_MODULES)
                 or (node.op == "call_function" and node.target in _HOMOGENEOUS_FUNCTIONS)
                 or (node.op == "call_method" and node.target in _HOMOGENEOUS_METHODS)):
             space_of[node] = space_of[first]
