@@ -327,19 +327,7 @@ def scale_gauge(target: TargetNet, weights: WeightBatch) -> WeightBatch:
     un-scaling the matching inputs of its consumers and the running statistics of batch norms
     that read it, so the network's function is unchanged."""
     out = dict(weights)
-    biases = {s.name: s.bias for s in target.layers if s.bias is not None}
     for sp in gauged_spaces(target):
-        if sp.norms and not sp.consumers:
-            # Read by batch norms alone, which subtract each channel's mean: a bias there changes
-            # nothing (in eval mode the running mean absorbs it), so it is set to 0 as well.
-            for p in sp.producers:
-                if p.name in biases and biases[p.name] in out:
-                    b = out[biases[p.name]]
-                    out[biases[p.name]] = torch.zeros_like(b)
-                    for name in sp.norms:
-                        key = f"{name}.running_mean" if name else "running_mean"
-                        if key in out:
-                            out[key] = out[key] - b
         sq = _space_sq_norms(out, sp)
         # A dead (all-zero) channel has no scale to fix; leave it alone instead of dividing by 0.
         # The square root never sees its 0 either: sqrt's gradient there (∞ · 0) made every
