@@ -214,3 +214,43 @@ def test_the_view_idiom_is_a_flatten_to_the_gauge(how):
     # A view that does not read the batch size from x is not assumed to keep examples apart.
     assert "c2" not in {p.name for sp in gauged_spaces(TargetNet(Flattened("other"), (1, 8, 8)))
                         for p in sp.producers}
+
+
+class BiasThenNorm(torch.nn.Module):
+    """A bias read by a batch norm alone (free), one with a ReLU before its norm, one shared by
+    a norm and an addition (both kept)."""
+
+    def __init__(self):
+        super().__init__()
+        nn = torch.nn
+        self.a, self.na = nn.Linear(64, 8), nn.BatchNorm1d(8)
+        self.b, self.nb = nn.Linear(8, 8), nn.BatchNorm1d(8)
+        self.c, self.nc = nn.Linear(8, 8), nn.BatchNorm1d(8)
+        self.out = nn.Linear(8, 3)
+
+    def forward(self, x):
+        h = torch.relu(self.na(self.a(x.flatten(1))))
+        h = self.nb(torch.relu(self.b(h)))
+        c = self.c(h)
+        return self.out(torch.relu(self.nc(c) + c))
+
+
+def test_a_bias_read_by_batch_norm_alone_is_gauged_away():
+    """Batch norm subtracts each channel's mean: the bias right before it changes nothing (in
+    eval mode the running mean absorbs it), so the gauge sets it to 0. Where a ReLU or another
+    reader sits between, the bias matters and is kept."""
+    from hyperzoo.symmetry import check_gauge
+
+    target = TargetNet(BiasThenNorm().double().eval(), (1, 8, 8))
+    check_gauge(target, "test")
+    w = target.module_weights()
+    w = {**w, "na.running_mean": torch.randn_like(w["na.running_mean"]),
+         "nb.running_mean": torch.randn_like(w["nb.running_mean"])}
+    shifted = {**w, "a.bias": w["a.bias"] + 5.0, "na.running_mean": w["na.running_mean"] + 5.0}
+    x = torch.randn(6, 1, 8, 8, dtype=torch.float64)
+    torch.testing.assert_close(target(w, x), target(shifted, x))  # the same network
+    a, b = gauge_fix(target, w), gauge_fix(target, shifted)
+    assert all(torch.allclose(a[k], b[k]) for k in a)
+    assert torch.equal(a["a.bias"], torch.zeros_like(a["a.bias"]))
+    assert not torch.equal(a["b.bias"], torch.zeros_like(a["b.bias"]))  # a ReLU before its norm
+    assert not torch.equal(a["c.bias"], torch.zeros_like(a["c.bias"]))  # also added to the stream

@@ -88,6 +88,9 @@ class ChannelSpace:
     # counts", None) where its members disagree. MC dropout follows them (`check_masks_drop_units`).
     fixed_by: list[tuple[torch.fx.Node | str, ChannelSpace | None]] = field(default_factory=list)
     filter_size: int = 0  # elements per channel over all producers: the squared norm set
+    # A producer's bias read only by batch or instance norms, which subtract each channel's mean:
+    # (bias, those norms). It changes nothing (in eval mode the running mean absorbs it).
+    free_biases: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
 
     @property
     def gauged(self) -> bool:
@@ -175,6 +178,7 @@ def channel_spaces(target: TargetNet) -> list[ChannelSpace]:
             sa.producers += sb.producers
             sa.consumers += sb.consumers
             sa.norms += sb.norms
+            sa.free_biases += sb.free_biases
             sa.fixed = sa.fixed or sb.fixed
             fixing.setdefault(a, []).extend(fixing.pop(b, []))
             parent[b] = a
@@ -206,6 +210,12 @@ def channel_spaces(target: TargetNet) -> list[ChannelSpace]:
             spaces[out].producers.append(Producer(layer.name, (layer.weight,) + (
                 (layer.bias,) if layer.bias is not None else ())))
             spaces[out].channels = layer.out_units
+            users = list(node.users)
+            norm = nn.modules.batchnorm._NormBase
+            if layer.bias is not None and users and all(
+                    u.op == "call_module" and isinstance(modules.get(u.target), norm)
+                    and u.args[:1] == (node,) for u in users):
+                spaces[out].free_biases.append((layer.bias, tuple(str(u.target) for u in users)))
         elif isinstance(mod, nn.modules.batchnorm._NormBase) and first is not None:
             # Batch and instance norm normalise each channel: the input scale is irrelevant.
             spaces[find(space_of[first])].norms.append(str(node.target))
@@ -327,6 +337,13 @@ def scale_gauge(target: TargetNet, weights: WeightBatch) -> WeightBatch:
     un-scaling the matching inputs of its consumers and the running statistics of batch norms
     that read it, so the network's function is unchanged."""
     out = dict(weights)
+    for sp in channel_spaces(target):
+        for bias, norms in sp.free_biases:  # to 0, the norms' running means absorbing it
+            b = out[bias]
+            out[bias] = torch.zeros_like(b)
+            for name in norms:
+                if f"{name}.running_mean" in out:
+                    out[f"{name}.running_mean"] = out[f"{name}.running_mean"] - b
     for sp in gauged_spaces(target):
         sq = _space_sq_norms(out, sp)
         # A dead (all-zero) channel has no scale to fix; leave it alone instead of dividing by 0.
@@ -364,7 +381,8 @@ def gauge_fix(target: TargetNet, weights: WeightBatch) -> WeightBatch:
 
 
 def gauge_penalty(target: TargetNet, weights: WeightBatch) -> torch.Tensor:
-    """Relaxed gauge G(θ) of seed 000 eq. 8, per network: ``(N,)``."""
+    """Relaxed gauge G(θ) of seed 000 eq. 8, per network: ``(N,)``. (A bias only batch norms
+    read, which the exact gauge sets to 0, is not penalised here: the seed's targets have none.)"""
     n = next(iter(weights.values())).shape[0]
     pen = weights[target.layers[0].weight].new_zeros(n)
     for sp in gauged_spaces(target):
