@@ -268,6 +268,10 @@ def test_ood_of_a_regression_run_is_one_line(tmp_path):
         ood_run(tmp_path / "run", "cubic", 2)
     with pytest.raises(ConfigError, match="^polyak scores .* this run is a regression run$"):
         polyak_run(tmp_path / "run", 3)
+    import hyperzoo
+
+    with pytest.raises(ConfigError, match=r"^predict_proba gives class probabilities .*regression run$"):
+        hyperzoo.load(tmp_path / "run").predict_proba(torch.zeros(2, 1), networks=2)
     with pytest.raises(ConfigError, match="^--ensembles scores .*; 'cubic' is a regression set$"):
         evaluate_run(tmp_path / "run", 4, ensembles=2, progress=False)
     with pytest.raises(ConfigError, match="--networks must be at least 2"):  # before training

@@ -104,11 +104,11 @@ class Run:
         """Class probabilities of ``networks`` sampled networks on inputs ``x`` (B, C, H, W):
         shape (N, B, classes)."""
         from hyperzoo.evaluation import predict_proba
+        from hyperzoo.workflows import refuse_regression
 
-        if self.method.task == "regression":
-            raise ConfigError("predict_proba gives class probabilities; this run is a regression "
-                              "run: use hyperzoo.evaluation.predict(run.target, run.sample(n), x)")
-        n = min(networks, self.method.max_networks or networks)
+        refuse_regression(self.session, "predict_proba gives class probabilities (for a regression run: "
+                                        "hyperzoo.evaluation.predict(run.target, run.sample(n), x))")
+        n = self.method.capped(networks)
         with torch.no_grad():
             x = as_images(x, "x", self.target.input_shape)
             return predict_proba(self.target, self.sample(n, seed), x)

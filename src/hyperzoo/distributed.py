@@ -206,17 +206,21 @@ def any_rank(world: World, flag: bool, device: torch.device) -> bool:
 OWN_DRAWS_OFFSET = 7_919
 
 
+def _in_group() -> bool:
+    """Whether this process trains in a process group (a method holds no `World`)."""
+    return dist.is_available() and dist.is_initialized()
+
+
 def process_rank() -> int:
-    """This process's rank under torchrun, else 0: for a method's own per-process draws (a
-    method holds no `World`)."""
-    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+    """This process's rank under torchrun, else 0: for a method's own per-process draws."""
+    return dist.get_rank() if _in_group() else 0
 
 
 def batch_variance(y: torch.Tensor) -> torch.Tensor:
     """The unbiased variance of ``y`` (detached) over every process's share of the batch:
     under torchrun one share's variance is not the batch's (and is NaN for a share of one)."""
     y = y.detach()
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+    if not _in_group() or dist.get_world_size() == 1:
         return y.var()
     flat = y.double().flatten()
     sums = torch.stack([flat.new_tensor(float(flat.numel())), flat.sum()])

@@ -38,9 +38,10 @@ FORMAT = 3
 GLOBAL_RNG = "torch_global"
 
 __all__ = ["BEST", "CHECKPOINT", "FORMAT", "LOCK", "TRAINER_FILES", "RunError", "append_command",
-           "checkpoint_meta", "checkpoint_step", "content_hash", "load_checkpoint", "lock_run",
-           "read_checkpoint", "read_config", "read_metrics", "record_command", "remove_stale_temporaries",
-           "save_checkpoint", "training_time", "truncate_metrics", "write_config"]
+           "check_run_id", "checkpoint_meta", "checkpoint_step", "content_hash", "load_checkpoint",
+           "lock_run", "read_checkpoint", "read_config", "read_metrics", "record_command",
+           "remove_stale_temporaries", "save_checkpoint", "training_time", "truncate_metrics",
+           "write_config"]
 
 
 def write_config(run_dir: Path, config: Config) -> None:
@@ -280,6 +281,14 @@ def training_time(run_dir: Path, name: str = CHECKPOINT) -> dict[str, Any]:
     return {**timing, "train_machine": meta["machine"]} if meta.get("machine") else timing
 
 
+def check_run_id(path: Path, meta: Mapping[str, Any], run_id: str | None) -> None:
+    """Refuse checkpoint ``path`` (its metadata ``meta``) stamped with a ``run_id`` other than its
+    folder's; a checkpoint or folder from before run ids is not checked."""
+    if run_id is not None and meta.get("run_id", run_id) != run_id:
+        raise RunError(f"{path} belongs to another run (run_id {meta['run_id']!r}; this folder's "
+                       f"config.yaml has {run_id!r}); was it copied from another run folder?")
+
+
 def load_checkpoint(run_dir: Path, model: torch.nn.Module,
                     optimizers: dict[str, torch.optim.Optimizer] | None = None,
                     generators: dict[str, torch.Generator] | None = None,
@@ -293,9 +302,7 @@ def load_checkpoint(run_dir: Path, model: torch.nn.Module,
     before runs had ids, or a folder without one, is not checked)."""
     path = Path(run_dir) / name
     meta, tensors = read_checkpoint(path, max_step, full=bool(optimizers))
-    if run_id is not None and meta.get("run_id", run_id) != run_id:
-        raise RunError(f"{path} belongs to another run (run_id {meta['run_id']!r}; this folder's "
-                       f"config.yaml has {run_id!r}); was it copied from another run folder?")
+    check_run_id(path, meta, run_id)
     try:
         model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     except RuntimeError as e:

@@ -32,6 +32,7 @@ from hyperzoo.runs import (
     TRAINER_FILES,
     RunError,
     append_command,
+    check_run_id,
     checkpoint_meta,
     checkpoint_step,
     load_checkpoint,
@@ -78,7 +79,7 @@ def validate(method: Method, data: Dataset, n_networks: int, seed: int,
     from ``statistics_x``."""
     was_training = method.training
     method.eval()
-    n_networks = min(n_networks, method.max_networks or n_networks)  # a fixed set holds this many
+    n_networks = method.capped(n_networks)
     weights = method.sample(n_networks, generator=torch.Generator().manual_seed(seed))
     if method.target.has_statistics:
         if statistics_x is None:
@@ -443,9 +444,8 @@ def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progr
                            "in config.yaml to continue")
     distributed.broadcast_parameters(world, method)
     best_meta = checkpoint_meta(run_dir, BEST) if t.keep_best else None
-    if best_meta and config.run_id and best_meta.get("run_id", config.run_id) != config.run_id:
-        raise RunError(f"{run_dir / BEST} belongs to another run (run_id {best_meta['run_id']!r}; this "
-                       f"folder's config.yaml has {config.run_id!r}); was it copied from another run folder?")
+    if best_meta:  # its score seeds the best below
+        check_run_id(run_dir / BEST, best_meta, config.run_id)
     if world.main:
         # Recorded once the run is known to go on: a refused resume (finished, or a checkpoint
         # that does not fit) leaves command.txt as it was.

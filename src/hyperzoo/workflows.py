@@ -73,7 +73,7 @@ def evaluate_run(run_dir: str | Path, n_networks: int = 100, data_dir: str | Non
             raise RunError(f"{figure} exists beside no earlier result {out}; it is left as it is: "
                            "choose another --out")
     session = session or load_run(run_dir, data_dir, trust_code=trust_code)
-    n_networks = min(n_networks, session.method.max_networks or n_networks)
+    n_networks = session.method.capped(n_networks)
     d = session.config.data
     if data is None:
         data = load_dataset(d.dataset, split, data_dir or d.data_dir, d.val_fraction)
@@ -276,11 +276,10 @@ def export_networks(run_dir: str | Path, n: int, out: str | Path, seed: int = 0,
     out = Path(out)
     _check_export_dir(out)
     session = session or load_run(run_dir, trust_code=trust_code)
-    held = session.method.max_networks
-    if held is not None and n > held:  # as evaluate, ood and polyak take all of a fixed set
-        print(f"note: this run's method {session.config.method.get('name')!r} holds {held} networks; "
-              f"exporting those {held}", file=sys.stderr)
-        n = held
+    if session.method.capped(n) < n:  # fewer files than asked for: say so
+        print(f"note: this run's method {session.config.method.get('name')!r} holds "
+              f"{session.method.capped(n)} networks; exporting those", file=sys.stderr)
+        n = session.method.capped(n)
     weights = sample_networks(session, n, seed, progress=True)
     # No manifest while the files change: a crash never leaves one describing other networks.
     (out / "manifest.json").unlink(missing_ok=True)
@@ -340,7 +339,7 @@ def ood_predictions(session: Session, inliers: Dataset, outliers: Dataset, n_net
                     ) -> tuple[torch.Tensor, torch.Tensor]:
     """Probabilities of ``n_networks`` sampled networks (at most the method's count) on inliers,
     (N, B_in, C), and on outliers, (N, B_out, C)."""
-    n = min(n_networks, session.method.max_networks or n_networks)
+    n = session.method.capped(n_networks)
     with torch.no_grad():
         weights = sample_networks(session, n, seed)
         return predict_proba(session.target, weights, inliers.x), predict_proba(session.target, weights,
@@ -356,6 +355,12 @@ def ood_scores_of_run(session: Session, inliers: Dataset, outliers: Dataset, n_n
 
     p_in, p_out = ood_predictions(session, inliers, outliers, n_networks, seed)
     return ood_scores(p_in), ood_scores(p_out), p_in.shape[0]
+
+
+def refuse_regression(session: Session, what: str) -> None:
+    """One line when a command of class probabilities (``what`` it does) meets a regression run."""
+    if session.method.task == "regression":
+        raise ConfigError(f"{what}; this run is a regression run")
 
 
 def check_input_shape(session: Session, data: Dataset) -> None:
@@ -396,9 +401,8 @@ def ood_run(run_dir: str | Path, outliers: str | Dataset | list[str | Dataset], 
     if not refs:
         raise DataError("give at least one outlier set (--outliers NAME_OR_PATH)")
     session = session or load_run(run_dir, data_dir, trust_code=trust_code)
-    if session.method.task == "regression":
-        raise ConfigError("ood scores inputs by the entropy and mutual information of class "
-                          "probabilities; this run is a regression run")
+    refuse_regression(session, "ood scores inputs by the entropy and mutual information of class "
+                               "probabilities")
     d = session.config.data
     if inliers is None:
         inliers = load_dataset(d.dataset, "test", data_dir or d.data_dir, d.val_fraction)
@@ -448,10 +452,8 @@ def polyak_run(run_dir: str | Path, k: int = 10, data_dir: str | None = None, sp
     if coordinates not in ("gauge", "raw"):
         raise ConfigError(f"--coordinates {coordinates!r} is not one of 'gauge', 'raw'")
     session = load_run(run_dir, data_dir, trust_code=trust_code)
-    if session.method.task == "regression":
-        raise ConfigError("polyak scores the averaged network's accuracy on class labels; this run is "
-                          "a regression run")
-    k = min(k, session.method.max_networks or k)
+    refuse_regression(session, "polyak scores the averaged network's accuracy on class labels")
+    k = session.method.capped(k)
     d = session.config.data
     data = limit_dataset(load_dataset(d.dataset, split, d.data_dir, d.val_fraction), limit)
     weights = sample_networks(session, k, seed)

@@ -41,8 +41,8 @@ def fresh_parameters(module: nn.Module) -> dict[str, torch.Tensor]:
     # Leaves in the order they were registered (the draws of earlier versions), then containers,
     # deepest first.
     mods = list(module.modules())
-    leaves = [m for m in mods if not any(True for _ in m.children())]
-    for m in leaves + [m for m in reversed(mods) if any(True for _ in m.children())]:
+    leaves = [m for m in mods if next(m.children(), None) is None]
+    for m in leaves + [m for m in reversed(mods) if next(m.children(), None) is not None]:
         if hasattr(m, "reset_parameters"):
             m.reset_parameters()
     return {name: p.detach().float() for name, p in module.named_parameters()}
@@ -88,8 +88,9 @@ class Method(nn.Module, ABC):
 
     @property
     def gauge_setting(self) -> str | None:
-        """The setting (for messages) that makes this method rely on the scale gauge or on
-        filter masks, whose validity `build_method` checks on the target; None: no reliance."""
+        """The setting (for messages) that makes this method rely on the scale gauge, whose
+        validity `build_method` checks on the target; None: no reliance. (MC dropout checks its
+        masks itself: `check_masks_drop_units`.)"""
         return None
 
     def check_training(self, noise_batch: int, steps: int | None = None) -> None:
@@ -113,6 +114,11 @@ class Method(nn.Module, ABC):
     def max_networks(self) -> int | None:
         """How many distinct networks the method can give (None: unlimited)."""
         return None
+
+    def capped(self, n: int) -> int:
+        """``n`` networks, or all of a fixed set that holds fewer (evaluate, ood, polyak and export
+        take the whole set rather than refuse)."""
+        return min(n, self.max_networks or n)
 
     @property
     def latent_dim(self) -> int | None:

@@ -155,7 +155,7 @@ class HyperGAN(LatentMethod):
                                        .reshape(-1, c.code_size))
             zero = torch.zeros((), device=x.device)
             # No discriminator loss to learn from (a detached zero): the trainer skips its step,
-            # which Adam would otherwise count, inflating its first real steps up to ~2.5-fold.
+            # which Adam would otherwise count, inflating its first real steps.
             metric = {"accuracy": zero} if c.task == "classification" else {"mse": zero}
             return {"loss": mismatch, "loss_discriminator": zero, "moment_mismatch": mismatch.detach(),
                     **metric}

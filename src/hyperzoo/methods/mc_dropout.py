@@ -5,9 +5,10 @@ kept with probability 1 - p and scaled by 1/(1 - p), or zeroed: dropout of that 
 with one mask per network rather than per example, which is dropout's weight-space view and
 what the weight-batch interface needs. Zeroing a filter drops its unit, and scaling it scales
 the unit's output, only where the unit reaches the next layer through positively homogeneous,
-channel-wise ops (ReLU, leaky ReLU, pooling, flatten, batch norm, additions): the channel
-spaces the scale gauge follows (`hyperzoo.symmetry.channel_spaces`). A target where a hidden
-unit meets tanh, sigmoid, GELU or a layer/group norm is refused. Training draws one mask per
+channel-wise ops (ReLU, leaky ReLU, pooling, flatten, batch norm, additions: the channel
+spaces the scale gauge follows, `hyperzoo.symmetry.channel_spaces`) or ops that only move values
+(view, concatenation, zero padding). A target where a hidden unit meets tanh, sigmoid, GELU or a
+layer/group norm is refused, naming that op. Training draws one mask per
 network of the noise batch.
 """
 
@@ -83,7 +84,7 @@ class MCDropout(Method):
 # one of them is zeroed or scaled after it (a flatten by view, a concatenated skip, zero padding,
 # the network's input or output joined by an addition).
 _POSITION_METHODS = {"view", "reshape", "flatten", "unflatten", "permute", "transpose", "contiguous",
-                     "size", "dim", "unsqueeze", "squeeze", "chunk", "split"}
+                     "unsqueeze", "squeeze", "chunk", "split"}
 _POSITION_FUNCTIONS = {torch.cat, torch.concat, torch.flatten, torch.reshape, torch.permute, torch.transpose,
                        torch.squeeze, torch.unsqueeze, torch.chunk, torch.split, operator.getitem, getattr}
 _POSITION_MODULES = (nn.Flatten, nn.Unflatten, nn.Identity, nn.ZeroPad1d, nn.ZeroPad2d, nn.ZeroPad3d)
@@ -95,7 +96,7 @@ def _passes_units_on(node: torch.fx.Node | str, target: TargetNet) -> bool:
     if node.op == "call_method":
         return node.target in _POSITION_METHODS
     if node.op == "call_module":
-        return isinstance(dict(target.module.named_modules()).get(node.target), _POSITION_MODULES)
+        return isinstance(target.module.get_submodule(node.target), _POSITION_MODULES)
     if node.op == "call_function" and node.target is F.pad:  # zero padding only
         value = node.args[3] if len(node.args) > 3 else node.kwargs.get("value")
         mode = node.args[2] if len(node.args) > 2 else node.kwargs.get("mode", "constant")
