@@ -262,6 +262,10 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
         raise ConfigError(f"--set {assignment!r} is not of the form key=value")
     key, _, raw = assignment.partition("=")
     parts = key.strip().split(".")
+    if parts == ["run_id"]:
+        # Accepted, it would be replaced at train without a word: a new folder is a new run.
+        raise ConfigError(f"--set {assignment!r}: run_id is not a setting; train gives each new "
+                          "run its own (--resume keeps the folder's)")
     node = data
     for part in parts[:-1]:
         node = node.setdefault(part, {})
