@@ -1,5 +1,7 @@
 """hyperzoo.fit / load / Run: the CLI's workflow from Python, on in-memory modules and data."""
 
+import tempfile
+
 import numpy as np
 import pytest
 import torch
@@ -130,6 +132,18 @@ def test_fit_errors_are_one_line(tmp_path):
         hyperzoo.fit(Net(), (x, y), out=tmp_path / "d", input_shape=(1, 28, 28))
     with pytest.raises(ConfigError, match="target.kwargs .* do not fit target 'tests.test_api:Net'"):
         hyperzoo.fit("tests.test_api:Net", "digits", out=tmp_path / "e", target={"kwargs": {"widht": 3}})
+
+
+def test_a_refused_fit_leaves_no_temporary_folder(tmp_path, monkeypatch):
+    """Without ``out``, fit makes a temporary folder; one for a run that never began held the
+    data file (or nothing) under a name the user never saw."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    x, y = digits("train")
+    with pytest.raises(DataError, match="does not match the data's"):  # refused with the data
+        hyperzoo.fit(Net(), (x, y), input_shape=(1, 28, 28), progress=False)
+    with pytest.raises(ConfigError, match="has 10 classes"):  # refused by train, after the data file
+        hyperzoo.fit(Net(classes=5), (x, y), train=FAST, progress=False)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_large_in_memory_data_is_not_copied_and_must_be_given_again(tmp_path, monkeypatch):

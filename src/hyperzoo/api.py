@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import inspect
 import os
+import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,6 +27,7 @@ from torch import nn
 from hyperzoo.config import Config, ConfigError, from_dict, load_config
 from hyperzoo.data import DataError, Dataset, load_dataset
 from hyperzoo.data.custom import as_images, as_targets
+from hyperzoo.errors import UserError
 from hyperzoo.runs import RunError, read_config
 from hyperzoo.session import Session, load_run, sample_networks
 from hyperzoo.targets.registry import build_target, import_path_of
@@ -301,8 +303,6 @@ def fit(module: nn.Module | str, train_data: Data, config: Config | str | Path |
     (``(C, L)`` for a Conv1d): inputs of that shape are taken as they are, not guessed.
     """
     from hyperzoo import distributed
-    from hyperzoo.train import check_new_run_dir
-    from hyperzoo.train import train as run_training
 
     if distributed.launched() and int(os.environ["WORLD_SIZE"]) > 1:
         # Every process would write the data file and the folder (and make its own temporary one).
@@ -331,7 +331,24 @@ def fit(module: nn.Module | str, train_data: Data, config: Config | str | Path |
         why = _record_module(module, cfg)
         if why:
             notes.append(why + "; reopen with hyperzoo.load(run_dir, module=MyModule(...))")
+    made = out is None
     out = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="hyperzoo-"))  # once it is accepted
+    try:
+        return _fit_into(out, module, train_data, test_data, cfg, input_shape, name, progress, notes)
+    except UserError:
+        # A folder this call made for a run that never began (the data or the config refused)
+        # holds nothing anyone can use; one whose run began keeps its config.yaml and stays.
+        if made and not (out / "config.yaml").exists():
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _fit_into(out: Path, module: nn.Module | None, train_data: Data, test_data: Data | None, cfg: Config,
+              input_shape: Sequence[int] | None, name: str, progress: bool, notes: list[str]) -> Run:
+    """`fit`'s work once ``module`` and the config are accepted: the data, then training into ``out``."""
+    from hyperzoo.train import check_new_run_dir
+    from hyperzoo.train import train as run_training
+
     in_memory = None
     if isinstance(train_data, (str, Path)):
         cfg.data.dataset = str(train_data)
