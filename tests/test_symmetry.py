@@ -254,3 +254,9 @@ def test_a_bias_read_by_batch_norm_alone_is_gauged_away():
     assert torch.equal(a["a.bias"], torch.zeros_like(a["a.bias"]))
     assert not torch.equal(a["b.bias"], torch.zeros_like(a["b.bias"]))  # a ReLU before its norm
     assert not torch.equal(a["c.bias"], torch.zeros_like(a["c.bias"]))  # also added to the stream
+    # The relaxed gauge's penalty is zero on the exact gauge and sees the free bias: it did not.
+    torch.testing.assert_close(gauge_penalty(target, a), torch.zeros(1, dtype=torch.float64))
+    off = gauge_penalty(target, {**a, "a.bias": a["a.bias"] + 0.5})
+    # 8 channels: the bias's squared norm 8 · 0.5², and each channel's squared norm now 0.5²
+    # above its target, 8 · (0.5²)².
+    torch.testing.assert_close(off, torch.full((1,), 8 * 0.25 + 8 * 0.25**2, dtype=torch.float64))

@@ -381,10 +381,14 @@ def gauge_fix(target: TargetNet, weights: WeightBatch) -> WeightBatch:
 
 
 def gauge_penalty(target: TargetNet, weights: WeightBatch) -> torch.Tensor:
-    """Relaxed gauge G(θ) of seed 000 eq. 8, per network: ``(N,)``. (A bias only batch norms
-    read, which the exact gauge sets to 0, is not penalised here: the seed's targets have none.)"""
+    """Relaxed gauge G(θ) of seed 000 eq. 8, per network: ``(N,)``; zero exactly on the exact
+    gauge. Beyond the seed (whose targets have none): a bias only batch norms read, which the
+    exact gauge sets to 0, adds its squared norm."""
     n = next(iter(weights.values())).shape[0]
     pen = weights[target.layers[0].weight].new_zeros(n)
+    for sp in channel_spaces(target):
+        for bias, _ in sp.free_biases:
+            pen = pen + weights[bias].pow(2).sum(1)
     for sp in gauged_spaces(target):
         pen = pen + (_space_sq_norms(weights, sp) - sp.filter_size).pow(2).sum(1)
     last = target.layers[-1]
