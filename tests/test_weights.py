@@ -15,6 +15,31 @@ def test_save_and_load_round_trip(tmp_path):
     assert flatten(w).shape == (3, 9) and batch_size(concat([w, w])) == 6
 
 
+def test_saved_files_are_the_same_bytes_and_read_back_by_safetensors(tmp_path):
+    """Every dtype hyperzoo writes, empty and 0-d tensors, a non-contiguous one; the metadata
+    and the tensors in either order give the same bytes (safetensors' own writer ordered the
+    metadata at random), and safetensors reads back each tensor and the metadata."""
+    from safetensors import safe_open
+
+    g = torch.Generator().manual_seed(0)
+    tensors = {"f64": torch.randn(2, 3, dtype=torch.float64, generator=g),
+               "f32": torch.randn(4, 3, generator=g).t(), "bf16": torch.randn(5, generator=g).bfloat16(),
+               "f16": torch.randn(3, generator=g).half(), "i64": torch.arange(-3, 4),
+               "i32": torch.arange(6, dtype=torch.int32).view(2, 3), "u8": torch.arange(250, 256).byte(),
+               "i8": torch.tensor([-128, 127], dtype=torch.int8), "i16": torch.tensor([-7], dtype=torch.int16),
+               "bool": torch.tensor([True, False, True]), "empty": torch.zeros(0, 4), "scalar": torch.tensor(2.5)}
+    meta = {"step": 3, "run_id": "abc", "method": "deutsch", "λ": "1e3"}
+    save_tensors(tmp_path / "a.safetensors", tensors, meta)
+    save_tensors(tmp_path / "b.safetensors", dict(reversed(tensors.items())), dict(reversed(meta.items())))
+    assert (tmp_path / "a.safetensors").read_bytes() == (tmp_path / "b.safetensors").read_bytes()
+    with safe_open(str(tmp_path / "a.safetensors"), framework="pt") as f:
+        assert f.metadata() == {k: str(v) for k, v in meta.items()}
+        assert sorted(f.keys()) == sorted(tensors)
+        for k, t in tensors.items():
+            back = f.get_tensor(k)
+            assert back.dtype == t.dtype and back.shape == t.shape and torch.equal(back, t), k
+
+
 def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
     path = tmp_path / "f.txt"
     atomic_write_text(path, "old")

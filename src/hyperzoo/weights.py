@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TextIO
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 WeightBatch = dict[str, torch.Tensor]
 
@@ -116,11 +116,42 @@ def atomic_write_json(path: Path, obj) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
+# safetensors' names of the dtypes a weight batch, a checkpoint or a data file holds.
+_SAFETENSORS_DTYPES = {torch.float64: "F64", torch.float32: "F32", torch.float16: "F16",
+                       torch.bfloat16: "BF16", torch.int64: "I64", torch.int32: "I32",
+                       torch.int16: "I16", torch.int8: "I8", torch.uint8: "U8", torch.bool: "BOOL"}
+
+
 def save_tensors(path: Path, tensors: Mapping[str, torch.Tensor], metadata: dict | None = None):
-    """Write tensors as safetensors (contiguous CPU copies), atomically."""
-    data = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+    """Write tensors as safetensors (contiguous CPU copies), atomically and byte for byte the
+    same for the same tensors and metadata."""
+    data = {k: tensors[k].detach().to("cpu").contiguous() for k in sorted(tensors)}
     meta = {k: str(v) for k, v in (metadata or {}).items()}
-    atomic_write(path, lambda tmp: save_file(data, str(tmp), metadata=meta))
+    atomic_write(path, lambda tmp: _write_safetensors(Path(tmp), data, meta))
+
+
+def _write_safetensors(path: Path, data: Mapping[str, torch.Tensor], meta: dict[str, str]) -> None:
+    """The safetensors format written here, not by ``safetensors.save_file``, whose header
+    orders the metadata at random (a hash map): two saves of one checkpoint differed in bytes.
+    Here: keys sorted, the tensors' bytes in that order; read back by ``safetensors`` itself."""
+    header: dict[str, object] = {"__metadata__": meta} if meta else {}
+    offset = 0
+    for name, t in data.items():
+        if t.dtype not in _SAFETENSORS_DTYPES:
+            raise TypeError(f"tensor {name!r} has dtype {t.dtype}, which safetensors files here do not hold")
+        size = t.numel() * t.element_size()
+        header[name] = {"dtype": _SAFETENSORS_DTYPES[t.dtype], "shape": list(t.shape),
+                        "data_offsets": [offset, offset + size]}
+        offset += size
+    text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)  # the format pads the header to 8 bytes with spaces
+    with path.open("wb") as f:
+        f.write(len(text).to_bytes(8, "little"))
+        f.write(text)
+        for t in data.values():
+            if t.numel():
+                # Raw bytes, little-endian as on every CPU torch runs on; bf16 has no numpy type.
+                f.write(t.reshape(-1).view(torch.uint8).numpy().tobytes())
 
 
 def load_tensors(path: Path) -> dict[str, torch.Tensor]:
