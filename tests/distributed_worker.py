@@ -13,7 +13,7 @@ from hyperzoo import distributed
 from hyperzoo.config import load_config
 from hyperzoo.devices import resolve_device
 from hyperzoo.session import build_session
-from hyperzoo.train import batch_loss, training_batch
+from hyperzoo.train import batch_loss, calibrate, training_batch
 from tests.helpers import method_overrides
 
 
@@ -48,6 +48,12 @@ if __name__ == "__main__":
     world, device = distributed.init(resolve_device("cpu"))
     # A new run's id is rank 0's on every rank.
     assert distributed.broadcast_hex(world, f"{world.rank:02x}" * 16) == "00" * 16
+    # A setting measured on every rank ("lam: auto") is rank 0's in the method and the config.
+    auto = load_config(None, [*method_overrides("deutsch"), "method.lam=auto"])
+    session = build_session(auto, device=device)
+    session.method.probe_lam = lambda *args, **kwargs: 100.0 * (world.rank + 1)
+    calibrate(auto, session, world, device)
+    assert session.method.config.lam == auto.method["lam"] == 100.0, session.method.config.lam
     results = {}
     for name in sys.argv[2:]:
         grads, loss = first_step(method_overrides(name), world, device)

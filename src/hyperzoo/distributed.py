@@ -167,6 +167,15 @@ def broadcast_hex(world: World, token: str) -> str:
     return bytes(t.cpu().tolist()).hex()
 
 
+def broadcast_float(world: World, value: float) -> float:
+    """Rank 0's ``value`` on every rank (a setting measured on each, as ``lam: auto``)."""
+    if not world.distributed:
+        return value
+    t = torch.tensor([value], dtype=torch.float64, device=_flag_device())
+    dist.broadcast(t, src=0)
+    return float(t.item())
+
+
 def average_gradients(world: World, params: list[torch.nn.Parameter]) -> None:
     """Replace every gradient by its mean over the ranks: one all-reduce of one flat buffer.
     Which parameters have a gradient does not depend on the images, so it is the same set on

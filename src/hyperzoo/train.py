@@ -291,6 +291,11 @@ def calibrate(config: Config, s: Session, world: distributed.World, device: torc
                              device=device)
     resolved = s.method.calibrate(x, y, generator=gen)
     for key, value in resolved.items():
+        if isinstance(value, float):
+            # Rank 0's, the one config.yaml records: on a GPU nondeterministic kernels could
+            # round the ranks' measurements apart, and each would train with its own.
+            value = distributed.broadcast_float(world, value)
+            setattr(s.method.config, key, value)
         config.method[key] = value
         if world.main:
             print(f"method.{key} auto -> {value:g} (measured on one batch at initialisation; "
