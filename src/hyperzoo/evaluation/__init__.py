@@ -1,7 +1,10 @@
 """Evaluation of weight batches: predictions, ensemble accuracy and uncertainty metrics.
 
-Every classification metric takes class probabilities ``probs`` (N, B, C) (N networks, B inputs,
-C classes) or (B, C) and integer labels (B,); `regression_metrics` takes predictions (N, B).
+Classification metrics take class probabilities ``probs`` (N, B, C) (N networks, B inputs,
+C classes) and integer labels (B,): nll, brier, ece, aurc also (B, C) (one network, or an
+ensemble's mean); disagreement, mutual_information, predictive_entropy (N, B, C) only. Logits,
+other shapes, labels beyond the classes raise ``ValueError``. `regression_metrics` takes
+predictions (N, B) or (N, B, 1).
 """
 
 from hyperzoo.evaluation.aurc import aurc

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from hyperzoo.evaluation.checks import check_probs
+
 
 def aurc(probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """AURC of abstaining on the least confident inputs first, confidence = max probability.
@@ -15,6 +17,7 @@ def aurc(probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     expectation: within a run of ties the errors are spread evenly, so the value does not depend on
     how the sort breaks ties (float32 softmax saturates at 1.0 on many inputs).
     """
+    check_probs(probs, labels)
     conf, pred = probs.max(-1)
     err = (pred != labels).to(torch.float64)
     flat_conf, flat_err = conf.reshape(-1, conf.shape[-1]), err.reshape(-1, err.shape[-1])
@@ -26,11 +29,12 @@ def _aurc_1d(conf: torch.Tensor, err: torch.Tensor) -> torch.Tensor:
     order = conf.argsort(descending=True)
     conf, err = conf[order], err[order]
     _, counts = torch.unique_consecutive(conf, return_counts=True)
-    group = torch.repeat_interleave(torch.arange(len(counts)), counts)  # (B,) tie group of each input
-    group_err = torch.zeros(len(counts), dtype=err.dtype).index_add_(0, group, err)
+    # (B,) the tie group of each input
+    group = torch.repeat_interleave(torch.arange(len(counts), device=conf.device), counts)
+    group_err = err.new_zeros(len(counts)).index_add_(0, group, err)
     before = group_err.cumsum(0) - group_err  # errors in the more confident groups
     start = counts.cumsum(0) - counts
-    k = torch.arange(1, len(conf) + 1, dtype=err.dtype)  # coverage in inputs
+    k = torch.arange(1, len(conf) + 1, dtype=err.dtype, device=conf.device)  # coverage in inputs
     # Expected errors among the first j of a tie group of size n holding e errors: j e / n.
     within = k - start[group].to(err.dtype)
     cum_err = before[group] + within * group_err[group] / counts[group].to(err.dtype)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from hyperzoo.evaluation.checks import check_probs
+
 
 def disagreement(probs: torch.Tensor) -> torch.Tensor:
     """Per input, the fraction of the N(N−1)/2 pairs of networks whose argmax classes differ.
@@ -13,13 +15,14 @@ def disagreement(probs: torch.Tensor) -> torch.Tensor:
     disagrees. One network gives 0. Computed from vote counts: pairs that agree =
     Σ_c n_c(n_c − 1)/2, so cost is O(N B C), not O(N² B).
     """
+    check_probs(probs, ensemble=True)
     n = probs.shape[0]
     if n < 2:
-        return torch.zeros(probs.shape[1], dtype=probs.dtype)
+        return probs.new_zeros(probs.shape[1])
     pred = probs.argmax(-1).T  # (B, N)
     # Vote counts (B, C) without an (N, B, C) one-hot.
-    votes = torch.zeros(pred.shape[0], probs.shape[-1], dtype=probs.dtype).scatter_add_(
-        1, pred, torch.ones(pred.shape, dtype=probs.dtype))
+    votes = probs.new_zeros(pred.shape[0], probs.shape[-1]).scatter_add_(
+        1, pred, probs.new_ones(pred.shape))
     agree = (votes * (votes - 1)).sum(-1) / 2
     pairs = n * (n - 1) / 2
     return (pairs - agree) / pairs

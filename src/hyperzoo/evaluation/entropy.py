@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from hyperzoo.evaluation.checks import check_probs
+
 
 def entropy(p: torch.Tensor) -> torch.Tensor:
     """Entropy over the last (class) axis: ``(..., C)`` → ``(...)``, in nats; 0 log 0 = 0."""
@@ -14,4 +16,5 @@ def entropy(p: torch.Tensor) -> torch.Tensor:
 
 def predictive_entropy(probs: torch.Tensor) -> torch.Tensor:
     """Entropy of the ensemble's mean prediction: ``probs`` (N, B, C) → (B,) in nats."""
+    check_probs(probs, ensemble=True)
     return entropy(probs.mean(0))

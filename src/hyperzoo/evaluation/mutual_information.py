@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from hyperzoo.evaluation.checks import check_probs
 from hyperzoo.evaluation.entropy import entropy
 
 
@@ -15,5 +16,6 @@ def mutual_information(probs: torch.Tensor) -> torch.Tensor:
     """
     # In float64: the difference of two nearly equal entropies (identical networks) rounds to
     # 1e-7 rather than 0 in float32, noise that ranks near-zero scores.
+    check_probs(probs, ensemble=True)
     p = probs.double()
     return (entropy(p.mean(0)) - entropy(p).mean(0)).clamp_min(0.0).to(probs.dtype)

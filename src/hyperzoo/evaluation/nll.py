@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from hyperzoo.evaluation.checks import check_probs
+
 # Probabilities are clamped here before the log, so one confident mistake costs at most
 # -log(1e-12) ≈ 27.6 nats instead of infinity.
 MIN_PROB = 1e-12
@@ -14,5 +16,7 @@ def nll(probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
     Pass (N, B, C) for one value per network, or the ensemble's mean (B, C) for its NLL.
     """
+    check_probs(probs, labels)
     picked = probs.gather(-1, labels.expand(*probs.shape[:-1])[..., None])[..., 0]
-    return -picked.clamp_min(MIN_PROB).log().mean(-1)
+    # In float64: MIN_PROB underflows to 0 in half precision, and the log to infinity.
+    return -picked.double().clamp_min(MIN_PROB).log().mean(-1).to(probs.dtype)

@@ -6,14 +6,18 @@ import math
 
 import torch
 
+from hyperzoo.evaluation.checks import regression_inputs
+
 
 def regression_metrics(preds: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
-    """``preds`` (N, B): each network's prediction per example; ``y`` (B,) the targets.
+    """``preds`` (N, B) (or (N, B, 1), as `predict` returns for a one-output target): each
+    network's prediction per example; ``y`` (B,) the targets.
 
     RMSE of each network (mean, std, min, max over networks), of the ensemble (the networks'
     mean prediction), the mean predictive std (spread over networks), and the Gaussian NLL of
     the targets under N(mean, std² over networks) — per example, in nats; needs N ≥ 2.
     """
+    preds, y = regression_inputs(preds, y)
     n = preds.shape[0]
     preds, y = preds.double(), y.double()
     rmse = (preds - y).pow(2).mean(1).sqrt()  # (N,)
