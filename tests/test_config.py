@@ -25,6 +25,8 @@ def test_yaml_and_overrides(tmp_path):
     (["target.input_shape=[1, 0, 8]"], r"'target.input_shape' = \[1, 0, 8\]: sizes must be at least 1"),
     (["data.dataset=2024"], "has the wrong type; expected str .*quote it"),
     (["run_id=abc"], "run_id is not a setting"),  # accepted, train would replace it unannounced
+    # Accepted, validation and the kept best model scored training examples.
+    (["data.val_split=train"], "data.val_split 'train' is not 'val' or 'test'"),
 ])
 def test_bad_overrides(overrides, message):
     with pytest.raises(ConfigError, match=message):

@@ -42,6 +42,7 @@ def test_short_run_is_an_ordinary_run_that_fits_the_points(tmp_path):
     assert rep["train"]["ensemble_rmse"] ** 2 < 0.2 * train_y.var().item()
     # Sampled functions disagree more away from the data than on it.
     assert rep["mean_std_outside_data_range"] > 1.5 * rep["mean_std_inside_data_range"]
+    assert "rmse_to_true_function_inside" in rep  # the built-in set: y = x³ is known
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert "val_mean_rmse" in rows[-1] and rows[-1]["mse"] < 0.3 * rows[0]["mse"]
     m = evaluate_run(out, 20, progress=False)
@@ -103,3 +104,13 @@ def test_a_users_own_regression_set_trains_and_evaluates(tmp_path):
     assert m["dataset"] == "mine" and m["n_examples"] == 100
     # Far better than predicting the mean (the targets' std is about 1.5).
     assert m["ensemble_rmse"] < 0.5 * float(np.std(xt @ w))
+
+
+def test_only_the_built_in_set_gets_the_seeds_range():
+    """A file of your own named cubic.npz is not the built-in set: its own range, no y = x³."""
+    from hyperzoo.analysis.regression import grid_over
+
+    train = load_dataset("cubic", "train")
+    own = type(train)(train.x / 100, train.y, "cubic", "train", 0)  # the name a cubic.npz gets
+    assert grid_over(train, builtin="cubic")[[0, -1]].tolist() == [-6.0, 6.0]
+    assert abs(grid_over(own)[0].item()) < 0.1

@@ -26,8 +26,9 @@ def test_saved_files_are_the_same_bytes_and_read_back_by_safetensors(tmp_path):
                "f32": torch.randn(4, 3, generator=g).t(), "bf16": torch.randn(5, generator=g).bfloat16(),
                "f16": torch.randn(3, generator=g).half(), "i64": torch.arange(-3, 4),
                "i32": torch.arange(6, dtype=torch.int32).view(2, 3), "u8": torch.arange(250, 256).byte(),
-               "i8": torch.tensor([-128, 127], dtype=torch.int8), "i16": torch.tensor([-7], dtype=torch.int16),
-               "bool": torch.tensor([True, False, True]), "empty": torch.zeros(0, 4), "scalar": torch.tensor(2.5)}
+               "i8": torch.tensor([-128, 127], dtype=torch.int8),
+               "i16": torch.tensor([-7], dtype=torch.int16), "bool": torch.tensor([True, False, True]),
+               "empty": torch.zeros(0, 4), "scalar": torch.tensor(2.5)}
     meta = {"step": 3, "run_id": "abc", "method": "deutsch", "λ": "1e3"}
     save_tensors(tmp_path / "a.safetensors", tensors, meta)
     save_tensors(tmp_path / "b.safetensors", dict(reversed(tensors.items())), dict(reversed(meta.items())))

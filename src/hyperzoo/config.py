@@ -85,6 +85,10 @@ class DataConfig:
             raise ConfigError(f"data.bn_examples ({self.bn_examples}) and data.bn_batch "
                               f"({self.bn_batch}) must be at least 2 (batch statistics need two images)")
         _at_least("data.val_limit", self.val_limit, 1, allow_none=True)
+        if self.val_split not in ("val", "test"):
+            # "train" was accepted: validation and the kept best model then scored training examples.
+            raise ConfigError(f"data.val_split {self.val_split!r} is not 'val' or 'test' (the split "
+                              "validated on during training)")
 
 
 @dataclass

@@ -204,10 +204,13 @@ def as_images(x: np.ndarray | torch.Tensor, what: str, shape: tuple[int, ...] | 
         return t.float().div_(255.0).contiguous()
     if not t.is_floating_point():
         raise DataError(f"{what}: images must be uint8 or floating point, got {t.dtype}")
+    # Checked in float32, what training reads: a float64 1e39 is finite, its float32 infinite.
+    t = t.float()
     if not bool(t.isfinite().all()):
         bad = int((~t.isfinite()).flatten(1).any(1).nonzero()[0])
-        raise DataError(f"{what}: inputs must be finite; example {bad} holds NaN or infinity")
-    return t.float().contiguous()
+        raise DataError(f"{what}: inputs must be finite in float32; example {bad} holds NaN or infinity "
+                        "(or a value beyond ±3.4e38)")
+    return t.contiguous()
 
 
 def as_targets(y: np.ndarray | torch.Tensor, what: str) -> torch.Tensor:
@@ -217,9 +220,11 @@ def as_targets(y: np.ndarray | torch.Tensor, what: str) -> torch.Tensor:
     if t.is_floating_point() and t.dim() == 2 and t.shape[1] == 1:
         t = t[:, 0]  # one real target per example, as (n, 1)
     if t.is_floating_point() and t.dim() == 1 and not bool((t == t.round()).all()):
+        t = t.float()  # checked as training reads them (a float64 1e39 is infinite in float32)
         if not bool(t.isfinite().all()):
-            raise DataError(f"{what}: regression targets must be finite")
-        return t.float().contiguous()
+            raise DataError(f"{what}: regression targets must be finite in float32 (NaN, infinity or "
+                            "a value beyond ±3.4e38 found)")
+        return t.contiguous()
     return as_labels(t, what)
 
 
