@@ -146,6 +146,30 @@ def test_a_refused_fit_leaves_no_temporary_folder(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_refused_fit_can_be_retried_into_the_same_folder(tmp_path):
+    """fit wrote its data file, then training refused the config: the retry into the same
+    folder was refused in turn, blaming fit's own file ("holds 'data.npz'")."""
+    x, y = digits("train")
+    for out in (tmp_path / "new", tmp_path / "empty"):
+        if out.name == "empty":
+            out.mkdir()
+        with pytest.raises(ConfigError, match="has 10 classes"):
+            hyperzoo.fit(Net(classes=5), (x, y), out=out, train=FAST, progress=False)
+        assert not (out / "data.npz").exists() and out.exists() == (out.name == "empty")
+    hyperzoo.fit(Net(), (x, y), out=tmp_path / "empty", train=FAST, method=TINY_METHOD, progress=False)
+    assert (tmp_path / "empty" / "data.npz").is_file()
+
+
+@pytest.mark.parametrize("name", ["../victim", "sub/dir", "", ".hidden", "a\\b"])
+def test_the_data_name_is_one_plain_name(tmp_path, name):
+    """``name`` names <name>.npz in the run folder: "../victim" overwrote a file of the user's."""
+    victim = tmp_path / "victim.npz"
+    np.savez(victim, important=np.arange(5))
+    with pytest.raises(ConfigError, match="give one plain name"):
+        hyperzoo.fit(Net(), digits("train"), out=tmp_path / "run" / "inner", name=name, train=FAST)
+    assert np.load(victim)["important"].tolist() == [0, 1, 2, 3, 4] and not (tmp_path / "run").exists()
+
+
 def test_large_in_memory_data_is_not_copied_and_must_be_given_again(tmp_path, monkeypatch):
     import hyperzoo.api
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 import inspect
 import os
-import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,7 +30,7 @@ from hyperzoo.errors import UserError
 from hyperzoo.runs import RunError, read_config
 from hyperzoo.session import Session, load_run, sample_networks
 from hyperzoo.targets.registry import build_target, import_path_of
-from hyperzoo.weights import WeightBatch, atomic_write_text
+from hyperzoo.weights import WeightBatch, atomic_write, atomic_write_text
 
 DATA_LIMIT_BYTES = 50 * 2**20
 REOPEN = "REOPEN.txt"
@@ -331,21 +330,33 @@ def fit(module: nn.Module | str, train_data: Data, config: Config | str | Path |
         why = _record_module(module, cfg)
         if why:
             notes.append(why + "; reopen with hyperzoo.load(run_dir, module=MyModule(...))")
-    made = out is None
+    plain = isinstance(name, str) and name and not name.startswith(".") and Path(name).name == name
+    if not plain or "\\" in name:
+        # It names <name>.npz in the run folder: "../x" wrote over a file of the user's outside it.
+        raise ConfigError(f"fit(name={name!r}) names the data set in outputs and its file in the run "
+                          "folder: give one plain name, such as 'mydata'")
+    made = out is None or not Path(out).exists()
     out = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="hyperzoo-"))  # once it is accepted
+    written: list[Path] = []
     try:
-        return _fit_into(out, module, train_data, test_data, cfg, input_shape, name, progress, notes)
+        return _fit_into(out, module, train_data, test_data, cfg, input_shape, name, progress, notes, written)
     except UserError:
-        # A folder this call made for a run that never began (the data or the config refused)
-        # holds nothing anyone can use; one whose run began keeps its config.yaml and stays.
-        if made and not (out / "config.yaml").exists():
-            shutil.rmtree(out, ignore_errors=True)
+        # A run refused before it began (by its data or its config) leaves nothing behind: a
+        # retry into the same folder found fit's own data file and refused the folder. One
+        # whose run began keeps its config.yaml and stays.
+        if not (out / "config.yaml").exists():
+            for path in written:
+                path.unlink(missing_ok=True)
+            if made and out.is_dir() and not any(out.iterdir()):
+                out.rmdir()
         raise
 
 
 def _fit_into(out: Path, module: nn.Module | None, train_data: Data, test_data: Data | None, cfg: Config,
-              input_shape: Sequence[int] | None, name: str, progress: bool, notes: list[str]) -> Run:
-    """`fit`'s work once ``module`` and the config are accepted: the data, then training into ``out``."""
+              input_shape: Sequence[int] | None, name: str, progress: bool, notes: list[str],
+              written: list[Path]) -> Run:
+    """`fit`'s work once ``module`` and the config are accepted: the data, then training into
+    ``out``; each file it writes there goes into ``written`` first."""
     from hyperzoo.train import check_new_run_dir
     from hyperzoo.train import train as run_training
 
@@ -369,10 +380,12 @@ def _fit_into(out: Path, module: nn.Module | None, train_data: Data, test_data: 
                   **({"x_test": test.x, "y_test": test.y} if test is not None else {})}
         check_new_run_dir(out)  # before this function writes anything there
         if sum(a.numel() * a.element_size() for a in arrays.values()) < DATA_LIMIT_BYTES:
-            out.mkdir(parents=True, exist_ok=True)
             path = out / f"{name}.npz"
+            written.append(path)
             # With the input shape: a reader must not guess the layout of (n, C, L) sequences.
-            np.savez(path, **{k: v.cpu().numpy() for k, v in arrays.items()}, input_shape=np.array(shape))
+            # Written whole (a file object: np.savez would add ".npz" to the temporary's name).
+            atomic_write(path, lambda tmp: _savez(tmp, {k: v.cpu().numpy() for k, v in arrays.items()},
+                                                  input_shape=np.array(shape)))
             cfg.data.dataset = str(path.resolve())
         else:
             # Not a path: a file of that name in the working directory must never stand in for it.
@@ -382,11 +395,12 @@ def _fit_into(out: Path, module: nn.Module | None, train_data: Data, test_data: 
                          "hyperzoo.load(run_dir, train_data=(x, y)) (a batch-norm target's networks take "
                          "their statistics from it), and give the data to score again: Run.evaluate(x, y), "
                          "Run.ood(..., inliers=(x, y))")
-    own = [p.name for p in out.glob("*.npz")] if out.is_dir() else []
+    # Only what this call wrote: any other .npz would have been a file of the user's.
+    own = [p.name for p in written]
     if notes:
         check_new_run_dir(out, own=tuple(own))
         own.append(REOPEN)
-        out.mkdir(parents=True, exist_ok=True)
+        written.append(out / REOPEN)
         atomic_write_text(out / REOPEN, "Reopening this run needs more than the folder:\n"
                           + "".join(f"- {n}\n" for n in notes))
     run_training(cfg, out, argv=["hyperzoo.fit", f"module={cfg.target.name}", f"data={cfg.data.dataset}"],
@@ -396,6 +410,11 @@ def _fit_into(out: Path, module: nn.Module | None, train_data: Data, test_data: 
     if in_memory is not None:
         session.train_data = in_memory[0]  # for batch-norm statistics: the folder has no copy
     return Run(out, session)
+
+
+def _savez(path: Path, arrays: dict[str, np.ndarray], **more: np.ndarray) -> None:
+    with path.open("wb") as f:
+        np.savez(f, **arrays, **more)
 
 
 def _split(data: Dataset, val_fraction: float | None) -> tuple[Dataset, Dataset]:
