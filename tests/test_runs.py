@@ -6,6 +6,7 @@ import shutil
 
 import pytest
 import torch
+import yaml
 from safetensors.torch import load_file
 
 from hyperzoo.runs import (
@@ -272,3 +273,15 @@ def test_a_command_line_that_cannot_be_written_is_a_warning(tmp_path, capsys):
     record_command(tmp_path / "file", ["hyperzoo", "evaluate"])  # a file, not a folder
     err = capsys.readouterr().err
     assert err.startswith(f"warning: {tmp_path / 'file' / 'command.txt'} was not written (Not a directory")
+
+
+def test_a_folder_from_before_val_pick_keeps_its_last_examples_held_out(run, tmp_path):
+    """Runs before data.val_pick held out the last examples of a set of their own: reopened,
+    they must validate (and compute batch-norm statistics) on the same split, not a new one."""
+    assert read_config(run).data.val_pick == "random"  # a new run records its choice
+    old = tmp_path / "old"
+    shutil.copytree(run, old)
+    raw = yaml.safe_load((old / "config.yaml").read_text())
+    del raw["data"]["val_pick"]
+    (old / "config.yaml").write_text(yaml.safe_dump(raw))
+    assert read_config(old).data.val_pick == "last"

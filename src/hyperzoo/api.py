@@ -23,8 +23,9 @@ import torch
 import yaml
 from torch import nn
 
-from hyperzoo.config import Config, ConfigError, from_dict, load_config
+from hyperzoo.config import Config, ConfigError, DataConfig, from_dict, load_config
 from hyperzoo.data import DataError, Dataset, load_dataset
+from hyperzoo.data.base import holdout
 from hyperzoo.data.custom import as_images, as_targets
 from hyperzoo.errors import UserError
 from hyperzoo.runs import RunError, read_config
@@ -210,7 +211,7 @@ def load(run_dir: str | Path, module: nn.Module | None = None, checkpoint: str |
     if train_data is not None:
         given = to_dataset(train_data, dataset[len("<in-memory "):-1], "trainval", session.target.input_shape)
         # The same split as fit made: the examples the run trained on.
-        session.train_data = _split(given, config.data.val_fraction)[0]
+        session.train_data = _split(given, config.data)[0]
     return Run(run_dir, session)
 
 
@@ -390,7 +391,7 @@ def _fit_into(out: Path, module: nn.Module | None, train_data: Data, test_data: 
         else:
             # Not a path: a file of that name in the working directory must never stand in for it.
             cfg.data.dataset = f"<in-memory {name}>"
-            in_memory = _split(train, cfg.data.val_fraction)
+            in_memory = _split(train, cfg.data)
             notes.append(f"the data ({name!r}) was too large to keep here: reopen with "
                          "hyperzoo.load(run_dir, train_data=(x, y)) (a batch-norm target's networks take "
                          "their statistics from it), and give the data to score again: Run.evaluate(x, y), "
@@ -417,16 +418,17 @@ def _savez(path: Path, arrays: dict[str, np.ndarray], **more: np.ndarray) -> Non
         np.savez(f, **arrays, **more)
 
 
-def _split(data: Dataset, val_fraction: float | None) -> tuple[Dataset, Dataset]:
-    """The last ``val_fraction`` (default 1/10) of ``data`` as validation, the rest as train."""
-    f = 0.1 if val_fraction is None else val_fraction
+def _split(data: Dataset, d: DataConfig) -> tuple[Dataset, Dataset]:
+    """Train and validation examples of ``data``, ``d.val_fraction`` (default 1/10) held out as
+    ``d.val_pick`` says, as a file of the user's would be."""
+    f = 0.1 if d.val_fraction is None else d.val_fraction
     n_val = int(len(data) * f)
     if not 0 < n_val < len(data):
         raise DataError(f"{data.name}: {len(data)} examples are too few to hold out a validation "
                         f"fraction of {f:g}")
-    cut = len(data) - n_val
-    return (Dataset(data.x[:cut], data.y[:cut], data.name, "train", data.num_classes),
-            Dataset(data.x[cut:], data.y[cut:], data.name, "val", data.num_classes))
+    train, val = holdout(len(data), n_val, d.val_pick)
+    return (Dataset(data.x[train], data.y[train], data.name, "train", data.num_classes),
+            Dataset(data.x[val], data.y[val], data.name, "val", data.num_classes))
 
 
 __all__ = ["Run", "fit", "load", "load_config", "to_dataset"]

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from hyperzoo.data.augment import AUGMENTATIONS
+from hyperzoo.data.base import VAL_PICKS
 from hyperzoo.errors import ConfigError
 from hyperzoo.targets.target_net import BACKENDS
 
@@ -64,6 +65,10 @@ class DataConfig:
     # Share of the training examples held out for validation; None keeps the built-in splits
     # (MNIST 1/12, CIFAR-10 1/10) and holds out 1/10 of your own data set.
     val_fraction: float | None = None
+    # Which of your own data set's examples are held out (hyperzoo.data.base.VAL_PICKS): a fixed
+    # random subset, or the last ones (class-sorted data then never trains on its last classes).
+    # Built-in sets keep their own splits. A run folder from before it had its last ones.
+    val_pick: str = "random"
     # Training-time augmentation: "none", "crop" (zero-pad by ``pad`` pixels per side, then a
     # random crop of the original size; seed 004 uses pad 1 on MNIST, 2 on CIFAR-10), or
     # "crop_flip" (then a left-right mirror of half the images; seed 002's CIFAR, pad 4).
@@ -85,6 +90,9 @@ class DataConfig:
             raise ConfigError(f"data.bn_examples ({self.bn_examples}) and data.bn_batch "
                               f"({self.bn_batch}) must be at least 2 (batch statistics need two images)")
         _at_least("data.val_limit", self.val_limit, 1, allow_none=True)
+        if self.val_pick not in VAL_PICKS:
+            raise ConfigError(f"data.val_pick {self.val_pick!r} is not one of "
+                              f"{', '.join(map(repr, VAL_PICKS))}")
         if self.val_split not in ("val", "test"):
             # "train" was accepted: validation and the kept best model then scored training examples.
             raise ConfigError(f"data.val_split {self.val_split!r} is not 'val' or 'test' (the split "

@@ -20,7 +20,6 @@ from typing import Any
 import torch
 
 from hyperzoo.config import ConfigError
-from hyperzoo.data import load_dataset
 from hyperzoo.evaluation import ensemble_metrics, predict_proba
 from hyperzoo.methods import GaussianNoise
 from hyperzoo.optimizers import make_optimizer
@@ -35,7 +34,7 @@ from hyperzoo.runs import (
     read_checkpoint,
     save_checkpoint,
 )
-from hyperzoo.session import Session, limit_dataset, load_run, sample_networks
+from hyperzoo.session import Session, limit_dataset, load_run, load_split, sample_networks
 from hyperzoo.weights import atomic_write_json
 
 # Relative scales (σ · RMS of each tensor); 0 is there so that "no noise" can win.
@@ -113,7 +112,7 @@ def tune_noise_scale(run_dir: str | Path, sigmas: Sequence[float] = DEFAULT_SIGM
                        "tuning the noise scale needs method 'gaussian_noise'")
     d = session.config.data
     split = split or d.val_split
-    data = limit_dataset(load_dataset(d.dataset, split, d.data_dir, d.val_fraction), limit)
+    data = limit_dataset(load_split(d, split), limit)
     start = time.perf_counter()
     rows = []
     with torch.no_grad():

@@ -27,7 +27,14 @@ from hyperzoo.diversity import kl_entropy
 from hyperzoo.errors import ConfigError, RunError
 from hyperzoo.evaluation import ensemble_metrics, predict_proba, reliability_bins, uncertainty_metrics
 from hyperzoo.methods import LatentMethod
-from hyperzoo.session import Session, limit_dataset, load_run, sample_networks, statistics_images
+from hyperzoo.session import (
+    Session,
+    limit_dataset,
+    load_run,
+    load_split,
+    sample_networks,
+    statistics_images,
+)
 from hyperzoo.symmetry import gauge_fix
 from hyperzoo.targets.target_net import layer_labels
 from hyperzoo.weights import atomic_write_json, atomic_write_text, flatten, select
@@ -315,7 +322,7 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
                          "the report analyses a pool of sampled networks: pass it with --compare")
     out = Path(out)
     d = session.config.data
-    full_test = load_dataset(d.dataset, "test", d.data_dir, d.val_fraction)
+    full_test = load_split(d, "test")
     data = limit_dataset(full_test, limit)
     if data.task == "regression":
         if compare or ood:
@@ -501,7 +508,7 @@ def regression_report(run_dir: str | Path, session: Session, test: Dataset, out:
     """A regression run with one input: test and training error of single networks and of their
     mean, predictive spread inside vs outside the training inputs, regression.png."""
     d = session.config.data
-    train = load_dataset(d.dataset, "train", d.data_dir, d.val_fraction)
+    train = load_split(d, "train")
     rep, curves, grid = regression_summary(session, train, test, networks, seed)
     out.mkdir(parents=True, exist_ok=True)
     fig = plot_regression(curves, grid, train, out / "regression.png",

@@ -52,7 +52,11 @@ def read_config(run_dir: Path) -> Config:
     path = Path(run_dir) / "config.yaml"
     if not path.is_file():
         raise RunError(f"{run_dir} is not a hyperzoo run folder: {path.name} is missing")
-    return load_config(path)
+    config = load_config(path)
+    if "val_pick" not in (yaml.safe_load(path.read_text(encoding="utf-8")).get("data") or {}):
+        # Written before data.val_pick: that run held out the last examples of a set of its own.
+        config.data.val_pick = "last"
+    return config
 
 
 def append_command(run_dir: Path, argv: list[str]) -> None:

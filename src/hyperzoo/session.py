@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from hyperzoo.config import Config, ConfigError
+from hyperzoo.config import Config, ConfigError, DataConfig
 from hyperzoo.data import NO_DATA, Dataset, load_dataset
 from hyperzoo.devices import module_device, reopen_device, resolve_device
 from hyperzoo.errors import RunError
@@ -31,6 +31,12 @@ class Session:
     val_data: Dataset | None = None
     checkpoint: str | None = None  # the file a reopened run was loaded from
     checkpoint_step: int | None = None
+
+
+def load_split(d: DataConfig, split: str, data_dir: str | Path | None = None) -> Dataset:
+    """``split`` of a run's data set, held out as its config says (``data.val_fraction``,
+    ``data.val_pick``); ``data_dir`` in place of the config's, where given."""
+    return load_dataset(d.dataset, split, data_dir or d.data_dir, d.val_fraction, d.val_pick)
 
 
 def limit_dataset(data: Dataset, limit: int | None) -> Dataset:
@@ -106,14 +112,14 @@ def build_session(config: Config, with_data: bool = True, module: nn.Module | No
         train_data, val_data = data[0], limit_dataset(data[1], d.val_limit)
         shape = train_data.input_shape
     elif with_data and d.dataset != NO_DATA:
-        train_data = load_dataset(d.dataset, "train", d.data_dir, d.val_fraction)
-        val_data = limit_dataset(load_dataset(d.dataset, d.val_split, d.data_dir, d.val_fraction),
+        train_data = load_split(d, "train")
+        val_data = limit_dataset(load_split(d, d.val_split),
                                  d.val_limit)
         shape = train_data.input_shape
     elif config.target.input_shape:
         shape = tuple(config.target.input_shape)
     elif d.dataset != NO_DATA:
-        shape = load_dataset(d.dataset, "test", d.data_dir, d.val_fraction).input_shape
+        shape = load_split(d, "test").input_shape
     if module is None:
         if config.target.name.startswith("<in-memory"):
             raise ConfigError(f"this run was trained from an in-memory module {config.target.name}; "
@@ -180,7 +186,7 @@ def statistics_images(session: Session, limit: int | None = None) -> torch.Tenso
                            "batch-norm target's networks need it for their statistics: reopen with "
                            "hyperzoo.load(run_dir, train_data=(x, y))")
         # The run's own training split: with data.val_fraction, not the held-out examples.
-        session.train_data = load_dataset(d.dataset, "train", d.data_dir, d.val_fraction)
+        session.train_data = load_split(d, "train")
     x = session.train_data.x
     k = min(len(x), session.config.data.bn_examples or len(x), limit or len(x))
     return x[:k]

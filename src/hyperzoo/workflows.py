@@ -27,7 +27,7 @@ from hyperzoo.evaluation import (
     uncertainty_metrics,
 )
 from hyperzoo.runs import CHECKPOINT, training_time
-from hyperzoo.session import Session, check_target, limit_dataset, load_run, sample_networks
+from hyperzoo.session import Session, check_target, limit_dataset, load_run, load_split, sample_networks
 from hyperzoo.symmetry import GaugeUnavailable, gauge_fix
 from hyperzoo.weights import atomic_write_json, flatten, save_tensors, select, temporary_of
 
@@ -76,7 +76,7 @@ def evaluate_run(run_dir: str | Path, n_networks: int = 100, data_dir: str | Non
     n_networks = session.method.capped(n_networks)
     d = session.config.data
     if data is None:
-        data = load_dataset(d.dataset, split, data_dir or d.data_dir, d.val_fraction)
+        data = load_split(d, split, data_dir)
     check_input_shape(session, data)
     check_target(session.target.module, session.config.target.name, data)  # labels within its outputs
     start = time.perf_counter()
@@ -405,7 +405,7 @@ def ood_run(run_dir: str | Path, outliers: str | Dataset | list[str | Dataset], 
                                "probabilities")
     d = session.config.data
     if inliers is None:
-        inliers = load_dataset(d.dataset, "test", data_dir or d.data_dir, d.val_fraction)
+        inliers = load_split(d, "test", data_dir)
     inliers = limit_dataset(inliers, limit)
     check_input_shape(session, inliers)
     sets: dict[str, dict[str, Any]] = {}
@@ -455,7 +455,7 @@ def polyak_run(run_dir: str | Path, k: int = 10, data_dir: str | None = None, sp
     refuse_regression(session, "polyak scores the averaged network's accuracy on class labels")
     k = session.method.capped(k)
     d = session.config.data
-    data = limit_dataset(load_dataset(d.dataset, split, d.data_dir, d.val_fraction), limit)
+    data = limit_dataset(load_split(d, split), limit)
     weights = sample_networks(session, k, seed)
     stats_x = statistics_images(session) if session.target.has_statistics else None
     return {**polyak_accuracies(session.target, weights, data.x, data.y, coordinates,  # type: ignore[arg-type]

@@ -30,12 +30,32 @@ def test_idx_folder_any_size_and_classes_named_after_itself(tmp_path, write_idx,
     assert torch.equal(test.x[:, 0], torch.from_numpy(arrays["t10k"][0]).float() / 255)
     assert torch.equal(test.y, torch.from_numpy(arrays["t10k"][1]).long())
     train, val = (load_dataset(str(tmp_path / "shapes12"), s) for s in ("train", "val"))
-    # Default: the last tenth of the training examples is the validation split.
+    # Default: a fixed random tenth of the training examples is the validation split, the
+    # others train, each in the file's order.
     assert (len(train), len(val)) == (36, 4)
-    assert torch.equal(torch.cat([train.y, val.y]), torch.from_numpy(arrays["train"][1]).long())
+    images = torch.from_numpy(arrays["train"][0]).float().div(255).flatten(1)
+    rows = {tuple(r.tolist()): i for i, r in enumerate(images)}
+    picked = [rows[tuple(r.tolist())] for r in val.x.flatten(1)]
+    kept = [rows[tuple(r.tolist())] for r in train.x.flatten(1)]
+    assert sorted(picked + kept) == list(range(40)) and picked == sorted(picked) and kept == sorted(kept)
+    assert picked != [36, 37, 38, 39]
+    assert torch.equal(val.y, torch.from_numpy(arrays["train"][1]).long()[picked])
+    # data.val_pick last: the last tenth, as runs before it.
+    last = load_dataset(str(tmp_path / "shapes12"), "val", val_pick="last")
+    assert torch.equal(last.y, torch.from_numpy(arrays["train"][1][36:]).long())
     # data.val_fraction moves the cut; trainval is everything.
     assert len(load_dataset(str(tmp_path / "shapes12"), "val", val_fraction=0.25)) == 10
     assert len(load_dataset(str(tmp_path / "shapes12"), "trainval")) == 40
+
+
+def test_class_sorted_data_trains_on_every_class(tmp_path):
+    """Held out last, the validation split of class-sorted data was its last class alone: a
+    class the networks never trained on."""
+    x = np.random.default_rng(0).random((100, 4), dtype=np.float32)
+    np.savez(tmp_path / "sorted.npz", x_train=x, y_train=np.arange(100) // 10)
+    train, val = (load_dataset(str(tmp_path / "sorted.npz"), s) for s in ("train", "val"))
+    assert set(train.y.tolist()) == set(range(10)) and len(set(val.y.tolist())) > 1
+    assert set(load_dataset(str(tmp_path / "sorted.npz"), "val", val_pick="last").y.tolist()) == {9}
 
 
 def test_path_relative_to_data_dir_and_errors(tmp_path, write_idx):

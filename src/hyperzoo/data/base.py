@@ -8,7 +8,13 @@ import torch
 
 from hyperzoo.errors import DataError
 
-__all__ = ["DataError", "Dataset"]
+__all__ = ["VAL_PICKS", "DataError", "Dataset", "holdout"]
+
+# How a data set of your own gives up its validation examples: "random", a fixed pseudo-random
+# subset (the same for every run and seed); "last", its last ones, as every run before
+# 2026-12-06 did (class-sorted data then never trained on its last classes).
+VAL_PICKS = ("random", "last")
+HOLDOUT_SEED = 0
 
 
 @dataclass(frozen=True, eq=False)
@@ -58,3 +64,15 @@ class Dataset:
             f"Dataset(name={self.name!r}, split={self.split!r}, n={len(self)}, "
             f"input_shape={self.input_shape}, num_classes={self.num_classes})"
         )
+
+
+def holdout(n: int, n_val: int, pick: str) -> tuple[torch.Tensor | slice, torch.Tensor | slice]:
+    """Indices (or slices) of the training and the validation examples among ``n``, ``n_val`` of
+    them held out as ``pick`` (`VAL_PICKS`) says; each keeps the examples' order."""
+    if pick == "last":
+        return slice(None, n - n_val), slice(n - n_val, None)
+    if pick != "random":
+        raise DataError(f"data.val_pick {pick!r} is not one of {', '.join(map(repr, VAL_PICKS))}")
+    val = torch.zeros(n, dtype=torch.bool)
+    val[torch.randperm(n, generator=torch.Generator().manual_seed(HOLDOUT_SEED))[:n_val]] = True
+    return (~val).nonzero()[:, 0], val.nonzero()[:, 0]

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from hyperzoo.data import cifar, cifar100, cubic, custom
-from hyperzoo.data.base import DataError, Dataset
+from hyperzoo.data.base import DataError, Dataset, holdout
 from hyperzoo.data.checksums import verify_known
 from hyperzoo.data.digits import SPLITS as DIGITS_SPLITS
 from hyperzoo.data.digits import digits_split
@@ -59,14 +59,15 @@ _NEEDS_DIR = {
 
 
 def load_dataset(name: str, split: str, data_dir: str | Path | None = None,
-                 val_fraction: float | None = None) -> Dataset:
+                 val_fraction: float | None = None, val_pick: str = "random") -> Dataset:
     """Load one split of a data set into memory: a built-in name (see ``DATASETS``) or a path to
     a user's own (see ``hyperzoo.data.custom``), whose name is then the folder's or file's.
 
     ``data_dir`` is the data set's folder or its parent (e.g. a folder holding ``mnist/``); the
     embedded ``digits`` set ignores it. ``val_fraction`` is the share of the training examples
-    held out (the last ones) as the validation split; None keeps the built-in sets' splits (MNIST
-    1/12, CIFAR-10 1/10) and holds out 1/10 of a user's set. Digits' splits are fixed.
+    held out as the validation split; None keeps the built-in sets' splits (MNIST 1/12, CIFAR-10
+    1/10: the last ones) and holds out 1/10 of a user's set, which ``val_pick`` picks (`holdout`:
+    a fixed random subset, or the last ones). Digits' splits are fixed.
     Parsed files are cached in memory, never on disk.
     """
     if name == NO_DATA:
@@ -75,7 +76,7 @@ def load_dataset(name: str, split: str, data_dir: str | Path | None = None,
     if val_fraction is not None and not 0 < val_fraction < 1:
         raise DataError(f"data.val_fraction must be between 0 and 1 (exclusive), got {val_fraction}")
     if name not in DATASETS:
-        return _custom(name, split, data_dir, val_fraction)
+        return _custom(name, split, data_dir, val_fraction, val_pick)
     if name in _VARIANTS:
         return _variant(name, split, data_dir, val_fraction)
     if split not in _SPLITS[name]:
@@ -133,7 +134,8 @@ def absolute_dataset(ref: str, data_dir: str | Path | None = None) -> str:
     return str(path) if path is not None else ref
 
 
-def _custom(ref: str, split: str, data_dir: str | Path | None, val_fraction: float | None) -> Dataset:
+def _custom(ref: str, split: str, data_dir: str | Path | None, val_fraction: float | None,
+            val_pick: str) -> Dataset:
     """One split of a user's data set at path ``ref`` (as given, or inside ``data_dir``)."""
     path = custom.resolve_path(ref, data_dir)
     if path is None:
@@ -160,7 +162,7 @@ def _custom(ref: str, split: str, data_dir: str | Path | None, val_fraction: flo
         raise DataError(f"dataset {name!r} ({path}): its {source} split has no examples")
     if split in ("train", "val"):
         n_val = _n_val(name, len(y), val_fraction if val_fraction is not None else 0.1)
-        keep = slice(None, len(y) - n_val) if split == "train" else slice(len(y) - n_val, None)
+        keep = holdout(len(y), n_val, val_pick)[split == "val"]
         x, y = x[keep], y[keep]
     # Copies, so callers cannot alter the cached tensors.
     return Dataset(x.clone(), y.clone(), name, split, num_classes)
