@@ -1,5 +1,6 @@
 """hyperzoo.fit / load / Run: the CLI's workflow from Python, on in-memory modules and data."""
 
+import shutil
 import tempfile
 
 import numpy as np
@@ -344,3 +345,30 @@ def test_a_module_that_cannot_be_copied_is_refused_before_any_folder(tmp_path):
         hyperzoo.fit(Uncopyable(), digits("train"), out=tmp_path / "run", train=FAST, method=TINY_METHOD,
                      progress=False)
     assert not (tmp_path / "run").exists()
+
+
+def test_a_run_folder_moved_or_copied_reads_its_own_data_file(tmp_path):
+    """fit records its data file by absolute path: a folder moved away, with another run made
+    at its old path, scored that run's data (and took its batch-norm statistics from it)."""
+    x, y = digits("train")
+    tx, ty = digits("test")
+    hyperzoo.fit(Net(), (x, y), out=tmp_path / "a", test_data=(tx, ty), train=FAST, method=TINY_METHOD,
+                 progress=False)
+    shutil.move(tmp_path / "a", tmp_path / "moved")
+    hyperzoo.fit(Net(), (x, y), out=tmp_path / "a", test_data=(tx[:20], ty[:20]), train=FAST,
+                 method=TINY_METHOD, progress=False)
+    moved = hyperzoo.load(tmp_path / "moved", module=Net())
+    assert moved.evaluate(networks=2)["n_examples"] == len(ty)
+
+
+def test_a_data_file_changed_since_training_is_refused(tmp_path):
+    x, y = digits("train")
+    np.savez(tmp_path / "mine.npz", x_train=x.numpy(), y_train=y.numpy(), x_test=x[:30].numpy(),
+             y_test=y[:30].numpy())
+    run = hyperzoo.fit(Net(), str(tmp_path / "mine.npz"), out=tmp_path / "run", train=FAST,
+                       method=TINY_METHOD, progress=False)
+    assert run.evaluate(networks=2)["n_examples"] == 30
+    np.savez(tmp_path / "mine.npz", x_train=x.numpy(), y_train=y.numpy(), x_test=x[:10].numpy(),
+             y_test=y[:10].numpy())
+    with pytest.raises(DataError, match=r"mine.npz is not the data file this run trained on \(its SHA-256"):
+        hyperzoo.load(tmp_path / "run", module=Net()).evaluate(networks=2)

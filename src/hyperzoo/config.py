@@ -69,6 +69,10 @@ class DataConfig:
     # random subset, or the last ones (class-sorted data then never trains on its last classes).
     # Built-in sets keep their own splits. A run folder from before it had its last ones.
     val_pick: str = "random"
+    # Set by train for a data set that is one file (an .npz, a CIFAR archive): its SHA-256, so
+    # that evaluate, report and resume refuse a file changed since, and a run folder copied
+    # elsewhere reads its own copy of fit's data file, not the original folder's.
+    sha256: str | None = None
     # Training-time augmentation: "none", "crop" (zero-pad by ``pad`` pixels per side, then a
     # random crop of the original size; seed 004 uses pad 1 on MNIST, 2 on CIFAR-10), or
     # "crop_flip" (then a left-right mirror of half the images; seed 002's CIFAR, pad 4).
@@ -274,10 +278,10 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
         raise ConfigError(f"--set {assignment!r} is not of the form key=value")
     key, _, raw = assignment.partition("=")
     parts = key.strip().split(".")
-    if parts == ["run_id"]:
+    if parts in (["run_id"], ["data", "sha256"]):
         # Accepted, it would be replaced at train without a word: a new folder is a new run.
-        raise ConfigError(f"--set {assignment!r}: run_id is not a setting; train gives each new "
-                          "run its own (--resume keeps the folder's)")
+        raise ConfigError(f"--set {assignment!r}: {key.strip()} is not a setting; train records "
+                          "each new run's own (--resume keeps the folder's)")
     node = data
     for part in parts[:-1]:
         node = node.setdefault(part, {})

@@ -26,6 +26,7 @@ import yaml
 from safetensors import SafetensorError, safe_open
 
 from hyperzoo.config import Config, load_config
+from hyperzoo.data.custom import file_sha256
 from hyperzoo.devices import cuda_rng_states, machine, module_device, set_cuda_rng_states
 from hyperzoo.errors import RunError
 from hyperzoo.weights import atomic_write_text, open_own, save_tensors, temporary_of
@@ -56,6 +57,14 @@ def read_config(run_dir: Path) -> Config:
     if "val_pick" not in (yaml.safe_load(path.read_text(encoding="utf-8")).get("data") or {}):
         # Written before data.val_pick: that run held out the last examples of a set of its own.
         config.data.val_pick = "last"
+    d = config.data
+    if d.sha256:
+        # fit keeps its data file in the run folder: a folder copied elsewhere must read its own
+        # copy, not whatever now lies at the original folder's path (another run's data, say).
+        recorded, own = Path(d.dataset), Path(run_dir) / Path(d.dataset).name
+        if (own.is_file() and not (recorded.is_file() and file_sha256(recorded) == d.sha256)
+                and file_sha256(own) == d.sha256):
+            d.dataset = str(own.resolve())
     return config
 
 

@@ -11,7 +11,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from hyperzoo.config import Config, ConfigError, DataConfig
-from hyperzoo.data import NO_DATA, Dataset, load_dataset
+from hyperzoo.data import NO_DATA, DataError, Dataset, load_dataset
+from hyperzoo.data.custom import file_sha256, resolve_path
 from hyperzoo.devices import module_device, reopen_device, resolve_device
 from hyperzoo.errors import RunError
 from hyperzoo.methods import METHODS, Method, build_method
@@ -35,7 +36,13 @@ class Session:
 
 def load_split(d: DataConfig, split: str, data_dir: str | Path | None = None) -> Dataset:
     """``split`` of a run's data set, held out as its config says (``data.val_fraction``,
-    ``data.val_pick``); ``data_dir`` in place of the config's, where given."""
+    ``data.val_pick``); ``data_dir`` in place of the config's, where given. A data file whose
+    SHA-256 is not the recorded one (``data.sha256``) is refused."""
+    path = resolve_path(d.dataset, data_dir or d.data_dir) if d.sha256 else None
+    if path is not None and path.is_file() and file_sha256(path) != d.sha256:
+        raise DataError(f"{path} is not the data file this run trained on (its SHA-256 is not config.yaml's "
+                        "data.sha256): it changed since; put the run's own file back, or give the folder "
+                        "holding it with --data-dir")
     return load_dataset(d.dataset, split, data_dir or d.data_dir, d.val_fraction, d.val_pick)
 
 

@@ -20,6 +20,7 @@ from hyperzoo import distributed
 from hyperzoo.config import Config
 from hyperzoo.data import Dataset, absolute_dataset
 from hyperzoo.data.augment import augment
+from hyperzoo.data.custom import file_sha256
 from hyperzoo.devices import bf16_emulated, reopen_device, resolve_device, to_device
 from hyperzoo.diagnostics import SILENT_BELOW, activity
 from hyperzoo.errors import ConfigError
@@ -373,6 +374,9 @@ def _train(config: Config, run_dir: Path, resume: bool, argv: list[str] | None, 
             # Absolute, so evaluate/report/resume work from any working directory.
             config.data.data_dir = str(Path(config.data.data_dir).expanduser().resolve())
         config.data.dataset = absolute_dataset(config.data.dataset, config.data.data_dir)
+        data_file = Path(config.data.dataset)  # absolute where it is a path of the user's
+        one_file = data_file.is_absolute() and data_file.is_file()
+        config.data.sha256 = file_sha256(data_file) if one_file else None
     t = config.train
     if t.threads:
         torch.set_num_threads(t.threads)

@@ -10,6 +10,7 @@ is a regression set (y float32; whole-number floats are read as class labels).
 
 from __future__ import annotations
 
+import hashlib
 import zipfile
 import zlib
 from functools import lru_cache
@@ -63,6 +64,21 @@ def file_stamp(path: Path) -> tuple[tuple[str, int, int], ...]:
     """Names, mtimes and sizes: a cache key part that changes when the files on disk do."""
     files = sorted(path.iterdir()) if path.is_dir() else [path]
     return tuple((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in files if f.is_file())
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a data file's bytes (computed once while its names, times and sizes hold): a
+    run records it, to know its data file again."""
+    return _sha256(Path(path).resolve(), file_stamp(Path(path)))
+
+
+@lru_cache(maxsize=8)
+def _sha256(path: Path, stamp: tuple) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 @lru_cache(maxsize=4)
