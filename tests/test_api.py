@@ -32,6 +32,18 @@ class Net(nn.Module):
         return self.body(x)
 
 
+class Scaled(Net):
+    """Importable, but one argument is kept under another name (self.g = gain) and one as a
+    plain tensor: rebuilt from the arguments read back, it would be another function."""
+
+    def __init__(self, width: int = 16, gain: float = 1.0, temperature: float = 1.0):
+        super().__init__(width)
+        self.g, self.t = gain, torch.tensor(temperature)
+
+    def forward(self, x):
+        return self.g * self.body(x) / self.t
+
+
 def digits(split):
     d = load_dataset("digits", split)
     return d.x, d.y
@@ -372,3 +384,20 @@ def test_a_data_file_changed_since_training_is_refused(tmp_path):
              y_test=y[:10].numpy())
     with pytest.raises(DataError, match=r"mine.npz is not the data file this run trained on \(its SHA-256"):
         hyperzoo.load(tmp_path / "run", module=Net()).evaluate(networks=2)
+
+
+@pytest.mark.parametrize("kwargs", [{"gain": 4.0}, {"temperature": 5.0}])
+def test_a_module_rebuilt_otherwise_is_kept_in_memory(tmp_path, kwargs):
+    """Recorded as Scaled(width=16), it reopened with gain 1: other predictions, no warning."""
+    run = hyperzoo.fit(Scaled(**kwargs), digits("train"), out=tmp_path / "run", train=FAST,
+                       method=TINY_METHOD, progress=False)
+    assert (tmp_path / "run" / "REOPEN.txt").is_file()
+    recorded = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["target"]["name"]
+    assert recorded == "<in-memory Scaled>"
+    again = hyperzoo.load(tmp_path / "run", module=Scaled(**kwargs))
+    x = digits("test")[0][:8]
+    torch.testing.assert_close(again.predict_proba(x, networks=2), run.predict_proba(x, networks=2))
+    # The arguments given match the module: recorded by name.
+    hyperzoo.fit(Scaled(**kwargs), digits("train"), out=tmp_path / "named", target={"kwargs": kwargs},
+                 train=FAST, method=TINY_METHOD, progress=False)
+    assert not (tmp_path / "named" / "REOPEN.txt").exists()

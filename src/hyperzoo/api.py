@@ -257,6 +257,44 @@ def _guess_kwargs(module: nn.Module) -> dict[str, Any]:
     return kwargs
 
 
+# What every nn.Module keeps of its own (hooks, registries, the mode): not a user's constant.
+_MODULE_INTERNALS = frozenset(vars(nn.Module())) | {"training"}
+
+
+def _same_constants(a: nn.Module, b: nn.Module) -> bool:
+    """The same submodules, buffer values and plain attributes (numbers, strings, tensors,
+    containers of them): what a constructor argument can set besides the generated weights."""
+    mods_a, mods_b = dict(a.named_modules()), dict(b.named_modules())
+    if mods_a.keys() != mods_b.keys():
+        return False
+    for name, ma in mods_a.items():
+        mb = mods_b[name]
+        if type(ma) is not type(mb):
+            return False
+        for key in (vars(ma).keys() | vars(mb).keys()) - _MODULE_INTERNALS:
+            if not _equal_values(vars(ma).get(key), vars(mb).get(key)):
+                return False
+        for key, buf in ma._buffers.items():
+            other = mb._buffers.get(key)
+            if (buf is None) != (other is None) or (buf is not None and not _equal_values(buf, other)):
+                return False
+    return True
+
+
+def _equal_values(x: Any, y: Any) -> bool:
+    if isinstance(x, torch.Tensor) or isinstance(y, torch.Tensor):
+        return (isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor) and x.shape == y.shape
+                and x.dtype == y.dtype and bool(torch.equal(x.cpu(), y.cpu())))
+    if isinstance(x, (list, tuple)) and isinstance(y, (list, tuple)):
+        return type(x) is type(y) and len(x) == len(y) and all(map(_equal_values, x, y))
+    if isinstance(x, dict) and isinstance(y, dict):
+        return x.keys() == y.keys() and all(_equal_values(x[k], y[k]) for k in x)
+    try:
+        return bool(x == y)
+    except Exception:  # a value that cannot be compared: assume the worst
+        return False
+
+
 def _record_module(module: nn.Module, cfg: Config) -> str | None:
     """Set ``cfg.target`` to rebuild ``module`` by import path; else mark it in-memory and
     return why (for REOPEN.txt)."""
@@ -272,9 +310,11 @@ def _record_module(module: nn.Module, cfg: Config) -> str | None:
                 rebuilt = build_target(path, kwargs)
             except Exception:  # any failure only means: not rebuildable from what we know
                 continue
-            # Its printout too: it shows arguments kept in submodules (nn.LeakyReLU(slope)).
+            # Its printout too: it shows arguments kept in submodules (nn.LeakyReLU(slope)); and
+            # every other value the modules keep (self.g = gain), which neither shows.
             if ({k: tuple(v.shape) for k, v in rebuilt.state_dict().items()} == shapes
-                    and _guess_kwargs(rebuilt) == attributes and repr(rebuilt) == repr(module)):
+                    and _guess_kwargs(rebuilt) == attributes and repr(rebuilt) == repr(module)
+                    and _same_constants(rebuilt, module)):
                 cfg.target.name, cfg.target.kwargs = path, kwargs
                 return None
     cls = type(module).__qualname__
