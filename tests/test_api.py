@@ -315,12 +315,32 @@ class TwoOutputs(Net):
         return self.body(x), x
 
 
+class GainLinear(nn.Linear):
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.gain = nn.Parameter(torch.ones(()))
+
+    def forward(self, x):
+        return self.gain * super().forward(x)
+
+
+def frozen_net():
+    net = Net()
+    net.body[1].requires_grad_(False)
+    return net
+
+
 def test_what_a_user_model_or_data_gets_wrong_is_one_line(tmp_path):
     x, y = digits("train")
     cases = [
         (Tied(), (x, y), ConfigError,
          r"parameter 'b.weight' is the same tensor as 'a.weight' \(tied weights\)"),
         (TwoOutputs(), (x, y), ConfigError, r"returns a tuple; its forward must return one tensor"),
+        # A traceback at the first step, after the folder was written.
+        (nn.Sequential(nn.Flatten(), GainLinear(64, 10)), (x, y), ConfigError,
+         r"layer '1' \(GainLinear\) has a parameter 'gain' besides weight and bias"),
+        # Generated anyway: neither frozen nor the user's weights.
+        (frozen_net(), (x, y), ConfigError, r"parameter body.1.weight is frozen \(requires_grad=False\)"),
         (nn.Sequential(nn.Flatten(), nn.BatchNorm1d(64), nn.Linear(64, 10)), (x, y), ConfigError,
          "normalisation layer '1' .* does not directly follow a conv or linear layer"),
         (Net(), (torch.where(torch.arange(len(x))[:, None, None, None] == 7, torch.nan, x), y), DataError,
@@ -401,3 +421,22 @@ def test_a_module_rebuilt_otherwise_is_kept_in_memory(tmp_path, kwargs):
     hyperzoo.fit(Scaled(**kwargs), digits("train"), out=tmp_path / "named", target={"kwargs": kwargs},
                  train=FAST, method=TINY_METHOD, progress=False)
     assert not (tmp_path / "named" / "REOPEN.txt").exists()
+
+
+class Scaled64(Net):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("scale", torch.full((10,), 2.0, dtype=torch.float64))
+
+    def forward(self, x):
+        return self.body(x) * self.scale
+
+
+def test_a_float64_target_runs_in_float32_and_says_so(tmp_path, capsys):
+    """A float64 buffer failed mid-run (mat1 and mat2 must have the same dtype); float64
+    parameters became float32 without a word."""
+    run = hyperzoo.fit(Scaled64().double(), digits("train"), out=tmp_path / "run", train=FAST,
+                       method=TINY_METHOD, progress=False)
+    note = "holds float64 parameters or buffers; hyperzoo generates float32 networks"
+    assert note in capsys.readouterr().err
+    assert run.predict_proba(digits("test")[0][:4], networks=2).dtype == torch.float32

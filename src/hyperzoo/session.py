@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,6 +143,14 @@ def build_session(config: Config, with_data: bool = True, module: nn.Module | No
             raise ConfigError(f"data.augment {d.augment!r} crops images (C, H, W); data set "
                               f"{train_data.name!r} has inputs of shape {train_data.input_shape}")
         check_target(module, config.target.name, train_data)
+    wide = sorted({str(t.dtype).removeprefix("torch.") for t in (*module.parameters(), *module.buffers())
+                   if t.is_floating_point() and t.dtype != torch.float32})
+    if wide:
+        # Every method generates float32 networks: a float64 buffer beside them failed mid-run
+        # (mat1 and mat2 must have the same dtype), float64 parameters became float32 unsaid.
+        print(f"note: target {config.target.name!r} holds {', '.join(wide)} parameters or buffers; "
+              "hyperzoo generates float32 networks, so it runs in float32", file=sys.stderr)
+        module.float()
     # Before the TargetNet, which keeps references to the module's buffers.
     module.to(resolve_device(config.train.device if device is None else device))
     target = TargetNet(module, shape, backend=config.target.backend)  # type: ignore[arg-type]

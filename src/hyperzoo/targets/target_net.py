@@ -190,6 +190,20 @@ class TargetNet:
                     "generate; supported layers are Linear, Conv1d/2d/3d and, right after one "
                     "of them, BatchNorm, GroupNorm, InstanceNorm or LayerNorm over its channels"
                 )
+            label = mod_name or "<root>"
+            extra = sorted({n for n, _ in own} - {"weight", "bias"})
+            if extra:
+                # A subclass's own parameter (GainLinear.gain) passed the class check and failed
+                # at the first step with a traceback, the run folder already written.
+                raise ConfigError(f"layer {label!r} ({type(mod).__name__}) has a parameter {extra[0]!r} "
+                                  "besides weight and bias; hyperzoo generates those two only: keep "
+                                  "it in a layer of its own kind or as a buffer")
+            frozen = next((n for n, p in own if not p.requires_grad), None)
+            if frozen is not None:
+                raise ConfigError(f"parameter {label}.{frozen} is frozen (requires_grad=False), but hyperzoo "
+                                  "generates every parameter of the target anew for each network, so it "
+                                  "would not stay as it is: keep a fixed part outside the module, or as a "
+                                  "buffer")
             owners[mod] = mod_name
         order: list[nn.Module] = []
         hooks = [m.register_forward_hook(lambda m, i, o: order.append(m)) for m in owners]
