@@ -440,3 +440,29 @@ def test_a_float64_target_runs_in_float32_and_says_so(tmp_path, capsys):
     note = "holds float64 parameters or buffers; hyperzoo generates float32 networks"
     assert note in capsys.readouterr().err
     assert run.predict_proba(digits("test")[0][:4], networks=2).dtype == torch.float32
+
+
+def test_a_run_reopens_only_with_its_own_class(tmp_path):
+    """Any module of the same shapes was accepted, and evaluate wrote its numbers over the run's."""
+
+    class Local(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(64, 10)
+
+        def forward(self, x):
+            return self.fc(x.flatten(1))
+
+    class Other(Local):
+        def forward(self, x):
+            return self.fc(torch.tanh(10 * x.flatten(1)))
+
+    hyperzoo.fit(Local(), digits("train"), out=tmp_path / "run", train=FAST, method=TINY_METHOD,
+                 progress=False)
+    with pytest.raises(RunError, match="trained a .*Local target; the module given is a .*Other"):
+        hyperzoo.load(tmp_path / "run", module=Other())
+    hyperzoo.load(tmp_path / "run", module=Local())
+    hyperzoo.fit(Net(), digits("train"), out=tmp_path / "named", train=FAST, method=TINY_METHOD,
+                 progress=False)
+    with pytest.raises(RunError, match="trained a Net target; the module given is a Scaled"):
+        hyperzoo.load(tmp_path / "named", module=Scaled())

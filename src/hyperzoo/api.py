@@ -204,6 +204,15 @@ def load(run_dir: str | Path, module: nn.Module | None = None, checkpoint: str |
     if module is None and name.startswith("<"):
         raise RunError(f"{run_dir} was trained from an in-memory module {name}; reopen it with "
                        "hyperzoo.load(run_dir, module=...)")
+    if module is not None:
+        # The class the run trained, by its name: any module of the same shapes was accepted,
+        # and its evaluation written over the run's own metrics.
+        trained = (name[len("<in-memory "):-1] if name.startswith("<in-memory ")
+                   else name.rpartition(":")[2] if ":" in name else None)
+        given = type(module).__qualname__
+        if trained is not None and trained != given:
+            raise RunError(f"{run_dir} trained a {trained} target; the module given is a {given}: reopen "
+                           f"it with a {trained}")
     if train_data is not None and not dataset.startswith("<in-memory"):
         raise ConfigError(f"train_data is for runs whose data was kept in memory only; {run_dir} "
                           f"reads its data from {dataset!r}")
