@@ -466,3 +466,33 @@ def test_a_run_reopens_only_with_its_own_class(tmp_path):
                  progress=False)
     with pytest.raises(RunError, match="trained a Net target; the module given is a Scaled"):
         hyperzoo.load(tmp_path / "named", module=Scaled())
+
+
+def test_an_interrupted_fit_of_an_in_memory_module_resumes_from_python(tmp_path, capsys):
+    """The command line cannot rebuild a class defined in a script: such a run stopped early
+    could not be finished, and load reopened it at its last checkpoint without a word."""
+
+    class Local(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(64, 10)
+
+        def forward(self, x):
+            return self.fc(x.flatten(1))
+
+    fast = {**FAST, "lr_schedule": "constant"}
+    hyperzoo.fit(Local(), digits("train"), out=tmp_path / "full", train={**fast, "steps": 8},
+                 method=TINY_METHOD, progress=False)
+    hyperzoo.fit(Local(), digits("train"), out=tmp_path / "part", train=fast, method=TINY_METHOD,
+                 progress=False)
+    # Stopped at step 4 of 8, as an interrupted run would be.
+    config = tmp_path / "part" / "config.yaml"
+    config.write_text(config.read_text().replace("steps: 4", "steps: 8"))
+    hyperzoo.load(tmp_path / "part", module=Local())
+    assert "stopped at step 4 of 8; finish it with hyperzoo.resume" in capsys.readouterr().err
+    with pytest.raises(RunError, match=r"resume it with hyperzoo.resume\(run_dir, module=...\)"):
+        hyperzoo.resume(tmp_path / "part")
+    run = hyperzoo.resume(tmp_path / "part", module=Local(), progress=False)
+    assert run.session.checkpoint_step == 8 and "stopped at step" not in capsys.readouterr().err
+    full, part = (load_file(str(tmp_path / d / "checkpoint.safetensors")) for d in ("full", "part"))
+    assert full.keys() == part.keys() and all(torch.equal(full[k], part[k]) for k in full)

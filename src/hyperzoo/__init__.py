@@ -7,7 +7,7 @@ reopens a run folder (see ``hyperzoo.api``).
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["Run", "fit", "load"]
+__all__ = ["Run", "fit", "load", "resume"]
 
 
 def __getattr__(name: str) -> Any:

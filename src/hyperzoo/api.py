@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import inspect
 import os
+import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -204,24 +205,63 @@ def load(run_dir: str | Path, module: nn.Module | None = None, checkpoint: str |
     if module is None and name.startswith("<"):
         raise RunError(f"{run_dir} was trained from an in-memory module {name}; reopen it with "
                        "hyperzoo.load(run_dir, module=...)")
-    if module is not None:
-        # The class the run trained, by its name: any module of the same shapes was accepted,
-        # and its evaluation written over the run's own metrics.
-        trained = (name[len("<in-memory "):-1] if name.startswith("<in-memory ")
-                   else name.rpartition(":")[2] if ":" in name else None)
-        given = type(module).__qualname__
-        if trained is not None and trained != given:
-            raise RunError(f"{run_dir} trained a {trained} target; the module given is a {given}: reopen "
-                           f"it with a {trained}")
+    _check_class(run_dir, name, module)
     if train_data is not None and not dataset.startswith("<in-memory"):
         raise ConfigError(f"train_data is for runs whose data was kept in memory only; {run_dir} "
                           f"reads its data from {dataset!r}")
     session = load_run(run_dir, checkpoint=checkpoint, module=module, trust_code=trust_code)
+    if checkpoint is None and (session.checkpoint_step or 0) < config.train.steps:
+        # An interrupted run reopens as it stands: say so, and how to finish it.
+        print(f"note: {run_dir} stopped at step {session.checkpoint_step or 0} of {config.train.steps}; "
+              "finish it with hyperzoo.resume(run_dir, ...) (or hyperzoo train --resume)", file=sys.stderr)
     if train_data is not None:
         given = to_dataset(train_data, dataset[len("<in-memory "):-1], "trainval", session.target.input_shape)
         # The same split as fit made: the examples the run trained on.
         session.train_data = _split(given, config.data)[0]
     return Run(run_dir, session)
+
+
+def resume(run_dir: str | Path, module: nn.Module | None = None, train_data: Data | None = None,
+           trust_code: bool = False, progress: bool = True) -> Run:
+    """Continue an interrupted run to its ``train.steps`` (as ``hyperzoo train --resume``) and
+    return it reopened: the way on for a run ``fit`` trained from an in-memory module, which
+    the command line cannot rebuild. ``module``, ``train_data`` and ``trust_code`` as in `load`."""
+    from hyperzoo.train import train as run_training
+
+    run_dir = Path(run_dir)
+    config = read_config(run_dir)
+    if module is None and config.target.name.startswith("<"):
+        raise RunError(f"{run_dir} was trained from an in-memory module {config.target.name}; resume it "
+                       "with hyperzoo.resume(run_dir, module=...)")
+    _check_class(run_dir, config.target.name, module)
+    data = None
+    if config.data.dataset.startswith("<in-memory"):
+        if train_data is None:
+            raise RunError(f"{run_dir} trained on data kept in memory only ({config.data.dataset}); resume "
+                           "it with hyperzoo.resume(run_dir, train_data=(x, y))")
+        shape = tuple(config.target.input_shape) if config.target.input_shape else None
+        data = _split(to_dataset(train_data, config.data.dataset[len("<in-memory "):-1], "trainval", shape),
+                      config.data)
+    elif train_data is not None:
+        raise ConfigError(f"train_data is for runs whose data was kept in memory only; {run_dir} reads its "
+                          f"data from {config.data.dataset!r}")
+    run_training(None, run_dir, resume=True, progress=progress, trust_code=trust_code,
+                 module=copy.deepcopy(module) if module is not None else None, data=data,
+                 argv=["hyperzoo.resume", f"run={run_dir}"])
+    return load(run_dir, module=module, trust_code=trust_code, train_data=train_data)
+
+
+def _check_class(run_dir: Path, name: str, module: nn.Module | None) -> None:
+    """Refuse a ``module`` of another class than the run's target ``name``: any module of the
+    same shapes was accepted, and its evaluation written over the run's own metrics."""
+    if module is None:
+        return
+    trained = (name[len("<in-memory "):-1] if name.startswith("<in-memory ")
+               else name.rpartition(":")[2] if ":" in name else None)
+    given = type(module).__qualname__
+    if trained is not None and trained != given:
+        raise RunError(f"{run_dir} trained a {trained} target; the module given is a {given}: reopen it "
+                       f"with a {trained}")
 
 
 def _config_dict(config: Config | str | Path | dict | None) -> dict[str, Any]:
@@ -480,4 +520,4 @@ def _split(data: Dataset, d: DataConfig) -> tuple[Dataset, Dataset]:
             Dataset(data.x[val], data.y[val], data.name, "val", data.num_classes))
 
 
-__all__ = ["Run", "fit", "load", "load_config", "to_dataset"]
+__all__ = ["Run", "fit", "load", "load_config", "resume", "to_dataset"]
