@@ -39,6 +39,9 @@ def load_split(d: DataConfig, split: str, data_dir: str | Path | None = None) ->
     """``split`` of a run's data set, held out as its config says (``data.val_fraction``,
     ``data.val_pick``); ``data_dir`` in place of the config's, where given. A data file whose
     SHA-256 is not the recorded one (``data.sha256``) is refused."""
+    if d.dataset.startswith("<in-memory"):
+        raise DataError(f"this run's data ({d.dataset}) was kept in memory only, not in its folder: give "
+                        "the examples, e.g. Run.evaluate(x, y)")
     path = resolve_path(d.dataset, data_dir or d.data_dir) if d.sha256 else None
     if path is not None and path.is_file() and file_sha256(path) != d.sha256:
         raise DataError(f"{path} is not the data file this run trained on (its SHA-256 is not config.yaml's "

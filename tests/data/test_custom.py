@@ -96,6 +96,15 @@ def test_npz_and_its_forms(tmp_path):
     np.savez(tmp_path / "half.npz", x_test=f)
     with pytest.raises(DataError, match="has x_test without y_test"):
         load_dataset(str(tmp_path / "half.npz"), "test")
+    # Splits of different shapes trained, then evaluate refused; an input_shape the examples do
+    # not have let the layout be guessed without a word.
+    np.savez(tmp_path / "mixed.npz", x_train=f, y_train=np.zeros(8), x_test=f[:, :1], y_test=np.zeros(8))
+    with pytest.raises(DataError, match=r"x_train holds examples of shape \(2, 4, 4\), x_test of shape "
+                                        r"\(1, 4, 4\)"):
+        load_dataset(str(tmp_path / "mixed.npz"), "train")
+    np.savez(tmp_path / "shape.npz", x_test=f, y_test=np.zeros(8), input_shape=np.array([4, 4, 2]))
+    with pytest.raises(DataError, match=r"input_shape \(4, 4, 2\) is not the examples' shape \(2, 4, 4\)"):
+        load_dataset(str(tmp_path / "shape.npz"), "test")
 
 
 @pytest.mark.parametrize("version", ["bin", "py"])

@@ -180,6 +180,15 @@ def _read_npz(path: Path) -> Splits:
     if not out:
         raise DataError(f"{path}: expected arrays x_train, y_train, x_test, y_test; found "
                         f"{', '.join(arrays) or 'none'}")
+    shapes = {split: tuple(x.shape[1:]) for split, (x, _) in out.items()}
+    if len(set(shapes.values())) > 1:
+        # Trained, then refused by evaluate: the test split must take the same inputs.
+        raise DataError(f"{path}: x_train holds examples of shape {shapes['train']}, x_test of shape "
+                        f"{shapes['test']}")
+    if shape is not None and any(s != shape for s in shapes.values()):
+        # Its layout would otherwise be guessed, without a word, from x's shape alone.
+        raise DataError(f"{path}: input_shape {shape} is not the examples' shape "
+                        f"{next(s for s in shapes.values() if s != shape)}")
     return out
 
 
