@@ -65,6 +65,30 @@ def matmul_peak(device: torch.device, repeats: int = 5, dtype: torch.dtype = tor
     return 2 * n ** 3 / seconds
 
 
+def matmul_ceiling(device: torch.device, repeats: int = 5, dtype: torch.dtype = torch.float32) -> float:
+    """The fastest FLOP/s of any one square ``dtype`` matmul of three sizes, ``repeats`` each:
+    a ceiling, where `matmul_peak` (a median of one size) is typical. A review (2026-12-06) found
+    the median moving between rounds by more than the spreads reported against it."""
+    sizes = (4096, 8192, 16384) if device.type == "cuda" else (1024, 2048, 4096)
+    tf32 = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    best = 0.0
+    try:
+        for n in sizes:
+            a = torch.randn(n, n, device=device, dtype=dtype)
+            b = torch.randn(n, n, device=device, dtype=dtype)
+            a @ b  # warm-up
+            for _ in range(repeats):
+                sync(device)
+                start = time.perf_counter()
+                a @ b
+                sync(device)
+                best = max(best, 2 * n ** 3 / (time.perf_counter() - start))
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+    return best
+
+
 def count_flops(fn: Callable[[], object]) -> int:
     """Floating-point operations (2 per multiply-add) of one call of ``fn`` (matmuls and
     convolutions, forward and backward, as torch's FLOP counter counts them)."""

@@ -4,8 +4,10 @@ interleaved in one process: ``threads`` (whole networks per thread, the CPU defa
 NCHW layout (`TargetNet.channels_last = False`); the `vmap` backend; and the loop on the same
 network with each activation before its max-pool instead of after (the built-in targets pool
 first: the same function; `hyperzoo.targets.zoo.pool_then`). ``--rounds`` rounds,
-each a fresh matmul peak and the median of ``--steps`` steps per variant, so a machine whose speed
-drifts (a shared VM) affects all alike. Prints JSON; not a test. (One backend's breakdown and
+each a fresh matmul peak (a median) and ceiling (the fastest of three sizes) and the median of
+``--steps`` steps per variant, in an order rotated each round, so a machine whose speed drifts
+(a shared VM) affects all alike; ``fraction_of_run_ceiling`` divides by the fastest matmul of the
+whole run. Prints JSON; not a test. (One backend's breakdown and
 profile: bench/step_time.py.)
 
     python bench/step_rounds.py [--rounds 4] [--steps 5] [--threads 2] [--allocator tuned]
@@ -18,7 +20,16 @@ import json
 import statistics
 
 import torch
-from hardware import allocator, count_flops, describe, machine, matmul_peak, median_seconds, rotated
+from hardware import (
+    allocator,
+    count_flops,
+    describe,
+    machine,
+    matmul_ceiling,
+    matmul_peak,
+    median_seconds,
+    rotated,
+)
 from step_time import paper_recipe, random_batch
 from torch import nn
 
@@ -66,8 +77,10 @@ def main() -> None:
     rounds = []
     for i in range(args.rounds):
         peak = matmul_peak(torch.device("cpu"))
+        ceiling = matmul_ceiling(torch.device("cpu"))
         variants = rotated(list(VARIANTS.items()), i)
-        row: dict = {"matmul_peak_gflop_per_s": round(peak / 1e9, 1), "order": [v for v, _ in variants]}
+        row: dict = {"matmul_peak_gflop_per_s": round(peak / 1e9, 1),
+                     "matmul_ceiling_gflop_per_s": round(ceiling / 1e9, 1), "order": [v for v, _ in variants]}
         for variant, (backend, channels_last, order) in variants:
             target, *_, one_step = recipes[order]
             target.backend, target.channels_last = backend, channels_last
@@ -75,12 +88,17 @@ def main() -> None:
             row[variant] = {"step_seconds": round(seconds, 4),
                             "fraction_of_peak": round(flops / seconds / peak, 3)}
         rounds.append(row)
+    # Against the fastest matmul of the whole run: a bound no round's drift can flatter.
+    top = max(r["matmul_ceiling_gflop_per_s"] for r in rounds) * 1e9
     print(json.dumps({
         "device": describe(torch.device("cpu")), "threads": torch.get_num_threads(),
         "torch": torch.__version__, "machine": machine(), "allocator": memory,
         "recipe": "Deutsch MNIST, 32 noise vectors x 32 images, random images",
         "step_gflop": round(flops / 1e9, 3), "rounds": rounds,
         "fraction_of_peak": {v: spread([r[v]["fraction_of_peak"] for r in rounds]) for v in VARIANTS},
+        "run_ceiling_gflop_per_s": round(top / 1e9, 1),
+        "fraction_of_run_ceiling": {v: spread([flops / r[v]["step_seconds"] / top for r in rounds])
+                                    for v in VARIANTS},
         **{f"{a}_over_{b}_seconds": spread([r[a]["step_seconds"] / r[b]["step_seconds"] for r in rounds])
            for a, b in RATIOS},
     }, indent=2))
