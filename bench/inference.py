@@ -2,7 +2,7 @@
 batched vs the naive way. Prints JSON; not a test.
 
     python bench/inference.py [--data-dir ../shared/data] [--device auto] [--networks 100] [--threads 2]
-                              [--allocator tuned] [--backends loop,vmap] [--layouts on|off]
+                              [--allocator tuned] [--backends loop,vmap] [--layouts on|off] [--rounds 1]
 
 ``layout_seconds``: NCHW vs channels-last weights and inputs for every built-in target, for
 inference (one plain module, 1,024 images) and for a training step (32 generated networks x 32
@@ -19,7 +19,18 @@ import json
 
 import torch
 import torch.nn.functional as F
-from hardware import allocator, count_flops, describe, machine, matmul_peak, median_seconds, rate
+from hardware import (
+    allocator,
+    count_flops,
+    describe,
+    machine,
+    matmul_ceiling,
+    matmul_peak,
+    median_seconds,
+    rate,
+    rotated,
+)
+from step_rounds import spread
 from torch.func import functional_call
 
 from hyperzoo.data import load_dataset
@@ -72,9 +83,11 @@ def layout_one(cls: type[torch.nn.Module], input_shape: tuple[int, ...], repeats
 
 
 def ensemble(x_test: torch.Tensor, networks: int, device: torch.device, peak: float,
-             backends: tuple[str, ...] = ("loop", "vmap")) -> dict:
+             backends: tuple[str, ...] = ("loop", "vmap"), rounds: int = 1) -> dict:
     """``networks`` networks on every test image: predict_proba per backend (inputs moved to the
-    device in chunks, probabilities back on the CPU), and the naive module-per-network loop."""
+    device in chunks, probabilities back on the CPU), and the naive module-per-network loop.
+    With ``rounds`` > 1: each round measures its own matmul peak and ceiling, then every variant
+    once, in an order rotated each round, and the summary gives each variant's spread."""
     torch.manual_seed(0)
     target = TargetNet(DeutschMNIST().to(device), (1, 28, 28))
     method = build_method(target, {"name": "deutsch"}).to(device).eval()
@@ -84,10 +97,11 @@ def ensemble(x_test: torch.Tensor, networks: int, device: torch.device, peak: fl
             * len(x_test) // 1000
     out: dict = {}
 
-    for backend in backends:
-        target.backend = backend
-        seconds = median_seconds(lambda: predict_proba(target, weights, x_test), device, 1, warmup=False)
-        out[f"predict_proba_{backend}"] = {"seconds": round(seconds, 2), **rate(flops, seconds, peak)}
+    def batched(backend: str):
+        def run():
+            target.backend = backend
+            return predict_proba(target, weights, x_test)
+        return run
 
     def naive():
         # The way to avoid: copy each network into a module, run it, repeat.
@@ -100,8 +114,30 @@ def ensemble(x_test: torch.Tensor, networks: int, device: torch.device, peak: fl
                                         for j in range(0, len(x_test), 1000)]))
             return torch.stack(probs)
 
-    seconds = median_seconds(naive, device, 1, warmup=False)
-    out["naive_module_loop"] = {"seconds": round(seconds, 2), **rate(flops, seconds, peak)}
+    variants = [*((f"predict_proba_{b}", batched(b)) for b in backends), ("naive_module_loop", naive)]
+    if rounds == 1:
+        for name, fn in variants:
+            seconds = median_seconds(fn, device, 1, warmup=False)
+            out[name] = {"seconds": round(seconds, 2), **rate(flops, seconds, peak)}
+        return out
+    rows = []
+    for i in range(rounds):
+        row: dict = {"matmul_peak_gflop_per_s": round(matmul_peak(device) / 1e9, 1),
+                     "matmul_ceiling_gflop_per_s": round(matmul_ceiling(device) / 1e9, 1)}
+        order = rotated(variants, i)
+        row["order"] = [name for name, _ in order]
+        for name, fn in order:
+            row[name] = round(median_seconds(fn, device, 1, warmup=False), 2)
+        rows.append(row)
+    top = max(r["matmul_ceiling_gflop_per_s"] for r in rows) * 1e9
+    out["rounds"] = rows
+    out["gflop"] = round(flops / 1e9, 1)
+    out["run_ceiling_gflop_per_s"] = round(top / 1e9, 1)
+    for name, _ in variants:
+        out[name] = {
+            "seconds": spread([r[name] for r in rows]),
+            "fraction_of_peak": spread([flops / r[name] / r["matmul_peak_gflop_per_s"] / 1e9 for r in rows]),
+            "fraction_of_run_ceiling": spread([flops / r[name] / top for r in rows])}
     return out
 
 
@@ -116,6 +152,8 @@ def main() -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (the ensemble part)")
     parser.add_argument("--backends", default="loop,vmap", help="TargetNet backends for the ensemble")
     parser.add_argument("--layouts", default="on", choices=["on", "off"], help="time the CPU layouts")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="ensemble rounds, each with its own peak, the variants in rotated order")
     args = parser.parse_args()
     memory = allocator(args.allocator)
     device = resolve_device(args.device)
@@ -141,7 +179,7 @@ def main() -> None:
                                         for name, (cls, shape) in image_targets().items()}
     if args.networks:
         report[f"ensemble_{args.networks}_on_{len(x_test)}_images"] = ensemble(
-            x_test, args.networks, device, peak, tuple(args.backends.split(",")))
+            x_test, args.networks, device, peak, tuple(args.backends.split(",")), args.rounds)
     print(json.dumps(report, indent=2))
 
 

@@ -124,8 +124,7 @@ def build_session(config: Config, with_data: bool = True, module: nn.Module | No
         shape = train_data.input_shape
     elif with_data and d.dataset != NO_DATA:
         train_data = load_split(d, "train")
-        val_data = limit_dataset(load_split(d, d.val_split),
-                                 d.val_limit)
+        val_data = limit_dataset(load_split(d, d.val_split), d.val_limit)
         shape = train_data.input_shape
     elif config.target.input_shape:
         shape = tuple(config.target.input_shape)
