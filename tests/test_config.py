@@ -27,6 +27,8 @@ def test_yaml_and_overrides(tmp_path):
     (["run_id=abc"], "run_id is not a setting"),  # accepted, train would replace it unannounced
     # Accepted, validation and the kept best model scored training examples.
     (["data.val_split=train"], "data.val_split 'train' is not 'val' or 'test'"),
+    # Accepted, the rate never decayed.
+    (["train.lr_schedule=step", "train.lr_decay=0.5"], "'step' needs train.lr_decay_every of at least 1"),
 ])
 def test_bad_overrides(overrides, message):
     with pytest.raises(ConfigError, match=message):

@@ -160,6 +160,10 @@ class TrainConfig:
         if self.lr_schedule not in ("constant", "cosine", "step"):
             raise ConfigError(f"config key 'train.lr_schedule' = {self.lr_schedule!r} is not one of "
                               "'constant', 'cosine', 'step'")
+        if self.lr_schedule == "step" and self.lr_decay_every < 1:
+            # Accepted, the rate never decayed: lr_decay_every 0 means "never".
+            raise ConfigError("train.lr_schedule 'step' needs train.lr_decay_every of at least 1 (steps "
+                              f"between decays), got {self.lr_decay_every}")
         if self.optimizer not in ("adam", "sgd"):
             raise ConfigError(f"config key 'train.optimizer' = {self.optimizer!r} is not one of "
                               "'adam', 'sgd'")

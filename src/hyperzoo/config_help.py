@@ -38,7 +38,8 @@ HELP: dict[str, str] = {
     "train.lr": "learning rate (peak)",
     "train.lr_schedule": "cosine, constant, or step (× lr_decay every lr_decay_every steps)",
     "train.lr_warmup": "linear warm-up steps",
-    "train.lr_min_factor": "cosine schedule's final learning rate as a share of lr",
+    "train.lr_min_factor": "cosine schedule's floor as a share of lr, reached after the last step (in a "
+                           "short run the last step's rate is a little above it)",
     "train.lr_decay_every": "step schedule: steps between decays",
     "train.lr_decay": "step schedule: factor per decay",
     "train.seed": "seed of initialisation, noise and data order",

@@ -388,6 +388,10 @@ def _train(config: Config, run_dir: Path, resume: bool, argv: list[str] | None, 
         # Recorded, so the run reopens without its data (sample needs none; a data set of your
         # own may have no test split).
         config.target.input_shape = list(s.target.input_shape)
+    if t.keep_best and s.method.collects_over_run:
+        raise ConfigError(f"train.keep_best keeps one validation step's model, but method "
+                          f"{config.method.get('name')!r} collects its networks over the whole run (that "
+                          "step's model would hold only the snapshots taken by then): leave keep_best off")
     if s.train_data is None and (t.keep_best or t.full_batch):
         raise ConfigError("train.keep_best and train.full_batch need a data set; data.dataset is 'none'")
     if s.train_data is not None and t.full_batch and t.images_per_noise != len(s.train_data):

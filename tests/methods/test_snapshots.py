@@ -96,6 +96,20 @@ def test_training_needs_one_minibatch(tmp_path):
               argv=["x"], progress=False)
 
 
+def test_runs_that_would_take_no_snapshot_or_keep_one_steps_set_are_refused(tmp_path, capsys):
+    """The defaults (burn_in 1000 of train.steps 1000) made an "ensemble" of the final network;
+    keep_best kept the set as it stood at the best validation step, often no snapshot at all."""
+    with pytest.raises(ConfigError, match=r"method.burn_in = 2 is not below train.steps = 2: no snapshot"):
+        train(load_config(None, [*SNAPSHOTS, "train.steps=2"]), tmp_path / "a", argv=["x"], progress=False)
+    with pytest.raises(ConfigError, match="train.keep_best keeps one validation step's model, but method "
+                                          "'snapshots' collects its networks over the whole run"):
+        train(load_config(None, [*SNAPSHOTS, "train.steps=9", "train.keep_best=true"]), tmp_path / "b",
+              argv=["x"], progress=False)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    train(load_config(None, [*SNAPSHOTS, "train.steps=4"]), tmp_path / "c", argv=["x"], progress=False)
+    assert "leaves room for 1 of method.size = 2 snapshots" in capsys.readouterr().err
+
+
 def test_evaluate_and_report_use_the_snapshots_held(tmp_path):
     """Asking for more networks than snapshots gives the snapshots (evaluate, report's pool; its
     targeted attacks crafted on one, scored on the other)."""

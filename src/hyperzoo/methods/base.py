@@ -117,6 +117,10 @@ class Method(nn.Module, ABC):
         """How many distinct networks the method can give (None: unlimited)."""
         return None
 
+    # True where the networks are collected over the whole run (snapshots): one validation
+    # step's model (train.keep_best) would hold that step's partial set, not the method's.
+    collects_over_run = False
+
     def capped(self, n: int) -> int:
         """``n`` networks, or all of a fixed set that holds fewer (evaluate, ood, polyak and export
         take the whole set rather than refuse)."""

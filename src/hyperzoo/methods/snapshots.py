@@ -17,12 +17,13 @@ the one network there is. The noise generator is not used: the set is fixed.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from hyperzoo.config import check_bounds
+from hyperzoo.config import ConfigError, check_bounds
 from hyperzoo.methods.base import param_key
 from hyperzoo.methods.single import SingleNetwork
 from hyperzoo.targets import TargetNet
@@ -45,6 +46,7 @@ class SnapshotEnsemble(SingleNetwork):
     """One network and the ring of its latest ``size`` snapshots."""
 
     method_name = "snapshots"
+    collects_over_run = True
 
     def __init__(self, target: TargetNet, config: SnapshotsConfig):
         super().__init__(target, config.weight_decay)
@@ -54,6 +56,21 @@ class SnapshotEnsemble(SingleNetwork):
         for k, p in self.current().items():
             self.snapshots.register_buffer(param_key(k), torch.zeros(config.size, *p.shape, dtype=p.dtype))
         self.register_buffer("taken", torch.zeros((), dtype=torch.long))
+
+    def check_training(self, noise_batch: int, steps: int | None = None) -> None:
+        super().check_training(noise_batch, steps)
+        if steps is None:
+            return
+        b, every, size = self.config.burn_in, self.config.every, self.config.size
+        if steps <= b:
+            # The defaults did this (burn_in 1000 of train.steps 1000): an ensemble of the one
+            # final network, without a word.
+            raise ConfigError(f"method.burn_in = {b} is not below train.steps = {steps}: no snapshot would "
+                              "be taken; raise train.steps or lower method.burn_in")
+        taken = (steps - 1 - b) // every + 1
+        if taken < size:
+            print(f"note: train.steps = {steps} leaves room for {taken} of method.size = {size} snapshots "
+                  f"(one every {every} steps after {b})", file=sys.stderr)
 
     def snapshot_index(self, step: int) -> int | None:
         """k if the weights after ``step`` updates are snapshot k (0, 1, …) of the schedule."""
