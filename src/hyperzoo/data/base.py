@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from hyperzoo.errors import DataError
@@ -14,7 +15,6 @@ __all__ = ["VAL_PICKS", "DataError", "Dataset", "holdout"]
 # subset (the same for every run and seed); "last", its last ones, as every run before
 # 2026-12-06 did (class-sorted data then never trained on its last classes).
 VAL_PICKS = ("random", "last")
-HOLDOUT_SEED = 0
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,6 +73,18 @@ def holdout(n: int, n_val: int, pick: str) -> tuple[torch.Tensor | slice, torch.
         return slice(None, n - n_val), slice(n - n_val, None)
     if pick != "random":
         raise DataError(f"data.val_pick {pick!r} is not one of {', '.join(map(repr, VAL_PICKS))}")
+    # The n_val indices of lowest splitmix64 hash: integer arithmetic, so a run's validation set
+    # stays the same under any torch or numpy version (a generator's stream may change).
+    order = np.argsort(_splitmix64(np.arange(n, dtype=np.uint64)), kind="stable")
     val = torch.zeros(n, dtype=torch.bool)
-    val[torch.randperm(n, generator=torch.Generator().manual_seed(HOLDOUT_SEED))[:n_val]] = True
+    val[torch.from_numpy(order[:n_val])] = True
     return (~val).nonzero()[:, 0], val.nonzero()[:, 0]
+
+
+def _splitmix64(i: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser of ``i`` (uint64, wrapping as the algorithm does)."""
+    with np.errstate(over="ignore"):
+        z = i + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
