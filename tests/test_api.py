@@ -1,5 +1,6 @@
 """hyperzoo.fit / load / Run: the CLI's workflow from Python, on in-memory modules and data."""
 
+import functools
 import shutil
 import tempfile
 
@@ -325,6 +326,11 @@ class GainLinear(nn.Linear):
         return self.gain * super().forward(x)
 
 
+def make_net() -> Net:
+    """A factory function as a target name (build_target takes those)."""
+    return Net(width=12)
+
+
 def frozen_net():
     net = Net()
     net.body[1].requires_grad_(False)
@@ -441,6 +447,9 @@ def test_a_float64_target_runs_in_float32_and_says_so(tmp_path, capsys):
     note = "holds float64 parameters or buffers; hyperzoo generates float32 networks"
     assert note in capsys.readouterr().err
     assert run.predict_proba(digits("test")[0][:4], networks=2).dtype == torch.float32
+    mine = Scaled64().double()
+    hyperzoo.load(tmp_path / "run", module=mine, trust_code=True)
+    assert mine.scale.dtype == mine.body[1].weight.dtype == torch.float64  # the user's module, untouched
 
 
 def test_a_run_reopens_only_with_its_own_class(tmp_path):
@@ -467,6 +476,16 @@ def test_a_run_reopens_only_with_its_own_class(tmp_path):
                  progress=False)
     with pytest.raises(RunError, match="trained a Net target; the module given is a Scaled"):
         hyperzoo.load(tmp_path / "named", module=Scaled())
+    # A target named by a factory function, and a built-in name: checked by the class built.
+    hyperzoo.fit("tests.test_api:make_net", digits("train"), out=tmp_path / "factory", train=FAST,
+                 method=TINY_METHOD, progress=False)
+    hyperzoo.load(tmp_path / "factory", module=make_net())
+    hyperzoo.fit("digits_net", "digits", out=tmp_path / "builtin", train=FAST, method=TINY_METHOD,
+                 progress=False)
+    with pytest.raises(RunError, match="trained a DigitsNet target; the module given is a Net"):
+        hyperzoo.load(tmp_path / "builtin", module=Net())
+    # Reopening does not care whether the module's parameters are frozen; training does.
+    hyperzoo.load(tmp_path / "named", module=Net().requires_grad_(False), trust_code=True)
 
 
 def test_an_interrupted_fit_of_an_in_memory_module_resumes_from_python(tmp_path, capsys):
@@ -497,3 +516,41 @@ def test_an_interrupted_fit_of_an_in_memory_module_resumes_from_python(tmp_path,
     assert run.session.checkpoint_step == 8 and "stopped at step" not in capsys.readouterr().err
     full, part = (load_file(str(tmp_path / d / "checkpoint.safetensors")) for d in ("full", "part"))
     assert full.keys() == part.keys() and all(torch.equal(full[k], part[k]) for k in full)
+
+
+class WithFunctions(Net):
+    """Importable, keeping a partial, a lambda over an argument, an array and a batch norm (whose
+    running statistics move): rebuilt from its arguments, the same module."""
+
+    def __init__(self, width: int = 16, gain: float = 1.0):
+        super().__init__(width)
+        self.act = functools.partial(torch.clamp, min=0.0)
+        self.scale = lambda v: v * gain
+        self.offsets = np.zeros(3)
+        self.norm = nn.BatchNorm1d(10)
+
+    def forward(self, x):
+        return self.norm(self.scale(self.act(self.body(x))))
+
+
+def test_modules_keeping_functions_arrays_and_norms_are_rebuilt_by_name(tmp_path):
+    """Compared by identity, a fresh module's lambda or partial made every such module
+    in-memory, and the command line could not reopen its runs."""
+    net = WithFunctions()
+    net(digits("train")[0][:8])  # train mode: the running statistics move
+    hyperzoo.fit(net, digits("train"), out=tmp_path / "run", train=FAST, method=TINY_METHOD,
+                 progress=False)
+    config = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert config["target"]["name"] == "tests.test_api:WithFunctions"
+    assert config["target"]["module_class"] == "WithFunctions"
+    hyperzoo.fit(WithFunctions(gain=3.0), digits("train"), out=tmp_path / "gain", train=FAST,
+                 method=TINY_METHOD, progress=False)
+    assert (tmp_path / "gain" / "REOPEN.txt").is_file()  # the lambda captured another gain
+
+
+def test_a_finished_run_that_kept_its_best_model_is_not_called_stopped(tmp_path, capsys):
+    hyperzoo.fit(Net(), digits("train"), out=tmp_path / "run", method=TINY_METHOD, progress=False,
+                 train={**FAST, "steps": 8, "keep_best": True})
+    capsys.readouterr()
+    hyperzoo.load(tmp_path / "run", trust_code=True)
+    assert "stopped at step" not in capsys.readouterr().err

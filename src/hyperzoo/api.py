@@ -11,6 +11,7 @@ run folder's ``REOPEN.txt`` says what ``load`` must be given again.
 from __future__ import annotations
 
 import copy
+import functools
 import inspect
 import os
 import sys
@@ -29,9 +30,10 @@ from hyperzoo.data import DataError, Dataset, load_dataset
 from hyperzoo.data.base import holdout
 from hyperzoo.data.custom import as_images, as_targets
 from hyperzoo.errors import UserError
-from hyperzoo.runs import RunError, read_config
+from hyperzoo.runs import RunError, checkpoint_step, read_config
 from hyperzoo.session import Session, load_run, sample_networks
 from hyperzoo.targets.registry import build_target, import_path_of
+from hyperzoo.targets.statistics import STAT_NAMES
 from hyperzoo.weights import WeightBatch, atomic_write, atomic_write_text
 
 DATA_LIMIT_BYTES = 50 * 2**20
@@ -205,15 +207,16 @@ def load(run_dir: str | Path, module: nn.Module | None = None, checkpoint: str |
     if module is None and name.startswith("<"):
         raise RunError(f"{run_dir} was trained from an in-memory module {name}; reopen it with "
                        "hyperzoo.load(run_dir, module=...)")
-    _check_class(run_dir, name, module)
+    _check_class(run_dir, config, module)
     if train_data is not None and not dataset.startswith("<in-memory"):
         raise ConfigError(f"train_data is for runs whose data was kept in memory only; {run_dir} "
                           f"reads its data from {dataset!r}")
     session = load_run(run_dir, checkpoint=checkpoint, module=module, trust_code=trust_code)
-    if checkpoint is None and (session.checkpoint_step or 0) < config.train.steps:
+    last = checkpoint_step(run_dir) or 0  # the last checkpoint's, not the kept best model's
+    if last < config.train.steps:
         # An interrupted run reopens as it stands: say so, and how to finish it.
-        print(f"note: {run_dir} stopped at step {session.checkpoint_step or 0} of {config.train.steps}; "
-              "finish it with hyperzoo.resume(run_dir, ...) (or hyperzoo train --resume)", file=sys.stderr)
+        print(f"note: {run_dir} stopped at step {last} of {config.train.steps}; finish it with "
+              "hyperzoo.resume(run_dir, ...) (or hyperzoo train --resume)", file=sys.stderr)
     if train_data is not None:
         given = to_dataset(train_data, dataset[len("<in-memory "):-1], "trainval", session.target.input_shape)
         # The same split as fit made: the examples the run trained on.
@@ -233,7 +236,7 @@ def resume(run_dir: str | Path, module: nn.Module | None = None, train_data: Dat
     if module is None and config.target.name.startswith("<"):
         raise RunError(f"{run_dir} was trained from an in-memory module {config.target.name}; resume it "
                        "with hyperzoo.resume(run_dir, module=...)")
-    _check_class(run_dir, config.target.name, module)
+    _check_class(run_dir, config, module)
     data = None
     if config.data.dataset.startswith("<in-memory"):
         if train_data is None:
@@ -251,15 +254,12 @@ def resume(run_dir: str | Path, module: nn.Module | None = None, train_data: Dat
     return load(run_dir, module=module, trust_code=trust_code, train_data=train_data)
 
 
-def _check_class(run_dir: Path, name: str, module: nn.Module | None) -> None:
-    """Refuse a ``module`` of another class than the run's target ``name``: any module of the
-    same shapes was accepted, and its evaluation written over the run's own metrics."""
-    if module is None:
-        return
-    trained = (name[len("<in-memory "):-1] if name.startswith("<in-memory ")
-               else name.rpartition(":")[2] if ":" in name else None)
-    given = type(module).__qualname__
-    if trained is not None and trained != given:
+def _check_class(run_dir: Path, config: Config, module: nn.Module | None) -> None:
+    """Refuse a ``module`` of another class than the one the run trained (``target.module_class``;
+    folders from before it are not checked): any module of the same shapes was accepted, and
+    its evaluation written over the run's own metrics."""
+    trained, given = config.target.module_class, type(module).__qualname__
+    if module is not None and trained is not None and trained != given:
         raise RunError(f"{run_dir} trained a {trained} target; the module given is a {given}: reopen it "
                        f"with a {trained}")
 
@@ -312,7 +312,8 @@ _MODULE_INTERNALS = frozenset(vars(nn.Module())) | {"training"}
 
 def _same_constants(a: nn.Module, b: nn.Module) -> bool:
     """The same submodules, buffer values and plain attributes (numbers, strings, tensors,
-    containers of them): what a constructor argument can set besides the generated weights."""
+    arrays, functions, containers of them): what a constructor argument can set besides the
+    generated weights. Norms' running statistics are not compared: each network gets its own."""
     mods_a, mods_b = dict(a.named_modules()), dict(b.named_modules())
     if mods_a.keys() != mods_b.keys():
         return False
@@ -324,6 +325,8 @@ def _same_constants(a: nn.Module, b: nn.Module) -> bool:
             if not _equal_values(vars(ma).get(key), vars(mb).get(key)):
                 return False
         for key, buf in ma._buffers.items():
+            if isinstance(ma, nn.modules.batchnorm._NormBase) and key in (*STAT_NAMES, "num_batches_tracked"):
+                continue
             other = mb._buffers.get(key)
             if (buf is None) != (other is None) or (buf is not None and not _equal_values(buf, other)):
                 return False
@@ -334,6 +337,16 @@ def _equal_values(x: Any, y: Any) -> bool:
     if isinstance(x, torch.Tensor) or isinstance(y, torch.Tensor):
         return (isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor) and x.shape == y.shape
                 and x.dtype == y.dtype and bool(torch.equal(x.cpu(), y.cpu())))
+    if isinstance(x, nn.Module) or isinstance(y, nn.Module):
+        return type(x) is type(y)  # a module captured or kept by reference: the walk compares its contents
+    if isinstance(x, np.ndarray) or isinstance(y, np.ndarray):
+        return (isinstance(x, np.ndarray) and isinstance(y, np.ndarray) and x.dtype == y.dtype
+                and bool(np.array_equal(x, y)))
+    if isinstance(x, functools.partial) and isinstance(y, functools.partial):
+        return (_equal_values(x.func, y.func) and _equal_values(list(x.args), list(y.args))
+                and _equal_values(x.keywords, y.keywords))
+    if callable(x) and callable(y) and not isinstance(x, (type, nn.Module)):
+        return _same_function(x, y)
     if isinstance(x, (list, tuple)) and isinstance(y, (list, tuple)):
         return type(x) is type(y) and len(x) == len(y) and all(map(_equal_values, x, y))
     if isinstance(x, dict) and isinstance(y, dict):
@@ -342,6 +355,20 @@ def _equal_values(x: Any, y: Any) -> bool:
         return bool(x == y)
     except Exception:  # a value that cannot be compared: assume the worst
         return False
+
+
+def _same_function(x: Any, y: Any) -> bool:
+    """Functions, lambdas, bound methods: equal by what they are, not by identity (a fresh
+    module's lambda is another object): the same code, the same values captured (``lambda v:
+    v * gain``) and defaults, a bound method's owner of the same class."""
+    def parts(f: Any) -> tuple:
+        owner = getattr(f, "__self__", None)
+        f = getattr(f, "__func__", f)
+        cells = [c.cell_contents for c in (getattr(f, "__closure__", None) or ())]
+        return (getattr(f, "__module__", None), getattr(f, "__qualname__", None), type(owner).__qualname__,
+                cells, list(getattr(f, "__defaults__", None) or ()))
+    (*a, cells_a, defaults_a), (*b, cells_b, defaults_b) = parts(x), parts(y)
+    return a == b and _equal_values(cells_a, cells_b) and _equal_values(defaults_a, defaults_b)
 
 
 def _record_module(module: nn.Module, cfg: Config) -> str | None:

@@ -48,6 +48,9 @@ class TargetConfig:
     # (C, H, W) of one input; None reads it from the data set. The Python API records it, so a
     # run trained on in-memory data reopens without that data.
     input_shape: list[int] | None = None
+    # Set by train: the target module's class, so a module given to reopen or resume the run
+    # (hyperzoo.load(run_dir, module=...)) must be one (None in folders from before it).
+    module_class: str | None = None
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -282,7 +285,7 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
         raise ConfigError(f"--set {assignment!r} is not of the form key=value")
     key, _, raw = assignment.partition("=")
     parts = key.strip().split(".")
-    if parts in (["run_id"], ["data", "sha256"]):
+    if parts in (["run_id"], ["data", "sha256"], ["target", "module_class"]):
         # Accepted, it would be replaced at train without a word: a new folder is a new run.
         raise ConfigError(f"--set {assignment!r}: {key.strip()} is not a setting; train records "
                           "each new run's own (--resume keeps the folder's)")

@@ -23,6 +23,8 @@ HELP: dict[str, str] = {
     "data.val_limit": "validate on the first N examples only (null: all)",
     "data.val_fraction": "share of training examples held out for validation (null: built-in splits, "
                          "1/10 of your own)",
+    "target.module_class": "set by train: the target module's class; a module given to reopen the run must "
+                            "be one",
     "data.sha256": "set by train: the SHA-256 of a data set that is one file; a file changed since is "
                    "refused",
     "data.val_pick": "which examples of your own data set are held out: random (a fixed subset, the same "

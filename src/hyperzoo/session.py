@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import sys
 from dataclasses import dataclass
@@ -152,7 +153,7 @@ def build_session(config: Config, with_data: bool = True, module: nn.Module | No
         # (mat1 and mat2 must have the same dtype), float64 parameters became float32 unsaid.
         print(f"note: target {config.target.name!r} holds {', '.join(wide)} parameters or buffers; "
               "hyperzoo generates float32 networks, so it runs in float32", file=sys.stderr)
-        module.float()
+        module = copy.deepcopy(module).float()  # a copy: a module given to hyperzoo.load stays the user's
     # Before the TargetNet, which keeps references to the module's buffers.
     module.to(resolve_device(config.train.device if device is None else device))
     target = TargetNet(module, shape, backend=config.target.backend)  # type: ignore[arg-type]

@@ -50,6 +50,7 @@ from hyperzoo.runs import (
 from hyperzoo.schedules import lr_factor
 from hyperzoo.session import Session, build_session, statistics_images
 from hyperzoo.targets import estimate_bn_statistics
+from hyperzoo.targets.target_net import check_trainable
 from hyperzoo.weights import open_own, temporary_of
 
 
@@ -384,6 +385,9 @@ def _train(config: Config, run_dir: Path, resume: bool, argv: list[str] | None, 
     s = build_session(config, module=module, data=data, trust_code=trust_code or not resume,
                       device=device)
     s.method.check_training(t.noise_batch, t.steps)
+    if not resume:
+        config.target.module_class = type(s.target.module).__qualname__
+    check_trainable(s.target.module)
     if not resume and not config.target.input_shape:
         # Recorded, so the run reopens without its data (sample needs none; a data set of your
         # own may have no test split).

@@ -66,3 +66,14 @@ def test_counts_and_half_precision():
     zero = torch.tensor([[0.0, 1.0]], dtype=torch.float16)
     # MIN_PROB underflowed to 0 in float16: the NLL of a confident miss was infinite.
     assert nll(zero, torch.tensor([0])).item() == pytest.approx(27.631, rel=1e-3)  # -log 1e-12
+
+
+def test_what_the_checks_let_through():
+    """A diverged network's NaN still gives NaN, not an error mid-training; any leading axes and
+    int32 labels are taken."""
+    nan = PROBS.clone()
+    nan[1, 2] = float("nan")
+    assert nll(nan, LABELS)[1].isnan() and nll(nan, LABELS)[0].isfinite()
+    assert reliability_bins(PROBS[None], LABELS)["count"].shape == (1, 3, 15)
+    torch.testing.assert_close(brier(PROBS, LABELS.int()), brier(PROBS, LABELS))
+    torch.testing.assert_close(nll(PROBS, LABELS.int()), nll(PROBS, LABELS))

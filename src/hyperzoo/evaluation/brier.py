@@ -15,5 +15,5 @@ def brier(probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     positive class alone, half of this); lower is better.
     """
     check_probs(probs, labels)
-    onehot = torch.nn.functional.one_hot(labels, probs.shape[-1]).to(probs.dtype)
+    onehot = torch.nn.functional.one_hot(labels.long(), probs.shape[-1]).to(probs.dtype)
     return ((probs - onehot) ** 2).sum(-1).mean(-1)

@@ -16,17 +16,21 @@ DEFAULT_SUM_TOLERANCE = 1e-3
 
 def check_probs(probs: torch.Tensor, labels: torch.Tensor | None = None, *, ensemble: bool = False,
                 what: str = "probs") -> None:
-    """Raise ``ValueError`` unless ``probs`` holds class probabilities, ``(N, B, C)`` (or
-    ``(B, C)`` unless ``ensemble``), and ``labels`` (where given) ``B`` integer classes in ``0..C-1``."""
+    """Raise ``ValueError`` unless ``probs`` holds class probabilities, ``(N, B, C)`` (with
+    ``ensemble``) or ``(..., B, C)``, and ``labels`` (where given) ``B`` integer classes in
+    ``0..C-1``. Inputs holding NaN or infinity (a diverged network) pass: the metric gives NaN,
+    as it did before these checks."""
     if not probs.is_floating_point():
         raise ValueError(f"{what} must be floating-point class probabilities, got dtype {probs.dtype}")
-    shapes = "(N, B, C)" if ensemble else "(N, B, C) or (B, C)"
-    if probs.dim() != 3 and (ensemble or probs.dim() != 2):
+    if probs.dim() != 3 and (ensemble or probs.dim() < 2):
+        shapes = "(N, B, C)" if ensemble else "(..., B, C), e.g. (N, B, C) or (B, C)"
         raise ValueError(f"{what} must be {shapes} (networks, inputs, classes), got shape "
                          f"{tuple(probs.shape)}")
-    if probs.numel():
-        low = float(probs.min())
-        sums = probs.sum(-1, dtype=torch.float64)
+    mask = probs.isfinite().all(-1)
+    finite = probs if bool(mask.all()) else probs[mask]  # the inputs without NaN or infinity
+    if finite.numel():
+        low = float(finite.min())
+        sums = finite.sum(-1, dtype=torch.float64)
         off = float((sums - 1).abs().max())
         if not (low >= 0 and off <= SUM_TOLERANCE.get(probs.dtype, DEFAULT_SUM_TOLERANCE)):
             raise ValueError(

@@ -17,6 +17,7 @@ def nll(probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     Pass (N, B, C) for one value per network, or the ensemble's mean (B, C) for its NLL.
     """
     check_probs(probs, labels)
+    labels = labels.long()  # gather takes int64 indices only
     picked = probs.gather(-1, labels.expand(*probs.shape[:-1])[..., None])[..., 0]
     # In float64: MIN_PROB underflows to 0 in half precision, and the log to infinity.
     return -picked.double().clamp_min(MIN_PROB).log().mean(-1).to(probs.dtype)

@@ -198,12 +198,6 @@ class TargetNet:
                 raise ConfigError(f"layer {label!r} ({type(mod).__name__}) has a parameter {extra[0]!r} "
                                   "besides weight and bias; hyperzoo generates those two only: keep "
                                   "it in a layer of its own kind or as a buffer")
-            frozen = next((n for n, p in own if not p.requires_grad), None)
-            if frozen is not None:
-                raise ConfigError(f"parameter {label}.{frozen} is frozen (requires_grad=False), but hyperzoo "
-                                  "generates every parameter of the target anew for each network, so it "
-                                  "would not stay as it is: keep a fixed part outside the module, or as a "
-                                  "buffer")
             owners[mod] = mod_name
         order: list[nn.Module] = []
         hooks = [m.register_forward_hook(lambda m, i, o: order.append(m)) for m in owners]
@@ -415,6 +409,17 @@ def _nhwc_backward_unsafe(module: nn.Module) -> bool:
     "free(): invalid next size"); NCHW is fine. Of kernels 1, 2, 3 and 5, strides 1 to 3 and 1 to
     12 input channels probed, only 1x1 kernels failed; this refuses every strided one under 8."""
     return isinstance(module, nn.Conv2d) and max(module.stride) > 1 and module.in_channels < 8
+
+
+def check_trainable(module: nn.Module) -> None:
+    """Refuse a frozen parameter (``requires_grad=False``) of a target about to be trained: every
+    parameter is generated anew for each network, so it would not stay as it is. (Reopening a
+    trained run does not care.)"""
+    frozen = next((n for n, p in module.named_parameters() if not p.requires_grad), None)
+    if frozen is not None:
+        raise ConfigError(f"parameter {frozen} is frozen (requires_grad=False), but hyperzoo generates every "
+                          "parameter of the target anew for each network, so it would not stay as it is: "
+                          "keep a fixed part outside the module, or as a buffer")
 
 
 def layer_labels(layers: tuple[LayerSpec, ...] | list[LayerSpec]) -> list[str]:
