@@ -452,8 +452,8 @@ def test_a_float64_target_runs_in_float32_and_says_so(tmp_path, capsys):
     assert mine.scale.dtype == mine.body[1].weight.dtype == torch.float64  # the user's module, untouched
 
 
-def test_a_run_reopens_only_with_its_own_class(tmp_path):
-    """Any module of the same shapes was accepted, and evaluate wrote its numbers over the run's."""
+def script_class() -> type[nn.Module]:
+    """A class as a script or notebook defines it: not importable by name."""
 
     class Local(nn.Module):
         def __init__(self):
@@ -462,6 +462,13 @@ def test_a_run_reopens_only_with_its_own_class(tmp_path):
 
         def forward(self, x):
             return self.fc(x.flatten(1))
+
+    return Local
+
+
+def test_a_run_reopens_only_with_its_own_class(tmp_path):
+    """Any module of the same shapes was accepted, and evaluate wrote its numbers over the run's."""
+    Local = script_class()
 
     class Other(Local):
         def forward(self, x):
@@ -491,15 +498,7 @@ def test_a_run_reopens_only_with_its_own_class(tmp_path):
 def test_an_interrupted_fit_of_an_in_memory_module_resumes_from_python(tmp_path, capsys):
     """The command line cannot rebuild a class defined in a script: such a run stopped early
     could not be finished, and load reopened it at its last checkpoint without a word."""
-
-    class Local(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.fc = nn.Linear(64, 10)
-
-        def forward(self, x):
-            return self.fc(x.flatten(1))
-
+    Local = script_class()
     fast = {**FAST, "lr_schedule": "constant"}
     hyperzoo.fit(Local(), digits("train"), out=tmp_path / "full", train={**fast, "steps": 8},
                  method=TINY_METHOD, progress=False)
