@@ -19,6 +19,14 @@ def test_train_sample_evaluate(tmp_path):
     assert "validation accuracy" in r.output
     r = runner.invoke(app, ["sample", str(run), "-n", "2", "--out", str(tmp_path / "nets")])
     assert r.exit_code == 0 and "wrote 2 networks" in r.output
+    r = runner.invoke(app, ["sample", str(run), "-n", "1", "--out", str(tmp_path / "nets")])
+    assert r.exit_code == 0 and "wrote 1 networks" in r.output  # an earlier export, replaced
+    app_dir = tmp_path / "app"  # a user's own manifest.json was replaced
+    app_dir.mkdir()
+    (app_dir / "manifest.json").write_text('{"name": "my app"}')
+    one_error_line(runner.invoke(app, ["sample", str(run), "-n", "1", "--out", str(app_dir)]),
+                   "holds a manifest.json that is not an export's")
+    assert (app_dir / "manifest.json").read_text() == '{"name": "my app"}'
     r = runner.invoke(app, ["evaluate", str(run), "--networks", "3", "--quiet"])
     assert r.exit_code == 0, r.output
     assert "ensemble (mean prob.)" in r.output
@@ -269,8 +277,19 @@ def test_ood_and_report_write_only_into_a_new_empty_or_earlier_result_folder(tmp
     noise = tmp_path / "noise.npz"
     np.savez(noise, x_test=np.random.default_rng(0).random((20, 8, 8), dtype=np.float32),
              y_test=np.zeros(20, np.int64))
+    # A user's file named as one of the command's, in a folder hyperzoo never marked: refused
+    # (it was overwritten).
+    figure = tmp_path / "figure"
+    figure.mkdir()
+    (figure / "ood_cdf.png").write_bytes(b"mine")
+    one_error_line(runner.invoke(app, ["ood", str(run), "--outliers", str(noise), "--networks", "2",
+                                       "--out", str(figure)]), "holds 'ood_cdf.png', which is not part of")
+    assert (figure / "ood_cdf.png").read_bytes() == b"mine"
+    from hyperzoo.workflows import RESULT_MARK
+
     stopped = tmp_path / "stopped"  # what an ood stopped before ood.json leaves: rerun into it
     stopped.mkdir()
+    (stopped / RESULT_MARK).write_text("written by hyperzoo\n")
     (stopped / "ood_cdf.png").write_bytes(b"half")
     r = runner.invoke(app, ["ood", str(run), "--outliers", str(noise), "--networks", "2",
                             "--out", str(stopped)])

@@ -5,10 +5,10 @@ import torch
 from torch import nn
 
 from hyperzoo.config import load_config
-from hyperzoo.errors import ConfigError, RunError
+from hyperzoo.errors import ConfigError, DataError, RunError
 from hyperzoo.report import make_report
 from hyperzoo.train import train
-from tests.helpers import tiny_config
+from tests.helpers import method_overrides, tiny_config
 from tests.test_workflows import write_idx_folder
 
 
@@ -208,3 +208,34 @@ def test_a_compared_run_on_another_target_gets_its_own_layers(runs, tmp_path):
                       progress=False, trust_code=True)
     own = sorted(k for k in rep["figures"] if k.startswith("filters_layer") and k.endswith("-tanh"))
     assert own == ["filters_layer1_1-tanh"]
+
+
+def test_what_the_report_reads_is_checked_before_its_folder(runs, tmp_path):
+    """An outlier set of another shape, a compared regression run, a bad --adv-limit and the
+    run itself as --compare were refused (or crashed) after figures were written."""
+    import numpy as np
+
+    np.savez(tmp_path / "big.npz", x_test=np.zeros((10, 1, 28, 28), dtype=np.float32), y_test=np.zeros(10))
+    train(load_config(None, method_overrides("hypergan_regression")), tmp_path / "reg", argv=["x"],
+          progress=False)
+    common = {"pool": 4, "limit": 20, "adv_limit": 6, "path_limit": 10, "detection_sizes": [2],
+              "progress": False}
+    cases = [({"ood": str(tmp_path / "big.npz")}, r"inputs of shape \(1, 28, 28\) but the run's target"),
+             ({"compare": [tmp_path / "reg"]}, "inputs of shape|trains for regression"),
+             ({"compare": [runs / "a"]}, "is the report's own run"),
+             ({**common, "adv_limit": -1}, r"--adv-limit must be at least 0")]
+    for i, (kwargs, message) in enumerate(cases):
+        with pytest.raises((ConfigError, DataError), match=message):
+            make_report(runs / "a", tmp_path / f"r{i}", **{**common, **kwargs})
+        assert not (tmp_path / f"r{i}").exists()
+
+
+def test_runs_of_one_folder_name_keep_their_own_rows(runs, tmp_path):
+    """a/run and b/run both labelled "run (…)": one row, the second run's numbers under it."""
+    import shutil
+
+    shutil.copytree(runs / "a", tmp_path / "x" / "a")
+    train(tiny_config("train.steps=1"), tmp_path / "y" / "a", argv=["x"], progress=False)
+    rep = make_report(tmp_path / "x" / "a", tmp_path / "r", compare=[tmp_path / "y" / "a"], pool=4, limit=20,
+                      adv_limit=6, path_limit=10, detection_sizes=[2], progress=False)
+    assert len(rep["runs"]) == 2 and any(label.startswith("y/a ") for label in rep["runs"])

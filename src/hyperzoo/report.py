@@ -222,19 +222,28 @@ def _transfer(run: _Run, data: Dataset, eps: float, networks: int, seed: int
     return out, curves
 
 
-def _ood(runs: list[_Run], inliers: Dataset, outlier: str, data_dir: str | None, n_networks: int,
+def _outliers(ref: str, session: Session, inliers: Dataset, data_dir: str | None) -> tuple[Dataset, float]:
+    """The outlier set of the OOD section, checked before any work: its examples' shape, and
+    that they are not the inliers; and the fraction of them that are."""
+    from hyperzoo.workflows import check_input_shape, check_outliers_differ
+
+    outliers = load_dataset(ref, "test", data_dir or session.config.data.data_dir)
+    outliers = limit_dataset(outliers, len(inliers))
+    check_input_shape(session, outliers)
+    return outliers, check_outliers_differ(inliers, outliers)
+
+
+def _ood(runs: list[_Run], inliers: Dataset, outliers: Dataset, overlap: float, n_networks: int,
          seed: int, out: Path) -> dict[str, Any]:
     """Seed 002 §4.3 for every run: predictive entropy (and mutual information) on the test subset
     vs the outlier set, outliers positive."""
     from hyperzoo.evaluation.ood import POSITIVE_CLASS, detection_by_score, ood_scores
-    from hyperzoo.workflows import check_outliers_differ, ood_predictions
+    from hyperzoo.workflows import ood_predictions
 
-    outliers = limit_dataset(load_dataset(outlier, "test", data_dir or runs[0].session.config.data.data_dir),
-                             len(inliers))
     outlier = outliers.name  # a path's own name, not the path
     res: dict[str, Any] = {"outliers": outlier, "positive_class": f"{POSITIVE_CLASS} ({outlier})",
                            "n_inliers": len(inliers), "n_outliers": len(outliers),
-                           "image_overlap": check_outliers_differ(inliers, outliers), "runs": {}}
+                           "image_overlap": overlap, "runs": {}}
     curves_in, curves_out = {}, {}
     for r in runs:
         p_in, p_out = ood_predictions(r.session, inliers, outliers, n_networks, seed + 17)
@@ -268,6 +277,34 @@ def _confident_outliers(outliers: Dataset, probs: torch.Tensor, h_out: torch.Ten
         title=f"{outliers.name} images the {n} sampled networks are most sure of (least predictive "
               "entropy H, nats);\nbars: votes per class")
     return res
+
+
+def _compared_session(run_dir: Path, main_dir: Path, main: Session, data: Dataset, data_dir: str | None,
+                      trust_code: bool) -> Session:
+    """A ``--compare`` run, reopened and checked against the main run: another run, a classifier
+    of the same inputs."""
+    from hyperzoo.workflows import check_input_shape
+
+    if run_dir.resolve() == main_dir.resolve():
+        raise ConfigError(f"--compare {run_dir} is the report's own run")
+    session = load_run(run_dir, data_dir, trust_code=trust_code)
+    check_input_shape(session, data)
+    if session.method.task != main.method.task:
+        raise ConfigError(f"--compare {run_dir} trains for {session.method.task}, the report's run for "
+                          f"{main.method.task}")
+    return session
+
+
+def _distinct_labels(runs: list[_Run]) -> None:
+    """Runs' labels key the report's tables and figures: two folders of one name (a/run, b/run)
+    made one row of two runs, the second's numbers under the first's name. Each clash gets its
+    parent folder, then its place in the list."""
+    for attempt in (lambda r, i: f"{r.dir.parent.name}/{r.label}", lambda r, i: f"{r.label} #{i + 1}"):
+        labels = [r.label for r in runs]
+        for i, r in enumerate(runs):
+            if labels.count(r.label) > 1:
+                r.label = attempt(r, i)
+    assert len({r.label for r in runs}) == len(runs)
 
 
 def report_file(name: str) -> bool:
@@ -310,7 +347,9 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
                           f"{ambiguous}")
     if path_pairs < 1 or (path_limit is not None and path_limit < 1):
         raise ConfigError(f"--path-pairs and --path-limit must be positive, got {path_pairs}, {path_limit}")
-    from hyperzoo.workflows import check_result_dir
+    if adv_limit < 0:  # refused late, under --limit's name
+        raise ConfigError(f"--adv-limit must be at least 0 (0: every example), got {adv_limit}")
+    from hyperzoo.workflows import check_result_dir, claim_result_dir
 
     sizes = detection_sizes if detection_sizes is not None else DETECTION_SIZES
     check_result_dir(out, "report.json", report_file)
@@ -328,15 +367,20 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
         if compare or ood:
             raise ConfigError("the report of a regression run takes no --compare or --ood")
         return regression_report(run_dir, session, data, out, pool, seed, start)
-    out.mkdir(parents=True, exist_ok=True)
+    # Everything the report reads is checked before its folder is made: a refusal late in the
+    # work left a traceback and half the figures.
+    compared = [(Path(r), _compared_session(Path(r), Path(run_dir), session, data, data_dir, trust_code))
+                for r in compare]
+    outliers = _outliers(ood, session, data, data_dir) if ood else None
+    claim_result_dir(out)
     steps = 7 + 2 * len(EPSILONS) * (1 + len(compare)) + len(compare) + 2 + bool(ood)
     bar = tqdm(total=steps, desc="report", disable=not progress, unit="step")
     main = _Run(Path(run_dir), session, data, pool, seed)
     bar.update(1)
-    others = [_Run(Path(r), load_run(r, data_dir, trust_code=trust_code), data, pool, seed)
-              for r in compare]
+    others = [_Run(r, s, data, pool, seed) for r, s in compared]
     bar.update(1)
     runs = [main, *others]
+    _distinct_labels(runs)
     # Runs with a pool of networks (not one SGD network) get every diversity section too, each
     # with its own generator so the main run's numbers do not depend on what it is compared with.
     pooled = [(r, _slug(r.dir, j), torch.Generator().manual_seed(seed + 1 + j))
@@ -490,8 +534,8 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
     figs["ambiguous"] = figures.ambiguous_grid(data.x[amb["indices"]], amb["votes"], data.y[amb["indices"]],
                                                amb["scores"], "MI", out / "ambiguous.png",
                                                score_help="mutual information in nats")
-    if ood:
-        rep["ood"] = _ood(runs, data, ood, data_dir, ood_networks, seed, out)
+    if outliers is not None:
+        rep["ood"] = _ood(runs, data, *outliers, ood_networks, seed, out)
         figs["ood"] = rep["ood"]["figure"]
         bar.update(1)
     rep["figures"] = figs
@@ -507,10 +551,12 @@ def regression_report(run_dir: str | Path, session: Session, test: Dataset, out:
                       seed: int, start: float) -> dict[str, Any]:
     """A regression run with one input: test and training error of single networks and of their
     mean, predictive spread inside vs outside the training inputs, regression.png."""
+    from hyperzoo.workflows import claim_result_dir
+
     d = session.config.data
     train = load_split(d, "train")
     rep, curves, grid = regression_summary(session, train, test, networks, seed)
-    out.mkdir(parents=True, exist_ok=True)
+    claim_result_dir(out)
     fig = plot_regression(curves, grid, train, out / "regression.png",
                           truth="rmse_to_true_function_inside" in rep)  # the built-in cubic set
     rep = {"run": str(run_dir), "method": session.config.method.get("name", "deutsch"),

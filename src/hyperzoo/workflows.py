@@ -29,7 +29,7 @@ from hyperzoo.evaluation import (
 from hyperzoo.runs import CHECKPOINT, training_time
 from hyperzoo.session import Session, check_target, limit_dataset, load_run, load_split, sample_networks
 from hyperzoo.symmetry import GaugeUnavailable, gauge_fix
-from hyperzoo.weights import atomic_write_json, flatten, save_tensors, select, temporary_of
+from hyperzoo.weights import atomic_write_json, atomic_write_text, flatten, save_tensors, select, temporary_of
 
 ENSEMBLE_SIZES = [5, 10, 100, 1000]
 ENSEMBLE_DRAWS = 10
@@ -197,20 +197,45 @@ def _evaluate_regression(run_dir: str | Path, session: Session, data: Dataset, n
     return metrics
 
 
+# Written into a result folder (report, ood) before its first file: the folder is hyperzoo's.
+RESULT_MARK = ".hyperzoo-result"
+
+
 def check_result_dir(out: str | Path, marker: str, own: Callable[[str], bool]) -> None:
     """``--out DIR`` for a command's files (``ood``, ``report``), checked before any work: new,
-    empty, an earlier result of the command (it holds ``marker``), or what a stopped one left
-    (only names ``own`` accepts); replaced. Never a file or a folder of other files (a data set,
-    a run)."""
+    empty, or an earlier result of the command, whole or stopped (it holds `RESULT_MARK`; one from
+    before the mark holds a ``marker`` JSON object), whose files (names ``own`` accepts) are
+    replaced. Never a file, a run, or a folder of a user's files, even ones named as the
+    command's (a user's report.md or manifest.json)."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise RunError(f"--out {out} is a file; expected a folder for the results")
-    if not out.is_dir() or (out / marker).is_file():
+    if not out.is_dir() or not any(out.iterdir()):
         return
-    other = sorted(p.name for p in out.iterdir() if not own(p.name) and temporary_of(p) is None)
-    if other:
-        raise RunError(f"--out {out} holds {other[0]!r}, which is not part of an earlier result; use a "
-                       "new or empty folder (an earlier result is replaced)")
+    names = sorted(p.name for p in out.iterdir())
+    other = [n for n in names if not own(n) and n != RESULT_MARK and temporary_of(out / n) is None]
+    if other or not ((out / RESULT_MARK).is_file() or _json_object(out / marker) is not None):
+        raise RunError(f"--out {out} holds {(other or names)[0]!r}, which is not part of an earlier hyperzoo "
+                       f"{marker.split('.')[0]} result; use a new or empty folder (an earlier result is "
+                       "replaced)")
+
+
+def claim_result_dir(out: Path) -> None:
+    """Make ``out`` (checked by `check_result_dir`) and mark it as a result folder, before the
+    command writes its first file there."""
+    out.mkdir(parents=True, exist_ok=True)
+    if not (out / RESULT_MARK).is_file():
+        atomic_write_text(out / RESULT_MARK, "written by hyperzoo: results of one command, replaced by "
+                                             "its next run into this folder\n")
+
+
+def _json_object(path: Path) -> dict[str, Any] | None:
+    """``path``'s JSON object, or None (missing, unreadable, not JSON, not an object)."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def ood_file(name: str) -> bool:
@@ -232,11 +257,8 @@ def check_json_out(out: str | Path, keys: frozenset[str]) -> None:
                        f"e.g. {out / 'metrics.json'}")
     if not out.exists():
         return
-    try:
-        earlier = json.loads(out.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
-        earlier = None
-    if not (isinstance(earlier, dict) and keys <= earlier.keys()):
+    earlier = _json_object(out)
+    if not (earlier is not None and keys <= earlier.keys()):
         raise RunError(f"--out {out} exists and is not an earlier hyperzoo result; it is left as it is: "
                        "choose a new file")
 
@@ -247,6 +269,7 @@ def _warn_unwritten(path: Path, e: OSError) -> None:
 
 
 NETWORK_FILE = re.compile(r"network_\d{4,}\.safetensors")
+MANIFEST_KEYS = frozenset({"target", "files", "n_networks", "load"})
 
 
 def _check_export_dir(out: Path) -> None:
@@ -262,6 +285,11 @@ def _check_export_dir(out: Path) -> None:
     if other:
         raise RunError(f"--out {out} holds {other[0]!r}, which is not part of an export of networks; "
                        "use a new or empty folder (an earlier export is replaced)")
+    manifest = out / "manifest.json"
+    if manifest.exists() and not MANIFEST_KEYS <= (_json_object(manifest) or {}).keys():
+        # A manifest.json of the user's own (an app's) was replaced.
+        raise RunError(f"--out {out} holds a manifest.json that is not an export's; use a new or empty "
+                       "folder")
 
 
 def export_networks(run_dir: str | Path, n: int, out: str | Path, seed: int = 0,
@@ -433,6 +461,7 @@ def ood_run(run_dir: str | Path, outliers: str | Dataset | list[str | Dataset], 
         result.update(next(iter(sets.values())), outliers=next(iter(sets)))
     if out is not None:
         out = Path(out)
+        claim_result_dir(out)
         result["figure"] = figures.entropy_cdf({f"{inliers.name} (inliers)": h_in}, curves_out,
                                                out / "ood_cdf.png")
         atomic_write_json(out / "ood.json", result)
