@@ -294,3 +294,10 @@ def test_ood_and_report_write_only_into_a_new_empty_or_earlier_result_folder(tmp
     r = runner.invoke(app, ["ood", str(run), "--outliers", str(noise), "--networks", "2",
                             "--out", str(stopped)])
     assert r.exit_code == 0, r.output
+
+
+def test_demo_refuses_a_bad_network_count_before_training(tmp_path):
+    """--networks 0 trained (or resumed a long run) and exported before it was refused."""
+    one_error_line(runner.invoke(app, ["demo", "--out", str(tmp_path / "d"), "--networks", "0"]),
+                   "--networks must be at least 1, got 0")
+    assert not (tmp_path / "d").exists()

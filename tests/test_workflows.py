@@ -228,6 +228,10 @@ def test_evaluate_on_a_read_only_run_still_gives_the_numbers(run, tmp_path, caps
     assert len(err.strip().splitlines()) == 1
     evaluate_run(run, n_networks=3, progress=False, out=tmp_path / "m.json")
     assert json.loads((tmp_path / "m.json").read_text())["n_networks"] == 3
+    # A file asked for by name that cannot be written is an error: a warning and exit status 0
+    # left a script believing it was.
+    with pytest.raises(RunError, match="could not write .*m2.json .*Read-only file system"):
+        evaluate_run(run, n_networks=3, progress=False, out=run / "m2.json")
 
 
 def test_evaluate_gives_at_most_the_networks_a_method_holds(tmp_path):
@@ -242,6 +246,10 @@ def test_evaluate_gives_at_most_the_networks_a_method_holds(tmp_path):
     # One network: no ensemble gain, no spread, no entropy to estimate.
     assert one["n_networks"] == 1 and one["entropy_estimate"] is None
     assert one["ensemble_accuracy"] == one["mean_accuracy"] and one["std_accuracy"] == 0.0
+    # --ensembles on a fixed set is refused before any file: a figure written first blocked --out.
+    with pytest.raises(ConfigError, match="--ensembles needs a method that draws fresh networks"):
+        evaluate_run(tmp_path / "e", n_networks=3, ensembles=2, out=tmp_path / "m.json", progress=False)
+    assert not list(tmp_path.glob("m*"))
 
 
 def test_a_run_that_holds_its_networks_gives_them_detached_and_no_more(tmp_path):

@@ -237,6 +237,8 @@ def demo(
     from hyperzoo.workflows import evaluate_run, export_networks
 
     try:
+        if networks < 1:  # checked here, not after the training and export it would follow
+            raise ConfigError(f"--networks must be at least 1, got {networks}")
         argv = ["hyperzoo", *sys.argv[1:]]
         step = checkpoint_step(out)
         if not (out / "config.yaml").is_file():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 import time
@@ -68,11 +69,20 @@ def evaluate_run(run_dir: str | Path, n_networks: int = 100, data_dir: str | Non
     write = data is None
     if write and out is not None:
         check_json_out(out, EVALUATE_KEYS)
+        # Asked for by name, the file must be written: a warning and exit 0 left a script
+        # believing it was (the run folder's own metrics file stays best effort).
+        folder = next(p for p in Path(out).absolute().parents if p.exists())  # the nearest that exists
+        if not os.access(folder, os.W_OK):
+            raise RunError(f"--out {out}: {folder} cannot be written")
         figure = Path(out).parent / f"{Path(out).stem}-reliability.png"
         if figure.exists() and not Path(out).exists():  # beside no earlier result: not ours
             raise RunError(f"{figure} exists beside no earlier result {out}; it is left as it is: "
                            "choose another --out")
     session = session or load_run(run_dir, data_dir, trust_code=trust_code)
+    if ensembles > 1 and session.method.max_networks is not None:
+        # Refused before any file: a figure written first then blocked that --out.
+        raise ConfigError(f"--ensembles needs a method that draws fresh networks; this run holds "
+                          f"{session.method.max_networks}")
     n_networks = session.method.capped(n_networks)
     d = session.config.data
     if data is None:
@@ -121,7 +131,7 @@ def evaluate_run(run_dir: str | Path, n_networks: int = 100, data_dir: str | Non
                     reliability_bins(probs.flatten(0, 1), data.y.repeat(n)),
             }, figure_path)
         except OSError as e:
-            _warn_unwritten(figure_path, e)
+            _unwritten(figure_path, e, out is not None)
     metrics: dict[str, Any] = {
         **ensemble_metrics(probs, data.y),
         **unc,
@@ -136,9 +146,6 @@ def evaluate_run(run_dir: str | Path, n_networks: int = 100, data_dir: str | Non
         **provenance(run_dir, session, start),
     }
     if ensembles > 1:
-        if session.method.max_networks is not None:
-            raise ConfigError(f"--ensembles needs a method that draws fresh networks; this run holds "
-                              f"{session.method.max_networks}")
         metrics["independent_ensembles"] = independent_ensembles(session, data, n_networks, ensembles,
                                                                  seed + 1, progress)
         metrics["seconds"] = round(time.perf_counter() - start, 3)
@@ -146,7 +153,7 @@ def evaluate_run(run_dir: str | Path, n_networks: int = 100, data_dir: str | Non
         try:
             atomic_write_json(path, metrics)
         except OSError as e:
-            _warn_unwritten(path, e)
+            _unwritten(path, e, out is not None)
     return metrics
 
 
@@ -193,7 +200,7 @@ def _evaluate_regression(run_dir: str | Path, session: Session, data: Dataset, n
         try:
             atomic_write_json(path, metrics)
         except OSError as e:
-            _warn_unwritten(path, e)
+            _unwritten(path, e, out is not None)
     return metrics
 
 
@@ -263,7 +270,11 @@ def check_json_out(out: str | Path, keys: frozenset[str]) -> None:
                        "choose a new file")
 
 
-def _warn_unwritten(path: Path, e: OSError) -> None:
+def _unwritten(path: Path, e: OSError, asked: bool) -> None:
+    """A result file that could not be written: an error where the user named it (``asked``),
+    else a warning (the run folder's own copy is best effort)."""
+    if asked:
+        raise RunError(f"could not write {path} ({e.strerror or e})") from e
     print(f"warning: could not write {path} ({e.strerror or e}); the numbers are only printed "
           "(--out FILE writes them elsewhere)", file=sys.stderr)
 
