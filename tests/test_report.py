@@ -134,7 +134,9 @@ def test_report_with_an_ensemble_as_the_main_run(runs, tmp_path):
     """A fixed set has no fresh networks: of its 4, the first 2 craft the targeted attacks and
     the other 2 score them (never an ensemble holding the attacked network itself)."""
     rep = make_report(runs / "b", tmp_path / "r", pool=10, limit=20, adv_limit=6, path_limit=10,
-                      detection_sizes=[2], progress=False)
+                      detection_sizes=[5], progress=False)
+    # Smaller than every detection size: the whole set is attacked (it had no row at all).
+    assert {r["size"] for r in rep["adversarial_detection"]["rows"]} == {4}
     a = rep["adversarial"]
     assert a["crafted_on"] == 2 and a["fresh_ensemble"] == 2
     assert a["scored_on"] == "the set's 2 other networks"

@@ -238,9 +238,12 @@ def ambiguous_grid(images: torch.Tensor, votes: torch.Tensor, labels: torch.Tens
     a short name of the ranking score for the panel titles ("MI"); ``score_help`` its meaning and
     unit, for the default title (the inputs the networks disagree on most)."""
     k, c = votes.shape
+    columns = max(1, min(columns, k))  # four images: four columns, not six with two empty
     rows = max(1, -(-k // columns))
-    fig = plt.figure(figsize=(1.9 * columns, 3.6 * rows + 0.4))
-    grid = fig.add_gridspec(2 * rows, columns, height_ratios=[3, 1.6] * rows, hspace=0.75, wspace=0.35)
+    fig = plt.figure(figsize=(max(1.9 * columns, 6.0), 3.6 * rows + 1.0))
+    # The two-line title above the top row's panel titles (it overlapped them with one row).
+    grid = fig.add_gridspec(2 * rows, columns, height_ratios=[3, 1.6] * rows, hspace=0.75, wspace=0.35,
+                            top=1 - 0.9 / (3.6 * rows + 1.0))
     n = int(votes[0].sum()) if k else 0
     for i in range(k):
         r, col = divmod(i, columns)
@@ -318,7 +321,11 @@ def detection_figure(rows: list[dict], path: Path) -> str:
               else "a fresh one of equal size; a fixed set on itself")
     ax.set_xlabel(f"ensemble size N (attacked; scored on {scored})")
     ax.set_ylabel("detected at 5% false positives (%)")
-    ax.legend(fontsize=7)
+    if lines:
+        ax.legend(fontsize=7)
+    else:
+        ax.text(0.5, 0.5, "no ensemble size applies to these runs", ha="center", va="center",
+                transform=ax.transAxes)
     ax.set_title("Adversarial detection by predictive entropy")
     return save_figure(fig, path)
 

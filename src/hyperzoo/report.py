@@ -176,13 +176,15 @@ def _adversarial(run: _Run, data: Dataset, eps_grid: list[float], crafters: int,
 def _detection(run: _Run, data: Dataset, eps: float, pgd_steps: int, seed: int,
                sizes: list[int], pgd_max: int) -> list[dict[str, Any]]:
     """Seed 002 §4.5 for one run: untargeted attacks on ensembles of each size, scored on a fresh
-    ensemble of equal size (or the attacked one itself when the method holds a fixed set)."""
+    ensemble of equal size (or the attacked one itself when the method holds a fixed set: the
+    sizes it holds, or, smaller than all, the whole set; none for one network)."""
     method = run.session.method
     fixed = method.max_networks
+    if fixed is not None:
+        # An ensemble of 3 against the default sizes 5, ... had no row: an empty figure and table.
+        sizes = [s for s in sizes if s <= fixed] or ([fixed] if fixed >= 2 else [])
     rows = []
     for size in sizes:
-        if fixed is not None and size > fixed:
-            continue
         with torch.no_grad():
             attacked = sample_networks(run.session, size, seed + 11)
             scoring = attacked if fixed is not None else sample_networks(run.session, size, seed + 13)
