@@ -162,3 +162,17 @@ def test_a_tuned_sigma_survives_a_resume_of_a_run_that_keeps_its_best_model(tmp_
     (run / "config.yaml").write_text((run / "config.yaml").read_text().replace("steps: 20", "steps: 40"))
     train(None, run, resume=True, argv=["x"], progress=False)
     assert all(load_file(str(run / name))["model.sigma"].item() == 0.0 for name in (BEST, CHECKPOINT))
+
+
+def test_a_run_in_training_is_refused_before_the_work(trained, tmp_path, monkeypatch):
+    """The lock was taken only to write σ: the whole grid ran first, then the command failed."""
+    import shutil
+
+    from hyperzoo import noise_tuning
+    from hyperzoo.runs import lock_run
+
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    monkeypatch.setattr(noise_tuning, "sample_networks", lambda *a, **k: pytest.fail("sampled"))
+    with lock_run(run), pytest.raises(RunError, match="is being trained by another process"):
+        tune_noise_scale(run, [0.1, 0.2], networks=2)

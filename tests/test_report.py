@@ -241,3 +241,29 @@ def test_runs_of_one_folder_name_keep_their_own_rows(runs, tmp_path):
     rep = make_report(tmp_path / "x" / "a", tmp_path / "r", compare=[tmp_path / "y" / "a"], pool=4, limit=20,
                       adv_limit=6, path_limit=10, detection_sizes=[2], progress=False)
     assert len(rep["runs"]) == 2 and any(label.startswith("y/a ") for label in rep["runs"])
+
+
+class BranchyDigits(nn.Module):
+    """Data-dependent control flow: torch.fx cannot trace it, so no gauge."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Linear(64, 16), nn.Linear(16, 10)
+
+    def forward(self, x):
+        h = self.a(x.flatten(1))
+        if h.sum() > 0:
+            h = torch.relu(h)
+        return self.b(h)
+
+
+def test_a_target_without_a_gauge_is_reported_on_its_weights(tmp_path):
+    """gauge_fix raised out of the report (evaluate already fell back)."""
+    config = load_config(None, ["target.name=tests.test_report:BranchyDigits", "method.name=ensemble",
+                                "method.size=3", "train.noise_batch=3", "train.steps=2", "train.val_every=2",
+                                "train.val_networks=3"])
+    train(config, tmp_path / "run", argv=["x"], progress=False)
+    rep = make_report(tmp_path / "run", tmp_path / "r", pool=3, limit=20, adv_limit=6, path_limit=10,
+                      detection_sizes=[2], progress=False, trust_code=True)
+    (row,) = rep["runs"].values()
+    assert row["gauge_fixed"] is False and row["entropy_estimate"] is None

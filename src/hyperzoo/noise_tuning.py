@@ -105,6 +105,14 @@ def tune_noise_scale(run_dir: str | Path, sigmas: Sequence[float] = DEFAULT_SIGM
     if networks < 1:
         raise ConfigError(f"--networks must be at least 1, got {networks}")
     run_dir = Path(run_dir)
+    # Held from the start: a run in training is refused before the work, not after it, and
+    # nothing changes the checkpoints between reading them and writing σ into them.
+    with lock_run(run_dir):
+        return _tune(run_dir, sigmas, networks, split, data_dir, limit, seed, trust_code)
+
+
+def _tune(run_dir: Path, sigmas: list[float], networks: int, split: str | None, data_dir: str | None,
+          limit: int | None, seed: int, trust_code: bool) -> dict[str, Any]:
     session = load_run(run_dir, data_dir, trust_code=trust_code)
     method = session.method
     if not isinstance(method, GaussianNoise):
@@ -124,12 +132,11 @@ def tune_noise_scale(run_dir: str | Path, sigmas: Sequence[float] = DEFAULT_SIGM
             rows.append({"sigma": sigma, **{k: m[k] for k in ("ensemble_nll", "ensemble_accuracy",
                                                               "mean_accuracy")}})
     best = min(rows, key=lambda r: (r["ensemble_nll"], r["sigma"]))["sigma"]
-    with lock_run(run_dir):
-        # Into every checkpoint the run has: evaluate reads the best model's (train.keep_best),
-        # a resume continues from the last one, and its later best models must keep σ too.
-        for name in (BEST, CHECKPOINT):
-            if (Path(run_dir) / name).is_file():
-                save_sigma(run_dir, session, best, name)
+    # Into every checkpoint the run has: evaluate reads the best model's (train.keep_best), a
+    # resume continues from the last one, and its later best models must keep σ too.
+    for name in (BEST, CHECKPOINT):
+        if (Path(run_dir) / name).is_file():
+            save_sigma(run_dir, session, best, name)
     record = {"sigma": best, "criterion": "ensemble NLL (mean probability), least", "grid": rows,
               "networks": networks, "dataset": data.name, "split": split, "n_examples": len(data),
               "seed": seed, "checkpoint": session.checkpoint, "checkpoint_step": session.checkpoint_step,

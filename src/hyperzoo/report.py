@@ -35,7 +35,7 @@ from hyperzoo.session import (
     sample_networks,
     statistics_images,
 )
-from hyperzoo.symmetry import gauge_fix
+from hyperzoo.symmetry import GaugeUnavailable, gauge_fix
 from hyperzoo.targets.target_net import layer_labels
 from hyperzoo.weights import atomic_write_json, atomic_write_text, flatten, select
 
@@ -105,10 +105,15 @@ class _Run:
         with torch.no_grad():
             self.weights = sample_networks(session, pool, seed)
             params = {k: self.weights[k] for k in session.target.param_shapes}
-            self.gauged = gauge_fix(self.session.target, params)
+            try:
+                self.gauged = gauge_fix(self.session.target, params)
+                self.gauge_fixed = True
+            except GaugeUnavailable:  # a module torch.fx cannot trace: its weights as they are
+                self.gauged, self.gauge_fixed = params, False
             self.probs = predict_proba(self.session.target, self.weights, self.data.x)
+            # The entropy of ungauged weights would reward rescalings: none, as evaluate gives.
             self.entropy = (kl_entropy(flatten(self.gauged).double(), d=method.latent_dim).item()
-                            if pool > 1 else None)
+                            if pool > 1 and self.gauge_fixed else None)
         self.metrics = ensemble_metrics(self.probs, self.data.y)
         self.uncertainty = uncertainty_metrics(self.probs, self.data.y)
         self.accuracies = (self.probs.argmax(-1) == self.data.y).double().mean(-1)
@@ -393,7 +398,7 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
         "target": session.config.target.name, "pool": pool, "seed": seed,
         "seed_numbers": seed_numbers_for(data.name, session.config.method.get("name", "deutsch"),
                                          session.config.target.name),
-        "runs": {r.label: {**r.metrics, "entropy_estimate": r.entropy,
+        "runs": {r.label: {**r.metrics, "entropy_estimate": r.entropy, "gauge_fixed": r.gauge_fixed,
                            "method": r.session.config.method.get("name", "deutsch"),
                            "layer_norms": _by_label(r.session.target,
                                                     layer_norms(r.session.target, r.weights))}
@@ -539,6 +544,7 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
     if outliers is not None:
         rep["ood"] = _ood(runs, data, *outliers, ood_networks, seed, out)
         figs["ood"] = rep["ood"]["figure"]
+        figs["confident_outliers"] = rep["ood"]["confident_outliers"]["figure"]  # counted with the rest
         bar.update(1)
     rep["figures"] = figs
     rep["seconds"] = round(time.perf_counter() - start, 1)
