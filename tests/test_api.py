@@ -98,7 +98,7 @@ def test_a_flag_that_changes_no_shape_is_recorded_with_the_module(module, standa
     for classes in (10, 5):  # the default class count too: then every shape is the default's
         cfg = load_config(None, [])
         net = getattr(zoo, module)(num_classes=classes, standardize=standardize)
-        assert api._record_module(net, cfg) is None
+        assert api._record_module(net, cfg, (3, 32, 32)) is None
         assert cfg.target.name == f"hyperzoo.targets.zoo:{module}"
         assert cfg.target.kwargs == {"num_classes": classes, "standardize": standardize}
 
@@ -530,6 +530,41 @@ class WithFunctions(Net):
 
     def forward(self, x):
         return self.norm(self.scale(self.act(self.body(x))))
+
+
+class Gain:
+    """A callable object, not a function: no code or closure to compare."""
+
+    def __init__(self, gain: float):
+        self.gain = gain
+
+    def __call__(self, v):
+        return self.gain * v
+
+
+class Picked(Net):
+    """Importable; its activation is picked by an argument kept nowhere (two lambdas of one
+    qualname), and a gain kept in a callable object."""
+
+    def __init__(self, width: int = 16, act: str = "relu", gain: float = 1.0):
+        super().__init__(width)
+        self.fn = {"relu": lambda v: v.clamp(min=0), "square": lambda v: v * v}[act]
+        self.scale = Gain(gain)
+
+    def forward(self, x):
+        return self.scale(self.fn(self.body(x)))
+
+
+@pytest.mark.parametrize("kwargs", [{"act": "square"}, {"gain": 3.0}])
+def test_a_module_whose_rebuild_computes_otherwise_is_kept_in_memory(tmp_path, kwargs):
+    """Compared by their names and captured values, the two lambdas were one, and any two
+    callable objects too: recorded by import path, reopened as another function."""
+    hyperzoo.fit(Picked(**kwargs), digits("train"), out=tmp_path / "run", train=FAST, method=TINY_METHOD,
+                 progress=False)
+    assert (tmp_path / "run" / "REOPEN.txt").is_file()
+    hyperzoo.fit(Picked(), digits("train"), out=tmp_path / "same", train=FAST, method=TINY_METHOD,
+                 progress=False)
+    assert not (tmp_path / "same" / "REOPEN.txt").exists()
 
 
 def test_modules_keeping_functions_arrays_and_norms_are_rebuilt_by_name(tmp_path):

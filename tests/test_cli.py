@@ -277,6 +277,13 @@ def test_ood_and_report_write_only_into_a_new_empty_or_earlier_result_folder(tmp
     noise = tmp_path / "noise.npz"
     np.savez(noise, x_test=np.random.default_rng(0).random((20, 8, 8), dtype=np.float32),
              y_test=np.zeros(20, np.int64))
+    notes = tmp_path / "notes"  # another tool's report.json is not an earlier report
+    notes.mkdir()
+    (notes / "report.json").write_text('{"title": "my notes"}')
+    (notes / "report.md").write_text("mine")
+    one_error_line(runner.invoke(app, ["report", str(run), "--networks", "2", "--out", str(notes)]),
+                   "which is not part of an earlier hyperzoo report result")
+    assert (notes / "report.md").read_text() == "mine"
     # A user's file named as one of the command's, in a folder hyperzoo never marked: refused
     # (it was overwritten).
     figure = tmp_path / "figure"

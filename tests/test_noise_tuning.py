@@ -176,3 +176,9 @@ def test_a_run_in_training_is_refused_before_the_work(trained, tmp_path, monkeyp
     monkeypatch.setattr(noise_tuning, "sample_networks", lambda *a, **k: pytest.fail("sampled"))
     with lock_run(run), pytest.raises(RunError, match="is being trained by another process"):
         tune_noise_scale(run, [0.1, 0.2], networks=2)
+
+
+def test_a_folder_that_is_not_a_run_gets_no_lock_file(tmp_path):
+    with pytest.raises(RunError, match="is not a hyperzoo run folder"):
+        tune_noise_scale(tmp_path, [0.1], networks=2)
+    assert list(tmp_path.iterdir()) == []

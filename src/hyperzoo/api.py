@@ -11,7 +11,6 @@ run folder's ``REOPEN.txt`` says what ``load`` must be given again.
 from __future__ import annotations
 
 import copy
-import functools
 import inspect
 import os
 import sys
@@ -33,7 +32,6 @@ from hyperzoo.errors import UserError
 from hyperzoo.runs import RunError, checkpoint_step, read_config
 from hyperzoo.session import Session, load_run, sample_networks
 from hyperzoo.targets.registry import build_target, import_path_of
-from hyperzoo.targets.statistics import STAT_NAMES
 from hyperzoo.weights import WeightBatch, atomic_write, atomic_write_text
 
 DATA_LIMIT_BYTES = 50 * 2**20
@@ -306,74 +304,35 @@ def _guess_kwargs(module: nn.Module) -> dict[str, Any]:
     return kwargs
 
 
-# What every nn.Module keeps of its own (hooks, registries, the mode): not a user's constant.
-_MODULE_INTERNALS = frozenset(vars(nn.Module())) | {"training"}
-
-
-def _same_constants(a: nn.Module, b: nn.Module) -> bool:
-    """The same submodules, buffer values and plain attributes (numbers, strings, tensors,
-    arrays, functions, containers of them): what a constructor argument can set besides the
-    generated weights. Norms' running statistics are not compared: each network gets its own."""
-    mods_a, mods_b = dict(a.named_modules()), dict(b.named_modules())
-    if mods_a.keys() != mods_b.keys():
+def _computes_the_same(rebuilt: nn.Module, module: nn.Module, input_shape: Sequence[int] | None) -> bool:
+    """``rebuilt``, given ``module``'s parameters and buffers, computes what ``module`` does on
+    random inputs of ``input_shape`` (eval mode): a constructor argument kept in no shape or
+    printout (``self.g = gain``, a lambda over it, a fixed projection held in a list) shows there.
+    Without a shape, or where either fails, it cannot be told: False."""
+    if input_shape is None:
         return False
-    for name, ma in mods_a.items():
-        mb = mods_b[name]
-        if type(ma) is not type(mb):
-            return False
-        for key in (vars(ma).keys() | vars(mb).keys()) - _MODULE_INTERNALS:
-            if not _equal_values(vars(ma).get(key), vars(mb).get(key)):
-                return False
-        for key, buf in ma._buffers.items():
-            if isinstance(ma, nn.modules.batchnorm._NormBase) and key in (*STAT_NAMES, "num_batches_tracked"):
-                continue
-            other = mb._buffers.get(key)
-            if (buf is None) != (other is None) or (buf is not None and not _equal_values(buf, other)):
-                return False
-    return True
-
-
-def _equal_values(x: Any, y: Any) -> bool:
-    if isinstance(x, torch.Tensor) or isinstance(y, torch.Tensor):
-        return (isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor) and x.shape == y.shape
-                and x.dtype == y.dtype and bool(torch.equal(x.cpu(), y.cpu())))
-    if isinstance(x, nn.Module) or isinstance(y, nn.Module):
-        return type(x) is type(y)  # a module captured or kept by reference: the walk compares its contents
-    if isinstance(x, np.ndarray) or isinstance(y, np.ndarray):
-        return (isinstance(x, np.ndarray) and isinstance(y, np.ndarray) and x.dtype == y.dtype
-                and bool(np.array_equal(x, y)))
-    if isinstance(x, functools.partial) and isinstance(y, functools.partial):
-        return (_equal_values(x.func, y.func) and _equal_values(list(x.args), list(y.args))
-                and _equal_values(x.keywords, y.keywords))
-    if callable(x) and callable(y) and not isinstance(x, (type, nn.Module)):
-        return _same_function(x, y)
-    if isinstance(x, (list, tuple)) and isinstance(y, (list, tuple)):
-        return type(x) is type(y) and len(x) == len(y) and all(map(_equal_values, x, y))
-    if isinstance(x, dict) and isinstance(y, dict):
-        return x.keys() == y.keys() and all(_equal_values(x[k], y[k]) for k in x)
     try:
-        return bool(x == y)
-    except Exception:  # a value that cannot be compared: assume the worst
+        state = module.state_dict()
+        rebuilt = rebuilt.to(next(iter(state.values())).dtype) if state else rebuilt
+        rebuilt.load_state_dict(state)
+        p = next(module.parameters(), None)
+        x = torch.rand(4, *input_shape, generator=torch.Generator().manual_seed(0),
+                       dtype=p.dtype if p is not None else torch.float32)
+        was = module.training
+        try:
+            with torch.no_grad():
+                a, b = rebuilt.eval()(x.to(p.device if p is not None else "cpu")), module.eval()(x)
+        finally:
+            module.train(was)
+    except Exception:  # a rebuild that cannot even run the module's inputs is not the module
         return False
+    return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.shape == b.shape and bool(
+        torch.allclose(a, b, rtol=1e-5, atol=1e-6))
 
 
-def _same_function(x: Any, y: Any) -> bool:
-    """Functions, lambdas, bound methods: equal by what they are, not by identity (a fresh
-    module's lambda is another object): the same code, the same values captured (``lambda v:
-    v * gain``) and defaults, a bound method's owner of the same class."""
-    def parts(f: Any) -> tuple:
-        owner = getattr(f, "__self__", None)
-        f = getattr(f, "__func__", f)
-        cells = [c.cell_contents for c in (getattr(f, "__closure__", None) or ())]
-        return (getattr(f, "__module__", None), getattr(f, "__qualname__", None), type(owner).__qualname__,
-                cells, list(getattr(f, "__defaults__", None) or ()))
-    (*a, cells_a, defaults_a), (*b, cells_b, defaults_b) = parts(x), parts(y)
-    return a == b and _equal_values(cells_a, cells_b) and _equal_values(defaults_a, defaults_b)
-
-
-def _record_module(module: nn.Module, cfg: Config) -> str | None:
-    """Set ``cfg.target`` to rebuild ``module`` by import path; else mark it in-memory and
-    return why (for REOPEN.txt)."""
+def _record_module(module: nn.Module, cfg: Config, input_shape: Sequence[int] | None) -> str | None:
+    """Set ``cfg.target`` to rebuild ``module`` by import path, where a rebuild computes what it
+    does on inputs of ``input_shape``; else mark it in-memory and return why (for REOPEN.txt)."""
     path = import_path_of(module)
     shapes = {k: tuple(v.shape) for k, v in module.state_dict().items()}
     attributes = _guess_kwargs(module)
@@ -387,10 +346,10 @@ def _record_module(module: nn.Module, cfg: Config) -> str | None:
             except Exception:  # any failure only means: not rebuildable from what we know
                 continue
             # Its printout too: it shows arguments kept in submodules (nn.LeakyReLU(slope)); and
-            # every other value the modules keep (self.g = gain), which neither shows.
+            # its outputs with the module's weights, which show every other value it keeps.
             if ({k: tuple(v.shape) for k, v in rebuilt.state_dict().items()} == shapes
                     and _guess_kwargs(rebuilt) == attributes and repr(rebuilt) == repr(module)
-                    and _same_constants(rebuilt, module)):
+                    and _computes_the_same(rebuilt, module, input_shape)):
                 cfg.target.name, cfg.target.kwargs = path, kwargs
                 return None
     cls = type(module).__qualname__
@@ -444,9 +403,6 @@ def fit(module: nn.Module | str, train_data: Data, config: Config | str | Path |
             raise ConfigError(f"fit needs copies of your {type(module).__name__}, which copy.deepcopy "
                               f"refuses ({type(e).__name__}: {e}); keep what it holds (a lock, a file, "
                               "a connection) outside the module") from e
-        why = _record_module(module, cfg)
-        if why:
-            notes.append(why + "; reopen with hyperzoo.load(run_dir, module=MyModule(...))")
     plain = isinstance(name, str) and name and not name.startswith(".") and Path(name).name == name
     if not plain or "\\" in name:
         # It names <name>.npz in the run folder: "../x" wrote over a file of the user's outside it.
@@ -478,11 +434,17 @@ def _fit_into(out: Path, module: nn.Module | None, train_data: Data, test_data: 
     from hyperzoo.train import train as run_training
 
     in_memory = None
+    shape: Sequence[int] | None = input_shape
     if isinstance(train_data, (str, Path)):
         cfg.data.dataset = str(train_data)
         if test_data is not None:
             raise ConfigError("test_data goes with in-memory train_data; a named data set has its "
                               "own test split")
+        if shape is None and module is not None:
+            try:  # one example's shape, to tell whether a rebuilt module computes the same
+                shape = load_dataset(cfg.data.dataset, "trainval", cfg.data.data_dir).input_shape
+            except UserError:  # training says what is wrong with the data set
+                shape = None
     else:
         train = to_dataset(train_data, name, "trainval", input_shape)
         test = to_dataset(test_data, name, "test", input_shape) if test_data is not None else None
@@ -512,6 +474,10 @@ def _fit_into(out: Path, module: nn.Module | None, train_data: Data, test_data: 
                          "hyperzoo.load(run_dir, train_data=(x, y)) (a batch-norm target's networks take "
                          "their statistics from it), and give the data to score again: Run.evaluate(x, y), "
                          "Run.ood(..., inliers=(x, y))")
+    if module is not None:
+        why = _record_module(module, cfg, shape)
+        if why:
+            notes.append(why + "; reopen with hyperzoo.load(run_dir, module=MyModule(...))")
     # Only what this call wrote: any other .npz would have been a file of the user's.
     own = [p.name for p in written]
     if notes:

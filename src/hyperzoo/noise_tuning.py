@@ -32,6 +32,7 @@ from hyperzoo.runs import (
     load_checkpoint,
     lock_run,
     read_checkpoint,
+    read_config,
     save_checkpoint,
 )
 from hyperzoo.session import Session, limit_dataset, load_run, load_split, sample_networks
@@ -105,6 +106,7 @@ def tune_noise_scale(run_dir: str | Path, sigmas: Sequence[float] = DEFAULT_SIGM
     if networks < 1:
         raise ConfigError(f"--networks must be at least 1, got {networks}")
     run_dir = Path(run_dir)
+    read_config(run_dir)  # a folder that is not a run is refused before a lock file is made in it
     # Held from the start: a run in training is refused before the work, not after it, and
     # nothing changes the checkpoints between reading them and writing σ into them.
     with lock_run(run_dir):

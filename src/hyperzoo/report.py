@@ -314,6 +314,10 @@ def _distinct_labels(runs: list[_Run]) -> None:
     assert len({r.label for r in runs}) == len(runs)
 
 
+# What every report.json holds: an earlier report, not a file of that name written by another tool.
+REPORT_KEYS = frozenset({"run", "method", "dataset", "figures"})
+
+
 def report_file(name: str) -> bool:
     """A file `make_report` writes into its --out folder: report.json, report.md, command.txt
     and its figures (a compared run's carry ``_<folder>``), not any PNG of a user's."""
@@ -359,7 +363,7 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
     from hyperzoo.workflows import check_result_dir, claim_result_dir
 
     sizes = detection_sizes if detection_sizes is not None else DETECTION_SIZES
-    check_result_dir(out, "report.json", report_file)
+    check_result_dir(out, "report.json", report_file, REPORT_KEYS)
     start = time.perf_counter()
     session = session or load_run(run_dir, data_dir, trust_code=trust_code)
     held = session.method.max_networks

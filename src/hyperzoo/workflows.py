@@ -72,7 +72,7 @@ def evaluate_run(run_dir: str | Path, n_networks: int = 100, data_dir: str | Non
         # Asked for by name, the file must be written: a warning and exit 0 left a script
         # believing it was (the run folder's own metrics file stays best effort).
         folder = next(p for p in Path(out).absolute().parents if p.exists())  # the nearest that exists
-        if not os.access(folder, os.W_OK):
+        if not folder.is_dir() or not os.access(folder, os.W_OK):
             raise RunError(f"--out {out}: {folder} cannot be written")
         figure = Path(out).parent / f"{Path(out).stem}-reliability.png"
         if figure.exists() and not Path(out).exists():  # beside no earlier result: not ours
@@ -208,23 +208,24 @@ def _evaluate_regression(run_dir: str | Path, session: Session, data: Dataset, n
 RESULT_MARK = ".hyperzoo-result"
 
 
-def check_result_dir(out: str | Path, marker: str, own: Callable[[str], bool]) -> None:
+def check_result_dir(out: str | Path, marker: str, own: Callable[[str], bool], keys: frozenset[str]) -> None:
     """``--out DIR`` for a command's files (``ood``, ``report``), checked before any work: new,
-    empty, or an earlier result of the command, whole or stopped (it holds `RESULT_MARK`; one from
-    before the mark holds a ``marker`` JSON object), whose files (names ``own`` accepts) are
-    replaced. Never a file, a run, or a folder of a user's files, even ones named as the
-    command's (a user's report.md or manifest.json)."""
+    empty, or an earlier result of the command, whole or stopped: it holds `RESULT_MARK`, or
+    (written before the mark) a ``marker`` JSON object with ``keys``. Its files of the command's
+    names (``own``) are replaced; nothing else in it is touched. Never a file, a run, or a
+    folder of a user's files, even ones named as the command's (a user's report.md)."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise RunError(f"--out {out} is a file; expected a folder for the results")
     if not out.is_dir() or not any(out.iterdir()):
         return
+    if (out / RESULT_MARK).is_file() or keys <= (_json_object(out / marker) or {}).keys():
+        return
     names = sorted(p.name for p in out.iterdir())
-    other = [n for n in names if not own(n) and n != RESULT_MARK and temporary_of(out / n) is None]
-    if other or not ((out / RESULT_MARK).is_file() or _json_object(out / marker) is not None):
-        raise RunError(f"--out {out} holds {(other or names)[0]!r}, which is not part of an earlier hyperzoo "
-                       f"{marker.split('.')[0]} result; use a new or empty folder (an earlier result is "
-                       "replaced)")
+    other = [n for n in names if not own(n) and temporary_of(out / n) is None]
+    raise RunError(f"--out {out} holds {(other or names)[0]!r}, which is not part of an earlier hyperzoo "
+                   f"{marker.split('.')[0]} result; use a new or empty folder (an earlier result is "
+                   "replaced)")
 
 
 def claim_result_dir(out: Path) -> None:
@@ -251,6 +252,7 @@ def ood_file(name: str) -> bool:
 
 
 EVALUATE_KEYS = frozenset({"dataset", "split", "n_examples", "n_networks", "checkpoint_step"})
+OOD_KEYS = frozenset({"inliers", "n_networks", "sets"})
 POLYAK_KEYS = frozenset({"dataset", "split", "n_examples", "polyak_accuracy"})
 
 
@@ -435,7 +437,7 @@ def ood_run(run_dir: str | Path, outliers: str | Dataset | list[str | Dataset], 
     if n_networks < 1:
         raise ConfigError(f"--networks must be at least 1, got {n_networks}")
     if out is not None:
-        check_result_dir(out, "ood.json", ood_file)
+        check_result_dir(out, "ood.json", ood_file, OOD_KEYS)
     refs = outliers if isinstance(outliers, list) else [outliers]
     if not refs:
         raise DataError("give at least one outlier set (--outliers NAME_OR_PATH)")

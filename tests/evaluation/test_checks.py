@@ -74,6 +74,10 @@ def test_what_the_checks_let_through():
     nan = PROBS.clone()
     nan[1, 2] = float("nan")
     assert nll(nan, LABELS)[1].isnan() and nll(nan, LABELS)[0].isfinite()
+    masked = PROBS.clone()
+    masked[..., 0] = float("-inf")  # logits masked with -inf are still logits
+    with pytest.raises(ValueError, match="must be class probabilities"):
+        nll(masked, LABELS)
     assert reliability_bins(PROBS[None], LABELS)["count"].shape == (1, 3, 15)
     torch.testing.assert_close(brier(PROBS, LABELS.int()), brier(PROBS, LABELS))
     torch.testing.assert_close(nll(PROBS, LABELS.int()), nll(PROBS, LABELS))

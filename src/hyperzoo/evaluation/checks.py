@@ -18,16 +18,16 @@ def check_probs(probs: torch.Tensor, labels: torch.Tensor | None = None, *, ense
                 what: str = "probs") -> None:
     """Raise ``ValueError`` unless ``probs`` holds class probabilities, ``(N, B, C)`` (with
     ``ensemble``) or ``(..., B, C)``, and ``labels`` (where given) ``B`` integer classes in
-    ``0..C-1``. Inputs holding NaN or infinity (a diverged network) pass: the metric gives NaN,
-    as it did before these checks."""
+    ``0..C-1``. Inputs holding NaN (a diverged network) pass: the metric gives NaN, as it did
+    before these checks; infinity does not (logits masked with -inf are still logits)."""
     if not probs.is_floating_point():
         raise ValueError(f"{what} must be floating-point class probabilities, got dtype {probs.dtype}")
     if probs.dim() != 3 and (ensemble or probs.dim() < 2):
         shapes = "(N, B, C)" if ensemble else "(..., B, C), e.g. (N, B, C) or (B, C)"
         raise ValueError(f"{what} must be {shapes} (networks, inputs, classes), got shape "
                          f"{tuple(probs.shape)}")
-    mask = probs.isfinite().all(-1)
-    finite = probs if bool(mask.all()) else probs[mask]  # the inputs without NaN or infinity
+    mask = ~probs.isnan().any(-1)
+    finite = probs if bool(mask.all()) else probs[mask]  # the inputs without NaN
     if finite.numel():
         low = float(finite.min())
         sums = finite.sum(-1, dtype=torch.float64)
