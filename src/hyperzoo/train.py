@@ -266,7 +266,8 @@ def check_new_run_dir(run_dir: Path, locked: bool = False, own: tuple[str, ...] 
         with lock_run(run_dir):  # raises at once if another process trains it now
             pass
     if checkpoint_step(run_dir) is not None:
-        raise RunError(f"{run_dir} already holds a trained run; use --resume or another --out")
+        raise RunError(f"{run_dir} already holds a trained run; use another --out, or continue it with "
+                       "hyperzoo train --resume (hyperzoo.resume from Python)")
     if (run_dir / "config.yaml").is_file():
         raise RunError(f"{run_dir} holds a run that stopped before its first checkpoint; continue it "
                        "with --resume, or delete the folder, or use another --out")
