@@ -44,10 +44,15 @@ def median_seconds(fn: Callable[[], object], device: torch.device, repeats: int,
 
 
 def rotated(items: list, i: int) -> list:
-    """``items`` starting at ``i`` (mod their number): round ``i`` runs the variants in its own
-    order, since in a fixed order whichever ran second was up to 10% faster (2026-12-05)."""
-    k = i % len(items) if items else 0
-    return items[k:] + items[:k]
+    """Round ``i``'s order of the variants ``items``: rounds 2k and 2k + 1 run the items rotated
+    by k, forwards then backwards, so over each pair of rounds every two variants run in both
+    orders (a rotation alone kept one variant before another in most rounds; a review,
+    2026-12-06) and over several pairs each variant also starts a round."""
+    if not items:
+        return []
+    k = (i // 2) % len(items)
+    order = items[k:] + items[:k]
+    return order[::-1] if i % 2 else order
 
 
 def matmul_peak(device: torch.device, repeats: int = 5, dtype: torch.dtype = torch.float32) -> float:
