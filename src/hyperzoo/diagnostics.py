@@ -17,6 +17,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from hyperzoo.targets import TargetNet
+from hyperzoo.targets.target_net import layer_labels
 from hyperzoo.weights import WeightBatch
 
 # Activations that output exactly zero wherever they are inactive: modules, and the same as
@@ -50,8 +51,12 @@ class _Counts:
         self.device = device
         self.active: dict[str, torch.Tensor] = {}
         self.total: dict[str, int] = {}
+        self.last: str | None = None  # the label of the layer that ran last
+        self.after: dict[str, str] = {}  # ReLU name -> the label of the layer it follows
 
     def add(self, name: str, out: torch.Tensor) -> None:
+        if self.last is not None:
+            self.after.setdefault(name, self.last)
         if name not in self.active:
             self.active[name], self.total[name] = torch.zeros((), dtype=torch.long, device=self.device), 0
         self.active[name] += torch.count_nonzero(out)
@@ -93,18 +98,25 @@ class _FunctionalReLUs(TorchFunctionMode):
 
 
 @torch.no_grad()
-def activity(target: TargetNet, weights: WeightBatch, x: torch.Tensor) -> dict[str, float]:
+def activity(target: TargetNet, weights: WeightBatch, x: torch.Tensor,
+             after: dict[str, str] | None = None) -> dict[str, float]:
     """For each ReLU of the target, the share of its outputs that are not zero over every network
     in ``weights`` (N, ...) and every input in ``x`` (B, ...; moved to the weights' device), in
     the order of the forward pass. A ReLU module goes by its name and counts all its calls if it
     is called at several places; a functional ReLU (``F.relu``, ``torch.relu``, ``x.relu()``,
     ``F.relu6``) goes by its module's name and its place among that forward's calls,
     ``OWNER.relu#k``. A ReLU after a max-pool (the built-in targets' `pool_then`) counts the
-    pooled outputs, which are active more often than the layer before pooling."""
+    pooled outputs, which are active more often than the layer before pooling. ``after``, where
+    given, receives each ReLU's place for people: the label of the layer it follows (``fc1``),
+    as figures name layers; a ReLU's own name is often only a position (``'8'``)."""
     counts = _Counts(next(iter(weights.values())).device)
     functional = _FunctionalReLUs(counts)
     handles = []
+    labels = dict(zip((spec.name for spec in target.layers), layer_labels(target.layers), strict=True))
     for name, module in target.module.named_modules():
+        if name in labels:  # the layer whose forward ran last: what the next ReLU follows
+            handles.append(module.register_forward_hook(
+                lambda *_, label=labels[name]: setattr(counts, "last", label)))
         if isinstance(module, ZERO_WHEN_INACTIVE):
             handles.append(module.register_forward_hook(
                 lambda _m, _i, out, name=name: counts.add(name, out)))
@@ -118,4 +130,6 @@ def activity(target: TargetNet, weights: WeightBatch, x: torch.Tensor) -> dict[s
     finally:
         for handle in handles:
             handle.remove()
+    if after is not None:
+        after.update(counts.after)
     return counts.shares()

@@ -70,6 +70,7 @@ DIAGNOSIS_EXAMPLES = 256
 class Validation(NamedTuple):
     metrics: dict[str, float]
     activity: dict[str, float]  # each ReLU layer's share of nonzero outputs (`diagnostics.activity`)
+    after: dict[str, str]  # each ReLU's preceding layer, by its label (fc1), for messages
 
 
 @torch.no_grad()
@@ -91,18 +92,22 @@ def validate(method: Method, data: Dataset, n_networks: int, seed: int,
         metrics = regression_metrics(predict(method.target, weights, data.x)[..., 0], data.y)
     else:
         metrics = ensemble_metrics(predict_proba(method.target, weights, data.x), data.y)
-    active = activity(method.target, weights, data.x[:DIAGNOSIS_EXAMPLES])
+    after: dict[str, str] = {}
+    active = activity(method.target, weights, data.x[:DIAGNOSIS_EXAMPLES], after)
     method.train(was_training)
-    return Validation(metrics, active)
+    return Validation(metrics, active, after)
 
 
-def dead_layer_message(step: int, silent: dict[str, float], before: set[str], networks: int) -> str:
+def dead_layer_message(step: int, silent: dict[str, float], before: set[str], networks: int,
+                       after: dict[str, str] | None = None) -> str:
     """What changed in the dead-layer check: layers newly (nearly) silent, with their activity,
     and layers of ``before`` active again (after a resume the check starts afresh, so a layer
-    still silent is named again)."""
+    still silent is named again). ``after``: the layer each ReLU follows, named beside it."""
     lines = []
+    where = after or {}
     if new := {name: share for name, share in silent.items() if name not in before}:
-        shares = ", ".join(f"{name!r} on {share:.2%}" for name, share in new.items())
+        shares = ", ".join(f"{name!r}{f' (after {where[name]})' if name in where else ''} on {share:.2%}"
+                           for name, share in new.items())
         lines.append(f"warning: step {step}: ReLU layer(s) active on under {SILENT_BELOW:.0%} of their "
                      f"outputs in {networks} validation networks ({shares}): almost no gradient reaches "
                      "the layers below them, so those barely learn while it lasts; see the README, "
@@ -534,13 +539,13 @@ def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progr
             row = rows[-1]
             if validating and world.main:
                 assert s.val_data is not None
-                val, active = validate(method, s.val_data, t.val_networks, t.seed + 3,
+                val, active, after = validate(method, s.val_data, t.val_networks, t.seed + 3,
                                        statistics_images(s, VALIDATION_BN_EXAMPLES), config.data.bn_batch)
                 row.update({f"val_{k}": v for k, v in val.items() if k != "n_networks"})
                 row.update({f"val_active.{name}": share for name, share in active.items()})
                 silent = {name: share for name, share in active.items() if share < SILENT_BELOW}
                 if silent.keys() != dead:
-                    message = dead_layer_message(done, silent, dead, int(val["n_networks"]))
+                    message = dead_layer_message(done, silent, dead, int(val["n_networks"]), after)
                     tqdm.write(message, file=sys.stderr)
                 dead = set(silent)
                 if t.keep_best and (best is None or validation_score(val) > best):
