@@ -296,7 +296,11 @@ def test_ood_and_report_write_only_into_a_new_empty_or_earlier_result_folder(tmp
 
     stopped = tmp_path / "stopped"  # what an ood stopped before ood.json leaves: rerun into it
     stopped.mkdir()
-    (stopped / RESULT_MARK).write_text("written by hyperzoo\n")
+    (stopped / RESULT_MARK).write_text("hyperzoo report\n")  # another command's folder: not ood's
+    (stopped / "ood_cdf.png").write_bytes(b"half")
+    one_error_line(runner.invoke(app, ["ood", str(run), "--outliers", str(noise), "--networks", "2",
+                                       "--out", str(stopped)]), "not part of an earlier hyperzoo ood")
+    (stopped / RESULT_MARK).write_text("hyperzoo ood\n")
     (stopped / "ood_cdf.png").write_bytes(b"half")
     r = runner.invoke(app, ["ood", str(run), "--outliers", str(noise), "--networks", "2",
                             "--out", str(stopped)])

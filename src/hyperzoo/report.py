@@ -383,7 +383,7 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
     compared = [(Path(r), _compared_session(Path(r), Path(run_dir), session, data, data_dir, trust_code))
                 for r in compare]
     outliers = _outliers(ood, session, data, data_dir) if ood else None
-    claim_result_dir(out)
+    claim_result_dir(out, "report")
     steps = 7 + 2 * len(EPSILONS) * (1 + len(compare)) + len(compare) + 2 + bool(ood)
     bar = tqdm(total=steps, desc="report", disable=not progress, unit="step")
     main = _Run(Path(run_dir), session, data, pool, seed)
@@ -568,7 +568,7 @@ def regression_report(run_dir: str | Path, session: Session, test: Dataset, out:
     d = session.config.data
     train = load_split(d, "train")
     rep, curves, grid = regression_summary(session, train, test, networks, seed)
-    claim_result_dir(out)
+    claim_result_dir(out, "report")
     fig = plot_regression(curves, grid, train, out / "regression.png",
                           truth="rmse_to_true_function_inside" in rep)  # the built-in cubic set
     rep = {"run": str(run_dir), "method": session.config.method.get("name", "deutsch"),

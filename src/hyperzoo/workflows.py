@@ -219,7 +219,8 @@ def check_result_dir(out: str | Path, marker: str, own: Callable[[str], bool], k
         raise RunError(f"--out {out} is a file; expected a folder for the results")
     if not out.is_dir() or not any(out.iterdir()):
         return
-    if (out / RESULT_MARK).is_file() or keys <= (_json_object(out / marker) or {}).keys():
+    # The mark names its command: a folder a stopped `ood` left is not the report's to take over.
+    if (_mark_of(out) == marker.split(".")[0] or keys <= (_json_object(out / marker) or {}).keys()):
         return
     names = sorted(p.name for p in out.iterdir())
     other = [n for n in names if not own(n) and temporary_of(out / n) is None]
@@ -228,13 +229,22 @@ def check_result_dir(out: str | Path, marker: str, own: Callable[[str], bool], k
                    "replaced)")
 
 
-def claim_result_dir(out: Path) -> None:
-    """Make ``out`` (checked by `check_result_dir`) and mark it as a result folder, before the
-    command writes its first file there."""
+def claim_result_dir(out: Path, command: str) -> None:
+    """Make ``out`` (checked by `check_result_dir`) and mark it as ``command``'s result folder
+    (``report``, ``ood``), before the command writes its first file there."""
     out.mkdir(parents=True, exist_ok=True)
-    if not (out / RESULT_MARK).is_file():
-        atomic_write_text(out / RESULT_MARK, "written by hyperzoo: results of one command, replaced by "
-                                             "its next run into this folder\n")
+    if _mark_of(out) != command:
+        atomic_write_text(out / RESULT_MARK, f"hyperzoo {command}\nwritten by hyperzoo: the results of "
+                                             "this command, replaced by its next run into this folder\n")
+
+
+def _mark_of(out: Path) -> str | None:
+    """The command whose results ``out`` holds, by its `RESULT_MARK` (None: unmarked)."""
+    try:
+        first = (out / RESULT_MARK).read_text(encoding="utf-8").split("\n", 1)[0]
+    except (OSError, UnicodeDecodeError):
+        return None
+    return first.removeprefix("hyperzoo ") if first.startswith("hyperzoo ") else None
 
 
 def _json_object(path: Path) -> dict[str, Any] | None:
@@ -474,7 +484,7 @@ def ood_run(run_dir: str | Path, outliers: str | Dataset | list[str | Dataset], 
         result.update(next(iter(sets.values())), outliers=next(iter(sets)))
     if out is not None:
         out = Path(out)
-        claim_result_dir(out)
+        claim_result_dir(out, "ood")
         result["figure"] = figures.entropy_cdf({f"{inliers.name} (inliers)": h_in}, curves_out,
                                                out / "ood_cdf.png")
         atomic_write_json(out / "ood.json", result)
