@@ -588,3 +588,24 @@ def test_a_finished_run_that_kept_its_best_model_is_not_called_stopped(tmp_path,
     capsys.readouterr()
     hyperzoo.load(tmp_path / "run", trust_code=True)
     assert "stopped at step" not in capsys.readouterr().err
+
+
+def test_the_rebuild_check_leaves_the_module_alone_and_draws_alike():
+    """It set every submodule to the top's mode (a frozen batch norm trained again), and a
+    forward that samples noise, or an integer buffer registered first, made a rebuildable module
+    in-memory."""
+    from hyperzoo.api import _computes_the_same
+
+    class Noisy(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("count", torch.zeros((), dtype=torch.long))
+            self.fc, self.bn = nn.Linear(64, 10), nn.BatchNorm1d(10)
+
+        def forward(self, x):
+            return self.bn(self.fc(x.flatten(1))) + 0.1 * torch.randn(x.shape[0], 10)
+
+    m = Noisy().train()
+    m.bn.eval()
+    assert _computes_the_same(Noisy(), m, (1, 8, 8))
+    assert m.training and not m.bn.training

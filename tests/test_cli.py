@@ -299,7 +299,7 @@ def test_ood_and_report_write_only_into_a_new_empty_or_earlier_result_folder(tmp
     (stopped / RESULT_MARK).write_text("hyperzoo report\n")  # another command's folder: not ood's
     (stopped / "ood_cdf.png").write_bytes(b"half")
     one_error_line(runner.invoke(app, ["ood", str(run), "--outliers", str(noise), "--networks", "2",
-                                       "--out", str(stopped)]), "not part of an earlier hyperzoo ood")
+                                       "--out", str(stopped)]), "the results of hyperzoo report, not of ood")
     (stopped / RESULT_MARK).write_text("hyperzoo ood\n")
     (stopped / "ood_cdf.png").write_bytes(b"half")
     r = runner.invoke(app, ["ood", str(run), "--outliers", str(noise), "--networks", "2",

@@ -312,18 +312,20 @@ def _computes_the_same(rebuilt: nn.Module, module: nn.Module, input_shape: Seque
     if input_shape is None:
         return False
     try:
-        state = module.state_dict()
-        rebuilt = rebuilt.to(next(iter(state.values())).dtype) if state else rebuilt
-        rebuilt.load_state_dict(state)
-        p = next(module.parameters(), None)
-        x = torch.rand(4, *input_shape, generator=torch.Generator().manual_seed(0),
-                       dtype=p.dtype if p is not None else torch.float32)
-        was = module.training
-        try:
-            with torch.no_grad():
-                a, b = rebuilt.eval()(x.to(p.device if p is not None else "cpu")), module.eval()(x)
-        finally:
-            module.train(was)
+        module = copy.deepcopy(module)  # its modes, hooks and state stay as the caller left them
+        like = next((t for t in (*module.parameters(), *module.buffers()) if t.is_floating_point()), None)
+        dtype = like.dtype if like is not None else torch.float32
+        device = like.device if like is not None else torch.device("cpu")
+        rebuilt = rebuilt.to(device=device, dtype=dtype)
+        rebuilt.load_state_dict(module.state_dict())
+        x = torch.rand(4, *input_shape, generator=torch.Generator().manual_seed(0), dtype=dtype).to(device)
+        outputs = []
+        for m in (rebuilt, module):
+            # The same random draws for both: a forward that samples noise computes the same too.
+            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.no_grad():
+                torch.manual_seed(0)
+                outputs.append(m.eval()(x))
+        a, b = outputs
     except Exception:  # a rebuild that cannot even run the module's inputs is not the module
         return False
     return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.shape == b.shape and bool(

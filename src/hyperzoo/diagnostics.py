@@ -113,6 +113,8 @@ def activity(target: TargetNet, weights: WeightBatch, x: torch.Tensor,
     functional = _FunctionalReLUs(counts)
     handles = []
     labels = dict(zip((spec.name for spec in target.layers), layer_labels(target.layers), strict=True))
+    # Each network's pass starts with no layer before it (a ReLU ahead of every layer follows none).
+    handles.append(target.module.register_forward_pre_hook(lambda *_: setattr(counts, "last", None)))
     for name, module in target.module.named_modules():
         if name in labels:  # the layer whose forward ran last: what the next ReLU follows
             handles.append(module.register_forward_hook(

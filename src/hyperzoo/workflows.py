@@ -222,6 +222,9 @@ def check_result_dir(out: str | Path, marker: str, own: Callable[[str], bool], k
     # The mark names its command: a folder a stopped `ood` left is not the report's to take over.
     if (_mark_of(out) == marker.split(".")[0] or keys <= (_json_object(out / marker) or {}).keys()):
         return
+    if (mark := _mark_of(out)) is not None:
+        raise RunError(f"--out {out} holds the results of hyperzoo {mark}, not of {marker.split('.')[0]}; "
+                       "use a new or empty folder")
     names = sorted(p.name for p in out.iterdir())
     other = [n for n in names if not own(n) and temporary_of(out / n) is None]
     raise RunError(f"--out {out} holds {(other or names)[0]!r}, which is not part of an earlier hyperzoo "
