@@ -38,6 +38,8 @@ def test_bad_overrides(overrides, message):
 def test_missing_file():
     with pytest.raises(ConfigError, match="does not exist"):
         load_config("/nonexistent.yaml")
+    with pytest.raises(ConfigError, match="is a folder, not a YAML file"):  # "does not exist" before
+        load_config("/")
 
 
 def test_exponent_without_dot_is_a_float():

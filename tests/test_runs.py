@@ -285,3 +285,11 @@ def test_a_folder_from_before_val_pick_keeps_its_last_examples_held_out(run, tmp
     del raw["data"]["val_pick"]
     (old / "config.yaml").write_text(yaml.safe_dump(raw))
     assert read_config(old).data.val_pick == "last"
+
+
+def test_what_is_not_a_run_folder_says_why(tmp_path):
+    (tmp_path / "f.txt").write_text("x")
+    for path, why in [(tmp_path / "f.txt", "it is a file, not a folder"),
+                      (tmp_path / "nope", "it does not exist"), (tmp_path, "config.yaml is missing")]:
+        with pytest.raises(RunError, match=f"is not a hyperzoo run folder: {why}"):
+            read_config(path)

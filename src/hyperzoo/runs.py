@@ -52,7 +52,9 @@ def write_config(run_dir: Path, config: Config) -> None:
 def read_config(run_dir: Path) -> Config:
     path = Path(run_dir) / "config.yaml"
     if not path.is_file():
-        raise RunError(f"{run_dir} is not a hyperzoo run folder: {path.name} is missing")
+        why = ("it is a file, not a folder" if Path(run_dir).is_file() else "it does not exist"
+               if not Path(run_dir).exists() else f"{path.name} is missing")
+        raise RunError(f"{run_dir} is not a hyperzoo run folder: {why}")
     config = load_config(path)
     if "val_pick" not in (yaml.safe_load(path.read_text(encoding="utf-8")).get("data") or {}):
         # Written before data.val_pick: that run held out the last examples of a set of its own.
