@@ -312,3 +312,12 @@ def test_demo_refuses_a_bad_network_count_before_training(tmp_path):
     one_error_line(runner.invoke(app, ["demo", "--out", str(tmp_path / "d"), "--networks", "0"]),
                    "--networks must be at least 1, got 0")
     assert not (tmp_path / "d").exists()
+
+
+def test_a_data_dir_that_is_not_a_folder_is_refused(tmp_path):
+    """Mistyped, it was ignored for the embedded digits and recorded in the run's config."""
+    wrong = ["--data-dir", str(tmp_path / "x")]
+    for argv in (["train", *sets("train.steps=1"), "--out", str(tmp_path / "run"), *wrong],
+                 ["evaluate", str(tmp_path / "run"), *wrong]):
+        one_error_line(runner.invoke(app, argv), "is not a folder")
+    assert not (tmp_path / "run").exists()

@@ -31,6 +31,13 @@ def _record(folder: Path) -> None:
     record_command(folder, ["hyperzoo", *sys.argv[1:]])
 
 
+def _check_data_dir(data_dir: str | None) -> None:
+    """``--data-dir`` must be a folder: a mistyped one was ignored where the data set needs none
+    (digits), and recorded in the run's config."""
+    if data_dir is not None and not Path(data_dir).expanduser().is_dir():
+        raise ConfigError(f"--data-dir {data_dir} is not a folder")
+
+
 def _fail(error: Exception) -> None:
     typer.echo(f"error: {' '.join(str(error).split())}", err=True)
     raise typer.Exit(1)
@@ -107,6 +114,7 @@ def train(
     from hyperzoo.train import train as run_training
 
     try:
+        _check_data_dir(data_dir)
         if (out is None) == (resume is None):
             raise ConfigError("give exactly one of --out RUN_DIR (new run) or --resume RUN_DIR")
         if resume is not None and (config is not None or set_ or data_dir):
@@ -186,6 +194,7 @@ def evaluate(
     from hyperzoo.workflows import evaluate_run
 
     try:
+        _check_data_dir(data_dir)
         metrics = evaluate_run(run_dir, networks, data_dir, split, seed, progress=not quiet,
                                out=out, trust_code=trust_code, ensembles=ensembles)
     except USER_ERRORS as e:
@@ -212,6 +221,7 @@ def tune_noise(
     from hyperzoo.noise_tuning import DEFAULT_SIGMAS, parse_sigmas, tune_noise_scale
 
     try:
+        _check_data_dir(data_dir)
         grid = DEFAULT_SIGMAS if sigmas is None else parse_sigmas(sigmas)
         r = tune_noise_scale(run_dir, grid, networks, split, data_dir, limit, seed, trust_code=trust_code)
     except USER_ERRORS as e:
@@ -332,6 +342,7 @@ def report(
     from hyperzoo.report import make_report
 
     try:
+        _check_data_dir(data_dir)
         sizes = [int(v) for v in detection_sizes.split(",") if v.strip()]
     except ValueError:
         _fail(ConfigError(f"--detection-sizes {detection_sizes!r} must be comma-separated integers"))
@@ -369,6 +380,7 @@ def ood(
     from hyperzoo.workflows import ood_run
 
     try:
+        _check_data_dir(data_dir)
         r = ood_run(run_dir, list(outliers), networks, data_dir, limit, seed, out,
                     outlier_dir=outlier_dir, trust_code=trust_code)
     except USER_ERRORS as e:
@@ -403,6 +415,7 @@ def polyak(
     from hyperzoo.workflows import POLYAK_KEYS, check_json_out, polyak_run
 
     try:
+        _check_data_dir(data_dir)
         if out is not None:
             check_json_out(out, POLYAK_KEYS)
         r = polyak_run(run_dir, k, data_dir, split, limit, seed, coordinates, trust_code=trust_code)
