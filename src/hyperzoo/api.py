@@ -26,8 +26,8 @@ from torch import nn
 
 from hyperzoo.config import Config, ConfigError, DataConfig, from_dict, load_config
 from hyperzoo.data import DataError, Dataset, load_dataset
-from hyperzoo.data.base import holdout
 from hyperzoo.data.custom import as_images, as_targets
+from hyperzoo.data.registry import own_holdout
 from hyperzoo.errors import UserError
 from hyperzoo.runs import RunError, checkpoint_step, read_config
 from hyperzoo.session import Session, load_run, sample_networks
@@ -216,9 +216,7 @@ def load(run_dir: str | Path, module: nn.Module | None = None, checkpoint: str |
         print(f"note: {run_dir} stopped at step {last} of {config.train.steps}; finish it with "
               "hyperzoo.resume(run_dir, ...) (or hyperzoo train --resume)", file=sys.stderr)
     if train_data is not None:
-        given = to_dataset(train_data, dataset[len("<in-memory "):-1], "trainval", session.target.input_shape)
-        # The same split as fit made: the examples the run trained on.
-        session.train_data = _split(given, config.data)[0]
+        session.train_data = _given_split(train_data, config)[0]
     return Run(run_dir, session)
 
 
@@ -240,9 +238,7 @@ def resume(run_dir: str | Path, module: nn.Module | None = None, train_data: Dat
         if train_data is None:
             raise RunError(f"{run_dir} trained on data kept in memory only ({config.data.dataset}); resume "
                            "it with hyperzoo.resume(run_dir, train_data=(x, y))")
-        shape = tuple(config.target.input_shape) if config.target.input_shape else None
-        data = _split(to_dataset(train_data, config.data.dataset[len("<in-memory "):-1], "trainval", shape),
-                      config.data)
+        data = _given_split(train_data, config)
     elif train_data is not None:
         raise ConfigError(f"train_data is for runs whose data was kept in memory only; {run_dir} reads its "
                           f"data from {config.data.dataset!r}")
@@ -250,6 +246,14 @@ def resume(run_dir: str | Path, module: nn.Module | None = None, train_data: Dat
                  module=copy.deepcopy(module) if module is not None else None, data=data,
                  argv=["hyperzoo.resume", f"run={run_dir}"])
     return load(run_dir, module=module, trust_code=trust_code, train_data=train_data)
+
+
+def _given_split(train_data: Data, config: Config) -> tuple[Dataset, Dataset]:
+    """The ``train_data`` given again for a run whose data fit kept in memory only, split as fit
+    split it: the examples the run trained on, and its validation ones."""
+    name = config.data.dataset[len("<in-memory "):-1]
+    shape = tuple(config.target.input_shape) if config.target.input_shape else None
+    return _split(to_dataset(train_data, name, "trainval", shape), config.data)
 
 
 def _check_class(run_dir: Path, config: Config, module: nn.Module | None) -> None:
@@ -503,14 +507,8 @@ def _savez(path: Path, arrays: dict[str, np.ndarray], **more: np.ndarray) -> Non
 
 
 def _split(data: Dataset, d: DataConfig) -> tuple[Dataset, Dataset]:
-    """Train and validation examples of ``data``, ``d.val_fraction`` (default 1/10) held out as
-    ``d.val_pick`` says, as a file of the user's would be."""
-    f = 0.1 if d.val_fraction is None else d.val_fraction
-    n_val = int(len(data) * f)
-    if not 0 < n_val < len(data):
-        raise DataError(f"{data.name}: {len(data)} examples are too few to hold out a validation "
-                        f"fraction of {f:g}")
-    train, val = holdout(len(data), n_val, d.val_pick)
+    """Train and validation examples of ``data``, held out as a file of the user's would be."""
+    train, val = own_holdout(data.name, len(data), d.val_fraction, d.val_pick)
     return (Dataset(data.x[train], data.y[train], data.name, "train", data.num_classes),
             Dataset(data.x[val], data.y[val], data.name, "val", data.num_classes))
 

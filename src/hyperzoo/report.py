@@ -21,7 +21,7 @@ from hyperzoo.analysis.paths import direct_path_accuracies, path_accuracies, pat
 from hyperzoo.analysis.pca import pca_views
 from hyperzoo.analysis.regression import plot_regression, regression_summary
 from hyperzoo.analysis.transfer import transfer, transfer_summary
-from hyperzoo.data import Dataset, load_dataset
+from hyperzoo.data import Dataset
 from hyperzoo.devices import weights_device
 from hyperzoo.diversity import kl_entropy
 from hyperzoo.errors import ConfigError, RunError
@@ -229,17 +229,6 @@ def _transfer(run: _Run, data: Dataset, eps: float, networks: int, seed: int
     return out, curves
 
 
-def _outliers(ref: str, session: Session, inliers: Dataset, data_dir: str | None) -> tuple[Dataset, float]:
-    """The outlier set of the OOD section, checked before any work: its examples' shape, and
-    that they are not the inliers; and the fraction of them that are."""
-    from hyperzoo.workflows import check_input_shape, check_outliers_differ
-
-    outliers = load_dataset(ref, "test", data_dir or session.config.data.data_dir)
-    outliers = limit_dataset(outliers, len(inliers))
-    check_input_shape(session, outliers)
-    return outliers, check_outliers_differ(inliers, outliers)
-
-
 def _ood(runs: list[_Run], inliers: Dataset, outliers: Dataset, overlap: float, n_networks: int,
          seed: int, out: Path) -> dict[str, Any]:
     """Seed 002 §4.3 for every run: predictive entropy (and mutual information) on the test subset
@@ -360,7 +349,7 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
         raise ConfigError(f"--path-pairs and --path-limit must be positive, got {path_pairs}, {path_limit}")
     if adv_limit < 0:  # refused late, under --limit's name
         raise ConfigError(f"--adv-limit must be at least 0 (0: every example), got {adv_limit}")
-    from hyperzoo.workflows import check_result_dir, claim_result_dir
+    from hyperzoo.workflows import check_result_dir, checked_outliers, claim_result_dir
 
     sizes = detection_sizes if detection_sizes is not None else DETECTION_SIZES
     check_result_dir(out, "report.json", report_file, REPORT_KEYS)
@@ -382,7 +371,8 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
     # work left a traceback and half the figures.
     compared = [(Path(r), _compared_session(Path(r), Path(run_dir), session, data, data_dir, trust_code))
                 for r in compare]
-    outliers = _outliers(ood, session, data, data_dir) if ood else None
+    outliers = (checked_outliers(session, ood, data, data_dir or d.data_dir, len(data)) if ood
+                else None)
     claim_result_dir(out, "report")
     steps = 7 + 2 * len(EPSILONS) * (1 + len(compare)) + len(compare) + 2 + bool(ood)
     bar = tqdm(total=steps, desc="report", disable=not progress, unit="step")

@@ -150,8 +150,9 @@ def _write_safetensors(path: Path, data: Mapping[str, torch.Tensor], meta: dict[
         f.write(text)
         for t in data.values():
             if t.numel():
-                # Raw bytes, little-endian as on every CPU torch runs on; bf16 has no numpy type.
-                f.write(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+                # Raw bytes, little-endian as on every CPU torch runs on (bf16 has no numpy type:
+                # viewed as bytes), written from the tensor's own memory, not a copy.
+                f.write(memoryview(t.reshape(-1).view(torch.uint8).numpy()))
 
 
 def load_tensors(path: Path) -> dict[str, torch.Tensor]:

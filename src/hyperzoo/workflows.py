@@ -219,17 +219,17 @@ def check_result_dir(out: str | Path, marker: str, own: Callable[[str], bool], k
         raise RunError(f"--out {out} is a file; expected a folder for the results")
     if not out.is_dir() or not any(out.iterdir()):
         return
+    command, mark = marker.split(".")[0], _mark_of(out)
     # The mark names its command: a folder a stopped `ood` left is not the report's to take over.
-    if (_mark_of(out) == marker.split(".")[0] or keys <= (_json_object(out / marker) or {}).keys()):
+    if mark == command or (mark is None and keys <= (_json_object(out / marker) or {}).keys()):
         return
-    if (mark := _mark_of(out)) is not None:
-        raise RunError(f"--out {out} holds the results of hyperzoo {mark}, not of {marker.split('.')[0]}; "
-                       "use a new or empty folder")
+    if mark is not None:
+        raise RunError(f"--out {out} holds the results of hyperzoo {mark}, not of {command}; use a new or "
+                       "empty folder")
     names = sorted(p.name for p in out.iterdir())
     other = [n for n in names if not own(n) and temporary_of(out / n) is None]
     raise RunError(f"--out {out} holds {(other or names)[0]!r}, which is not part of an earlier hyperzoo "
-                   f"{marker.split('.')[0]} result; use a new or empty folder (an earlier result is "
-                   "replaced)")
+                   f"{command} result; use a new or empty folder (an earlier result is replaced)")
 
 
 def claim_result_dir(out: Path, command: str) -> None:
@@ -434,6 +434,15 @@ def load_outliers(ref: str | Dataset, data_dir: str | None) -> Dataset:
     return ref if isinstance(ref, Dataset) else load_dataset(ref, "test", data_dir)
 
 
+def checked_outliers(session: Session, ref: str | Dataset, inliers: Dataset, data_dir: str | None,
+                     limit: int | None) -> tuple[Dataset, float]:
+    """An outlier set (`load_outliers`, its first ``limit`` examples) that the run's target takes
+    and that is not mostly ``inliers``; and the fraction of it that is (`check_outliers_differ`)."""
+    outliers = limit_dataset(load_outliers(ref, data_dir), limit)
+    check_input_shape(session, outliers)
+    return outliers, check_outliers_differ(inliers, outliers)
+
+
 def ood_run(run_dir: str | Path, outliers: str | Dataset | list[str | Dataset], n_networks: int = 100,
             data_dir: str | None = None, limit: int | None = None, seed: int = 0,
             out: str | Path | None = None, progress: bool = True, outlier_dir: str | None = None,
@@ -465,11 +474,11 @@ def ood_run(run_dir: str | Path, outliers: str | Dataset | list[str | Dataset], 
     sets: dict[str, dict[str, Any]] = {}
     curves_out: dict[str, torch.Tensor] = {}
     h_in = None
-    for ref in refs:
-        outlier = limit_dataset(load_outliers(ref, outlier_dir or data_dir or d.data_dir), limit)
-        check_input_shape(session, outlier)
+    # Every set checked before the first is scored: a bad second set failed after the work.
+    checked = [checked_outliers(session, ref, inliers, outlier_dir or data_dir or d.data_dir, limit)
+               for ref in refs]
+    for outlier, overlap in checked:
         name = outlier.name if outlier.name not in sets else f"{outlier.name} ({len(sets) + 1})"
-        overlap = check_outliers_differ(inliers, outlier)
         s_in, s_out, n = ood_scores_of_run(session, inliers, outlier, n_networks, seed)
         h_in, h_out = s_in["entropy"], s_out["entropy"]
         scores = detection_by_score(s_in, s_out)

@@ -161,11 +161,17 @@ def _custom(ref: str, split: str, data_dir: str | Path | None, val_fraction: flo
     if not len(y):
         raise DataError(f"dataset {name!r} ({path}): its {source} split has no examples")
     if split in ("train", "val"):
-        n_val = _n_val(name, len(y), val_fraction if val_fraction is not None else 0.1)
-        keep = holdout(len(y), n_val, val_pick)[split == "val"]
+        keep = own_holdout(name, len(y), val_fraction, val_pick)[split == "val"]
         x, y = x[keep], y[keep]
     # Copies, so callers cannot alter the cached tensors.
     return Dataset(x.clone(), y.clone(), name, split, num_classes)
+
+
+def own_holdout(name: str, n: int, val_fraction: float | None, val_pick: str
+                ) -> tuple[torch.Tensor | slice, torch.Tensor | slice]:
+    """Training and validation examples (`holdout`) of a user's set ``name`` of ``n``:
+    ``val_fraction`` of them (default 1/10) held out as ``val_pick`` says."""
+    return holdout(n, _n_val(name, n, 0.1 if val_fraction is None else val_fraction), val_pick)
 
 
 def _n_val(name: str, n: int, fraction: float) -> int:
