@@ -326,6 +326,17 @@ class GainLinear(nn.Linear):
         return self.gain * super().forward(x)
 
 
+class PlainList(nn.Module):
+    """Its hidden layer is in a plain list, so not a submodule: it used to keep its initial weights."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.hidden = nn.Linear(64, 16), [nn.Linear(16, 10)]
+
+    def forward(self, x):
+        return self.hidden[0](torch.relu(self.a(x.flatten(1))))
+
+
 def make_net() -> Net:
     """A factory function as a target name (build_target takes those)."""
     return Net(width=12)
@@ -343,6 +354,8 @@ def test_what_a_user_model_or_data_gets_wrong_is_one_line(tmp_path):
         (Tied(), (x, y), ConfigError,
          r"parameter 'b.weight' is the same tensor as 'a.weight' \(tied weights\)"),
         (TwoOutputs(), (x, y), ConfigError, r"returns a tuple; its forward must return one tensor"),
+        (PlainList(), (x, y), ConfigError,
+         r"forward calls a Linear with parameters that is not a registered submodule of PlainList"),
         # A traceback at the first step, after the folder was written.
         (nn.Sequential(nn.Flatten(), GainLinear(64, 10)), (x, y), ConfigError,
          r"layer '1' \(GainLinear\) has a parameter 'gain' besides weight and bias"),

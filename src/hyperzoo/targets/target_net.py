@@ -201,11 +201,23 @@ class TargetNet:
             owners[mod] = mod_name
         order: list[nn.Module] = []
         hooks = [m.register_forward_hook(lambda m, i, o: order.append(m)) for m in owners]
+        registered = set(self.module.modules())
+        # A layer kept in a plain list or dict is not a submodule: its weights would stay fixed
+        # at their initial values while the run claims to generate the whole network.
+        stray: list[nn.Module] = []
+        hooks.append(nn.modules.module.register_module_forward_hook(
+            lambda m, i, o: stray.append(m) if m not in registered and any(
+                True for _ in m.parameters(recurse=False)) else None))
         try:
             self._trial_forward(dict(self.module.named_parameters()), torch.contiguous_format)
         finally:
             for h in hooks:
                 h.remove()
+        if stray:
+            raise ConfigError(f"forward calls a {type(stray[0]).__name__} with parameters that is not a "
+                              f"registered submodule of {type(self.module).__name__} (held in a plain "
+                              "list or dict?); hyperzoo could not generate its weights: hold it in "
+                              "nn.ModuleList or nn.ModuleDict")
         seen: list[nn.Module] = []
         for m in order:
             if m in seen:
