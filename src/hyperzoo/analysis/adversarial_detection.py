@@ -16,6 +16,7 @@ from hyperzoo.analysis.adversarial import fgsm, pgd
 from hyperzoo.devices import weights_device
 from hyperzoo.evaluation import predict_proba
 from hyperzoo.evaluation.ood import detection_metrics, predictive_entropy
+from hyperzoo.evaluation.predictions import predicted
 from hyperzoo.targets import TargetNet
 from hyperzoo.weights import WeightBatch
 
@@ -52,11 +53,11 @@ def detect_adversarial(target: TargetNet, attacked: WeightBatch, scoring: Weight
     adv = torch.cat(advs)
     with torch.no_grad():
         p_clean, p_adv = predict_proba(target, scoring, x), predict_proba(target, scoring, adv)
-        fooled_attacked = (predict_proba(target, attacked, adv).mean(0).argmax(-1) != y)
+        fooled_attacked = predicted(predict_proba(target, attacked, adv).mean(0)) != y
     h_clean, h_adv = predictive_entropy(p_clean), predictive_entropy(p_adv)
     return {"attack": attack, "eps": eps, "examples": len(x),
             **detection_metrics(h_clean, h_adv),
             f"detection_rate_at_{round(100 * fpr)}_fpr": detection_rate(h_clean, h_adv, fpr),
             "error_attacked_ensemble": fooled_attacked.double().mean().item(),
-            "error_scoring_ensemble": (p_adv.mean(0).argmax(-1) != y).double().mean().item(),
+            "error_scoring_ensemble": (predicted(p_adv.mean(0)) != y).double().mean().item(),
             "mean_entropy_clean": h_clean.mean().item(), "mean_entropy_adversarial": h_adv.mean().item()}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 
+from hyperzoo.evaluation import predictions
 from hyperzoo.evaluation.entropy import entropy
 from hyperzoo.evaluation.mutual_information import mutual_information
 
@@ -18,8 +19,9 @@ SCORES = ("mutual_information", "entropy", "vote_entropy")
 
 
 def vote_counts(probs: torch.Tensor) -> torch.Tensor:
-    """How many of the N networks vote for each class: (N, B, C) → (B, C)."""
-    return torch.nn.functional.one_hot(probs.argmax(-1), probs.shape[-1]).sum(0)
+    """How many of the N networks vote for each class: (N, B, C) → (B, C); a NaN network votes
+    for none."""
+    return predictions.vote_counts(probs)
 
 
 def ambiguity(probs: torch.Tensor, score: str = "mutual_information") -> torch.Tensor:

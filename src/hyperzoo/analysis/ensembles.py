@@ -4,26 +4,23 @@ from __future__ import annotations
 
 import torch
 
-
-def _votes_accuracy(pred: torch.Tensor, y: torch.Tensor, num_classes: int) -> torch.Tensor:
-    votes = torch.nn.functional.one_hot(pred, num_classes).sum(0)  # (B, C); ties → lowest class
-    return (votes.argmax(-1) == y).double().mean(-1)
+from hyperzoo.evaluation.predictions import majority, predicted
 
 
 def ensemble_accuracies(probs: torch.Tensor, y: torch.Tensor, size: int, count: int,
                         generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
     """Accuracy of ``count`` ensembles of ``size`` networks drawn without replacement from
-    the pool ``probs`` (N, B, C); returns ``mean_prob`` and ``majority`` accuracies (count,)."""
-    n, _, c = probs.shape
+    the pool ``probs`` (N, B, C); returns ``mean_prob`` and ``majority`` accuracies (count,).
+    A network's NaN output makes its ensemble's mean NaN there (a miss) and gets no vote."""
+    n = probs.shape[0]
     if not 1 <= size <= n:
         raise ValueError(f"ensemble size {size} must be between 1 and the pool size {n}")
-    pred = probs.argmax(-1)  # (N, B)
-    mean_prob, majority = [], []
+    mean_prob, by_votes = [], []
     for _ in range(count):  # one ensemble at a time bounds memory at (size, B, C)
         idx = torch.randperm(n, generator=generator)[:size]
-        mean_prob.append((probs[idx].mean(0).argmax(-1) == y).double().mean())
-        majority.append(_votes_accuracy(pred[idx], y, c))
-    return {"mean_prob": torch.stack(mean_prob), "majority": torch.stack(majority)}
+        mean_prob.append((predicted(probs[idx].mean(0)) == y).double().mean())
+        by_votes.append((majority(probs[idx]) == y).double().mean())
+    return {"mean_prob": torch.stack(mean_prob), "majority": torch.stack(by_votes)}
 
 
 def accuracy_vs_size(probs: torch.Tensor, y: torch.Tensor, sizes: list[int], count: int = 10,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 
 from hyperzoo.evaluation import predict_proba
+from hyperzoo.evaluation.predictions import predicted
 from hyperzoo.methods.base import LatentMethod
 from hyperzoo.targets import estimate_bn_statistics
 
@@ -25,7 +26,7 @@ def _accuracies(target, weights: dict[str, torch.Tensor], x: torch.Tensor, y: to
             raise ValueError("paths on a batch-norm target need training images for statistics")
         weights = estimate_bn_statistics(target, weights, statistics_x, batch=bn_batch)
     probs = predict_proba(target, weights, x)
-    return (probs.argmax(-1) == y).double().mean(-1)
+    return (predicted(probs) == y).double().mean(-1)
 
 
 def _straight(w1: dict[str, torch.Tensor], w2: dict[str, torch.Tensor], t: torch.Tensor

@@ -1,4 +1,4 @@
-"""Polyak distillation (seed 003 §4.3): K sampled networks averaged into one.
+"""Polyak distillation (seed 003 §4.4): K sampled networks averaged into one.
 
 Polyak–Ruppert averaging averages the iterates of an optimiser; seed 003 averages ancestral
 samples of the hypernetwork instead. The average is taken in *gauge-fixed* coordinates by
@@ -18,6 +18,7 @@ from typing import Literal
 import torch
 
 from hyperzoo.evaluation import predict_proba
+from hyperzoo.evaluation.predictions import predicted
 from hyperzoo.symmetry import gauge_fix
 from hyperzoo.targets import TargetNet, estimate_bn_statistics
 from hyperzoo.weights import WeightBatch
@@ -58,7 +59,7 @@ def polyak_accuracies(target: TargetNet, weights: WeightBatch, x: torch.Tensor, 
     return {
         "networks": probs.shape[0],
         "coordinates": coordinates,
-        "mean_single_accuracy": (probs.argmax(-1) == y).double().mean().item(),
-        "ensemble_accuracy": (probs.mean(0).argmax(-1) == y).double().mean().item(),
-        "polyak_accuracy": (single.argmax(-1) == y).double().mean().item(),
+        "mean_single_accuracy": (predicted(probs) == y).double().mean().item(),
+        "ensemble_accuracy": (predicted(probs.mean(0)) == y).double().mean().item(),
+        "polyak_accuracy": (predicted(single) == y).double().mean().item(),
     }

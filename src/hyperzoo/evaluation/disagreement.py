@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from hyperzoo.evaluation.checks import check_probs
+from hyperzoo.evaluation.predictions import predicted
 
 
 def disagreement(probs: torch.Tensor) -> torch.Tensor:
@@ -19,9 +20,10 @@ def disagreement(probs: torch.Tensor) -> torch.Tensor:
     n = probs.shape[0]
     if n < 2:
         return probs.new_zeros(probs.shape[1])
-    pred = probs.argmax(-1).T  # (B, N)
-    # Vote counts (B, C) without an (N, B, C) one-hot.
-    votes = probs.new_zeros(pred.shape[0], probs.shape[-1]).scatter_add_(
+    # A NaN network's "class" NONE: a class of its own, apart from every other network's.
+    pred = predicted(probs).T + 1  # (B, N)
+    # Vote counts (B, C + 1) without an (N, B, C) one-hot.
+    votes = probs.new_zeros(pred.shape[0], probs.shape[-1] + 1).scatter_add_(
         1, pred, probs.new_ones(pred.shape))
     agree = (votes * (votes - 1)).sum(-1) / 2
     pairs = n * (n - 1) / 2

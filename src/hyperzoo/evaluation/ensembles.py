@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from hyperzoo.evaluation.nll import nll
+from hyperzoo.evaluation.predictions import majority, predicted
 from hyperzoo.targets import TargetNet
 from hyperzoo.weights import WeightBatch, batch_size, select
 
@@ -64,12 +65,11 @@ def ensemble_metrics(probs: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
     """Accuracy of each network and of the whole ensemble.
 
     ``probs`` (N, B, C) and labels ``y`` (B,). Majority vote breaks ties toward the
-    lowest class index.
+    lowest class index. An output holding NaN (a diverged network) is a miss: for its network,
+    and for the ensemble's mean, which it makes NaN; it gets no vote.
     """
-    n, _, c = probs.shape
-    correct = probs.argmax(-1) == y  # (N, B)
-    acc = correct.double().mean(1)
-    votes = torch.nn.functional.one_hot(probs.argmax(-1), c).sum(0)  # (B, C)
+    n = probs.shape[0]
+    acc = (predicted(probs) == y).double().mean(1)  # (N,)
     mean_probs = probs.mean(0)
     return {
         "n_networks": n,
@@ -77,7 +77,7 @@ def ensemble_metrics(probs: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
         "std_accuracy": acc.std().item() if n > 1 else 0.0,
         "min_accuracy": acc.min().item(),
         "max_accuracy": acc.max().item(),
-        "ensemble_accuracy": (mean_probs.argmax(-1) == y).double().mean().item(),
-        "majority_accuracy": (votes.argmax(-1) == y).double().mean().item(),
+        "ensemble_accuracy": (predicted(mean_probs) == y).double().mean().item(),
+        "majority_accuracy": (majority(probs) == y).double().mean().item(),
         "ensemble_nll": nll(mean_probs, y).item(),
     }

@@ -1,0 +1,32 @@
+"""Predicted classes and votes, where a NaN output (a diverged network) predicts no class.
+
+``argmax`` of a row of NaN is 0 (or the first NaN's index): a diverged network, or a mean over
+networks one of which diverged, "predicted" class 0 everywhere, and accuracies came out as the
+share of class 0 instead of a miss.
+"""
+
+from __future__ import annotations
+
+import torch
+
+NONE = -1  # the class a row holding NaN predicts: equal to no label
+
+
+def predicted(probs: torch.Tensor) -> torch.Tensor:
+    """``probs`` (..., C) → the argmax class (...), ``NONE`` where the row holds NaN."""
+    return probs.argmax(-1).masked_fill(probs.isnan().any(-1), NONE)
+
+
+def vote_counts(probs: torch.Tensor) -> torch.Tensor:
+    """How many of the N networks vote for each class: ``probs`` (N, B, C) → (B, C) (int64); a
+    network whose row holds NaN votes for none."""
+    pred = predicted(probs)
+    votes = torch.nn.functional.one_hot(pred.clamp(min=0), probs.shape[-1])
+    return (votes * (pred != NONE).unsqueeze(-1)).sum(0)
+
+
+def majority(probs: torch.Tensor) -> torch.Tensor:
+    """The class with the most votes of the N networks: ``probs`` (N, B, C) → (B,); ties go to
+    the lowest class, ``NONE`` where no network voted (all of them NaN)."""
+    votes = vote_counts(probs)
+    return votes.argmax(-1).masked_fill(votes.sum(-1) == 0, NONE)
