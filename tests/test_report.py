@@ -141,7 +141,20 @@ def test_report_with_an_ensemble_as_the_main_run(runs, tmp_path):
     assert a["crafted_on"] == 2 and a["fresh_ensemble"] == 2
     assert a["scored_on"] == "the set's 2 other networks"
     assert "or the set's 2 other networks (mean probability)" in (tmp_path / "r" / "report.md").read_text()
-    assert (tmp_path / "r" / "report.md").is_file()
+    # No latent space: the direct path between its networks (only compared runs had it).
+    (label,) = rep["runs"]
+    p = rep["paths_by_run"][label]
+    assert p["pairs"] == 2 and "interpolated" not in p and (tmp_path / "r" / "paths.png").is_file()
+    assert "paths" not in rep and "### Paths in weight space" in (tmp_path / "r" / "report.md").read_text()
+
+
+def test_crafted_on_counts_the_networks_that_crafted(runs, tmp_path):
+    """12 examples in chunks of two made 6 shares, and 6 examples 6; `crafted_on` said 10."""
+    for examples, crafting in ((12, 10), (6, 6)):
+        rep = make_report(runs / "a", tmp_path / str(examples), pool=12, limit=20, adv_limit=examples,
+                          path_limit=10, path_pairs=1, detection_sizes=[2], transfer_networks=2,
+                          progress=False)
+        assert rep["adversarial"]["crafted_on"] == crafting and rep["adversarial"]["attempted"] == examples
 
 
 def test_paths_have_per_pair_curves_and_a_spread_over_pairs(runs, tmp_path):
@@ -267,3 +280,17 @@ def test_a_target_without_a_gauge_is_reported_on_its_weights(tmp_path):
                       detection_sizes=[2], progress=False, trust_code=True)
     (row,) = rep["runs"].values()
     assert row["gauge_fixed"] is False and row["entropy_estimate"] is None
+
+
+def test_a_pool_with_a_diverged_network_is_refused_before_the_folder(runs, tmp_path):
+    """Its ensembles read NaN as class 0, and sklearn failed on its scores half-way through."""
+    from hyperzoo.session import load_run
+
+    session = load_run(runs / "b")
+    with torch.no_grad():
+        for p in session.method.parameters():
+            p[1] = torch.nan  # the ensemble's member 1
+    with pytest.raises(RunError, match=r"1 of its 4 sampled networks give NaN outputs on the digits test"):
+        make_report(runs / "b", tmp_path / "r", session=session, pool=4, limit=20, adv_limit=6, path_limit=10,
+                    detection_sizes=[2], progress=False)
+    assert not (tmp_path / "r").exists()

@@ -409,7 +409,7 @@ def polyak(
     seed: int = 0,
     trust_code: Annotated[bool, typer.Option(help=TRUST_HELP)] = False,
 ) -> None:
-    """Polyak distillation (seed 003 §4.3): K sampled networks averaged into one network (batch-norm
+    """Polyak distillation (seed 003 §4.4): K sampled networks averaged into one network (batch-norm
     statistics recomputed); accuracy of the samples, their ensemble and the averaged network."""
     from hyperzoo.weights import atomic_write_json
     from hyperzoo.workflows import POLYAK_KEYS, check_json_out, polyak_run

@@ -290,7 +290,7 @@ def adversarial_figure(eps: list[float], curves: dict[str, list[float]], path: P
 
 
 def entropy_cdf(inliers: dict[str, torch.Tensor], outliers: dict[str, torch.Tensor], path: Path) -> str:
-    """Empirical CDFs of predictive entropy: inliers dashed, outliers solid (seed 002 Fig. 4)."""
+    """Empirical CDFs of predictive entropy: inliers dashed, outliers solid (seed 002 Fig. 3)."""
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
     # The i-th inlier and the i-th outlier curve (one model) share a colour.
     for style, group in (("--", inliers), ("-", outliers)):

@@ -26,6 +26,7 @@ from hyperzoo.devices import weights_device
 from hyperzoo.diversity import kl_entropy
 from hyperzoo.errors import ConfigError, RunError
 from hyperzoo.evaluation import ensemble_metrics, predict_proba, reliability_bins, uncertainty_metrics
+from hyperzoo.evaluation.predictions import predicted
 from hyperzoo.methods import LatentMethod
 from hyperzoo.session import (
     Session,
@@ -116,7 +117,16 @@ class _Run:
                             if pool > 1 and self.gauge_fixed else None)
         self.metrics = ensemble_metrics(self.probs, self.data.y)
         self.uncertainty = uncertainty_metrics(self.probs, self.data.y)
-        self.accuracies = (self.probs.argmax(-1) == self.data.y).double().mean(-1)
+        self.accuracies = (predicted(self.probs) == self.data.y).double().mean(-1)
+
+    def check_finite(self) -> None:
+        """Raise `RunError` where a sampled network's outputs hold NaN: the detection sections'
+        scores cannot rank NaN, and the ensembles would count it as a miss everywhere."""
+        bad = self.probs.isnan().flatten(1).any(1)
+        if bad.any():
+            raise RunError(f"run {self.dir}: {int(bad.sum())} of its {len(bad)} sampled networks give NaN "
+                           f"outputs on the {self.data.name} test set (diverged weights); the report needs "
+                           "finite predictions")
 
 
 def _adversarial(run: _Run, data: Dataset, eps_grid: list[float], crafters: int, fresh: int,
@@ -142,7 +152,10 @@ def _adversarial(run: _Run, data: Dataset, eps_grid: list[float], crafters: int,
             ensemble = sample_networks(run.session, fresh, seed + 7)
         scored_on = f"a fresh ensemble of {fresh}"
     crafts = []  # (model, x, target) of the examples each crafting network classifies right
-    for i, idx in enumerate(torch.arange(len(data)).chunk(crafters)):
+    # Exactly `crafters` shares (chunk gave 6 of 12 examples' 10), the empty ones crafting nothing.
+    shares = [idx for idx in torch.tensor_split(torch.arange(len(data)), crafters) if len(idx)]
+    crafters = len(shares)
+    for i, idx in enumerate(shares):
         net = select(run.weights, slice(i, i + 1))
 
         def model(x, net=net):
@@ -172,7 +185,7 @@ def _adversarial(run: _Run, data: Dataset, eps_grid: list[float], crafters: int,
                 ens.append(0.0)
             else:
                 probs = predict_proba(target, ensemble, torch.cat(advs)).mean(0)
-                ens.append((probs.argmax(-1) == goals).double().mean().item())
+                ens.append((predicted(probs) == goals).double().mean().item())
             bar.update(1)
         out[attack] = {"single_network": single, "fresh_ensemble": ens}
     return out
@@ -231,7 +244,7 @@ def _transfer(run: _Run, data: Dataset, eps: float, networks: int, seed: int
 
 def _ood(runs: list[_Run], inliers: Dataset, outliers: Dataset, overlap: float, n_networks: int,
          seed: int, out: Path) -> dict[str, Any]:
-    """Seed 002 §4.3 for every run: predictive entropy (and mutual information) on the test subset
+    """Seed 002 §4.4 for every run: predictive entropy (and mutual information) on the test subset
     vs the outlier set, outliers positive."""
     from hyperzoo.evaluation.ood import POSITIVE_CLASS, detection_by_score, ood_scores
     from hyperzoo.workflows import ood_predictions
@@ -373,7 +386,6 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
                 for r in compare]
     outliers = (checked_outliers(session, ood, data, data_dir or d.data_dir, len(data)) if ood
                 else None)
-    claim_result_dir(out, "report")
     steps = 7 + 2 * len(EPSILONS) * (1 + len(compare)) + len(compare) + 2 + bool(ood)
     bar = tqdm(total=steps, desc="report", disable=not progress, unit="step")
     main = _Run(Path(run_dir), session, data, pool, seed)
@@ -381,6 +393,9 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
     others = [_Run(r, s, data, pool, seed) for r, s in compared]
     bar.update(1)
     runs = [main, *others]
+    for r in runs:
+        r.check_finite()
+    claim_result_dir(out, "report")
     _distinct_labels(runs)
     # Runs with a pool of networks (not one SGD network) get every diversity section too, each
     # with its own generator so the main run's numbers do not depend on what it is compared with.
@@ -426,6 +441,7 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
     rep["pca_explained_variance_by_run"] = {}
     for r, slug, _ in [(main, "", None), *pooled]:
         suffix, of = (f"_{slug}", f"{r.label}: ") if slug else ("", "")
+        coords = "gauge-fixed" if r.gauge_fixed else "raw weights (no gauge for this target)"
         own = r.session.target.layers  # a compared run may have another target
         for layer in range(min(3, len(own) - 1)):
             try:
@@ -434,7 +450,8 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
                 continue
             figs[f"filters_layer{layer + 1}{suffix}"] = figures.filter_grid(
                 imgs[:25], f"{of}layer {layer_labels(own)[layer]}, filter 1, input channel 1, "
-                           "25 samples, gauge-fixed", out / f"filters_layer{layer + 1}{suffix}.png")
+                           f"{min(25, len(imgs))} samples, {coords}",
+                out / f"filters_layer{layer + 1}{suffix}.png")
         pool_n = r.probs.shape[0]
         views = pca_views(r.session.target, r.gauged, 5)
         explained = {"filter": {k: p.explained.tolist() for k, p in views["filter"].items()},
@@ -446,13 +463,13 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
             rep["pca_explained_variance_by_run"][r.label] = explained
         figs[f"pca_filter{suffix}"] = figures.pca_panels(
             views["filter"], f"{of}PCA of filter 1 of every layer (weights and bias), {pool_n} sampled "
-            "networks, gauge-fixed", out / f"pca_filter{suffix}.png")
+            f"networks, {coords}", out / f"pca_filter{suffix}.png")
         figs[f"pca_layer{suffix}"] = figures.pca_panels(
-            views["layer"], f"{of}PCA of every whole layer, {pool_n} sampled networks, gauge-fixed",
+            views["layer"], f"{of}PCA of every whole layer, {pool_n} sampled networks, {coords}",
             out / f"pca_layer{suffix}.png")
         figs[f"pca_network{suffix}"] = figures.pca_scatter(
             views["network"].scores, views["network"].explained,
-            f"{of}PCA of the whole network, {pool_n} sampled networks, gauge-fixed",
+            f"{of}PCA of the whole network, {pool_n} sampled networks, {coords}",
             out / f"pca_network{suffix}.png")
     bar.update(1)
 
@@ -473,7 +490,9 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
         figs["paths"] = figures.paths_figure(paths["t"], paths["direct"], paths["interpolated"],
                                              out / "paths.png", examples=len(sub))
     rep["paths_by_run"] = {}
-    for r, slug, gr in pooled:  # seed 001 Appendix I: MNFG's direct path
+    # Seed 001 Appendix I: MNFG's direct path; a main run without a latent space gets it too.
+    direct_main = [] if isinstance(method, LatentMethod) else [(main, "", g)]
+    for r, slug, gr in [*direct_main, *pooled]:
         sub = limit_dataset(full_test, path_limit)
         stats_x = statistics_images(r.session) if r.session.target.has_statistics else None
         if isinstance(r.session.method, LatentMethod):
@@ -489,8 +508,9 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
         rep["paths_by_run"][r.label] = {"t": paths["t"].tolist(), "examples": len(sub),
                                         **{k: v.tolist() for k, v in paths.items() if k != "t"},
                                         **path_summary(paths)}
-        figs[f"paths_{slug}"] = rep["paths_by_run"][r.label]["figure"] = figures.paths_figure(
-            paths["t"], paths["direct"], paths.get("interpolated"), out / f"paths_{slug}.png",
+        name = f"paths_{slug}" if slug else "paths"
+        figs[name] = rep["paths_by_run"][r.label]["figure"] = figures.paths_figure(
+            paths["t"], paths["direct"], paths.get("interpolated"), out / f"{name}.png",
             examples=len(sub), run=r.label)
     bar.update(1)
 
@@ -627,7 +647,8 @@ def _markdown(rep: dict[str, Any], main: str) -> str:
     lines += ["", f"![ensembles]({rep['figures']['ensembles']})", "", "## Diversity probes", ""]
     lines += [f"![{k}]({v})" for k, v in rep["figures"].items() if k.startswith("filters")]
     pv = rep["pca_explained_variance"]
-    lines += ["", "Seed 001's PCA views (Fig. 6, 9–15) of the gauge-fixed weights: explained variance of "
+    coords = "gauge-fixed" if rep["runs"][main]["gauge_fixed"] else "raw (this target has no gauge)"
+    lines += ["", f"Seed 001's PCA views (Fig. 6, 9–15) of the {coords} weights: explained variance of "
               "the first principal components, in %. A variance concentrated in PC1 is a "
               "one-dimensional structure; equal shares an isotropic blob.", "",
               "| layer | filter 1 (weights + bias) | whole layer |", "|---|---|---|"]
@@ -668,6 +689,8 @@ def _markdown(rep: dict[str, Any], main: str) -> str:
                   f"{_pct(gap['mean'])} ± {_pct(gap['std'])} (standard error {_pct(sem)}): {verdict}. "
                   f"One test image is {_pct(1 / p['examples'])}.", "",
                   f"![paths]({rep['figures']['paths']})"]
+    if "paths" not in rep and rep.get("paths_by_run"):
+        lines += ["", "### Paths in weight space (seed 001 Fig. 7, Appendix I)"]
     for label, p in rep.get("paths_by_run", {}).items():
         d = p["direct_dip"]
         sem = d["std"] / p["pairs"] ** 0.5
@@ -734,7 +757,7 @@ def _markdown(rep: dict[str, Any], main: str) -> str:
     lines += ["", f"![ambiguous]({rep['figures']['ambiguous']})", ""]
     if "ood" in rep:
         o = rep["ood"]
-        lines += ["## Out-of-distribution detection (seed 002 §4.3)", "",
+        lines += ["## Out-of-distribution detection (seed 002 §4.4)", "",
                   f"Two scores of each input, from the sampled networks' predictions: the predictive "
                   "entropy of the ensemble's mean prediction (total uncertainty) and the mutual "
                   "information (entropy of the mean minus mean entropy: the networks' disagreement; 0 "

@@ -506,7 +506,7 @@ def ood_run(run_dir: str | Path, outliers: str | Dataset | list[str | Dataset], 
 def polyak_run(run_dir: str | Path, k: int = 10, data_dir: str | None = None, split: str = "test",
                limit: int | None = None, seed: int = 0, coordinates: str = "gauge",
                trust_code: bool = False) -> dict[str, Any]:
-    """Seed 003 §4.3 on a trained run: ``k`` sampled networks averaged into one; accuracy of the
+    """Seed 003 §4.4 on a trained run: ``k`` sampled networks averaged into one; accuracy of the
     samples and their ensemble (before) and of the averaged network (after) on ``split``."""
     from hyperzoo.analysis.polyak import polyak_accuracies
     from hyperzoo.session import statistics_images

@@ -46,3 +46,11 @@ def test_nothing_classified_right_means_nothing_attacked():
     assert r["attacked"].numel() == r["fraction"].numel() == r["fools_crafting"].numel() == 0
     s = transfer_summary(r)
     assert s["attacked"] == s["fool_crafting"] == 0 and s["mean_fraction"] == 0.0
+
+
+def test_the_median_of_an_even_count_is_the_mean_of_the_middle_two():
+    """torch.median gave the lower one: a two-peaked result (examples fool none or all) read 0."""
+    r = {"attacked": torch.arange(4), "fools_crafting": torch.ones(4, dtype=torch.bool),
+         "fraction": torch.tensor([0.0, 0.0, 1.0, 1.0], dtype=torch.float64),
+         "clean_fraction": torch.zeros(4, dtype=torch.float64)}
+    assert transfer_summary(r)["median_fraction"] == 0.5

@@ -1,5 +1,5 @@
 """Regression runs with one input: predictive mean ± 3 std of sampled networks over the data range
-and beyond it (seed 002 Fig. 3), where sampled functions should agree on the data and disagree
+and beyond it (seed 002 Fig. 2), where sampled functions should agree on the data and disagree
 away from it."""
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ import torch
 
 from hyperzoo.analysis.adversarial import fgsm, pgd
 from hyperzoo.evaluation import predict_proba
+from hyperzoo.evaluation.predictions import predicted
 from hyperzoo.targets import TargetNet
 from hyperzoo.weights import WeightBatch
 
@@ -25,7 +26,7 @@ def fooled_fraction(target: TargetNet, weights: WeightBatch, x: torch.Tensor, y:
     if len(x) == 0:
         return torch.zeros(0, dtype=torch.float64)
     probs = predict_proba(target, weights, x)  # (N, B, C)
-    return (probs.argmax(-1) != y).double().mean(0)
+    return (predicted(probs) != y).double().mean(0)  # a NaN network is fooled
 
 
 def transfer(model: Callable[[torch.Tensor], torch.Tensor], target: TargetNet, pool: WeightBatch,
@@ -67,7 +68,7 @@ def transfer_summary(result: dict[str, torch.Tensor]) -> dict[str, float | int]:
     if n == 0:
         return {**out, "mean_fraction": 0.0, "median_fraction": 0.0, "share_fooling_none": 0.0,
                 "share_fooling_half_or_more": 0.0, "share_fooling_all": 0.0}
-    return {**out, "mean_fraction": f.mean().item(), "median_fraction": f.median().item(),
+    return {**out, "mean_fraction": f.mean().item(), "median_fraction": f.quantile(0.5).item(),
             "share_fooling_none": (f == 0).double().mean().item(),
             "share_fooling_half_or_more": (f >= 0.5).double().mean().item(),
             "share_fooling_all": (f == 1).double().mean().item()}
