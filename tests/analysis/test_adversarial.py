@@ -59,3 +59,20 @@ def test_attacks_in_the_inputs_own_range_leave_standardised_inputs_alone_at_eps_
     assert torch.equal(fgsm(model, x, t, 0.0, lo, hi), x)
     assert torch.equal(pgd(model, x, t, 0.0, 3, None, lo, hi), x)
     assert not torch.equal(fgsm(model, x, t, 0.0), x)  # the old default box clips them
+
+
+def test_pgd_with_a_random_start_escapes_a_flat_point_and_draws_from_its_generator():
+    """At a point where the gradient is zero, PGD from x cannot move; from a random start in the
+    ball it can, and the start is the generator's, not the global one."""
+    def model(x):  # a ReLU with its kink at 0.5: gradient 0 at x = 0.5 - 0.05 and below
+        h = torch.relu(x - 0.5).sum(-1, keepdim=True)
+        return torch.cat([h, -h], -1)
+
+    x = torch.full((8, 3), 0.45, dtype=torch.float64)
+    target = torch.zeros(8, dtype=torch.long)  # raise h: push x above 0.5
+    assert torch.equal(pgd(model, x, target, eps=0.1, steps=5), x)
+    adv = pgd(model, x, target, eps=0.1, steps=5, random_start=torch.Generator().manual_seed(0))
+    assert (adv - x).abs().max() <= 0.1 + 1e-12 and (adv > 0.5).any()
+    torch.manual_seed(1)
+    again = pgd(model, x, target, eps=0.1, steps=5, random_start=torch.Generator().manual_seed(0))
+    assert torch.equal(adv, again)

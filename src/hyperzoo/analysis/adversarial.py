@@ -41,14 +41,21 @@ def fgsm(model: Model, x: torch.Tensor, target: torch.Tensor, eps: float,
 
 
 def pgd(model: Model, x: torch.Tensor, target: torch.Tensor, eps: float, steps: int = 10,
-        step_size: float | None = None, lo: float = 0.0, hi: float = 1.0, targeted: bool = True
-        ) -> torch.Tensor:
-    """PGD in the L∞ ball of radius ``eps·(hi − lo)`` around ``x``."""
+        step_size: float | None = None, lo: float = 0.0, hi: float = 1.0, targeted: bool = True,
+        random_start: torch.Generator | None = None) -> torch.Tensor:
+    """PGD in the L∞ ball of radius ``eps·(hi − lo)`` around ``x``, ``steps`` signed steps of
+    ``step_size`` in the inputs' own units (not a fraction of the range; default 2.5 × radius /
+    steps). It starts at ``x`` (the report's attacks), or with ``random_start`` at a point drawn
+    uniformly in the ball from that generator (Madry et al.), stronger where the gradient at ``x``
+    is flat."""
     if eps < 0 or steps < 1:
         raise ValueError(f"need eps >= 0 and steps >= 1, got eps={eps}, steps={steps}")
     radius = eps * (hi - lo)
     alpha = step_size if step_size is not None else 2.5 * radius / steps
     adv = x.detach()
+    if random_start is not None:
+        noise = torch.rand(x.shape, generator=random_start, dtype=x.dtype).to(x.device)
+        adv = (adv + radius * (2 * noise - 1)).clamp(lo, hi)
     for _ in range(steps):
         adv = adv + alpha * _step_toward(model, adv, target, targeted)
         adv = torch.minimum(torch.maximum(adv, x - radius), x + radius).clamp(lo, hi).detach()
