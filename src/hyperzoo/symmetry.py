@@ -367,7 +367,9 @@ def scale_gauge(target: TargetNet, weights: WeightBatch) -> WeightBatch:
 
 
 def logit_bias_gauge(target: TargetNet, weights: WeightBatch) -> WeightBatch:
-    """Shift the last layer's biases to sum to zero (softmax is invariant to the shift)."""
+    """Shift the last layer's biases to sum to zero (softmax is invariant to the shift). Only for
+    outputs read through a softmax (the Deutsch method and the classification analyses): it
+    changes a regression network's function."""
     last = target.layers[-1]
     if last.bias is None:
         return dict(weights)

@@ -228,3 +228,22 @@ def test_an_explicit_probe_is_the_default_one_and_replaces_it():
         return m.training_loss(x, y, 0, torch.Generator().manual_seed(0), **probe)["entropy"]
     assert torch.equal(entropy(), entropy(probe=x[0, :3]))
     assert not torch.equal(entropy(), entropy(probe=x[1, :3]))
+
+
+def test_the_output_entropy_leaves_the_targets_own_dropout_out():
+    """Each network's dropout mask differed, and counted as diversity the generator has no part
+    in: the entropy changed with the global seed. The accuracy term keeps the dropout."""
+    from torch import nn
+
+    module = nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 10))
+    m = build_method(TargetNet(module, (1, 8, 8)), {"name": "deutsch", "z_dim": 6, "extractor_hidden": [12],
+                                                    "diversity": "outputs", "probe_size": 4}).train()
+    x, y = torch.rand(4, 5, 1, 8, 8), torch.randint(10, (4, 5))
+
+    def terms(seed):
+        torch.manual_seed(seed)
+        return m.training_loss(x, y, 0, torch.Generator().manual_seed(0))
+    a, b = terms(0), terms(1)
+    assert torch.equal(a["entropy"], b["entropy"])
+    assert not torch.equal(a["cross_entropy"], b["cross_entropy"])
+    assert module[3].training

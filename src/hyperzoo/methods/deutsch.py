@@ -8,11 +8,14 @@ of its layer) → weights. The last layer is generated as a single filter. Loss:
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from hyperzoo.devices import fork_rng, normal, uniform
 from hyperzoo.diversity import kl_entropy, output_entropy
@@ -25,6 +28,20 @@ from hyperzoo.targets import TargetNet
 from hyperzoo.weights import WeightBatch, flatten
 
 Diversity = Literal["weights", "weights_relaxed", "outputs", "none"]
+
+
+@contextmanager
+def dropout_off(module: nn.Module) -> Iterator[None]:
+    """``module``'s dropout layers in eval mode for the block, the rest as it is (batch norm
+    keeps training)."""
+    on = [m for m in module.modules() if isinstance(m, nn.modules.dropout._DropoutNd) and m.training]
+    for m in on:
+        m.eval()
+    try:
+        yield
+    finally:
+        for m in on:
+            m.train()
 
 
 @dataclass
@@ -280,7 +297,9 @@ class DeutschHypernetwork(LatentMethod):
         elif c.diversity == "outputs":
             # One probe batch (the first examples of network 0), shared by all networks.
             probe = x[0, : c.probe_size] if probe is None else probe
-            with self.target.lower_precision(None):  # an entropy estimate: never in bf16
+            # An entropy estimate: never in bf16, and without the target's own dropout, whose
+            # masks differ between networks and would count as their diversity.
+            with self.target.lower_precision(None), dropout_off(self.target.module):
                 outputs = self.target(weights, probe)
             entropy = output_entropy(outputs.softmax(-1), d=c.z_dim, metric=c.metric)
             loss = loss - entropy

@@ -175,6 +175,7 @@ class HyperGAN(LatentMethod):
         prior = normal(tuple(flat_q.shape), generator, flat_q.device, flat_q.dtype)
         real = torch.ones(flat_q.shape[0], 1, device=x.device)
         fool = F.binary_cross_entropy_with_logits(self.discriminator(flat_q), real)
+        # The same codes, detached: seed 002 §3 draws a fresh batch (README, "HyperGAN").
         d_loss = (F.binary_cross_entropy_with_logits(self.discriminator(flat_q.detach()), 0 * real)
                   + F.binary_cross_entropy_with_logits(self.discriminator(prior), real))
         return {"loss": task + c.beta * fool, "loss_discriminator": d_loss, "task_loss": task.detach(),
