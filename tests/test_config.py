@@ -29,6 +29,11 @@ def test_yaml_and_overrides(tmp_path):
     (["data.val_split=train"], "data.val_split 'train' is not 'val' or 'test'"),
     # Accepted, the rate never decayed.
     (["train.lr_schedule=step", "train.lr_decay=0.5"], "'step' needs train.lr_decay_every of at least 1"),
+    # Tracebacks from torch, a run folder already written (lr: stuck there, refused and crashing).
+    (["train.lr=1e39"], r"'train.lr' = 1e\+39 must be a positive number \(at most 3.4e\+38"),
+    (["train.lr_decay=1.5"], r"'train.lr_decay' = 1.5 must be in \(0, 1\]"),
+    (["train.seed=18446744073709551612"], r"'train.seed' = 18446744073709551612 must be at most 2\*\*62"),
+    (["train.threads=100000000000"], "'train.threads' = 100000000000 must be at most 4096"),
 ])
 def test_bad_overrides(overrides, message):
     with pytest.raises(ConfigError, match=message):

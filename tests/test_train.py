@@ -243,7 +243,9 @@ def test_divergence_check_is_one_fused_check_whatever_the_number_of_tensors():
     ("train.images_per_noise=0", "train.images_per_noise"), ("train.threads=0", "train.threads"),
     ("train.lr_schedule=linear", "train.lr_schedule"), ("method.z_dim=0", "method.z_dim"),
     ("train.noise_batch=1", "train.noise_batch"), ("method.name=ensemble", "train.noise_batch=10"),
-    ("target.name=no_such_net", "unknown target"), ("method.lam=-1", "method.lam")])
+    ("target.name=no_such_net", "unknown target"), ("method.lam=-1", "method.lam"),
+    # Trained; reopened without data, the target was rebuilt at that shape (a traceback).
+    ("target.input_shape=[3,32,32]", "differs from the inputs of data set 'digits'")])
 def test_bad_values_are_named_before_any_folder_exists(tmp_path, override, key):
     from hyperzoo.errors import ConfigError
 
@@ -465,3 +467,12 @@ def test_training_called_under_no_grad_still_trains(tmp_path):
         train(tiny_config("train.steps=2"), tmp_path / "run", argv=["x"], progress=False)
     rows = [r for r in read_metrics(tmp_path / "run") if "loss" in r]
     assert len(rows) == 2 and rows[0]["loss"] != rows[1]["loss"]
+
+
+def test_a_probe_larger_than_its_images_is_recorded_as_used(tmp_path, capsys):
+    """It was cut to network 0's images silently, config.yaml saying 1000."""
+    train(tiny_config("method.diversity=outputs", "method.probe_size=1000", "train.steps=1"), tmp_path / "r",
+          argv=["x"], progress=False)
+    used = load_config(tmp_path / "r" / "config.yaml", []).method["probe_size"]
+    assert used == load_config(tmp_path / "r" / "config.yaml", []).train.images_per_noise
+    assert f"method.probe_size 1000 is cut to the train.images_per_noise {used}" in capsys.readouterr().err

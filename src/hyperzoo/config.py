@@ -18,6 +18,10 @@ from hyperzoo.data.base import VAL_PICKS
 from hyperzoo.errors import ConfigError
 from hyperzoo.targets.target_net import BACKENDS
 
+MAX_THREADS = 4096
+MAX_SEED = 2**62
+FLOAT32_MAX = 3.4028234663852886e38
+
 
 def _at_least(key: str, value: float | None, low: float, allow_none: bool = False) -> None:
     """Range check at load time, naming the key (a ZeroDivisionError mid-run names nothing)."""
@@ -154,12 +158,21 @@ class TrainConfig:
         for key in ("lr_warmup", "lr_decay_every", "seed"):
             _at_least(f"train.{key}", getattr(self, key), 0)
         _at_least("train.threads", self.threads, 1, allow_none=True)
-        if not self.lr > 0 or not math.isfinite(self.lr):
-            raise ConfigError(f"config key 'train.lr' = {self.lr!r} must be a positive number")
+        # Beyond these, torch overflowed with a traceback: threads and seeds at the first call
+        # (a rank's seed, seed + 7919·rank, after the run folder was written), a rate beyond
+        # float32 at the first optimizer step, the folder then stuck.
+        if self.threads is not None and self.threads > MAX_THREADS:
+            raise ConfigError(f"config key 'train.threads' = {self.threads!r} must be at most {MAX_THREADS}")
+        if self.seed > MAX_SEED:
+            raise ConfigError(f"config key 'train.seed' = {self.seed!r} must be at most 2**62")
+        if not 0 < self.lr <= FLOAT32_MAX:
+            raise ConfigError(f"config key 'train.lr' = {self.lr!r} must be a positive number (at most "
+                              f"{FLOAT32_MAX:.1e}, float32's largest)")
         if not 0 <= self.lr_min_factor <= 1:
             raise ConfigError(f"config key 'train.lr_min_factor' = {self.lr_min_factor!r} must be in [0, 1]")
-        if not self.lr_decay > 0:
-            raise ConfigError(f"config key 'train.lr_decay' = {self.lr_decay!r} must be positive")
+        if not 0 < self.lr_decay <= 1:
+            # Above 1 the step schedule grows the rate without bound, past float32 in the end.
+            raise ConfigError(f"config key 'train.lr_decay' = {self.lr_decay!r} must be in (0, 1]")
         if self.lr_schedule not in ("constant", "cosine", "step"):
             raise ConfigError(f"config key 'train.lr_schedule' = {self.lr_schedule!r} is not one of "
                               "'constant', 'cosine', 'step'")

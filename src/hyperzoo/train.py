@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
 import sys
 import time
 import uuid
@@ -391,6 +392,12 @@ def _train(config: Config, run_dir: Path, resume: bool, argv: list[str] | None, 
     s = build_session(config, module=module, data=data, trust_code=trust_code or not resume,
                       device=device)
     s.method.check_training(t.noise_batch, t.steps)
+    if s.method.probe_size > t.images_per_noise and not resume:
+        # The probe is cut from network 0's images: it was silently that many, config.yaml saying
+        # the larger number. Recorded as it is used.
+        print(f"note: method.probe_size {s.method.probe_size} is cut to the train.images_per_noise "
+              f"{t.images_per_noise} inputs it is taken from", file=sys.stderr)
+        config.method["probe_size"] = s.method.config.probe_size = t.images_per_noise
     if not resume:
         config.target.module_class = type(s.target.module).__qualname__
     check_trainable(s.target.module)
@@ -558,6 +565,8 @@ def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progr
                 continue
             log.write("".join(json.dumps(r) + "\n" for r in rows))
             log.flush()
+            if saving:  # on disk before the checkpoint: a crash of the machine left it behind
+                os.fsync(log.fileno())
             shown = {"loss": "loss", "acc": "accuracy", "mse": "mse", "H": "entropy",
                      "val": "val_mean_accuracy", "val_rmse": "val_mean_rmse"}
             bar.set_postfix({k: f"{row[key]:.4g}" for k, key in shown.items() if key in row})
