@@ -622,3 +622,18 @@ def test_the_rebuild_check_leaves_the_module_alone_and_draws_alike():
     m.bn.eval()
     assert _computes_the_same(Noisy(), m, (1, 8, 8))
     assert m.training and not m.bn.training
+
+
+def test_fit_and_load_leave_the_callers_random_state_and_threads_alone(tmp_path):
+    """Building a session seeded torch's global generator and training set train.threads: a
+    user's own draws after hyperzoo.load differed from the same draws without it."""
+    torch.set_num_threads(2)  # the fixture gives the suite's count back
+    net, data = Net(), digits("train")
+    torch.manual_seed(123)
+    expected = torch.randn(3)
+    torch.manual_seed(123)
+    hyperzoo.fit(net, data, out=tmp_path / "run", train=FAST, method=TINY_METHOD, progress=False)
+    assert torch.equal(torch.randn(3), expected) and torch.get_num_threads() == 2
+    torch.manual_seed(123)
+    hyperzoo.load(tmp_path / "run", trust_code=True)
+    assert torch.equal(torch.randn(3), expected)

@@ -81,6 +81,23 @@ def open_own(path: Path, mode: str) -> TextIO:
     return os.fdopen(fd, mode, encoding="utf-8")
 
 
+def _read_umask() -> int:
+    """The process's umask, without setting it where Linux shows it (``os.umask`` sets it to
+    read it: for that moment another thread's new files got no umask at all)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return _UMASK_AT_IMPORT
+
+
+_UMASK_AT_IMPORT = os.umask(0)
+os.umask(_UMASK_AT_IMPORT)
+
+
 def atomic_write(path: Path, write) -> None:
     """Call ``write(tmp_path)`` then rename onto ``path``, so a crash never leaves half a file."""
     path = Path(path)
@@ -90,9 +107,7 @@ def atomic_write(path: Path, write) -> None:
     try:
         write(Path(tmp))
         # mkstemp makes the file private (0600); give it the permissions open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        os.chmod(tmp, 0o666 & ~_read_umask())
         # Data on disk before the rename, and the rename itself after: a crash of the machine
         # (not only of the process) leaves the old file or the new one, never an empty one.
         fd = os.open(tmp, os.O_RDONLY)
