@@ -43,7 +43,7 @@ HELP: dict[str, str] = {
     "train.lr_min_factor": "cosine schedule's floor as a share of lr, reached after the last step (in a "
                            "short run the last step's rate is a little above it)",
     "train.lr_decay_every": "step schedule: steps between decays",
-    "train.lr_decay": "step schedule: factor per decay",
+    "train.lr_decay": "step schedule: factor per decay, in (0, 1]",
     "train.seed": "seed of initialisation, noise and data order",
     "train.val_every": "steps between validations",
     "train.val_networks": "networks sampled for each validation",
