@@ -297,9 +297,9 @@ def test_inputs_of_the_given_input_shape_are_taken_as_they_are(tmp_path):
     assert run.evaluate(tmp_path / "seq.npz", networks=2, progress=False)["n_examples"] == 80
     from hyperzoo.data.custom import as_images
 
-    ambiguous = torch.randn(2, 2, 5, 3)  # C=2, H=5, W=3: would be guessed as channels-last
-    assert torch.equal(as_images(ambiguous, "x", (2, 5, 3)), ambiguous)
-    assert as_images(ambiguous, "x").shape == (2, 3, 2, 5)  # the guess, without a shape
+    ambiguous = torch.randn(2, 5, 4, 3)  # C=5, H=4, W=3: would be guessed as channels-last
+    assert torch.equal(as_images(ambiguous, "x", (5, 4, 3)), ambiguous)
+    assert as_images(ambiguous, "x").shape == (2, 3, 5, 4)  # the guess, without a shape
 
 
 class Tied(nn.Module):
@@ -637,3 +637,35 @@ def test_fit_and_load_leave_the_callers_random_state_and_threads_alone(tmp_path)
     torch.manual_seed(123)
     hyperzoo.load(tmp_path / "run", trust_code=True)
     assert torch.equal(torch.randn(3), expected)
+
+
+class Items(torch.utils.data.Dataset):
+    """A torch Dataset of given (image, label) items."""
+
+    def __init__(self, items):
+        self.items = items
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        return self.items[i]
+
+
+def test_a_torch_datasets_items_are_checked_one_by_one():
+    """A PIL-like image, a string label and two image sizes failed inside the DataLoader's
+    collation, with its traceback; the items that are fine are read as before."""
+    from hyperzoo.api import to_dataset
+
+    image = torch.rand(1, 8, 8)
+    cases = [([(image, 0), (object(), 1)], r"item 1's image is a object; expected a tensor or array"),
+             ([(image, "cat")], r"item 0's label is 'cat'; expected one number"),
+             ([(image, 0), (torch.rand(1, 9, 9), 1)],
+              r"item 1's image has shape \(1, 9, 9\), item 0's \(1, 8, 8\)"),
+             ([(image,)], "must yield \\(image, label\\) pairs; item 0 has 1 parts")]
+    for items, message in cases:
+        with pytest.raises(DataError, match=message):
+            to_dataset(Items(items), "mine", "train")
+    items = [(image, 1), (image.numpy(), np.int64(0)), (image, torch.tensor(2))]
+    d = to_dataset(Items(items), "mine", "train")
+    assert d.x.shape == (3, 1, 8, 8) and d.y.tolist() == [1, 0, 2] and d.num_classes == 3

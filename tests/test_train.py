@@ -66,6 +66,17 @@ def test_resume_equals_uninterrupted(tmp_path, method):
     full, part = tmp_path / "full", tmp_path / "part"
     constant = "train.lr_schedule=constant"
 
+    if method == HYPERGAN_FLIPS:
+        # Flips are refused on the built-in digits (a mirrored digit is another glyph): the same
+        # images as a set of one's own, only to resume the flips' draws.
+        import numpy as np
+
+        from hyperzoo.data import load_dataset
+        train_split, test_split = load_dataset("digits", "trainval"), load_dataset("digits", "test")
+        np.savez(tmp_path / "pictures.npz", x_train=train_split.x.numpy(), y_train=train_split.y.numpy(),
+                 x_test=test_split.x.numpy(), y_test=test_split.y.numpy())
+        method = [*method, f"data.dataset={tmp_path / 'pictures.npz'}"]
+
     def config(*extra):
         if method:  # HyperGAN takes none of the Deutsch keys of the tiny config
             return load_config(None, [*method, "train.noise_batch=4", "train.images_per_noise=8",
@@ -245,12 +256,14 @@ def test_divergence_check_is_one_fused_check_whatever_the_number_of_tensors():
     ("train.noise_batch=1", "train.noise_batch"), ("method.name=ensemble", "train.noise_batch=10"),
     ("target.name=no_such_net", "unknown target"), ("method.lam=-1", "method.lam"),
     # Trained; reopened without data, the target was rebuilt at that shape (a traceback).
-    ("target.input_shape=[3,32,32]", "differs from the inputs of data set 'digits'")])
+    ("target.input_shape=[3,32,32]", "differs from the inputs of data set 'digits'"),
+    # Trained: a mirrored digit is another glyph.
+    ("data.augment=crop_flip data.pad=1", "a mirrored digit or letter of 'digits' is another")])
 def test_bad_values_are_named_before_any_folder_exists(tmp_path, override, key):
     from hyperzoo.errors import ConfigError
 
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
-        train(load_config(None, [override]), tmp_path / "r", argv=["x"], progress=False)
+        train(load_config(None, override.split()), tmp_path / "r", argv=["x"], progress=False)
     assert not (tmp_path / "r").exists()
 
 
@@ -476,3 +489,16 @@ def test_a_probe_larger_than_its_images_is_recorded_as_used(tmp_path, capsys):
     used = load_config(tmp_path / "r" / "config.yaml", []).method["probe_size"]
     assert used == load_config(tmp_path / "r" / "config.yaml", []).train.images_per_noise
     assert f"method.probe_size 1000 is cut to the train.images_per_noise {used}" in capsys.readouterr().err
+
+
+def test_a_training_split_of_one_class_is_refused_before_any_folder(tmp_path):
+    """It trained, and reported accuracies against that one class."""
+    import numpy as np
+
+    from hyperzoo.data import DataError
+
+    x = np.random.default_rng(0).random((20, 8, 8)).astype(np.float32)
+    np.savez(tmp_path / "one.npz", x_train=x, y_train=np.zeros(20), x_test=x[:4], y_test=np.zeros(4))
+    with pytest.raises(DataError, match="its training split holds one class \\(label 0\\)"):
+        train(tiny_config(f"data.dataset={tmp_path / 'one.npz'}"), tmp_path / "r", argv=["x"], progress=False)
+    assert not (tmp_path / "r").exists()

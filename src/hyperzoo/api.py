@@ -51,15 +51,7 @@ def to_dataset(data: Data, name: str, split: str, shape: Sequence[int] | None = 
     if isinstance(data, (str, Path)):
         return load_dataset(str(data), split)
     if isinstance(data, torch.utils.data.Dataset):
-        xs, ys = [], []
-        for batch in torch.utils.data.DataLoader(data, batch_size=512):
-            if not isinstance(batch, (list, tuple)) or len(batch) != 2:
-                raise DataError(f"{name}: a torch Dataset must yield (image, label) pairs")
-            xs.append(torch.as_tensor(batch[0]))
-            ys.append(torch.as_tensor(batch[1]))
-        if not xs:
-            raise DataError(f"{name}: the torch Dataset is empty")
-        data = (torch.cat(xs), torch.cat(ys))
+        data = _read_torch_dataset(data, name)
     if not isinstance(data, (tuple, list)) or len(data) != 2:
         raise DataError(f"{name}: expected (x, y), a torch Dataset, a Dataset or a name/path; "
                         f"got {type(data).__name__}")
@@ -72,6 +64,31 @@ def to_dataset(data: Data, name: str, split: str, shape: Sequence[int] | None = 
     if y.is_floating_point():  # real-valued targets: a regression set
         return Dataset(x, y, name, split, 0)
     return Dataset(x, y, name, split, int(y.max()) + 1)
+
+
+def _read_torch_dataset(data: torch.utils.data.Dataset, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """A torch Dataset's (image, label) items as ``(x, y)``, each item checked (a PIL image, a
+    string label or images of two sizes failed in the DataLoader's collation, with its traceback)."""
+    xs, ys = [], []
+    for i, item in enumerate(torch.utils.data.DataLoader(data, batch_size=None)):  # items, uncollated
+        if not isinstance(item, (list, tuple)) or len(item) != 2:
+            what = (f"has {len(item)} parts" if isinstance(item, (list, tuple))
+                    else f"is a {type(item).__name__}")
+            raise DataError(f"{name}: a torch Dataset must yield (image, label) pairs; item {i} {what}")
+        image, label = item
+        if not isinstance(image, (torch.Tensor, np.ndarray)):
+            raise DataError(f"{name}: item {i}'s image is a {type(image).__name__}; expected a tensor or "
+                            "array (a PIL image needs a transform such as torchvision's ToTensor)")
+        if isinstance(label, (str, bytes)) or np.ndim(label) != 0:
+            raise DataError(f"{name}: item {i}'s label is {label!r}; expected one number (a class index)")
+        if xs and tuple(image.shape) != tuple(xs[0].shape):
+            raise DataError(f"{name}: item {i}'s image has shape {tuple(image.shape)}, item 0's "
+                            f"{tuple(xs[0].shape)}; every image must have one shape")
+        xs.append(torch.as_tensor(image))
+        ys.append(torch.as_tensor(label))
+    if not xs:
+        raise DataError(f"{name}: the torch Dataset is empty")
+    return torch.stack(xs), torch.stack(ys)
 
 
 class Run:

@@ -99,6 +99,10 @@ def check_target(module: nn.Module, name: str, data: Dataset) -> None:
                           + hint)
 
 
+# Built-in sets of digits and letters, whose mirror images mean something else.
+GLYPH_SETS = ("digits", "mnist", "notmnist", "mnist-5000")
+
+
 def build_session(config: Config, with_data: bool = True, module: nn.Module | None = None,
                   data: tuple[Dataset, Dataset] | None = None, trust_code: bool = True,
                   device: torch.device | str | None = None) -> Session:
@@ -151,6 +155,9 @@ def build_session(config: Config, with_data: bool = True, module: nn.Module | No
         if d.augment != "none" and len(train_data.input_shape) != 3:
             raise ConfigError(f"data.augment {d.augment!r} crops images (C, H, W); data set "
                               f"{train_data.name!r} has inputs of shape {train_data.input_shape}")
+        if d.augment == "crop_flip" and d.dataset in GLYPH_SETS:
+            raise ConfigError(f"data.augment 'crop_flip' mirrors images, and a mirrored digit or letter of "
+                              f"{d.dataset!r} is another glyph (or none); use 'crop'")
         check_target(module, config.target.name, train_data)
     wide = sorted({str(t.dtype).removeprefix("torch.") for t in (*module.parameters(), *module.buffers())
                    if t.is_floating_point() and t.dtype != torch.float32})

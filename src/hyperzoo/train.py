@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from hyperzoo import distributed
 from hyperzoo.config import Config
-from hyperzoo.data import Dataset, absolute_dataset
+from hyperzoo.data import DataError, Dataset, absolute_dataset
 from hyperzoo.data.augment import augment
 from hyperzoo.data.custom import file_sha256
 from hyperzoo.devices import bf16_emulated, reopen_device, resolve_device, to_device
@@ -409,6 +409,11 @@ def _train(config: Config, run_dir: Path, resume: bool, argv: list[str] | None, 
         raise ConfigError(f"train.keep_best keeps one validation step's model, but method "
                           f"{config.method.get('name')!r} collects its networks over the whole run (that "
                           "step's model would hold only the snapshots taken by then): leave keep_best off")
+    if (s.train_data is not None and s.train_data.task == "classification"
+            and s.train_data.y.unique().numel() < 2):
+        # Trained, and reported accuracies against one class.
+        raise DataError(f"data set {s.train_data.name!r}: its training split holds one class (label "
+                        f"{int(s.train_data.y[0])}); a classifier needs examples of two or more")
     if s.train_data is None and (t.keep_best or t.full_batch):
         raise ConfigError("train.keep_best and train.full_batch need a data set; data.dataset is 'none'")
     if s.train_data is not None and t.full_batch and t.images_per_noise != len(s.train_data):

@@ -152,3 +152,16 @@ def test_python_batch_must_hold_image_data(tmp_path, cifar_files, write_tree):
     write_tree(tmp_path, files)
     with pytest.raises(DataError, match=r"data_batch_2: 'data' must be a uint8 array"):
         read_cifar10(tmp_path / "cifar-10-batches-py")
+
+
+def test_python_batch_labels_must_be_integers():
+    """Fractional labels were truncated (0.7 → 0) and booleans taken as classes."""
+    from hyperzoo.data.cifar import parse_py_batch
+
+    x = np.zeros((2, 3 * 32 * 32), np.uint8)
+    for labels in ([0.7, 1.7], [True, False]):
+        data = pickle.dumps({b"data": x, b"labels": labels}, protocol=2)
+        with pytest.raises(DataError, match="'labels' must be a list of integers, got (float64|bool) values"):
+            parse_py_batch(data, "b")
+    y = parse_py_batch(pickle.dumps({b"data": x, b"labels": [3, 9]}, protocol=2), "b")[1]
+    assert y.tolist() == [3, 9]

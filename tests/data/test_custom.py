@@ -99,8 +99,8 @@ def test_npz_and_its_forms(tmp_path):
     # Splits of different shapes trained, then evaluate refused; an input_shape the examples do
     # not have let the layout be guessed without a word.
     np.savez(tmp_path / "mixed.npz", x_train=f, y_train=np.zeros(8), x_test=f[:, :1], y_test=np.zeros(8))
-    with pytest.raises(DataError, match=r"x_train holds examples of shape \(2, 4, 4\), x_test of shape "
-                                        r"\(1, 4, 4\)"):
+    with pytest.raises(DataError, match=r"its train split holds examples of shape \(2, 4, 4\), its test "
+                                        r"split \(1, 4, 4\)"):
         load_dataset(str(tmp_path / "mixed.npz"), "train")
     np.savez(tmp_path / "shape.npz", x_test=f, y_test=np.zeros(8), input_shape=np.array([4, 4, 2]))
     with pytest.raises(DataError, match=r"input_shape \(4, 4, 2\) is not the examples' shape \(2, 4, 4\)"):
@@ -198,3 +198,76 @@ def test_a_moved_data_set_is_found_in_data_dir_and_never_in_the_working_director
     gone = str(tmp_path / "gone" / "d.npz")
     assert resolve_path(gone, tmp_path / "moved") == (tmp_path / "moved" / "d.npz").resolve()
     assert resolve_path(gone) is None
+
+
+def test_a_cifar_folder_of_your_own_is_not_held_to_cifar10s_checksums(tmp_path, monkeypatch):
+    """A 10,000-record batch of your own has CIFAR-10's size and was refused as corrupt; a
+    folder named as CIFAR-10's copies is still checked."""
+    from hyperzoo.data import checksums
+
+    x, y = cifar_batch(4, 0)
+    records = bin_records(x, y)
+    monkeypatch.setitem(checksums.KNOWN_SUMS, "cifar10/data_batch_1.bin",
+                        checksums.KnownSum("sha256", "0" * 64, len(records)))
+    for name in ("mycifar", "cifar-10-batches-bin"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "data_batch_1.bin").write_bytes(records)
+        (tmp_path / name / "test_batch.bin").write_bytes(records)
+    assert len(load_dataset(str(tmp_path / "mycifar"), "trainval")) == 4
+    with pytest.raises(DataError, match="checksum mismatch"):
+        load_dataset(str(tmp_path / "cifar-10-batches-bin"), "trainval")
+
+
+def test_a_cifar_folder_keeps_every_training_batch_in_order(tmp_path):
+    """data_batch_6 and on were dropped without a word."""
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    for n in (1, 2, 3, 4, 5, 6, 7, 10):
+        x, _ = cifar_batch(2, n)
+        (folder / f"data_batch_{n}.bin").write_bytes(bin_records(x, np.full(2, n, np.uint8)))
+    (folder / "test_batch.bin").write_bytes(bin_records(x, np.zeros(2, np.uint8)))
+    y = load_dataset(str(folder), "trainval").y
+    assert y.tolist() == [n for n in (1, 2, 3, 4, 5, 6, 7, 10) for _ in range(2)]
+
+
+def test_splits_of_two_shapes_or_two_scalings_are_refused(tmp_path, write_idx):
+    """An IDX folder of 8 x 8 training and 10 x 10 test images trained (and crashed with
+    data.val_split: test); float32 0-255 training pixels beside uint8 test ones came in on two
+    scales (255 and 1)."""
+    write_idx(tmp_path / "idx" / "train-images-idx3-ubyte", np.zeros((4, 8, 8), np.uint8))
+    write_idx(tmp_path / "idx" / "train-labels-idx1-ubyte", np.array([0, 1, 0, 1], np.uint8))
+    write_idx(tmp_path / "idx" / "t10k-images-idx3-ubyte", np.zeros((2, 10, 10), np.uint8))
+    write_idx(tmp_path / "idx" / "t10k-labels-idx1-ubyte", np.array([0, 1], np.uint8))
+    with pytest.raises(DataError, match=r"train split holds examples of shape \(1, 8, 8\), its test split "
+                                        r"\(1, 10, 10\)"):
+        load_dataset(str(tmp_path / "idx"), "train")
+    pixels = np.random.default_rng(0).integers(0, 256, (6, 4, 4)).astype(np.uint8)
+    np.savez(tmp_path / "mixed.npz", x_train=pixels.astype(np.float32), y_train=np.arange(6) % 2,
+             x_test=pixels, y_test=np.arange(6) % 2)
+    with pytest.raises(DataError, match="x_train is float32 but x_test is uint8"):
+        load_dataset(str(tmp_path / "mixed.npz"), "train")
+
+
+def test_what_an_npz_name_holds_is_checked_before_numpy_reads_it(tmp_path):
+    """An .npy under an .npz name crashed (TypeError); a text file was called pickled data,
+    with numpy's advice to load it unsafely."""
+    np.save(tmp_path / "array.npy", np.zeros((3, 4, 4)))
+    (tmp_path / "array.npy").rename(tmp_path / "array.npz")
+    (tmp_path / "text.npz").write_text("x_train,y_train\n1,2\n")
+    for name in ("array", "text"):
+        with pytest.raises(DataError, match=r"not an \.npz file \(a zip archive; an \.npy array\?"):
+            load_dataset(str(tmp_path / f"{name}.npz"), "test")
+
+
+def test_arrays_users_commonly_hold_are_read_and_bad_ones_named():
+    x = np.random.default_rng(0).integers(0, 256, (3, 6, 6, 3)).astype(np.uint8)
+    # BGR to RGB: a negative stride, which torch refused with a traceback.
+    assert torch.equal(as_images(x[..., ::-1], "x"), as_images(np.ascontiguousarray(x[..., ::-1]), "x"))
+    assert torch.equal(as_labels(np.arange(3)[::-1], "y"), torch.tensor([2, 1, 0]))
+    # RGBA and two-channel images are channels-last too (read as 6 channels of 6 x 4 before).
+    assert as_images(np.zeros((2, 6, 6, 4), np.uint8), "x").shape == (2, 4, 6, 6)
+    assert as_images(np.zeros((2, 6, 6, 2), np.uint8), "x").shape == (2, 2, 6, 6)
+    with pytest.raises(DataError, match="images must be uint8 or floating point, got uint16"):
+        as_images(np.zeros((2, 4, 4), np.uint16), "x")  # it said int64
+    with pytest.raises(DataError, match="labels must be class indices 0, 1, …; found 1e[+]20"):
+        as_labels(np.array([0.0, 1e20]), "y")  # it said "label -9223372036854775808 is negative"

@@ -108,9 +108,12 @@ def parse_py_batch(data: bytes, what: str, labels_key: str = "labels", num_class
     if not isinstance(labels, list) or len(labels) != len(x):
         raise DataError(f"{what}: '{labels_key}' must be a list of {len(x)} class indices")
     try:
-        y = np.asarray(labels, dtype=np.int64)
+        y = np.asarray(labels)
     except (TypeError, ValueError) as e:
         raise DataError(f"{what}: '{labels_key}' must be a list of integers ({e})") from e
+    if y.size and (y.ndim != 1 or y.dtype.kind not in "iu"):  # floats were truncated, booleans taken
+        raise DataError(f"{what}: '{labels_key}' must be a list of integers, got {y.dtype} values")
+    y = y.astype(np.int64)
     if y.size and (int(y.min()) < 0 or int(y.max()) >= num_classes):
         bad = int(y.min()) if int(y.min()) < 0 else int(y.max())
         raise DataError(f"{what}: label {bad} out of range 0-{num_classes - 1}")
@@ -156,15 +159,18 @@ def read_archive(path: Path, wanted: tuple[str, ...] = TRAIN_BATCHES + TEST_BATC
     return found
 
 
-def read_batches(path: Path) -> dict[str, tuple[str, bytes]]:
-    """Batch name -> (file name, content) for every CIFAR-10 batch in an extracted folder
-    (known files verified by checksum); batches may be missing."""
+def read_batches(path: Path, stems: tuple[str, ...] = TRAIN_BATCHES + TEST_BATCHES, known: bool = True
+                 ) -> dict[str, tuple[str, bytes]]:
+    """Batch name -> (file name, content) for every batch ``stems`` (CIFAR-10's) in an extracted
+    folder; batches may be missing. ``known``: files verified by CIFAR-10's checksums where the
+    name and size match (a batch of 10,000 records of your own has CIFAR-10's size)."""
     found: dict[str, tuple[str, bytes]] = {}
-    for stem in TRAIN_BATCHES + TEST_BATCHES:
+    for stem in stems:
         for base in (f"{stem}.bin", stem):
             file = path / base
             if file.is_file():
-                verify_known(file, f"cifar10/{base}")
+                if known:
+                    verify_known(file, f"cifar10/{base}")
                 found[stem] = (base, file.read_bytes())
                 break
     return found

@@ -95,6 +95,12 @@ def _cached(path: Path, stamp: tuple) -> Splits:
         raise DataError(f"{path} is not a data set; expected {'; '.join(FORMATS)}")
     if not splits:
         raise DataError(f"{path} holds no train or test split; expected {'; '.join(FORMATS)}")
+    shapes = {split: tuple(x.shape[1:]) for split, (x, _) in splits.items()}
+    if len(set(shapes.values())) > 1:
+        # Trained, then refused by evaluate (or a traceback with data.val_split: test): the test
+        # split must take the same inputs.
+        raise DataError(f"{path}: its train split holds examples of shape {shapes['train']}, its test "
+                        f"split {shapes['test']}")
     return splits
 
 
@@ -135,10 +141,25 @@ def _has_cifar(folder: Path) -> bool:
                for s in (*cifar.TRAIN_BATCHES, *cifar.TEST_BATCHES) for ext in (".bin", ""))
 
 
+def _train_batches(folder: Path) -> tuple[str, ...]:
+    """Every ``data_batch_N`` in ``folder``, in order of N: a folder of your own may hold more
+    than CIFAR-10's five (batches 6 and on were dropped without a word)."""
+    numbers = set()
+    for f in folder.glob("data_batch_*"):
+        number = f.name.removeprefix("data_batch_").removesuffix(".bin")
+        if number.isdigit() and f.is_file():
+            numbers.add(int(number))
+    return tuple(f"data_batch_{n}" for n in sorted(numbers))
+
+
 def _read_cifar_folder(folder: Path) -> Splits:
-    batches = cifar.read_batches(folder)
+    train = _train_batches(folder)
+    # CIFAR-10's checksums only for a folder named as its copies are: a batch of 10,000 records
+    # of your own has their size, and was refused as "corrupt".
+    known = f"{folder.name}/" in cifar.SOURCES
+    batches = cifar.read_batches(folder, train + cifar.TEST_BATCHES, known=known)
     out: Splits = {}
-    for split, stems in (("train", cifar.TRAIN_BATCHES), ("test", cifar.TEST_BATCHES)):
+    for split, stems in (("train", train), ("test", cifar.TEST_BATCHES)):
         # A folder of your own may hold any number of classes a label byte can name.
         parts = [cifar.parse_batch(*batches[s], f"{folder}/{batches[s][0]}", num_classes=256)
                  for s in stems if s in batches]
@@ -149,6 +170,13 @@ def _read_cifar_folder(folder: Path) -> Splits:
 
 
 def _read_npz(path: Path) -> Splits:
+    with open(path, "rb") as handle:
+        magic = handle.read(4)
+    if magic not in (b"PK\x03\x04", b"PK\x05\x06"):  # a zip's first record, or an empty zip's end
+        # np.load read an .npy under this name as an array (a TypeError later) and text as
+        # "pickled data", inviting an unsafe load.
+        raise DataError(f"{path}: not an .npz file (a zip archive; an .npy array? save your arrays with "
+                        "np.savez(path, x_train=..., y_train=..., x_test=..., y_test=...))")
     try:
         # allow_pickle=False: an .npz of object arrays would run code when loaded.
         # Our own file handle: np.load leaks the one it opens when the zip is unreadable.
@@ -180,16 +208,23 @@ def _read_npz(path: Path) -> Splits:
     if not out:
         raise DataError(f"{path}: expected arrays x_train, y_train, x_test, y_test; found "
                         f"{', '.join(arrays) or 'none'}")
+    if "x_train" in arrays and "x_test" in arrays:
+        same_scaling(arrays["x_train"], arrays["x_test"], f"{path}: x_train", "x_test")
     shapes = {split: tuple(x.shape[1:]) for split, (x, _) in out.items()}
-    if len(set(shapes.values())) > 1:
-        # Trained, then refused by evaluate: the test split must take the same inputs.
-        raise DataError(f"{path}: x_train holds examples of shape {shapes['train']}, x_test of shape "
-                        f"{shapes['test']}")
     if shape is not None and any(s != shape for s in shapes.values()):
         # Its layout would otherwise be guessed, without a word, from x's shape alone.
         raise DataError(f"{path}: input_shape {shape} is not the examples' shape "
                         f"{next(s for s in shapes.values() if s != shape)}")
     return out
+
+
+def same_scaling(a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor, what: str, other: str) -> None:
+    """Raise `DataError` where one of two splits is uint8 and the other not: uint8 is scaled to
+    [0, 1] and floats are kept, so the same pixels would come in on two scales, without a word."""
+    if (str(a.dtype) in ("uint8", "torch.uint8")) != (str(b.dtype) in ("uint8", "torch.uint8")):
+        raise DataError(f"{what} is {a.dtype} but {other} is {b.dtype}: uint8 images are scaled to "
+                        "[0, 1] and floats kept as given, so the two would differ in scale; give both the "
+                        "same dtype")
 
 
 def _cpu_tensor(a: np.ndarray | torch.Tensor, what: str) -> torch.Tensor:
@@ -203,6 +238,8 @@ def _cpu_tensor(a: np.ndarray | torch.Tensor, what: str) -> torch.Tensor:
     arr = np.asarray(a)
     if arr.dtype.kind not in "biuf":
         raise DataError(f"{what}: expected an array of numbers, got dtype {arr.dtype}")
+    if any(s < 0 for s in arr.strides):  # x[..., ::-1] (BGR to RGB): torch takes no negative strides
+        arr = np.ascontiguousarray(arr)
     if not arr.dtype.isnative:
         arr = arr.astype(arr.dtype.newbyteorder("="))
     if arr.dtype.kind == "u" and arr.dtype.itemsize > 1:
@@ -215,12 +252,14 @@ def as_images(x: np.ndarray | torch.Tensor, what: str, shape: tuple[int, ...] | 
     value must be finite. Inputs whose example shape is ``shape`` (the target's, where known) are
     taken as they are, whatever their rank (sequences ``(n, C, L)`` for a Conv1d, volumes).
     Otherwise the layout is guessed: ``(n, H, W)`` gains one channel, ``(n, H, W, C)`` with C of 1
-    or 3 is transposed, feature vectors ``(n, D)`` stay as they are."""
+    to 4 (and a second axis above 4) is transposed, feature vectors ``(n, D)`` stay as they are."""
+    given = getattr(x, "dtype", None)  # before _cpu_tensor widens uint16 to int64: the message names it
     t = _cpu_tensor(x, what)
     if shape is None or tuple(t.shape[1:]) != tuple(shape):
         if t.dim() == 3:
             t = t[:, None]
-        elif t.dim() == 4 and t.shape[-1] in (1, 3) and t.shape[1] not in (1, 3):
+        elif t.dim() == 4 and t.shape[-1] in (1, 2, 3, 4) and t.shape[1] not in (1, 2, 3, 4):
+            # RGBA and two-channel images too: (n, 16, 16, 4) was read as 16 channels of 16 × 4.
             t = t.permute(0, 3, 1, 2)
         if t.dim() not in (2, 4):
             raise DataError(f"{what}: inputs must be images (n, H, W) or (n, C, H, W), or features (n, D) "
@@ -228,7 +267,7 @@ def as_images(x: np.ndarray | torch.Tensor, what: str, shape: tuple[int, ...] | 
     if t.dtype == torch.uint8:
         return t.float().div_(255.0).contiguous()
     if not t.is_floating_point():
-        raise DataError(f"{what}: images must be uint8 or floating point, got {t.dtype}")
+        raise DataError(f"{what}: images must be uint8 or floating point, got {given or t.dtype}")
     # Checked in float32, what training reads: a float64 1e39 is finite, its float32 infinite.
     t = t.float()
     if not bool(t.isfinite().all()):
@@ -258,6 +297,9 @@ def as_labels(y: np.ndarray | torch.Tensor, what: str) -> torch.Tensor:
     t = _cpu_tensor(y, what)
     if t.is_floating_point() and not bool(t.isfinite().all()):
         raise DataError(f"{what}: labels must be finite class indices; found NaN or infinity")
+    if t.is_floating_point() and t.numel() and float(t.abs().max()) >= 2**53:
+        # Beyond int64 it wrapped round, and was called a negative label.
+        raise DataError(f"{what}: labels must be class indices 0, 1, …; found {float(t.abs().max()):g}")
     if t.is_floating_point() and bool((t == t.round()).all()):
         t = t.long()
     if t.dim() != 1 or t.is_floating_point() or t.dtype == torch.bool:
