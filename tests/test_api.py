@@ -370,6 +370,10 @@ def test_what_a_user_model_or_data_gets_wrong_is_one_line(tmp_path):
          r"data x: inputs must be finite in float32; example 3 holds NaN or infinity \(or a value beyond"),
         (Net(), (x[:0], y[:0]), DataError, "data: no examples"),
     ]
+    # Pixels 0-255 as floats beside uint8 ones: two scales, without a word.
+    with pytest.raises(DataError, match="train_data x is torch.float32 but test_data x is torch.uint8"):
+        hyperzoo.fit(Net(), (x * 255, y), out=tmp_path / "scales", test_data=((x * 255).byte(), y),
+                     train=FAST, method=TINY_METHOD, progress=False)
     for i, (module, data, error, message) in enumerate(cases):
         with pytest.raises(error, match=message):
             hyperzoo.fit(module, data, out=tmp_path / str(i), train=FAST, method=TINY_METHOD, progress=False)

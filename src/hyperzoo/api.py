@@ -27,7 +27,7 @@ from torch import nn
 
 from hyperzoo.config import Config, ConfigError, DataConfig, from_dict, load_config
 from hyperzoo.data import DataError, Dataset, load_dataset
-from hyperzoo.data.custom import as_images, as_targets
+from hyperzoo.data.custom import as_images, as_targets, same_scaling
 from hyperzoo.data.registry import own_holdout
 from hyperzoo.errors import UserError
 from hyperzoo.runs import RunError, checkpoint_step, read_config
@@ -494,6 +494,9 @@ def _fit_into(out: Path, module: nn.Module | None, train_data: Data, test_data: 
             except UserError:  # training says what is wrong with the data set
                 shape = None
     else:
+        if test_data is not None and all(isinstance(d, (tuple, list)) and len(d) == 2
+                                         for d in (train_data, test_data)):
+            same_scaling(train_data[0], test_data[0], "train_data x", "test_data x")
         train = to_dataset(train_data, name, "trainval", input_shape)
         test = to_dataset(test_data, name, "test", input_shape) if test_data is not None else None
         shape = list(train.input_shape)
