@@ -20,6 +20,7 @@ from hyperzoo.errors import RunError
 from hyperzoo.methods import METHODS, Method, build_method
 from hyperzoo.runs import BEST, CHECKPOINT, load_checkpoint, read_config
 from hyperzoo.targets import TargetNet, build_target, estimate_bn_statistics
+from hyperzoo.targets.target_net import eval_mode
 from hyperzoo.weights import WeightBatch
 
 
@@ -65,11 +66,10 @@ def check_target(module: nn.Module, name: str, data: Dataset) -> None:
     outputs than its classes (a shape mismatch deep in a forward pass is a long traceback)."""
     shape = data.input_shape
     p = next(module.parameters(), None)
-    was_training = module.training
     try:
-        with torch.no_grad():
-            out = module.eval()(torch.zeros(2, *shape, dtype=p.dtype if p is not None else None,
-                                            device=p.device if p is not None else None))
+        with torch.no_grad(), eval_mode(module):
+            out = module(torch.zeros(2, *shape, dtype=p.dtype if p is not None else None,
+                                     device=p.device if p is not None else None))
     except RuntimeError as e:
         first = next((m for m in module.modules() if isinstance(m, (nn.Linear, nn.modules.conv._ConvNd))),
                      None)
@@ -82,8 +82,6 @@ def check_target(module: nn.Module, name: str, data: Dataset) -> None:
         layout = " (C, H, W)" if len(shape) == 3 else ""
         raise ConfigError(f"target {name!r}{wants} cannot take the inputs of data set {data.name!r} of "
                           f"shape {shape}{layout}: {str(e).splitlines()[0]}") from None
-    finally:
-        module.train(was_training)
     if not isinstance(out, torch.Tensor):
         raise ConfigError(f"target {name!r} returns a {type(out).__name__}; its forward must return one "
                           "tensor of outputs (B, classes)")

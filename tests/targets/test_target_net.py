@@ -326,3 +326,77 @@ def test_torch_compile_traces_a_vmap_call_in_one_graph(precision):
     dynamo.reset()
     explained = dynamo.explain(loss)(weights, torch.randn(3, *module.input_shape))
     assert (explained.graph_count, explained.graph_break_count) == (1, 0), explained.break_reasons
+
+
+def test_building_a_target_keeps_each_submodules_own_mode():
+    """The trial forward passes restored the top's mode on every submodule: a frozen batch norm
+    in a training module trained again, MC-dropout in an eval module stopped drawing."""
+    net = nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4), nn.Dropout(0.5), nn.Linear(4, 2))
+    net.train()
+    net[1].eval()
+    TargetNet(net, (4,))
+    assert net.training and not net[1].training and net[2].training
+    net.eval()
+    net[2].train()
+    TargetNet(net, (4,))
+    assert not net.training and not net[1].training and net[2].training
+
+
+class Offset(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 2)
+        self.register_buffer("off", torch.zeros(()))
+
+    def forward(self, x):
+        return self.fc(x) + self.off
+
+
+@pytest.mark.parametrize("backend", ["loop", "vmap", "threads"])
+def test_a_buffer_replaced_after_the_target_was_built_is_the_one_used(backend):
+    net = Offset()
+    target = TargetNet(net, (4,), backend=backend)
+    w = {k: torch.randn(3, *s) for k, s in target.param_shapes.items()}
+    x = torch.randn(5, 4)
+    before = target(w, x)
+    net.off = torch.tensor(5.0)  # a new tensor: the target kept the old one
+    torch.testing.assert_close(target(w, x), before + 5)
+
+
+def test_under_vmap_a_callers_float32_region_stays_float32():
+    """The mode lowered every linear layer, inside a region the caller kept out of autocast."""
+    seen = []
+
+    class Head(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Linear(4, 4), nn.Linear(4, 2)
+
+        def forward(self, x):
+            h = self.a(x)
+            with torch.autocast("cpu", enabled=False):
+                out = self.b(h.float())
+            seen.append((h.dtype, out.dtype))  # the target returns the weights' dtype: seen here
+            return out
+
+    dtypes = {}
+    for backend in ("vmap", "loop"):
+        target = TargetNet(Head(), (4,), backend=backend)
+        w = {k: torch.randn(2, *s) for k, s in target.param_shapes.items()}
+        seen.clear()
+        with target.lower_precision(torch.bfloat16):
+            target(w, torch.randn(3, 4))
+        dtypes[backend] = set(seen)
+    assert dtypes == {"vmap": {(torch.bfloat16, torch.float32)}, "loop": {(torch.bfloat16, torch.float32)}}
+
+
+def test_instance_norm_with_running_statistics_runs_in_bf16_under_vmap():
+    """It met float32 statistics with a bfloat16 input inside C++ ("expected scalar type")."""
+    net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.InstanceNorm2d(2, affine=True, track_running_stats=True),
+                        nn.Flatten(), nn.Linear(2 * 4 * 4, 3))
+    target = TargetNet(net, (1, 6, 6), backend="vmap")
+    w = {k: torch.randn(2, *s) for k, s in target.param_shapes.items()}
+    w.update({k: torch.ones(2, *s) for k, s in target.stat_shapes.items()})
+    with target.lower_precision(torch.bfloat16):
+        out = target(w, torch.randn(3, 1, 6, 6))
+    assert out.shape == (2, 3, 3) and torch.isfinite(out).all()

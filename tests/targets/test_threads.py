@@ -174,3 +174,74 @@ def test_a_forked_child_starts_its_own_workers():
     # In a fresh process: GNU OpenMP hangs a child forked after the parent's own parallel work,
     # whatever the backend. Without the fork handler the child waits for workers it does not have.
     subprocess.run([sys.executable, "-c", FORK_CHILD], check=True, timeout=120)
+
+
+class Aliased(nn.Module):
+    """Its layers also in a plain list: a copy's list held the original's layers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b, self._gain = nn.Linear(4, 8), nn.Linear(8, 3), 1.0
+        self.order = [self.a, self.b]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._gain * self.order[1](torch.relu(self.order[0](x)))
+
+
+class OwnDropout(Scaled):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.dropout(self.act(self.fc(x)), 0.5, self.training)
+
+
+def per_network(module: nn.Module, weights: dict, x: torch.Tensor) -> torch.Tensor:
+    from torch.func import functional_call
+
+    return torch.stack([functional_call(module, {k: v[i] for k, v in weights.items()}, (x,))
+                        for i in range(len(next(iter(weights.values()))))])
+
+
+def test_what_leads_back_to_the_original_module_never_runs_on_the_workers(two_threads):
+    """A list of the module's layers, a forward set on the instance and a private setting
+    changed after the first call: the workers computed with the original's own weights (every
+    network alike) or the old setting."""
+    import types
+
+    patched = Scaled()
+    patched.forward = types.MethodType(lambda self, x: torch.tanh(self.fc(x)), patched)
+    for net in (Aliased(), patched):
+        target = TargetNet(net, (4,), backend="threads")
+        w = {k: torch.randn(4, *s) for k, s in target.param_shapes.items()}
+        x = torch.randn(5, 4)
+        torch.testing.assert_close(target(w, x), per_network(net, w, x))
+        assert not threads.usable(net, 4)
+    assert threads._own_attributes(nn.Module()) == {"training": True}
+
+
+def test_a_private_setting_changed_after_the_first_call_reaches_the_workers(two_threads):
+    class Gain(Scaled):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self._gain * self.fc(x)
+
+    net = Gain()
+    net._gain = 1.0
+    target = TargetNet(net, (4,), backend="threads")
+    w, x = {k: torch.randn(4, *s) for k, s in target.param_shapes.items()}, torch.randn(5, 4)
+    target(w, x)
+    net._gain = 3.0
+    assert threads.usable(net, 4)
+    torch.testing.assert_close(target(w, x), per_network(net, w, x))
+
+
+def test_a_forward_that_draws_runs_in_order_where_the_draws_repeat(two_threads):
+    """F.dropout in a forward of one's own drew on two threads at once: the same seed gave
+    another result each time."""
+    net = OwnDropout().train()
+    target = TargetNet(net, (4,))
+    assert target._draws_at_random and not TargetNet(Scaled(), (4,))._draws_at_random
+    w = {k: torch.randn(8, *s).requires_grad_() for k, s in target.param_shapes.items()}
+    x = torch.randn(16, 4)
+    runs = []
+    for _ in range(3):
+        torch.manual_seed(0)
+        runs.append(target(w, x))
+    assert torch.equal(runs[0], runs[1]) and torch.equal(runs[0], runs[2])

@@ -16,8 +16,10 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 import torch
+import torch.nn.functional as F  # noqa: N812
 from torch import nn
 from torch.func import functional_call
+from torch.overrides import TorchFunctionMode
 
 from hyperzoo.errors import ConfigError
 from hyperzoo.targets import threads
@@ -139,6 +141,9 @@ class TargetNet:
     unless the module has a convolution whose NHWC backward PyTorch gets wrong, below); True where
     a trial forward pass in NHWC succeeds (a ``x.view(len(x), -1)`` after a convolution fails
     there), settable to False.
+    Not thread-safe: every backend swaps tensors into one module (or one set of copies) for the
+    call, so two threads calling one target at once mix their networks. Give each thread its
+    own (``copy.deepcopy(target)``).
     """
 
     def __init__(self, module: nn.Module, input_shape: tuple[int, ...], backend: Backend = "auto"):
@@ -153,6 +158,7 @@ class TargetNet:
         self._precision: torch.dtype | None = None
         self._train_channels_last = not any(_nhwc_backward_unsafe(m) for m in module.modules())
         self.layers: tuple[LayerSpec, ...] = self._trace_layers()
+        self._draws_at_random = self._finds_random_draws()
         self.channels_last = len(self.input_shape) == 3 and self._runs_channels_last()
         self.param_shapes: dict[str, tuple[int, ...]] = {
             name: tuple(p.shape) for name, p in module.named_parameters()
@@ -166,8 +172,6 @@ class TargetNet:
                 self._norms[mod_name] = mod
                 for stat in STAT_NAMES:
                     self.stat_shapes[prefix + stat] = tuple(getattr(mod, stat).shape)
-        # Every other buffer (num_batches_tracked, a user's constants) is shared by all networks.
-        self._buffers = {k: b for k, b in module.named_buffers() if k not in self.stat_shapes}
 
     def _trace_layers(self) -> tuple[LayerSpec, ...]:
         first_name: dict[int, str] = {}
@@ -258,13 +262,31 @@ class TargetNet:
         the module's own mode is restored."""
         p = next(self.module.parameters())
         x = torch.zeros(2, *self.input_shape, device=p.device, dtype=p.dtype)
-        was_training = self.module.training
+        with eval_mode(self.module), torch.no_grad():
+            functional_call(self.module, params, (x.to(memory_format=layout),))
+
+    def _finds_random_draws(self) -> bool:
+        """Whether a training-mode forward pass draws from torch's global generator other than
+        through dropout and batch norm modules (which `threads.usable` checks): ``F.dropout`` in
+        a forward of one's own, ``nn.RReLU``, ``torch.randn`` noise. On threads those draws
+        would come in thread order, a run unlike the last."""
+        seen = _RandomDraws()
+        kept = {k: b.clone() for k, b in self.module.named_buffers()}  # running statistics stay
+        params = {k: p.detach() for k, p in self.module.named_parameters()}
+        p = next(self.module.parameters())
+        x = torch.zeros(2, *self.input_shape, device=p.device, dtype=p.dtype)
+        modes = [(m, m.training) for m in self.module.modules()]
         try:
-            self.module.eval()
-            with torch.no_grad():
-                functional_call(self.module, params, (x.to(memory_format=layout),))
+            for m, _ in modes:
+                m.training = not isinstance(m, threads.ORDER_DEPENDENT)
+            with torch.random.fork_rng(devices=[]), torch.no_grad(), seen:
+                functional_call(self.module, {**params, **kept}, (x,))
+        except RuntimeError:
+            return True  # cannot tell: run it where the draws keep their order
         finally:
-            self.module.train(was_training)
+            for m, training in modes:
+                m.training = training
+        return seen.found
 
     def _runs_channels_last(self) -> bool:
         """Whether a forward pass runs with NHWC input and kernels: layout only changes strides,
@@ -373,7 +395,9 @@ class TargetNet:
                counters: dict[str, torch.Tensor]) -> torch.Tensor:
         """Evaluate with every per-network tensor (parameters, statistics) in ``weights``;
         statistics of train-mode batch norms are updated in place, network by network."""
-        buffers = {**self._buffers, **counters}
+        # Every other buffer (num_batches_tracked, a user's constants) is shared by all networks,
+        # read at each call: one replaced since (m.scale = ..., m.double()) was passed stale.
+        buffers = {**{k: b for k, b in self.module.named_buffers() if k not in self.stat_shapes}, **counters}
         # vmap is the reference; on a CPU one functional_call per network was measured faster
         # (bench/step_time.py), and in training on small batches whole networks per thread
         # faster still (bench/step_rounds.py), so "auto" trains them on threads there where it
@@ -392,7 +416,8 @@ class TargetNet:
             batch = x.shape[0] if shared else x.shape[1]
             on_threads = self.backend == "threads" or (
                 cpu_auto and batch <= threads.MAX_BATCH and torch.is_grad_enabled())
-            if on_threads and x.device.type == "cpu" and threads.usable(self.module, n):
+            if (on_threads and x.device.type == "cpu" and not self._draws_at_random
+                    and threads.usable(self.module, n)):
                 return threads.run(self._replicas, list(weights), list(weights.values()), x, shared,
                                    buffers)
             return call_each(self.module, list(weights), list(weights.values()), x, shared, buffers)
@@ -413,6 +438,47 @@ class TargetNet:
         """The module's own parameters (and running statistics) as a batch of one network."""
         own = {**dict(self.module.named_parameters()), **dict(self.module.named_buffers())}
         return {k: own[k].detach().unsqueeze(0) for k in [*self.param_shapes, *self.stat_shapes]}
+
+
+# Functions that draw where their argument `training` (position 2; rrelu's 3, default False) says.
+_DROPOUTS = (F.dropout, F.dropout1d, F.dropout2d, F.dropout3d, F.alpha_dropout, F.feature_alpha_dropout)
+_RANDOM = (F.gumbel_softmax, torch.dropout, torch.rand, torch.randn, torch.randint, torch.rand_like,
+           torch.randn_like, torch.randint_like, torch.bernoulli, torch.multinomial, torch.normal,
+           torch.poisson, torch.randperm, torch.Tensor.bernoulli, torch.Tensor.bernoulli_,
+           torch.Tensor.uniform_, torch.Tensor.normal_, torch.Tensor.random_, torch.Tensor.exponential_,
+           torch.Tensor.geometric_, torch.Tensor.cauchy_, torch.Tensor.log_normal_)
+
+
+class _RandomDraws(TorchFunctionMode):
+    """Records whether a function that draws random numbers was called."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found = False
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in _DROPOUTS:
+            draws = kwargs.get("training", args[2] if len(args) > 2 else True)
+        elif func is F.rrelu:
+            draws = kwargs.get("training", args[3] if len(args) > 3 else False)
+        else:
+            draws = func in _RANDOM
+        self.found = self.found or bool(draws)
+        return func(*args, **kwargs)
+
+
+@contextmanager
+def eval_mode(module: nn.Module) -> Iterator[None]:
+    """``module`` in eval mode for the block, then each submodule back in its own mode
+    (``module.train(was)`` set every submodule to the top's: a frozen batch norm trained again)."""
+    modes = [(m, m.training) for m in module.modules()]
+    module.eval()
+    try:
+        yield
+    finally:
+        for m, training in modes:
+            m.training = training
 
 
 def _nhwc_backward_unsafe(module: nn.Module) -> bool:

@@ -28,7 +28,7 @@ from hyperzoo.targets.per_network import call_each
 # Modules whose result depends on the order of draws from the global random generator (dropout
 # in training) or on state every network updates (batch norm in training): the workers would
 # make both depend on thread timing.
-_ORDER_DEPENDENT = (nn.modules.dropout._DropoutNd, nn.modules.batchnorm._NormBase)
+ORDER_DEPENDENT = (nn.modules.dropout._DropoutNd, nn.modules.batchnorm._NormBase)
 
 _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
@@ -80,16 +80,44 @@ def usable(module: nn.Module, n: int) -> bool:
     the caller's module; the workers call copies)."""
     if torch.get_num_threads() < 2 or n < 2:
         return False
-    return not any((m.training and isinstance(m, _ORDER_DEPENDENT))
+    return not any((m.training and isinstance(m, ORDER_DEPENDENT))
                    or m._forward_hooks or m._forward_pre_hooks or m._backward_hooks
-                   or m._backward_pre_hooks for m in module.modules())
+                   or m._backward_pre_hooks or _reaches_the_original(m) for m in module.modules())
+
+
+def _reaches_the_original(module: nn.Module) -> bool:
+    """Whether an attribute the copies take by reference leads back into the original: a module
+    or a list of modules (``self.order = [self.a, self.b]``), a bound method or a function set on
+    the instance (``m.forward = ...``). A copy calling it computed with the original's own
+    weights, every network alike."""
+    own = _own_attributes(module)
+    if "forward" in own:
+        return True
+    for value in own.values():
+        items = (value.values() if isinstance(value, dict)
+                 else value if isinstance(value, (list, tuple)) else [value])
+        if any(isinstance(v, nn.Module) or isinstance(getattr(v, "__self__", None), nn.Module)
+               for v in items):
+            return True
+    return False
+
+
+# Attributes every module has: torch's own (tensors, submodules, hooks), not the user's.
+_TORCH_OWN = frozenset(vars(nn.Module())) - {"training"} | {"_compiled_call_impl"}
+
+
+def _own_attributes(module: nn.Module) -> dict:
+    """The attributes a module holds beyond torch's own: its settings, public or not."""
+    return {k: v for k, v in vars(module).items() if k not in _TORCH_OWN}
 
 
 class Replicas:
     """One copy of a module per worker thread (``functional_call`` swaps a module's tensors
     while it runs, so two threads cannot share one). At every call the copies take the
-    original's public attributes (train/eval mode, a slope, a stride); they are made again when
-    the original's submodules or its attribute names have changed since they were made."""
+    original's own attributes (train/eval mode, a slope, a stride, public or not); they are made
+    again when the original's submodules or its attribute names have changed since they were
+    made. A module whose attributes lead back to the original (`_reaches_the_original`) does not
+    run here."""
 
     def __init__(self, module: nn.Module) -> None:
         self.module = module
@@ -97,8 +125,7 @@ class Replicas:
         self._made_of: tuple = ()
 
     def _layout(self) -> tuple:
-        return tuple((name, id(m), tuple(k for k in vars(m) if not k.startswith("_")))
-                     for name, m in self.module.named_modules())
+        return tuple((name, id(m), tuple(_own_attributes(m))) for name, m in self.module.named_modules())
 
     def get(self, count: int) -> list[nn.Module]:
         layout = self._layout()
@@ -108,8 +135,9 @@ class Replicas:
             self._copies.append(copy.deepcopy(self.module).requires_grad_(False))
         for replica in self._copies[:count]:
             for src, dst in zip(self.module.modules(), replica.modules(), strict=True):
-                # Private attributes are torch's own (tensors, submodules, hooks): not shared.
-                dst.__dict__.update((k, v) for k, v in vars(src).items() if not k.startswith("_"))
+                # Torch's own attributes (tensors, submodules, hooks) stay the copy's; a user's
+                # `self._gain` changed after the first call was not followed.
+                dst.__dict__.update(_own_attributes(src))
         return self._copies[:count]
 
 

@@ -19,7 +19,8 @@ from torch.overrides import TorchFunctionMode
 
 # Tuples, not sets: torch.compile before 2.11 breaks the graph at a set's `in`.
 _LOWER = (torch.conv1d, torch.conv2d, torch.conv3d, F.linear)
-_FULL_PRECISION = (F.batch_norm, torch.batch_norm)
+# Instance norm with running statistics reaches batch norm inside C++, unseen by this mode.
+_FULL_PRECISION = (F.batch_norm, torch.batch_norm, F.instance_norm, torch.instance_norm)
 
 
 class VmapAutocast(TorchFunctionMode):
@@ -33,6 +34,10 @@ class VmapAutocast(TorchFunctionMode):
     def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None
                            ) -> Any:
         kwargs = kwargs or {}
+        first = args[0] if args else None
+        if isinstance(first, torch.Tensor) and not torch.is_autocast_enabled(first.device.type):
+            # The caller's own `torch.autocast(enabled=False)` region keeps its float32.
+            return func(*args, **kwargs)
         if func in _LOWER:
             return func(*_cast(args, torch.float32, self.dtype), **_cast(kwargs, torch.float32, self.dtype))
         if func in _FULL_PRECISION:
