@@ -29,9 +29,25 @@ def row(seed: int, file: Path) -> dict[str, Any]:
             "train_seconds": m.get("train_seconds"), "file": str(file)}
 
 
+def recorded_seed(file: Path) -> int | None:
+    """``train.seed`` of the run folder holding the metrics file ``file``, where it has one."""
+    import yaml
+
+    config = file.parent / "config.yaml"
+    if not config.is_file():
+        return None
+    return (yaml.safe_load(config.read_text()) or {}).get("train", {}).get("seed", 0)
+
+
 def over_seeds(files: list[Path], what: str) -> dict[str, Any]:
-    """Per seed (the files' order: seed 0, 1, ...) and over seeds; values rounded only here."""
-    rows = [row(seed, f) for seed, f in enumerate(files)]
+    """Per seed (each run folder's train.seed; the files' order, 0, 1, ..., for files outside a
+    run folder) and over seeds; values rounded only here."""
+    seeds = [recorded_seed(f) for f in files]
+    seeds = [i if s is None else s for i, s in enumerate(seeds)]
+    if len(set(seeds)) < len(seeds):
+        # Numbered by position, two runs of one seed passed as a spread over seeds.
+        raise SystemExit(f"the files come from runs of the seeds {seeds}: each seed once")
+    rows = [row(seed, f) for seed, f in zip(seeds, files, strict=True)]
     for key in ("n_networks", "n_examples"):
         if len({r[key] for r in rows}) > 1:
             raise SystemExit(f"{key} differs between the files: {[r[key] for r in rows]}")
@@ -48,7 +64,7 @@ def over_seeds(files: list[Path], what: str) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("files", nargs="+", type=Path, help="metrics files, seed 0 first")
+    parser.add_argument("files", nargs="+", type=Path, help="metrics files, each in its run folder")
     parser.add_argument("--what", required=True, help="what was trained, for the record")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()

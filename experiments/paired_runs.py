@@ -61,6 +61,16 @@ def paired(differences: list[float], digits: int = 2) -> dict[str, Any]:
     return out
 
 
+def _recorded_seed(file: Path) -> int | None:
+    """``train.seed`` of the run folder holding ``file``, where it has a config.yaml."""
+    import yaml
+
+    config = file.parent / "config.yaml"
+    if not config.is_file():
+        return None
+    return (yaml.safe_load(config.read_text()) or {}).get("train", {}).get("seed", 0)
+
+
 def compare(labels: tuple[str, str], pairs: list[tuple[int, Path, Path]], what: str,
             ood: bool = False) -> dict[str, Any]:
     """The record: each pair's two summaries and their difference (in points: AUROC x 100 too),
@@ -70,6 +80,11 @@ def compare(labels: tuple[str, str], pairs: list[tuple[int, Path, Path]], what: 
     quantities = [*QUANTITIES, *(OOD_QUANTITIES if ood else ())]
     rows = []
     for seed, file_a, file_b in pairs:
+        for file in (file_a, file_b):
+            recorded = _recorded_seed(file)
+            if recorded is not None and recorded != seed:
+                # The pair's seed was taken from the command line as given.
+                raise SystemExit(f"{file} comes from a run of seed {recorded}, not the pair's {seed}")
         sa, sb = summary(file_a, ood), summary(file_b, ood)
         for k in SAME:
             if sa.get(k) != sb.get(k):

@@ -112,6 +112,12 @@ def write_report(name: str, table: dict[str, Any], results: list[dict[str, Any]]
                  seconds: float) -> None:
     out = Path(args.out or HERE / "results" / f"static-{name}")
     seed = {label: (acc, count) for label, _, acc, count in table["rows"]}
+    if (out / "report.json").is_file():
+        # Rows of an earlier invocation stay: `--rows X` rewrote the report with X alone.
+        new = {r["model"] for r in results}
+        kept = [r for r in json.loads((out / "report.json").read_text())["rows"] if r["model"] not in new]
+        order = [label for label, *_ in table["rows"]]
+        results = sorted([*kept, *results], key=lambda r: order.index(r["model"]))
     r0 = results[0]
     lines = [f"# Static hypernetwork, {table['title']}", "",
              f"CPU scale: {r0['steps']} steps per row (train.steps; the seed does not state its "

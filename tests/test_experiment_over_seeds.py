@@ -30,3 +30,17 @@ def test_files_with_other_pool_sizes_are_refused(tmp_path):
     files = [metrics(tmp_path / "a.json", 0.5, 0.5), metrics(tmp_path / "b.json", 0.5, 0.5, n_networks=10)]
     with pytest.raises(SystemExit, match="n_networks differs"):
         load_experiment("over_seeds").over_seeds(files, "test")
+
+
+def test_seeds_are_read_from_the_run_folders_and_each_counted_once(tmp_path):
+    """The files' positions were taken for their seeds: two runs of one seed passed as two."""
+    files = []
+    for name, seed in (("a", 7), ("b", 3)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.yaml").write_text(f"train:\n  seed: {seed}\n")
+        files.append(metrics(tmp_path / name / "metrics-test.json", 0.5, 0.5))
+    over_seeds = load_experiment("over_seeds").over_seeds
+    assert [r["seed"] for r in over_seeds(files, "test")["seeds"]] == [7, 3]
+    (tmp_path / "b" / "config.yaml").write_text("train:\n  seed: 7\n")
+    with pytest.raises(SystemExit, match=r"the seeds \[7, 7\]: each seed once"):
+        over_seeds(files, "test")

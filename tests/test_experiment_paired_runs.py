@@ -72,3 +72,14 @@ def test_runs_evaluated_differently_are_refused(tmp_path):
                              "n_networks": 10, "n_examples": 5000}))
     with pytest.raises(SystemExit, match="n_networks differs, 100 in .* against 10"):
         load_experiment("paired_runs").compare(("a", "b"), [(0, a, b)], "mismatch")
+
+
+def test_a_pairs_seed_must_be_its_runs(tmp_path):
+    """The seed was taken from the command line as given, whatever the runs had trained with."""
+    for name, seed in (("a", 0), ("b", 1)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.yaml").write_text(f"train:\n  seed: {seed}\n")
+        metrics(tmp_path / name / "metrics-test.json", 0.9, 0.9)
+    pair = (0, tmp_path / "a" / "metrics-test.json", tmp_path / "b" / "metrics-test.json")
+    with pytest.raises(SystemExit, match="comes from a run of seed 1, not the pair's 0"):
+        load_experiment("paired_runs").compare(("a", "b"), [pair], "seeds")

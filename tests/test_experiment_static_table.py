@@ -41,3 +41,10 @@ def test_every_row_reports_its_validation_time_and_counts(tmp_path, monkeypatch)
     table.main()
     assert json.loads((tmp_path / "out" / "report.json").read_text())["rows"] == report["rows"]
     assert "| ConvModel | 98.67% | 12,560 | 12,560 |" in (tmp_path / "out" / "report.md").read_text()
+    # One row again on its own: the other stays in the report (it was dropped).
+    import sys
+
+    monkeypatch.setattr("sys.argv", [a if a != "ConvModel,Hyper4_4" else "Hyper4_4" for a in sys.argv])
+    table.main()
+    again = json.loads((tmp_path / "out" / "report.json").read_text())["rows"]
+    assert [r["model"] for r in again] == ["ConvModel", "Hyper4_4"] and again == report["rows"]
