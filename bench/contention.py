@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import torch
 from conv_ablation import floor_pass
-from hardware import allocator, count_flops, machine, matmul_peak, median_seconds
+from hardware import allocator, count_flops, machine, matmul_peak, median_seconds, rotated
 from step_rounds import spread
 from step_time import random_batch
 
@@ -51,13 +51,19 @@ def main() -> None:
     for jobs in (passes, products):  # warm both workers up
         at_once(pool, jobs)()
     rounds = []
-    for _ in range(args.rounds):
-        net_alone, net_together, mm_alone, mm_together = (
-            median_seconds(at_once(pool, jobs), cpu, args.repeats, warmup=False)
-            for jobs in (passes[:1], passes, products[:1], products))
+    measured = {"net_alone": passes[:1], "net_together": passes, "mm_alone": products[:1],
+                "mm_together": products}
+    for i in range(args.rounds):
+        # Balanced order (hardware.rotated): in a fixed one, each measurement always followed the
+        # same other (a review, 2026-12-06).
+        order = rotated(list(measured.items()), i)
+        seconds = {name: median_seconds(at_once(pool, jobs), cpu, args.repeats, warmup=False)
+                   for name, jobs in order}
+        net_alone, net_together, mm_alone, mm_together = (seconds[k] for k in measured)
         one_thread_peak = 2 * MATMUL_SIZE ** 3 / mm_alone
         peak = matmul_peak(cpu)  # both threads on one matmul: the benchmarks' peak
         rounds.append({
+            "order": [name for name, _ in order],
             "one_thread_matmul_gflop_per_s": round(one_thread_peak / 1e9, 1),
             "two_thread_matmul_peak_gflop_per_s": round(peak / 1e9, 1),
             "networks_alone_seconds": round(net_alone, 4),
