@@ -6,6 +6,7 @@ from torch import nn
 from hyperzoo.diagnostics import activity
 from hyperzoo.runs import read_metrics
 from hyperzoo.targets import TargetNet
+from hyperzoo.targets.target_net import layer_labels
 from hyperzoo.train import train
 from tests.helpers import tiny_config
 
@@ -109,3 +110,31 @@ def test_the_message_names_new_silent_layers_and_those_active_again():
                                  "16 validation networks ('7' on 0.02%)")
     assert message[1] == "note: step 40: ReLU layer(s) '3' active again"
     assert dead_layer_message(50, {"7": 0.0}, {"7"}, 16) == ""  # nothing changed: nothing said
+
+
+class Residual(nn.Module):
+    """relu(bn(conv b(relu(conv a(x)))) + shortcut(x)): the shortcut's convolution runs last."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Conv2d(1, 2, 3, padding=1), nn.Conv2d(2, 2, 3, padding=1)
+        self.bn, self.shortcut = nn.BatchNorm2d(2), nn.Conv2d(1, 2, 1)
+        self.act = nn.ReLU()
+        self.head = nn.Linear(2 * 4 * 4, 3)
+
+    def forward(self, x):
+        h = self.bn(self.b(self.act(self.a(x))))
+        return self.head(F.relu(h + self.shortcut(x)).flatten(1))
+
+
+def test_a_relu_follows_the_layer_its_input_comes_from():
+    """After a residual sum, the ReLU was said to follow the shortcut's convolution (the layer
+    that ran last); it follows the main path's, whose output is the sum's first term."""
+    target = TargetNet(Residual().eval(), (1, 4, 4), backend="loop")
+    w = random_weights(target, 2)
+    w = {k: v.float() for k, v in w.items()}
+    w.update({k: torch.ones(2, *s) for k, s in target.stat_shapes.items()})
+    after = {}
+    activity(target, w, torch.randn(3, 1, 4, 4), after)
+    labels = dict(zip((s.name for s in target.layers), layer_labels(target.layers), strict=True))
+    assert after == {"act": labels["a"], "relu#1": labels["b"]}

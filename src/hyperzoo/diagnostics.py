@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
+from torch.utils.weak import WeakIdKeyDictionary
 
 from hyperzoo.targets import TargetNet
 from hyperzoo.targets.target_net import layer_labels
@@ -51,12 +52,19 @@ class _Counts:
         self.device = device
         self.active: dict[str, torch.Tensor] = {}
         self.total: dict[str, int] = {}
-        self.last: str | None = None  # the label of the layer that ran last
+        # The layer each tensor comes from, passed on through what is computed from it (the first
+        # input that has one: a residual sum `main + shortcut` comes from the main path; the layer
+        # that ran last, which named the shortcut's convolution, did not say that).
+        self.origin = WeakIdKeyDictionary()
         self.after: dict[str, str] = {}  # ReLU name -> the label of the layer it follows
 
-    def add(self, name: str, out: torch.Tensor) -> None:
-        if self.last is not None:
-            self.after.setdefault(name, self.last)
+    def source(self, *tensors: object) -> str | None:
+        return next((self.origin[t] for t in tensors if isinstance(t, torch.Tensor) and t in self.origin),
+                    None)
+
+    def add(self, name: str, out: torch.Tensor, source: str | None) -> None:
+        if source is not None:
+            self.after.setdefault(name, source)
         if name not in self.active:
             self.active[name], self.total[name] = torch.zeros((), dtype=torch.long, device=self.device), 0
         self.active[name] += torch.count_nonzero(out)
@@ -88,12 +96,15 @@ class _FunctionalReLUs(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
+        source = self.counts.source(*args, *(kwargs or {}).values())
+        if source is not None and isinstance(out, torch.Tensor):
+            self.counts.origin[out] = source
         kind = _RELU_FUNCTIONS.get(func)
         if kind is not None and self.stack and not isinstance(self.stack[-1][1], ZERO_WHEN_INACTIVE):
             owner = self.stack[-1][0]
             self.calls[owner] += 1
             place = f"{kind}#{self.calls[owner]}"
-            self.counts.add(f"{owner}.{place}" if owner else place, out)
+            self.counts.add(f"{owner}.{place}" if owner else place, out, source)
         return out
 
 
@@ -113,15 +124,13 @@ def activity(target: TargetNet, weights: WeightBatch, x: torch.Tensor,
     functional = _FunctionalReLUs(counts)
     handles = []
     labels = dict(zip((spec.name for spec in target.layers), layer_labels(target.layers), strict=True))
-    # Each network's pass starts with no layer before it (a ReLU ahead of every layer follows none).
-    handles.append(target.module.register_forward_pre_hook(lambda *_: setattr(counts, "last", None)))
     for name, module in target.module.named_modules():
-        if name in labels:  # the layer whose forward ran last: what the next ReLU follows
+        if name in labels:  # a layer's output comes from it (a norm after it passes it on)
             handles.append(module.register_forward_hook(
-                lambda *_, label=labels[name]: setattr(counts, "last", label)))
+                lambda _m, _i, out, label=labels[name]: counts.origin.__setitem__(out, label)))
         if isinstance(module, ZERO_WHEN_INACTIVE):
             handles.append(module.register_forward_hook(
-                lambda _m, _i, out, name=name: counts.add(name, out)))
+                lambda _m, inputs, out, name=name: counts.add(name, out, counts.source(*inputs))))
         handles.append(module.register_forward_pre_hook(
             lambda m, _i, name=name: functional.enter(name, m)))
         # always_call: the stack stays balanced when a forward raises.
