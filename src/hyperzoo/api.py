@@ -22,10 +22,9 @@ from typing import Any, ParamSpec, TypeVar, Union
 
 import numpy as np
 import torch
-import yaml
 from torch import nn
 
-from hyperzoo.config import Config, ConfigError, DataConfig, from_dict, load_config
+from hyperzoo.config import Config, ConfigError, DataConfig, from_dict, load_config, parse_yaml
 from hyperzoo.data import DataError, Dataset, load_dataset
 from hyperzoo.data.custom import as_images, as_targets, same_scaling
 from hyperzoo.data.registry import own_holdout
@@ -317,7 +316,8 @@ def _config_dict(config: Config | str | Path | dict | None) -> dict[str, Any]:
     path = Path(config)
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} does not exist")
-    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    # As `hyperzoo train` reads one: a syntax error in one line, a key given twice refused.
+    return parse_yaml(path.read_text(encoding="utf-8"), f"config file {str(path)!r}") or {}
 
 
 def _build_config(config: Config | str | Path | dict | None, sections: dict[str, Any]) -> Config:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -230,7 +231,10 @@ def _check_type(path: str, value: Any, annotation: Any) -> Any:
         raise ConfigError(f"config key {path!r} = {value!r} has the wrong type; expected {annotation}")
     base = origin or annotation
     if base is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:  # a traceback, for a number with 400 digits
+            raise ConfigError(f"config key {path!r} = {value!r} must be a finite number") from None
     if base is float and isinstance(value, str):
         # YAML 1.1 reads "1e4" (no dot) as a string; accept it as the number it means.
         try:
@@ -281,15 +285,34 @@ def from_dict(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
     return cls(**kwargs)
 
 
-def _yaml(text: str, what: str) -> Any:
-    """``yaml.safe_load`` with a syntax error as one `ConfigError` line naming ``what``."""
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping (safe_load kept the
+    last: a second `train:` section replaced the first whole, without a word)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: set = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice in one mapping", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def parse_yaml(text: str, what: str) -> Any:
+    """``yaml.safe_load`` (a key given twice refused) with a syntax error as one `ConfigError`
+    line naming ``what``."""
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(e, "problem", None) or type(e).__name__
         raise ConfigError(f"{what} is not valid YAML: {problem}{where}") from e
+
+
+_YAML_FLOATS = (".nan", ".inf", "+.inf", "-.inf")
 
 
 def apply_override(data: dict[str, Any], assignment: str) -> None:
@@ -307,13 +330,24 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
             raise ConfigError(f"--set {assignment!r}: {part!r} is not a section")
-    value = _yaml(raw, f"--set {assignment!r}")
-    if isinstance(value, str):
-        # YAML 1.1 reads "1e5" (no dot) as a string; a user writing it means the number.
+    value = parse_yaml(raw, f"--set {assignment!r}")
+    text = raw.strip()
+    if isinstance(value, str) and text[:1] not in ("'", '"'):
+        # YAML 1.1 reads "1e5" (no dot) as a string; a user writing it means the number. A
+        # quoted one stays text ('2024', a folder's name: the hint of a wrong-type error).
         try:
             value = float(value)
         except ValueError:
             pass
+    elif isinstance(value, (int, float)) and not isinstance(value, bool) and text.lower() not in _YAML_FLOATS:
+        # YAML 1.1 read 010 as octal 8, 1:30 as 90 and 0x10 as 16: decimal digits mean decimal
+        # numbers, the rest stays text (and a number setting refuses it).
+        if re.fullmatch(r"[-+]?\d[\d_]*", text):
+            value = int(text)
+        elif re.fullmatch(r"[-+]?(\d[\d_]*\.?[\d_]*|\.\d[\d_]*)([eE][-+]?\d+)?", text):
+            value = float(text)
+        else:
+            value = text
     node[parts[-1]] = value
 
 
@@ -326,7 +360,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         if not path.is_file():
             what = "is a folder, not a YAML file" if path.is_dir() else "does not exist"
             raise ConfigError(f"config file {str(path)!r} {what}")
-        data = _yaml(path.read_text(encoding="utf-8"), f"config file {str(path)!r}") or {}
+        data = parse_yaml(path.read_text(encoding="utf-8"), f"config file {str(path)!r}") or {}
         if not isinstance(data, dict):
             raise ConfigError(f"config file {str(path)!r} must hold a mapping at the top level")
     # Overrides merge into the method section: the file's, else the default one (so
@@ -339,6 +373,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
     for assignment in overrides:
         apply_override(data, assignment)
         key = assignment.partition("=")[0].strip().split(".")
+        if key == ["method"]:
+            default_method = False  # a whole section of one's own: all of it is the user's
         if key[0] == "method" and len(key) > 1:
             overridden.add(key[1])
     if not isinstance(data["method"], dict):
