@@ -102,6 +102,10 @@ def test_tuning_needs_a_gaussian_noise_run(tmp_path):
           run, argv=["x"], progress=False)
     with pytest.raises(RunError, match="tuning the noise scale needs method 'gaussian_noise'"):
         tune_noise_scale(run, [0.1])
+    # σ chosen on the examples evaluate scores, or the ones trained on, was called validation.
+    for split in ("test", "train"):
+        with pytest.raises(ConfigError, match=f"--split '{split}': tune-noise chooses σ on held-out"):
+            tune_noise_scale(run, [0.1], split=split)
 
 
 @pytest.mark.parametrize("text, message", [("0.1,x", "must be comma-separated numbers"),
@@ -182,3 +186,13 @@ def test_a_folder_that_is_not_a_run_gets_no_lock_file(tmp_path):
     with pytest.raises(RunError, match="is not a hyperzoo run folder"):
         tune_noise_scale(tmp_path, [0.1], networks=2)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_tuning_leaves_the_callers_random_state_alone(trained, tmp_path):
+    """Reopening the run reseeded torch's global generator (experiments/sweep.py calls it)."""
+    run = copy_run(trained, tmp_path / "run")
+    torch.manual_seed(123)
+    expected = torch.randn(3)
+    torch.manual_seed(123)
+    tune_noise_scale(run, [0.0, 0.1], networks=2)
+    assert torch.equal(torch.randn(3), expected)

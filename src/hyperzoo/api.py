@@ -11,14 +11,13 @@ run folder's ``REOPEN.txt`` says what ``load`` must be given again.
 from __future__ import annotations
 
 import copy
-import functools
 import inspect
 import os
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar, Union
+from typing import Any, Union
 
 import numpy as np
 import torch
@@ -30,7 +29,7 @@ from hyperzoo.data.custom import as_images, as_targets, same_scaling
 from hyperzoo.data.registry import own_holdout
 from hyperzoo.errors import UserError
 from hyperzoo.runs import RunError, checkpoint_step, read_config
-from hyperzoo.session import Session, load_run, sample_networks
+from hyperzoo.session import Session, leaves_global_state, load_run, sample_networks
 from hyperzoo.targets.registry import build_target, import_path_of
 from hyperzoo.weights import WeightBatch, atomic_write, atomic_write_text
 
@@ -209,28 +208,7 @@ class Run:
         return rep
 
 
-P, R = ParamSpec("P"), TypeVar("R")
-
-
-def _leaves_global_state(fn: Callable[P, R]) -> Callable[P, R]:
-    """``fn`` leaves torch's global random state (CPU, and CUDA where started) and thread count
-    as the caller had them: building a session seeds the global generator (its initial values
-    repeat), and training sets ``train.threads``; a user's own draws after ``load`` changed."""
-    @functools.wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        threads, cpu = torch.get_num_threads(), torch.get_rng_state()
-        cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            torch.set_num_threads(threads)
-            torch.set_rng_state(cpu)
-            if cuda is not None:
-                torch.cuda.set_rng_state_all(cuda)
-    return wrapper
-
-
-@_leaves_global_state
+@leaves_global_state
 def load(run_dir: str | Path, module: nn.Module | None = None, checkpoint: str | None = None,
          trust_code: bool = False, train_data: Data | None = None) -> Run:
     """Reopen a run folder. ``module``: the target module of a run trained from one that cannot
@@ -259,7 +237,7 @@ def load(run_dir: str | Path, module: nn.Module | None = None, checkpoint: str |
     return Run(run_dir, session)
 
 
-@_leaves_global_state
+@leaves_global_state
 def resume(run_dir: str | Path, module: nn.Module | None = None, train_data: Data | None = None,
            trust_code: bool = False, progress: bool = True) -> Run:
     """Continue an interrupted run to its ``train.steps`` (as ``hyperzoo train --resume``) and
@@ -405,7 +383,7 @@ def _record_module(module: nn.Module, cfg: Config, input_shape: Sequence[int] | 
             "its constructor arguments are unknown: pass fit(..., target={'kwargs': {...}}))")
 
 
-@_leaves_global_state
+@leaves_global_state
 def fit(module: nn.Module | str, train_data: Data, config: Config | str | Path | dict | None = None,
         out: str | Path | None = None, *, test_data: Data | None = None,
         input_shape: Sequence[int] | None = None, name: str = "data", progress: bool = True,

@@ -210,7 +210,8 @@ def tune_noise(
     sigmas: Annotated[str | None, typer.Option(help="comma-separated grid of σ (relative to each "
                                                     "tensor's RMS); default 0,0.005,…,0.5")] = None,
     networks: Annotated[int, typer.Option(help="sampled networks per σ")] = 10,
-    split: Annotated[str | None, typer.Option(help="split to tune on (default: the run's val split)")] = None,
+    split: Annotated[str | None, typer.Option(
+        help="split to tune on: val, the held-out validation examples (the only one)")] = None,
     data_dir: Annotated[str | None, typer.Option(help="folder holding the data set")] = None,
     limit: Annotated[int | None, typer.Option(help="examples (default: all)")] = None,
     seed: int = 0,

@@ -35,7 +35,14 @@ from hyperzoo.runs import (
     read_config,
     save_checkpoint,
 )
-from hyperzoo.session import Session, limit_dataset, load_run, load_split, sample_networks
+from hyperzoo.session import (
+    Session,
+    leaves_global_state,
+    limit_dataset,
+    load_run,
+    load_split,
+    sample_networks,
+)
 from hyperzoo.weights import atomic_write_json
 
 # Relative scales (σ · RMS of each tensor); 0 is there so that "no noise" can win.
@@ -96,15 +103,21 @@ def save_sigma(run_dir: Path, session: Session, sigma: float, name: str = CHECKP
         torch.set_num_threads(threads)
 
 
+@leaves_global_state
 def tune_noise_scale(run_dir: str | Path, sigmas: Sequence[float] = DEFAULT_SIGMAS, networks: int = 10,
                      split: str | None = None, data_dir: str | None = None, limit: int | None = None,
                      seed: int = 0, trust_code: bool = False) -> dict[str, Any]:
-    """Pick σ of least ensemble NLL on ``split`` (default: the run's ``data.val_split``) with
-    ``networks`` sampled networks, write it into the run (under its lock: not while it trains),
-    and return the record. ``trust_code`` as for `load_run`."""
+    """Pick σ of least ensemble NLL on the held-out validation split (``split``: "val" or None)
+    with ``networks`` sampled networks, write it into the run (under its lock: not while it
+    trains), and return the record. ``trust_code`` as for `load_run`."""
     sigmas = check_sigmas(sigmas)
     if networks < 1:
         raise ConfigError(f"--networks must be at least 1, got {networks}")
+    if split not in (None, "val"):
+        # Accepted: σ was chosen on the examples evaluate scores (test) or the network trained
+        # on (train), and the report called it validation.
+        raise ConfigError(f"--split {split!r}: tune-noise chooses σ on held-out validation examples "
+                          "('val'), not on those evaluate scores or the network trained on")
     run_dir = Path(run_dir)
     read_config(run_dir)  # a folder that is not a run is refused before a lock file is made in it
     # Held from the start: a run in training is refused before the work, not after it, and
@@ -121,7 +134,7 @@ def _tune(run_dir: Path, sigmas: list[float], networks: int, split: str | None, 
         raise RunError(f"{run_dir} was trained with method {session.config.method.get('name')!r}; "
                        "tuning the noise scale needs method 'gaussian_noise'")
     d = session.config.data
-    split = split or d.val_split
+    split = "val"  # whatever data.val_split says (a run may validate on test)
     data = limit_dataset(load_split(d, split), limit)
     start = time.perf_counter()
     rows = []

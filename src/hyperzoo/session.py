@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 import torch
 from torch import nn
@@ -59,6 +62,27 @@ def limit_dataset(data: Dataset, limit: int | None) -> Dataset:
     if not limit or limit >= len(data):
         return data
     return Dataset(data.x[:limit], data.y[:limit], data.name, data.split, data.num_classes)
+
+
+P, R = ParamSpec("P"), TypeVar("R")
+
+
+def leaves_global_state(fn: Callable[P, R]) -> Callable[P, R]:
+    """``fn`` leaves torch's global random state (CPU, and CUDA where started) and thread count
+    as the caller had them: building a session seeds the global generator (its initial values
+    repeat), and training sets ``train.threads``; a user's own draws after ``load`` changed."""
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        threads, cpu = torch.get_num_threads(), torch.get_rng_state()
+        cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            torch.set_num_threads(threads)
+            torch.set_rng_state(cpu)
+            if cuda is not None:
+                torch.cuda.set_rng_state_all(cuda)
+    return wrapper
 
 
 def check_target(module: nn.Module, name: str, data: Dataset) -> None:
