@@ -99,6 +99,10 @@ def test_metadata_edited_by_hand_fails_the_hash(run, tmp_path):
     save_tensors(bad / CHECKPOINT, tensors, {"hyperzoo": json.dumps({**meta, "step": 1})})
     with pytest.raises(RunError, match="is corrupt"):
         load_run(bad)
+    # Said to be of the format before hashes: the hash it still holds was not checked.
+    save_tensors(bad / CHECKPOINT, tensors, {"hyperzoo": json.dumps({**meta, "step": 1, "format": 2})})
+    with pytest.raises(RunError, match="is corrupt"):
+        load_run(bad)
 
 
 @pytest.mark.parametrize("step", ["4", None, -1, True])

@@ -177,7 +177,11 @@ def test_lam_start_and_gamma_are_checked():
     target = TargetNet(build_target("digits_net"), (1, 8, 8))
     for key, value in (("lam_start", -10.0), ("lam_start", 0.0), ("gamma", -1.0)):
         with pytest.raises(ConfigError, match=f"method.{key} must be"):
-            build_method(target, {"name": "deutsch", key: value})
+            build_method(target, {"name": "deutsch", key: value, "lam_warmup_steps": 5})
+    # No steps to ramp over: lam_start was ignored, λ from the first step.
+    for settings in ({"lam_start": 10.0}, {"lam_warmup_steps": -5}):
+        with pytest.raises(ConfigError, match="method.lam_warmup_steps must be at least 1 with"):
+            build_method(target, {"name": "deutsch", **settings})
 
 
 class Flattened(torch.nn.Module):

@@ -13,7 +13,8 @@
   again and again page-faults them in every time. ``mallopt`` with a fixed, high
   ``M_MMAP_THRESHOLD`` and ``M_TRIM_THRESHOLD`` keeps them in the heap for reuse (what the
   environment variables ``MALLOC_MMAP_THRESHOLD_``/``MALLOC_TRIM_THRESHOLD_`` do). Skipped
-  silently where the C library is not glibc, and where the user set those variables.
+  silently where the C library is not glibc, and where the user set those variables (or malloc
+  tunables in ``GLIBC_TUNABLES``).
   Measured alone (bench/results/allocator_evaluate.json): ``hyperzoo evaluate`` of 10 MNIST
   networks on 10,000 images, 2 threads, 17.4 s → 10.6 s, minor page faults 7.8 M → 0.22 M,
   peak memory 0.63 → 0.99 GB.
@@ -40,7 +41,8 @@ def configure_process() -> None:
 
 def tune_allocator() -> bool:
     """Keep large freed buffers in the heap (glibc ``mallopt``); True when applied."""
-    if any(k in os.environ for k in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")):
+    if any(k in os.environ for k in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")) or (
+            "malloc." in os.environ.get("GLIBC_TUNABLES", "")):  # the user's own glibc settings
         return False
     name = ctypes.util.find_library("c")
     if not name:

@@ -110,6 +110,10 @@ class DeutschConfig:
             raise ValueError(f"method.lam must be positive, got {self.lam}")
         if self.lam_start is not None and not self.lam_start > 0:  # a geometric ramp from it
             raise ValueError(f"method.lam_start must be positive (or null: start at λ), got {self.lam_start}")
+        if self.lam_warmup_steps < 0 or (self.lam_start is not None and self.lam_warmup_steps < 1):
+            # Without steps to ramp over, lam_start was ignored: λ from the first step.
+            raise ValueError(f"method.lam_warmup_steps must be at least 1 with method.lam_start (0 "
+                             f"without), got {self.lam_warmup_steps}")
         if not self.gamma >= 0:  # the relaxed gauge's penalty: below 0 the loss has no floor
             raise ValueError(f"method.gamma must be at least 0, got {self.gamma}")
         if self.whole_layers < 1:

@@ -45,6 +45,8 @@ class ToyMixtureConfig:
         if len(self.centers) != len(self.weights) or any(len(c) != 2 for c in self.centers):
             raise ConfigError(f"method.centers must be {len(self.weights)} points [x, y], one per weight "
                               f"in method.weights, got {self.centers}")
+        if self.lam_warmup_steps < 0:  # accepted, read as no ramp
+            raise ConfigError(f"method.lam_warmup_steps must be at least 0, got {self.lam_warmup_steps}")
         if self.sigma <= 0 or self.lam <= 0 or self.lam_start <= 0 or self.l2 < 0:
             raise ConfigError("method.sigma, method.lam and method.lam_start must be positive and "
                               f"method.l2 non-negative, got {self.sigma}, {self.lam}, {self.lam_start}, "
