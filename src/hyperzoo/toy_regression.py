@@ -1,4 +1,4 @@
-"""The 1-D regression toy of seed 002 §4.4: HyperGAN on 20 noisy points of y = x³.
+"""The 1-D regression toy of seed 002 §4.3: HyperGAN on 20 noisy points of y = x³.
 
 Twenty points x ~ U[−4, 4], y = x³ + ε with ε ~ N(0, 3²) (the built-in ``cubic`` data set); the
 target is one hidden layer of 100 ReLU units; HyperGAN with latent dimension 64 and the

@@ -1,4 +1,4 @@
-"""Seed 002 §4.4's 1-D regression set: y = x³ + ε, ε ~ N(0, 3²), x ~ U[−4, 4].
+"""Seed 002 §4.3's 1-D regression set: y = x³ + ε, ε ~ N(0, 3²), x ~ U[−4, 4].
 
 The training split is the paper's 20 points; validation (200) and test (1,000) points come from
 the same distribution with their own seeds, so that held-out error is measured where the data
