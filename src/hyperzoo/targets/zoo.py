@@ -269,7 +269,7 @@ class Scale(nn.Module):
 
 
 class RegressionMLP(nn.Sequential):
-    """Seed 002 §4.4's regression target: ``in_features`` → ``hidden`` ReLU → 1 (301 weights with
+    """Seed 002 §4.3's regression target: ``in_features`` → ``hidden`` ReLU → 1 (301 weights with
     the defaults), its output multiplied by a fixed ``output_scale``: a network initialised at
     unit output scale then starts at the scale of the targets (for y = x³ on [−4, 4]: 4³/√7 ≈ 24.2,
     the standard deviation of x³ for x ~ U[−4, 4]) without any weight having to grow there."""
