@@ -162,8 +162,19 @@ def test_cli_import_path_and_named_outliers_from_their_own_folder(workdir):
         assert r.exit_code == 1 and r.output.strip().splitlines() == [
             "error: data set 'small' has inputs of shape (1, 8, 8) but the run's target takes (1, 10, 10) "
             "(C, H, W)"]
+        # As a fresh process would find it: every command that reopens a run takes --import-path
+        # (only train did, and the error advised it).
+        sys.modules.pop("libmodels", None)
+        sys.path.remove(str((workdir / "lib").resolve()))
+        r = runner.invoke(app, ["evaluate", "run", "--networks", "2", "--trust-code", "--quiet"])
+        assert r.exit_code == 1 and "cannot be imported" in r.output
+        r = runner.invoke(app, ["evaluate", "run", "--networks", "2", "--trust-code", "--quiet",
+                                "--import-path", "lib"])
+        assert r.exit_code == 0, r.output
     finally:
         sys.modules.pop("libmodels", None)
+        if str((workdir / "lib").resolve()) in sys.path:
+            sys.path.remove(str((workdir / "lib").resolve()))
 
 
 def test_a_run_on_data_without_a_test_split_reopens_and_follows_its_data_when_moved(tmp_path, monkeypatch):

@@ -21,6 +21,18 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 USER_ERRORS = (UserError, OSError, yaml.YAMLError)
 
 TRUST_HELP = "allow a target given by import path in the run folder's config.yaml (runs its code)"
+ImportPaths = Annotated[list[Path], typer.Option(
+    help="folder to import target.name's module from (the working directory is searched too)")]
+
+
+def _trusted(trust_code: bool, import_path: list[Path]) -> bool:
+    """``--trust-code``, with the folders of ``--import-path`` searched for the target's module:
+    a run trained with --import-path reopened only with PYTHONPATH set (the error's advice was a
+    flag only train took)."""
+    from hyperzoo.targets.registry import add_import_paths
+
+    add_import_paths(list(import_path))
+    return trust_code
 
 
 def _record(folder: Path) -> None:
@@ -102,9 +114,7 @@ def train(
     out: Annotated[Path | None, typer.Option(help="run folder to create")] = None,
     resume: Annotated[Path | None, typer.Option(help="run folder to continue")] = None,
     data_dir: Annotated[str | None, typer.Option(help="folder holding the data set (data.data_dir)")] = None,
-    import_path: Annotated[list[Path], typer.Option(
-        help="folder to import target.name's module from (the working directory is searched too)")
-    ] = [],  # noqa: B006
+    import_path: ImportPaths = [],  # noqa: B006
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
     trust_code: Annotated[bool, typer.Option(help="with --resume: " + TRUST_HELP)] = False,
 ) -> None:
@@ -163,13 +173,14 @@ def sample(
     out: Annotated[Path, typer.Option(help="folder for network_XXXX.safetensors")] = Path("networks"),
     seed: int = 0,
     trust_code: Annotated[bool, typer.Option(help=TRUST_HELP)] = False,
+    import_path: ImportPaths = [],  # noqa: B006
 ) -> None:
     """Export N sampled networks as state dicts that load into the plain target module
     (an earlier export in --out is replaced; a folder holding other files is refused)."""
     from hyperzoo.workflows import export_networks
 
     try:
-        paths = export_networks(run_dir, n, out, seed, trust_code=trust_code)
+        paths = export_networks(run_dir, n, out, seed, trust_code=_trusted(trust_code, import_path))
     except USER_ERRORS as e:
         _fail(e)
     typer.echo(f"wrote {len(paths)} networks to {out}")
@@ -186,6 +197,7 @@ def evaluate(
     out: Annotated[Path | None, typer.Option(help="metrics file (default: RUN_DIR/metrics-SPLIT.json)")
                    ] = None,
     trust_code: Annotated[bool, typer.Option(help=TRUST_HELP)] = False,
+    import_path: ImportPaths = [],  # noqa: B006
     ensembles: Annotated[int, typer.Option(help="also K independent ensembles of --networks fresh "
                                                 "networks each (seed 001: 20 of 200)")] = 1,
 ) -> None:
@@ -196,7 +208,7 @@ def evaluate(
     try:
         _check_data_dir(data_dir)
         metrics = evaluate_run(run_dir, networks, data_dir, split, seed, progress=not quiet,
-                               out=out, trust_code=trust_code, ensembles=ensembles)
+                               out=out, trust_code=_trusted(trust_code, import_path), ensembles=ensembles)
     except USER_ERRORS as e:
         _fail(e)
     if out is None or out.resolve().parent == run_dir.resolve():  # it wrote into the run folder
@@ -216,6 +228,7 @@ def tune_noise(
     limit: Annotated[int | None, typer.Option(help="examples (default: all)")] = None,
     seed: int = 0,
     trust_code: Annotated[bool, typer.Option(help=TRUST_HELP)] = False,
+    import_path: ImportPaths = [],  # noqa: B006
 ) -> None:
     """Pick the noise scale σ of a gaussian_noise run by the validation NLL of its ensemble and
     write it into the run (RUN_DIR/noise_scale.json records the grid)."""
@@ -224,7 +237,8 @@ def tune_noise(
     try:
         _check_data_dir(data_dir)
         grid = DEFAULT_SIGMAS if sigmas is None else parse_sigmas(sigmas)
-        r = tune_noise_scale(run_dir, grid, networks, split, data_dir, limit, seed, trust_code=trust_code)
+        r = tune_noise_scale(run_dir, grid, networks, split, data_dir, limit, seed,
+                             trust_code=_trusted(trust_code, import_path))
     except USER_ERRORS as e:
         _fail(e)
     _record(run_dir)
@@ -337,6 +351,7 @@ def report(
     seed: int = 0,
     quiet: bool = False,
     trust_code: Annotated[bool, typer.Option(help=TRUST_HELP)] = False,
+    import_path: ImportPaths = [],  # noqa: B006
 ) -> None:
     """The papers' analyses: accuracy histograms, ensembles, diversity probes, adversarial examples
     and their detection, out-of-distribution detection."""
@@ -353,7 +368,8 @@ def report(
         rep = make_report(run_dir, out, compare, data_dir, networks, limit, adv_limit,
                           path_limit=path_limit, path_pairs=path_pairs, transfer_networks=transfer_networks,
                           ambiguous=ambiguous, seed=seed, ood=ood,
-                          detection_sizes=sizes, progress=not quiet, trust_code=trust_code)
+                          detection_sizes=sizes, progress=not quiet,
+                          trust_code=_trusted(trust_code, import_path))
     except USER_ERRORS as e:
         _fail(e)
     _record(out)
@@ -375,6 +391,7 @@ def ood(
     out: Annotated[Path | None, typer.Option(help="folder for ood.json and ood_cdf.png")] = None,
     seed: int = 0,
     trust_code: Annotated[bool, typer.Option(help=TRUST_HELP)] = False,
+    import_path: ImportPaths = [],  # noqa: B006
 ) -> None:
     """Out-of-distribution detection by the predictive entropy and the mutual information of
     sampled networks (outliers are the positive class)."""
@@ -383,7 +400,7 @@ def ood(
     try:
         _check_data_dir(data_dir)
         r = ood_run(run_dir, list(outliers), networks, data_dir, limit, seed, out,
-                    outlier_dir=outlier_dir, trust_code=trust_code)
+                    outlier_dir=outlier_dir, trust_code=_trusted(trust_code, import_path))
     except USER_ERRORS as e:
         _fail(e)
     if out is not None:
@@ -409,6 +426,7 @@ def polyak(
     out: Annotated[Path | None, typer.Option(help="JSON file for the numbers")] = None,
     seed: int = 0,
     trust_code: Annotated[bool, typer.Option(help=TRUST_HELP)] = False,
+    import_path: ImportPaths = [],  # noqa: B006
 ) -> None:
     """Polyak distillation (seed 003 §4.4): K sampled networks averaged into one network (batch-norm
     statistics recomputed); accuracy of the samples, their ensemble and the averaged network."""
@@ -419,7 +437,8 @@ def polyak(
         _check_data_dir(data_dir)
         if out is not None:
             check_json_out(out, POLYAK_KEYS)
-        r = polyak_run(run_dir, k, data_dir, split, limit, seed, coordinates, trust_code=trust_code)
+        r = polyak_run(run_dir, k, data_dir, split, limit, seed, coordinates,
+                       trust_code=_trusted(trust_code, import_path))
         if out is not None:
             atomic_write_json(out, r)
     except USER_ERRORS as e:
@@ -435,13 +454,14 @@ def polyak(
 def verify(
     run_dir: Path,
     trust_code: Annotated[bool, typer.Option(help=TRUST_HELP)] = False,
+    import_path: ImportPaths = [],  # noqa: B006
 ) -> None:
     """Check a run folder: config, checkpoint metadata, content hash, finite values, and that
     the checkpoints fit the model the config builds. One line per problem; exit 1 if any."""
     from hyperzoo.verify import verify_run
 
     try:
-        problems, notes = verify_run(run_dir, trust_code=trust_code)
+        problems, notes = verify_run(run_dir, trust_code=_trusted(trust_code, import_path))
     except USER_ERRORS as e:
         _fail(e)
     for note in notes:
