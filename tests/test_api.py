@@ -673,3 +673,16 @@ def test_a_torch_datasets_items_are_checked_one_by_one():
     items = [(image, 1), (image.numpy(), np.int64(0)), (image, torch.tensor(2))]
     d = to_dataset(Items(items), "mine", "train")
     assert d.x.shape == (3, 1, 8, 8) and d.y.tolist() == [1, 0, 2] and d.num_classes == 3
+
+
+def test_a_config_fit_cannot_read_is_one_line(tmp_path):
+    """A YAML file holding a list, a syntax error and a method that is not a section were
+    tracebacks (AttributeError, yaml's ParserError, TypeError)."""
+    (tmp_path / "list.yaml").write_text("- a\n- b\n")
+    (tmp_path / "bad.yaml").write_text("train: [\n")
+    cases = [(tmp_path / "list.yaml", "must hold a mapping of config sections"),
+             (tmp_path / "bad.yaml", "is not valid YAML"),
+             ({"method": "x"}, "config section 'method' must be a mapping")]
+    for config, message in cases:
+        with pytest.raises(ConfigError, match=message):
+            hyperzoo.fit(Net(), digits("train"), config=config, out=tmp_path / "r", progress=False)

@@ -301,6 +301,10 @@ def _config_dict(config: Config | str | Path | dict | None) -> dict[str, Any]:
 def _build_config(config: Config | str | Path | dict | None, sections: dict[str, Any]) -> Config:
     """Defaults ← ``config`` ← ``sections`` (each a dict merged into that section)."""
     data = _config_dict(config)
+    if not isinstance(data, dict):  # a YAML file holding a list: an AttributeError's traceback
+        raise ConfigError(f"fit(config=...) must hold a mapping of config sections, got {data!r}")
+    if "method" in data and not isinstance(data["method"], dict):  # a TypeError's traceback
+        raise ConfigError(f"config section 'method' must be a mapping, got {data['method']!r}")
     for key, value in sections.items():
         if not isinstance(value, dict):
             raise ConfigError(f"fit(..., {key}=...) must be a dict of that config section's keys, "
