@@ -145,3 +145,14 @@ def test_a_key_given_twice_in_a_file_is_refused(tmp_path):
     (tmp_path / "dup.yaml").write_text("train:\n  steps: 5\n  lr: 0.1\ntrain:\n  lr: 0.2\n")
     with pytest.raises(ConfigError, match="key 'train' appears twice in one mapping at line 4"):
         load_config(tmp_path / "dup.yaml")
+
+
+def test_another_method_by_set_replaces_a_files_method_section():
+    """The file's Deutsch keys (lam) were kept, and refused as unknown to the new method."""
+    from pathlib import Path
+
+    digits = Path(__file__).parent.parent / "experiments" / "digits.yaml"
+    assert load_config(digits, ["method.name=mnf"]).method == {"name": "mnf"}
+    assert load_config(digits, ["method.name=mnf", "method.flow_hidden=8"]).method == {
+        "name": "mnf", "flow_hidden": 8}
+    assert load_config(digits, ["method.z_dim=8"]).method["lam"] == load_config(digits).method["lam"]

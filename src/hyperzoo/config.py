@@ -364,22 +364,25 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         if not isinstance(data, dict):
             raise ConfigError(f"config file {str(path)!r} must hold a mapping at the top level")
     # Overrides merge into the method section: the file's, else the default one (so
-    # ``--set method.z_dim=300`` keeps the default λ). A default section whose method an
-    # override replaces (``--set method.name=hypergan``) keeps only the overridden keys.
+    # ``--set method.z_dim=300`` keeps the default λ). A section whose method an override
+    # replaces (``--set method.name=hypergan``) keeps only the overridden keys: the others are
+    # the replaced method's (a file's `lam` was refused as unknown to the new method).
     default_method = "method" not in data
     if default_method:
         data["method"] = copy.deepcopy(Config().method)
+    given = data["method"].get("name", "deutsch") if isinstance(data["method"], dict) else None
     overridden: set[str] = set()
+    whole = False
     for assignment in overrides:
         apply_override(data, assignment)
         key = assignment.partition("=")[0].strip().split(".")
         if key == ["method"]:
-            default_method = False  # a whole section of one's own: all of it is the user's
+            whole = True  # a whole section of one's own: all of it is the user's
         if key[0] == "method" and len(key) > 1:
             overridden.add(key[1])
     if not isinstance(data["method"], dict):
         raise ConfigError(f"config section 'method' must be a mapping, got {data['method']!r}")
-    if default_method and data["method"].get("name", "deutsch") != Config().method["name"]:
+    if not whole and data["method"].get("name", "deutsch") != given:
         data["method"] = {k: v for k, v in data["method"].items() if k in overridden}
     cfg = from_dict(Config, {k: v for k, v in data.items() if k != "method"})
     cfg.method = {"name": "deutsch", **data["method"]}
