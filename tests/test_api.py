@@ -686,3 +686,13 @@ def test_a_config_fit_cannot_read_is_one_line(tmp_path):
     for config, message in cases:
         with pytest.raises(ConfigError, match=message):
             hyperzoo.fit(Net(), digits("train"), config=config, out=tmp_path / "r", progress=False)
+
+
+def test_a_network_count_below_one_is_refused(tmp_path):
+    """An ensemble's [:n] gave one network for -2; a hypernetwork a reshape's traceback."""
+    run = hyperzoo.fit(Net(), digits("train"), out=tmp_path / "run", train=FAST, method=TINY_METHOD,
+                       progress=False)
+    x = digits("test")[0][:3]
+    for call in (lambda: run.sample(0), lambda: run.sample(-2), lambda: run.predict_proba(x, networks=-2)):
+        with pytest.raises(ConfigError, match="the number of networks must be at least 1, got"):
+            call()

@@ -20,7 +20,7 @@ def test_train_sample_evaluate(tmp_path):
     r = runner.invoke(app, ["sample", str(run), "-n", "2", "--out", str(tmp_path / "nets")])
     assert r.exit_code == 0 and "wrote 2 networks" in r.output
     r = runner.invoke(app, ["sample", str(run), "-n", "1", "--out", str(tmp_path / "nets")])
-    assert r.exit_code == 0 and "wrote 1 networks" in r.output  # an earlier export, replaced
+    assert r.exit_code == 0 and "wrote 1 network to" in r.output  # an earlier export, replaced
     app_dir = tmp_path / "app"  # a user's own manifest.json was replaced
     app_dir.mkdir()
     (app_dir / "manifest.json").write_text('{"name": "my app"}')

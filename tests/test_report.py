@@ -34,6 +34,8 @@ def test_report_writes_markdown_json_and_figures(runs, tmp_path):
     saved = json.loads((tmp_path / "report.json").read_text())
     assert saved["pool"] == 12 and saved["examples"] == 60
     assert len(saved["runs"]) == 2
+    # The ensemble's pool is its 4 networks, not the 12 asked for (the header said 12 for both).
+    assert sorted(saved["pool_by_run"].values()) == [4, 12]
     for name in rep["figures"].values():
         assert (tmp_path / name).stat().st_size > 5_000
     md = (tmp_path / "report.md").read_text()
@@ -103,6 +105,12 @@ def test_report_writes_markdown_json_and_figures(runs, tmp_path):
     assert all(sum(v) == 12 for v in amb["votes"])  # every network of the pool votes once
     for section in ("## Transfer across the pool", "## Ambiguous test images"):
         assert section in md
+    assert "pools of 12 (a " in md and " 4 (b " in md
+    # Again into its folder without --ood and --compare: their figures go (they stayed, unnamed).
+    again = make_report(runs / "a", tmp_path, pool=4, limit=20, adv_limit=6, path_limit=10,
+                        detection_sizes=[2], transfer_networks=2, progress=False)
+    left = {f.name for f in tmp_path.glob("*.png")}
+    assert left == {again["figures"][k] for k in again["figures"]} and "ood_cdf.png" not in left
 
 
 def test_seed_numbers_only_for_their_own_setting():

@@ -23,6 +23,9 @@ def test_exported_networks_load_into_the_plain_module(run, tmp_path):
     assert [p.name for p in paths] == [f"network_000{i}.safetensors" for i in range(3)]
     manifest = json.loads((tmp_path / "nets" / "manifest.json").read_text())
     assert manifest["target"] == "digits_net" and manifest["n_networks"] == 3
+    # Enough to rebuild and to know which model: the class, the absolute run, the checkpoint's step.
+    assert manifest["module_class"] == "DigitsNet" and manifest["run"] == str(run.resolve())
+    assert manifest["checkpoint"] == "checkpoint.safetensors" and manifest["checkpoint_step"] == 3
     x = torch.rand(4, 1, 8, 8)
     outs = []
     for p in paths:

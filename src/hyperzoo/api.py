@@ -162,11 +162,12 @@ class Run:
         record_command(folder or self.dir, [f"hyperzoo.Run.{name}", f"run={self.dir}",
                                             *(f"{k}={text(v)}" for k, v in kwargs.items())])
 
-    def export(self, n: int, out: str | Path, seed: int = 0) -> list[Path]:
-        """``n`` sampled networks as safetensors state dicts of the plain module (``sample``)."""
+    def export(self, n: int, out: str | Path, seed: int = 0, progress: bool = False) -> list[Path]:
+        """``n`` sampled networks as safetensors state dicts of the plain module (``sample``);
+        ``progress``: a bar while a batch-norm target's statistics are estimated."""
         from hyperzoo.workflows import export_networks
 
-        return export_networks(self.dir, n, out, seed, session=self.session)
+        return export_networks(self.dir, n, out, seed, session=self.session, progress=progress)
 
     def ood(self, *outliers: Data | torch.Tensor, networks: int = 100, inliers: Data | None = None,
             limit: int | None = None, out: str | Path | None = None, seed: int = 0,

@@ -172,6 +172,7 @@ def sample(
     n: Annotated[int, typer.Option("-n", help="number of networks")] = 10,
     out: Annotated[Path, typer.Option(help="folder for network_XXXX.safetensors")] = Path("networks"),
     seed: int = 0,
+    quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
     trust_code: Annotated[bool, typer.Option(help=TRUST_HELP)] = False,
     import_path: ImportPaths = [],  # noqa: B006
 ) -> None:
@@ -180,10 +181,11 @@ def sample(
     from hyperzoo.workflows import export_networks
 
     try:
-        paths = export_networks(run_dir, n, out, seed, trust_code=_trusted(trust_code, import_path))
+        paths = export_networks(run_dir, n, out, seed, trust_code=_trusted(trust_code, import_path),
+                                progress=not quiet)
     except USER_ERRORS as e:
         _fail(e)
-    typer.echo(f"wrote {len(paths)} networks to {out}")
+    typer.echo(f"wrote {len(paths)} network{'s' if len(paths) != 1 else ''} to {out}")
 
 
 @app.command()

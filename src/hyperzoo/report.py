@@ -362,6 +362,10 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
         raise ConfigError(f"--path-pairs and --path-limit must be positive, got {path_pairs}, {path_limit}")
     if adv_limit < 0:  # refused late, under --limit's name
         raise ConfigError(f"--adv-limit must be at least 0 (0: every example), got {adv_limit}")
+    if ood_networks < 1 or (detection_sizes is not None and any(s < 1 for s in detection_sizes)):
+        # From Python these reached the work: a traceback after a dozen figures.
+        raise ConfigError(f"--ood-networks and --detection-sizes must be positive, got {ood_networks}, "
+                          f"{detection_sizes}")
     from hyperzoo.workflows import check_result_dir, checked_outliers, claim_result_dir
 
     sizes = detection_sizes if detection_sizes is not None else DETECTION_SIZES
@@ -405,6 +409,12 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
         "run": str(run_dir), "method": session.config.method.get("name", "deutsch"),
         "dataset": data.name, "split": "test", "examples": len(data),
         "target": session.config.target.name, "pool": pool, "seed": seed,
+        # The networks each run's sections used: a fixed set holds fewer than --networks asks.
+        "pool_by_run": {r.label: r.probs.shape[0] for r in runs},
+        # Each section draws its networks from its own noise seed: the report's OOD section is
+        # not `hyperzoo ood --seed SEED`'s networks.
+        "noise_seeds": {"pool": seed, "adversarial_fresh": seed + 7, "detection_attacked": seed + 11,
+                        "detection_scoring": seed + 13, "ood": seed + 17, "transfer": seed + 19},
         "seed_numbers": seed_numbers_for(data.name, session.config.method.get("name", "deutsch"),
                                          session.config.target.name),
         "runs": {r.label: {**r.metrics, "entropy_estimate": r.entropy, "gauge_fixed": r.gauge_fixed,
@@ -564,9 +574,19 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
     rep["seconds"] = round(time.perf_counter() - start, 1)
     atomic_write_json(out / "report.json", rep)
     atomic_write_text(out / "report.md", _markdown(rep, main.label))
+    _remove_stale_figures(out, figs)
     bar.update(1)
     bar.close()
     return rep
+
+
+def _remove_stale_figures(out: Path, figs: dict[str, str]) -> None:
+    """Delete the report figures in ``out`` that this report did not write: an earlier one's
+    (its OOD section, a compared run) stayed beside a report.md that no longer named them."""
+    kept = {Path(f).name for f in figs.values()}
+    for f in out.iterdir():
+        if f.suffix == ".png" and report_file(f.name) and f.name not in kept:
+            f.unlink()
 
 
 def regression_report(run_dir: str | Path, session: Session, test: Dataset, out: Path, networks: int,
@@ -598,17 +618,26 @@ def regression_report(run_dir: str | Path, session: Session, test: Dataset, out:
              f"outside it {s['mean_std_outside_data_range']:.2f}; test Gaussian NLL of the ensemble "
              f"{t['ensemble_gaussian_nll']:.3f} nats.", "", "![regression](regression.png)", ""]
     atomic_write_text(out / "report.md", "\n".join(lines))
+    _remove_stale_figures(out, rep["figures"])
     return rep
 
 
-def _pct(v: float) -> str:
-    return f"{100 * v:.2f}%"
+def _pools(rep: dict[str, Any]) -> str:
+    """The pools the runs used: --networks sampled, or a fixed set's own size where smaller."""
+    sizes = rep.get("pool_by_run", {})
+    if not sizes or set(sizes.values()) == {rep["pool"]}:
+        return f"pool of {rep['pool']} sampled networks per run"
+    return "pools of " + ", ".join(f"{n} ({label})" for label, n in sizes.items()) + " networks"
+
+
+def _pct(v: float | None) -> str:
+    return "—" if v is None else f"{100 * v:.2f}%"
 
 
 def _markdown(rep: dict[str, Any], main: str) -> str:
     lines = [f"# hyperzoo report: {main}", "",
-             f"Test set: {rep['dataset']} ({rep['examples']} examples); pool of {rep['pool']} sampled "
-             f"networks per run, seed {rep['seed']}. Every number is in `report.json`.", "",
+             f"Test set: {rep['dataset']} ({rep['examples']} examples); {_pools(rep)}, seed "
+             f"{rep['seed']}. Every number is in `report.json`.", "",
              "## Accuracy of sampled networks", "",
              "| run | single mean ± std | min / max | ensemble (mean prob.) | ensemble (majority) | Ĥ |",
              "|---|---|---|---|---|---|"]

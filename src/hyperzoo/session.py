@@ -254,6 +254,8 @@ def sample_networks(session: Session, n: int, seed: int, progress: bool = False,
     The statistics are recomputed on every call (deterministic given the seed and the data),
     not cached: a run folder stores the method, not its samples."""
     held = session.method.max_networks
+    if n < 1:  # a fixed set's [:n] gave one network for -2; a hypernetwork, a reshape's traceback
+        raise ConfigError(f"the number of networks must be at least 1, got {n}")
     if held is not None and n > held:
         raise ConfigError(f"this run's method {session.config.method.get('name')!r} holds {held} networks; "
                           f"asked for {n}")

@@ -319,7 +319,8 @@ def _check_export_dir(out: Path) -> None:
 
 
 def export_networks(run_dir: str | Path, n: int, out: str | Path, seed: int = 0,
-                    session: Session | None = None, trust_code: bool = False) -> list[Path]:
+                    session: Session | None = None, trust_code: bool = False,
+                    progress: bool = True) -> list[Path]:
     """Write ``n`` sampled networks as safetensors state dicts of the plain target module.
 
     An earlier export in ``out`` is replaced: its manifest goes first, network files beyond the
@@ -334,7 +335,7 @@ def export_networks(run_dir: str | Path, n: int, out: str | Path, seed: int = 0,
         print(f"note: this run's method {session.config.method.get('name')!r} holds "
               f"{session.method.capped(n)} networks; exporting those", file=sys.stderr)
         n = session.method.capped(n)
-    weights = sample_networks(session, n, seed, progress=True)
+    weights = sample_networks(session, n, seed, progress=progress)
     # No manifest while the files change: a crash never leaves one describing other networks.
     (out / "manifest.json").unlink(missing_ok=True)
     # The module's persistent buffers only: a non-persistent one is not in a state dict, so
@@ -354,11 +355,15 @@ def export_networks(run_dir: str | Path, n: int, out: str | Path, seed: int = 0,
                       "run": str(run_dir), "seed": seed, "index": i})
         paths.append(path)
     atomic_write_json(out / "manifest.json", {
-        "target": t.name, "target_kwargs": t.kwargs, "input_shape": session.target.input_shape,
-        "run": str(run_dir), "seed": seed, "n_networks": n,
-        "files": [p.name for p in paths],
-        "load": "module = <target>(**target_kwargs); "
-                "module.load_state_dict(safetensors.torch.load_file(path))",
+        "target": t.name, "target_kwargs": t.kwargs, "module_class": t.module_class,
+        "input_shape": session.target.input_shape, "dataset": session.config.data.dataset,
+        # Absolute, and which model: an export while a run trains comes from that step.
+        "run": str(Path(run_dir).resolve()), "checkpoint": getattr(session, "checkpoint", None),
+        "checkpoint_step": getattr(session, "checkpoint_step", None),
+        "seed": seed, "n_networks": n, "files": [p.name for p in paths],
+        "load": "module = hyperzoo.targets.build_target(target, target_kwargs) (a built-in name or an "
+                "import path 'package.module:Class', or your own class module_class built with "
+                "target_kwargs); module.load_state_dict(safetensors.torch.load_file(path))",
     })
     keep = {p.name for p in paths}
     for old in out.iterdir():

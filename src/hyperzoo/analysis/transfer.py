@@ -65,9 +65,9 @@ def transfer_summary(result: dict[str, torch.Tensor]) -> dict[str, float | int]:
     out: dict[str, float | int] = {"attacked": result["attacked"].numel(), "fool_crafting": n,
                                    "mean_fraction_on_clean": result["clean_fraction"].mean().item()
                                    if result["clean_fraction"].numel() else 0.0}
-    if n == 0:
-        return {**out, "mean_fraction": 0.0, "median_fraction": 0.0, "share_fooling_none": 0.0,
-                "share_fooling_half_or_more": 0.0, "share_fooling_all": 0.0}
+    if n == 0:  # nothing measured: not 0% (the report printed 0.00% for it)
+        return {**out, "mean_fraction": None, "median_fraction": None, "share_fooling_none": None,
+                "share_fooling_half_or_more": None, "share_fooling_all": None}
     return {**out, "mean_fraction": f.mean().item(), "median_fraction": f.quantile(0.5).item(),
             "share_fooling_none": (f == 0).double().mean().item(),
             "share_fooling_half_or_more": (f >= 0.5).double().mean().item(),
