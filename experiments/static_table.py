@@ -113,9 +113,13 @@ def write_report(name: str, table: dict[str, Any], results: list[dict[str, Any]]
     out = Path(args.out or HERE / "results" / f"static-{name}")
     seed = {label: (acc, count) for label, _, acc, count in table["rows"]}
     if (out / "report.json").is_file():
-        # Rows of an earlier invocation stay: `--rows X` rewrote the report with X alone.
+        # Rows of an earlier invocation stay (`--rows X` rewrote the report with X alone), where
+        # they are this table's and trained alike: the header states one step count and rate.
         new = {r["model"] for r in results}
-        kept = [r for r in json.loads((out / "report.json").read_text())["rows"] if r["model"] not in new]
+        r0 = results[0]
+        kept = [r for r in json.loads((out / "report.json").read_text())["rows"]
+                if r["model"] not in new and r["model"] in seed
+                and (r["steps"], r["lr"]) == (r0["steps"], r0["lr"])]
         order = [label for label, *_ in table["rows"]]
         results = sorted([*kept, *results], key=lambda r: order.index(r["model"]))
     r0 = results[0]

@@ -355,7 +355,7 @@ def test_what_a_user_model_or_data_gets_wrong_is_one_line(tmp_path):
          r"parameter 'b.weight' is the same tensor as 'a.weight' \(tied weights\)"),
         (TwoOutputs(), (x, y), ConfigError, r"returns a tuple; its forward must return one tensor"),
         (PlainList(), (x, y), ConfigError,
-         r"forward calls a Linear with parameters that is not a registered submodule of PlainList"),
+         r"forward calls a Linear with trainable parameters that is not a registered submodule of PlainList"),
         # A traceback at the first step, after the folder was written.
         (nn.Sequential(nn.Flatten(), GainLinear(64, 10)), (x, y), ConfigError,
          r"layer '1' \(GainLinear\) has a parameter 'gain' besides weight and bias"),
@@ -696,3 +696,22 @@ def test_a_network_count_below_one_is_refused(tmp_path):
     for call in (lambda: run.sample(0), lambda: run.sample(-2), lambda: run.predict_proba(x, networks=-2)):
         with pytest.raises(ConfigError, match="the number of networks must be at least 1, got"):
             call()
+
+
+class FrozenAside(nn.Module):
+    """A fixed projection kept out of the module tree on purpose, frozen: not generated, allowed."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj = [nn.Linear(64, 16).requires_grad_(False)]
+        self.head = nn.Linear(16, 10)
+
+    def forward(self, x):
+        return self.head(torch.relu(self.proj[0](x.flatten(1))))
+
+
+def test_a_frozen_layer_kept_out_of_the_module_is_allowed():
+    from hyperzoo.targets import TargetNet
+
+    target = TargetNet(FrozenAside(), (1, 8, 8))
+    assert list(target.param_shapes) == ["head.weight", "head.bias"]

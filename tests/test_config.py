@@ -31,7 +31,6 @@ def test_yaml_and_overrides(tmp_path):
     (["train.lr_schedule=step", "train.lr_decay=0.5"], "'step' needs train.lr_decay_every of at least 1"),
     # Tracebacks from torch, a run folder already written (lr: stuck there, refused and crashing).
     (["train.lr=1e39"], r"'train.lr' = 1e\+39 must be a positive number \(at most 3.4e\+38"),
-    (["train.lr_decay=1.5"], r"'train.lr_decay' = 1.5 must be in \(0, 1\]"),
     (["train.seed=18446744073709551612"], r"'train.seed' = 18446744073709551612 must be at most 2\*\*62"),
     (["train.threads=100000000000"], "'train.threads' = 100000000000 must be at most 4096"),
 ])
@@ -145,6 +144,12 @@ def test_a_key_given_twice_in_a_file_is_refused(tmp_path):
     (tmp_path / "dup.yaml").write_text("train:\n  steps: 5\n  lr: 0.1\ntrain:\n  lr: 0.2\n")
     with pytest.raises(ConfigError, match="key 'train' appears twice in one mapping at line 4"):
         load_config(tmp_path / "dup.yaml")
+    # A merge key is no duplicate, and an unhashable key stays one line.
+    (tmp_path / "merge.yaml").write_text("train:\n  <<: &t {steps: 10}\n  seed: 3\n")
+    assert load_config(tmp_path / "merge.yaml").train.steps == 10
+    (tmp_path / "list_key.yaml").write_text("? [a, b]\n: 1\n")
+    with pytest.raises(ConfigError, match="found unhashable key"):
+        load_config(tmp_path / "list_key.yaml")
 
 
 def test_another_method_by_set_replaces_a_files_method_section():
@@ -156,3 +161,11 @@ def test_another_method_by_set_replaces_a_files_method_section():
     assert load_config(digits, ["method.name=mnf", "method.flow_hidden=8"]).method == {
         "name": "mnf", "flow_hidden": 8}
     assert load_config(digits, ["method.z_dim=8"]).method["lam"] == load_config(digits).method["lam"]
+
+
+def test_a_growing_step_schedule_is_refused_for_training_only():
+    """Refused at load, a run trained with it before the check could no longer be reopened."""
+    cfg = load_config(None, ["train.lr_schedule=step", "train.lr_decay_every=1", "train.lr_decay=1.5"])
+    with pytest.raises(ConfigError, match=r"'train.lr_decay' = 1.5 must be in \(0, 1\] with"):
+        cfg.train.check_for_training()
+    load_config(None, ["train.lr_decay=1.5"]).train.check_for_training()  # unused: no step schedule

@@ -138,3 +138,21 @@ def test_a_relu_follows_the_layer_its_input_comes_from():
     activity(target, w, torch.randn(3, 1, 4, 4), after)
     labels = dict(zip((s.name for s in target.layers), layer_labels(target.layers), strict=True))
     assert after == {"act": labels["a"], "relu#1": labels["b"]}
+
+
+class Joined(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b, self.act, self.head = nn.Linear(6, 3), nn.Linear(6, 3), nn.ReLU(), nn.Linear(6, 2)
+
+    def forward(self, x):
+        return self.head(self.act(torch.cat([self.a(x), self.b(x)], -1)))
+
+
+def test_a_relu_after_a_concatenation_follows_its_first_part():
+    """torch.cat's inputs come in a list: the label was lost there."""
+    target = TargetNet(Joined(), (6,), backend="loop")
+    after = {}
+    activity(target, {k: v.float() for k, v in random_weights(target, 2).items()}, torch.randn(3, 6), after)
+    labels = dict(zip((s.name for s in target.layers), layer_labels(target.layers), strict=True))
+    assert after == {"act": labels["a"]}

@@ -255,8 +255,6 @@ def test_divergence_check_is_one_fused_check_whatever_the_number_of_tensors():
     ("train.lr_schedule=linear", "train.lr_schedule"), ("method.z_dim=0", "method.z_dim"),
     ("train.noise_batch=1", "train.noise_batch"), ("method.name=ensemble", "train.noise_batch=10"),
     ("target.name=no_such_net", "unknown target"), ("method.lam=-1", "method.lam"),
-    # Trained; reopened without data, the target was rebuilt at that shape (a traceback).
-    ("target.input_shape=[3,32,32]", "differs from the inputs of data set 'digits'"),
     # Trained: a mirrored digit is another glyph.
     ("data.augment=crop_flip data.pad=1", "a mirrored digit or letter of 'digits' is another")])
 def test_bad_values_are_named_before_any_folder_exists(tmp_path, override, key):
@@ -502,3 +500,13 @@ def test_a_training_split_of_one_class_is_refused_before_any_folder(tmp_path):
     with pytest.raises(DataError, match="its training split holds one class \\(label 0\\)"):
         train(tiny_config(f"data.dataset={tmp_path / 'one.npz'}"), tmp_path / "r", argv=["x"], progress=False)
     assert not (tmp_path / "r").exists()
+
+
+def test_an_input_shape_other_than_the_datas_is_recorded_as_the_datas(tmp_path, capsys):
+    """The data's shape builds the target; [3, 32, 32] was recorded, and the run reopened without
+    its data rebuilt the target at that shape (a traceback)."""
+    train(tiny_config("train.steps=1", "target.input_shape=[3,32,32]"), tmp_path / "r", argv=["x"],
+          progress=False)
+    assert "note: target.input_shape [3, 32, 32] is not the data's [1, 8, 8]" in capsys.readouterr().err
+    assert load_config(tmp_path / "r" / "config.yaml").target.input_shape == [1, 8, 8]
+    load_run(tmp_path / "r")

@@ -171,9 +171,8 @@ class TrainConfig:
                               f"{FLOAT32_MAX:.1e}, float32's largest)")
         if not 0 <= self.lr_min_factor <= 1:
             raise ConfigError(f"config key 'train.lr_min_factor' = {self.lr_min_factor!r} must be in [0, 1]")
-        if not 0 < self.lr_decay <= 1:
-            # Above 1 the step schedule grows the rate without bound, past float32 in the end.
-            raise ConfigError(f"config key 'train.lr_decay' = {self.lr_decay!r} must be in (0, 1]")
+        if not self.lr_decay > 0:
+            raise ConfigError(f"config key 'train.lr_decay' = {self.lr_decay!r} must be positive")
         if self.lr_schedule not in ("constant", "cosine", "step"):
             raise ConfigError(f"config key 'train.lr_schedule' = {self.lr_schedule!r} is not one of "
                               "'constant', 'cosine', 'step'")
@@ -190,6 +189,13 @@ class TrainConfig:
         if self.momentum is not None and not 0 <= self.momentum < 1:
             raise ConfigError(f"config key 'train.momentum' = {self.momentum!r} must be in [0, 1)")
         _at_least("train.log_every", self.log_every, 1)
+
+    def check_for_training(self) -> None:
+        """What only training refuses (a run folder trained before these checks still reopens):
+        above 1 the step schedule's decay grew the rate without bound, past float32 in the end."""
+        if self.lr_schedule == "step" and self.lr_decay > 1:
+            raise ConfigError(f"config key 'train.lr_decay' = {self.lr_decay!r} must be in (0, 1] with "
+                              "train.lr_schedule 'step'")
         if self.precision not in ("fp32", "bf16"):
             raise ConfigError(f"config key 'train.precision' = {self.precision!r} is not one of "
                               "'fp32', 'bf16'")
@@ -290,13 +296,15 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     last: a second `train:` section replaced the first whole, without a word)."""
 
     def construct_mapping(self, node, deep=False):
-        seen: set = set()
+        seen: list = []
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor`, resolved by the base class
+                continue
             key = self.construct_object(key_node, deep=True)
-            if key in seen:
+            if key in seen:  # a list, not a set: an unhashable key is yaml's own error below
                 raise yaml.constructor.ConstructorError(
                     None, None, f"key {key!r} appears twice in one mapping", key_node.start_mark)
-            seen.add(key)
+            seen.append(key)
         return super().construct_mapping(node, deep)
 
 

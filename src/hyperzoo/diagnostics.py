@@ -58,9 +58,15 @@ class _Counts:
         self.origin = WeakIdKeyDictionary()
         self.after: dict[str, str] = {}  # ReLU name -> the label of the layer it follows
 
-    def source(self, *tensors: object) -> str | None:
-        return next((self.origin[t] for t in tensors if isinstance(t, torch.Tensor) and t in self.origin),
-                    None)
+    def source(self, *args: object) -> str | None:
+        """The layer the first of ``args`` that has one comes from (lists looked into:
+        ``torch.cat([a(x), b(x)])``)."""
+        for a in args:
+            found = self.source(*a) if isinstance(a, (list, tuple)) else (
+                self.origin.get(a) if isinstance(a, torch.Tensor) else None)
+            if found is not None:
+                return found
+        return None
 
     def add(self, name: str, out: torch.Tensor, source: str | None) -> None:
         if source is not None:

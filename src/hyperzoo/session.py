@@ -155,12 +155,6 @@ def build_session(config: Config, with_data: bool = True, module: nn.Module | No
         shape = train_data.input_shape
     elif config.target.input_shape:
         shape = tuple(config.target.input_shape)
-    if shape is not None and config.target.input_shape and tuple(config.target.input_shape) != shape:
-        # The data's shape builds the target; a different recorded one rebuilt it otherwise
-        # wherever the run reopened without data (a traceback, or networks traced at that shape).
-        raise ConfigError(f"target.input_shape {list(config.target.input_shape)} differs from the inputs "
-                          f"of data set {train_data.name!r}, {list(shape)}: leave it unset (train records "
-                          "the data's)")
     if shape is None and d.dataset != NO_DATA:
         shape = load_split(d, "test").input_shape
     if module is None:

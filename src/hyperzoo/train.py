@@ -391,19 +391,26 @@ def _train(config: Config, run_dir: Path, resume: bool, argv: list[str] | None, 
     share = distributed.image_share(world, t.images_per_noise)
     s = build_session(config, module=module, data=data, trust_code=trust_code or not resume,
                       device=device)
+    t.check_for_training()
     s.method.check_training(t.noise_batch, t.steps)
     if s.method.probe_size > t.images_per_noise and not resume:
         # The probe is cut from network 0's images: it was silently that many, config.yaml saying
         # the larger number. Recorded as it is used.
-        print(f"note: method.probe_size {s.method.probe_size} is cut to the train.images_per_noise "
-              f"{t.images_per_noise} inputs it is taken from", file=sys.stderr)
+        if world.main:  # once, not once per process
+            print(f"note: method.probe_size {s.method.probe_size} is cut to the train.images_per_noise "
+                  f"{t.images_per_noise} inputs it is taken from", file=sys.stderr)
         config.method["probe_size"] = s.method.config.probe_size = t.images_per_noise
     if not resume:
         config.target.module_class = type(s.target.module).__qualname__
     check_trainable(s.target.module)
-    if not resume and not config.target.input_shape:
+    if not resume:
         # Recorded, so the run reopens without its data (sample needs none; a data set of your
-        # own may have no test split).
+        # own may have no test split). The shape the target was built with: another one given
+        # (the data's shape builds it) rebuilt it otherwise where the run reopened without data.
+        given = config.target.input_shape
+        if given and tuple(given) != tuple(s.target.input_shape) and world.main:
+            print(f"note: target.input_shape {list(given)} is not the data's {list(s.target.input_shape)}, "
+                  "which the target is built with; recorded as the data's", file=sys.stderr)
         config.target.input_shape = list(s.target.input_shape)
     if t.keep_best and s.method.collects_over_run:
         raise ConfigError(f"train.keep_best keeps one validation step's model, but method "

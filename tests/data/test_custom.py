@@ -271,3 +271,12 @@ def test_arrays_users_commonly_hold_are_read_and_bad_ones_named():
         as_images(np.zeros((2, 4, 4), np.uint16), "x")  # it said int64
     with pytest.raises(DataError, match="labels must be class indices 0, 1, …; found 1e[+]20"):
         as_labels(np.array([0.0, 1e20]), "y")  # it said "label -9223372036854775808 is negative"
+
+
+def test_same_scaling_reads_lists_too():
+    """fit's test_data given as lists: an AttributeError ('list' has no dtype)."""
+    from hyperzoo.data.custom import same_scaling
+
+    same_scaling([[0.5]], np.zeros((1, 1), np.float32), "x", "y")
+    with pytest.raises(DataError, match="x is uint8 but y is float64"):
+        same_scaling(np.zeros(2, np.uint8), [[0.2]], "x", "y")

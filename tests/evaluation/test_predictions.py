@@ -42,3 +42,5 @@ def test_a_nan_network_disagrees_with_every_other():
     probs, _ = pool_with_a_diverged_network()
     # Naive: 9 of the 45 pairs include network 3.
     assert torch.allclose(disagreement(probs), torch.full((8,), 9 / 45, dtype=torch.float64))
+    probs[5] = torch.nan  # two NaN networks do not agree with each other either: 17 of 45
+    assert torch.allclose(disagreement(probs), torch.full((8,), 17 / 45, dtype=torch.float64))

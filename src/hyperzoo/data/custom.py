@@ -221,8 +221,9 @@ def _read_npz(path: Path) -> Splits:
 def same_scaling(a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor, what: str, other: str) -> None:
     """Raise `DataError` where one of two splits is uint8 and the other not: uint8 is scaled to
     [0, 1] and floats are kept, so the same pixels would come in on two scales, without a word."""
-    if (str(a.dtype) in ("uint8", "torch.uint8")) != (str(b.dtype) in ("uint8", "torch.uint8")):
-        raise DataError(f"{what} is {a.dtype} but {other} is {b.dtype}: uint8 images are scaled to "
+    da, db = (v.dtype if hasattr(v, "dtype") else np.asarray(v).dtype for v in (a, b))  # lists too
+    if (str(da) in ("uint8", "torch.uint8")) != (str(db) in ("uint8", "torch.uint8")):
+        raise DataError(f"{what} is {da} but {other} is {db}: uint8 images are scaled to "
                         "[0, 1] and floats kept as given, so the two would differ in scale; give both the "
                         "same dtype")
 

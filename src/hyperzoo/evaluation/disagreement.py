@@ -20,11 +20,12 @@ def disagreement(probs: torch.Tensor) -> torch.Tensor:
     n = probs.shape[0]
     if n < 2:
         return probs.new_zeros(probs.shape[1])
-    # A NaN network's "class" NONE: a class of its own, apart from every other network's.
+    # A NaN network's "class" NONE: counted apart, and agreeing with no network, another NaN one
+    # included.
     pred = predicted(probs).T + 1  # (B, N)
-    # Vote counts (B, C + 1) without an (N, B, C) one-hot.
+    # Vote counts (B, C + 1) without an (N, B, C) one-hot; column 0 holds the NaN networks.
     votes = probs.new_zeros(pred.shape[0], probs.shape[-1] + 1).scatter_add_(
-        1, pred, probs.new_ones(pred.shape))
+        1, pred, probs.new_ones(pred.shape))[:, 1:]
     agree = (votes * (votes - 1)).sum(-1) / 2
     pairs = n * (n - 1) / 2
     return (pairs - agree) / pairs

@@ -110,10 +110,6 @@ class DeutschConfig:
             raise ValueError(f"method.lam must be positive, got {self.lam}")
         if self.lam_start is not None and not self.lam_start > 0:  # a geometric ramp from it
             raise ValueError(f"method.lam_start must be positive (or null: start at λ), got {self.lam_start}")
-        if self.lam_warmup_steps < 0 or (self.lam_start is not None and self.lam_warmup_steps < 1):
-            # Without steps to ramp over, lam_start was ignored: λ from the first step.
-            raise ValueError(f"method.lam_warmup_steps must be at least 1 with method.lam_start (0 "
-                             f"without), got {self.lam_warmup_steps}")
         if not self.gamma >= 0:  # the relaxed gauge's penalty: below 0 the loss has no floor
             raise ValueError(f"method.gamma must be at least 0, got {self.gamma}")
         if self.whole_layers < 1:
@@ -175,6 +171,12 @@ class DeutschHypernetwork(LatentMethod):
         return f"method.diversity: {d}" if d in ("weights", "weights_relaxed") else None
 
     def check_training(self, noise_batch: int, steps: int | None = None) -> None:
+        c = self.config
+        if c.lam_warmup_steps < 0 or (c.lam_start is not None and c.lam_warmup_steps < 1):
+            # Without steps to ramp over, lam_start was ignored: λ from the first step. Checked
+            # for training only: a run trained so before this check still reopens.
+            raise ConfigError(f"method.lam_warmup_steps must be at least 1 with method.lam_start (0 "
+                              f"without), got {c.lam_warmup_steps}")
         if self.config.diversity != "none" and noise_batch < 2:
             raise ConfigError(f"config key 'train.noise_batch' = {noise_batch} must be at least 2 "
                               f"with method.diversity {self.config.diversity!r} (the entropy "

@@ -45,8 +45,6 @@ class ToyMixtureConfig:
         if len(self.centers) != len(self.weights) or any(len(c) != 2 for c in self.centers):
             raise ConfigError(f"method.centers must be {len(self.weights)} points [x, y], one per weight "
                               f"in method.weights, got {self.centers}")
-        if self.lam_warmup_steps < 0:  # accepted, read as no ramp
-            raise ConfigError(f"method.lam_warmup_steps must be at least 0, got {self.lam_warmup_steps}")
         if self.sigma <= 0 or self.lam <= 0 or self.lam_start <= 0 or self.l2 < 0:
             raise ConfigError("method.sigma, method.lam and method.lam_start must be positive and "
                               f"method.l2 non-negative, got {self.sigma}, {self.lam}, {self.lam_start}, "
@@ -112,6 +110,9 @@ class ToyMixture(LatentMethod):
                 "lam": torch.full((), lam, device=p.device)}
 
     def check_training(self, noise_batch: int, steps: int | None = None) -> None:
+        warmup = self.config.lam_warmup_steps
+        if warmup < 0:  # accepted, read as no ramp
+            raise ConfigError(f"method.lam_warmup_steps must be at least 0, got {warmup}")
         if noise_batch < 2:
             raise ConfigError(f"train.noise_batch must be at least 2 for an entropy estimate, "
                               f"got {noise_batch}")

@@ -10,6 +10,7 @@ network's own running statistics, which the weight batch must then carry.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
@@ -207,21 +208,25 @@ class TargetNet:
         hooks = [m.register_forward_hook(lambda m, i, o: order.append(m)) for m in owners]
         registered = set(self.module.modules())
         # A layer kept in a plain list or dict is not a submodule: its weights would stay fixed
-        # at their initial values while the run claims to generate the whole network.
+        # at their initial values while the run claims to generate the whole network. One whose
+        # parameters are all frozen is kept out on purpose (out of the state dict too): allowed.
+        # The hook is global: only this thread's calls are this forward's.
         stray: list[nn.Module] = []
+        me = threading.get_ident()
         hooks.append(nn.modules.module.register_module_forward_hook(
-            lambda m, i, o: stray.append(m) if m not in registered and any(
-                True for _ in m.parameters(recurse=False)) else None))
+            lambda m, i, o: stray.append(m) if threading.get_ident() == me and m not in registered and any(
+                p.requires_grad for p in m.parameters(recurse=False)) else None))
         try:
             self._trial_forward(dict(self.module.named_parameters()), torch.contiguous_format)
         finally:
             for h in hooks:
                 h.remove()
         if stray:
-            raise ConfigError(f"forward calls a {type(stray[0]).__name__} with parameters that is not a "
-                              f"registered submodule of {type(self.module).__name__} (held in a plain "
-                              "list or dict?); hyperzoo could not generate its weights: hold it in "
-                              "nn.ModuleList or nn.ModuleDict")
+            raise ConfigError(f"forward calls a {type(stray[0]).__name__} with trainable parameters that is "
+                              f"not a registered submodule of {type(self.module).__name__} (held in a "
+                              "plain list or dict?); hyperzoo could not generate its weights: hold it in "
+                              "nn.ModuleList or nn.ModuleDict (or freeze it, requires_grad_(False), to "
+                              "keep it fixed)")
         seen: list[nn.Module] = []
         for m in order:
             if m in seen:
@@ -281,8 +286,8 @@ class TargetNet:
                 m.training = not isinstance(m, threads.ORDER_DEPENDENT)
             with torch.random.fork_rng(devices=[]), torch.no_grad(), seen:
                 functional_call(self.module, {**params, **kept}, (x,))
-        except RuntimeError:
-            return True  # cannot tell: run it where the draws keep their order
+        except Exception:  # a forward that fails in training mode: cannot tell, so the safe way
+            return True  # (run it where the draws keep their order)
         finally:
             for m, training in modes:
                 m.training = training
@@ -458,8 +463,9 @@ class _RandomDraws(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        if func in _DROPOUTS:
-            draws = kwargs.get("training", args[2] if len(args) > 2 else True)
+        if func in _DROPOUTS:  # F.dropout(x, 0.0, training) draws nothing
+            p = kwargs.get("p", args[1] if len(args) > 1 else 0.5)
+            draws = kwargs.get("training", args[2] if len(args) > 2 else True) and p > 0
         elif func is F.rrelu:
             draws = kwargs.get("training", args[3] if len(args) > 3 else False)
         else:
