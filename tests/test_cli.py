@@ -71,7 +71,7 @@ def test_ood_prints_both_scores_and_the_positive_class_and_records_its_command(t
     assert runner.invoke(app, ["train", *sets("train.steps=2"), "--out", str(run), "--quiet"]).exit_code == 0
     noise = np.random.default_rng(0).integers(0, 256, (30, 8, 8))
     write_idx_folder(tmp_path / "noise" / "notmnist-small", noise)
-    argv = ["ood", str(run), "--outliers", "notmnist", "--networks", "3",
+    argv = ["ood", "--quiet", str(run), "--outliers", "notmnist", "--networks", "3",
             "--data-dir", str(tmp_path / "noise"), "--out", str(tmp_path / "o")]
     monkeypatch.setattr("sys.argv", ["hyperzoo", *argv])
     r = runner.invoke(app, argv)

@@ -84,7 +84,7 @@ def test_cli_own_model_own_data_two_outlier_sets(workdir, method):
     assert r.exit_code == 0, r.output
     assert "blobs / test (40 examples)" in r.output
     assert json.loads((workdir / "run" / "metrics-test.json").read_text())["dataset"] == "blobs"
-    r = runner.invoke(app, ["ood", "run", "--trust-code", "--outliers", "noise.npz", "--outliers",
+    r = runner.invoke(app, ["ood", "--quiet", "run", "--trust-code", "--outliers", "noise.npz", "--outliers",
                             "out/stripes", "--networks", "3", "--out", "ood"])
     assert r.exit_code == 0, r.output
     assert "blobs vs noise" in r.output and "blobs vs stripes" in r.output
@@ -152,13 +152,14 @@ def test_cli_import_path_and_named_outliers_from_their_own_folder(workdir):
         (workdir / "other" / "notmnist-small").mkdir(parents=True)
         (workdir / "other" / "notmnist-small" / "t10k-images-idx3-ubyte").write_bytes(idx_bytes(noise))
         (workdir / "other" / "notmnist-small" / "t10k-labels-idx1-ubyte").write_bytes(idx_bytes(np.zeros(25)))
-        r = runner.invoke(app, ["ood", "run", "--outliers", "notmnist", "--outlier-dir", "other",
+        r = runner.invoke(app, ["ood", "--quiet", "run", "--outliers", "notmnist", "--outlier-dir", "other",
                                 "--networks", "3", "--trust-code"])
         assert r.exit_code == 0, r.output
         assert "blobs vs notmnist" in r.output
         # An outlier set of another shape: one line naming both shapes.
         np.savez(workdir / "small.npz", x_test=np.zeros((5, 8, 8), np.uint8), y_test=np.zeros(5, np.int64))
-        r = runner.invoke(app, ["ood", "run", "--outliers", "small.npz", "--networks", "3", "--trust-code"])
+        r = runner.invoke(app, ["ood", "--quiet", "run", "--outliers", "small.npz", "--networks", "3",
+                                "--trust-code"])
         assert r.exit_code == 1 and r.output.strip().splitlines() == [
             "error: data set 'small' has inputs of shape (1, 8, 8) but the run's target takes (1, 10, 10) "
             "(C, H, W)"]

@@ -190,7 +190,7 @@ class Run:
                 sets.append(Dataset(x, torch.zeros(len(x), dtype=torch.int64), name, "test", 1))
         inl = to_dataset(inliers, "inliers", "test", self.target.input_shape) if inliers is not None else None
         result = ood_run(self.dir, sets, networks, None, limit, seed, out, outlier_dir=outlier_dir,
-                         session=self.session, inliers=inl)
+                         session=self.session, inliers=inl, progress=False)
         if out is not None:
             names = [s if isinstance(s, str) else s.name for s in sets]
             self._record("ood", Path(out), outliers=names, networks=networks,

@@ -392,6 +392,7 @@ def ood(
     limit: Annotated[int | None, typer.Option(help="examples per set (default: all)")] = None,
     out: Annotated[Path | None, typer.Option(help="folder for ood.json and ood_cdf.png")] = None,
     seed: int = 0,
+    quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
     trust_code: Annotated[bool, typer.Option(help=TRUST_HELP)] = False,
     import_path: ImportPaths = [],  # noqa: B006
 ) -> None:
@@ -401,7 +402,7 @@ def ood(
 
     try:
         _check_data_dir(data_dir)
-        r = ood_run(run_dir, list(outliers), networks, data_dir, limit, seed, out,
+        r = ood_run(run_dir, list(outliers), networks, data_dir, limit, seed, out, progress=not quiet,
                     outlier_dir=outlier_dir, trust_code=_trusted(trust_code, import_path))
     except USER_ERRORS as e:
         _fail(e)

@@ -394,25 +394,29 @@ def check_outliers_differ(inliers: Dataset, outliers: Dataset) -> float:
     return overlap
 
 
-def ood_predictions(session: Session, inliers: Dataset, outliers: Dataset, n_networks: int, seed: int
-                    ) -> tuple[torch.Tensor, torch.Tensor]:
+def ood_predictions(session: Session, inliers: Dataset, outliers: Dataset, n_networks: int, seed: int,
+                    progress: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Probabilities of ``n_networks`` sampled networks (at most the method's count) on inliers,
-    (N, B_in, C), and on outliers, (N, B_out, C)."""
+    (N, B_in, C), and on outliers, (N, B_out, C); ``progress``: a bar per set."""
     n = session.method.capped(n_networks)
     with torch.no_grad():
-        weights = sample_networks(session, n, seed)
-        return predict_proba(session.target, weights, inliers.x), predict_proba(session.target, weights,
-                                                                                outliers.x)
+        weights = sample_networks(session, n, seed, progress)
+        probs = []
+        for data in (inliers, outliers):
+            with tqdm(total=n, desc=f"ood {data.name}", disable=not progress, unit="net") as bar:
+                probs.append(predict_proba(session.target, weights, data.x,
+                                           progress=lambda k, bar=bar: bar.update(k - bar.n)))
+        return probs[0], probs[1]
 
 
-def ood_scores_of_run(session: Session, inliers: Dataset, outliers: Dataset, n_networks: int, seed: int
-                      ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], int]:
+def ood_scores_of_run(session: Session, inliers: Dataset, outliers: Dataset, n_networks: int, seed: int,
+                      progress: bool = False) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], int]:
     """OOD scores (predictive entropy, mutual information; ``evaluation.ood.SCORES``) of
     `ood_predictions` on inliers, name → (B_in,), and on outliers, name → (B_out,); and the
     number of networks used."""
     from hyperzoo.evaluation.ood import ood_scores
 
-    p_in, p_out = ood_predictions(session, inliers, outliers, n_networks, seed)
+    p_in, p_out = ood_predictions(session, inliers, outliers, n_networks, seed, progress)
     return ood_scores(p_in), ood_scores(p_out), p_in.shape[0]
 
 
@@ -484,7 +488,7 @@ def ood_run(run_dir: str | Path, outliers: str | Dataset | list[str | Dataset], 
                for ref in refs]
     for outlier, overlap in checked:
         name = outlier.name if outlier.name not in sets else f"{outlier.name} ({len(sets) + 1})"
-        s_in, s_out, n = ood_scores_of_run(session, inliers, outlier, n_networks, seed)
+        s_in, s_out, n = ood_scores_of_run(session, inliers, outlier, n_networks, seed, progress)
         h_in, h_out = s_in["entropy"], s_out["entropy"]
         scores = detection_by_score(s_in, s_out)
         sets[name] = {"positive_class": f"{POSITIVE_CLASS} ({name})", "n_outliers": len(h_out),
