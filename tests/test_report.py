@@ -302,3 +302,62 @@ def test_a_pool_with_a_diverged_network_is_refused_before_the_folder(runs, tmp_p
         make_report(runs / "b", tmp_path / "r", session=session, pool=4, limit=20, adv_limit=6, path_limit=10,
                     detection_sizes=[2], progress=False)
     assert not (tmp_path / "r").exists()
+
+
+def test_the_progress_bar_ends_at_its_total(runs, tmp_path, monkeypatch):
+    """A one-network compared run is not attacked, and the transfer and ambiguous sections did
+    not move the bar: it ended at 28 of 29 alone and 114 of 135 with compared runs."""
+    import hyperzoo.report as report
+
+    bars = []
+
+    class Bar:
+        def __init__(self, total, **_):
+            self.total, self.n = total, 0
+            bars.append(self)
+
+        def update(self, k):
+            self.n += k
+
+        def refresh(self):
+            pass
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(report, "tqdm", Bar)
+    single = tmp_path / "single"
+    one = ["method.name=ensemble", "method.size=1", "train.noise_batch=1", "train.steps=2",
+           "train.val_every=2", "train.val_networks=1"]
+    train(load_config(None, one), single, argv=["x"], progress=False)
+    make_report(runs / "a", tmp_path / "r", compare=[runs / "b", single], pool=4, limit=20, adv_limit=6,
+                path_limit=10, detection_sizes=[2], transfer_networks=2)
+    assert bars[0].n == bars[0].total
+
+
+def test_the_adversarial_figure_has_a_colour_per_run_and_no_line_for_nothing_attacked(tmp_path, monkeypatch):
+    """With several runs the default colour cycle repeated; a run with nothing attacked was drawn
+    as a line at 0%."""
+    import matplotlib
+
+    from hyperzoo import figures
+
+    captured = {}
+    real = figures.save_figure
+
+    def keep(fig, path, **kwargs):
+        captured["lines"] = [(ln.get_label(), matplotlib.colors.to_hex(ln.get_color()), ln.get_linestyle())
+                             for ln in fig.axes[0].get_lines()]
+        return real(fig, path, **kwargs)
+
+    curves = {f"run{i}": {"FGSM, crafted": [0.1, 0.2], "FGSM, ensemble": [0.0, 0.1],
+                          "PGD, crafted": [0.2, 0.3], "PGD, ensemble": [0.1, 0.1]} for i in range(3)}
+    curves["empty"] = {name: [None, None] for name in curves["run0"]}
+    monkeypatch.setattr(figures, "save_figure", keep)
+    figures.adversarial_figure([0.0, 0.1], curves, tmp_path / "adv.png")
+    lines = captured["lines"]
+    assert len(lines) == 12 and not any(label.startswith("empty") for label, _, _ in lines)
+    colours = {label.split(":")[0]: colour for label, colour, _ in lines}
+    assert len(set(colours.values())) == 3  # one per run
+    assert {style for label, _, style in lines if label.startswith("run0")} == {"-", "--", ":", "-."}
+

@@ -348,6 +348,8 @@ def report(
     ambiguous: Annotated[int, typer.Option(help="ambiguous test images shown (seed 002 Fig. 7)")] = 12,
     ood: Annotated[str | None, typer.Option(
         help="outlier set for OOD detection: a name (notmnist) or a path (IDX, CIFAR-format, .npz)")] = None,
+    ood_networks: Annotated[int, typer.Option(
+        help="fresh networks per run that score --ood (a fixed set: its own)")] = 100,
     detection_sizes: Annotated[str, typer.Option(help="ensemble sizes for adversarial detection")] = (
         "5,10,100,1000"),
     seed: int = 0,
@@ -369,7 +371,7 @@ def report(
     try:
         rep = make_report(run_dir, out, compare, data_dir, networks, limit, adv_limit,
                           path_limit=path_limit, path_pairs=path_pairs, transfer_networks=transfer_networks,
-                          ambiguous=ambiguous, seed=seed, ood=ood,
+                          ambiguous=ambiguous, seed=seed, ood=ood, ood_networks=ood_networks,
                           detection_sizes=sizes, progress=not quiet,
                           trust_code=_trusted(trust_code, import_path))
     except USER_ERRORS as e:

@@ -101,9 +101,10 @@ def filter_grid(images: torch.Tensor, title: str, path: Path) -> str:
         if i < n:
             im = ax.imshow(images[i].cpu().numpy(), cmap="RdBu_r", vmin=-v, vmax=v, aspect="auto")
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
+    # Room on the right for the colour bar's label (laid out before it, the label was cut off).
+    fig.tight_layout(rect=(0, 0, 0.86, 1))
     if im is not None:  # one shared scale: every panel uses ±v
-        fig.colorbar(im, ax=axes, label="weight", shrink=0.8)
+        fig.colorbar(im, cax=fig.add_axes((0.88, 0.15, 0.025, 0.7)), label="weight")
     return save_figure(fig, path, tight=False)
 
 
@@ -258,12 +259,11 @@ def ambiguous_grid(images: torch.Tensor, votes: torch.Tensor, labels: torch.Tens
                   aspect="equal" if images[i].dim() == 3 else "auto")
         ax.set_xticks([])
         ax.set_yticks([])
-        top2 = votes[i].double().topk(min(2, c))
+        # Ties: the lower class first, as the report's table (topk's order was unspecified).
+        top2 = torch.sort(-votes[i], stable=True).indices[:min(2, c)]
         head = "" if labels is None else f"label {int(labels[i])}, "
         ax.set_title(f"{head}{score_name} {scores[i]:.2f}\nvotes "
-                     + ", ".join(f"{int(cl)}: {int(v)}" for v, cl in zip(top2.values, top2.indices,
-                                                                        strict=True)),
-                     fontsize=7)
+                     + ", ".join(f"{int(cl)}: {int(votes[i][cl])}" for cl in top2), fontsize=7)
         bar = fig.add_subplot(grid[2 * r + 1, col])
         colours = ["C2" if labels is not None and j == int(labels[i]) else "C0" for j in range(c)]
         bar.bar(np.arange(c), votes[i].cpu().numpy(), color=colours)
@@ -278,13 +278,33 @@ def ambiguous_grid(images: torch.Tensor, votes: torch.Tensor, labels: torch.Tens
     return save_figure(fig, path, tight=False)
 
 
-def adversarial_figure(eps: list[float], curves: dict[str, list[float]], path: Path) -> str:
-    fig, ax = plt.subplots(figsize=(6.5, 3.8))
-    for label, values in curves.items():
-        ax.plot(eps, [100 * v for v in values], marker="o", ms=3, label=label)
+_STYLES = ("-", "--", ":", "-.")
+
+
+def adversarial_figure(eps: list[float], curves: dict[str, dict[str, list[float | None]]], path: Path) -> str:
+    """Success of targeted attacks against ε: ``curves`` run → (curve → one value per ε, None
+    where nothing was attacked). One colour per run, one line style per curve (the same curve
+    of every run alike), the legend beside the axes: with several runs the default colour cycle
+    repeated and the legend covered the data."""
+    rows = sum(len(c) for c in curves.values())
+    fig, ax = plt.subplots(figsize=(10, max(3.8, 0.22 * rows + 1)))
+    cmap = plt.get_cmap("tab10" if len(curves) <= 10 else "tab20")
+    drawn = False
+    for i, (run, named) in enumerate(curves.items()):
+        for j, (name, values) in enumerate(named.items()):
+            if any(v is None for v in values):  # nothing attacked: no curve, not a line at 0%
+                continue
+            label = f"{run}: {name}" if run else name
+            ax.plot(eps, [100 * v for v in values], marker="o", ms=3, color=cmap(i % cmap.N),
+                    ls=_STYLES[j % len(_STYLES)], label=label)
+            drawn = True
     ax.set_xlabel("ε (fraction of the pixel range)")
     ax.set_ylabel("examples that fool the model (%)")
-    ax.legend(fontsize=8)
+    if drawn:
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
+    else:
+        ax.text(0.5, 0.5, "no example was attacked (none classified right by its network)",
+                ha="center", va="center", transform=ax.transAxes)
     ax.set_title("Targeted adversarial examples")
     return save_figure(fig, path)
 
@@ -312,9 +332,13 @@ def detection_figure(rows: list[dict], path: Path) -> str:
     for r in rows:
         lines.setdefault(f"{r['run']}, {r['attack'].upper()}", []).append(
             (r["size"], r["detection_rate_at_5_fpr"]))
+    runs = list(dict.fromkeys(r["run"] for r in rows))
+    cmap = plt.get_cmap("tab10" if len(runs) <= 10 else "tab20")
     for label, pts in lines.items():
         pts.sort()
-        ax.plot([p[0] for p in pts], [100 * p[1] for p in pts], marker="o", ms=3, label=label)
+        run, attack = label.rsplit(", ", 1)  # one colour per run, the attack by its line style
+        ax.plot([p[0] for p in pts], [100 * p[1] for p in pts], marker="o", ms=3,
+                color=cmap(runs.index(run) % cmap.N), ls="-" if attack == "FGSM" else "--", label=label)
     _plain_log_x(ax, sorted({r["size"] for r in rows}))
     fresh = {bool(r.get("fresh", True)) for r in rows}
     scored = ("a fresh one of equal size" if fresh == {True} else "itself (a fixed set)" if fresh == {False}

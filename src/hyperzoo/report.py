@@ -113,8 +113,10 @@ class _Run:
                 self.gauged, self.gauge_fixed = params, False
             self.probs = predict_proba(self.session.target, self.weights, self.data.x)
             # The entropy of ungauged weights would reward rescalings: none, as evaluate gives.
+            # Only for a method with a latent space, whose dimension d the estimate takes: for a
+            # fixed set or masks it took d = the weights' count, a number on another scale.
             self.entropy = (kl_entropy(flatten(self.gauged).double(), d=method.latent_dim).item()
-                            if pool > 1 and self.gauge_fixed else None)
+                            if pool > 1 and self.gauge_fixed and method.latent_dim is not None else None)
         self.metrics = ensemble_metrics(self.probs, self.data.y)
         self.uncertainty = uncertainty_metrics(self.probs, self.data.y)
         self.accuracies = (predicted(self.probs) == self.data.y).double().mean(-1)
@@ -180,10 +182,11 @@ def _adversarial(run: _Run, data: Dataset, eps_grid: list[float], crafters: int,
                 with torch.no_grad():
                     fooled += (model(adv).argmax(-1) == t).sum().item()
                 advs.append(adv)
-            single.append(fooled / max(1, used))
-            if used == 0:  # no example classified right by its crafting network: nothing attacked
-                ens.append(0.0)
+            if used == 0:  # no example classified right by its crafting network: nothing attacked,
+                single.append(None)  # nothing measured (it read 0.00%)
+                ens.append(None)
             else:
+                single.append(fooled / used)
                 probs = predict_proba(target, ensemble, torch.cat(advs)).mean(0)
                 ens.append((predicted(probs) == goals).double().mean().item())
             bar.update(1)
@@ -267,7 +270,7 @@ def _ood(runs: list[_Run], inliers: Dataset, outliers: Dataset, overlap: float, 
         curves_in[f"{r.label}: {inliers.name}"] = h_in
         curves_out[f"{r.label}: {outlier}"] = h_out
         if r is runs[0]:
-            res["confident_outliers"] = _confident_outliers(outliers, p_out, h_out, out)
+            res["confident_outliers"] = {**_confident_outliers(outliers, p_out, h_out, out), "run": r.label}
     res["figure"] = figures.entropy_cdf(curves_in, curves_out, out / "ood_cdf.png")
     return res
 
@@ -405,10 +408,15 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
     # with its own generator so the main run's numbers do not depend on what it is compared with.
     pooled = [(r, _slug(r.dir, j), torch.Generator().manual_seed(seed + 1 + j))
               for j, r in enumerate(others) if r.probs.shape[0] >= 2]
+    # Now that the attacked runs are known (one network's run is not attacked): the bar ended short.
+    bar.total = 10 + 2 * len(EPSILONS) * (1 + len(pooled)) + len(compare) + bool(ood)
+    bar.refresh()
     rep: dict[str, Any] = {
         "run": str(run_dir), "method": session.config.method.get("name", "deutsch"),
         "dataset": data.name, "split": "test", "examples": len(data),
         "target": session.config.target.name, "pool": pool, "seed": seed,
+        # The main run's label: the JSON's keys are sorted, so `runs` does not say which it is.
+        "main": main.label,
         # The networks each run's sections used: a fixed set holds fewer than --networks asks.
         "pool_by_run": {r.label: r.probs.shape[0] for r in runs},
         # Each section draws its networks from its own noise seed: the report's OOD section is
@@ -432,11 +440,14 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
         out / "accuracy_histogram.png")}
 
     g = torch.Generator().manual_seed(seed)
-    size = max(1, main.probs.shape[0] // 2)
-    k_ens = ensemble_accuracies(main.probs, data.y, size, 20, g)
-    rep["ensembles"] = {"count": 20, "size": size,
-                        **{f"{k}_mean": v.mean().item() for k, v in k_ens.items()},
-                        **{f"{k}_std": v.std().item() for k, v in k_ens.items()}}
+    size = main.probs.shape[0] // 2
+    if size >= 2:  # a pool of 2 or 3 gave "20 ensembles of 1 networks": single networks
+        k_ens = ensemble_accuracies(main.probs, data.y, size, 20, g)
+        rep["ensembles"] = {"count": 20, "size": size,
+                            **{f"{k}_mean": v.mean().item() for k, v in k_ens.items()},
+                            **{f"{k}_std": v.std().item() for k, v in k_ens.items()}}
+    else:
+        rep["ensembles"] = {"count": 0, "size": size}
     rep["ensemble_vs_size"] = accuracy_vs_size(main.probs, data.y, SIZES, 10, g)
     rep["ensemble_vs_size_by_run"] = {r.label: accuracy_vs_size(r.probs, data.y, SIZES, 10, gr)
                                       for r, _, gr in pooled}
@@ -534,11 +545,12 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
         for r, _, _ in pooled}
     curves = {}
     for label, a in {main.label: adv, **rep["adversarial_by_run"]}.items():
-        of = f"{label}: " if pooled else ""
-        curves.update({f"{of}FGSM, network it was crafted on": a["fgsm"]["single_network"],
-                       f"{of}FGSM, {a['scored_on']}": a["fgsm"]["fresh_ensemble"],
-                       f"{of}PGD, network it was crafted on": a["pgd"]["single_network"],
-                       f"{of}PGD, {a['scored_on']}": a["pgd"]["fresh_ensemble"]})
+        scorer = "its ensemble" if pooled else a["scored_on"]  # each run's own in the tables
+        curves[label if pooled else ""] = {
+            "FGSM, network it was crafted on": a["fgsm"]["single_network"],
+            f"FGSM, {scorer}": a["fgsm"]["fresh_ensemble"],
+            "PGD, network it was crafted on": a["pgd"]["single_network"],
+            f"PGD, {scorer}": a["pgd"]["fresh_ensemble"]}
     figs["adversarial"] = figures.adversarial_figure(EPSILONS, curves, out / "adversarial.png")
     bar.update(1)
 
@@ -558,13 +570,15 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
             rep["transfer"][r.label], c = res
             curves.update(c)
     figs["transfer"] = figures.transfer_figure(curves, detection_eps, out / "transfer.png")
+    bar.update(1)
     amb = ambiguous_examples(main.probs, ambiguous, "mutual_information")
-    rep["ambiguous"] = {"score": "mutual_information", "networks": main.probs.shape[0],
+    rep["ambiguous"] = {"score": "mutual_information", "networks": main.probs.shape[0], "run": main.label,
                         **{k: v.tolist() for k, v in amb.items()},
                         "labels": data.y[amb["indices"]].tolist()}
     figs["ambiguous"] = figures.ambiguous_grid(data.x[amb["indices"]], amb["votes"], data.y[amb["indices"]],
                                                amb["scores"], "MI", out / "ambiguous.png",
                                                score_help="mutual information in nats")
+    bar.update(1)
     if outliers is not None:
         rep["ood"] = _ood(runs, data, *outliers, ood_networks, seed, out)
         figs["ood"] = rep["ood"]["figure"]
@@ -602,7 +616,9 @@ def regression_report(run_dir: str | Path, session: Session, test: Dataset, out:
     fig = plot_regression(curves, grid, train, out / "regression.png",
                           truth="rmse_to_true_function_inside" in rep)  # the built-in cubic set
     rep = {"run": str(run_dir), "method": session.config.method.get("name", "deutsch"),
-           "target": session.config.target.name, **rep, "figures": {"regression": str(fig)},
+           "target": session.config.target.name, **rep, "examples": len(test),
+           # A name in the folder, as the classification report's: a path broke when it moved.
+           "figures": {"regression": Path(fig).name},
            "seconds": round(time.perf_counter() - start, 1)}
     atomic_write_json(out / "report.json", rep)
     t, s = rep["test"], rep
@@ -630,6 +646,11 @@ def _pools(rep: dict[str, Any]) -> str:
     return "pools of " + ", ".join(f"{n} ({label})" for label, n in sizes.items()) + " networks"
 
 
+def _n(count: int, noun: str) -> str:
+    """``count`` and ``noun``, plural where it is not 1 ("1 pairs" before)."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def _pct(v: float | None) -> str:
     return "—" if v is None else f"{100 * v:.2f}%"
 
@@ -639,6 +660,9 @@ def _markdown(rep: dict[str, Any], main: str) -> str:
              f"Test set: {rep['dataset']} ({rep['examples']} examples); {_pools(rep)}, seed "
              f"{rep['seed']}. Every number is in `report.json`.", "",
              "## Accuracy of sampled networks", "",
+             "Ĥ: the Kozachenko–Leonenko entropy estimate of the gauge-fixed weights of the pool, in "
+             "nats, with the latent space's dimension (seed 000 eq. 14); — for a method without one "
+             "(a fixed set, dropout masks) or a target without a gauge.", "",
              "| run | single mean ± std | min / max | ensemble (mean prob.) | ensemble (majority) | Ĥ |",
              "|---|---|---|---|---|---|"]
     for label, m in rep["runs"].items():
@@ -650,10 +674,11 @@ def _markdown(rep: dict[str, Any], main: str) -> str:
     seed_ens = rep["seed_numbers"].get("ensemble_majority_20x200")
     lines += ["", f"![histogram]({rep['figures']['histogram']})", ""]
     lines += _uncertainty_markdown(rep)
-    lines += ["## Ensembles", "",
-              f"{e['count']} ensembles of {e['size']} networks drawn from the pool (they overlap): "
-              f"majority vote {_pct(e['majority_mean'])} ± {_pct(e['majority_std'])}, mean probability "
-              f"{_pct(e['mean_prob_mean'])} ± {_pct(e['mean_prob_std'])}."
+    drawn = (f"{e['count']} ensembles of {e['size']} networks drawn from the pool (they overlap): "
+             f"majority vote {_pct(e['majority_mean'])} ± {_pct(e['majority_std'])}, mean probability "
+             f"{_pct(e['mean_prob_mean'])} ± {_pct(e['mean_prob_std'])}." if e["count"]
+             else "The pool is too small for ensembles of half of it (2 networks or more).")
+    lines += ["## Ensembles", "", drawn
               # Not the seed's protocol, which `evaluate --ensembles 20 --networks 200 --split val` is.
               + (f" Seed, 20 independent ensembles of 200 (`evaluate --ensembles 20 --networks 200 "
                  f"--split val` draws those): {_pct(seed_ens['value'])} "
@@ -706,8 +731,8 @@ def _markdown(rep: dict[str, Any], main: str) -> str:
                    "the two paths do not differ by more than two standard errors over pairs: no "
                    "dip resolved, unlike seed 001 Fig. 7")
         lines += ["", "### Paths in weight space (seed 001 Fig. 7)", "",
-                  f"{p['pairs']} pairs (z₁, z₂), 11 points each, on {p['examples']} test images. Mean ± "
-                  "sample std over pairs: accuracy at the endpoints "
+                  f"{_n(p['pairs'], 'pair')} (z₁, z₂), 11 points each, on {p['examples']} test images. "
+                  "Mean ± sample std over pairs: accuracy at the endpoints "
                   f"{_pct(p['endpoints']['mean'])} ± {_pct(p['endpoints']['std'])}; at t = "
                   f"{p['midpoint_t']:g} the interpolated path G(z₁t + z₂(1−t)) has "
                   f"{_pct(p['interpolated_midpoint']['mean'])} ± {_pct(p['interpolated_midpoint']['std'])}, "
@@ -724,7 +749,7 @@ def _markdown(rep: dict[str, Any], main: str) -> str:
         d = p["direct_dip"]
         sem = d["std"] / p["pairs"] ** 0.5
         both = "interpolated_dip" in p
-        lines += ["", f"{label}: {p['pairs']} pairs of sampled networks on {p['examples']} test images"
+        lines += ["", f"{label}: {_n(p['pairs'], 'pair')} of sampled networks on {p['examples']} test images"
                   + ("" if both else " (no latent space: the direct path only)") + ": endpoints "
                   f"{_pct(p['endpoints']['mean'])} ± {_pct(p['endpoints']['std'])}, direct path at t = "
                   f"{p['midpoint_t']:g} {_pct(p['direct_midpoint']['mean'])} ± "
@@ -732,13 +757,14 @@ def _markdown(rep: dict[str, Any], main: str) -> str:
                   f"(standard error {_pct(sem)})"
                   + (f"; interpolated dip {_pct(p['interpolated_dip']['mean'])} ± "
                      f"{_pct(p['interpolated_dip']['std'])}" if both else "")
-                  + ". Seed 001 Appendix I: for MNFG the direct path keeps its accuracy.", "",
+                  + ("." if both else ". Seed 001 Appendix I: for MNFG the direct path keeps its accuracy."),
+                  "",
                   f"![paths of {label}]({p['figure']})"]
     lines += _norms_markdown(rep)
     a = rep["adversarial"]
     lines += ["", "## Adversarial examples (targeted, seed 000 §4.2.3)", "",
               f"{a['examples']} of {a['attempted']} test examples (those correctly classified by the "
-              f"sampled network they are crafted on; {a['crafted_on']} such networks), each with a "
+              f"sampled network they are crafted on; {_n(a['crafted_on'], 'such network')}), each with a "
               f"random wrong target class; success = that network, or {a['scored_on']} (mean "
               f"probability), predicts the target. PGD: "
               f"{a['pgd_steps']} steps. Seed 000 Fig. 6 shows the same curves for FGSM (figure only, "
@@ -792,8 +818,9 @@ def _markdown(rep: dict[str, Any], main: str) -> str:
                   "information (entropy of the mean minus mean entropy: the networks' disagreement; 0 "
                   f"for one network). {o['n_inliers']} {rep['dataset']} test images (inliers) vs "
                   f"{o['n_outliers']} {o['outliers']} images; positive class: {o['positive_class']} "
-                  f"({_pct(o['image_overlap'])} of the outliers also occur among the inliers). Seed 002 "
-                  "gives CDF figures of the entropy only, no AUROC.", "",
+                  f"({_pct(o['image_overlap'])} of the outliers also occur among the inliers). The "
+                  "networks are a fresh draw per run (`--ood-networks`, noise seed in `noise_seeds`), "
+                  "not the pool above. Seed 002 gives CDF figures of the entropy only, no AUROC.", "",
                   "| run | networks | score | AUROC | AUPR | FPR at 95% TPR | mean score in / out |",
                   "|---|---|---|---|---|---|---|"]
         for label, m in o["runs"].items():
@@ -822,7 +849,8 @@ def _uncertainty_markdown(rep: dict[str, Any]) -> list[str]:
              "under the risk–coverage curve, abstaining on the lowest max-probability first (lower is "
              "better for all four). Disagreement: mean fraction of network pairs with different "
              "argmax; mutual information: entropy of the mean minus mean entropy (nats).", "",
-             "| run | | NLL | Brier | ECE | AURC | disagreement | MI |", "|---|---|---|---|---|---|---|---|"]
+             "| run | networks | NLL | Brier | ECE | AURC | disagreement | MI |",
+             "|---|---|---|---|---|---|---|---|"]
     keys = ("nll", "brier", "ece", "aurc")
     for label, u in rep["uncertainty"].items():
         lines.append(f"| {label} | single | "
@@ -876,10 +904,12 @@ def _norms_markdown(rep: dict[str, Any]) -> list[str]:
         for label in labels:
             m = rep["runs"][label]
             kind = "standard training (independent networks), " if label in standard else ""
-            lines.append(f"| {kind}{label}, {m['n_networks']} networks | " + " | ".join(
+            lines.append(f"| {kind}{label}, {_n(m['n_networks'], 'network')} | " + " | ".join(
                 f"{v['mean']:.2f} ({v['var']:.2f})" for v in m["layer_norms"].values())
                 + f" | {_pct(m['mean_accuracy'])} |")
-        if seed and len(layers) == len(seed["value"]["hypergan"]):
+        # The seed's rows are for the main run's setting: its table only (another target of three
+        # layers matched on the count alone).
+        if seed and rep.get("main", labels[0]) in labels and len(layers) == len(seed["value"]["hypergan"]):
             for key, name in (("hypergan", "seed 002: HyperGAN"),
                               ("standard", "seed 002: standard training, 10")):
                 lines.append(f"| {name} | " + " | ".join(
