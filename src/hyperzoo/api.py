@@ -345,7 +345,17 @@ def _computes_the_same(rebuilt: nn.Module, module: nn.Module, input_shape: Seque
         dtype = like.dtype if like is not None else torch.float32
         device = like.device if like is not None else torch.device("cpu")
         rebuilt = rebuilt.to(device=device, dtype=dtype)
-        rebuilt.load_state_dict(module.state_dict())
+        # What the run generates or estimates (parameters, batch-norm statistics) is taken from
+        # the module; every other buffer stays as the rebuild makes it, as a reopened run's does:
+        # a buffer the user set before fit (a scale, a normalisation) was copied here, so the
+        # check passed, and the reopened run computed with the constructor's value.
+        norms = [f"{name}." if name else "" for name, m in module.named_modules()
+                 if isinstance(m, nn.modules.batchnorm._NormBase)]
+        state = module.state_dict()
+        own = {k for k, _ in module.named_parameters()} | {
+            k for k in state for prefix in norms if k.startswith(prefix)
+            and k[len(prefix):] in ("running_mean", "running_var", "num_batches_tracked")}
+        rebuilt.load_state_dict({k: v for k, v in state.items() if k in own}, strict=False)
         x = torch.rand(4, *input_shape, generator=torch.Generator().manual_seed(0), dtype=dtype).to(device)
         outputs = []
         for m in (rebuilt, module):
@@ -384,8 +394,9 @@ def _record_module(module: nn.Module, cfg: Config, input_shape: Sequence[int] | 
                 return None
     cls = type(module).__qualname__
     cfg.target.name = f"<in-memory {cls}>"
-    return (f"the target module {cls} cannot be rebuilt by name (defined in a script or notebook, or "
-            "its constructor arguments are unknown: pass fit(..., target={'kwargs': {...}}))")
+    return (f"the target module {cls} cannot be rebuilt by name (defined in a script or notebook, its "
+            "constructor arguments unknown: pass fit(..., target={'kwargs': {...}}), or it holds a value "
+            "its constructor does not set, such as a buffer changed after it was built)")
 
 
 @leaves_global_state
