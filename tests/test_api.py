@@ -738,3 +738,24 @@ def test_a_frozen_layer_kept_out_of_the_module_is_allowed():
 
     target = TargetNet(FrozenAside(), (1, 8, 8))
     assert list(target.param_shapes) == ["head.weight", "head.bias"]
+
+
+class ViewFlat(nn.Module):
+    """Flattens with x.view(x.size(0), -1), as many models do: no batch of 0 images passes it."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.fc = nn.Conv2d(1, 4, 3), nn.Linear(4 * 6 * 6, 10)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.conv(x)).view(x.size(0), -1))
+
+
+def test_the_report_attacks_no_empty_share(tmp_path):
+    """A crafting network that classified none of its share right was attacked on 0 images: a
+    traceback from the user's view, the figures so far left in the folder."""
+    run = hyperzoo.fit(ViewFlat(), digits("train"), out=tmp_path / "run", train={**FAST, "steps": 1},
+                       method=TINY_METHOD, test_data=digits("test"), progress=False)
+    rep = run.report(tmp_path / "report", pool=12, limit=40, adv_limit=12, path_limit=10, path_pairs=1,
+                     detection_sizes=[2], transfer_networks=2, progress=False)
+    assert rep["adversarial"]["crafted_on"] == 10

@@ -177,6 +177,8 @@ def _adversarial(run: _Run, data: Dataset, eps_grid: list[float], crafters: int,
         for eps in eps_grid:
             fooled, advs = 0, []
             for model, x, t in crafts:
+                if not len(x):  # none of its share classified right: nothing to attack (a view
+                    continue    # of 0 images to (0, -1) failed in a user's forward)
                 adv = (fgsm(model, x, t, eps, *bounds) if attack == "fgsm"
                        else pgd(model, x, t, eps, pgd_steps, None, *bounds))
                 with torch.no_grad():
