@@ -266,3 +266,31 @@ def test_a_bias_read_by_batch_norm_alone_is_gauged_away():
     # 8 channels: the bias's squared norm 8 · 0.5², and each channel's squared norm now 0.5²
     # above its target, 8 · (0.5²)².
     torch.testing.assert_close(off, torch.full((1,), 8 * 0.25 + 8 * 0.25**2, dtype=torch.float64))
+
+
+class HandPooled(torch.nn.Module):
+    """Global pooling written by hand, as a mean and a max over the spatial dimensions."""
+
+    def __init__(self, how: str):
+        super().__init__()
+        nn = torch.nn
+        self.how, self.a, self.b, self.fc = how, nn.Conv2d(1, 4, 3), nn.Conv2d(4, 5, 3), nn.Linear(5, 3)
+
+    def forward(self, x):
+        h = torch.relu(self.b(torch.relu(self.a(x))))
+        return self.fc(h.mean((2, 3)) if self.how == "mean" else torch.amax(h, dim=(2, 3)))
+
+
+@pytest.mark.parametrize("how", ["mean", "amax"])
+def test_global_pooling_by_hand_is_channel_wise(how):
+    """x.mean((2, 3)) left the second convolution's channels fixed (no gauge there, the entropy
+    saw its rescalings) and MC dropout refused the model."""
+    from hyperzoo.methods import build_method
+    from hyperzoo.symmetry import channel_spaces
+
+    target = TargetNet(HandPooled(how).double(), (1, 8, 8))
+    assert sum(sp.gauged for sp in channel_spaces(target)) == 2
+    w = {k: torch.randn(3, *s, dtype=torch.float64) for k, s in target.param_shapes.items()}
+    x = torch.randn(5, 1, 8, 8, dtype=torch.float64)
+    torch.testing.assert_close(target(gauge_fix(target, w), x).log_softmax(-1), target(w, x).log_softmax(-1))
+    build_method(TargetNet(HandPooled(how), (1, 8, 8)), {"name": "mc_dropout"})

@@ -126,6 +126,25 @@ def _reads_shape_only(node: torch.fx.Node) -> bool:
                 and isinstance(node.args[0], torch.fx.Node) and _reads_shape_only(node.args[0])))
 
 
+_REDUCTIONS = ("mean", "sum", "amax")
+
+
+def _reduces_within_channels(node: torch.fx.Node) -> bool:
+    """``x.mean((2, 3))``, ``x.sum(2)``, ``torch.amax(x, (2, 3))``: a global pooling written by
+    hand, over dimensions after the channels (positive ones: a negative one may name the channels
+    of a tensor of unknown rank). Channel c of the output scales with channel c of the input: it
+    left the gauge's channels fixed, and MC dropout refused such a model."""
+    if node.op == "call_method" and node.target in _REDUCTIONS:
+        dims = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim")
+    elif node.op == "call_function" and node.target in (torch.mean, torch.sum, torch.amax):
+        dims = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim")
+    else:
+        return False
+    dims = (dims,) if isinstance(dims, int) else dims
+    return (isinstance(dims, (tuple, list)) and len(dims) > 0
+            and all(isinstance(d, int) and not isinstance(d, bool) and d >= 2 for d in dims))
+
+
 def _flattens_per_example(node: torch.fx.Node) -> bool:
     """``x.view(x.size(0), -1)`` / ``x.reshape(x.shape[0], -1)``: a channel-major flatten of each
     example, as ``torch.flatten(x, 1)`` (the batch size is read from x itself)."""
@@ -225,6 +244,7 @@ def channel_spaces(target: TargetNet) -> list[ChannelSpace]:
             space_of[node] = _norm_output(new, spaces, mod, str(node.target))
         elif first is not None and len(inputs(node)) == 1 and (
                 _flattens_per_example(node)
+                or _reduces_within_channels(node)
                 or isinstance(mod, _HOMOGENEOUS_MODULES)
                 or (node.op == "call_function" and node.target in _HOMOGENEOUS_FUNCTIONS)
                 or (node.op == "call_method" and node.target in _HOMOGENEOUS_METHODS)):
