@@ -85,6 +85,9 @@ def test_fit_records_an_importable_module_and_saves_small_data(tmp_path):
     assert (tmp_path / "ood" / "command.txt").read_text() == (
         f"hyperzoo.Run.ood run={tmp_path / 'run'} outliers=outliers1,flipped networks=3 inliers=test "
         "limit=None seed=0\n")
+    # A torch Dataset of outliers, as the inliers may be (np.asarray of it was a ValueError).
+    noise = torch.utils.data.TensorDataset(torch.rand(20, 1, 8, 8), torch.zeros(20, dtype=torch.long))
+    assert again.ood(noise, networks=2)["n_outliers"] == 20
 
 
 @pytest.mark.parametrize(("module", "standardize"), [("HyperGANCIFAR", True), ("LeNetCIFAR", False)])

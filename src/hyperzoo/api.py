@@ -183,6 +183,10 @@ class Run:
                 sets.append(str(o))
             elif isinstance(o, Dataset):
                 sets.append(o)
+            elif isinstance(o, torch.utils.data.Dataset):  # np.asarray of it: a ValueError, or no end
+                x, _ = _read_torch_dataset(o, f"outliers{i + 1}")
+                x = as_images(x, f"outliers{i + 1}", self.target.input_shape)
+                sets.append(Dataset(x, torch.zeros(len(x), dtype=torch.int64), f"outliers{i + 1}", "test", 1))
             else:
                 name, x = o if isinstance(o, tuple) and isinstance(o[0], str) else (f"outliers{i + 1}", o)
                 x = as_images(x, name, self.target.input_shape)
