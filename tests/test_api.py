@@ -298,6 +298,11 @@ def test_inputs_of_the_given_input_shape_are_taken_as_they_are(tmp_path):
         run.evaluate(tmp_path / "seq.npz", networks=2, progress=False)
     np.savez(tmp_path / "seq.npz", x_test=x.numpy(), y_test=y.numpy(), input_shape=[4, 16])
     assert run.evaluate(tmp_path / "seq.npz", networks=2, progress=False)["n_examples"] == 80
+    # Training on them without the shape: the refusal says how to give it (it said only conv1d's).
+    with pytest.raises(ConfigError, match=r"read as one-channel images: give inputs shaped \(4, 16\) "
+                                          r"with an input_shape key in the .npz, or fit\(..., input_shape"):
+        hyperzoo.fit(SequenceNet(), (x, y), out=tmp_path / "guessed", train=FAST, method=TINY_METHOD,
+                     progress=False)
     from hyperzoo.data.custom import as_images
 
     ambiguous = torch.randn(2, 5, 4, 3)  # C=5, H=4, W=3: would be guessed as channels-last

@@ -120,7 +120,7 @@ def test_independent_ensembles_equal_a_naive_computation(run, tmp_path):
 def test_bad_counts(run, tmp_path):
     with pytest.raises(ConfigError, match="--networks must be at least 1"):
         evaluate_run(run, n_networks=0, progress=False)
-    with pytest.raises(ConfigError, match="-n must be at least 1"):
+    with pytest.raises(ConfigError, match=r"\(-n\) must be at least 1"):
         export_networks(run, 0, tmp_path)
 
 

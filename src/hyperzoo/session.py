@@ -104,8 +104,14 @@ def check_target(module: nn.Module, name: str, data: Dataset) -> None:
         elif first is not None and not isinstance(first, nn.Linear) and first.in_channels != shape[0]:
             wants = f" (its first layer takes {first.in_channels} channels)"
         layout = " (C, H, W)" if len(shape) == 3 else ""
+        hint = ""
+        if len(shape) == 3 and shape[0] == 1 and isinstance(first, nn.Conv1d):
+            # Sequences (n, C, L) were guessed to be one-channel images (n, 1, C, L): say how to
+            # give the layout, as ood's refusal of the same inputs does.
+            hint = (f"; its examples were read as one-channel images: give inputs shaped {shape[1:]} "
+                    f"with an input_shape key in the .npz, or fit(..., input_shape={shape[1:]})")
         raise ConfigError(f"target {name!r}{wants} cannot take the inputs of data set {data.name!r} of "
-                          f"shape {shape}{layout}: {str(e).splitlines()[0]}") from None
+                          f"shape {shape}{layout}: {str(e).splitlines()[0]}{hint}") from None
     if not isinstance(out, torch.Tensor):
         raise ConfigError(f"target {name!r} returns a {type(out).__name__}; its forward must return one "
                           "tensor of outputs (B, classes)")

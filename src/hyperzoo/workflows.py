@@ -327,7 +327,7 @@ def export_networks(run_dir: str | Path, n: int, out: str | Path, seed: int = 0,
     new ``n`` are deleted after the new manifest is written; a folder holding anything else is
     refused."""
     if n < 1:
-        raise ConfigError(f"-n must be at least 1, got {n}")
+        raise ConfigError(f"the number of networks to export (-n) must be at least 1, got {n}")
     out = Path(out)
     _check_export_dir(out)
     session = session or load_run(run_dir, trust_code=trust_code)
@@ -361,6 +361,9 @@ def export_networks(run_dir: str | Path, n: int, out: str | Path, seed: int = 0,
         "run": str(Path(run_dir).resolve()), "checkpoint": getattr(session, "checkpoint", None),
         "checkpoint_step": getattr(session, "checkpoint_step", None),
         "seed": seed, "n_networks": n, "files": [p.name for p in paths],
+        # What the networks were trained on: fed raw uint8 pixels, they compute something else.
+        "inputs": "as hyperzoo reads the data set: float32, 8-bit pixels divided by 255 (to [0, 1]), "
+                  "floating-point inputs as given",
         "load": "module = hyperzoo.targets.build_target(target, target_kwargs) (a built-in name or an "
                 "import path 'package.module:Class', or your own class module_class built with "
                 "target_kwargs); module.load_state_dict(safetensors.torch.load_file(path))",
