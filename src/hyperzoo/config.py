@@ -189,6 +189,9 @@ class TrainConfig:
         if self.momentum is not None and not 0 <= self.momentum < 1:
             raise ConfigError(f"config key 'train.momentum' = {self.momentum!r} must be in [0, 1)")
         _at_least("train.log_every", self.log_every, 1)
+        if self.precision not in ("fp32", "bf16"):
+            raise ConfigError(f"config key 'train.precision' = {self.precision!r} is not one of "
+                              "'fp32', 'bf16'")
 
     def check_for_training(self) -> None:
         """What only training refuses (a run folder trained before these checks still reopens):
@@ -196,9 +199,6 @@ class TrainConfig:
         if self.lr_schedule == "step" and self.lr_decay > 1:
             raise ConfigError(f"config key 'train.lr_decay' = {self.lr_decay!r} must be in (0, 1] with "
                               "train.lr_schedule 'step'")
-        if self.precision not in ("fp32", "bf16"):
-            raise ConfigError(f"config key 'train.precision' = {self.precision!r} is not one of "
-                              "'fp32', 'bf16'")
 
 
 @dataclass
