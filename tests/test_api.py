@@ -533,7 +533,9 @@ def test_an_interrupted_fit_of_an_in_memory_module_resumes_from_python(tmp_path,
     config = tmp_path / "part" / "config.yaml"
     config.write_text(config.read_text().replace("steps: 4", "steps: 8"))
     hyperzoo.load(tmp_path / "part", module=Local())
-    assert "stopped at step 4 of 8; finish it with hyperzoo.resume" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "stopped at step 4 of 8; finish it with hyperzoo.resume" in err
+    assert "hyperzoo train --resume" not in err  # the command line cannot rebuild Local
     with pytest.raises(RunError, match=r"resume it with hyperzoo.resume\(run_dir, module=...\)"):
         hyperzoo.resume(tmp_path / "part")
     run = hyperzoo.resume(tmp_path / "part", module=Local(), progress=False)

@@ -235,8 +235,11 @@ def load(run_dir: str | Path, module: nn.Module | None = None, checkpoint: str |
     last = checkpoint_step(run_dir) or 0  # the last checkpoint's, not the kept best model's
     if last < config.train.steps:
         # An interrupted run reopens as it stands: say so, and how to finish it.
+        # The command line cannot rebuild an in-memory module or data set: not offered for those.
+        cli = not (name.startswith("<") or dataset.startswith("<in-memory"))
         print(f"note: {run_dir} stopped at step {last} of {config.train.steps}; finish it with "
-              "hyperzoo.resume(run_dir, ...) (or hyperzoo train --resume)", file=sys.stderr)
+              f"hyperzoo.resume(run_dir, ...){' (or hyperzoo train --resume)' if cli else ''}",
+              file=sys.stderr)
     if train_data is not None:
         session.train_data = _given_split(train_data, config)[0]
     return Run(run_dir, session)
