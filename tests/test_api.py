@@ -88,6 +88,9 @@ def test_fit_records_an_importable_module_and_saves_small_data(tmp_path):
     # A torch Dataset of outliers, as the inliers may be (np.asarray of it was a ValueError).
     noise = torch.utils.data.TensorDataset(torch.rand(20, 1, 8, 8), torch.zeros(20, dtype=torch.long))
     assert again.ood(noise, networks=2)["n_outliers"] == 20
+    images_only = Items(list(torch.rand(12, 1, 8, 8)))  # no labels: outliers need none
+    r = again.ood(("named", noise), ("images", images_only), networks=2)
+    assert [r["sets"][k]["n_outliers"] for k in ("named", "images")] == [20, 12]
 
 
 @pytest.mark.parametrize(("module", "standardize"), [("HyperGANCIFAR", True), ("LeNetCIFAR", False)])

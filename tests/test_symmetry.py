@@ -294,3 +294,22 @@ def test_global_pooling_by_hand_is_channel_wise(how):
     x = torch.randn(5, 1, 8, 8, dtype=torch.float64)
     torch.testing.assert_close(target(gauge_fix(target, w), x).log_softmax(-1), target(w, x).log_softmax(-1))
     build_method(TargetNet(HandPooled(how), (1, 8, 8)), {"name": "mc_dropout"})
+
+
+class LastAxisMean(torch.nn.Module):
+    """A Linear on (N, L, D) has its channels last: a mean over dim 2 averages the channels."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2 = torch.nn.Linear(6, 4), torch.nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.fc2(torch.relu(self.fc1(x)).mean(2))
+
+
+def test_a_mean_over_a_linear_layers_channels_is_not_channel_wise():
+    """Taken as global pooling, the gauge changed the function (log-softmax by 3.5)."""
+    target = TargetNet(LastAxisMean().double(), (4, 6))
+    w = {k: torch.randn(3, *s, dtype=torch.float64) for k, s in target.param_shapes.items()}
+    x = torch.randn(5, 4, 6, dtype=torch.float64)
+    torch.testing.assert_close(target(gauge_fix(target, w), x).log_softmax(-1), target(w, x).log_softmax(-1))

@@ -64,11 +64,15 @@ def to_dataset(data: Data, name: str, split: str, shape: Sequence[int] | None = 
     return Dataset(x, y, name, split, int(y.max()) + 1)
 
 
-def _read_torch_dataset(data: torch.utils.data.Dataset, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+def _read_torch_dataset(data: torch.utils.data.Dataset, name: str, labels: bool = True
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
     """A torch Dataset's (image, label) items as ``(x, y)``, each item checked (a PIL image, a
-    string label or images of two sizes failed in the DataLoader's collation, with its traceback)."""
+    string label or images of two sizes failed in the DataLoader's collation, with its traceback).
+    ``labels=False`` (outliers): items may be images alone; y is then zeros."""
     xs, ys = [], []
     for i, item in enumerate(torch.utils.data.DataLoader(data, batch_size=None)):  # items, uncollated
+        if not labels and isinstance(item, (torch.Tensor, np.ndarray)):
+            item = (item, 0)
         if not isinstance(item, (list, tuple)) or len(item) != 2:
             what = (f"has {len(item)} parts" if isinstance(item, (list, tuple))
                     else f"is a {type(item).__name__}")
@@ -183,12 +187,10 @@ class Run:
                 sets.append(str(o))
             elif isinstance(o, Dataset):
                 sets.append(o)
-            elif isinstance(o, torch.utils.data.Dataset):  # np.asarray of it: a ValueError, or no end
-                x, _ = _read_torch_dataset(o, f"outliers{i + 1}")
-                x = as_images(x, f"outliers{i + 1}", self.target.input_shape)
-                sets.append(Dataset(x, torch.zeros(len(x), dtype=torch.int64), f"outliers{i + 1}", "test", 1))
             else:
                 name, x = o if isinstance(o, tuple) and isinstance(o[0], str) else (f"outliers{i + 1}", o)
+                if isinstance(x, torch.utils.data.Dataset):  # np.asarray of it: a ValueError, or no end
+                    x = _read_torch_dataset(x, name, labels=False)[0]
                 x = as_images(x, name, self.target.input_shape)
                 # Labels are not used for detection; zeros keep the Dataset well-formed.
                 sets.append(Dataset(x, torch.zeros(len(x), dtype=torch.int64), name, "test", 1))
@@ -340,7 +342,8 @@ def _guess_kwargs(module: nn.Module) -> dict[str, Any]:
 
 
 def _computes_the_same(rebuilt: nn.Module, module: nn.Module, input_shape: Sequence[int] | None) -> bool:
-    """``rebuilt``, given ``module``'s parameters and buffers, computes what ``module`` does on
+    """``rebuilt``, given ``module``'s parameters and batch-norm statistics (what a run generates
+    or estimates; its other buffers stay the rebuild's own), computes what ``module`` does on
     random inputs of ``input_shape`` (eval mode): a constructor argument kept in no shape or
     printout (``self.g = gain``, a lambda over it, a fixed projection held in a list) shows there.
     Without a shape, or where either fails, it cannot be told: False."""

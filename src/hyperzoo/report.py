@@ -113,10 +113,10 @@ class _Run:
                 self.gauged, self.gauge_fixed = params, False
             self.probs = predict_proba(self.session.target, self.weights, self.data.x)
             # The entropy of ungauged weights would reward rescalings: none, as evaluate gives.
-            # Only for a method with a latent space, whose dimension d the estimate takes: for a
-            # fixed set or masks it took d = the weights' count, a number on another scale.
+            # d: the latent space's dimension, else the weights' count (as evaluate takes it).
+            self.entropy_d = method.latent_dim or flatten(self.gauged).shape[1]
             self.entropy = (kl_entropy(flatten(self.gauged).double(), d=method.latent_dim).item()
-                            if pool > 1 and self.gauge_fixed and method.latent_dim is not None else None)
+                            if pool > 1 and self.gauge_fixed else None)
         self.metrics = ensemble_metrics(self.probs, self.data.y)
         self.uncertainty = uncertainty_metrics(self.probs, self.data.y)
         self.accuracies = (predicted(self.probs) == self.data.y).double().mean(-1)
@@ -427,7 +427,8 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
                         "detection_scoring": seed + 13, "ood": seed + 17, "transfer": seed + 19},
         "seed_numbers": seed_numbers_for(data.name, session.config.method.get("name", "deutsch"),
                                          session.config.target.name),
-        "runs": {r.label: {**r.metrics, "entropy_estimate": r.entropy, "gauge_fixed": r.gauge_fixed,
+        "runs": {r.label: {**r.metrics, "entropy_estimate": r.entropy, "entropy_d": r.entropy_d,
+                           "gauge_fixed": r.gauge_fixed,
                            "method": r.session.config.method.get("name", "deutsch"),
                            "layer_norms": _by_label(r.session.target,
                                                     layer_norms(r.session.target, r.weights))}
@@ -663,8 +664,9 @@ def _markdown(rep: dict[str, Any], main: str) -> str:
              f"{rep['seed']}. Every number is in `report.json`.", "",
              "## Accuracy of sampled networks", "",
              "Ĥ: the Kozachenko–Leonenko entropy estimate of the gauge-fixed weights of the pool, in "
-             "nats, with the latent space's dimension (seed 000 eq. 14); — for a method without one "
-             "(a fixed set, dropout masks) or a target without a gauge.", "",
+             "nats (seed 000 eq. 14), with d the latent space's dimension for a hypernetwork and the "
+             "number of weights otherwise (`entropy_d`): values of different d are not comparable; — "
+             "for a target without a gauge.", "",
              "| run | single mean ± std | min / max | ensemble (mean prob.) | ensemble (majority) | Ĥ |",
              "|---|---|---|---|---|---|"]
     for label, m in rep["runs"].items():
@@ -821,8 +823,8 @@ def _markdown(rep: dict[str, Any], main: str) -> str:
                   f"for one network). {o['n_inliers']} {rep['dataset']} test images (inliers) vs "
                   f"{o['n_outliers']} {o['outliers']} images; positive class: {o['positive_class']} "
                   f"({_pct(o['image_overlap'])} of the outliers also occur among the inliers). The "
-                  "networks are a fresh draw per run (`--ood-networks`, noise seed in `noise_seeds`), "
-                  "not the pool above. Seed 002 gives CDF figures of the entropy only, no AUROC.", "",
+                  "networks are a fresh draw of `--ood-networks` per run (noise seed in `noise_seeds`; "
+                  "a fixed set: its own). Seed 002 gives CDF figures of the entropy only, no AUROC.", "",
                   "| run | networks | score | AUROC | AUPR | FPR at 95% TPR | mean score in / out |",
                   "|---|---|---|---|---|---|---|"]
         for label, m in o["runs"].items():

@@ -217,6 +217,18 @@ def channel_spaces(target: TargetNet) -> list[ChannelSpace]:
             spaces[i].fixed = True
             fixing.setdefault(i, []).append((node, out))
 
+    def channels_first(space: int) -> bool:
+        """Whether the space's channels are dimension 1: every producer a convolution (or a norm
+        joined to one). A Linear on (N, L, D) has its channels last, where a mean over dim 2
+        averages the channels themselves (the gauge then changed the function)."""
+        def at_dim_1(name: str) -> bool:  # LayerNorm scales the last dimension
+            if name in layers:
+                return layers[name].kind == "conv"
+            return isinstance(modules.get(name), (nn.modules.batchnorm._NormBase, nn.GroupNorm))
+
+        producers = spaces[find(space)].producers
+        return bool(producers) and all(at_dim_1(p.name) for p in producers)
+
     for node in graph.nodes:
         first = node.args[0] if node.args and isinstance(node.args[0], torch.fx.Node) else None
         mod = modules.get(node.target) if node.op == "call_module" else None
@@ -244,7 +256,7 @@ def channel_spaces(target: TargetNet) -> list[ChannelSpace]:
             space_of[node] = _norm_output(new, spaces, mod, str(node.target))
         elif first is not None and len(inputs(node)) == 1 and (
                 _flattens_per_example(node)
-                or _reduces_within_channels(node)
+                or (_reduces_within_channels(node) and channels_first(space_of[first]))
                 or isinstance(mod, _HOMOGENEOUS_MODULES)
                 or (node.op == "call_function" and node.target in _HOMOGENEOUS_FUNCTIONS)
                 or (node.op == "call_method" and node.target in _HOMOGENEOUS_METHODS)):

@@ -362,8 +362,9 @@ def export_networks(run_dir: str | Path, n: int, out: str | Path, seed: int = 0,
         "checkpoint_step": getattr(session, "checkpoint_step", None),
         "seed": seed, "n_networks": n, "files": [p.name for p in paths],
         # What the networks were trained on: fed raw uint8 pixels, they compute something else.
-        "inputs": "as hyperzoo reads the data set: float32, 8-bit pixels divided by 255 (to [0, 1]), "
-                  "floating-point inputs as given",
+        "inputs": "float32, as hyperzoo reads the data set: " + (
+            "scikit-learn's digits (0-16) divided by 16" if session.config.data.dataset == "digits"
+            else "8-bit pixels divided by 255 (to [0, 1]), floating-point inputs as given"),
         "load": "module = hyperzoo.targets.build_target(target, target_kwargs) (a built-in name or an "
                 "import path 'package.module:Class', or your own class module_class built with "
                 "target_kwargs); module.load_state_dict(safetensors.torch.load_file(path))",

@@ -73,7 +73,7 @@ def test_path_relative_to_data_dir_and_errors(tmp_path, write_idx):
     write_idx(tmp_path / "only" / "t10k-images-idx3-ubyte", rng.integers(0, 256, (5, 4, 4)))
     write_idx(tmp_path / "only" / "t10k-labels-idx1-ubyte", np.zeros(5))
     assert len(load_dataset(str(tmp_path / "only"), "test")) == 5
-    with pytest.raises(DataError, match=r"has no train split \(.*\); it holds only test"):
+    with pytest.raises(DataError, match="has no train split; it holds only test"):
         load_dataset(str(tmp_path / "only"), "train")
 
 

@@ -155,8 +155,9 @@ def _custom(ref: str, split: str, data_dir: str | Path | None, val_fraction: flo
         num_classes = max(int(y.max()) + 1 if len(y) else 0 for _, y in parts.values())
     source = "test" if split == "test" else "train"
     if source not in parts:
-        raise DataError(f"dataset {name!r} ({path}) has no {source} split (score other examples: "
-                        "evaluate's --split val, or Run.evaluate(x, y)); it holds only "
+        hint = (" (score other examples: evaluate's --split val, or Run.evaluate(x, y))"
+                if source == "test" else "")
+        raise DataError(f"dataset {name!r} ({path}) has no {source} split{hint}; it holds only "
                         f"{', '.join(parts)}")
     x, y = parts[source]
     if not len(y):
