@@ -245,6 +245,8 @@ def test_evaluate_gives_at_most_the_networks_a_method_holds(tmp_path):
     train(ensemble, tmp_path / "e", argv=["x"], progress=False)
     m = evaluate_run(tmp_path / "e", n_networks=100, progress=False)
     assert m["n_networks"] == 3 and m["entropy_estimate"] is not None
+    # No latent space: the estimate's d is the digits target's weight count, recorded as such.
+    assert m["entropy_d"] == sum(p.numel() for p in DigitsNet().parameters())
     one = evaluate_run(tmp_path / "e", n_networks=1, progress=False)
     # One network: no ensemble gain, no spread, no entropy to estimate.
     assert one["n_networks"] == 1 and one["entropy_estimate"] is None

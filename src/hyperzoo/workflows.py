@@ -139,6 +139,9 @@ def evaluate_run(run_dir: str | Path, n_networks: int = 100, data_dir: str | Non
         "ensemble_accuracy_by_size": {str(r["size"]): r["mean_prob_mean"] for r in by_size},
         "ensemble_draws": ENSEMBLE_DRAWS,
         "entropy_estimate": entropy,
+        # The dimension the estimate takes: the latent space's, else the weights' count (values
+        # of different d are not comparable; the report records it too).
+        "entropy_d": session.method.latent_dim or session.target.num_weights,
         "dataset": data.name,
         "split": data.split,
         "n_examples": len(data),
