@@ -31,6 +31,7 @@ from hyperzoo.errors import UserError
 from hyperzoo.runs import RunError, checkpoint_step, read_config
 from hyperzoo.session import Session, leaves_global_state, load_run, sample_networks
 from hyperzoo.targets.registry import build_target, import_path_of
+from hyperzoo.targets.target_net import STAT_NAMES
 from hyperzoo.weights import WeightBatch, atomic_write, atomic_write_text
 
 DATA_LIMIT_BYTES = 50 * 2**20
@@ -359,13 +360,12 @@ def _computes_the_same(rebuilt: nn.Module, module: nn.Module, input_shape: Seque
         # the module; every other buffer stays as the rebuild makes it, as a reopened run's does:
         # a buffer the user set before fit (a scale, a normalisation) was copied here, so the
         # check passed, and the reopened run computed with the constructor's value.
-        norms = [f"{name}." if name else "" for name, m in module.named_modules()
-                 if isinstance(m, nn.modules.batchnorm._NormBase)]
-        state = module.state_dict()
-        own = {k for k, _ in module.named_parameters()} | {
-            k for k in state for prefix in norms if k.startswith(prefix)
-            and k[len(prefix):] in ("running_mean", "running_var", "num_batches_tracked")}
-        rebuilt.load_state_dict({k: v for k, v in state.items() if k in own}, strict=False)
+        stats = {f"{name}.{stat}" if name else stat for name, m in module.named_modules()
+                 if isinstance(m, nn.modules.batchnorm._NormBase) and m.running_mean is not None
+                 for stat in STAT_NAMES}
+        generated = {**dict(module.named_parameters()),
+                     **{k: b for k, b in module.named_buffers() if k in stats}}
+        rebuilt.load_state_dict(generated, strict=False)
         x = torch.rand(4, *input_shape, generator=torch.Generator().manual_seed(0), dtype=dtype).to(device)
         outputs = []
         for m in (rebuilt, module):

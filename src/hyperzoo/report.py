@@ -67,6 +67,12 @@ SEED_NUMBERS = {
 }
 
 
+# Each section's networks come from its own noise seed, the report's seed plus this (recorded in
+# report.json as `noise_seeds`).
+SEED_OFFSETS = {"adversarial_fresh": 7, "detection_attacked": 11, "detection_scoring": 13, "ood": 17,
+                "transfer": 19}
+
+
 def seed_numbers_for(dataset: str, method: str, target: str) -> dict[str, dict[str, Any]]:
     """The seed numbers measured in the setting of a run (its data set, method and target)."""
     return {k: v for k, v in SEED_NUMBERS.items()
@@ -151,7 +157,7 @@ def _adversarial(run: _Run, data: Dataset, eps_grid: list[float], crafters: int,
     else:
         crafters = min(crafters, pool)  # each crafting network comes from the pool
         with torch.no_grad():
-            ensemble = sample_networks(run.session, fresh, seed + 7)
+            ensemble = sample_networks(run.session, fresh, seed + SEED_OFFSETS["adversarial_fresh"])
         scored_on = f"a fresh ensemble of {fresh}"
     crafts = []  # (model, x, target) of the examples each crafting network classifies right
     # Exactly `crafters` shares (chunk gave 6 of 12 examples' 10), the empty ones crafting nothing.
@@ -209,8 +215,9 @@ def _detection(run: _Run, data: Dataset, eps: float, pgd_steps: int, seed: int,
     rows = []
     for size in sizes:
         with torch.no_grad():
-            attacked = sample_networks(run.session, size, seed + 11)
-            scoring = attacked if fixed is not None else sample_networks(run.session, size, seed + 13)
+            attacked = sample_networks(run.session, size, seed + SEED_OFFSETS["detection_attacked"])
+            scoring = attacked if fixed is not None else sample_networks(
+                run.session, size, seed + SEED_OFFSETS["detection_scoring"])
         for attack in ("fgsm", "pgd"):
             if attack == "pgd" and size > pgd_max:
                 continue
@@ -231,7 +238,7 @@ def _transfer(run: _Run, data: Dataset, eps: float, networks: int, seed: int
         return None
     target = run.session.target
     with torch.no_grad():
-        w = sample_networks(run.session, n, seed + 19)
+        w = sample_networks(run.session, n, seed + SEED_OFFSETS["transfer"])
     crafting, pool = select(w, slice(0, 1)), select(w, slice(1, n))
 
     def model(x):
@@ -260,7 +267,8 @@ def _ood(runs: list[_Run], inliers: Dataset, outliers: Dataset, overlap: float, 
                            "image_overlap": overlap, "runs": {}}
     curves_in, curves_out = {}, {}
     for r in runs:
-        p_in, p_out = ood_predictions(r.session, inliers, outliers, n_networks, seed + 17)
+        p_in, p_out = ood_predictions(r.session, [inliers, outliers], n_networks,
+                                      seed + SEED_OFFSETS["ood"])
         s_in, s_out, n = ood_scores(p_in), ood_scores(p_out), p_in.shape[0]
         h_in, h_out = s_in["entropy"], s_out["entropy"]
         scores = detection_by_score(s_in, s_out)
@@ -395,7 +403,12 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
                 for r in compare]
     outliers = (checked_outliers(session, ood, data, data_dir or d.data_dir, len(data)) if ood
                 else None)
-    steps = 7 + 2 * len(EPSILONS) * (1 + len(compare)) + len(compare) + 2 + bool(ood)
+    # The compared runs attacked: those with a pool of two networks or more (known from their
+    # methods before any is sampled). 10 steps beside the attacks: building the runs (2), the
+    # histograms, the filters and PCA, the paths, the adversarial figure, the transfer, the
+    # ambiguous images, writing (1 each), and one per run's detection (len(compare) + 1).
+    attacked = sum(min(pool, s.method.max_networks or pool) >= 2 for _, s in compared)
+    steps = 10 + 2 * len(EPSILONS) * (1 + attacked) + len(compare) + bool(ood)
     bar = tqdm(total=steps, desc="report", disable=not progress, unit="step")
     main = _Run(Path(run_dir), session, data, pool, seed)
     bar.update(1)
@@ -410,9 +423,6 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
     # with its own generator so the main run's numbers do not depend on what it is compared with.
     pooled = [(r, _slug(r.dir, j), torch.Generator().manual_seed(seed + 1 + j))
               for j, r in enumerate(others) if r.probs.shape[0] >= 2]
-    # Now that the attacked runs are known (one network's run is not attacked): the bar ended short.
-    bar.total = 10 + 2 * len(EPSILONS) * (1 + len(pooled)) + len(compare) + bool(ood)
-    bar.refresh()
     rep: dict[str, Any] = {
         "run": str(run_dir), "method": session.config.method.get("name", "deutsch"),
         "dataset": data.name, "split": "test", "examples": len(data),
@@ -423,8 +433,7 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
         "pool_by_run": {r.label: r.probs.shape[0] for r in runs},
         # Each section draws its networks from its own noise seed: the report's OOD section is
         # not `hyperzoo ood --seed SEED`'s networks.
-        "noise_seeds": {"pool": seed, "adversarial_fresh": seed + 7, "detection_attacked": seed + 11,
-                        "detection_scoring": seed + 13, "ood": seed + 17, "transfer": seed + 19},
+        "noise_seeds": {"pool": seed, **{k: seed + v for k, v in SEED_OFFSETS.items()}},
         "seed_numbers": seed_numbers_for(data.name, session.config.method.get("name", "deutsch"),
                                          session.config.target.name),
         "runs": {r.label: {**r.metrics, "entropy_estimate": r.entropy, "entropy_d": r.entropy_d,

@@ -400,10 +400,9 @@ def _train(config: Config, run_dir: Path, resume: bool, argv: list[str] | None, 
             print(f"note: method.probe_size {s.method.probe_size} is cut to the train.images_per_noise "
                   f"{t.images_per_noise} inputs it is taken from", file=sys.stderr)
         config.method["probe_size"] = s.method.config.probe_size = t.images_per_noise
-    if not resume:
-        config.target.module_class = type(s.target.module).__qualname__
     check_trainable(s.target.module)
     if not resume:
+        config.target.module_class = type(s.target.module).__qualname__
         # Recorded, so the run reopens without its data (sample needs none; a data set of your
         # own may have no test split). The shape the target was built with: another one given
         # (the data's shape builds it) rebuilt it otherwise where the run reopened without data.

@@ -401,30 +401,20 @@ def check_outliers_differ(inliers: Dataset, outliers: Dataset) -> float:
     return overlap
 
 
-def ood_predictions(session: Session, inliers: Dataset, outliers: Dataset, n_networks: int, seed: int,
-                    progress: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """Probabilities of ``n_networks`` sampled networks (at most the method's count) on inliers,
-    (N, B_in, C), and on outliers, (N, B_out, C); ``progress``: a bar per set."""
+def ood_predictions(session: Session, sets: list[Dataset], n_networks: int, seed: int,
+                    progress: bool = False) -> list[torch.Tensor]:
+    """Probabilities of one draw of ``n_networks`` sampled networks (at most the method's count)
+    on each of ``sets`` (inliers first, then outlier sets), ``(N, B, C)`` each; ``progress``: a
+    bar per set. One draw for all: the inliers are scored once, whatever the outlier sets."""
     n = session.method.capped(n_networks)
     with torch.no_grad():
         weights = sample_networks(session, n, seed, progress)
         probs = []
-        for data in (inliers, outliers):
+        for data in sets:
             with tqdm(total=n, desc=f"ood {data.name}", disable=not progress, unit="net") as bar:
                 probs.append(predict_proba(session.target, weights, data.x,
                                            progress=lambda k, bar=bar: bar.update(k - bar.n)))
-        return probs[0], probs[1]
-
-
-def ood_scores_of_run(session: Session, inliers: Dataset, outliers: Dataset, n_networks: int, seed: int,
-                      progress: bool = False) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], int]:
-    """OOD scores (predictive entropy, mutual information; ``evaluation.ood.SCORES``) of
-    `ood_predictions` on inliers, name → (B_in,), and on outliers, name → (B_out,); and the
-    number of networks used."""
-    from hyperzoo.evaluation.ood import ood_scores
-
-    p_in, p_out = ood_predictions(session, inliers, outliers, n_networks, seed, progress)
-    return ood_scores(p_in), ood_scores(p_out), p_in.shape[0]
+        return probs
 
 
 def refuse_regression(session: Session, what: str) -> None:
@@ -470,7 +460,7 @@ def ood_run(run_dir: str | Path, outliers: str | Dataset | list[str | Dataset], 
     metrics by each score (outliers positive) per set, each under its own name in ``sets``, and
     an empirical-CDF figure of the entropy. With one set its metrics are also at the top level."""
     from hyperzoo import figures
-    from hyperzoo.evaluation.ood import POSITIVE_CLASS, detection_by_score
+    from hyperzoo.evaluation.ood import POSITIVE_CLASS, detection_by_score, ood_scores
 
     if n_networks < 1:
         raise ConfigError(f"--networks must be at least 1, got {n_networks}")
@@ -489,14 +479,17 @@ def ood_run(run_dir: str | Path, outliers: str | Dataset | list[str | Dataset], 
     check_input_shape(session, inliers)
     sets: dict[str, dict[str, Any]] = {}
     curves_out: dict[str, torch.Tensor] = {}
-    h_in = None
     # Every set checked before the first is scored: a bad second set failed after the work.
     checked = [checked_outliers(session, ref, inliers, outlier_dir or data_dir or d.data_dir, limit)
                for ref in refs]
-    for outlier, overlap in checked:
+    # One draw of networks, the inliers scored once (they were again for every outlier set).
+    p_in, *p_outs = ood_predictions(session, [inliers, *(o for o, _ in checked)], n_networks, seed, progress)
+    n, s_in = p_in.shape[0], ood_scores(p_in)
+    h_in = s_in["entropy"]
+    for (outlier, overlap), p_out in zip(checked, p_outs, strict=True):
         name = outlier.name if outlier.name not in sets else f"{outlier.name} ({len(sets) + 1})"
-        s_in, s_out, n = ood_scores_of_run(session, inliers, outlier, n_networks, seed, progress)
-        h_in, h_out = s_in["entropy"], s_out["entropy"]
+        s_out = ood_scores(p_out)
+        h_out = s_out["entropy"]
         scores = detection_by_score(s_in, s_out)
         sets[name] = {"positive_class": f"{POSITIVE_CLASS} ({name})", "n_outliers": len(h_out),
                       "image_overlap": overlap,
@@ -504,7 +497,6 @@ def ood_run(run_dir: str | Path, outliers: str | Dataset | list[str | Dataset], 
                       **{k: scores["entropy"][k] for k in ("auroc", "aupr", "fpr_at_95_tpr")},
                       "mean_entropy_outliers": h_out.mean().item(), "scores": scores}
         curves_out[f"{name} (outliers)"] = h_out
-    assert h_in is not None
     result: dict[str, Any] = {"inliers": inliers.name, "n_networks": n, "n_inliers": len(h_in),
                               "mean_entropy_inliers": h_in.mean().item(), "outliers": list(sets),
                               "sets": sets}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from hyperzoo.evaluation.checks import check_probs
-from hyperzoo.evaluation.predictions import predicted
+from hyperzoo.evaluation.predictions import vote_counts
 
 
 def disagreement(probs: torch.Tensor) -> torch.Tensor:
@@ -20,12 +20,8 @@ def disagreement(probs: torch.Tensor) -> torch.Tensor:
     n = probs.shape[0]
     if n < 2:
         return probs.new_zeros(probs.shape[1])
-    # A NaN network's "class" NONE: counted apart, and agreeing with no network, another NaN one
-    # included.
-    pred = predicted(probs).T + 1  # (B, N)
-    # Vote counts (B, C + 1) without an (N, B, C) one-hot; column 0 holds the NaN networks.
-    votes = probs.new_zeros(pred.shape[0], probs.shape[-1] + 1).scatter_add_(
-        1, pred, probs.new_ones(pred.shape))[:, 1:]
+    # A NaN network votes for no class: it agrees with no network, another NaN one included.
+    votes = vote_counts(probs).to(probs.dtype)  # (B, C)
     agree = (votes * (votes - 1)).sum(-1) / 2
     pairs = n * (n - 1) / 2
     return (pairs - agree) / pairs

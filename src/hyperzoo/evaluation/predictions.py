@@ -19,10 +19,11 @@ def predicted(probs: torch.Tensor) -> torch.Tensor:
 
 def vote_counts(probs: torch.Tensor) -> torch.Tensor:
     """How many of the N networks vote for each class: ``probs`` (N, B, C) → (B, C) (int64); a
-    network whose row holds NaN votes for none."""
-    pred = predicted(probs)
-    votes = torch.nn.functional.one_hot(pred.clamp(min=0), probs.shape[-1])
-    return (votes * (pred != NONE).unsqueeze(-1)).sum(0)
+    network whose row holds NaN votes for none. Counted without an (N, B, C) one-hot: a NaN
+    network's vote goes to an extra column 0, dropped."""
+    pred = predicted(probs).T + 1  # (B, N)
+    votes = torch.zeros(pred.shape[0], probs.shape[-1] + 1, dtype=torch.int64, device=probs.device)
+    return votes.scatter_add_(1, pred, torch.ones_like(pred))[:, 1:]
 
 
 def majority(probs: torch.Tensor) -> torch.Tensor:

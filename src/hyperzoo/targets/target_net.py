@@ -213,9 +213,12 @@ class TargetNet:
         # The hook is global: only this thread's calls are this forward's.
         stray: list[nn.Module] = []
         me = threading.get_ident()
-        hooks.append(nn.modules.module.register_module_forward_hook(
-            lambda m, i, o: stray.append(m) if threading.get_ident() == me and m not in registered and any(
-                p.requires_grad for p in m.parameters(recurse=False)) else None))
+
+        def outside(m: nn.Module, _inputs: object, _output: object) -> None:
+            if (threading.get_ident() == me and m not in registered
+                    and any(p.requires_grad for p in m.parameters(recurse=False))):
+                stray.append(m)
+        hooks.append(nn.modules.module.register_module_forward_hook(outside))
         try:
             self._trial_forward(dict(self.module.named_parameters()), torch.contiguous_format)
         finally:
@@ -265,10 +268,13 @@ class TargetNet:
     def _trial_forward(self, params: WeightBatch, layout: torch.memory_format) -> None:
         """One forward pass on two zero inputs in ``layout``, in eval mode, without autograd;
         the module's own mode is restored."""
-        p = next(self.module.parameters())
-        x = torch.zeros(2, *self.input_shape, device=p.device, dtype=p.dtype)
         with eval_mode(self.module), torch.no_grad():
-            functional_call(self.module, params, (x.to(memory_format=layout),))
+            functional_call(self.module, params, (self._zeros().to(memory_format=layout),))
+
+    def _zeros(self) -> torch.Tensor:
+        """Two inputs of zeros, on the module's device and in its dtype: the trial passes' input."""
+        p = next(self.module.parameters())
+        return torch.zeros(2, *self.input_shape, device=p.device, dtype=p.dtype)
 
     def _finds_random_draws(self) -> bool:
         """Whether a training-mode forward pass draws from torch's global generator other than
@@ -278,19 +284,14 @@ class TargetNet:
         seen = _RandomDraws()
         kept = {k: b.clone() for k, b in self.module.named_buffers()}  # running statistics stay
         params = {k: p.detach() for k, p in self.module.named_parameters()}
-        p = next(self.module.parameters())
-        x = torch.zeros(2, *self.input_shape, device=p.device, dtype=p.dtype)
-        modes = [(m, m.training) for m in self.module.modules()]
         try:
-            for m, _ in modes:
-                m.training = not isinstance(m, threads.ORDER_DEPENDENT)
-            with torch.random.fork_rng(devices=[]), torch.no_grad(), seen:
-                functional_call(self.module, {**params, **kept}, (x,))
+            with kept_modes(self.module), torch.random.fork_rng(devices=[]), torch.no_grad():
+                for m in self.module.modules():
+                    m.training = not isinstance(m, threads.ORDER_DEPENDENT)
+                with seen:
+                    functional_call(self.module, {**params, **kept}, (self._zeros(),))
         except Exception:  # a forward that fails in training mode: cannot tell, so the safe way
             return True  # (run it where the draws keep their order)
-        finally:
-            for m, training in modes:
-                m.training = training
         return seen.found
 
     def _runs_channels_last(self) -> bool:
@@ -475,16 +476,23 @@ class _RandomDraws(TorchFunctionMode):
 
 
 @contextmanager
-def eval_mode(module: nn.Module) -> Iterator[None]:
-    """``module`` in eval mode for the block, then each submodule back in its own mode
-    (``module.train(was)`` set every submodule to the top's: a frozen batch norm trained again)."""
+def kept_modes(module: nn.Module) -> Iterator[None]:
+    """Each submodule back in its own train/eval mode after the block (``module.train(was)``
+    set every submodule to the top's: a frozen batch norm trained again)."""
     modes = [(m, m.training) for m in module.modules()]
-    module.eval()
     try:
         yield
     finally:
         for m, training in modes:
             m.training = training
+
+
+@contextmanager
+def eval_mode(module: nn.Module) -> Iterator[None]:
+    """``module`` in eval mode for the block, then each submodule back in its own mode."""
+    with kept_modes(module):
+        module.eval()
+        yield
 
 
 def _nhwc_backward_unsafe(module: nn.Module) -> bool:
