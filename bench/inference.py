@@ -7,9 +7,10 @@ batched vs the naive way. Prints JSON; not a test.
 ``layout_seconds``: NCHW vs channels-last weights and inputs for every built-in target, for
 inference (one plain module, 1,024 images) and for a training step (32 generated networks x 32
 images, forward + backward): the evidence for TargetNet's channels-last layout on CPU.
-``--networks 0`` skips the ensemble part, ``--layouts`` off skips the layout part. The
-ensemble's rates (``fraction_of_peak``) are against a matmul peak measured in the same run.
-Random images of MNIST's shape without --data-dir.
+``predict_proba_loop_native_pool``: the loop with PyTorch's own max pooling (index tensor and
+all) instead of `hyperzoo.targets.pooling`. ``--networks 0`` skips the ensemble part,
+``--layouts`` off skips the layout part. The ensemble's rates (``fraction_of_peak``) are
+against a matmul peak measured in the same run. Random images of MNIST's shape without --data-dir.
 """
 
 from __future__ import annotations
@@ -99,9 +100,9 @@ def ensemble(x_test: torch.Tensor, networks: int, device: torch.device, peak: fl
             * len(x_test) // 1000
     out: dict = {}
 
-    def batched(backend: str):
+    def batched(backend: str, index_free_pooling: bool = True):
         def run(x: torch.Tensor = x_test):
-            target.backend = backend
+            target.backend, target.index_free_pooling = backend, index_free_pooling
             return predict_proba(target, weights, x)
         return run
 
@@ -117,6 +118,8 @@ def ensemble(x_test: torch.Tensor, networks: int, device: torch.device, peak: fl
             return torch.stack(probs)
 
     variants = [*((f"predict_proba_{b}", batched(b)) for b in backends), ("naive_module_loop", naive)]
+    if "loop" in backends:  # the evidence for targets/pooling.py, in the same run
+        variants.append(("predict_proba_loop_native_pool", batched("loop", index_free_pooling=False)))
     # Each variant once on a slice first: the one timed first paid for its kernels' setup (on a
     # GPU, cuDNN's) in a single cold call (a review, 2026-12-06).
     for _, fn in variants:

@@ -25,6 +25,7 @@ from torch.overrides import TorchFunctionMode
 from hyperzoo.errors import ConfigError
 from hyperzoo.targets import threads
 from hyperzoo.targets.per_network import call_each
+from hyperzoo.targets.pooling import MAX_POOLS, IndexFreePooling
 from hyperzoo.targets.vmap_autocast import VmapAutocast
 from hyperzoo.weights import WeightBatch, batch_size
 
@@ -141,7 +142,9 @@ class TargetNet:
     ``channels_last``: whether the CPU loop runs this image target in NHWC layout (training too,
     unless the module has a convolution whose NHWC backward PyTorch gets wrong, below); True where
     a trial forward pass in NHWC succeeds (a ``x.view(len(x), -1)`` after a convolution fails
-    there), settable to False.
+    there), settable to False. ``index_free_pooling``: whether that loop, with autograd off, runs
+    2×2 max pooling of channels-last tensors without PyTorch's index tensor (`pooling`; the same
+    numbers): True where the trial pass max-pools, settable to False.
     Not thread-safe: every backend swaps tensors into one module (or one set of copies) for the
     call, so two threads calling one target at once mix their networks. Give each thread its
     own (``copy.deepcopy(target)``).
@@ -159,8 +162,10 @@ class TargetNet:
         self._precision: torch.dtype | None = None
         self._train_channels_last = not any(_nhwc_backward_unsafe(m) for m in module.modules())
         self.layers: tuple[LayerSpec, ...] = self._trace_layers()
-        self._draws_at_random = self._finds_random_draws()
+        self._draws_at_random, pools = self._trace_calls()
         self.channels_last = len(self.input_shape) == 3 and self._runs_channels_last()
+        # Only where the forward pools: the mode costs every other call a Python dispatch.
+        self.index_free_pooling = pools
         self.param_shapes: dict[str, tuple[int, ...]] = {
             name: tuple(p.shape) for name, p in module.named_parameters()
         }
@@ -276,12 +281,12 @@ class TargetNet:
         p = next(self.module.parameters())
         return torch.zeros(2, *self.input_shape, device=p.device, dtype=p.dtype)
 
-    def _finds_random_draws(self) -> bool:
+    def _trace_calls(self) -> tuple[bool, bool]:
         """Whether a training-mode forward pass draws from torch's global generator other than
         through dropout and batch norm modules (which `threads.usable` checks): ``F.dropout`` in
-        a forward of one's own, ``nn.RReLU``, ``torch.randn`` noise. On threads those draws
-        would come in thread order, a run unlike the last."""
-        seen = _RandomDraws()
+        a forward of one's own, ``nn.RReLU``, ``torch.randn`` noise (on threads those draws
+        would come in thread order, a run unlike the last); and whether it max-pools."""
+        seen = _Calls()
         kept = {k: b.clone() for k, b in self.module.named_buffers()}  # running statistics stay
         params = {k: p.detach() for k, p in self.module.named_parameters()}
         try:
@@ -291,8 +296,8 @@ class TargetNet:
                 with seen:
                     functional_call(self.module, {**params, **kept}, (self._zeros(),))
         except Exception:  # a forward that fails in training mode: cannot tell, so the safe way
-            return True  # (run it where the draws keep their order)
-        return seen.found
+            return True, True  # (run it where the draws keep their order)
+        return seen.draws, seen.pools
 
     def _runs_channels_last(self) -> bool:
         """Whether a forward pass runs with NHWC input and kernels: layout only changes strides,
@@ -426,7 +431,11 @@ class TargetNet:
                     and threads.usable(self.module, n)):
                 return threads.run(self._replicas, list(weights), list(weights.values()), x, shared,
                                    buffers)
-            return call_each(self.module, list(weights), list(weights.values()), x, shared, buffers)
+            # Inference: 2x2 max pooling without PyTorch's index tensor (targets/pooling.py).
+            pooling = (IndexFreePooling() if self.index_free_pooling and not torch.is_grad_enabled()
+                       else nullcontext())
+            with pooling:
+                return call_each(self.module, list(weights), list(weights.values()), x, shared, buffers)
 
         def one(params: WeightBatch, xi: torch.Tensor) -> torch.Tensor:
             return functional_call(self.module, {**params, **buffers}, (xi,))
@@ -455,12 +464,13 @@ _RANDOM = (F.gumbel_softmax, torch.dropout, torch.rand, torch.randn, torch.randi
            torch.Tensor.geometric_, torch.Tensor.cauchy_, torch.Tensor.log_normal_)
 
 
-class _RandomDraws(TorchFunctionMode):
-    """Records whether a function that draws random numbers was called."""
+class _Calls(TorchFunctionMode):
+    """Records whether a function that draws random numbers was called, and max pooling."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.found = False
+        self.draws = False
+        self.pools = False
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -471,7 +481,8 @@ class _RandomDraws(TorchFunctionMode):
             draws = kwargs.get("training", args[3] if len(args) > 3 else False)
         else:
             draws = func in _RANDOM
-        self.found = self.found or bool(draws)
+        self.draws = self.draws or bool(draws)
+        self.pools = self.pools or func in MAX_POOLS
         return func(*args, **kwargs)
 
 
