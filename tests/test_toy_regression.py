@@ -1,12 +1,14 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
 
 from hyperzoo.config import ConfigError, load_config
 from hyperzoo.data import load_dataset
+from hyperzoo.session import build_session
 from hyperzoo.toy_regression import CONFIG, run_toy_regression, toy_regression_config
 from hyperzoo.train import train
 from hyperzoo.workflows import evaluate_run
@@ -114,3 +116,37 @@ def test_only_the_built_in_set_gets_the_seeds_range():
     own = type(train)(train.x / 100, train.y, "cubic", "train", 0)  # the name a cubic.npz gets
     assert grid_over(train, builtin="cubic")[[0, -1]].tolist() == [-6.0, 6.0]
     assert abs(grid_over(own)[0].item()) < 0.1
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int64])
+def test_whole_number_targets_are_values_to_a_regression_method(tmp_path, dtype):
+    """Rounded targets (or integers) are read as class labels by default; with method.task
+    regression they were refused as "a classification set", and read alone as labels they
+    would have been scored by accuracy."""
+    torch.set_num_threads(1)
+    g = np.random.default_rng(0)
+    x, xt = g.uniform(-1, 1, (60, 3)).astype(np.float32), g.uniform(-1, 1, (30, 3)).astype(np.float32)
+    w = np.array([3.0, -2.0, 1.0], np.float32)
+    y, yt = ((np.round(a @ w) + 7).astype(dtype) for a in (x, xt))
+    np.savez(tmp_path / "counts.npz", x_train=x, y_train=y, x_test=xt, y_test=yt)
+    assert load_dataset(str(tmp_path / "counts.npz"), "test").task == "classification"  # read alone
+    cfg = load_config(None, [f"data.dataset={tmp_path / 'counts.npz'}", "target.name=regression_mlp",
+                             "target.kwargs={in_features: 3, hidden: 8}", "method.name=hypergan",
+                             "method.task=regression", "method.z_dim=8", "method.code_size=4",
+                             "method.mixer_hidden=[8]", "method.generator_hidden=[8]",
+                             "method.discriminator_hidden=[8]", "method.pretrain_steps=0",
+                             "train.steps=4", "train.val_every=2"])
+    train(cfg, tmp_path / "run", progress=False)
+    m = evaluate_run(tmp_path / "run", 4, progress=False)
+    assert "ensemble_rmse" in m and "ensemble_accuracy" not in m
+
+
+def test_a_built_in_classification_set_stays_one_for_a_regression_method():
+    from hyperzoo.data import read_for
+
+    digits = load_dataset("digits", "test")
+    assert read_for(digits, "regression") is digits
+    with pytest.raises(ConfigError, match="'digits' is a classification set but method 'hypergan' trains for "
+                                          "regression"):
+        build_session(load_config(None, ["data.dataset=digits", "target.name=digits_net",
+                                         "method.name=hypergan", "method.task=regression"]))

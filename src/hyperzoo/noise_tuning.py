@@ -135,7 +135,7 @@ def _tune(run_dir: Path, sigmas: list[float], networks: int, split: str | None, 
                        "tuning the noise scale needs method 'gaussian_noise'")
     d = session.config.data
     split = "val"  # whatever data.val_split says (a run may validate on test)
-    data = limit_dataset(load_split(d, split), limit)
+    data = limit_dataset(load_split(d, split, task=method.task), limit)
     start = time.perf_counter()
     rows = []
     with torch.no_grad():

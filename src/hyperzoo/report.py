@@ -391,7 +391,7 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
                          "the report analyses a pool of sampled networks: pass it with --compare")
     out = Path(out)
     d = session.config.data
-    full_test = load_split(d, "test")
+    full_test = load_split(d, "test", task=session.method.task)
     data = limit_dataset(full_test, limit)
     if data.task == "regression":
         if compare or ood:
@@ -622,7 +622,7 @@ def regression_report(run_dir: str | Path, session: Session, test: Dataset, out:
     from hyperzoo.workflows import claim_result_dir
 
     d = session.config.data
-    train = load_split(d, "train")
+    train = load_split(d, "train", task=session.method.task)
     rep, curves, grid = regression_summary(session, train, test, networks, seed)
     claim_result_dir(out, "report")
     fig = plot_regression(curves, grid, train, out / "regression.png",

@@ -16,7 +16,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from hyperzoo.config import Config, ConfigError, DataConfig
-from hyperzoo.data import NO_DATA, DataError, Dataset, load_dataset
+from hyperzoo.data import NO_DATA, DataError, Dataset, load_dataset, read_for
 from hyperzoo.data.custom import file_sha256, resolve_path
 from hyperzoo.devices import module_device, reopen_device, resolve_device
 from hyperzoo.errors import RunError
@@ -40,10 +40,12 @@ class Session:
     checkpoint_step: int | None = None
 
 
-def load_split(d: DataConfig, split: str, data_dir: str | Path | None = None) -> Dataset:
+def load_split(d: DataConfig, split: str, data_dir: str | Path | None = None,
+               task: str = "classification") -> Dataset:
     """``split`` of a run's data set, held out as its config says (``data.val_fraction``,
-    ``data.val_pick``); ``data_dir`` in place of the config's, where given. A data file whose
-    SHA-256 is not the recorded one (``data.sha256``) is refused."""
+    ``data.val_pick``), read for a method of ``task`` (`read_for`); ``data_dir`` in place of
+    the config's, where given. A data file whose SHA-256 is not the recorded one
+    (``data.sha256``) is refused."""
     if d.dataset.startswith("<in-memory"):
         raise DataError(f"this run's data ({d.dataset}) was kept in memory only, not in its folder: give "
                         "the examples, e.g. Run.evaluate(x, y)")
@@ -52,7 +54,7 @@ def load_split(d: DataConfig, split: str, data_dir: str | Path | None = None) ->
         raise DataError(f"{path} is not the data file this run trained on (its SHA-256 is not config.yaml's "
                         "data.sha256): it changed since; put the run's own file back, or give the folder "
                         "holding it with --data-dir")
-    return load_dataset(d.dataset, split, data_dir or d.data_dir, d.val_fraction, d.val_pick)
+    return read_for(load_dataset(d.dataset, split, data_dir or d.data_dir, d.val_fraction, d.val_pick), task)
 
 
 def limit_dataset(data: Dataset, limit: int | None) -> Dataset:
@@ -152,12 +154,13 @@ def build_session(config: Config, with_data: bool = True, module: nn.Module | No
                                                       f"(got {d.dataset!r})"))
     train_data = val_data = None
     shape: tuple[int, ...] | None = None
+    task = str(config.method.get("task", "classification"))  # only HyperGAN's config has one
     if data is not None:
-        train_data, val_data = data[0], limit_dataset(data[1], d.val_limit)
+        train_data, val_data = read_for(data[0], task), limit_dataset(read_for(data[1], task), d.val_limit)
         shape = train_data.input_shape
     elif with_data and d.dataset != NO_DATA:
-        train_data = load_split(d, "train")
-        val_data = limit_dataset(load_split(d, d.val_split), d.val_limit)
+        train_data = load_split(d, "train", task=task)
+        val_data = limit_dataset(load_split(d, d.val_split, task=task), d.val_limit)
         shape = train_data.input_shape
     elif config.target.input_shape:
         shape = tuple(config.target.input_shape)
@@ -240,7 +243,7 @@ def statistics_images(session: Session, limit: int | None = None) -> torch.Tenso
                            "batch-norm target's networks need it for their statistics: reopen with "
                            "hyperzoo.load(run_dir, train_data=(x, y))")
         # The run's own training split: with data.val_fraction, not the held-out examples.
-        session.train_data = load_split(d, "train")
+        session.train_data = load_split(d, "train", task=session.method.task)
     x = session.train_data.x
     k = min(len(x), session.config.data.bn_examples or len(x), limit or len(x))
     return x[:k]

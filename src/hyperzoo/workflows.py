@@ -15,7 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from hyperzoo.analysis.ensembles import accuracy_vs_size
-from hyperzoo.data import Dataset, load_dataset
+from hyperzoo.data import Dataset, load_dataset, read_for
 from hyperzoo.devices import machine, module_device
 from hyperzoo.diversity import kl_entropy
 from hyperzoo.errors import ConfigError, DataError, RunError
@@ -85,8 +85,8 @@ def evaluate_run(run_dir: str | Path, n_networks: int = 100, data_dir: str | Non
                           f"{session.method.max_networks}")
     n_networks = session.method.capped(n_networks)
     d = session.config.data
-    if data is None:
-        data = load_split(d, split, data_dir)
+    data = read_for(data, session.method.task) if data is not None else load_split(
+        d, split, data_dir, session.method.task)
     check_input_shape(session, data)
     check_target(session.target.module, session.config.target.name, data)  # labels within its outputs
     start = time.perf_counter()

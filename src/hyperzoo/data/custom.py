@@ -5,7 +5,8 @@ Any image size and any number of classes (``max label + 1``). Each reader return
 source holds, ``{"train": (x, y), "test": (x, y)}``, with x float32 ``(n, C, H, W)`` in [0, 1]
 for 8-bit sources (floats are kept as given) and y int64 ``(n,)``. An ``.npz`` may also hold
 feature vectors ``(n, D)``, and real-valued targets: a floating-point y with any non-integer value
-is a regression set (y float32; whole-number floats are read as class labels).
+is a regression set (y float32; whole numbers from 0 are read as class labels, and as values by
+a regression method: ``method.task: regression``).
 """
 
 from __future__ import annotations
@@ -280,11 +281,12 @@ def as_images(x: np.ndarray | torch.Tensor, what: str, shape: tuple[int, ...] | 
 
 def as_targets(y: np.ndarray | torch.Tensor, what: str) -> torch.Tensor:
     """Class labels (int64, see `as_labels`), or real-valued regression targets (float32
-    ``(n,)``) where y is floating point with any non-integer value."""
+    ``(n,)``) where y is floating point with any non-integer or negative value (whole numbers
+    from 0 are read as labels; a regression method reads them as values, `registry.read_for`)."""
     t = _cpu_tensor(y, what)
     if t.is_floating_point() and t.dim() == 2 and t.shape[1] == 1:
         t = t[:, 0]  # one real target per example, as (n, 1)
-    if t.is_floating_point() and t.dim() == 1 and not bool((t == t.round()).all()):
+    if t.is_floating_point() and t.dim() == 1 and not bool(((t == t.round()) & (t >= 0)).all()):
         t = t.float()  # checked as training reads them (a float64 1e39 is infinite in float32)
         if not bool(t.isfinite().all()):
             raise DataError(f"{what}: regression targets must be finite in float32 (NaN, infinity or "
@@ -307,5 +309,6 @@ def as_labels(y: np.ndarray | torch.Tensor, what: str) -> torch.Tensor:
         raise DataError(f"{what}: labels must be integer class indices of shape (n,), "
                         f"got {t.dtype} {tuple(t.shape)}")
     if t.numel() and int(t.min()) < 0:
-        raise DataError(f"{what}: label {int(t.min())} is negative; expected class indices 0, 1, …")
+        raise DataError(f"{what}: label {int(t.min())} is negative; expected class indices 0, 1, … "
+                        "(regression targets: give y as floating point)")
     return t.long()

@@ -125,6 +125,15 @@ def load_dataset(name: str, split: str, data_dir: str | Path | None = None,
     return Dataset(x, y, name, split, cifar100.NUM_CLASSES if name == "cifar100" else _NUM_CLASSES)
 
 
+def read_for(data: Dataset, task: str) -> Dataset:
+    """``data`` as a method for ``task`` reads it: whole-number targets of a user's set, which
+    reading alone takes for class labels (`custom.as_targets`), are real values to a regression
+    method. A built-in set stays as it is (the session refuses it for a regression method)."""
+    if task != "regression" or data.task == "regression" or data.name in DATASETS:
+        return data
+    return Dataset(data.x, data.y.float(), data.name, data.split, 0)
+
+
 def absolute_dataset(ref: str, data_dir: str | Path | None = None) -> str:
     """A built-in name as it is; a path to a user's data set made absolute, so that a run's
     config finds it from any working directory."""
