@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from hyperzoo import fingerprint
 from hyperzoo.config import Config, ConfigError, DataConfig, from_dict, load_config, parse_yaml
 from hyperzoo.data import DataError, Dataset, load_dataset
 from hyperzoo.data.custom import as_images, as_targets, same_scaling
@@ -231,6 +232,8 @@ def load(run_dir: str | Path, module: nn.Module | None = None, checkpoint: str |
         raise RunError(f"{run_dir} was trained from an in-memory module {name}; reopen it with "
                        "hyperzoo.load(run_dir, module=...)")
     _check_class(run_dir, config, module)
+    if module is not None:
+        fingerprint.check(run_dir, module)
     if train_data is not None and not dataset.startswith("<in-memory"):
         raise ConfigError(f"train_data is for runs whose data was kept in memory only; {run_dir} "
                           f"reads its data from {dataset!r}")
@@ -262,6 +265,8 @@ def resume(run_dir: str | Path, module: nn.Module | None = None, train_data: Dat
         raise RunError(f"{run_dir} was trained from an in-memory module {config.target.name}; resume it "
                        "with hyperzoo.resume(run_dir, module=...)")
     _check_class(run_dir, config, module)
+    if module is not None:
+        fingerprint.check(run_dir, module)
     data = None
     if config.data.dataset.startswith("<in-memory"):
         if train_data is None:
@@ -541,10 +546,16 @@ def _fit_into(out: Path, module: nn.Module | None, train_data: Data, test_data: 
         written.append(out / REOPEN)
         atomic_write_text(out / REOPEN, "Reopening this run needs more than the folder:\n"
                           + "".join(f"- {n}\n" for n in notes))
+    if module is not None and cfg.target.name.startswith("<in-memory") and shape is not None:
+        # Reopening takes the user's module again: what it computes is checked against this.
+        written.append(out / fingerprint.FILE)
+        if fingerprint.write(out, module, shape):
+            own.append(fingerprint.FILE)
     run_training(cfg, out, argv=["hyperzoo.fit", f"module={cfg.target.name}", f"data={cfg.data.dataset}"],
           progress=progress, module=module, data=in_memory, own_files=tuple(own))
     # The module was the caller's own (a class it imported): reopening it imports nothing new.
-    session = load_run(out, module=module, trust_code=True)
+    # In float32 (fit's own copy), as training ran it: its float64 note was said once already.
+    session = load_run(out, module=module.float() if module is not None else None, trust_code=True)
     if in_memory is not None:
         session.train_data = in_memory[0]  # for batch-norm statistics: the folder has no copy
     return Run(out, session)

@@ -1,0 +1,98 @@
+"""What a target module computes, apart from the weights a run generates: its outputs on fixed
+inputs with fixed weights and batch-norm statistics.
+
+A run trained from a module that cannot be rebuilt by name is reopened with the user's module
+(``hyperzoo.load(run_dir, module=...)``), and any module of the same class and shapes was
+accepted: one whose buffer, constant or forward differed computed other networks without a
+word. ``fit`` stores the fingerprint of the module it trained (``target_fingerprint.json``)
+and reopening compares.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from hyperzoo.errors import RunError
+from hyperzoo.targets.target_net import STAT_NAMES
+from hyperzoo.weights import atomic_write_text
+
+FILE = "target_fingerprint.json"
+EXAMPLES = 4
+
+
+def _fixed(name: str, shape: torch.Size) -> torch.Tensor:
+    """Values for one parameter or statistic, drawn from its name alone (not from its position,
+    which other code may change): He-scaled weights, variances in [0.5, 1.5)."""
+    g = torch.Generator().manual_seed(zlib.crc32(name.encode()))
+    if name.endswith("running_var"):
+        return torch.rand(shape, generator=g) + 0.5
+    fan_in = math.prod(shape[1:]) if len(shape) > 1 else 1
+    scale = math.sqrt(2 / fan_in) if len(shape) > 1 else 0.1
+    return torch.randn(shape, generator=g) * scale
+
+
+def fingerprint(module: nn.Module, input_shape: Sequence[int]) -> torch.Tensor | None:
+    """Outputs ``(EXAMPLES, ...)`` of a float32 CPU copy of ``module`` in eval mode, with fixed
+    parameters and batch-norm statistics, on fixed random inputs of ``input_shape`` (a forward
+    that draws noise draws the same); None where it cannot run or returns no tensor."""
+    try:
+        copied = copy.deepcopy(module).float().cpu().eval()
+        stats = {f"{name}.{stat}" if name else stat for name, m in copied.named_modules()
+                 if isinstance(m, nn.modules.batchnorm._NormBase) and m.running_mean is not None
+                 for stat in STAT_NAMES}
+        generated = [*copied.named_parameters(), *((k, b) for k, b in copied.named_buffers() if k in stats)]
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+            for name, t in generated:
+                t.copy_(_fixed(name, t.shape))
+            x = torch.rand(EXAMPLES, *input_shape, generator=torch.Generator().manual_seed(0))
+            torch.manual_seed(0)
+            out = copied(x)
+    except Exception:  # cannot tell: no fingerprint, no check
+        return None
+    return out.detach() if isinstance(out, torch.Tensor) and out.is_floating_point() else None
+
+
+def write(run_dir: Path, module: nn.Module, input_shape: Sequence[int]) -> Path | None:
+    """Store ``module``'s fingerprint in ``run_dir``; the file, or None where there is none."""
+    out = fingerprint(module, input_shape)
+    if out is None:
+        return None
+    path = run_dir / FILE
+    atomic_write_text(path, json.dumps({
+        "what": "outputs of the target module (eval mode, float32, CPU) with fixed weights and "
+                "batch-norm statistics on fixed inputs (hyperzoo.fingerprint)",
+        "input_shape": list(input_shape), "outputs": out.tolist()}) + "\n")
+    return path
+
+
+def check(run_dir: Path, module: nn.Module) -> None:
+    """Refuse a ``module`` that computes otherwise than the one the run in ``run_dir`` trained
+    (folders without a fingerprint are not checked)."""
+    path = run_dir / FILE
+    if not path.is_file():
+        return
+    try:
+        stored = json.loads(path.read_text())
+        expected = torch.tensor(stored["outputs"], dtype=torch.float32)
+        shape = [int(s) for s in stored["input_shape"]]
+    except (ValueError, KeyError, TypeError) as e:
+        raise RunError(f"{path} is not a target fingerprint hyperzoo wrote ({e})") from e
+    got = fingerprint(module, shape)
+    scale = float(expected.abs().max()) if expected.numel() else 0.0
+    if got is None or got.shape != expected.shape or not torch.allclose(
+            got, expected, rtol=1e-4, atol=1e-5 * max(scale, 1.0)):
+        how = ("cannot run on inputs of shape " + str(tuple(shape)) if got is None
+               else f"returns shape {tuple(got.shape)}, not {tuple(expected.shape)}"
+               if got.shape != expected.shape
+               else f"differs by up to {float((got - expected).abs().max()):.3g}")
+        raise RunError(f"the module given computes otherwise than the one {run_dir} trained (with fixed "
+                       f"weights its output {how}): a buffer, constant or forward differs; reopen it "
+                       "with a module built as the one given to fit")
