@@ -74,13 +74,14 @@ def _duration(seconds: float) -> str:
 def _table(metrics: dict) -> str:
     m = metrics
     if "mean_rmse" in m:  # a regression set
+        from hyperzoo.evaluation.regression import gaussian_nll_text  # torch: not at start-up
         rows = [("networks", f"{m['n_networks']}"),
                 ("data", f"{m['dataset']} / {m['split']} ({m['n_examples']} examples)"),
                 ("single network RMSE", f"{m['mean_rmse']:.4g} ± {m['std_rmse']:.4g} "
                                         f"(min {m['min_rmse']:.4g}, max {m['max_rmse']:.4g})"),
                 ("ensemble mean RMSE", f"{m['ensemble_rmse']:.4g}"),
                 *((("predictive std (mean)", f"{m['mean_predictive_std']:.4g}"),
-                   ("Gaussian NLL (ensemble)", f"{m['ensemble_gaussian_nll']:.4f} nats"))
+                   ("Gaussian NLL (ensemble)", gaussian_nll_text(m)))
                   if "mean_predictive_std" in m else ())]
         width = max(len(k) for k, _ in rows)
         return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)

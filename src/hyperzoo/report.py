@@ -27,6 +27,7 @@ from hyperzoo.diversity import kl_entropy
 from hyperzoo.errors import ConfigError, RunError
 from hyperzoo.evaluation import ensemble_metrics, predict_proba, reliability_bins, uncertainty_metrics
 from hyperzoo.evaluation.predictions import predicted
+from hyperzoo.evaluation.regression import gaussian_nll_text
 from hyperzoo.methods import LatentMethod
 from hyperzoo.session import (
     Session,
@@ -644,7 +645,7 @@ def regression_report(run_dir: str | Path, session: Session, test: Dataset, out:
              "Predictive std (over networks) inside the training inputs' range "
              f"{s['mean_std_inside_data_range']:.2f}, "
              f"outside it {s['mean_std_outside_data_range']:.2f}; test Gaussian NLL of the ensemble "
-             f"{t['ensemble_gaussian_nll']:.3f} nats.", "", "![regression](regression.png)", ""]
+             f"{gaussian_nll_text(t)}.", "", "![regression](regression.png)", ""]
     atomic_write_text(out / "report.md", "\n".join(lines))
     _remove_stale_figures(out, rep["figures"])
     return rep

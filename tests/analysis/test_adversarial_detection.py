@@ -48,3 +48,11 @@ def test_attacks_raise_the_entropy_of_a_disagreeing_ensemble():
     assert out["auroc"] > 0.5
     with pytest.raises(ValueError, match="attack"):
         detect_adversarial(net, w, w, x, y, eps=0.1, attack="cw")
+
+
+def test_a_nan_score_gives_no_detection_rate():
+    """The quantile of clean scores holding NaN is NaN, and nothing compared above it: 0%."""
+    import math
+
+    assert math.isnan(detection_rate(torch.tensor([0.1, float("nan")]), torch.tensor([0.9, 0.8])))
+    assert detection_rate(torch.tensor([0.1, 0.2]), torch.tensor([0.9, 0.0])) == 0.5

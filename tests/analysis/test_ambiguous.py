@@ -35,3 +35,16 @@ def test_entropy_ranks_the_unsure_input_first_and_vote_entropy_ignores_confidenc
     assert ambiguous_examples(probs(), k=2, score="vote_entropy")["indices"].tolist() == [2, 3]
     with pytest.raises(ValueError, match="score must be one of"):
         ambiguity(probs(), "variance")
+
+
+def test_votes_are_shares_of_the_networks_that_voted():
+    """A NaN network casts no vote; dividing by all N made agreeing voters look split."""
+    sure = torch.eye(3, dtype=torch.float64)
+    nan = torch.full((3,), float("nan"), dtype=torch.float64)
+    p = torch.stack([torch.stack([sure[0], sure[0]]), torch.stack([sure[0], sure[1]]),
+                     torch.stack([nan, sure[2]])])  # (3 networks, 2 inputs, 3 classes)
+    scores = ambiguity(p, "vote_entropy")
+    assert scores[0].item() == 0.0  # two voters, both class 0
+    assert scores[1].item() == pytest.approx(-3 * (1 / 3) * math.log(1 / 3))
+    fractions = ambiguous_examples(p, 2, "vote_entropy")["top2_fractions"]  # input 1, then input 0
+    assert fractions[0].tolist() == pytest.approx([1 / 3, 1 / 3]) and fractions[1].tolist() == [1.0, 0.0]

@@ -28,4 +28,12 @@ def test_identical_networks_gain_nothing():
 
 def test_size_must_fit_the_pool():
     with pytest.raises(ValueError, match="ensemble size 20 must be between 1 and the pool size 10"):
-        ensemble_accuracies(torch.rand(10, 3, 2), torch.zeros(3, dtype=torch.long), 20, 1)
+        ensemble_accuracies(torch.rand(10, 3, 2).softmax(-1), torch.zeros(3, dtype=torch.long), 20, 1)
+
+
+def test_labels_of_another_shape_are_refused():
+    """(B, 1) labels broadcast against (B,) predictions to (B, B): another accuracy, no error."""
+    probs = torch.softmax(torch.randn(4, 6, 3, generator=torch.Generator().manual_seed(0)), -1)
+    y = torch.tensor([0, 1, 2, 0, 1, 2])
+    with pytest.raises(ValueError, match="labels"):
+        accuracy_vs_size(probs, y[:, None], [2])

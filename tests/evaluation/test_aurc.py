@@ -40,3 +40,12 @@ def test_per_network_and_bounds():
     right = torch.eye(3, dtype=torch.float64)
     assert aurc(right, torch.arange(3)).item() == 0.0
     assert aurc(right, torch.tensor([1, 2, 0])).item() == 1.0
+
+
+def test_a_network_with_nan_outputs_gets_nan():
+    """Its argmax was class 0: a dead network scored as right wherever the label was 0 (0.0, a
+    perfect AURC, where every label was 0), while NLL, Brier and ECE said NaN."""
+    good = _probs([0.9, 0.8, 0.7], [0, 0, 1])
+    probs = torch.stack([good, torch.full_like(good, float("nan"))])
+    out = aurc(probs, torch.zeros(3, dtype=torch.long))
+    assert not out[0].isnan() and out[1].isnan()

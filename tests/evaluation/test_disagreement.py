@@ -23,3 +23,14 @@ def test_equals_the_mean_over_pairs():
 
 def test_one_network_never_disagrees():
     assert disagreement(torch.softmax(torch.randn(1, 5, 3), -1)).eq(0).all()
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_counts_votes_exactly(dtype):
+    """n_c (n_c - 1) overflowed float16 (-inf, NaN) from 256 networks and rounded in bfloat16."""
+    for n, flip in ((300, 0), (1000, 10)):
+        probs = torch.zeros(n, 1, 2, dtype=dtype)
+        probs[:, 0, 0] = 1
+        probs[:flip, 0] = torch.tensor([0.0, 1.0], dtype=dtype)
+        naive = flip * (n - flip) / (n * (n - 1) / 2)
+        assert disagreement(probs).item() == pytest.approx(naive, rel=1e-2, abs=1e-3)

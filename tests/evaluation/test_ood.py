@@ -59,3 +59,10 @@ def test_predictive_entropy():
 def test_empty_sets_are_refused():
     with pytest.raises(ValueError, match="at least one inlier"):
         detection_metrics(torch.tensor([]), torch.tensor([1.0]))
+
+
+def test_nan_scores_are_one_line_not_sklearns_traceback():
+    from hyperzoo.runs import RunError
+
+    with pytest.raises(RunError, match="1 of 5 detection scores are NaN: a network's outputs hold NaN"):
+        detection_metrics(torch.tensor([0.1, float("nan"), 0.3]), torch.tensor([0.7, 0.8]))

@@ -26,3 +26,15 @@ def test_metrics_equal_a_naive_computation():
 def test_one_network_has_no_spread():
     m = regression_metrics(torch.ones(1, 3), torch.zeros(3))
     assert m["mean_rmse"] == m["ensemble_rmse"] == 1.0 and "ensemble_gaussian_nll" not in m
+
+
+def test_networks_that_agree_exactly_have_no_spread_and_an_infinite_nll():
+    """A floor of 1e-12 on the variance reported a spread of 1e-6 and an NLL of 10^12 nats."""
+    from hyperzoo.evaluation.regression import gaussian_nll_text
+
+    preds = torch.ones(3, 4, dtype=torch.float64)
+    preds[:, 0] = torch.tensor([0.0, 1.0, 2.0], dtype=torch.float64)  # one example with spread
+    m = regression_metrics(preds, torch.zeros(4, dtype=torch.float64))
+    assert m["mean_predictive_std"] == 0.25  # (1 + 0 + 0 + 0) / 4
+    assert m["ensemble_gaussian_nll"] is None and m["zero_spread_examples"] == 3
+    assert gaussian_nll_text(m) == "infinite (the networks agree exactly on 3 examples)"

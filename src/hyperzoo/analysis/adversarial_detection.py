@@ -25,6 +25,8 @@ def detection_rate(clean: torch.Tensor, adversarial: torch.Tensor, fpr: float = 
     """Fraction of ``adversarial`` scores above the (1 − ``fpr``) quantile of ``clean`` scores."""
     if not 0 < fpr < 1:
         raise ValueError(f"fpr must be in (0, 1), got {fpr}")
+    if bool(clean.isnan().any() | adversarial.isnan().any()):  # the quantile of NaN flagged nothing
+        return float("nan")
     threshold = torch.quantile(clean.double(), 1 - fpr)
     return (adversarial.double() > threshold).double().mean().item()
 

@@ -24,6 +24,12 @@ def vote_counts(probs: torch.Tensor) -> torch.Tensor:
     return predictions.vote_counts(probs)
 
 
+def vote_shares(votes: torch.Tensor) -> torch.Tensor:
+    """Votes (B, C) as shares of the networks that voted (a NaN network casts none, and
+    counting it made agreeing voters look split); NaN where none did."""
+    return votes.double() / votes.sum(-1, keepdim=True)
+
+
 def ambiguity(probs: torch.Tensor, score: str = "mutual_information") -> torch.Tensor:
     """The ``score`` (one of ``SCORES``) of every input: (N, B, C) → (B,)."""
     if score == "mutual_information":
@@ -31,7 +37,7 @@ def ambiguity(probs: torch.Tensor, score: str = "mutual_information") -> torch.T
     if score == "entropy":
         return entropy(probs.mean(0))
     if score == "vote_entropy":
-        return entropy(vote_counts(probs).double() / probs.shape[0])
+        return entropy(vote_shares(vote_counts(probs)))
     raise ValueError(f"score must be one of {', '.join(SCORES)}, got {score!r}")
 
 
@@ -48,4 +54,4 @@ def ambiguous_examples(probs: torch.Tensor, k: int, score: str = "mutual_informa
     # ties among classes: the lower class first
     top = torch.sort(-votes, dim=-1, stable=True).indices[:, :2]
     return {"indices": order, "scores": s[order], "votes": votes, "top2_classes": top,
-            "top2_fractions": votes.gather(1, top).double() / probs.shape[0]}
+            "top2_fractions": vote_shares(votes).gather(1, top)}

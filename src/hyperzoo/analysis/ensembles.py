@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from hyperzoo.evaluation.checks import check_probs
 from hyperzoo.evaluation.predictions import majority, predicted
 
 
@@ -12,6 +13,12 @@ def ensemble_accuracies(probs: torch.Tensor, y: torch.Tensor, size: int, count: 
     """Accuracy of ``count`` ensembles of ``size`` networks drawn without replacement from
     the pool ``probs`` (N, B, C); returns ``mean_prob`` and ``majority`` accuracies (count,).
     A network's NaN output makes its ensemble's mean NaN there (a miss) and gets no vote."""
+    check_probs(probs, y, ensemble=True)  # labels (B, 1) broadcast to (B, B): another accuracy
+    return _accuracies(probs, y, size, count, generator)
+
+
+def _accuracies(probs: torch.Tensor, y: torch.Tensor, size: int, count: int,
+                generator: torch.Generator | None) -> dict[str, torch.Tensor]:
     n = probs.shape[0]
     if not 1 <= size <= n:
         raise ValueError(f"ensemble size {size} must be between 1 and the pool size {n}")
@@ -26,11 +33,12 @@ def ensemble_accuracies(probs: torch.Tensor, y: torch.Tensor, size: int, count: 
 def accuracy_vs_size(probs: torch.Tensor, y: torch.Tensor, sizes: list[int], count: int = 10,
                      generator: torch.Generator | None = None) -> list[dict[str, float]]:
     """Mean ± std over ``count`` random ensembles for each size (sizes above N are skipped)."""
+    check_probs(probs, y, ensemble=True)
     rows = []
     for size in sizes:
         if size > probs.shape[0]:
             continue
-        acc = ensemble_accuracies(probs, y, size, count if size < probs.shape[0] else 1, generator)
+        acc = _accuracies(probs, y, size, count if size < probs.shape[0] else 1, generator)
         rows.append({"size": size,
                      **{f"{k}_mean": v.mean().item() for k, v in acc.items()},
                      **{f"{k}_std": (v.std().item() if v.numel() > 1 else 0.0)

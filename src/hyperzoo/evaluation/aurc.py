@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from hyperzoo.evaluation.checks import check_probs
+from hyperzoo.evaluation.predictions import predicted
 
 
 def aurc(probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -15,17 +16,20 @@ def aurc(probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     mean over k = 1..B (lower is better; a perfect ranking of a classifier with error rate e gives
     about e + (1 − e) log(1 − e), never less). Tied confidences are taken in random order in
     expectation: within a run of ties the errors are spread evenly, so the value does not depend on
-    how the sort breaks ties (float32 softmax saturates at 1.0 on many inputs).
+    how the sort breaks ties (float32 softmax saturates at 1.0 on many inputs). A network with a
+    NaN output (diverged) gets NaN, as NLL, Brier and ECE do.
     """
     check_probs(probs, labels)
-    conf, pred = probs.max(-1)
-    err = (pred != labels).to(torch.float64)
+    conf = probs.max(-1).values  # NaN where a row holds NaN
+    err = (predicted(probs) != labels).to(torch.float64)  # a NaN row is a miss, not class 0
     flat_conf, flat_err = conf.reshape(-1, conf.shape[-1]), err.reshape(-1, err.shape[-1])
     out = torch.stack([_aurc_1d(c, e) for c, e in zip(flat_conf, flat_err, strict=True)])
     return out.reshape(conf.shape[:-1]).to(probs.dtype)
 
 
 def _aurc_1d(conf: torch.Tensor, err: torch.Tensor) -> torch.Tensor:
+    if bool(conf.isnan().any()):  # no ranking of confidences to score
+        return err.new_tensor(float("nan"))
     order = conf.argsort(descending=True)
     conf, err = conf[order], err[order]
     _, counts = torch.unique_consecutive(conf, return_counts=True)

@@ -21,7 +21,8 @@ def disagreement(probs: torch.Tensor) -> torch.Tensor:
     if n < 2:
         return probs.new_zeros(probs.shape[1])
     # A NaN network votes for no class: it agrees with no network, another NaN one included.
-    votes = vote_counts(probs).to(probs.dtype)  # (B, C)
+    # In float64: n_c (n_c - 1) overflows float16 from 256 networks, and bfloat16 rounds it.
+    votes = vote_counts(probs).double()  # (B, C)
     agree = (votes * (votes - 1)).sum(-1) / 2
     pairs = n * (n - 1) / 2
-    return (pairs - agree) / pairs
+    return ((pairs - agree) / pairs).to(probs.dtype)

@@ -9,10 +9,12 @@ import numpy as np
 import torch
 from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
+from hyperzoo.errors import RunError
 from hyperzoo.evaluation.entropy import predictive_entropy
 from hyperzoo.evaluation.mutual_information import mutual_information
 
 POSITIVE_CLASS = "outliers"
+
 # Each score of an input from the N networks' predictions (N, B, C) → (B,): total uncertainty
 # (entropy of the mean) and its epistemic part (mutual information; 0 for a single network).
 SCORES = {"entropy": predictive_entropy, "mutual_information": mutual_information}
@@ -27,6 +29,11 @@ def detection_metrics(inlier_scores: torch.Tensor, outlier_scores: torch.Tensor)
     """AUROC, AUPR (outliers positive) and the false-positive rate at 95% true-positive rate."""
     if len(inlier_scores) == 0 or len(outlier_scores) == 0:
         raise ValueError("detection metrics need at least one inlier and one outlier score")
+    nan = int(inlier_scores.isnan().sum() + outlier_scores.isnan().sum())
+    if nan:  # sklearn raised "Input contains NaN" after every prediction had been made
+        raise RunError(f"{nan} of {len(inlier_scores) + len(outlier_scores)} detection scores are NaN: "
+                       "a network's outputs hold NaN (it diverged), so inputs cannot be ranked; score "
+                       "networks that did not diverge")
     scores = torch.cat([inlier_scores, outlier_scores]).double().cpu().numpy()
     labels = np.concatenate([np.zeros(len(inlier_scores)), np.ones(len(outlier_scores))])
     # Every threshold: dropping collinear points (sklearn's default) can skip the first one at
