@@ -411,6 +411,11 @@ def _train(config: Config, run_dir: Path, resume: bool, argv: list[str] | None, 
             print(f"note: target.input_shape {list(given)} is not the data's {list(s.target.input_shape)}, "
                   "which the target is built with; recorded as the data's", file=sys.stderr)
         config.target.input_shape = list(s.target.input_shape)
+        size = getattr(s.method.config, "dataset_size", None)
+        if size is not None and config.method.get("dataset_size") is None:
+            # The N a variational bound divides its KL by: recorded, so a resume keeps the bound
+            # it trained (recounted from whatever data the resume loaded, it could change unsaid).
+            config.method["dataset_size"] = size
     if t.keep_best and s.method.collects_over_run:
         raise ConfigError(f"train.keep_best keeps one validation step's model, but method "
                           f"{config.method.get('name')!r} collects its networks over the whole run (that "

@@ -114,6 +114,22 @@ def test_dataset_size_comes_from_the_training_split():
     assert s.method.config.dataset_size == 60000
 
 
+def test_the_bounds_dataset_size_is_recorded_in_the_run(tmp_path):
+    """config.yaml said dataset_size: null, and a resume recounted N from whatever data it
+    loaded: the KL's weight could change mid-run without a word."""
+    import yaml
+
+    from hyperzoo.train import train
+    from tests.helpers import TINY, TINY_METHODS
+
+    torch.set_num_threads(1)
+    cfg = load_config(None, [*[s for s in TINY if not s.startswith("method.")], *TINY_METHODS["mnf"],
+                             "data.val_fraction=0.5"])
+    train(cfg, tmp_path / "run", progress=False)
+    recorded = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["method"]["dataset_size"]
+    assert recorded == len(build_session(cfg).train_data)
+
+
 def test_config_errors():
     target = TargetNet(DigitsNet(), (1, 8, 8))
     with pytest.raises(ConfigError, match="'method.flows_q' = -1 must be at least 0"):
