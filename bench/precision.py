@@ -93,8 +93,11 @@ def main() -> None:
         "step_gflop": round(flops / 1e9, 3), "rounds": rounds,
         **{f"fraction_of_{p}_peak": {v: spread([r[v][f"fraction_of_{p}_peak"] for r in rounds])
                                      for v in variants} for p in PRECISIONS},
-        "bf16_peak_over_fp32_peak": over(lambda r: r["matmul_peak_bf16_gflop_per_s"],
-                                         lambda r: r["matmul_peak_fp32_gflop_per_s"]),
+        # The denominators the fractions use: each round's larger of median and ceiling.
+        "bf16_peak_over_fp32_peak": over(lambda r: max(r["matmul_peak_bf16_gflop_per_s"],
+                                                       r["matmul_ceiling_bf16_gflop_per_s"]),
+                                         lambda r: max(r["matmul_peak_fp32_gflop_per_s"],
+                                                       r["matmul_ceiling_fp32_gflop_per_s"])),
         **{f"{b}_fp32_over_bf16_seconds": over(lambda r, b=b: r[f"{b}_fp32"]["step_seconds"],
                                                lambda r, b=b: r[f"{b}_bf16"]["step_seconds"])
            for b in backends},

@@ -39,12 +39,16 @@ def _fixed(name: str, shape: torch.Size) -> torch.Tensor:
     return torch.randn(shape, generator=g) * scale
 
 
-def fingerprint(module: nn.Module, input_shape: Sequence[int]) -> torch.Tensor | None:
+def fingerprint(module: nn.Module, input_shape: Sequence[int]) -> tuple[torch.Tensor, str] | None:
     """Outputs ``(EXAMPLES, ...)`` of a float32 CPU copy of ``module`` in eval mode, with fixed
     parameters and batch-norm statistics, on fixed random inputs of ``input_shape`` (a forward
-    that draws noise draws the same); None where it cannot run or returns no tensor."""
+    that draws noise draws the same), and the copy's printout (its layers' settings, such as a
+    dropout's p, which act in training only); None where it cannot run or returns no tensor."""
     try:
         copied = copy.deepcopy(module).float().cpu().eval()
+        x = torch.rand(EXAMPLES, *input_shape, generator=torch.Generator().manual_seed(0))
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+            copied(x)  # lazy layers take their shapes (a fresh LazyLinear has none to fill)
         stats = {f"{name}.{stat}" if name else stat for name, m in copied.named_modules()
                  if isinstance(m, nn.modules.batchnorm._NormBase) and m.running_mean is not None
                  for stat in STAT_NAMES}
@@ -52,24 +56,29 @@ def fingerprint(module: nn.Module, input_shape: Sequence[int]) -> torch.Tensor |
         with torch.no_grad(), torch.random.fork_rng(devices=[]):
             for name, t in generated:
                 t.copy_(_fixed(name, t.shape))
-            x = torch.rand(EXAMPLES, *input_shape, generator=torch.Generator().manual_seed(0))
             torch.manual_seed(0)
             out = copied(x)
     except Exception:  # cannot tell: no fingerprint, no check
         return None
-    return out.detach() if isinstance(out, torch.Tensor) and out.is_floating_point() else None
+    if not (isinstance(out, torch.Tensor) and out.is_floating_point()):
+        return None
+    return out.detach(), repr(copied)  # once its lazy layers have their shapes
 
 
 def write(run_dir: Path, module: nn.Module, input_shape: Sequence[int]) -> Path | None:
     """Store ``module``'s fingerprint in ``run_dir``; the file, or None where there is none."""
-    out = fingerprint(module, input_shape)
-    if out is None:
+    found = fingerprint(module, input_shape)
+    if found is None:
         return None
+    out, printed = found
     path = run_dir / FILE
     atomic_write_text(path, json.dumps({
         "what": "outputs of the target module (eval mode, float32, CPU) with fixed weights and "
                 "batch-norm statistics on fixed inputs (hyperzoo.fingerprint)",
-        "input_shape": list(input_shape), "outputs": out.tolist()}) + "\n")
+        "input_shape": list(input_shape), "module": printed,
+        # NaN and infinity as strings: JSON has neither.
+        "outputs": [v if math.isfinite(v) else str(v) for v in out.flatten().tolist()],
+        "shape": list(out.shape)}) + "\n")
     return path
 
 
@@ -81,18 +90,36 @@ def check(run_dir: Path, module: nn.Module) -> None:
         return
     try:
         stored = json.loads(path.read_text())
-        expected = torch.tensor(stored["outputs"], dtype=torch.float32)
+        expected = torch.tensor([float(v) for v in stored["outputs"]], dtype=torch.float32
+                                ).reshape(stored["shape"])
         shape = [int(s) for s in stored["input_shape"]]
-    except (ValueError, KeyError, TypeError) as e:
+        printed = str(stored["module"])
+    except (ValueError, KeyError, TypeError, RuntimeError) as e:
         raise RunError(f"{path} is not a target fingerprint hyperzoo wrote ({e})") from e
-    got = fingerprint(module, shape)
-    scale = float(expected.abs().max()) if expected.numel() else 0.0
-    if got is None or got.shape != expected.shape or not torch.allclose(
-            got, expected, rtol=1e-4, atol=1e-5 * max(scale, 1.0)):
-        how = ("cannot run on inputs of shape " + str(tuple(shape)) if got is None
-               else f"returns shape {tuple(got.shape)}, not {tuple(expected.shape)}"
-               if got.shape != expected.shape
-               else f"differs by up to {float((got - expected).abs().max()):.3g}")
-        raise RunError(f"the module given computes otherwise than the one {run_dir} trained (with fixed "
-                       f"weights its output {how}): a buffer, constant or forward differs; reopen it "
-                       "with a module built as the one given to fit")
+    found = fingerprint(module, shape)
+    got = found[0] if found is not None else None
+    if got is None:
+        how = f"cannot run on inputs of shape {tuple(shape)} with fixed weights"
+    elif found[1] != printed:  # what acts in training only (a dropout's p) shows here
+        how = "prints otherwise (its layers or their settings differ)"
+    elif got.shape != expected.shape:
+        how = f"returns shape {tuple(got.shape)} with fixed weights, not {tuple(expected.shape)}"
+    elif not _close(got, expected):
+        gap = float((got - expected).abs().nan_to_num(float("inf")).max())
+        how = f"differs by up to {gap:.3g} with fixed weights"
+    else:
+        return
+    raise RunError(f"the module given computes otherwise than the one {run_dir} trained (its output "
+                   f"{how}): a layer, buffer, constant or forward differs; reopen it with a module built "
+                   f"as the one given to fit (to reopen it anyway, remove {path.name})")
+
+
+def _close(got: torch.Tensor, expected: torch.Tensor) -> bool:
+    """Finite values within float32 rounding of a forward on another CPU; NaN and infinities
+    where they were."""
+    finite = expected.isfinite()
+    if not torch.equal(finite, got.isfinite()) or not torch.equal(got[~finite].nan_to_num(),
+                                                                   expected[~finite].nan_to_num()):
+        return False
+    scale = float(expected[finite].abs().max()) if bool(finite.any()) else 0.0
+    return torch.allclose(got[finite], expected[finite], rtol=1e-4, atol=1e-5 * max(scale, 1.0))

@@ -119,11 +119,12 @@ def check_target(module: nn.Module, name: str, data: Dataset) -> None:
                           "tensor of outputs (B, classes)")
     if data.task == "regression" and (out.dim() != 2 or out.shape[-1] != 1):
         raise ConfigError(f"target {name!r} outputs shape {tuple(out.shape[1:])} per example but the "
-                          f"regression set {data.name!r} needs one output (1,)")
+                          f"regression set {data.name!r} needs one output (1,) (its targets hold negative or "
+                          "non-integer values, read as real values; class labels are 0, 1, …)")
     if out.dim() != 2 or out.shape[-1] < data.num_classes:
         # A one-output target on whole-number targets: most likely meant as regression.
-        hint = (" (whole-number targets are read as class labels; a regression set's are real values "
-                "with at least one non-integer)" if out.dim() == 2 and out.shape[-1] == 1 else "")
+        hint = (" (whole numbers from 0 are read as class labels; for regression set method.task: "
+                "regression)" if out.dim() == 2 and out.shape[-1] == 1 else "")
         raise ConfigError(f"target {name!r} outputs shape {tuple(out.shape[1:])} per example but data set "
                           f"{data.name!r} has {data.num_classes} classes (labels 0-{data.num_classes - 1})"
                           + hint)

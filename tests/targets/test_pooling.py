@@ -104,3 +104,45 @@ def test_only_targets_that_max_pool_take_the_mode():
             return F.max_pool2d(self.conv(x), 2).flatten(1)
     assert TargetNet(Functional(), (1, 8, 8)).index_free_pooling
     assert not TargetNet(CIFARResNet(), (3, 32, 32)).index_free_pooling
+
+
+def test_relus_after_index_free_pooling_keep_their_layers():
+    """The pooled tensor was written with out= into an empty one: the diagnostics, which trace a
+    ReLU to its layer through functions' arguments, lost every "(after convN)" label."""
+    from hyperzoo.diagnostics import activity
+    from hyperzoo.targets import DigitsNet
+
+    target = TargetNet(DigitsNet(), (1, 8, 8))
+    assert target.channels_last and target.index_free_pooling
+    weights = {k: 0.3 * torch.randn(2, *s, generator=torch.Generator().manual_seed(0))
+               for k, s in target.param_shapes.items()}
+    labels = []
+    for flag in (True, False):
+        target.index_free_pooling, after = flag, {}
+        activity(target, weights, torch.rand(3, 1, 8, 8), after)
+        labels.append(after)
+    assert labels[0] == labels[1] and len(labels[0]) == 3
+
+
+def test_pools_the_mode_cannot_take_do_not_turn_it_on():
+    """A 3x3 pool, or a target the loop runs in NCHW, only paid the mode's dispatch."""
+
+    class Pool3(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 2, 3)
+
+        def forward(self, x):
+            return F.max_pool2d(self.conv(x), 3, 2, 1).flatten(1)
+
+    class Viewed(nn.Module):  # x.view after a convolution: no NHWC
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 2, 3)
+
+        def forward(self, x):
+            y = nn.functional.max_pool2d(self.conv(x), 2)
+            return y.view(len(y), -1)
+    assert not TargetNet(Pool3(), (1, 8, 8)).index_free_pooling
+    viewed = TargetNet(Viewed(), (1, 8, 8))
+    assert not viewed.channels_last and not viewed.index_free_pooling

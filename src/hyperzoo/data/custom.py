@@ -281,11 +281,13 @@ def as_images(x: np.ndarray | torch.Tensor, what: str, shape: tuple[int, ...] | 
 
 def as_targets(y: np.ndarray | torch.Tensor, what: str) -> torch.Tensor:
     """Class labels (int64, see `as_labels`), or real-valued regression targets (float32
-    ``(n,)``) where y is floating point with any non-integer or negative value (whole numbers
-    from 0 are read as labels; a regression method reads them as values, `registry.read_for`)."""
+    ``(n,)``) where y holds any non-integer or negative value (whole numbers from 0 are read as
+    labels; a regression method reads them as values, `registry.read_for`)."""
     t = _cpu_tensor(y, what)
     if t.is_floating_point() and t.dim() == 2 and t.shape[1] == 1:
         t = t[:, 0]  # one real target per example, as (n, 1)
+    if _signed(t) and t.dim() == 1 and t.numel() and int(t.min()) < 0:
+        t = t.double()  # negative integers are no class labels: values (float32 below)
     if t.is_floating_point() and t.dim() == 1 and not bool(((t == t.round()) & (t >= 0)).all()):
         t = t.float()  # checked as training reads them (a float64 1e39 is infinite in float32)
         if not bool(t.isfinite().all()):
@@ -293,6 +295,10 @@ def as_targets(y: np.ndarray | torch.Tensor, what: str) -> torch.Tensor:
                             "a value beyond ±3.4e38 found)")
         return t.contiguous()
     return as_labels(t, what)
+
+
+def _signed(t: torch.Tensor) -> bool:
+    return not t.is_floating_point() and t.dtype != torch.bool and t.is_signed()
 
 
 def as_labels(y: np.ndarray | torch.Tensor, what: str) -> torch.Tensor:
@@ -309,6 +315,5 @@ def as_labels(y: np.ndarray | torch.Tensor, what: str) -> torch.Tensor:
         raise DataError(f"{what}: labels must be integer class indices of shape (n,), "
                         f"got {t.dtype} {tuple(t.shape)}")
     if t.numel() and int(t.min()) < 0:
-        raise DataError(f"{what}: label {int(t.min())} is negative; expected class indices 0, 1, … "
-                        "(regression targets: give y as floating point)")
+        raise DataError(f"{what}: label {int(t.min())} is negative; expected class indices 0, 1, …")
     return t.long()

@@ -25,7 +25,7 @@ from torch.overrides import TorchFunctionMode
 from hyperzoo.errors import ConfigError
 from hyperzoo.targets import threads
 from hyperzoo.targets.per_network import call_each
-from hyperzoo.targets.pooling import MAX_POOLS, IndexFreePooling
+from hyperzoo.targets.pooling import MAX_POOLS, IndexFreePooling, plain_2x2_input
 from hyperzoo.targets.vmap_autocast import VmapAutocast
 from hyperzoo.weights import WeightBatch, batch_size
 
@@ -144,7 +144,7 @@ class TargetNet:
     a trial forward pass in NHWC succeeds (a ``x.view(len(x), -1)`` after a convolution fails
     there), settable to False. ``index_free_pooling``: whether that loop, with autograd off, runs
     2×2 max pooling of channels-last tensors without PyTorch's index tensor (`pooling`; the same
-    numbers): True where the trial pass max-pools, settable to False.
+    numbers): True where the trial pass pools 2×2 and the loop runs channels-last, settable.
     Not thread-safe: every backend swaps tensors into one module (or one set of copies) for the
     call, so two threads calling one target at once mix their networks. Give each thread its
     own (``copy.deepcopy(target)``).
@@ -164,8 +164,9 @@ class TargetNet:
         self.layers: tuple[LayerSpec, ...] = self._trace_layers()
         self._draws_at_random, pools = self._trace_calls()
         self.channels_last = len(self.input_shape) == 3 and self._runs_channels_last()
-        # Only where the forward pools: the mode costs every other call a Python dispatch.
-        self.index_free_pooling = pools
+        # Only where the forward pools 2x2 in NHWC: elsewhere the mode would only cost each call
+        # a Python dispatch per operation.
+        self.index_free_pooling = pools and self.channels_last
         self.param_shapes: dict[str, tuple[int, ...]] = {
             name: tuple(p.shape) for name, p in module.named_parameters()
         }
@@ -285,7 +286,8 @@ class TargetNet:
         """Whether a training-mode forward pass draws from torch's global generator other than
         through dropout and batch norm modules (which `threads.usable` checks): ``F.dropout`` in
         a forward of one's own, ``nn.RReLU``, ``torch.randn`` noise (on threads those draws
-        would come in thread order, a run unlike the last); and whether it max-pools."""
+        would come in thread order, a run unlike the last); and whether it max-pools 2×2
+        (`pooling.plain_2x2_input`)."""
         seen = _Calls()
         kept = {k: b.clone() for k, b in self.module.named_buffers()}  # running statistics stay
         params = {k: p.detach() for k, p in self.module.named_parameters()}
@@ -482,7 +484,8 @@ class _Calls(TorchFunctionMode):
         else:
             draws = func in _RANDOM
         self.draws = self.draws or bool(draws)
-        self.pools = self.pools or func in MAX_POOLS
+        plain = func in MAX_POOLS and plain_2x2_input(args, kwargs, layout=False) is not None
+        self.pools = self.pools or plain
         return func(*args, **kwargs)
 
 
