@@ -15,7 +15,7 @@ HELP: dict[str, str] = {
               "another run is refused",
     "target.name": "built-in target (digits_net, deutsch_mnist, ...) or import path package.module:Class",
     "target.kwargs": "keyword arguments of the target's constructor",
-    "target.backend": "batched evaluation: auto (threads or loop on CPU, vmap on GPU), threads, loop or vmap",
+    "target.backend": "auto (vmap for small nets and on GPU, else threads/loop), threads, loop or vmap",
     "target.input_shape": "(C, H, W) of one input; null reads it from the data set",
     "data.dataset": "built-in name, a path to an IDX folder, a CIFAR-format folder or an .npz; none: no data",
     "data.data_dir": "folder holding the data set (or its parent); relative paths are looked up here too",

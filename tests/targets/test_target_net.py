@@ -400,3 +400,39 @@ def test_instance_norm_with_running_statistics_runs_in_bf16_under_vmap():
     with target.lower_precision(torch.bfloat16):
         out = target(w, torch.randn(3, 1, 6, 6))
     assert out.shape == (2, 3, 3) and torch.isfinite(out).all()
+
+
+def test_auto_runs_small_networks_with_vmap_on_the_cpu():
+    """A Python call per network was most of a small network's time (bench/backends.py)."""
+    digits = TargetNet(DigitsNet(), (1, 8, 8))
+    assert digits._vmap_wins(32) and not digits._vmap_wins(256)  # 3.1 and 24.8 MFLOP a call
+    mlp = TargetNet(nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 10)), (784,))
+    assert mlp._vmap_wins(10_000)  # no convolutions: vmap's batched matmuls
+    assert not TargetNet(DeutschMNIST(), (1, 28, 28))._vmap_wins(2)  # 6.3 MFLOP an image
+
+
+class Itemised(nn.Module):
+    """A forward vmap cannot run (.item())."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+
+        self.bn = nn.BatchNorm1d(3)
+
+    def forward(self, x):
+        y = self.bn(self.fc(x))
+        return y * (2.0 if y.abs().max().item() > 1e9 else 1.0)
+
+
+def test_auto_keeps_the_loop_where_vmap_cannot_run_and_the_trial_changes_nothing():
+    module = Itemised()
+    module.bn.running_mean.fill_(0.5)
+    module.eval()
+    auto = TargetNet(module, (4,))
+    assert not auto._vmap_wins(2)
+    assert module.bn.running_mean.eq(0.5).all() and not module.training  # the trial left them
+    loop = TargetNet(module, (4,), backend="loop")
+    w = random_batch(loop, 3, dtype=torch.float32)
+    x = torch.randn(5, 4)
+    torch.testing.assert_close(auto(w, x), loop(w, x))

@@ -21,6 +21,7 @@ import torch.nn.functional as F  # noqa: N812
 from torch import nn
 from torch.func import functional_call
 from torch.overrides import TorchFunctionMode
+from torch.utils.flop_counter import FlopCounterMode
 
 from hyperzoo.errors import ConfigError
 from hyperzoo.targets import threads
@@ -39,6 +40,10 @@ _NORMS = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
 _RUNNING = nn.modules.batchnorm._NormBase
 STAT_NAMES = ("running_mean", "running_var")
 BACKENDS = ("auto", "vmap", "loop", "threads")
+# Forward FLOPs per network call up to which `auto` uses vmap on the CPU for a target with
+# convolutions (vmap's grouped convolutions lose beyond it): vmap took 0.52x the loop's time at
+# 3 MFLOP, 0.69x at 6, 1.01x at 12 and 1.47x at 25 (digits_net, training; bench/backends.py).
+VMAP_CONV_FLOPS = 8e6
 
 
 class StatisticsMissing(ValueError):
@@ -133,9 +138,10 @@ class TargetNet:
     The module is never modified: weights are supplied per call through
     ``torch.func.functional_call``: ``vmap`` over networks, one call per network (``loop``), or
     whole networks on each of ``torch.get_num_threads()`` CPU threads (``threads``, which falls
-    back to the loop where `threads.usable` says no). ``backend="auto"`` runs ``threads`` on CPU
-    where autograd records, for up to ``threads.MAX_BATCH`` inputs per network, and the loop
-    otherwise (more inputs, or inference); ``vmap`` elsewhere.
+    back to the loop where `threads.usable` says no). ``backend="auto"`` runs small networks
+    with ``vmap`` on CPU too (`_vmap_wins`), the others on ``threads`` where autograd records, for
+    up to ``threads.MAX_BATCH`` inputs per network, and in the loop otherwise (more inputs, or
+    inference); ``vmap`` elsewhere.
     The threads call copies of the module that follow its public attributes and submodules
     (`threads.Replicas`). Layers are found in forward
     order by tracing one forward pass on zeros of ``input_shape`` (no batch axis).
@@ -167,6 +173,8 @@ class TargetNet:
         # Only where the forward pools 2x2 in NHWC: elsewhere the mode would only cost each call
         # a Python dispatch per operation.
         self.index_free_pooling = pools and self.channels_last
+        self._example_flops = self._count_example_flops()
+        self._vmap_runs: bool | None = None  # found out at the first call that would use vmap
         self.param_shapes: dict[str, tuple[int, ...]] = {
             name: tuple(p.shape) for name, p in module.named_parameters()
         }
@@ -281,6 +289,49 @@ class TargetNet:
         """Two inputs of zeros, on the module's device and in its dtype: the trial passes' input."""
         p = next(self.module.parameters())
         return torch.zeros(2, *self.input_shape, device=p.device, dtype=p.dtype)
+
+    def _count_example_flops(self) -> float | None:
+        """Forward FLOPs of one example (matmuls and convolutions, torch's counter), or None
+        where the trial pass fails."""
+        params = {k: p.detach() for k, p in self.module.named_parameters()}
+        try:
+            with FlopCounterMode(display=False) as counter:
+                self._trial_forward(params, torch.contiguous_format)
+        except Exception:  # cannot tell: the per-network backends, as before
+            return None
+        return counter.get_total_flops() / len(self._zeros())
+
+    def _vmap_wins(self, batch: int) -> bool:
+        """Whether ``auto`` evaluates ``batch`` inputs per network on the CPU with ``vmap``: for
+        targets without convolutions, and for ones whose networks' forward is at most
+        ``VMAP_CONV_FLOPS`` per call, where the vmap's one call beat a Python call per network
+        (bench/backends.py), and only where vmap can run the module."""
+        if self._example_flops is None:
+            return False
+        convolves = any(spec.kind == "conv" for spec in self.layers)
+        if convolves and self._example_flops * batch > VMAP_CONV_FLOPS:
+            return False
+        if self._vmap_runs is None:
+            self._vmap_runs = self._vmap_trial()
+        return self._vmap_runs
+
+    def _vmap_trial(self) -> bool:
+        """Whether two copies of the module's own weights run under ``vmap`` in eval and in
+        training mode (``.item()`` in a forward, data-dependent shapes and the like do not);
+        nothing the module holds changes."""
+        own = self.module_weights()
+        two = {k: v.expand(2, *v.shape[1:]) for k, v in own.items()}
+        backend, self.backend = self.backend, "vmap"
+        try:
+            with kept_modes(self.module), torch.no_grad(), torch.random.fork_rng(devices=[]):
+                for training in (False, True):
+                    self.module.train(training)
+                    self(two if not training else {k: two[k] for k in self.param_shapes}, self._zeros())
+        except Exception:  # any failure: the per-network backends, as before
+            return False
+        finally:
+            self.backend = backend
+        return True
 
     def _trace_calls(self) -> tuple[bool, bool]:
         """Whether a training-mode forward pass draws from torch's global generator other than
@@ -418,6 +469,8 @@ class TargetNet:
         # the loop was as fast or faster at every batch size measured, 64 to 1,024
         # (bench/results/chunking_cpu_avx512_rounds.json).
         cpu_auto = self.backend == "auto" and x.device.type == "cpu"
+        if cpu_auto and self._vmap_wins(x.shape[0] if shared else x.shape[1]):
+            cpu_auto = False  # small networks: one vmap call, not a Python call per network
         if self.backend in ("loop", "threads") or cpu_auto:
             # On CPU, 2-D convolutions in channels-last layout: faster on every built-in target,
             # for inference and for training (bench/inference.py, layout_seconds_cpu).
