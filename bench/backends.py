@@ -9,7 +9,8 @@ per network; the toy regression's 20 points) and inference (no autograd, 256 sha
 each way in interleaved rounds (the order reversed every other round), the median of
 ``--repeats`` calls. ``vmap_over_per_network`` is the ratio of the two times per round (below
 1: vmap faster) with its mean and spread; ``auto_uses_vmap`` is what `TargetNet`'s ``auto`` now
-picks there (`TargetNet._vmap_wins`, ``VMAP_CONV_FLOPS``).
+picks there (`TargetNet._vmap_wins`, ``VMAP_MAX_FLOPS``). With ``--threads 1`` the per-network
+path in training is the loop too (threads need two).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from step_rounds import spread
 from torch import nn
 
 from hyperzoo.targets import TargetNet, build_target
-from hyperzoo.targets.target_net import VMAP_CONV_FLOPS
+from hyperzoo.targets.target_net import VMAP_MAX_FLOPS
 
 
 class MLP(nn.Sequential):
@@ -37,8 +38,11 @@ def cases() -> list[tuple[str, nn.Module, tuple[int, ...], int]]:
     """(name, module, input shape, training images per network)."""
     out = [("point", build_target("point", {}), (1,), 32),
            ("regression_mlp", build_target("regression_mlp", {"hidden": 100}), (1,), 20),
-           ("mlp_20x64", MLP(20, 64), (20,), 32), ("mlp_784x512", MLP(784, 512), (784,), 32)]
-    for name in ("digits_net", "lenet_cifar", "hypergan_cifar", "hypergan_mnist", "deutsch_mnist"):
+           ("mlp_20x64", MLP(20, 64), (20,), 32), ("mlp_784x512", MLP(784, 512), (784,), 32),
+           ("mlp_1024x1024", MLP(1024, 1024), (1024,), 32)]
+    digits = build_target("digits_net", {})
+    out += [(f"digits_net_{m}", digits, (1, 8, 8), m) for m in (32, 64, 128)]
+    for name in ("lenet_cifar", "hypergan_cifar", "hypergan_mnist", "deutsch_mnist"):
         module = build_target(name, {})
         out.append((name, module, tuple(module.input_shape), 32))
     return out
@@ -57,12 +61,14 @@ def main() -> None:
     torch.manual_seed(0)
     report: dict = {"device": describe(cpu), "threads": torch.get_num_threads(), "torch": torch.__version__,
                     "machine": machine(), "allocator": memory, "networks": 32,
-                    "vmap_conv_flops": VMAP_CONV_FLOPS, "targets": {}}
+                    "vmap_max_flops": VMAP_MAX_FLOPS, "targets": {}}
     for name, module, shape, images in cases():
         row: dict = {}
-        for phase, per_network, batch in (("training", "threads", images), ("inference", "loop", 256)):
-            targets = {b: TargetNet(module, shape, backend=b) for b in ("vmap", per_network)}
+        training = "threads" if torch.get_num_threads() > 1 else "loop"
+        for phase, per_network, batch in (("training", training, images), ("inference", "loop", 256)):
             grad = phase == "training"
+            module.train(grad)
+            targets = {b: TargetNet(module, shape, backend=b) for b in ("vmap", per_network)}
             w = {k: (0.1 * torch.randn(32, *s)).requires_grad_(grad)
                  for k, s in targets["vmap"].param_shapes.items()}
             x = torch.randn(32, batch, *shape) if grad else torch.randn(batch, *shape)

@@ -403,12 +403,21 @@ def test_instance_norm_with_running_statistics_runs_in_bf16_under_vmap():
 
 
 def test_auto_runs_small_networks_with_vmap_on_the_cpu():
-    """A Python call per network was most of a small network's time (bench/backends.py)."""
-    digits = TargetNet(DigitsNet(), (1, 8, 8))
-    assert digits._vmap_wins(32) and not digits._vmap_wins(256)  # 3.1 and 24.8 MFLOP a call
-    mlp = TargetNet(nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 10)), (784,))
-    assert mlp._vmap_wins(10_000)  # no convolutions: vmap's batched matmuls
-    assert not TargetNet(DeutschMNIST(), (1, 28, 28))._vmap_wins(2)  # 6.3 MFLOP an image
+    """A Python call per network was most of a small network's time (bench/backends.py): up to
+    4 MFLOP a network call on one thread, 8 on two or more."""
+    was = torch.get_num_threads()
+    digits = TargetNet(DigitsNet(), (1, 8, 8))  # 0.097 MFLOP an image
+    mlp = TargetNet(nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 10)), (784,))  # 0.81
+    try:
+        torch.set_num_threads(2)
+        assert digits._vmap_wins(64) and not digits._vmap_wins(128)
+        assert mlp._vmap_wins(8) and not mlp._vmap_wins(16)
+        assert not TargetNet(DeutschMNIST(), (1, 28, 28))._vmap_wins(2)  # 6.3 MFLOP an image
+        torch.set_num_threads(1)
+        assert digits._vmap_wins(32) and not digits._vmap_wins(64)
+        assert mlp._vmap_wins(4) and not mlp._vmap_wins(8)
+    finally:
+        torch.set_num_threads(was)
 
 
 class Itemised(nn.Module):
@@ -436,3 +445,44 @@ def test_auto_keeps_the_loop_where_vmap_cannot_run_and_the_trial_changes_nothing
     w = random_batch(loop, 3, dtype=torch.float32)
     x = torch.randn(5, 4)
     torch.testing.assert_close(auto(w, x), loop(w, x))
+
+
+class Branching(nn.Module):
+    """Branches on its input: vmap runs it on shared inputs (unbatched), not on each network's."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.fc(x / 255 if x.max() > 1 else x)
+
+
+class Counting(nn.Module):
+    """Writes to a buffer: vmap would count once a call, the loop once a network."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+        self.register_buffer("calls", torch.zeros(()))
+
+    def forward(self, x):
+        self.calls += 1
+        return self.fc(x)
+
+
+def test_auto_takes_vmap_only_where_each_network_would_compute_the_same():
+    """Three modules the first trial let through: one branching on each network's inputs (the
+    trainer's), a buffer written in the forward, and a caller's hook, which expects a call per
+    network. The trial and the FLOP count leave the buffers as they were."""
+    assert not TargetNet(Branching(), (4,))._vmap_wins(2)
+    counting = Counting()
+    target = TargetNet(counting, (4,))
+    assert not target._vmap_wins(2) and counting.calls.item() == 0
+    hooked = nn.Sequential(nn.Linear(4, 3))
+    seen = []
+    hooked[0].register_forward_hook(lambda m, i, o: seen.append(o.shape))
+    target = TargetNet(hooked, (4,))
+    assert not target._vmap_wins(2)
+    target({k: torch.randn(5, *s) for k, s in target.param_shapes.items()}, torch.randn(7, 4))
+    assert seen[-5:] == [torch.Size([7, 3])] * 5  # each network's own call

@@ -40,10 +40,11 @@ _NORMS = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
 _RUNNING = nn.modules.batchnorm._NormBase
 STAT_NAMES = ("running_mean", "running_var")
 BACKENDS = ("auto", "vmap", "loop", "threads")
-# Forward FLOPs per network call up to which `auto` uses vmap on the CPU for a target with
-# convolutions (vmap's grouped convolutions lose beyond it): vmap took 0.52x the loop's time at
-# 3 MFLOP, 0.69x at 6, 1.01x at 12 and 1.47x at 25 (digits_net, training; bench/backends.py).
-VMAP_CONV_FLOPS = 8e6
+# Forward FLOPs per network call and intra-op thread (two at most: measured on one and two) up
+# to which `auto` uses vmap on the CPU (bench/backends.py). Beyond it vmap's grouped convolutions
+# lost to a call per network (the digits net: 1.04x at 12 MFLOP on two threads, 1.18x at 6 on
+# one), and so did its batched matmuls on one thread (a 784-512 MLP: 1.13x at 43 MFLOP).
+VMAP_MAX_FLOPS = 4e6
 
 
 class StatisticsMissing(ValueError):
@@ -281,9 +282,10 @@ class TargetNet:
 
     def _trial_forward(self, params: WeightBatch, layout: torch.memory_format) -> None:
         """One forward pass on two zero inputs in ``layout``, in eval mode, without autograd;
-        the module's own mode is restored."""
+        the module's own mode is restored, and its buffers stay as they were (copies are passed)."""
+        kept = {k: b.clone() for k, b in self.module.named_buffers()}
         with eval_mode(self.module), torch.no_grad():
-            functional_call(self.module, params, (self._zeros().to(memory_format=layout),))
+            functional_call(self.module, {**kept, **params}, (self._zeros().to(memory_format=layout),))
 
     def _zeros(self) -> torch.Tensor:
         """Two inputs of zeros, on the module's device and in its dtype: the trial passes' input."""
@@ -302,14 +304,15 @@ class TargetNet:
         return counter.get_total_flops() / len(self._zeros())
 
     def _vmap_wins(self, batch: int) -> bool:
-        """Whether ``auto`` evaluates ``batch`` inputs per network on the CPU with ``vmap``: for
-        targets without convolutions, and for ones whose networks' forward is at most
-        ``VMAP_CONV_FLOPS`` per call, where the vmap's one call beat a Python call per network
-        (bench/backends.py), and only where vmap can run the module."""
-        if self._example_flops is None:
+        """Whether ``auto`` evaluates ``batch`` inputs per network on the CPU with ``vmap``: where
+        the networks' forward is at most ``VMAP_MAX_FLOPS`` per call and thread (up to two), so
+        that vmap's one call beat a Python call per network (bench/backends.py); never for a
+        module with hooks (a caller's, who expects each network's own call to run them), and only
+        where a trial shows vmap can run the module."""
+        limit = VMAP_MAX_FLOPS * min(torch.get_num_threads(), 2)
+        if self._example_flops is None or self._example_flops * batch > limit:
             return False
-        convolves = any(spec.kind == "conv" for spec in self.layers)
-        if convolves and self._example_flops * batch > VMAP_CONV_FLOPS:
+        if threads.has_hooks(self.module):
             return False
         if self._vmap_runs is None:
             self._vmap_runs = self._vmap_trial()
@@ -317,21 +320,30 @@ class TargetNet:
 
     def _vmap_trial(self) -> bool:
         """Whether two copies of the module's own weights run under ``vmap`` in eval and in
-        training mode (``.item()`` in a forward, data-dependent shapes and the like do not);
-        nothing the module holds changes."""
+        training mode, on shared inputs and on each network's own (``.item()`` or branching on
+        the input in a forward does not), without writing to a buffer (vmap would update it once
+        for all networks, not once for each). The module's buffers, modes and torch's random
+        state are as they were after it."""
         own = self.module_weights()
         two = {k: v.expand(2, *v.shape[1:]) for k, v in own.items()}
+        kept = {k: b.clone() for k, b in self.module.named_buffers()}
         backend, self.backend = self.backend, "vmap"
         try:
             with kept_modes(self.module), torch.no_grad(), torch.random.fork_rng(devices=[]):
                 for training in (False, True):
                     self.module.train(training)
-                    self(two if not training else {k: two[k] for k in self.param_shapes}, self._zeros())
+                    weights = two if not training else {k: two[k] for k in self.param_shapes}
+                    zeros = self._zeros()
+                    self(weights, zeros)
+                    self(weights, torch.stack([zeros, zeros + 1]))
+            return all(torch.equal(b, kept[k]) for k, b in self.module.named_buffers())
         except Exception:  # any failure: the per-network backends, as before
             return False
         finally:
             self.backend = backend
-        return True
+            with torch.no_grad():
+                for k, b in self.module.named_buffers():
+                    b.copy_(kept[k])
 
     def _trace_calls(self) -> tuple[bool, bool]:
         """Whether a training-mode forward pass draws from torch's global generator other than

@@ -80,9 +80,18 @@ def usable(module: nn.Module, n: int) -> bool:
     the caller's module; the workers call copies)."""
     if torch.get_num_threads() < 2 or n < 2:
         return False
-    return not any((m.training and isinstance(m, ORDER_DEPENDENT))
-                   or m._forward_hooks or m._forward_pre_hooks or m._backward_hooks
-                   or m._backward_pre_hooks or _reaches_the_original(m) for m in module.modules())
+    return not has_hooks(module) and not any((m.training and isinstance(m, ORDER_DEPENDENT))
+                                             or _reaches_the_original(m) for m in module.modules())
+
+
+def has_hooks(module: nn.Module) -> bool:
+    """Whether ``module`` or a submodule has hooks, or torch has global module hooks: a
+    caller's, who expects each network's own call to run them."""
+    hooks = nn.modules.module
+    return bool(hooks._global_forward_hooks or hooks._global_forward_pre_hooks
+                or hooks._global_backward_hooks or hooks._global_backward_pre_hooks) or any(
+        m._forward_hooks or m._forward_pre_hooks or m._backward_hooks or m._backward_pre_hooks
+        for m in module.modules())
 
 
 def _reaches_the_original(module: nn.Module) -> bool:
