@@ -32,7 +32,6 @@ from hyperzoo.errors import UserError
 from hyperzoo.runs import RunError, checkpoint_step, read_config
 from hyperzoo.session import Session, leaves_global_state, load_run, sample_networks
 from hyperzoo.targets.registry import build_target, import_path_of
-from hyperzoo.targets.target_net import STAT_NAMES
 from hyperzoo.weights import WeightBatch, atomic_write, atomic_write_text
 
 DATA_LIMIT_BYTES = 50 * 2**20
@@ -348,41 +347,15 @@ def _guess_kwargs(module: nn.Module) -> dict[str, Any]:
 
 
 def _computes_the_same(rebuilt: nn.Module, module: nn.Module, input_shape: Sequence[int] | None) -> bool:
-    """``rebuilt``, given ``module``'s parameters and batch-norm statistics (what a run generates
-    or estimates; its other buffers stay the rebuild's own), computes what ``module`` does on
-    random inputs of ``input_shape`` (eval mode): a constructor argument kept in no shape or
-    printout (``self.g = gain``, a lambda over it, a fixed projection held in a list) shows there.
-    Without a shape, or where either fails, it cannot be told: False."""
+    """``rebuilt`` computes what ``module`` does: their fingerprints agree (`fingerprint`: the
+    same fixed weights and batch-norm statistics in both, every other buffer each one's own, as
+    a reopened run's would be, on fixed inputs of ``input_shape``). A constructor argument kept in
+    no shape or printout (``self.g = gain``, a lambda over it, a buffer set after construction)
+    shows there. Without a shape, or where either fails, it cannot be told: False."""
     if input_shape is None:
         return False
-    try:
-        module = copy.deepcopy(module)  # its modes, hooks and state stay as the caller left them
-        like = next((t for t in (*module.parameters(), *module.buffers()) if t.is_floating_point()), None)
-        dtype = like.dtype if like is not None else torch.float32
-        device = like.device if like is not None else torch.device("cpu")
-        rebuilt = rebuilt.to(device=device, dtype=dtype)
-        # What the run generates or estimates (parameters, batch-norm statistics) is taken from
-        # the module; every other buffer stays as the rebuild makes it, as a reopened run's does:
-        # a buffer the user set before fit (a scale, a normalisation) was copied here, so the
-        # check passed, and the reopened run computed with the constructor's value.
-        stats = {f"{name}.{stat}" if name else stat for name, m in module.named_modules()
-                 if isinstance(m, nn.modules.batchnorm._NormBase) and m.running_mean is not None
-                 for stat in STAT_NAMES}
-        generated = {**dict(module.named_parameters()),
-                     **{k: b for k, b in module.named_buffers() if k in stats}}
-        rebuilt.load_state_dict(generated, strict=False)
-        x = torch.rand(4, *input_shape, generator=torch.Generator().manual_seed(0), dtype=dtype).to(device)
-        outputs = []
-        for m in (rebuilt, module):
-            # The same random draws for both: a forward that samples noise computes the same too.
-            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.no_grad():
-                torch.manual_seed(0)
-                outputs.append(m.eval()(x))
-        a, b = outputs
-    except Exception:  # a rebuild that cannot even run the module's inputs is not the module
-        return False
-    return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.shape == b.shape and bool(
-        torch.allclose(a, b, rtol=1e-5, atol=1e-6))
+    a, b = (fingerprint.fingerprint(m, input_shape) for m in (rebuilt, module))
+    return a is not None and b is not None and a[0].shape == b[0].shape and fingerprint.close(a[0], b[0])
 
 
 def _record_module(module: nn.Module, cfg: Config, input_shape: Sequence[int] | None) -> str | None:

@@ -104,7 +104,7 @@ def check(run_dir: Path, module: nn.Module) -> None:
         how = "prints otherwise (its layers or their settings differ)"
     elif got.shape != expected.shape:
         how = f"returns shape {tuple(got.shape)} with fixed weights, not {tuple(expected.shape)}"
-    elif not _close(got, expected):
+    elif not close(got, expected):
         gap = float((got - expected).abs().nan_to_num(float("inf")).max())
         how = f"differs by up to {gap:.3g} with fixed weights"
     else:
@@ -114,7 +114,7 @@ def check(run_dir: Path, module: nn.Module) -> None:
                    f"as the one given to fit (to reopen it anyway, remove {path.name})")
 
 
-def _close(got: torch.Tensor, expected: torch.Tensor) -> bool:
+def close(got: torch.Tensor, expected: torch.Tensor) -> bool:
     """Finite values within float32 rounding of a forward on another CPU; NaN and infinities
     where they were."""
     finite = expected.isfinite()

@@ -427,20 +427,22 @@ class Itemised(nn.Module):
         super().__init__()
         self.fc = nn.Linear(4, 3)
 
-        self.bn = nn.BatchNorm1d(3)
-
     def forward(self, x):
-        y = self.bn(self.fc(x))
+        y = self.fc(x)
         return y * (2.0 if y.abs().max().item() > 1e9 else 1.0)
 
 
 def test_auto_keeps_the_loop_where_vmap_cannot_run_and_the_trial_changes_nothing():
-    module = Itemised()
-    module.bn.running_mean.fill_(0.5)
-    module.eval()
+    module = Itemised().eval()
     auto = TargetNet(module, (4,))
-    assert not auto._vmap_wins(2)
-    assert module.bn.running_mean.eq(0.5).all() and not module.training  # the trial left them
+    assert not auto._vmap_wins(2) and not module.training
+    # A batch-norm target does run under vmap, and the trial leaves its statistics as they were.
+    norm = nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3)).eval()
+    norm[1].running_mean.fill_(0.5)
+    torch.manual_seed(0)
+    assert TargetNet(norm, (4,))._vmap_wins(2)
+    assert norm[1].running_mean.eq(0.5).all() and not norm.training
+    assert torch.rand(1).item() == torch.rand(1, generator=torch.Generator().manual_seed(0)).item()
     loop = TargetNet(module, (4,), backend="loop")
     w = random_batch(loop, 3, dtype=torch.float32)
     x = torch.randn(5, 4)

@@ -42,7 +42,7 @@ STAT_NAMES = ("running_mean", "running_var")
 BACKENDS = ("auto", "vmap", "loop", "threads")
 # Forward FLOPs per network call and intra-op thread (two at most: measured on one and two) up
 # to which `auto` uses vmap on the CPU (bench/backends.py). Beyond it vmap's grouped convolutions
-# lost to a call per network (the digits net: 1.04x at 12 MFLOP on two threads, 1.18x at 6 on
+# lost to a call per network (the digits net: 1.06x at 12 MFLOP on two threads, 1.18x at 6 on
 # one), and so did its batched matmuls on one thread (a 784-512 MLP: 1.13x at 43 MFLOP).
 VMAP_MAX_FLOPS = 4e6
 
@@ -280,12 +280,25 @@ class TargetNet:
             )
         return tuple(specs)
 
-    def _trial_forward(self, params: WeightBatch, layout: torch.memory_format) -> None:
-        """One forward pass on two zero inputs in ``layout``, in eval mode, without autograd;
-        the module's own mode is restored, and its buffers stay as they were (copies are passed)."""
+    @contextmanager
+    def _trial(self) -> Iterator[None]:
+        """A block of trial passes that leaves the module as it was: each submodule's mode, its
+        buffers (restored where a forward wrote them) and torch's CPU random state; no autograd."""
         kept = {k: b.clone() for k, b in self.module.named_buffers()}
-        with eval_mode(self.module), torch.no_grad():
-            functional_call(self.module, {**kept, **params}, (self._zeros().to(memory_format=layout),))
+        try:
+            with kept_modes(self.module), torch.random.fork_rng(devices=[]), torch.no_grad():
+                yield
+        finally:
+            with torch.no_grad():
+                for k, b in self.module.named_buffers():
+                    if k in kept:
+                        b.copy_(kept[k])
+
+    def _trial_forward(self, params: WeightBatch, layout: torch.memory_format) -> None:
+        """One forward pass on two zero inputs in ``layout``, in eval mode (`_trial`)."""
+        with self._trial():
+            self.module.eval()
+            functional_call(self.module, params, (self._zeros().to(memory_format=layout),))
 
     def _zeros(self) -> torch.Tensor:
         """Two inputs of zeros, on the module's device and in its dtype: the trial passes' input."""
@@ -324,26 +337,24 @@ class TargetNet:
         the input in a forward does not), without writing to a buffer (vmap would update it once
         for all networks, not once for each). The module's buffers, modes and torch's random
         state are as they were after it."""
-        own = self.module_weights()
-        two = {k: v.expand(2, *v.shape[1:]) for k, v in own.items()}
-        kept = {k: b.clone() for k, b in self.module.named_buffers()}
+        two = {k: v.expand(2, *v.shape[1:]) for k, v in self.module_weights().items()}
+        before = {k: b.clone() for k, b in self.module.named_buffers()}
         backend, self.backend = self.backend, "vmap"
         try:
-            with kept_modes(self.module), torch.no_grad(), torch.random.fork_rng(devices=[]):
+            with self._trial():
                 for training in (False, True):
                     self.module.train(training)
                     weights = two if not training else {k: two[k] for k in self.param_shapes}
                     zeros = self._zeros()
                     self(weights, zeros)
                     self(weights, torch.stack([zeros, zeros + 1]))
-            return all(torch.equal(b, kept[k]) for k, b in self.module.named_buffers())
+                    if not all(torch.equal(b, before[k]) for k, b in self.module.named_buffers()):
+                        return False
         except Exception:  # any failure: the per-network backends, as before
             return False
         finally:
             self.backend = backend
-            with torch.no_grad():
-                for k, b in self.module.named_buffers():
-                    b.copy_(kept[k])
+        return True
 
     def _trace_calls(self) -> tuple[bool, bool]:
         """Whether a training-mode forward pass draws from torch's global generator other than
@@ -352,16 +363,15 @@ class TargetNet:
         would come in thread order, a run unlike the last); and whether it max-pools 2×2
         (`pooling.plain_2x2_input`)."""
         seen = _Calls()
-        kept = {k: b.clone() for k, b in self.module.named_buffers()}  # running statistics stay
         params = {k: p.detach() for k, p in self.module.named_parameters()}
         try:
-            with kept_modes(self.module), torch.random.fork_rng(devices=[]), torch.no_grad():
+            with self._trial():
                 for m in self.module.modules():
                     m.training = not isinstance(m, threads.ORDER_DEPENDENT)
                 with seen:
-                    functional_call(self.module, {**params, **kept}, (self._zeros(),))
+                    functional_call(self.module, params, (self._zeros(),))
         except Exception:  # a forward that fails in training mode: cannot tell, so the safe way
-            return True, True  # (run it where the draws keep their order)
+            return True, False  # (run it where the draws keep their order; pool as PyTorch does)
         return seen.draws, seen.pools
 
     def _runs_channels_last(self) -> bool:
