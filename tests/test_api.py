@@ -821,3 +821,11 @@ def test_the_fingerprint_takes_nan_lazy_layers_and_training_only_settings(tmp_pa
     fingerprint.write(tmp_path, Logged(), (1, 8, 8))
     with pytest.raises(RunError, match=r"its output prints otherwise .* remove target_fingerprint.json"):
         fingerprint.check(tmp_path, Logged(p=0.1))
+
+
+def test_an_unknown_keyword_of_fit_names_what_fit_takes(tmp_path):
+    """fit(quiet=True) said "unknown section 'quiet'": it is no section, and progress=False is
+    the way to silence it."""
+    with pytest.raises(ConfigError, match=r"unexpected keyword argument 'quiet'; .*progress=False"):
+        hyperzoo.fit(Net(), digits("train"), out=tmp_path / "run", quiet=True)
+    assert not (tmp_path / "run").exists()

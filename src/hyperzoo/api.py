@@ -415,8 +415,10 @@ def fit(module: nn.Module | str, train_data: Data, config: Config | str | Path |
                           "`torchrun ... --no-python hyperzoo train CONFIG --out RUN_DIR`")
     unknown = sorted(set(sections) - {"target", "data", "method", "train"})
     if unknown:
-        raise ConfigError(f"fit() got an unknown section {unknown[0]!r}; expected target, data, method "
-                          "or train")
+        # Any other keyword lands here: say what fit takes, not only its sections.
+        raise ConfigError(f"fit() got an unexpected keyword argument {unknown[0]!r}; it takes the config "
+                          "sections target, data, method and train (dicts), and config, out, test_data, "
+                          "input_shape, name and progress (progress=False: no progress bar)")
     cfg = _build_config(config, sections)
     notes = []
     if isinstance(module, str):
