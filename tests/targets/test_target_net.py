@@ -488,3 +488,26 @@ def test_auto_takes_vmap_only_where_each_network_would_compute_the_same():
     assert not target._vmap_wins(2)
     target({k: torch.randn(5, *s) for k, s in target.param_shapes.items()}, torch.randn(7, 4))
     assert seen[-5:] == [torch.Size([7, 3])] * 5  # each network's own call
+
+
+class ItemOnLargeBatches(nn.Module):
+    """Calls .item() only on more than three inputs: the trial's two pass under vmap."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x):
+        if len(x) > 3 and x.abs().max().item() > 1e9:
+            x = x / 2
+        return self.fc(x)
+
+
+def test_a_vmap_failure_the_trial_missed_is_one_line_naming_the_way_out():
+    target = TargetNet(ItemOnLargeBatches(), (4,))
+    w = {k: torch.randn(3, *s) for k, s in target.param_shapes.items()}
+    assert target(w, torch.randn(3, 2, 4)).shape == (3, 2, 3)  # vmap, and the branch not taken
+    with pytest.raises(ConfigError, match=r"cannot run under torch.vmap, .* set target.backend: loop"):
+        target(w, torch.randn(3, 5, 4))  # each network's own inputs: batched under vmap
+    target.backend = "loop"
+    assert target(w, torch.randn(3, 5, 4)).shape == (3, 5, 3)

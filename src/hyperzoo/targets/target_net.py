@@ -491,7 +491,8 @@ class TargetNet:
         # the loop was as fast or faster at every batch size measured, 64 to 1,024
         # (bench/results/chunking_cpu_avx512_rounds.json).
         cpu_auto = self.backend == "auto" and x.device.type == "cpu"
-        if cpu_auto and self._vmap_wins(x.shape[0] if shared else x.shape[1]):
+        chosen = cpu_auto and self._vmap_wins(x.shape[0] if shared else x.shape[1])
+        if chosen:
             cpu_auto = False  # small networks: one vmap call, not a Python call per network
         if self.backend in ("loop", "threads") or cpu_auto:
             # On CPU, 2-D convolutions in channels-last layout: faster on every built-in target,
@@ -521,10 +522,18 @@ class TargetNet:
         # Any autocast, ours or a caller's: under vmap it misses convolutions (vmap_autocast).
         complete = (VmapAutocast(torch.get_autocast_dtype(device))
                     if torch.is_autocast_enabled(device) else nullcontext())
-        with complete:
-            # "different": a target with dropout draws an independent mask for every network.
-            return torch.vmap(one, in_dims=(0, None if shared else 0), randomness="different")(
-                dict(weights), x)
+        try:
+            with complete:
+                # "different": a target with dropout draws an independent mask for every network.
+                return torch.vmap(one, in_dims=(0, None if shared else 0), randomness="different")(
+                    dict(weights), x)
+        except RuntimeError as e:
+            if not chosen or "vmap" not in str(e):
+                raise
+            # A forward the trial passes did not show failing (it took another branch there).
+            raise ConfigError(f"the target cannot run under torch.vmap, which target.backend 'auto' uses "
+                              f"for small networks on the CPU ({str(e).splitlines()[0]}); set "
+                              "target.backend: loop") from e
 
     def module_weights(self) -> WeightBatch:
         """The module's own parameters (and running statistics) as a batch of one network."""
