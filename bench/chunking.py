@@ -18,10 +18,9 @@ import json
 import time
 
 import torch
-from hardware import allocator, count_flops, describe, machine, matmul_peak, rate
+from hardware import allocator, count_flops, describe, machine, matmul_peak, mnist_test_images, rate
 from step_rounds import spread
 
-from hyperzoo.data import load_dataset
 from hyperzoo.evaluation import ensembles, predict_proba
 from hyperzoo.methods import build_method
 from hyperzoo.targets import DeutschMNIST, TargetNet
@@ -40,8 +39,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     cpu = torch.device("cpu")
-    x = (load_dataset("mnist", "test", args.data_dir).x if args.data_dir
-         else torch.rand(10_000, 1, 28, 28, generator=torch.Generator().manual_seed(0)))
+    x, data = mnist_test_images(args.data_dir)
     torch.manual_seed(0)
     targets = {b: TargetNet(DeutschMNIST(), (1, 28, 28), backend=b) for b in args.backends.split(",")}
     method = build_method(next(iter(targets.values())), {"name": "deutsch"}).eval()
@@ -72,7 +70,7 @@ def main() -> None:
     print(json.dumps({
         "device": describe(cpu), "threads": torch.get_num_threads(), "torch": torch.__version__,
         "machine": machine(), "allocator": memory,
-        "data": "MNIST test set" if args.data_dir else "random images of MNIST's shape",
+        "data": data,
         "networks": args.networks, "images": len(x), "gflop": round(flops / 1e9, 1),
         "shipped_image_chunk": shipped, "fraction_of_peak": summary, "rounds": rounds,
     }, indent=2))

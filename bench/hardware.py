@@ -13,6 +13,7 @@ from collections.abc import Callable
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from hyperzoo.data import load_dataset
 from hyperzoo.devices import machine  # noqa: F401  (re-exported: the benchmarks record it)
 from hyperzoo.runtime import tune_allocator
 
@@ -132,3 +133,13 @@ def allocator(choice: str) -> str:
     if choice == "tuned" and tune_allocator():
         return "tuned: glibc mmap/trim thresholds raised as the hyperzoo command does (hyperzoo.runtime)"
     return "glibc default" if choice == "default" else "glibc default (mallopt not applied here)"
+
+
+def mnist_test_images(data_dir: str | None) -> tuple[torch.Tensor, str]:
+    """The 10,000 MNIST test images from ``data_dir`` (a folder holding ``mnist/``), else as many
+    random images of their shape (an ensemble's speed does not depend on the pixels); and which,
+    for the JSON's ``data`` field."""
+    if data_dir:
+        return load_dataset("mnist", "test", data_dir).x, "MNIST test set"
+    random = torch.rand(10_000, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    return random, "random images of MNIST's shape"

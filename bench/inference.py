@@ -28,6 +28,7 @@ from hardware import (
     matmul_ceiling,
     matmul_peak,
     median_seconds,
+    mnist_test_images,
     rate,
     rotated,
     round_peak,
@@ -36,7 +37,6 @@ from hardware import (
 from step_rounds import spread
 from torch.func import functional_call
 
-from hyperzoo.data import load_dataset
 from hyperzoo.devices import resolve_device
 from hyperzoo.evaluation import ensembles, predict_proba
 from hyperzoo.methods import build_method
@@ -170,10 +170,7 @@ def main() -> None:
     device = resolve_device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.data_dir:
-        x_test = load_dataset("mnist", "test", args.data_dir).x
-    else:
-        x_test = torch.rand(10_000, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    x_test, data = mnist_test_images(args.data_dir)
     peak = matmul_peak(device)
     report = {
         "device": describe(device),
@@ -182,7 +179,7 @@ def main() -> None:
         "machine": machine(device),
         "allocator": memory,
         "matmul_peak_gflop_per_s": round(peak / 1e9, 1),
-        "data": "MNIST test set" if args.data_dir else "random images of MNIST's shape",
+        "data": data,
         "predict_image_chunk": ensembles.IMAGE_CHUNK,
     }
     if args.layouts == "on":

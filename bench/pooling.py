@@ -18,10 +18,18 @@ import json
 import time
 
 import torch
-from hardware import allocator, count_flops, describe, machine, matmul_ceiling, matmul_peak, round_peak
+from hardware import (
+    allocator,
+    count_flops,
+    describe,
+    machine,
+    matmul_ceiling,
+    matmul_peak,
+    mnist_test_images,
+    round_peak,
+)
 from step_rounds import spread
 
-from hyperzoo.data import load_dataset
 from hyperzoo.evaluation import predict_proba
 from hyperzoo.methods import build_method
 from hyperzoo.targets import DeutschMNIST, TargetNet
@@ -44,8 +52,8 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     cpu = torch.device("cpu")
-    x = (load_dataset("mnist", "test", args.data_dir).x if args.data_dir
-         else torch.rand(10_000, 1, 28, 28, generator=torch.Generator().manual_seed(0)))[:args.images]
+    x, data = mnist_test_images(args.data_dir)
+    x = x[:args.images]
     torch.manual_seed(0)
     target = TargetNet(DeutschMNIST(), (1, 28, 28), backend="loop")
     method = build_method(target, {"name": "deutsch"}).eval()
@@ -71,7 +79,7 @@ def main() -> None:
     print(json.dumps({
         "device": describe(cpu), "threads": torch.get_num_threads(), "torch": torch.__version__,
         "machine": machine(), "allocator": memory,
-        "data": "MNIST test set" if args.data_dir else "random images of MNIST's shape",
+        "data": data,
         "networks": args.networks, "images": len(x), "gflop": round(flops / 1e9, 2),
         "same_probabilities": bool(torch.equal(outputs[True], outputs[False])),
         "peaks_before": before, "peaks_after": after, "ceiling_gflop_per_s": round(peak / 1e9, 1),

@@ -47,8 +47,9 @@ def fingerprint(module: nn.Module, input_shape: Sequence[int]) -> tuple[torch.Te
     try:
         copied = copy.deepcopy(module).float().cpu().eval()
         x = torch.rand(EXAMPLES, *input_shape, generator=torch.Generator().manual_seed(0))
-        with torch.no_grad(), torch.random.fork_rng(devices=[]):
-            copied(x)  # lazy layers take their shapes (a fresh LazyLinear has none to fill)
+        if any(isinstance(p, nn.parameter.UninitializedParameter) for p in copied.parameters()):
+            with torch.no_grad(), torch.random.fork_rng(devices=[]):
+                copied(x)  # lazy layers take their shapes (a fresh LazyLinear has none to fill)
         stats = {f"{name}.{stat}" if name else stat for name, m in copied.named_modules()
                  if isinstance(m, nn.modules.batchnorm._NormBase) and m.running_mean is not None
                  for stat in STAT_NAMES}

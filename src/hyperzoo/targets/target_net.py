@@ -43,7 +43,7 @@ BACKENDS = ("auto", "vmap", "loop", "threads")
 # Forward FLOPs per network call and intra-op thread (two at most: measured on one and two) up
 # to which `auto` uses vmap on the CPU (bench/backends.py). Beyond it vmap's grouped convolutions
 # lost to a call per network (the digits net: 1.06x at 12 MFLOP on two threads, 1.18x at 6 on
-# one), and so did its batched matmuls on one thread (a 784-512 MLP: 1.13x at 43 MFLOP).
+# one), and so did its batched matmuls on one thread (a 784-512 MLP: 1.14x at 43 MFLOP).
 VMAP_MAX_FLOPS = 4e6
 
 
@@ -168,13 +168,13 @@ class TargetNet:
         # break the graph at every call) and the target deep-copies and pickles.
         self._precision: torch.dtype | None = None
         self._train_channels_last = not any(_nhwc_backward_unsafe(m) for m in module.modules())
-        self.layers: tuple[LayerSpec, ...] = self._trace_layers()
+        self.layers: tuple[LayerSpec, ...]
+        self.layers, self._example_flops = self._trace_layers()
         self._draws_at_random, pools = self._trace_calls()
         self.channels_last = len(self.input_shape) == 3 and self._runs_channels_last()
         # Only where the forward pools 2x2 in NHWC: elsewhere the mode would only cost each call
         # a Python dispatch per operation.
         self.index_free_pooling = pools and self.channels_last
-        self._example_flops = self._count_example_flops()
         self._vmap_runs: bool | None = None  # found out at the first call that would use vmap
         self.param_shapes: dict[str, tuple[int, ...]] = {
             name: tuple(p.shape) for name, p in module.named_parameters()
@@ -189,7 +189,9 @@ class TargetNet:
                 for stat in STAT_NAMES:
                     self.stat_shapes[prefix + stat] = tuple(getattr(mod, stat).shape)
 
-    def _trace_layers(self) -> tuple[LayerSpec, ...]:
+    def _trace_layers(self) -> tuple[tuple[LayerSpec, ...], float]:
+        """The generated layers in forward order, and the forward FLOPs of one example
+        (matmuls and convolutions, torch's counter), from one trial pass."""
         first_name: dict[int, str] = {}
         for name, p in self.module.named_parameters(remove_duplicate=False):
             if id(p) in first_name:
@@ -235,7 +237,9 @@ class TargetNet:
                 stray.append(m)
         hooks.append(nn.modules.module.register_module_forward_hook(outside))
         try:
-            self._trial_forward(dict(self.module.named_parameters()), torch.contiguous_format)
+            # Counted in the same pass: forward FLOPs of an example, for `_vmap_wins`.
+            with FlopCounterMode(display=False) as counter:
+                self._trial_forward(dict(self.module.named_parameters()), torch.contiguous_format)
         finally:
             for h in hooks:
                 h.remove()
@@ -278,16 +282,17 @@ class TargetNet:
                     weight_shape=tuple(m.weight.shape),
                 )
             )
-        return tuple(specs)
+        return tuple(specs), counter.get_total_flops() / len(self._zeros())
 
     @contextmanager
-    def _trial(self) -> Iterator[None]:
+    def _trial(self) -> Iterator[dict[str, torch.Tensor]]:
         """A block of trial passes that leaves the module as it was: each submodule's mode, its
-        buffers (restored where a forward wrote them) and torch's CPU random state; no autograd."""
+        buffers (restored where a forward wrote them; yields copies of them as they were) and
+        torch's CPU random state; no autograd."""
         kept = {k: b.clone() for k, b in self.module.named_buffers()}
         try:
             with kept_modes(self.module), torch.random.fork_rng(devices=[]), torch.no_grad():
-                yield
+                yield kept
         finally:
             with torch.no_grad():
                 for k, b in self.module.named_buffers():
@@ -305,17 +310,6 @@ class TargetNet:
         p = next(self.module.parameters())
         return torch.zeros(2, *self.input_shape, device=p.device, dtype=p.dtype)
 
-    def _count_example_flops(self) -> float | None:
-        """Forward FLOPs of one example (matmuls and convolutions, torch's counter), or None
-        where the trial pass fails."""
-        params = {k: p.detach() for k, p in self.module.named_parameters()}
-        try:
-            with FlopCounterMode(display=False) as counter:
-                self._trial_forward(params, torch.contiguous_format)
-        except Exception:  # cannot tell: the per-network backends, as before
-            return None
-        return counter.get_total_flops() / len(self._zeros())
-
     def _vmap_wins(self, batch: int) -> bool:
         """Whether ``auto`` evaluates ``batch`` inputs per network on the CPU with ``vmap``: where
         the networks' forward is at most ``VMAP_MAX_FLOPS`` per call and thread (up to two), so
@@ -323,7 +317,7 @@ class TargetNet:
         module with hooks (a caller's, who expects each network's own call to run them), and only
         where a trial shows vmap can run the module."""
         limit = VMAP_MAX_FLOPS * min(torch.get_num_threads(), 2)
-        if self._example_flops is None or self._example_flops * batch > limit:
+        if self._example_flops * batch > limit:
             return False
         if threads.has_hooks(self.module):
             return False
@@ -338,10 +332,9 @@ class TargetNet:
         for all networks, not once for each). The module's buffers, modes and torch's random
         state are as they were after it."""
         two = {k: v.expand(2, *v.shape[1:]) for k, v in self.module_weights().items()}
-        before = {k: b.clone() for k, b in self.module.named_buffers()}
         backend, self.backend = self.backend, "vmap"
         try:
-            with self._trial():
+            with self._trial() as before:
                 for training in (False, True):
                     self.module.train(training)
                     weights = two if not training else {k: two[k] for k in self.param_shapes}
