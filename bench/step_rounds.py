@@ -3,7 +3,9 @@ interleaved in one process: ``threads`` (whole networks per thread, the CPU defa
 (one network at a time, every thread on each operator), both in channels-last layout; the loop in
 NCHW layout (`TargetNet.channels_last = False`); the `vmap` backend; and the loop on the same
 network with each activation before its max-pool instead of after (the built-in targets pool
-first: the same function; `hyperzoo.targets.zoo.pool_then`). ``--rounds`` rounds,
+first: the same function; `hyperzoo.targets.zoo.pool_then`); and threads and the loop with
+PyTorch's max-pool backward, which keeps the pooled input (`TargetNet.lean_pool_backward = False`;
+``*_native_pool_backward``). ``--variants`` picks some (all by default). ``--rounds`` rounds,
 each a fresh matmul peak (a median) and ceiling (the fastest of three sizes) and the median of
 ``--steps`` steps per variant, in an order rotated each round, so a machine whose speed drifts
 (a shared VM) affects all alike. ``fraction_of_round_ceiling`` (the headline) divides each round
@@ -13,6 +15,7 @@ the fastest matmul of the whole run. Prints JSON; not a test. (One backend's bre
 profile: bench/step_time.py.)
 
     python bench/step_rounds.py [--rounds 4] [--steps 5] [--threads 2] [--allocator tuned]
+                                [--variants threads,loop,...]
 """
 
 from __future__ import annotations
@@ -38,13 +41,16 @@ from torch import nn
 
 from hyperzoo.targets import DeutschMNIST
 
-# variant -> (backend, channels-last layout, activation before pooling)
-VARIANTS = {"threads": ("threads", True, False), "loop": ("loop", True, False),
-            "loop_nchw": ("loop", False, False), "vmap": ("vmap", True, False),
-            "loop_activation_then_pool": ("loop", True, True)}
+# variant -> (backend, channels-last layout, activation before pooling, indices-only pool backward)
+VARIANTS = {"threads": ("threads", True, False, True), "loop": ("loop", True, False, True),
+            "loop_nchw": ("loop", False, False, True), "vmap": ("vmap", True, False, True),
+            "loop_activation_then_pool": ("loop", True, True, True),
+            "threads_native_pool_backward": ("threads", True, False, False),
+            "loop_native_pool_backward": ("loop", True, False, False)}
 # variant / other variant: the step-time ratios the summary reports
 RATIOS = (("loop", "threads"), ("vmap", "threads"), ("loop_nchw", "loop"), ("vmap", "loop"),
-          ("loop_activation_then_pool", "loop"))
+          ("loop_activation_then_pool", "loop"), ("threads_native_pool_backward", "threads"),
+          ("loop_native_pool_backward", "loop"))
 
 
 def activation_then_pool(net: nn.Sequential) -> nn.Sequential:
@@ -69,7 +75,13 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--allocator", default="tuned", choices=["tuned", "default"])
+    parser.add_argument("--variants", default=",".join(VARIANTS),
+                        help="comma-separated, of: " + ", ".join(VARIANTS))
     args = parser.parse_args()
+    chosen = args.variants.split(",")
+    unknown = [v for v in chosen if v not in VARIANTS]
+    if unknown:
+        parser.error(f"unknown variant(s) {', '.join(unknown)}; expected some of {', '.join(VARIANTS)}")
     memory = allocator(args.allocator)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -81,12 +93,12 @@ def main() -> None:
     for i in range(args.rounds):
         peak = matmul_peak(torch.device("cpu"))
         ceiling = matmul_ceiling(torch.device("cpu"))
-        variants = rotated(list(VARIANTS.items()), i)
+        variants = rotated([(v, VARIANTS[v]) for v in chosen], i)
         row: dict = {"matmul_peak_gflop_per_s": round(peak / 1e9, 1),
                      "matmul_ceiling_gflop_per_s": round(ceiling / 1e9, 1), "order": [v for v, _ in variants]}
-        for variant, (backend, channels_last, order) in variants:
+        for variant, (backend, channels_last, order, lean) in variants:
             target, *_, one_step = recipes[order]
-            target.backend, target.channels_last = backend, channels_last
+            target.backend, target.channels_last, target.lean_pool_backward = backend, channels_last, lean
             seconds = median_seconds(one_step, torch.device("cpu"), args.steps)
             row[variant] = {"step_seconds": round(seconds, 4),
                             "fraction_of_peak": round(flops / seconds / peak, 3)}
@@ -98,15 +110,15 @@ def main() -> None:
         "torch": torch.__version__, "machine": machine(), "allocator": memory,
         "recipe": "Deutsch MNIST, 32 noise vectors x 32 images, random images",
         "step_gflop": round(flops / 1e9, 3), "rounds": rounds,
-        "fraction_of_peak": {v: spread([r[v]["fraction_of_peak"] for r in rounds]) for v in VARIANTS},
+        "fraction_of_peak": {v: spread([r[v]["fraction_of_peak"] for r in rounds]) for v in chosen},
         # Each round against the larger of its median matmul and its ceiling: the headline.
         "fraction_of_round_ceiling": {v: spread([flops / r[v]["step_seconds"] / round_peak(r) / 1e9
-                                                 for r in rounds]) for v in VARIANTS},
+                                                 for r in rounds]) for v in chosen},
         "run_ceiling_gflop_per_s": round(top / 1e9, 1),
         "fraction_of_run_ceiling": {v: spread([flops / r[v]["step_seconds"] / top for r in rounds])
-                                    for v in VARIANTS},
+                                    for v in chosen},
         **{f"{a}_over_{b}_seconds": spread([r[a]["step_seconds"] / r[b]["step_seconds"] for r in rounds])
-           for a, b in RATIOS},
+           for a, b in RATIOS if a in chosen and b in chosen},
     }, indent=2))
 
 

@@ -146,3 +146,105 @@ def test_pools_the_mode_cannot_take_do_not_turn_it_on():
     assert not TargetNet(Pool3(), (1, 8, 8)).index_free_pooling
     viewed = TargetNet(Viewed(), (1, 8, 8))
     assert not viewed.channels_last and not viewed.index_free_pooling
+
+
+# Training: a max-pooling backward that keeps the index tensor, not the input.
+
+TRAINING_POOLS = [
+    nn.MaxPool2d(2), nn.MaxPool2d(3, stride=2, padding=1), nn.MaxPool2d(2, dilation=2),
+    nn.MaxPool2d(3, ceil_mode=True), nn.MaxPool2d((2, 3)), lambda x: F.max_pool2d(x, 2, None, 0, 1),
+    lambda x: torch.max_pool2d(x, [2, 2]), lambda x: F.max_pool2d(input=x, kernel_size=(3, 2), stride=1)]
+
+
+def tied(nchw: bool, dtype=torch.float64) -> torch.Tensor:
+    x = nhwc(2, 3, 9, 8, dtype=dtype)
+    x[:, :, :4] = 0.5  # ties in every window there: the first maximum takes the gradient
+    x[0, 1, 6, 6] = float("nan")
+    return x.contiguous() if nchw else x
+
+
+@pytest.mark.parametrize("pool", TRAINING_POOLS)
+@pytest.mark.parametrize("nchw", [False, True])
+def test_indices_only_pooling_equals_max_pool2d_with_gradients(pool, nchw):
+    x = tied(nchw)
+    grad = torch.randn(pool(x).shape, dtype=x.dtype, generator=torch.Generator().manual_seed(1))
+    results = []
+    for mode in (pooling.IndicesOnlyPooling, None):
+        leaf = x.clone().requires_grad_()
+        with mode() if mode else torch.enable_grad():
+            out = pool(leaf * 1.0)
+        (g,) = torch.autograd.grad(out, leaf, grad)
+        results.append((out, g))
+    for ours, native in zip(*results, strict=True):
+        torch.testing.assert_close(ours, native, rtol=0, atol=0, equal_nan=True)
+    assert results[0][1].stride() == results[1][1].stride()
+
+
+def test_indices_only_pooling_has_second_derivatives():
+    x = torch.randn(1, 2, 6, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+
+    def pooled(t):
+        with pooling.IndicesOnlyPooling():
+            return F.max_pool2d(t, 3, 2, 1)
+    assert torch.autograd.gradgradcheck(pooled, (x.requires_grad_(),))
+
+
+def test_indices_only_pooling_keeps_no_input_for_backward():
+    x = nhwc(2, 3, 8, 8).requires_grad_()
+    for mode, kept in ((pooling.IndicesOnlyPooling, []), (None, [(2, 3, 8, 8)])):
+        saved = []
+
+        def pack(t, saved=saved):
+            saved.append(tuple(t.shape) if t.is_floating_point() else None)
+            return t
+        y = x * 2.0
+        hooks = torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t)
+        with hooks, mode() if mode else torch.enable_grad():
+            F.max_pool2d(y, 2)
+        assert [s for s in saved if s is not None] == kept  # the indices (int64) are kept either way
+        assert None in saved
+
+
+def test_indices_only_pooling_leaves_other_calls_alone():
+    x = nhwc(2, 3, 6, 6)
+    with pooling.IndicesOnlyPooling():
+        values, indices = F.max_pool2d(x.requires_grad_(), 2, return_indices=True)
+        plain = F.max_pool2d(x.detach(), 2)  # nothing to keep
+        with torch.no_grad():
+            F.max_pool2d(x, 2)
+    assert indices.dtype == torch.long and not plain.requires_grad
+    assert values.grad_fn.name() == "MaxPool2DWithIndicesBackward0"
+
+
+@pytest.fixture
+def two_threads():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)  # threads runs networks on workers only with two or more
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("backend", ["loop", "threads"])
+@pytest.mark.parametrize("cls", [DeutschMNIST, HyperGANCIFAR])
+def test_target_training_equals_the_native_pooling(cls, backend, two_threads, monkeypatch):
+    from hyperzoo.targets import threads
+
+    ran = []
+    monkeypatch.setattr(threads, "run", lambda *a, run=threads.run: ran.append(1) or run(*a))
+    torch.manual_seed(0)
+    target = TargetNet(cls(), tuple(cls.input_shape), backend=backend)
+    assert target.lean_pool_backward
+    weights = {k: (0.1 * torch.randn(3, *s)).requires_grad_() for k, s in target.param_shapes.items()}
+    x = torch.rand(3, 4, *cls.input_shape)
+    results = []
+    for flag in (True, False):
+        target.lean_pool_backward = flag
+        out = target(weights, x)
+        results.append((out, *torch.autograd.grad(out.square().sum(), list(weights.values()))))
+    for ours, native in zip(*results, strict=True):
+        assert torch.equal(ours, native)
+    assert len(ran) == (2 if backend == "threads" else 0)
+
+
+def test_only_targets_that_max_pool_keep_indices_only():
+    assert not TargetNet(CIFARResNet(), (3, 32, 32)).lean_pool_backward
