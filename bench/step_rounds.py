@@ -3,9 +3,8 @@ interleaved in one process: ``threads`` (whole networks per thread, the CPU defa
 (one network at a time, every thread on each operator), both in channels-last layout; the loop in
 NCHW layout (`TargetNet.channels_last = False`); the `vmap` backend; and the loop on the same
 network with each activation before its max-pool instead of after (the built-in targets pool
-first: the same function; `hyperzoo.targets.zoo.pool_then`); and threads and the loop with
-PyTorch's max-pool backward, which keeps the pooled input (`TargetNet.lean_pool_backward = False`;
-``*_native_pool_backward``). ``--variants`` picks some (all by default). ``--rounds`` rounds,
+first: the same function; `hyperzoo.targets.zoo.pool_then`). ``--variants`` picks some (all by
+default). ``--rounds`` rounds,
 each a fresh matmul peak (a median) and ceiling (the fastest of three sizes) and the median of
 ``--steps`` steps per variant, in an order rotated each round, so a machine whose speed drifts
 (a shared VM) affects all alike. ``fraction_of_round_ceiling`` (the headline) divides each round
@@ -41,16 +40,13 @@ from torch import nn
 
 from hyperzoo.targets import DeutschMNIST
 
-# variant -> (backend, channels-last layout, activation before pooling, indices-only pool backward)
-VARIANTS = {"threads": ("threads", True, False, True), "loop": ("loop", True, False, True),
-            "loop_nchw": ("loop", False, False, True), "vmap": ("vmap", True, False, True),
-            "loop_activation_then_pool": ("loop", True, True, True),
-            "threads_native_pool_backward": ("threads", True, False, False),
-            "loop_native_pool_backward": ("loop", True, False, False)}
+# variant -> (backend, channels-last layout, activation before pooling)
+VARIANTS = {"threads": ("threads", True, False), "loop": ("loop", True, False),
+            "loop_nchw": ("loop", False, False), "vmap": ("vmap", True, False),
+            "loop_activation_then_pool": ("loop", True, True)}
 # variant / other variant: the step-time ratios the summary reports
 RATIOS = (("loop", "threads"), ("vmap", "threads"), ("loop_nchw", "loop"), ("vmap", "loop"),
-          ("loop_activation_then_pool", "loop"), ("threads_native_pool_backward", "threads"),
-          ("loop_native_pool_backward", "loop"))
+          ("loop_activation_then_pool", "loop"))
 
 
 def activation_then_pool(net: nn.Sequential) -> nn.Sequential:
@@ -96,9 +92,9 @@ def main() -> None:
         variants = rotated([(v, VARIANTS[v]) for v in chosen], i)
         row: dict = {"matmul_peak_gflop_per_s": round(peak / 1e9, 1),
                      "matmul_ceiling_gflop_per_s": round(ceiling / 1e9, 1), "order": [v for v, _ in variants]}
-        for variant, (backend, channels_last, order, lean) in variants:
+        for variant, (backend, channels_last, order) in variants:
             target, *_, one_step = recipes[order]
-            target.backend, target.channels_last, target.lean_pool_backward = backend, channels_last, lean
+            target.backend, target.channels_last = backend, channels_last
             seconds = median_seconds(one_step, torch.device("cpu"), args.steps)
             row[variant] = {"step_seconds": round(seconds, 4),
                             "fraction_of_peak": round(flops / seconds / peak, 3)}

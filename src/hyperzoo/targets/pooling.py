@@ -1,6 +1,4 @@
-"""Max pooling on the CPU per-network paths with less memory: 2×2 pooling for inference without
-PyTorch's index tensor (`IndexFreePooling`), and in training a backward that keeps only the index
-tensor, not the pooled input (`IndicesOnlyPooling`).
+"""2×2 max pooling for inference in channels-last layout, without PyTorch's index tensor.
 
 PyTorch's CPU ``max_pool2d`` always runs ``max_pool2d_with_indices``, autograd or not: it
 writes an int64 index for every output, twice the bytes of the output itself. In the
@@ -12,11 +10,6 @@ of 10 networks on 2,560 images; bench/pooling.py).
 Inference only: under autograd ``torch.maximum`` splits the gradient between tied inputs where
 ``max_pool2d`` gives it all to one, and ties are common (a convolution over a blank
 background gives its bias at every pixel).
-
-In training PyTorch's ``max_pool2d`` keeps its input for the backward pass, which reads only its
-shape and layout: the index tensor alone decides where each gradient goes. Kept, the input (a
-convolution's whole output, 3.2 MB per Deutsch MNIST network of 32 images) outlives the forward
-pass; freed, its memory is reused while still in cache by the next network's layers.
 """
 
 from __future__ import annotations
@@ -59,56 +52,6 @@ def plain_2x2_input(args: tuple, kwargs: dict, layout: bool = True) -> torch.Ten
              and _pair(given.get("padding", 0)) == (0, 0) and _pair(given.get("dilation", 1)) == (1, 1)
              and not given.get("ceil_mode", False) and not given.get("return_indices", False))
     return x if plain else None
-
-
-def _pool_arguments(args: tuple, kwargs: dict) -> tuple[torch.Tensor, list] | None:
-    """The input and ``max_pool2d_with_indices``'s other arguments of a ``max_pool2d`` call whose
-    input autograd records, on the CPU, without indices returned; else None."""
-    given = {**dict(zip(_ARGUMENTS, args, strict=False)), **kwargs}
-    x = given.get("input")
-    if not (type(x) is torch.Tensor and x.requires_grad and torch.is_grad_enabled()
-            and x.device.type == "cpu" and not given.get("return_indices", False)):
-        return None
-    kernel = _pair(given["kernel_size"])
-    return x, [list(kernel), list(_pair(given.get("stride")) or kernel),  # type: ignore[arg-type]
-               list(_pair(given.get("padding", 0))), list(_pair(given.get("dilation", 1))),  # type: ignore[arg-type]
-               bool(given.get("ceil_mode", False))]
-
-
-class _MaxPoolKeepingIndices(torch.autograd.Function):
-    """``max_pool2d`` whose backward keeps the index tensor and the input's shape and strides,
-    not the input: PyTorch's backward computes the same gradient from those."""
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, *arguments) -> torch.Tensor:  # type: ignore[override]
-        out, indices = torch.ops.aten.max_pool2d_with_indices(x, *arguments)
-        ctx.save_for_backward(indices)
-        ctx.arguments, ctx.shape, ctx.strides = arguments, x.shape, x.stride()
-        return out
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
-        (indices,) = ctx.saved_tensors
-        # The CPU kernel reads its input's shape and memory layout only (the gradient is a scatter
-        # by the indices): an uninitialised tensor of the same strides stands in. Differentiable:
-        # a second derivative gathers by the same indices.
-        like = torch.empty_strided(ctx.shape, ctx.strides, dtype=grad.dtype, device=grad.device)
-        grad_x = torch.ops.aten.max_pool2d_with_indices_backward(grad, like, *ctx.arguments, indices)
-        return grad_x, *(None,) * len(ctx.arguments)
-
-
-class IndicesOnlyPooling(TorchFunctionMode):
-    """Within it, ``max_pool2d`` of a CPU tensor that autograd records (no indices returned)
-    keeps only its index tensor for the backward pass (`_MaxPoolKeepingIndices`): the same
-    values and gradients, bit for bit; everything else as usual."""
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        if func in MAX_POOLS:
-            found = _pool_arguments(args, kwargs)
-            if found is not None:
-                return _MaxPoolKeepingIndices.apply(found[0], *found[1])
-        return func(*args, **kwargs)
 
 
 class IndexFreePooling(TorchFunctionMode):

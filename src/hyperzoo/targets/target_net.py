@@ -26,7 +26,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from hyperzoo.errors import ConfigError
 from hyperzoo.targets import threads
 from hyperzoo.targets.per_network import call_each
-from hyperzoo.targets.pooling import MAX_POOLS, IndexFreePooling, IndicesOnlyPooling, plain_2x2_input
+from hyperzoo.targets.pooling import MAX_POOLS, IndexFreePooling, plain_2x2_input
 from hyperzoo.targets.vmap_autocast import VmapAutocast
 from hyperzoo.weights import WeightBatch, batch_size
 
@@ -152,9 +152,6 @@ class TargetNet:
     there), settable to False. ``index_free_pooling``: whether that loop, with autograd off, runs
     2×2 max pooling of channels-last tensors without PyTorch's index tensor (`pooling`; the same
     numbers): True where the trial pass pools 2×2 and the loop runs channels-last, settable.
-    ``lean_pool_backward``: whether the CPU loop and threads, where autograd records, keep only
-    max pooling's index tensor for its backward, not its input (`pooling.IndicesOnlyPooling`;
-    the same gradients): True where the trial pass max-pools, settable.
     Not thread-safe: every backend swaps tensors into one module (or one set of copies) for the
     call, so two threads calling one target at once mix their networks. Give each thread its
     own (``copy.deepcopy(target)``).
@@ -173,12 +170,11 @@ class TargetNet:
         self._train_channels_last = not any(_nhwc_backward_unsafe(m) for m in module.modules())
         self.layers: tuple[LayerSpec, ...]
         self.layers, self._example_flops = self._trace_layers()
-        self._draws_at_random, pools, max_pools = self._trace_calls()
+        self._draws_at_random, pools = self._trace_calls()
         self.channels_last = len(self.input_shape) == 3 and self._runs_channels_last()
         # Only where the forward pools 2x2 in NHWC: elsewhere the mode would only cost each call
         # a Python dispatch per operation.
         self.index_free_pooling = pools and self.channels_last
-        self.lean_pool_backward = max_pools
         self._vmap_runs: bool | None = None  # found out at the first call that would use vmap
         self.param_shapes: dict[str, tuple[int, ...]] = {
             name: tuple(p.shape) for name, p in module.named_parameters()
@@ -353,12 +349,12 @@ class TargetNet:
             self.backend = backend
         return True
 
-    def _trace_calls(self) -> tuple[bool, bool, bool]:
+    def _trace_calls(self) -> tuple[bool, bool]:
         """Whether a training-mode forward pass draws from torch's global generator other than
         through dropout and batch norm modules (which `threads.usable` checks): ``F.dropout`` in
         a forward of one's own, ``nn.RReLU``, ``torch.randn`` noise (on threads those draws
-        would come in thread order, a run unlike the last); whether it max-pools 2×2
-        (`pooling.plain_2x2_input`); and whether it max-pools at all."""
+        would come in thread order, a run unlike the last); and whether it max-pools 2×2
+        (`pooling.plain_2x2_input`)."""
         seen = _Calls()
         params = {k: p.detach() for k, p in self.module.named_parameters()}
         try:
@@ -368,8 +364,8 @@ class TargetNet:
                 with seen:
                     functional_call(self.module, params, (self._zeros(),))
         except Exception:  # a forward that fails in training mode: cannot tell, so the safe way
-            return True, False, False  # (run it where the draws keep their order; pool as PyTorch does)
-        return seen.draws, seen.pools, seen.max_pools
+            return True, False  # (run it where the draws keep their order; pool as PyTorch does)
+        return seen.draws, seen.pools
 
     def _runs_channels_last(self) -> bool:
         """Whether a forward pass runs with NHWC input and kernels: layout only changes strides,
@@ -502,16 +498,15 @@ class TargetNet:
             batch = x.shape[0] if shared else x.shape[1]
             on_threads = self.backend == "threads" or (
                 cpu_auto and batch <= threads.MAX_BATCH and torch.is_grad_enabled())
-            # Inference: 2x2 max pooling without PyTorch's index tensor; training: a pooling
-            # backward that keeps the indices, not the input (targets/pooling.py).
-            pooling = (IndicesOnlyPooling if torch.is_grad_enabled() and self.lean_pool_backward
-                       else IndexFreePooling if not torch.is_grad_enabled() and self.index_free_pooling
-                       else None)
             if (on_threads and x.device.type == "cpu" and not self._draws_at_random
                     and threads.usable(self.module, n)):
                 return threads.run(self._replicas, list(weights), list(weights.values()), x, shared,
-                                   buffers, pooling)
-            return call_each(self.module, list(weights), list(weights.values()), x, shared, buffers, pooling)
+                                   buffers)
+            # Inference: 2x2 max pooling without PyTorch's index tensor (targets/pooling.py).
+            pooling = (IndexFreePooling() if self.index_free_pooling and not torch.is_grad_enabled()
+                       else nullcontext())
+            with pooling:
+                return call_each(self.module, list(weights), list(weights.values()), x, shared, buffers)
 
         def one(params: WeightBatch, xi: torch.Tensor) -> torch.Tensor:
             return functional_call(self.module, {**params, **buffers}, (xi,))
@@ -549,14 +544,12 @@ _RANDOM = (F.gumbel_softmax, torch.dropout, torch.rand, torch.randn, torch.randi
 
 
 class _Calls(TorchFunctionMode):
-    """Records whether a function that draws random numbers was called, plain 2×2 max pooling and
-    any max pooling."""
+    """Records whether a function that draws random numbers was called, and max pooling."""
 
     def __init__(self) -> None:
         super().__init__()
         self.draws = False
         self.pools = False
-        self.max_pools = False
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -570,7 +563,6 @@ class _Calls(TorchFunctionMode):
         self.draws = self.draws or bool(draws)
         plain = func in MAX_POOLS and plain_2x2_input(args, kwargs, layout=False) is not None
         self.pools = self.pools or plain
-        self.max_pools = self.max_pools or func in MAX_POOLS
         return func(*args, **kwargs)
 
 

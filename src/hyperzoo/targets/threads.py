@@ -22,7 +22,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import torch
 from torch import nn
-from torch.overrides import TorchFunctionMode
 
 from hyperzoo.targets.per_network import call_each
 
@@ -159,22 +158,20 @@ def chunks(n: int, parts: int) -> list[range]:
 
 
 def run(replicas: Replicas, names: Sequence[str], values: Sequence[torch.Tensor], x: torch.Tensor,
-        shared: bool, fixed: dict[str, torch.Tensor], mode: type[TorchFunctionMode] | None = None,
-        ) -> torch.Tensor:
+        shared: bool, fixed: dict[str, torch.Tensor]) -> torch.Tensor:
     """Evaluate the networks whose per-network tensors are ``values`` ``(N, ...)`` (named
     ``names``) on ``x`` (``(B, ...)`` if ``shared``, else ``(N, B, ...)``), with ``fixed``
-    tensors (buffers) shared by all, each worker in a function ``mode`` of its own where given;
-    returns ``(N, B, ...)``, differentiable in ``values`` and ``x``."""
+    tensors (buffers) shared by all; returns ``(N, B, ...)``, differentiable in ``values``
+    and ``x``."""
     if torch.is_grad_enabled() and (x.requires_grad or any(v.requires_grad for v in values)):
-        return _OnThreads.apply(replicas, names, shared, fixed, mode, x, *values)
+        return _OnThreads.apply(replicas, names, shared, fixed, x, *values)
     with torch.no_grad():
-        outs, _ = _forward(replicas, names, values, x, shared, fixed, mode, grad=False)
+        outs, _ = _forward(replicas, names, values, x, shared, fixed, grad=False)
     return torch.cat(outs)
 
 
 def _forward(replicas: Replicas, names: Sequence[str], values: Sequence[torch.Tensor],
-             x: torch.Tensor, shared: bool, fixed: dict[str, torch.Tensor],
-             mode: type[TorchFunctionMode] | None, grad: bool,
+             x: torch.Tensor, shared: bool, fixed: dict[str, torch.Tensor], grad: bool,
              ) -> tuple[list[torch.Tensor], list[tuple[torch.Tensor, list[torch.Tensor]]]]:
     pool = workers()
     cast = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else None
@@ -189,7 +186,7 @@ def _forward(replicas: Replicas, names: Sequence[str], values: Sequence[torch.Te
                    for v in values]
             xs = (x if shared else x[rows.start:rows.stop]).detach().requires_grad_(
                 grad and x.requires_grad)
-            out = call_each(modules[job], names, own, xs, shared, fixed, mode)
+            out = call_each(modules[job], names, own, xs, shared, fixed)
         return out, (xs, own)
 
     results = list(pool.map(piece, range(len(pieces))))
@@ -202,9 +199,8 @@ class _OnThreads(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, replicas: Replicas, names: Sequence[str], shared: bool,  # type: ignore[override]
-                fixed: dict[str, torch.Tensor], mode: type[TorchFunctionMode] | None, x: torch.Tensor,
-                *values: torch.Tensor) -> torch.Tensor:
-        outs, leaves = _forward(replicas, names, values, x, shared, fixed, mode, grad=True)
+                fixed: dict[str, torch.Tensor], x: torch.Tensor, *values: torch.Tensor) -> torch.Tensor:
+        outs, leaves = _forward(replicas, names, values, x, shared, fixed, grad=True)
         ctx.outs, ctx.leaves, ctx.shared = outs, leaves, shared
         return torch.cat([o.detach() for o in outs])
 
@@ -228,7 +224,7 @@ class _OnThreads(torch.autograd.Function):
         grad_x = _join([p[0] for p in per_piece], sum_them=ctx.shared)
         grad_values = [_join([p[i] for p in per_piece], sum_them=False)
                        for i in range(1, len(per_piece[0]))]
-        return (None, None, None, None, None, grad_x, *grad_values)
+        return (None, None, None, None, grad_x, *grad_values)
 
 
 def _join(parts: list[torch.Tensor | None], sum_them: bool) -> torch.Tensor | None:
