@@ -137,3 +137,11 @@ def test_near_duplicates_are_measured_directly(monkeypatch):
     assert redone == [[0, 6, 7]]
     assert idx[0] == 6 and idx[6] == 0 and idx[7] == 0
     assert dist[0] == (x[0] - x[6]).norm() and dist[7] == (x[7] - x[0]).norm()
+
+
+def test_sample_entropy_of_coinciding_samples_is_minus_infinity_not_the_floor():
+    """Duplicates gave d·log(1e-10) (-182 nats at d = 8), a finite number set by the floor."""
+    x = torch.randn(6, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    assert diversity.sample_entropy(x, 8) == (kl_entropy(x, 8).item(), 0)
+    x[3] = x[1]
+    assert diversity.sample_entropy(x, 8) == (None, 2)

@@ -304,6 +304,37 @@ def test_a_pool_with_a_diverged_network_is_refused_before_the_folder(runs, tmp_p
     assert not (tmp_path / "r").exists()
 
 
+def test_a_diverged_network_in_a_sections_own_draw_is_refused_before_the_folder(runs, tmp_path):
+    """The pool was checked, the sections' fresh draws were not: one NaN network in the fresh
+    ensemble made its mean probability NaN and the attack's success against it 0%."""
+    from hyperzoo.report import SEED_OFFSETS
+    from hyperzoo.session import load_run
+
+    session = load_run(runs / "a")
+    sample = session.method.sample
+
+    def diverged_for_one_seed(n, generator):
+        weights = sample(n, generator=generator)
+        if generator.initial_seed() == SEED_OFFSETS["transfer"]:
+            next(iter(weights.values()))[2] = torch.nan
+        return weights
+    session.method.sample = diverged_for_one_seed
+    with pytest.raises(RunError, match=r"1 of the 3 networks the report draws for its transfer section "
+                                       r"\(noise seed 19\) have weights that are not finite"):
+        make_report(runs / "a", tmp_path / "r", session=session, pool=4, limit=20, adv_limit=6,
+                    path_limit=10, detection_sizes=[2], transfer_networks=2, progress=False)
+    assert not (tmp_path / "r").exists()
+
+
+def test_coinciding_networks_show_an_entropy_of_minus_infinity_and_no_pca_variance():
+    from hyperzoo.report import _entropy_cell, _shares
+
+    assert _entropy_cell({"coinciding_networks": 4, "entropy_estimate": None}) == "−∞ (4 networks coincide)"
+    assert _entropy_cell({"coinciding_networks": 0, "entropy_estimate": -12.3}) == "-12"
+    assert _shares([0.0, 0.0]) == "no variance (the same in every network)"
+    assert _shares([0.75, 0.25]) == "75.0, 25.0"
+
+
 def test_the_progress_bar_ends_at_its_total(runs, tmp_path, monkeypatch):
     """A one-network compared run is not attacked, and the transfer and ambiguous sections did
     not move the bar: it ended at 28 of 29 alone and 114 of 135 with compared runs."""

@@ -99,7 +99,9 @@ def _table(metrics: dict) -> str:
                                 ("aurc", "AURC")) if f"mean_{key}" in m),
             *((("disagreement (pairs)", f"{m['disagreement']:.2%}"),
                ("mutual information", f"{m['mutual_information']:.4f} nats")) if "disagreement" in m else ()),
-            ("entropy estimate", "—" if m["entropy_estimate"] is None else f"{m['entropy_estimate']:.1f}"),
+            ("entropy estimate", f"-inf ({m['coinciding_networks']} networks coincide with another)"
+             if m.get("coinciding_networks") else
+             "—" if m["entropy_estimate"] is None else f"{m['entropy_estimate']:.1f}"),
             *(((f"{e['count']} independent ensembles of {e['size']}",
                 f"majority {e['majority_mean']:.2%} ± {e['majority_std']:.2%}, mean prob. "
                 f"{e['mean_prob_mean']:.2%} ± {e['mean_prob_std']:.2%}"),)

@@ -127,6 +127,17 @@ def kl_entropy(x: torch.Tensor, d: int | None = None, metric: Metric = "euclidea
     return h
 
 
+def sample_entropy(x: torch.Tensor, d: int | None = None, metric: Metric = "euclidean"
+                   ) -> tuple[float | None, int]:
+    """`kl_entropy` of samples ``x`` (N, D) for reporting, and how many samples coincide with
+    another: with any, the estimate is −∞ (a nearest-neighbour distance of 0), which
+    `kl_entropy`'s floor (there for training's gradients) would report as a finite number set
+    by the floor alone: None then."""
+    _, dist = nearest_neighbours(x.detach(), metric)
+    coinciding = int((dist == 0).sum())
+    return (None if coinciding else kl_entropy(x, d, metric).item()), coinciding
+
+
 def output_entropy(outputs: torch.Tensor, d: int, metric: Metric = "euclidean") -> torch.Tensor:
     """Entropy of the networks' outputs on a probe batch (seed 003 §3.2.3).
 

@@ -124,7 +124,7 @@ def pca_scatter(scores: torch.Tensor, explained: torch.Tensor, title: str, path:
             if i == k - 1:
                 ax.set_xlabel(f"PC{j + 1} ({100 * explained[j]:.0f}%)", fontsize=7)
             if j == 0:
-                ax.set_ylabel(f"PC{i + 1}", fontsize=7)
+                ax.set_ylabel(f"PC{i + 1} ({100 * explained[i]:.0f}%)", fontsize=7)
     fig.suptitle(title, fontsize=9)
     return save_figure(fig, path)
 
@@ -152,6 +152,9 @@ def pca_panels(views: dict, title: str, path: Path) -> str:
         axes[r, 0].set_title(f"{name} (D = {p.components.shape[1]})", fontsize=8, loc="left")
         bar = axes[r, 3]
         bar.bar(np.arange(1, k + 1), 100 * ev, color="C1")
+        if not ev.any():  # identical networks: an empty panel would look like a failed plot
+            bar.text(0.5, 0.5, "no variance:\nthe same in every network", transform=bar.transAxes,
+                     ha="center", va="center", fontsize=7)
         bar.set_xticks(np.arange(1, k + 1))
         bar.tick_params(labelsize=6)
         bar.set_xlabel("component", fontsize=7)

@@ -23,7 +23,7 @@ from hyperzoo.analysis.regression import plot_regression, regression_summary
 from hyperzoo.analysis.transfer import transfer, transfer_summary
 from hyperzoo.data import Dataset
 from hyperzoo.devices import weights_device
-from hyperzoo.diversity import kl_entropy
+from hyperzoo.diversity import sample_entropy
 from hyperzoo.errors import ConfigError, RunError
 from hyperzoo.evaluation import ensemble_metrics, predict_proba, reliability_bins, uncertainty_metrics
 from hyperzoo.evaluation.predictions import predicted
@@ -67,6 +67,9 @@ SEED_NUMBERS = {
                                        "MNIST, paper scale (threshold and ε not stated)", **_HYPERGAN_MNIST},
 }
 
+
+# The fresh ensemble the targeted attacks are scored on: at most this many networks.
+ADVERSARIAL_FRESH = 100
 
 # Each section's networks come from its own noise seed, the report's seed plus this (recorded in
 # report.json as `noise_seeds`).
@@ -122,8 +125,8 @@ class _Run:
             # The entropy of ungauged weights would reward rescalings: none, as evaluate gives.
             # d: the latent space's dimension, else the weights' count (as evaluate takes it).
             self.entropy_d = method.latent_dim or flatten(self.gauged).shape[1]
-            self.entropy = (kl_entropy(flatten(self.gauged).double(), d=method.latent_dim).item()
-                            if pool > 1 and self.gauge_fixed else None)
+            self.entropy, self.coinciding = (sample_entropy(flatten(self.gauged).double(), method.latent_dim)
+                                             if pool > 1 and self.gauge_fixed else (None, 0))
         self.metrics = ensemble_metrics(self.probs, self.data.y)
         self.uncertainty = uncertainty_metrics(self.probs, self.data.y)
         self.accuracies = (predicted(self.probs) == self.data.y).double().mean(-1)
@@ -136,6 +139,38 @@ class _Run:
             raise RunError(f"run {self.dir}: {int(bad.sum())} of its {len(bad)} sampled networks give NaN "
                            f"outputs on the {self.data.name} test set (diverged weights); the report needs "
                            "finite predictions")
+
+
+    def check_draws(self, draws: list[tuple[str, int, str]], seed: int) -> None:
+        """Raise `RunError` where a network one of the sections draws for itself (``draws``:
+        section, networks, `SEED_OFFSETS` key) has weights that are not finite. `check_finite`
+        sees the pool only: a diverged network in a fresh ensemble made its mean probability NaN
+        and the attack's success against it read 0%."""
+        with torch.no_grad():
+            for section, n, key in draws:
+                noise = seed + SEED_OFFSETS[key]
+                w = self.session.method.sample(n, generator=torch.Generator().manual_seed(noise))
+                finite = torch.stack([v.flatten(1).isfinite().all(1) for v in w.values()]).all(0)
+                if not finite.all():
+                    raise RunError(f"run {self.dir}: {int((~finite).sum())} of the {n} networks the report "
+                                   f"draws for its {section} section (noise seed {noise}) have weights that "
+                                   "are not finite (a generator that diverges for some noise); the report "
+                                   "needs finite networks")
+
+
+def _section_draws(run: _Run, sizes: list[int], transfer_networks: int, ood_networks: int | None
+                   ) -> list[tuple[str, int, str]]:
+    """The networks each section draws of ``run``'s method beside its pool, as (section,
+    networks, `SEED_OFFSETS` key): what `_adversarial`, `_detection`, `_transfer` and `_ood`
+    sample (a fixed set hands out its first members)."""
+    method = run.session.method
+    draws = [("adversarial", min(ADVERSARIAL_FRESH, run.probs.shape[0]), "adversarial_fresh"),
+             *((f"adversarial detection ({size} networks)", size, key)
+               for size in sizes for key in ("detection_attacked", "detection_scoring")),
+             ("transfer", transfer_networks + 1, "transfer")]
+    if ood_networks is not None:
+        draws.append(("out-of-distribution", ood_networks, "ood"))
+    return [(section, method.capped(n), key) for section, n, key in draws]
 
 
 def _adversarial(run: _Run, data: Dataset, eps_grid: list[float], crafters: int, fresh: int,
@@ -177,6 +212,8 @@ def _adversarial(run: _Run, data: Dataset, eps_grid: list[float], crafters: int,
     used = sum(len(t) for _, _, t in crafts)
     out: dict[str, Any] = {"epsilons": eps_grid, "examples": used, "attempted": len(data),
                            "crafted_on": crafters, "fresh_ensemble": fresh, "scored_on": scored_on,
+                           # Of those, the networks that classified any of their share right.
+                           "crafting_networks": sum(len(t) > 0 for _, _, t in crafts),
                            "pgd_steps": pgd_steps}
     goals = torch.cat([t for _, _, t in crafts])
     for attack in ("fgsm", "pgd"):
@@ -418,6 +455,7 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
     runs = [main, *others]
     for r in runs:
         r.check_finite()
+        r.check_draws(_section_draws(r, sizes, transfer_networks, ood_networks if outliers else None), seed)
     claim_result_dir(out, "report")
     _distinct_labels(runs)
     # Runs with a pool of networks (not one SGD network) get every diversity section too, each
@@ -438,6 +476,8 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
         "seed_numbers": seed_numbers_for(data.name, session.config.method.get("name", "deutsch"),
                                          session.config.target.name),
         "runs": {r.label: {**r.metrics, "entropy_estimate": r.entropy, "entropy_d": r.entropy_d,
+                           # None where networks coincide: the estimate is then -inf.
+                           "coinciding_networks": r.coinciding,
                            "gauge_fixed": r.gauge_fixed,
                            "method": r.session.config.method.get("name", "deutsch"),
                            "layer_norms": _by_label(r.session.target,
@@ -549,12 +589,13 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
     bar.update(1)
 
     adv = _adversarial(main, limit_dataset(data, adv_limit), EPSILONS, crafters=10,
-                       fresh=min(100, main.probs.shape[0]), pgd_steps=10, seed=seed, bar=bar)
+                       fresh=min(ADVERSARIAL_FRESH, main.probs.shape[0]), pgd_steps=10, seed=seed, bar=bar)
     rep["adversarial"] = adv
     # Seed 001 Fig. 8b: the same targeted attack on every pooled run (MNFG beside the hypernetwork)
     rep["adversarial_by_run"] = {
         r.label: _adversarial(r, limit_dataset(data, adv_limit), EPSILONS, crafters=10,
-                              fresh=min(100, r.probs.shape[0]), pgd_steps=10, seed=seed, bar=bar)
+                              fresh=min(ADVERSARIAL_FRESH, r.probs.shape[0]), pgd_steps=10, seed=seed,
+                              bar=bar)
         for r, _, _ in pooled}
     curves = {}
     for label, a in {main.label: adv, **rep["adversarial_by_run"]}.items():
@@ -664,6 +705,19 @@ def _n(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
+def _shares(explained: list[float]) -> str:
+    """Explained-variance ratios in %; networks identical there have none to share out."""
+    if not any(explained):
+        return "no variance (the same in every network)"
+    return ", ".join(f"{100 * v:.1f}" for v in explained)
+
+
+def _entropy_cell(m: dict[str, Any]) -> str:
+    if m.get("coinciding_networks"):
+        return f"−∞ ({m['coinciding_networks']} networks coincide)"
+    return "—" if m["entropy_estimate"] is None else format(m["entropy_estimate"], ".0f")
+
+
 def _pct(v: float | None) -> str:
     return "—" if v is None else f"{100 * v:.2f}%"
 
@@ -676,14 +730,14 @@ def _markdown(rep: dict[str, Any], main: str) -> str:
              "Ĥ: the Kozachenko–Leonenko entropy estimate of the gauge-fixed weights of the pool, in "
              "nats (seed 000 eq. 14), with d the latent space's dimension for a hypernetwork and the "
              "number of weights otherwise (`entropy_d`): values of different d are not comparable; — "
-             "for a target without a gauge.", "",
+             "for a target without a gauge; −∞ where networks of the pool coincide.", "",
              "| run | single mean ± std | min / max | ensemble (mean prob.) | ensemble (majority) | Ĥ |",
              "|---|---|---|---|---|---|"]
     for label, m in rep["runs"].items():
         lines.append(f"| {label} | {_pct(m['mean_accuracy'])} ± {_pct(m['std_accuracy'])} | "
                      f"{_pct(m['min_accuracy'])} / {_pct(m['max_accuracy'])} | "
                      f"{_pct(m['ensemble_accuracy'])} | {_pct(m['majority_accuracy'])} | "
-                     f"{'—' if m['entropy_estimate'] is None else format(m['entropy_estimate'], '.0f')} |")
+                     f"{_entropy_cell(m)} |")
     e = rep["ensembles"]
     seed_ens = rep["seed_numbers"].get("ensemble_majority_20x200")
     lines += ["", f"![histogram]({rep['figures']['histogram']})", ""]
@@ -721,15 +775,14 @@ def _markdown(rep: dict[str, Any], main: str) -> str:
               "one-dimensional structure; equal shares an isotropic blob.", "",
               "| layer | filter 1 (weights + bias) | whole layer |", "|---|---|---|"]
     for name in pv["layer"]:
-        lines.append(f"| {name} | " + ", ".join(f"{100 * v:.1f}" for v in pv["filter"][name]) + " | "
-                     + ", ".join(f"{100 * v:.1f}" for v in pv["layer"][name]) + " |")
-    lines += [f"| whole network | | {', '.join(f'{100 * v:.1f}' for v in pv['network'])} |"]
+        lines.append(f"| {name} | {_shares(pv['filter'][name])} | {_shares(pv['layer'][name])} |")
+    lines += [f"| whole network | | {_shares(pv['network'])} |"]
     for label, pv in rep.get("pca_explained_variance_by_run", {}).items():
         lines += ["", f"{label} (seed 001 Appendix K for MNFG):", "",
                   "| layer | filter 1 (weights + bias) | whole layer |", "|---|---|---|"]
-        lines += [f"| {name} | " + ", ".join(f"{100 * v:.1f}" for v in pv["filter"][name]) + " | "
-                  + ", ".join(f"{100 * v:.1f}" for v in pv["layer"][name]) + " |" for name in pv["layer"]]
-        lines += [f"| whole network | | {', '.join(f'{100 * v:.1f}' for v in pv['network'])} |"]
+        lines += [f"| {name} | {_shares(pv['filter'][name])} | {_shares(pv['layer'][name])} |"
+                  for name in pv["layer"]]
+        lines += [f"| whole network | | {_shares(pv['network'])} |"]
     lines += [""] + [f"![{k}]({v})" for k, v in rep["figures"].items() if k.startswith("pca")]
     if "paths" in rep:
         p = rep["paths"]
@@ -777,8 +830,9 @@ def _markdown(rep: dict[str, Any], main: str) -> str:
     lines += _norms_markdown(rep)
     a = rep["adversarial"]
     lines += ["", "## Adversarial examples (targeted, seed 000 §4.2.3)", "",
-              f"{a['examples']} of {a['attempted']} test examples (those correctly classified by the "
-              f"sampled network they are crafted on; {_n(a['crafted_on'], 'such network')}), each with a "
+              f"{a['examples']} of {a['attempted']} test examples (split among "
+              f"{_n(a['crafted_on'], 'sampled network')}, each attacking those of its share it classifies "
+              f"correctly; {a.get('crafting_networks', a['crafted_on'])} of them had any), each with a "
               f"random wrong target class; success = that network, or {a['scored_on']} (mean "
               f"probability), predicts the target. PGD: "
               f"{a['pgd_steps']} steps. Seed 000 Fig. 6 shows the same curves for FGSM (figure only, "
@@ -919,7 +973,8 @@ def _norms_markdown(rep: dict[str, Any]) -> list[str]:
             m = rep["runs"][label]
             kind = "standard training (independent networks), " if label in standard else ""
             lines.append(f"| {kind}{label}, {_n(m['n_networks'], 'network')} | " + " | ".join(
-                f"{v['mean']:.2f} ({v['var']:.2f})" for v in m["layer_norms"].values())
+                f"{v['mean']:.2f} ({'—' if v['var'] is None else format(v['var'], '.2f')})"
+                for v in m["layer_norms"].values())
                 + f" | {_pct(m['mean_accuracy'])} |")
         # The seed's rows are for the main run's setting: its table only (another target of three
         # layers matched on the count alone).

@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from hyperzoo.analysis.ensembles import accuracy_vs_size
 from hyperzoo.data import Dataset, load_dataset, read_for
 from hyperzoo.devices import machine, module_device
-from hyperzoo.diversity import kl_entropy
+from hyperzoo.diversity import sample_entropy
 from hyperzoo.errors import ConfigError, DataError, RunError
 from hyperzoo.evaluation import (
     ensemble_metrics,
@@ -101,14 +101,14 @@ def evaluate_run(run_dir: str | Path, n_networks: int = 100, data_dir: str | Non
             probs = predict_proba(session.target, weights, data.x,
                                   progress=lambda k: bar.update(k - bar.n))
         params = {k: weights[k] for k in session.target.param_shapes}  # statistics are not drawn
-        entropy = None
+        entropy, coinciding = None, 0
         if n_networks > 1:
             try:
                 gauged = gauge_fix(session.target, params)
             except GaugeUnavailable:  # a module torch.fx cannot trace: no weight-space entropy
                 gauged = None
-            if gauged is not None:
-                entropy = kl_entropy(flatten(gauged).double(), d=session.method.latent_dim).item()
+            if gauged is not None:  # None where networks coincide: the estimate is then -inf
+                entropy, coinciding = sample_entropy(flatten(gauged).double(), session.method.latent_dim)
     # Seed 002 Table 4's rows: mean-probability ensembles of 5, 10, ... networks drawn from the
     # pool, ENSEMBLE_DRAWS random ones per size below the pool size (the pool itself is
     # ensemble_accuracy).
@@ -139,6 +139,7 @@ def evaluate_run(run_dir: str | Path, n_networks: int = 100, data_dir: str | Non
         "ensemble_accuracy_by_size": {str(r["size"]): r["mean_prob_mean"] for r in by_size},
         "ensemble_draws": ENSEMBLE_DRAWS,
         "entropy_estimate": entropy,
+        "coinciding_networks": coinciding,
         # The dimension the estimate takes: the latent space's, else the weights' count (values
         # of different d are not comparable; the report records it too).
         "entropy_d": session.method.latent_dim or session.target.num_weights,

@@ -44,3 +44,11 @@ def test_views_cover_a_filter_of_every_layer_every_layer_and_the_network():
     assert vec.shape == (30, spec.fan_in + 1) and torch.equal(vec[:, -1], w[spec.bias][:, 0])
     total = sum(math.prod(s) for s in target.param_shapes.values())
     assert v["layer"]["fc2"].scores.shape == (30, 3) and v["network"].components.shape == (3, total)
+
+
+def test_rows_without_variance_explain_nothing_not_nan():
+    """Identical networks (a collapsed generator): 0/0 gave NaN ratios, printed as 'nan'."""
+    same = torch.randn(1, 7, dtype=torch.float64).repeat(5, 1)
+    p = pca(same, 3)
+    assert torch.equal(p.explained, torch.zeros(3, dtype=torch.float64))
+    assert p.scores.abs().max() == 0

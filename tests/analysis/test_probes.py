@@ -53,3 +53,9 @@ def test_layer_norms():
     # sample variance of 80^½·(1, 2, 3, 4): 80 · 5/3
     assert abs(norms["9"]["var"] - 80 * 5 / 3) < 1e-3
     assert abs(norms["9"]["std"] ** 2 - norms["9"]["var"]) < 1e-6
+
+
+def test_layer_norms_of_one_network_have_no_spread():
+    """One network has no variance: 0 read as networks that agree (the report's Table 3 row)."""
+    target, w = batch(1)
+    assert all(v["var"] is None and v["std"] is None for v in layer_norms(target, w).values())

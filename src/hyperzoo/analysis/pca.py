@@ -17,7 +17,8 @@ class PCA:
 
 
 def pca(x: torch.Tensor, k: int = 5) -> PCA:
-    """PCA of rows ``x`` (N, D) by SVD of the centred data."""
+    """PCA of rows ``x`` (N, D) by SVD of the centred data. Rows that are all equal have no
+    variance to share out: every ratio is 0 then."""
     n = x.shape[0]
     if n < 2:
         raise ValueError(f"PCA needs at least 2 samples, got {n}")
@@ -25,7 +26,9 @@ def pca(x: torch.Tensor, k: int = 5) -> PCA:
     u, s, vh = torch.linalg.svd(centred, full_matrices=False)
     var = s.pow(2)
     k = min(k, s.numel())
-    return PCA(vh[:k], var[:k] / var.sum(), u[:, :k] * s[:k])
+    total = var.sum()
+    explained = var[:k] / total if total > 0 else torch.zeros_like(var[:k])  # 0/0 was NaN
+    return PCA(vh[:k], explained, u[:, :k] * s[:k])
 
 
 def filter_vectors(target, weights, layer: int, unit: int = 0) -> torch.Tensor:
