@@ -3,8 +3,10 @@ interleaved in one process: ``threads`` (whole networks per thread, the CPU defa
 (one network at a time, every thread on each operator), both in channels-last layout; the loop in
 NCHW layout (`TargetNet.channels_last = False`); the `vmap` backend; and the loop on the same
 network with each activation before its max-pool instead of after (the built-in targets pool
-first: the same function; `hyperzoo.targets.zoo.pool_then`). ``--variants`` picks some (all by
-default). ``--rounds`` rounds,
+first: the same function; `hyperzoo.targets.zoo.pool_then`); and threads and the loop with the
+networks' backward at the end of the step, not each right after its forward
+(`TargetNet.backward_with_forward = False`; ``*_backward_at_end``). ``--variants`` picks some
+(all by default). ``--rounds`` rounds,
 each a fresh matmul peak (a median) and ceiling (the fastest of three sizes) and the median of
 ``--steps`` steps per variant, in an order rotated each round, so a machine whose speed drifts
 (a shared VM) affects all alike. ``fraction_of_round_ceiling`` (the headline) divides each round
@@ -40,13 +42,17 @@ from torch import nn
 
 from hyperzoo.targets import DeutschMNIST
 
-# variant -> (backend, channels-last layout, activation before pooling)
-VARIANTS = {"threads": ("threads", True, False), "loop": ("loop", True, False),
-            "loop_nchw": ("loop", False, False), "vmap": ("vmap", True, False),
-            "loop_activation_then_pool": ("loop", True, True)}
+# variant -> (backend, channels-last layout, activation before pooling, each network's backward
+# with its forward)
+VARIANTS = {"threads": ("threads", True, False, True), "loop": ("loop", True, False, True),
+            "loop_nchw": ("loop", False, False, True), "vmap": ("vmap", True, False, True),
+            "loop_activation_then_pool": ("loop", True, True, True),
+            "threads_backward_at_end": ("threads", True, False, False),
+            "loop_backward_at_end": ("loop", True, False, False)}
 # variant / other variant: the step-time ratios the summary reports
 RATIOS = (("loop", "threads"), ("vmap", "threads"), ("loop_nchw", "loop"), ("vmap", "loop"),
-          ("loop_activation_then_pool", "loop"))
+          ("loop_activation_then_pool", "loop"), ("threads_backward_at_end", "threads"),
+          ("loop_backward_at_end", "loop"))
 
 
 def activation_then_pool(net: nn.Sequential) -> nn.Sequential:
@@ -92,9 +98,10 @@ def main() -> None:
         variants = rotated([(v, VARIANTS[v]) for v in chosen], i)
         row: dict = {"matmul_peak_gflop_per_s": round(peak / 1e9, 1),
                      "matmul_ceiling_gflop_per_s": round(ceiling / 1e9, 1), "order": [v for v, _ in variants]}
-        for variant, (backend, channels_last, order) in variants:
+        for variant, (backend, channels_last, order, with_forward) in variants:
             target, *_, one_step = recipes[order]
             target.backend, target.channels_last = backend, channels_last
+            target.backward_with_forward = with_forward
             seconds = median_seconds(one_step, torch.device("cpu"), args.steps)
             row[variant] = {"step_seconds": round(seconds, 4),
                             "fraction_of_peak": round(flops / seconds / peak, 3)}

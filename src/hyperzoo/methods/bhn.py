@@ -24,7 +24,6 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from hyperzoo.config import ConfigError, check_bounds
@@ -117,8 +116,7 @@ class BayesianHypernetwork(Method):
             raise ConfigError("method.dataset_size is not set: the KL term is divided by the number "
                               "of training examples (the trainer sets it from the data)")
         g, log_q = self.scales(self.noise(x.shape[0], generator))
-        logits = self.target(self.weights(g), x)  # (N, M, C)
-        nll = F.cross_entropy(logits.flatten(0, 1), y.flatten())
+        logits, nll = self.target.cross_entropy(self.weights(g), x, y)  # logits (N, M, C)
         kl = self.kl_estimate(g, log_q).mean()
         loss = nll + c.kl_weight * kl / c.dataset_size
         accuracy = (logits.argmax(-1) == y).float().mean()

@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from hyperzoo.config import ConfigError, check_bounds
@@ -73,9 +72,9 @@ class IndependentEnsemble(Method):
         eps = self.config.adversarial_eps
         if eps:
             x = x.detach().requires_grad_(True)
-        logits = self.target(weights, x)
+        logits, ce = self.target.cross_entropy(weights, x, y)
         # Sum over members so each network's gradient is that of its own mean loss.
-        ce = F.cross_entropy(logits.flatten(0, 1), y.flatten()) * n
+        ce = ce * n
         loss = ce
         terms = {}
         if eps:
@@ -83,7 +82,7 @@ class IndependentEnsemble(Method):
             # every member's own input gradient.
             grad_x, = torch.autograd.grad(ce, x, retain_graph=True)
             x_adv = (x + eps * grad_x.sign()).detach()
-            adv = F.cross_entropy(self.target(weights, x_adv).flatten(0, 1), y.flatten()) * n
+            adv = self.target.cross_entropy(weights, x_adv, y)[1] * n
             loss = loss + adv
             terms["adversarial_cross_entropy"] = adv.detach() / n
         if self.config.weight_decay:

@@ -71,8 +71,7 @@ class MCDropout(Method):
 
     def training_loss(self, x: torch.Tensor, y: torch.Tensor, step: int,
                       generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-        logits = self.target(self.sample(x.shape[0], generator), x)  # (N, M, C)
-        ce = F.cross_entropy(logits.flatten(0, 1), y.flatten())
+        logits, ce = self.target.cross_entropy(self.sample(x.shape[0], generator), x, y)  # logits (N, M, C)
         loss = ce
         if self.config.weight_decay:
             loss = loss + self.config.weight_decay * sum(p.pow(2).sum() for p in self.params.values())

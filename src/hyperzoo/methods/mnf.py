@@ -34,7 +34,6 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from hyperzoo import devices
@@ -209,8 +208,7 @@ class MNF(Method):
             raise ConfigError("method.dataset_size is not set: the KL term is divided by the number "
                               "of training examples (the trainer sets it from the data)")
         weights, kl = self.draw(x.shape[0], generator)
-        logits = self.target(weights, x)  # (N, M, C)
-        nll = F.cross_entropy(logits.flatten(0, 1), y.flatten())
+        logits, nll = self.target.cross_entropy(weights, x, y)  # logits (N, M, C)
         kl = kl.mean()
         loss = nll + c.kl_weight * kl / c.dataset_size
         accuracy = (logits.argmax(-1) == y).float().mean()

@@ -11,7 +11,6 @@ are sampled from it. (The single network itself, seed 003 Table 1 column (a), is
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from hyperzoo.config import ConfigError
@@ -45,8 +44,7 @@ class SingleNetwork(Method):
         """Cross-entropy of the network on ``x`` (1, M, ...), ``y`` (1, M), plus the ℓ2 term."""
         self.check_training(x.shape[0])
         weights: WeightBatch = {k: w[None] for k, w in self.current().items()}
-        logits = self.target(weights, x)  # (1, M, C)
-        ce = F.cross_entropy(logits.flatten(0, 1), y.flatten())
+        logits, ce = self.target.cross_entropy(weights, x, y)  # logits (1, M, C)
         loss = ce
         if self.weight_decay:
             loss = loss + self.weight_decay * sum(w.pow(2).sum() for w in weights.values())

@@ -33,7 +33,6 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from hyperzoo import distributed
@@ -177,7 +176,6 @@ class StaticHypernetwork(Method):
         seed = int(torch.randint(2 ** 62, (), generator=generator))
         with fork_rng(x.device):
             torch.manual_seed(seed + distributed.OWN_DRAWS_OFFSET * distributed.process_rank())
-            logits = self.target(weights, x)  # (N, M, C)
-        ce = F.cross_entropy(logits.flatten(0, 1), y.flatten())
+            logits, ce = self.target.cross_entropy(weights, x, y)  # logits (N, M, C)
         accuracy = (logits.argmax(-1) == y).float().mean()
         return {"loss": ce, "accuracy": accuracy, "cross_entropy": ce.detach()}

@@ -25,7 +25,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from hyperzoo.errors import ConfigError
 from hyperzoo.targets import threads
-from hyperzoo.targets.per_network import call_each
+from hyperzoo.targets.per_network import Loss, WithGradients, call_each, loss_each
 from hyperzoo.targets.pooling import MAX_POOLS, IndexFreePooling, plain_2x2_input
 from hyperzoo.targets.vmap_autocast import VmapAutocast
 from hyperzoo.weights import WeightBatch, batch_size
@@ -152,6 +152,8 @@ class TargetNet:
     there), settable to False. ``index_free_pooling``: whether that loop, with autograd off, runs
     2×2 max pooling of channels-last tensors without PyTorch's index tensor (`pooling`; the same
     numbers): True where the trial pass pools 2×2 and the loop runs channels-last, settable.
+    ``backward_with_forward``: whether `cross_entropy` on the CPU loop and threads takes each
+    network's backward right after its forward (`per_network.loss_each`), settable to False.
     Not thread-safe: every backend swaps tensors into one module (or one set of copies) for the
     call, so two threads calling one target at once mix their networks. Give each thread its
     own (``copy.deepcopy(target)``).
@@ -175,6 +177,7 @@ class TargetNet:
         # Only where the forward pools 2x2 in NHWC: elsewhere the mode would only cost each call
         # a Python dispatch per operation.
         self.index_free_pooling = pools and self.channels_last
+        self.backward_with_forward = True
         self._vmap_runs: bool | None = None  # found out at the first call that would use vmap
         self.param_shapes: dict[str, tuple[int, ...]] = {
             name: tuple(p.shape) for name, p in module.named_parameters()
@@ -410,6 +413,28 @@ class TargetNet:
 
     def __call__(self, weights: WeightBatch, x: torch.Tensor) -> torch.Tensor:
         """Evaluate N networks: ``x`` is ``(B, ...)`` (shared) or ``(N, B, ...)``; returns ``(N, B, ...)``."""
+        return self._evaluate(weights, x)[0]
+
+    def cross_entropy(self, weights: WeightBatch, x: torch.Tensor, y: torch.Tensor
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The networks' logits ``(N, B, C)`` on ``x`` (``(N, B, ...)``) and their mean
+        cross-entropy against the labels ``y`` ``(N, B)``, as
+        ``F.cross_entropy(logits.flatten(0, 1), y.flatten())``. Where autograd records (in the
+        networks' tensors, not ``x``) and the networks run one at a time (the CPU loop, threads),
+        each network's backward runs right after its forward (`per_network.loss_each`): the same
+        gradients up to rounding, with one network's activations in memory per thread instead of
+        all N; the logits then carry no autograd history."""
+        if y.shape != x.shape[:2]:
+            raise ValueError(f"labels have shape {tuple(y.shape)}; expected {tuple(x.shape[:2])} (N, B)")
+        out, total = self._evaluate(weights, x, y, _summed_cross_entropy)
+        if total is None:
+            return out, F.cross_entropy(out.flatten(0, 1), y.flatten())
+        return out, total / y.numel()
+
+    def _evaluate(self, weights: WeightBatch, x: torch.Tensor, y: torch.Tensor | None = None,
+                  loss: Loss | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """`__call__`'s outputs, and with ``y`` and ``loss`` where `_apply` takes each network's
+        backward with its forward, the networks' summed losses (else None)."""
         n = self.check(weights)
         shared = x.shape[1:] == self.input_shape
         if not shared and not (x.dim() == len(self.input_shape) + 2 and x.shape[0] == n
@@ -419,10 +444,11 @@ class TargetNet:
         stats, counters = self._statistics(weights, n, x)
         cast = self._precision
         if cast is None:  # no autocast context of our own: a caller's stays in force
-            return self._apply({**weights, **stats}, x, n, shared, counters)
+            return self._apply({**weights, **stats}, x, n, shared, counters, y, loss)
         with torch.autocast(x.device.type, dtype=cast):
-            out = self._apply({**weights, **stats}, x, n, shared, counters)
-        return out.to(weights[next(iter(self.param_shapes))].dtype) if out.is_floating_point() else out
+            out, total = self._apply({**weights, **stats}, x, n, shared, counters, y, loss)
+        dtype = weights[next(iter(self.param_shapes))].dtype
+        return (out.to(dtype) if out.is_floating_point() else out), total
 
     @property
     def precision(self) -> torch.dtype | None:
@@ -471,9 +497,13 @@ class TargetNet:
         return out, counters
 
     def _apply(self, weights: WeightBatch, x: torch.Tensor, n: int, shared: bool,
-               counters: dict[str, torch.Tensor]) -> torch.Tensor:
+               counters: dict[str, torch.Tensor], y: torch.Tensor | None = None, loss: Loss | None = None,
+               ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Evaluate with every per-network tensor (parameters, statistics) in ``weights``;
-        statistics of train-mode batch norms are updated in place, network by network."""
+        statistics of train-mode batch norms are updated in place, network by network. With
+        ``y`` and ``loss``, where autograd records in the weights (not in ``x``) and the networks
+        run one at a time, also their summed losses, each network's backward taken with its
+        forward (`per_network.loss_each`); else None beside the outputs."""
         # Every other buffer (num_batches_tracked, a user's constants) is shared by all networks,
         # read at each call: one replaced since (m.scale = ..., m.double()) was passed stale.
         buffers = {**{k: b for k, b in self.module.named_buffers() if k not in self.stat_shapes}, **counters}
@@ -498,15 +528,25 @@ class TargetNet:
             batch = x.shape[0] if shared else x.shape[1]
             on_threads = self.backend == "threads" or (
                 cpu_auto and batch <= threads.MAX_BATCH and torch.is_grad_enabled())
+            names, values = list(weights), list(weights.values())
+            # Each network's backward with its forward (per_network.loss_each): not where
+            # the inputs need a gradient, nor in a graph torch.compile traces.
+            fused = (y is not None and loss is not None and self.backward_with_forward
+                     and torch.is_grad_enabled() and not x.requires_grad
+                     and any(v.requires_grad for v in values) and not torch.compiler.is_compiling())
             if (on_threads and x.device.type == "cpu" and not self._draws_at_random
                     and threads.usable(self.module, n)):
-                return threads.run(self._replicas, list(weights), list(weights.values()), x, shared,
-                                   buffers)
+                if fused:
+                    return threads.run_loss(self._replicas, names, values, x, y, shared, buffers, loss)
+                return threads.run(self._replicas, names, values, x, shared, buffers), None
+            if fused:
+                outs, total, grads = loss_each(self.module, names, values, x, y, shared, buffers, loss)
+                return outs, WithGradients.apply(total, grads, *values)
             # Inference: 2x2 max pooling without PyTorch's index tensor (targets/pooling.py).
             pooling = (IndexFreePooling() if self.index_free_pooling and not torch.is_grad_enabled()
                        else nullcontext())
             with pooling:
-                return call_each(self.module, list(weights), list(weights.values()), x, shared, buffers)
+                return call_each(self.module, names, values, x, shared, buffers), None
 
         def one(params: WeightBatch, xi: torch.Tensor) -> torch.Tensor:
             return functional_call(self.module, {**params, **buffers}, (xi,))
@@ -519,7 +559,7 @@ class TargetNet:
             with complete:
                 # "different": a target with dropout draws an independent mask for every network.
                 return torch.vmap(one, in_dims=(0, None if shared else 0), randomness="different")(
-                    dict(weights), x)
+                    dict(weights), x), None
         except RuntimeError as e:
             if not chosen or "vmap" not in str(e):
                 raise
@@ -532,6 +572,10 @@ class TargetNet:
         """The module's own parameters (and running statistics) as a batch of one network."""
         own = {**dict(self.module.named_parameters()), **dict(self.module.named_buffers())}
         return {k: own[k].detach().unsqueeze(0) for k in [*self.param_shapes, *self.stat_shapes]}
+
+
+def _summed_cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(logits, y, reduction="sum")
 
 
 # Functions that draw where their argument `training` (position 2; rrelu's 3, default False) says.

@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 import torch
 from torch import nn
 
-from hyperzoo.targets.per_network import call_each
+from hyperzoo.targets.per_network import Loss, WithGradients, call_each, loss_each
 
 # Modules whose result depends on the order of draws from the global random generator (dropout
 # in training) or on state every network updates (batch norm in training): the workers would
@@ -168,6 +168,30 @@ def run(replicas: Replicas, names: Sequence[str], values: Sequence[torch.Tensor]
     with torch.no_grad():
         outs, _ = _forward(replicas, names, values, x, shared, fixed, grad=False)
     return torch.cat(outs)
+
+
+def run_loss(replicas: Replicas, names: Sequence[str], values: Sequence[torch.Tensor], x: torch.Tensor,
+             y: torch.Tensor, shared: bool, fixed: dict[str, torch.Tensor], loss: Loss,
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+    """`per_network.loss_each` with the networks split over the workers: the outputs
+    ``(N, B, ...)`` without autograd history, and the losses' sum, differentiable in ``values``
+    (not in ``x``)."""
+    pool = workers()
+    cast = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else None
+    pieces = chunks(len(values[0]), _pool_size)
+    modules = replicas.get(len(pieces))
+
+    def piece(job: int) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor | None]]:
+        rows = slice(pieces[job].start, pieces[job].stop)
+        with torch.autocast("cpu", cast, enabled=cast is not None):
+            return loss_each(modules[job], names, [v[rows] for v in values], x if shared else x[rows],
+                             y[rows], shared, fixed, loss)
+
+    results = list(pool.map(piece, range(len(pieces))))
+    grads = [None if parts[0] is None else torch.cat(parts)  # type: ignore[arg-type]
+             for parts in zip(*(r[2] for r in results), strict=True)]
+    total = torch.stack([r[1] for r in results]).sum()
+    return torch.cat([r[0] for r in results]), WithGradients.apply(total, grads, *values)
 
 
 def _forward(replicas: Replicas, names: Sequence[str], values: Sequence[torch.Tensor],
