@@ -86,6 +86,36 @@ def test_regression_task_and_bad_task():
         build_method(m.target, {"name": "hypergan", "task": "ranking"})
 
 
+def regression_method(**extra):
+    return build_method(TargetNet(torch.nn.Sequential(torch.nn.Linear(1, 8), torch.nn.ReLU(),
+                                                      torch.nn.Linear(8, 1)), (1,)),
+                        {"name": "hypergan", "z_dim": 8, "code_size": 4, "mixer_hidden": [16],
+                         "generator_hidden": [16], "discriminator_hidden": [16],
+                         "task": "regression", "pretrain_steps": 0, **extra})
+
+
+def test_a_batch_of_equal_regression_targets_is_weighed_by_the_recorded_variance():
+    """Divided by its own variance, 0, the squared error was 10¹² times too large (whole-number
+    targets in a small batch), and that step's gradient stalled Adam for thousands of steps."""
+    m = regression_method()
+    x, y = torch.randn(2, 4, 1), torch.randn(2, 4, generator=torch.Generator().manual_seed(0))
+    assert m.calibrate(x, y) == {"target_variance": pytest.approx(float(y.double().var()))}
+    m.config.target_variance = 2.0
+    assert m.calibrate(x, y) == {}  # given: kept
+    for y, variance in ((torch.full((2, 4), 3.0), 0.02), (torch.arange(8.0).view(2, 4), 6.0)):
+        # Equal targets: 1% of the recorded variance; others: their own variance, as before.
+        out = m.training_loss(x, y, 5, torch.Generator().manual_seed(1))
+        expected = out["mse"] / variance + m.config.beta * out["generator_adversarial"]
+        assert out["loss"].item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_constant_regression_targets_are_refused_at_the_start():
+    with pytest.raises(ConfigError, match=r"targets are all equal \(3\)"):
+        regression_method().calibrate(torch.randn(2, 4, 1), torch.full((2, 4), 3.0))
+    with pytest.raises(ConfigError, match="method.target_variance must be positive"):
+        regression_method(target_variance=0.0)
+
+
 @pytest.mark.parametrize("share", [0.3, 1.0])
 def test_code_share_sets_how_much_of_the_initial_weights_depends_on_the_code(share):
     torch.manual_seed(0)

@@ -48,6 +48,11 @@ class HyperGANConfig:
     # random network and training sat at chance (digits, with the mixer pre-trained to unit
     # code variance); at 0.3 it learned within 100 steps.
     code_share: float = 0.3
+    # Regression: the variance of the first training batch's targets, measured when training
+    # starts (`calibrate`) and recorded. A step's squared error is divided by its own targets'
+    # variance, floored at 1% of this: a batch of equal targets (whole-number targets, a small
+    # batch) divided it by 0, and the step's 10¹² × gradient stalled Adam for thousands of steps.
+    target_variance: float | None = None
 
     def __post_init__(self) -> None:
         if self.task not in ("classification", "regression"):
@@ -55,6 +60,8 @@ class HyperGANConfig:
                              "'regression'")
         if not 0 < self.code_share <= 1:
             raise ValueError(f"method.code_share must be in (0, 1], got {self.code_share}")
+        if self.target_variance is not None and not self.target_variance > 0:
+            raise ValueError(f"method.target_variance must be positive, got {self.target_variance}")
         # pretrain_batch ≥ 2: the codes' covariance needs two samples.
         check_bounds("method", self, at_least={"z_dim": 1, "code_size": 1, "beta": 0, "pretrain_steps": 0,
                                                "pretrain_batch": 2})
@@ -106,12 +113,23 @@ class HyperGAN(LatentMethod):
 
     def calibrate(self, x: torch.Tensor, y: torch.Tensor,
                   generator: torch.Generator | None = None) -> dict[str, Any]:
-        """Nothing to resolve; a regression run is checked on its first batch's size (N, M)."""
-        if self.config.task == "regression" and y.numel() < 2:
+        """A regression run's ``target_variance``, measured on its first batch (N, M) unless set."""
+        c = self.config
+        if c.task != "regression":
+            return {}
+        if y.numel() < 2:
             raise ConfigError("method.task 'regression' weighs the squared error by the variance of "
                               "each step's targets, which needs two of them: set train.noise_batch × "
                               f"train.images_per_noise to at least 2 (got {y.shape[0]} × {y.shape[1]})")
-        return {}
+        if c.target_variance is not None:
+            return {}
+        variance = float(y.detach().double().var())
+        if not variance > 0:
+            raise ConfigError(f"the first training batch's {y.numel()} regression targets are all equal "
+                              f"({float(y.flatten()[0]):g}), so their variance cannot weigh the squared "
+                              "error: check the data's targets, or give method.target_variance (their "
+                              "variance)")
+        return {"target_variance": variance}
 
     def check_training(self, noise_batch: int, steps: int | None = None) -> None:
         p = self.config.pretrain_steps
@@ -161,16 +179,18 @@ class HyperGAN(LatentMethod):
                     **metric}
         q = self.codes(self.noise(n, generator))
         flat_q = q.reshape(-1, c.code_size)
-        outputs = self.target(self._weights(q), x)  # (N, M, C)
+        weights = self._weights(q)
         if c.task == "classification":
-            task = F.cross_entropy(outputs.flatten(0, 1), y.flatten())
+            outputs, task = self.target.cross_entropy(weights, x, y)  # outputs (N, M, C)
             metric = {"accuracy": (outputs.argmax(-1) == y).float().mean()}
         else:
+            outputs = self.target(weights, x)  # (N, M, 1)
             mse = F.mse_loss(outputs.squeeze(-1), y)
             # Relative to the variance of the step's targets (1 − R²), so that β weighs the same
             # whatever the units of y (seed 002 standardises its regression targets): the whole
             # batch's, under torchrun too (a process's share alone would weigh it otherwise).
-            task = mse / distributed.batch_variance(y).clamp_min(1e-12)
+            floor = 1e-12 if c.target_variance is None else 0.01 * c.target_variance
+            task = mse / distributed.batch_variance(y).clamp_min(floor)
             metric = {"mse": mse.detach()}
         prior = normal(tuple(flat_q.shape), generator, flat_q.device, flat_q.dtype)
         real = torch.ones(flat_q.shape[0], 1, device=x.device)
