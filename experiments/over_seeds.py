@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,9 @@ def over_seeds(files: list[Path], what: str) -> dict[str, Any]:
     summary = {}
     for q in QUANTITIES:
         values = [r[q] for r in rows]
+        bad = [r["file"] for r in rows if r[q] is not None and not math.isfinite(r[q])]
+        if bad:  # statistics.stdev failed on NaN with an AttributeError
+            raise SystemExit(f"{q} is not finite in {', '.join(bad)} (a diverged network?); pass finite runs")
         if None not in values and len(values) > 1:
             summary[q] = {"mean": round(statistics.fmean(values), 4),
                           "std_over_seeds": round(statistics.stdev(values), 4)}

@@ -45,6 +45,9 @@ SAME = ("n_networks", "n_examples", "ood")
 
 def paired(differences: list[float], digits: int = 2) -> dict[str, Any]:
     """Mean, sample standard deviation, paired t, its two-sided p and 95% interval."""
+    if not all(math.isfinite(d) for d in differences):  # statistics.stdev failed on NaN untold
+        raise SystemExit(f"a paired difference is not finite ({differences}): a run's number is NaN or "
+                         "infinite (a diverged network?); compare finite runs")
     n = len(differences)
     mean = statistics.fmean(differences)
     out: dict[str, Any] = {"mean": round(mean, digits)}

@@ -44,3 +44,10 @@ def test_seeds_are_read_from_the_run_folders_and_each_counted_once(tmp_path):
     (tmp_path / "b" / "config.yaml").write_text("train:\n  seed: 7\n")
     with pytest.raises(SystemExit, match=r"the seeds \[7, 7\]: each seed once"):
         over_seeds(files, "test")
+
+
+def test_a_nan_number_is_refused_naming_its_file(tmp_path):
+    """statistics.stdev raised an AttributeError on it."""
+    files = [metrics(tmp_path / "a.json", 0.5, 0.5), metrics(tmp_path / "b.json", float("nan"), 0.5)]
+    with pytest.raises(SystemExit, match=r"mean_single is not finite in .*b\.json"):
+        load_experiment("over_seeds").over_seeds(files, "test")

@@ -83,3 +83,9 @@ def test_a_pairs_seed_must_be_its_runs(tmp_path):
     pair = (0, tmp_path / "a" / "metrics-test.json", tmp_path / "b" / "metrics-test.json")
     with pytest.raises(SystemExit, match="comes from a run of seed 1, not the pair's 0"):
         load_experiment("paired_runs").compare(("a", "b"), [pair], "seeds")
+
+
+def test_a_nan_difference_is_refused_in_one_line():
+    """statistics.stdev raised an AttributeError on it."""
+    with pytest.raises(SystemExit, match="a paired difference is not finite"):
+        load_experiment("paired_runs").paired([0.1, float("nan"), 0.3])

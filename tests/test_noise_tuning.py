@@ -73,6 +73,26 @@ def test_tuning_picks_the_sigma_of_least_validation_nll_and_writes_it(trained, t
     assert load_run(run).method.sigma.item() == r["sigma"]
 
 
+def test_a_sigma_whose_nll_is_nan_is_not_chosen(trained, tmp_path, monkeypatch):
+    """min() took a NaN NLL where it came first in the grid."""
+    import hyperzoo.noise_tuning as tuning
+
+    run = copy_run(trained, tmp_path / "run")
+    sampled_at, sample, metrics = [], tuning.sample_networks, tuning.ensemble_metrics
+
+    def noting_sigma(session, *args):
+        sampled_at.append(float(session.method.sigma))
+        return sample(session, *args)
+
+    def nan_at_zero(probs, y):
+        m = metrics(probs, y)
+        return {**m, "ensemble_nll": float("nan")} if sampled_at[-1] == 0.0 else m
+    monkeypatch.setattr(tuning, "sample_networks", noting_sigma)
+    monkeypatch.setattr(tuning, "ensemble_metrics", nan_at_zero)
+    assert tune_noise_scale(run, [0.0, 0.1], networks=4, seed=5)["sigma"] == 0.1
+    assert sampled_at == [0.0, 0.1]
+
+
 def test_tuning_on_another_cpu_keeps_the_cpu_that_trained_the_run(trained, tmp_path, monkeypatch):
     from hyperzoo import runs
 

@@ -146,7 +146,12 @@ def _tune(run_dir: Path, sigmas: list[float], networks: int, split: str | None, 
             m = ensemble_metrics(predict_proba(session.target, weights, data.x), data.y)
             rows.append({"sigma": sigma, **{k: m[k] for k in ("ensemble_nll", "ensemble_accuracy",
                                                               "mean_accuracy")}})
-    best = min(rows, key=lambda r: (r["ensemble_nll"], r["sigma"]))["sigma"]
+    finite = [r for r in rows if math.isfinite(r["ensemble_nll"])]
+    if not finite:
+        raise RunError(f"run {run_dir}: the ensemble NLL is not finite at any σ of {sigmas} (a diverged "
+                       "network?); nothing to choose from")
+    # A NaN NLL (a σ whose networks diverge) is no candidate: min took it where it came first.
+    best = min(finite, key=lambda r: (r["ensemble_nll"], r["sigma"]))["sigma"]
     # Into every checkpoint the run has: evaluate reads the best model's (train.keep_best), a
     # resume continues from the last one, and its later best models must keep σ too.
     for name in (BEST, CHECKPOINT):
