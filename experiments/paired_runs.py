@@ -89,6 +89,11 @@ def compare(labels: tuple[str, str], pairs: list[tuple[int, Path, Path]], what: 
                 # The pair's seed was taken from the command line as given.
                 raise SystemExit(f"{file} comes from a run of seed {recorded}, not the pair's {seed}")
         sa, sb = summary(file_a, ood), summary(file_b, ood)
+        for file, numbers in ((file_a, sa), (file_b, sb)):
+            bad = [q for q in (*quantities, "ensemble_nll") if not math.isfinite(numbers[q])]
+            if bad:
+                raise SystemExit(f"{file}: {', '.join(bad)} not finite (a diverged network?); "
+                                 "pair finite runs")
         for k in SAME:
             if sa.get(k) != sb.get(k):
                 raise SystemExit(f"seed {seed}: {k} differs, {sa.get(k)!r} in {file_a} against "

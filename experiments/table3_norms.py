@@ -46,7 +46,8 @@ def variance_ratios(generated: dict[str, Any], standard: dict[str, Any],
     ours = standard["layer_norms"]
     theirs = {layer: seed["value"]["hypergan"][s][1] / seed["value"]["standard"][s][1]
               for layer, s in zip(ours, seed["value"]["hypergan"], strict=True)}
-    return {label: {layer: (g["layer_norms"][layer]["var"] / ours[layer]["var"], theirs[layer])
+    return {label: {layer: (None if g["layer_norms"][layer]["var"] is None or not ours[layer]["var"]
+                            else g["layer_norms"][layer]["var"] / ours[layer]["var"], theirs[layer])
                     for layer in ours} for label, g in generated.items()}
 
 
@@ -60,8 +61,10 @@ def markdown(table: dict[str, Any]) -> str:
             "|---|" + "---|" * (len(layers) + 1)]
 
     def row(name: str, norms: dict[str, Any], accuracy: str) -> str:
-        return f"| {name} | " + " | ".join(f"{v['mean']:.2f} ({v['var']:.2f})" for v in norms.values()) \
-            + f" | {accuracy} |"
+        # One network has no variance ("—"; layer_norms gives None).
+        return f"| {name} | " + " | ".join(
+            f"{v['mean']:.2f} ({'—' if v['var'] is None else format(v['var'], '.2f')})"
+            for v in norms.values()) + f" | {accuracy} |"
 
     lines = [row(f"{label}, {r['n_networks']} networks", r["layer_norms"],
                  f"{r['mean_accuracy']:.2%} ({r['n_examples']:,} test images)")
@@ -76,8 +79,8 @@ def markdown(table: dict[str, Any]) -> str:
     ratios = table["variance_ratio_generated_over_standard"]
     tail = ["", f"Seed numbers: {seed['source']}.", "",
             "Variance of the layer norm over networks, generated ÷ standard (ours; the seed's):", ""]
-    tail += [f"- {label}: " + ", ".join(f"{layer} {ours:.0f}× ({theirs:.0f}×)"
-                                          for layer, (ours, theirs) in per_layer.items())
+    tail += [f"- {label}: " + ", ".join(f"{layer} {'—' if ours is None else format(ours, '.0f')}× "
+                                          f"({theirs:.0f}×)" for layer, (ours, theirs) in per_layer.items())
              for label, per_layer in ratios.items()]
     return "\n".join(head + lines + tail) + "\n"
 

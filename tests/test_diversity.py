@@ -145,3 +145,5 @@ def test_sample_entropy_of_coinciding_samples_is_minus_infinity_not_the_floor():
     assert diversity.sample_entropy(x, 8) == (kl_entropy(x, 8).item(), 0)
     x[3] = x[1]
     assert diversity.sample_entropy(x, 8) == (None, 2)
+    x[3] = x[1] + 1e-12  # closer than the floor: a number the floor sets, not the samples
+    assert diversity.sample_entropy(x, 8) == (None, 2)

@@ -320,7 +320,28 @@ def test_a_diverged_network_in_a_sections_own_draw_is_refused_before_the_folder(
         return weights
     session.method.sample = diverged_for_one_seed
     with pytest.raises(RunError, match=r"1 of the 3 networks the report draws for its transfer section "
-                                       r"\(noise seed 19\) have weights that are not finite"):
+                                       r"\(noise seed 19\) give weights that are not finite"):
+        make_report(runs / "a", tmp_path / "r", session=session, pool=4, limit=20, adv_limit=6,
+                    path_limit=10, detection_sizes=[2], transfer_networks=2, progress=False)
+    assert not (tmp_path / "r").exists()
+
+
+def test_finite_networks_with_nan_outputs_in_a_sections_draw_are_refused_too(runs, tmp_path):
+    """Weights of 1e20 are finite, their outputs NaN."""
+    from hyperzoo.report import SEED_OFFSETS
+    from hyperzoo.session import load_run
+
+    session = load_run(runs / "a")
+    sample = session.method.sample
+
+    def huge_for_one_seed(n, generator):
+        weights = sample(n, generator=generator)
+        if generator.initial_seed() == SEED_OFFSETS["adversarial_fresh"]:
+            for v in weights.values():
+                v[0] = 1e20 * torch.sign(v[0])
+        return weights
+    session.method.sample = huge_for_one_seed
+    with pytest.raises(RunError, match=r"1 of the 4 networks .* adversarial section .* give NaN outputs"):
         make_report(runs / "a", tmp_path / "r", session=session, pool=4, limit=20, adv_limit=6,
                     path_limit=10, detection_sizes=[2], transfer_networks=2, progress=False)
     assert not (tmp_path / "r").exists()

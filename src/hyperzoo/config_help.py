@@ -97,7 +97,7 @@ METHOD_HELP: dict[str, dict[str, str]] = {
         "task": "classification or regression (the data set must agree; MSE relative to var(y))",
         "equalized_output": "scale generated weights to He scale at initialisation",
         "code_share": "share of the weights' initial spread that depends on the code",
-        "target_variance": ("regression: var(y) of the first training batch (set at the start and "
+        "target_variance": ("regression: var(y) of the training set (set at the start and "
                             "recorded); a step's var(y) is floored at 1% of it"),
     },
     "static": {

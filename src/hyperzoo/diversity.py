@@ -127,15 +127,15 @@ def kl_entropy(x: torch.Tensor, d: int | None = None, metric: Metric = "euclidea
     return h
 
 
-def sample_entropy(x: torch.Tensor, d: int | None = None, metric: Metric = "euclidean"
-                   ) -> tuple[float | None, int]:
+def sample_entropy(x: torch.Tensor, d: int | None = None, metric: Metric = "euclidean",
+                   min_distance: float = 1e-10) -> tuple[float | None, int]:
     """`kl_entropy` of samples ``x`` (N, D) for reporting, and how many samples coincide with
-    another: with any, the estimate is −∞ (a nearest-neighbour distance of 0), which
-    `kl_entropy`'s floor (there for training's gradients) would report as a finite number set
-    by the floor alone: None then."""
+    another (closer than ``min_distance``): with any, the estimate is −∞ (a nearest-neighbour
+    distance of 0) or set by `kl_entropy`'s floor (there for training's gradients) rather than
+    by the samples: None then."""
     _, dist = nearest_neighbours(x.detach(), metric)
-    coinciding = int((dist == 0).sum())
-    return (None if coinciding else kl_entropy(x, d, metric).item()), coinciding
+    coinciding = int((dist <= min_distance).sum())
+    return (None if coinciding else kl_entropy(x, d, metric, min_distance=min_distance).item()), coinciding
 
 
 def output_entropy(outputs: torch.Tensor, d: int, metric: Metric = "euclidean") -> torch.Tensor:

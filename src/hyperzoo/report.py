@@ -143,19 +143,25 @@ class _Run:
 
     def check_draws(self, draws: list[tuple[str, int, str]], seed: int) -> None:
         """Raise `RunError` where a network one of the sections draws for itself (``draws``:
-        section, networks, `SEED_OFFSETS` key) has weights that are not finite. `check_finite`
-        sees the pool only: a diverged network in a fresh ensemble made its mean probability NaN
-        and the attack's success against it read 0%."""
+        section, networks, `SEED_OFFSETS` key) has weights that are not finite, or (a target
+        without running statistics, which each draw would need estimated) NaN outputs on the
+        first test examples. `check_finite` sees the pool only: a diverged network in a fresh
+        ensemble made its mean probability NaN and the attack's success against it read 0%."""
+        probe = self.data.x[:16]
         with torch.no_grad():
             for section, n, key in draws:
                 noise = seed + SEED_OFFSETS[key]
                 w = self.session.method.sample(n, generator=torch.Generator().manual_seed(noise))
                 finite = torch.stack([v.flatten(1).isfinite().all(1) for v in w.values()]).all(0)
+                what = "weights that are not finite"
+                if finite.all() and not self.session.target.has_statistics:
+                    finite = ~predict_proba(self.session.target, w, probe).isnan().flatten(1).any(1).cpu()
+                    what = f"NaN outputs on the first {len(probe)} test examples"
                 if not finite.all():
                     raise RunError(f"run {self.dir}: {int((~finite).sum())} of the {n} networks the report "
-                                   f"draws for its {section} section (noise seed {noise}) have weights that "
-                                   "are not finite (a generator that diverges for some noise); the report "
-                                   "needs finite networks")
+                                   f"draws for its {section} section (noise seed {noise}) give {what} (a "
+                                   "generator that diverges for some noise); the report needs finite "
+                                   "networks")
 
 
 def _section_draws(run: _Run, sizes: list[int], transfer_networks: int, ood_networks: int | None

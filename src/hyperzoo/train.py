@@ -298,7 +298,8 @@ def calibrate(config: Config, s: Session, world: distributed.World, device: torc
     gen = torch.Generator().manual_seed(t.seed + CALIBRATION_SEED_OFFSET)
     x, y, _ = training_batch(s.train_data, t.noise_batch, t.images_per_noise, config, gen,
                              device=device)
-    resolved = s.method.calibrate(x, y, generator=gen)
+    resolved = s.method.calibrate(x, y, generator=gen,
+                                  targets=None if s.train_data is None else s.train_data.y)
     for key, value in resolved.items():
         if isinstance(value, float):
             # Rank 0's, the one config.yaml records: on a GPU nondeterministic kernels could

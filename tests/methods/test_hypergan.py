@@ -109,6 +109,13 @@ def test_a_batch_of_equal_regression_targets_is_weighed_by_the_recorded_variance
         assert out["loss"].item() == pytest.approx(expected.item(), rel=1e-5)
 
 
+def test_the_variance_is_the_training_sets_where_given():
+    """A first batch of equal whole numbers was refused though the data set's targets vary."""
+    targets = torch.arange(10.0)
+    got = regression_method().calibrate(torch.randn(2, 4, 1), torch.full((2, 4), 3.0), targets=targets)
+    assert got == {"target_variance": pytest.approx(float(targets.double().var()))}
+
+
 def test_constant_regression_targets_are_refused_at_the_start():
     with pytest.raises(ConfigError, match=r"targets are all equal \(3\)"):
         regression_method().calibrate(torch.randn(2, 4, 1), torch.full((2, 4), 3.0))

@@ -20,7 +20,8 @@ def two_threads():
 
 def batch(target: TargetNet, n: int = 3, m: int = 5, seed: int = 0):
     g = torch.Generator().manual_seed(seed)
-    weights = {k: (0.2 * torch.randn(n, *s, generator=g)).requires_grad_() for k, s in target.param_shapes.items()}
+    weights = {k: (0.2 * torch.randn(n, *s, generator=g)).requires_grad_()
+               for k, s in target.param_shapes.items()}
     x = torch.rand(n, m, *target.input_shape, generator=g)
     y = torch.randint(10, (n, m), generator=g)
     return weights, x, y
@@ -107,8 +108,10 @@ def test_off_where_asked_and_without_autograd():
 def test_labels_of_another_shape_are_refused():
     target = TargetNet(DeutschMNIST(), (1, 28, 28), backend="loop")
     weights, x, y = batch(target, n=2, m=4)
-    with pytest.raises(ValueError, match=r"labels have shape \(8,\); expected \(2, 4\)"):
+    with pytest.raises(ValueError, match=r"labels \(8,\): expected \(N, B, 1, 28, 28\) and \(N, B\)"):
         target.cross_entropy(weights, x, y.flatten())
+    with pytest.raises(ValueError, match=r"inputs \(4, 1, 28, 28\)"):  # shared inputs: not per network
+        target.cross_entropy(weights, x[0], y)
 
 
 def test_a_second_backward_through_the_loss():
@@ -125,6 +128,63 @@ def test_a_second_backward_through_the_loss():
 def test_channels_last_weights_get_their_gradients_in_their_own_layout():
     target = TargetNet(DeutschMNIST(), (1, 28, 28), backend="loop")
     weights, x, y = batch(target, n=2, m=4)
-    weights = {k: to_channels_last(v.detach()).requires_grad_() if v.dim() == 5 else v for k, v in weights.items()}
+    weights = {k: to_channels_last(v.detach()).requires_grad_() if v.dim() == 5 else v
+               for k, v in weights.items()}
     ours, reference = both(target, weights, x, y)
     assert_same(ours, reference)
+
+
+def test_hooks_see_the_usual_graph():
+    """A forward hook's activation penalty lost its gradient, and backward hooks fired inside
+    the forward pass on each network's own loss."""
+    target = TargetNet(DeutschMNIST(), (1, 28, 28), backend="loop")
+    weights, x, y = batch(target, n=2, m=4)
+    seen = []
+    target.module[2].register_forward_hook(lambda _m, _i, out: seen.append(out))
+    logits, loss = target.cross_entropy(weights, x, y)
+    assert logits.requires_grad and seen[0].requires_grad
+
+
+def test_second_derivatives_are_refused_not_dropped():
+    """A gradient penalty through the loss trained as plain cross-entropy, without a word."""
+    target = TargetNet(DeutschMNIST(), (1, 28, 28), backend="loop")
+    weights, x, y = batch(target, n=2, m=4)
+    _, loss = target.cross_entropy(weights, x, y)
+    with pytest.raises(RuntimeError, match="no second derivatives"):
+        torch.autograd.grad(loss, list(weights.values()), create_graph=True)
+    target.backward_with_forward = False
+    _, loss = target.cross_entropy(weights, x, y)
+    grads = torch.autograd.grad(loss, list(weights.values()), create_graph=True)
+    assert grads[0].requires_grad
+
+
+def test_a_parameter_one_network_does_not_use_gets_zeros():
+    """A block skipped at random (stochastic depth) crashed the step."""
+
+    class Skips(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.first, self.block, self.head = nn.Linear(3, 4), nn.Linear(4, 4), nn.Linear(4, 10)
+
+        def forward(self, x):
+            h = self.first(x).relu()
+            if self.training and torch.rand(()) < 0.5:  # skipped for some networks
+                return self.head(h)
+            return self.head(h + self.block(h).relu())
+
+    target = TargetNet(Skips(), (3,), backend="loop")
+    weights, x, y = batch(target, n=4, m=5)
+    ours, reference = both(target, weights, x, y, seed=1)
+    assert_same(ours, reference, exact_gradients=False)
+    assert (ours[2][2].flatten(1).abs().sum(1) == 0).any()  # some network skipped the block
+
+
+def test_the_gradients_are_freed_after_the_backward_pass():
+    target = TargetNet(DeutschMNIST(), (1, 28, 28), backend="loop")
+    weights, x, y = batch(target, n=2, m=4)
+    _, loss = target.cross_entropy(weights, x, y)
+    node = loss.grad_fn.next_functions[0][0]  # loss = sum / (N·B)
+    assert type(node).__name__ == "WithGradientsBackward" and len(node.saved_tensors) == len(weights)
+    loss.backward()
+    with pytest.raises(RuntimeError, match="freed"):
+        node.saved_tensors  # noqa: B018

@@ -97,13 +97,14 @@ class Method(nn.Module, ABC):
         """Raise `ConfigError` if training with ``noise_batch`` networks per step (for ``steps``
         steps, where given) cannot work; called before a run folder is created."""
 
-    def calibrate(self, x: torch.Tensor, y: torch.Tensor,
-                  generator: torch.Generator | None = None) -> dict[str, Any]:
+    def calibrate(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None = None,
+                  targets: torch.Tensor | None = None) -> dict[str, Any]:
         """Settings left to be measured (``"auto"``), resolved on one training batch ``x``
-        (N, M, ...), ``y`` (N, M) before the first step, without changing the method's state
-        but for its ``config``, which takes them; returns them (key → value) for the run's
-        config.yaml (under torchrun the trainer sets rank 0's float values into ``config`` on
-        every rank). Default: nothing to resolve."""
+        (N, M, ...), ``y`` (N, M) (and the whole training set's ``targets``, where there is
+        one) before the first step, without changing the method's state but for its
+        ``config``, which takes them; returns them (key → value) for the run's config.yaml
+        (under torchrun the trainer sets rank 0's float values into ``config`` on every rank).
+        Default: nothing to resolve."""
         return {}
 
     @property

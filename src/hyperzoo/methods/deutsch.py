@@ -270,8 +270,8 @@ class DeutschHypernetwork(LatentMethod):
             raise ConfigError(f"method.lam 'auto': the probe gave λ = {lam}; give λ as a number")
         return float(f"{lam:.2g}")
 
-    def calibrate(self, x: torch.Tensor, y: torch.Tensor,
-                  generator: torch.Generator | None = None) -> dict[str, Any]:
+    def calibrate(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None = None,
+                  targets: torch.Tensor | None = None) -> dict[str, Any]:
         if self.config.lam != "auto":
             return {}
         self.config.lam = self.probe_lam(x, y, generator)

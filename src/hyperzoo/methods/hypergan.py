@@ -48,8 +48,8 @@ class HyperGANConfig:
     # random network and training sat at chance (digits, with the mixer pre-trained to unit
     # code variance); at 0.3 it learned within 100 steps.
     code_share: float = 0.3
-    # Regression: the variance of the first training batch's targets, measured when training
-    # starts (`calibrate`) and recorded. A step's squared error is divided by its own targets'
+    # Regression: the variance of the training set's targets, measured when training starts
+    # (`calibrate`) and recorded. A step's squared error is divided by its own targets'
     # variance, floored at 1% of this: a batch of equal targets (whole-number targets, a small
     # batch) divided it by 0, and the step's 10¹² × gradient stalled Adam for thousands of steps.
     target_variance: float | None = None
@@ -111,9 +111,10 @@ class HyperGAN(LatentMethod):
     def latent_dim(self) -> int:
         return self.config.z_dim
 
-    def calibrate(self, x: torch.Tensor, y: torch.Tensor,
-                  generator: torch.Generator | None = None) -> dict[str, Any]:
-        """A regression run's ``target_variance``, measured on its first batch (N, M) unless set."""
+    def calibrate(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None = None,
+                  targets: torch.Tensor | None = None) -> dict[str, Any]:
+        """A regression run's ``target_variance``, unless set: of the training set's ``targets``,
+        else of the first batch ``y`` (N, M)."""
         c = self.config
         if c.task != "regression":
             return {}
@@ -123,10 +124,11 @@ class HyperGAN(LatentMethod):
                               f"train.images_per_noise to at least 2 (got {y.shape[0]} × {y.shape[1]})")
         if c.target_variance is not None:
             return {}
-        variance = float(y.detach().double().var())
+        which, values = ("training set", targets) if targets is not None else ("first training batch", y)
+        variance = float(values.detach().double().var())
         if not variance > 0:
-            raise ConfigError(f"the first training batch's {y.numel()} regression targets are all equal "
-                              f"({float(y.flatten()[0]):g}), so their variance cannot weigh the squared "
+            raise ConfigError(f"the {which}'s {values.numel()} regression targets are all equal "
+                              f"({float(values.flatten()[0]):g}), so their variance cannot weigh the squared "
                               "error: check the data's targets, or give method.target_variance (their "
                               "variance)")
         return {"target_variance": variance}

@@ -51,7 +51,10 @@ def loss_each(module: nn.Module, names: Sequence[str], values: Sequence[torch.Te
             out = functional_call(module, {**dict(zip(names, leaves, strict=True)), **fixed}, (xi,))
             with torch.autocast(device, enabled=False):
                 value = loss(out.to(values[0].dtype), yi)
-                got = iter(torch.autograd.grad(value, [p for p, w in zip(leaves, wanted, strict=True) if w]))
+                # A parameter a network's forward did not use (a block skipped at random) gets
+                # zeros, as in one backward over all networks.
+                got = iter(torch.autograd.grad(value, [p for p, w in zip(leaves, wanted, strict=True) if w],
+                                               allow_unused=True, materialize_grads=True))
         outs.append(out.detach())
         totals.append(value.detach())
         grads.append([next(got) if w else None for w in wanted])
@@ -61,15 +64,23 @@ def loss_each(module: nn.Module, names: Sequence[str], values: Sequence[torch.Te
 
 class WithGradients(torch.autograd.Function):
     """``total`` (a detached scalar) as a function of ``values``, whose gradients ``grads``
-    (one per value, None for none) were computed with it (`loss_each`): backward scales them."""
+    (one per value, None for none) were computed with it (`loss_each`): backward scales them.
+    First derivatives only: a backward with ``create_graph`` (a gradient penalty) is refused,
+    as these gradients carry no history and the penalty's own gradient would be lost."""
 
     @staticmethod
     def forward(ctx, total: torch.Tensor, grads: list[torch.Tensor | None],  # type: ignore[override]
                 *values: torch.Tensor) -> torch.Tensor:
-        ctx.grads = grads
+        # Saved, not kept as attributes: autograd frees them after the backward pass.
+        ctx.save_for_backward(*(g for g in grads if g is not None))
+        ctx.present = [g is not None for g in grads]
         return total.clone()
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
-        return None, None, *(None if g is None else grad * g for g in ctx.grads)
+        if torch.is_grad_enabled():  # the engine enables grad mode for create_graph only
+            raise RuntimeError("TargetNet.cross_entropy took each network's backward with its forward, "
+                               "which gives no second derivatives (create_graph=True): set the target's "
+                               "backward_with_forward = False for a loss that needs them")
+        saved = iter(ctx.saved_tensors)
+        return None, None, *(grad * next(saved) if present else None for present in ctx.present)

@@ -423,9 +423,13 @@ class TargetNet:
         networks' tensors, not ``x``) and the networks run one at a time (the CPU loop, threads),
         each network's backward runs right after its forward (`per_network.loss_each`): the same
         gradients up to rounding, with one network's activations in memory per thread instead of
-        all N; the logits then carry no autograd history."""
-        if y.shape != x.shape[:2]:
-            raise ValueError(f"labels have shape {tuple(y.shape)}; expected {tuple(x.shape[:2])} (N, B)")
+        all N; the logits then carry no autograd history, and the loss has no second derivatives
+        (a backward with ``create_graph`` raises; ``backward_with_forward = False`` turns it off).
+        Not for a module with hooks, which run as usual."""
+        if x.shape[1:] == self.input_shape or y.shape != x.shape[:2]:
+            shape = ", ".join(map(str, self.input_shape))
+            raise ValueError(f"inputs {tuple(x.shape)} and labels {tuple(y.shape)}: expected (N, B, {shape}) "
+                             "and (N, B), each network its own batch")
         out, total = self._evaluate(weights, x, y, _summed_cross_entropy)
         if total is None:
             return out, F.cross_entropy(out.flatten(0, 1), y.flatten())
@@ -531,9 +535,11 @@ class TargetNet:
             names, values = list(weights), list(weights.values())
             # Each network's backward with its forward (per_network.loss_each): not where
             # the inputs need a gradient, nor in a graph torch.compile traces.
+            # Nor with hooks, which expect to see the caller's graph and gradients.
             fused = (y is not None and loss is not None and self.backward_with_forward
-                     and torch.is_grad_enabled() and not x.requires_grad
-                     and any(v.requires_grad for v in values) and not torch.compiler.is_compiling())
+                     and not threads.has_hooks(self.module) and torch.is_grad_enabled()
+                     and not x.requires_grad and any(v.requires_grad for v in values)
+                     and not torch.compiler.is_compiling())
             if (on_threads and x.device.type == "cpu" and not self._draws_at_random
                     and threads.usable(self.module, n)):
                 if fused:
