@@ -9,7 +9,9 @@ and every split ends at a barrier. The Deutsch MNIST training step (32 networks 
 
 The workers build and keep their own autograd graphs; `_OnThreads` joins them to the caller's
 graph, so a loss that mixes networks (their cross-entropy, the entropy of their weights)
-backpropagates as usual. Each network's arithmetic is the same as in the one-thread loop.
+backpropagates as usual. `run_loss` instead takes each network's backward of its own loss on
+its worker right after its forward (`TargetNet.cross_entropy`), so no graph is kept. Each
+network's arithmetic is the same as in the one-thread loop.
 """
 
 from __future__ import annotations
