@@ -79,8 +79,8 @@ def resave(run, tmp_path, step=None, poison=False, **meta_edits):
     return bad
 
 
-@pytest.mark.parametrize(("step", "match"), [(-5, "step -5 is not an integer in 0..2"),
-                                             (3, "step 3 is not an integer in 0..2")])
+@pytest.mark.parametrize(("step", "match"), [(-5, "step -5 is not an integer of 0 or more"),
+                                             (3, "at step 3, beyond config.yaml's train.steps = 2")])
 def test_step_outside_the_run_is_refused(run, tmp_path, step, match):
     with pytest.raises(RunError, match=match):
         load_run(resave(run, tmp_path, step=step))
@@ -129,8 +129,29 @@ def test_checkpoint_of_another_config_is_one_error(run, tmp_path):
     # A folder from before run ids: the shapes tell.
     config = (other / "config.yaml").read_text()
     (other / "config.yaml").write_text(config.replace(f"run_id: {read_config(other).run_id}", "run_id: null"))
-    with pytest.raises(RunError, match="does not fit the model its config.yaml builds"):
+    misfit = r"\(model\.extractor\.0\.weight is \(\d+, \d+\) in the checkpoint, \(\d+, 5\) in the model\)"
+    with pytest.raises(RunError, match=r"does not fit the model its config.yaml builds " + misfit):
         load_run(other)
+
+
+@pytest.mark.parametrize("text", ["", "# a comment only\n", "[1, 2]\n", "data: {}\n", "a: [\n"])
+def test_an_emptied_or_broken_config_is_one_line(run, tmp_path, text):
+    """An empty config.yaml gave a traceback ('NoneType' has no attribute 'get'); one without its
+    target and method was filled in with defaults and built another model."""
+    other = tmp_path / "run"
+    shutil.copytree(run, other)
+    (other / "config.yaml").write_text(text)
+    with pytest.raises(RunError, match=r"config.yaml (is empty or lacks|is not readable YAML)"):
+        load_run(other)
+
+
+def test_edited_metrics_lines_are_skipped_with_a_warning(tmp_path, capsys):
+    from hyperzoo.runs import read_metrics
+
+    (tmp_path / "metrics.jsonl").write_text('{"step": 1}\n[1, 2]\n{"step": "x"}\nnote\n{"step": 2}\n{"st')
+    assert [r["step"] for r in read_metrics(tmp_path)] == [1, 2]
+    warned = capsys.readouterr().err
+    assert all(f"line {n} is not a logged row" in warned for n in (2, 3, 4)) and "line 6" not in warned
 
 
 def test_previous_format_still_gives_its_model_but_cannot_resume(run, tmp_path):
@@ -297,3 +318,20 @@ def test_what_is_not_a_run_folder_says_why(tmp_path):
                       (tmp_path / "nope", "it does not exist"), (tmp_path, "config.yaml is missing")]:
         with pytest.raises(RunError, match=f"is not a hyperzoo run folder: {why}"):
             read_config(path)
+
+
+def test_verify_loads_the_optimizer_and_random_states_as_a_resume_does(run, tmp_path):
+    """A checkpoint whose noise generator state was not a generator's passed verify ('ok') and
+    failed train --resume."""
+    from hyperzoo.runs import content_hash
+    from hyperzoo.verify import verify_run
+
+    bad = copy_run(run, tmp_path)
+    assert verify_run(bad)[0] == []
+    tensors = load_file(str(bad / CHECKPOINT))
+    meta, _ = read_checkpoint(bad / CHECKPOINT)
+    tensors["rng.noise"] = torch.zeros_like(tensors["rng.noise"])
+    meta = {**meta, "sha256": content_hash(tensors, meta)}
+    save_tensors(bad / CHECKPOINT, tensors, {"hyperzoo": json.dumps(meta)})
+    problems, _ = verify_run(bad)
+    assert len(problems) == 1 and "its optimizer or RNG state does not fit this run" in problems[0]

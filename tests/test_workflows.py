@@ -237,6 +237,30 @@ def test_evaluate_on_a_read_only_run_still_gives_the_numbers(run, tmp_path, caps
         evaluate_run(run, n_networks=3, progress=False, out=run / "m2.json")
 
 
+def test_another_runs_result_is_not_replaced(run, tmp_path):
+    """--out at another run folder's metrics-test.json replaced its numbers with this run's, and
+    nothing in the file said whose they were."""
+    import shutil
+
+    other = tmp_path / "other"
+    train(tiny_config("train.steps=2"), other, argv=["x"], progress=False)
+    evaluate_run(other, n_networks=2, progress=False)
+    target = other / "metrics-test.json"
+    before = target.read_text()
+    with pytest.raises(RunError, match=r"holds the result of another run"):
+        evaluate_run(run, n_networks=2, progress=False, out=target)
+    assert target.read_text() == before
+    # Its own earlier result is replaced, and says whose it is.
+    m = evaluate_run(other, n_networks=2, progress=False, out=target)
+    assert m["run"] == str(other.absolute()) and m["run_id"] == json.loads(target.read_text())["run_id"]
+    # A result from before results named their run: the run folder it sits in says whose.
+    old = {k: v for k, v in json.loads(before).items() if k not in ("run", "run_id")}
+    target.write_text(json.dumps(old))
+    with pytest.raises(RunError, match=r"holds the result of another run"):
+        evaluate_run(run, n_networks=2, progress=False, out=target)
+    shutil.rmtree(other)
+
+
 def test_evaluate_gives_at_most_the_networks_a_method_holds(tmp_path):
     from hyperzoo.config import load_config
 

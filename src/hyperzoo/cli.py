@@ -444,7 +444,7 @@ def polyak(
     try:
         _check_data_dir(data_dir)
         if out is not None:
-            check_json_out(out, POLYAK_KEYS)
+            check_json_out(out, POLYAK_KEYS, run_dir)
         r = polyak_run(run_dir, k, data_dir, split, limit, seed, coordinates,
                        trust_code=_trusted(trust_code, import_path))
         if out is not None:

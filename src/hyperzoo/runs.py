@@ -55,8 +55,18 @@ def read_config(run_dir: Path) -> Config:
         why = ("it is a file, not a folder" if Path(run_dir).is_file() else "it does not exist"
                if not Path(run_dir).exists() else f"{path.name} is missing")
         raise RunError(f"{run_dir} is not a hyperzoo run folder: {why}")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, yaml.YAMLError) as e:
+        raise RunError(f"{path} is not readable YAML ({str(e).splitlines()[0]}); hyperzoo train wrote it: "
+                       "restore it from a copy") from e
+    if not (isinstance(raw, dict) and {"target", "method"} <= raw.keys()):
+        # Filled in with defaults, an emptied file built another model (and no run_id to check
+        # the checkpoint against).
+        raise RunError(f"{path} is empty or lacks the run's target and method; hyperzoo train wrote "
+                       "it: restore it from a copy")
     config = load_config(path)
-    if "val_pick" not in (yaml.safe_load(path.read_text(encoding="utf-8")).get("data") or {}):
+    if "val_pick" not in (raw.get("data") or {}):
         # Written before data.val_pick: that run held out the last examples of a set of its own.
         config.data.val_pick = "last"
     d = config.data
@@ -88,15 +98,24 @@ def record_command(folder: Path, argv: list[str]) -> None:
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
-    """Logged rows; a torn last line (crash while appending) is skipped."""
+    """Logged rows (JSON objects with an integer ``step``); a torn last line (a crash while
+    appending) is skipped, and any other line that is not such a row with a warning naming it
+    (an edited file crashed the resume that rewrites it, or lost a line without a word)."""
     path = Path(run_dir) / "metrics.jsonl"
     rows = []
     if path.is_file():
-        for line in path.read_text(encoding="utf-8").splitlines():
+        lines = path.read_text(encoding="utf-8").splitlines()
+        for number, line in enumerate(lines, 1):
             try:
-                rows.append(json.loads(line))
+                row = json.loads(line)
             except json.JSONDecodeError:
-                continue
+                row = None
+            if isinstance(row, dict) and type(row.get("step")) is int:
+                rows.append(row)
+            elif number < len(lines) and line.strip():
+                print(f"warning: {path} line {number} is not a logged row (a JSON object with an "
+                      "integer step); it is skipped, and left out when a resume rewrites the file",
+                      file=sys.stderr)
     return rows
 
 
@@ -241,10 +260,11 @@ def read_checkpoint(path: Path, max_step: int | None = None, full: bool = False
     if (meta["format"] >= 3 or "sha256" in meta) and content_hash(tensors, meta) != meta["sha256"]:
         raise RunError(f"{path} is corrupt: its content does not match the SHA-256 in its metadata")
     step = meta["step"]
-    if not isinstance(step, int) or isinstance(step, bool) or step < 0 or (
-            max_step is not None and step > max_step):
-        bound = "" if max_step is None else f"..{max_step} (train.steps)"
-        raise RunError(f"{path}: step {step!r} is not an integer in 0{bound}")
+    if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+        raise RunError(f"{path}: step {step!r} is not an integer of 0 or more")
+    if max_step is not None and step > max_step:
+        raise RunError(f"{path} is at step {step}, beyond config.yaml's train.steps = {max_step}: was "
+                       f"config.yaml edited? train.steps must be at least {step}")
     for key, t in tensors.items():
         if (key.startswith(("model.", "optim.")) and t.is_floating_point()
                 and not bool(torch.isfinite(t).all())):
@@ -305,6 +325,20 @@ def check_run_id(path: Path, meta: Mapping[str, Any], run_id: str | None) -> Non
                        f"config.yaml has {run_id!r}); was it copied from another run folder?")
 
 
+def _first_misfit(model: torch.nn.Module, saved: Mapping[str, torch.Tensor]) -> str:
+    """The first tensor where a checkpoint's model state and ``model``'s differ, for people
+    (torch's message begins with a header naming neither)."""
+    own = model.state_dict()
+    for key, value in own.items():
+        if key not in saved:
+            return f"the model has model.{key}, the checkpoint not"
+        if tuple(saved[key].shape) != tuple(value.shape):
+            return (f"model.{key} is {tuple(saved[key].shape)} in the checkpoint, {tuple(value.shape)} "
+                    "in the model")
+    extra = next((k for k in saved if k not in own), None)
+    return f"the checkpoint has model.{extra}, the model not" if extra else "tensors differ"
+
+
 def load_checkpoint(run_dir: Path, model: torch.nn.Module,
                     optimizers: dict[str, torch.optim.Optimizer] | None = None,
                     generators: dict[str, torch.Generator] | None = None,
@@ -319,12 +353,13 @@ def load_checkpoint(run_dir: Path, model: torch.nn.Module,
     path = Path(run_dir) / name
     meta, tensors = read_checkpoint(path, max_step, full=bool(optimizers))
     check_run_id(path, meta, run_id)
+    model_state = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
     try:
-        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        model.load_state_dict(model_state)
     except RuntimeError as e:
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise RunError(f"{path} does not fit the model its config.yaml builds ({first} …); was it "
-                       "copied from another run?") from e
+        misfit = _first_misfit(model, model_state)
+        raise RunError(f"{path} does not fit the model its config.yaml builds ({misfit}); was "
+                       "config.yaml edited, or the checkpoint copied from another run?") from e
     try:
         for group, optimizer in (optimizers or {}).items():
             saved = meta["optimizers"][group]

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
 from hyperzoo.errors import UserError
+from hyperzoo.optimizers import make_optimizer
 from hyperzoo.runs import BEST, CHECKPOINT, FORMAT, load_checkpoint, read_checkpoint, read_config
 from hyperzoo.session import build_session
 
@@ -33,7 +36,14 @@ def verify_run(run_dir: str | Path, trust_code: bool = False) -> tuple[list[str]
             load_checkpoint(run_dir, session.method, name=name, max_step=config.train.steps,
                             run_id=config.run_id)
             if name == CHECKPOINT and meta["format"] == FORMAT:
-                read_checkpoint(path, config.train.steps, full=True)
+                # Resumable: the optimizers' and generators' states load as the trainer loads
+                # them (an RNG state of the wrong form passed here and failed the resume).
+                t = config.train
+                optimizers = {g: make_optimizer(params, t.optimizer, t.lr, t.momentum)
+                              for g, params in session.method.optimizer_groups().items()}
+                load_checkpoint(run_dir, session.method, optimizers,
+                                {g: torch.Generator() for g in meta["generators"]}, name=name,
+                                max_step=config.train.steps, run_id=config.run_id)
         except (UserError, OSError) as e:
             problems.append(str(e))
             continue

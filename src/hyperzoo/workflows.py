@@ -68,7 +68,7 @@ def evaluate_run(run_dir: str | Path, n_networks: int = 100, data_dir: str | Non
         raise ConfigError(f"--ensembles must be at least 1, got {ensembles}")
     write = data is None
     if write and out is not None:
-        check_json_out(out, EVALUATE_KEYS)
+        check_json_out(out, EVALUATE_KEYS, run_dir)
         # Asked for by name, the file must be written: a warning and exit 0 left a script
         # believing it was (the run folder's own metrics file stays best effort).
         folder = next(p for p in Path(out).absolute().parents if p.exists())  # the nearest that exists
@@ -165,7 +165,8 @@ def provenance(run_dir: str | Path, session: Session, start: float) -> dict[str,
     """What a metrics file says about where its numbers come from: the checkpoint evaluated, its
     training time and hardware, and the seconds since ``start`` with the hardware and threads they
     ran on."""
-    return {"checkpoint": session.checkpoint, "checkpoint_step": session.checkpoint_step,
+    return {"run": str(Path(run_dir).absolute()), "run_id": session.config.run_id,
+            "checkpoint": session.checkpoint, "checkpoint_step": session.checkpoint_step,
             **training_time(Path(run_dir), session.checkpoint or CHECKPOINT),
             "seconds": round(time.perf_counter() - start, 3),
             "machine": machine(module_device(session.method)),
@@ -273,10 +274,11 @@ OOD_KEYS = frozenset({"inliers", "n_networks", "sets"})
 POLYAK_KEYS = frozenset({"dataset", "split", "n_examples", "polyak_accuracy"})
 
 
-def check_json_out(out: str | Path, keys: frozenset[str]) -> None:
+def check_json_out(out: str | Path, keys: frozenset[str], run_dir: str | Path | None = None) -> None:
     """``--out FILE`` for numbers as JSON, checked before any work: a new file, or an earlier
-    result of the same command to replace (a JSON object with all of ``keys``); never a folder
-    or any other file (a checkpoint, a user's data, another command's result)."""
+    result of the same command for the same run (``run_dir``) to replace (a JSON object with all
+    of ``keys``); never a folder or any other file (a checkpoint, a user's data, another
+    command's result, another run's result: one run's numbers silently took another's place)."""
     out = Path(out)
     if out.is_dir():
         raise RunError(f"--out {out} is a folder; expected a file to write JSON into, "
@@ -287,6 +289,25 @@ def check_json_out(out: str | Path, keys: frozenset[str]) -> None:
     if not (earlier is not None and keys <= earlier.keys()):
         raise RunError(f"--out {out} exists and is not an earlier hyperzoo result; it is left as it is: "
                        "choose a new file")
+    if run_dir is None:
+        return
+    ours = _run_id(Path(run_dir))
+    # Results written before they recorded their run: the run folder they sit in says whose.
+    theirs = earlier["run_id"] if "run_id" in earlier else _run_id(out.parent)
+    if theirs is not None and theirs != ours:
+        raise RunError(f"--out {out} holds the result of another run (run_id {theirs!r}; {run_dir} is "
+                       f"{ours!r}); it is left as it is: choose a new file")
+
+
+def _run_id(folder: Path) -> str | None:
+    """The ``run_id`` a run folder's config.yaml records, or None (no run folder, no id)."""
+    import yaml
+
+    try:
+        config = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    return config.get("run_id") if isinstance(config, dict) else None
 
 
 def _unwritten(path: Path, e: OSError, asked: bool) -> None:
@@ -533,4 +554,5 @@ def polyak_run(run_dir: str | Path, k: int = 10, data_dir: str | None = None, sp
     stats_x = statistics_images(session) if session.target.has_statistics else None
     return {**polyak_accuracies(session.target, weights, data.x, data.y, coordinates,  # type: ignore[arg-type]
                                 stats_x, d.bn_batch),
-            "dataset": data.name, "split": split, "n_examples": len(data), "seed": seed}
+            "dataset": data.name, "split": split, "n_examples": len(data), "seed": seed,
+            "run": str(Path(run_dir).absolute()), "run_id": session.config.run_id}
