@@ -75,12 +75,22 @@ TINY_METHODS = {
 }
 
 
-# Settings whose loss takes more than a process's share of the batch (torchrun tests).
+def _tiny(name: str) -> list[str]:
+    keep = TINY if name.startswith("deutsch") else [s for s in TINY if not s.startswith("method.")]
+    return [*keep, *TINY_METHODS[name]]
+
+
+# Settings whose loss takes more than a process's share of the batch, and other settings the
+# torchrun tests run (tests/test_distributed.py).
 SPLIT_CASES = {
     # The squared error is weighed by the variance of the whole batch's targets.
     "hypergan_regression": ["target.name=regression_mlp", "target.kwargs={hidden: 8}", "data.dataset=cubic",
                             "train.noise_batch=2", "train.images_per_noise=2", *TINY_METHODS["hypergan"],
                             "method.task=regression"],
+    # The loop backend, where each network's backward is taken with its forward
+    # (TargetNet.cross_entropy): the digits target alone runs on vmap under "auto".
+    **{f"{name}_loop": [*_tiny(name), "target.backend=loop"]
+       for name in ("deutsch", "hypergan", "mc_dropout")},
 }
 
 
@@ -88,8 +98,7 @@ def method_overrides(name: str) -> list[str]:
     """TINY with method ``name``'s tiny settings in place of the Deutsch ones."""
     if name in SPLIT_CASES:
         return SPLIT_CASES[name]
-    keep = TINY if name.startswith("deutsch") else [s for s in TINY if not s.startswith("method.")]
-    return [*keep, *TINY_METHODS[name]]
+    return _tiny(name)
 
 
 def load_experiment(name: str) -> ModuleType:

@@ -749,8 +749,11 @@ def test_a_network_count_below_one_is_refused(tmp_path):
                        progress=False)
     x = digits("test")[0][:3]
     for call in (lambda: run.sample(0), lambda: run.sample(-2), lambda: run.predict_proba(x, networks=-2)):
-        with pytest.raises(ConfigError, match="the number of networks must be at least 1, got"):
+        with pytest.raises(ConfigError, match=r"networks \(networks, --networks\) must be at least"):
             call()
+    # Inputs of another shape: one line in the user's terms (it named an internal chunk size).
+    with pytest.raises(DataError, match=r"x has inputs of shape \(3, 8, 8\) but the run's target takes"):
+        run.predict_proba(torch.rand(4, 3, 8, 8))
 
 
 class FrozenAside(nn.Module):

@@ -320,9 +320,10 @@ def test_what_is_not_a_run_folder_says_why(tmp_path):
             read_config(path)
 
 
-def test_verify_loads_the_optimizer_and_random_states_as_a_resume_does(run, tmp_path):
-    """A checkpoint whose noise generator state was not a generator's passed verify ('ok') and
-    failed train --resume."""
+@pytest.mark.parametrize("key", ["rng.noise", "rng.torch_global"])
+def test_verify_loads_the_optimizer_and_random_states_as_a_resume_does(run, tmp_path, key):
+    """A checkpoint whose noise generator (or torch's global) state was not a generator's passed
+    verify ('ok') and failed train --resume (the global one with a traceback)."""
     from hyperzoo.runs import content_hash
     from hyperzoo.verify import verify_run
 
@@ -330,8 +331,11 @@ def test_verify_loads_the_optimizer_and_random_states_as_a_resume_does(run, tmp_
     assert verify_run(bad)[0] == []
     tensors = load_file(str(bad / CHECKPOINT))
     meta, _ = read_checkpoint(bad / CHECKPOINT)
-    tensors["rng.noise"] = torch.zeros_like(tensors["rng.noise"])
+    tensors[key] = tensors[key][:100].clone()
     meta = {**meta, "sha256": content_hash(tensors, meta)}
     save_tensors(bad / CHECKPOINT, tensors, {"hyperzoo": json.dumps(meta)})
     problems, _ = verify_run(bad)
     assert len(problems) == 1 and "its optimizer or RNG state does not fit this run" in problems[0]
+    (bad / "config.yaml").write_text((bad / "config.yaml").read_text().replace("steps: 2\n", "steps: 3\n"))
+    with pytest.raises(RunError, match="its optimizer or RNG state does not fit this run"):
+        train(None, bad, resume=True, argv=["x"], progress=False)

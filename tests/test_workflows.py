@@ -113,14 +113,14 @@ def test_independent_ensembles_equal_a_naive_computation(run, tmp_path):
         votes = torch.stack([torch.bincount(p, minlength=10) for p in preds.t()])  # (B, 10)
         assert e["majority"][k] == pytest.approx((votes.argmax(-1) == test.y).double().mean().item())
     assert e["majority_mean"] == pytest.approx(sum(e["majority"]) / 2)
-    with pytest.raises(ConfigError, match="--ensembles must be at least 1"):
+    with pytest.raises(ConfigError, match=r"\(--ensembles\) must be at least 1"):
         evaluate_run(run, n_networks=3, progress=False, ensembles=0)
 
 
 def test_bad_counts(run, tmp_path):
-    with pytest.raises(ConfigError, match="--networks must be at least 1"):
+    with pytest.raises(ConfigError, match=r"networks \(--networks\) must be at least 1"):
         evaluate_run(run, n_networks=0, progress=False)
-    with pytest.raises(ConfigError, match=r"\(-n\) must be at least 1"):
+    with pytest.raises(ConfigError, match=r"\(n, -n\) must be at least 1"):
         export_networks(run, 0, tmp_path)
 
 

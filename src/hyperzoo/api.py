@@ -135,6 +135,9 @@ class Run:
         n = self.method.capped(networks)
         with torch.no_grad():
             x = as_images(x, "x", self.target.input_shape)
+            if tuple(x.shape[1:]) != tuple(self.target.input_shape):  # before any network is drawn
+                raise DataError(f"x has inputs of shape {tuple(x.shape[1:])} but the run's target takes "
+                                f"{tuple(self.target.input_shape)}")
             return predict_proba(self.target, self.sample(n, seed), x)
 
     def evaluate(self, data: Data | torch.Tensor | None = None, y: Any = None, networks: int = 100,

@@ -373,19 +373,29 @@ def load_checkpoint(run_dir: Path, model: torch.nn.Module,
             optimizer.load_state_dict({"state": state, "param_groups": saved["param_groups"]})
         for gen_name, gen in (generators or {}).items():
             gen.set_state(tensors[f"rng.{gen_name}"])
+        if optimizers or generators:
+            # Every process's global CPU state, checked before any is set (`verify` checks a
+            # torchrun run's on one process; a bad one crashed that rank's resume in a
+            # traceback), and one for every process the run had.
+            for key, value in tensors.items():
+                ranks = key.startswith("rng.rank") and key.endswith(f".{GLOBAL_RNG}")
+                if key == f"rng.{GLOBAL_RNG}" or ranks:
+                    torch.Generator().set_state(value)
+            for r in range(1, int(meta.get("processes") or 1)):
+                tensors[f"rng.rank{r}.{GLOBAL_RNG}"]  # noqa: B018  (a KeyError names it)
+        if global_rng and rank == 0:
+            if f"rng.{GLOBAL_RNG}" in tensors:
+                torch.set_rng_state(tensors[f"rng.{GLOBAL_RNG}"])
+            set_cuda_rng_states({k[4:]: v for k, v in tensors.items() if k.startswith("rng.cuda")})
+        elif global_rng:
+            own, device = f"rng.rank{rank}.", module_device(model)
+            if own + GLOBAL_RNG in tensors:
+                torch.set_rng_state(tensors[own + GLOBAL_RNG])
+            if own + "cuda" in tensors and device.type == "cuda":  # the process's own GPU
+                torch.cuda.set_rng_state(tensors[own + "cuda"], device)
     except (KeyError, ValueError, RuntimeError) as e:
         raise RunError(f"{path}: its optimizer or RNG state does not fit this run "
                        f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from e
-    if global_rng and rank == 0:
-        if f"rng.{GLOBAL_RNG}" in tensors:
-            torch.set_rng_state(tensors[f"rng.{GLOBAL_RNG}"])
-        set_cuda_rng_states({k[4:]: v for k, v in tensors.items() if k.startswith("rng.cuda")})
-    elif global_rng:
-        own, device = f"rng.rank{rank}.", module_device(model)
-        if own + GLOBAL_RNG in tensors:
-            torch.set_rng_state(tensors[own + GLOBAL_RNG])
-        if own + "cuda" in tensors and device.type == "cuda":  # the process's own GPU
-            torch.cuda.set_rng_state(tensors[own + "cuda"], device)
     return meta["step"]
 
 

@@ -123,8 +123,8 @@ def check_target(module: nn.Module, name: str, data: Dataset) -> None:
                           "non-integer values, read as real values; class labels are 0, 1, …)")
     if out.dim() != 2 or out.shape[-1] < data.num_classes:
         # A one-output target on whole-number targets: most likely meant as regression.
-        hint = (" (whole numbers from 0 are read as class labels; for regression set method.task: "
-                "regression)" if out.dim() == 2 and out.shape[-1] == 1 else "")
+        hint = (" (whole numbers from 0 are read as class labels; for regression use method.name "
+                "hypergan with method.task: regression)" if out.dim() == 2 and out.shape[-1] == 1 else "")
         raise ConfigError(f"target {name!r} outputs shape {tuple(out.shape[1:])} per example but data set "
                           f"{data.name!r} has {data.num_classes} classes (labels 0-{data.num_classes - 1})"
                           + hint)
@@ -200,7 +200,9 @@ def build_session(config: Config, with_data: bool = True, module: nn.Module | No
     if train_data is not None and train_data.task != method.task:
         raise ConfigError(f"data set {train_data.name!r} is a {train_data.task} set but method "
                           f"{config.method.get('name', 'deutsch')!r} trains for {method.task}"
-                          + (" (set method.task)" if hasattr(method.config, "task") else ""))
+                          + (" (set method.task)" if hasattr(method.config, "task") else
+                             " (regression: method.name hypergan with method.task regression)"
+                             if train_data.task == "regression" else ""))
     method.to(module_device(module))
     return Session(config, target, method, train_data, val_data)
 
@@ -259,7 +261,7 @@ def sample_networks(session: Session, n: int, seed: int, progress: bool = False,
     not cached: a run folder stores the method, not its samples."""
     held = session.method.max_networks
     if n < 1:  # a fixed set's [:n] gave one network for -2; a hypernetwork, a reshape's traceback
-        raise ConfigError(f"the number of networks must be at least 1, got {n}")
+        raise ConfigError(f"the number of networks (networks, --networks) must be at least 1, got {n}")
     if held is not None and n > held:
         raise ConfigError(f"this run's method {session.config.method.get('name')!r} holds {held} networks; "
                           f"asked for {n}")

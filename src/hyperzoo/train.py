@@ -287,6 +287,8 @@ def check_new_run_dir(run_dir: Path, locked: bool = False, own: tuple[str, ...] 
 # seed + 1, data seed + 2, validation seed + 3), so a run with λ "auto" trains exactly as one
 # given the resolved number.
 CALIBRATION_SEED_OFFSET = 4
+# How a resolved setting was measured, where not on one batch at initialisation.
+CALIBRATED = {"target_variance": "the variance of the training set's targets"}
 
 
 def calibrate(config: Config, s: Session, world: distributed.World, device: torch.device) -> None:
@@ -308,8 +310,8 @@ def calibrate(config: Config, s: Session, world: distributed.World, device: torc
             setattr(s.method.config, key, value)
         config.method[key] = value
         if world.main:
-            print(f"method.{key} auto -> {value:g} (measured on one batch at initialisation; "
-                  "recorded in config.yaml)", file=sys.stderr)
+            how = CALIBRATED.get(key, "measured on one batch at initialisation")
+            print(f"method.{key} auto -> {value:g} ({how}; recorded in config.yaml)", file=sys.stderr)
 
 
 def train(config: Config | None, run_dir: str | Path, resume: bool = False,

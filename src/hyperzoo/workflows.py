@@ -63,9 +63,9 @@ def evaluate_run(run_dir: str | Path, n_networks: int = 100, data_dir: str | Non
     200"): their majority-vote and mean-probability accuracies, mean ± std over ensembles.
     """
     if n_networks < 1:
-        raise ConfigError(f"--networks must be at least 1, got {n_networks}")
+        raise ConfigError(f"networks (--networks) must be at least 1, got {n_networks}")
     if ensembles < 1:
-        raise ConfigError(f"--ensembles must be at least 1, got {ensembles}")
+        raise ConfigError(f"ensembles (--ensembles) must be at least 1, got {ensembles}")
     write = data is None
     if write and out is not None:
         check_json_out(out, EVALUATE_KEYS, run_dir)
@@ -352,7 +352,7 @@ def export_networks(run_dir: str | Path, n: int, out: str | Path, seed: int = 0,
     new ``n`` are deleted after the new manifest is written; a folder holding anything else is
     refused."""
     if n < 1:
-        raise ConfigError(f"the number of networks to export (-n) must be at least 1, got {n}")
+        raise ConfigError(f"the number of networks to export (n, -n) must be at least 1, got {n}")
     out = Path(out)
     _check_export_dir(out)
     session = session or load_run(run_dir, trust_code=trust_code)
@@ -485,12 +485,12 @@ def ood_run(run_dir: str | Path, outliers: str | Dataset | list[str | Dataset], 
     from hyperzoo.evaluation.ood import POSITIVE_CLASS, detection_by_score, ood_scores
 
     if n_networks < 1:
-        raise ConfigError(f"--networks must be at least 1, got {n_networks}")
+        raise ConfigError(f"networks (--networks) must be at least 1, got {n_networks}")
     if out is not None:
         check_result_dir(out, "ood.json", ood_file, OOD_KEYS)
     refs = outliers if isinstance(outliers, list) else [outliers]
     if not refs:
-        raise DataError("give at least one outlier set (--outliers NAME_OR_PATH)")
+        raise DataError("give at least one outlier set (outliers, --outliers NAME_OR_PATH)")
     session = session or load_run(run_dir, data_dir, trust_code=trust_code)
     refuse_regression(session, "ood scores inputs by the entropy and mutual information of class "
                                "probabilities")

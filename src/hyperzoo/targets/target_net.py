@@ -443,8 +443,8 @@ class TargetNet:
         shared = x.shape[1:] == self.input_shape
         if not shared and not (x.dim() == len(self.input_shape) + 2 and x.shape[0] == n
                                and x.shape[2:] == self.input_shape):
-            raise ValueError(f"input has shape {tuple(x.shape)}; expected (B, {self.input_shape}) "
-                             f"or ({n}, B, {self.input_shape})")
+            shape = ", ".join(map(str, self.input_shape))
+            raise ValueError(f"input has shape {tuple(x.shape)}; expected (B, {shape}) or ({n}, B, {shape})")
         stats, counters = self._statistics(weights, n, x)
         cast = self._precision
         if cast is None:  # no autocast context of our own: a caller's stays in force
