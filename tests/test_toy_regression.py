@@ -80,7 +80,9 @@ def test_mismatched_settings_fail_in_one_line_before_any_folder(tmp_path, sets, 
 def test_a_method_without_regression_is_refused(tmp_path):
     cfg = _cfg(tmp_path)
     cfg.method = {"name": "deutsch"}
-    with pytest.raises(ConfigError, match="regression set but method 'deutsch' trains for classification$"):
+    refused = "regression set but method 'deutsch' trains for classification"
+    hint = r" \(regression: method.name hypergan with method.task regression\)$"  # the way on
+    with pytest.raises(ConfigError, match=refused + hint):
         train(cfg, tmp_path / "run", progress=False)
 
 

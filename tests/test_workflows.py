@@ -172,6 +172,38 @@ def test_ood_detects_noise_and_refuses_the_inliers_themselves(run, trained_ensem
         ood_run(run, "notmnist", n_networks=4, data_dir=str(tmp_path / "same"), progress=False)
 
 
+def test_ood_notes_outliers_on_another_scale_and_a_partial_overlap(run, capsys):
+    """A float set saved at 0-255 was scored without a word (the inliers themselves, rescaled,
+    read as in-distribution), and an overlap under half was said only in ood.json."""
+    from hyperzoo.data import Dataset, load_dataset
+    from hyperzoo.workflows import ood_run
+
+    test = load_dataset("digits", "test")
+    rescaled = Dataset(test.x * 255, test.y, "rescaled", "test", test.num_classes)
+    ood_run(run, rescaled, n_networks=2, progress=False)
+    assert "note: the 'rescaled' inputs span 0 to 255, the inliers 0 to 1" in capsys.readouterr().err
+    noise = torch.rand(len(test), *test.x.shape[1:], generator=torch.Generator().manual_seed(0))
+    mixed = Dataset(torch.cat([test.x[:30], noise[30:]]), test.y, "mixed", "test", test.num_classes)
+    r = ood_run(run, mixed, n_networks=2, progress=False)
+    share = f"{30 / len(test):.1%}"
+    assert f"note: {share} of the 'mixed' images are also in the inlier set" in capsys.readouterr().err
+    assert r["image_overlap"] == pytest.approx(30 / len(test))
+
+
+def test_a_first_slice_without_every_class_is_noted_once(capsys):
+    """A file sorted by class validated (or estimated statistics) on its first classes alone."""
+    from hyperzoo.data import Dataset
+    from hyperzoo.session import limit_dataset
+
+    data = Dataset(torch.rand(30, 1, 8, 8), torch.arange(3).repeat_interleave(10), "sorted", "val", 3)
+    assert len(limit_dataset(data, 12)) == 12 and len(limit_dataset(data, 12)) == 12
+    err = capsys.readouterr().err
+    assert err.count("note: sorted val: the first 12 of its 30 examples hold 2 of its 3 classes") == 1
+    limit_dataset(Dataset(data.x, data.y[torch.randperm(30, generator=torch.Generator().manual_seed(0))],
+                          "shuffled", "val", 3), 12)
+    assert "shuffled" not in capsys.readouterr().err
+
+
 def test_ood_detects_uniform_noise_by_entropy_and_mutual_information(tmp_path):
     """A trained ensemble of 5 digits networks (200 steps, about 10 s) tells 8×8 uniform noise from
     the digits test images by both scores; outliers are the positive class."""

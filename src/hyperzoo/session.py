@@ -63,7 +63,25 @@ def limit_dataset(data: Dataset, limit: int | None) -> Dataset:
         raise ConfigError(f"--limit must be at least 0 (0: every example), got {limit}")
     if not limit or limit >= len(data):
         return data
-    return Dataset(data.x[:limit], data.y[:limit], data.name, data.split, data.num_classes)
+    first = Dataset(data.x[:limit], data.y[:limit], data.name, data.split, data.num_classes)
+    _note_missing_classes(data, first.y, f"the first {limit} of its {len(data)} examples")
+    return first
+
+
+_noted: set[tuple[str, str, str]] = set()
+
+
+def _note_missing_classes(data: Dataset, kept: torch.Tensor, which: str) -> None:
+    """A note (once per data set, split and subset) where the first examples kept lack classes
+    the whole split holds: a file sorted by class validated, or estimated batch-norm statistics,
+    on its first classes alone."""
+    if data.task != "classification" or (data.name, data.split, which) in _noted:
+        return
+    have, held = int(kept.unique().numel()), int(data.y.unique().numel())
+    if have < held:
+        _noted.add((data.name, data.split, which))
+        print(f"note: {data.name} {data.split}: {which} hold {have} of its {held} classes (sorted by "
+              "class?); numbers on them leave the others out", file=sys.stderr)
 
 
 P, R = ParamSpec("P"), TypeVar("R")
@@ -249,6 +267,9 @@ def statistics_images(session: Session, limit: int | None = None) -> torch.Tenso
         session.train_data = load_split(d, "train", task=session.method.task)
     x = session.train_data.x
     k = min(len(x), session.config.data.bn_examples or len(x), limit or len(x))
+    if k < len(x):
+        _note_missing_classes(session.train_data, session.train_data.y[:k],
+                              f"the first {k} images batch-norm statistics take")
     return x[:k]
 
 

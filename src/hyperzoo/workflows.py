@@ -468,7 +468,18 @@ def checked_outliers(session: Session, ref: str | Dataset, inliers: Dataset, dat
     and that is not mostly ``inliers``; and the fraction of it that is (`check_outliers_differ`)."""
     outliers = limit_dataset(load_outliers(ref, data_dir), limit)
     check_input_shape(session, outliers)
-    return outliers, check_outliers_differ(inliers, outliers)
+    overlap = check_outliers_differ(inliers, outliers)
+    if overlap > 0:  # refused above half; below it said nowhere but ood.json
+        print(f"note: {overlap:.1%} of the {outliers.name!r} images are also in the inlier set; their "
+              "scores count as outliers'", file=sys.stderr)
+    spans = [float(d.x.max() - d.x.min()) for d in (inliers, outliers)]
+    if min(spans) > 0 and max(spans) / min(spans) > 4:
+        # A float file saved at 0-255 against inputs in [0, 1]: scored without a word, it read
+        # as in-distribution (AUROC 0.25 for the inliers themselves, rescaled).
+        (a, b), (c, d) = ((float(x.x.min()), float(x.x.max())) for x in (outliers, inliers))
+        print(f"note: the {outliers.name!r} inputs span {a:g} to {b:g}, the inliers {c:g} to {d:g}: on "
+              "another scale (floats saved at 0-255?), they are scored as given", file=sys.stderr)
+    return outliers, overlap
 
 
 def ood_run(run_dir: str | Path, outliers: str | Dataset | list[str | Dataset], n_networks: int = 100,
