@@ -84,6 +84,10 @@ def load_dataset(name: str, split: str, data_dir: str | Path | None = None,
             f"unknown split {split!r} for dataset {name!r}; "
             f"expected one of {', '.join(_SPLITS[name])}"
         )
+    if name in ("digits", "cubic") and val_fraction is not None:
+        # Ignored, it was still recorded in config.yaml as if it had applied.
+        raise DataError(f"data.val_fraction {val_fraction} does not apply to the built-in {name!r} set, "
+                        "whose splits are fixed: leave it unset")
     if name == "digits":
         x, y = digits_split(split)
         return Dataset(x, y, name, split, _NUM_CLASSES)
@@ -148,8 +152,11 @@ def _custom(ref: str, split: str, data_dir: str | Path | None, val_fraction: flo
     """One split of a user's data set at path ``ref`` (as given, or inside ``data_dir``)."""
     path = custom.resolve_path(ref, data_dir)
     if path is None:
+        looked = f" (also looked in {data_dir})" if data_dir else ""
+        moved = (f"; if it moved, give the folder now holding {Path(ref).name} with --data-dir"
+                 if Path(ref).is_absolute() and not data_dir else "")  # a run's recorded path
         raise DataError(f"unknown dataset {ref!r}: neither a built-in ({', '.join(DATASETS)}) nor an "
-                        f"existing path{' (also looked in ' + str(data_dir) + ')' if data_dir else ''}")
+                        f"existing path{looked}{moved}")
     name = custom.dataset_name(path)
     if split not in _FULL_SPLITS:
         raise DataError(f"unknown split {split!r} for dataset {name!r}; expected one of "
