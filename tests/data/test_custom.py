@@ -283,3 +283,14 @@ def test_same_scaling_reads_lists_too():
     same_scaling([[0.5]], np.zeros((1, 1), np.float32), "x", "y")
     with pytest.raises(DataError, match="x is uint8 but y is float64"):
         same_scaling(np.zeros(2, np.uint8), [[0.2]], "x", "y")
+
+
+def test_float_images_at_pixel_scale_are_noted(capsys):
+    """Kept as given, 0-255 floats reached a standardising target at 255 times the scale."""
+    from hyperzoo.data.custom import as_images
+
+    x = torch.rand(4, 3, 8, 8) * 255
+    assert torch.equal(as_images(x, "scaled.npz x_train"), x)
+    assert "note: scaled.npz x_train: float images up to" in capsys.readouterr().err
+    as_images(torch.rand(4, 3, 8, 8), "unit.npz x_train")
+    assert capsys.readouterr().err == ""

@@ -12,6 +12,7 @@ a regression method: ``method.task: regression``).
 from __future__ import annotations
 
 import hashlib
+import sys
 import zipfile
 import zlib
 from functools import lru_cache
@@ -276,7 +277,19 @@ def as_images(x: np.ndarray | torch.Tensor, what: str, shape: tuple[int, ...] | 
         bad = int((~t.isfinite()).flatten(1).any(1).nonzero()[0])
         raise DataError(f"{what}: inputs must be finite in float32; example {bad} holds NaN or infinity "
                         "(or a value beyond ±3.4e38)")
+    if t.dim() == 4 and t.numel() and float(t.max()) > PIXEL_SCALE_NOTE and what not in _noted_scale:
+        # Float pixels saved at 0-255: kept as given, they reach a standardising target (CIFAR's
+        # means and deviations assume [0, 1]) at 255 times the scale, without a word.
+        _noted_scale.add(what)
+        print(f"note: {what}: float images up to {float(t.max()):g} are kept as given (uint8 images are "
+              "scaled to [0, 1]); if they are 0-255 pixels, divide them by 255", file=sys.stderr)
     return t.contiguous()
+
+
+# Float images above this are taken for unscaled 0-255 pixels in a note (standardised ones stay
+# within a few units).
+PIXEL_SCALE_NOTE = 50.0
+_noted_scale: set[str] = set()
 
 
 def as_targets(y: np.ndarray | torch.Tensor, what: str) -> torch.Tensor:
