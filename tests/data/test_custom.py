@@ -294,3 +294,12 @@ def test_float_images_at_pixel_scale_are_noted(capsys):
     assert "note: scaled.npz x_train: float images up to" in capsys.readouterr().err
     as_images(torch.rand(4, 3, 8, 8), "unit.npz x_train")
     assert capsys.readouterr().err == ""
+
+
+def test_a_column_of_labels_is_read_as_labels():
+    """(n, 1) integer labels were refused while (n, 1) real targets were taken."""
+    from hyperzoo.data.custom import as_labels
+
+    assert torch.equal(as_labels(np.array([[2], [0], [1]]), "y"), torch.tensor([2, 0, 1]))
+    with pytest.raises(DataError, match=r"of shape \(n,\), got torch.int64 \(3, 2\)"):  # one-hot: still no
+        as_labels(np.eye(3, 2, dtype=np.int64), "y")

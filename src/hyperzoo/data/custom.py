@@ -315,8 +315,11 @@ def _signed(t: torch.Tensor) -> bool:
 
 
 def as_labels(y: np.ndarray | torch.Tensor, what: str) -> torch.Tensor:
-    """Class indices as int64 ``(n,)``; each must be a non-negative integer."""
+    """Class indices as int64 ``(n,)`` (or ``(n, 1)``, as a column); each must be a non-negative
+    integer."""
     t = _cpu_tensor(y, what)
+    if t.dim() == 2 and t.shape[1] == 1:  # a column of labels, as real targets (n, 1) are taken
+        t = t[:, 0]
     if t.is_floating_point() and not bool(t.isfinite().all()):
         raise DataError(f"{what}: labels must be finite class indices; found NaN or infinity")
     if t.is_floating_point() and t.numel() and float(t.abs().max()) >= 2**53:
