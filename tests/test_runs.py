@@ -339,3 +339,21 @@ def test_verify_loads_the_optimizer_and_random_states_as_a_resume_does(run, tmp_
     (bad / "config.yaml").write_text((bad / "config.yaml").read_text().replace("steps: 2\n", "steps: 3\n"))
     with pytest.raises(RunError, match="its optimizer or RNG state does not fit this run"):
         train(None, bad, resume=True, argv=["x"], progress=False)
+
+
+def test_a_process_state_the_resume_needs_is_required_and_others_are_not(run, tmp_path):
+    """verify wants every process's random state; a resume on one process needs only its own."""
+    from hyperzoo.runs import content_hash
+    from hyperzoo.verify import verify_run
+
+    bad = copy_run(run, tmp_path)  # re-saved to say two processes, holding rank 0's state alone
+    tensors = load_file(str(bad / CHECKPOINT))
+    meta, _ = read_checkpoint(bad / CHECKPOINT)
+    meta = {**meta, "processes": 2}
+    meta["sha256"] = content_hash(tensors, meta)
+    save_tensors(bad / CHECKPOINT, tensors, {"hyperzoo": json.dumps(meta)})
+    problems, _ = verify_run(bad)
+    assert len(problems) == 1 and "lacks training process 1's random state (the run had 2" in problems[0]
+    (bad / "config.yaml").write_text((bad / "config.yaml").read_text().replace("steps: 2\n", "steps: 3\n"))
+    train(None, bad, resume=True, argv=["x"], progress=False)  # one process: rank 0's state suffices
+    assert load_run(bad).checkpoint_step == 3

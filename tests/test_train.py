@@ -510,3 +510,24 @@ def test_an_input_shape_other_than_the_datas_is_recorded_as_the_datas(tmp_path, 
     assert "note: target.input_shape [3, 32, 32] is not the data's [1, 8, 8]" in capsys.readouterr().err
     assert load_config(tmp_path / "r" / "config.yaml").target.input_shape == [1, 8, 8]
     load_run(tmp_path / "r")
+
+
+def test_a_fixed_split_set_refuses_a_validation_fraction_but_old_folders_reopen(tmp_path):
+    """data.val_fraction on digits was ignored and recorded as if it had applied: a new run
+    refuses it; a folder that recorded it (it never had an effect) still reopens and resumes."""
+    from hyperzoo.config import ConfigError
+
+    refused = "data.val_fraction 0.5 does not apply to the built-in 'digits' set"
+    with pytest.raises(ConfigError, match=refused):
+        train(tiny_config("train.steps=2", "data.val_fraction=0.5"), tmp_path / "new", argv=["x"],
+              progress=False)
+    assert not (tmp_path / "new").exists()
+    train(tiny_config("train.steps=2"), tmp_path / "old", argv=["x"], progress=False)
+    config = tmp_path / "old" / "config.yaml"
+    config.write_text(config.read_text().replace("val_fraction: null", "val_fraction: 0.5")
+                      .replace("steps: 2\n", "steps: 3\n"))
+    from hyperzoo.workflows import evaluate_run
+
+    assert evaluate_run(tmp_path / "old", n_networks=2, progress=False)["n_examples"] == 300
+    train(None, tmp_path / "old", resume=True, argv=["x"], progress=False)
+    assert load_run(tmp_path / "old").checkpoint_step == 3

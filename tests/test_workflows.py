@@ -179,9 +179,14 @@ def test_ood_notes_outliers_on_another_scale_and_a_partial_overlap(run, capsys):
     from hyperzoo.workflows import ood_run
 
     test = load_dataset("digits", "test")
-    rescaled = Dataset(test.x * 255, test.y, "rescaled", "test", test.num_classes)
+    rescaled = Dataset((test.x * 255).round(), test.y, "rescaled", "test", test.num_classes)
     ood_run(run, rescaled, n_networks=2, progress=False)
-    assert "note: the 'rescaled' inputs span 0 to 255, the inliers 0 to 1" in capsys.readouterr().err
+    assert "note: the 'rescaled' inputs are whole numbers up to 255 against inliers in [0, 1]" in \
+        capsys.readouterr().err
+    normal = torch.randn(50, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    gauss = Dataset(normal, test.y[:50], "gauss", "test", test.num_classes)
+    ood_run(run, gauss, n_networks=2, progress=False)  # noise of another range: not pixels
+    assert "gauss" not in capsys.readouterr().err
     noise = torch.rand(len(test), *test.x.shape[1:], generator=torch.Generator().manual_seed(0))
     mixed = Dataset(torch.cat([test.x[:30], noise[30:]]), test.y, "mixed", "test", test.num_classes)
     r = ood_run(run, mixed, n_networks=2, progress=False)
@@ -346,3 +351,26 @@ def test_ood_of_a_regression_run_is_one_line(tmp_path):
     with pytest.raises(ConfigError, match="--networks must be at least 2"):  # before training
         run_toy_regression(tmp_path / "toy", steps=2, networks=1, progress=False)
     assert not (tmp_path / "toy").exists()
+
+
+def test_ood_does_not_take_over_another_runs_result_folder(run, tmp_path):
+    """ood --out replaced another run's ood.json without a word (as evaluate --out did)."""
+    from hyperzoo.data import Dataset, load_dataset
+    from hyperzoo.workflows import ood_run
+
+    other = tmp_path / "other"
+    train(tiny_config("train.steps=2"), other, argv=["x"], progress=False)
+    test = load_dataset("digits", "test")
+    noise = Dataset(torch.rand(40, 1, 8, 8, generator=torch.Generator().manual_seed(0)), test.y[:40], "noise",
+                    "test", test.num_classes)
+    r = ood_run(other, noise, n_networks=2, out=tmp_path / "oo", progress=False)
+    assert r["run_id"] == json.loads((tmp_path / "oo" / "ood.json").read_text())["run_id"]
+    with pytest.raises(RunError, match="holds hyperzoo ood's results for another run"):
+        ood_run(run, noise, n_networks=2, out=tmp_path / "oo", progress=False)
+    ood_run(other, noise, n_networks=2, out=tmp_path / "oo", progress=False)  # its own: replaced
+
+
+def test_a_mistyped_run_folder_is_named_not_the_out_file(run, tmp_path):
+    evaluate_run(run, n_networks=2, progress=False, out=tmp_path / "m.json")
+    with pytest.raises(RunError, match="is not a hyperzoo run folder"):
+        evaluate_run(tmp_path / "nosuchrun", n_networks=2, progress=False, out=tmp_path / "m.json")

@@ -22,7 +22,7 @@ import torch
 from hyperzoo.config import ConfigError
 from hyperzoo.evaluation import ensemble_metrics, predict_proba
 from hyperzoo.methods import GaussianNoise
-from hyperzoo.optimizers import make_optimizer
+from hyperzoo.optimizers import make_optimizers
 from hyperzoo.runs import (
     BEST,
     CHECKPOINT,
@@ -79,8 +79,7 @@ def save_sigma(run_dir: Path, session: Session, sigma: float, name: str = CHECKP
     meta = checkpoint_meta(run_dir, name)
     assert meta is not None
     method, t = session.method, session.config.train
-    optimizers = {g: make_optimizer(p, t.optimizer, t.lr, t.momentum)
-                  for g, p in method.optimizer_groups().items()} if meta.get("optimizers") else {}
+    optimizers = make_optimizers(method, t.optimizer, t.lr, t.momentum) if meta.get("optimizers") else {}
     gens = {g: torch.Generator() for g in meta.get("generators", [])}
     rng, threads = torch.get_rng_state(), torch.get_num_threads()
     try:

@@ -22,3 +22,11 @@ def make_optimizer(params: Iterable[nn.Parameter], kind: str, lr: float,
     if kind == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=SGD_MOMENTUM if momentum is None else momentum)
     raise ValueError(f"optimizer {kind!r} is not one of {', '.join(OPTIMIZERS)}")
+
+
+def make_optimizers(method: nn.Module, kind: str, lr: float, momentum: float | None = None
+                    ) -> dict[str, torch.optim.Optimizer]:
+    """One optimizer (`make_optimizer`) per parameter group of ``method``
+    (``method.optimizer_groups()``), as the trainer builds them."""
+    return {group: make_optimizer(params, kind, lr, momentum)
+            for group, params in method.optimizer_groups().items()}  # type: ignore[operator]

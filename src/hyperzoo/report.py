@@ -426,7 +426,7 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
     from hyperzoo.workflows import check_result_dir, checked_outliers, claim_result_dir
 
     sizes = detection_sizes if detection_sizes is not None else DETECTION_SIZES
-    check_result_dir(out, "report.json", report_file, REPORT_KEYS)
+    check_result_dir(out, "report.json", report_file, REPORT_KEYS, run_dir)
     start = time.perf_counter()
     session = session or load_run(run_dir, data_dir, trust_code=trust_code)
     held = session.method.max_networks
@@ -469,7 +469,8 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
     pooled = [(r, _slug(r.dir, j), torch.Generator().manual_seed(seed + 1 + j))
               for j, r in enumerate(others) if r.probs.shape[0] >= 2]
     rep: dict[str, Any] = {
-        "run": str(run_dir), "method": session.config.method.get("name", "deutsch"),
+        "run": str(run_dir), "run_id": session.config.run_id,
+        "method": session.config.method.get("name", "deutsch"),
         "dataset": data.name, "split": "test", "examples": len(data),
         "target": session.config.target.name, "pool": pool, "seed": seed,
         # The main run's label: the JSON's keys are sorted, so `runs` does not say which it is.

@@ -381,8 +381,14 @@ def load_checkpoint(run_dir: Path, model: torch.nn.Module,
                 ranks = key.startswith("rng.rank") and key.endswith(f".{GLOBAL_RNG}")
                 if key == f"rng.{GLOBAL_RNG}" or ranks:
                     torch.Generator().set_state(value)
-            for r in range(1, int(meta.get("processes") or 1)):
-                tensors[f"rng.rank{r}.{GLOBAL_RNG}"]  # noqa: B018  (a KeyError names it)
+            # The processes whose states this load reads: all of them where only checked
+            # (`verify`), the resuming process's own where the run had it.
+            saved = int(meta.get("processes") or 1)
+            wanted = range(1, saved) if not global_rng else [rank] if 0 < rank < saved else []
+            lacking = [r for r in wanted if f"rng.rank{r}.{GLOBAL_RNG}" not in tensors]
+            if lacking:
+                raise RunError(f"{path} lacks training process {lacking[0]}'s random state (the run had "
+                               f"{saved} processes): it cannot continue exactly")
         if global_rng and rank == 0:
             if f"rng.{GLOBAL_RNG}" in tensors:
                 torch.set_rng_state(tensors[f"rng.{GLOBAL_RNG}"])

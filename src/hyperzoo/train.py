@@ -27,7 +27,7 @@ from hyperzoo.diagnostics import SILENT_BELOW, activity
 from hyperzoo.errors import ConfigError
 from hyperzoo.evaluation import ensemble_metrics, predict, predict_proba, regression_metrics
 from hyperzoo.methods import Method, resolve_method_config
-from hyperzoo.optimizers import make_optimizer
+from hyperzoo.optimizers import make_optimizers
 from hyperzoo.runs import (
     BEST,
     LOCK,
@@ -287,6 +287,8 @@ def check_new_run_dir(run_dir: Path, locked: bool = False, own: tuple[str, ...] 
 # seed + 1, data seed + 2, validation seed + 3), so a run with λ "auto" trains exactly as one
 # given the resolved number.
 CALIBRATION_SEED_OFFSET = 4
+# Built-in sets whose splits are fixed: data.val_fraction does not apply.
+FIXED_SPLITS = ("digits", "cubic")
 # How a resolved setting was measured, where not on one batch at initialisation.
 CALIBRATED = {"target_variance": "the variance of the training set's targets"}
 
@@ -331,6 +333,11 @@ def train(config: Config | None, run_dir: str | Path, resume: bool = False,
     global batch (`hyperzoo.distributed`); rank 0 alone checks, locks and writes ``run_dir``."""
     run_dir = Path(run_dir)
     config = read_config(run_dir) if resume else config
+    if not resume and config is not None and config.data.dataset in FIXED_SPLITS and config.data.val_fraction:
+        # Ignored, it was recorded in config.yaml as if it had applied (a folder that has it
+        # still reopens: it never had an effect).
+        raise ConfigError(f"data.val_fraction {config.data.val_fraction} does not apply to the built-in "
+                          f"{config.data.dataset!r} set, whose splits are fixed: leave it unset")
     assert config is not None
     # A resumed GPU run continues on a machine with none, or fewer (`reopen_device`).
     spec, note = reopen_device(config.train.device) if resume else (config.train.device, None)
@@ -466,8 +473,7 @@ def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progr
                   ) -> dict[str, float]:
     t = config.train
     method, data = s.method, s.train_data  # no data: a method that needs none (validation too)
-    optimizers = {g: make_optimizer(params, t.optimizer, t.lr, t.momentum)
-                  for g, params in method.optimizer_groups().items()}
+    optimizers = make_optimizers(method, t.optimizer, t.lr, t.momentum)
     gens = {"noise": torch.Generator().manual_seed(t.seed + 1),
             "data": torch.Generator().manual_seed(t.seed + 2)}
     start = 0

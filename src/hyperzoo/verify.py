@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from hyperzoo.errors import UserError
-from hyperzoo.optimizers import make_optimizer
+from hyperzoo.optimizers import make_optimizers
 from hyperzoo.runs import BEST, CHECKPOINT, FORMAT, load_checkpoint, read_checkpoint, read_config
 from hyperzoo.session import build_session
 
@@ -39,8 +39,7 @@ def verify_run(run_dir: str | Path, trust_code: bool = False) -> tuple[list[str]
                 # Resumable: the optimizers' and generators' states load as the trainer loads
                 # them (an RNG state of the wrong form passed here and failed the resume).
                 t = config.train
-                optimizers = {g: make_optimizer(params, t.optimizer, t.lr, t.momentum)
-                              for g, params in session.method.optimizer_groups().items()}
+                optimizers = make_optimizers(session.method, t.optimizer, t.lr, t.momentum)
                 load_checkpoint(run_dir, session.method, optimizers,
                                 {g: torch.Generator() for g in meta["generators"]}, name=name,
                                 max_step=config.train.steps, run_id=config.run_id)

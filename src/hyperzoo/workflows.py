@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 
 from hyperzoo.analysis.ensembles import accuracy_vs_size
 from hyperzoo.data import Dataset, load_dataset, read_for
+from hyperzoo.data.custom import unscaled_pixels
 from hyperzoo.devices import machine, module_device
 from hyperzoo.diversity import sample_entropy
 from hyperzoo.errors import ConfigError, DataError, RunError
@@ -165,7 +166,7 @@ def provenance(run_dir: str | Path, session: Session, start: float) -> dict[str,
     """What a metrics file says about where its numbers come from: the checkpoint evaluated, its
     training time and hardware, and the seconds since ``start`` with the hardware and threads they
     ran on."""
-    return {"run": str(Path(run_dir).absolute()), "run_id": session.config.run_id,
+    return {"run": str(Path(run_dir).resolve()), "run_id": session.config.run_id,
             "checkpoint": session.checkpoint, "checkpoint_step": session.checkpoint_step,
             **training_time(Path(run_dir), session.checkpoint or CHECKPOINT),
             "seconds": round(time.perf_counter() - start, 3),
@@ -213,7 +214,8 @@ def _evaluate_regression(run_dir: str | Path, session: Session, data: Dataset, n
 RESULT_MARK = ".hyperzoo-result"
 
 
-def check_result_dir(out: str | Path, marker: str, own: Callable[[str], bool], keys: frozenset[str]) -> None:
+def check_result_dir(out: str | Path, marker: str, own: Callable[[str], bool], keys: frozenset[str],
+                     run_dir: str | Path | None = None) -> None:
     """``--out DIR`` for a command's files (``ood``, ``report``), checked before any work: new,
     empty, or an earlier result of the command, whole or stopped: it holds `RESULT_MARK`, or
     (written before the mark) a ``marker`` JSON object with ``keys``. Its files of the command's
@@ -226,7 +228,13 @@ def check_result_dir(out: str | Path, marker: str, own: Callable[[str], bool], k
         return
     command, mark = marker.split(".")[0], _mark_of(out)
     # The mark names its command: a folder a stopped `ood` left is not the report's to take over.
-    if mark == command or (mark is None and keys <= (_json_object(out / marker) or {}).keys()):
+    earlier = _json_object(out / marker) or {}
+    if mark == command or (mark is None and keys <= earlier.keys()):
+        # Of the same run (``run_dir``), where the earlier result says whose it is.
+        ours = _run_id(Path(run_dir)) if run_dir is not None else None
+        if ours is not None and earlier.get("run_id") not in (None, ours):
+            raise RunError(f"--out {out} holds hyperzoo {command}'s results for another run (run_id "
+                           f"{earlier['run_id']!r}; {run_dir} is {ours!r}); use a new or empty folder")
         return
     if mark is not None:
         raise RunError(f"--out {out} holds the results of hyperzoo {mark}, not of {command}; use a new or "
@@ -292,6 +300,8 @@ def check_json_out(out: str | Path, keys: frozenset[str], run_dir: str | Path | 
     if run_dir is None:
         return
     ours = _run_id(Path(run_dir))
+    if ours is None:  # not a run folder (or one without an id): reopening it says what is wrong
+        return
     # Results written before they recorded their run: the run folder they sit in says whose.
     theirs = earlier["run_id"] if "run_id" in earlier else _run_id(out.parent)
     if theirs is not None and theirs != ours:
@@ -472,13 +482,13 @@ def checked_outliers(session: Session, ref: str | Dataset, inliers: Dataset, dat
     if overlap > 0:  # refused above half; below it said nowhere but ood.json
         print(f"note: {overlap:.1%} of the {outliers.name!r} images are also in the inlier set; their "
               "scores count as outliers'", file=sys.stderr)
-    spans = [float(d.x.max() - d.x.min()) for d in (inliers, outliers)]
-    if min(spans) > 0 and max(spans) / min(spans) > 4:
+    if float(inliers.x.max()) <= 1.5 and unscaled_pixels(outliers.x):
         # A float file saved at 0-255 against inputs in [0, 1]: scored without a word, it read
-        # as in-distribution (AUROC 0.25 for the inliers themselves, rescaled).
-        (a, b), (c, d) = ((float(x.x.min()), float(x.x.max())) for x in (outliers, inliers))
-        print(f"note: the {outliers.name!r} inputs span {a:g} to {b:g}, the inliers {c:g} to {d:g}: on "
-              "another scale (floats saved at 0-255?), they are scored as given", file=sys.stderr)
+        # as in-distribution (AUROC 0.25 for the inliers themselves, rescaled). Noise sets of
+        # other ranges (Gaussian noise spans about ±4) are not this.
+        print(f"note: the {outliers.name!r} inputs are whole numbers up to {float(outliers.x.max()):g} "
+              f"against inliers in [{float(inliers.x.min()):g}, {float(inliers.x.max()):g}]: 0-255 "
+              "pixels saved as floats? they are scored as given", file=sys.stderr)
     return outliers, overlap
 
 
@@ -498,7 +508,7 @@ def ood_run(run_dir: str | Path, outliers: str | Dataset | list[str | Dataset], 
     if n_networks < 1:
         raise ConfigError(f"networks (--networks) must be at least 1, got {n_networks}")
     if out is not None:
-        check_result_dir(out, "ood.json", ood_file, OOD_KEYS)
+        check_result_dir(out, "ood.json", ood_file, OOD_KEYS, run_dir)
     refs = outliers if isinstance(outliers, list) else [outliers]
     if not refs:
         raise DataError("give at least one outlier set (outliers, --outliers NAME_OR_PATH)")
@@ -530,7 +540,8 @@ def ood_run(run_dir: str | Path, outliers: str | Dataset | list[str | Dataset], 
                       **{k: scores["entropy"][k] for k in ("auroc", "aupr", "fpr_at_95_tpr")},
                       "mean_entropy_outliers": h_out.mean().item(), "scores": scores}
         curves_out[f"{name} (outliers)"] = h_out
-    result: dict[str, Any] = {"inliers": inliers.name, "n_networks": n, "n_inliers": len(h_in),
+    result: dict[str, Any] = {"run": str(Path(run_dir).resolve()), "run_id": session.config.run_id,
+                              "inliers": inliers.name, "n_networks": n, "n_inliers": len(h_in),
                               "mean_entropy_inliers": h_in.mean().item(), "outliers": list(sets),
                               "sets": sets}
     if len(sets) == 1:
@@ -566,4 +577,4 @@ def polyak_run(run_dir: str | Path, k: int = 10, data_dir: str | None = None, sp
     return {**polyak_accuracies(session.target, weights, data.x, data.y, coordinates,  # type: ignore[arg-type]
                                 stats_x, d.bn_batch),
             "dataset": data.name, "split": split, "n_examples": len(data), "seed": seed,
-            "run": str(Path(run_dir).absolute()), "run_id": session.config.run_id}
+            "run": str(Path(run_dir).resolve()), "run_id": session.config.run_id}

@@ -289,10 +289,13 @@ def test_float_images_at_pixel_scale_are_noted(capsys):
     """Kept as given, 0-255 floats reached a standardising target at 255 times the scale."""
     from hyperzoo.data.custom import as_images
 
-    x = torch.rand(4, 3, 8, 8) * 255
-    assert torch.equal(as_images(x, "scaled.npz x_train"), x)
-    assert "note: scaled.npz x_train: float images up to" in capsys.readouterr().err
-    as_images(torch.rand(4, 3, 8, 8), "unit.npz x_train")
+    x = (torch.rand(4, 3, 8, 8) * 255).round()
+    assert torch.equal(as_images(x, "scaled.npz:x_train"), x)
+    as_images(x, "scaled.npz:x_test")  # once per file
+    assert capsys.readouterr().err.count("note: scaled.npz:x_train: float images of whole numbers up to") == 1
+    as_images(torch.rand(4, 3, 8, 8), "unit.npz:x_train")
+    # Standardised data: fractions and negative values, whatever its largest value.
+    as_images(torch.randn(4, 3, 8, 8) * 30, "standardised.npz:x_train")
     assert capsys.readouterr().err == ""
 
 

@@ -190,10 +190,3 @@ def test_val_fraction_moves_the_cut_of_a_built_in_set(tmp_path, write_mnist):
     np.testing.assert_array_equal(val.y.numpy(), arrays["train"][1][45:])
     # The same folder, named by path: its own name, the official checksums still apply by name.
     assert load_dataset(str(tmp_path / "mnist"), "test").name == "mnist"
-
-
-@pytest.mark.parametrize("name", ["digits", "cubic"])
-def test_a_fixed_split_set_refuses_a_validation_fraction(name):
-    """It was ignored, and config.yaml recorded it as if it had applied."""
-    with pytest.raises(DataError, match=f"data.val_fraction 0.5 does not apply to the built-in '{name}' set"):
-        load_dataset(name, "train", val_fraction=0.5)

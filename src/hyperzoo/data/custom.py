@@ -277,19 +277,25 @@ def as_images(x: np.ndarray | torch.Tensor, what: str, shape: tuple[int, ...] | 
         bad = int((~t.isfinite()).flatten(1).any(1).nonzero()[0])
         raise DataError(f"{what}: inputs must be finite in float32; example {bad} holds NaN or infinity "
                         "(or a value beyond ±3.4e38)")
-    if t.dim() == 4 and t.numel() and float(t.max()) > PIXEL_SCALE_NOTE and what not in _noted_scale:
+    source = what.rsplit(":", 1)[0]  # once per file, not per array in it
+    if t.dim() == 4 and source not in _noted_scale and unscaled_pixels(t):
         # Float pixels saved at 0-255: kept as given, they reach a standardising target (CIFAR's
         # means and deviations assume [0, 1]) at 255 times the scale, without a word.
-        _noted_scale.add(what)
-        print(f"note: {what}: float images up to {float(t.max()):g} are kept as given (uint8 images are "
-              "scaled to [0, 1]); if they are 0-255 pixels, divide them by 255", file=sys.stderr)
+        _noted_scale.add(source)
+        print(f"note: {what}: float images of whole numbers up to {float(t.max()):g} are kept as given "
+              "(uint8 images are scaled to [0, 1]); if they are 0-255 pixels, divide them by 255",
+              file=sys.stderr)
     return t.contiguous()
 
 
-# Float images above this are taken for unscaled 0-255 pixels in a note (standardised ones stay
-# within a few units).
-PIXEL_SCALE_NOTE = 50.0
 _noted_scale: set[str] = set()
+
+
+def unscaled_pixels(x: torch.Tensor) -> bool:
+    """Whether float inputs look like 0-255 pixels saved as floats: whole numbers in [0, 255]
+    reaching above 50 (standardised data has fractions and negative values)."""
+    return (bool(x.numel()) and x.is_floating_point() and float(x.min()) >= 0
+            and 50 < float(x.max()) <= 255 and bool((x == x.round()).all()))
 
 
 def as_targets(y: np.ndarray | torch.Tensor, what: str) -> torch.Tensor:

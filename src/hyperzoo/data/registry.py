@@ -84,11 +84,7 @@ def load_dataset(name: str, split: str, data_dir: str | Path | None = None,
             f"unknown split {split!r} for dataset {name!r}; "
             f"expected one of {', '.join(_SPLITS[name])}"
         )
-    if name in ("digits", "cubic") and val_fraction is not None:
-        # Ignored, it was still recorded in config.yaml as if it had applied.
-        raise DataError(f"data.val_fraction {val_fraction} does not apply to the built-in {name!r} set, "
-                        "whose splits are fixed: leave it unset")
-    if name == "digits":
+    if name == "digits":  # fixed splits: val_fraction does not apply (a new run refuses it, train.py)
         x, y = digits_split(split)
         return Dataset(x, y, name, split, _NUM_CLASSES)
     if name == "cubic":  # regression: no classes
