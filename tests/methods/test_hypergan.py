@@ -148,7 +148,8 @@ def test_pretraining_leaves_the_discriminator_and_its_adam_untouched():
     """During pre-training the discriminator has nothing to learn: no step, so its Adam's first
     real step is a first step (|Δθ| = lr for every parameter with a gradient), not one that
     counts the pre-training's zero gradients and moves up to ~2.5 times further."""
-    from hyperzoo.train import make_optimizer, step_optimizers
+    from hyperzoo.optimizers import make_optimizer
+    from hyperzoo.train import step_optimizers
 
     torch.manual_seed(0)
     m = build_method(TargetNet(DigitsNet(), (1, 8, 8)),
