@@ -374,3 +374,19 @@ def test_a_mistyped_run_folder_is_named_not_the_out_file(run, tmp_path):
     evaluate_run(run, n_networks=2, progress=False, out=tmp_path / "m.json")
     with pytest.raises(RunError, match="is not a hyperzoo run folder"):
         evaluate_run(tmp_path / "nosuchrun", n_networks=2, progress=False, out=tmp_path / "m.json")
+
+
+def test_an_outlier_file_needs_no_labels(run, tmp_path):
+    """An .npz of outlier images alone was refused ('has x_test without y_test'): detection reads
+    no labels. A file with training arrays still needs its labels."""
+    import numpy as np
+
+    from hyperzoo.workflows import ood_run
+
+    noise = np.random.default_rng(0).integers(0, 256, (40, 8, 8)).astype(np.uint8)
+    np.savez(tmp_path / "noise.npz", x_test=noise)
+    r = ood_run(run, str(tmp_path / "noise.npz"), n_networks=2, progress=False)
+    assert r["outliers"] == "noise" and r["n_outliers"] == 40
+    np.savez(tmp_path / "half.npz", x_test=noise, x_train=noise, y_train=np.zeros(40, dtype=np.int64))
+    with pytest.raises(DataError, match="has x_test without y_test"):
+        ood_run(run, str(tmp_path / "half.npz"), n_networks=2, progress=False)

@@ -15,7 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from hyperzoo.analysis.ensembles import accuracy_vs_size
-from hyperzoo.data import Dataset, load_dataset, read_for
+from hyperzoo.data import DATASETS, Dataset, custom, load_dataset, read_for
 from hyperzoo.data.custom import unscaled_pixels
 from hyperzoo.devices import machine, module_device
 from hyperzoo.diversity import sample_entropy
@@ -468,8 +468,15 @@ def check_input_shape(session: Session, data: Dataset) -> None:
 
 def load_outliers(ref: str | Dataset, data_dir: str | None) -> Dataset:
     """An outlier set's test split: a built-in name (looked up in ``data_dir``), a path to an IDX
-    folder, a CIFAR-format folder or an .npz (see ``hyperzoo.data.custom``), or a Dataset."""
-    return ref if isinstance(ref, Dataset) else load_dataset(ref, "test", data_dir)
+    folder, a CIFAR-format folder or an .npz (see ``hyperzoo.data.custom``; one holding
+    ``x_test`` alone too: detection reads no labels), or a Dataset."""
+    if isinstance(ref, Dataset):
+        return ref
+    path = custom.resolve_path(ref, data_dir) if ref not in DATASETS else None
+    x = custom.unlabelled_test_images(path) if path is not None and path.suffix.lower() == ".npz" else None
+    if x is not None:  # labels of one class, never read
+        return Dataset(x, torch.zeros(len(x), dtype=torch.long), custom.dataset_name(path), "test", 1)
+    return load_dataset(ref, "test", data_dir)
 
 
 def checked_outliers(session: Session, ref: str | Dataset, inliers: Dataset, data_dir: str | None,

@@ -171,7 +171,16 @@ def _read_cifar_folder(folder: Path) -> Splits:
     return out
 
 
-def _read_npz(path: Path) -> Splits:
+def unlabelled_test_images(path: Path) -> torch.Tensor | None:
+    """``x_test`` of an .npz that holds it without ``y_test`` and without training arrays (an
+    outlier set: detection reads no labels), else None. Read as `_read_npz` reads any .npz."""
+    arrays = _npz_arrays(path)
+    if set(arrays) - {"input_shape"} != {"x_test"}:
+        return None
+    return as_images(arrays["x_test"], f"{path}:x_test", _input_shape(path, arrays))
+
+
+def _npz_arrays(path: Path) -> dict[str, np.ndarray]:
     with open(path, "rb") as handle:
         magic = handle.read(4)
     if magic not in (b"PK\x03\x04", b"PK\x05\x06"):  # a zip's first record, or an empty zip's end
@@ -186,15 +195,24 @@ def _read_npz(path: Path) -> Splits:
             arrays = {k: f[k] for k in f.files}  # each member read (and its CRC checked) here
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
         raise DataError(f"{path}: not a readable .npz file ({e})") from e
+    return arrays
+
+
+def _input_shape(path: Path, arrays: dict[str, np.ndarray]) -> tuple[int, ...] | None:
     # An optional input_shape (one example's shape) takes inputs as they are, e.g. sequences
     # (n, C, L) for a Conv1d, which would otherwise be guessed to be images (n, H, W).
-    shape = None
-    if "input_shape" in arrays:
-        dims = np.atleast_1d(arrays["input_shape"])
-        if dims.ndim != 1 or dims.dtype.kind not in "iu" or (dims < 1).any():
-            raise DataError(f"{path}: input_shape must list one example's sizes as positive integers, "
-                            f"got {arrays['input_shape']!r}")
-        shape = tuple(int(d) for d in dims)
+    if "input_shape" not in arrays:
+        return None
+    dims = np.atleast_1d(arrays["input_shape"])
+    if dims.ndim != 1 or dims.dtype.kind not in "iu" or (dims < 1).any():
+        raise DataError(f"{path}: input_shape must list one example's sizes as positive integers, "
+                        f"got {arrays['input_shape']!r}")
+    return tuple(int(d) for d in dims)
+
+
+def _read_npz(path: Path) -> Splits:
+    arrays = _npz_arrays(path)
+    shape = _input_shape(path, arrays)
     out: Splits = {}
     for split in ("train", "test"):
         xk, yk = f"x_{split}", f"y_{split}"
