@@ -390,3 +390,19 @@ def test_an_outlier_file_needs_no_labels(run, tmp_path):
     np.savez(tmp_path / "half.npz", x_test=noise, x_train=noise, y_train=np.zeros(40, dtype=np.int64))
     with pytest.raises(DataError, match="has x_test without y_test"):
         ood_run(run, str(tmp_path / "half.npz"), n_networks=2, progress=False)
+
+
+def test_ood_messages_name_its_own_options(run, tmp_path, capsys):
+    """notMNIST without a folder named --data-dir (ood's is --outlier-dir); an --outlier-dir that
+    no set used went unsaid."""
+    import numpy as np
+
+    from hyperzoo.workflows import ood_run
+
+    with pytest.raises(DataError, match="needs --outlier-dir"):
+        ood_run(run, "notmnist", n_networks=2, progress=False)
+    noise = np.random.default_rng(0).integers(0, 256, (20, 8, 8)).astype(np.uint8)
+    np.savez(tmp_path / "noise.npz", x_test=noise)
+    ood_run(run, str(tmp_path / "noise.npz"), n_networks=2, progress=False,
+            outlier_dir=str(tmp_path / "nowhere"))
+    assert "note: --outlier-dir" in capsys.readouterr().err

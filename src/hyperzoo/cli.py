@@ -417,8 +417,11 @@ def ood(
         typer.echo(f"{r['inliers']} vs {name}, {r['n_networks']} networks, positive class: "
                    f"{m['positive_class']}")
         for score, sm in m["scores"].items():
+            # One network's mutual information is 0 for every input: no ranking at all.
+            none = " (0 for every input with one network)" if (
+                score == "mutual_information" and r["n_networks"] == 1) else ""
             typer.echo(f"  by {score.replace('_', ' ')}: AUROC {sm['auroc']:.4f}, AUPR {sm['aupr']:.4f}, "
-                       f"FPR at 95% TPR {sm['fpr_at_95_tpr']:.4f}")
+                       f"FPR at 95% TPR {sm['fpr_at_95_tpr']:.4f}{none}")
     if out is None:
         _nothing_written("--out DIR writes ood.json and ood_cdf.png")
 

@@ -483,7 +483,10 @@ def checked_outliers(session: Session, ref: str | Dataset, inliers: Dataset, dat
                      limit: int | None) -> tuple[Dataset, float]:
     """An outlier set (`load_outliers`, its first ``limit`` examples) that the run's target takes
     and that is not mostly ``inliers``; and the fraction of it that is (`check_outliers_differ`)."""
-    outliers = limit_dataset(load_outliers(ref, data_dir), limit)
+    try:
+        outliers = limit_dataset(load_outliers(ref, data_dir), limit)
+    except DataError as e:  # a built-in outlier set's folder is ood's --outlier-dir
+        raise DataError(str(e).replace("needs --data-dir", "needs --outlier-dir (or --data-dir)")) from e
     check_input_shape(session, outliers)
     overlap = check_outliers_differ(inliers, outliers)
     if overlap > 0:  # refused above half; below it said nowhere but ood.json
@@ -529,6 +532,10 @@ def ood_run(run_dir: str | Path, outliers: str | Dataset | list[str | Dataset], 
     check_input_shape(session, inliers)
     sets: dict[str, dict[str, Any]] = {}
     curves_out: dict[str, torch.Tensor] = {}
+    as_given = [isinstance(r, Dataset) or (r not in DATASETS and Path(r).expanduser().exists()) for r in refs]
+    if outlier_dir is not None and all(as_given):
+        print(f"note: --outlier-dir {outlier_dir} is where outlier sets named or not found as given are "
+              "looked up; every set here was found as given, so it is not used", file=sys.stderr)
     # Every set checked before the first is scored: a bad second set failed after the work.
     checked = [checked_outliers(session, ref, inliers, outlier_dir or data_dir or d.data_dir, limit)
                for ref in refs]
