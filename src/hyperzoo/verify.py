@@ -8,7 +8,7 @@ import torch
 
 from hyperzoo.errors import UserError
 from hyperzoo.optimizers import make_optimizers
-from hyperzoo.runs import BEST, CHECKPOINT, FORMAT, load_checkpoint, read_checkpoint, read_config
+from hyperzoo.runs import BEST, CHECKPOINT, FORMAT, checkpoint_meta, load_checkpoint, read_config
 from hyperzoo.session import build_session
 
 
@@ -32,17 +32,16 @@ def verify_run(run_dir: str | Path, trust_code: bool = False) -> tuple[list[str]
                 problems.append(f"{path} is missing: the run never reached its first checkpoint")
             continue
         try:
-            meta, _ = read_checkpoint(path, config.train.steps, full=False)
-            load_checkpoint(run_dir, session.method, name=name, max_step=config.train.steps,
-                            run_id=config.run_id)
-            if name == CHECKPOINT and meta["format"] == FORMAT:
-                # Resumable: the optimizers' and generators' states load as the trainer loads
-                # them (an RNG state of the wrong form passed here and failed the resume).
-                t = config.train
-                optimizers = make_optimizers(session.method, t.optimizer, t.lr, t.momentum)
-                load_checkpoint(run_dir, session.method, optimizers,
-                                {g: torch.Generator() for g in meta["generators"]}, name=name,
-                                max_step=config.train.steps, run_id=config.run_id)
+            meta = checkpoint_meta(run_dir, name) or {}  # the header: which checks apply
+            # The checkpoint a resume continues from loads as the trainer loads it, optimizers'
+            # and generators' states too (an RNG state of the wrong form passed and failed the
+            # resume); one read of the tensors, verified by `load_checkpoint`.
+            resumable = name == CHECKPOINT and meta.get("format") == FORMAT
+            t = config.train
+            optimizers = make_optimizers(session.method, t.optimizer, t.lr, t.momentum) if resumable else None
+            generators = {g: torch.Generator() for g in meta.get("generators", [])} if resumable else None
+            load_checkpoint(run_dir, session.method, optimizers, generators, name=name,
+                            max_step=config.train.steps, run_id=config.run_id)
         except (UserError, OSError) as e:
             problems.append(str(e))
             continue

@@ -19,13 +19,16 @@ from __future__ import annotations
 import copy
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import torch
 from torch import nn
 
 from hyperzoo.targets.per_network import Loss, WithGradients, call_each, loss_each
+
+T = TypeVar("T")
 
 # Modules whose result depends on the order of draws from the global random generator (dropout
 # in training) or on state every network updates (batch norm in training): the workers would
@@ -178,18 +181,11 @@ def run_loss(replicas: Replicas, names: Sequence[str], values: Sequence[torch.Te
     """`per_network.loss_each` with the networks split over the workers: the outputs
     ``(N, B, ...)`` without autograd history, and the losses' sum, differentiable in ``values``
     (not in ``x``)."""
-    pool = workers()
-    cast = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else None
-    pieces = chunks(len(values[0]), _pool_size)
-    modules = replicas.get(len(pieces))
+    def piece(module: nn.Module, rows: slice) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor | None]]:
+        return loss_each(module, names, [v[rows] for v in values], x if shared else x[rows], y[rows],
+                         shared, fixed, loss)
 
-    def piece(job: int) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor | None]]:
-        rows = slice(pieces[job].start, pieces[job].stop)
-        with torch.autocast("cpu", cast, enabled=cast is not None):
-            return loss_each(modules[job], names, [v[rows] for v in values], x if shared else x[rows],
-                             y[rows], shared, fixed, loss)
-
-    results = list(pool.map(piece, range(len(pieces))))
+    results = _on_workers(replicas, len(values[0]), piece)
     grads = [None if parts[0] is None else torch.cat(parts)  # type: ignore[arg-type]
              for parts in zip(*(r[2] for r in results), strict=True)]
     total = torch.stack([r[1] for r in results]).sum()
@@ -199,24 +195,30 @@ def run_loss(replicas: Replicas, names: Sequence[str], values: Sequence[torch.Te
 def _forward(replicas: Replicas, names: Sequence[str], values: Sequence[torch.Tensor],
              x: torch.Tensor, shared: bool, fixed: dict[str, torch.Tensor], grad: bool,
              ) -> tuple[list[torch.Tensor], list[tuple[torch.Tensor, list[torch.Tensor]]]]:
+    def piece(module: nn.Module, rows: slice) -> tuple[torch.Tensor, tuple[torch.Tensor, list[torch.Tensor]]]:
+        with torch.set_grad_enabled(grad):  # grad mode is per thread: the caller's holds here too
+            own = [v[rows].detach().requires_grad_(grad and v.requires_grad) for v in values]
+            xs = (x if shared else x[rows]).detach().requires_grad_(grad and x.requires_grad)
+            return call_each(module, names, own, xs, shared, fixed), (xs, own)
+
+    results = _on_workers(replicas, len(values[0]), piece)
+    return [r[0] for r in results], [r[1] for r in results]
+
+
+def _on_workers(replicas: Replicas, n: int, work: Callable[[nn.Module, slice], T]) -> list[T]:
+    """``work(copy, rows)`` for each contiguous piece of the ``n`` networks, one piece per
+    worker thread, each with its own copy of the module and the caller's autocast (per thread
+    too); the results in the networks' order."""
     pool = workers()
     cast = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else None
-    pieces = chunks(len(values[0]), _pool_size)
+    pieces = chunks(n, _pool_size)
     modules = replicas.get(len(pieces))
 
-    def piece(job: int) -> tuple[torch.Tensor, tuple[torch.Tensor, list[torch.Tensor]]]:
-        rows = pieces[job]
-        # Grad mode and autocast are per thread: the caller's hold on the workers too.
-        with torch.set_grad_enabled(grad), torch.autocast("cpu", cast, enabled=cast is not None):
-            own = [v[rows.start:rows.stop].detach().requires_grad_(grad and v.requires_grad)
-                   for v in values]
-            xs = (x if shared else x[rows.start:rows.stop]).detach().requires_grad_(
-                grad and x.requires_grad)
-            out = call_each(modules[job], names, own, xs, shared, fixed)
-        return out, (xs, own)
+    def piece(job: int) -> T:
+        with torch.autocast("cpu", cast, enabled=cast is not None):
+            return work(modules[job], slice(pieces[job].start, pieces[job].stop))
 
-    results = list(pool.map(piece, range(len(pieces))))
-    return [r[0] for r in results], [r[1] for r in results]
+    return list(pool.map(piece, range(len(pieces))))
 
 
 class _OnThreads(torch.autograd.Function):
