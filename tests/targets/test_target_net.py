@@ -511,3 +511,11 @@ def test_a_vmap_failure_the_trial_missed_is_one_line_naming_the_way_out():
         target(w, torch.randn(3, 5, 4))  # each network's own inputs: batched under vmap
     target.backend = "loop"
     assert target(w, torch.randn(3, 5, 4)).shape == (3, 5, 3)
+
+
+def test_an_explicit_vmap_backend_that_cannot_batch_the_forward_is_one_line_naming_the_way_out():
+    target = TargetNet(ItemOnLargeBatches(), (4,), backend="vmap")
+    w = {k: torch.randn(3, *s) for k, s in target.param_shapes.items()}
+    with pytest.raises(ConfigError, match=r"cannot run under torch.vmap, which target.backend 'vmap' asks "
+                                          r"for \(.*\); set target.backend: loop"):
+        target(w, torch.randn(3, 5, 4))

@@ -567,12 +567,14 @@ class TargetNet:
                 return torch.vmap(one, in_dims=(0, None if shared else 0), randomness="different")(
                     dict(weights), x), None
         except RuntimeError as e:
-            if not chosen or "vmap" not in str(e):
+            if not (chosen or self.backend == "vmap") or "vmap" not in str(e):
                 raise
-            # A forward the trial passes did not show failing (it took another branch there).
-            raise ConfigError(f"the target cannot run under torch.vmap, which target.backend 'auto' uses "
-                              f"for small networks on the CPU ({str(e).splitlines()[0]}); set "
-                              "target.backend: loop") from e
+            # A forward vmap cannot batch (data-dependent control flow, .item()): under "auto" one
+            # the trial passes did not show failing (it took another branch there).
+            why = ("which target.backend 'auto' uses for small networks on the CPU" if chosen
+                   else "which target.backend 'vmap' asks for")
+            raise ConfigError(f"the target cannot run under torch.vmap, {why} "
+                              f"({str(e).splitlines()[0]}); set target.backend: loop") from e
 
     def module_weights(self) -> WeightBatch:
         """The module's own parameters (and running statistics) as a batch of one network."""
