@@ -81,3 +81,15 @@ def test_what_the_checks_let_through():
     assert reliability_bins(PROBS[None], LABELS)["count"].shape == (1, 3, 15)
     torch.testing.assert_close(brier(PROBS, LABELS.int()), brier(PROBS, LABELS))
     torch.testing.assert_close(nll(PROBS, LABELS.int()), nll(PROBS, LABELS))
+
+
+@pytest.mark.parametrize("shape", [(3, 0, 4), (0, 5, 4), (3, 5, 0)])
+def test_empty_probabilities_are_one_clear_error_in_every_metric(shape):
+    from hyperzoo.evaluation.uncertainty import METRICS, uncertainty_metrics
+
+    probs, labels = torch.empty(shape), torch.zeros(shape[1], dtype=torch.long)
+    for fn in METRICS.values():
+        with pytest.raises(ValueError, match="no networks, inputs or classes to score"):
+            fn(probs, labels)
+    with pytest.raises(ValueError, match="no networks, inputs or classes to score"):
+        uncertainty_metrics(probs, labels)

@@ -59,3 +59,24 @@ def test_progress_on_the_cpu_comes_every_cpu_group_networks():
     torch.testing.assert_close(predict_proba(vmapped, w, torch.rand(20, 1, 8, 8), progress=done.append).shape,
                                probs.shape)
     assert done == [n]
+
+
+def test_nothing_to_predict_is_one_clear_error():
+    target = TargetNet(DigitsNet(), (1, 8, 8))
+    w = {k: torch.randn(2, *s) for k, s in target.param_shapes.items()}
+    with pytest.raises(ValueError, match=r"nothing to predict: 2 networks on 0 inputs"):
+        predict_proba(target, w, torch.rand(0, 1, 8, 8))
+
+
+def test_the_ensemble_mean_of_half_precision_networks_is_taken_in_float32():
+    from hyperzoo.evaluation.predictions import mean_prediction
+
+    probs = torch.rand(200, 100, 10, generator=torch.Generator().manual_seed(0)).softmax(-1)
+    half = probs.bfloat16()
+    exact = half.double().mean(0)  # the mean of the very values passed, without rounding
+    assert mean_prediction(half).dtype == torch.float32
+    assert (mean_prediction(half).double() - exact).abs().max() < 1e-6
+    assert (half.mean(0).double() - exact).abs().max() > 1e-5  # what a bf16 mean rounds away
+    m = ensemble_metrics(half, torch.zeros(100, dtype=torch.long))
+    assert m["ensemble_nll"] == pytest.approx(
+        -exact[:, 0].clamp_min(1e-12).log().mean().item(), rel=1e-6)

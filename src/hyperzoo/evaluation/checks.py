@@ -26,6 +26,8 @@ def check_probs(probs: torch.Tensor, labels: torch.Tensor | None = None, *, ense
         shapes = "(N, B, C)" if ensemble else "(..., B, C), e.g. (N, B, C) or (B, C)"
         raise ValueError(f"{what} must be {shapes} (networks, inputs, classes), got shape "
                          f"{tuple(probs.shape)}")
+    if probs.numel() == 0:  # AURC crashed on it while NLL, Brier and ECE gave NaN
+        raise ValueError(f"{what} has shape {tuple(probs.shape)}: no networks, inputs or classes to score")
     mask = ~probs.isnan().any(-1)
     finite = probs if bool(mask.all()) else probs[mask]  # the inputs without NaN
     if finite.numel():

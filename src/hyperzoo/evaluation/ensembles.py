@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from hyperzoo.evaluation.nll import nll
-from hyperzoo.evaluation.predictions import majority, predicted
+from hyperzoo.evaluation.predictions import majority, mean_prediction, predicted
 from hyperzoo.targets import TargetNet
 from hyperzoo.weights import WeightBatch, batch_size, select
 
@@ -38,6 +38,8 @@ def predict(target: TargetNet, weights: WeightBatch, x: torch.Tensor, max_pairs:
     per network call."""
     device = next(iter(weights.values())).device
     n = batch_size(weights)
+    if n == 0 or len(x) == 0:  # torch.cat of no outputs gave an error naming neither
+        raise ValueError(f"nothing to predict: {n} networks on {len(x)} inputs (each must be at least 1)")
     # At most image_chunk images per network call, however few the networks: calls of 8,192
     # images (0.8 GB of activations for the Deutsch MNIST net) ran erratically, at 0.15-0.66
     # of peak (bench/results/chunking_cpu.json).
@@ -70,7 +72,7 @@ def ensemble_metrics(probs: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
     """
     n = probs.shape[0]
     acc = (predicted(probs) == y).double().mean(1)  # (N,)
-    mean_probs = probs.mean(0)
+    mean_probs = mean_prediction(probs)
     return {
         "n_networks": n,
         "mean_accuracy": acc.mean().item(),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from hyperzoo.evaluation.checks import check_probs
+from hyperzoo.evaluation.predictions import mean_prediction
 
 
 def entropy(p: torch.Tensor) -> torch.Tensor:
@@ -17,4 +18,4 @@ def entropy(p: torch.Tensor) -> torch.Tensor:
 def predictive_entropy(probs: torch.Tensor) -> torch.Tensor:
     """Entropy of the ensemble's mean prediction: ``probs`` (N, B, C) → (B,) in nats."""
     check_probs(probs, ensemble=True)
-    return entropy(probs.mean(0))
+    return entropy(mean_prediction(probs))

@@ -17,6 +17,12 @@ def predicted(probs: torch.Tensor) -> torch.Tensor:
     return probs.argmax(-1).masked_fill(probs.isnan().any(-1), NONE)
 
 
+def mean_prediction(probs: torch.Tensor) -> torch.Tensor:
+    """The ensemble's mean prediction: ``probs`` (N, B, C) → (B, C), in at least float32 (a
+    mean of 200 bfloat16 networks rounded to bfloat16 tied and flipped argmaxes: 3 of 100)."""
+    return probs.mean(0, dtype=torch.promote_types(probs.dtype, torch.float32))
+
+
 def vote_counts(probs: torch.Tensor) -> torch.Tensor:
     """How many of the N networks vote for each class: ``probs`` (N, B, C) → (B, C) (int64); a
     network whose row holds NaN votes for none. Counted without an (N, B, C) one-hot: a NaN

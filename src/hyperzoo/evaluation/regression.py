@@ -23,8 +23,8 @@ def regression_metrics(preds: torch.Tensor, y: torch.Tensor) -> dict[str, float]
     network's prediction per example; ``y`` (B,) the targets.
 
     RMSE of each network (mean, std, min, max over networks), of the ensemble (the networks'
-    mean prediction), the mean predictive std (spread over networks), and the Gaussian NLL of
-    the targets under N(mean, std² over networks) — per example, in nats; needs N ≥ 2. Where the
+    mean prediction), the mean predictive std (the networks' sample std, dividing by N − 1), and
+    the Gaussian NLL of the targets under N(mean, that std²) — per example, in nats; needs N ≥ 2. Where the
     networks agree exactly on some example (zero spread: a collapsed generator, σ = 0) that NLL
     is infinite: None, with ``zero_spread_examples`` counting them.
     """

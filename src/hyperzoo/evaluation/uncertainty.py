@@ -10,6 +10,7 @@ from hyperzoo.evaluation.calibration import BINS, ece
 from hyperzoo.evaluation.disagreement import disagreement
 from hyperzoo.evaluation.mutual_information import mutual_information
 from hyperzoo.evaluation.nll import nll
+from hyperzoo.evaluation.predictions import mean_prediction
 
 METRICS = {"nll": nll, "brier": brier, "ece": ece, "aurc": aurc}
 
@@ -23,7 +24,7 @@ def uncertainty_metrics(probs: torch.Tensor, labels: torch.Tensor, bins: int = B
     the ensemble; ``ece_bins``.
     """
     n = probs.shape[0]
-    mean_probs = probs.mean(0)
+    mean_probs = mean_prediction(probs)
     out: dict[str, float] = {}
     for name, fn in METRICS.items():
         single = fn(probs, labels, bins) if name == "ece" else fn(probs, labels)  # (N,)
