@@ -66,6 +66,25 @@ def test_kl_with_an_identity_flow_is_that_of_diagonal_gaussians():
     assert abs(estimate.mean() - closed) < 4 * estimate.std() / math.sqrt(len(estimate))
 
 
+def test_kl_with_a_flow_subtracts_the_log_determinant_of_the_whole_map():
+    """With coupling layers (the default): log q(g) = log N(ε) − log|det ∂g/∂ε| for the whole
+    map ε → loc + e^s ⊙ flow(ε), the determinant from autograd's Jacobian. (The test above,
+    without a flow, passed with its sign flipped.)"""
+    prior_var = 0.5
+    m = tiny(prior_var=prior_var)
+    eps = m.noise(3, torch.Generator().manual_seed(1))
+    g, log_q = m.scales(eps)
+    estimate = m.kl_estimate(g, log_q)
+    zero = torch.tensor(0.0, dtype=torch.float64)
+    standard, prior = Normal(zero, zero + 1.0), Normal(zero, zero + math.sqrt(prior_var))
+    for i in range(3):
+        jac = torch.autograd.functional.jacobian(
+            lambda e: m.scale_loc + m.scale_log_std.exp() * m.flow(e[None])[0][0], eps[i])
+        naive = (standard.log_prob(eps[i]).sum() - torch.linalg.slogdet(jac)[1]
+                 - prior.log_prob(g[i]).sum())
+        torch.testing.assert_close(estimate[i], naive, rtol=1e-12, atol=1e-12)
+
+
 def test_loss_is_nll_plus_kl_per_training_example():
     m = tiny()
     x, y = torch.randn(2, 6, 2, 4, 4, dtype=torch.float64), torch.randint(5, (2, 6))
