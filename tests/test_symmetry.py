@@ -313,3 +313,84 @@ def test_a_mean_over_a_linear_layers_channels_is_not_channel_wise():
     w = {k: torch.randn(3, *s, dtype=torch.float64) for k, s in target.param_shapes.items()}
     x = torch.randn(5, 4, 6, dtype=torch.float64)
     torch.testing.assert_close(target(gauge_fix(target, w), x).log_softmax(-1), target(w, x).log_softmax(-1))
+
+
+class _TokenLinear(torch.nn.Module):
+    """A Linear on (B, 3, 4): its 5 channels are the last dimension, then a flatten (position-major)."""
+
+    def __init__(self, norm: bool = False):
+        super().__init__()
+        self.a, self.b = torch.nn.Linear(4, 5), torch.nn.Linear(15, 2)
+        self.ln = torch.nn.LayerNorm(5) if norm else torch.nn.Identity()
+
+    def forward(self, x):
+        return self.b(torch.flatten(torch.relu(self.ln(self.a(x))), 1))
+
+
+class _LinearOnWidth(torch.nn.Module):
+    """A Linear reading a conv map's last dimension (its width), after batch norm."""
+
+    def __init__(self):
+        super().__init__()
+        self.c, self.bn = torch.nn.Conv2d(1, 4, 3, padding=1, bias=False), torch.nn.BatchNorm2d(4)
+        self.fc, self.out = torch.nn.Linear(8, 2), torch.nn.Linear(64, 3)
+
+    def forward(self, x):
+        return self.out(torch.flatten(self.fc(torch.relu(self.bn(self.c(x)))), 1))
+
+
+class _BatchNormOverPositions(torch.nn.Module):
+    """BatchNorm1d(5) on a Linear's (B, 5, 5) output: it normalises the positions (dimension 1),
+    not the Linear's channels, so it cannot absorb the Linear's bias."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.bn, self.b = torch.nn.Linear(5, 5), torch.nn.BatchNorm1d(5), torch.nn.Linear(25, 2)
+
+    def forward(self, x):
+        return self.b(torch.flatten(torch.relu(self.bn(self.a(x))), 1))
+
+
+@pytest.mark.parametrize("module, shape", [
+    (_TokenLinear(), (3, 4)), (_TokenLinear(norm=True), (3, 4)), (_LinearOnWidth(), (1, 8, 8)),
+    (_BatchNormOverPositions(), (5, 5))])
+@pytest.mark.parametrize("training", [False, True])
+def test_channels_not_at_dimension_1_are_left_ungauged_and_the_function_holds(module, shape, training):
+    """Each of these changed its outputs by 2-20 (|y| ~ 3-30) under the gauge, which assumed a
+    space's channels at dimension 1 (or first in a flatten); `check_gauge` passed them."""
+    from hyperzoo.symmetry import check_gauge
+
+    module = module.double().train(training)
+    for m in module.modules():  # the gauge holds up to batch norm's ε (the module docstring)
+        if isinstance(m, torch.nn.modules.batchnorm._NormBase):
+            m.eps = 1e-30
+    target = TargetNet(module, shape)
+    g = torch.Generator().manual_seed(0)
+    w = {k: torch.randn(3, *s, generator=g, dtype=torch.float64) for k, s in target.param_shapes.items()}
+    w.update({k: torch.rand(3, *s, generator=g, dtype=torch.float64) + 0.5
+              for k, s in target.stat_shapes.items()})
+    x = torch.randn(6, *shape, generator=g, dtype=torch.float64)
+    torch.testing.assert_close(target(scale_gauge(target, w), x), target(w, x), rtol=1e-9, atol=1e-9)
+    check_gauge(target, "the test")
+
+
+class _TwoBranches(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = torch.nn.Conv2d(3, 3, 3), torch.nn.Conv2d(3, 3, 3)
+        self.c = torch.nn.Conv2d(6, 2, 1)
+
+    def forward(self, x):
+        return self.c(torch.cat([torch.relu(self.a(x)), torch.relu(self.b(x))], 1)).flatten(1)
+
+
+@pytest.mark.parametrize("module, shape", [(_TwoBranches(), (3, 5, 5)), (_TokenLinear(), (3, 4))])
+def test_the_permutation_form_refuses_targets_that_are_not_chains(module, shape):
+    """Two branches joined by torch.cat (outputs changed by 81) and channels not at dimension 1
+    (by 30) were permuted as if each layer fed the next alone."""
+    from hyperzoo.symmetry import GaugeUnavailable
+
+    target = TargetNet(module.double(), shape)
+    w = {k: torch.randn(2, *s, dtype=torch.float64) for k, s in target.param_shapes.items()}
+    with pytest.raises(GaugeUnavailable, match="chain targets"):
+        permutation_canonical(target, w)

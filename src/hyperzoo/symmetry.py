@@ -22,6 +22,7 @@ divides by sqrt(var + ε), not sqrt(var)).
 
 from __future__ import annotations
 
+import copy
 import math
 import operator
 import weakref
@@ -166,13 +167,16 @@ def channel_spaces(target: TargetNet) -> list[ChannelSpace]:
     control flow): output-space diversity (``method.diversity: outputs``) needs no gauge."""
     if target in _PLANS:
         return _PLANS[target]
+    module = copy.deepcopy(target.module)  # the shape pass below runs it: the caller's stays as it is
     try:
-        graph = torch.fx.symbolic_trace(target.module).graph
+        traced = torch.fx.symbolic_trace(module)
     except Exception as e:  # fx raises many kinds; any of them means "no graph"
         raise GaugeUnavailable(
             f"cannot trace {type(target.module).__name__} with torch.fx ({type(e).__name__}: {e}); "
             "the weight-space gauge needs the module's graph: use method.diversity 'outputs' "
             "(no gauge needed) or 'none'") from e
+    graph = traced.graph
+    shapes = _output_shapes(traced, module, target.input_shape)
     layers = {s.name: s for s in target.layers}
     modules = dict(target.module.named_modules())
     parent: dict[int, int] = {}
@@ -229,6 +233,11 @@ def channel_spaces(target: TargetNet) -> list[ChannelSpace]:
         producers = spaces[find(space)].producers
         return bool(producers) and all(at_dim_1(p.name) for p in producers)
 
+    # Spaces whose channels are not dimension 1 of every tensor that carries them (a Linear on
+    # (B, L, D) makes its channels last; a Linear or LayerNorm on a conv map reads its width): the
+    # gauge's un-scaling assumes channels at dimension 1 or first in a flatten, and there changed
+    # the function without a word. Each with the node that showed it.
+    misplaced: list[tuple[int, torch.fx.Node]] = []
     for node in graph.nodes:
         first = node.args[0] if node.args and isinstance(node.args[0], torch.fx.Node) else None
         mod = modules.get(node.target) if node.op == "call_module" else None
@@ -237,7 +246,11 @@ def channel_spaces(target: TargetNet) -> list[ChannelSpace]:
         if node.op == "call_module" and node.target in layers and first is not None:
             layer = layers[node.target]
             spaces[find(space_of[first])].consumers.append(layer)
+            if layer.kind == "linear" and len(shapes.get(first, ())) != 2:
+                misplaced.append((space_of[first], node))  # it reads the last dimension
             out = space_of[node] = new()
+            if layer.kind == "linear" and len(shapes.get(node, ())) != 2:
+                misplaced.append((out, node))  # its channels are the last dimension
             spaces[out].producers.append(Producer(layer.name, (layer.weight,) + (
                 (layer.bias,) if layer.bias is not None else ())))
             spaces[out].channels = layer.out_units
@@ -254,6 +267,8 @@ def channel_spaces(target: TargetNet) -> list[ChannelSpace]:
         elif isinstance(mod, (nn.GroupNorm, nn.LayerNorm)) and first is not None:
             fix_inputs(node)  # invariant to one scale per group, not per channel
             space_of[node] = _norm_output(new, spaces, mod, str(node.target))
+            if isinstance(mod, nn.LayerNorm) and len(shapes.get(node, ())) != 2:
+                misplaced.append((space_of[node], node))  # its scale is on the last dimension
         elif first is not None and len(inputs(node)) == 1 and (
                 _flattens_per_example(node)
                 or (_reduces_within_channels(node) and channels_first(space_of[first]))
@@ -279,9 +294,48 @@ def channel_spaces(target: TargetNet) -> list[ChannelSpace]:
             sp.fixed_by = [(n, None if o is None else spaces[find(o)]) for n, o in fixing.get(i, [])]
     for sp in plan:
         _check_space(sp, target)
+    for node, i in space_of.items():  # channels at dimension 1, or first in a 2-D flatten
+        sp, shape = spaces[find(i)], shapes.get(node)
+        if sp.channels and shape is not None and not (
+                len(shape) >= 2 and shape[1] % sp.channels == 0
+                and (shape[1] == sp.channels or len(shape) == 2)):
+            misplaced.append((i, node))
+    for i, _ in misplaced:
+        sp = spaces[find(i)]
+        # Nor may a batch norm absorb its biases: it normalises dimension 1, not their channels.
+        sp.free_biases.clear()
+        if not sp.fixed:
+            sp.fixed = True
+            sp.fixed_by.append(("channel layout", None))  # moves no unit: MC dropout's masks hold
     plan = _producers_first(plan)
     _PLANS[target] = plan
     return plan
+
+
+def _output_shapes(traced: torch.fx.GraphModule, module: nn.Module, input_shape: tuple[int, ...]
+                   ) -> dict[torch.fx.Node, tuple[int, ...]]:
+    """Each tensor-valued node's output shape on two inputs of zeros (``module`` is the traced
+    copy, set to eval mode here: no statistics or random draws change)."""
+    module.eval()
+    p = next(module.parameters())
+    shapes: dict[torch.fx.Node, tuple[int, ...]] = {}
+
+    class Recorder(torch.fx.Interpreter):
+        def run_node(self, n: torch.fx.Node):
+            out = super().run_node(n)
+            if isinstance(out, torch.Tensor):
+                shapes[n] = tuple(out.shape)
+            return out
+
+    try:
+        with torch.no_grad():
+            Recorder(traced).run(torch.zeros(2, *input_shape, device=p.device, dtype=p.dtype))
+    except Exception as e:  # a graph that traces but does not run: no shapes, no gauge
+        raise GaugeUnavailable(
+            f"cannot run the torch.fx graph of {type(module).__name__} on inputs of shape "
+            f"{(2, *input_shape)} ({type(e).__name__}: {e}); the weight-space gauge needs its "
+            "tensors' shapes: use method.diversity 'outputs' (no gauge needed) or 'none'") from e
+    return shapes
 
 
 def _producers_first(plan: list[ChannelSpace]) -> list[ChannelSpace]:
@@ -292,7 +346,10 @@ def _producers_first(plan: list[ChannelSpace]) -> list[ChannelSpace]:
     A space can read itself (a residual block's layer reads the stream it adds to) or spaces can
     form a cycle; there no order fixes every norm exactly. Every step is still a symmetry (the
     function is unchanged), so those spaces follow in index order: the gauge stays exact in
-    function but its norms are then only approximately the fixed ones."""
+    function but its norms are then only approximately the fixed ones, and rescaled copies of
+    one network (a residual network without batch norm) do not meet. Repeating the pass did
+    not mend it: a residual MLP's copies met after 30 passes, but a ResNet block without batch
+    norm's weights grew without bound (1e7 apart after 200 passes, a probe)."""
     made_by = {p.name: i for i, sp in enumerate(plan) for p in sp.producers}
     after = {i: {made_by[c.name] for c in sp.consumers if c.name in made_by} - {i}
              for i, sp in enumerate(plan)}
@@ -377,24 +434,30 @@ def scale_gauge(target: TargetNet, weights: WeightBatch) -> WeightBatch:
                 if f"{name}.running_mean" in out:
                     out[f"{name}.running_mean"] = out[f"{name}.running_mean"] - b
     for sp in gauged_spaces(target):
-        sq = _space_sq_norms(out, sp)
-        # A dead (all-zero) channel has no scale to fix; leave it alone instead of dividing by 0.
-        # The square root never sees its 0 either: sqrt's gradient there (∞ · 0) made every
-        # gradient NaN, though the value was not used.
-        safe = torch.where(sq > 0, sq, torch.full_like(sq, float(sp.filter_size)))
-        s = torch.where(sq > 0, (safe / sp.filter_size).sqrt(), torch.ones_like(sq))
-        for p in sp.producers:
-            for t in p.tensors:
-                w = out[t]
-                out[t] = w / s.reshape(*s.shape, *([1] * (w.dim() - 2)))
-        for layer in sp.consumers:
-            out[layer.weight] = _scale_inputs(out[layer.weight],
-                                              s.repeat_interleave(layer.in_units // sp.channels, 1))
-        for name in sp.norms:
-            prefix = f"{name}." if name else ""
-            if prefix + "running_mean" in out:
-                out[prefix + "running_mean"] = out[prefix + "running_mean"] / s
-                out[prefix + "running_var"] = out[prefix + "running_var"] / s.pow(2)
+        out = _gauge_space(out, sp)
+    return out
+
+
+def _gauge_space(out: WeightBatch, sp: ChannelSpace) -> WeightBatch:
+    """Rescale the channels of one space to the fixed norms: ``out``, updated."""
+    sq = _space_sq_norms(out, sp)
+    # A dead (all-zero) channel has no scale to fix; leave it alone instead of dividing by 0.
+    # The square root never sees its 0 either: sqrt's gradient there (∞ · 0) made every
+    # gradient NaN, though the value was not used.
+    safe = torch.where(sq > 0, sq, torch.full_like(sq, float(sp.filter_size)))
+    s = torch.where(sq > 0, (safe / sp.filter_size).sqrt(), torch.ones_like(sq))
+    for p in sp.producers:
+        for t in p.tensors:
+            w = out[t]
+            out[t] = w / s.reshape(*s.shape, *([1] * (w.dim() - 2)))
+    for layer in sp.consumers:
+        out[layer.weight] = _scale_inputs(out[layer.weight],
+                                          s.repeat_interleave(layer.in_units // sp.channels, 1))
+    for name in sp.norms:
+        prefix = f"{name}." if name else ""
+        if prefix + "running_mean" in out:
+            out[prefix + "running_mean"] = out[prefix + "running_mean"] / s
+            out[prefix + "running_var"] = out[prefix + "running_var"] / s.pow(2)
     return out
 
 
@@ -445,14 +508,35 @@ def _sort_key(weights: WeightBatch, layer: LayerSpec, key: SortKey) -> torch.Ten
     raise ValueError(f"sort key {key!r} is not one of 'sum', 'bias', 'norm'")
 
 
+def _chain(target: TargetNet) -> bool:
+    """Whether each layer's output reaches the next layer, and nothing else, through ops of one
+    tensor input each (two branches joined by ``torch.cat`` are not a chain: permuting one
+    branch's filters as if the next layer read it alone changed the function)."""
+    graph = torch.fx.symbolic_trace(copy.deepcopy(target.module)).graph
+    calls = {n.target: n for n in graph.nodes if n.op == "call_module"}
+    for layer, nxt in pairwise(target.layers):
+        node = calls.get(layer.name)
+        while node is not None and node.target != nxt.name:
+            users = [u for u in node.users if not _reads_shape_only(u)]
+            if len(users) != 1 or len([a for a in users[0].all_input_nodes
+                                       if not _reads_shape_only(a)]) != 1:
+                return False
+            node = users[0]
+        if node is None:
+            return False
+    return True
+
+
 def permutation_canonical(target: TargetNet, weights: WeightBatch, key: SortKey = "sum"
                           ) -> WeightBatch:
     """Sort the filters of layers 1..m-1 by ``key`` (ascending), permuting the next layer's
     input channels to match, so networks that differ by a permutation coincide. Chains only:
     no normalisation layers, no additions."""
     if target.has_statistics or any(layer.norm for layer in target.layers) or any(
-            len(sp.producers) > 1 for sp in channel_spaces(target)):
-        raise GaugeUnavailable("the permutation canonical form supports chain targets without "
+            len(sp.producers) > 1 or ("channel layout", None) in sp.fixed_by
+            for sp in channel_spaces(target)) or not _chain(target):
+        raise GaugeUnavailable("the permutation canonical form supports chain targets (each layer "
+                               "read by the next alone, channels at dimension 1) without "
                                "normalisation or residual additions")
     out = dict(weights)
     for layer, nxt in pairwise(target.layers):
@@ -472,22 +556,31 @@ def permutation_canonical(target: TargetNet, weights: WeightBatch, key: SortKey 
 
 
 def check_gauge(target: TargetNet, what: str, probe: int = 4, rtol: float = 1e-4) -> None:
-    """Raise `ConfigError` unless `scale_gauge` leaves the target's outputs unchanged.
+    """Raise `ConfigError` unless `scale_gauge` leaves the target's outputs unchanged (batch
+    norms' ε set to 0).
 
     The gauges and MC-dropout masks assume a chain of positively homogeneous, channel-wise
     layers; GELU, tanh or a residual addition silently break them. Checked on a float64 copy
-    of the module (eval mode) with its own initial weights on ``probe`` random inputs; ``what``
+    of the module (eval mode) with its own initial weights, each value moved at random (a norm's
+    scale starts at 1 in every channel, where a per-channel error cannot show), on ``probe``
+    random inputs; ``what``
     names the setting that needs the gauge, for the message. The copy runs on the CPU whatever
     the target's device: the probe draws there, and the answer does not depend on the device."""
-    import copy
 
     from hyperzoo.errors import ConfigError
 
     module = copy.deepcopy(target.module).to("cpu", torch.float64).eval()
+    for m in module.modules():  # the gauge holds up to batch norm's ε, which the check is not about
+        if isinstance(m, nn.modules.batchnorm._NormBase):
+            m.eps = 0.0
     t64 = TargetNet(module, target.input_shape, backend="loop")
     g = torch.Generator().manual_seed(0)
     x = torch.randn(probe, *target.input_shape, generator=g, dtype=torch.float64)
-    weights = t64.module_weights()
+    weights = {k: v * (1 + 0.5 * torch.randn(v.shape, generator=g, dtype=v.dtype))
+               + 0.1 * torch.randn(v.shape, generator=g, dtype=v.dtype)
+               if k in t64.param_shapes or k.endswith("running_mean")
+               else v * torch.exp(0.3 * torch.randn(v.shape, generator=g, dtype=v.dtype))  # variances
+               for k, v in t64.module_weights().items()}
     with torch.no_grad():
         try:
             gauged = scale_gauge(t64, weights)
