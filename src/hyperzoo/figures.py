@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -13,6 +15,9 @@ import torch  # noqa: E402
 from matplotlib.ticker import NullFormatter, ScalarFormatter  # noqa: E402
 
 from hyperzoo.weights import atomic_write  # noqa: E402
+
+# A reliability bin of fewer inputs is drawn hollow: one input's accuracy is 0 or 1.
+FEW_IN_BIN = 10
 
 
 def save_figure(fig, path: Path, tight: bool = True, dpi: int = 100) -> str:
@@ -37,6 +42,11 @@ def _plain_log_x(ax, ticks: list[int]) -> None:
     ax.xaxis.set_minor_formatter(NullFormatter())
 
 
+def _titled(title: str, scope: str) -> str:
+    """``title`` with a second line saying what it was measured on (``scope``: images, networks)."""
+    return f"{title}\n{scope}" if scope else title
+
+
 def _edges(values: torch.Tensor, bins: int, min_width: float = 0.0) -> np.ndarray:
     """Bin edges over ``values``, widened where they (nearly) coincide, which numpy refuses."""
     lo, hi = values.double().min().item(), values.double().max().item()
@@ -46,24 +56,29 @@ def _edges(values: torch.Tensor, bins: int, min_width: float = 0.0) -> np.ndarra
 
 
 def accuracy_histograms(runs: dict[str, torch.Tensor], entropies: dict[str, float | None],
-                        path: Path) -> str:
-    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+                        path: Path, scope: str = "") -> str:
+    """Each run's networks' accuracies as a share of its own pool (pools of 10 and 200 compare),
+    Ĥ (the Kozachenko–Leonenko entropy estimate of the gauge-fixed weights) in the legend."""
+    fig, ax = plt.subplots(figsize=(6.5, 4.0))
     # One set of bins for all runs, so their histograms compare; at least 0.1 points wide.
     edges = _edges(100 * torch.cat(list(runs.values())), 30, min_width=0.1)
     for i, (label, acc) in enumerate(runs.items()):
-        text = label if entropies[label] is None else f"{label} (Ĥ = {entropies[label]:.0f})"
+        h = entropies[label]
+        text = f"{label}, N = {len(acc)}" + ("" if h is None else f", Ĥ = {h:.0f}")
         if len(acc) == 1:  # a method that holds one network: a line, not a one-sample histogram
-            ax.axvline(100 * acc.item(), color=f"C{i}", lw=2, label=f"{text}, one network")
-        else:
-            ax.hist(100 * acc.double().cpu().numpy(), bins=edges, alpha=0.6, color=f"C{i}", label=text)
+            ax.axvline(100 * acc.item(), color=f"C{i}", lw=2, label=f"{label}, one network")
+        else:  # outlines, not filled bars: overlapping fills blended into a third colour
+            ax.hist(100 * acc.double().cpu().numpy(), bins=edges, histtype="step", lw=1.8, color=f"C{i}",
+                    weights=np.full(len(acc), 100 / len(acc)), label=text)
     ax.set_xlabel("test accuracy of a sampled network (%)")
-    ax.set_ylabel("networks")
-    ax.legend(fontsize=8)
-    ax.set_title("Accuracy of sampled networks")
+    ax.set_ylabel("share of the run's networks (%)")
+    ax.legend(fontsize=8, title="Ĥ: entropy estimate of the gauge-fixed weights (nats)"
+              if any(v is not None for v in entropies.values()) else None, title_fontsize=7)
+    ax.set_title(_titled("Accuracy of sampled networks", scope), fontsize=10)
     return save_figure(fig, path)
 
 
-def ensemble_curve(runs: dict[str, tuple[list[dict], float]], path: Path) -> str:
+def ensemble_curve(runs: dict[str, tuple[list[dict], float]], path: Path, scope: str = "") -> str:
     """Accuracy against ensemble size, one colour per run (``{label: (rows of
     analysis.ensembles.accuracy_vs_size, mean single accuracy)}``): mean probability solid,
     majority vote dashed, each with a ± 1 std band over draws; the run's single network dotted."""
@@ -87,24 +102,29 @@ def ensemble_curve(runs: dict[str, tuple[list[dict], float]], path: Path) -> str
     ax.set_xlabel("ensemble size")
     ax.set_ylabel("test accuracy (%)")
     ax.legend(fontsize=7)
-    ax.set_title("Ensembles of sampled networks" + (" (bands: ± 1 std over draws)" if len(runs) > 1 else ""))
+    ax.set_title(_titled("Ensembles of sampled networks" + (" (bands: ± 1 std over draws)" if len(runs) > 1
+                                                            else ""), scope), fontsize=10)
     return save_figure(fig, path)
 
 
 def filter_grid(images: torch.Tensor, title: str, path: Path) -> str:
+    """Up to 25 samples of one filter, one shared colour scale (±v, v the 99th percentile of |w|:
+    one outlier washed out every other panel), as many rows as there are samples."""
     n = min(25, images.shape[0])
-    v = images[:n].abs().max().item() or 1.0
-    fig, axes = plt.subplots(5, 5, figsize=(5.6, 5.3))
+    flat = images[:n].abs().double().flatten()
+    v = (flat.quantile(0.99).item() or flat.max().item() or 1.0) if flat.numel() else 1.0
+    rows = max(1, math.ceil(n / 5))
+    fig, axes = plt.subplots(rows, 5, figsize=(5.6, 1.06 * rows + 0.6), squeeze=False)
     im = None
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < n:
             im = ax.imshow(images[i].cpu().numpy(), cmap="RdBu_r", vmin=-v, vmax=v, aspect="auto")
-    fig.suptitle(title, fontsize=9)
+    fig.suptitle(textwrap.fill(title, 70), fontsize=9)
     # Room on the right for the colour bar's label (laid out before it, the label was cut off).
-    fig.tight_layout(rect=(0, 0, 0.86, 1))
+    fig.tight_layout(rect=(0, 0, 0.83, 1))
     if im is not None:  # one shared scale: every panel uses ±v
-        fig.colorbar(im, cax=fig.add_axes((0.88, 0.15, 0.025, 0.7)), label="weight")
+        fig.colorbar(im, cax=fig.add_axes((0.85, 0.15, 0.025, 0.7)), label="weight", extend="both")
     return save_figure(fig, path, tight=False)
 
 
@@ -265,7 +285,7 @@ def ambiguous_grid(images: torch.Tensor, votes: torch.Tensor, labels: torch.Tens
         # Ties: the lower class first, as the report's table (topk's order was unspecified).
         top2 = torch.sort(-votes[i], stable=True).indices[:min(2, c)]
         head = "" if labels is None else f"label {int(labels[i])}, "
-        ax.set_title(f"{head}{score_name} {scores[i]:.2f}\nvotes "
+        ax.set_title(f"{head}{score_name} {scores[i]:.2g}\nvotes "
                      + ", ".join(f"{int(cl)}: {int(votes[i][cl])}" for cl in top2), fontsize=7)
         bar = fig.add_subplot(grid[2 * r + 1, col])
         colours = ["C2" if labels is not None and j == int(labels[i]) else "C0" for j in range(c)]
@@ -284,7 +304,8 @@ def ambiguous_grid(images: torch.Tensor, votes: torch.Tensor, labels: torch.Tens
 _STYLES = ("-", "--", ":", "-.")
 
 
-def adversarial_figure(eps: list[float], curves: dict[str, dict[str, list[float | None]]], path: Path) -> str:
+def adversarial_figure(eps: list[float], curves: dict[str, dict[str, list[float | None]]], path: Path,
+                       scope: str = "") -> str:
     """Success of targeted attacks against ε: ``curves`` run → (curve → one value per ε, None
     where nothing was attacked). One colour per run, one line style per curve (the same curve
     of every run alike), the legend beside the axes: with several runs the default colour cycle
@@ -308,11 +329,12 @@ def adversarial_figure(eps: list[float], curves: dict[str, dict[str, list[float 
     else:
         ax.text(0.5, 0.5, "no example was attacked (none classified right by its network)",
                 ha="center", va="center", transform=ax.transAxes)
-    ax.set_title("Targeted adversarial examples")
+    ax.set_title(_titled("Targeted adversarial examples", scope), fontsize=10)
     return save_figure(fig, path)
 
 
-def entropy_cdf(inliers: dict[str, torch.Tensor], outliers: dict[str, torch.Tensor], path: Path) -> str:
+def entropy_cdf(inliers: dict[str, torch.Tensor], outliers: dict[str, torch.Tensor], path: Path,
+                scope: str = "") -> str:
     """Empirical CDFs of predictive entropy: inliers dashed, outliers solid (seed 002 Fig. 3)."""
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
     # The i-th inlier and the i-th outlier curve (one model) share a colour.
@@ -323,12 +345,12 @@ def entropy_cdf(inliers: dict[str, torch.Tensor], outliers: dict[str, torch.Tens
                     label=label)
     ax.set_xlabel("predictive entropy (nats)")
     ax.set_ylabel("fraction of examples ≤ entropy")
-    ax.legend(fontsize=8)
-    ax.set_title("Out-of-distribution detection")
+    ax.legend(fontsize=8, title="dashed: in-distribution, solid: outliers", title_fontsize=7)
+    ax.set_title(_titled("Out-of-distribution detection", scope), fontsize=10)
     return save_figure(fig, path)
 
 
-def detection_figure(rows: list[dict], path: Path) -> str:
+def detection_figure(rows: list[dict], path: Path, scope: str = "") -> str:
     """Detection rate of adversarial examples vs ensemble size, one line per run and attack."""
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
     lines: dict[str, list[tuple[int, float]]] = {}
@@ -353,12 +375,13 @@ def detection_figure(rows: list[dict], path: Path) -> str:
     else:
         ax.text(0.5, 0.5, "no ensemble size applies to these runs", ha="center", va="center",
                 transform=ax.transAxes)
-    ax.set_title("Adversarial detection by predictive entropy")
+    ax.set_title(_titled("Adversarial detection by predictive entropy", scope), fontsize=10)
     return save_figure(fig, path)
 
 
-def reliability_diagram(curves: dict[str, dict[str, torch.Tensor]], path: Path) -> str:
-    """Reliability diagram: accuracy vs mean confidence of each non-empty equal-width bin (top), and
+def reliability_diagram(curves: dict[str, dict[str, torch.Tensor]], path: Path, scope: str = "") -> str:
+    """Reliability diagram: accuracy vs mean confidence of each non-empty equal-width bin (top;
+    hollow markers for bins of fewer than FEW_IN_BIN inputs, whose accuracy is mostly noise), and
     the number of inputs per bin (bottom, log scale); one colour per curve.
 
     ``curves`` maps a label to ``evaluation.calibration.reliability_bins`` output (1-D tensors).
@@ -366,21 +389,26 @@ def reliability_diagram(curves: dict[str, dict[str, torch.Tensor]], path: Path) 
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(6.5, 6.5), sharex=True,
                                       gridspec_kw={"height_ratios": [2, 1]})
     top.plot([0, 1], [0, 1], color="0.5", ls="--", lw=1, label="perfect calibration")
+    said = False  # the hollow markers' legend entry, once
     for i, (label, b) in enumerate(curves.items()):
         count = b["count"].double()
         bins = len(count)
         keep = (count > 0).cpu().numpy()
-        top.plot(b["confidence"].double().cpu().numpy()[keep], b["accuracy"].double().cpu().numpy()[keep],
-                 marker="o", ms=4, color=f"C{i}", label=label)
+        conf, acc = b["confidence"].double().cpu().numpy(), b["accuracy"].double().cpu().numpy()
+        top.plot(conf[keep], acc[keep], marker="o", ms=4, color=f"C{i}", label=label)
+        few = keep & (count.cpu().numpy() < FEW_IN_BIN)
+        top.plot(conf[few], acc[few], ls="none", marker="o", ms=6, mfc="white", color=f"C{i}",
+                 label=None if said or not few.any() else f"hollow: a bin of fewer than {FEW_IN_BIN} inputs")
+        said = said or bool(few.any())
         edges = np.linspace(0, 1, bins + 1)
         bottom.stairs(count.cpu().numpy(), edges, color=f"C{i}", lw=1.5, label=label)
     top.set_ylabel("accuracy in bin")
     top.set_xlim(0, 1)
     top.set_ylim(0, 1.02)
     top.legend(fontsize=7, loc="upper left")
-    top.set_title("Reliability diagram (top-label confidence, equal-width bins)")
+    top.set_title(_titled("Reliability diagram (top-label confidence, equal-width bins)", scope), fontsize=10)
     bottom.set_yscale("log")
-    bottom.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    bottom.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
     bottom.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     bottom.set_xlabel("confidence (max probability)")
     bottom.set_ylabel("inputs in bin")

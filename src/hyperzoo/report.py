@@ -325,7 +325,10 @@ def _ood(runs: list[_Run], inliers: Dataset, outliers: Dataset, overlap: float, 
         curves_out[f"{r.label}: {outlier}"] = h_out
         if r is runs[0]:
             res["confident_outliers"] = {**_confident_outliers(outliers, p_out, h_out, out), "run": r.label}
-    res["figure"] = figures.entropy_cdf(curves_in, curves_out, out / "ood_cdf.png")
+    res["figure"] = figures.entropy_cdf(
+        curves_in, curves_out, out / "ood_cdf.png",
+        f"{len(inliers):,} {inliers.name} test images against {len(outliers):,} {outlier}; AUROC by entropy: "
+        + ", ".join(f"{k} {v['auroc']:.3f}" for k, v in res["runs"].items()))
     return res
 
 
@@ -492,12 +495,13 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
                  for r in runs},
     }
     rep["uncertainty"] = {r.label: r.uncertainty for r in runs}
+    scope = f"first {len(data):,} {data.name} test images"  # the README's numbers take all of them
     figs = {"reliability": figures.reliability_diagram(
         {f"{r.label}: ensemble of {r.probs.shape[0]} (ECE {r.uncertainty['ensemble_ece']:.4f})":
-         reliability_bins(r.probs.mean(0), data.y) for r in runs}, out / "reliability.png"),
+         reliability_bins(r.probs.mean(0), data.y) for r in runs}, out / "reliability.png", scope),
         "histogram": figures.accuracy_histograms(
         {r.label: r.accuracies for r in runs}, {r.label: r.entropy for r in runs},
-        out / "accuracy_histogram.png")}
+        out / "accuracy_histogram.png", scope)}
 
     g = torch.Generator().manual_seed(seed)
     size = main.probs.shape[0] // 2
@@ -514,7 +518,7 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
     figs["ensembles"] = figures.ensemble_curve(
         {main.label: (rep["ensemble_vs_size"], main.metrics["mean_accuracy"]),
          **{r.label: (rep["ensemble_vs_size_by_run"][r.label], r.metrics["mean_accuracy"])
-            for r, _, _ in pooled}}, out / "ensemble_vs_size.png")
+            for r, _, _ in pooled}}, out / "ensemble_vs_size.png", scope)
     bar.update(1)
 
     # Seed 001's filter images and PCA views for every pooled run (its MNFG versions: Fig. 5,
@@ -612,7 +616,10 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
             f"FGSM, {scorer}": a["fgsm"]["fresh_ensemble"],
             "PGD, network it was crafted on": a["pgd"]["single_network"],
             f"PGD, {scorer}": a["pgd"]["fresh_ensemble"]}
-    figs["adversarial"] = figures.adversarial_figure(EPSILONS, curves, out / "adversarial.png")
+    figs["adversarial"] = figures.adversarial_figure(
+        EPSILONS, curves, out / "adversarial.png",
+        f"first {adv['attempted']:,} {data.name} test images, {adv['examples']:,} of them classified right "
+        "by the network an example is crafted on")
     bar.update(1)
 
     adv_data = limit_dataset(data, adv_limit)
@@ -622,8 +629,9 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
         rep["adversarial_detection"]["rows"] += _detection(r, adv_data, detection_eps, 10, seed, sizes,
                                                            pgd_max=100)
         bar.update(1)
-    figs["adversarial_detection"] = figures.detection_figure(rep["adversarial_detection"]["rows"],
-                                                             out / "adversarial_detection.png")
+    figs["adversarial_detection"] = figures.detection_figure(
+        rep["adversarial_detection"]["rows"], out / "adversarial_detection.png",
+        f"ε = {detection_eps:g}, PGD 10 steps, first {len(adv_data):,} {data.name} test images")
     rep["transfer"], curves = {}, {}
     for r in runs:
         res = _transfer(r, adv_data, detection_eps, transfer_networks, seed)

@@ -130,7 +130,7 @@ def evaluate_run(run_dir: str | Path, n_networks: int = 100, data_dir: str | Non
                 f"ensemble of {n} (ECE {unc['ensemble_ece']:.4f})": reliability_bins(probs.mean(0), data.y),
                 f"{n} single networks, pooled (ECE {unc['mean_ece']:.4f} mean)":
                     reliability_bins(probs.flatten(0, 1), data.y.repeat(n)),
-            }, figure_path)
+            }, figure_path, f"{len(data):,} {data.name} {data.split} images")
         except OSError as e:
             _unwritten(figure_path, e, out is not None)
     metrics: dict[str, Any] = {
@@ -563,8 +563,10 @@ def ood_run(run_dir: str | Path, outliers: str | Dataset | list[str | Dataset], 
     if out is not None:
         out = Path(out)
         claim_result_dir(out, "ood")
-        result["figure"] = figures.entropy_cdf({f"{inliers.name} (inliers)": h_in}, curves_out,
-                                               out / "ood_cdf.png")
+        result["figure"] = figures.entropy_cdf(
+            {f"{inliers.name} (inliers)": h_in}, curves_out, out / "ood_cdf.png",
+            f"{n} networks, {len(h_in):,} {inliers.name} {inliers.split} images; AUROC by entropy: "
+            + ", ".join(f"{k} {v['auroc']:.3f}" for k, v in sets.items()))
         atomic_write_json(out / "ood.json", result)
     return result
 
