@@ -39,6 +39,9 @@ from hyperzoo.runs import read_metrics  # noqa: E402
 from hyperzoo.weights import atomic_write_json, atomic_write_text  # noqa: E402
 
 TARGET_ACCURACY, TARGET_AUROC = 0.99, 0.95
+# training.png's accuracy axis: from this many percent, or lower where a curve goes lower after
+# its first VALIDATIONS_SKIPPED validations (steps 0 and 500 sit far below the rest).
+ACCURACY_FLOOR, VALIDATIONS_SKIPPED = 97.5, 2
 # Compared across settings and seeds: (name, how to read it off a summary, format).
 QUANTITIES = {
     "single_mean": (lambda s: s["single_mean"], "{:.2%}"),
@@ -164,31 +167,52 @@ def _protocol(p: dict[str, Any] | None) -> str:
 
 
 def figure(settings: list[dict[str, Any]], path: Path) -> None:
+    """Validation accuracy, entropy estimate and learning rate against the step: one colour per
+    setting (a later seed of it lighter), ensemble solid and single networks dashed, one legend
+    below the panels (inside them, 20 entries covered the data). The accuracy axis starts at
+    ACCURACY_FLOOR or lower where a curve goes lower after the first VALIDATIONS_SKIPPED
+    validations (a late runaway was cut off); the title says what it leaves out."""
+    from matplotlib.lines import Line2D
+
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     labels = [s["label"] for s in settings]
     colours = {label: f"C{i}" for i, label in enumerate(dict.fromkeys(labels))}
     seen: set[str] = set()
+    several_seeds = False
+    shown = []  # the accuracy values the axis should show
     for s in settings:
         # One colour per setting; a setting's later seeds lighter.
         c, colour = s["curve"], colours[s["label"]]
-        name = _name(s, labels.count(s["label"]) > 1)
         alpha = 0.45 if s["label"] in seen else 1.0
+        several_seeds = several_seeds or s["label"] in seen
         seen.add(s["label"])
-        axes[0].plot(c["step"], [100 * a for a in c["val_ensemble_accuracy"]], color=colour, alpha=alpha,
-                     label=f"{name}: ensemble")
-        axes[0].plot(c["step"], [100 * a for a in c["val_mean_accuracy"]], color=colour, alpha=alpha,
-                     ls="--", label=f"{name}: single (mean)")
-        axes[1].plot(c["step"], c["entropy"], color=colour, alpha=alpha, label=name)
-        axes[2].plot(c["step"], c["lr"], color=colour, alpha=alpha, label=name)
-    axes[0].set(xlabel="training step", ylabel="validation accuracy (%)", ylim=(97.5, 99.5),
-                title="validation (16 networks, 5,000 images)")
+        for key, ls in (("val_ensemble_accuracy", "-"), ("val_mean_accuracy", "--")):
+            values = [100 * a for a in c[key]]
+            axes[0].plot(c["step"], values, color=colour, alpha=alpha, ls=ls)
+            shown += values[VALIDATIONS_SKIPPED:]
+        axes[1].plot(c["step"], c["entropy"], color=colour, alpha=alpha)
+        axes[2].plot(c["step"], c["lr"], color=colour, alpha=alpha)
+    low = min([ACCURACY_FLOOR, *(math.floor(2 * v) / 2 for v in shown)])
+    cut = any(100 * a < low for s in settings for key in ("val_ensemble_accuracy", "val_mean_accuracy")
+              for a in s["curve"][key])
+    axes[0].set(xlabel="training step", ylabel="validation accuracy (%)", ylim=(low, 99.5),
+                title="validation (16 networks, 5,000 images)"
+                      + (f"\naxis from {low:g}%: the first validations are lower" if cut else ""))
     axes[1].set(xlabel="training step", ylabel="entropy estimate (nats)",
                 title="Kozachenko–Leonenko entropy of the batch")
     axes[2].set(xlabel="training step", ylabel="learning rate", title="learning rate")
     for ax in axes:
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    save_figure(fig, path, dpi=110)  # whole or not at all
+    handles = [Line2D([], [], color=c, lw=2, label=label) for label, c in colours.items()]
+    handles += [Line2D([], [], color="0.3", ls="-", label="ensemble (left)"),
+                Line2D([], [], color="0.3", ls="--", label="single network, mean (left)")]
+    if several_seeds:
+        handles.append(Line2D([], [], color="0.3", alpha=0.45, lw=2,
+                              label="a second training seed (lighter)"))
+    fig.legend(handles=handles, loc="lower center", ncol=min(4, len(handles)), fontsize=8, frameon=False)
+    rows = math.ceil(len(handles) / min(4, len(handles)))
+    fig.tight_layout(rect=(0, 0.05 * rows + 0.02, 1, 1))
+    save_figure(fig, path, tight=False, dpi=110)  # whole or not at all
 
 
 def main() -> None:
