@@ -71,11 +71,12 @@ def figure(traces: dict[str, dict[str, Any]], layer: str, out: Path) -> None:
     top.axhline(100 * SILENT_BELOW, color="grey", linestyle=":", label="trainer's warning threshold")
     top.set_yscale("log")
     top.set_ylim(floor / 2, 100)
-    top.set_ylabel(f"ReLU layer '{layer}': nonzero\noutputs (%, 0 drawn at {floor:g})")
+    name = f"fc1's ReLU (module '{layer}')"  # SmallCNN's modules are positions: '8' follows fc1
+    top.set_ylabel(f"{name}: nonzero\noutputs (%, 0 drawn at {floor:g})")
     top.legend(fontsize=8, loc="lower right")
     bottom.set_ylabel("validation accuracy,\nmean of 16 networks (%)")
     bottom.set_xlabel("training step")
-    top.set_title(f"Small CNN on MNIST, Deutsch method: ReLU layer '{layer}' (dense, 32 units)")
+    top.set_title(f"Small CNN on MNIST, Deutsch method: {name}, 32 units")
     save_figure(fig, out, dpi=120)  # whole or not at all
 
 

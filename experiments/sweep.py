@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -149,45 +150,63 @@ def gain_10(summary: dict[str, Any]) -> float | None:
     return e["10"] - summary["single_mean"] if "10" in e else None
 
 
+# The Pareto figure's second panel zooms on settings at least this accurate (percent) when some
+# setting is far below: one at 61% squeezed the other nine into 5% of the width.
+ZOOM_FROM = 90.0
+
+
 def pareto_figure(rows: list[dict], path: Path) -> None:
+    """Mean single accuracy against the ensemble-of-10 gain, coloured by OOD AUROC; points
+    numbered (names and AUROCs in the legend below: numbers with their AUROC at the points
+    piled up into one unreadable blob), and a zoomed panel of the settings above ZOOM_FROM
+    when some setting is below it."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     pts = [r for r in rows if "summary" in r and gain_10(r["summary"]) is not None]
-    fig, ax = plt.subplots(figsize=(7.5, 5.5 + 0.18 * len(pts)))
+    acc = [100 * r["summary"]["single_mean"] for r in pts]
+    gain = [100 * gain_10(r["summary"]) for r in pts]
     auroc = [r["summary"]["ood"]["entropy"]["auroc"] for r in pts]
-    # The colour scale spans this sweep's AUROCs, so close values stay distinguishable; the
-    # labels give each value.
+    zoom = [i for i, a in enumerate(acc) if a >= ZOOM_FROM]
+    panels = [("all settings", list(range(len(pts))))]
+    if 0 < len(zoom) < len(pts):
+        panels.append((f"settings above {ZOOM_FROM:g}% (zoomed)", zoom))
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels) + 1.5, 5.5 + 0.18 * len(pts)),
+                             squeeze=False)
+    # The colour scale spans this sweep's AUROCs, so close values stay distinguishable.
     lo, hi = (min(auroc) - 0.01, max(auroc) + 0.01) if pts else (0.5, 1.0)
     sc = None
-    # Baselines (a setting with its own config) as squares, the method's settings as circles.
-    for marker, group in (("o", [r for r in pts if not r.get("baseline")]),
-                          ("s", [r for r in pts if r.get("baseline")])):
-        if group:
-            sc = ax.scatter([100 * r["summary"]["single_mean"] for r in group],
-                            [100 * gain_10(r["summary"]) for r in group],
-                            c=[r["summary"]["ood"]["entropy"]["auroc"] for r in group], cmap="viridis",
-                            s=70, vmin=lo, vmax=hi, edgecolors="k", marker=marker)
-    # Numbers (and AUROCs) at the points, names in the legend below: close points stay readable.
-    for i, (r, a) in enumerate(zip(pts, auroc, strict=True), 1):
-        ax.annotate(f"{i}: {a:.3f}", (100 * r["summary"]["single_mean"], 100 * gain_10(r["summary"])),
-                    textcoords="offset points", xytext=(6, 6), fontsize=8)
+    for ax, (title, idx) in zip(axes[0], panels, strict=True):
+        # Baselines (a setting with its own config) as squares, the method's settings as circles.
+        for marker, group in (("o", [i for i in idx if not pts[i].get("baseline")]),
+                              ("s", [i for i in idx if pts[i].get("baseline")])):
+            if group:
+                sc = ax.scatter([acc[i] for i in group], [gain[i] for i in group],
+                                c=[auroc[i] for i in group], cmap="viridis", s=70, vmin=lo, vmax=hi,
+                                edgecolors="k", marker=marker)
+        for i in idx:
+            ax.annotate(str(i + 1), (acc[i], gain[i]), textcoords="offset points", xytext=(5, 5), fontsize=9)
+        ax.set_xlabel("mean single-network test accuracy (%)")
+        ax.set_ylabel("ensemble gain: ensemble of 10 minus mean single network (points)")
+        if len(panels) > 1:
+            ax.set_title(title, fontsize=10)
+        ax.margins(x=0.12, y=0.12)  # room for the labels
+        ax.grid(alpha=0.3)
     handles = [plt.Line2D([], [], linestyle="none", marker=f"${i}$", color="k",
-                          label=f"{r['name']} (N={r['summary']['n_networks']})"
-                          + (", baseline" if r.get("baseline") else ""))
-               for i, r in enumerate(pts, 1)]
-    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, fontsize=8,
-              title="setting (point label: number: OOD AUROC)")
+                          label=f"{r['name']} (N={r['summary']['n_networks']}"
+                          + (", baseline" if r.get("baseline") else "") + f"): AUROC {a:.3f}")
+               for i, (r, a) in enumerate(zip(pts, auroc, strict=True), 1)]
+    fig.legend(handles=handles, loc="lower center", ncol=2, fontsize=8, frameon=False,
+               title="setting (OOD AUROC by predictive entropy)")
+    fig.suptitle("Accuracy vs diversity (ensemble gain) vs OOD detection", fontsize=11)
+    rows_of_legend = math.ceil(len(handles) / 2) + 1
+    fig.tight_layout(rect=(0, min(0.45, 0.035 * rows_of_legend + 0.02), 0.9, 1))
     if sc is not None:
-        fig.colorbar(sc, ax=ax, label="OOD AUROC (predictive entropy, outliers positive)")
-    ax.set_xlabel("mean single-network test accuracy (%)")
-    ax.set_ylabel("ensemble gain: ensemble of 10 minus mean single network (points)")
-    ax.set_title("Accuracy vs diversity (ensemble gain) vs OOD detection")
-    ax.margins(x=0.15, y=0.12)  # room for the labels
-    ax.grid(alpha=0.3)
-    save_figure(fig, path, dpi=130)  # whole or not at all
+        fig.colorbar(sc, cax=fig.add_axes((0.91, 0.35, 0.015, 0.5)),
+                     label="OOD AUROC (predictive entropy, outliers positive)")
+    save_figure(fig, path, tight=False, dpi=130)  # whole or not at all
 
 
 def main() -> None:

@@ -186,29 +186,37 @@ def ours(cols: dict[str, Any]) -> dict[str, tuple[float, float | None] | None]:
 
 
 def figure(results: dict[str, dict[str, Any]], path: Path) -> str:
-    """One panel per row: the seed's seven numbers beside ours (error bars: std over networks for
-    the means, over independent ensembles for the hypernetworks' majorities)."""
+    """One panel per row, stacked (side by side, 17 inches wide, the README shrank its labels to
+    5 px): the seed's seven numbers beside ours; a column not measured has no bar (it was drawn
+    at 0%), and a caption says what the error bars are."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
 
-    fig, axes = plt.subplots(1, len(results), figsize=(8.5 * len(results), 4.4), squeeze=False)
+    fig, axes = plt.subplots(len(results), 1, figsize=(9.5, 4.2 * len(results) + 0.5), squeeze=False)
     x = np.arange(len(COLUMNS))
-    for ax, (row, cols) in zip(axes[0], results.items(), strict=True):
+    for ax, (row, cols) in zip(axes[:, 0], results.items(), strict=True):
         seed = SEED[ROWS[row]["seed"]]
         mine = ours(cols)
         ax.bar(x - 0.2, [seed[k] for k in COLUMNS], 0.4, label="seed 003 (paper scale)", color="0.6")
-        ax.bar(x + 0.2, [100 * v[0] if v else 0 for v in mine.values()], 0.4,
+        ax.bar(x + 0.2, [100 * v[0] if v else np.nan for v in mine.values()], 0.4,
                yerr=[100 * v[1] if v and v[1] else 0 for v in mine.values()], capsize=3,
                label="hyperzoo (CPU scale)", color="C0")
-        ax.set_xticks(x, COLUMN_LABELS, fontsize=7)
+        for i, v in enumerate(mine.values()):
+            if not v:
+                ax.text(x[i] + 0.2, 2, "not\nmeasured", ha="center", va="bottom", fontsize=7, rotation=90)
+        ax.set_xticks(x, COLUMN_LABELS, fontsize=8)
         ax.set_ylabel("CIFAR-10 test accuracy (%)")
         ax.set_ylim(0, 108)
-        ax.set_title(ROWS[row]["title"], fontsize=9)
+        ax.set_title(ROWS[row]["title"], fontsize=10)
         ax.legend(fontsize=8, loc="upper center", ncol=2)
-    save_figure(fig, path, dpi=120)  # whole or not at all
+    fig.text(0.5, 0.005, "Error bars: std over networks for the single-network means; over independent "
+             "ensembles of 10 for the hypernetworks' majorities; none where one number was measured.",
+             ha="center", va="bottom", fontsize=8)
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    save_figure(fig, path, tight=False, dpi=120)  # whole or not at all
     return path.name
 
 
