@@ -573,7 +573,7 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
                         "interpolated_midpoint_mean": summary["interpolated_midpoint"]["mean"],
                         "endpoints_mean": summary["endpoints"]["mean"]}
         figs["paths"] = figures.paths_figure(paths["t"], paths["direct"], paths["interpolated"],
-                                             out / "paths.png", examples=len(sub))
+                                             out / "paths.png", examples=len(sub), run=main.label)
     rep["paths_by_run"] = {}
     # Seed 001 Appendix I: MNFG's direct path; a main run without a latent space gets it too.
     direct_main = [] if isinstance(method, LatentMethod) else [(main, "", g)]
