@@ -147,3 +147,17 @@ def test_sample_entropy_of_coinciding_samples_is_minus_infinity_not_the_floor():
     assert diversity.sample_entropy(x, 8) == (None, 2)
     x[3] = x[1] + 1e-12  # closer than the floor: a number the floor sets, not the samples
     assert diversity.sample_entropy(x, 8) == (None, 2)
+
+
+def test_gram_search_redoes_no_rows_of_well_separated_samples_in_later_blocks(monkeypatch):
+    """With several blocks, each row's own entry is the one excluded: no row of well-separated
+    samples falls back to direct differences (the fallback hid a wrong self-exclusion)."""
+    redone = []
+    real = diversity._direct
+    monkeypatch.setattr(diversity, "_direct",
+                        lambda x, rows, p: (redone.append(rows.tolist()), real(x, rows, p))[1])
+    x = torch.randn(40, 6, generator=torch.Generator().manual_seed(0))
+    idx, _ = diversity.nearest_neighbours(x, block=7)
+    assert redone == []
+    ref = torch.cdist(x.double(), x.double()).fill_diagonal_(float("inf")).argmin(1)
+    assert torch.equal(idx, ref)

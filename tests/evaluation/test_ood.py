@@ -66,3 +66,18 @@ def test_nan_scores_are_one_line_not_sklearns_traceback():
 
     with pytest.raises(RunError, match="1 of 5 detection scores are NaN: a network's outputs hold NaN"):
         detection_metrics(torch.tensor([0.1, float("nan"), 0.3]), torch.tensor([0.7, 0.8]))
+
+
+def test_both_scores_rank_an_uncertain_ensemble_above_a_confident_one():
+    """Outliers are the positive class and a higher score means "outlier": a uniform prediction
+    must outscore a one-hot one by entropy and by mutual information (only a workflow test
+    caught a negated score)."""
+    from hyperzoo.evaluation.ood import ood_scores
+
+    confident = torch.tensor([[1.0, 0.0, 0.0]]).expand(4, 1, 3)
+    uniform = torch.full((4, 1, 3), 1 / 3)
+    disagreeing = torch.eye(3)[[0, 1, 2, 0]].unsqueeze(1)  # each network sure, of another class
+    sure, unsure, split = ood_scores(confident), ood_scores(uniform), ood_scores(disagreeing)
+    assert unsure["entropy"] > sure["entropy"] and split["entropy"] > sure["entropy"]
+    assert split["mutual_information"] > sure["mutual_information"]
+    assert split["mutual_information"] > unsure["mutual_information"]  # all agree: none

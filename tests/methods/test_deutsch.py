@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -111,8 +112,6 @@ def test_ensemble_loss_is_the_cross_entropy_of_the_mean_prediction():
 def test_loss_equals_an_independent_computation(diversity):
     """λ·CE − Ĥ(gauge(w)) with d = z_dim (and + γ·G for the relaxed gauge), recomputed by hand in
     float64 with NumPy from the generated weights of a 4-3-2 ReLU network."""
-    import numpy as np
-
     def digamma(v: float) -> float:
         return torch.special.digamma(torch.tensor(float(v), dtype=torch.float64)).item()
 
@@ -247,3 +246,36 @@ def test_the_output_entropy_leaves_the_targets_own_dropout_out():
     assert torch.equal(a["entropy"], b["entropy"])
     assert not torch.equal(a["cross_entropy"], b["cross_entropy"])
     assert module[3].training
+
+
+def _digamma(v: float) -> float:
+    return torch.special.digamma(torch.tensor(float(v), dtype=torch.float64)).item()
+
+
+def test_output_space_loss_equals_an_independent_computation():
+    """λ·CE − [ψ(N) + z_dim · mean log ε] of the softmax outputs on the probe (x[0, :P]),
+    each network's (P, C) probabilities flattened, recomputed in float64 NumPy. (The loss's sign,
+    logits for probabilities and the output dimension for z_dim all passed before.)"""
+    module = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))
+    lam, z_dim, n, probe = 7.0, 5, 6, 2
+    m = build_method(TargetNet(module, (4,)), {"name": "deutsch", "z_dim": z_dim, "extractor_hidden": [8],
+                                               "lam": lam, "diversity": "outputs", "probe_size": probe})
+    x, y = torch.randn(n, 3, 4), torch.randint(2, (n, 3))
+    out = m.training_loss(x, y, step=0, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        w = m.generate(m.noise(n, torch.Generator().manual_seed(0)))
+    w1, b1, w2, b2 = (w[k].double().numpy() for k in ("0.weight", "0.bias", "2.weight", "2.bias"))
+    xs, ys = x.double().numpy(), y.numpy()
+
+    def logits(i, inputs):
+        return np.maximum(inputs @ w1[i].T + b1[i], 0) @ w2[i].T + b2[i]
+
+    def softmax(v):
+        e = np.exp(v - v.max(1, keepdims=True))
+        return e / e.sum(1, keepdims=True)
+    ce = np.mean([-np.log(softmax(logits(i, xs[i]))[j, ys[i, j]]) for i in range(n) for j in range(3)])
+    v = np.stack([softmax(logits(i, xs[0, :probe])).reshape(-1) for i in range(n)])  # (n, P·C)
+    dist = np.sqrt(((v[:, None] - v[None]) ** 2).sum(-1)) + np.diag(np.full(n, np.inf))
+    entropy = _digamma(n) + z_dim * np.log(dist.min(1)).mean()
+    assert out["entropy"].item() == pytest.approx(entropy, rel=1e-4, abs=1e-4)
+    assert out["loss"].item() == pytest.approx(lam * ce - entropy, rel=1e-4, abs=1e-4)

@@ -1,6 +1,8 @@
+import numpy as np
 import pytest
 import torch
 
+from hyperzoo.devices import normal
 from hyperzoo.errors import ConfigError
 from hyperzoo.methods import HyperGAN, build_method
 from hyperzoo.methods.hypergan import moment_mismatch
@@ -184,3 +186,39 @@ def test_settings_that_cannot_train_are_one_line():
     with pytest.raises(ConfigError, match="train.steps = 100 ends within method.pretrain_steps = 100"):
         m.check_training(8, steps=100)
     m.check_training(8, steps=101)
+
+
+def _hypergan():
+    torch.manual_seed(0)
+    from hyperzoo.targets.zoo import DigitsNet
+    return build_method(TargetNet(DigitsNet(), (1, 8, 8)),
+                        {"name": "hypergan", "z_dim": 8, "code_size": 4, "mixer_hidden": [32],
+                         "generator_hidden": [32], "discriminator_hidden": [32], "pretrain_steps": 0})
+
+
+def test_adversarial_terms_label_prior_samples_real_and_codes_fake():
+    """fool = −mean log σ(D(q)); d_loss = −mean log(1 − σ(D(q))) − mean log σ(D(prior)), with
+    the codes q and the prior draws replayed from the same generator, in float64. (Either
+    label flipped passed before.)"""
+    m = _hypergan()
+    x, y = torch.rand(3, 2, 1, 8, 8), torch.randint(10, (3, 2))
+    out = m.training_loss(x, y, 0, torch.Generator().manual_seed(1))
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        q = m.codes(m.noise(3, g)).reshape(-1, 4)
+        prior = normal(tuple(q.shape), g, q.device, q.dtype)
+        dq, dp = m.discriminator(q).double(), m.discriminator(prior).double()
+    log_sig = torch.nn.functional.logsigmoid
+    fool = -log_sig(dq).mean()
+    d_loss = -log_sig(-dq).mean() - log_sig(dp).mean()
+    assert (dq - dp).abs().max() > 0.01  # the labels matter: D tells them apart somewhat
+    assert out["generator_adversarial"].item() == pytest.approx(fool.item(), rel=1e-5)
+    assert out["discriminator"].item() == pytest.approx(d_loss.item(), rel=1e-5)
+
+
+def test_moment_mismatch_equals_numpy():
+    """‖mean‖² + ‖cov − I‖²_F with the unbiased (ddof=1) covariance, in float64."""
+    codes = torch.randn(7, 3, dtype=torch.float64) * 1.7 + 0.5
+    c = codes.numpy()
+    expected = (c.mean(0) ** 2).sum() + ((np.cov(c, rowvar=False, ddof=1) - np.eye(3)) ** 2).sum()
+    assert moment_mismatch(codes).item() == pytest.approx(expected, rel=1e-12)
