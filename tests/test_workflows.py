@@ -234,8 +234,8 @@ def test_sample_into_an_earlier_export_leaves_no_stale_networks(run, tmp_path):
     out = tmp_path / "nets"
     export_networks(run, 5, out)
     export_networks(run, 2, out, seed=1)
-    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "network_0000.safetensors",
-                                                     "network_0001.safetensors"]
+    assert sorted(p.name for p in out.iterdir()) == [".hyperzoo-result", "manifest.json",
+                                                     "network_0000.safetensors", "network_0001.safetensors"]
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["n_networks"] == 2 and manifest["seed"] == 1
 
@@ -245,6 +245,23 @@ def test_sample_refuses_a_folder_holding_other_files(run, tmp_path):
     with pytest.raises(RunError, match="holds 'notes.txt', which is not part of an export"):
         export_networks(run, 2, tmp_path)
     assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_sample_refuses_network_files_no_export_vouches_for(run, tmp_path):
+    """A folder of network files copied by hand (no manifest, no mark) is the user's: it was
+    replaced, and files beyond -n deleted. An export stopped before its manifest is redone."""
+    export_networks(run, 3, tmp_path / "first")
+    mine = tmp_path / "saved"
+    mine.mkdir()
+    for p in (tmp_path / "first").glob("network_*.safetensors"):
+        (mine / p.name).write_bytes(p.read_bytes())
+    before = {p.name: p.read_bytes() for p in mine.iterdir()}
+    with pytest.raises(RunError, match="holds 'network_0000.safetensors' but no export's manifest"):
+        export_networks(run, 2, mine, seed=1)
+    assert {p.name: p.read_bytes() for p in mine.iterdir()} == before
+    (tmp_path / "first" / "manifest.json").unlink()  # stopped between the two manifests
+    export_networks(run, 2, tmp_path / "first", seed=1)
+    assert json.loads((tmp_path / "first" / "manifest.json").read_text())["n_networks"] == 2
 
 
 def test_evaluate_on_a_read_only_run_still_gives_the_numbers(run, tmp_path, capsys, monkeypatch):

@@ -335,14 +335,16 @@ MANIFEST_KEYS = frozenset({"target", "files", "n_networks", "load"})
 
 def _check_export_dir(out: Path) -> None:
     """``out`` may be new, empty, or an earlier export (manifest.json, network files, and
-    temporaries of an interrupted write); anything else is a user's folder: refuse."""
+    temporaries of an interrupted write), which its manifest or `RESULT_MARK` vouches for;
+    anything else is a user's folder: refuse. (Network files alone were taken for an export:
+    a folder of networks the user had copied was replaced, those beyond -n deleted.)"""
     if out.exists() and not out.is_dir():
         raise RunError(f"--out {out} is a file, not a folder")
     if not out.is_dir():
         return
     other = sorted(p.name for p in out.iterdir() if not (
         p.name == "manifest.json" or NETWORK_FILE.fullmatch(p.name)
-        or (p.name.startswith(".") and p.name.endswith(".tmp"))))
+        or (p.name.startswith(".") and p.name.endswith(".tmp")) or p.name == RESULT_MARK))
     if other:
         raise RunError(f"--out {out} holds {other[0]!r}, which is not part of an export of networks; "
                        "use a new or empty folder (an earlier export is replaced)")
@@ -351,6 +353,10 @@ def _check_export_dir(out: Path) -> None:
         # A manifest.json of the user's own (an app's) was replaced.
         raise RunError(f"--out {out} holds a manifest.json that is not an export's; use a new or empty "
                        "folder")
+    networks = [p.name for p in out.iterdir() if NETWORK_FILE.fullmatch(p.name)]
+    if networks and not manifest.exists() and _mark_of(out) != "sample":
+        raise RunError(f"--out {out} holds {sorted(networks)[0]!r} but no export's manifest.json: network "
+                       "files hyperzoo did not write there (a copy of yours?); use a new or empty folder")
 
 
 def export_networks(run_dir: str | Path, n: int, out: str | Path, seed: int = 0,
@@ -371,6 +377,9 @@ def export_networks(run_dir: str | Path, n: int, out: str | Path, seed: int = 0,
               f"{session.method.capped(n)} networks; exporting those", file=sys.stderr)
         n = session.method.capped(n)
     weights = sample_networks(session, n, seed, progress=progress)
+    # The mark first: an export stopped between the manifest's removal and the new one's can be
+    # redone into its folder, which holds network files but no manifest.
+    claim_result_dir(out, "sample")
     # No manifest while the files change: a crash never leaves one describing other networks.
     (out / "manifest.json").unlink(missing_ok=True)
     # The module's persistent buffers only: a non-persistent one is not in a state dict, so
