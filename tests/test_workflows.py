@@ -181,7 +181,7 @@ def test_ood_notes_outliers_on_another_scale_and_a_partial_overlap(run, capsys):
     test = load_dataset("digits", "test")
     rescaled = Dataset((test.x * 255).round(), test.y, "rescaled", "test", test.num_classes)
     ood_run(run, rescaled, n_networks=2, progress=False)
-    assert "note: the 'rescaled' inputs are whole numbers up to 255 against inliers in [0, 1]" in \
+    assert "note: the 'rescaled' inputs reach 255 against inliers in [0, 1]" in \
         capsys.readouterr().err
     normal = torch.randn(50, 1, 8, 8, generator=torch.Generator().manual_seed(1))
     gauss = Dataset(normal, test.y[:50], "gauss", "test", test.num_classes)

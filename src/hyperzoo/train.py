@@ -111,7 +111,8 @@ def dead_layer_message(step: int, silent: dict[str, float], before: set[str], ne
                            for name, share in new.items())
         lines.append(f"warning: step {step}: ReLU layer(s) active on under {SILENT_BELOW:.0%} of their "
                      f"outputs in {networks} validation networks ({shares}): almost no gradient reaches "
-                     "the layers below them, so those barely learn while it lasts; see the README, "
+                     "the layers below them, so those barely learn while it lasts (inputs on a large "
+                     "scale, such as 0-255 pixels, do this too); see the README, "
                      "\"A run that does not learn\"")
     if again := sorted(before - silent.keys()):
         lines.append(f"note: step {step}: ReLU layer(s) {', '.join(map(repr, again))} active again")

@@ -505,7 +505,7 @@ def checked_outliers(session: Session, ref: str | Dataset, inliers: Dataset, dat
         # A float file saved at 0-255 against inputs in [0, 1]: scored without a word, it read
         # as in-distribution (AUROC 0.25 for the inliers themselves, rescaled). Noise sets of
         # other ranges (Gaussian noise spans about ±4) are not this.
-        print(f"note: the {outliers.name!r} inputs are whole numbers up to {float(outliers.x.max()):g} "
+        print(f"note: the {outliers.name!r} inputs reach {float(outliers.x.max()):g} "
               f"against inliers in [{float(inliers.x.min()):g}, {float(inliers.x.max()):g}]: 0-255 "
               "pixels saved as floats? they are scored as given", file=sys.stderr)
     return outliers, overlap

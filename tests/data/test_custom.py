@@ -292,7 +292,10 @@ def test_float_images_at_pixel_scale_are_noted(capsys):
     x = (torch.rand(4, 3, 8, 8) * 255).round()
     assert torch.equal(as_images(x, "scaled.npz:x_train"), x)
     as_images(x, "scaled.npz:x_test")  # once per file
-    assert capsys.readouterr().err.count("note: scaled.npz:x_train: float images of whole numbers up to") == 1
+    assert capsys.readouterr().err.count("note: scaled.npz:x_train: float images with values up to") == 1
+    # Resized or averaged pixels have fractions: such a run trained at chance, unnoted.
+    as_images(torch.rand(4, 3, 8, 8) * 255, "resized.npz:x_train")
+    assert "note: resized.npz:x_train: float images with values up to" in capsys.readouterr().err
     as_images(torch.rand(4, 3, 8, 8), "unit.npz:x_train")
     # Standardised data: fractions and negative values, whatever its largest value.
     as_images(torch.randn(4, 3, 8, 8) * 30, "standardised.npz:x_train")

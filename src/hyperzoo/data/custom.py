@@ -300,7 +300,7 @@ def as_images(x: np.ndarray | torch.Tensor, what: str, shape: tuple[int, ...] | 
         # Float pixels saved at 0-255: kept as given, they reach a standardising target (CIFAR's
         # means and deviations assume [0, 1]) at 255 times the scale, without a word.
         _noted_scale.add(source)
-        print(f"note: {what}: float images of whole numbers up to {float(t.max()):g} are kept as given "
+        print(f"note: {what}: float images with values up to {float(t.max()):g} are kept as given "
               "(uint8 images are scaled to [0, 1]); if they are 0-255 pixels, divide them by 255",
               file=sys.stderr)
     return t.contiguous()
@@ -310,10 +310,11 @@ _noted_scale: set[str] = set()
 
 
 def unscaled_pixels(x: torch.Tensor) -> bool:
-    """Whether float inputs look like 0-255 pixels saved as floats: whole numbers in [0, 255]
-    reaching above 50 (standardised data has fractions and negative values)."""
+    """Whether float images look like pixels on a 0-255 (or larger) scale: none negative and
+    some above 50 (standardised data has negative values; scaled pixels stay within [0, 1]).
+    Whole numbers or not: resized or averaged pixels at 0-255 trained at chance unremarked."""
     return (bool(x.numel()) and x.is_floating_point() and float(x.min()) >= 0
-            and 50 < float(x.max()) <= 255 and bool((x == x.round()).all()))
+            and float(x.max()) > 50)
 
 
 def as_targets(y: np.ndarray | torch.Tensor, what: str) -> torch.Tensor:
