@@ -321,3 +321,26 @@ def test_a_data_dir_that_is_not_a_folder_is_refused(tmp_path):
                  ["evaluate", str(tmp_path / "run"), *wrong]):
         one_error_line(runner.invoke(app, argv), "is not a folder")
     assert not (tmp_path / "run").exists()
+
+
+def test_ctrl_c_in_training_says_where_the_run_stands(tmp_path, monkeypatch):
+    """It stopped in silence (exit status 130, no word of the checkpoint or of --resume)."""
+    import hyperzoo.train
+
+    run = tmp_path / "run"
+    r = runner.invoke(app, ["train", *sets("train.steps=4", "train.checkpoint_every=2"), "--out", str(run),
+                            "--quiet"])
+    assert r.exit_code == 0, r.output
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(hyperzoo.train, "train", stopped)
+    r = runner.invoke(app, ["train", "--resume", str(run), "--quiet"])
+    assert r.exit_code == 130
+    said = " ".join(r.output.split())
+    assert f"interrupted: {run} keeps its checkpoint of step 4" in said
+    assert f"continue with: hyperzoo train --resume {run}" in said
+    (run / "checkpoint.safetensors").unlink()
+    r = runner.invoke(app, ["train", "--resume", str(run), "--quiet"])
+    assert r.exit_code == 130 and "has no checkpoint yet" in r.output

@@ -46,6 +46,13 @@ def test_missing_file():
         load_config("/")
 
 
+def test_a_data_file_passed_as_the_config_is_one_line(tmp_path):
+    """`hyperzoo train data.npz`: a UnicodeDecodeError traceback before."""
+    (tmp_path / "data.npz").write_bytes(b"PK\x03\x04\xf2\x00binary")
+    with pytest.raises(ConfigError, match=r"'.*data.npz' is not a UTF-8 YAML file .*--set data.dataset=PATH"):
+        load_config(tmp_path / "data.npz")
+
+
 def test_exponent_without_dot_is_a_float():
     assert load_config(None, ["train.lr=1e-4"]).train.lr == 1e-4
 

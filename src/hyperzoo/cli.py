@@ -55,6 +55,24 @@ def _fail(error: Exception) -> None:
     raise typer.Exit(1)
 
 
+def _interrupted(run_dir: Path) -> None:
+    """Ctrl-C in training: where the run stands and how to go on (it stopped in silence), then
+    exit status 130, as for any command stopped by SIGINT."""
+    from hyperzoo.runs import checkpoint_step
+
+    if not (run_dir / "config.yaml").is_file():
+        typer.echo(f"interrupted before {run_dir} was set up", err=True)
+        raise typer.Exit(130)
+    try:
+        step = checkpoint_step(run_dir)
+    except UserError:
+        step = None
+    kept = (f"keeps its checkpoint of step {step}" if step is not None
+            else "has no checkpoint yet (resuming starts it again from step 0)")
+    typer.echo(f"interrupted: {run_dir} {kept}; continue with: hyperzoo train --resume {run_dir}", err=True)
+    raise typer.Exit(130)
+
+
 def _nothing_written(how: str) -> None:
     """Say, on stderr, that a command which writes only on request wrote nothing (``evaluate``
     writes by default: users running both were caught out)."""
@@ -141,6 +159,8 @@ def train(
                             trust_code=trust_code)
     except (*USER_ERRORS, TrainingDiverged) as e:
         _fail(e)
+    except KeyboardInterrupt:
+        _interrupted(out or resume)  # type: ignore[arg-type]
     from hyperzoo.runs import training_time
 
     timing = training_time(out or resume)  # type: ignore[arg-type]

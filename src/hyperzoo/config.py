@@ -368,7 +368,12 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         if not path.is_file():
             what = "is a folder, not a YAML file" if path.is_dir() else "does not exist"
             raise ConfigError(f"config file {str(path)!r} {what}")
-        data = parse_yaml(path.read_text(encoding="utf-8"), f"config file {str(path)!r}") or {}
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as e:  # a data file passed as CONFIG: a traceback before
+            raise ConfigError(f"config file {str(path)!r} is not a UTF-8 YAML file ({e.reason} at byte "
+                              f"{e.start}); a data set goes in --set data.dataset=PATH") from e
+        data = parse_yaml(text, f"config file {str(path)!r}") or {}
         if not isinstance(data, dict):
             raise ConfigError(f"config file {str(path)!r} must hold a mapping at the top level")
     # Overrides merge into the method section: the file's, else the default one (so
