@@ -413,3 +413,20 @@ def test_the_adversarial_figure_has_a_colour_per_run_and_no_line_for_nothing_att
     assert len(set(colours.values())) == 3  # one per run
     assert {style for label, _, style in lines if label.startswith("run0")} == {"-", "--", ":", "-."}
 
+
+
+def test_a_compared_run_of_another_data_set_is_noted(runs, tmp_path, capsys):
+    """Scored on the report's test images, which it may have trained on: no word was said."""
+    import numpy as np
+
+    from hyperzoo.data import load_dataset
+
+    tr, te = load_dataset("digits", "train"), load_dataset("digits", "test")
+    np.savez(tmp_path / "mine.npz", x_train=tr.x.numpy()[::-1].copy(), y_train=tr.y.numpy()[::-1].copy(),
+             x_test=te.x.numpy(), y_test=te.y.numpy())
+    train(tiny_config("train.steps=1", f"data.dataset={tmp_path / 'mine.npz'}"), tmp_path / "mine",
+          argv=["x"], progress=False)
+    capsys.readouterr()
+    make_report(runs / "a", tmp_path / "r", compare=[tmp_path / "mine"], pool=4, limit=20, adv_limit=6,
+                path_limit=10, detection_sizes=[2], transfer_networks=5, progress=False)
+    assert f"note: --compare {tmp_path / 'mine'} trained on" in capsys.readouterr().err
