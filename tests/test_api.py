@@ -392,6 +392,10 @@ def test_what_a_user_model_or_data_gets_wrong_is_one_line(tmp_path):
                        method=TINY_METHOD, progress=False)
     with pytest.raises(ConfigError, match=r"outputs shape \(5,\) per example but data set 'data' has 10"):
         run.evaluate(*digits("test"), networks=2)
+    # Labels 1-5 on a 5-class model: "6 classes (labels 0-5)" said nothing of where the 6th came from.
+    with pytest.raises(ConfigError, match=r"no label is 0: if your labels run 1-5, subtract 1"):
+        hyperzoo.fit(Net(classes=5), (x[y < 5], y[y < 5] + 1), out=tmp_path / "from1", train=FAST,
+                     method=TINY_METHOD, progress=False)
 
 
 class Uncopyable(Net):

@@ -143,6 +143,10 @@ def check_target(module: nn.Module, name: str, data: Dataset) -> None:
         # A one-output target on whole-number targets: most likely meant as regression.
         hint = (" (whole numbers from 0 are read as class labels; for regression use method.name "
                 "hypergan with method.task: regression)" if out.dim() == 2 and out.shape[-1] == 1 else "")
+        if out.dim() == 2 and out.shape[-1] == data.num_classes - 1 and not bool((data.y == 0).any()):
+            # Labels 1..C: one class more than the target has, class 0 never seen.
+            hint = (f" (no label is 0: if your labels run 1-{data.num_classes - 1}, subtract 1; classes "
+                    "start at 0)")
         raise ConfigError(f"target {name!r} outputs shape {tuple(out.shape[1:])} per example but data set "
                           f"{data.name!r} has {data.num_classes} classes (labels 0-{data.num_classes - 1})"
                           + hint)

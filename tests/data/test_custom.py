@@ -309,3 +309,5 @@ def test_a_column_of_labels_is_read_as_labels():
     assert torch.equal(as_labels(np.array([[2], [0], [1]]), "y"), torch.tensor([2, 0, 1]))
     with pytest.raises(DataError, match=r"of shape \(n,\), got torch.int64 \(3, 2\)"):  # one-hot: still no
         as_labels(np.eye(3, 2, dtype=np.int64), "y")
+    with pytest.raises(DataError, match=r"got torch.int64 \(4, 4\); these look one-hot: pass their argmax"):
+        as_labels(np.eye(4), "y")  # float64 one-hot, as a user's array was

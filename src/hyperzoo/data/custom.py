@@ -226,8 +226,8 @@ def _read_npz(path: Path) -> Splits:
                 raise DataError(f"{path}: {xk} has {len(out[split][0])} examples but {yk} has "
                                 f"{len(out[split][1])}")
     if not out:
-        raise DataError(f"{path}: expected arrays x_train, y_train, x_test, y_test; found "
-                        f"{', '.join(arrays) or 'none'}")
+        raise DataError(f"{path}: expected arrays x_train, y_train, x_test, y_test (an outlier set: x_test "
+                        f"alone); found {', '.join(arrays) or 'none'}")
     if "x_train" in arrays and "x_test" in arrays:
         same_scaling(arrays["x_train"], arrays["x_test"], f"{path}: x_train", "x_test")
     shapes = {split: tuple(x.shape[1:]) for split, (x, _) in out.items()}
@@ -353,8 +353,11 @@ def as_labels(y: np.ndarray | torch.Tensor, what: str) -> torch.Tensor:
     if t.is_floating_point() and bool((t == t.round()).all()):
         t = t.long()
     if t.dim() != 1 or t.is_floating_point() or t.dtype == torch.bool:
+        onehot = (t.dim() == 2 and t.numel() > 0 and bool(((t == 0) | (t == 1)).all())
+                  and bool((t.sum(1) == 1).all()))
         raise DataError(f"{what}: labels must be integer class indices of shape (n,), "
-                        f"got {t.dtype} {tuple(t.shape)}")
+                        f"got {t.dtype} {tuple(t.shape)}"
+                        + ("; these look one-hot: pass their argmax along axis 1" if onehot else ""))
     if t.numel() and int(t.min()) < 0:
         raise DataError(f"{what}: label {int(t.min())} is negative; expected class indices 0, 1, …")
     return t.long()
