@@ -423,3 +423,14 @@ def test_ood_messages_name_its_own_options(run, tmp_path, capsys):
     ood_run(run, str(tmp_path / "noise.npz"), n_networks=2, progress=False,
             outlier_dir=str(tmp_path / "nowhere"))
     assert "note: --outlier-dir" in capsys.readouterr().err
+
+
+def test_a_json_out_named_like_a_network_or_figure_is_refused(run, tmp_path):
+    """polyak --out averaged.safetensors wrote its JSON numbers under that name."""
+    from hyperzoo.workflows import POLYAK_KEYS, check_json_out
+
+    for name in ("averaged.safetensors", "fig.png", "nets.pt"):
+        with pytest.raises(ConfigError, match=r"writes its numbers as JSON there, not a \.\w+ file"):
+            check_json_out(tmp_path / name, POLYAK_KEYS, run)
+    check_json_out(tmp_path / "polyak.json", POLYAK_KEYS, run)
+    check_json_out(tmp_path / "numbers.txt", POLYAK_KEYS, run)

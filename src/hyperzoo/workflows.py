@@ -282,6 +282,10 @@ OOD_KEYS = frozenset({"inliers", "n_networks", "sets"})
 POLYAK_KEYS = frozenset({"dataset", "split", "n_examples", "polyak_accuracy"})
 
 
+# Suffixes of what a JSON --out FILE is not: a network, a tensor file, a figure, a config.
+NOT_JSON = frozenset({".safetensors", ".pt", ".pth", ".ckpt", ".npz", ".npy", ".png", ".yaml", ".yml"})
+
+
 def check_json_out(out: str | Path, keys: frozenset[str], run_dir: str | Path | None = None) -> None:
     """``--out FILE`` for numbers as JSON, checked before any work: a new file, or an earlier
     result of the same command for the same run (``run_dir``) to replace (a JSON object with all
@@ -292,6 +296,11 @@ def check_json_out(out: str | Path, keys: frozenset[str], run_dir: str | Path | 
         raise RunError(f"--out {out} is a folder; expected a file to write JSON into, "
                        f"e.g. {out / 'metrics.json'}")
     if not out.exists():
+        if out.suffix.lower() in NOT_JSON:
+            # polyak --out averaged.safetensors wrote 300 bytes of JSON numbers under that name.
+            raise ConfigError(f"--out {out}: this command writes its numbers as JSON there, not a "
+                              f"{out.suffix} file; name it .json (networks: hyperzoo sample, or "
+                              "hyperzoo.analysis.polyak.polyak_average in Python for an averaged one)")
         return
     earlier = _json_object(out)
     if not (earlier is not None and keys <= earlier.keys()):
