@@ -357,3 +357,14 @@ def test_a_process_state_the_resume_needs_is_required_and_others_are_not(run, tm
     (bad / "config.yaml").write_text((bad / "config.yaml").read_text().replace("steps: 2\n", "steps: 3\n"))
     train(None, bad, resume=True, argv=["x"], progress=False)  # one process: rank 0's state suffices
     assert load_run(bad).checkpoint_step == 3
+
+
+def test_a_run_stopped_before_its_first_checkpoint_is_sent_to_resume(tmp_path):
+    from hyperzoo.errors import RunError
+    from hyperzoo.runs import read_checkpoint
+
+    with pytest.raises(RunError, match="has no checkpoint.safetensors; train it first"):
+        read_checkpoint(tmp_path / "checkpoint.safetensors")
+    (tmp_path / "config.yaml").write_text("train: {}\n")
+    with pytest.raises(RunError, match=f"continue its training first: hyperzoo train --resume {tmp_path}"):
+        read_checkpoint(tmp_path / "checkpoint.safetensors")

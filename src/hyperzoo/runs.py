@@ -245,7 +245,10 @@ def read_checkpoint(path: Path, max_step: int | None = None, full: bool = False
     file must be resumable (current format, optimizers, RNG states). Raises `RunError`."""
     path = Path(path)
     if not path.is_file():
-        raise RunError(f"{path.parent} has no {path.name}; train it first")
+        started = (path.parent / "config.yaml").is_file()  # a run stopped before its first checkpoint
+        raise RunError(f"{path.parent} has no {path.name}; "
+                       + (f"continue its training first: hyperzoo train --resume {path.parent}" if started
+                          else "train it first"))
     meta, tensors = _open(path)
     readable = (FORMAT,) if full else (1, 2, FORMAT)
     if meta.get("format") not in readable:
