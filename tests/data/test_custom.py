@@ -311,3 +311,14 @@ def test_a_column_of_labels_is_read_as_labels():
         as_labels(np.eye(3, 2, dtype=np.int64), "y")
     with pytest.raises(DataError, match=r"got torch.int64 \(4, 4\); these look one-hot: pass their argmax"):
         as_labels(np.eye(4), "y")  # float64 one-hot, as a user's array was
+
+
+def test_a_file_without_a_test_split_is_noted_when_read(tmp_path, capsys):
+    """It trained, then evaluate and report said 'has no test split'."""
+    x, y = np.random.default_rng(0).random((40, 1, 4, 4), dtype=np.float32), np.arange(40) % 2
+    np.savez(tmp_path / "notest.npz", x_train=x, y_train=y)
+    assert len(load_dataset(str(tmp_path / "notest.npz"), "train")) == 36
+    assert "holds no test split (x_test, y_test)" in capsys.readouterr().err
+    np.savez(tmp_path / "both.npz", x_train=x, y_train=y, x_test=x, y_test=y)
+    load_dataset(str(tmp_path / "both.npz"), "train")
+    assert "no test split" not in capsys.readouterr().err

@@ -235,6 +235,11 @@ def _read_npz(path: Path) -> Splits:
         # Its layout would otherwise be guessed, without a word, from x's shape alone.
         raise DataError(f"{path}: input_shape {shape} is not the examples' shape "
                         f"{next(s for s in shapes.values() if s != shape)}")
+    if "train" in out and "test" not in out and str(path) not in _noted_no_test:
+        # It trained, then evaluate and report failed: "has no test split".
+        _noted_no_test.add(str(path))
+        print(f"note: {path} holds no test split (x_test, y_test): training validates on part of "
+              "x_train, but evaluate and report will need one", file=sys.stderr)
     return out
 
 
@@ -307,6 +312,7 @@ def as_images(x: np.ndarray | torch.Tensor, what: str, shape: tuple[int, ...] | 
 
 
 _noted_scale: set[str] = set()
+_noted_no_test: set[str] = set()
 
 
 def unscaled_pixels(x: torch.Tensor) -> bool:
