@@ -89,11 +89,16 @@ def _duration(seconds: float) -> str:
     return f"{s // 3600} h {s % 3600 // 60} min"
 
 
+def _of_step(m: dict) -> str:
+    """Which model was scored: evaluate while a run trains scores its latest checkpoint."""
+    return f" (checkpoint of step {m['checkpoint_step']})" if m.get("checkpoint_step") is not None else ""
+
+
 def _table(metrics: dict) -> str:
     m = metrics
     if "mean_rmse" in m:  # a regression set
         from hyperzoo.evaluation.regression import gaussian_nll_text  # torch: not at start-up
-        rows = [("networks", f"{m['n_networks']}"),
+        rows = [("networks", f"{m['n_networks']}" + _of_step(m)),
                 ("data", f"{m['dataset']} / {m['split']} ({m['n_examples']} examples)"),
                 ("single network RMSE", f"{m['mean_rmse']:.4g} ± {m['std_rmse']:.4g} "
                                         f"(min {m['min_rmse']:.4g}, max {m['max_rmse']:.4g})"),
@@ -103,7 +108,7 @@ def _table(metrics: dict) -> str:
                   if "mean_predictive_std" in m else ())]
         width = max(len(k) for k, _ in rows)
         return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
-    rows = [("networks", f"{m['n_networks']}"),
+    rows = [("networks", f"{m['n_networks']}" + _of_step(m)),
             ("data", f"{m['dataset']} / {m['split']} ({m['n_examples']} examples)"),
             ("single network", f"{m['mean_accuracy']:.2%} ± {m['std_accuracy']:.2%} "
                                f"(min {m['min_accuracy']:.2%}, max {m['max_accuracy']:.2%})"),
