@@ -29,7 +29,7 @@ def test_train_sample_evaluate(tmp_path):
     assert (app_dir / "manifest.json").read_text() == '{"name": "my app"}'
     r = runner.invoke(app, ["evaluate", str(run), "--networks", "3", "--quiet"])
     assert r.exit_code == 0, r.output
-    assert "ensemble (mean prob.)" in r.output
+    assert "ensemble (mean prob.)" in r.output and "3 (checkpoint of step 3)" in r.output
     assert "NLL (single / ensemble)" in r.output and "ECE, 15 bins" in r.output and "disagreement" in r.output
     assert (run / "metrics-test.json").is_file() and (run / "reliability-test.png").is_file()
 
