@@ -175,4 +175,18 @@ def test_a_growing_step_schedule_is_refused_for_training_only():
     cfg = load_config(None, ["train.lr_schedule=step", "train.lr_decay_every=1", "train.lr_decay=1.5"])
     with pytest.raises(ConfigError, match=r"'train.lr_decay' = 1.5 must be in \(0, 1\] with"):
         cfg.train.check_for_training()
-    load_config(None, ["train.lr_decay=1.5"]).train.check_for_training()  # unused: no step schedule
+    # Unused beside another schedule: a folder trained so reopens; a new run is told.
+    load_config(None, ["train.lr_decay=1.5"]).train.check_for_training(new_run=False)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["train.lr_decay=0.9"], r"apply to train.lr_schedule 'step' only; with 'cosine' they would do nothing"),
+    (["train.lr_schedule=constant", "train.lr_decay_every=5"], r"with 'constant' they would do nothing"),
+    (["train.steps=5", "train.lr_warmup=5"], r"train.lr_warmup 5 must be below train.steps 5"),
+])
+def test_settings_that_would_do_nothing_are_refused_for_new_runs(overrides, message):
+    """Accepted without a word: a step decay beside cosine, a warm-up the run never finished."""
+    train_config = load_config(None, overrides).train
+    with pytest.raises(ConfigError, match=message):
+        train_config.check_for_training()
+    train_config.check_for_training(new_run=False)

@@ -132,7 +132,7 @@ def test_non_finite_loss_stops_and_keeps_last_checkpoint(tmp_path, monkeypatch):
         return {**out, "loss": out["loss"] * float("nan")} if step == 4 else out
 
     monkeypatch.setattr(DeutschHypernetwork, "training_loss", poisoned)
-    with pytest.raises(TrainingDiverged, match=r"loss became nan at step 4; kept the last good "
+    with pytest.raises(TrainingDiverged, match=r"loss became nan at step 5; kept the last good "
                                                r"checkpoint \(step 4\)"):
         train(tiny_config("train.steps=50"), tmp_path, argv=["x"], progress=False)
     assert checkpoint_step(tmp_path) == 4
@@ -189,7 +189,7 @@ def test_non_finite_gradients_stop_before_anything_is_saved(tmp_path, monkeypatc
         return {**out, "loss": _InfiniteGradient.apply(out["loss"])} if step == 2 else out
 
     monkeypatch.setattr(DeutschHypernetwork, "training_loss", poisoned)
-    match = (r"the gradients of optimizer group 'model' became NaN or infinite at step 2; "
+    match = (r"the gradients of optimizer group 'model' became NaN or infinite at step 3; "
              r"kept the last good checkpoint \(step 2\)")
     with pytest.raises(TrainingDiverged, match=match):
         train(tiny_config("train.steps=50"), tmp_path, argv=["x"], progress=False)
@@ -200,7 +200,7 @@ def test_non_finite_gradients_stop_before_anything_is_saved(tmp_path, monkeypatc
 
 def test_huge_lambda_stops_on_the_optimizer_state(tmp_path):
     """λ = 10³⁰ keeps the loss finite but overflows Adam's second moment: stop, save nothing."""
-    with pytest.raises(TrainingDiverged, match="became NaN or infinite at step 0"):
+    with pytest.raises(TrainingDiverged, match="became NaN or infinite at step 1"):
         train(tiny_config("method.lam=1e30", "train.steps=5"), tmp_path / "r", argv=["x"], progress=False)
     assert checkpoint_step(tmp_path / "r") is None
 
@@ -531,3 +531,25 @@ def test_a_fixed_split_set_refuses_a_validation_fraction_but_old_folders_reopen(
     assert evaluate_run(tmp_path / "old", n_networks=2, progress=False)["n_examples"] == 300
     train(None, tmp_path / "old", resume=True, argv=["x"], progress=False)
     assert load_run(tmp_path / "old").checkpoint_step == 3
+
+
+def test_a_resume_whose_schedule_changed_the_rate_says_so(tmp_path, capsys):
+    """train.steps raised to continue a cosine run: its rate jumped back up without a word."""
+    train(tiny_config("train.steps=4", "train.lr_schedule=cosine"), tmp_path, argv=["x"], progress=False)
+    cfg = (tmp_path / "config.yaml").read_text().replace("steps: 4", "steps: 8")
+    (tmp_path / "config.yaml").write_text(cfg)
+    capsys.readouterr()
+    train(None, tmp_path, resume=True, argv=["x"], progress=False)
+    assert "note: the schedule now gives step 4 a learning rate of" in capsys.readouterr().err
+    rows = read_metrics(tmp_path)
+    assert rows[4]["lr"] > rows[3]["lr"]  # what the note announced
+
+
+def test_logged_scalars_keep_seven_significant_digits(tmp_path):
+    """round(v, 6) kept one or two digits of a cross-entropy near 1e-5."""
+    from hyperzoo.distributed import World
+    from hyperzoo.train import read_rows
+
+    rows, bad = read_rows([(1, 0.1, ["loss", "cross_entropy"], torch.tensor([2.5, 3.2123456789e-05]), [],
+                            torch.zeros(0, dtype=torch.bool))], World())
+    assert bad is None and rows[0]["cross_entropy"] == 3.212346e-05 and rows[0]["loss"] == 2.5

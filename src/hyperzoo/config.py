@@ -193,12 +193,24 @@ class TrainConfig:
             raise ConfigError(f"config key 'train.precision' = {self.precision!r} is not one of "
                               "'fp32', 'bf16'")
 
-    def check_for_training(self) -> None:
+    def check_for_training(self, new_run: bool = True) -> None:
         """What only training refuses (a run folder trained before these checks still reopens):
-        above 1 the step schedule's decay grew the rate without bound, past float32 in the end."""
+        above 1 the step schedule's decay grew the rate without bound, past float32 in the end.
+        A new run (``new_run``) also may not hold settings that would do nothing: decay settings
+        beside another schedule, a warm-up as long as the run (the rate never reached train.lr);
+        they were accepted without a word."""
         if self.lr_schedule == "step" and self.lr_decay > 1:
             raise ConfigError(f"config key 'train.lr_decay' = {self.lr_decay!r} must be in (0, 1] with "
                               "train.lr_schedule 'step'")
+        if not new_run:
+            return
+        if self.lr_schedule != "step" and (self.lr_decay_every or self.lr_decay != 1):
+            raise ConfigError(f"train.lr_decay ({self.lr_decay:g}) and train.lr_decay_every "
+                              f"({self.lr_decay_every}) apply to train.lr_schedule 'step' only; with "
+                              f"{self.lr_schedule!r} they would do nothing: remove them")
+        if self.lr_warmup >= self.steps:
+            raise ConfigError(f"train.lr_warmup {self.lr_warmup} must be below train.steps {self.steps}: the "
+                              "rate would never reach train.lr")
 
 
 @dataclass

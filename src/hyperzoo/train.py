@@ -18,7 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from hyperzoo import distributed
-from hyperzoo.config import Config
+from hyperzoo.config import Config, TrainConfig
 from hyperzoo.data import DataError, Dataset, absolute_dataset
 from hyperzoo.data.augment import augment
 from hyperzoo.data.custom import file_sha256
@@ -201,14 +201,17 @@ def read_rows(pending: list[Pending], world: distributed.World
         scalars = values[i:i + len(keys)]
         flags = values[i + len(keys):i + len(keys) + len(messages)]
         i += len(keys) + len(messages)
-        row = {"step": done, "lr": lr, **{k: round(v, 6) for k, v in zip(keys, scalars, strict=True)}}
+        # Seven significant digits (round(v, 6) kept 1-2 of a cross-entropy near 1e-5).
+        row = {"step": done, "lr": lr, **{k: float(f"{v:.7g}") for k, v in zip(keys, scalars, strict=True)}}
+        # The step as metrics.jsonl counts it (updates done): its 0-based index sent users one
+        # row too early.
         if bad is None and not math.isfinite(row["loss"]):
-            bad = (done - 1, f"loss became {row['loss']}")
+            bad = (done, f"loss became {row['loss']}")
         elif bad is None:
             # A flag averaged over the processes is 1 only where it held on every one.
             failed = [m for m, f in zip(messages, flags, strict=True) if f < 1]
             if failed:
-                bad = (done - 1, failed[0])
+                bad = (done, failed[0])
         rows.append(row)
     return rows, bad
 
@@ -402,7 +405,7 @@ def _train(config: Config, run_dir: Path, resume: bool, argv: list[str] | None, 
     share = distributed.image_share(world, t.images_per_noise)
     s = build_session(config, module=module, data=data, trust_code=trust_code or not resume,
                       device=device)
-    t.check_for_training()
+    t.check_for_training(new_run=not resume)
     s.method.check_training(t.noise_batch, t.steps)
     if s.method.probe_size > t.images_per_noise and not resume:
         # The probe is cut from network 0's images: it was silently that many, config.yaml saying
@@ -469,6 +472,22 @@ def _train(config: Config, run_dir: Path, resume: bool, argv: list[str] | None, 
                              argv if argv is not None else sys.argv)
 
 
+def _note_rate_change(run_dir: Path, t: TrainConfig, start: int) -> None:
+    """A resumed run whose schedule now gives another rate at its last step than it trained with
+    (train.steps raised to continue: cosine is laid over the whole run, so its rate jumped back
+    up without a word): say so once."""
+    rows = [r for r in read_metrics(run_dir) if r.get("step") == start and isinstance(r.get("lr"), float)]
+    if not rows:
+        return
+    was = rows[-1]["lr"]
+    now = t.lr * lr_factor(start - 1, t.steps, t.lr_schedule, t.lr_warmup,  # type: ignore[arg-type]
+                           t.lr_min_factor, t.lr_decay_every, t.lr_decay)
+    if abs(now - was) > 1e-6 * max(abs(was), abs(now)):
+        print(f"note: the schedule now gives step {start} a learning rate of {now:.3g}, where the run "
+              f"trained with {was:.3g} (train.steps {t.steps} and the {t.lr_schedule} schedule laid over "
+              "them); training goes on from that rate", file=sys.stderr)
+
+
 def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progress: bool,
                   world: distributed.World, device: torch.device, share: slice, argv: list[str]
                   ) -> dict[str, float]:
@@ -507,6 +526,8 @@ def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progr
         # that does not fit) leaves command.txt as it was.
         append_command(run_dir, argv)
         truncate_metrics(run_dir, start)
+        if start > 0:
+            _note_rate_change(run_dir, t, start)
     # Training wall time, carried through resumes in the checkpoint. A checkpoint written before
     # it was recorded leaves the time of its steps unknown: the count then starts at its step.
     seconds_before, timed_from = 0.0, 0
@@ -563,7 +584,7 @@ def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progr
             (rows, bad), pending = read_rows(pending, world), []
             if bad is not None:
                 if world.main:  # the rows before the bad step
-                    log.write("".join(json.dumps(r) + "\n" for r in rows if r["step"] <= bad[0]))
+                    log.write("".join(json.dumps(r) + "\n" for r in rows if r["step"] < bad[0]))
                 kept = checkpoint_step(run_dir)
                 raise TrainingDiverged(
                     f"{bad[1]} at step {bad[0]}; kept the last good checkpoint "
