@@ -70,3 +70,14 @@ def test_mismatched_settings_fail_in_one_line_before_any_folder(tmp_path, sets, 
     with pytest.raises(ConfigError, match=message):
         train(load_config(None, [*base, *sets]), tmp_path / "run", progress=False)
     assert not (tmp_path / "run").exists()
+
+
+def test_a_run_shorter_than_the_ramp_says_where_its_lambda_ends(capsys):
+    from hyperzoo.methods.toy_mixture import ToyMixture
+    from hyperzoo.targets import TargetNet, build_target
+
+    method = ToyMixture(TargetNet(build_target("point"), (1,)), ToyMixtureConfig())
+    method.check_training(8, steps=100)
+    assert "λ ends at 0.0235, not method.lam 0.5" in capsys.readouterr().err
+    method.check_training(8, steps=3000)
+    assert capsys.readouterr().err == ""

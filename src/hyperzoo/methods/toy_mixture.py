@@ -12,6 +12,7 @@ objective needs no data set (``data.dataset: none``).
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, field
 
 import torch
@@ -116,3 +117,8 @@ class ToyMixture(LatentMethod):
         if noise_batch < 2:
             raise ConfigError(f"train.noise_batch must be at least 2 for an entropy estimate, "
                               f"got {noise_batch}")
+        if steps is not None and steps < warmup:
+            # It stopped on the ramp, its λ never the method.lam the config names.
+            print(f"note: method.lam_warmup_steps {warmup} is longer than train.steps {steps}: λ ends "
+                  f"at {geometric_ramp(steps, self.config.lam_start, self.config.lam, warmup):.3g}, not "
+                  f"method.lam {self.config.lam:g}", file=sys.stderr)
