@@ -18,7 +18,6 @@ import json
 import statistics
 
 import torch
-import torch.nn.functional as F
 from hardware import allocator, count_flops, describe, machine, matmul_peak, median_seconds, rotated
 from step_rounds import spread
 from step_time import random_batch
@@ -34,12 +33,15 @@ def random_weights(target: TargetNet, networks: int) -> dict[str, torch.Tensor]:
 
 
 def floor_pass(module: nn.Module, backend: str, x: torch.Tensor, y: torch.Tensor):
-    """The target-only forward and backward of ``module`` with random weights as leaves."""
+    """The target-only forward and backward of ``module`` with random weights as leaves, as the
+    trainer takes them (`TargetNet.cross_entropy`: on the CPU loop and threads each network's
+    backward right after its forward). The JSONs of 2026-12-05 and before took every backward at
+    the end of the step (``F.cross_entropy`` of the outputs), as training then did."""
     target = TargetNet(module, (1, 28, 28), backend=backend)
     weights = {k: w.requires_grad_() for k, w in random_weights(target, x.shape[0]).items()}
 
     def run() -> None:
-        F.cross_entropy(target(weights, x).flatten(0, 1), y.flatten()).backward()
+        target.cross_entropy(weights, x, y)[1].backward()
     return run
 
 

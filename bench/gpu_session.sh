@@ -6,7 +6,10 @@
 # Here, once, in the repository root (the data travel inside the repo, ignored by git):
 #     bash bench/gpu_session.sh prepare ../shared/data
 # then the device tool's run, with carry [".gpu-data"] and a timeout_s of 600 (or LIMIT=N for
-# the N seconds the tool grants):
+# the N seconds the tool grants). A session holds 15 device minutes and a machine takes 1-2 to
+# start, so one call of 600 s leaves no time to rerun after a mistake: PARTS picks the sections
+# (tests, bench, train; all by default), e.g. `PARTS=tests,bench LIMIT=300` first, then
+# `PARTS=train LIMIT=N` with what is left (a shorter run, evaluated at its last checkpoint):
 #     bash bench/gpu_session.sh run
 # The results come back under $OUT (at most 8 files): log.txt, the three benchmarks' JSON and
 # run.tar, the run folder. Where BUDGET stopped the run before its 13,000 steps, its last
@@ -29,7 +32,9 @@ if [[ $mode == prepare ]]; then
 fi
 [[ $mode == run ]] || { echo "usage: bash bench/gpu_session.sh prepare DATA_DIR | run" >&2; exit 2; }
 
-OUT=${OUT:-gpu-out}
+# The device tool sets OUT; a rehearsal without it writes outside the repository (a run.tar left
+# in the working tree would travel with the next call, near its 64 MiB).
+OUT=${OUT:-/tmp/gpu-out}
 DEVICE=${DEVICE:-cuda}
 DATA=${DATA:-.gpu-data}
 STEPS=${STEPS:-13000}
@@ -39,6 +44,8 @@ ROUNDS=${ROUNDS:-4}
 # ood at HARD, inside the call's LIMIT: pass the limit the device tool grants (less than 600 s
 # where little device time is left), e.g. `LIMIT=420 bash bench/gpu_session.sh run`.
 LIMIT=${LIMIT:-600}
+PARTS=${PARTS:-tests,bench,train}
+part() { [[ ,$PARTS, == *,$1,* ]]; }
 BUDGET=${BUDGET:-$((LIMIT * 4 / 5))}
 HARD=${HARD:-$((LIMIT - 15))}
 PY=${PY:-python3}
@@ -59,12 +66,15 @@ command -v nvidia-smi > /dev/null && nvidia-smi --query-gpu=name,memory.total,dr
 
 # Each step bounded (at most 120 + 3 x 60 s, leaving the run about 170 s of BUDGET or more): one
 # session is all a GPU may give, and the paper-scale run comes last.
+if part tests; then
 stamp "CUDA tests"
 # -v: each test's name as it runs, so a test cut by the bound is named. -W default: a warning
 # only a GPU raises is reported, not a failed test (warnings are errors in the suite's settings).
 HYPERZOO_TEST_DEVICE=$DEVICE timeout 120 $PY -m pytest -v -rs -W default -p no:cacheprovider \
     tests/test_cuda.py || stamp "CUDA tests exit status $? (124: cut at 120 s)"
+fi
 
+if part bench; then
 stamp "benchmarks"
 timeout 60 $PY bench/step_time.py --device "$DEVICE" --data-dir "$DATA" --backends vmap,loop \
     > "$OUT/step_time_$DEVICE.json" || stamp "step_time exit status $?"
@@ -73,6 +83,8 @@ timeout 60 $PY bench/inference.py --device "$DEVICE" --data-dir "$DATA" --networ
 timeout 60 $PY bench/precision.py --device "$DEVICE" --backends vmap,loop --rounds "$ROUNDS" \
     > "$OUT/precision_$DEVICE.json" || stamp "precision exit status $?"
 for f in "$OUT"/*.json; do echo "$f: $(wc -c < "$f") bytes"; done
+fi
+part train || { stamp "done (PARTS=$PARTS)"; exit 0; }
 
 run=${RUN:-/tmp/hyperzoo-gpu-run}
 rm -rf "$run"

@@ -6,6 +6,7 @@ a datasheet number), so it says how far a workload is from what this device does
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -126,13 +127,24 @@ def describe(device: torch.device) -> str:
     return f"cpu, {torch.get_num_threads()} threads"
 
 
+# Environment variables that change a benchmark's speed: each JSON's allocator field names the
+# ones set (an OMP_WAIT_POLICY=PASSIVE run was known by its file name alone).
+SPEED_ENVIRONMENT = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "OMP_PROC_BIND", "OMP_PLACES", "MKL_NUM_THREADS",
+                     "KMP_BLOCKTIME", "KMP_AFFINITY", "MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_",
+                     "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES", "LD_PRELOAD")
+
+
 def allocator(choice: str) -> str:
     """Apply the ``hyperzoo`` command's allocator setting (``tuned``) or leave glibc's default, so a
-    benchmark measures what users of the command get; returns what is in effect, for the JSON.
-    (mallopt affects the allocations after it: call before the workload allocates.)"""
+    benchmark measures what users of the command get; returns what is in effect, for the JSON,
+    with the `SPEED_ENVIRONMENT` variables that are set. (mallopt affects the allocations after
+    it: call before the workload allocates.)"""
     if choice == "tuned" and tune_allocator():
-        return "tuned: glibc mmap/trim thresholds raised as the hyperzoo command does (hyperzoo.runtime)"
-    return "glibc default" if choice == "default" else "glibc default (mallopt not applied here)"
+        what = "tuned: glibc mmap/trim thresholds raised as the hyperzoo command does (hyperzoo.runtime)"
+    else:
+        what = "glibc default" if choice == "default" else "glibc default (mallopt not applied here)"
+    env = [f"{k}={os.environ[k]}" for k in SPEED_ENVIRONMENT if k in os.environ]
+    return what + (f"; environment: {', '.join(env)}" if env else "")
 
 
 def mnist_test_images(data_dir: str | None) -> tuple[torch.Tensor, str]:
