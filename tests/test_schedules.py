@@ -25,3 +25,10 @@ def test_step_schedule_decays_every_step_as_seed_004():
     # Seed 004: learning rate multiplied by 0.999 every step.
     for step in (0, 1, 500, 2000):
         assert lr_factor(step, 10, "step", decay_every=1, decay=0.999) == pytest.approx(0.999 ** step)
+
+
+def test_cosine_after_warmup_starts_at_one_and_ends_at_min():
+    from hyperzoo.schedules import lr_factor
+    assert lr_factor(10, 110, "cosine", warmup=10, min_factor=0.1) == pytest.approx(1.0)
+    assert lr_factor(60, 110, "cosine", warmup=10, min_factor=0.1) == pytest.approx(0.55)
+    assert lr_factor(110, 110, "cosine", warmup=10, min_factor=0.1) == pytest.approx(0.1)

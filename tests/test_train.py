@@ -553,3 +553,15 @@ def test_logged_scalars_keep_seven_significant_digits(tmp_path):
     rows, bad = read_rows([(1, 0.1, ["loss", "cross_entropy"], torch.tensor([2.5, 3.2123456789e-05]), [],
                             torch.zeros(0, dtype=torch.bool))], World())
     assert bad is None and rows[0]["cross_entropy"] == 3.212346e-05 and rows[0]["loss"] == 2.5
+
+
+@pytest.mark.parametrize("share", [slice(None), slice(1, 3)])
+def test_each_networks_labels_are_those_of_its_own_images(share):
+    """Labels transposed against the images were caught only by a training run's accuracy."""
+    from hyperzoo.data import Dataset
+
+    x = torch.arange(50, dtype=torch.float32).view(50, 1, 1, 1).expand(50, 1, 2, 2).clone()
+    data = Dataset(x, torch.arange(50) % 7, "unique", "train", 7)  # image k holds the value k
+    batch = training_batch(data, 3, 4, tiny_config(), torch.Generator().manual_seed(0), share)
+    assert batch.x.shape[:2] == batch.y.shape == (3, len(range(4)[share]))
+    assert torch.equal(batch.y, batch.x[:, :, 0, 0, 0].long() % 7)

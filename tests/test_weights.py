@@ -95,3 +95,11 @@ def test_text_files_are_utf8_whatever_the_locale(tmp_path):
     subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=env, check=True)
     assert (tmp_path / "r.md").read_bytes() == "λ ± ε".encode()
     assert (tmp_path / "c.txt").read_bytes() == "--run λ\n".encode()
+
+
+def test_flatten_keeps_each_networks_weights_in_its_row():
+    from hyperzoo.weights import flatten
+    w = {"a": torch.arange(6.0).view(2, 3), "b": torch.arange(100.0, 108.0).view(2, 2, 2)}
+    flat = flatten(w)
+    for i in range(2):
+        assert torch.equal(flat[i], torch.cat([w["a"][i].flatten(), w["b"][i].flatten()]))

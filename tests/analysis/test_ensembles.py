@@ -37,3 +37,14 @@ def test_labels_of_another_shape_are_refused():
     y = torch.tensor([0, 1, 2, 0, 1, 2])
     with pytest.raises(ValueError, match="labels"):
         accuracy_vs_size(probs, y[:, None], [2])
+
+
+def test_an_ensemble_of_the_whole_pool_is_the_pool_without_repeats():
+    from hyperzoo.analysis.ensembles import ensemble_accuracies
+    # One example of class 0; only network 0 is confident: the pool's mean prob is right (0.567),
+    # the vote wrong (1 of 3); any repeat of network 1 or 2 makes the mean wrong too.
+    p0 = torch.tensor([0.9, 0.4, 0.4], dtype=torch.float64)
+    probs = torch.stack([p0, 1 - p0], -1)[:, None, :]  # (3, 1, 2)
+    acc = ensemble_accuracies(probs, torch.zeros(1, dtype=torch.long), size=3, count=20,
+                              generator=torch.Generator().manual_seed(0))
+    assert (acc["mean_prob"] == 1).all() and (acc["majority"] == 0).all()

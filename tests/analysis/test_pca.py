@@ -52,3 +52,11 @@ def test_rows_without_variance_explain_nothing_not_nan():
     p = pca(same, 3)
     assert torch.equal(p.explained, torch.zeros(3, dtype=torch.float64))
     assert p.scores.abs().max() == 0
+
+
+def test_pca_explained_ratio_is_of_the_total_variance_not_of_the_top_k():
+    from hyperzoo.analysis.pca import pca
+    h = torch.tensor([[1, 1, 1, 1], [1, -1, 1, -1], [1, 1, -1, -1], [1, -1, -1, 1]], dtype=torch.float64)
+    x = h[:, 1:] * torch.tensor([3.0, 2.0, 1.0], dtype=torch.float64)  # centred, orthogonal columns
+    p = pca(x, k=2)
+    torch.testing.assert_close(p.explained, torch.tensor([9.0, 4.0], dtype=torch.float64) / 14)

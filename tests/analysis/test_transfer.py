@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from hyperzoo.analysis.transfer import fooled_fraction, transfer, transfer_summary
@@ -54,3 +55,11 @@ def test_the_median_of_an_even_count_is_the_mean_of_the_middle_two():
          "fraction": torch.tensor([0.0, 0.0, 1.0, 1.0], dtype=torch.float64),
          "clean_fraction": torch.zeros(4, dtype=torch.float64)}
     assert transfer_summary(r)["median_fraction"] == 0.5
+
+
+def test_transfer_share_fooling_half_or_more_includes_exactly_half():
+    """An example fooling exactly half the pool counts (common with an even pool)."""
+    r = {"attacked": torch.arange(3), "fools_crafting": torch.ones(3, dtype=torch.bool),
+         "fraction": torch.tensor([0.5, 0.25, 1.0], dtype=torch.float64),
+         "clean_fraction": torch.zeros(3, dtype=torch.float64)}
+    assert transfer_summary(r)["share_fooling_half_or_more"] == pytest.approx(2 / 3)

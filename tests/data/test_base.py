@@ -54,3 +54,14 @@ def test_the_random_holdout_is_pinned():
     train, val = holdout(100, 10, "random")
     assert val.tolist() == [3, 10, 18, 21, 41, 48, 49, 68, 82, 83]
     assert sorted(train.tolist() + val.tolist()) == list(range(100))
+
+
+@pytest.mark.parametrize("pick", ["last", "random"])
+def test_holdout_partitions_the_examples(pick):
+    """Train and validation split the examples without overlap (a "last" holdout one short
+    leaked a validation example into training unseen)."""
+    from hyperzoo.data.base import holdout
+    idx = torch.arange(10)
+    tr, va = holdout(10, 3, pick)
+    tr, va = idx[tr].tolist(), idx[va].tolist()
+    assert len(va) == 3 and len(tr) == 7 and sorted(tr + va) == list(range(10))

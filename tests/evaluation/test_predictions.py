@@ -44,3 +44,9 @@ def test_a_nan_network_disagrees_with_every_other():
     assert torch.allclose(disagreement(probs), torch.full((8,), 9 / 45, dtype=torch.float64))
     probs[5] = torch.nan  # two NaN networks do not agree with each other either: 17 of 45
     assert torch.allclose(disagreement(probs), torch.full((8,), 17 / 45, dtype=torch.float64))
+
+
+def test_majority_ties_go_to_the_lowest_class():
+    from hyperzoo.evaluation.predictions import majority
+    probs = torch.tensor([[[0.1, 0.2, 0.7]], [[0.1, 0.8, 0.1]]], dtype=torch.float64)  # votes 2, 1
+    assert majority(probs).tolist() == [1]

@@ -72,3 +72,13 @@ def test_short_adversarial_training_beats_chance(tmp_path):
                  tmp_path, argv=["x"], progress=False)
     assert last["val_mean_accuracy"] > 0.6  # chance is 0.1
     assert last["adversarial_cross_entropy"] > last["cross_entropy"]
+
+
+def test_ensemble_sample_n_is_the_first_n_members():
+    from hyperzoo.methods import EnsembleConfig, IndependentEnsemble
+    torch.manual_seed(0)
+    target = TargetNet(nn.Sequential(nn.Linear(4, 3)).double(), (4,))
+    m = IndependentEnsemble(target, EnsembleConfig(size=3)).double()
+    all3, two = m.sample(3), m.sample(2)
+    for k in target.param_shapes:
+        assert torch.equal(two[k], all3[k][:2])

@@ -203,3 +203,20 @@ def test_estimate_without_batch_norm_returns_the_parameters():
     target = TargetNet(nn.Sequential(nn.Linear(3, 2)), (3,))
     weights = {"0.weight": torch.randn(2, 2, 3), "0.bias": torch.zeros(2, 2)}
     assert estimate_bn_statistics(target, weights, torch.randn(4, 3)) == weights
+
+
+def test_bn_statistics_weight_a_short_last_batch_by_its_size():
+    module = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3, affine=False)).double().eval()
+    target = TargetNet(module, (2,))
+    g = torch.Generator().manual_seed(0)
+    w = {"0.weight": torch.randn(2, 3, 2, generator=g, dtype=torch.float64),
+         "0.bias": torch.randn(2, 3, generator=g, dtype=torch.float64)}
+    x = torch.randn(10, 2, generator=g, dtype=torch.float64)
+    est = estimate_bn_statistics(target, w, x, batch=4)  # batches of 4, 4, 2
+    for i in range(2):
+        h = x @ w["0.weight"][i].T + w["0.bias"][i]
+        parts = h.split(4)
+        mean = sum(len(p) * p.mean(0) for p in parts) / 10
+        var = sum(len(p) * p.var(0) for p in parts) / 10  # unbiased per batch
+        torch.testing.assert_close(est["1.running_mean"][i], mean)
+        torch.testing.assert_close(est["1.running_var"][i], var)
