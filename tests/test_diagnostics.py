@@ -90,7 +90,7 @@ def test_training_warns_once_when_a_layer_goes_silent(tmp_path, capsys):
     train(config, tmp_path / "run", progress=False)
     err = capsys.readouterr().err
     assert err.count("warning: step 3: ReLU layer(s) active on under 1% of their outputs in 3 validation "
-                     "networks ('3' (after fc1) on 0.00%)") == 1  # silent at steps 3 and 6: said once
+                     "networks ('3' (after fc1, module '1') on 0.00%)") == 1  # silent at 3 and 6: said once
     assert "active again" not in err
     rows = [r for r in read_metrics(tmp_path / "run") if "val_mean_accuracy" in r]
     assert [r["val_active.3"] for r in rows] == [0.0, 0.0]  # the trace, in every validation row

@@ -125,11 +125,15 @@ def activity(target: TargetNet, weights: WeightBatch, x: torch.Tensor,
     ``OWNER.relu#k``. A ReLU after a max-pool (the built-in targets' `pool_then`) counts the
     pooled outputs, which are active more often than the layer before pooling. ``after``, where
     given, receives each ReLU's place for people: the label of the layer it follows (``fc1``),
-    as figures name layers; a ReLU's own name is often only a position (``'8'``)."""
+    as figures name layers, with its module's path where that label is made up (``fc1, module
+    '7'``: a user's ``mid.1`` was called ``fc3`` alone); a ReLU's own name is often only a
+    position (``'8'``)."""
     counts = _Counts(next(iter(weights.values())).device)
     functional = _FunctionalReLUs(counts)
     handles = []
-    labels = dict(zip((spec.name for spec in target.layers), layer_labels(target.layers), strict=True))
+    labels = {name: label if label == name else f"{label}, module '{name}'"
+              for name, label in zip((spec.name for spec in target.layers), layer_labels(target.layers),
+                                     strict=True)}
     for name, module in target.module.named_modules():
         if name in labels:  # a layer's output comes from it (a norm after it passes it on)
             handles.append(module.register_forward_hook(

@@ -407,6 +407,10 @@ def _train(config: Config, run_dir: Path, resume: bool, argv: list[str] | None, 
                       device=device)
     t.check_for_training(new_run=not resume)
     s.method.check_training(t.noise_batch, t.steps)
+    note = type(s.method).LR_NOTE
+    if note is not None and t.lr > note[0] and not resume and world.main:
+        print(f"note: train.lr {t.lr:g} is above {note[0]:g} for method {config.method.get('name')!r}: "
+              f"{note[1]}", file=sys.stderr)
     if s.method.probe_size > t.images_per_noise and not resume:
         # The probe is cut from network 0's images: it was silently that many, config.yaml saying
         # the larger number. Recorded as it is used.

@@ -222,3 +222,17 @@ def test_moment_mismatch_equals_numpy():
     c = codes.numpy()
     expected = (c.mean(0) ** 2).sum() + ((np.cov(c, rowvar=False, ddof=1) - np.eye(3)) ** 2).sum()
     assert moment_mismatch(codes).item() == pytest.approx(expected, rel=1e-12)
+
+
+def test_a_new_run_above_the_recipes_learning_rate_is_noted(tmp_path, capsys):
+    """fit's default 1e-3 collapsed a user's HyperGAN regression to a constant, without a word."""
+    from hyperzoo.config import load_config
+    from hyperzoo.train import train
+
+    sets = ["method.name=hypergan", "method.z_dim=8", "method.code_size=4", "method.mixer_hidden=[16]",
+            "method.generator_hidden=[16]", "method.discriminator_hidden=[16]", "method.pretrain_steps=0",
+            "train.steps=1", "train.noise_batch=4", "train.images_per_noise=8", "train.val_networks=2"]
+    train(load_config(None, [*sets, "train.lr=0.001"]), tmp_path / "fast", argv=["x"], progress=False)
+    assert "note: train.lr 0.001 is above 0.0003 for method 'hypergan'" in capsys.readouterr().err
+    train(load_config(None, [*sets, "train.lr=0.0003"]), tmp_path / "recipe", argv=["x"], progress=False)
+    assert "train.lr" not in capsys.readouterr().err

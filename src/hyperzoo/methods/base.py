@@ -97,6 +97,10 @@ class Method(nn.Module, ABC):
         """Raise `ConfigError` if training with ``noise_batch`` networks per step (for ``steps``
         steps, where given) cannot work; called before a run folder is created."""
 
+    # The largest learning rate this method's recipes were seen to train at, and what happened
+    # above it, for a note when a new run asks for more (None: no such limit seen).
+    LR_NOTE: tuple[float, str] | None = None
+
     def calibrate(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None = None,
                   targets: torch.Tensor | None = None) -> dict[str, Any]:
         """Settings left to be measured (``"auto"``), resolved on one training batch ``x``

@@ -93,6 +93,11 @@ def moment_mismatch(codes: torch.Tensor) -> torch.Tensor:
 class HyperGAN(LatentMethod):
     """Mixer, per-layer generators and a latent discriminator for any `TargetNet`."""
 
+    # README, "HyperGAN": at 1e-3 the discriminator wins and the digits run collapsed (9.6% at
+    # step 400); a user's regression under fit's default 1e-3 ended at a constant predictor.
+    LR_NOTE = (3e-4, "its recipes use 3e-4 (MNIST) and 1e-4 (digits); at 1e-3 the discriminator "
+                     "won and a digits run collapsed to chance")
+
     def __init__(self, target: TargetNet, config: HyperGANConfig):
         super().__init__(target)
         self.config = c = config
