@@ -66,7 +66,7 @@ def _cfg(tmp_path, **sets):
     ({"train__images_per_noise": 16}, "full_batch needs train.images_per_noise equal to the 20"),
     ({"data__augment": "crop", "data__pad": 1}, "data.augment 'crop' crops images"),
     ({"method__task": "classification"}, "'cubic' is a regression set but method 'hypergan' trains for "
-                                        "classification (set method.task)"),
+                                        "classification (set method.task: regression)"),
     # One target per step has no variance to weigh the squared error by (it was NaN at the first step).
     ({"train__noise_batch": 1, "train__images_per_noise": 1, "train__full_batch": False},
      "set train.noise_batch × train.images_per_noise to at least 2 (got 1 × 1)"),

@@ -68,8 +68,20 @@ def test_layers_in_forward_order_not_registration_order():
 
 def test_unsupported_layer_is_named():
     module = nn.Sequential(nn.Linear(3, 4), nn.Embedding(4, 4), nn.Linear(4, 2))
-    with pytest.raises(ConfigError, match=r"layer '1' \(Embedding\)"):
+    with pytest.raises(ConfigError, match=r"layer '1' \(Embedding\) has parameters hyperzoo cannot generate "
+                                          r"\('1.weight'\)"):
         TargetNet(module, (3,))
+
+    class Scaled(nn.Module):  # a parameter of the model itself: the message said '<root>' alone
+        def __init__(self):
+            super().__init__()
+            self.fc, self.scale = nn.Linear(3, 2), nn.Parameter(torch.ones(1))
+
+        def forward(self, x):
+            return self.fc(x) * self.scale
+
+    with pytest.raises(ConfigError, match=r"layer '<root>' \(Scaled\) has parameters .* \('scale'\)"):
+        TargetNet(Scaled(), (3,))
 
 
 def test_module_is_not_modified():

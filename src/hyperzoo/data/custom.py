@@ -238,8 +238,8 @@ def _read_npz(path: Path) -> Splits:
     if "train" in out and "test" not in out and str(path) not in _noted_no_test:
         # It trained, then evaluate and report failed: "has no test split".
         _noted_no_test.add(str(path))
-        print(f"note: {path} holds no test split (x_test, y_test): training validates on part of "
-              "x_train, but evaluate and report will need one", file=sys.stderr)
+        print(f"note: {path} holds no test split (x_test, y_test; fit's test_data): training validates "
+              "on part of the training examples, but evaluate and report will need one", file=sys.stderr)
     return out
 
 

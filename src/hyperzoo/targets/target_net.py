@@ -210,9 +210,10 @@ class TargetNet:
             if not isinstance(mod, (*_SUPPORTED, *_NORMS)) or (
                     isinstance(mod, nn.LayerNorm) and len(mod.normalized_shape) != 1):
                 label = mod_name or "<root>"
+                names = ", ".join(repr(f"{mod_name}.{n}" if mod_name else n) for n, _ in own)
                 raise ConfigError(
                     f"layer {label!r} ({type(mod).__name__}) has parameters hyperzoo cannot "
-                    "generate; supported layers are Linear, Conv1d/2d/3d and, right after one "
+                    f"generate ({names}); supported layers are Linear, Conv1d/2d/3d and, right after one "
                     "of them, BatchNorm, GroupNorm, InstanceNorm or LayerNorm over its channels"
                 )
             label = mod_name or "<root>"
