@@ -373,7 +373,7 @@ def test_what_a_user_model_or_data_gets_wrong_is_one_line(tmp_path):
         # Generated anyway: neither frozen nor the user's weights.
         (frozen_net(), (x, y), ConfigError, r"parameter body.1.weight is frozen \(requires_grad=False\)"),
         (nn.Sequential(nn.Flatten(), nn.BatchNorm1d(64), nn.Linear(64, 10)), (x, y), ConfigError,
-         "normalisation layer '1' .* does not directly follow a conv or linear layer"),
+         "normalisation layer '1' .* does not follow a conv or linear layer"),
         (Net(), (torch.where(torch.arange(len(x))[:, None, None, None] == 7, torch.nan, x), y), DataError,
          "data x: inputs must be finite in float32; example 7 holds NaN or infinity"),
         # Finite in float64, infinite in the float32 training reads: it passed before.

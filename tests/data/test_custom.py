@@ -322,3 +322,14 @@ def test_a_file_without_a_test_split_is_noted_when_read(tmp_path, capsys):
     np.savez(tmp_path / "both.npz", x_train=x, y_train=y, x_test=x, y_test=y)
     load_dataset(str(tmp_path / "both.npz"), "train")
     assert "no test split" not in capsys.readouterr().err
+
+
+def test_float_splits_on_two_scales_are_noted(capsys):
+    """Train in [0, 1], test in [0, 16] (a division forgotten on one split) passed without a word."""
+    from hyperzoo.data.custom import same_scaling
+
+    same_scaling(np.random.default_rng(0).random((5, 4)), np.full((5, 4), 16.0), "x_train", "x_test")
+    assert "note: x_train reaches" in capsys.readouterr().err
+    same_scaling(np.full((5, 4), 0.9), torch.full((5, 4), 1.0), "x_train", "x_test")
+    same_scaling(np.zeros((2, 3), np.uint8), np.full((2, 3), 255, np.uint8), "a", "b")  # one is blank
+    assert capsys.readouterr().err == ""

@@ -157,7 +157,7 @@ def test_norm_scale_and_shift_join_the_filters_before_them():
 
 def test_norm_that_follows_no_filter_is_refused():
     module = nn.Sequential(nn.BatchNorm1d(3), nn.Linear(3, 2))
-    with pytest.raises(ConfigError, match="'0' .*does not directly follow"):  # the user's model: one line
+    with pytest.raises(ConfigError, match="'0' .*does not follow a conv or linear"):  # one line
         TargetNet(module, (3,))
 
 

@@ -243,6 +243,19 @@ def _read_npz(path: Path) -> Splits:
     return out
 
 
+# Largest values of two splits further apart than this are noted (`same_scaling`).
+SCALE_RATIO = 8.0
+
+
+def _largest(v: np.ndarray | torch.Tensor) -> float:
+    """The largest magnitude in an array or tensor (0 for an empty or boolean one), read in its
+    own dtype: a float64 copy of MNIST's training images would take 376 MB."""
+    t = v.detach().cpu() if isinstance(v, torch.Tensor) else torch.as_tensor(np.asarray(v))
+    if not t.numel() or t.dtype == torch.bool or t.is_complex():
+        return 0.0
+    return float(t.abs().max()) if t.is_signed() else float(t.max())
+
+
 def same_scaling(a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor, what: str, other: str) -> None:
     """Raise `DataError` where one of two splits is uint8 and the other not: uint8 is scaled to
     [0, 1] and floats are kept, so the same pixels would come in on two scales, without a word."""
@@ -251,6 +264,11 @@ def same_scaling(a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor, wha
         raise DataError(f"{what} is {da} but {other} is {db}: uint8 images are scaled to "
                         "[0, 1] and floats kept as given, so the two would differ in scale; give both the "
                         "same dtype")
+    # Floats on two scales (a /255 or /16 forgotten on one split) passed without a word.
+    ra, rb = _largest(a), _largest(b)
+    if min(ra, rb) > 0 and max(ra, rb) / min(ra, rb) > SCALE_RATIO:
+        print(f"note: {what} reaches {ra:g} but {other} {rb:g}: one of them scaled differently? they are "
+              "used as given", file=sys.stderr)
 
 
 def _cpu_tensor(a: np.ndarray | torch.Tensor, what: str) -> torch.Tensor:

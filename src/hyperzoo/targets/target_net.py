@@ -271,8 +271,9 @@ class TargetNet:
                 if prev is None or prev.norm is not None or prev.out_units != _channels(m):
                     raise ConfigError(
                         f"normalisation layer {name!r} ({type(m).__name__}, {_channels(m)} channels) "
-                        "does not directly follow a conv or linear layer with that many outputs; "
-                        "its scale and shift cannot join that layer's filters")
+                        "does not follow a conv or linear layer with that many outputs (with no other "
+                        "layer with parameters called between); its scale and shift cannot join that "
+                        "layer's filters")
                 specs[-1] = replace(prev, norm=name,
                                     norm_scale=prefix + "weight" if m.weight is not None else None,
                                     norm_shift=prefix + "bias" if m.bias is not None else None)
