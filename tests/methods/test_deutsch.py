@@ -108,23 +108,32 @@ def test_ensemble_loss_is_the_cross_entropy_of_the_mean_prediction():
     torch.testing.assert_close(out["ensemble_cross_entropy"], expected)
 
 
-@pytest.mark.parametrize("diversity", ["weights", "weights_relaxed"])
-def test_loss_equals_an_independent_computation(diversity):
-    """λ·CE − Ĥ(gauge(w)) with d = z_dim (and + γ·G for the relaxed gauge), recomputed by hand in
-    float64 with NumPy from the generated weights of a 4-3-2 ReLU network."""
-    def digamma(v: float) -> float:
-        return torch.special.digamma(torch.tensor(float(v), dtype=torch.float64)).item()
+def _digamma(v: float) -> float:
+    return torch.special.digamma(torch.tensor(float(v), dtype=torch.float64)).item()
 
+
+def _one_loss_of_a_4_3_2_net(n: int, z_dim: int, **method):
+    """One training loss of the Deutsch method (``method`` settings) on a 4-3-2 ReLU target, N =
+    ``n`` networks of 3 random inputs each, and what it saw as float64 NumPy: the generated
+    weights (w1, b1, w2, b2), the inputs (n, 3, 4) and labels (n, 3)."""
     module = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))
-    lam, gamma, z_dim, n = 7.0, 0.5, 5, 6
     m = build_method(TargetNet(module, (4,)), {"name": "deutsch", "z_dim": z_dim, "extractor_hidden": [8],
-                                               "lam": lam, "gamma": gamma, "diversity": diversity})
+                                               **method})
     x, y = torch.randn(n, 3, 4), torch.randint(2, (n, 3))
     out = m.training_loss(x, y, step=0, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         w = m.generate(m.noise(n, torch.Generator().manual_seed(0)))
-    w1, b1, w2, b2 = (w[k].double().numpy() for k in ("0.weight", "0.bias", "2.weight", "2.bias"))
-    xs, ys = x.double().numpy(), y.numpy()
+    weights = tuple(w[k].double().numpy() for k in ("0.weight", "0.bias", "2.weight", "2.bias"))
+    return out, weights, x.double().numpy(), y.numpy()
+
+
+@pytest.mark.parametrize("diversity", ["weights", "weights_relaxed"])
+def test_loss_equals_an_independent_computation(diversity):
+    """λ·CE − Ĥ(gauge(w)) with d = z_dim (and + γ·G for the relaxed gauge), recomputed by hand in
+    float64 with NumPy from the generated weights of a 4-3-2 ReLU network."""
+    lam, gamma, z_dim, n = 7.0, 0.5, 5, 6
+    out, (w1, b1, w2, b2), xs, ys = _one_loss_of_a_4_3_2_net(n, z_dim, lam=lam, gamma=gamma,
+                                                             diversity=diversity)
     ce = []
     for i in range(n):
         logits = np.maximum(xs[i] @ w1[i].T + b1[i], 0) @ w2[i].T + b2[i]  # (3, 2)
@@ -140,7 +149,7 @@ def test_loss_equals_an_independent_computation(diversity):
     else:
         v = np.concatenate([w1.reshape(n, -1), b1, w2.reshape(n, -1), b2], 1)
     dist = np.sqrt(((v[:, None] - v[None]) ** 2).sum(-1)) + np.diag(np.full(n, np.inf))
-    entropy = digamma(n) + z_dim * np.log(dist.min(1)).mean()
+    entropy = _digamma(n) + z_dim * np.log(dist.min(1)).mean()
     expected = lam * ce - entropy
     if diversity == "weights_relaxed":
         penalty = ((sq - 5) ** 2).sum(1) + b2.sum(1) ** 2
@@ -248,24 +257,13 @@ def test_the_output_entropy_leaves_the_targets_own_dropout_out():
     assert module[3].training
 
 
-def _digamma(v: float) -> float:
-    return torch.special.digamma(torch.tensor(float(v), dtype=torch.float64)).item()
-
-
 def test_output_space_loss_equals_an_independent_computation():
     """λ·CE − [ψ(N) + z_dim · mean log ε] of the softmax outputs on the probe (x[0, :P]),
     each network's (P, C) probabilities flattened, recomputed in float64 NumPy. (The loss's sign,
     logits for probabilities and the output dimension for z_dim all passed before.)"""
-    module = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))
     lam, z_dim, n, probe = 7.0, 5, 6, 2
-    m = build_method(TargetNet(module, (4,)), {"name": "deutsch", "z_dim": z_dim, "extractor_hidden": [8],
-                                               "lam": lam, "diversity": "outputs", "probe_size": probe})
-    x, y = torch.randn(n, 3, 4), torch.randint(2, (n, 3))
-    out = m.training_loss(x, y, step=0, generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        w = m.generate(m.noise(n, torch.Generator().manual_seed(0)))
-    w1, b1, w2, b2 = (w[k].double().numpy() for k in ("0.weight", "0.bias", "2.weight", "2.bias"))
-    xs, ys = x.double().numpy(), y.numpy()
+    out, (w1, b1, w2, b2), xs, ys = _one_loss_of_a_4_3_2_net(n, z_dim, lam=lam, diversity="outputs",
+                                                             probe_size=probe)
 
     def logits(i, inputs):
         return np.maximum(inputs @ w1[i].T + b1[i], 0) @ w2[i].T + b2[i]
