@@ -34,7 +34,7 @@ def random_weights(target: TargetNet, networks: int) -> dict[str, torch.Tensor]:
 
 def floor_pass(module: nn.Module, backend: str, x: torch.Tensor, y: torch.Tensor):
     """The target-only forward and backward of ``module`` with random weights as leaves, as the
-    trainer takes them (`TargetNet.cross_entropy`: on the CPU loop and threads each network's
+    trainer takes them (`TargetNet.cross_entropy`: on the loop and threads each network's
     backward right after its forward). The JSONs of 2026-12-05 and before took every backward at
     the end of the step (``F.cross_entropy`` of the outputs), as training then did."""
     target = TargetNet(module, (1, 28, 28), backend=backend)

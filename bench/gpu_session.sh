@@ -46,6 +46,9 @@ ROUNDS=${ROUNDS:-4}
 LIMIT=${LIMIT:-600}
 PARTS=${PARTS:-tests,bench,train}
 part() { [[ ,$PARTS, == *,$1,* ]]; }
+for p in ${PARTS//,/ }; do  # a misspelt part ran nothing and exited 0
+    [[ $p == tests || $p == bench || $p == train ]] || { echo "PARTS: unknown part '$p' (tests, bench, train)" >&2; exit 2; }
+done
 BUDGET=${BUDGET:-$((LIMIT * 4 / 5))}
 HARD=${HARD:-$((LIMIT - 15))}
 PY=${PY:-python3}

@@ -129,8 +129,8 @@ def paper_recipe(backend: str, x: torch.Tensor, y: torch.Tensor, module: nn.Modu
 def step_breakdown(backend: str, x, y, repeats: int, peak: float, profile: bool = False) -> dict[str, float]:
     device = x.device
     target, method, opt, g, one_step = paper_recipe(backend, x, y)
-    # target_pass: the networks' forward and, on the CPU loop and threads, each one's backward
-    # right after it (TargetNet.cross_entropy, as the trainer runs them since 2026-12-06);
+    # target_pass: the networks' forward and, on the loop (any device) and threads, each one's
+    # backward right after it (TargetNet.cross_entropy, as the trainer runs them since 2026-12-06);
     # remaining_backward: the rest of the backward (the hypernetwork, gauge fixing, entropy; on
     # vmap, the networks' too). Earlier JSONs name them target_forward and backward, measured
     # with every backward at the end.

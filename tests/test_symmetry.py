@@ -384,7 +384,20 @@ class _TwoBranches(torch.nn.Module):
         return self.c(torch.cat([torch.relu(self.a(x)), torch.relu(self.b(x))], 1)).flatten(1)
 
 
-@pytest.mark.parametrize("module, shape", [(_TwoBranches(), (3, 5, 5)), (_TokenLinear(), (3, 4))])
+class _WidthBehindTanh(torch.nn.Module):
+    """A Linear reading a conv map's width, behind a tanh no gauge follows (outputs moved by 0.5)."""
+
+    def __init__(self):
+        super().__init__()
+        self.c, self.fc = torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.Linear(4, 5)
+        self.out = torch.nn.Linear(80, 2)
+
+    def forward(self, x):
+        return self.out(torch.flatten(torch.tanh(self.fc(torch.tanh(self.c(x)))), 1))
+
+
+@pytest.mark.parametrize("module, shape", [(_TwoBranches(), (3, 5, 5)), (_TokenLinear(), (3, 4)),
+                                           (_WidthBehindTanh(), (1, 4, 4))])
 def test_the_permutation_form_refuses_targets_that_are_not_chains(module, shape):
     """Two branches joined by torch.cat (outputs changed by 81) and channels not at dimension 1
     (by 30) were permuted as if each layer fed the next alone."""
@@ -394,3 +407,42 @@ def test_the_permutation_form_refuses_targets_that_are_not_chains(module, shape)
     w = {k: torch.randn(2, *s, dtype=torch.float64) for k, s in target.param_shapes.items()}
     with pytest.raises(GaugeUnavailable, match="chain targets"):
         permutation_canonical(target, w)
+
+
+class _TokenMLP(torch.nn.Module):
+    """Linear -> ReLU -> Linear on (B, L, D), then a mean over L: channels last throughout."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b, self.head = torch.nn.Linear(4, 5), torch.nn.Linear(5, 6), torch.nn.Linear(6, 2)
+
+    def forward(self, x):
+        return self.head(torch.relu(self.b(torch.relu(self.a(x)))).mean(1))
+
+
+def test_a_token_wise_mlp_keeps_its_gauge_channels_last():
+    """Channels last for every producer and consumer is a symmetry too: it was left ungauged."""
+    from hyperzoo.symmetry import gauged_spaces
+
+    target = TargetNet(_TokenMLP().double(), (3, 4))
+    # b's outputs reach a mean over positions, which the plan only follows for channels first
+    assert sorted(p.name for sp in gauged_spaces(target) for p in sp.producers) == ["a"]
+    g = torch.Generator().manual_seed(0)
+    w = {k: torch.randn(3, *s, generator=g, dtype=torch.float64) for k, s in target.param_shapes.items()}
+    x = torch.randn(5, 3, 4, generator=g, dtype=torch.float64)
+    torch.testing.assert_close(target(scale_gauge(target, w), x), target(w, x), rtol=1e-9, atol=1e-9)
+
+
+def test_the_shape_pass_leaves_the_random_state_and_a_batch_norm_without_statistics_checks():
+    """A dropout traced in training mode drew from the global generator when the plan was first
+    made (a resumed run then drew otherwise); check_gauge's eps 0 crashed batch norm without
+    running statistics."""
+    from hyperzoo.symmetry import channel_spaces, check_gauge
+
+    module = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Dropout(0.5),
+                                 torch.nn.BatchNorm1d(8, track_running_stats=False), torch.nn.Linear(8, 2))
+    target = TargetNet(module.train(), (4,))
+    before = torch.get_rng_state()
+    channel_spaces(target)
+    assert torch.equal(torch.get_rng_state(), before) and module.training
+    check_gauge(target, "the test")

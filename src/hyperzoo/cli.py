@@ -66,7 +66,9 @@ def _interrupted(run_dir: Path) -> None:
     try:
         step = checkpoint_step(run_dir)
     except UserError:
-        step = None
+        typer.echo(f"interrupted: {run_dir}'s checkpoint cannot be read (hyperzoo verify {run_dir} says "
+                   "more)", err=True)
+        raise typer.Exit(130) from None
     kept = (f"keeps its checkpoint of step {step}" if step is not None
             else "has no checkpoint yet (resuming starts it again from step 0)")
     typer.echo(f"interrupted: {run_dir} {kept}; continue with: hyperzoo train --resume {run_dir}", err=True)

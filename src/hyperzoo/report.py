@@ -27,7 +27,7 @@ from hyperzoo.devices import weights_device
 from hyperzoo.diversity import sample_entropy
 from hyperzoo.errors import ConfigError, RunError
 from hyperzoo.evaluation import ensemble_metrics, predict_proba, reliability_bins, uncertainty_metrics
-from hyperzoo.evaluation.predictions import predicted
+from hyperzoo.evaluation.predictions import mean_prediction, predicted
 from hyperzoo.evaluation.regression import gaussian_nll_text
 from hyperzoo.methods import LatentMethod
 from hyperzoo.session import (
@@ -363,8 +363,10 @@ def _compared_session(run_dir: Path, main_dir: Path, main: Session, data: Datase
         raise ConfigError(f"--compare {run_dir} trains for {session.method.task}, the report's run for "
                           f"{main.method.task}")
     mine, theirs = main.config.data, session.config.data
-    if (Path(mine.dataset).name, mine.sha256) != (Path(theirs.dataset).name, theirs.sha256) \
-            or mine.val_fraction != theirs.val_fraction:
+    # (The test split does not depend on val_fraction; a run recorded before files were hashed
+    # has no sha256 to compare.)
+    if Path(mine.dataset).name != Path(theirs.dataset).name or (
+            mine.sha256 is not None and theirs.sha256 is not None and mine.sha256 != theirs.sha256):
         # Scored on the main run's test images, which it may have trained on (two files holding
         # the same images in another order): one run read 90.8% beside the main run's 87.1%.
         print(f"note: --compare {run_dir} trained on {theirs.dataset!r}, the report's run on "
@@ -507,7 +509,7 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
     scope = f"first {len(data):,} {data.name} test images"  # the README's numbers take all of them
     figs = {"reliability": figures.reliability_diagram(
         {f"{r.label}: ensemble of {r.probs.shape[0]} (ECE {r.uncertainty['ensemble_ece']:.4f})":
-         reliability_bins(r.probs.mean(0), data.y) for r in runs}, out / "reliability.png", scope),
+         reliability_bins(mean_prediction(r.probs), data.y) for r in runs}, out / "reliability.png", scope),
         "histogram": figures.accuracy_histograms(
         {r.label: r.accuracies for r in runs}, {r.label: r.entropy for r in runs},
         out / "accuracy_histogram.png", scope)}

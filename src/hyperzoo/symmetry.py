@@ -167,16 +167,15 @@ def channel_spaces(target: TargetNet) -> list[ChannelSpace]:
     control flow): output-space diversity (``method.diversity: outputs``) needs no gauge."""
     if target in _PLANS:
         return _PLANS[target]
-    module = copy.deepcopy(target.module)  # the shape pass below runs it: the caller's stays as it is
     try:
-        traced = torch.fx.symbolic_trace(module)
+        traced = torch.fx.symbolic_trace(target.module)
     except Exception as e:  # fx raises many kinds; any of them means "no graph"
         raise GaugeUnavailable(
             f"cannot trace {type(target.module).__name__} with torch.fx ({type(e).__name__}: {e}); "
             "the weight-space gauge needs the module's graph: use method.diversity 'outputs' "
             "(no gauge needed) or 'none'") from e
     graph = traced.graph
-    shapes = _output_shapes(traced, module, target.input_shape)
+    shapes = _output_shapes(traced, target)
     layers = {s.name: s for s in target.layers}
     modules = dict(target.module.named_modules())
     parent: dict[int, int] = {}
@@ -233,11 +232,11 @@ def channel_spaces(target: TargetNet) -> list[ChannelSpace]:
         producers = spaces[find(space)].producers
         return bool(producers) and all(at_dim_1(p.name) for p in producers)
 
-    # Spaces whose channels are not dimension 1 of every tensor that carries them (a Linear on
-    # (B, L, D) makes its channels last; a Linear or LayerNorm on a conv map reads its width): the
-    # gauge's un-scaling assumes channels at dimension 1 or first in a flatten, and there changed
-    # the function without a word. Each with the node that showed it.
-    misplaced: list[tuple[int, torch.fx.Node]] = []
+    # Spaces that cannot have their channels at dimension 1 of every tensor carrying them (a
+    # Linear or LayerNorm on more than 2 dimensions works on the last one): unless the whole
+    # space keeps them last (`_channels_placed`), the gauge's un-scaling, which assumes channels
+    # at dimension 1 or first in a flatten, changed the function without a word there.
+    not_first: list[int] = []
     for node in graph.nodes:
         first = node.args[0] if node.args and isinstance(node.args[0], torch.fx.Node) else None
         mod = modules.get(node.target) if node.op == "call_module" else None
@@ -247,10 +246,10 @@ def channel_spaces(target: TargetNet) -> list[ChannelSpace]:
             layer = layers[node.target]
             spaces[find(space_of[first])].consumers.append(layer)
             if layer.kind == "linear" and len(shapes.get(first, ())) != 2:
-                misplaced.append((space_of[first], node))  # it reads the last dimension
+                not_first.append(space_of[first])  # it reads the last dimension
             out = space_of[node] = new()
             if layer.kind == "linear" and len(shapes.get(node, ())) != 2:
-                misplaced.append((out, node))  # its channels are the last dimension
+                not_first.append(out)  # its channels are the last dimension
             spaces[out].producers.append(Producer(layer.name, (layer.weight,) + (
                 (layer.bias,) if layer.bias is not None else ())))
             spaces[out].channels = layer.out_units
@@ -268,7 +267,7 @@ def channel_spaces(target: TargetNet) -> list[ChannelSpace]:
             fix_inputs(node)  # invariant to one scale per group, not per channel
             space_of[node] = _norm_output(new, spaces, mod, str(node.target))
             if isinstance(mod, nn.LayerNorm) and len(shapes.get(node, ())) != 2:
-                misplaced.append((space_of[node], node))  # its scale is on the last dimension
+                not_first.append(space_of[node])  # its scale is on the last dimension
         elif first is not None and len(inputs(node)) == 1 and (
                 _flattens_per_example(node)
                 or (_reduces_within_channels(node) and channels_first(space_of[first]))
@@ -294,17 +293,17 @@ def channel_spaces(target: TargetNet) -> list[ChannelSpace]:
             sp.fixed_by = [(n, None if o is None else spaces[find(o)]) for n, o in fixing.get(i, [])]
     for sp in plan:
         _check_space(sp, target)
-    for node, i in space_of.items():  # channels at dimension 1, or first in a 2-D flatten
-        sp, shape = spaces[find(i)], shapes.get(node)
-        if sp.channels and shape is not None and not (
-                len(shape) >= 2 and shape[1] % sp.channels == 0
-                and (shape[1] == sp.channels or len(shape) == 2)):
-            misplaced.append((i, node))
-    for i, _ in misplaced:
-        sp = spaces[find(i)]
-        # Nor may a batch norm absorb its biases: it normalises dimension 1, not their channels.
-        sp.free_biases.clear()
-        if not sp.fixed:
+    carried: dict[int, list[tuple[int, ...]]] = {}  # each space's tensors' shapes
+    for node, i in space_of.items():
+        if node in shapes:
+            carried.setdefault(find(i), []).append(shapes[node])
+    first_ruled_out = {find(i) for i in not_first}
+    for i, sp in spaces.items():
+        if find(i) == i and sp.channels and not _channels_placed(
+                sp, carried.get(i, []), i in first_ruled_out, layers, modules):
+            # Nor may a batch norm absorb its biases: it normalises dimension 1, not their
+            # channels. Marked fixed or not: the permutation form reads the mark.
+            sp.free_biases.clear()
             sp.fixed = True
             sp.fixed_by.append(("channel layout", None))  # moves no unit: MC dropout's masks hold
     plan = _producers_first(plan)
@@ -312,12 +311,27 @@ def channel_spaces(target: TargetNet) -> list[ChannelSpace]:
     return plan
 
 
-def _output_shapes(traced: torch.fx.GraphModule, module: nn.Module, input_shape: tuple[int, ...]
-                   ) -> dict[torch.fx.Node, tuple[int, ...]]:
-    """Each tensor-valued node's output shape on two inputs of zeros (``module`` is the traced
-    copy, set to eval mode here: no statistics or random draws change)."""
-    module.eval()
-    p = next(module.parameters())
+def _channels_placed(sp: ChannelSpace, carried: list[tuple[int, ...]], first_ruled_out: bool,
+                     layers: dict, modules: dict) -> bool:
+    """Whether every tensor of the space holds its channels where the gauge assumes: at
+    dimension 1 (or first in a 2-D flatten: channel-major), or, for a space only Linear or
+    LayerNorm layers make and only Linear layers read (a token-wise MLP on (B, L, D)), last."""
+    c = sp.channels
+    first = not first_ruled_out and all(
+        len(s) >= 2 and s[1] % c == 0 and (s[1] == c or len(s) == 2) for s in carried)
+    last = (all(len(s) >= 2 and s[-1] == c for s in carried) and not sp.norms
+            and all(layers[p.name].kind == "linear" if p.name in layers
+                    else isinstance(modules.get(p.name), nn.LayerNorm) for p in sp.producers)
+            and all(layer.kind == "linear" for layer in sp.consumers))
+    return first or last
+
+
+def _output_shapes(traced: torch.fx.GraphModule, target: TargetNet) -> dict[torch.fx.Node, tuple[int, ...]]:
+    """Each tensor-valued node's output shape on two inputs of zeros, in eval mode, inside the
+    target's trial block (modes, buffers and the CPU random state as they were after it; a graph
+    traced in training mode may still draw for dropout) and with CUDA's random state forked too:
+    a resumed run must draw what an uninterrupted one did."""
+    p = next(target.module.parameters())
     shapes: dict[torch.fx.Node, tuple[int, ...]] = {}
 
     class Recorder(torch.fx.Interpreter):
@@ -327,14 +341,16 @@ def _output_shapes(traced: torch.fx.GraphModule, module: nn.Module, input_shape:
                 shapes[n] = tuple(out.shape)
             return out
 
+    cuda = [p.device] if p.device.type == "cuda" else []
     try:
-        with torch.no_grad():
-            Recorder(traced).run(torch.zeros(2, *input_shape, device=p.device, dtype=p.dtype))
+        with target._trial(), torch.random.fork_rng(devices=cuda):
+            target.module.eval()
+            Recorder(traced).run(torch.zeros(2, *target.input_shape, device=p.device, dtype=p.dtype))
     except Exception as e:  # a graph that traces but does not run: no shapes, no gauge
         raise GaugeUnavailable(
-            f"cannot run the torch.fx graph of {type(module).__name__} on inputs of shape "
-            f"{(2, *input_shape)} ({type(e).__name__}: {e}); the weight-space gauge needs its "
-            "tensors' shapes: use method.diversity 'outputs' (no gauge needed) or 'none'") from e
+            f"cannot run the torch.fx graph of {type(target.module).__name__} on inputs of shape "
+            f"{(2, *target.input_shape)} ({type(e).__name__}: {e}); the weight-space gauge needs "
+            "its tensors' shapes: use method.diversity 'outputs' (no gauge needed) or 'none'") from e
     return shapes
 
 
@@ -514,9 +530,18 @@ def _sort_key(weights: WeightBatch, layer: LayerSpec, key: SortKey) -> torch.Ten
 def _chain(target: TargetNet) -> bool:
     """Whether each layer's output reaches the next layer, and nothing else, through ops of one
     tensor input each (two branches joined by ``torch.cat`` are not a chain: permuting one
-    branch's filters as if the next layer read it alone changed the function)."""
-    graph = torch.fx.symbolic_trace(copy.deepcopy(target.module)).graph
+    branch's filters as if the next layer read it alone changed the function), every Linear on
+    2-D tensors (one reading a conv map's width, behind a tanh that no gauge follows, was
+    permuted as if it read its channels)."""
+    traced = torch.fx.symbolic_trace(target.module)
+    graph = traced.graph
     calls = {n.target: n for n in graph.nodes if n.op == "call_module"}
+    shapes = _output_shapes(traced, target)
+    for layer in target.layers:
+        node = calls.get(layer.name)
+        if layer.kind == "linear" and node is not None and (
+                len(shapes.get(node, ())) != 2 or len(shapes.get(node.args[0], ())) != 2):
+            return False
     for layer, nxt in pairwise(target.layers):
         node = calls.get(layer.name)
         while node is not None and node.target != nxt.name:
@@ -575,7 +600,9 @@ def check_gauge(target: TargetNet, what: str, probe: int = 4, rtol: float = 1e-4
     module = copy.deepcopy(target.module).to("cpu", torch.float64).eval()
     for m in module.modules():  # the gauge holds up to batch norm's ε, which the check is not about
         if isinstance(m, nn.modules.batchnorm._NormBase):
-            m.eps = 0.0
+            # 0 where running statistics normalise; batch statistics refuse 0 (and a channel a
+            # ReLU left at zero would give 0/0): a float64 ε far below any variance there.
+            m.eps = 0.0 if m.track_running_stats and m.running_var is not None else 1e-300
     t64 = TargetNet(module, target.input_shape, backend="loop")
     g = torch.Generator().manual_seed(0)
     x = torch.randn(probe, *target.input_shape, generator=g, dtype=torch.float64)

@@ -400,12 +400,12 @@ def _train(config: Config, run_dir: Path, resume: bool, argv: list[str] | None, 
         one_file = data_file.is_absolute() and data_file.is_file()
         config.data.sha256 = file_sha256(data_file) if one_file else None
     t = config.train
+    t.check_for_training(new_run=not resume)  # the config alone: before any data are read
     if t.threads:
         torch.set_num_threads(t.threads)
     share = distributed.image_share(world, t.images_per_noise)
     s = build_session(config, module=module, data=data, trust_code=trust_code or not resume,
                       device=device)
-    t.check_for_training(new_run=not resume)
     s.method.check_training(t.noise_batch, t.steps)
     note = type(s.method).LR_NOTE
     if note is not None and t.lr > note[0] and not resume and world.main:

@@ -28,6 +28,7 @@ from hyperzoo.evaluation import (
     reliability_bins,
     uncertainty_metrics,
 )
+from hyperzoo.evaluation.predictions import mean_prediction
 from hyperzoo.runs import CHECKPOINT, training_time
 from hyperzoo.session import Session, check_target, limit_dataset, load_run, load_split, sample_networks
 from hyperzoo.symmetry import GaugeUnavailable, gauge_fix
@@ -127,7 +128,8 @@ def evaluate_run(run_dir: str | Path, n_networks: int = 100, data_dir: str | Non
     if write:  # examples passed in from Python are scored, not written into the run folder
         try:
             figure = figures.reliability_diagram({
-                f"ensemble of {n} (ECE {unc['ensemble_ece']:.4f})": reliability_bins(probs.mean(0), data.y),
+                f"ensemble of {n} (ECE {unc['ensemble_ece']:.4f})":
+                    reliability_bins(mean_prediction(probs), data.y),
                 f"{n} single networks, pooled (ECE {unc['mean_ece']:.4f} mean)":
                     reliability_bins(probs.flatten(0, 1), data.y.repeat(n)),
             }, figure_path, f"{len(data):,} {data.name} {data.split} images")
@@ -365,7 +367,8 @@ def _check_export_dir(out: Path) -> None:
     networks = [p.name for p in out.iterdir() if NETWORK_FILE.fullmatch(p.name)]
     if networks and not manifest.exists() and _mark_of(out) != "sample":
         raise RunError(f"--out {out} holds {sorted(networks)[0]!r} but no export's manifest.json: network "
-                       "files hyperzoo did not write there (a copy of yours?); use a new or empty folder")
+                       "files hyperzoo did not write there (a copy of yours, or an export stopped before "
+                       "its manifest by an older version: delete it); use a new or empty folder")
 
 
 def export_networks(run_dir: str | Path, n: int, out: str | Path, seed: int = 0,

@@ -333,3 +333,12 @@ def test_float_splits_on_two_scales_are_noted(capsys):
     same_scaling(np.full((5, 4), 0.9), torch.full((5, 4), 1.0), "x_train", "x_test")
     same_scaling(np.zeros((2, 3), np.uint8), np.full((2, 3), 255, np.uint8), "a", "b")  # one is blank
     assert capsys.readouterr().err == ""
+
+
+def test_the_scale_note_reads_arrays_of_any_layout():
+    """The BGR->RGB idiom (negative strides), wide unsigned and big-endian arrays raised raw errors."""
+    from hyperzoo.data.custom import same_scaling
+
+    x = np.random.default_rng(0).random((4, 3, 2, 2), dtype=np.float32)
+    same_scaling(x[:, ::-1], x.astype(">f4"), "a", "b")
+    same_scaling(np.ones((2, 2), np.uint16), np.ones((2, 2), np.uint16), "a", "b")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from hyperzoo.evaluation.checks import check_probs
-from hyperzoo.evaluation.predictions import majority, predicted
+from hyperzoo.evaluation.predictions import majority, mean_prediction, predicted
 
 
 def ensemble_accuracies(probs: torch.Tensor, y: torch.Tensor, size: int, count: int,
@@ -25,7 +25,7 @@ def _accuracies(probs: torch.Tensor, y: torch.Tensor, size: int, count: int,
     mean_prob, by_votes = [], []
     for _ in range(count):  # one ensemble at a time bounds memory at (size, B, C)
         idx = torch.randperm(n, generator=generator)[:size]
-        mean_prob.append((predicted(probs[idx].mean(0)) == y).double().mean())
+        mean_prob.append((predicted(mean_prediction(probs[idx])) == y).double().mean())
         by_votes.append((majority(probs[idx]) == y).double().mean())
     return {"mean_prob": torch.stack(mean_prob), "majority": torch.stack(by_votes)}
 

@@ -250,7 +250,7 @@ SCALE_RATIO = 8.0
 def _largest(v: np.ndarray | torch.Tensor) -> float:
     """The largest magnitude in an array or tensor (0 for an empty or boolean one), read in its
     own dtype: a float64 copy of MNIST's training images would take 376 MB."""
-    t = v.detach().cpu() if isinstance(v, torch.Tensor) else torch.as_tensor(np.asarray(v))
+    t = _cpu_tensor(v, "inputs")  # negative strides, wide unsigned and big-endian arrays too
     if not t.numel() or t.dtype == torch.bool or t.is_complex():
         return 0.0
     return float(t.abs().max()) if t.is_signed() else float(t.max())
@@ -266,7 +266,8 @@ def same_scaling(a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor, wha
                         "same dtype")
     # Floats on two scales (a /255 or /16 forgotten on one split) passed without a word.
     ra, rb = _largest(a), _largest(b)
-    if min(ra, rb) > 0 and max(ra, rb) / min(ra, rb) > SCALE_RATIO:
+    floats = str(da) not in ("uint8", "torch.uint8")  # uint8 splits are both scaled to [0, 1]
+    if floats and min(ra, rb) > 0 and max(ra, rb) / min(ra, rb) > SCALE_RATIO:
         print(f"note: {what} reaches {ra:g} but {other} {rb:g}: one of them scaled differently? they are "
               "used as given", file=sys.stderr)
 
