@@ -446,3 +446,23 @@ def test_the_shape_pass_leaves_the_random_state_and_a_batch_norm_without_statist
     channel_spaces(target)
     assert torch.equal(torch.get_rng_state(), before) and module.training
     check_gauge(target, "the test")
+
+
+def test_the_plan_made_inside_a_training_step_leaves_its_graph_intact():
+    """Restoring the module's buffers in place after the shape pass bumped their versions: the
+    step whose loss made the plan (the first gauge_fix) then failed in its backward."""
+    from hyperzoo.symmetry import gauge_fix
+
+    class Scaled(torch.nn.Sequential):
+        def __init__(self):
+            super().__init__(torch.nn.Linear(4, 5), torch.nn.ReLU(), torch.nn.Linear(5, 2))
+            self.register_buffer("scale", torch.tensor(2.0))
+
+        def forward(self, x):
+            return super().forward(x) * self.scale
+
+    target = TargetNet(Scaled(), (4,), backend="loop")
+    w = {k: torch.randn(3, *s, requires_grad=True) for k, s in target.param_shapes.items()}
+    out = target(w, torch.randn(2, 4)).sum()  # the buffer is in this graph
+    gauged = gauge_fix(target, w)  # the plan is made here, as in a first training step
+    (out + sum(v.sum() for v in gauged.values())).backward()

@@ -26,6 +26,7 @@ import copy
 import math
 import operator
 import weakref
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Literal
@@ -36,6 +37,7 @@ from torch import nn
 
 from hyperzoo.config import ConfigError
 from hyperzoo.targets import LayerSpec, TargetNet
+from hyperzoo.targets.target_net import kept_modes
 from hyperzoo.weights import WeightBatch
 
 SortKey = Literal["sum", "bias", "norm"]
@@ -327,12 +329,19 @@ def _channels_placed(sp: ChannelSpace, carried: list[tuple[int, ...]], first_rul
 
 
 def _output_shapes(traced: torch.fx.GraphModule, target: TargetNet) -> dict[torch.fx.Node, tuple[int, ...]]:
-    """Each tensor-valued node's output shape on two inputs of zeros, in eval mode, inside the
-    target's trial block (modes, buffers and the CPU random state as they were after it; a graph
-    traced in training mode may still draw for dropout) and with CUDA's random state forked too:
-    a resumed run must draw what an uninterrupted one did."""
+    """Each tensor-valued node's output shape on two inputs of zeros, in eval mode: the graph run
+    on a copy of the module (the plan is first made inside a training step, where restoring the
+    original's buffers in place broke the step's backward; a graph traced in training mode can
+    write batch statistics), or on the module itself with its modes kept where it cannot be
+    copied (a lock); the random state forked, CUDA's too (a dropout traced in training mode
+    draws: a resumed run must draw what an uninterrupted one did)."""
     p = next(target.module.parameters())
     shapes: dict[torch.fx.Node, tuple[int, ...]] = {}
+    try:
+        module = copy.deepcopy(target.module)
+        kept = nullcontext()
+    except Exception:  # uncopyable: the original, which eval mode keeps from writing statistics
+        module, kept = target.module, kept_modes(target.module)
 
     class Recorder(torch.fx.Interpreter):
         def run_node(self, n: torch.fx.Node):
@@ -343,9 +352,11 @@ def _output_shapes(traced: torch.fx.GraphModule, target: TargetNet) -> dict[torc
 
     cuda = [p.device] if p.device.type == "cuda" else []
     try:
-        with target._trial(), torch.random.fork_rng(devices=cuda):
-            target.module.eval()
-            Recorder(traced).run(torch.zeros(2, *target.input_shape, device=p.device, dtype=p.dtype))
+        with kept, torch.random.fork_rng(devices=cuda), torch.no_grad():
+            module.eval()
+            # The same graph (its nodes key the shapes) over the copy's submodules.
+            Recorder(torch.fx.GraphModule(module, traced.graph)).run(
+                torch.zeros(2, *target.input_shape, device=p.device, dtype=p.dtype))
     except Exception as e:  # a graph that traces but does not run: no shapes, no gauge
         raise GaugeUnavailable(
             f"cannot run the torch.fx graph of {type(target.module).__name__} on inputs of shape "
