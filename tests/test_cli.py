@@ -344,3 +344,19 @@ def test_ctrl_c_in_training_says_where_the_run_stands(tmp_path, monkeypatch):
     (run / "checkpoint.safetensors").unlink()
     r = runner.invoke(app, ["train", "--resume", str(run), "--quiet"])
     assert r.exit_code == 130 and "has no checkpoint yet" in r.output
+
+
+def test_ctrl_c_with_an_unreadable_checkpoint_says_so(tmp_path, monkeypatch):
+    """It said 'has no checkpoint yet' of a checkpoint it could not read."""
+    import hyperzoo.train
+
+    run = tmp_path / "run"
+    assert runner.invoke(app, ["train", *sets("train.steps=2"), "--out", str(run), "--quiet"]).exit_code == 0
+    (run / "checkpoint.safetensors").write_bytes(b"not a checkpoint")
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(hyperzoo.train, "train", stopped)
+    r = runner.invoke(app, ["train", "--resume", str(run), "--quiet"])
+    assert r.exit_code == 130 and "checkpoint cannot be read" in " ".join(r.output.split())
