@@ -836,3 +836,15 @@ def test_an_unknown_keyword_of_fit_names_what_fit_takes(tmp_path):
     with pytest.raises(ConfigError, match=r"unexpected keyword argument 'quiet'; .*progress=False"):
         hyperzoo.fit(Net(), digits("train"), out=tmp_path / "run", quiet=True)
     assert not (tmp_path / "run").exists()
+
+
+def test_method_keys_for_the_default_method_keep_its_default_lambda():
+    """fit(method={"z_dim": 100}) trained at λ = 10³ (the method's own default) where the
+    default config and `--set method.z_dim=100` keep 3·10³."""
+    from hyperzoo.api import _build_config
+    from hyperzoo.config import load_config
+
+    cli = load_config(None, ["method.z_dim=100"]).method
+    assert _build_config(None, {"method": {"z_dim": 100}}).method == cli
+    assert _build_config(None, {"method": {"name": "hypergan"}}).method == {"name": "hypergan"}
+    assert "lam" not in _build_config({"method": {"name": "deutsch"}}, {"method": {"z_dim": 8}}).method

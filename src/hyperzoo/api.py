@@ -323,6 +323,7 @@ def _build_config(config: Config | str | Path | dict | None, sections: dict[str,
         raise ConfigError(f"fit(config=...) must hold a mapping of config sections, got {data!r}")
     if "method" in data and not isinstance(data["method"], dict):  # a TypeError's traceback
         raise ConfigError(f"config section 'method' must be a mapping, got {data['method']!r}")
+    given_method = "method" in data  # the config's own method section, before fit's keys
     for key, value in sections.items():
         if not isinstance(value, dict):
             raise ConfigError(f"fit(..., {key}=...) must be a dict of that config section's keys, "
@@ -330,7 +331,13 @@ def _build_config(config: Config | str | Path | dict | None, sections: dict[str,
         data[key] = {**data.get(key, {}), **value}
     cfg = from_dict(Config, {k: v for k, v in data.items() if k != "method"})
     if "method" in data:
-        cfg.method = {"name": "deutsch", **data["method"]}
+        method = data["method"]
+        default = Config().method
+        if not given_method and method.get("name", default["name"]) == default["name"]:
+            # Keys for the default method merge over its section, as --set does: method={"z_dim":
+            # 100} dropped the default λ (3·10³) for the method's own (10³) without a word.
+            method = {**default, **method}
+        cfg.method = {"name": "deutsch", **method}
     return cfg
 
 
