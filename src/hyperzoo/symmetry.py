@@ -117,6 +117,7 @@ _HOMOGENEOUS_METHODS = {"relu", "relu_", "flatten", "contiguous"}
 _ADD_FUNCTIONS = {operator.add, operator.iadd, torch.add}
 _ADD_METHODS = {"add", "add_"}
 _PLANS: weakref.WeakKeyDictionary[TargetNet, list[ChannelSpace]] = weakref.WeakKeyDictionary()
+_GRAPHS: weakref.WeakKeyDictionary[TargetNet, tuple[torch.fx.Graph, dict]] = weakref.WeakKeyDictionary()
 
 
 def _reads_shape_only(node: torch.fx.Node) -> bool:
@@ -169,15 +170,7 @@ def channel_spaces(target: TargetNet) -> list[ChannelSpace]:
     control flow): output-space diversity (``method.diversity: outputs``) needs no gauge."""
     if target in _PLANS:
         return _PLANS[target]
-    try:
-        traced = torch.fx.symbolic_trace(target.module)
-    except Exception as e:  # fx raises many kinds; any of them means "no graph"
-        raise GaugeUnavailable(
-            f"cannot trace {type(target.module).__name__} with torch.fx ({type(e).__name__}: {e}); "
-            "the weight-space gauge needs the module's graph: use method.diversity 'outputs' "
-            "(no gauge needed) or 'none'") from e
-    graph = traced.graph
-    shapes = _output_shapes(traced, target)
+    graph, shapes = _graph_and_shapes(target)
     layers = {s.name: s for s in target.layers}
     modules = dict(target.module.named_modules())
     parent: dict[int, int] = {}
@@ -326,6 +319,21 @@ def _channels_placed(sp: ChannelSpace, carried: list[tuple[int, ...]], first_rul
                     else isinstance(modules.get(p.name), nn.LayerNorm) for p in sp.producers)
             and all(layer.kind == "linear" for layer in sp.consumers))
     return first or last
+
+
+def _graph_and_shapes(target: TargetNet) -> tuple[torch.fx.Graph, dict[torch.fx.Node, tuple[int, ...]]]:
+    """The module's torch.fx graph and its tensors' shapes (`_output_shapes`), made once per
+    target: the plan and the permutation form's chain check read the same ones."""
+    if target not in _GRAPHS:
+        try:
+            traced = torch.fx.symbolic_trace(target.module)
+        except Exception as e:  # fx raises many kinds; any of them means "no graph"
+            raise GaugeUnavailable(
+                f"cannot trace {type(target.module).__name__} with torch.fx ({type(e).__name__}: {e}); "
+                "the weight-space gauge needs the module's graph: use method.diversity 'outputs' "
+                "(no gauge needed) or 'none'") from e
+        _GRAPHS[target] = traced.graph, _output_shapes(traced, target)
+    return _GRAPHS[target]
 
 
 def _output_shapes(traced: torch.fx.GraphModule, target: TargetNet) -> dict[torch.fx.Node, tuple[int, ...]]:
@@ -544,10 +552,8 @@ def _chain(target: TargetNet) -> bool:
     branch's filters as if the next layer read it alone changed the function), every Linear on
     2-D tensors (one reading a conv map's width, behind a tanh that no gauge follows, was
     permuted as if it read its channels)."""
-    traced = torch.fx.symbolic_trace(target.module)
-    graph = traced.graph
+    graph, shapes = _graph_and_shapes(target)
     calls = {n.target: n for n in graph.nodes if n.op == "call_module"}
-    shapes = _output_shapes(traced, target)
     for layer in target.layers:
         node = calls.get(layer.name)
         if layer.kind == "linear" and node is not None and (
