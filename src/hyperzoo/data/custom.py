@@ -174,6 +174,13 @@ def _read_cifar_folder(folder: Path) -> Splits:
 def unlabelled_test_images(path: Path) -> torch.Tensor | None:
     """``x_test`` of an .npz that holds it without ``y_test`` and without training arrays (an
     outlier set: detection reads no labels), else None. Read as `_read_npz` reads any .npz."""
+    try:  # the member names alone first: a labelled set is read once, by load_dataset
+        with zipfile.ZipFile(path) as archive:
+            names = {n.removesuffix(".npy") for n in archive.namelist()}
+    except (OSError, zipfile.BadZipFile):
+        names = {"x_test"}  # unreadable: `_npz_arrays` says why
+    if names - {"input_shape"} != {"x_test"}:
+        return None
     arrays = _npz_arrays(path)
     if set(arrays) - {"input_shape"} != {"x_test"}:
         return None
