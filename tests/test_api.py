@@ -445,6 +445,27 @@ def test_a_data_file_changed_since_training_is_refused(tmp_path):
         hyperzoo.load(tmp_path / "run", module=Net()).evaluate(networks=2)
 
 
+def test_a_data_folder_changed_since_training_is_refused(tmp_path):
+    """An IDX folder was recorded without a checksum: its labels rewritten, a resume trained on."""
+    from tests.data.conftest import idx_bytes
+
+    x, y = digits("train")
+    images = (x[:, 0] * 255).round().to(torch.uint8).numpy()
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    for prefix, part in (("train", slice(0, 300)), ("t10k", slice(300, 330))):
+        (folder / f"{prefix}-images-idx3-ubyte").write_bytes(idx_bytes(images[part]))
+        (folder / f"{prefix}-labels-idx1-ubyte").write_bytes(idx_bytes(y[part].numpy()))
+    run = hyperzoo.fit(Net(), str(folder), out=tmp_path / "run", train=FAST, method=TINY_METHOD,
+                       progress=False)
+    assert len(run.config.data.sha256) == 64
+    (folder / "notes.txt").write_text("not data")  # other files may come and go
+    assert run.evaluate(networks=2)["n_examples"] == 30
+    (folder / "t10k-labels-idx1-ubyte").write_bytes(idx_bytes((y[300:330].numpy() + 1) % 10))
+    with pytest.raises(DataError, match=r"mine is not the data this run trained on \(the SHA-256 of"):
+        hyperzoo.load(tmp_path / "run", module=Net()).evaluate(networks=2)
+
+
 @pytest.mark.parametrize("kwargs", [{"gain": 4.0}, {"temperature": 5.0}])
 def test_a_module_rebuilt_otherwise_is_kept_in_memory(tmp_path, kwargs):
     """Recorded as Scaled(width=16), it reopened with gain 1: other predictions, no warning."""

@@ -103,7 +103,7 @@ def test_user_errors_are_one_line_and_bugs_keep_their_traceback(tmp_path, monkey
                    "is not valid YAML")
     (tmp_path / "file").write_text("x")
     r = runner.invoke(app, ["train", *sets("train.steps=1"), "--out", str(tmp_path / "file" / "r")])
-    one_error_line(r, "Not a directory")
+    one_error_line(r, "file is a file, not a folder")  # before the session is built
     one_error_line(runner.invoke(app, ["train", "--set", "train.checkpoint_every=0", "--out",
                                        str(tmp_path / "y")]), "train.checkpoint_every")
     assert not (tmp_path / "y").exists()
@@ -344,6 +344,30 @@ def test_ctrl_c_in_training_says_where_the_run_stands(tmp_path, monkeypatch):
     (run / "checkpoint.safetensors").unlink()
     r = runner.invoke(app, ["train", "--resume", str(run), "--quiet"])
     assert r.exit_code == 130 and "has no checkpoint yet" in r.output
+
+
+def test_a_full_disk_in_training_says_where_the_run_stands(tmp_path, monkeypatch):
+    """It said "[Errno 28] No space left on device": no file, no checkpoint, no --resume."""
+    import errno
+
+    import hyperzoo.train
+
+    run = tmp_path / "run"
+    saved = hyperzoo.train.save_checkpoint
+    calls = []
+
+    def fills_up(*args, **kwargs):
+        calls.append(1)
+        if len(calls) > 1:
+            raise OSError(errno.ENOSPC, f"could not write {run}/checkpoint.safetensors (No space left)")
+        return saved(*args, **kwargs)
+
+    monkeypatch.setattr(hyperzoo.train, "save_checkpoint", fills_up)
+    r = runner.invoke(app, ["train", *sets("train.steps=4", "train.checkpoint_every=2"), "--out", str(run),
+                            "--quiet"])
+    one_error_line(r, "No space left")
+    said = " ".join(r.output.split())
+    assert f"{run} keeps its checkpoint of step 2; continue with: hyperzoo train --resume {run}" in said
 
 
 def test_ctrl_c_with_an_unreadable_checkpoint_says_so(tmp_path, monkeypatch):

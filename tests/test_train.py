@@ -323,6 +323,29 @@ def test_resume_with_another_thread_count_says_so(tmp_path, capsys):
     assert "trained with 1 threads, this process uses 2" in err
 
 
+def test_a_config_edited_before_a_resume_is_noted_and_recorded(tmp_path, capsys):
+    """λ edited in config.yaml was taken in silence, the folder then claiming it for every step."""
+    train(tiny_config("train.steps=2", "train.threads=1"), tmp_path, argv=["x"], progress=False)
+    recorded = checkpoint_meta(tmp_path)["config"]["method"]["lam"]
+    assert recorded == load_config(tmp_path / "config.yaml").method["lam"]
+    longer = (tmp_path / "config.yaml").read_text().replace("steps: 2", "steps: 3")
+    (tmp_path / "config.yaml").write_text(longer)
+    capsys.readouterr()
+    train(None, tmp_path, resume=True, argv=["y"], progress=False)  # a longer run: nothing to say
+    assert "config.yaml changed" not in capsys.readouterr().err
+    assert (tmp_path / "command.txt").read_text() == "x\ny\n"
+    config = load_config(tmp_path / "config.yaml")
+    lam = config.method["lam"]
+    (tmp_path / "config.yaml").write_text(longer.replace("steps: 3", "steps: 4").replace(
+        f"lam: {lam}", "lam: 5.0"))
+    train(None, tmp_path, resume=True, argv=["z"], progress=False)
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"config.yaml changed since the checkpoint of step 3: method.lam {lam!r} -> 5.0;" in err
+    assert (tmp_path / "command.txt").read_text().splitlines()[2:] == [
+        f"# config.yaml changed since the checkpoint of step 3: method.lam {lam!r} -> 5.0", "z"]
+    assert checkpoint_meta(tmp_path)["config"]["method"]["lam"] == 5.0  # said once
+
+
 def test_resume_on_another_cpu_or_torch_says_so(tmp_path, capsys, monkeypatch):
     train(tiny_config("train.steps=2"), tmp_path, argv=["x"], progress=False)
     meta = checkpoint_meta(tmp_path)

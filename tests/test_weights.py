@@ -65,6 +65,23 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
     assert os.listdir(tmp_path) == ["f.txt"]
 
 
+def test_a_full_disk_names_the_file_being_written(tmp_path):
+    """"[Errno 28] No space left on device" named no file (a checkpoint? a figure?)."""
+    import errno
+
+    from hyperzoo.weights import atomic_write
+
+    def full(tmp):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with pytest.raises(OSError, match=r"could not write .*checkpoint.safetensors \(No space") as e:
+        atomic_write(tmp_path / "checkpoint.safetensors", full)
+    assert e.value.errno == errno.ENOSPC and os.listdir(tmp_path) == []
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(OSError, match="could not write .*afile/sub/f.txt"):
+        atomic_write_text(tmp_path / "afile" / "sub" / "f.txt", "x")
+
+
 def test_written_files_are_not_private(tmp_path):
     atomic_write_text(tmp_path / "f.txt", "x")
     umask = os.umask(0)

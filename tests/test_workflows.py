@@ -301,16 +301,23 @@ def test_another_runs_result_is_not_replaced(run, tmp_path):
     evaluate_run(other, n_networks=2, progress=False)
     target = other / "metrics-test.json"
     before = target.read_text()
-    with pytest.raises(RunError, match=r"holds the result of another run"):
+    with pytest.raises(RunError, match=r"lies in another run's folder"):
         evaluate_run(run, n_networks=2, progress=False, out=target)
     assert target.read_text() == before
+    with pytest.raises(RunError, match=r"lies in another run's folder"):  # a new name there too
+        evaluate_run(run, n_networks=2, progress=False, out=other / "mine.json")
+    assert not (other / "mine.json").exists()
+    moved = tmp_path / "moved.json"  # another run's result outside its folder, by its run_id
+    moved.write_text(before)
+    with pytest.raises(RunError, match=r"holds the result of another run"):
+        evaluate_run(run, n_networks=2, progress=False, out=moved)
     # Its own earlier result is replaced, and says whose it is.
     m = evaluate_run(other, n_networks=2, progress=False, out=target)
     assert m["run"] == str(other.absolute()) and m["run_id"] == json.loads(target.read_text())["run_id"]
     # A result from before results named their run: the run folder it sits in says whose.
     old = {k: v for k, v in json.loads(before).items() if k not in ("run", "run_id")}
     target.write_text(json.dumps(old))
-    with pytest.raises(RunError, match=r"holds the result of another run"):
+    with pytest.raises(RunError, match=r"lies in another run's folder"):
         evaluate_run(run, n_networks=2, progress=False, out=target)
     shutil.rmtree(other)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -58,21 +60,28 @@ def _fail(error: Exception) -> None:
 def _interrupted(run_dir: Path) -> None:
     """Ctrl-C in training: where the run stands and how to go on (it stopped in silence), then
     exit status 130, as for any command stopped by SIGINT."""
-    from hyperzoo.runs import checkpoint_step
-
     if not (run_dir / "config.yaml").is_file():
         typer.echo(f"interrupted before {run_dir} was set up", err=True)
         raise typer.Exit(130)
+    typer.echo(f"interrupted: {_where_it_stands(run_dir)}", err=True)
+    raise typer.Exit(130)
+
+
+def _where_it_stands(run_dir: Path) -> str:
+    """``RUN keeps its checkpoint of step N; continue with: hyperzoo train --resume RUN`` (with
+    the torchrun launch it was started by, where it was)."""
+    from hyperzoo.runs import checkpoint_step
+
     try:
         step = checkpoint_step(run_dir)
     except UserError:
-        typer.echo(f"interrupted: {run_dir}'s checkpoint cannot be read (hyperzoo verify {run_dir} says "
-                   "more)", err=True)
-        raise typer.Exit(130) from None
+        return f"{run_dir}'s checkpoint cannot be read (hyperzoo verify {run_dir} says more)"
     kept = (f"keeps its checkpoint of step {step}" if step is not None
             else "has no checkpoint yet (resuming starts it again from step 0)")
-    typer.echo(f"interrupted: {run_dir} {kept}; continue with: hyperzoo train --resume {run_dir}", err=True)
-    raise typer.Exit(130)
+    world, local = int(os.environ.get("WORLD_SIZE", "1")), os.environ.get("LOCAL_WORLD_SIZE", "1")
+    nodes = "(and its --nnodes/--rdzv flags) " if world > int(local) else ""
+    launch = f"torchrun --nproc_per_node={local} {nodes}--no-python " if world > 1 else ""
+    return f"{run_dir} {kept}; continue with: {launch}hyperzoo train --resume {run_dir}"
 
 
 def _nothing_written(how: str) -> None:
@@ -164,6 +173,11 @@ def train(
         last = run_training(cfg, out or resume, resume=resume is not None,  # type: ignore[arg-type]
                             argv=["hyperzoo", *sys.argv[1:]], progress=not quiet,
                             trust_code=trust_code)
+    except OSError as e:  # a full disk mid-run: the folder keeps its last checkpoint
+        run_dir = Path(out or resume)  # type: ignore[arg-type]
+        full = e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO)
+        _fail(OSError(f"{e}; {_where_it_stands(run_dir)}") if full and (run_dir / "config.yaml").is_file()
+              else e)
     except (*USER_ERRORS, TrainingDiverged) as e:
         _fail(e)
     except KeyboardInterrupt:

@@ -77,9 +77,10 @@ class DataConfig:
     # random subset, or the last ones (class-sorted data then never trains on its last classes).
     # Built-in sets keep their own splits. A run folder from before it had its last ones.
     val_pick: str = "random"
-    # Set by train for a data set that is one file (an .npz, a CIFAR archive): its SHA-256, so
-    # that evaluate, report and resume refuse a file changed since, and a run folder copied
-    # elsewhere reads its own copy of fit's data file, not the original folder's.
+    # Set by train for a data set of the user's (a file: its SHA-256; an IDX or CIFAR folder: that
+    # of its data files' names and SHA-256s), so that evaluate, report and resume refuse data
+    # changed since, and a run folder copied elsewhere reads its own copy of fit's data file, not
+    # the original folder's.
     sha256: str | None = None
     # Training-time augmentation: "none", "crop" (zero-pad by ``pad`` pixels per side, then a
     # random crop of the original size; seed 004 uses pad 1 on MNIST, 2 on CIFAR-10), or

@@ -88,6 +88,12 @@ def append_command(run_dir: Path, argv: list[str]) -> None:
         f.write(shlex.join(argv) + "\n")
 
 
+def append_comment(run_dir: Path, text: str) -> None:
+    """Append ``# text`` to command.txt (a shell comment: the file still reruns line by line)."""
+    with open_own(Path(run_dir) / "command.txt", "a") as f:
+        f.write("# " + " ".join(text.split()) + "\n")
+
+
 def record_command(folder: Path, argv: list[str]) -> None:
     """`append_command`, best effort (like metrics files): a folder that cannot be written gets
     a warning line on stderr, not an error after the work is done."""

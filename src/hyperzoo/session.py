@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from hyperzoo.config import Config, ConfigError, DataConfig
 from hyperzoo.data import NO_DATA, DataError, Dataset, load_dataset, read_for
-from hyperzoo.data.custom import file_sha256, resolve_path
+from hyperzoo.data.custom import data_sha256, resolve_path
 from hyperzoo.devices import module_device, reopen_device, resolve_device
 from hyperzoo.errors import RunError
 from hyperzoo.methods import METHODS, Method, build_method
@@ -50,10 +50,12 @@ def load_split(d: DataConfig, split: str, data_dir: str | Path | None = None,
         raise DataError(f"this run's data ({d.dataset}) was kept in memory only, not in its folder: give "
                         "the examples, e.g. Run.evaluate(x, y)")
     path = resolve_path(d.dataset, data_dir or d.data_dir) if d.sha256 else None
-    if path is not None and path.is_file() and file_sha256(path) != d.sha256:
-        raise DataError(f"{path} is not the data file this run trained on (its SHA-256 is not config.yaml's "
-                        "data.sha256): it changed since; put the run's own file back, or give the folder "
-                        "holding it with --data-dir")
+    if path is not None and data_sha256(path) != d.sha256:
+        # --data-dir cannot help: a run's data path is absolute, looked for elsewhere only if gone.
+        what = ("the data file this run trained on (its SHA-256" if path.is_file() else
+                "the data this run trained on (the SHA-256 of its data files' names and contents")
+        raise DataError(f"{path} is not {what} is not config.yaml's data.sha256): it changed since; put "
+                        "the run's own data back there")
     return read_for(load_dataset(d.dataset, split, data_dir or d.data_dir, d.val_fraction, d.val_pick), task)
 
 

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable
 from contextlib import ExitStack, nullcontext
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from tqdm.auto import tqdm
@@ -21,7 +21,7 @@ from hyperzoo import distributed
 from hyperzoo.config import Config, TrainConfig
 from hyperzoo.data import DataError, Dataset, absolute_dataset
 from hyperzoo.data.augment import augment
-from hyperzoo.data.custom import file_sha256
+from hyperzoo.data.custom import data_sha256
 from hyperzoo.devices import bf16_emulated, reopen_device, resolve_device, to_device
 from hyperzoo.diagnostics import SILENT_BELOW, activity
 from hyperzoo.errors import ConfigError
@@ -34,6 +34,7 @@ from hyperzoo.runs import (
     TRAINER_FILES,
     RunError,
     append_command,
+    append_comment,
     check_run_id,
     checkpoint_meta,
     checkpoint_step,
@@ -271,6 +272,10 @@ def check_new_run_dir(run_dir: Path, locked: bool = False, own: tuple[str, ...] 
     if run_dir.exists() and not run_dir.is_dir():
         raise RunError(f"--out {run_dir} is a file, not a folder")
     if not run_dir.is_dir():
+        # Found at mkdir otherwise, after the session was built: "[Errno 20] Not a directory".
+        above = next((p for p in run_dir.absolute().parents if p.exists()), None)
+        if above is not None and not above.is_dir():
+            raise RunError(f"--out {run_dir} cannot be made: {above} is a file, not a folder")
         return
     if not locked and (run_dir / LOCK).is_file():
         with lock_run(run_dir):  # raises at once if another process trains it now
@@ -396,9 +401,10 @@ def _train(config: Config, run_dir: Path, resume: bool, argv: list[str] | None, 
             # Absolute, so evaluate/report/resume work from any working directory.
             config.data.data_dir = str(Path(config.data.data_dir).expanduser().resolve())
         config.data.dataset = absolute_dataset(config.data.dataset, config.data.data_dir)
-        data_file = Path(config.data.dataset)  # absolute where it is a path of the user's
-        one_file = data_file.is_absolute() and data_file.is_file()
-        config.data.sha256 = file_sha256(data_file) if one_file else None
+        data_path = Path(config.data.dataset)  # absolute where it is a path of the user's
+        # A file's or a data folder's (a changed IDX folder resumed on other data without a word)
+        config.data.sha256 = (data_sha256(data_path) if data_path.is_absolute() and data_path.exists()
+                              else None)
     t = config.train
     t.check_for_training(new_run=not resume)  # the config alone: before any data are read
     if t.threads:
@@ -476,6 +482,32 @@ def _train(config: Config, run_dir: Path, resume: bool, argv: list[str] | None, 
                              argv if argv is not None else sys.argv)
 
 
+# Settings a resume may change without changing what the steps so far learned from: the length
+# (the schedule's note covers its rate), bookkeeping, where things run and lie.
+_FREE_TO_EDIT = {"train.steps", "train.val_every", "train.val_networks", "train.checkpoint_every",
+                 "train.log_every", "train.threads", "train.device", "train.keep_best",
+                 "data.dataset", "data.data_dir"}
+
+
+def _config_edits(meta: dict[str, Any], config: Config) -> list[tuple[str, Any, Any]]:
+    """(key, checkpoint's value, config.yaml's) for each setting edited in config.yaml since the
+    checkpoint was written (one that records its config), bar `_FREE_TO_EDIT`: a λ edited before a
+    resume was taken silently, the folder then claiming it for the whole run."""
+    if not isinstance(meta.get("config"), dict):
+        return []
+
+    def flat(d: dict, prefix: str = "") -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            out.update(flat(v, f"{prefix}{k}.") if isinstance(v, dict) and k != "kwargs"
+                       else {f"{prefix}{k}": v})
+        return out
+
+    was, now = flat(meta["config"]), flat(json.loads(json.dumps(config.to_dict())))
+    return [(k, was.get(k), now.get(k)) for k in sorted(was.keys() | now.keys())
+            if k not in _FREE_TO_EDIT and was.get(k) != now.get(k)]
+
+
 def _note_rate_change(run_dir: Path, t: TrainConfig, start: int) -> None:
     """A resumed run whose schedule now gives another rate at its last step than it trained with
     (train.steps raised to continue: cosine is laid over the whole run, so its rate jumped back
@@ -528,6 +560,14 @@ def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progr
     if world.main:
         # Recorded once the run is known to go on: a refused resume (finished, or a checkpoint
         # that does not fit) leaves command.txt as it was.
+        edits = _config_edits(meta, config) if meta is not None else []
+        if edits:
+            assert meta is not None
+            said = (f"config.yaml changed since the checkpoint of step {meta['step']}: "
+                    + ", ".join(f"{k} {a!r} -> {b!r}" for k, a, b in edits))
+            print(f"note: {said}; its steps trained with the earlier values (command.txt records the "
+                  "change)", file=sys.stderr)
+            append_comment(run_dir, said)
         append_command(run_dir, argv)
         truncate_metrics(run_dir, start)
         if start > 0:
@@ -556,6 +596,7 @@ def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progr
                       k in r for k in ("val_mean_accuracy", "val_mean_rmse"))]
         best = max(logged, default=None)
     stamp = {"run_id": config.run_id} if config.run_id else {}  # a folder from before run ids has none
+    written = json.loads(json.dumps(config.to_dict()))  # what the steps trained with (`_config_edits`)
     n, m = t.noise_batch, t.images_per_noise
     last: dict[str, float] = {}
     dead: set[str] = set()  # the ReLU layers the last validation found (nearly) silent
@@ -623,6 +664,7 @@ def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progr
             bar.set_postfix({k: f"{row[key]:.4g}" for k, key in shown.items() if key in row})
             if saving:
                 save_checkpoint(run_dir, method, optimizers, done, gens, global_rng=True,
-                                process_rng=process_rng, extra={**timing(), "processes": world.size, **stamp})
+                                process_rng=process_rng, extra={**timing(), "processes": world.size, **stamp,
+                                                                "config": written})
     bar.close()
     return last

@@ -99,8 +99,11 @@ def _read_umask() -> int:
 def atomic_write(path: Path, write) -> None:
     """Call ``write(tmp_path)`` then rename onto ``path``, so a crash never leaves half a file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise _naming(e, path) from e
     os.close(fd)
     try:
         write(Path(tmp))
@@ -115,9 +118,19 @@ def atomic_write(path: Path, write) -> None:
             os.close(fd)
         os.replace(tmp, path)
         _fsync_dir(path.parent)
+    except OSError as e:  # a full disk, a quota: "[Errno 28] No space left on device" named no file
+        Path(tmp).unlink(missing_ok=True)
+        raise _naming(e, path) from e
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _naming(e: OSError, path: Path) -> OSError:
+    """``e`` with the file it was writing named (the temporary's name, or none, said nothing)."""
+    if e.errno is None:
+        return e
+    return type(e)(e.errno, f"could not write {path} ({e.strerror})")
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -297,6 +297,13 @@ def check_json_out(out: str | Path, keys: frozenset[str], run_dir: str | Path | 
     if out.is_dir():
         raise RunError(f"--out {out} is a folder; expected a file to write JSON into, "
                        f"e.g. {out / 'metrics.json'}")
+    ours = _run_id(Path(run_dir)) if run_dir is not None else None
+    theirs = _run_id(out.parent)
+    if ours is not None and theirs is not None and theirs != ours:
+        # evaluate RUN_A --out RUN_B/metrics-test.json wrote A's numbers under B's own result's
+        # name, the command recorded in neither folder.
+        raise RunError(f"--out {out} lies in another run's folder ({out.parent} is run {theirs!r}, "
+                       f"{run_dir} is {ours!r}); write it outside that folder")
     if not out.exists():
         if out.suffix.lower() in NOT_JSON:
             # polyak --out averaged.safetensors wrote 300 bytes of JSON numbers under that name.
@@ -308,13 +315,10 @@ def check_json_out(out: str | Path, keys: frozenset[str], run_dir: str | Path | 
     if not (earlier is not None and keys <= earlier.keys()):
         raise RunError(f"--out {out} exists and is not an earlier hyperzoo result; it is left as it is: "
                        "choose a new file")
-    if run_dir is None:
-        return
-    ours = _run_id(Path(run_dir))
     if ours is None:  # not a run folder (or one without an id): reopening it says what is wrong
         return
     # Results written before they recorded their run: the run folder they sit in says whose.
-    theirs = earlier["run_id"] if "run_id" in earlier else _run_id(out.parent)
+    theirs = earlier["run_id"] if "run_id" in earlier else theirs
     if theirs is not None and theirs != ours:
         raise RunError(f"--out {out} holds the result of another run (run_id {theirs!r}; {run_dir} is "
                        f"{ours!r}); it is left as it is: choose a new file")

@@ -74,7 +74,32 @@ def file_sha256(path: Path) -> str:
     return _sha256(Path(path).resolve(), file_stamp(Path(path)))
 
 
-@lru_cache(maxsize=8)
+def data_sha256(path: Path) -> str | None:
+    """What a run records of its data to know it again (``data.sha256``): a file's SHA-256, or
+    for a folder the SHA-256 of its data files' names and SHA-256s (the files its reader reads,
+    so other files may come and go); None for a folder that holds no data set."""
+    path = Path(path)
+    if path.is_file():
+        return file_sha256(path)
+    files = data_files(path)
+    if not files:
+        return None
+    return hashlib.sha256("".join(f"{f.name}\0{file_sha256(f)}\n" for f in files).encode()).hexdigest()
+
+
+def data_files(folder: Path) -> list[Path]:
+    """The files the reader of a data folder reads (IDX or CIFAR batches), in order."""
+    if _has_idx(folder):
+        found = ([c for c in idx_candidates(folder, f"{prefix}-{kind}-idx{ndim}-ubyte") if c.is_file()]
+                 for prefix in _IDX_PREFIX.values() for kind, ndim in (("images", 3), ("labels", 1)))
+        return [files[0] for files in found if files]
+    if _has_cifar(folder):
+        return [f for stem in (*_train_batches(folder), *cifar.TEST_BATCHES) for ext in (".bin", "")
+                if (f := folder / f"{stem}{ext}").is_file()]
+    return []
+
+
+@lru_cache(maxsize=16)
 def _sha256(path: Path, stamp: tuple) -> str:
     h = hashlib.sha256()
     with path.open("rb") as f:

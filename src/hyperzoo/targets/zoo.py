@@ -110,7 +110,9 @@ class HyperGANCIFAR(StandardizedCIFAR):
 
 class LeNetCIFAR(StandardizedCIFAR):
     """Seed 003's CIFAR-10 LeNet: 456, 2,416, 48,120, 10,164 and 850 weights (8,500 for its
-    CIFAR-100 row, ``num_classes=100``).
+    CIFAR-100 row, ``num_classes=100``). Its table says padding 'SAME' for the convolutions, but
+    fc1's 48,120 weights (400 inputs: a 16 x 5 x 5 map) need valid ones (32 -> 28 -> 14 -> 10 -> 5):
+    the counts are kept.
 
     ``standardize`` (default) first maps pixels in [0, 1] to zero mean and unit variance per
     channel. On raw [0, 1] pixels every input is positive, so a step that shifts all first-layer
