@@ -341,6 +341,12 @@ def test_ctrl_c_in_training_says_where_the_run_stands(tmp_path, monkeypatch):
     said = " ".join(r.output.split())
     assert f"interrupted: {run} keeps its checkpoint of step 4" in said
     assert f"continue with: hyperzoo train --resume {run}" in said
+    monkeypatch.setenv("WORLD_SIZE", "2")  # started by torchrun: resumed by torchrun
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    r = runner.invoke(app, ["train", "--resume", str(run), "--quiet"])
+    said = " ".join(r.output.split())
+    assert f"continue with: torchrun --nproc_per_node=2 --no-python hyperzoo train --resume {run}" in said
+    monkeypatch.delenv("WORLD_SIZE")
     (run / "checkpoint.safetensors").unlink()
     r = runner.invoke(app, ["train", "--resume", str(run), "--quiet"])
     assert r.exit_code == 130 and "has no checkpoint yet" in r.output

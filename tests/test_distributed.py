@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import load_file
 
 from hyperzoo import distributed
-from hyperzoo.config import ConfigError
+from hyperzoo.config import ConfigError, load_config
 from hyperzoo.runs import CHECKPOINT, checkpoint_meta, checkpoint_step, read_metrics
 from hyperzoo.train import train
 from tests.distributed_worker import first_step
@@ -88,7 +88,34 @@ def test_two_process_training_matches_one_process_and_resumes(tmp_path):
         assert b["accuracy"] == pytest.approx(a["accuracy"], abs=1e-6)
     assert abs(rows_two[-1]["val_mean_accuracy"] - one["val_mean_accuracy"]) <= 0.05
     assert "--resume" in (tmp_path / "two" / "command.txt").read_text()
+    ones, twos = (load_file(str(tmp_path / run / CHECKPOINT)) for run in ("one", "two"))
+    for k in (k for k in ones if k.startswith("model.")):
+        torch.testing.assert_close(twos[k], ones[k], rtol=1e-4, atol=1e-6, msg=k)
     assert json.loads((tmp_path / "two" / "metrics.jsonl").read_text().splitlines()[-1])["step"] == 6
+
+
+@pytest.mark.parametrize("name", ["hypergan", "mc_dropout", "static"])
+def test_two_process_weights_after_training_equal_one_process(tmp_path, name):
+    """The trainer's own steps (not the worker's copy of one): HyperGAN's two optimizers and its
+    discriminator step, MC dropout's masks from the trainer's generator, the static
+    hypernetwork's seeded draws: every parameter and optimizer state after 3 steps."""
+    overrides = [*method_overrides(name), "train.steps=3", "train.val_every=100", "train.threads=1",
+                 "train.checkpoint_every=3", "train.lr_schedule=constant"]
+    train(load_config(None, overrides), tmp_path / "one", argv=["x"], progress=False)
+    r = torchrun("-m", "hyperzoo", "train", "--out", str(tmp_path / "two"), "--quiet",
+                 *[a for o in overrides for a in ("--set", o)])
+    assert r.returncode == 0, r.stderr[-3000:]
+    notes = [line for line in r.stderr.splitlines() if line.startswith("note:")]
+    assert len(notes) == len(set(notes)), notes  # said by rank 0 alone
+    one, two = load_file(str(tmp_path / "one" / CHECKPOINT)), load_file(str(tmp_path / "two" / CHECKPOINT))
+    weights = [k for k in one if k.startswith(("model.", "optim."))]
+    assert weights and set(weights) <= two.keys()
+    for k in weights:
+        if one[k].is_floating_point():
+            scale = one[k].abs().max().item()
+            torch.testing.assert_close(two[k], one[k], rtol=1e-4, atol=1e-6 * scale + 1e-9, msg=k)
+        else:
+            assert torch.equal(two[k], one[k]), k
 
 
 def test_dropout_masks_differ_between_processes_and_resume_exactly(tmp_path):

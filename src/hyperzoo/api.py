@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 import inspect
 import os
-import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,6 +28,7 @@ from hyperzoo.data import DataError, Dataset, load_dataset
 from hyperzoo.data.custom import as_images, as_targets, same_scaling
 from hyperzoo.data.registry import own_holdout
 from hyperzoo.errors import UserError
+from hyperzoo.notes import note
 from hyperzoo.runs import RunError, checkpoint_step, read_config
 from hyperzoo.session import Session, leaves_global_state, load_run, sample_networks
 from hyperzoo.targets.registry import build_target, import_path_of
@@ -245,9 +245,8 @@ def load(run_dir: str | Path, module: nn.Module | None = None, checkpoint: str |
         # An interrupted run reopens as it stands: say so, and how to finish it.
         # The command line cannot rebuild an in-memory module or data set: not offered for those.
         cli = not (name.startswith("<") or dataset.startswith("<in-memory"))
-        print(f"note: {run_dir} stopped at step {last} of {config.train.steps}; finish it with "
-              f"hyperzoo.resume(run_dir, ...){' (or hyperzoo train --resume)' if cli else ''}",
-              file=sys.stderr)
+        note(f"{run_dir} stopped at step {last} of {config.train.steps}; finish it with "
+             f"hyperzoo.resume(run_dir, ...){' (or hyperzoo train --resume)' if cli else ''}")
     if train_data is not None:
         session.train_data = _given_split(train_data, config)[0]
     return Run(run_dir, session)

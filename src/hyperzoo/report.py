@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from hyperzoo.evaluation import ensemble_metrics, predict_proba, reliability_bin
 from hyperzoo.evaluation.predictions import mean_prediction, predicted
 from hyperzoo.evaluation.regression import gaussian_nll_text
 from hyperzoo.methods import LatentMethod
+from hyperzoo.notes import note
 from hyperzoo.session import (
     Session,
     limit_dataset,
@@ -369,9 +369,9 @@ def _compared_session(run_dir: Path, main_dir: Path, main: Session, data: Datase
             mine.sha256 is not None and theirs.sha256 is not None and mine.sha256 != theirs.sha256):
         # Scored on the main run's test images, which it may have trained on (two files holding
         # the same images in another order): one run read 90.8% beside the main run's 87.1%.
-        print(f"note: --compare {run_dir} trained on {theirs.dataset!r}, the report's run on "
-              f"{mine.dataset!r}: it is scored on the report's test set all the same, which it may "
-              "not have held out", file=sys.stderr)
+        note(f"--compare {run_dir} trained on {theirs.dataset!r}, the report's run on "
+             f"{mine.dataset!r}: it is scored on the report's test set all the same, which it may "
+             "not have held out")
     return session
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import functools
 import math
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from hyperzoo.data.custom import data_sha256, resolve_path
 from hyperzoo.devices import module_device, reopen_device, resolve_device
 from hyperzoo.errors import RunError
 from hyperzoo.methods import METHODS, Method, build_method
+from hyperzoo.notes import note
 from hyperzoo.runs import BEST, CHECKPOINT, load_checkpoint, read_config
 from hyperzoo.targets import TargetNet, build_target, estimate_bn_statistics
 from hyperzoo.targets.target_net import eval_mode
@@ -82,8 +82,8 @@ def _note_missing_classes(data: Dataset, kept: torch.Tensor, which: str) -> None
     have, held = int(kept.unique().numel()), int(data.y.unique().numel())
     if have < held and len(kept) >= 2 * held:  # fewer examples than classes miss some anyway
         _noted.add((data.name, data.split, which))
-        print(f"note: {data.name} {data.split}: {which} hold {have} of its {held} classes (sorted by "
-              "class?); numbers on them leave the others out", file=sys.stderr)
+        note(f"{data.name} {data.split}: {which} hold {have} of its {held} classes (sorted by "
+             "class?); numbers on them leave the others out")
 
 
 P, R = ParamSpec("P"), TypeVar("R")
@@ -214,8 +214,8 @@ def build_session(config: Config, with_data: bool = True, module: nn.Module | No
     if wide:
         # Every method generates float32 networks: a float64 buffer beside them failed mid-run
         # (mat1 and mat2 must have the same dtype), float64 parameters became float32 unsaid.
-        print(f"note: target {config.target.name!r} holds {', '.join(wide)} parameters or buffers; "
-              "hyperzoo generates float32 networks, so it runs in float32", file=sys.stderr)
+        note(f"target {config.target.name!r} holds {', '.join(wide)} parameters or buffers; "
+             "hyperzoo generates float32 networks, so it runs in float32")
         module = copy.deepcopy(module).float()  # a copy: a module given to hyperzoo.load stays the user's
     # Before the TargetNet, which keeps references to the module's buffers.
     module.to(resolve_device(config.train.device if device is None else device))

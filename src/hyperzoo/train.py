@@ -27,6 +27,7 @@ from hyperzoo.diagnostics import SILENT_BELOW, activity
 from hyperzoo.errors import ConfigError
 from hyperzoo.evaluation import ensemble_metrics, predict, predict_proba, regression_metrics
 from hyperzoo.methods import Method, resolve_method_config
+from hyperzoo.notes import note
 from hyperzoo.optimizers import make_optimizers
 from hyperzoo.runs import (
     BEST,
@@ -349,10 +350,10 @@ def train(config: Config | None, run_dir: str | Path, resume: bool = False,
                           f"{config.data.dataset!r} set, whose splits are fixed: leave it unset")
     assert config is not None
     # A resumed GPU run continues on a machine with none, or fewer (`reopen_device`).
-    spec, note = reopen_device(config.train.device) if resume else (config.train.device, None)
+    spec, moved = reopen_device(config.train.device) if resume else (config.train.device, None)
     world, device = distributed.init(resolve_device(spec))
-    if note and world.main:
-        print(note, file=sys.stderr)
+    if moved and world.main:
+        print(moved, file=sys.stderr)
     finished = False
     try:
         with torch.enable_grad():  # also when called under torch.no_grad() (a notebook's evaluation)
@@ -413,16 +414,16 @@ def _train(config: Config, run_dir: Path, resume: bool, argv: list[str] | None, 
     s = build_session(config, module=module, data=data, trust_code=trust_code or not resume,
                       device=device)
     s.method.check_training(t.noise_batch, t.steps)
-    note = type(s.method).LR_NOTE
-    if note is not None and t.lr > note[0] and not resume and world.main:
-        print(f"note: train.lr {t.lr:g} is above {note[0]:g} for method {config.method.get('name')!r}: "
-              f"{note[1]}", file=sys.stderr)
+    lr_note = type(s.method).LR_NOTE
+    if lr_note is not None and t.lr > lr_note[0] and not resume and world.main:
+        note(f"train.lr {t.lr:g} is above {lr_note[0]:g} for method {config.method.get('name')!r}: "
+             f"{lr_note[1]}")
     if s.method.probe_size > t.images_per_noise and not resume:
         # The probe is cut from network 0's images: it was silently that many, config.yaml saying
         # the larger number. Recorded as it is used.
         if world.main:  # once, not once per process
-            print(f"note: method.probe_size {s.method.probe_size} is cut to the train.images_per_noise "
-                  f"{t.images_per_noise} inputs it is taken from", file=sys.stderr)
+            note(f"method.probe_size {s.method.probe_size} is cut to the train.images_per_noise "
+                 f"{t.images_per_noise} inputs it is taken from")
         config.method["probe_size"] = s.method.config.probe_size = t.images_per_noise
     check_trainable(s.target.module)
     if not resume:
@@ -432,8 +433,8 @@ def _train(config: Config, run_dir: Path, resume: bool, argv: list[str] | None, 
         # (the data's shape builds it) rebuilt it otherwise where the run reopened without data.
         given = config.target.input_shape
         if given and tuple(given) != tuple(s.target.input_shape) and world.main:
-            print(f"note: target.input_shape {list(given)} is not the data's {list(s.target.input_shape)}, "
-                  "which the target is built with; recorded as the data's", file=sys.stderr)
+            note(f"target.input_shape {list(given)} is not the data's {list(s.target.input_shape)}, "
+                 "which the target is built with; recorded as the data's")
         config.target.input_shape = list(s.target.input_shape)
         size = getattr(s.method.config, "dataset_size", None)
         if size is not None and config.method.get("dataset_size") is None:
@@ -458,9 +459,9 @@ def _train(config: Config, run_dir: Path, resume: bool, argv: list[str] | None, 
         calibrate(config, s, world, device)
     if world.distributed and world.main and any(
             isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in s.target.module.modules()):
-        print(f"note: under torchrun the target's batch norm normalises each process's "
-              f"{t.images_per_noise // world.size} images of a network, not all {t.images_per_noise}: "
-              "not the one-process run (as DistributedDataParallel without SyncBatchNorm)", file=sys.stderr)
+        note(f"under torchrun the target's batch norm normalises each process's "
+             f"{t.images_per_noise // world.size} images of a network, not all {t.images_per_noise}: "
+             "not the one-process run (as DistributedDataParallel without SyncBatchNorm)")
     if not world.main:  # rank 0 checks, locks and writes the folder; the others wait for it
         distributed.follow_main(world)
         return _train_locked(config, s, run_dir, resume, progress, world, device, share, [])
@@ -519,9 +520,9 @@ def _note_rate_change(run_dir: Path, t: TrainConfig, start: int) -> None:
     now = t.lr * lr_factor(start - 1, t.steps, t.lr_schedule, t.lr_warmup,  # type: ignore[arg-type]
                            t.lr_min_factor, t.lr_decay_every, t.lr_decay)
     if abs(now - was) > 1e-6 * max(abs(was), abs(now)):
-        print(f"note: the schedule now gives step {start} a learning rate of {now:.3g}, where the run "
-              f"trained with {was:.3g} (train.steps {t.steps} and the {t.lr_schedule} schedule laid over "
-              "them); training goes on from that rate", file=sys.stderr)
+        note(f"the schedule now gives step {start} a learning rate of {now:.3g}, where the run "
+             f"trained with {was:.3g} (train.steps {t.steps} and the {t.lr_schedule} schedule laid over "
+             "them); training goes on from that rate")
 
 
 def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progress: bool,
@@ -536,16 +537,16 @@ def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progr
     meta = checkpoint_meta(run_dir) if resume else None
     lacking = bf16_emulated(device) if t.precision == "bf16" and world.main else None
     if lacking:
-        print(f"note: train.precision bf16 on {lacking}: bfloat16 is emulated there and expected to "
-              "be slower than fp32", file=sys.stderr)
+        note(f"train.precision bf16 on {lacking}: bfloat16 is emulated there and expected to "
+             "be slower than fp32")
     # Each process's own stream for a target's dropout (rank 0's is the session's); the
     # checkpoint's states of this process replace it below.
     distributed.seed_own_draws(world, t.seed + (meta["step"] if meta is not None else 0))
     # A run that stopped before its first checkpoint starts again from step 0, seeded as before.
     if meta is not None:
-        note = resume_note(meta, device, world.size)
-        if note and world.main:
-            print(note, file=sys.stderr)
+        said = resume_note(meta, device, world.size)
+        if said and world.main:
+            print(said, file=sys.stderr)
         # The global RNG (a target's dropout draws from it) is the trainer's: restored too, each
         # process its own.
         start = load_checkpoint(run_dir, method, optimizers, gens, max_step=t.steps, global_rng=True,
@@ -565,8 +566,8 @@ def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progr
             assert meta is not None
             said = (f"config.yaml changed since the checkpoint of step {meta['step']}: "
                     + ", ".join(f"{k} {a!r} -> {b!r}" for k, a, b in edits))
-            print(f"note: {said}; its steps trained with the earlier values (command.txt records the "
-                  "change)", file=sys.stderr)
+            note(f"{said}; its steps trained with the earlier values (command.txt records the "
+                 "change)")
             append_comment(run_dir, said)
         append_command(run_dir, argv)
         truncate_metrics(run_dir, start)

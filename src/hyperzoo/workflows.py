@@ -29,6 +29,7 @@ from hyperzoo.evaluation import (
     uncertainty_metrics,
 )
 from hyperzoo.evaluation.predictions import mean_prediction
+from hyperzoo.notes import note
 from hyperzoo.runs import CHECKPOINT, training_time
 from hyperzoo.session import Session, check_target, limit_dataset, load_run, load_split, sample_networks
 from hyperzoo.symmetry import GaugeUnavailable, gauge_fix
@@ -389,8 +390,8 @@ def export_networks(run_dir: str | Path, n: int, out: str | Path, seed: int = 0,
     _check_export_dir(out)
     session = session or load_run(run_dir, trust_code=trust_code)
     if session.method.capped(n) < n:  # fewer files than asked for: say so
-        print(f"note: this run's method {session.config.method.get('name')!r} holds "
-              f"{session.method.capped(n)} networks; exporting those", file=sys.stderr)
+        note(f"this run's method {session.config.method.get('name')!r} holds "
+             f"{session.method.capped(n)} networks; exporting those")
         n = session.method.capped(n)
     weights = sample_networks(session, n, seed, progress=progress)
     # The mark first: an export stopped between the manifest's removal and the new one's can be
@@ -515,15 +516,15 @@ def checked_outliers(session: Session, ref: str | Dataset, inliers: Dataset, dat
     check_input_shape(session, outliers)
     overlap = check_outliers_differ(inliers, outliers)
     if overlap > 0:  # refused above half; below it said nowhere but ood.json
-        print(f"note: {overlap:.1%} of the {outliers.name!r} images are also in the inlier set; their "
-              "scores count as outliers'", file=sys.stderr)
+        note(f"{overlap:.1%} of the {outliers.name!r} images are also in the inlier set; their "
+             "scores count as outliers'")
     if float(inliers.x.max()) <= 1.5 and unscaled_pixels(outliers.x):
         # A float file saved at 0-255 against inputs in [0, 1]: scored without a word, it read
         # as in-distribution (AUROC 0.25 for the inliers themselves, rescaled). Noise sets of
         # other ranges (Gaussian noise spans about ±4) are not this.
-        print(f"note: the {outliers.name!r} inputs reach {float(outliers.x.max()):g} "
-              f"against inliers in [{float(inliers.x.min()):g}, {float(inliers.x.max()):g}]: 0-255 "
-              "pixels saved as floats? they are scored as given", file=sys.stderr)
+        note(f"the {outliers.name!r} inputs reach {float(outliers.x.max()):g} "
+             f"against inliers in [{float(inliers.x.min()):g}, {float(inliers.x.max()):g}]: 0-255 "
+             "pixels saved as floats? they are scored as given")
     return outliers, overlap
 
 
@@ -559,8 +560,8 @@ def ood_run(run_dir: str | Path, outliers: str | Dataset | list[str | Dataset], 
     curves_out: dict[str, torch.Tensor] = {}
     as_given = [isinstance(r, Dataset) or (r not in DATASETS and Path(r).expanduser().exists()) for r in refs]
     if outlier_dir is not None and all(as_given):
-        print(f"note: --outlier-dir {outlier_dir} is where outlier sets named or not found as given are "
-              "looked up; every set here was found as given, so it is not used", file=sys.stderr)
+        note(f"--outlier-dir {outlier_dir} is where outlier sets named or not found as given are "
+             "looked up; every set here was found as given, so it is not used")
     # Every set checked before the first is scored: a bad second set failed after the work.
     checked = [checked_outliers(session, ref, inliers, outlier_dir or data_dir or d.data_dir, limit)
                for ref in refs]

@@ -12,7 +12,6 @@ a regression method: ``method.task: regression``).
 from __future__ import annotations
 
 import hashlib
-import sys
 import zipfile
 import zlib
 from functools import lru_cache
@@ -25,6 +24,7 @@ from hyperzoo.data import cifar
 from hyperzoo.data.base import DataError
 from hyperzoo.data.checksums import verify_known
 from hyperzoo.data.idx import idx_candidates, read_idx
+from hyperzoo.notes import note
 
 Splits = dict[str, tuple[torch.Tensor, torch.Tensor]]
 FORMATS = ("a folder of IDX files (train-/t10k-images-idx3-ubyte and -labels-idx1-ubyte, gz or raw)",
@@ -270,8 +270,8 @@ def _read_npz(path: Path) -> Splits:
     if "train" in out and "test" not in out and str(path) not in _noted_no_test:
         # It trained, then evaluate and report failed: "has no test split".
         _noted_no_test.add(str(path))
-        print(f"note: {path} holds no test split (x_test, y_test; fit's test_data): training validates "
-              "on part of the training examples, but evaluate and report will need one", file=sys.stderr)
+        note(f"{path} holds no test split (x_test, y_test; fit's test_data): training validates "
+             "on part of the training examples, but evaluate and report will need one")
     return out
 
 
@@ -301,8 +301,8 @@ def same_scaling(a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor, wha
     ra, rb = _largest(a), _largest(b)
     floats = str(da) not in ("uint8", "torch.uint8")  # uint8 splits are both scaled to [0, 1]
     if floats and min(ra, rb) > 0 and max(ra, rb) / min(ra, rb) > SCALE_RATIO:
-        print(f"note: {what} reaches {ra:g} but {other} {rb:g}: one of them scaled differently? they are "
-              "used as given", file=sys.stderr)
+        note(f"{what} reaches {ra:g} but {other} {rb:g}: one of them scaled differently? they are "
+             "used as given")
 
 
 def _cpu_tensor(a: np.ndarray | torch.Tensor, what: str) -> torch.Tensor:
@@ -357,9 +357,8 @@ def as_images(x: np.ndarray | torch.Tensor, what: str, shape: tuple[int, ...] | 
         # Float pixels saved at 0-255: kept as given, they reach a standardising target (CIFAR's
         # means and deviations assume [0, 1]) at 255 times the scale, without a word.
         _noted_scale.add(source)
-        print(f"note: {what}: float images with values up to {float(t.max()):g} are kept as given "
-              "(uint8 images are scaled to [0, 1]); if they are 0-255 pixels, divide them by 255",
-              file=sys.stderr)
+        note(f"{what}: float images with values up to {float(t.max()):g} are kept as given "
+             "(uint8 images are scaled to [0, 1]); if they are 0-255 pixels, divide them by 255")
     return t.contiguous()
 
 

@@ -17,7 +17,6 @@ the one network there is. The noise generator is not used: the set is fixed.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 
 import torch
@@ -26,6 +25,7 @@ from torch import nn
 from hyperzoo.config import ConfigError, check_bounds
 from hyperzoo.methods.base import param_key
 from hyperzoo.methods.single import SingleNetwork
+from hyperzoo.notes import note
 from hyperzoo.targets import TargetNet
 from hyperzoo.weights import WeightBatch
 
@@ -69,8 +69,8 @@ class SnapshotEnsemble(SingleNetwork):
                               "be taken; raise train.steps or lower method.burn_in")
         taken = (steps - 1 - b) // every + 1
         if taken < size:
-            print(f"note: train.steps = {steps} leaves room for {taken} of method.size = {size} snapshots "
-                  f"(one every {every} steps after {b})", file=sys.stderr)
+            note(f"train.steps = {steps} leaves room for {taken} of method.size = {size} snapshots "
+                 f"(one every {every} steps after {b})")
 
     def snapshot_index(self, step: int) -> int | None:
         """k if the weights after ``step`` updates are snapshot k (0, 1, …) of the schedule."""

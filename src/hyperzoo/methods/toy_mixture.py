@@ -12,7 +12,6 @@ objective needs no data set (``data.dataset: none``).
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass, field
 
 import torch
@@ -22,6 +21,7 @@ from hyperzoo.devices import uniform
 from hyperzoo.diversity import kl_entropy
 from hyperzoo.errors import ConfigError
 from hyperzoo.methods.base import LatentMethod
+from hyperzoo.notes import note
 from hyperzoo.schedules import geometric_ramp
 from hyperzoo.targets import TargetNet
 from hyperzoo.weights import WeightBatch
@@ -119,6 +119,6 @@ class ToyMixture(LatentMethod):
                               f"got {noise_batch}")
         if steps is not None and steps < warmup:
             # It stopped on the ramp, its λ never the method.lam the config names.
-            print(f"note: method.lam_warmup_steps {warmup} is longer than train.steps {steps}: λ ends "
-                  f"at {geometric_ramp(steps, self.config.lam_start, self.config.lam, warmup):.3g}, not "
-                  f"method.lam {self.config.lam:g}", file=sys.stderr)
+            note(f"method.lam_warmup_steps {warmup} is longer than train.steps {steps}: λ ends "
+                 f"at {geometric_ramp(steps, self.config.lam_start, self.config.lam, warmup):.3g}, not "
+                 f"method.lam {self.config.lam:g}")
