@@ -19,6 +19,17 @@ pytestmark = pytest.mark.skipif(DEVICE == "cuda" and not torch.cuda.is_available
                                 reason="no CUDA device on this machine")
 
 
+@pytest.fixture
+def no_tf32():
+    """Full float32 convolutions and matmuls: on Ampere and later cuDNN's default TF32 (a 10-bit
+    mantissa) moved outputs by about 1e-3 relative (a probe rounding to TF32), beyond a
+    comparison with the CPU at 1e-4."""
+    kept = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    yield
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = kept
+
+
 @pytest.mark.parametrize("name", [m for m in TINY_METHODS if m != "deutsch_relaxed"])
 def test_every_method_trains_evaluates_and_reopens(tmp_path, name):
     cfg = load_config(None, [*method_overrides(name), "train.steps=4", f"train.device={DEVICE}",
@@ -48,7 +59,7 @@ def test_resume_equals_uninterrupted(tmp_path, method):
     assert [r["loss"] for r in a] == pytest.approx([r["loss"] for r in b], rel=1e-5)
 
 
-def test_the_device_kinds_draw_the_same_networks(tmp_path):
+def test_the_device_kinds_draw_the_same_networks(tmp_path, no_tf32):
     train(tiny_config("train.steps=2", f"train.device={DEVICE}"), tmp_path, argv=["x"], progress=False)
     here, cpu = load_run(tmp_path, device=DEVICE), load_run(tmp_path, device="cpu")
     a, b = sample_networks(here, 4, 7), sample_networks(cpu, 4, 7)
@@ -83,7 +94,7 @@ def test_bf16_reaches_every_layer_on_the_batched_path(name):
 
 
 @pytest.mark.parametrize("backend", ["vmap", "loop"])
-def test_a_standardised_target_on_the_device_computes_the_cpus_function(backend):
+def test_a_standardised_target_on_the_device_computes_the_cpus_function(backend, no_tf32):
     """Its constants are buffers that follow the module to the device."""
     from hyperzoo.targets import TargetNet, build_target
 
@@ -181,3 +192,42 @@ def test_relu_activity_on_the_device_equals_the_cpus():
     target.module.to(DEVICE)
     on_device = activity(target, {k: v.to(DEVICE) for k, v in w.items()}, x)
     assert on_device.keys() == on_cpu.keys() and on_device == pytest.approx(on_cpu, abs=1e-3)
+
+
+# torch's own: inductor's imports warn of its deprecated torch.jit.script_method, dynamo's tracing
+# reads a non-leaf tensor's .grad (a UserWarning)
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
+@pytest.mark.filterwarnings("ignore:The .grad attribute of a Tensor that is not a leaf:UserWarning")
+def test_a_compiled_run_trains_on_the_device(tmp_path):
+    """train.compile: never run on a GPU before (dynamo breaks at the CPU generators' draws)."""
+    last = train(tiny_config("train.steps=3", "train.compile=true", f"train.device={DEVICE}"), tmp_path,
+                 argv=["x"], progress=False)
+    assert torch.isfinite(torch.tensor(last["loss"]))
+
+
+def test_a_batch_norm_target_trains_evaluates_and_exports_on_the_device(tmp_path):
+    """Per-network statistics under vmap on the device, then evaluate, sample and Polyak."""
+    from hyperzoo.workflows import export_networks, polyak_run
+
+    resnet = ["target.name=resnet_cifar", "target.kwargs={depth: 8, widths: [4, 6, 8], in_channels: 1}",
+              "data.bn_examples=64", "data.bn_batch=32"]
+    train(tiny_config(*resnet, "train.steps=2", f"train.device={DEVICE}"), tmp_path / "run", argv=["x"],
+          progress=False)
+    m = evaluate_run(tmp_path / "run", 3, split="val", progress=False)
+    assert 0 <= m["mean_accuracy"] <= 1
+    export_networks(tmp_path / "run", 2, tmp_path / "nets")
+    assert len(list((tmp_path / "nets").glob("*.safetensors"))) == 2
+    p = polyak_run(tmp_path / "run", k=2, split="val")
+    assert 0 <= p["polyak_accuracy"] <= 1
+
+
+def test_noise_tuning_and_the_toy_regression_run_on_the_device(tmp_path):
+    from hyperzoo.noise_tuning import tune_noise_scale
+    from hyperzoo.toy_regression import run_toy_regression
+
+    train(load_config(None, [*method_overrides("gaussian_noise"), "train.steps=2", f"train.device={DEVICE}"]),
+          tmp_path / "noise", argv=["x"], progress=False)
+    tuned = tune_noise_scale(tmp_path / "noise", sigmas=[0.01, 0.1], networks=2)
+    assert tuned
+    run_toy_regression(tmp_path / "toy", steps=5, networks=10, progress=False, argv=["x"])
+    assert (tmp_path / "toy" / "regression.png").is_file()

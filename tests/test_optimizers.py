@@ -68,3 +68,37 @@ def test_sgd_single_network_learns_digits(tmp_path):
     last = train(load_config(None, [*SGD_SINGLE, "train.steps=150", "train.val_every=150",
                                     "train.images_per_noise=32"]), tmp_path, argv=["x"], progress=False)
     assert last["val_mean_accuracy"] > 0.6  # chance is 0.1
+
+
+def test_fused_adam_is_adams_update_float64():
+    """Three steps of Adam by hand (β 0.9, 0.999, ε 1e-8, bias-corrected), fused and per-tensor."""
+    g = torch.Generator().manual_seed(0)
+    grads = [torch.randn(3, 4, generator=g, dtype=torch.float64) for _ in range(3)]
+    start = torch.randn(3, 4, generator=g, dtype=torch.float64)
+    expected, m, v = start.clone(), torch.zeros_like(start), torch.zeros_like(start)
+    for t, grad in enumerate(grads, 1):
+        m = 0.9 * m + 0.1 * grad
+        v = 0.999 * v + 0.001 * grad * grad
+        expected -= 0.01 * (m / (1 - 0.9 ** t)) / ((v / (1 - 0.999 ** t)).sqrt() + 1e-8)
+    for fused in (True, False):
+        p = nn.Parameter(start.clone())
+        opt = make_optimizer([p], "adam", lr=0.01, fused=fused)
+        assert opt.defaults["fused"] is (True if fused else None)
+        for grad in grads:
+            p.grad = grad.clone()
+            opt.step()
+        torch.testing.assert_close(p.detach(), expected)
+
+
+def test_a_run_from_before_fused_adam_resumes_with_its_own(tmp_path):
+    """A config.yaml without train.fused trained with the per-tensor Adam: reopened so, its
+    resume stays exact; a new run records fused: true."""
+    from hyperzoo.runs import read_config
+
+    train(load_config(None, [*SGD_SINGLE, "train.optimizer=adam", "train.steps=1"]), tmp_path, argv=["x"],
+          progress=False)
+    assert read_config(tmp_path).train.fused is True
+    text = (tmp_path / "config.yaml").read_text()
+    assert "fused: true" in text
+    (tmp_path / "config.yaml").write_text(text.replace("  fused: true\n", ""))
+    assert read_config(tmp_path).train.fused is False

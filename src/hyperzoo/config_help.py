@@ -58,6 +58,7 @@ HELP: dict[str, str] = {
     "train.keep_best": "also keep the best-validation model (best.safetensors), used by evaluate",
     "train.optimizer": "optimizer of every parameter group: adam, or sgd (heavy-ball momentum)",
     "train.momentum": "SGD momentum (null: 0.9 with sgd; adam takes none)",
+    "train.fused": "Adam's fused kernel (the same update up to rounding, faster); false: per-tensor Adam",
 }
 METHOD_HELP: dict[str, dict[str, str]] = {
     "deutsch": {

@@ -79,7 +79,8 @@ def save_sigma(run_dir: Path, session: Session, sigma: float, name: str = CHECKP
     meta = checkpoint_meta(run_dir, name)
     assert meta is not None
     method, t = session.method, session.config.train
-    optimizers = make_optimizers(method, t.optimizer, t.lr, t.momentum) if meta.get("optimizers") else {}
+    optimizers = (make_optimizers(method, t.optimizer, t.lr, t.momentum, t.fused) if meta.get("optimizers")
+                  else {})
     gens = {g: torch.Generator() for g in meta.get("generators", [])}
     rng, threads = torch.get_rng_state(), torch.get_num_threads()
     try:

@@ -66,6 +66,9 @@ def read_config(run_dir: Path) -> Config:
         raise RunError(f"{path} is empty or lacks the run's target and method; hyperzoo train wrote "
                        "it: restore it from a copy")
     config = load_config(path)
+    if "fused" not in (raw.get("train") or {}):
+        # Written before train.fused: that run trained with the per-tensor Adam; its resume must too.
+        config.train.fused = False
     if "val_pick" not in (raw.get("data") or {}):
         # Written before data.val_pick: that run held out the last examples of a set of its own.
         config.data.val_pick = "last"

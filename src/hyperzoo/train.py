@@ -139,12 +139,14 @@ def _state_tensors(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
 
 def _finite(tensors: list[torch.Tensor], device: torch.device) -> torch.Tensor:
     """Whether every tensor is finite, as a 0-dim bool tensor left on the device (no sync).
-    One multi-tensor L1 norm per list: a NaN or infinity carries through it, and finite entries
-    overflow float32 only beyond about 1e38 / numel, far past any trained value. On a GPU that is
-    a few kernels where a sum per tensor launched one each, about 140 per paper-scale step."""
+    One multi-tensor 2-norm per list: a NaN or infinity carries through it, and finite entries
+    overflow float32 only beyond about 1e19 / sqrt(numel), far past any trained value. On a GPU
+    that is a few kernels where a sum per tensor launched one each, about 140 per paper-scale
+    step. Not the 1-norm: its CPU kernel is several times slower (with per-tensor Adam, half of
+    a HyperGAN MNIST step; bench/bookkeeping.py)."""
     if not tensors:
         return torch.ones((), dtype=torch.bool, device=device)
-    return torch.stack(torch._foreach_norm(tensors, 1)).isfinite().all()
+    return torch.stack(torch._foreach_norm(tensors, 2)).isfinite().all()
 
 
 def step_optimizers(method: Method, optimizers: dict[str, torch.optim.Optimizer],
@@ -530,7 +532,7 @@ def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progr
                   ) -> dict[str, float]:
     t = config.train
     method, data = s.method, s.train_data  # no data: a method that needs none (validation too)
-    optimizers = make_optimizers(method, t.optimizer, t.lr, t.momentum)
+    optimizers = make_optimizers(method, t.optimizer, t.lr, t.momentum, t.fused)
     gens = {"noise": torch.Generator().manual_seed(t.seed + 1),
             "data": torch.Generator().manual_seed(t.seed + 2)}
     start = 0

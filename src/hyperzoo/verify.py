@@ -38,7 +38,8 @@ def verify_run(run_dir: str | Path, trust_code: bool = False) -> tuple[list[str]
             # resume); one read of the tensors, verified by `load_checkpoint`.
             resumable = name == CHECKPOINT and meta.get("format") == FORMAT
             t = config.train
-            optimizers = make_optimizers(session.method, t.optimizer, t.lr, t.momentum) if resumable else None
+            optimizers = (make_optimizers(session.method, t.optimizer, t.lr, t.momentum, t.fused)
+                          if resumable else None)
             generators = {g: torch.Generator() for g in meta.get("generators", [])} if resumable else None
             load_checkpoint(run_dir, session.method, optimizers, generators, name=name,
                             max_step=config.train.steps, run_id=config.run_id)
