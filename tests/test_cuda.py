@@ -161,6 +161,10 @@ def test_the_api_takes_a_module_and_data_on_the_device(tmp_path):
     xt, yt = digits("test")
     m = run.evaluate(xt[:50].to(DEVICE), yt[:50].to(DEVICE), networks=3)
     assert m["n_examples"] == 50 and 0 <= m["mean_accuracy"] <= 1
+    from hyperzoo.data import Dataset  # a Dataset of tensors on the GPU met CPU predictions
+
+    held = Dataset(xt[:50].to(DEVICE), yt[:50].to(DEVICE), "digits", "test", 10)
+    assert run.evaluate(held, networks=3)["mean_accuracy"] == m["mean_accuracy"]
 
 
 def test_draws_and_batches_reach_the_device_unchanged():

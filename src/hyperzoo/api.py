@@ -11,6 +11,7 @@ run folder's ``REOPEN.txt`` says what ``load`` must be given again.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import inspect
 import os
 import tempfile
@@ -46,7 +47,11 @@ def to_dataset(data: Data, name: str, split: str, shape: Sequence[int] | None = 
     memory through a DataLoader; its items must be (image, label) pairs). ``shape``: the
     target's input shape where known (inputs of that shape are taken as they are, `as_images`)."""
     if isinstance(data, Dataset):
-        return data
+        # On the CPU, as every other form is made (`as_images`): the trainer and the metrics
+        # move batches themselves, and a Dataset on the GPU met CPU predictions in the metrics.
+        if data.x.device.type == "cpu" and data.y.device.type == "cpu":
+            return data
+        return dataclasses.replace(data, x=data.x.cpu(), y=data.y.cpu())
     if isinstance(data, (str, Path)):
         return load_dataset(str(data), split)
     if isinstance(data, torch.utils.data.Dataset):

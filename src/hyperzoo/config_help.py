@@ -62,7 +62,7 @@ HELP: dict[str, str] = {
 }
 METHOD_HELP: dict[str, dict[str, str]] = {
     "deutsch": {
-        "name": "method: deutsch, hypergan, static, ensemble or mc_dropout",
+        "name": "method",  # filled in below: every method's name
         "z_dim": "noise dimension (also the entropy estimate's dimension)",
         "noise": "noise distribution: uniform or normal",
         "code_size": "size of each filter's code from the extractor",
@@ -86,7 +86,7 @@ METHOD_HELP: dict[str, dict[str, str]] = {
                        "shared filter per layer, plus a code part holding c of the spread"),
     },
     "hypergan": {
-        "name": "method: deutsch, hypergan, static, ensemble or mc_dropout",
+        "name": "method",  # filled in below: every method's name
         "z_dim": "noise dimension",
         "code_size": "size of each layer's code from the mixer",
         "mixer_hidden": "hidden sizes of the mixer (noise → codes)",
@@ -102,7 +102,7 @@ METHOD_HELP: dict[str, dict[str, str]] = {
                             "recorded); a step's var(y) is floored at 1% of it"),
     },
     "static": {
-        "name": "method: deutsch, hypergan, static, ensemble or mc_dropout",
+        "name": "method",  # filled in below: every method's name
         "embedding_dim": "N_z: size of each layer embedding",
         "hidden_dim": "d: the generator's embedding projection dimension",
         "tile": "kernel tile: tile in × tile out channels per embedding",
@@ -121,13 +121,13 @@ METHOD_HELP: dict[str, dict[str, str]] = {
         "l2": "penalty on the points' squared norm",
     },
     "ensemble": {
-        "name": "method: deutsch, hypergan, static, ensemble or mc_dropout",
+        "name": "method",  # filled in below: every method's name
         "size": "independently trained networks",
         "weight_decay": "ℓ2 penalty of the L2 ensemble",
         "adversarial_eps": "ε of adversarial training in input units (0: off; deep ensembles: 0.01)",
     },
     "mc_dropout": {
-        "name": "method: deutsch, hypergan, static, ensemble or mc_dropout",
+        "name": "method",  # filled in below: every method's name
         "p": "probability of dropping each hidden unit (one mask per sampled network)",
         "weight_decay": "ℓ2 penalty",
     },

@@ -201,15 +201,6 @@ def average(world: World, t: torch.Tensor) -> torch.Tensor:
     return t / world.size
 
 
-def any_rank(world: World, flag: bool, device: torch.device) -> bool:
-    """Whether ``flag`` holds on any rank (so every rank stops together)."""
-    if not world.distributed:
-        return flag
-    t = torch.tensor(float(flag), device=device)
-    dist.all_reduce(t)
-    return bool(t.item() > 0)
-
-
 # Added to train.seed (times the rank) for ranks after the first; far from the trainer's own
 # offsets (seed + 1, + 2, + 3 and calibration's) so no two generators share a seed.
 OWN_DRAWS_OFFSET = 7_919
@@ -232,7 +223,8 @@ def batch_variance(y: torch.Tensor) -> torch.Tensor:
     if not _in_group() or dist.get_world_size() == 1:
         return y.var()
     flat = y.double().flatten()
-    sums = torch.stack([flat.new_tensor(float(flat.numel())), flat.sum()])
+    # The count made on the device: new_tensor copied it from the host, a sync every step.
+    sums = torch.stack([torch.full((), flat.numel(), dtype=flat.dtype, device=flat.device), flat.sum()])
     dist.all_reduce(sums)
     n, mean = sums[0], sums[1] / sums[0]
     # Two passes, as torch's var: Σy² − (Σy)²/n would cancel for targets far from 0.

@@ -1,6 +1,6 @@
 """Trivial symmetries of piecewise-linear targets, and gauges that remove them (seed 000 §2).
 
-All functions take a `TargetNet` and a weight batch ``(N, *shape)`` and return a new batch.
+The gauges take a `TargetNet` and a weight batch ``(N, *shape)`` and return a new batch.
 
 The scale gauge reads the module's graph (``torch.fx``): a *channel space* is a set of
 activations whose channel c always scales together — a layer's outputs, carried through
@@ -37,7 +37,7 @@ import torch
 import torch.fx
 from torch import nn
 
-from hyperzoo.config import ConfigError
+from hyperzoo.errors import ConfigError
 from hyperzoo.targets import LayerSpec, TargetNet
 from hyperzoo.targets.target_net import kept_modes
 from hyperzoo.weights import WeightBatch
@@ -508,7 +508,13 @@ def _gauge_space(out: WeightBatch, sp: ChannelSpace) -> WeightBatch:
     # The square root never sees its 0 either: sqrt's gradient there (∞ · 0) made every
     # gradient NaN, though the value was not used.
     safe = torch.where(sq > 0, sq, torch.full_like(sq, float(sp.filter_size)))
-    s = torch.where(sq > 0, (safe / sp.filter_size).sqrt(), torch.ones_like(sq))
+    return _rescale_space(out, sp, torch.where(sq > 0, (safe / sp.filter_size).sqrt(), torch.ones_like(sq)))
+
+
+def _rescale_space(out: WeightBatch, sp: ChannelSpace, s: torch.Tensor) -> WeightBatch:
+    """Divide channel c of the space by ``s[:, c]`` (``(N, C)``): its producers' filters, and
+    multiply its readers' matching input channels, its batch norms' statistics following, so the
+    function is unchanged: ``out``, updated."""
     for p in sp.producers:
         for t in p.tensors:
             w = out[t]
@@ -585,8 +591,8 @@ def _gauge_cycle(out: WeightBatch, cycle: list[ChannelSpace]) -> WeightBatch:
     for k in range(len(cycle)):  # a dead channel (all its weights 0) has no scale to fix
         a = terms.fixed[k] + sum(m.sum(-1) for m, _ in terms.reads[k])
         live.append(a > 0)
-    for _ in range(_CYCLE_SWEEPS):
-        moved = 0.0
+    for sweep in range(_CYCLE_SWEEPS):
+        moved = []
         for k, sp in enumerate(cycle):
             # F's terms in x = exp(2u) of this space: a·x + b/x - n log x per channel
             a, b = terms.fixed[k], 0
@@ -605,24 +611,14 @@ def _gauge_cycle(out: WeightBatch, cycle: list[ChannelSpace]) -> WeightBatch:
             safe = torch.where(live[k], a, torch.ones_like(a))
             new = torch.where(live[k], (n + torch.sqrt(n * n + 4 * safe * b)) / (2 * safe), x[k])
             with torch.no_grad():
-                moved = max(moved, (new.log() - x[k].log()).abs().max().item())
+                moved.append((new.log() - x[k].log()).abs().amax())
             x[k] = new
-        if moved < tol:
+        # Read every 4th sweep: one host sync there, not one per space and sweep (on a GPU each
+        # stalled the queue, inside every training step).
+        if sweep % 4 == 3 and torch.stack(moved).amax().item() < tol:
             break
-    for sp, xk in zip(cycle, x, strict=True):
-        s = xk.sqrt()
-        for p in sp.producers:
-            for t in p.tensors:
-                w = out[t]
-                out[t] = w * s.reshape(*s.shape, *([1] * (w.dim() - 2)))
-        for layer in sp.consumers:
-            out[layer.weight] = _scale_inputs(out[layer.weight],
-                                              1 / s.repeat_interleave(layer.in_units // sp.channels, 1))
-        for name in sp.norms:
-            prefix = f"{name}." if name else ""
-            if prefix + "running_mean" in out:
-                out[prefix + "running_mean"] = out[prefix + "running_mean"] * s
-                out[prefix + "running_var"] = out[prefix + "running_var"] * xk
+    for sp, xk in zip(cycle, x, strict=True):  # channel c times sqrt(x): divided by its rsqrt
+        out = _rescale_space(out, sp, xk.rsqrt())
     return out
 
 
@@ -741,15 +737,14 @@ def check_gauge(target: TargetNet, what: str, probe: int = 4, rtol: float = 1e-4
     """Raise `ConfigError` unless `scale_gauge` leaves the target's outputs unchanged (batch
     norms' ε set to 0).
 
-    The gauges and MC-dropout masks assume a chain of positively homogeneous, channel-wise
-    layers; GELU, tanh or a residual addition silently break them. Checked on a float64 copy
+    The gauges and MC-dropout masks follow channels only through operations the graph reading
+    knows to commute with a channel scale (`channel_spaces`); a mistake there would change the
+    function without a word, so it is checked on a float64 copy
     of the module (eval mode) with its own initial weights, each value moved at random (a norm's
     scale starts at 1 in every channel, where a per-channel error cannot show), on ``probe``
     random inputs; ``what``
     names the setting that needs the gauge, for the message. The copy runs on the CPU whatever
     the target's device: the probe draws there, and the answer does not depend on the device."""
-
-    from hyperzoo.errors import ConfigError
 
     module = copy.deepcopy(target.module).to("cpu", torch.float64).eval()
     for m in module.modules():  # the gauge holds up to batch norm's ε, which the check is not about
@@ -769,12 +764,12 @@ def check_gauge(target: TargetNet, what: str, probe: int = 4, rtol: float = 1e-4
         try:
             gauged = scale_gauge(t64, weights)
         except ValueError as e:  # channels of one layer cannot be mapped to the next
-            raise ConfigError(f"{what} needs a chain of layers the gauge can follow ({e}); use "
+            raise ConfigError(f"{what} needs layers whose channels the gauge can follow ({e}); use "
                               "method.diversity: outputs (entropy of outputs) instead") from e
         y, yg = t64(weights, x), t64(gauged, x)
     err = (y - yg).abs().max().item() / max(y.abs().max().item(), 1e-12)
     if not err <= rtol:
-        raise ConfigError(f"{what} assumes a chain of positively homogeneous layers (ReLU, leaky ReLU, "
-                          f"max-pool), but rescaling the filters of target "
+        raise ConfigError(f"{what} assumes positively homogeneous operations between layers (ReLU, "
+                          f"leaky ReLU, pooling, additions), but rescaling the filters of target "
                           f"{type(target.module).__name__} changes its outputs (relative error "
                           f"{err:.1e}); use method.diversity: outputs (entropy of outputs) instead")

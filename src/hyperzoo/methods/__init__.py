@@ -1,4 +1,7 @@
-"""Methods by name. A new method is one file with a config dataclass and a `Method`."""
+"""Methods by name. A new method is one file with a config dataclass and a `Method`, registered
+in `METHODS` below, with a help line per config key in `hyperzoo.config_help.METHOD_HELP`
+(a test checks it) and tiny settings in `tests.helpers.TINY_METHODS` (the torchrun and CUDA
+tests run every method named there; a test checks they name every method)."""
 
 from __future__ import annotations
 
