@@ -111,6 +111,11 @@ def fork_rng(device: torch.device):
     return torch.random.fork_rng(devices=[device] if device.type == "cuda" else [])
 
 
+# The checkpoint's name for torch's global RNG state (a target's dropout draws from it): here,
+# beside the CUDA states, so the methods and torchrun read it without the run-folder code.
+GLOBAL_RNG = "torch_global"
+
+
 def cuda_rng_states() -> dict[str, torch.Tensor]:
     """The CUDA RNG state of every device, where CUDA is in use (a target's own dropout draws
     from it inside a forward pass): ``{"cuda0": uint8 CPU tensor, ...}``; empty on a CPU."""

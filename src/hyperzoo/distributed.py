@@ -46,8 +46,8 @@ import torch
 import torch.distributed as dist
 from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 
+from hyperzoo.devices import GLOBAL_RNG
 from hyperzoo.errors import ConfigError, RunError
-from hyperzoo.runs import GLOBAL_RNG
 
 
 @dataclass

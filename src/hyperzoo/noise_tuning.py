@@ -20,13 +20,13 @@ from typing import Any
 import torch
 
 from hyperzoo.config import ConfigError
+from hyperzoo.devices import GLOBAL_RNG
 from hyperzoo.evaluation import ensemble_metrics, predict_proba
 from hyperzoo.methods import GaussianNoise
 from hyperzoo.optimizers import make_optimizers
 from hyperzoo.runs import (
     BEST,
     CHECKPOINT,
-    GLOBAL_RNG,
     RunError,
     checkpoint_meta,
     load_checkpoint,

@@ -27,7 +27,7 @@ from safetensors import SafetensorError, safe_open
 
 from hyperzoo.config import Config, load_config
 from hyperzoo.data.custom import file_sha256
-from hyperzoo.devices import cuda_rng_states, machine, module_device, set_cuda_rng_states
+from hyperzoo.devices import GLOBAL_RNG, cuda_rng_states, machine, module_device, set_cuda_rng_states
 from hyperzoo.errors import RunError
 from hyperzoo.weights import atomic_write_text, open_own, save_tensors, temporary_of
 
@@ -36,7 +36,6 @@ BEST = "best.safetensors"
 LOCK = ".lock"
 # 3: content hash, global RNG state and thread count. 1 and 2 (no hash) still give their model.
 FORMAT = 3
-GLOBAL_RNG = "torch_global"
 
 __all__ = ["BEST", "CHECKPOINT", "FORMAT", "LOCK", "TRAINER_FILES", "RunError", "append_command",
            "check_run_id", "checkpoint_meta", "checkpoint_step", "content_hash", "load_checkpoint",
