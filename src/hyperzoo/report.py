@@ -263,11 +263,12 @@ def _detection(run: _Run, data: Dataset, eps: float, pgd_steps: int, seed: int,
             attacked = sample_networks(run.session, size, seed + SEED_OFFSETS["detection_attacked"])
             scoring = attacked if fixed is not None else sample_networks(
                 run.session, size, seed + SEED_OFFSETS["detection_scoring"])
+            p_clean = predict_proba(run.session.target, scoring, data.x)  # both attacks score it
         for attack in ("fgsm", "pgd"):
             if attack == "pgd" and size > pgd_max:
                 continue
             r = detect_adversarial(run.session.target, attacked, scoring, data.x, data.y, eps, attack,
-                                   pgd_steps, bounds=input_range(data.x))
+                                   pgd_steps, bounds=input_range(data.x), p_clean=p_clean)
             rows.append({"run": run.label, "size": size, "fresh": fixed is None, **r})
     return rows
 

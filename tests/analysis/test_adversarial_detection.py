@@ -46,6 +46,15 @@ def test_attacks_raise_the_entropy_of_a_disagreeing_ensemble():
     assert out["error_attacked_ensemble"] > 0.1
     assert out["mean_entropy_adversarial"] > out["mean_entropy_clean"]
     assert out["auroc"] > 0.5
+    # The clean probabilities made once by the caller for both attacks: the same numbers; and a
+    # fixed set scoring on itself (the same prediction made once) as another set of its copies.
+    from hyperzoo.evaluation import predict_proba
+
+    given = detect_adversarial(net, w, w, x, y, eps=0.2, attack="pgd", pgd_steps=5,
+                               p_clean=predict_proba(net, w, x))
+    copies = detect_adversarial(net, w, {k: v.clone() for k, v in w.items()}, x, y, eps=0.2, attack="pgd",
+                                pgd_steps=5)
+    assert given == out == copies
     with pytest.raises(ValueError, match="attack"):
         detect_adversarial(net, w, w, x, y, eps=0.1, attack="cw")
 

@@ -34,11 +34,14 @@ def detection_rate(clean: torch.Tensor, adversarial: torch.Tensor, fpr: float = 
 def detect_adversarial(target: TargetNet, attacked: WeightBatch, scoring: WeightBatch,
                        x: torch.Tensor, y: torch.Tensor, eps: float, attack: str = "fgsm",
                        pgd_steps: int = 10, fpr: float = 0.05, chunk: int = 50,
-                       bounds: tuple[float, float] = (0.0, 1.0)) -> dict[str, Any]:
+                       bounds: tuple[float, float] = (0.0, 1.0), p_clean: torch.Tensor | None = None
+                       ) -> dict[str, Any]:
     """Craft on ``attacked`` (N networks), score clean and adversarial ``x`` (B, ...) on ``scoring``.
 
     Returns AUROC/AUPR (adversarial = positive), the detection rate at ``fpr``, and how often
     the attack fools the attacked and the scoring ensemble (mean-probability prediction).
+    ``p_clean``: ``scoring``'s probabilities on ``x`` (N, B, C) where the caller has them (one
+    prediction for both attacks).
     """
     if attack not in ("fgsm", "pgd"):
         raise ValueError(f"attack {attack!r} is not one of 'fgsm', 'pgd'")
@@ -54,8 +57,12 @@ def detect_adversarial(target: TargetNet, attacked: WeightBatch, scoring: Weight
                     else pgd(model, xb, yb, eps, pgd_steps, None, *bounds, targeted=False))
     adv = torch.cat(advs)
     with torch.no_grad():
-        p_clean, p_adv = predict_proba(target, scoring, x), predict_proba(target, scoring, adv)
-        fooled_attacked = predicted(predict_proba(target, attacked, adv).mean(0)) != y
+        if p_clean is None:
+            p_clean = predict_proba(target, scoring, x)
+        p_adv = predict_proba(target, scoring, adv)
+        # A fixed set scores on itself: the same prediction, made once.
+        p_attacked = p_adv if scoring is attacked else predict_proba(target, attacked, adv)
+        fooled_attacked = predicted(p_attacked.mean(0)) != y
     h_clean, h_adv = predictive_entropy(p_clean), predictive_entropy(p_adv)
     return {"attack": attack, "eps": eps, "examples": len(x),
             **detection_metrics(h_clean, h_adv),
