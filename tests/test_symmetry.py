@@ -1,5 +1,9 @@
+import re
+
 import pytest
 import torch
+from torch import nn
+from torch.nn import functional as F
 
 from hyperzoo.symmetry import (
     gauge_fix,
@@ -466,3 +470,36 @@ def test_the_plan_made_inside_a_training_step_leaves_its_graph_intact():
     out = target(w, torch.randn(2, 4)).sum()  # the buffer is in this graph
     gauged = gauge_fix(target, w)  # the plan is made here, as in a first training step
     (out + sum(v.sum() for v in gauged.values())).backward()
+
+
+def test_every_homogeneous_module_has_its_functional_twin_in_the_gauge():
+    """F.adaptive_max_pool1d and F.dropout2d in a user's forward left their channels ungauged
+    where the modules did not (the two tables disagreed)."""
+    from hyperzoo.symmetry import _HOMOGENEOUS_FUNCTIONS, _HOMOGENEOUS_MODULES
+
+    def twin(module: type) -> object:  # nn.AdaptiveMaxPool1d -> F.adaptive_max_pool1d
+        name = re.sub(r"(?<=[a-z])(?=[A-Z])|(?<=[a-z])(?=\d)", "_", module.__name__).lower()
+        return getattr(F, {"re_lu": "relu", "leaky_re_lu": "leaky_relu"}.get(name, name.replace("_1d", "1d")
+                           .replace("_2d", "2d").replace("_3d", "3d")), None)
+
+    assert twin(nn.AdaptiveMaxPool1d) is F.adaptive_max_pool1d and twin(nn.ReLU) is F.relu
+    missing = [m.__name__ for m in _HOMOGENEOUS_MODULES
+               if m not in (nn.Identity, nn.Flatten) and twin(m) not in _HOMOGENEOUS_FUNCTIONS]
+    assert not missing, missing
+
+
+def test_a_functional_channel_dropout_keeps_its_gauge():
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Conv2d(1, 3, 3), nn.Linear(3, 2)
+
+        def forward(self, x):
+            h = F.dropout2d(torch.relu(self.a(x)), 0.5, self.training)
+            return self.b(F.adaptive_max_pool2d(h, 1).flatten(1))
+
+    target = TargetNet(Net().eval().double(), (1, 5, 5))
+    from hyperzoo.symmetry import check_gauge, gauged_spaces
+
+    assert [[p.name for p in sp.producers] for sp in gauged_spaces(target)] == [["a"]]
+    check_gauge(target, "test")

@@ -114,10 +114,12 @@ _HOMOGENEOUS_MODULES = (nn.ReLU, nn.LeakyReLU, nn.MaxPool1d, nn.MaxPool2d, nn.Ma
                         nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d, nn.Dropout, nn.Dropout1d,
                         nn.Dropout2d, nn.Dropout3d, nn.Identity, nn.Flatten)
 _F = nn.functional
+# The modules' functional twins (a test checks every module has one here).
 _HOMOGENEOUS_FUNCTIONS = {_F.relu, torch.relu, _F.leaky_relu, _F.max_pool1d, _F.max_pool2d,
                           _F.max_pool3d, _F.avg_pool1d, _F.avg_pool2d, _F.avg_pool3d,
                           _F.adaptive_avg_pool1d, _F.adaptive_avg_pool2d, _F.adaptive_avg_pool3d,
-                          _F.adaptive_max_pool2d, _F.dropout, torch.flatten}
+                          _F.adaptive_max_pool1d, _F.adaptive_max_pool2d, _F.adaptive_max_pool3d,
+                          _F.dropout, _F.dropout1d, _F.dropout2d, _F.dropout3d, torch.flatten}
 _HOMOGENEOUS_METHODS = {"relu", "relu_", "flatten", "contiguous"}
 _ADD_FUNCTIONS = {operator.add, operator.iadd, torch.add}
 _ADD_METHODS = {"add", "add_"}
