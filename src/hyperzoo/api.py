@@ -24,7 +24,15 @@ import torch
 from torch import nn
 
 from hyperzoo import fingerprint
-from hyperzoo.config import Config, ConfigError, DataConfig, from_dict, load_config, parse_yaml
+from hyperzoo.config import (
+    DEFAULT_METHOD,
+    Config,
+    ConfigError,
+    DataConfig,
+    from_dict,
+    load_config,
+    parse_yaml,
+)
 from hyperzoo.data import DataError, Dataset, load_dataset
 from hyperzoo.data.custom import as_images, as_targets, same_scaling
 from hyperzoo.data.registry import own_holdout
@@ -341,7 +349,7 @@ def _build_config(config: Config | str | Path | dict | None, sections: dict[str,
             # Keys for the default method merge over its section, as --set does: method={"z_dim":
             # 100} dropped the default λ (3·10³) for the method's own (10³) without a word.
             method = {**default, **method}
-        cfg.method = {"name": "deutsch", **method}
+        cfg.method = {"name": DEFAULT_METHOD, **method}
     return cfg
 
 

@@ -218,13 +218,17 @@ class TrainConfig:
                               "rate would never reach train.lr")
 
 
+# The method a config without method.name trains (the embedded digits demo's).
+DEFAULT_METHOD = "deutsch"
+
+
 @dataclass
 class Config:
     target: TargetConfig = field(default_factory=TargetConfig)
     data: DataConfig = field(default_factory=DataConfig)
     # Method settings are validated by the method's own config class (see hyperzoo.methods).
     # The defaults are the embedded digits demo; λ = 3·10³ suits its 1,197 training images.
-    method: dict[str, Any] = field(default_factory=lambda: {"name": "deutsch", "lam": 3000.0})
+    method: dict[str, Any] = field(default_factory=lambda: {"name": DEFAULT_METHOD, "lam": 3000.0})
     train: TrainConfig = field(default_factory=TrainConfig)
     # Not a setting: `train` draws one for each new run folder and stamps its checkpoints with it,
     # so a checkpoint copied in from another run (with the same shapes) is refused, not resumed.
@@ -232,6 +236,11 @@ class Config:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    @property
+    def method_name(self) -> str:
+        """``method.name``, or the default method's where the config names none."""
+        return self.method.get("name", DEFAULT_METHOD)
 
 
 def _check_type(path: str, value: Any, annotation: Any) -> Any:
@@ -400,7 +409,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
     default_method = "method" not in data
     if default_method:
         data["method"] = copy.deepcopy(Config().method)
-    given = data["method"].get("name", "deutsch") if isinstance(data["method"], dict) else None
+    given = data["method"].get("name", DEFAULT_METHOD) if isinstance(data["method"], dict) else None
     overridden: set[str] = set()
     whole = False
     for assignment in overrides:
@@ -412,7 +421,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
             overridden.add(key[1])
     if not isinstance(data["method"], dict):
         raise ConfigError(f"config section 'method' must be a mapping, got {data['method']!r}")
-    if not whole and data["method"].get("name", "deutsch") != given:
+    if not whole and data["method"].get("name", DEFAULT_METHOD) != given:
         data["method"] = {k: v for k, v in data["method"].items() if k in overridden}
     cfg = from_dict(Config, {k: v for k, v in data.items() if k != "method"})
     cfg.method = {"name": "deutsch", **data["method"]}

@@ -173,7 +173,7 @@ def resolved(config: Config) -> dict[str, Any]:
     from hyperzoo.methods import METHODS
 
     out = config.to_dict()
-    name = config.method.get("name", "deutsch")
+    name = config.method_name
     if name not in METHODS:
         raise ConfigError(f"unknown method {name!r}; expected one of {', '.join(METHODS)}")
     try:

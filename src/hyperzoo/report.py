@@ -485,7 +485,7 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
               for j, r in enumerate(others) if r.probs.shape[0] >= 2]
     rep: dict[str, Any] = {
         "run": str(run_dir), "run_id": session.config.run_id,
-        "method": session.config.method.get("name", "deutsch"),
+        "method": session.config.method_name,
         "dataset": data.name, "split": "test", "examples": len(data),
         "target": session.config.target.name, "pool": pool, "seed": seed,
         # The main run's label: the JSON's keys are sorted, so `runs` does not say which it is.
@@ -495,13 +495,13 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
         # Each section draws its networks from its own noise seed: the report's OOD section is
         # not `hyperzoo ood --seed SEED`'s networks.
         "noise_seeds": {"pool": seed, **{k: seed + v for k, v in SEED_OFFSETS.items()}},
-        "seed_numbers": seed_numbers_for(data.name, session.config.method.get("name", "deutsch"),
+        "seed_numbers": seed_numbers_for(data.name, session.config.method_name,
                                          session.config.target.name),
         "runs": {r.label: {**r.metrics, "entropy_estimate": r.entropy, "entropy_d": r.entropy_d,
                            # None where networks coincide: the estimate is then -inf.
                            "coinciding_networks": r.coinciding,
                            "gauge_fixed": r.gauge_fixed,
-                           "method": r.session.config.method.get("name", "deutsch"),
+                           "method": r.session.config.method_name,
                            "layer_norms": _by_label(r.session.target,
                                                     layer_norms(r.session.target, r.weights))}
                  for r in runs},
@@ -696,7 +696,7 @@ def regression_report(run_dir: str | Path, session: Session, test: Dataset, out:
     claim_result_dir(out, "report")
     fig = plot_regression(curves, grid, train, out / "regression.png",
                           truth="rmse_to_true_function_inside" in rep)  # the built-in cubic set
-    rep = {"run": str(run_dir), "method": session.config.method.get("name", "deutsch"),
+    rep = {"run": str(run_dir), "method": session.config.method_name,
            "target": session.config.target.name, **rep, "examples": len(test),
            # A name in the folder, as the classification report's: a path broke when it moved.
            "figures": {"regression": Path(fig).name},

@@ -171,7 +171,7 @@ def build_session(config: Config, with_data: bool = True, module: nn.Module | No
     ``config.train.device``); data stay on the CPU and are moved batch by batch."""
     torch.manual_seed(config.train.seed)
     d = config.data
-    name = config.method.get("name", "deutsch")
+    name = config.method_name
     needs_data = METHODS[name][1].needs_data if name in METHODS else True
     if needs_data != (d.dataset != NO_DATA) and data is None:
         raise ConfigError(f"method {name!r} " + ("needs a data set, but data.dataset is 'none'" if needs_data

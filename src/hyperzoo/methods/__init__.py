@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from hyperzoo.config import ConfigError, from_dict
+from hyperzoo.config import DEFAULT_METHOD, ConfigError, from_dict
 from hyperzoo.methods.base import LatentMethod, Method
 from hyperzoo.methods.bhn import BayesianHypernetwork, BHNConfig
 from hyperzoo.methods.deutsch import DeutschConfig, DeutschHypernetwork
@@ -49,7 +49,7 @@ def build_method(target: TargetNet, settings: dict[str, Any], dataset_size: int 
     A method whose config has a ``dataset_size`` field (a variational bound divides its KL term
     by the number of training examples) gets ``dataset_size`` there unless the settings give one.
     """
-    name = settings.get("name", "deutsch")
+    name = settings.get("name", DEFAULT_METHOD)
     if name not in METHODS:
         raise ConfigError(f"unknown method {name!r}; expected one of {', '.join(METHODS)}")
     _check_auto(name, settings)
@@ -71,7 +71,7 @@ def build_method(target: TargetNet, settings: dict[str, Any], dataset_size: int 
 
 def resolve_method_config(settings: dict[str, Any]) -> dict[str, Any]:
     """``settings`` with every default of its method's config class filled in (validated)."""
-    name = settings.get("name", "deutsch")
+    name = settings.get("name", DEFAULT_METHOD)
     if name not in METHODS:
         raise ConfigError(f"unknown method {name!r}; expected one of {', '.join(METHODS)}")
     _check_auto(name, settings)
