@@ -174,3 +174,42 @@ def test_a_dead_channel_is_left_alone():
 
 def test_channel_space_defaults_to_no_cycle():
     assert ChannelSpace().cycle is None
+
+
+def test_an_acyclic_plan_keeps_its_order():
+    """The order of an acyclic plan is the one it had before cycles were found (2026-12-06): the
+    relaxed gauge's penalty sums in it, and a resumed run must sum as it did (a review found a
+    first version reordering every built-in target)."""
+    from hyperzoo.symmetry import channel_spaces
+    from hyperzoo.targets import build_target
+    from tests.helpers import NormNet
+
+    def names(module, shape):
+        return [[p.name for p in sp.producers] for sp in channel_spaces(TargetNet(module, shape))]
+
+    assert names(build_target("deutsch_mnist"), (1, 28, 28)) == [[], ["0"], ["3"], ["7"], ["9"]]
+    assert names(NormNet(), (1, 8, 8)) == [[], ["2"], ["5"], ["1"], ["4"], ["7"]]
+    resnet = build_target("resnet_cifar", {"depth": 8, "widths": [4, 6, 8], "in_channels": 1})
+    assert names(resnet, (1, 8, 8)) == [
+        [], ["stages.0.bn1"], ["stages.0.bn2", "bn"], ["stages.1.bn1"],
+        ["stages.1.bn2", "stages.1.shortcut.1"], ["stages.2.bn1"],
+        ["stages.2.bn2", "stages.2.shortcut.1"], ["conv"], ["stages.0.conv2"],
+        ["stages.0.conv1"], ["stages.1.conv1"], ["stages.1.shortcut.0"], ["stages.1.conv2"],
+        ["stages.2.conv1"], ["stages.2.shortcut.0"], ["stages.2.conv2"], ["fc"]]
+
+
+def test_a_channel_that_only_reads_itself_is_left_alone():
+    """h + relu(c(h)) with a stream channel whose only weight is c's own read of it: F has no
+    minimum there; the scale stayed at 1/0 and every weight became NaN (a review)."""
+    target, w = target_and_weights("self-loop", n=2)
+    w["inp.weight"][0, 1] = 0  # stream channel 1 of network 0: no input, no bias,
+    w["inp.bias"][0, 1] = 0
+    w["b.0.weight"][0, 1] = 0  # no block writing it,
+    w["b.0.bias"][0, 1] = 0
+    w["c.weight"][0, 1] = 0  # and c reads it only into itself
+    w["c.weight"][0, 1, 1] = 2.0
+    w["c.bias"][0, 1] = 0
+    g = scale_gauge(target, w)
+    assert all(v.isfinite().all() for v in g.values())
+    x = torch.randn(4, 5, dtype=torch.float64)
+    torch.testing.assert_close(target(g, x), target(w, x))

@@ -217,6 +217,26 @@ def test_optimizer_state_check_works_with_parameters_off_the_cpu():
     opt.step()
     assert opt.state[p]["step"].device.type == "cpu"  # the premise: torch's own choice
     assert _finite(_state_tensors(opt), p.device).device.type == "meta"
+    assert _finite(_state_tensors(opt, squares=True), p.device, nonnegative=True).device.type == "meta"
+
+
+def test_large_finite_second_moments_are_finite():
+    """Adam's exp_avg_sq holds squared gradients: a 2-norm squares them again and overflowed
+    float32 once they pass about 1.8e19 / sqrt(entries), stopping a run still finite (a review);
+    infinities and NaN are still caught."""
+    from hyperzoo.train import _finite, _state_tensors
+
+    p = torch.nn.Parameter(torch.zeros(10**6))
+    opt = torch.optim.Adam([p])
+    p.grad = torch.full((10**6,), 1e10)  # exp_avg_sq after one step: 1e-3 · 1e20
+    opt.step()
+    squares = _state_tensors(opt, squares=True)
+    assert [t.data_ptr() for t in squares] == [opt.state[p]["exp_avg_sq"].data_ptr()]
+    assert not bool(_finite(squares, p.device))  # the 2-norm's overflow: the premise
+    assert bool(_finite(squares, p.device, nonnegative=True))
+    for bad in (float("inf"), float("nan")):
+        squares[0][5] = bad
+        assert not bool(_finite(squares, p.device, nonnegative=True))
 
 
 def test_divergence_check_is_one_fused_check_whatever_the_number_of_tensors():
@@ -588,3 +608,16 @@ def test_each_networks_labels_are_those_of_its_own_images(share):
     batch = training_batch(data, 3, 4, tiny_config(), torch.Generator().manual_seed(0), share)
     assert batch.x.shape[:2] == batch.y.shape == (3, len(range(4)[share]))
     assert torch.equal(batch.y, batch.x[:, :, 0, 0, 0].long() % 7)
+
+
+def test_a_data_set_renamed_is_an_edit_a_moved_own_file_is_not():
+    """data.dataset was free to edit (a moved folder): digits -> mnist resumed without a word."""
+    from hyperzoo.train import _config_edits
+
+    config = tiny_config()
+    meta = {"config": json.loads(json.dumps(config.to_dict()))}
+    config.data.dataset = "mnist"
+    assert [k for k, _, _ in _config_edits(meta, config)] == ["data.dataset"]
+    meta["config"]["data"].update(dataset="/old/place/mine.npz", sha256="ab" * 32)
+    config.data.dataset, config.data.sha256 = "/new/place/mine.npz", "ab" * 32
+    assert _config_edits(meta, config) == []

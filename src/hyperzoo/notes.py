@@ -10,6 +10,7 @@ import sys
 
 
 def note(text: str) -> None:
-    """Print ``note: text`` on stderr, in rank 0 only under torchrun."""
-    if os.environ.get("RANK", "0") == "0":
+    """Print ``note: text`` on stderr, in rank 0 only under torchrun (a launcher that sets RANK
+    for a job of one process is one process: it speaks)."""
+    if os.environ.get("RANK", "0") == "0" or os.environ.get("WORLD_SIZE", "1") == "1":
         print(f"note: {text}", file=sys.stderr)

@@ -391,14 +391,19 @@ def _producers_first(plan: list[ChannelSpace]) -> list[ChannelSpace]:
     to be gauged together (`_gauge_cycle`). On an acyclic plan the order is the one-pass order
     it always was."""
     made_by = {p.name: i for i, sp in enumerate(plan) for p in sp.producers}
-    after = {i: {made_by[c.name] for c in sp.consumers if c.name in made_by
-                 and plan[made_by[c.name]].gauged} if sp.gauged else set()
+    # Every edge orders the spaces (as it always did: an acyclic plan's order, and with it the
+    # order of sums such as the relaxed gauge's penalty, is unchanged); the gauged ones alone,
+    # self-reads included, find the cycles.
+    after = {i: {made_by[c.name] for c in sp.consumers if c.name in made_by} - {i}
              for i, sp in enumerate(plan)}
+    gauged_after = {i: {made_by[c.name] for c in sp.consumers if c.name in made_by
+                        and plan[made_by[c.name]].gauged} if sp.gauged else set()
+                    for i, sp in enumerate(plan)}
 
     def reach(i: int) -> set[int]:
         seen, todo = set(), [i]
         while todo:
-            for j in after[todo.pop()] - seen:
+            for j in gauged_after[todo.pop()] - seen:
                 seen.add(j)
                 todo.append(j)
         return seen
@@ -424,6 +429,9 @@ def _producers_first(plan: list[ChannelSpace]) -> list[ChannelSpace]:
             indegree[d] -= 1
             if indegree[d] == 0:
                 ready.append(d)
+    # A cycle through spaces no gauge rescales (a tanh between a block's layers) orders nothing:
+    # the rest follow in index order, a cycle's spaces together.
+    order += [i for c in sorted(members) for i in members[c] if i not in order]
     return [plan[i] for i in order]
 
 
@@ -584,15 +592,14 @@ def _gauge_cycle(out: WeightBatch, cycle: list[ChannelSpace]) -> WeightBatch:
     norm less the squared weights of the cycle's layers that read it equals n_c. Rescaled copies
     of a network meet there (F moves with them), and a space whose readers all lie outside the
     cycle gets seed 000's condition. Found by exact minimisation over one space at a time (each
-    channel a quadratic in exp(2u)), repeated until the scales stop moving, differentiably."""
+    channel a quadratic in exp(2u)), repeated until the scales stop moving, differentiably: the
+    backward keeps every sweep's (N, C) scales, and each layer's (N, C, C') squared weights once
+    (a probe: 80-100 MB for five 64-channel conv blocks and 8 networks in float32, against 12 MB of
+    weights, at 12-20 sweeps)."""
     terms = _cycle_terms(out, cycle)
     ref = out[cycle[0].producers[0].tensors[0]]
     tol = max(1e-12, 8 * torch.finfo(ref.dtype).eps)  # float32: 1e-6, in about 10 sweeps
     x = [torch.ones(ref.shape[0], sp.channels, dtype=ref.dtype, device=ref.device) for sp in cycle]
-    live = []
-    for k in range(len(cycle)):  # a dead channel (all its weights 0) has no scale to fix
-        a = terms.fixed[k] + sum(m.sum(-1) for m, _ in terms.reads[k])
-        live.append(a > 0)
     for sweep in range(_CYCLE_SWEEPS):
         moved = []
         for k, sp in enumerate(cycle):
@@ -610,8 +617,11 @@ def _gauge_cycle(out: WeightBatch, cycle: list[ChannelSpace]) -> WeightBatch:
                     a = a + (off / x[k].unsqueeze(1)).sum(-1)
                     b = b + (off * x[k].unsqueeze(2)).sum(1)
             n = float(sp.filter_size)
-            safe = torch.where(live[k], a, torch.ones_like(a))
-            new = torch.where(live[k], (n + torch.sqrt(n * n + 4 * safe * b)) / (2 * safe), x[k])
+            # A dead channel (no weight that its scale moves, its own read of itself aside: F has
+            # no minimum in it) keeps its scale instead of dividing by 0.
+            live = a > 0
+            safe = torch.where(live, a, torch.ones_like(a))
+            new = torch.where(live, (n + torch.sqrt(n * n + 4 * safe * b)) / (2 * safe), x[k])
             with torch.no_grad():
                 moved.append((new.log() - x[k].log()).abs().amax())
             x[k] = new

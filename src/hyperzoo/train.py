@@ -130,14 +130,21 @@ def _params(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
     return [p for group in optimizer.param_groups for p in group["params"]]
 
 
-def _state_tensors(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
-    """The optimizer's floating-point state, without Adam's step counter: it is a float tensor
-    kept on the CPU whatever the parameters' device, and stacking it with CUDA sums fails."""
+# Adam's second moments: averages of squared gradients, never negative, where a 2-norm would
+# square them again and overflow float32 once they pass about 1.8e19 / sqrt(entries) (steady
+# gradients near 1e8 in a tensor of 1e6 entries): a finite run was stopped.
+_SQUARES = ("exp_avg_sq", "max_exp_avg_sq")
+
+
+def _state_tensors(optimizer: torch.optim.Optimizer, squares: bool = False) -> list[torch.Tensor]:
+    """The optimizer's floating-point state (``squares``: its second moments alone; else the
+    rest), without Adam's step counter: it is a float tensor kept on the CPU whatever the
+    parameters' device, and stacking it with CUDA sums fails."""
     return [v for p in _params(optimizer) for k, v in optimizer.state.get(p, {}).items()
-            if k != "step" and torch.is_tensor(v) and v.is_floating_point()]
+            if k != "step" and (k in _SQUARES) == squares and torch.is_tensor(v) and v.is_floating_point()]
 
 
-def _finite(tensors: list[torch.Tensor], device: torch.device) -> torch.Tensor:
+def _finite(tensors: list[torch.Tensor], device: torch.device, nonnegative: bool = False) -> torch.Tensor:
     """Whether every tensor is finite, as a 0-dim bool tensor left on the device (no sync).
     One multi-tensor 2-norm per list: a NaN or infinity carries through it, and finite entries
     overflow float32 only beyond about 1e19 / sqrt(numel), far past any trained value. On a GPU
@@ -146,6 +153,8 @@ def _finite(tensors: list[torch.Tensor], device: torch.device) -> torch.Tensor:
     a HyperGAN MNIST step; bench/bookkeeping.py)."""
     if not tensors:
         return torch.ones((), dtype=torch.bool, device=device)
+    if nonnegative:  # the largest entry: +inf and NaN carry through max, and nothing overflows
+        return torch.stack(torch._foreach_max(tensors)).isfinite().all()
     return torch.stack(torch._foreach_norm(tensors, 2)).isfinite().all()
 
 
@@ -183,7 +192,8 @@ def step_optimizers(method: Method, optimizers: dict[str, torch.optim.Optimizer]
         checks.append((f"the parameters of optimizer group {name!r} became NaN or infinite",
                        _finite(_params(optimizer), device)))
         checks.append((f"the optimizer state of group {name!r} became NaN or infinite",
-                       _finite(_state_tensors(optimizer), device)))
+                       _finite(_state_tensors(optimizer), device)
+                       & _finite(_state_tensors(optimizer, squares=True), device, nonnegative=True)))
     if not sync:
         return checks
     return next((message for message, ok in checks if not bool(ok)), None)
@@ -488,8 +498,7 @@ def _train(config: Config, run_dir: Path, resume: bool, argv: list[str] | None, 
 # Settings a resume may change without changing what the steps so far learned from: the length
 # (the schedule's note covers its rate), bookkeeping, where things run and lie.
 _FREE_TO_EDIT = {"train.steps", "train.val_every", "train.val_networks", "train.checkpoint_every",
-                 "train.log_every", "train.threads", "train.device", "train.keep_best",
-                 "data.dataset", "data.data_dir"}
+                 "train.log_every", "train.threads", "train.device", "train.keep_best", "data.data_dir"}
 
 
 def _config_edits(meta: dict[str, Any], config: Config) -> list[tuple[str, Any, Any]]:
@@ -507,8 +516,11 @@ def _config_edits(meta: dict[str, Any], config: Config) -> list[tuple[str, Any, 
         return out
 
     was, now = flat(meta["config"]), flat(json.loads(json.dumps(config.to_dict())))
+    # A data set of the user's moved (a path for a path): its SHA-256 still vouches for it. A
+    # built-in name changed has none: said.
+    moved = config.data.sha256 is not None and was.get("data.sha256") == config.data.sha256
     return [(k, was.get(k), now.get(k)) for k in sorted(was.keys() | now.keys())
-            if k not in _FREE_TO_EDIT and was.get(k) != now.get(k)]
+            if k not in _FREE_TO_EDIT and was.get(k) != now.get(k) and not (k == "data.dataset" and moved)]
 
 
 def _note_rate_change(run_dir: Path, t: TrainConfig, start: int) -> None:

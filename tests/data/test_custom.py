@@ -342,3 +342,20 @@ def test_the_scale_note_reads_arrays_of_any_layout():
     x = np.random.default_rng(0).random((4, 3, 2, 2), dtype=np.float32)
     same_scaling(x[:, ::-1], x.astype(">f4"), "a", "b")
     same_scaling(np.ones((2, 2), np.uint16), np.ones((2, 2), np.uint16), "a", "b")
+
+
+def test_a_cifar_folders_fingerprint_covers_the_batches_read(tmp_path, cifar_files, write_tree):
+    """Where a batch is there both as .bin and without, the reader reads the .bin alone: the
+    other copy changed must not refuse the run's data (a review)."""
+    from hyperzoo.data.custom import data_files, data_sha256
+
+    folder = write_tree(tmp_path, cifar_files("bin")) / "cifar-10-batches-bin"
+    (folder / "data_batch_1").write_bytes(b"an unread twin")
+    files = data_files(folder)
+    assert [f.name for f in files] == [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]
+    before = data_sha256(folder)
+    (folder / "data_batch_1").write_bytes(b"changed")
+    (folder / "notes.txt").write_text("not data")
+    assert data_sha256(folder) == before
+    (folder / "test_batch.bin").write_bytes((folder / "test_batch.bin").read_bytes()[::-1])
+    assert data_sha256(folder) != before

@@ -93,9 +93,10 @@ def data_files(folder: Path) -> list[Path]:
         found = ([c for c in idx_candidates(folder, f"{prefix}-{kind}-idx{ndim}-ubyte") if c.is_file()]
                  for prefix in _IDX_PREFIX.values() for kind, ndim in (("images", 3), ("labels", 1)))
         return [files[0] for files in found if files]
-    if _has_cifar(folder):
-        return [f for stem in (*_train_batches(folder), *cifar.TEST_BATCHES) for ext in (".bin", "")
-                if (f := folder / f"{stem}{ext}").is_file()]
+    if _has_cifar(folder):  # each batch's first name that exists, as `cifar.read_batches` reads
+        found = ([f for ext in (".bin", "") if (f := folder / f"{stem}{ext}").is_file()]
+                 for stem in (*_train_batches(folder), *cifar.TEST_BATCHES))
+        return [files[0] for files in found if files]
     return []
 
 
