@@ -17,6 +17,7 @@ import yaml
 from hyperzoo.data.augment import AUGMENTATIONS
 from hyperzoo.data.base import VAL_PICKS
 from hyperzoo.errors import ConfigError
+from hyperzoo.schedules import LR_SCHEDULES
 from hyperzoo.targets.target_net import BACKENDS
 
 MAX_THREADS = 4096
@@ -178,9 +179,9 @@ class TrainConfig:
             raise ConfigError(f"config key 'train.lr_min_factor' = {self.lr_min_factor!r} must be in [0, 1]")
         if not self.lr_decay > 0:
             raise ConfigError(f"config key 'train.lr_decay' = {self.lr_decay!r} must be positive")
-        if self.lr_schedule not in ("constant", "cosine", "step"):
+        if self.lr_schedule not in LR_SCHEDULES:
             raise ConfigError(f"config key 'train.lr_schedule' = {self.lr_schedule!r} is not one of "
-                              "'constant', 'cosine', 'step'")
+                              f"{', '.join(map(repr, LR_SCHEDULES))}")
         if self.lr_schedule == "step" and self.lr_decay_every < 1:
             # Accepted, the rate never decayed: lr_decay_every 0 means "never".
             raise ConfigError("train.lr_schedule 'step' needs train.lr_decay_every of at least 1 (steps "

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Literal, get_args
 
 LrSchedule = Literal["constant", "cosine", "step"]
+LR_SCHEDULES: tuple[str, ...] = get_args(LrSchedule)
 
 
 def lr_factor(step: int, total: int, kind: LrSchedule = "constant", warmup: int = 0,
@@ -20,7 +21,7 @@ def lr_factor(step: int, total: int, kind: LrSchedule = "constant", warmup: int 
         return min_factor + (1 - min_factor) * 0.5 * (1 + math.cos(math.pi * t))
     if kind == "step":
         return decay ** ((step - warmup) // decay_every) if decay_every > 0 else 1.0
-    raise ValueError(f"learning-rate schedule {kind!r} is not one of 'constant', 'cosine', 'step'")
+    raise ValueError(f"learning-rate schedule {kind!r} is not one of {', '.join(map(repr, LR_SCHEDULES))}")
 
 
 def geometric_ramp(step: int, start: float, end: float, steps: int) -> float:

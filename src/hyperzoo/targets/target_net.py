@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F  # noqa: N812
@@ -39,7 +39,7 @@ _NORMS = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
 # Batch norm (and instance norm with running statistics): their running buffers are per network.
 _RUNNING = nn.modules.batchnorm._NormBase
 STAT_NAMES = ("running_mean", "running_var")
-BACKENDS = ("auto", "vmap", "loop", "threads")
+BACKENDS: tuple[str, ...] = get_args(Backend)
 # Forward FLOPs per network call and intra-op thread (two at most: measured on one and two) up
 # to which `auto` uses vmap on the CPU (bench/backends.py). Beyond it vmap's grouped convolutions
 # lost to a call per network (the digits net: 1.06x at 12 MFLOP on two threads, 1.18x at 6 on
