@@ -198,17 +198,6 @@ def test_relu_activity_on_the_device_equals_the_cpus():
     assert on_device.keys() == on_cpu.keys() and on_device == pytest.approx(on_cpu, abs=1e-3)
 
 
-# torch's own: inductor's imports warn of its deprecated torch.jit.script_method, dynamo's tracing
-# reads a non-leaf tensor's .grad (a UserWarning)
-@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
-@pytest.mark.filterwarnings("ignore:The .grad attribute of a Tensor that is not a leaf:UserWarning")
-def test_a_compiled_run_trains_on_the_device(tmp_path):
-    """train.compile: never run on a GPU before (dynamo breaks at the CPU generators' draws)."""
-    last = train(tiny_config("train.steps=3", "train.compile=true", f"train.device={DEVICE}"), tmp_path,
-                 argv=["x"], progress=False)
-    assert torch.isfinite(torch.tensor(last["loss"]))
-
-
 def test_a_batch_norm_target_trains_evaluates_and_exports_on_the_device(tmp_path):
     """Per-network statistics under vmap on the device, then evaluate, sample and Polyak."""
     from hyperzoo.workflows import export_networks, polyak_run
@@ -235,3 +224,16 @@ def test_noise_tuning_and_the_toy_regression_run_on_the_device(tmp_path):
     assert tuned
     run_toy_regression(tmp_path / "toy", steps=5, networks=10, progress=False, argv=["x"])
     assert (tmp_path / "toy" / "regression.png").is_file()
+
+
+# torch's own: inductor's imports warn of its deprecated torch.jit.script_method, dynamo's tracing
+# reads a non-leaf tensor's .grad (a UserWarning)
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
+@pytest.mark.filterwarnings("ignore:The .grad attribute of a Tensor that is not a leaf:UserWarning")
+def test_a_compiled_run_trains_on_the_device(tmp_path):
+    """train.compile: never run on a GPU before (dynamo breaks at the CPU generators' draws).
+    Last in this file: compiling takes 40 s on the CPU, and bench/gpu_session.sh cuts the file
+    at 120 s."""
+    last = train(tiny_config("train.steps=3", "train.compile=true", f"train.device={DEVICE}"), tmp_path,
+                 argv=["x"], progress=False)
+    assert torch.isfinite(torch.tensor(last["loss"]))
