@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import argparse
 import copy
+import datetime
 import json
 import statistics
+import subprocess
 from pathlib import Path
 
 import torch
@@ -114,12 +116,16 @@ def main() -> None:
                 "fraction_of_round_peak": {v: spread([r[path][v]["fraction_of_peak"] for r in rounds])
                                            for v in ("before", "now")}}
 
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
+                          text=True).stdout.strip()
     print(json.dumps({
+        "commit": head or None, "date": datetime.date.today().isoformat(),
         "device": describe(torch.device("cpu")), "threads": torch.get_num_threads(),
         "torch": torch.__version__, "machine": machine(), "allocator": memory,
         "steps_per_median": args.steps,
         "variants": {"before": "per-tensor Adam, 1-norm finiteness check (to 2026-12-06)",
-                     "now": "fused Adam (train.fused), 2-norm finiteness check"},
+                     "now": "fused Adam (train.fused), 2-norm finiteness check (Adam's second moments "
+                            "on their largest entry)"},
         "recipes": {path: summary(path, params, flops) for path, (_, params, flops) in recipes.items()},
         "rounds": rounds,
     }, indent=2))
