@@ -376,6 +376,39 @@ def test_a_full_disk_in_training_says_where_the_run_stands(tmp_path, monkeypatch
     assert f"{run} keeps its checkpoint of step 2; continue with: hyperzoo train --resume {run}" in said
 
 
+def test_other_write_errors_in_training_get_no_resume_hint(tmp_path, monkeypatch):
+    """A permission error is not a full disk, and a folder without config.yaml cannot resume."""
+    import errno
+
+    import hyperzoo.train
+
+    def denied(*args, **kwargs):
+        raise OSError(errno.EACCES, "could not write checkpoint.safetensors (Permission denied)")
+
+    monkeypatch.setattr(hyperzoo.train, "save_checkpoint", denied)
+    r = runner.invoke(app, ["train", *sets("train.steps=2"), "--out", str(tmp_path / "a"), "--quiet"])
+    one_error_line(r, "Permission denied")
+    assert "continue with" not in r.output
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "could not write config.yaml (No space left on device)")
+
+    monkeypatch.setattr(hyperzoo.train, "write_config", full)
+    r = runner.invoke(app, ["train", *sets("train.steps=2"), "--out", str(tmp_path / "b"), "--quiet"])
+    one_error_line(r, "No space left")
+    assert "continue with" not in r.output
+
+
+def test_the_resume_hint_of_a_multi_node_run_names_torchruns_node_flags(tmp_path, monkeypatch):
+    from hyperzoo.cli import _where_it_stands
+
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    said = _where_it_stands(tmp_path)
+    assert said.endswith(f"continue with: torchrun --nproc_per_node=2 (and its --nnodes/--rdzv flags) "
+                         f"--no-python hyperzoo train --resume {tmp_path}")
+
+
 def test_ctrl_c_with_an_unreadable_checkpoint_says_so(tmp_path, monkeypatch):
     """It said 'has no checkpoint yet' of a checkpoint it could not read."""
     import hyperzoo.train

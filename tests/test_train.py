@@ -621,3 +621,52 @@ def test_a_data_set_renamed_is_an_edit_a_moved_own_file_is_not():
     meta["config"]["data"].update(dataset="/old/place/mine.npz", sha256="ab" * 32)
     config.data.dataset, config.data.sha256 = "/new/place/mine.npz", "ab" * 32
     assert _config_edits(meta, config) == []
+
+
+def test_train_fused_reaches_the_trainers_optimizers(tmp_path, monkeypatch):
+    """A new run records fused: true and must train with it; a folder from before (no key) must
+    resume with the per-tensor Adam (a mutation that dropped the argument survived every test)."""
+    import hyperzoo.train as trainer
+
+    made = []
+
+    def spy(*args, **kwargs):
+        optimizers = make(*args, **kwargs)
+        made.append({name: o.defaults["fused"] for name, o in optimizers.items()})
+        return optimizers
+
+    make = trainer.make_optimizers
+    monkeypatch.setattr(trainer, "make_optimizers", spy)
+    train(tiny_config("train.steps=1", "train.threads=1"), tmp_path, argv=["x"], progress=False)
+    assert made[-1] == {"model": True}
+    text = (tmp_path / "config.yaml").read_text()
+    (tmp_path / "config.yaml").write_text(text.replace("steps: 1", "steps: 2").replace("  fused: true\n", ""))
+    train(None, tmp_path, resume=True, argv=["y"], progress=False)
+    assert made[-1] == {"model": None}
+
+
+def test_a_second_moment_gone_infinite_stops_the_step_and_a_large_one_does_not():
+    """exp_avg_sq at inf makes Adam's update 0 (the run stalls in silence); at 1e30, finite, a
+    2-norm over it overflowed (the check keeps the squares apart: `_state_tensors`)."""
+    from hyperzoo.train import step_optimizers
+
+    lin = torch.nn.Linear(3, 2)
+    opt = torch.optim.Adam(lin.parameters(), fused=True)
+    x = torch.randn(4, 3)
+    assert step_optimizers(lin, {"model": opt}, {"loss": lin(x).sum()}) is None
+    stopped = "the optimizer state of group 'model' became NaN or infinite"
+    for value, said in ((1e30, None), (float("inf"), stopped)):
+        opt.state[lin.weight]["exp_avg_sq"].fill_(value)
+        assert step_optimizers(lin, {"model": opt}, {"loss": lin(x).sum()}) == said
+
+
+def test_config_edits_from_an_old_checkpoint_and_of_an_added_key():
+    """A checkpoint from before configs were stored says nothing; a key config.yaml gained is an
+    edit (a mutation comparing the checkpoint's keys alone survived)."""
+    from hyperzoo.train import _config_edits
+
+    config = tiny_config()
+    assert _config_edits({"step": 3}, config) == []
+    meta = {"config": json.loads(json.dumps(config.to_dict()))}
+    lam = meta["config"]["method"].pop("lam")
+    assert _config_edits(meta, config) == [("method.lam", None, lam)]

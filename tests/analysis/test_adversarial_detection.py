@@ -55,6 +55,16 @@ def test_attacks_raise_the_entropy_of_a_disagreeing_ensemble():
     copies = detect_adversarial(net, w, {k: v.clone() for k, v in w.items()}, x, y, eps=0.2, attack="pgd",
                                 pgd_steps=5)
     assert given == out == copies
+    # Scoring networks other than the attacked: the attacked ensemble's error is its own
+    # prediction on the adversarial images (a mutation scoring it on the others survived).
+    other = {k: v.flip(0) if k.startswith("0.") else v for k, v in w.items()}  # first layers swapped
+    three = {k: v[:3] for k, v in w.items()}
+    small = detect_adversarial(net, three, other, x, y, eps=0.2, attack="fgsm")
+    adv = fgsm(lambda v: net(three, v).mean(0), x, y, 0.2, 0.0, 1.0, targeted=False)
+    fooled = (predict_proba(net, three, adv).mean(0).argmax(-1) != y).double().mean()
+    assert small["error_attacked_ensemble"] == fooled.item()
+    scored = (predict_proba(net, other, adv).mean(0).argmax(-1) != y).double().mean().item()
+    assert small["error_scoring_ensemble"] == scored != fooled.item()
     with pytest.raises(ValueError, match="attack"):
         detect_adversarial(net, w, w, x, y, eps=0.1, attack="cw")
 

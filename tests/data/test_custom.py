@@ -359,3 +359,16 @@ def test_a_cifar_folders_fingerprint_covers_the_batches_read(tmp_path, cifar_fil
     assert data_sha256(folder) == before
     (folder / "test_batch.bin").write_bytes((folder / "test_batch.bin").read_bytes()[::-1])
     assert data_sha256(folder) != before
+
+
+def test_an_idx_folders_fingerprint_covers_the_files_read(tmp_path, write_mnist):
+    """Gzipped and raw copies side by side: the reader takes the .gz; the raw twin may change."""
+    from hyperzoo.data.custom import data_files, data_sha256
+
+    write_mnist(tmp_path, suffix=".gz")
+    write_mnist(tmp_path, suffix="")
+    names = [f"{p}-{kind}-ubyte.gz" for p in ("train", "t10k") for kind in ("images-idx3", "labels-idx1")]
+    assert [f.name for f in data_files(tmp_path)] == names
+    before = data_sha256(tmp_path)
+    (tmp_path / "train-labels-idx1-ubyte").write_bytes(b"an unread twin")
+    assert data_sha256(tmp_path) == before
