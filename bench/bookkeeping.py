@@ -41,8 +41,9 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ("experiments/hypergan_mnist_cpu.yaml", "experiments/deutsch_mnist_cpu.yaml")
 
 
-def finite_by_l1(tensors: list[torch.Tensor], device: torch.device) -> torch.Tensor:
-    """The check as it was: one multi-tensor 1-norm per list."""
+def finite_by_l1(tensors: list[torch.Tensor], device: torch.device, nonnegative: bool = False
+                 ) -> torch.Tensor:
+    """The check as it was: one multi-tensor 1-norm per list (the second moments too)."""
     if not tensors:
         return torch.ones((), dtype=torch.bool, device=device)
     return torch.stack(torch._foreach_norm(tensors, 1)).isfinite().all()
