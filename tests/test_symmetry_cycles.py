@@ -213,3 +213,34 @@ def test_a_channel_that_only_reads_itself_is_left_alone():
     assert all(v.isfinite().all() for v in g.values())
     x = torch.randn(4, 5, dtype=torch.float64)
     torch.testing.assert_close(target(g, x), target(w, x))
+
+
+class TanhTap(nn.Module):
+    """h + b(relu(a(h))) where a tanh also reads a's outputs: a's space is not gauged, so the
+    stream reaches itself only through a space no gauge rescales (the plan's fallback order)."""
+
+    def __init__(self):
+        super().__init__()
+        self.inp, self.a, self.b = nn.Linear(5, 4), nn.Linear(4, 6), nn.Linear(6, 4)
+        self.out = nn.Linear(4, 3)
+
+    def forward(self, x):
+        h = self.inp(x)
+        t = self.a(h)
+        h = h + self.b(torch.relu(t))
+        return self.out(torch.relu(h)) + torch.tanh(t).mean(1, keepdim=True)
+
+
+def test_a_cycle_through_an_ungauged_space_gauges_the_stream_alone():
+    from hyperzoo.symmetry import channel_spaces, check_gauge
+
+    torch.manual_seed(0)
+    target = TargetNet(TanhTap().double(), (5,))
+    assert [[p.name for p in sp.producers] for sp in gauged_spaces(target)] == [["inp", "b"]]
+    assert all(sp.cycle is None for sp in channel_spaces(target))
+    check_gauge(target, "test")
+    w = {k: v.repeat(2, *[1] * (v.dim() - 1)) * 3 for k, v in target.module_weights().items()}
+    g = scale_gauge(target, w)
+    sp = gauged_spaces(target)[0]  # its producers read nothing it rescales: one pass is exact
+    sq = sum(g[t].reshape(2, sp.channels, -1).pow(2).sum(-1) for p in sp.producers for t in p.tensors)
+    torch.testing.assert_close(sq, torch.full_like(sq, sp.filter_size))
