@@ -320,6 +320,20 @@ def test_what_is_not_a_run_folder_says_why(tmp_path):
             read_config(path)
 
 
+def test_verify_notes_a_leftover_temporary(run, tmp_path):
+    """A kill during a checkpoint write left a 6 MB temporary; verify said only 'ok'."""
+    from hyperzoo.verify import verify_run
+
+    folder = copy_run(run, tmp_path)
+    (folder / ".checkpoint.safetensors.abc12345.tmp").write_bytes(b"half a checkpoint")
+    (folder / ".draft.tmp").write_text("a user's own")  # not the trainer's: not said
+    problems, notes = verify_run(folder)
+    assert problems == []
+    assert [n for n in notes if "interrupted write" in n] == [
+        f"{folder / '.checkpoint.safetensors.abc12345.tmp'}: left by an interrupted write of "
+        "checkpoint.safetensors; the next --resume deletes it"]
+
+
 @pytest.mark.parametrize("key", ["rng.noise", "rng.torch_global"])
 def test_verify_loads_the_optimizer_and_random_states_as_a_resume_does(run, tmp_path, key):
     """A checkpoint whose noise generator (or torch's global) state was not a generator's passed

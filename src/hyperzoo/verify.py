@@ -8,8 +8,17 @@ import torch
 
 from hyperzoo.errors import UserError
 from hyperzoo.optimizers import make_optimizers
-from hyperzoo.runs import BEST, CHECKPOINT, FORMAT, checkpoint_meta, load_checkpoint, read_config
+from hyperzoo.runs import (
+    BEST,
+    CHECKPOINT,
+    FORMAT,
+    TRAINER_FILES,
+    checkpoint_meta,
+    load_checkpoint,
+    read_config,
+)
 from hyperzoo.session import build_session
+from hyperzoo.weights import temporary_of
 
 
 def verify_run(run_dir: str | Path, trust_code: bool = False) -> tuple[list[str], list[str]]:
@@ -51,4 +60,8 @@ def verify_run(run_dir: str | Path, trust_code: bool = False) -> tuple[list[str]
                          "checked, its integrity cannot be")
         else:
             notes.append(f"{path}: step {meta['step']}, content hash verified")
+    # An interrupted write's leftover: harmless (the next resume deletes it), but a folder said
+    # "ok" beside a 6 MB file the user did not know about.
+    for p in sorted(q for q in run_dir.iterdir() if temporary_of(q) in TRAINER_FILES):
+        notes.append(f"{p}: left by an interrupted write of {temporary_of(p)}; the next --resume deletes it")
     return problems, notes
