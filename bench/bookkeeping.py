@@ -15,7 +15,6 @@ import argparse
 import copy
 import datetime
 import json
-import statistics
 import subprocess
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from hardware import (
     rotated,
     round_peak,
 )
+from step_rounds import spread  # per-round values, their mean and std
 
 import hyperzoo.train as trainer
 from hyperzoo.config import load_config
@@ -105,10 +105,6 @@ def main() -> None:
                                       "fraction_of_peak": round(flops / seconds / round_peak(row) / 1e9, 3)}
             row[path]["order"] = [v for v, _ in rotated(list(steps.items()), i)]
         rounds.append(row)
-
-    def spread(values: list[float]) -> dict:
-        return {"per_round": [round(v, 3) for v in values], "mean": round(statistics.mean(values), 3),
-                "std": round(statistics.stdev(values), 3) if len(values) > 1 else None}
 
     def summary(path: str, params: int, flops: int) -> dict:
         ratio = [r[path]["now"]["step_seconds"] / r[path]["before"]["step_seconds"] for r in rounds]

@@ -1,5 +1,6 @@
 import shlex
 
+import pytest
 from typer.testing import CliRunner
 
 from hyperzoo.cli import app
@@ -376,26 +377,21 @@ def test_a_full_disk_in_training_says_where_the_run_stands(tmp_path, monkeypatch
     assert f"{run} keeps its checkpoint of step 2; continue with: hyperzoo train --resume {run}" in said
 
 
-def test_other_write_errors_in_training_get_no_resume_hint(tmp_path, monkeypatch):
+@pytest.mark.parametrize(("where", "code", "said"), [
+    ("save_checkpoint", "EACCES", "could not write checkpoint.safetensors (Permission denied)"),
+    ("write_config", "ENOSPC", "could not write config.yaml (No space left on device)")])
+def test_other_write_errors_in_training_get_no_resume_hint(tmp_path, monkeypatch, where, code, said):
     """A permission error is not a full disk, and a folder without config.yaml cannot resume."""
     import errno
 
     import hyperzoo.train
 
-    def denied(*args, **kwargs):
-        raise OSError(errno.EACCES, "could not write checkpoint.safetensors (Permission denied)")
+    def fails(*args, **kwargs):
+        raise OSError(getattr(errno, code), said)
 
-    monkeypatch.setattr(hyperzoo.train, "save_checkpoint", denied)
-    r = runner.invoke(app, ["train", *sets("train.steps=2"), "--out", str(tmp_path / "a"), "--quiet"])
-    one_error_line(r, "Permission denied")
-    assert "continue with" not in r.output
-
-    def full(*args, **kwargs):
-        raise OSError(errno.ENOSPC, "could not write config.yaml (No space left on device)")
-
-    monkeypatch.setattr(hyperzoo.train, "write_config", full)
-    r = runner.invoke(app, ["train", *sets("train.steps=2"), "--out", str(tmp_path / "b"), "--quiet"])
-    one_error_line(r, "No space left")
+    monkeypatch.setattr(hyperzoo.train, where, fails)
+    r = runner.invoke(app, ["train", *sets("train.steps=2"), "--out", str(tmp_path / "run"), "--quiet"])
+    one_error_line(r, said.split("(")[1].rstrip(")"))
     assert "continue with" not in r.output
 
 

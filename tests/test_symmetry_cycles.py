@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from hyperzoo.symmetry import ChannelSpace, gauge_fix, gauge_penalty, gauged_spaces, scale_gauge
+from hyperzoo.symmetry import gauge_fix, gauge_penalty, gauged_spaces, scale_gauge
 from hyperzoo.targets import TargetNet
 
 
@@ -170,10 +170,6 @@ def test_a_dead_channel_is_left_alone():
     assert all(v.isfinite().all() for v in g.values())
     x = torch.randn(4, 5, dtype=torch.float64)
     torch.testing.assert_close(target(g, x), target(w, x))
-
-
-def test_channel_space_defaults_to_no_cycle():
-    assert ChannelSpace().cycle is None
 
 
 def test_an_acyclic_plan_keeps_its_order():

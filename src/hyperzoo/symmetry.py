@@ -594,40 +594,37 @@ def _gauge_cycle(out: WeightBatch, cycle: list[ChannelSpace]) -> WeightBatch:
     cycle gets seed 000's condition. Found by exact minimisation over one space at a time (each
     channel a quadratic in exp(2u)), repeated until the scales stop moving, differentiably: the
     backward keeps every sweep's (N, C) scales, and each layer's (N, C, C') squared weights once
-    (a probe: 80-100 MB for five 64-channel conv blocks and 8 networks in float32, against 12 MB of
-    weights, at 12-20 sweeps)."""
+    (the sweeps multiply them with vectors: no (N, C, C') temporary per sweep)."""
     terms = _cycle_terms(out, cycle)
     ref = out[cycle[0].producers[0].tensors[0]]
     tol = max(1e-12, 8 * torch.finfo(ref.dtype).eps)  # float32: 1e-6, in about 10 sweeps
     x = [torch.ones(ref.shape[0], sp.channels, dtype=ref.dtype, device=ref.device) for sp in cycle]
+    # A layer reading its own space: channel c's own weight is unmoved by c's scale, the others
+    # move with both ends' scales. Made once: the weights do not change between sweeps.
+    own = [[m - torch.diag_embed(torch.diagonal(m, dim1=1, dim2=2)) for m, r in terms.reads[k] if r == k]
+           for k in range(len(cycle))]
     for sweep in range(_CYCLE_SWEEPS):
+        check = sweep % 4 == 3  # one host sync every 4th sweep (each stalled a GPU's queue)
         moved = []
         for k, sp in enumerate(cycle):
-            # F's terms in x = exp(2u) of this space: a·x + b/x - n log x per channel
+            # F's terms in x = exp(2u) of this space: a·x + b/x - n log x per channel. Products
+            # of a matrix and a vector: an (N, C, C') temporary each was kept for the backward.
             a, b = terms.fixed[k], 0
-            for m, r in terms.reads[k]:
-                if r != k:
-                    a = a + (m / x[r].unsqueeze(1)).sum(-1)
-            for m, o in terms.read_by[k]:
-                if o != k:
-                    b = b + (m * x[o].unsqueeze(2)).sum(1)
-            for m, r in terms.reads[k]:  # a layer reading its own space: channel c's own weight
-                if r == k:  # is unmoved; the others move with both ends' scales
-                    off = m - torch.diag_embed(torch.diagonal(m, dim1=1, dim2=2))
-                    a = a + (off / x[k].unsqueeze(1)).sum(-1)
-                    b = b + (off * x[k].unsqueeze(2)).sum(1)
+            for m, r in [*((m, r) for m, r in terms.reads[k] if r != k), *((m, k) for m in own[k])]:
+                a = a + (m @ (1 / x[r]).unsqueeze(-1)).squeeze(-1)
+            for m, o in [*((m, o) for m, o in terms.read_by[k] if o != k), *((m, k) for m in own[k])]:
+                b = b + (x[o].unsqueeze(1) @ m).squeeze(1)
             n = float(sp.filter_size)
             # A dead channel (no weight that its scale moves, its own read of itself aside: F has
             # no minimum in it) keeps its scale instead of dividing by 0.
             live = a > 0
             safe = torch.where(live, a, torch.ones_like(a))
             new = torch.where(live, (n + torch.sqrt(n * n + 4 * safe * b)) / (2 * safe), x[k])
-            with torch.no_grad():
-                moved.append((new.log() - x[k].log()).abs().amax())
+            if check:
+                with torch.no_grad():
+                    moved.append((new.log() - x[k].log()).abs().amax())
             x[k] = new
-        # Read every 4th sweep: one host sync there, not one per space and sweep (on a GPU each
-        # stalled the queue, inside every training step).
-        if sweep % 4 == 3 and torch.stack(moved).amax().item() < tol:
+        if check and torch.stack(moved).amax().item() < tol:
             break
     for sp, xk in zip(cycle, x, strict=True):  # channel c times sqrt(x): divided by its rsqrt
         out = _rescale_space(out, sp, xk.rsqrt())

@@ -318,8 +318,8 @@ def check_json_out(out: str | Path, keys: frozenset[str], run_dir: str | Path | 
                        "choose a new file")
     if ours is None:  # not a run folder (or one without an id): reopening it says what is wrong
         return
-    # Results written before they recorded their run: the run folder they sit in says whose.
-    theirs = earlier["run_id"] if "run_id" in earlier else theirs
+    # A result outside another run's folder (that case is refused above) says whose it is itself.
+    theirs = earlier.get("run_id")
     if theirs is not None and theirs != ours:
         raise RunError(f"--out {out} holds the result of another run (run_id {theirs!r}; {run_dir} is "
                        f"{ours!r}); it is left as it is: choose a new file")
