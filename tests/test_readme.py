@@ -1,6 +1,7 @@
-"""Every README code block, as written: python blocks run (in a folder holding a small stand-in for
-the demo's run), bash blocks name commands, options and scripts that exist, YAML blocks are
-valid config sections."""
+"""Every code block of the README and docs/, as written: python blocks run (in a folder holding a
+small stand-in for the demo's run), bash blocks name commands, options and scripts that exist,
+YAML blocks are valid config sections; and every relative link leads to a file that exists (the
+JSON behind a number), every anchor to a heading of its page."""
 
 import re
 import runpy
@@ -17,7 +18,9 @@ from hyperzoo.workflows import export_networks
 from tests.helpers import tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]
-BLOCKS = re.findall(r"^```(\w*)\n(.*?)^```", (ROOT / "README.md").read_text(), re.S | re.M)
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+BLOCKS = [block for page in PAGES
+          for block in re.findall(r"^```(\w*)\n(.*?)^```", page.read_text(), re.S | re.M)]
 
 
 def blocks(lang: str) -> list[str]:
@@ -89,3 +92,25 @@ def test_yaml_blocks_are_valid_config(tmp_path):
         path = tmp_path / f"block{i}.yaml"
         path.write_text(code)
         load_config(path)  # unknown keys and wrong types raise ConfigError
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces as hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().replace("`", "").lower()).replace(" ", "-")
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_links_lead_to_files_and_headings_that_exist(page):
+    text = re.sub(r"^```.*?^```", "", page.read_text(), flags=re.S | re.M)
+    links = re.findall(r"\]\(([^)\s]+)\)", text)
+    assert links
+    for link in links:
+        if re.match(r"(https?|mailto):", link):
+            continue
+        path, _, anchor = link.partition("#")
+        target = (page.parent / path).resolve() if path else page
+        assert target.exists(), f"{page.name}: link to missing {link}"
+        if anchor:
+            headings = re.findall(r"^#+ (.+)$", target.read_text(), re.M)
+            assert anchor in {_slug(h) for h in headings}, \
+                f"{page.name}: no heading for #{anchor} in {target.name}"
