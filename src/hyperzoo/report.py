@@ -403,6 +403,30 @@ REPORT_FIGURE = re.compile(r"(accuracy_histogram|adversarial|adversarial_detecti
                            r"transfer|filters_layer\d+|pca_(filter|layer|network))(_.+)?\.png")
 
 
+def _check_arguments(pool: int, adv_limit: int, path_limit: int | None, path_pairs: int, ood_networks: int,
+                     detection_sizes: list[int] | None, transfer_networks: int, ambiguous: int) -> None:
+    """Raise `ConfigError` for a count the report cannot use, naming its option, before any work."""
+    if pool < 2:
+        raise ConfigError(f"--networks must be at least 2, got {pool}")
+    if transfer_networks < 1 or ambiguous < 1:
+        raise ConfigError(f"--transfer-networks and --ambiguous must be positive, got {transfer_networks}, "
+                          f"{ambiguous}")
+    if path_pairs < 1 or (path_limit is not None and path_limit < 1):
+        raise ConfigError(f"--path-pairs and --path-limit must be positive, got {path_pairs}, {path_limit}")
+    if adv_limit < 0:  # refused late, under --limit's name
+        raise ConfigError(f"--adv-limit must be at least 0 (0: every example), got {adv_limit}")
+    if ood_networks < 1 or (detection_sizes is not None and any(s < 1 for s in detection_sizes)):
+        # From Python these reached the work: a traceback after a dozen figures.
+        raise ConfigError(f"--ood-networks and --detection-sizes must be positive, got {ood_networks}, "
+                          f"{detection_sizes}")
+
+
+# A pooled compared run: the run, its slug for file names, its own generator.
+Pooled = list[tuple[_Run, str, torch.Generator]]
+# What a section adds: entries of report.json and figures (name -> file in the report's folder).
+Section = tuple[dict[str, Any], dict[str, str]]
+
+
 def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] = (),
                 data_dir: str | None = None, pool: int = 200, limit: int | None = None,
                 adv_limit: int = 200, path_limit: int | None = None, path_pairs: int = 10, seed: int = 0,
@@ -425,19 +449,8 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
     ``session``: the main run, already reopened (``hyperzoo.Run.report``).
     ``trust_code`` allows targets named by import path in the runs' config.yaml.
     """
-    if pool < 2:
-        raise ConfigError(f"--networks must be at least 2, got {pool}")
-    if transfer_networks < 1 or ambiguous < 1:
-        raise ConfigError(f"--transfer-networks and --ambiguous must be positive, got {transfer_networks}, "
-                          f"{ambiguous}")
-    if path_pairs < 1 or (path_limit is not None and path_limit < 1):
-        raise ConfigError(f"--path-pairs and --path-limit must be positive, got {path_pairs}, {path_limit}")
-    if adv_limit < 0:  # refused late, under --limit's name
-        raise ConfigError(f"--adv-limit must be at least 0 (0: every example), got {adv_limit}")
-    if ood_networks < 1 or (detection_sizes is not None and any(s < 1 for s in detection_sizes)):
-        # From Python these reached the work: a traceback after a dozen figures.
-        raise ConfigError(f"--ood-networks and --detection-sizes must be positive, got {ood_networks}, "
-                          f"{detection_sizes}")
+    _check_arguments(pool, adv_limit, path_limit, path_pairs, ood_networks, detection_sizes,
+                     transfer_networks, ambiguous)
     from hyperzoo.workflows import check_result_dir, checked_outliers, claim_result_dir
 
     sizes = detection_sizes if detection_sizes is not None else DETECTION_SIZES
@@ -483,7 +496,42 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
     # with its own generator so the main run's numbers do not depend on what it is compared with.
     pooled = [(r, _slug(r.dir, j), torch.Generator().manual_seed(seed + 1 + j))
               for j, r in enumerate(others) if r.probs.shape[0] >= 2]
-    rep: dict[str, Any] = {
+    rep = _header(run_dir, session, main, runs, data, pool, seed)
+    scope = f"first {len(data):,} {data.name} test images"  # the README's numbers take all of them
+    figs: dict[str, str] = {}
+    # One generator through the sections that draw from it (ensembles, then paths), in this order.
+    g = torch.Generator().manual_seed(seed)
+    adv_data = limit_dataset(data, adv_limit)
+    sections = [
+        lambda: _ensemble_section(main, runs, pooled, data, g, out, scope),
+        lambda: _weights_section(main, pooled, out),
+        lambda: _paths_section(main, pooled, limit_dataset(full_test, path_limit), path_pairs, g, out),
+        lambda: _adversarial_section(main, pooled, adv_data, seed, out, bar),
+        lambda: _detection_section(runs, adv_data, detection_eps, sizes, transfer_networks, seed, out, bar),
+        lambda: _ambiguous_section(main, data, ambiguous, out),
+    ]
+    if outliers is not None:
+        sections.append(lambda: _ood_section(runs, data, outliers, ood_networks, seed, out))
+    for section in sections:
+        entries, section_figs = section()
+        rep.update(entries)
+        figs.update(section_figs)
+        bar.update(1)
+    rep["figures"] = figs
+    rep["seconds"] = round(time.perf_counter() - start, 1)
+    atomic_write_json(out / "report.json", rep)
+    atomic_write_text(out / "report.md", _markdown(rep, main.label))
+    _remove_stale_figures(out, figs)
+    bar.update(1)
+    bar.close()
+    return rep
+
+
+def _header(run_dir: str | Path, session: Session, main: _Run, runs: list[_Run], data: Dataset, pool: int,
+            seed: int) -> dict[str, Any]:
+    """report.json's description of the runs: what was analysed, with which seeds, and each
+    run's pool metrics, entropy, layer norms and uncertainty."""
+    return {
         "run": str(run_dir), "run_id": session.config.run_id,
         "method": session.config.method_name,
         "dataset": data.name, "split": "test", "examples": len(data),
@@ -505,17 +553,21 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
                            "layer_norms": _by_label(r.session.target,
                                                     layer_norms(r.session.target, r.weights))}
                  for r in runs},
+        "uncertainty": {r.label: r.uncertainty for r in runs},
     }
-    rep["uncertainty"] = {r.label: r.uncertainty for r in runs}
-    scope = f"first {len(data):,} {data.name} test images"  # the README's numbers take all of them
+
+
+def _ensemble_section(main: _Run, runs: list[_Run], pooled: Pooled, data: Dataset, g: torch.Generator,
+                      out: Path, scope: str) -> Section:
+    """Reliability diagrams and accuracy histograms of every run; 20 ensembles of half the main
+    pool; accuracy against ensemble size for the main run and every pooled run."""
     figs = {"reliability": figures.reliability_diagram(
         {f"{r.label}: ensemble of {r.probs.shape[0]} (ECE {r.uncertainty['ensemble_ece']:.4f})":
          reliability_bins(mean_prediction(r.probs), data.y) for r in runs}, out / "reliability.png", scope),
         "histogram": figures.accuracy_histograms(
         {r.label: r.accuracies for r in runs}, {r.label: r.entropy for r in runs},
         out / "accuracy_histogram.png", scope)}
-
-    g = torch.Generator().manual_seed(seed)
+    rep: dict[str, Any] = {}
     size = main.probs.shape[0] // 2
     if size >= 2:  # a pool of 2 or 3 gave "20 ensembles of 1 networks": single networks
         k_ens = ensemble_accuracies(main.probs, data.y, size, 20, g)
@@ -531,11 +583,14 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
         {main.label: (rep["ensemble_vs_size"], main.metrics["mean_accuracy"]),
          **{r.label: (rep["ensemble_vs_size_by_run"][r.label], r.metrics["mean_accuracy"])
             for r, _, _ in pooled}}, out / "ensemble_vs_size.png", scope)
-    bar.update(1)
+    return rep, figs
 
-    # Seed 001's filter images and PCA views for every pooled run (its MNFG versions: Fig. 5,
-    # Appendix K): the main run's files keep their names, a compared run's carry its folder name.
-    rep["pca_explained_variance_by_run"] = {}
+
+def _weights_section(main: _Run, pooled: Pooled, out: Path) -> Section:
+    """Seed 001's filter images and PCA views for every pooled run (its MNFG versions: Fig. 5,
+    Appendix K): the main run's files keep their names, a compared run's carry its folder name."""
+    rep: dict[str, Any] = {"pca_explained_variance_by_run": {}}
+    figs: dict[str, str] = {}
     for r, slug, _ in [(main, "", None), *pooled]:
         suffix, of = (f"_{slug}", f"{r.label}: ") if slug else ("", "")
         coords = "gauge-fixed" if r.gauge_fixed else "raw weights (no gauge for this target)"
@@ -568,11 +623,18 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
             views["network"].scores, views["network"].explained,
             f"{of}PCA of the whole network, {pool_n} sampled networks, {coords}",
             out / f"pca_network{suffix}.png")
-    bar.update(1)
+    return rep, figs
 
+
+def _paths_section(main: _Run, pooled: Pooled, sub: Dataset, path_pairs: int, g: torch.Generator,
+                   out: Path) -> Section:
+    """Seed 001's paths on ``sub``: interpolated and direct for the main run's latent space;
+    direct paths between networks of the pool for a run without one (seed 001 Appendix I:
+    MNFG's) and for every pooled run."""
+    rep: dict[str, Any] = {"paths_by_run": {}}
+    figs: dict[str, str] = {}
     method = main.session.method
     if isinstance(method, LatentMethod):
-        sub = limit_dataset(full_test, path_limit)
         paths = path_accuracies(method, sub.x, sub.y, pairs=path_pairs, points=11, generator=g,
                                 statistics_x=statistics_images(main.session)
                                 if main.session.target.has_statistics else None,
@@ -586,11 +648,8 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
                         "endpoints_mean": summary["endpoints"]["mean"]}
         figs["paths"] = figures.paths_figure(paths["t"], paths["direct"], paths["interpolated"],
                                              out / "paths.png", examples=len(sub), run=main.label)
-    rep["paths_by_run"] = {}
-    # Seed 001 Appendix I: MNFG's direct path; a main run without a latent space gets it too.
     direct_main = [] if isinstance(method, LatentMethod) else [(main, "", g)]
     for r, slug, gr in [*direct_main, *pooled]:
-        sub = limit_dataset(full_test, path_limit)
         stats_x = statistics_images(r.session) if r.session.target.has_statistics else None
         if isinstance(r.session.method, LatentMethod):
             paths = path_accuracies(r.session.method, sub.x, sub.y, pairs=path_pairs, points=11,
@@ -609,70 +668,74 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
         figs[name] = rep["paths_by_run"][r.label]["figure"] = figures.paths_figure(
             paths["t"], paths["direct"], paths.get("interpolated"), out / f"{name}.png",
             examples=len(sub), run=r.label)
-    bar.update(1)
+    return rep, figs
 
-    adv = _adversarial(main, limit_dataset(data, adv_limit), EPSILONS, crafters=10,
+
+def _adversarial_section(main: _Run, pooled: Pooled, adv_data: Dataset, seed: int, out: Path, bar) -> Section:
+    """Seed 000's targeted attacks on the main run and (seed 001 Fig. 8b: MNFG beside the
+    hypernetwork) on every pooled run; ``bar`` advances per attack and ε."""
+    adv = _adversarial(main, adv_data, EPSILONS, crafters=10,
                        fresh=min(ADVERSARIAL_FRESH, main.probs.shape[0]), pgd_steps=10, seed=seed, bar=bar)
-    rep["adversarial"] = adv
-    # Seed 001 Fig. 8b: the same targeted attack on every pooled run (MNFG beside the hypernetwork)
-    rep["adversarial_by_run"] = {
-        r.label: _adversarial(r, limit_dataset(data, adv_limit), EPSILONS, crafters=10,
-                              fresh=min(ADVERSARIAL_FRESH, r.probs.shape[0]), pgd_steps=10, seed=seed,
-                              bar=bar)
-        for r, _, _ in pooled}
+    by_run = {r.label: _adversarial(r, adv_data, EPSILONS, crafters=10,
+                                    fresh=min(ADVERSARIAL_FRESH, r.probs.shape[0]), pgd_steps=10, seed=seed,
+                                    bar=bar)
+              for r, _, _ in pooled}
     curves = {}
-    for label, a in {main.label: adv, **rep["adversarial_by_run"]}.items():
+    for label, a in {main.label: adv, **by_run}.items():
         scorer = "its ensemble" if pooled else a["scored_on"]  # each run's own in the tables
         curves[label if pooled else ""] = {
             "FGSM, network it was crafted on": a["fgsm"]["single_network"],
             f"FGSM, {scorer}": a["fgsm"]["fresh_ensemble"],
             "PGD, network it was crafted on": a["pgd"]["single_network"],
             f"PGD, {scorer}": a["pgd"]["fresh_ensemble"]}
-    figs["adversarial"] = figures.adversarial_figure(
+    fig = figures.adversarial_figure(
         EPSILONS, curves, out / "adversarial.png",
-        f"first {adv['attempted']:,} {data.name} test images, {adv['examples']:,} of them classified right "
-        "by the network an example is crafted on")
-    bar.update(1)
+        f"first {adv['attempted']:,} {adv_data.name} test images, {adv['examples']:,} of them classified "
+        "right by the network an example is crafted on")
+    return {"adversarial": adv, "adversarial_by_run": by_run}, {"adversarial": fig}
 
-    adv_data = limit_dataset(data, adv_limit)
-    rep["adversarial_detection"] = {"eps": detection_eps, "pgd_steps": 10, "examples": len(adv_data),
-                                    "rows": []}
+
+def _detection_section(runs: list[_Run], adv_data: Dataset, eps: float, sizes: list[int],
+                       transfer_networks: int, seed: int, out: Path, bar) -> Section:
+    """Seed 002's adversarial detection by each run's ensembles of ``sizes`` (``bar`` advances per
+    run), and how one network's FGSM and PGD examples transfer to the others (Fig. 4)."""
+    detection = {"eps": eps, "pgd_steps": 10, "examples": len(adv_data), "rows": []}
     for r in runs:
-        rep["adversarial_detection"]["rows"] += _detection(r, adv_data, detection_eps, 10, seed, sizes,
-                                                           pgd_max=100)
+        detection["rows"] += _detection(r, adv_data, eps, 10, seed, sizes, pgd_max=100)
         bar.update(1)
-    figs["adversarial_detection"] = figures.detection_figure(
-        rep["adversarial_detection"]["rows"], out / "adversarial_detection.png",
-        f"ε = {detection_eps:g}, PGD 10 steps, first {len(adv_data):,} {data.name} test images")
-    rep["transfer"], curves = {}, {}
+    figs = {"adversarial_detection": figures.detection_figure(
+        detection["rows"], out / "adversarial_detection.png",
+        f"ε = {eps:g}, PGD 10 steps, first {len(adv_data):,} {adv_data.name} test images")}
+    transferred, curves = {}, {}
     for r in runs:
-        res = _transfer(r, adv_data, detection_eps, transfer_networks, seed)
+        res = _transfer(r, adv_data, eps, transfer_networks, seed)
         if res is not None:
-            rep["transfer"][r.label], c = res
+            transferred[r.label], c = res
             curves.update(c)
-    figs["transfer"] = figures.transfer_figure(curves, detection_eps, out / "transfer.png")
-    bar.update(1)
-    amb = ambiguous_examples(main.probs, ambiguous, "mutual_information")
-    rep["ambiguous"] = {"score": "mutual_information", "networks": main.probs.shape[0], "run": main.label,
-                        **{k: v.tolist() for k, v in amb.items()},
-                        "labels": data.y[amb["indices"]].tolist()}
-    figs["ambiguous"] = figures.ambiguous_grid(data.x[amb["indices"]], amb["votes"], data.y[amb["indices"]],
-                                               amb["scores"], "MI", out / "ambiguous.png",
-                                               score_help="mutual information in nats")
-    bar.update(1)
-    if outliers is not None:
-        rep["ood"] = _ood(runs, data, *outliers, ood_networks, seed, out)
-        figs["ood"] = rep["ood"]["figure"]
-        figs["confident_outliers"] = rep["ood"]["confident_outliers"]["figure"]  # counted with the rest
-        bar.update(1)
-    rep["figures"] = figs
-    rep["seconds"] = round(time.perf_counter() - start, 1)
-    atomic_write_json(out / "report.json", rep)
-    atomic_write_text(out / "report.md", _markdown(rep, main.label))
-    _remove_stale_figures(out, figs)
-    bar.update(1)
-    bar.close()
-    return rep
+    figs["transfer"] = figures.transfer_figure(curves, eps, out / "transfer.png")
+    return {"adversarial_detection": detection, "transfer": transferred}, figs
+
+
+def _ambiguous_section(main: _Run, data: Dataset, count: int, out: Path) -> Section:
+    """Seed 002 Fig. 7: the ``count`` test images the main run's networks disagree on most
+    (mutual information), with their votes."""
+    amb = ambiguous_examples(main.probs, count, "mutual_information")
+    entry = {"score": "mutual_information", "networks": main.probs.shape[0], "run": main.label,
+             **{k: v.tolist() for k, v in amb.items()}, "labels": data.y[amb["indices"]].tolist()}
+    fig = figures.ambiguous_grid(data.x[amb["indices"]], amb["votes"], data.y[amb["indices"]],
+                                 amb["scores"], "MI", out / "ambiguous.png",
+                                 score_help="mutual information in nats")
+    return {"ambiguous": entry}, {"ambiguous": fig}
+
+
+def _ood_section(runs: list[_Run], data: Dataset, outliers: tuple, networks: int, seed: int,
+                 out: Path) -> Section:
+    """Out-of-distribution detection of ``outliers`` by every run, and the main run's most
+    confident outliers (seed 002 Fig. 7's bottom row)."""
+    entry = _ood(runs, data, *outliers, networks, seed, out)
+    # The confident outliers' figure is counted with the rest.
+    return {"ood": entry}, {"ood": entry["figure"],
+                            "confident_outliers": entry["confident_outliers"]["figure"]}
 
 
 def _remove_stale_figures(out: Path, figs: dict[str, str]) -> None:
