@@ -547,7 +547,6 @@ def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progr
     optimizers = make_optimizers(method, t.optimizer, t.lr, t.momentum, t.fused)
     gens = {"noise": torch.Generator().manual_seed(t.seed + 1),
             "data": torch.Generator().manual_seed(t.seed + 2)}
-    start = 0
     meta = checkpoint_meta(run_dir) if resume else None
     lacking = bf16_emulated(device) if t.precision == "bf16" and world.main else None
     if lacking:
@@ -556,60 +555,15 @@ def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progr
     # Each process's own stream for a target's dropout (rank 0's is the session's); the
     # checkpoint's states of this process replace it below.
     distributed.seed_own_draws(world, t.seed + (meta["step"] if meta is not None else 0))
-    # A run that stopped before its first checkpoint starts again from step 0, seeded as before.
-    if meta is not None:
-        said = resume_note(meta, device, world.size)
-        if said and world.main:
-            print(said, file=sys.stderr)
-        # The global RNG (a target's dropout draws from it) is the trainer's: restored too, each
-        # process its own.
-        start = load_checkpoint(run_dir, method, optimizers, gens, max_step=t.steps, global_rng=True,
-                                rank=world.rank, run_id=config.run_id)
-        if start >= t.steps:
-            raise RunError(f"{run_dir} already finished its {t.steps} steps; raise train.steps "
-                           "in config.yaml to continue")
+    start = _restore(run_dir, config, meta, method, optimizers, gens, device, world)
     distributed.broadcast_parameters(world, method)
     best_meta = checkpoint_meta(run_dir, BEST) if t.keep_best else None
     if best_meta:  # its score seeds the best below
         check_run_id(run_dir / BEST, best_meta, config.run_id)
     if world.main:
-        # Recorded once the run is known to go on: a refused resume (finished, or a checkpoint
-        # that does not fit) leaves command.txt as it was.
-        edits = _config_edits(meta, config) if meta is not None else []
-        if edits:
-            assert meta is not None
-            said = (f"config.yaml changed since the checkpoint of step {meta['step']}: "
-                    + ", ".join(f"{k} {a!r} -> {b!r}" for k, a, b in edits))
-            note(f"{said}; its steps trained with the earlier values (command.txt records the "
-                 "change)")
-            append_comment(run_dir, said)
-        append_command(run_dir, argv)
-        truncate_metrics(run_dir, start)
-        if start > 0:
-            _note_rate_change(run_dir, t, start)
-    # Training wall time, carried through resumes in the checkpoint. A checkpoint written before
-    # it was recorded leaves the time of its steps unknown: the count then starts at its step.
-    seconds_before, timed_from = 0.0, 0
-    if start > 0 and meta is not None:
-        seconds_before = meta.get("train_seconds", 0.0)
-        timed_from = meta.get("train_seconds_from_step", 0) if "train_seconds" in meta else start
-    clock = time.perf_counter()
-
-    def timing() -> dict[str, float]:  # recorded in each checkpoint, the best model's too
-        return {"train_seconds": round(seconds_before + time.perf_counter() - clock, 3),
-                "train_seconds_from_step": timed_from}
-    # The best validation score so far. A best model saved after the checkpoint we resume from
-    # is from steps about to be redone (identically); until they are, the file keeps it unless
-    # a model beats the best score logged up to that checkpoint (a second stop in between must
-    # not leave it holding a model worse than one already validated).
-    best = None
-    if best_meta and best_meta["step"] <= start:
-        best = validation_score_of(best_meta)
-    elif best_meta:
-        logged = [validation_score({k[len("val_"):]: v for k, v in r.items() if k.startswith("val_")})
-                  for r in read_metrics(run_dir) if r.get("step", 0) <= start and any(
-                      k in r for k in ("val_mean_accuracy", "val_mean_rmse"))]
-        best = max(logged, default=None)
+        _record_start(run_dir, config, meta, argv, start)
+    clock = _Clock(meta, start)
+    best = _best_so_far(run_dir, best_meta, start)
     stamp = {"run_id": config.run_id} if config.run_id else {}  # a folder from before run ids has none
     written = json.loads(json.dumps(config.to_dict()))  # what the steps trained with (`_config_edits`)
     n, m = t.noise_batch, t.images_per_noise
@@ -652,20 +606,12 @@ def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progr
                     "try a lower train.lr")
             row = rows[-1]
             if validating and world.main:
-                assert s.val_data is not None
-                val, active, after = validate(method, s.val_data, t.val_networks, t.seed + 3,
-                                       statistics_images(s, VALIDATION_BN_EXAMPLES), config.data.bn_batch)
-                row.update({f"val_{k}": v for k, v in val.items() if k != "n_networks"})
-                row.update({f"val_active.{name}": share for name, share in active.items()})
-                silent = {name: share for name, share in active.items() if share < SILENT_BELOW}
-                if silent.keys() != dead:
-                    message = dead_layer_message(done, silent, dead, int(val["n_networks"]), after)
-                    tqdm.write(message, file=sys.stderr)
-                dead = set(silent)
-                if t.keep_best and (best is None or validation_score(val) > best):
-                    best = validation_score(val)
+                val, score, dead = _validate(s, config, done, dead)
+                row.update(val)
+                if t.keep_best and (best is None or score > best):
+                    best = score
                     save_checkpoint(run_dir, method, {}, done, {}, name=BEST,
-                                    extra={"val_score": best, **timing(), **stamp})
+                                    extra={"val_score": best, **clock.timing(), **stamp})
             last = row
             process_rng = distributed.global_rng_states(world, device) if saving else {}
             if not world.main:
@@ -679,7 +625,98 @@ def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progr
             bar.set_postfix({k: f"{row[key]:.4g}" for k, key in shown.items() if key in row})
             if saving:
                 save_checkpoint(run_dir, method, optimizers, done, gens, global_rng=True,
-                                process_rng=process_rng, extra={**timing(), "processes": world.size, **stamp,
-                                                                "config": written})
+                                process_rng=process_rng, extra={**clock.timing(), "processes": world.size,
+                                                                **stamp, "config": written})
     bar.close()
     return last
+
+
+def _restore(run_dir: Path, config: Config, meta: dict[str, Any] | None, method: Method,
+             optimizers: dict[str, torch.optim.Optimizer], gens: dict[str, torch.Generator],
+             device: torch.device, world: distributed.World) -> int:
+    """The step training goes on from: 0 for a new run (or one that stopped before its first
+    checkpoint, ``meta`` None: it starts again, seeded as before), else the checkpoint's, with
+    the method, optimizers, generators and this process's global RNG restored from it."""
+    if meta is None:
+        return 0
+    t = config.train
+    said = resume_note(meta, device, world.size)
+    if said and world.main:
+        print(said, file=sys.stderr)
+    # The global RNG (a target's dropout draws from it) is the trainer's: restored too, each
+    # process its own.
+    start = load_checkpoint(run_dir, method, optimizers, gens, max_step=t.steps, global_rng=True,
+                            rank=world.rank, run_id=config.run_id)
+    if start >= t.steps:
+        raise RunError(f"{run_dir} already finished its {t.steps} steps; raise train.steps "
+                       "in config.yaml to continue")
+    return start
+
+
+def _record_start(run_dir: Path, config: Config, meta: dict[str, Any] | None, argv: list[str],
+                  start: int) -> None:
+    """What rank 0 records once the run is known to go on (a refused resume, finished or with a
+    checkpoint that does not fit, leaves command.txt as it was): config.yaml's edits since the
+    checkpoint, the command, metrics.jsonl cut back to ``start``, a changed learning rate."""
+    edits = _config_edits(meta, config) if meta is not None else []
+    if edits:
+        assert meta is not None
+        said = (f"config.yaml changed since the checkpoint of step {meta['step']}: "
+                + ", ".join(f"{k} {a!r} -> {b!r}" for k, a, b in edits))
+        note(f"{said}; its steps trained with the earlier values (command.txt records the change)")
+        append_comment(run_dir, said)
+    append_command(run_dir, argv)
+    truncate_metrics(run_dir, start)
+    if start > 0:
+        _note_rate_change(run_dir, config.train, start)
+
+
+class _Clock:
+    """Training wall time, carried through resumes in the checkpoint. A checkpoint written
+    before it was recorded leaves the time of its steps unknown: the count then starts at its
+    step."""
+
+    def __init__(self, meta: dict[str, Any] | None, start: int) -> None:
+        self.before, self.timed_from = 0.0, 0
+        if start > 0 and meta is not None:
+            self.before = meta.get("train_seconds", 0.0)
+            self.timed_from = meta.get("train_seconds_from_step", 0) if "train_seconds" in meta else start
+        self.started = time.perf_counter()
+
+    def timing(self) -> dict[str, float]:
+        """Recorded in each checkpoint, the best model's too."""
+        return {"train_seconds": round(self.before + time.perf_counter() - self.started, 3),
+                "train_seconds_from_step": self.timed_from}
+
+
+def _best_so_far(run_dir: Path, best_meta: dict[str, Any] | None, start: int) -> float | None:
+    """The best validation score so far (None: none, or ``train.keep_best`` off). A best model
+    saved after the checkpoint we resume from is from steps about to be redone (identically);
+    until they are, the file keeps it unless a model beats the best score logged up to that
+    checkpoint (a second stop in between must not leave it holding a model worse than one
+    already validated)."""
+    if not best_meta:
+        return None
+    if best_meta["step"] <= start:
+        return validation_score_of(best_meta)
+    logged = [validation_score({k[len("val_"):]: v for k, v in r.items() if k.startswith("val_")})
+              for r in read_metrics(run_dir) if r.get("step", 0) <= start and any(
+                  k in r for k in ("val_mean_accuracy", "val_mean_rmse"))]
+    return max(logged, default=None)
+
+
+def _validate(s: Session, config: Config, done: int, dead: set[str]
+              ) -> tuple[dict[str, float], float, set[str]]:
+    """The validation row of step ``done`` (``val_`` metrics and each ReLU layer's activity), its
+    `validation_score`, and the layers now (nearly) silent, said on stderr where they differ from
+    ``dead``, the last validation's."""
+    assert s.val_data is not None
+    t = config.train
+    val, active, after = validate(s.method, s.val_data, t.val_networks, t.seed + 3,
+                                  statistics_images(s, VALIDATION_BN_EXAMPLES), config.data.bn_batch)
+    row = {f"val_{k}": v for k, v in val.items() if k != "n_networks"}
+    row.update({f"val_active.{name}": share for name, share in active.items()})
+    silent = {name: share for name, share in active.items() if share < SILENT_BELOW}
+    if silent.keys() != dead:
+        tqdm.write(dead_layer_message(done, silent, dead, int(val["n_networks"]), after), file=sys.stderr)
+    return row, validation_score(val), set(silent)
