@@ -127,7 +127,7 @@ class Run:
         return self.session.target
 
     def __repr__(self) -> str:
-        return (f"Run({str(self.dir)!r}, method={self.config.method.get('name')!r}, "
+        return (f"Run({str(self.dir)!r}, method={self.config.method_name!r}, "
                 f"target={self.config.target.name!r}, data={self.config.data.dataset!r})")
 
     def sample(self, n: int = 10, seed: int = 0) -> WeightBatch:

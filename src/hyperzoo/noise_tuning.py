@@ -131,7 +131,7 @@ def _tune(run_dir: Path, sigmas: list[float], networks: int, split: str | None, 
     session = load_run(run_dir, data_dir, trust_code=trust_code)
     method = session.method
     if not isinstance(method, GaussianNoise):
-        raise RunError(f"{run_dir} was trained with method {session.config.method.get('name')!r}; "
+        raise RunError(f"{run_dir} was trained with method {session.config.method_name!r}; "
                        "tuning the noise scale needs method 'gaussian_noise'")
     d = session.config.data
     split = "val"  # whatever data.val_split says (a run may validate on test)

@@ -100,7 +100,7 @@ def _label(run_dir: Path, session: Session) -> str:
     m = session.config.method
     extra = (f", λ = {float(m['lam']):g}" if "lam" in m
              else f", β = {float(m['beta']):g}" if "beta" in m else "")
-    return f"{run_dir.name} ({m.get('name', 'deutsch')}{extra})"
+    return f"{run_dir.name} ({session.config.method_name}{extra})"
 
 
 class _Run:
@@ -459,7 +459,7 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
     session = session or load_run(run_dir, data_dir, trust_code=trust_code)
     held = session.method.max_networks
     if held is not None and held < 2:
-        raise RunError(f"run {run_dir} holds {held} network ({session.config.method.get('name')}); "
+        raise RunError(f"run {run_dir} holds {held} network ({session.config.method_name}); "
                          "the report analyses a pool of sampled networks: pass it with --compare")
     out = Path(out)
     d = session.config.data

@@ -223,7 +223,7 @@ def build_session(config: Config, with_data: bool = True, module: nn.Module | No
     method = build_method(target, config.method, len(train_data) if train_data is not None else None)
     if train_data is not None and train_data.task != method.task:
         raise ConfigError(f"data set {train_data.name!r} is a {train_data.task} set but method "
-                          f"{config.method.get('name', 'deutsch')!r} trains for {method.task}"
+                          f"{config.method_name!r} trains for {method.task}"
                           + (f" (set method.task: {train_data.task})" if hasattr(method.config, "task") else
                              " (regression: method.name hypergan with method.task regression)"
                              if train_data.task == "regression" else ""))
@@ -290,7 +290,7 @@ def sample_networks(session: Session, n: int, seed: int, progress: bool = False,
     if n < 1:  # a fixed set's [:n] gave one network for -2; a hypernetwork, a reshape's traceback
         raise ConfigError(f"the number of networks (networks, --networks) must be at least 1, got {n}")
     if held is not None and n > held:
-        raise ConfigError(f"this run's method {session.config.method.get('name')!r} holds {held} "
+        raise ConfigError(f"this run's method {session.config.method_name!r} holds {held} "
                           f"network{'s' if held != 1 else ''}; asked for {n}")
     with torch.no_grad():
         # Detached: a method that holds its networks hands out slices of its parameters.

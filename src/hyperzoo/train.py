@@ -428,7 +428,7 @@ def _train(config: Config, run_dir: Path, resume: bool, argv: list[str] | None, 
     s.method.check_training(t.noise_batch, t.steps)
     lr_note = type(s.method).LR_NOTE
     if lr_note is not None and t.lr > lr_note[0] and not resume and world.main:
-        note(f"train.lr {t.lr:g} is above {lr_note[0]:g} for method {config.method.get('name')!r}: "
+        note(f"train.lr {t.lr:g} is above {lr_note[0]:g} for method {config.method_name!r}: "
              f"{lr_note[1]}")
     if s.method.probe_size > t.images_per_noise and not resume:
         # The probe is cut from network 0's images: it was silently that many, config.yaml saying
@@ -455,7 +455,7 @@ def _train(config: Config, run_dir: Path, resume: bool, argv: list[str] | None, 
             config.method["dataset_size"] = size
     if t.keep_best and s.method.collects_over_run:
         raise ConfigError(f"train.keep_best keeps one validation step's model, but method "
-                          f"{config.method.get('name')!r} collects its networks over the whole run (that "
+                          f"{config.method_name!r} collects its networks over the whole run (that "
                           "step's model would hold only the snapshots taken by then): leave keep_best off")
     if (s.train_data is not None and s.train_data.task == "classification"
             and s.train_data.y.unique().numel() < 2):

@@ -390,7 +390,7 @@ def export_networks(run_dir: str | Path, n: int, out: str | Path, seed: int = 0,
     _check_export_dir(out)
     session = session or load_run(run_dir, trust_code=trust_code)
     if session.method.capped(n) < n:  # fewer files than asked for: say so
-        note(f"this run's method {session.config.method.get('name')!r} holds "
+        note(f"this run's method {session.config.method_name!r} holds "
              f"{session.method.capped(n)} networks; exporting those")
         n = session.method.capped(n)
     weights = sample_networks(session, n, seed, progress=progress)
