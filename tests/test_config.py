@@ -26,7 +26,12 @@ def test_yaml_and_overrides(tmp_path):
     (["data.dataset=2024"], "has the wrong type; expected str .*quote it"),
     (["run_id=abc"], "run_id is not a setting"),  # accepted, train would replace it unannounced
     # Accepted, validation and the kept best model scored training examples.
-    (["data.val_split=train"], "data.val_split 'train' is not 'val' or 'test'"),
+    (["data.val_split=train"], "'data.val_split' = 'train' is not one of 'val', 'test'"),
+    # Every option field is a Literal: one message, naming the choices.
+    (["data.augment=flip"], "'data.augment' = 'flip' is not one of 'none', 'crop', 'crop_flip'"),
+    (["target.backend=gpu"], "'target.backend' = 'gpu' is not one of 'auto', 'vmap', 'loop', 'threads'"),
+    (["train.lr_schedule=linear"], "'train.lr_schedule' = 'linear' is not one of 'constant', 'cosine', 'step'"),
+    (["train.precision=true"], "'train.precision' = True is not one of 'fp32', 'bf16'"),  # YAML's bool
     # Accepted, the rate never decayed.
     (["train.lr_schedule=step", "train.lr_decay=0.5"], "'step' needs train.lr_decay_every of at least 1"),
     # Tracebacks from torch, a run folder already written (lr: stuck there, refused and crashing).
@@ -63,7 +68,7 @@ def test_exponent_without_dot_in_a_method_setting_is_a_number():
 
 def test_augmentation_settings_are_checked():
     assert load_config(None, ["data.augment=crop", "data.pad=2"]).data.pad == 2
-    with pytest.raises(ConfigError, match="data.augment 'flip'"):
+    with pytest.raises(ConfigError, match="'data.augment' = 'flip' is not one of"):
         load_config(None, ["data.augment=flip"])
     with pytest.raises(ConfigError, match="data.pad must be positive"):
         load_config(None, ["data.augment=crop"])
@@ -190,3 +195,36 @@ def test_settings_that_would_do_nothing_are_refused_for_new_runs(overrides, mess
     with pytest.raises(ConfigError, match=message):
         train_config.check_for_training()
     train_config.check_for_training(new_run=False)
+
+
+def test_option_fields_are_checked_when_built_in_python():
+    from hyperzoo.config import DataConfig, TargetConfig, TrainConfig
+
+    for build, message in ((lambda: TrainConfig(optimizer="rmsprop"), "'train.optimizer' = 'rmsprop'"),
+                           (lambda: DataConfig(val_pick="first"), "'data.val_pick' = 'first'"),
+                           (lambda: TargetConfig(backend="gpu"), "'target.backend' = 'gpu'")):
+        with pytest.raises(ConfigError, match=message + " is not one of"):
+            build()
+
+
+def test_a_method_option_names_its_choices():
+    from hyperzoo.methods import resolve_method_config
+
+    with pytest.raises(ConfigError, match="'method.noise' = 'gauss' is not one of 'uniform', 'normal'"):
+        resolve_method_config({"name": "deutsch", "noise": "gauss"})
+    with pytest.raises(ConfigError, match="'method.task' = 'ranking' is not one of 'classification', 'regression'"):
+        resolve_method_config({"name": "hypergan", "task": "ranking"})
+    assert resolve_method_config({"name": "deutsch", "metric": "l1"})["metric"] == "l1"
+
+
+def test_a_literal_or_none_field_takes_none_and_its_choices():
+    from typing import Literal
+
+    from hyperzoo.config import _check_type
+
+    kind = Literal["a", "b"] | None
+    assert _check_type("k", None, kind) is None and _check_type("k", "b", kind) == "b"
+    with pytest.raises(ConfigError, match="'k' = 'c' is not one of 'a', 'b'"):
+        _check_type("k", "c", kind)
+    with pytest.raises(ConfigError, match="'k' = 1 is not one of True"):  # 1 == True, by type not
+        _check_type("k", 1, Literal[True])

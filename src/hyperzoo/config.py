@@ -14,11 +14,15 @@ from typing import Any
 
 import yaml
 
-from hyperzoo.data.augment import AUGMENTATIONS
-from hyperzoo.data.base import VAL_PICKS
+from hyperzoo.data.augment import Augmentation
+from hyperzoo.data.base import ValPick
 from hyperzoo.errors import ConfigError
-from hyperzoo.schedules import LR_SCHEDULES
-from hyperzoo.targets.target_net import BACKENDS
+from hyperzoo.optimizers import OptimizerKind
+from hyperzoo.schedules import LrSchedule
+from hyperzoo.targets.target_net import Backend
+
+Precision = typing.Literal["fp32", "bf16"]
+ValSplit = typing.Literal["val", "test"]
 
 MAX_THREADS = 4096
 MAX_SEED = 2**62
@@ -32,6 +36,25 @@ def _at_least(key: str, value: float | None, low: float, allow_none: bool = Fals
     if value is None or not value >= low:  # `not >=`: NaN fails too
         raise ConfigError(f"config key {key!r} = {value!r} must be at least {low:g}"
                           + (" (or unset)" if allow_none else ""))
+
+
+def check_choices(section: str, config: Any) -> None:
+    """Refuse a field typed as a ``Literal`` whose value is not one of its choices, naming the key
+    (``section.field``): what `from_dict` checks, for a config dataclass built in Python. The
+    config dataclasses call it from ``__post_init__``."""
+    hints = typing.get_type_hints(type(config))
+    for f in dataclasses.fields(config):
+        if _choices(hints[f.name]):
+            _check_type(f"{section}.{f.name}", getattr(config, f.name), hints[f.name])
+
+
+def _choices(annotation: Any) -> tuple[Any, ...]:
+    """The values a ``Literal`` (or ``Literal | None``) annotation allows, else ()."""
+    if typing.get_origin(annotation) is typing.Literal:
+        return typing.get_args(annotation)
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return tuple(c for arg in typing.get_args(annotation) for c in _choices(arg))
+    return ()
 
 
 def check_bounds(section: str, config: Any, at_least: dict[str, float] | None = None,
@@ -50,7 +73,7 @@ def check_bounds(section: str, config: Any, at_least: dict[str, float] | None = 
 class TargetConfig:
     name: str = "digits_net"
     kwargs: dict[str, Any] = field(default_factory=dict)
-    backend: str = "auto"
+    backend: Backend = "auto"
     # (C, H, W) of one input; None reads it from the data set. The Python API records it, so a
     # run trained on in-memory data reopens without that data.
     input_shape: list[int] | None = None
@@ -59,9 +82,7 @@ class TargetConfig:
     module_class: str | None = None
 
     def __post_init__(self) -> None:
-        if self.backend not in BACKENDS:
-            raise ConfigError(f"target.backend {self.backend!r} is not one of "
-                              f"{', '.join(map(repr, BACKENDS))}")
+        check_choices("target", self)
 
 
 @dataclass
@@ -69,7 +90,9 @@ class DataConfig:
     # A built-in name, or a path to your own: an IDX folder, a CIFAR-format folder or an .npz.
     dataset: str = "digits"
     data_dir: str | None = None
-    val_split: str = "val"
+    # The split validated on during training ("train" was accepted: validation and the kept
+    # best model then scored training examples).
+    val_split: ValSplit = "val"
     val_limit: int | None = None
     # Share of the training examples held out for validation; None keeps the built-in splits
     # (MNIST 1/12, CIFAR-10 1/10) and holds out 1/10 of your own data set.
@@ -77,7 +100,7 @@ class DataConfig:
     # Which of your own data set's examples are held out (hyperzoo.data.base.VAL_PICKS): a fixed
     # random subset, or the last ones (class-sorted data then never trains on its last classes).
     # Built-in sets keep their own splits. A run folder from before it had its last ones.
-    val_pick: str = "random"
+    val_pick: ValPick = "random"
     # Set by train for a data set of the user's (a file: its SHA-256; an IDX or CIFAR folder: that
     # of its data files' names and SHA-256s), so that evaluate, report and resume refuse data
     # changed since, and a run folder copied elsewhere reads its own copy of fit's data file, not
@@ -86,7 +109,7 @@ class DataConfig:
     # Training-time augmentation: "none", "crop" (zero-pad by ``pad`` pixels per side, then a
     # random crop of the original size; seed 004 uses pad 1 on MNIST, 2 on CIFAR-10), or
     # "crop_flip" (then a left-right mirror of half the images; seed 002's CIFAR, pad 4).
-    augment: str = "none"
+    augment: Augmentation = "none"
     pad: int = 0
     # Batch-norm targets: running statistics of sampled networks come from one pass over the
     # first ``bn_examples`` training images (None: all), in batches of ``bn_batch``.
@@ -94,9 +117,7 @@ class DataConfig:
     bn_batch: int = 256
 
     def __post_init__(self) -> None:
-        if self.augment not in AUGMENTATIONS:
-            raise ConfigError(f"data.augment {self.augment!r} is not one of "
-                              f"{', '.join(map(repr, AUGMENTATIONS))}")
+        check_choices("data", self)
         if self.pad < 0 or (self.augment != "none" and self.pad == 0):
             raise ConfigError(f"data.pad must be positive with data.augment {self.augment!r}, "
                               f"got {self.pad}")
@@ -104,13 +125,6 @@ class DataConfig:
             raise ConfigError(f"data.bn_examples ({self.bn_examples}) and data.bn_batch "
                               f"({self.bn_batch}) must be at least 2 (batch statistics need two images)")
         _at_least("data.val_limit", self.val_limit, 1, allow_none=True)
-        if self.val_pick not in VAL_PICKS:
-            raise ConfigError(f"data.val_pick {self.val_pick!r} is not one of "
-                              f"{', '.join(map(repr, VAL_PICKS))}")
-        if self.val_split not in ("val", "test"):
-            # "train" was accepted: validation and the kept best model then scored training examples.
-            raise ConfigError(f"data.val_split {self.val_split!r} is not 'val' or 'test' (the split "
-                              "validated on during training)")
 
 
 @dataclass
@@ -119,7 +133,7 @@ class TrainConfig:
     noise_batch: int = 32
     images_per_noise: int = 32
     lr: float = 1e-3
-    lr_schedule: str = "cosine"
+    lr_schedule: LrSchedule = "cosine"
     lr_warmup: int = 0
     lr_min_factor: float = 0.05
     lr_decay_every: int = 0
@@ -141,14 +155,14 @@ class TrainConfig:
     # of the training loss. Both off by default: bf16 paid on an AMX CPU (bench/precision.py)
     # and is expected to cost where the hardware lacks it; compile slowed the CPU step
     # (bench/compile_step.py).
-    precision: str = "fp32"
+    precision: Precision = "fp32"
     compile: bool = False
     # Early stopping: also keep the model of the best validation accuracy (best.safetensors);
     # evaluate, sample and report then use it.
     keep_best: bool = False
     # Every optimizer group's optimizer: "adam", or "sgd" with heavy-ball momentum (unset: 0.9;
     # Adam takes none). Weight decay is the method's own ``method.weight_decay``.
-    optimizer: str = "adam"
+    optimizer: OptimizerKind = "adam"
     momentum: float | None = None
     # Adam's fused kernel: the same update up to rounding, 3-4x faster over large parameter sets
     # (bench/bookkeeping.py). A run folder from before it (2026-12-06) has no such key and keeps
@@ -159,6 +173,7 @@ class TrainConfig:
     full_batch: bool = False
 
     def __post_init__(self) -> None:
+        check_choices("train", self)
         for key in ("steps", "noise_batch", "images_per_noise", "val_every", "val_networks",
                     "checkpoint_every"):
             _at_least(f"train.{key}", getattr(self, key), 1)
@@ -179,25 +194,16 @@ class TrainConfig:
             raise ConfigError(f"config key 'train.lr_min_factor' = {self.lr_min_factor!r} must be in [0, 1]")
         if not self.lr_decay > 0:
             raise ConfigError(f"config key 'train.lr_decay' = {self.lr_decay!r} must be positive")
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise ConfigError(f"config key 'train.lr_schedule' = {self.lr_schedule!r} is not one of "
-                              f"{', '.join(map(repr, LR_SCHEDULES))}")
         if self.lr_schedule == "step" and self.lr_decay_every < 1:
             # Accepted, the rate never decayed: lr_decay_every 0 means "never".
             raise ConfigError("train.lr_schedule 'step' needs train.lr_decay_every of at least 1 (steps "
                               f"between decays), got {self.lr_decay_every}")
-        if self.optimizer not in ("adam", "sgd"):
-            raise ConfigError(f"config key 'train.optimizer' = {self.optimizer!r} is not one of "
-                              "'adam', 'sgd'")
         if self.momentum is not None and self.optimizer != "sgd":
             raise ConfigError(f"config key 'train.momentum' = {self.momentum!r} applies to "
                               "train.optimizer 'sgd' only; remove it or set train.optimizer=sgd")
         if self.momentum is not None and not 0 <= self.momentum < 1:
             raise ConfigError(f"config key 'train.momentum' = {self.momentum!r} must be in [0, 1)")
         _at_least("train.log_every", self.log_every, 1)
-        if self.precision not in ("fp32", "bf16"):
-            raise ConfigError(f"config key 'train.precision' = {self.precision!r} is not one of "
-                              "'fp32', 'bf16'")
 
     def check_for_training(self, new_run: bool = True) -> None:
         """What only training refuses (a run folder trained before these checks still reopens):
@@ -248,6 +254,12 @@ def _check_type(path: str, value: Any, annotation: Any) -> Any:
     origin = typing.get_origin(annotation)
     if annotation is Any:
         return value
+    if origin is typing.Literal:
+        choices = typing.get_args(annotation)
+        # By type too: True == 1, and YAML reads an unquoted `off` as False.
+        if any(value == c and type(value) is type(c) for c in choices):
+            return value
+        raise ConfigError(f"config key {path!r} = {value!r} is not one of {', '.join(map(repr, choices))}")
     if origin in (typing.Union, types.UnionType):
         args = typing.get_args(annotation)
         if value is None and type(None) in args:

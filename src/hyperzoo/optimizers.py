@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Literal, get_args
 
 import torch
 from torch import nn
 
-OPTIMIZERS = ("adam", "sgd")
+OptimizerKind = Literal["adam", "sgd"]
+OPTIMIZERS: tuple[str, ...] = get_args(OptimizerKind)
 # SGD's momentum when train.momentum is unset (the usual value for SGD baselines).
 SGD_MOMENTUM = 0.9
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import torch
 import torch.nn.functional as F
 
-AUGMENTATIONS = ("none", "crop", "crop_flip")
+Augmentation = Literal["none", "crop", "crop_flip"]
+AUGMENTATIONS: tuple[str, ...] = get_args(Augmentation)
 
 
 def random_crop(x: torch.Tensor, pad: int, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import numpy as np
 import torch
 
 from hyperzoo.errors import DataError
 
-__all__ = ["VAL_PICKS", "DataError", "Dataset", "holdout"]
+__all__ = ["VAL_PICKS", "DataError", "Dataset", "ValPick", "holdout"]
 
 # How a data set of your own gives up its validation examples: "random", a fixed pseudo-random
 # subset (the same for every run and seed); "last", its last ones, as every run before
 # 2026-12-06 did (class-sorted data then never trained on its last classes).
-VAL_PICKS = ("random", "last")
+ValPick = Literal["random", "last"]
+VAL_PICKS: tuple[str, ...] = get_args(ValPick)
 
 
 @dataclass(frozen=True, eq=False)

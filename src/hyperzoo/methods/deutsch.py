@@ -17,8 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hyperzoo.config import check_choices
 from hyperzoo.devices import fork_rng, normal, uniform
-from hyperzoo.diversity import kl_entropy, output_entropy
+from hyperzoo.diversity import Metric, kl_entropy, output_entropy
 from hyperzoo.errors import ConfigError
 from hyperzoo.methods.base import LatentMethod
 from hyperzoo.methods.mlp import mlp
@@ -28,6 +29,7 @@ from hyperzoo.targets import TargetNet
 from hyperzoo.weights import WeightBatch, flatten
 
 Diversity = Literal["weights", "weights_relaxed", "outputs", "none"]
+Noise = Literal["uniform", "normal"]
 
 
 @contextmanager
@@ -48,7 +50,7 @@ def dropout_off(module: nn.Module) -> Iterator[None]:
 class DeutschConfig:
     name: str = "deutsch"
     z_dim: int = 300
-    noise: str = "uniform"
+    noise: Noise = "uniform"
     code_size: int = 15
     extractor_hidden: list[int] = field(default_factory=lambda: [300, 300])
     # One list of hidden sizes per target layer, or one list for all; empty: a size rule.
@@ -60,8 +62,8 @@ class DeutschConfig:
     lam: float | str = 1000.0
     lam_start: float | None = None
     lam_warmup_steps: int = 0
-    diversity: str = "weights"
-    metric: str = "euclidean"
+    diversity: Diversity = "weights"
+    metric: Metric = "euclidean"
     gamma: float = 1.0
     probe_size: int = 32
     # ω of the ensemble loss (seed 003 §3.2.3): λ·((1−ω)·CE of each network + ω·CE of the
@@ -89,13 +91,7 @@ class DeutschConfig:
             raise ValueError(f"method.generator_hidden must be layer sizes of at least 1, one list for "
                              f"every layer ([40, 40]) or one per target layer ([[40, 40], [30]]); "
                              f"got {hidden!r}")
-        if self.noise not in ("uniform", "normal"):
-            raise ValueError(f"method.noise {self.noise!r} is not one of 'uniform', 'normal'")
-        if self.diversity not in ("weights", "weights_relaxed", "outputs", "none"):
-            raise ValueError(f"method.diversity {self.diversity!r} is not one of 'weights', "
-                             "'weights_relaxed', 'outputs', 'none'")
-        if self.metric not in ("euclidean", "l1"):
-            raise ValueError(f"method.metric {self.metric!r} is not one of 'euclidean', 'l1'")
+        check_choices("method", self)
         if self.code_share is not None and not 0 < self.code_share <= 1:
             raise ValueError(f"method.code_share must be in (0, 1] or null, got {self.code_share}")
         if not 0 <= self.ensemble_loss <= 1:

@@ -13,19 +13,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from hyperzoo import distributed
-from hyperzoo.config import ConfigError, check_bounds
+from hyperzoo.config import ConfigError, check_bounds, check_choices
 from hyperzoo.devices import normal
 from hyperzoo.methods.base import LatentMethod
 from hyperzoo.methods.mlp import EqualizedLinear
 from hyperzoo.targets import TargetNet
 from hyperzoo.weights import WeightBatch
+
+Task = Literal["classification", "regression"]
 
 
 @dataclass
@@ -41,7 +43,7 @@ class HyperGANConfig:
     # Noise vectors per pre-training step: the codes' covariance needs many more samples
     # than the training batch to be estimated.
     pretrain_batch: int = 512
-    task: str = "classification"
+    task: Task = "classification"
     equalized_output: bool = True
     # Share of the generated weights' initial spread that depends on the code; the rest is a
     # learned bias, one shared He-scale network. At 1.0 every code starts as an independent
@@ -55,9 +57,7 @@ class HyperGANConfig:
     target_variance: float | None = None
 
     def __post_init__(self) -> None:
-        if self.task not in ("classification", "regression"):
-            raise ValueError(f"method.task {self.task!r} is not one of 'classification', "
-                             "'regression'")
+        check_choices("method", self)
         if not 0 < self.code_share <= 1:
             raise ValueError(f"method.code_share must be in (0, 1], got {self.code_share}")
         if self.target_variance is not None and not self.target_variance > 0:
