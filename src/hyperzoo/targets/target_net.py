@@ -31,6 +31,8 @@ from hyperzoo.targets.vmap_autocast import VmapAutocast
 from hyperzoo.weights import WeightBatch, batch_size
 
 Backend = Literal["auto", "vmap", "loop", "threads"]
+# What a generated layer is: a convolution (its weight (out, in / groups, *kernel)) or a Linear.
+LayerKind = Literal["conv", "linear"]
 
 # Layer kinds whose parameters hyperzoo can split into filters (one output unit each).
 _SUPPORTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
@@ -61,7 +63,7 @@ class LayerSpec:
     generators output scale and shift parameters")."""
 
     name: str
-    kind: str
+    kind: LayerKind
     weight: str
     bias: str | None
     weight_shape: tuple[int, ...]
