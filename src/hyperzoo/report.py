@@ -41,6 +41,13 @@ from hyperzoo.session import (
 from hyperzoo.symmetry import GaugeUnavailable, gauge_fix
 from hyperzoo.targets.target_net import layer_labels
 from hyperzoo.weights import atomic_write_json, atomic_write_text, flatten, select
+from hyperzoo.workflows import (
+    check_input_shape,
+    check_result_dir,
+    checked_outliers,
+    claim_result_dir,
+    ood_predictions,
+)
 
 EPSILONS = [0.0, 0.02, 0.04, 0.06, 0.08, 0.1, 0.12, 0.16, 0.2, 0.24]
 SIZES = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000]
@@ -305,7 +312,6 @@ def _ood(runs: list[_Run], inliers: Dataset, outliers: Dataset, overlap: float, 
     """Seed 002 §4.4 for every run: predictive entropy (and mutual information) on the test subset
     vs the outlier set, outliers positive."""
     from hyperzoo.evaluation.ood import POSITIVE_CLASS, detection_by_score, ood_scores
-    from hyperzoo.workflows import ood_predictions
 
     outlier = outliers.name  # a path's own name, not the path
     res: dict[str, Any] = {"outliers": outlier, "positive_class": f"{POSITIVE_CLASS} ({outlier})",
@@ -354,7 +360,6 @@ def _compared_session(run_dir: Path, main_dir: Path, main: Session, data: Datase
                       trust_code: bool) -> Session:
     """A ``--compare`` run, reopened and checked against the main run: another run, a classifier
     of the same inputs."""
-    from hyperzoo.workflows import check_input_shape
 
     if run_dir.resolve() == main_dir.resolve():
         raise ConfigError(f"--compare {run_dir} is the report's own run")
@@ -451,8 +456,6 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
     """
     _check_arguments(pool, adv_limit, path_limit, path_pairs, ood_networks, detection_sizes,
                      transfer_networks, ambiguous)
-    from hyperzoo.workflows import check_result_dir, checked_outliers, claim_result_dir
-
     sizes = detection_sizes if detection_sizes is not None else DETECTION_SIZES
     check_result_dir(out, "report.json", report_file, REPORT_KEYS, run_dir)
     start = time.perf_counter()
@@ -751,7 +754,6 @@ def regression_report(run_dir: str | Path, session: Session, test: Dataset, out:
                       seed: int, start: float) -> dict[str, Any]:
     """A regression run with one input: test and training error of single networks and of their
     mean, predictive spread inside vs outside the training inputs, regression.png."""
-    from hyperzoo.workflows import claim_result_dir
 
     d = session.config.data
     train = load_split(d, "train", task=session.method.task)
