@@ -180,6 +180,45 @@ def test_a_refused_fit_can_be_retried_into_the_same_folder(tmp_path):
     assert (tmp_path / "empty" / "data.npz").is_file()
 
 
+class Typo(nn.Module):
+    """A user's bug: forward reads an attribute that does not exist."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(64, 10)
+
+    def forward(self, x):
+        return self.fcc(x.flatten(1))
+
+
+def test_a_fit_stopped_by_a_bug_in_forward_can_be_retried_into_the_same_folder(tmp_path):
+    """The bug keeps its traceback; fit's data file and REOPEN.txt (an unimportable module) stayed
+    behind and the retry was refused ("holds 'REOPEN.txt'")."""
+    x, y = digits("train")
+    out = tmp_path / "run"
+    with pytest.raises(AttributeError, match="fcc"):
+        hyperzoo.fit(Typo(), (x, y), out=out, train=FAST, progress=False)
+    assert not out.exists()
+    hyperzoo.fit(Net(), (x, y), out=out, train=FAST, method=TINY_METHOD, progress=False)
+    assert (out / "data.npz").is_file()
+
+
+def test_test_data_is_named_in_its_errors_and_its_notes_are_said_once(tmp_path, capsys):
+    x, y = digits("train")
+    xt, yt = digits("test")
+    bad = xt.clone()
+    bad[5, 0, 0, 0] = float("nan")
+    with pytest.raises(DataError, match="^test_data x: inputs must be finite .* example 5"):
+        hyperzoo.fit(Net(), (x, y), test_data=(bad, yt), out=tmp_path / "a", train=FAST, progress=False)
+    capsys.readouterr()
+    hyperzoo.fit(Net(), (x, y), test_data=(xt * 255, yt), out=tmp_path / "b", train=FAST, method=TINY_METHOD,
+                 progress=False)
+    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note:")]
+    # Each said once: by reading fit's data file (fit's own reading of the arrays held its notes).
+    assert sum("kept as given" in n for n in notes) == 1
+    assert sum("scaled differently" in n for n in notes) == 1
+
+
 @pytest.mark.parametrize("name", ["../victim", "sub/dir", "", ".hidden", "a\\b"])
 def test_the_data_name_is_one_plain_name(tmp_path, name):
     """``name`` names <name>.npz in the run folder: "../victim" overwrote a file of the user's."""

@@ -37,7 +37,7 @@ from hyperzoo.data import DataError, Dataset, load_dataset
 from hyperzoo.data.custom import as_images, as_targets, same_scaling
 from hyperzoo.data.registry import own_holdout
 from hyperzoo.errors import UserError
-from hyperzoo.notes import note
+from hyperzoo.notes import held, note
 from hyperzoo.runs import RunError, checkpoint_step, read_config
 from hyperzoo.session import Session, leaves_global_state, load_run, sample_networks
 from hyperzoo.targets.registry import build_target, import_path_of
@@ -50,10 +50,13 @@ REOPEN = "REOPEN.txt"
 Data = Union[tuple[Any, Any], torch.utils.data.Dataset, Dataset, str, Path]  # noqa: UP007
 
 
-def to_dataset(data: Data, name: str, split: str, shape: Sequence[int] | None = None) -> Dataset:
+def to_dataset(data: Data, name: str, split: str, shape: Sequence[int] | None = None,
+               label: str | None = None) -> Dataset:
     """``data`` as an in-memory hyperzoo Dataset (a torch Dataset is read once, in full, into
     memory through a DataLoader; its items must be (image, label) pairs). ``shape``: the
-    target's input shape where known (inputs of that shape are taken as they are, `as_images`)."""
+    target's input shape where known (inputs of that shape are taken as they are, `as_images`).
+    ``label``: what messages call it (the argument's name, ``test_data``; default ``name``)."""
+    label = label or name
     if isinstance(data, Dataset):
         # On the CPU, as every other form is made (`as_images`): the trainer and the metrics
         # move batches themselves, and a Dataset on the GPU met CPU predictions in the metrics.
@@ -63,16 +66,16 @@ def to_dataset(data: Data, name: str, split: str, shape: Sequence[int] | None = 
     if isinstance(data, (str, Path)):
         return load_dataset(str(data), split)
     if isinstance(data, torch.utils.data.Dataset):
-        data = _read_torch_dataset(data, name)
+        data = _read_torch_dataset(data, label)
     if not isinstance(data, (tuple, list)) or len(data) != 2:
-        raise DataError(f"{name}: expected (x, y), a torch Dataset, a Dataset or a name/path; "
+        raise DataError(f"{label}: expected (x, y), a torch Dataset, a Dataset or a name/path; "
                         f"got {type(data).__name__}")
-    x = as_images(data[0], f"{name} x", None if shape is None else tuple(shape))
-    y = as_targets(data[1], f"{name} y")
+    x = as_images(data[0], f"{label} x", None if shape is None else tuple(shape))
+    y = as_targets(data[1], f"{label} y")
     if len(x) != len(y):
-        raise DataError(f"{name}: x has {len(x)} examples but y has {len(y)}")
+        raise DataError(f"{label}: x has {len(x)} examples but y has {len(y)}")
     if not len(x):
-        raise DataError(f"{name}: no examples")
+        raise DataError(f"{label}: no examples")
     if y.is_floating_point():  # real-valued targets: a regression set
         return Dataset(x, y, name, split, 0)
     return Dataset(x, y, name, split, int(y.max()) + 1)
@@ -467,10 +470,10 @@ def fit(module: nn.Module | str, train_data: Data, config: Config | str | Path |
     written: list[Path] = []
     try:
         return _fit_into(out, module, train_data, test_data, cfg, input_shape, name, progress, notes, written)
-    except UserError:
-        # A run refused before it began (by its data or its config) leaves nothing behind: a
-        # retry into the same folder found fit's own data file and refused the folder. One
-        # whose run began keeps its config.yaml and stays.
+    except BaseException:
+        # A run stopped before it began (refused for its data or config, a bug in the user's
+        # forward, Ctrl-C) leaves nothing behind: a retry into the same folder found fit's own
+        # data file and refused the folder. One whose run began keeps its config.yaml and stays.
         if not (out / "config.yaml").exists():
             for path in written:
                 path.unlink(missing_ok=True)
@@ -500,11 +503,14 @@ def _fit_into(out: Path, module: nn.Module | None, train_data: Data, test_data: 
             except UserError:  # training says what is wrong with the data set
                 shape = None
     else:
-        if test_data is not None and all(isinstance(d, (tuple, list)) and len(d) == 2
-                                         for d in (train_data, test_data)):
-            same_scaling(train_data[0], test_data[0], "train_data x", "test_data x")
-        train = to_dataset(train_data, name, "trainval", input_shape)
-        test = to_dataset(test_data, name, "test", input_shape) if test_data is not None else None
+        # Held: where the data go into fit's file, training reads it and says them again.
+        with held() as data_notes:
+            if test_data is not None and all(isinstance(d, (tuple, list)) and len(d) == 2
+                                             for d in (train_data, test_data)):
+                same_scaling(train_data[0], test_data[0], "train_data x", "test_data x")
+            train = to_dataset(train_data, name, "trainval", input_shape, label="train_data")
+            test = (to_dataset(test_data, name, "test", input_shape, label="test_data")
+                    if test_data is not None else None)
         shape = list(train.input_shape)
         if input_shape is not None and tuple(input_shape) != tuple(shape):
             raise DataError(f"input_shape {tuple(input_shape)} does not match the data's {tuple(shape)}")
@@ -524,6 +530,8 @@ def _fit_into(out: Path, module: nn.Module | None, train_data: Data, test_data: 
                                                   input_shape=np.array(shape)))
             cfg.data.dataset = str(path.resolve())
         else:
+            for said in data_notes:
+                note(said)
             # Not a path: a file of that name in the working directory must never stand in for it.
             cfg.data.dataset = f"<in-memory {name}>"
             in_memory = _split(train, cfg.data)

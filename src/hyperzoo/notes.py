@@ -7,10 +7,28 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+# Lists that hold the notes said inside `held` (innermost last) instead of printing them.
+_held: list[list[str]] = []
 
 
 def note(text: str) -> None:
     """Print ``note: text`` on stderr, in rank 0 only under torchrun (a launcher that sets RANK
     for a job of one process is one process: it speaks)."""
-    if os.environ.get("RANK", "0") == "0" or os.environ.get("WORLD_SIZE", "1") == "1":
+    if _held:
+        _held[-1].append(text)
+    elif os.environ.get("RANK", "0") == "0" or os.environ.get("WORLD_SIZE", "1") == "1":
         print(f"note: {text}", file=sys.stderr)
+
+
+@contextmanager
+def held() -> Iterator[list[str]]:
+    """Within it, notes go into the yielded list instead of stderr: the caller says them (`note`)
+    or drops them, where a later step would say the same again."""
+    _held.append([])
+    try:
+        yield _held[-1]
+    finally:
+        _held.pop()
