@@ -400,9 +400,51 @@ def test_the_resume_hint_of_a_multi_node_run_names_torchruns_node_flags(tmp_path
 
     monkeypatch.setenv("WORLD_SIZE", "4")
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
-    said = _where_it_stands(tmp_path)
+    said = _where_it_stands(tmp_path, [])
     assert said.endswith(f"continue with: torchrun --nproc_per_node=2 (and its --nnodes/--rdzv flags) "
                          f"--no-python hyperzoo train --resume {tmp_path}")
+
+
+def test_the_resume_hint_of_a_run_of_an_imported_model_gives_what_the_resume_needs(tmp_path, monkeypatch):
+    """It offered `hyperzoo train --resume RUN`, which refuses an import path read from a run
+    folder without --trust-code, and cannot import the model without the --import-path given."""
+    import hyperzoo.train
+
+    models = tmp_path / "my models"
+    models.mkdir()
+    (models / "ctrlc_net.py").write_text("from torch import nn\n\nclass Net(nn.Sequential):\n"
+                                         "    def __init__(self):\n"
+                                         "        super().__init__(nn.Flatten(), nn.Linear(64, 10))\n")
+    run = tmp_path / "run"
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    real = hyperzoo.train.train
+    monkeypatch.setattr(hyperzoo.train, "train", lambda *a, **k: (real(*a, **k), stopped())[1])
+    r = runner.invoke(app, ["train", *sets("train.steps=2", "target.name=ctrlc_net:Net"), "--out", str(run),
+                            "--import-path", str(models), "--quiet"])
+    assert r.exit_code == 130, r.output
+    hint = " ".join(r.output.split()).split("continue with: ")[1]
+    assert hint == f"hyperzoo train --resume {run} --import-path '{models}' --trust-code"
+    monkeypatch.setattr(hyperzoo.train, "train", real)
+    r = runner.invoke(app, shlex.split(hint)[1:])  # the hint as a user pastes it
+    assert r.exit_code == 1 and "already finished its 2 steps" in r.output  # imported, trusted
+
+
+def test_an_import_error_inside_the_users_module_is_not_called_a_missing_module(tmp_path, monkeypatch):
+    from hyperzoo.config import ConfigError
+    from hyperzoo.targets.registry import import_class
+
+    (tmp_path / "needs_dep.py").write_text("import notapkg_xyz\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ConfigError, match="importing 'needs_dep' failed: No module named 'notapkg_xyz'"):
+        import_class("needs_dep:Net")
+    with pytest.raises(ConfigError, match="cannot be imported: No module named 'not_here_xyz' .*--import"):
+        import_class("not_here_xyz:Net")
+    with pytest.raises(ConfigError, match=r"names a file; name its module instead: mymodels:ResCNN with "
+                                          r"--import-path models \(or models.mymodels:ResCNN"):
+        import_class("models/mymodels.py:ResCNN")
 
 
 def test_ctrl_c_with_an_unreadable_checkpoint_says_so(tmp_path, monkeypatch):

@@ -261,8 +261,10 @@ def load(run_dir: str | Path, module: nn.Module | None = None, checkpoint: str |
         # An interrupted run reopens as it stands: say so, and how to finish it.
         # The command line cannot rebuild an in-memory module or data set: not offered for those.
         cli = not (name.startswith("<") or dataset.startswith("<in-memory"))
+        # An import path needs --trust-code on the command line (the class is the caller's here).
+        command = f" (or hyperzoo train --resume {run_dir}{' --trust-code' if ':' in name else ''})"
         note(f"{run_dir} stopped at step {last} of {config.train.steps}; finish it with "
-             f"hyperzoo.resume(run_dir, ...){' (or hyperzoo train --resume)' if cli else ''}")
+             f"hyperzoo.resume(run_dir, ...){command if cli else ''}")
     if train_data is not None:
         session.train_data = _given_split(train_data, config)[0]
     return Run(run_dir, session)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -57,20 +58,22 @@ def _fail(error: Exception) -> None:
     raise typer.Exit(1)
 
 
-def _interrupted(run_dir: Path) -> None:
+def _interrupted(run_dir: Path, import_paths: list[str]) -> None:
     """Ctrl-C in training: where the run stands and how to go on (it stopped in silence), then
     exit status 130, as for any command stopped by SIGINT."""
     if not (run_dir / "config.yaml").is_file():
         typer.echo(f"interrupted before {run_dir} was set up", err=True)
         raise typer.Exit(130)
-    typer.echo(f"interrupted: {_where_it_stands(run_dir)}", err=True)
+    typer.echo(f"interrupted: {_where_it_stands(run_dir, import_paths)}", err=True)
     raise typer.Exit(130)
 
 
-def _where_it_stands(run_dir: Path) -> str:
+def _where_it_stands(run_dir: Path, import_paths: list[str]) -> str:
     """``RUN keeps its checkpoint of step N; continue with: hyperzoo train --resume RUN`` (with
-    the torchrun launch it was started by, where it was)."""
-    from hyperzoo.runs import checkpoint_step
+    the torchrun launch it was started by, where it was; the ``--import-path`` folders it was
+    given, and ``--trust-code`` for a target named by import path, without which the resume
+    refuses to import it)."""
+    from hyperzoo.runs import checkpoint_step, read_config
 
     try:
         step = checkpoint_step(run_dir)
@@ -81,7 +84,14 @@ def _where_it_stands(run_dir: Path) -> str:
     world, local = int(os.environ.get("WORLD_SIZE", "1")), os.environ.get("LOCAL_WORLD_SIZE", "1")
     nodes = "(and its --nnodes/--rdzv flags) " if world > int(local) else ""
     launch = f"torchrun --nproc_per_node={local} {nodes}--no-python " if world > 1 else ""
-    return f"{run_dir} {kept}; continue with: {launch}hyperzoo train --resume {run_dir}"
+    try:
+        imported = ":" in read_config(run_dir).target.name
+    except UserError:
+        imported = False
+    flags = "".join(f" --import-path {shlex.quote(str(p))}" for p in import_paths)
+    flags += " --trust-code" if imported else ""
+    resume = f"hyperzoo train --resume {shlex.quote(str(run_dir))}{flags}"
+    return f"{run_dir} {kept}; continue with: {launch}{resume}"
 
 
 def _nothing_written(how: str) -> None:
@@ -176,12 +186,13 @@ def train(
     except OSError as e:  # a full disk mid-run: the folder keeps its last checkpoint
         run_dir = Path(out or resume)  # type: ignore[arg-type]
         full = e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO)
-        _fail(OSError(f"{e}; {_where_it_stands(run_dir)}") if full and (run_dir / "config.yaml").is_file()
+        _fail(OSError(f"{e}; {_where_it_stands(run_dir, import_path)}")
+              if full and (run_dir / "config.yaml").is_file()
               else e)
     except (*USER_ERRORS, TrainingDiverged) as e:
         _fail(e)
     except KeyboardInterrupt:
-        _interrupted(out or resume)  # type: ignore[arg-type]
+        _interrupted(out or resume, import_path)  # type: ignore[arg-type]
     from hyperzoo.runs import training_time
 
     timing = training_time(out or resume)  # type: ignore[arg-type]

@@ -72,11 +72,25 @@ def import_class(name: str) -> Any:
     (a console script, unlike ``python -m``, does not put it on ``sys.path``)."""
     add_import_paths([os.getcwd()])
     mod_name, _, attr = name.partition(":")
+    if "/" in mod_name or "\\" in mod_name or mod_name.endswith(".py"):
+        # A file path: Python imports modules by dotted name from folders on its path.
+        dotted = mod_name.removesuffix(".py").replace("\\", "/").strip("/")
+        folder, _, stem = dotted.rpartition("/")
+        raise ConfigError(f"target {name!r} names a file; name its module instead: {stem}:{attr} with "
+                          f"--import-path {folder or '.'} (or {dotted.replace('/', '.')}:{attr} from the "
+                          "folder above)")
     try:
-        return getattr(importlib.import_module(mod_name), attr)
-    except (ImportError, AttributeError) as e:
+        module = importlib.import_module(mod_name)
+    except ImportError as e:
+        if e.name is not None and e.name != mod_name and not mod_name.startswith(e.name + "."):
+            # The module was found; something it imports was not.
+            raise ConfigError(f"target {name!r}: importing {mod_name!r} failed: {e}") from e
         raise ConfigError(f"target {name!r} cannot be imported: {e} (searched the working directory "
                           "and sys.path; add folders with --import-path)") from e
+    try:
+        return getattr(module, attr)
+    except AttributeError as e:
+        raise ConfigError(f"target {name!r} cannot be imported: {e}") from e
 
 
 # --- Where user code is imported from (kept apart: run folders may gate this separately) ---
