@@ -228,3 +228,13 @@ def test_a_literal_or_none_field_takes_none_and_its_choices():
         _check_type("k", "c", kind)
     with pytest.raises(ConfigError, match="'k' = 1 is not one of True"):  # 1 == True, by type not
         _check_type("k", 1, Literal[True])
+
+
+def test_a_section_written_as_a_value_is_the_files_mistake_not_the_overrides(tmp_path):
+    """`target: mymodels:Net` with any --set target.x=... blamed the --set."""
+    path = tmp_path / "c.yaml"
+    path.write_text("target: mymodels:Net\n")
+    for overrides in ([], ["target.backend=loop"]):
+        with pytest.raises(ConfigError, match=r"'.*c.yaml': section 'target' must be a mapping of keys .*"
+                                              r"got 'mymodels:Net'"):
+            load_config(path, overrides)

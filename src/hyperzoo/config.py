@@ -415,6 +415,12 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         data = parse_yaml(text, f"config file {str(path)!r}") or {}
         if not isinstance(data, dict):
             raise ConfigError(f"config file {str(path)!r} must hold a mapping at the top level")
+        for section in ("target", "data", "method", "train"):
+            # Before the overrides: one into this section blamed --set for the file's mistake.
+            if section in data and not isinstance(data[section], dict):
+                raise ConfigError(f"config file {str(path)!r}: section {section!r} must be a mapping of "
+                                  f"keys (e.g. '{section}:' then '  name: ...' indented), got "
+                                  f"{data[section]!r}")
     # Overrides merge into the method section: the file's, else the default one (so
     # ``--set method.z_dim=300`` keeps the default λ). A section whose method an override
     # replaces (``--set method.name=hypergan``) keeps only the overridden keys: the others are
