@@ -165,3 +165,16 @@ def test_python_batch_labels_must_be_integers():
             parse_py_batch(data, "b")
     y = parse_py_batch(pickle.dumps({b"data": x, b"labels": [3, 9]}, protocol=2), "b")[1]
     assert y.tolist() == [3, 9]
+
+
+def test_a_binary_batch_named_without_bin_says_how_to_name_it():
+    """It said 'not a readable pickle (UnpicklingError: invalid load key ...)'."""
+    from hyperzoo.data.cifar import parse_batch
+
+    records = bytes([3]) + bytes(3072)
+    with pytest.raises(DataError, match=r"whole binary CIFAR records: .* ending in .bin \(data_batch_1.bin"):
+        parse_batch("data_batch_1", records * 2, "data_batch_1")
+    x, y = parse_batch("data_batch_1.bin", records * 2, "data_batch_1.bin")
+    assert x.shape == (2, 3, 32, 32) and list(y) == [3, 3]
+    with pytest.raises(DataError, match="not a readable pickle"):  # not records either: as before
+        parse_batch("data_batch_1", b"garbage", "data_batch_1")

@@ -124,7 +124,14 @@ def parse_batch(base: str, data: bytes, what: str, num_classes: int = _NUM_CLASS
     """A batch file named ``base``: binary records if it ends in .bin, else a python pickle."""
     if base.endswith(".bin"):
         return parse_bin_batch(data, what, num_classes)
-    return parse_py_batch(data, what, num_classes=num_classes)
+    try:
+        return parse_py_batch(data, what, num_classes=num_classes)
+    except DataError as e:
+        # CIFAR-10's binary records are 1 + 3,072 bytes, CIFAR-100's 2 + 3,072; a pickle starts with 0x80.
+        if data[:1] != b"\x80" and data and any(len(data) % size == 0 for size in (3073, 3074)):
+            raise DataError(f"{what}: not a pickle, but its {len(data):,} bytes are whole binary CIFAR "
+                            f"records: a binary batch is read by its name ending in .bin ({base}.bin)") from e
+        raise
 
 
 def find_source(folder: Path) -> Path | None:
