@@ -139,7 +139,7 @@ def test_array_conversions():
     assert as_targets(np.array([-1.0, 2.0]), "y").dtype == torch.float32
     assert as_targets(np.array([-1, 2]), "y").dtype == torch.float32  # integers too
     assert as_targets(np.array([[0.5], [2.0]]), "y").shape == (2,)  # (n, 1) real targets
-    with pytest.raises(DataError, match="labels must be finite class indices"):
+    with pytest.raises(DataError, match="example 1 is inf; targets must be finite"):
         as_targets(np.array([1.0, np.inf]), "y")  # read as the label -9223372036854775808 before
 
 
@@ -372,3 +372,12 @@ def test_an_idx_folders_fingerprint_covers_the_files_read(tmp_path, write_mnist)
     before = data_sha256(tmp_path)
     (tmp_path / "train-labels-idx1-ubyte").write_bytes(b"an unread twin")
     assert data_sha256(tmp_path) == before
+
+
+def test_a_nan_among_whole_number_labels_names_its_example():
+    """It was taken for a regression target: 'regression targets must be finite', no example."""
+    y = torch.tensor([0.0, 1.0, float("nan"), 2.0])
+    with pytest.raises(DataError, match=r"^y: example 2 is nan; targets must be finite \(class indices, or"):
+        as_targets(y, "y")
+    with pytest.raises(DataError, match="^y: example 1 is inf; labels must be finite class indices"):
+        as_labels(torch.tensor([0.0, float("inf")]), "y")

@@ -382,6 +382,7 @@ def as_targets(y: np.ndarray | torch.Tensor, what: str) -> torch.Tensor:
     t = _cpu_tensor(y, what)
     if t.is_floating_point() and t.dim() == 2 and t.shape[1] == 1:
         t = t[:, 0]  # one real target per example, as (n, 1)
+    _check_finite_targets(t, what)
     if _signed(t) and t.dim() == 1 and t.numel() and int(t.min()) < 0:
         t = t.double()  # negative integers are no class labels: values (float32 below)
     if t.is_floating_point() and t.dim() == 1 and not bool(((t == t.round()) & (t >= 0)).all()):
@@ -391,6 +392,16 @@ def as_targets(y: np.ndarray | torch.Tensor, what: str) -> torch.Tensor:
                             "a value beyond ±3.4e38 found)")
         return t.contiguous()
     return as_labels(t, what)
+
+
+def _check_finite_targets(t: torch.Tensor, what: str, expected: str = "targets must be finite (class "
+                          "indices, or real values for regression)") -> None:
+    """Refuse NaN or infinity among targets, naming the first example: a NaN among whole-number
+    labels was taken for a regression target ("regression targets must be finite")."""
+    if t.is_floating_point() and t.dim() >= 1 and t.numel() and not bool(t.isfinite().all()):
+        bad = (~t.isfinite()).flatten(1).any(1) if t.dim() > 1 else ~t.isfinite()
+        i = int(bad.nonzero()[0, 0])
+        raise DataError(f"{what}: example {i} is {t[i].tolist()}; {expected}")
 
 
 def _signed(t: torch.Tensor) -> bool:
@@ -403,8 +414,8 @@ def as_labels(y: np.ndarray | torch.Tensor, what: str) -> torch.Tensor:
     t = _cpu_tensor(y, what)
     if t.dim() == 2 and t.shape[1] == 1:  # a column of labels, as real targets (n, 1) are taken
         t = t[:, 0]
-    if t.is_floating_point() and not bool(t.isfinite().all()):
-        raise DataError(f"{what}: labels must be finite class indices; found NaN or infinity")
+    if t.is_floating_point():
+        _check_finite_targets(t, what, "labels must be finite class indices")
     if t.is_floating_point() and t.numel() and float(t.abs().max()) >= 2**53:
         # Beyond int64 it wrapped round, and was called a negative label.
         raise DataError(f"{what}: labels must be class indices 0, 1, …; found {float(t.abs().max()):g}")
