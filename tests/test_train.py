@@ -353,7 +353,10 @@ def test_a_config_edited_before_a_resume_is_noted_and_recorded(tmp_path, capsys)
     capsys.readouterr()
     train(None, tmp_path, resume=True, argv=["y"], progress=False)  # a longer run: nothing to say
     assert "config.yaml changed" not in capsys.readouterr().err
-    assert (tmp_path / "command.txt").read_text() == "x\ny\n"
+    lines = (tmp_path / "command.txt").read_text().splitlines()
+    # Recorded as free edits (a steps change, the rate it moved), not as a changed config.
+    assert lines[0] == "x" and lines[1] == "# train.steps 2 -> 3 in config.yaml" and lines[-1] == "y"
+    assert all(line.startswith("# the schedule now gives") for line in lines[2:-1])
     config = load_config(tmp_path / "config.yaml")
     lam = config.method["lam"]
     (tmp_path / "config.yaml").write_text(longer.replace("steps: 3", "steps: 4").replace(
@@ -361,8 +364,10 @@ def test_a_config_edited_before_a_resume_is_noted_and_recorded(tmp_path, capsys)
     train(None, tmp_path, resume=True, argv=["z"], progress=False)
     err = " ".join(capsys.readouterr().err.split())
     assert f"config.yaml changed since the checkpoint of step 3: method.lam {lam!r} -> 5.0;" in err
-    assert (tmp_path / "command.txt").read_text().splitlines()[2:] == [
-        f"# config.yaml changed since the checkpoint of step 3: method.lam {lam!r} -> 5.0", "z"]
+    lines = (tmp_path / "command.txt").read_text().splitlines()
+    z = lines.index("z")
+    assert lines[z - 1].startswith("# ") and lines.index(
+        f"# config.yaml changed since the checkpoint of step 3: method.lam {lam!r} -> 5.0") > lines.index("y")
     assert checkpoint_meta(tmp_path)["config"]["method"]["lam"] == 5.0  # said once
 
 
@@ -586,6 +591,11 @@ def test_a_resume_whose_schedule_changed_the_rate_says_so(tmp_path, capsys):
     assert "note: the schedule now gives step 4 a learning rate of" in capsys.readouterr().err
     rows = read_metrics(tmp_path)
     assert rows[4]["lr"] > rows[3]["lr"]  # what the note announced
+    # The folder says so too (a stderr note alone is gone with the terminal).
+    lines = (tmp_path / "command.txt").read_text().splitlines()
+    assert len(lines) == 4 and lines[0] == lines[3] == "x"
+    assert lines[1] == "# train.steps 4 -> 8 in config.yaml"
+    assert lines[2].startswith("# the schedule now gives step 4 a learning rate of")
 
 
 def test_logged_scalars_keep_seven_significant_digits(tmp_path):

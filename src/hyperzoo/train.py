@@ -523,20 +523,21 @@ def _config_edits(meta: dict[str, Any], config: Config) -> list[tuple[str, Any, 
             if k not in _FREE_TO_EDIT and was.get(k) != now.get(k) and not (k == "data.dataset" and moved)]
 
 
-def _note_rate_change(run_dir: Path, t: TrainConfig, start: int) -> None:
-    """A resumed run whose schedule now gives another rate at its last step than it trained with
-    (train.steps raised to continue: cosine is laid over the whole run, so its rate jumped back
-    up without a word): say so once."""
+def _rate_change(run_dir: Path, t: TrainConfig, start: int) -> str | None:
+    """For a resumed run whose schedule now gives another rate at its last step than it trained
+    with (train.steps raised to continue: cosine is laid over the whole run, so its rate jumped
+    back up without a word), what to say; else None."""
     rows = [r for r in read_metrics(run_dir) if r.get("step") == start and isinstance(r.get("lr"), float)]
     if not rows:
-        return
+        return None
     was = rows[-1]["lr"]
     now = t.lr * lr_factor(start - 1, t.steps, t.lr_schedule, t.lr_warmup,  # type: ignore[arg-type]
                            t.lr_min_factor, t.lr_decay_every, t.lr_decay)
-    if abs(now - was) > 1e-6 * max(abs(was), abs(now)):
-        note(f"the schedule now gives step {start} a learning rate of {now:.3g}, where the run "
-             f"trained with {was:.3g} (train.steps {t.steps} and the {t.lr_schedule} schedule laid over "
-             "them); training goes on from that rate")
+    if abs(now - was) <= 1e-6 * max(abs(was), abs(now)):
+        return None
+    return (f"the schedule now gives step {start} a learning rate of {now:.3g}, where the run trained "
+            f"with {was:.3g} (train.steps {t.steps} and the {t.lr_schedule} schedule laid over them); "
+            "training goes on from that rate")
 
 
 def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progress: bool,
@@ -665,10 +666,15 @@ def _record_start(run_dir: Path, config: Config, meta: dict[str, Any] | None, ar
                 + ", ".join(f"{k} {a!r} -> {b!r}" for k, a, b in edits))
         note(f"{said}; its steps trained with the earlier values (command.txt records the change)")
         append_comment(run_dir, said)
+    was = (meta or {}).get("config", {}).get("train", {}).get("steps")
+    if isinstance(was, int) and was != config.train.steps:  # free to edit, but the folder says so
+        append_comment(run_dir, f"train.steps {was} -> {config.train.steps} in config.yaml")
+    rate = _rate_change(run_dir, config.train, start) if start > 0 else None
+    if rate:
+        note(rate)
+        append_comment(run_dir, rate)
     append_command(run_dir, argv)
     truncate_metrics(run_dir, start)
-    if start > 0:
-        _note_rate_change(run_dir, config.train, start)
 
 
 class _Clock:
