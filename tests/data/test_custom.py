@@ -317,6 +317,8 @@ def test_a_file_without_a_test_split_is_noted_when_read(tmp_path, capsys):
     """It trained, then evaluate and report said 'has no test split'."""
     x, y = np.random.default_rng(0).random((40, 1, 4, 4), dtype=np.float32), np.arange(40) % 2
     np.savez(tmp_path / "notest.npz", x_train=x, y_train=y)
+    assert len(load_dataset(str(tmp_path / "notest.npz"), "val")) == 4  # evaluate --split val: no note
+    assert "no test split" not in capsys.readouterr().err
     assert len(load_dataset(str(tmp_path / "notest.npz"), "train")) == 36
     assert "holds no test split (x_test, y_test; fit's test_data)" in capsys.readouterr().err
     np.savez(tmp_path / "both.npz", x_train=x, y_train=y, x_test=x, y_test=y)

@@ -268,12 +268,16 @@ def _read_npz(path: Path) -> Splits:
         # Its layout would otherwise be guessed, without a word, from x's shape alone.
         raise DataError(f"{path}: input_shape {shape} is not the examples' shape "
                         f"{next(s for s in shapes.values() if s != shape)}")
-    if "train" in out and "test" not in out and str(path) not in _noted_no_test:
-        # It trained, then evaluate and report failed: "has no test split".
+    return out
+
+
+def note_no_test_split(path: Path) -> None:
+    """Say once per process, as training reads ``path`` (an .npz without x_test), that evaluate
+    and report will need a test split (it trained, then they failed: "has no test split")."""
+    if str(path) not in _noted_no_test:
         _noted_no_test.add(str(path))
         note(f"{path} holds no test split (x_test, y_test; fit's test_data): training validates "
              "on part of the training examples, but evaluate and report will need one")
-    return out
 
 
 # Largest values of two splits further apart than this are noted (`same_scaling`).

@@ -166,6 +166,8 @@ def _custom(ref: str, split: str, data_dir: str | Path | None, val_fraction: flo
     else:
         num_classes = max(int(y.max()) + 1 if len(y) else 0 for _, y in parts.values())
     source = "test" if split == "test" else "train"
+    if split == "train" and "test" not in parts and path.suffix.lower() == ".npz":
+        custom.note_no_test_split(path)  # training's read only: not evaluate --split val's
     if source not in parts:
         hint = (" (score other examples: evaluate's --split val, or Run.evaluate(x, y))"
                 if source == "test" else "")
