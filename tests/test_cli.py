@@ -461,3 +461,15 @@ def test_ctrl_c_with_an_unreadable_checkpoint_says_so(tmp_path, monkeypatch):
     monkeypatch.setattr(hyperzoo.train, "train", stopped)
     r = runner.invoke(app, ["train", "--resume", str(run), "--quiet"])
     assert r.exit_code == 130 and "checkpoint cannot be read" in " ".join(r.output.split())
+
+
+def test_help_piped_to_a_file_keeps_whole_option_names():
+    """Without a terminal rich laid help out for 80 columns: '--transfer-netwo…'."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "TERMINAL_WIDTH")}
+    out = subprocess.run([sys.executable, "-m", "hyperzoo", "report", "--help"], capture_output=True,
+                         text=True, env=env, check=True).stdout
+    assert "--transfer-networks " in out and "…" not in out

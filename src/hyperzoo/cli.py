@@ -9,8 +9,13 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import typer
-import yaml
+# Help piped or captured (no terminal) was laid out for 80 columns, cutting long option names
+# ("--transfer-netwo…"); typer's rich help reads this width once, when first imported.
+if not sys.stdout.isatty() and not {"COLUMNS", "TERMINAL_WIDTH"} & os.environ.keys():
+    os.environ["TERMINAL_WIDTH"] = "120"
+
+import typer  # noqa: E402
+import yaml  # noqa: E402
 
 import hyperzoo.process_setup  # noqa: F401  (first: it must run before torch is imported)
 from hyperzoo.config import load_config
