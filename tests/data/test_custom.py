@@ -105,6 +105,13 @@ def test_npz_and_its_forms(tmp_path):
     np.savez(tmp_path / "shape.npz", x_test=f, y_test=np.zeros(8), input_shape=np.array([4, 4, 2]))
     with pytest.raises(DataError, match=r"input_shape \(4, 4, 2\) is not the examples' shape \(2, 4, 4\)"):
         load_dataset(str(tmp_path / "shape.npz"), "test")
+    # Named as stored: (2, 20) sequences against input_shape (2, 21) were called (1, 2, 20), the
+    # layout guessed after the shape did not fit.
+    np.savez(tmp_path / "seq.npz", x_test=np.zeros((8, 2, 20), np.float32), y_test=np.zeros(8),
+             input_shape=np.array([2, 21]))
+    with pytest.raises(DataError, match=r"input_shape \(2, 21\) is not the examples' shape \(2, 20\) "
+                                        r"\(x_test is \(8, 2, 20\)\)"):
+        load_dataset(str(tmp_path / "seq.npz"), "test")
 
 
 @pytest.mark.parametrize("version", ["bin", "py"])

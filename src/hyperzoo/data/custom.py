@@ -252,6 +252,10 @@ def _read_npz(path: Path) -> Splits:
         if (xk in arrays) != (yk in arrays):
             raise DataError(f"{path}: has {xk if xk in arrays else yk} without "
                             f"{yk if xk in arrays else xk}")
+        if xk in arrays and shape is not None and tuple(arrays[xk].shape[1:]) != shape:
+            # Checked on the array as stored: after a layout guess it named a shape the file lacks.
+            raise DataError(f"{path}: input_shape {shape} is not the examples' shape "
+                            f"{tuple(arrays[xk].shape[1:])} ({xk} is {tuple(arrays[xk].shape)})")
         if xk in arrays:
             out[split] = (as_images(arrays[xk], f"{path}:{xk}", shape),
                           as_targets(arrays[yk], f"{path}:{yk}"))
