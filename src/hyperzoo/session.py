@@ -131,7 +131,8 @@ def check_target(module: nn.Module, name: str, data: Dataset) -> None:
             # Sequences (n, C, L) were guessed to be one-channel images (n, 1, C, L): say how to
             # give the layout, as ood's refusal of the same inputs does.
             hint = (f"; its examples were read as one-channel images: give inputs shaped {shape[1:]} "
-                    f"with an input_shape key in the .npz, or fit(..., input_shape={shape[1:]})")
+                    f"with an input_shape key in the .npz, or fit(..., input_shape={shape[1:]}) "
+                    "(target.input_shape does not change how a data set's file is read)")
         raise ConfigError(f"target {name!r}{wants} cannot take the inputs of data set {data.name!r} of "
                           f"shape {shape}{layout}: {str(e).splitlines()[0]}{hint}") from None
     if not isinstance(out, torch.Tensor):
