@@ -382,3 +382,30 @@ def test_a_run_stopped_before_its_first_checkpoint_is_sent_to_resume(tmp_path):
     (tmp_path / "config.yaml").write_text("train: {}\n")
     with pytest.raises(RunError, match=f"continue its training first: hyperzoo train --resume {tmp_path}"):
         read_checkpoint(tmp_path / "checkpoint.safetensors")
+
+
+def test_verify_checks_the_files_of_a_run_of_a_module_that_lived_in_memory(tmp_path):
+    """It gave up with one 'problem' (no module to build) although the files need none."""
+    from torch import nn
+
+    import hyperzoo
+    from hyperzoo.data import load_dataset
+    from hyperzoo.verify import verify_run
+
+    class Local(nn.Sequential):  # defined here: not importable, so the folder cannot rebuild it
+        def __init__(self):
+            super().__init__(nn.Flatten(), nn.Linear(64, 10))
+
+    d = load_dataset("digits", "train")
+    hyperzoo.fit(Local(), (d.x, d.y), out=tmp_path / "run", progress=False,
+                 train={"steps": 2, "val_every": 2, "val_networks": 2, "noise_batch": 2,
+                        "images_per_noise": 4})
+    problems, notes = verify_run(tmp_path / "run")
+    assert problems == [] and "was a module in memory" in notes[0]
+    assert any("step 2, content hash verified" in n for n in notes)
+    path = tmp_path / "run" / CHECKPOINT
+    data = bytearray(path.read_bytes())
+    data[-20] ^= 0xFF  # a flipped bit in the tensors
+    path.write_bytes(bytes(data))
+    problems, _ = verify_run(tmp_path / "run")
+    assert len(problems) == 1 and "is corrupt" in problems[0]

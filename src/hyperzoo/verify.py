@@ -13,8 +13,10 @@ from hyperzoo.runs import (
     CHECKPOINT,
     FORMAT,
     TRAINER_FILES,
+    check_run_id,
     checkpoint_meta,
     load_checkpoint,
+    read_checkpoint,
     read_config,
 )
 from hyperzoo.session import build_session
@@ -24,16 +26,26 @@ from hyperzoo.weights import temporary_of
 def verify_run(run_dir: str | Path, trust_code: bool = False) -> tuple[list[str], list[str]]:
     """Problems (one line each) and notes of ``run_dir``: config.yaml loads and builds its
     target and method; each checkpoint's metadata, content hash and values are sound and fit
-    that model (``checkpoint.safetensors`` also resumable)."""
+    that model (``checkpoint.safetensors`` also resumable). A run of a module that lived in
+    memory (``hyperzoo.fit``) has no model to build: its files are checked alone, and a note
+    says so."""
     run_dir = Path(run_dir)
     problems: list[str] = []
     notes: list[str] = []
     try:
         config = read_config(run_dir)
+    except (UserError, OSError) as e:
+        return [str(e)], notes
+    session = None
+    try:
         # On the CPU: checking a run trained on a GPU must not need one (checkpoints are CPU tensors).
         session = build_session(config, with_data=False, trust_code=trust_code, device="cpu")
     except (UserError, OSError) as e:
-        return [str(e)], notes
+        if not config.target.name.startswith("<in-memory"):
+            return [str(e)], notes
+        notes.append(f"target {config.target.name} was a module in memory, not in the folder: each "
+                     "checkpoint's file was checked, not that it fits the module (hyperzoo.load(run_dir, "
+                     "module=...) checks that)")
     for name, required in ((CHECKPOINT, True), (BEST, False)):
         path = run_dir / name
         if not path.is_file():
@@ -46,12 +58,16 @@ def verify_run(run_dir: str | Path, trust_code: bool = False) -> tuple[list[str]
             # and generators' states too (an RNG state of the wrong form passed and failed the
             # resume); one read of the tensors, verified by `load_checkpoint`.
             resumable = name == CHECKPOINT and meta.get("format") == FORMAT
-            t = config.train
-            optimizers = (make_optimizers(session.method, t.optimizer, t.lr, t.momentum, t.fused)
-                          if resumable else None)
-            generators = {g: torch.Generator() for g in meta.get("generators", [])} if resumable else None
-            load_checkpoint(run_dir, session.method, optimizers, generators, name=name,
-                            max_step=config.train.steps, run_id=config.run_id)
+            if session is None:
+                read_checkpoint(path, max_step=config.train.steps, full=resumable)
+                check_run_id(path, meta, config.run_id)
+            else:
+                t = config.train
+                optimizers = (make_optimizers(session.method, t.optimizer, t.lr, t.momentum, t.fused)
+                              if resumable else None)
+                generators = {g: torch.Generator() for g in meta.get("generators", [])} if resumable else None
+                load_checkpoint(run_dir, session.method, optimizers, generators, name=name,
+                                max_step=config.train.steps, run_id=config.run_id)
         except (UserError, OSError) as e:
             problems.append(str(e))
             continue
