@@ -414,6 +414,16 @@ def test_an_outlier_file_needs_no_labels(run, tmp_path):
     np.savez(tmp_path / "half.npz", x_test=noise, x_train=noise, y_train=np.zeros(40, dtype=np.int64))
     with pytest.raises(DataError, match="has x_test without y_test"):
         ood_run(run, str(tmp_path / "half.npz"), n_networks=2, progress=False)
+    # An IDX folder of test images alone too (its labels file was required); the same images.
+    write_idx_folder(tmp_path / "idx-noise", noise)
+    (tmp_path / "idx-noise" / "t10k-labels-idx1-ubyte").unlink()
+    r2 = ood_run(run, str(tmp_path / "idx-noise"), n_networks=2, progress=False)
+    assert r2["outliers"] == "idx-noise" and r2["n_outliers"] == 40
+    assert r2["auroc"] == r["auroc"]
+    (tmp_path / "idx-noise" / "train-images-idx3-ubyte").write_bytes(
+        (tmp_path / "idx-noise" / "t10k-images-idx3-ubyte").read_bytes())  # a set to train on: labels
+    with pytest.raises(DataError, match=r"has no labels file .*-labels-idx1-ubyte \(or .gz\) beside it"):
+        ood_run(run, str(tmp_path / "idx-noise"), n_networks=2, progress=False)
 
 
 def test_ood_messages_name_its_own_options(run, tmp_path, capsys):

@@ -494,12 +494,12 @@ def check_input_shape(session: Session, data: Dataset) -> None:
 
 def load_outliers(ref: str | Dataset, data_dir: str | None) -> Dataset:
     """An outlier set's test split: a built-in name (looked up in ``data_dir``), a path to an IDX
-    folder, a CIFAR-format folder or an .npz (see ``hyperzoo.data.custom``; one holding
-    ``x_test`` alone too: detection reads no labels), or a Dataset."""
+    folder, a CIFAR-format folder or an .npz (see ``hyperzoo.data.custom``; an .npz of ``x_test``
+    alone or an IDX folder of ``t10k-images`` alone too: detection reads no labels), or a Dataset."""
     if isinstance(ref, Dataset):
         return ref
     path = custom.resolve_path(ref, data_dir) if ref not in DATASETS else None
-    x = custom.unlabelled_test_images(path) if path is not None and path.suffix.lower() == ".npz" else None
+    x = custom.unlabelled_test_images(path) if path is not None else None
     if x is not None:  # labels of one class, never read
         return Dataset(x, torch.zeros(len(x), dtype=torch.long), custom.dataset_name(path), "test", 1)
     return load_dataset(ref, "test", data_dir)

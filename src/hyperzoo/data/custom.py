@@ -155,7 +155,7 @@ def _read_idx_folder(folder: Path) -> Splits:
                 found[kind] = (files[0], read_idx(files[0], ndim))
         if "images" in found and "labels" not in found:
             raise DataError(f"{found['images'][0]} has no labels file "
-                            f"{folder / (prefix + '-labels-idx1-ubyte.gz')} beside it")
+                            f"{folder / (prefix + '-labels-idx1-ubyte')} (or .gz) beside it")
         if "images" in found:
             (ipath, images), (lpath, labels) = found["images"], found["labels"]
             if len(images) != len(labels):
@@ -198,8 +198,13 @@ def _read_cifar_folder(folder: Path) -> Splits:
 
 
 def unlabelled_test_images(path: Path) -> torch.Tensor | None:
-    """``x_test`` of an .npz that holds it without ``y_test`` and without training arrays (an
-    outlier set: detection reads no labels), else None. Read as `_read_npz` reads any .npz."""
+    """The test images of an outlier set that holds nothing else (detection reads no labels),
+    else None: an .npz's ``x_test`` without ``y_test`` or training arrays (read as `_read_npz`
+    reads any .npz), or an IDX folder's ``t10k-images`` without labels or training files."""
+    if path.is_dir():
+        return _unlabelled_idx_images(path)
+    if path.suffix.lower() != ".npz":
+        return None
     try:  # the member names alone first: a labelled set is read once, by load_dataset
         with zipfile.ZipFile(path) as archive:
             names = {n.removesuffix(".npy") for n in archive.namelist()}
@@ -211,6 +216,18 @@ def unlabelled_test_images(path: Path) -> torch.Tensor | None:
     if set(arrays) - {"input_shape"} != {"x_test"}:
         return None
     return as_images(arrays["x_test"], f"{path}:x_test", _input_shape(path, arrays))
+
+
+def _unlabelled_idx_images(folder: Path) -> torch.Tensor | None:
+    def present(stem: str) -> list[Path]:
+        return [c for c in idx_candidates(folder, stem) if c.is_file()]
+
+    images = present("t10k-images-idx3-ubyte")
+    if not images or any(present(s) for s in ("t10k-labels-idx1-ubyte", "train-images-idx3-ubyte",
+                                              "train-labels-idx1-ubyte")):
+        return None
+    verify_known(images[0], f"{folder.name}/{images[0].name}")
+    return _from_uint8(read_idx(images[0], 3)[:, None], np.zeros(0, np.int64))[0]
 
 
 def _npz_arrays(path: Path) -> dict[str, np.ndarray]:
