@@ -886,7 +886,9 @@ def test_the_fingerprint_takes_nan_lazy_layers_and_training_only_settings(tmp_pa
         assert fingerprint.write(tmp_path, trained, (1, 8, 8)) is not None
         fingerprint.check(tmp_path, again)
     fingerprint.write(tmp_path, Logged(), (1, 8, 8))
-    with pytest.raises(RunError, match=r"its output prints otherwise .* remove target_fingerprint.json"):
+    with pytest.raises(RunError, match=r"its output prints otherwise: '\(drop\): Dropout\(p=0.1, inplace="
+                                       r"False\)' where the trained one has '\(drop\): Dropout\(p=0.5, .* "
+                                       r"remove target_fingerprint.json"):
         fingerprint.check(tmp_path, Logged(p=0.1))
 
 

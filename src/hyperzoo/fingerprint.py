@@ -83,6 +83,17 @@ def write(run_dir: Path, module: nn.Module, input_shape: Sequence[int]) -> Path 
     return path
 
 
+def _first_difference(given: str, trained: str) -> str:
+    """The first line where two printed modules differ, as ``'…' where the trained one has '…'``."""
+    ours, theirs = given.splitlines(), trained.splitlines()
+    for a, b in zip(ours, theirs, strict=False):
+        if a != b:
+            return f"{a.strip()!r} where the trained one has {b.strip()!r}"
+    if len(ours) > len(theirs):
+        return f"{ours[len(theirs)].strip()!r}, which the trained one lacks"
+    return f"the trained one's {theirs[len(ours)].strip()!r} is missing"
+
+
 def check(run_dir: Path, module: nn.Module) -> None:
     """Refuse a ``module`` that computes otherwise than the one the run in ``run_dir`` trained
     (folders without a fingerprint are not checked)."""
@@ -102,7 +113,7 @@ def check(run_dir: Path, module: nn.Module) -> None:
     if got is None:
         how = f"cannot run on inputs of shape {tuple(shape)} with fixed weights"
     elif found[1] != printed:  # what acts in training only (a dropout's p) shows here
-        how = "prints otherwise (its layers or their settings differ)"
+        how = f"prints otherwise: {_first_difference(found[1], printed)}"
     elif got.shape != expected.shape:
         how = f"returns shape {tuple(got.shape)} with fixed weights, not {tuple(expected.shape)}"
     elif not close(got, expected):
