@@ -84,7 +84,7 @@ def test_lambda_warmup():
 
 @pytest.mark.parametrize(("settings", "message"), [
     ({"name": "nope"}, "unknown method 'nope'"),
-    ({"name": "deutsch", "diversity": "colour"}, "method.diversity 'colour'"),
+    ({"name": "deutsch", "diversity": "colour"}, "'method.diversity' = 'colour' is not one of"),
     ({"name": "deutsch", "z_dims": 3}, "unknown config key 'method.z_dims'"),
     ({"name": "deutsch", "generator_hidden": [[4], [4]]}, "has 2 entries; the target has 4"),
 ])

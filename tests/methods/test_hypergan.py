@@ -84,7 +84,7 @@ def test_regression_task_and_bad_task():
                       "task": "regression", "pretrain_steps": 0})
     out = m.training_loss(torch.randn(4, 5, 1), torch.randn(4, 5), 0)
     assert "mse" in out and torch.isfinite(out["loss"])
-    with pytest.raises(ConfigError, match="method.task 'ranking'"):
+    with pytest.raises(ConfigError, match="'method.task' = 'ranking' is not one of"):
         build_method(m.target, {"name": "hypergan", "task": "ranking"})
 
 
