@@ -289,7 +289,17 @@ def test_same_scaling_reads_lists_too():
 
     same_scaling([[0.5]], np.zeros((1, 1), np.float32), "x", "y")
     with pytest.raises(DataError, match="x is uint8 but y is float64"):
-        same_scaling(np.zeros(2, np.uint8), [[0.2]], "x", "y")
+        same_scaling(np.zeros(2, np.uint8), [[2.0]], "x", "y")
+
+
+def test_uint8_beside_floats_in_0_1_is_one_scale():
+    """uint8 is scaled to [0, 1]: beside floats already there it was refused all the same."""
+    from hyperzoo.data.custom import same_scaling
+
+    same_scaling(np.full((2, 3), 255, np.uint8), torch.rand(2, 3), "x_train", "x_test")
+    same_scaling(torch.rand(2, 3), np.zeros((2, 3), np.uint8), "x_train", "x_test")
+    with pytest.raises(DataError, match="x_train is float32 but x_test is uint8"):
+        same_scaling(np.full((2, 3), 255.0, np.float32), np.zeros((2, 3), np.uint8), "x_train", "x_test")
 
 
 def test_float_images_at_pixel_scale_are_noted(capsys):

@@ -316,16 +316,18 @@ def _largest(v: np.ndarray | torch.Tensor) -> float:
 
 
 def same_scaling(a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor, what: str, other: str) -> None:
-    """Raise `DataError` where one of two splits is uint8 and the other not: uint8 is scaled to
-    [0, 1] and floats are kept, so the same pixels would come in on two scales, without a word."""
+    """Raise `DataError` where one of two splits is uint8 and the other holds floats beyond [0, 1]:
+    uint8 is scaled to [0, 1] and floats are kept, so the same pixels would come in on two
+    scales, without a word (floats already in [0, 1] meet the scaled uint8 there)."""
     da, db = (v.dtype if hasattr(v, "dtype") else np.asarray(v).dtype for v in (a, b))  # lists too
-    if (str(da) in ("uint8", "torch.uint8")) != (str(db) in ("uint8", "torch.uint8")):
+    bytes_a, bytes_b = (str(d) in ("uint8", "torch.uint8") for d in (da, db))
+    if bytes_a != bytes_b and _largest(b if bytes_a else a) > 1:
         raise DataError(f"{what} is {da} but {other} is {db}: uint8 images are scaled to "
                         "[0, 1] and floats kept as given, so the two would differ in scale; give both the "
                         "same dtype")
     # Floats on two scales (a /255 or /16 forgotten on one split) passed without a word.
     ra, rb = _largest(a), _largest(b)
-    floats = str(da) not in ("uint8", "torch.uint8")  # uint8 splits are both scaled to [0, 1]
+    floats = not (bytes_a or bytes_b)  # uint8 is scaled to [0, 1]
     if floats and min(ra, rb) > 0 and max(ra, rb) / min(ra, rb) > SCALE_RATIO:
         note(f"{what} reaches {ra:g} but {other} {rb:g}: one of them scaled differently? they are "
              "used as given")
