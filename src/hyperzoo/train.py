@@ -562,7 +562,7 @@ def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progr
     if best_meta:  # its score seeds the best below
         check_run_id(run_dir / BEST, best_meta, config.run_id)
     if world.main:
-        _record_start(run_dir, config, meta, argv, start)
+        _record_start(run_dir, config, meta, argv, start, world.size)
     clock = _Clock(meta, start)
     best = _best_so_far(run_dir, best_meta, start)
     stamp = {"run_id": config.run_id} if config.run_id else {}  # a folder from before run ids has none
@@ -655,10 +655,11 @@ def _restore(run_dir: Path, config: Config, meta: dict[str, Any] | None, method:
 
 
 def _record_start(run_dir: Path, config: Config, meta: dict[str, Any] | None, argv: list[str],
-                  start: int) -> None:
+                  start: int, processes: int) -> None:
     """What rank 0 records once the run is known to go on (a refused resume, finished or with a
     checkpoint that does not fit, leaves command.txt as it was): config.yaml's edits since the
-    checkpoint, the command, metrics.jsonl cut back to ``start``, a changed learning rate."""
+    checkpoint, a changed learning rate, the command (with its torchrun ``processes``: a target's
+    batch norm and dropout depend on them), metrics.jsonl cut back to ``start``."""
     edits = _config_edits(meta, config) if meta is not None else []
     if edits:
         assert meta is not None
@@ -673,6 +674,8 @@ def _record_start(run_dir: Path, config: Config, meta: dict[str, Any] | None, ar
     if rate:
         note(rate)
         append_comment(run_dir, rate)
+    if processes > 1:
+        append_comment(run_dir, f"under torchrun, {processes} processes:")
     append_command(run_dir, argv)
     truncate_metrics(run_dir, start)
 
