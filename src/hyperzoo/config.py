@@ -125,6 +125,12 @@ class DataConfig:
             raise ConfigError(f"data.bn_examples ({self.bn_examples}) and data.bn_batch "
                               f"({self.bn_batch}) must be at least 2 (batch statistics need two images)")
         _at_least("data.val_limit", self.val_limit, 1, allow_none=True)
+        if self.val_fraction is not None and not 0 <= self.val_fraction < 1:
+            raise ConfigError(f"config key 'data.val_fraction' = {self.val_fraction!r} must be in [0, 1) (0: "
+                              "no examples held out, with data.val_split: test)")
+        if self.val_fraction == 0 and self.val_split != "test":
+            raise ConfigError("data.val_fraction 0 holds out no validation examples: set data.val_split: "
+                              "test to validate on the test split")
 
 
 @dataclass

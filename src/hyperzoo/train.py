@@ -355,7 +355,8 @@ def train(config: Config | None, run_dir: str | Path, resume: bool = False,
     global batch (`hyperzoo.distributed`); rank 0 alone checks, locks and writes ``run_dir``."""
     run_dir = Path(run_dir)
     config = read_config(run_dir) if resume else config
-    if not resume and config is not None and config.data.dataset in FIXED_SPLITS and config.data.val_fraction:
+    if (not resume and config is not None and config.data.dataset in FIXED_SPLITS
+            and config.data.val_fraction is not None):
         # Ignored, it was recorded in config.yaml as if it had applied (a folder that has it
         # still reopens: it never had an effect).
         raise ConfigError(f"data.val_fraction {config.data.val_fraction} does not apply to the built-in "

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from hyperzoo.config import ConfigError, load_config
 from hyperzoo.data import DataError, load_dataset
 from hyperzoo.data.custom import as_images, as_labels, as_targets
 from tests.data.conftest import bin_records, cifar_batch, py_batch
@@ -66,7 +67,7 @@ def test_path_relative_to_data_dir_and_errors(tmp_path, write_idx):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="is not a data set; expected a folder of IDX files"):
         load_dataset(str(tmp_path / "empty"), "test")
-    with pytest.raises(DataError, match="val_fraction must be between 0 and 1"):
+    with pytest.raises(DataError, match=r"val_fraction must be in \[0, 1\)"):
         load_dataset(str(tmp_path / "sets" / "mine"), "val", val_fraction=1.5)
     # An outlier set may hold only a test split; asking it for train says so.
     rng = np.random.default_rng(1)
@@ -400,3 +401,18 @@ def test_a_nan_among_whole_number_labels_names_its_example():
         as_targets(y, "y")
     with pytest.raises(DataError, match="^y: example 1 is inf; labels must be finite class indices"):
         as_labels(torch.tensor([0.0, float("inf")]), "y")
+
+
+def test_val_fraction_0_trains_on_every_example_and_validates_on_test(tmp_path):
+    """Refused: with data.val_split test, a tenth of one's own set sat unused."""
+
+    x, y = np.random.default_rng(0).random((40, 1, 4, 4), dtype=np.float32), np.arange(40) % 2
+    np.savez(tmp_path / "all.npz", x_train=x, y_train=y, x_test=x[:8], y_test=y[:8])
+    assert len(load_dataset(str(tmp_path / "all.npz"), "train", val_fraction=0)) == 40
+    with pytest.raises(DataError, match="has no validation examples: data.val_fraction is 0"):
+        load_dataset(str(tmp_path / "all.npz"), "val", val_fraction=0)
+    assert load_config(None, ["data.val_fraction=0", "data.val_split=test"]).data.val_fraction == 0
+    with pytest.raises(ConfigError, match="val_fraction 0 holds out no validation examples: set data.val_"):
+        load_config(None, ["data.val_fraction=0"])
+    with pytest.raises(ConfigError, match=r"'data.val_fraction' = 1.0 must be in \[0, 1\)"):
+        load_config(None, ["data.val_fraction=1.0"])

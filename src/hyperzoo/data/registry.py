@@ -73,8 +73,8 @@ def load_dataset(name: str, split: str, data_dir: str | Path | None = None,
     if name == NO_DATA:
         raise DataError("data.dataset is 'none': this run trained without data, so there are no "
                         "examples to evaluate or analyse")
-    if val_fraction is not None and not 0 < val_fraction < 1:
-        raise DataError(f"data.val_fraction must be between 0 and 1 (exclusive), got {val_fraction}")
+    if val_fraction is not None and not 0 <= val_fraction < 1:
+        raise DataError(f"data.val_fraction must be in [0, 1) (0: none held out), got {val_fraction}")
     if name not in DATASETS:
         return _custom(name, split, data_dir, val_fraction, val_pick)
     if name in _VARIANTS:
@@ -118,6 +118,7 @@ def load_dataset(name: str, split: str, data_dir: str | Path | None = None,
         x8 = x8[:, None]  # grey images: one channel
     if split in ("train", "val"):
         x8, y8 = _holdout(name, x8, y8, split, val_fraction)
+        _check_held_out(name, len(y8), split)
 
     # astype copies, so the tensors own writable memory and the cached arrays stay untouched.
     x = torch.from_numpy(x8.astype(np.float32)).div_(255.0)
@@ -179,6 +180,7 @@ def _custom(ref: str, split: str, data_dir: str | Path | None, val_fraction: flo
     if split in ("train", "val"):
         keep = own_holdout(name, len(y), val_fraction, val_pick)[split == "val"]
         x, y = x[keep], y[keep]
+        _check_held_out(name, len(y), split)
     # Copies, so callers cannot alter the cached tensors.
     return Dataset(x.clone(), y.clone(), name, split, num_classes)
 
@@ -190,7 +192,15 @@ def own_holdout(name: str, n: int, val_fraction: float | None, val_pick: str
     return holdout(n, _n_val(name, n, 0.1 if val_fraction is None else val_fraction), val_pick)
 
 
+def _check_held_out(name: str, n: int, split: str) -> None:
+    if split == "val" and n == 0:
+        raise DataError(f"dataset {name!r} has no validation examples: data.val_fraction is 0 (every "
+                        "training example trains; this run validated on its test split)")
+
+
 def _n_val(name: str, n: int, fraction: float) -> int:
+    if fraction == 0:  # none held out: the run validates on the test split (`DataConfig`)
+        return 0
     n_val = int(n * fraction)
     if n_val == 0 or n_val == n:
         raise DataError(f"dataset {name!r}: {n} training examples are too few to hold out a "
