@@ -6,6 +6,7 @@ JSON behind a number), every anchor to a heading of its page."""
 import re
 import runpy
 import shlex
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -95,8 +96,22 @@ def test_yaml_blocks_are_valid_config(tmp_path):
 
 
 def _slug(heading: str) -> str:
-    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces as hyphens."""
-    return re.sub(r"[^\w\- ]", "", heading.strip().replace("`", "").lower()).replace(" ", "-")
+    """GitHub's anchor for a heading: lower case; letters, marks, decimal digits, letter numbers,
+    connectors, hyphens and spaces kept (Python's \\w also keeps superscripts, which GitHub drops);
+    spaces as hyphens."""
+    kept = (c for c in heading.strip().lower() if c in "- " or unicodedata.category(c)[0] in "LM"
+            or unicodedata.category(c) in ("Nd", "Nl", "Pc"))
+    return "".join(kept).replace(" ", "-")
+
+
+def _headings(text: str) -> list[str]:
+    """Markdown headings outside fenced code (a '# comment' in a shell block is none)."""
+    return re.findall(r"^#+ (.+)$", re.sub(r"^```.*?^```", "", text, flags=re.S | re.M), re.M)
+
+
+def test_the_slug_is_githubs():
+    assert _slug("λ = 300, 10³ and 10⁴: `a` & b – c") == "λ--300-10-and-10-a--b--c"
+    assert _slug("Analyses: `hyperzoo report`") == "analyses-hyperzoo-report"
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
@@ -111,6 +126,5 @@ def test_links_lead_to_files_and_headings_that_exist(page):
         target = (page.parent / path).resolve() if path else page
         assert target.exists(), f"{page.name}: link to missing {link}"
         if anchor:
-            headings = re.findall(r"^#+ (.+)$", target.read_text(), re.M)
-            assert anchor in {_slug(h) for h in headings}, \
+            assert anchor in {_slug(h) for h in _headings(target.read_text())}, \
                 f"{page.name}: no heading for #{anchor} in {target.name}"
