@@ -910,3 +910,19 @@ def test_method_keys_for_the_default_method_keep_its_default_lambda():
     assert _build_config(None, {"method": {"z_dim": 100}}).method == cli
     assert _build_config(None, {"method": {"name": "hypergan"}}).method == {"name": "hypergan"}
     assert "lam" not in _build_config({"method": {"name": "deutsch"}}, {"method": {"z_dim": 8}}).method
+
+
+def test_a_note_on_the_data_is_said_when_fit_is_refused_after_reading_it(tmp_path, monkeypatch, capsys):
+    """Held while fit decided where the data go, and lost when it was then refused: the note was
+    marked as said, so no later fit of that process said it either."""
+    import hyperzoo.api
+    import hyperzoo.data.custom
+
+    monkeypatch.setattr(hyperzoo.api, "DATA_LIMIT_BYTES", 0)  # the branch that keeps the data in memory
+    monkeypatch.setattr(hyperzoo.data.custom, "_noted_scale", set())
+    x, y = digits("train")
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "mine.txt").write_text("a user's file")
+    with pytest.raises(RunError, match="is not empty"):
+        hyperzoo.fit(Net(), (x * 255, y), out=tmp_path / "taken", train=FAST, progress=False)
+    assert "kept as given" in capsys.readouterr().err

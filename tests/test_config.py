@@ -238,3 +238,19 @@ def test_a_section_written_as_a_value_is_the_files_mistake_not_the_overrides(tmp
         with pytest.raises(ConfigError, match=r"'.*c.yaml': section 'target' must be a mapping of keys .*"
                                               r"got 'mymodels:Net'"):
             load_config(path, overrides)
+
+
+def test_a_str_subclass_is_its_string_and_a_yaml_bool_gets_a_hint():
+    import enum
+
+    import numpy as np
+
+    from hyperzoo.config import TrainConfig
+
+    class Kind(str, enum.Enum):
+        SGD = "sgd"
+
+    assert TrainConfig(optimizer=np.str_("sgd")).optimizer == "sgd"
+    assert TrainConfig(optimizer=Kind.SGD).optimizer == "sgd"
+    with pytest.raises(ConfigError, match="= False is not one of 'fp32', 'bf16' .*boolean or number: quote"):
+        load_config(None, ["train.precision=off"])

@@ -409,3 +409,8 @@ def test_verify_checks_the_files_of_a_run_of_a_module_that_lived_in_memory(tmp_p
     path.write_bytes(bytes(data))
     problems, _ = verify_run(tmp_path / "run")
     assert len(problems) == 1 and "is corrupt" in problems[0]
+    # The method's settings are still checked (an edit of config.yaml was hidden by the note).
+    config = tmp_path / "run" / "config.yaml"
+    config.write_text(config.read_text().replace("method:\n", "method:\n  z_dims: 3\n"))
+    problems, _ = verify_run(tmp_path / "run")
+    assert len(problems) == 1 and problems[0].startswith("unknown config key 'method.z_dims'")

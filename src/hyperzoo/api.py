@@ -14,6 +14,7 @@ import copy
 import dataclasses
 import inspect
 import os
+import shlex
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -262,7 +263,8 @@ def load(run_dir: str | Path, module: nn.Module | None = None, checkpoint: str |
         # The command line cannot rebuild an in-memory module or data set: not offered for those.
         cli = not (name.startswith("<") or dataset.startswith("<in-memory"))
         # An import path needs --trust-code on the command line (the class is the caller's here).
-        command = f" (or hyperzoo train --resume {run_dir}{' --trust-code' if ':' in name else ''})"
+        trust = " --trust-code" if ":" in name else ""
+        command = f" (or hyperzoo train --resume {shlex.quote(str(run_dir))}{trust})"
         note(f"{run_dir} stopped at step {last} of {config.train.steps}; finish it with "
              f"hyperzoo.resume(run_dir, ...){command if cli else ''}")
     if train_data is not None:
@@ -484,6 +486,39 @@ def fit(module: nn.Module | str, train_data: Data, config: Config | str | Path |
         raise
 
 
+def _keep_data(out: Path, name: str, train: Dataset, test: Dataset | None, input_shape: Sequence[int] | None,
+               cfg: Config, written: list[Path], notes: list[str]) -> tuple[list[int], tuple | None]:
+    """fit's in-memory data checked and kept: in ``name``.npz in ``out`` (recorded in ``written``
+    first) where small, else in memory (a note in ``notes``). Returns the input shape and, for
+    data kept in memory, its training and validation split (`_split`)."""
+    from hyperzoo.train import check_new_run_dir
+
+    shape = list(train.input_shape)
+    if input_shape is not None and tuple(input_shape) != tuple(shape):
+        raise DataError(f"input_shape {tuple(input_shape)} does not match the data's {tuple(shape)}")
+    if test is not None and test.input_shape != train.input_shape:
+        raise DataError(f"test_data has inputs of shape {test.input_shape}, train_data {train.input_shape}")
+    cfg.target.input_shape = shape
+    arrays = {"x_train": train.x, "y_train": train.y,
+              **({"x_test": test.x, "y_test": test.y} if test is not None else {})}
+    check_new_run_dir(out)  # before this function writes anything there
+    if sum(a.numel() * a.element_size() for a in arrays.values()) < DATA_LIMIT_BYTES:
+        path = out / f"{name}.npz"
+        written.append(path)
+        # With the input shape: a reader must not guess the layout of (n, C, L) sequences.
+        # Written whole (a file object: np.savez would add ".npz" to the temporary's name).
+        atomic_write(path, lambda tmp: _savez(tmp, {k: v.cpu().numpy() for k, v in arrays.items()},
+                                              input_shape=np.array(shape)))
+        cfg.data.dataset = str(path.resolve())
+        return shape, None
+    # Not a path: a file of that name in the working directory must never stand in for it.
+    cfg.data.dataset = f"<in-memory {name}>"
+    notes.append(f"the data ({name!r}) was too large to keep here: reopen with hyperzoo.load(run_dir, "
+                 "train_data=(x, y)) (a batch-norm target's networks take their statistics from it), and "
+                 "give the data to score again: Run.evaluate(x, y), Run.ood(..., inliers=(x, y))")
+    return shape, _split(train, cfg.data)
+
+
 def _fit_into(out: Path, module: nn.Module | None, train_data: Data, test_data: Data | None, cfg: Config,
               input_shape: Sequence[int] | None, name: str, progress: bool, notes: list[str],
               written: list[Path]) -> Run:
@@ -513,34 +548,14 @@ def _fit_into(out: Path, module: nn.Module | None, train_data: Data, test_data: 
             train = to_dataset(train_data, name, "trainval", input_shape, label="train_data")
             test = (to_dataset(test_data, name, "test", input_shape, label="test_data")
                     if test_data is not None else None)
-        shape = list(train.input_shape)
-        if input_shape is not None and tuple(input_shape) != tuple(shape):
-            raise DataError(f"input_shape {tuple(input_shape)} does not match the data's {tuple(shape)}")
-        if test is not None and test.input_shape != train.input_shape:
-            raise DataError(f"test_data has inputs of shape {test.input_shape}, "
-                            f"train_data {train.input_shape}")
-        cfg.target.input_shape = shape
-        arrays = {"x_train": train.x, "y_train": train.y,
-                  **({"x_test": test.x, "y_test": test.y} if test is not None else {})}
-        check_new_run_dir(out)  # before this function writes anything there
-        if sum(a.numel() * a.element_size() for a in arrays.values()) < DATA_LIMIT_BYTES:
-            path = out / f"{name}.npz"
-            written.append(path)
-            # With the input shape: a reader must not guess the layout of (n, C, L) sequences.
-            # Written whole (a file object: np.savez would add ".npz" to the temporary's name).
-            atomic_write(path, lambda tmp: _savez(tmp, {k: v.cpu().numpy() for k, v in arrays.items()},
-                                                  input_shape=np.array(shape)))
-            cfg.data.dataset = str(path.resolve())
-        else:
-            for said in data_notes:
-                note(said)
-            # Not a path: a file of that name in the working directory must never stand in for it.
-            cfg.data.dataset = f"<in-memory {name}>"
-            in_memory = _split(train, cfg.data)
-            notes.append(f"the data ({name!r}) was too large to keep here: reopen with "
-                         "hyperzoo.load(run_dir, train_data=(x, y)) (a batch-norm target's networks take "
-                         "their statistics from it), and give the data to score again: Run.evaluate(x, y), "
-                         "Run.ood(..., inliers=(x, y))")
+        filed = False
+        try:
+            shape, in_memory = _keep_data(out, name, train, test, input_shape, cfg, written, notes)
+            filed = in_memory is None
+        finally:
+            if not filed:  # a data file: training reads it and says them, naming it
+                for said in data_notes:
+                    note(said)
     if module is not None:
         why = _record_module(module, cfg, shape)
         if why:

@@ -9,17 +9,18 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-# Help piped or captured (no terminal) was laid out for 80 columns, cutting long option names
-# ("--transfer-netwo…"); typer's rich help reads this width once, when first imported.
-if not sys.stdout.isatty() and not {"COLUMNS", "TERMINAL_WIDTH"} & os.environ.keys():
-    os.environ["TERMINAL_WIDTH"] = "120"
-
-import typer  # noqa: E402
-import yaml  # noqa: E402
+import typer
+import typer.rich_utils
+import yaml
 
 import hyperzoo.process_setup  # noqa: F401  (first: it must run before torch is imported)
 from hyperzoo.config import load_config
 from hyperzoo.errors import ConfigError, UserError
+
+# Help piped or captured (no terminal) was laid out for 80 columns, cutting long option names
+# ("--transfer-netwo…"). Set on typer's module, not in the environment every child inherits.
+if not sys.stdout.isatty() and typer.rich_utils.MAX_WIDTH is None and "COLUMNS" not in os.environ:
+    typer.rich_utils.MAX_WIDTH = 120
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Hypernetworks that generate whole neural networks.")
@@ -63,7 +64,7 @@ def _fail(error: Exception) -> None:
     raise typer.Exit(1)
 
 
-def _interrupted(run_dir: Path, import_paths: list[str]) -> None:
+def _interrupted(run_dir: Path, import_paths: list[Path]) -> None:
     """Ctrl-C in training: where the run stands and how to go on (it stopped in silence), then
     exit status 130, as for any command stopped by SIGINT."""
     if not (run_dir / "config.yaml").is_file():
@@ -73,7 +74,7 @@ def _interrupted(run_dir: Path, import_paths: list[str]) -> None:
     raise typer.Exit(130)
 
 
-def _where_it_stands(run_dir: Path, import_paths: list[str]) -> str:
+def _where_it_stands(run_dir: Path, import_paths: list[Path]) -> str:
     """``RUN keeps its checkpoint of step N; continue with: hyperzoo train --resume RUN`` (with
     the torchrun launch it was started by, where it was; the ``--import-path`` folders it was
     given, and ``--trust-code`` for a target named by import path, without which the resume

@@ -262,10 +262,14 @@ def _check_type(path: str, value: Any, annotation: Any) -> Any:
         return value
     if origin is typing.Literal:
         choices = typing.get_args(annotation)
-        # By type too: True == 1, and YAML reads an unquoted `off` as False.
-        if any(value == c and type(value) is type(c) for c in choices):
+        # By type too: True == 1, and YAML reads an unquoted `off` as False. A str subclass (a
+        # `str` Enum member, numpy's str_) is its string.
+        if any(value == c and isinstance(value, type(c)) and not isinstance(value, bool) for c in choices):
             return value
-        raise ConfigError(f"config key {path!r} = {value!r} is not one of {', '.join(map(repr, choices))}")
+        yaml_read = isinstance(value, (bool, int, float))  # `--set train.precision=off`: False
+        hint = " (YAML read the text as a boolean or number: quote it)" if yaml_read else ""
+        raise ConfigError(f"config key {path!r} = {value!r} is not one of "
+                          f"{', '.join(map(repr, choices))}{hint}")
     if origin in (typing.Union, types.UnionType):
         args = typing.get_args(annotation)
         if value is None and type(None) in args:

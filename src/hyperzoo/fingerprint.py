@@ -91,7 +91,9 @@ def _first_difference(given: str, trained: str) -> str:
             return f"{a.strip()!r} where the trained one has {b.strip()!r}"
     if len(ours) > len(theirs):
         return f"{ours[len(theirs)].strip()!r}, which the trained one lacks"
-    return f"the trained one's {theirs[len(ours)].strip()!r} is missing"
+    if len(theirs) > len(ours):
+        return f"the trained one's {theirs[len(ours)].strip()!r} is missing"
+    return "the same lines, spaced otherwise"
 
 
 def check(run_dir: Path, module: nn.Module) -> None:

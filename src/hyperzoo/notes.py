@@ -26,9 +26,15 @@ def note(text: str) -> None:
 @contextmanager
 def held() -> Iterator[list[str]]:
     """Within it, notes go into the yielded list instead of stderr: the caller says them (`note`)
-    or drops them, where a later step would say the same again."""
+    or drops them, where a later step would say the same again. A block that raises says them
+    (a note marked as said and dropped would never be said in this process)."""
     _held.append([])
     try:
         yield _held[-1]
-    finally:
+    except BaseException:
+        kept = _held.pop()
+        for text in kept:
+            note(text)
+        raise
+    else:
         _held.pop()

@@ -674,7 +674,8 @@ def _paths_section(main: _Run, pooled: Pooled, sub: Dataset, path_pairs: int, g:
     return rep, figs
 
 
-def _adversarial_section(main: _Run, pooled: Pooled, adv_data: Dataset, seed: int, out: Path, bar) -> Section:
+def _adversarial_section(main: _Run, pooled: Pooled, adv_data: Dataset, seed: int, out: Path,
+                         bar: tqdm) -> Section:
     """Seed 000's targeted attacks on the main run and (seed 001 Fig. 8b: MNFG beside the
     hypernetwork) on every pooled run; ``bar`` advances per attack and ε."""
     adv = _adversarial(main, adv_data, EPSILONS, crafters=10,
@@ -699,7 +700,7 @@ def _adversarial_section(main: _Run, pooled: Pooled, adv_data: Dataset, seed: in
 
 
 def _detection_section(runs: list[_Run], adv_data: Dataset, eps: float, sizes: list[int],
-                       transfer_networks: int, seed: int, out: Path, bar) -> Section:
+                       transfer_networks: int, seed: int, out: Path, bar: tqdm) -> Section:
     """Seed 002's adversarial detection by each run's ensembles of ``sizes`` (``bar`` advances per
     run), and how one network's FGSM and PGD examples transfer to the others (Fig. 4)."""
     detection = {"eps": eps, "pgd_steps": 10, "examples": len(adv_data), "rows": []}
@@ -731,8 +732,8 @@ def _ambiguous_section(main: _Run, data: Dataset, count: int, out: Path) -> Sect
     return {"ambiguous": entry}, {"ambiguous": fig}
 
 
-def _ood_section(runs: list[_Run], data: Dataset, outliers: tuple, networks: int, seed: int,
-                 out: Path) -> Section:
+def _ood_section(runs: list[_Run], data: Dataset, outliers: tuple[Dataset, float], networks: int,
+                 seed: int, out: Path) -> Section:
     """Out-of-distribution detection of ``outliers`` by every run, and the main run's most
     confident outliers (seed 002 Fig. 7's bottom row)."""
     entry = _ood(runs, data, *outliers, networks, seed, out)

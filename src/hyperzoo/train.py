@@ -22,6 +22,7 @@ from hyperzoo.config import Config, TrainConfig
 from hyperzoo.data import DataError, Dataset, absolute_dataset
 from hyperzoo.data.augment import augment
 from hyperzoo.data.custom import data_sha256
+from hyperzoo.data.registry import lacks_test_split
 from hyperzoo.devices import bf16_emulated, reopen_device, resolve_device, to_device
 from hyperzoo.diagnostics import SILENT_BELOW, activity
 from hyperzoo.errors import ConfigError
@@ -427,6 +428,10 @@ def _train(config: Config, run_dir: Path, resume: bool, argv: list[str] | None, 
     s = build_session(config, module=module, data=data, trust_code=trust_code or not resume,
                       device=device)
     s.method.check_training(t.noise_batch, t.steps)
+    untested = lacks_test_split(config.data.dataset, config.data.data_dir) if world.main else None
+    if untested is not None:  # it trained, then evaluate and report failed: "has no test split"
+        note(f"{untested} holds no test split (x_test, y_test; fit's test_data): training validates "
+             "on part of the training examples, but evaluate and report will need one")
     lr_note = type(s.method).LR_NOTE
     if lr_note is not None and t.lr > lr_note[0] and not resume and world.main:
         note(f"train.lr {t.lr:g} is above {lr_note[0]:g} for method {config.method_name!r}: "

@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from hyperzoo.errors import UserError
+from hyperzoo.methods import resolve_method_config
 from hyperzoo.optimizers import make_optimizers
 from hyperzoo.runs import (
     BEST,
@@ -38,14 +39,17 @@ def verify_run(run_dir: str | Path, trust_code: bool = False) -> tuple[list[str]
         return [str(e)], notes
     session = None
     try:
-        # On the CPU: checking a run trained on a GPU must not need one (checkpoints are CPU tensors).
-        session = build_session(config, with_data=False, trust_code=trust_code, device="cpu")
+        if config.target.name.startswith("<in-memory"):
+            # No module to build; the method's settings are checked all the same.
+            resolve_method_config(config.method)
+            notes.append(f"target {config.target.name} was a module in memory, not in the folder: each "
+                         "checkpoint's file was checked, not that it fits the module "
+                         "(hyperzoo.load(run_dir, module=...) checks that)")
+        else:
+            # On the CPU: checking a run trained on a GPU must not need one (checkpoints are CPU tensors).
+            session = build_session(config, with_data=False, trust_code=trust_code, device="cpu")
     except (UserError, OSError) as e:
-        if not config.target.name.startswith("<in-memory"):
-            return [str(e)], notes
-        notes.append(f"target {config.target.name} was a module in memory, not in the folder: each "
-                     "checkpoint's file was checked, not that it fits the module (hyperzoo.load(run_dir, "
-                     "module=...) checks that)")
+        return [str(e)], notes
     for name, required in ((CHECKPOINT, True), (BEST, False)):
         path = run_dir / name
         if not path.is_file():

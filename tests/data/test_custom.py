@@ -106,13 +106,18 @@ def test_npz_and_its_forms(tmp_path):
     np.savez(tmp_path / "shape.npz", x_test=f, y_test=np.zeros(8), input_shape=np.array([4, 4, 2]))
     with pytest.raises(DataError, match=r"input_shape \(4, 4, 2\) is not the examples' shape \(2, 4, 4\)"):
         load_dataset(str(tmp_path / "shape.npz"), "test")
-    # Named as stored: (2, 20) sequences against input_shape (2, 21) were called (1, 2, 20), the
-    # layout guessed after the shape did not fit.
+    # Named as stored too: (2, 20) sequences against input_shape (2, 21) were called (1, 2, 20)
+    # only, the layout guessed after the shape did not fit.
     np.savez(tmp_path / "seq.npz", x_test=np.zeros((8, 2, 20), np.float32), y_test=np.zeros(8),
              input_shape=np.array([2, 21]))
-    with pytest.raises(DataError, match=r"input_shape \(2, 21\) is not the examples' shape \(2, 20\) "
-                                        r"\(x_test is \(8, 2, 20\)\)"):
+    with pytest.raises(DataError, match=r"input_shape \(2, 21\) is not the examples' shape \(1, 2, 20\) "
+                                        r"\(x_test is stored as \(8, 2, 20\)\)"):
         load_dataset(str(tmp_path / "seq.npz"), "test")
+    # A layout the guess reaches is taken: (n, H, W) for input_shape (1, H, W), NHWC for (C, H, W).
+    for i, (shape, dims) in enumerate((((8, 4, 4), [1, 4, 4]), ((8, 8, 8, 3), [3, 8, 8]))):
+        np.savez(tmp_path / f"guess{i}.npz", x_test=np.zeros(shape, np.float32), y_test=np.zeros(8),
+                 input_shape=np.array(dims))
+        assert load_dataset(str(tmp_path / f"guess{i}.npz"), "test").input_shape == tuple(dims)
 
 
 @pytest.mark.parametrize("version", ["bin", "py"])
@@ -299,8 +304,9 @@ def test_uint8_beside_floats_in_0_1_is_one_scale():
 
     same_scaling(np.full((2, 3), 255, np.uint8), torch.rand(2, 3), "x_train", "x_test")
     same_scaling(torch.rand(2, 3), np.zeros((2, 3), np.uint8), "x_train", "x_test")
-    with pytest.raises(DataError, match="x_train is float32 but x_test is uint8"):
-        same_scaling(np.full((2, 3), 255.0, np.float32), np.zeros((2, 3), np.uint8), "x_train", "x_test")
+    for floats in (np.full((2, 3), 255.0, np.float32), np.full((2, 3), -0.5, np.float32)):  # [-1, 1] too
+        with pytest.raises(DataError, match="x_train is float32 but x_test is uint8"):
+            same_scaling(floats, np.zeros((2, 3), np.uint8), "x_train", "x_test")
 
 
 def test_float_images_at_pixel_scale_are_noted(capsys):
@@ -331,16 +337,23 @@ def test_a_column_of_labels_is_read_as_labels():
         as_labels(np.eye(4), "y")  # float64 one-hot, as a user's array was
 
 
-def test_a_file_without_a_test_split_is_noted_when_read(tmp_path, capsys):
-    """It trained, then evaluate and report said 'has no test split'."""
-    x, y = np.random.default_rng(0).random((40, 1, 4, 4), dtype=np.float32), np.arange(40) % 2
+def test_a_file_without_a_test_split_is_noted_when_training_reads_it(tmp_path, capsys):
+    """It trained, then evaluate and report said 'has no test split'. Said by training only: on
+    every read it was said by evaluate --split val and by batch-norm statistics too."""
+    from hyperzoo.train import train
+    from tests.helpers import tiny_config
+
+    x, y = np.random.default_rng(0).random((60, 1, 8, 8), dtype=np.float32), np.arange(60) % 10
     np.savez(tmp_path / "notest.npz", x_train=x, y_train=y)
-    assert len(load_dataset(str(tmp_path / "notest.npz"), "val")) == 4  # evaluate --split val: no note
+    assert len(load_dataset(str(tmp_path / "notest.npz"), "train")) == 54
+    assert len(load_dataset(str(tmp_path / "notest.npz"), "val")) == 6
     assert "no test split" not in capsys.readouterr().err
-    assert len(load_dataset(str(tmp_path / "notest.npz"), "train")) == 36
+    train(tiny_config("train.steps=1", f"data.dataset={tmp_path / 'notest.npz'}"), tmp_path / "run",
+          argv=["x"], progress=False)
     assert "holds no test split (x_test, y_test; fit's test_data)" in capsys.readouterr().err
     np.savez(tmp_path / "both.npz", x_train=x, y_train=y, x_test=x, y_test=y)
-    load_dataset(str(tmp_path / "both.npz"), "train")
+    train(tiny_config("train.steps=1", f"data.dataset={tmp_path / 'both.npz'}"), tmp_path / "run2",
+          argv=["x"], progress=False)
     assert "no test split" not in capsys.readouterr().err
 
 

@@ -269,10 +269,6 @@ def _read_npz(path: Path) -> Splits:
         if (xk in arrays) != (yk in arrays):
             raise DataError(f"{path}: has {xk if xk in arrays else yk} without "
                             f"{yk if xk in arrays else xk}")
-        if xk in arrays and shape is not None and tuple(arrays[xk].shape[1:]) != shape:
-            # Checked on the array as stored: after a layout guess it named a shape the file lacks.
-            raise DataError(f"{path}: input_shape {shape} is not the examples' shape "
-                            f"{tuple(arrays[xk].shape[1:])} ({xk} is {tuple(arrays[xk].shape)})")
         if xk in arrays:
             out[split] = (as_images(arrays[xk], f"{path}:{xk}", shape),
                           as_targets(arrays[yk], f"{path}:{yk}"))
@@ -286,19 +282,21 @@ def _read_npz(path: Path) -> Splits:
         same_scaling(arrays["x_train"], arrays["x_test"], f"{path}: x_train", "x_test")
     shapes = {split: tuple(x.shape[1:]) for split, (x, _) in out.items()}
     if shape is not None and any(s != shape for s in shapes.values()):
-        # Its layout would otherwise be guessed, without a word, from x's shape alone.
-        raise DataError(f"{path}: input_shape {shape} is not the examples' shape "
-                        f"{next(s for s in shapes.values() if s != shape)}")
+        # Its layout would otherwise be guessed, without a word, from x's shape alone. Named as
+        # stored too: the guessed shape alone ((1, 2, 20) for (2, 20) sequences) is not in the file.
+        split = next(s for s, v in shapes.items() if v != shape)
+        raise DataError(f"{path}: input_shape {shape} is not the examples' shape {shapes[split]} (x_{split} "
+                        f"is stored as {tuple(arrays['x_' + split].shape)})")
     return out
 
 
-def note_no_test_split(path: Path) -> None:
-    """Say once per process, as training reads ``path`` (an .npz without x_test), that evaluate
-    and report will need a test split (it trained, then they failed: "has no test split")."""
-    if str(path) not in _noted_no_test:
-        _noted_no_test.add(str(path))
-        note(f"{path} holds no test split (x_test, y_test; fit's test_data): training validates "
-             "on part of the training examples, but evaluate and report will need one")
+def _within_0_1(v: np.ndarray | torch.Tensor) -> bool:
+    """Whether every value lies in [0, 1] (an empty array's do)."""
+    t = _cpu_tensor(v, "inputs")
+    if not t.numel() or t.dtype == torch.bool:
+        return True
+    lo, hi = torch.aminmax(t)
+    return float(lo) >= 0 and float(hi) <= 1
 
 
 # Largest values of two splits further apart than this are noted (`same_scaling`).
@@ -316,12 +314,12 @@ def _largest(v: np.ndarray | torch.Tensor) -> float:
 
 
 def same_scaling(a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor, what: str, other: str) -> None:
-    """Raise `DataError` where one of two splits is uint8 and the other holds floats beyond [0, 1]:
+    """Raise `DataError` where one of two splits is uint8 and the other holds floats outside [0, 1]:
     uint8 is scaled to [0, 1] and floats are kept, so the same pixels would come in on two
     scales, without a word (floats already in [0, 1] meet the scaled uint8 there)."""
     da, db = (v.dtype if hasattr(v, "dtype") else np.asarray(v).dtype for v in (a, b))  # lists too
     bytes_a, bytes_b = (str(d) in ("uint8", "torch.uint8") for d in (da, db))
-    if bytes_a != bytes_b and _largest(b if bytes_a else a) > 1:
+    if bytes_a != bytes_b and not _within_0_1(b if bytes_a else a):
         raise DataError(f"{what} is {da} but {other} is {db}: uint8 images are scaled to "
                         "[0, 1] and floats kept as given, so the two would differ in scale; give both the "
                         "same dtype")
@@ -391,7 +389,6 @@ def as_images(x: np.ndarray | torch.Tensor, what: str, shape: tuple[int, ...] | 
 
 
 _noted_scale: set[str] = set()
-_noted_no_test: set[str] = set()
 
 
 def unscaled_pixels(x: torch.Tensor) -> bool:

@@ -167,8 +167,6 @@ def _custom(ref: str, split: str, data_dir: str | Path | None, val_fraction: flo
     else:
         num_classes = max(int(y.max()) + 1 if len(y) else 0 for _, y in parts.values())
     source = "test" if split == "test" else "train"
-    if split == "train" and "test" not in parts and path.suffix.lower() == ".npz":
-        custom.note_no_test_split(path)  # training's read only: not evaluate --split val's
     if source not in parts:
         hint = (" (score other examples: evaluate's --split val, or Run.evaluate(x, y))"
                 if source == "test" else "")
@@ -183,6 +181,17 @@ def _custom(ref: str, split: str, data_dir: str | Path | None, val_fraction: flo
         _check_held_out(name, len(y), split)
     # Copies, so callers cannot alter the cached tensors.
     return Dataset(x.clone(), y.clone(), name, split, num_classes)
+
+
+def lacks_test_split(ref: str, data_dir: str | Path | None) -> Path | None:
+    """The path of a user's .npz at ``ref`` that holds no test split (evaluate and report will
+    need one), else None (a built-in set, or a set with its test split)."""
+    if ref in DATASETS or ref == NO_DATA:
+        return None
+    path = custom.resolve_path(ref, data_dir)
+    if path is None or path.suffix.lower() != ".npz" or not path.is_file():
+        return None
+    return path if "test" not in custom.read_custom(path) else None
 
 
 def own_holdout(name: str, n: int, val_fraction: float | None, val_pick: str

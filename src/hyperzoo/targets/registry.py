@@ -74,11 +74,12 @@ def import_class(name: str) -> Any:
     mod_name, _, attr = name.partition(":")
     if "/" in mod_name or "\\" in mod_name or mod_name.endswith(".py"):
         # A file path: Python imports modules by dotted name from folders on its path.
-        dotted = mod_name.removesuffix(".py").replace("\\", "/").strip("/")
-        folder, _, stem = dotted.rpartition("/")
-        raise ConfigError(f"target {name!r} names a file; name its module instead: {stem}:{attr} with "
-                          f"--import-path {folder or '.'} (or {dotted.replace('/', '.')}:{attr} from the "
-                          "folder above)")
+        file = Path(mod_name.replace("\\", "/"))
+        dotted = ".".join(file.with_suffix("").parts)
+        relative = not file.is_absolute() and not {".", ".."} & set(file.parts)
+        also = f" (or {dotted}:{attr} from the folder you run in)" if relative and len(file.parts) > 1 else ""
+        raise ConfigError(f"target {name!r} names a file; name its module instead: {file.stem}:{attr} with "
+                          f"--import-path {file.parent}{also}")
     try:
         module = importlib.import_module(mod_name)
     except ImportError as e:
