@@ -399,7 +399,8 @@ def test_the_adversarial_figure_has_a_colour_per_run_and_no_line_for_nothing_att
 
     def keep(fig, path, **kwargs):
         captured["lines"] = [(ln.get_label(), matplotlib.colors.to_hex(ln.get_color()), ln.get_linestyle())
-                             for ln in fig.axes[0].get_lines()]
+                             for ln in fig.axes[0].get_lines() if len(ln.get_xdata())]
+        captured["legend"] = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
         return real(fig, path, **kwargs)
 
     curves = {f"run{i}": {"FGSM, crafted": [0.1, 0.2], "FGSM, ensemble": [0.0, 0.1],
@@ -409,9 +410,12 @@ def test_the_adversarial_figure_has_a_colour_per_run_and_no_line_for_nothing_att
     figures.adversarial_figure([0.0, 0.1], curves, tmp_path / "adv.png")
     lines = captured["lines"]
     assert len(lines) == 12 and not any(label.startswith("empty") for label, _, _ in lines)
-    colours = {label.split(":")[0]: colour for label, colour, _ in lines}
-    assert len(set(colours.values())) == 3  # one per run
-    assert {style for label, _, style in lines if label.startswith("run0")} == {"-", "--", ":", "-."}
+    colours = [colour for _, colour, _ in lines]
+    assert len(set(colours)) == 3  # one per run
+    assert {style for _, colour, style in lines if colour == colours[0]} == {"-", "--", ":", "-."}
+    # One legend entry per run, then the curves' line styles (an entry per run and curve made a
+    # legend taller than the plot with 8 runs).
+    assert captured["legend"] == ["run0", "run1", "run2", *curves["run0"]]
 
 
 
@@ -430,3 +434,27 @@ def test_a_compared_run_of_another_data_set_is_noted(runs, tmp_path, capsys):
     make_report(runs / "a", tmp_path / "r", compare=[tmp_path / "mine"], pool=4, limit=20, adv_limit=6,
                 path_limit=10, detection_sizes=[2], transfer_networks=5, progress=False)
     assert f"note: --compare {tmp_path / 'mine'} trained on" in capsys.readouterr().err
+
+
+def test_many_runs_get_a_legend_beside_the_plot_with_an_entry_per_run(tmp_path, monkeypatch):
+    """With 8 compared runs the ensemble figure's 27 entries covered the plot and its title."""
+    from hyperzoo import figures
+
+    captured = {}
+    real = figures.save_figure
+
+    def keep(fig, path, **kwargs):
+        legend = fig.axes[0].get_legend()
+        captured.update(texts=[t.get_text() for t in legend.get_texts()], beside=legend.get_bbox_to_anchor()
+                        .transformed(fig.axes[0].transAxes.inverted()).x0 > 1, width=fig.get_size_inches()[0])
+        return real(fig, path, **kwargs)
+
+    monkeypatch.setattr(figures, "save_figure", keep)
+    rows = [{"size": s, "mean_prob_mean": 0.9, "mean_prob_std": 0.01, "majority_mean": 0.9,
+             "majority_std": 0.01} for s in (1, 2, 5)]
+    figures.ensemble_curve({f"run{i}": (rows, 0.88) for i in range(8)}, tmp_path / "e.png")
+    assert captured["texts"] == [*(f"run{i}" for i in range(8)), "mean probability", "majority vote",
+                                 "single network (mean)"]
+    assert captured["beside"] and captured["width"] > 10
+    figures.ensemble_curve({"run0": (rows, 0.88)}, tmp_path / "one.png")  # one run: inside, as before
+    assert not captured["beside"] and "mean probability: ± 1 std over draws" in captured["texts"]

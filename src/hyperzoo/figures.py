@@ -42,6 +42,23 @@ def _plain_log_x(ax, ticks: list[int]) -> None:
     ax.xaxis.set_minor_formatter(NullFormatter())
 
 
+# Legend entries up to which a legend sits inside the axes; beyond, it goes beside them (a report
+# comparing 8 runs drew 27 entries over the whole plot).
+LEGEND_INSIDE = 6
+
+
+def _legend(ax, fontsize: float = 7, **kwargs) -> None:
+    """The axes' legend: inside (``kwargs``: where) with few entries, beside the axes, the
+    figure widened for it, with more."""
+    if len(ax.get_legend_handles_labels()[1]) <= LEGEND_INSIDE:
+        ax.legend(fontsize=fontsize, **kwargs)
+        return
+    kwargs.pop("loc", None)
+    ax.legend(fontsize=fontsize, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0, **kwargs)
+    width, height = ax.figure.get_size_inches()
+    ax.figure.set_size_inches(width + 4.0, height)
+
+
 def _titled(title: str, scope: str) -> str:
     """``title`` with a second line saying what it was measured on (``scope``: images, networks)."""
     return f"{title}\n{scope}" if scope else title
@@ -55,16 +72,18 @@ def _edges(values: torch.Tensor, bins: int, min_width: float = 0.0) -> np.ndarra
     return np.linspace(lo - pad, hi + pad, bins + 1)
 
 
-def accuracy_histograms(runs: dict[str, torch.Tensor], entropies: dict[str, float | None],
+def accuracy_histograms(runs: dict[str, torch.Tensor], entropies: dict[str, tuple[float, int] | None],
                         path: Path, scope: str = "") -> str:
     """Each run's networks' accuracies as a share of its own pool (pools of 10 and 200 compare),
-    Ĥ (the Kozachenko–Leonenko entropy estimate of the gauge-fixed weights) in the legend."""
+    Ĥ (the Kozachenko–Leonenko entropy estimate of the gauge-fixed weights) with its dimension d
+    in the legend (``entropies``: label -> (Ĥ, d) or None): estimates of another d or N do not
+    compare, and side by side they read as if they did."""
     fig, ax = plt.subplots(figsize=(6.5, 4.0))
     # One set of bins for all runs, so their histograms compare; at least 0.1 points wide.
     edges = _edges(100 * torch.cat(list(runs.values())), 30, min_width=0.1)
     for i, (label, acc) in enumerate(runs.items()):
         h = entropies[label]
-        text = f"{label}, N = {len(acc)}" + ("" if h is None else f", Ĥ = {h:.0f}")
+        text = f"{label}, N = {len(acc)}" + ("" if h is None else f", Ĥ = {h[0]:.0f} (d = {h[1]:,})")
         if len(acc) == 1:  # a method that holds one network: a line, not a one-sample histogram
             ax.axvline(100 * acc.item(), color=f"C{i}", lw=2, label=f"{label}, one network")
         else:  # outlines, not filled bars: overlapping fills blended into a third colour
@@ -72,8 +91,9 @@ def accuracy_histograms(runs: dict[str, torch.Tensor], entropies: dict[str, floa
                     weights=np.full(len(acc), 100 / len(acc)), label=text)
     ax.set_xlabel("test accuracy of a sampled network (%)")
     ax.set_ylabel("share of the run's networks (%)")
-    ax.legend(fontsize=8, title="Ĥ: entropy estimate of the gauge-fixed weights (nats)"
-              if any(v is not None for v in entropies.values()) else None, title_fontsize=7)
+    _legend(ax, fontsize=8, title="Ĥ: entropy estimate of the gauge-fixed weights (nats),\n"
+            "comparable only at equal d and N" if any(v is not None for v in entropies.values()) else None,
+            title_fontsize=7)
     ax.set_title(_titled("Accuracy of sampled networks", scope), fontsize=10)
     return save_figure(fig, path)
 
@@ -86,22 +106,26 @@ def ensemble_curve(runs: dict[str, tuple[list[dict], float]], path: Path, scope:
     every = []
     for c, (run, (rows, single_mean)) in enumerate(runs.items()):
         colour = f"C{c}"
-        prefix = f"{run}: " if len(runs) > 1 else ""
         sizes = [r["size"] for r in rows]
         every += sizes
         for key, label, ls in (("mean_prob", "mean probability", "-"), ("majority", "majority vote", "--")):
             m = torch.tensor([r[f"{key}_mean"] for r in rows]).cpu().numpy() * 100
             s = torch.tensor([r[f"{key}_std"] for r in rows]).cpu().numpy() * 100
+            # Several runs: one entry per run (its mean-probability line) and a key of line
+            # styles below; three entries per run covered the plot.
             ax.plot(sizes, m, marker="o", ms=3, ls=ls, color=colour if len(runs) > 1 else None,
-                    label=prefix + label)
+                    label=(run if ls == "-" else None) if len(runs) > 1 else label)
             ax.fill_between(sizes, m - s, m + s, alpha=0.15, color=ax.lines[-1].get_color(),
                             label=None if len(runs) > 1 else f"{label}: ± 1 std over draws")
         ax.axhline(100 * single_mean, color=colour if len(runs) > 1 else "0.5", ls=":", lw=1,
-                   label=prefix + "single network (mean)")
+                   label=None if len(runs) > 1 else "single network (mean)")
+    if len(runs) > 1:
+        for ls, what in (("-", "mean probability"), ("--", "majority vote"), (":", "single network (mean)")):
+            ax.plot([], [], color="0.3", ls=ls, label=what)
     _plain_log_x(ax, sorted(set(every)))
     ax.set_xlabel("ensemble size")
     ax.set_ylabel("test accuracy (%)")
-    ax.legend(fontsize=7)
+    _legend(ax)
     ax.set_title(_titled("Ensembles of sampled networks" + (" (bands: ± 1 std over draws)" if len(runs) > 1
                                                             else ""), scope), fontsize=10)
     return save_figure(fig, path)
@@ -313,18 +337,25 @@ def adversarial_figure(eps: list[float], curves: dict[str, dict[str, list[float 
     where nothing was attacked). One colour per run, one line style per curve (the same curve
     of every run alike), the legend beside the axes: with several runs the default colour cycle
     repeated and the legend covered the data."""
-    rows = sum(len(c) for c in curves.values())
-    fig, ax = plt.subplots(figsize=(10, max(3.8, 0.22 * rows + 1)))
+    several = len(curves) > 1
+    fig, ax = plt.subplots(figsize=(10, 4.5 if several else 3.8))
     cmap = plt.get_cmap("tab10" if len(curves) <= 10 else "tab20")
-    drawn = False
+    drawn: dict[str, str] = {}  # curve name -> its line style, for the key
     for i, (run, named) in enumerate(curves.items()):
+        labelled = False
         for j, (name, values) in enumerate(named.items()):
             if any(v is None for v in values):  # nothing attacked: no curve, not a line at 0%
                 continue
-            label = f"{run}: {name}" if run else name
+            # Several runs: one entry per run (its colour) and a key of the curves' line styles;
+            # an entry per run and curve made a legend taller than the plot.
+            label = (None if labelled else run) if several else (f"{run}: {name}" if run else name)
             ax.plot(eps, [100 * v for v in values], marker="o", ms=3, color=cmap(i % cmap.N),
                     ls=_STYLES[j % len(_STYLES)], label=label)
-            drawn = True
+            labelled = True
+            drawn.setdefault(name, _STYLES[j % len(_STYLES)])
+    if several:
+        for name, ls in drawn.items():
+            ax.plot([], [], color="0.3", ls=ls, label=name)
     ax.set_xlabel("ε (fraction of the pixel range)")
     ax.set_ylabel("examples that fool the model (%)")
     if drawn:
@@ -332,7 +363,7 @@ def adversarial_figure(eps: list[float], curves: dict[str, dict[str, list[float 
     else:
         ax.text(0.5, 0.5, "no example was attacked (none classified right by its network)",
                 ha="center", va="center", transform=ax.transAxes)
-    ax.set_title(_titled("Targeted adversarial examples", scope), fontsize=10)
+    ax.set_title(_titled("Targeted adversarial examples", textwrap.fill(scope, 90)), fontsize=10)
     return save_figure(fig, path)
 
 
@@ -348,7 +379,7 @@ def entropy_cdf(inliers: dict[str, torch.Tensor], outliers: dict[str, torch.Tens
                     label=label)
     ax.set_xlabel("predictive entropy (nats)")
     ax.set_ylabel("fraction of examples ≤ entropy")
-    ax.legend(fontsize=8, title="dashed: in-distribution, solid: outliers", title_fontsize=7)
+    _legend(ax, fontsize=8, title="dashed: in-distribution, solid: outliers", title_fontsize=7)
     ax.set_title(_titled("Out-of-distribution detection", scope), fontsize=10)
     return save_figure(fig, path)
 
@@ -374,7 +405,7 @@ def detection_figure(rows: list[dict], path: Path, scope: str = "") -> str:
     ax.set_xlabel(f"ensemble size N (attacked; scored on {scored})")
     ax.set_ylabel("detected at 5% false positives (%)")
     if lines:
-        ax.legend(fontsize=7)
+        _legend(ax)
     else:
         ax.text(0.5, 0.5, "no ensemble size applies to these runs", ha="center", va="center",
                 transform=ax.transAxes)
@@ -408,7 +439,7 @@ def reliability_diagram(curves: dict[str, dict[str, torch.Tensor]], path: Path, 
     top.set_ylabel("accuracy in bin")
     top.set_xlim(0, 1)
     top.set_ylim(0, 1.02)
-    top.legend(fontsize=7, loc="upper left")
+    _legend(top, loc="upper left")
     top.set_title(_titled("Reliability diagram (top-label confidence, equal-width bins)", scope), fontsize=10)
     bottom.set_yscale("log")
     bottom.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))

@@ -330,13 +330,13 @@ def _ood(runs: list[_Run], inliers: Dataset, outliers: Dataset, overlap: float, 
                                 "mean_entropy_inliers": h_in.mean().item(),
                                 "mean_entropy_outliers": h_out.mean().item(), "scores": scores}
         curves_in[f"{r.label}: {inliers.name}"] = h_in
-        curves_out[f"{r.label}: {outlier}"] = h_out
+        curves_out[f"{r.label}: {outlier} (AUROC {res['runs'][r.label]['auroc']:.3f})"] = h_out
         if r is runs[0]:
             res["confident_outliers"] = {**_confident_outliers(outliers, p_out, h_out, out), "run": r.label}
     res["figure"] = figures.entropy_cdf(
         curves_in, curves_out, out / "ood_cdf.png",
-        f"{len(inliers):,} {inliers.name} test images against {len(outliers):,} {outlier}; AUROC by entropy: "
-        + ", ".join(f"{k} {v['auroc']:.3f}" for k, v in res["runs"].items()))
+        f"{len(inliers):,} {inliers.name} test images against {len(outliers):,} {outlier}; "
+        "AUROC by predictive entropy")
     return res
 
 
@@ -568,7 +568,8 @@ def _ensemble_section(main: _Run, runs: list[_Run], pooled: Pooled, data: Datase
         {f"{r.label}: ensemble of {r.probs.shape[0]} (ECE {r.uncertainty['ensemble_ece']:.4f})":
          reliability_bins(mean_prediction(r.probs), data.y) for r in runs}, out / "reliability.png", scope),
         "histogram": figures.accuracy_histograms(
-        {r.label: r.accuracies for r in runs}, {r.label: r.entropy for r in runs},
+        {r.label: r.accuracies for r in runs},
+        {r.label: None if r.entropy is None else (r.entropy, r.entropy_d) for r in runs},
         out / "accuracy_histogram.png", scope)}
     rep: dict[str, Any] = {}
     size = main.probs.shape[0] // 2
@@ -687,15 +688,17 @@ def _adversarial_section(main: _Run, pooled: Pooled, adv_data: Dataset, seed: in
     curves = {}
     for label, a in {main.label: adv, **by_run}.items():
         scorer = "its ensemble" if pooled else a["scored_on"]  # each run's own in the tables
-        curves[label if pooled else ""] = {
+        # Each run's own count: its crafting networks classify other examples right.
+        curves[f"{label} ({a['examples']:,} attacked)" if pooled else ""] = {
             "FGSM, network it was crafted on": a["fgsm"]["single_network"],
             f"FGSM, {scorer}": a["fgsm"]["fresh_ensemble"],
             "PGD, network it was crafted on": a["pgd"]["single_network"],
             f"PGD, {scorer}": a["pgd"]["fresh_ensemble"]}
+    right = (f"{adv['examples']:,} of them" if not pooled else "each run's count in its label:")
     fig = figures.adversarial_figure(
         EPSILONS, curves, out / "adversarial.png",
-        f"first {adv['attempted']:,} {adv_data.name} test images, {adv['examples']:,} of them classified "
-        "right by the network an example is crafted on")
+        f"first {adv['attempted']:,} {adv_data.name} test images, {right} classified right by the network "
+        "an example is crafted on")
     return {"adversarial": adv, "adversarial_by_run": by_run}, {"adversarial": fig}
 
 

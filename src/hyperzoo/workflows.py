@@ -131,7 +131,7 @@ def evaluate_run(run_dir: str | Path, n_networks: int = 100, data_dir: str | Non
             figure = figures.reliability_diagram({
                 f"ensemble of {n} (ECE {unc['ensemble_ece']:.4f})":
                     reliability_bins(mean_prediction(probs), data.y),
-                f"{n} single networks, pooled (ECE {unc['mean_ece']:.4f} mean)":
+                f"{n} single networks' predictions pooled (per-network ECE {unc['mean_ece']:.4f} mean)":
                     reliability_bins(probs.flatten(0, 1), data.y.repeat(n)),
             }, figure_path, f"{len(data):,} {data.name} {data.split} images")
         except OSError as e:
@@ -579,7 +579,7 @@ def ood_run(run_dir: str | Path, outliers: str | Dataset | list[str | Dataset], 
                       # The entropy's metrics at the top of each set, as before the MI score.
                       **{k: scores["entropy"][k] for k in ("auroc", "aupr", "fpr_at_95_tpr")},
                       "mean_entropy_outliers": h_out.mean().item(), "scores": scores}
-        curves_out[f"{name} (outliers)"] = h_out
+        curves_out[f"{name} (outliers, AUROC {sets[name]['auroc']:.3f})"] = h_out
     result: dict[str, Any] = {"run": str(Path(run_dir).resolve()), "run_id": session.config.run_id,
                               "inliers": inliers.name, "n_networks": n, "n_inliers": len(h_in),
                               "mean_entropy_inliers": h_in.mean().item(), "outliers": list(sets),
@@ -591,8 +591,7 @@ def ood_run(run_dir: str | Path, outliers: str | Dataset | list[str | Dataset], 
         claim_result_dir(out, "ood")
         result["figure"] = figures.entropy_cdf(
             {f"{inliers.name} (inliers)": h_in}, curves_out, out / "ood_cdf.png",
-            f"{n} networks, {len(h_in):,} {inliers.name} {inliers.split} images; AUROC by entropy: "
-            + ", ".join(f"{k} {v['auroc']:.3f}" for k, v in sets.items()))
+            f"{n} networks, {len(h_in):,} {inliers.name} {inliers.split} images; AUROC by predictive entropy")
         atomic_write_json(out / "ood.json", result)
     return result
 
