@@ -23,6 +23,7 @@ from hyperzoo.config import ConfigError
 from hyperzoo.devices import GLOBAL_RNG
 from hyperzoo.evaluation import ensemble_metrics, predict_proba
 from hyperzoo.methods import GaussianNoise
+from hyperzoo.notes import note
 from hyperzoo.optimizers import make_optimizers
 from hyperzoo.runs import (
     BEST,
@@ -152,6 +153,15 @@ def _tune(run_dir: Path, sigmas: list[float], networks: int, split: str | None, 
                        "network?); nothing to choose from")
     # A NaN NLL (a σ whose networks diverge) is no candidate: min took it where it came first.
     best = min(finite, key=lambda r: (r["ensemble_nll"], r["sigma"]))["sigma"]
+    positive = [r for r in finite if r["sigma"] > 0]
+    if best == 0 and positive:
+        # The baseline then draws N copies of one network: disagreement 0, entropy -inf.
+        zero = next(r for r in finite if r["sigma"] == 0)
+        runner_up = min(positive, key=lambda r: r["ensemble_nll"])
+        note(f"σ = 0 was best on the validation split (ensemble NLL {zero['ensemble_nll']:.5f} against "
+             f"{runner_up['ensemble_nll']:.5f} at σ = {runner_up['sigma']:g}): every network the run samples "
+             "is now the same one, an ensemble of copies; to compare an ensemble, tune over positive σ "
+             "only (--sigmas)")
     # Into every checkpoint the run has: evaluate reads the best model's (train.keep_best), a
     # resume continues from the last one, and its later best models must keep σ too.
     for name in (BEST, CHECKPOINT):
