@@ -22,9 +22,13 @@ def _accuracies(probs: torch.Tensor, y: torch.Tensor, size: int, count: int,
     n = probs.shape[0]
     if not 1 <= size <= n:
         raise ValueError(f"ensemble size {size} must be between 1 and the pool size {n}")
+    return _of(probs, y, [torch.randperm(n, generator=generator)[:size] for _ in range(count)])
+
+
+def _of(probs: torch.Tensor, y: torch.Tensor, ensembles: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Both accuracies of each ensemble (indices into the pool ``probs``)."""
     mean_prob, by_votes = [], []
-    for _ in range(count):  # one ensemble at a time bounds memory at (size, B, C)
-        idx = torch.randperm(n, generator=generator)[:size]
+    for idx in ensembles:  # one ensemble at a time bounds memory at (size, B, C)
         mean_prob.append((predicted(mean_prediction(probs[idx])) == y).double().mean())
         by_votes.append((majority(probs[idx]) == y).double().mean())
     return {"mean_prob": torch.stack(mean_prob), "majority": torch.stack(by_votes)}
@@ -32,13 +36,16 @@ def _accuracies(probs: torch.Tensor, y: torch.Tensor, size: int, count: int,
 
 def accuracy_vs_size(probs: torch.Tensor, y: torch.Tensor, sizes: list[int], count: int = 10,
                      generator: torch.Generator | None = None) -> list[dict[str, float]]:
-    """Mean ± std over ``count`` random ensembles for each size (sizes above N are skipped)."""
+    """Mean ± std over ``count`` random ensembles for each size (sizes above N are skipped); size 1
+    over every network of the pool, so it is the pool's mean single accuracy (a draw of ``count``
+    networks put a second "single network" figure beside it)."""
     check_probs(probs, y, ensemble=True)
     rows = []
     for size in sizes:
         if size > probs.shape[0]:
             continue
-        acc = _accuracies(probs, y, size, count if size < probs.shape[0] else 1, generator)
+        acc = (_of(probs, y, list(torch.arange(probs.shape[0])[:, None])) if size == 1
+               else _accuracies(probs, y, size, count if size < probs.shape[0] else 1, generator))
         rows.append({"size": size,
                      **{f"{k}_mean": v.mean().item() for k, v in acc.items()},
                      **{f"{k}_std": (v.std().item() if v.numel() > 1 else 0.0)
