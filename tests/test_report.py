@@ -458,3 +458,16 @@ def test_many_runs_get_a_legend_beside_the_plot_with_an_entry_per_run(tmp_path, 
     assert captured["beside"] and captured["width"] > 10
     figures.ensemble_curve({"run0": (rows, 0.88)}, tmp_path / "one.png")  # one run: inside, as before
     assert not captured["beside"] and "mean probability: ± 1 std over draws" in captured["texts"]
+
+
+def test_a_compared_run_that_cannot_take_the_images_is_named(runs, tmp_path, monkeypatch):
+    """With several --compare runs the shape error did not say which."""
+    import hyperzoo.report
+    from hyperzoo.data import DataError
+
+    def refuse(session, data):
+        raise DataError("data set 'digits' has inputs of shape (1, 8, 8) but the run's target takes (1, 28, 28)")
+
+    monkeypatch.setattr(hyperzoo.report, "check_input_shape", refuse)
+    with pytest.raises(DataError, match=rf"^--compare {runs / 'b'}: data set 'digits' has inputs of shape"):
+        make_report(runs / "a", tmp_path / "r", compare=[runs / "b"], pool=4, limit=20, progress=False)

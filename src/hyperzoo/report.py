@@ -24,7 +24,7 @@ from hyperzoo.analysis.transfer import transfer, transfer_summary
 from hyperzoo.data import Dataset
 from hyperzoo.devices import weights_device
 from hyperzoo.diversity import sample_entropy
-from hyperzoo.errors import ConfigError, RunError
+from hyperzoo.errors import ConfigError, RunError, UserError
 from hyperzoo.evaluation import ensemble_metrics, predict_proba, reliability_bins, uncertainty_metrics
 from hyperzoo.evaluation.predictions import mean_prediction, predicted
 from hyperzoo.evaluation.regression import gaussian_nll_text
@@ -364,7 +364,10 @@ def _compared_session(run_dir: Path, main_dir: Path, main: Session, data: Datase
     if run_dir.resolve() == main_dir.resolve():
         raise ConfigError(f"--compare {run_dir} is the report's own run")
     session = load_run(run_dir, data_dir, trust_code=trust_code)
-    check_input_shape(session, data)
+    try:
+        check_input_shape(session, data)
+    except UserError as e:  # which of several --compare runs
+        raise type(e)(f"--compare {run_dir}: {e}") from e
     if session.method.task != main.method.task:
         raise ConfigError(f"--compare {run_dir} trains for {session.method.task}, the report's run for "
                           f"{main.method.task}")
