@@ -466,7 +466,7 @@ def test_a_compared_run_that_cannot_take_the_images_is_named(runs, tmp_path, mon
     from hyperzoo.data import DataError
 
     def refuse(session, data):
-        raise DataError("data set 'digits' has inputs of shape (1, 8, 8) but the run's target takes (1, 28, 28)")
+        raise DataError("data set 'digits' has inputs of shape (1, 8, 8) but the run's target takes (3, 2)")
 
     monkeypatch.setattr(hyperzoo.report, "check_input_shape", refuse)
     with pytest.raises(DataError, match=rf"^--compare {runs / 'b'}: data set 'digits' has inputs of shape"):
