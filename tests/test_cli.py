@@ -473,3 +473,13 @@ def test_help_piped_to_a_file_keeps_whole_option_names():
     out = subprocess.run([sys.executable, "-m", "hyperzoo", "report", "--help"], capture_output=True,
                          text=True, env=env, check=True).stdout
     assert "--transfer-networks " in out and "…" not in out
+
+
+def test_config_says_what_train_would_refuse(tmp_path):
+    """`config --set method.name=ensemble` printed noise_batch: 32, which train then refused."""
+    r = runner.invoke(app, ["config", "--set", "method.name=ensemble"])
+    assert r.exit_code == 0 and "noise_batch: 32" in r.output
+    assert ("note: train refuses this config as it stands: method 'ensemble' trains one minibatch per "
+            "member: set train.noise_batch=10 (got 32)") in " ".join(r.output.split())
+    r = runner.invoke(app, ["config", "--set", "method.name=ensemble", "--set", "train.noise_batch=10"])
+    assert r.exit_code == 0 and "note:" not in r.output

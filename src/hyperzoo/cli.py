@@ -222,9 +222,30 @@ def show_config(
     from hyperzoo.config_help import annotated_yaml
 
     try:
-        typer.echo(annotated_yaml(load_config(config, set_)), nl=False)
+        cfg = load_config(config, set_)
+        typer.echo(annotated_yaml(cfg), nl=False)
     except USER_ERRORS as e:
         _fail(e)
+    refusal = _training_refusal(cfg)
+    if refusal:  # printed as it is, but train would refuse it: say so now, not after a copy-paste
+        typer.echo(f"note: train refuses this config as it stands: {refusal}", err=True)
+
+
+def _training_refusal(cfg) -> str | None:
+    """What `train` would refuse in ``cfg`` before its first step that the config's own checks
+    pass (a method's needs of the batch: an ensemble's noise_batch is its size), where the
+    target can be built without data; else None."""
+    from hyperzoo.session import build_session
+
+    try:
+        cfg.train.check_for_training()
+        session = build_session(cfg, with_data=False, device="cpu")
+        session.method.check_training(cfg.train.noise_batch, cfg.train.steps)
+    except UserError as e:
+        return str(e)
+    except Exception:  # a target that needs its data to build: nothing said
+        return None
+    return None
 
 
 @app.command()
