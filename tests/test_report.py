@@ -471,3 +471,15 @@ def test_a_compared_run_that_cannot_take_the_images_is_named(runs, tmp_path, mon
     monkeypatch.setattr(hyperzoo.report, "check_input_shape", refuse)
     with pytest.raises(DataError, match=rf"^--compare {runs / 'b'}: data set 'digits' has inputs of shape"):
         make_report(runs / "a", tmp_path / "r", compare=[runs / "b"], pool=4, limit=20, progress=False)
+
+
+def test_commands_say_when_a_fixed_set_holds_fewer_networks_than_asked(runs, tmp_path, capsys):
+    """evaluate --networks 100 on an ensemble of 4 scored 4 without a word (sample said it)."""
+    from hyperzoo.workflows import evaluate_run, polyak_run
+
+    m = evaluate_run(runs / "b", n_networks=10, progress=False, out=tmp_path / "m.json")
+    assert m["n_networks"] == 4
+    err = capsys.readouterr().err
+    assert "note: this run's method 'ensemble' holds 4 networks; evaluates those" in err
+    assert polyak_run(runs / "b", k=3, limit=20)["networks"] == 3
+    assert "members are trained independently" in capsys.readouterr().err

@@ -86,7 +86,7 @@ def evaluate_run(run_dir: str | Path, n_networks: int = 100, data_dir: str | Non
         # Refused before any file: a figure written first then blocked that --out.
         raise ConfigError(f"--ensembles needs a method that draws fresh networks; this run holds "
                           f"{session.method.max_networks}")
-    n_networks = session.method.capped(n_networks)
+    n_networks = capped(session, n_networks, "evaluates")
     d = session.config.data
     data = read_for(data, session.method.task) if data is not None else load_split(
         d, split, data_dir, session.method.task)
@@ -389,10 +389,7 @@ def export_networks(run_dir: str | Path, n: int, out: str | Path, seed: int = 0,
     out = Path(out)
     _check_export_dir(out)
     session = session or load_run(run_dir, trust_code=trust_code)
-    if session.method.capped(n) < n:  # fewer files than asked for: say so
-        note(f"this run's method {session.config.method_name!r} holds "
-             f"{session.method.capped(n)} networks; exporting those")
-        n = session.method.capped(n)
+    n = capped(session, n, "exports")  # fewer files than asked for: said
     weights = sample_networks(session, n, seed, progress=progress)
     # The mark first: an export stopped between the manifest's removal and the new one's can be
     # redone into its folder, which holds network files but no manifest.
@@ -459,12 +456,22 @@ def check_outliers_differ(inliers: Dataset, outliers: Dataset) -> float:
     return overlap
 
 
+def capped(session: Session, n: int, verb: str) -> int:
+    """``n`` networks, or as many as the run's method holds (a fixed set: an ensemble, snapshots),
+    said in a note where fewer (evaluate of 100 on a set of 10 scored 10 without a word)."""
+    held = session.method.capped(n)
+    if held < n:
+        note(f"this run's method {session.config.method_name!r} holds {held} network"
+             f"{'' if held == 1 else 's'}; {verb} {'it' if held == 1 else 'those'}")
+    return held
+
+
 def ood_predictions(session: Session, sets: list[Dataset], n_networks: int, seed: int,
                     progress: bool = False) -> list[torch.Tensor]:
     """Probabilities of one draw of ``n_networks`` sampled networks (at most the method's count)
     on each of ``sets`` (inliers first, then outlier sets), ``(N, B, C)`` each; ``progress``: a
     bar per set. One draw for all: the inliers are scored once, whatever the outlier sets."""
-    n = session.method.capped(n_networks)
+    n = capped(session, n_networks, "scores")
     with torch.no_grad():
         weights = sample_networks(session, n, seed, progress)
         probs = []
@@ -610,7 +617,10 @@ def polyak_run(run_dir: str | Path, k: int = 10, data_dir: str | None = None, sp
         raise ConfigError(f"--coordinates {coordinates!r} is not one of 'gauge', 'raw'")
     session = load_run(run_dir, data_dir, trust_code=trust_code)
     refuse_regression(session, "polyak scores the averaged network's accuracy on class labels")
-    k = session.method.capped(k)
+    k = capped(session, k, "averages")
+    if session.config.method_name == "ensemble" and k > 1:
+        note("a deep ensemble's members are trained independently, from their own initialisations: "
+             "their weights do not share a basin, so their average is not expected to be a good network")
     d = session.config.data
     data = limit_dataset(load_split(d, split), limit)
     weights = sample_networks(session, k, seed)
