@@ -81,3 +81,19 @@ def test_a_run_shorter_than_the_ramp_says_where_its_lambda_ends(capsys):
     assert "λ ends at 0.0235, not method.lam 0.5" in capsys.readouterr().err
     method.check_training(8, steps=3000)
     assert capsys.readouterr().err == ""
+
+
+def test_the_toy_commands_take_a_thread_count(tmp_path):
+    """Without --set they could not follow the README's advice for shared cores (train.threads=1)."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from hyperzoo.cli import app
+
+    r = CliRunner().invoke(app, ["toy", "--steps", "2", "--threads", "1", "--out", str(tmp_path / "t"),
+                                 "--quiet"])
+    assert r.exit_code == 0, r.output
+    assert yaml.safe_load((tmp_path / "t" / "config.yaml").read_text())["train"]["threads"] == 1
+    r = CliRunner().invoke(app, ["toy-regression", "--steps", "2", "--threads", "0", "--out",
+                                 str(tmp_path / "r")])
+    assert r.exit_code == 1 and "'train.threads' = 0 must be at least 1" in r.output

@@ -29,6 +29,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 # anything else is a bug and keeps its traceback.
 USER_ERRORS = (UserError, OSError, yaml.YAMLError)
 
+THREADS_HELP = "torch threads (train.threads; default: torch's, the core count; 1 when jobs share cores)"
 TRUST_HELP = "allow a target given by import path in the run folder's config.yaml (runs its code)"
 ImportPaths = Annotated[list[Path], typer.Option(
     help="folder to import target.name's module from (the working directory is searched too)")]
@@ -369,6 +370,7 @@ def toy(
                                             "too")] = Path("runs/toy"),
     steps: int = 4000,
     seed: int = 0,
+    threads: Annotated[int | None, typer.Option(help=THREADS_HELP)] = None,
     quiet: bool = False,
 ) -> None:
     """Seed 000's toy problem: 1-D noise onto a 2-D Gaussian mixture, trained like any run
@@ -379,7 +381,7 @@ def toy(
     if steps < 1:
         _fail(ConfigError(f"--steps must be at least 1, got {steps}"))
     try:
-        s = run_toy(out, steps, seed, progress=not quiet, argv=["hyperzoo", *sys.argv[1:]])
+        s = run_toy(out, steps, seed, progress=not quiet, argv=["hyperzoo", *sys.argv[1:]], threads=threads)
     except (*USER_ERRORS, TrainingDiverged) as e:
         _fail(e)
     peaks = ", ".join(f"{d:.2f}" for d in s["distance_to_nearest_sample_per_peak"])
@@ -394,6 +396,7 @@ def toy_regression(
     steps: int = 1500,
     seed: int = 0,
     networks: Annotated[int, typer.Option(help="sampled networks in the report")] = 1000,
+    threads: Annotated[int | None, typer.Option(help=THREADS_HELP)] = None,
     quiet: bool = False,
 ) -> None:
     """Seed 002's 1-D regression: HyperGAN on 20 noisy points of y = x³, trained like any run
@@ -405,7 +408,7 @@ def toy_regression(
         _fail(ConfigError(f"--steps must be at least 1, got {steps}"))
     try:
         s = run_toy_regression(out, steps, seed, networks, progress=not quiet,
-                               argv=["hyperzoo", *sys.argv[1:]])
+                               argv=["hyperzoo", *sys.argv[1:]], threads=threads)
     except (*USER_ERRORS, TrainingDiverged) as e:
         _fail(e)
     typer.echo(f"wrote {out / 'regression.png'}; predictive std inside the data range "

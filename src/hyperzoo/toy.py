@@ -35,10 +35,10 @@ CONFIG: dict[str, Any] = {
 }
 
 
-def toy_config(steps: int = 4000, seed: int = 0) -> Config:
-    """The seed's setting as a `Config`, with ``steps`` and ``seed``."""
+def toy_config(steps: int = 4000, seed: int = 0, threads: int | None = None) -> Config:
+    """The seed's setting as a `Config`, with ``steps``, ``seed`` and ``threads`` (None: torch's)."""
     data = copy.deepcopy(CONFIG)
-    data["train"].update(steps=steps, seed=seed, checkpoint_every=min(1000, steps))
+    data["train"].update(steps=steps, seed=seed, checkpoint_every=min(1000, steps), threads=threads)
     return from_dict(Config, data)
 
 
@@ -86,12 +86,12 @@ def plot_toy(path: dict[str, torch.Tensor], method: ToyMixture, out: Path) -> No
 
 
 def run_toy(out: str | Path, steps: int = 4000, seed: int = 0, progress: bool = True,
-            argv: list[str] | None = None) -> dict[str, Any]:
+            argv: list[str] | None = None, threads: int | None = None) -> dict[str, Any]:
     """Train into the new run folder ``out``, then plot ``toy.png`` and write ``toy.json``
     there; returns the summary."""
     start = time.perf_counter()
     out = Path(out)
-    train(toy_config(steps, seed), out, argv=argv, progress=progress)
+    train(toy_config(steps, seed, threads), out, argv=argv, progress=progress)
     # The analysis on the CPU, whatever device trained it: its draws and plots are CPU tensors.
     method = load_run(out, device="cpu").method
     assert isinstance(method, ToyMixture)

@@ -37,22 +37,23 @@ CONFIG: dict[str, Any] = {
 }
 
 
-def toy_regression_config(steps: int = 1500, seed: int = 0) -> Config:
-    """The seed's setting as a `Config`, with ``steps`` and ``seed``."""
+def toy_regression_config(steps: int = 1500, seed: int = 0, threads: int | None = None) -> Config:
+    """The seed's setting as a `Config`, with ``steps``, ``seed`` and ``threads`` (None: torch's)."""
     data = copy.deepcopy(CONFIG)
     data["train"].update(steps=steps, seed=seed, val_every=min(250, steps),
-                         checkpoint_every=min(500, steps))
+                         checkpoint_every=min(500, steps), threads=threads)
     return from_dict(Config, data)
 
 
 def run_toy_regression(out: str | Path, steps: int = 1500, seed: int = 0, networks: int = 1000,
-                       progress: bool = True, argv: list[str] | None = None) -> dict[str, Any]:
+                       progress: bool = True, argv: list[str] | None = None,
+                       threads: int | None = None) -> dict[str, Any]:
     """Train into the new run folder ``out``, then write its regression report (report.json,
     report.md, regression.png) there; returns the report."""
     if networks < 2:  # checked again by the report; here before any training
         raise ConfigError(f"--networks must be at least 2 for a predictive spread, got {networks}")
     start = time.perf_counter()
-    train(toy_regression_config(steps, seed), out, argv=argv, progress=progress)
+    train(toy_regression_config(steps, seed, threads), out, argv=argv, progress=progress)
     session = load_run(out)
     test = load_dataset(session.config.data.dataset, "test")
     return regression_report(out, session, test, Path(out), networks, seed + 2, start)
