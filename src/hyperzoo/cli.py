@@ -503,7 +503,7 @@ def ood(
             none = " (0 for every input with one network)" if (
                 score == "mutual_information" and r["n_networks"] == 1) else ""
             typer.echo(f"  by {score.replace('_', ' ')}: AUROC {sm['auroc']:.4f}, AUPR {sm['aupr']:.4f}, "
-                       f"FPR at 95% TPR {sm['fpr_at_95_tpr']:.4f}{none}")
+                       f"FPR at 95% TPR {sm['fpr_at_95_tpr']:.2%}{none}")  # a rate, as report prints it
     if out is None:
         _nothing_written("--out DIR writes ood.json and ood_cdf.png")
 

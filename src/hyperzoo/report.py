@@ -503,7 +503,9 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
     pooled = [(r, _slug(r.dir, j), torch.Generator().manual_seed(seed + 1 + j))
               for j, r in enumerate(others) if r.probs.shape[0] >= 2]
     rep = _header(run_dir, session, main, runs, data, pool, seed)
-    scope = f"first {len(data):,} {data.name} test images"  # the README's numbers take all of them
+    # The README's numbers take all of them; "first 300" of a set of 300 read as a subset.
+    n, total = len(data), len(full_test)
+    scope = f"{f'first {n:,} of {total:,}' if n < total else f'all {n:,}'} {data.name} test images"
     figs: dict[str, str] = {}
     # One generator through the sections that draw from it (ensembles, then paths), in this order.
     g = torch.Generator().manual_seed(seed)
