@@ -313,7 +313,8 @@ def ambiguous_grid(images: torch.Tensor, votes: torch.Tensor, labels: torch.Tens
         top2 = torch.sort(-votes[i], stable=True).indices[:min(2, c)]
         head = "" if labels is None else f"label {int(labels[i])}, "
         ax.set_title(f"{head}{score_name} {scores[i]:.2g}\nvotes "
-                     + ", ".join(f"{int(cl)}: {int(votes[i][cl])}" for cl in top2), fontsize=7)
+                     + ", ".join(f"{int(cl)}: {int(votes[i][cl])}" for cl in top2 if votes[i][cl] > 0),
+                     fontsize=7)  # a runner-up of no votes is no runner-up ("1: 50, 0: 0")
         bar = fig.add_subplot(grid[2 * r + 1, col])
         colours = ["C2" if labels is not None and j == int(labels[i]) else "C0" for j in range(c)]
         bar.bar(np.arange(c), votes[i].cpu().numpy(), color=colours)

@@ -933,7 +933,8 @@ def _markdown(rep: dict[str, Any], main: str) -> str:
     lines += ["", "## Adversarial examples (targeted, seed 000 §4.2.3)", "",
               f"{a['examples']} of {a['attempted']} test examples (split among "
               f"{_n(a['crafted_on'], 'sampled network')}, each attacking those of its share it classifies "
-              f"correctly; {a.get('crafting_networks', a['crafted_on'])} of them had any), each with a "
+              f"correctly; {a.get('crafting_networks', a['crafted_on'])} of them classified at least one "
+              "of its share right), each with a "
               f"random wrong target class; success = that network, or {a['scored_on']} (mean "
               f"probability), predicts the target. PGD: "
               f"{a['pgd_steps']} steps. Seed 000 Fig. 6 shows the same curves for FGSM (figure only, "

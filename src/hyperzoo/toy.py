@@ -103,7 +103,7 @@ def run_toy(out: str | Path, steps: int = 4000, seed: int = 0, progress: bool = 
     corr = torch.corrcoef(torch.stack([rank(dens), rank(nn_dist)]))[0, 1].item()
     distance = torch.cdist(method.centers, path["points"]).min(1).values
     box = torch.rand(20000, 2, generator=torch.Generator().manual_seed(0)) * 7 - 3.5
-    summary = {"run": str(out), "steps": steps, "seed": seed,
+    summary = {"run": str(out.resolve()), "steps": steps, "seed": seed,  # absolute, as other results
                "mean_density": dens.mean().item(),
                "mean_density_uniform_box": method.density(box).mean().item(),
                "peaks_visited": int((distance < method.config.sigma).sum()),
