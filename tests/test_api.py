@@ -926,3 +926,20 @@ def test_a_note_on_the_data_is_said_when_fit_is_refused_after_reading_it(tmp_pat
     with pytest.raises(RunError, match="is not empty"):
         hyperzoo.fit(Net(), (x * 255, y), out=tmp_path / "taken", train=FAST, progress=False)
     assert "kept as given" in capsys.readouterr().err
+
+
+def test_large_in_memory_data_validates_on_test_data_with_val_split_test(tmp_path, monkeypatch):
+    """Kept in memory, the data's validation split ignored data.val_split (with val_fraction 0 it was
+    empty: 'nothing to predict' at the first validation, the folder already made)."""
+    import hyperzoo.api
+
+    monkeypatch.setattr(hyperzoo.api, "DATA_LIMIT_BYTES", 0)
+    x, y = digits("train")
+    xt, yt = digits("test")
+    run = hyperzoo.fit(Net(), (x, y), test_data=(xt, yt), out=tmp_path / "run", train=FAST,
+                       method=TINY_METHOD, data={"val_fraction": 0.0, "val_split": "test"}, progress=False)
+    assert len(run.session.train_data) == len(x)
+    with pytest.raises(ConfigError, match="val_split 'test' validates on the test split: give test_data"):
+        hyperzoo.fit(Net(), (x, y), out=tmp_path / "run2", train=FAST, data={"val_split": "test"},
+                     progress=False)
+    assert not (tmp_path / "run2").exists()

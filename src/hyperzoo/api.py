@@ -516,7 +516,12 @@ def _keep_data(out: Path, name: str, train: Dataset, test: Dataset | None, input
     notes.append(f"the data ({name!r}) was too large to keep here: reopen with hyperzoo.load(run_dir, "
                  "train_data=(x, y)) (a batch-norm target's networks take their statistics from it), and "
                  "give the data to score again: Run.evaluate(x, y), Run.ood(..., inliers=(x, y))")
-    return shape, _split(train, cfg.data)
+    kept, val = _split(train, cfg.data)
+    if cfg.data.val_split == "test":  # validated on the test split, as a data file's run is
+        if test is None:
+            raise ConfigError("data.val_split 'test' validates on the test split: give test_data")
+        val = test
+    return shape, (kept, val)
 
 
 def _fit_into(out: Path, module: nn.Module | None, train_data: Data, test_data: Data | None, cfg: Config,

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import typer.rich_utils
 import yaml
 
 import hyperzoo.process_setup  # noqa: F401  (first: it must run before torch is imported)
@@ -18,9 +17,15 @@ from hyperzoo.config import load_config
 from hyperzoo.errors import ConfigError, UserError
 
 # Help piped or captured (no terminal) was laid out for 80 columns, cutting long option names
-# ("--transfer-netwo…"). Set on typer's module, not in the environment every child inherits.
-if not sys.stdout.isatty() and typer.rich_utils.MAX_WIDTH is None and "COLUMNS" not in os.environ:
-    typer.rich_utils.MAX_WIDTH = 120
+# ("--transfer-netwo…"). Set on typer's module, not in the environment every child inherits;
+# a typer without rich (before 0.12, `rich` was optional) lays help out itself.
+try:
+    import typer.rich_utils as _rich_help
+except ImportError:
+    _rich_help = None
+if (_rich_help is not None and not sys.stdout.isatty() and _rich_help.MAX_WIDTH is None
+        and "COLUMNS" not in os.environ):
+    _rich_help.MAX_WIDTH = 120
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Hypernetworks that generate whole neural networks.")
@@ -234,18 +239,18 @@ def show_config(
 
 def _training_refusal(cfg) -> str | None:
     """What `train` would refuse in ``cfg`` before its first step that the config's own checks
-    pass (a method's needs of the batch: an ensemble's noise_batch is its size), where the
-    target can be built without data; else None."""
-    from hyperzoo.session import build_session
+    pass (a method's needs of the batch: an ensemble's noise_batch is its size), from the
+    settings alone: no target is built, no data read, no code imported; else None."""
+    from hyperzoo.config import from_dict
+    from hyperzoo.methods import METHODS
 
+    config_cls, method_cls = METHODS[cfg.method_name]  # known: annotated_yaml resolved it
     try:
         cfg.train.check_for_training()
-        session = build_session(cfg, with_data=False, device="cpu")
-        session.method.check_training(cfg.train.noise_batch, cfg.train.steps)
+        method_cls.check_settings(from_dict(config_cls, cfg.method, prefix="method."), cfg.train.noise_batch,
+                                  cfg.train.steps)
     except UserError as e:
         return str(e)
-    except Exception:  # a target that needs its data to build: nothing said
-        return None
     return None
 
 

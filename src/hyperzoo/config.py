@@ -44,8 +44,9 @@ def check_choices(section: str, config: Any) -> None:
     config dataclasses call it from ``__post_init__``."""
     hints = typing.get_type_hints(type(config))
     for f in dataclasses.fields(config):
-        if _choices(hints[f.name]):
-            _check_type(f"{section}.{f.name}", getattr(config, f.name), hints[f.name])
+        if _choices(hints[f.name]):  # a str subclass becomes its plain string, as from_dict keeps it
+            value = _check_type(f"{section}.{f.name}", getattr(config, f.name), hints[f.name])
+            setattr(config, f.name, value)
 
 
 def _choices(annotation: Any) -> tuple[Any, ...]:
@@ -263,11 +264,13 @@ def _check_type(path: str, value: Any, annotation: Any) -> Any:
     if origin is typing.Literal:
         choices = typing.get_args(annotation)
         # By type too: True == 1, and YAML reads an unquoted `off` as False. A str subclass (a
-        # `str` Enum member, numpy's str_) is its string.
-        if any(value == c and isinstance(value, type(c)) and not isinstance(value, bool) for c in choices):
-            return value
-        yaml_read = isinstance(value, (bool, int, float))  # `--set train.precision=off`: False
-        hint = " (YAML read the text as a boolean or number: quote it)" if yaml_read else ""
+        # `str` Enum member, numpy's str_) is its string: the choice itself is kept (YAML cannot
+        # write the subclass into config.yaml).
+        for c in choices:
+            if value == c and isinstance(value, type(c)) and not isinstance(value, bool):
+                return c
+        # `--set train.precision=off`: YAML's False, where the text may have been meant.
+        hint = " (YAML read the text as a boolean: quote it)" if isinstance(value, bool) else ""
         raise ConfigError(f"config key {path!r} = {value!r} is not one of "
                           f"{', '.join(map(repr, choices))}{hint}")
     if origin in (typing.Union, types.UnionType):

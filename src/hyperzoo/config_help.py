@@ -22,7 +22,8 @@ HELP: dict[str, str] = {
     "data.val_split": "split validated on during training (val, or test)",
     "data.val_limit": "validate on the first N examples only (null: all)",
     "data.val_fraction": "share of training examples held out for validation (null: built-in splits, "
-                         "1/10 of your own; 0: none, with data.val_split test)",
+                         "1/10 of your own; 0: none, with data.val_split test; not for digits and cubic, "
+                         "whose splits are fixed)",
     "target.module_class": "set by train: the target module's class; a module given to reopen the run must "
                             "be one",
     "data.sha256": "set by train: the SHA-256 of a data set of your own (a file, or an IDX or CIFAR "

@@ -319,8 +319,9 @@ def _ood(runs: list[_Run], inliers: Dataset, outliers: Dataset, overlap: float, 
                            "image_overlap": overlap, "runs": {}}
     curves_in, curves_out = {}, {}
     for r in runs:
+        # Quiet on a fixed set's smaller pool: report.json records each run's networks.
         p_in, p_out = ood_predictions(r.session, [inliers, outliers], n_networks,
-                                      seed + SEED_OFFSETS["ood"])
+                                      seed + SEED_OFFSETS["ood"], say_capped=False)
         s_in, s_out, n = ood_scores(p_in), ood_scores(p_out), p_in.shape[0]
         h_in, h_out = s_in["entropy"], s_out["entropy"]
         scores = detection_by_score(s_in, s_out)
@@ -504,8 +505,8 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
               for j, r in enumerate(others) if r.probs.shape[0] >= 2]
     rep = _header(run_dir, session, main, runs, data, pool, seed)
     # The README's numbers take all of them; "first 300" of a set of 300 read as a subset.
-    n, total = len(data), len(full_test)
-    scope = f"{f'first {n:,} of {total:,}' if n < total else f'all {n:,}'} {data.name} test images"
+    total = len(full_test)
+    scope = _test_images(len(data), total, data.name)
     figs: dict[str, str] = {}
     # One generator through the sections that draw from it (ensembles, then paths), in this order.
     g = torch.Generator().manual_seed(seed)
@@ -514,8 +515,9 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
         lambda: _ensemble_section(main, runs, pooled, data, g, out, scope),
         lambda: _weights_section(main, pooled, out),
         lambda: _paths_section(main, pooled, limit_dataset(full_test, path_limit), path_pairs, g, out),
-        lambda: _adversarial_section(main, pooled, adv_data, seed, out, bar),
-        lambda: _detection_section(runs, adv_data, detection_eps, sizes, transfer_networks, seed, out, bar),
+        lambda: _adversarial_section(main, pooled, adv_data, total, seed, out, bar),
+        lambda: _detection_section(runs, adv_data, total, detection_eps, sizes, transfer_networks, seed, out,
+                                   bar),
         lambda: _ambiguous_section(main, data, ambiguous, out),
     ]
     if outliers is not None:
@@ -533,6 +535,12 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
     bar.update(1)
     bar.close()
     return rep
+
+
+def _test_images(n: int, total: int, name: str) -> str:
+    """``all 300 digits test images`` or ``first 2,000 of 10,000 mnist test images`` ("first 300"
+    of a set of 300 read as a subset)."""
+    return f"{f'first {n:,} of {total:,}' if n < total else f'all {n:,}'} {name} test images"
 
 
 def _header(run_dir: str | Path, session: Session, main: _Run, runs: list[_Run], data: Dataset, pool: int,
@@ -680,7 +688,7 @@ def _paths_section(main: _Run, pooled: Pooled, sub: Dataset, path_pairs: int, g:
     return rep, figs
 
 
-def _adversarial_section(main: _Run, pooled: Pooled, adv_data: Dataset, seed: int, out: Path,
+def _adversarial_section(main: _Run, pooled: Pooled, adv_data: Dataset, total: int, seed: int, out: Path,
                          bar: tqdm) -> Section:
     """Seed 000's targeted attacks on the main run and (seed 001 Fig. 8b: MNFG beside the
     hypernetwork) on every pooled run; ``bar`` advances per attack and ε."""
@@ -702,12 +710,12 @@ def _adversarial_section(main: _Run, pooled: Pooled, adv_data: Dataset, seed: in
     right = (f"{adv['examples']:,} of them" if not pooled else "each run's count in its label:")
     fig = figures.adversarial_figure(
         EPSILONS, curves, out / "adversarial.png",
-        f"first {adv['attempted']:,} {adv_data.name} test images, {right} classified right by the network "
+        f"{_test_images(adv['attempted'], total, adv_data.name)}, {right} classified right by the network "
         "an example is crafted on")
     return {"adversarial": adv, "adversarial_by_run": by_run}, {"adversarial": fig}
 
 
-def _detection_section(runs: list[_Run], adv_data: Dataset, eps: float, sizes: list[int],
+def _detection_section(runs: list[_Run], adv_data: Dataset, total: int, eps: float, sizes: list[int],
                        transfer_networks: int, seed: int, out: Path, bar: tqdm) -> Section:
     """Seed 002's adversarial detection by each run's ensembles of ``sizes`` (``bar`` advances per
     run), and how one network's FGSM and PGD examples transfer to the others (Fig. 4)."""
@@ -717,7 +725,7 @@ def _detection_section(runs: list[_Run], adv_data: Dataset, eps: float, sizes: l
         bar.update(1)
     figs = {"adversarial_detection": figures.detection_figure(
         detection["rows"], out / "adversarial_detection.png",
-        f"ε = {eps:g}, PGD 10 steps, first {len(adv_data):,} {adv_data.name} test images")}
+        f"ε = {eps:g}, PGD 10 steps, {_test_images(len(adv_data), total, adv_data.name)}")}
     transferred, curves = {}, {}
     for r in runs:
         res = _transfer(r, adv_data, eps, transfer_networks, seed)

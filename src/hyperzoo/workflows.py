@@ -456,22 +456,23 @@ def check_outliers_differ(inliers: Dataset, outliers: Dataset) -> float:
     return overlap
 
 
-def capped(session: Session, n: int, verb: str) -> int:
+def capped(session: Session, n: int, verb: str | None) -> int:
     """``n`` networks, or as many as the run's method holds (a fixed set: an ensemble, snapshots),
-    said in a note where fewer (evaluate of 100 on a set of 10 scored 10 without a word)."""
+    said in a note where fewer (evaluate of 100 on a set of 10 scored 10 without a word); not
+    said without a ``verb`` (the report, whose pools report.json records per run)."""
     held = session.method.capped(n)
-    if held < n:
+    if held < n and verb is not None:
         note(f"this run's method {session.config.method_name!r} holds {held} network"
              f"{'' if held == 1 else 's'}; {verb} {'it' if held == 1 else 'those'}")
     return held
 
 
 def ood_predictions(session: Session, sets: list[Dataset], n_networks: int, seed: int,
-                    progress: bool = False) -> list[torch.Tensor]:
+                    progress: bool = False, say_capped: bool = True) -> list[torch.Tensor]:
     """Probabilities of one draw of ``n_networks`` sampled networks (at most the method's count)
     on each of ``sets`` (inliers first, then outlier sets), ``(N, B, C)`` each; ``progress``: a
     bar per set. One draw for all: the inliers are scored once, whatever the outlier sets."""
-    n = capped(session, n_networks, "scores")
+    n = capped(session, n_networks, "scores" if say_capped else None)
     with torch.no_grad():
         weights = sample_networks(session, n, seed, progress)
         probs = []

@@ -64,3 +64,17 @@ def test_size_1_is_every_network_of_the_pool():
     assert row["mean_prob_mean"] == pytest.approx(single.mean().item())
     assert row["mean_prob_std"] == pytest.approx(single.std().item())
     assert row["mean_prob_mean"] == pytest.approx(ensemble_metrics(probs, y)["mean_accuracy"])
+
+
+def test_size_1_leaves_the_later_draws_as_they_were():
+    """Size 1 stopped drawing: every later size, and the report's paths (the same generator),
+    drew other ensembles, so committed reports no longer reproduced from their commands."""
+    g = torch.Generator().manual_seed(0)
+    probs = torch.rand(7, 50, 4, generator=g, dtype=torch.float64).softmax(-1)
+    y = torch.randint(4, (50,), generator=g)
+    a, b = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    later = accuracy_vs_size(probs, y, [1, 2, 5], count=10, generator=a)[1:]
+    for _ in range(10):  # what size 1 drew before
+        torch.randperm(7, generator=b)
+    assert later == accuracy_vs_size(probs, y, [2, 5], count=10, generator=b)
+    assert torch.equal(torch.randperm(7, generator=a), torch.randperm(7, generator=b))

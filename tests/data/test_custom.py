@@ -429,3 +429,14 @@ def test_val_fraction_0_trains_on_every_example_and_validates_on_test(tmp_path):
         load_config(None, ["data.val_fraction=0"])
     with pytest.raises(ConfigError, match=r"'data.val_fraction' = 1.0 must be in \[0, 1\)"):
         load_config(None, ["data.val_fraction=1.0"])
+
+
+def test_nan_beside_uint8_is_left_to_the_finiteness_check():
+    """A NaN in the float split read as 'the two would differ in scale'."""
+    from hyperzoo.data.custom import same_scaling
+
+    floats = np.random.default_rng(0).random((2, 3)).astype(np.float32)
+    floats[0, 0] = np.nan
+    same_scaling(np.zeros((2, 3), np.uint8), floats, "x_train", "x_test")  # as_images names the NaN
+    with pytest.raises(DataError, match="inputs must be finite"):
+        as_images(floats, "x_test")

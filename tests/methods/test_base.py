@@ -1,5 +1,7 @@
 """Where the baselines' networks start: the user's own initialisation, not PyTorch's defaults."""
 
+import re
+
 import torch
 from torch import nn
 
@@ -67,3 +69,27 @@ def test_a_float64_module_trains_in_float32_like_the_data():
         method = build_method(target, {"name": name, **({"size": 2} if name == "ensemble" else {})})
         assert all(p.dtype == torch.float32 for p in method.parameters()), name
         assert target(method.sample(2, torch.Generator().manual_seed(0)), x).dtype == torch.float32
+
+
+def test_check_settings_is_check_training_without_a_built_method():
+    """`hyperzoo config` asks each method what train would refuse without building a target (it
+    built the whole model, imported a run folder's code and read data to ask)."""
+    import pytest
+
+    from hyperzoo.config import ConfigError, load_config
+    from hyperzoo.methods import METHODS
+    from hyperzoo.session import build_session
+    from tests.helpers import TINY_METHODS, method_overrides
+
+    for name in TINY_METHODS:
+        config = load_config(None, method_overrides(name))
+        method = build_session(config, with_data=False, device="cpu").method
+        cls = METHODS[config.method_name][1]
+        for noise_batch, steps in ((config.train.noise_batch, config.train.steps), (1, 1), (3, 5), (64, 2)):
+            try:
+                method.check_training(noise_batch, steps)
+            except ConfigError as e:
+                with pytest.raises(ConfigError, match=f"^{re.escape(str(e))}$"):
+                    cls.check_settings(method.config, noise_batch, steps)
+            else:
+                cls.check_settings(method.config, noise_batch, steps)

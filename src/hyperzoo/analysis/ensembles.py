@@ -44,8 +44,13 @@ def accuracy_vs_size(probs: torch.Tensor, y: torch.Tensor, sizes: list[int], cou
     for size in sizes:
         if size > probs.shape[0]:
             continue
-        acc = (_of(probs, y, list(torch.arange(probs.shape[0])[:, None])) if size == 1
-               else _accuracies(probs, y, size, count if size < probs.shape[0] else 1, generator))
+        draws = count if size < probs.shape[0] else 1
+        if size == 1:
+            for _ in range(draws):  # the draws it took before: later sizes and sections draw as they did
+                torch.randperm(probs.shape[0], generator=generator)
+            acc = _of(probs, y, list(torch.arange(probs.shape[0])[:, None]))
+        else:
+            acc = _accuracies(probs, y, size, draws, generator)
         rows.append({"size": size,
                      **{f"{k}_mean": v.mean().item() for k, v in acc.items()},
                      **{f"{k}_std": (v.std().item() if v.numel() > 1 else 0.0)

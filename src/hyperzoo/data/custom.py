@@ -291,8 +291,11 @@ def _read_npz(path: Path) -> Splits:
 
 
 def _within_0_1(v: np.ndarray | torch.Tensor) -> bool:
-    """Whether every value lies in [0, 1] (an empty array's do)."""
+    """Whether every value lies in [0, 1] (an empty array's do; so do NaN and infinity here: the
+    finiteness check names them, not a difference of scale)."""
     t = _cpu_tensor(v, "inputs")
+    if t.is_floating_point():
+        t = t[t.isfinite()]
     if not t.numel() or t.dtype == torch.bool:
         return True
     lo, hi = torch.aminmax(t)

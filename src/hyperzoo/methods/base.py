@@ -95,7 +95,16 @@ class Method(nn.Module, ABC):
 
     def check_training(self, noise_batch: int, steps: int | None = None) -> None:
         """Raise `ConfigError` if training with ``noise_batch`` networks per step (for ``steps``
-        steps, where given) cannot work; called before a run folder is created."""
+        steps, where given) cannot work; called before a run folder is created. It reads the
+        method's ``config`` alone (`check_settings` relies on it; a test holds every method to it)."""
+
+    @classmethod
+    def check_settings(cls, config: Any, noise_batch: int, steps: int | None = None) -> None:
+        """`check_training` of a method with ``config`` (its config dataclass), without building
+        it: no target, no parameters (`hyperzoo config` says what train would refuse)."""
+        bare = cls.__new__(cls)
+        object.__setattr__(bare, "config", config)  # past nn.Module's __setattr__, which needs __init__
+        bare.check_training(noise_batch, steps)
 
     # The largest learning rate this method's recipes were seen to train at, and what happened
     # above it, for a note when a new run asks for more (None: no such limit seen).

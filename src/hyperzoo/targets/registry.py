@@ -76,7 +76,7 @@ def import_class(name: str) -> Any:
         # A file path: Python imports modules by dotted name from folders on its path.
         file = Path(mod_name.replace("\\", "/"))
         dotted = ".".join(file.with_suffix("").parts)
-        relative = not file.is_absolute() and not {".", ".."} & set(file.parts)
+        relative = not (file.is_absolute() or mod_name.startswith("~") or {".", ".."} & set(file.parts))
         also = f" (or {dotted}:{attr} from the folder you run in)" if relative and len(file.parts) > 1 else ""
         raise ConfigError(f"target {name!r} names a file; name its module instead: {file.stem}:{attr} with "
                           f"--import-path {file.parent}{also}")
