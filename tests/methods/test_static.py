@@ -278,3 +278,13 @@ def test_layers_by_index_and_name_agree():
     a = static(VGGCIFAR(2), generated=[1, "8"])
     assert [s.name for s in a.layers] == ["2", "8"]
     assert "6__weight" in a.ordinary and "2__weight" not in a.ordinary
+
+
+def test_a_target_with_no_layer_to_generate_is_refused():
+    """An MLP (or channels off the tile) trained the ordinary network under 'static' without a word."""
+    from torch import nn
+
+    mlp = TargetNet(nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 10)), (1, 8, 8))
+    with pytest.raises(ConfigError, match="found no layer to generate: .* or set method.generated: \\[\\]"):
+        build_method(mlp, {"name": "static"})
+    assert build_method(mlp, {"name": "static", "generated": []}).layers == []  # asked for: the ordinary one

@@ -65,9 +65,15 @@ class StaticHyperConfig:
 def _select_layers(target: TargetNet, generated: list | None, tile: int) -> list[LayerSpec]:
     layers = target.layers
     if generated is None:
-        return [s for s in layers[1:] if s.kind == "conv" and len(s.weight_shape) == 4
-                and s.out_units % tile == 0 and s.in_units % tile == 0
-                and s.weight_shape[2] == s.weight_shape[3]]
+        found = [s for s in layers[1:] if s.kind == "conv" and len(s.weight_shape) == 4
+                 and s.out_units % tile == 0 and s.in_units % tile == 0
+                 and s.weight_shape[2] == s.weight_shape[3]]
+        if not found:  # it trained the ordinary network without a word
+            raise ValueError(f"method 'static' found no layer to generate: none of the target's layers "
+                             f"after the first is a 2-D convolution with square filters and channels in "
+                             f"multiples of method.tile={tile}; name layers in method.generated, or set "
+                             "method.generated: [] to train the ordinary network")
+        return found
     by_name = {s.name: s for s in layers}
     chosen: list[LayerSpec] = []
     for item in generated:
