@@ -943,3 +943,24 @@ def test_large_in_memory_data_validates_on_test_data_with_val_split_test(tmp_pat
         hyperzoo.fit(Net(), (x, y), out=tmp_path / "run2", train=FAST, data={"val_split": "test"},
                      progress=False)
     assert not (tmp_path / "run2").exists()
+
+
+def test_tune_noise_and_polyak_of_a_module_defined_in_a_script(tmp_path):
+    """Both reopened the run themselves, which a module defined in a script cannot be: such a
+    Gaussian-noise baseline could never have its σ tuned."""
+    class Local(nn.Sequential):
+        def __init__(self):
+            super().__init__(nn.Flatten(), nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 10))
+
+    x, y = digits("train")
+    run = hyperzoo.fit(Local(), (x, y), test_data=digits("test"), out=tmp_path / "run",
+                       method={"name": "gaussian_noise"}, train={**FAST, "noise_batch": 1}, progress=False)
+    with pytest.raises(ConfigError, match="in-memory module"):
+        from hyperzoo.noise_tuning import tune_noise_scale
+
+        tune_noise_scale(tmp_path / "run", [0.01, 0.1], networks=2)
+    record = run.tune_noise([0.0, 0.01, 0.1], networks=2)
+    assert record["sigma"] in (0.0, 0.01, 0.1) and float(run.session.method.sigma) == record["sigma"]
+    assert hyperzoo.load(tmp_path / "run", module=Local()).session.method.sigma == record["sigma"]
+    assert run.polyak(k=1, limit=50)["networks"] == 1
+    assert "hyperzoo.Run.tune_noise" in (tmp_path / "run" / "command.txt").read_text()

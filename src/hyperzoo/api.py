@@ -226,6 +226,27 @@ class Run:
         return result
 
 
+    def tune_noise(self, sigmas: Sequence[float] | None = None, networks: int = 10, limit: int | None = None,
+                   seed: int = 0) -> dict[str, Any]:
+        """A ``gaussian_noise`` run's σ of least validation NLL over ``sigmas`` (default
+        `noise_tuning.DEFAULT_SIGMAS`), written into the run and kept by this Run (as ``hyperzoo
+        tune-noise``, which cannot rebuild a module defined in a script)."""
+        from hyperzoo.noise_tuning import DEFAULT_SIGMAS, tune_noise_scale
+
+        record = tune_noise_scale(self.dir, DEFAULT_SIGMAS if sigmas is None else sigmas, networks,
+                                  limit=limit, seed=seed, session=self.session)
+        self._record("tune_noise", None, networks=networks, seed=seed,
+                     **({"sigmas": list(sigmas)} if sigmas is not None else {}))
+        return record
+
+    def polyak(self, k: int = 10, split: str = "test", limit: int | None = None, seed: int = 0,
+               coordinates: str = "gauge") -> dict[str, Any]:
+        """Seed 003's Polyak distillation (as ``hyperzoo polyak``): ``k`` sampled networks averaged
+        into one, scored on ``split``; returned, not written."""
+        from hyperzoo.workflows import polyak_run
+
+        return polyak_run(self.dir, k, None, split, limit, seed, coordinates, session=self.session)
+
     def report(self, out: str | Path, **kwargs: Any) -> dict[str, Any]:
         """The papers' analyses into ``out`` (as ``hyperzoo report``; ``kwargs`` are
         ``make_report``'s: ``compare``, ``pool``, ``limit``, ``ood``, ...)."""

@@ -107,10 +107,12 @@ def save_sigma(run_dir: Path, session: Session, sigma: float, name: str = CHECKP
 @leaves_global_state
 def tune_noise_scale(run_dir: str | Path, sigmas: Sequence[float] = DEFAULT_SIGMAS, networks: int = 10,
                      split: str | None = None, data_dir: str | None = None, limit: int | None = None,
-                     seed: int = 0, trust_code: bool = False) -> dict[str, Any]:
+                     seed: int = 0, trust_code: bool = False, session: Session | None = None
+                     ) -> dict[str, Any]:
     """Pick σ of least ensemble NLL on the held-out validation split (``split``: "val" or None)
     with ``networks`` sampled networks, write it into the run (under its lock: not while it
-    trains), and return the record. ``trust_code`` as for `load_run`."""
+    trains), and return the record. ``trust_code`` as for `load_run`; ``session``: the run,
+    already reopened (`hyperzoo.Run.tune_noise`: a module that lived in memory), which keeps σ."""
     sigmas = check_sigmas(sigmas)
     if networks < 1:
         raise ConfigError(f"--networks must be at least 1, got {networks}")
@@ -124,12 +126,12 @@ def tune_noise_scale(run_dir: str | Path, sigmas: Sequence[float] = DEFAULT_SIGM
     # Held from the start: a run in training is refused before the work, not after it, and
     # nothing changes the checkpoints between reading them and writing σ into them.
     with lock_run(run_dir):
-        return _tune(run_dir, sigmas, networks, split, data_dir, limit, seed, trust_code)
+        return _tune(run_dir, sigmas, networks, split, data_dir, limit, seed, trust_code, session)
 
 
 def _tune(run_dir: Path, sigmas: list[float], networks: int, split: str | None, data_dir: str | None,
-          limit: int | None, seed: int, trust_code: bool) -> dict[str, Any]:
-    session = load_run(run_dir, data_dir, trust_code=trust_code)
+          limit: int | None, seed: int, trust_code: bool, session: Session | None) -> dict[str, Any]:
+    session = session or load_run(run_dir, data_dir, trust_code=trust_code)
     method = session.method
     if not isinstance(method, GaussianNoise):
         raise RunError(f"{run_dir} was trained with method {session.config.method_name!r}; "

@@ -606,7 +606,7 @@ def ood_run(run_dir: str | Path, outliers: str | Dataset | list[str | Dataset], 
 
 def polyak_run(run_dir: str | Path, k: int = 10, data_dir: str | None = None, split: str = "test",
                limit: int | None = None, seed: int = 0, coordinates: str = "gauge",
-               trust_code: bool = False) -> dict[str, Any]:
+               trust_code: bool = False, session: Session | None = None) -> dict[str, Any]:
     """Seed 003 §4.4 on a trained run: ``k`` sampled networks averaged into one; accuracy of the
     samples and their ensemble (before) and of the averaged network (after) on ``split``."""
     from hyperzoo.analysis.polyak import polyak_accuracies
@@ -616,7 +616,7 @@ def polyak_run(run_dir: str | Path, k: int = 10, data_dir: str | None = None, sp
         raise ConfigError(f"-k must be at least 1, got {k}")
     if coordinates not in ("gauge", "raw"):
         raise ConfigError(f"--coordinates {coordinates!r} is not one of 'gauge', 'raw'")
-    session = load_run(run_dir, data_dir, trust_code=trust_code)
+    session = session or load_run(run_dir, data_dir, trust_code=trust_code)
     refuse_regression(session, "polyak scores the averaged network's accuracy on class labels")
     k = capped(session, k, "averages")
     if session.config.method_name == "ensemble" and k > 1:
