@@ -964,3 +964,12 @@ def test_tune_noise_and_polyak_of_a_module_defined_in_a_script(tmp_path):
     assert hyperzoo.load(tmp_path / "run", module=Local()).session.method.sigma == record["sigma"]
     assert run.polyak(k=1, limit=50)["networks"] == 1
     assert "hyperzoo.Run.tune_noise" in (tmp_path / "run" / "command.txt").read_text()
+
+
+def test_a_regression_run_of_whole_numbers_says_why_they_are_values(tmp_path):
+    """The refusal said the targets 'hold negative or non-integer values': they were 0-9, read as
+    values because method.task is regression."""
+    x, y = digits("train")
+    with pytest.raises(ConfigError, match="whole-number targets are read as real values because method.task"):
+        hyperzoo.fit(Net(), (x, y), out=tmp_path / "r", method={"name": "hypergan", "task": "regression"},
+                     train=FAST, progress=False)

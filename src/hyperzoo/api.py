@@ -145,11 +145,11 @@ class Run:
         """Class probabilities of ``networks`` sampled networks on inputs ``x`` (B, C, H, W):
         shape (N, B, classes)."""
         from hyperzoo.evaluation import predict_proba
-        from hyperzoo.workflows import refuse_regression
+        from hyperzoo.workflows import capped, refuse_regression
 
         refuse_regression(self.session, "predict_proba gives class probabilities (for a regression run: "
                                         "hyperzoo.evaluation.predict(run.target, run.sample(n), x))")
-        n = self.method.capped(networks)
+        n = capped(self.session, networks, "predicts with")  # a fixed set's fewer: said, as evaluate does
         with torch.no_grad():
             x = as_images(x, "x", self.target.input_shape)
             if tuple(x.shape[1:]) != tuple(self.target.input_shape):  # before any network is drawn

@@ -139,9 +139,13 @@ def check_target(module: nn.Module, name: str, data: Dataset) -> None:
         raise ConfigError(f"target {name!r} returns a {type(out).__name__}; its forward must return one "
                           "tensor of outputs (B, classes)")
     if data.task == "regression" and (out.dim() != 2 or out.shape[-1] != 1):
+        # Why the set is a regression set: its values, or the method's task over whole numbers.
+        whole = bool(((data.y == data.y.round()) & (data.y >= 0)).all())
+        why = ("its whole-number targets are read as real values because method.task is regression"
+               if whole else "its targets hold negative or non-integer values, read as real values; "
+               "class labels are 0, 1, …")
         raise ConfigError(f"target {name!r} outputs shape {tuple(out.shape[1:])} per example but the "
-                          f"regression set {data.name!r} needs one output (1,) (its targets hold negative or "
-                          "non-integer values, read as real values; class labels are 0, 1, …)")
+                          f"regression set {data.name!r} needs one output (1,) ({why})")
     if out.dim() != 2 or out.shape[-1] < data.num_classes:
         # A one-output target on whole-number targets: most likely meant as regression.
         hint = (" (whole numbers from 0 are read as class labels; for regression use method.name "

@@ -440,3 +440,11 @@ def test_nan_beside_uint8_is_left_to_the_finiteness_check():
     same_scaling(np.zeros((2, 3), np.uint8), floats, "x_train", "x_test")  # as_images names the NaN
     with pytest.raises(DataError, match="inputs must be finite"):
         as_images(floats, "x_test")
+
+
+def test_several_real_targets_per_example_are_not_called_labels():
+    """A (200, 2) float y was refused as 'labels must be integer class indices'."""
+    with pytest.raises(DataError, match=r"targets must be one value per example, .*got \(5, 2\) \(several"):
+        as_targets(np.random.default_rng(0).random((5, 2)), "y")
+    with pytest.raises(DataError, match="these look one-hot"):  # one-hot floats: as before
+        as_targets(np.eye(4), "y")

@@ -448,6 +448,11 @@ def as_labels(y: np.ndarray | torch.Tensor, what: str) -> torch.Tensor:
         raise DataError(f"{what}: labels must be class indices 0, 1, …; found {float(t.abs().max()):g}")
     if t.is_floating_point() and bool((t == t.round()).all()):
         t = t.long()
+    if t.dim() == 2 and t.shape[1] > 1 and t.is_floating_point() and not bool(((t == 0) | (t == 1)).all()):
+        # Real values, several per example: not labels, and regression takes one.
+        raise DataError(f"{what}: targets must be one value per example, class indices (n,) or one real "
+                        f"value for regression (n,) or (n, 1); got {tuple(t.shape)} (several outputs per "
+                        "example are not supported)")
     if t.dim() != 1 or t.is_floating_point() or t.dtype == torch.bool:
         onehot = (t.dim() == 2 and t.numel() > 0 and bool(((t == 0) | (t == 1)).all())
                   and bool((t.sum(1) == 1).all()))

@@ -180,10 +180,9 @@ class HyperGAN(LatentMethod):
                                        .reshape(-1, c.code_size))
             zero = torch.zeros((), device=x.device)
             # No discriminator loss to learn from (a detached zero): the trainer skips its step,
-            # which Adam would otherwise count, inflating its first real steps.
-            metric = {"accuracy": zero} if c.task == "classification" else {"mse": zero}
-            return {"loss": mismatch, "loss_discriminator": zero, "moment_mismatch": mismatch.detach(),
-                    **metric}
+            # which Adam would otherwise count, inflating its first real steps. No accuracy or
+            # error either: no network ran (a logged 0.0 read as a real one in the curves).
+            return {"loss": mismatch, "loss_discriminator": zero, "moment_mismatch": mismatch.detach()}
         q = self.codes(self.noise(n, generator))
         flat_q = q.reshape(-1, c.code_size)
         weights = self._weights(q)
