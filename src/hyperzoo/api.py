@@ -225,7 +225,6 @@ class Run:
                          **({"outlier_dir": outlier_dir} if outlier_dir else {}))
         return result
 
-
     def tune_noise(self, sigmas: Sequence[float] | None = None, networks: int = 10, limit: int | None = None,
                    seed: int = 0) -> dict[str, Any]:
         """A ``gaussian_noise`` run's σ of least validation NLL over ``sigmas`` (default

@@ -37,6 +37,7 @@ from torch import nn
 
 from hyperzoo import distributed
 from hyperzoo.devices import fork_rng
+from hyperzoo.errors import ConfigError
 from hyperzoo.methods.base import Method, own_parameters, param_key
 from hyperzoo.targets import LayerSpec, TargetNet
 from hyperzoo.weights import WeightBatch
@@ -65,15 +66,11 @@ class StaticHyperConfig:
 def _select_layers(target: TargetNet, generated: list | None, tile: int) -> list[LayerSpec]:
     layers = target.layers
     if generated is None:
-        found = [s for s in layers[1:] if s.kind == "conv" and len(s.weight_shape) == 4
-                 and s.out_units % tile == 0 and s.in_units % tile == 0
-                 and s.weight_shape[2] == s.weight_shape[3]]
-        if not found:  # it trained the ordinary network without a word
-            raise ValueError(f"method 'static' found no layer to generate: none of the target's layers "
-                             f"after the first is a 2-D convolution with square filters and channels in "
-                             f"multiples of method.tile={tile}; name layers in method.generated, or set "
-                             "method.generated: [] to train the ordinary network")
-        return found
+        # Empty for a target with none: refused for training (`check_training`), not here, so a
+        # folder trained so before that check still reopens.
+        return [s for s in layers[1:] if s.kind == "conv" and len(s.weight_shape) == 4
+                and s.out_units % tile == 0 and s.in_units % tile == 0
+                and s.weight_shape[2] == s.weight_shape[3]]
     by_name = {s.name: s for s in layers}
     chosen: list[LayerSpec] = []
     for item in generated:
@@ -103,6 +100,15 @@ def _select_layers(target: TargetNet, generated: list | None, tile: int) -> list
 
 class StaticHypernetwork(Method):
     """Layer embeddings + one shared two-layer linear generator, plus the ordinary parameters."""
+
+    def check_training(self, noise_batch: int, steps: int | None = None) -> None:
+        # `check_settings` has no target, hence no layers: nothing to say there.
+        if self.config.generated is None and not getattr(self, "layers", [None]):
+            # It trained the ordinary network without a word.
+            raise ConfigError(f"method 'static' found no layer to generate: none of the target's layers "
+                              "after the first is a 2-D convolution with square filters and channels in "
+                              f"multiples of method.tile={self.config.tile}; name layers in "
+                              "method.generated, or set method.generated: [] to train the ordinary network")
 
     def __init__(self, target: TargetNet, config: StaticHyperConfig):
         super().__init__(target)
