@@ -73,22 +73,29 @@ def test_tuning_picks_the_sigma_of_least_validation_nll_and_writes_it(trained, t
     assert load_run(run).method.sigma.item() == r["sigma"]
 
 
-def test_a_sigma_whose_nll_is_nan_is_not_chosen(trained, tmp_path, monkeypatch):
-    """min() took a NaN NLL where it came first in the grid."""
+def nll_by_sigma(monkeypatch, nll) -> list[float]:
+    """Make tuning's ensemble NLL ``nll(sigma, metrics)`` (the σ of the networks just sampled);
+    returns the list of σ sampled, filled as tuning runs."""
     import hyperzoo.noise_tuning as tuning
 
-    run = copy_run(trained, tmp_path / "run")
     sampled_at, sample, metrics = [], tuning.sample_networks, tuning.ensemble_metrics
 
     def noting_sigma(session, *args):
         sampled_at.append(float(session.method.sigma))
         return sample(session, *args)
 
-    def nan_at_zero(probs, y):
+    def replaced(probs, y):
         m = metrics(probs, y)
-        return {**m, "ensemble_nll": float("nan")} if sampled_at[-1] == 0.0 else m
+        return {**m, "ensemble_nll": nll(sampled_at[-1], m)}
     monkeypatch.setattr(tuning, "sample_networks", noting_sigma)
-    monkeypatch.setattr(tuning, "ensemble_metrics", nan_at_zero)
+    monkeypatch.setattr(tuning, "ensemble_metrics", replaced)
+    return sampled_at
+
+
+def test_a_sigma_whose_nll_is_nan_is_not_chosen(trained, tmp_path, monkeypatch):
+    """min() took a NaN NLL where it came first in the grid."""
+    run = copy_run(trained, tmp_path / "run")
+    sampled_at = nll_by_sigma(monkeypatch, lambda s, m: float("nan") if s == 0.0 else m["ensemble_nll"])
     assert tune_noise_scale(run, [0.0, 0.1], networks=4, seed=5)["sigma"] == 0.1
     assert sampled_at == [0.0, 0.1]
 
@@ -220,19 +227,8 @@ def test_tuning_leaves_the_callers_random_state_alone(trained, tmp_path):
 
 def test_sigma_0_winning_is_said(trained, tmp_path, monkeypatch, capsys):
     """It chose σ = 0 by 1e-5 of NLL without a word: the baseline became N copies of one network."""
-    import hyperzoo.noise_tuning as tuning
-
     run = copy_run(trained, tmp_path / "run")
-    sampled_at, sample, metrics = [], tuning.sample_networks, tuning.ensemble_metrics
-
-    def noting_sigma(session, *args):
-        sampled_at.append(float(session.method.sigma))
-        return sample(session, *args)
-
-    def zero_best(probs, y):
-        return {**metrics(probs, y), "ensemble_nll": 0.16039 if sampled_at[-1] == 0.0 else 0.16040}
-    monkeypatch.setattr(tuning, "sample_networks", noting_sigma)
-    monkeypatch.setattr(tuning, "ensemble_metrics", zero_best)
+    nll_by_sigma(monkeypatch, lambda s, m: 0.16039 if s == 0.0 else 0.16040)
     assert tune_noise_scale(run, [0.0, 0.005], networks=4, seed=5)["sigma"] == 0.0
     assert ("note: σ = 0 was best on the validation split (ensemble NLL 0.16039 against 0.16040 at "
             "σ = 0.005): every network the run samples is now the same one") in capsys.readouterr().err
