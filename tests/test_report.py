@@ -36,6 +36,9 @@ def test_report_writes_markdown_json_and_figures(runs, tmp_path):
     assert len(saved["runs"]) == 2
     # The ensemble's pool is its 4 networks, not the 12 asked for (the header said 12 for both).
     assert sorted(saved["pool_by_run"].values()) == [4, 12]
+    # Scripts find each run by folder and run_id, not by its display label.
+    assert {v["run"] for v in saved["run_by_label"].values()} == {str((runs / n).resolve()) for n in "ab"}
+    assert all(v["run_id"] for v in saved["run_by_label"].values())
     for name in rep["figures"].values():
         assert (tmp_path / name).stat().st_size > 5_000
     md = (tmp_path / "report.md").read_text()

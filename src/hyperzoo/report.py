@@ -556,6 +556,9 @@ def _header(run_dir: str | Path, session: Session, main: _Run, runs: list[_Run],
         "main": main.label,
         # The networks each run's sections used: a fixed set holds fewer than --networks asks.
         "pool_by_run": {r.label: r.probs.shape[0] for r in runs},
+        # Each label's run folder and run_id: the labels are for reading, these for scripts.
+        "run_by_label": {r.label: {"run": str(r.dir.resolve()), "run_id": r.session.config.run_id}
+                         for r in runs},
         # Each section draws its networks from its own noise seed: the report's OOD section is
         # not `hyperzoo ood --seed SEED`'s networks.
         "noise_seeds": {"pool": seed, **{k: seed + v for k, v in SEED_OFFSETS.items()}},
