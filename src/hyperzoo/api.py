@@ -507,7 +507,8 @@ def fit(module: nn.Module | str, train_data: Data, config: Config | str | Path |
 
 
 def _keep_data(out: Path, name: str, train: Dataset, test: Dataset | None, input_shape: Sequence[int] | None,
-               cfg: Config, written: list[Path], notes: list[str]) -> tuple[list[int], tuple | None]:
+               cfg: Config, written: list[Path], notes: list[str]
+               ) -> tuple[list[int], tuple[Dataset, Dataset] | None]:
     """fit's in-memory data checked and kept: in ``name``.npz in ``out`` (recorded in ``written``
     first) where small, else in memory (a note in ``notes``). Returns the input shape and, for
     data kept in memory, its training and validation split (`_split`)."""
