@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -19,10 +20,14 @@ from tests.helpers import SPLIT_CASES, TINY, TINY_METHODS, method_overrides, tin
 
 ROOT = Path(__file__).resolve().parents[1]
 def torchrun(*args: str, nproc: int = 2) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}", "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
-                           f"--nproc_per_node={nproc}", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=300)
+    # torchrun keeps a torchelastic_* log folder in the temporary directory after it exits: one
+    # of its own per call, removed with it (the suite left about 50 in /tmp per run).
+    with tempfile.TemporaryDirectory(prefix="hz-torchrun-") as tmp:
+        env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}", "OMP_NUM_THREADS": "1",
+               "TMPDIR": tmp}
+        return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                               f"--nproc_per_node={nproc}", *args], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=300)
 
 
 def test_one_process_world_is_a_no_op():
