@@ -6,7 +6,7 @@ from safetensors.torch import load_file
 
 from hyperzoo import devices, runs
 from hyperzoo.config import load_config
-from hyperzoo.methods import DeutschHypernetwork
+from hyperzoo.methods import METHODS, DeutschHypernetwork
 from hyperzoo.runs import (
     BEST,
     CHECKPOINT,
@@ -18,7 +18,7 @@ from hyperzoo.runs import (
 )
 from hyperzoo.session import build_session, load_run
 from hyperzoo.train import TrainingDiverged, train, train_to_completion, training_batch
-from tests.helpers import tiny_config
+from tests.helpers import TINY_METHODS, tiny_config
 
 
 def test_run_folder_contents(tmp_path):
@@ -58,10 +58,21 @@ REGRESSION = ["target.name=regression_mlp", "data.dataset=cubic", *HYPERGAN, "me
 TOY = ["target.name=point", "data.dataset=none", "method.name=toy_mixture"]
 
 
-@pytest.mark.parametrize("method", [[], HYPERGAN, HYPERGAN_FLIPS, STATIC, MC_DROPOUT, ENSEMBLE, MNF, BHN,
-                                    DEEP_ENSEMBLE, REGRESSION, TOY],
-                         ids=["deutsch", "hypergan", "hypergan_crop_flip", "static", "mc_dropout", "ensemble",
-                              "mnf", "bhn", "deep_ensemble", "regression", "toy_mixture"])
+# Every registered method (a test below holds the list to the registry), and the variants whose
+# resumed state differs: augmentation's draws, adversarial training, a best checkpoint.
+RESUME_CASES = {
+    "deutsch": [], "hypergan": HYPERGAN, "hypergan_crop_flip": HYPERGAN_FLIPS, "static": STATIC,
+    "mc_dropout": MC_DROPOUT, "ensemble": ENSEMBLE, "mnf": MNF, "bhn": BHN, "deep_ensemble": DEEP_ENSEMBLE,
+    "gaussian_noise": TINY_METHODS["gaussian_noise"], "snapshots": TINY_METHODS["snapshots"],
+    "regression": REGRESSION, "toy_mixture": TOY,
+}
+
+
+def test_resume_covers_every_method():
+    assert set(METHODS) <= set(RESUME_CASES)
+
+
+@pytest.mark.parametrize("method", RESUME_CASES.values(), ids=RESUME_CASES.keys())
 def test_resume_equals_uninterrupted(tmp_path, method):
     full, part = tmp_path / "full", tmp_path / "part"
     constant = "train.lr_schedule=constant"
@@ -79,8 +90,8 @@ def test_resume_equals_uninterrupted(tmp_path, method):
 
     def config(*extra):
         if method:  # HyperGAN takes none of the Deutsch keys of the tiny config
-            return load_config(None, [*method, "train.noise_batch=4", "train.images_per_noise=8",
-                                      "train.val_every=3", "train.val_networks=3", *extra])
+            return load_config(None, ["train.noise_batch=4", "train.images_per_noise=8", "train.val_every=3",
+                                      "train.val_networks=3", *method, *extra])
         return tiny_config(*extra)
 
     if method == STATIC:  # the step decay is per step, not over the run: resumable as it is

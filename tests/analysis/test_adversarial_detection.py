@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 
@@ -15,9 +17,17 @@ def test_untargeted_fgsm_on_a_linear_model_moves_against_the_true_class():
 
 
 def test_detection_rate_at_a_threshold_from_clean_scores():
-    clean = torch.arange(100.0)  # the 95% quantile is 94.05
+    clean = torch.arange(100.0)  # 5 of them above 94
     assert detection_rate(clean, torch.tensor([94.0, 95.0, 200.0, 0.0])) == 0.5
     assert detection_rate(clean, clean) == pytest.approx(0.05)
+    # The clean scores flagged are at most fpr of them for every count, ties included (an
+    # interpolated quantile flagged 2 of 30, and 1 of 10, at 5%).
+    for b in range(1, 61):
+        for scores in (torch.randperm(b).double(), torch.randint(0, 3, (b,)).double()):
+            flagged = detection_rate(scores, scores) * b
+            assert flagged <= 0.05 * b + 1e-9
+            assert flagged == pytest.approx(math.floor(0.05 * b)) or scores.unique().numel() < b
+    assert detection_rate(torch.arange(100.0), torch.arange(100.0), fpr=0.29) == pytest.approx(0.29)
     with pytest.raises(ValueError, match="fpr"):
         detection_rate(clean, clean, fpr=0)
 
@@ -70,8 +80,6 @@ def test_attacks_raise_the_entropy_of_a_disagreeing_ensemble():
 
 
 def test_a_nan_score_gives_no_detection_rate():
-    """The quantile of clean scores holding NaN is NaN, and nothing compared above it: 0%."""
-    import math
-
+    """A threshold from clean scores holding NaN is NaN, and nothing compares above it: 0%."""
     assert math.isnan(detection_rate(torch.tensor([0.1, float("nan")]), torch.tensor([0.9, 0.8])))
     assert detection_rate(torch.tensor([0.1, 0.2]), torch.tensor([0.9, 0.0])) == 0.5

@@ -8,6 +8,7 @@ example is flagged when its entropy exceeds the threshold that flags ``fpr`` of 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -22,12 +23,15 @@ from hyperzoo.weights import WeightBatch
 
 
 def detection_rate(clean: torch.Tensor, adversarial: torch.Tensor, fpr: float = 0.05) -> float:
-    """Fraction of ``adversarial`` scores above the (1 − ``fpr``) quantile of ``clean`` scores."""
+    """Fraction of ``adversarial`` scores above the lowest threshold that flags at most ``fpr`` of
+    the ``clean`` scores: the (⌊fpr·B⌋ + 1)-th largest of the B clean scores. (The linearly
+    interpolated (1 − fpr) quantile flagged 2 of 30 clean scores, 6.7%, at fpr 0.05.)"""
     if not 0 < fpr < 1:
         raise ValueError(f"fpr must be in (0, 1), got {fpr}")
-    if bool(clean.isnan().any() | adversarial.isnan().any()):  # the quantile of NaN flagged nothing
+    if bool(clean.isnan().any() | adversarial.isnan().any()):  # a NaN threshold flagged nothing
         return float("nan")
-    threshold = torch.quantile(clean.double(), 1 - fpr)
+    allowed = math.floor(fpr * len(clean) + 1e-9)  # 1e-9: 0.29 * 100 is 28.999999999999996
+    threshold = clean.double().sort(descending=True).values[allowed]
     return (adversarial.double() > threshold).double().mean().item()
 
 
