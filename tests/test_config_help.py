@@ -15,8 +15,12 @@ def test_every_key_has_help():
     for section in ("target", "data", "train"):
         fields = {f.name for f in dataclasses.fields(getattr(Config(), section))}
         assert {k.split(".", 1)[1] for k in HELP if k.startswith(section + ".")} == fields
+    assert set(METHOD_HELP) == set(METHODS), "a registered method without help in config_help.METHOD_HELP"
     for name, (cls, _) in METHODS.items():
         assert set(METHOD_HELP[name]) == {f.name for f in dataclasses.fields(cls)}
+    assert METHOD_HELP["toy_mixture"]["name"].startswith("method: seed 000's toy problem")
+    for name in set(METHODS) - {"toy_mixture"}:
+        assert set(METHOD_HELP[name]["name"].removeprefix("method: ").split(", ")) == set(METHODS)
 
 
 def test_printed_config_is_the_resolved_config():

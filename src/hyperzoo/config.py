@@ -456,5 +456,5 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
     if not whole and data["method"].get("name", DEFAULT_METHOD) != given:
         data["method"] = {k: v for k, v in data["method"].items() if k in overridden}
     cfg = from_dict(Config, {k: v for k, v in data.items() if k != "method"})
-    cfg.method = {"name": "deutsch", **data["method"]}
+    cfg.method = {"name": DEFAULT_METHOD, **data["method"]}
     return cfg
