@@ -74,7 +74,7 @@ stamp "CUDA tests"
 # -v: each test's name as it runs, so a test cut by the bound is named. -W default: a warning
 # only a GPU raises is reported, not a failed test (warnings are errors in the suite's settings).
 HYPERZOO_TEST_DEVICE=$DEVICE timeout 120 $PY -m pytest -v -rs -W default -p no:cacheprovider \
-    tests/test_cuda.py || stamp "CUDA tests exit status $? (124: cut at 120 s)"
+    tests/test_cuda.py tests/test_every_method.py || stamp "CUDA tests exit status $? (124: cut at 120 s)"
 fi
 
 if part bench; then

@@ -18,8 +18,10 @@ def _restore_threads():
 @pytest.fixture(autouse=True)
 def _cpu_unless_asked(request, monkeypatch):
     """The suite runs on the CPU where a GPU is present too: `train.device: auto`, and the
-    commands a test starts, see no GPU. tests/test_cuda.py asks for CUDA by name and keeps it."""
-    if request.module.__name__.endswith("test_cuda"):
+    commands a test starts, see no GPU. tests/test_cuda.py, and a test given ``device="cuda"``
+    (tests/test_every_method.py), ask for CUDA by name and keep it."""
+    params = getattr(getattr(request.node, "callspec", None), "params", {})
+    if request.module.__name__.endswith("test_cuda") or params.get("device") == "cuda":
         return
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
