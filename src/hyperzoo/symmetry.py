@@ -328,6 +328,11 @@ def _channels_placed(sp: ChannelSpace, carried: list[tuple[int, ...]], first_rul
     return first or last
 
 
+def traced_graph(target: TargetNet) -> torch.fx.Graph:
+    """The module's ``torch.fx`` graph, made once per target; raises `GaugeUnavailable`."""
+    return _graph_and_shapes(target)[0]
+
+
 def _graph_and_shapes(target: TargetNet) -> tuple[torch.fx.Graph, dict[torch.fx.Node, tuple[int, ...]]]:
     """The module's torch.fx graph and its tensors' shapes (`_output_shapes`), made once per
     target: the plan and the permutation form's chain check read the same ones."""

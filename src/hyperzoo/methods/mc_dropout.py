@@ -24,7 +24,7 @@ from torch import nn
 from hyperzoo.config import ConfigError, check_bounds
 from hyperzoo.devices import bernoulli
 from hyperzoo.methods.base import Method, own_parameters, param_key
-from hyperzoo.symmetry import GaugeUnavailable, channel_spaces
+from hyperzoo.symmetry import GaugeUnavailable, channel_spaces, traced_graph
 from hyperzoo.targets import TargetNet
 from hyperzoo.weights import WeightBatch
 
@@ -110,6 +110,23 @@ def _describe(node: torch.fx.Node, target: TargetNet) -> str:
     return f".{name}()" if node.op == "call_method" else f"{name}()"
 
 
+def _reads_only(norm: str, layer: str, graph: torch.fx.Graph) -> bool:
+    """Whether the norm's input comes from ``layer``'s output through one-input operations
+    alone. A norm's scale and shift join the layer called just before it (`TargetNet.layers`), so
+    masked with that layer's unit they drop the unit only there: a pre-activation block's norm
+    reads a residual sum, and the mask zeroed every summand's part of the channel."""
+    node = next((n for n in graph.nodes if n.op == "call_module" and n.target == norm), None)
+    if node is None:  # a norm fx traced through (not a torch.nn leaf): the channel spaces decide
+        return True
+    while node.args and isinstance(node.args[0], torch.fx.Node):
+        node = node.args[0]
+        if node.op == "call_module" and node.target == layer:
+            return True
+        if len(node.all_input_nodes) != 1:  # a sum, a concatenation, the graph's input
+            return False
+    return False
+
+
 def check_masks_drop_units(target: TargetNet) -> None:
     """Raise `ConfigError` unless masking a hidden layer's filters (and its norm's scale and
     shift) is dropout of its units: every channel space such a layer or norm produces must reach
@@ -121,6 +138,14 @@ def check_masks_drop_units(target: TargetNet) -> None:
     except GaugeUnavailable as e:
         raise ConfigError(f"method 'mc_dropout' needs the target's graph to check that its masks "
                           f"are dropout: {str(e).split(';')[0]}") from e
+    for layer in target.layers[:-1]:
+        if layer.norm and not _reads_only(layer.norm, layer.name, traced_graph(target)):
+            raise ConfigError(
+                f"method 'mc_dropout' drops a unit of {layer.name!r} with the scale and shift of "
+                f"{layer.norm!r}, the norm called after it, but {layer.norm!r} reads more than "
+                f"{layer.name!r}'s output (a residual sum before the norm, as in pre-activation "
+                "blocks): the mask would zero the other summands' part of the channel too; use a target "
+                "whose norms each read one layer, or another method")
     for space in spaces:
         units = [p.name for p in space.producers if p.name in masked]
         todo, seen = [space] if units else [], set()
