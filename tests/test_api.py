@@ -275,6 +275,13 @@ def test_a_batch_norm_run_whose_data_stayed_in_memory_samples_evaluates_and_reop
         hyperzoo.load(tmp_path / "run", trust_code=True).sample(3)
     again = hyperzoo.load(tmp_path / "run", trust_code=True, train_data=(x, y)).sample(3)
     assert all(torch.equal(again[k], weights[k]) for k in weights)  # the same training split
+    # Other data gave the networks other statistics, and resumed the run, without a word.
+    for other in ((x.flip(0), y.flip(0)), (x, (y + 1) % 10)):
+        with pytest.raises(DataError, match=r"train_data is not the data .* trained on \(its SHA-256 is not "
+                                            r"config.yaml's data.sha256\)"):
+            hyperzoo.load(tmp_path / "run", trust_code=True, train_data=other)
+        with pytest.raises(DataError, match="train_data is not the data"):
+            hyperzoo.resume(tmp_path / "run", module=BNNet(), train_data=other, progress=False)
     monkeypatch.setattr(hyperzoo.api, "DATA_LIMIT_BYTES", 2**30)
     hyperzoo.fit(Net(), (x, y), out=tmp_path / "small", train=FAST, method=TINY_METHOD, progress=False)
     with pytest.raises(ConfigError, match="train_data is for runs whose data was kept in memory only"):

@@ -35,7 +35,7 @@ from hyperzoo.config import (
     parse_yaml,
 )
 from hyperzoo.data import DataError, Dataset, load_dataset
-from hyperzoo.data.custom import as_images, as_targets, same_scaling
+from hyperzoo.data.custom import as_images, as_targets, same_scaling, tensors_sha256
 from hyperzoo.data.registry import own_holdout
 from hyperzoo.errors import UserError
 from hyperzoo.notes import held, note
@@ -288,7 +288,7 @@ def load(run_dir: str | Path, module: nn.Module | None = None, checkpoint: str |
         note(f"{run_dir} stopped at step {last} of {config.train.steps}; finish it with "
              f"hyperzoo.resume(run_dir, ...){command if cli else ''}")
     if train_data is not None:
-        session.train_data = _given_split(train_data, config)[0]
+        session.train_data = _given_split(train_data, config, run_dir)[0]
     return Run(run_dir, session)
 
 
@@ -313,7 +313,7 @@ def resume(run_dir: str | Path, module: nn.Module | None = None, train_data: Dat
         if train_data is None:
             raise RunError(f"{run_dir} trained on data kept in memory only ({config.data.dataset}); resume "
                            "it with hyperzoo.resume(run_dir, train_data=(x, y))")
-        data = _given_split(train_data, config)
+        data = _given_split(train_data, config, run_dir)
     elif train_data is not None:
         raise ConfigError(f"train_data is for runs whose data was kept in memory only; {run_dir} reads its "
                           f"data from {config.data.dataset!r}")
@@ -323,12 +323,18 @@ def resume(run_dir: str | Path, module: nn.Module | None = None, train_data: Dat
     return load(run_dir, module=module, trust_code=trust_code, train_data=train_data)
 
 
-def _given_split(train_data: Data, config: Config) -> tuple[Dataset, Dataset]:
+def _given_split(train_data: Data, config: Config, run_dir: Path) -> tuple[Dataset, Dataset]:
     """The ``train_data`` given again for a run whose data fit kept in memory only, split as fit
-    split it: the examples the run trained on, and its validation ones."""
+    split it: the examples the run trained on, and its validation ones. Refused unless they are
+    the data the run recorded (``data.sha256``; runs from before it are not checked)."""
     name = config.data.dataset[len("<in-memory "):-1]
     shape = tuple(config.target.input_shape) if config.target.input_shape else None
-    return _split(to_dataset(train_data, name, "trainval", shape), config.data)
+    given = to_dataset(train_data, name, "trainval", shape)
+    if config.data.sha256 is not None and tensors_sha256(given.x, given.y) != config.data.sha256:
+        # Other data resumed the run, or gave its networks their batch-norm statistics, unsaid.
+        raise DataError(f"train_data is not the data {run_dir} trained on (its SHA-256 is not "
+                        "config.yaml's data.sha256): give the same examples, in the same order")
+    return _split(given, config.data)
 
 
 def _check_class(run_dir: Path, config: Config, module: nn.Module | None) -> None:
@@ -534,6 +540,7 @@ def _keep_data(out: Path, name: str, train: Dataset, test: Dataset | None, input
         return shape, None
     # Not a path: a file of that name in the working directory must never stand in for it.
     cfg.data.dataset = f"<in-memory {name}>"
+    cfg.data.sha256 = tensors_sha256(train.x, train.y)  # resume and load check the data given again
     notes.append(f"the data ({name!r}) was too large to keep here: reopen with hyperzoo.load(run_dir, "
                  "train_data=(x, y)) (a batch-norm target's networks take their statistics from it), and "
                  "give the data to score again: Run.evaluate(x, y), Run.ood(..., inliers=(x, y))")

@@ -25,8 +25,8 @@ HELP: dict[str, str] = {
                          "whose splits are fixed)",
     "target.module_class": "set by train: the target module's class; a module given to reopen the run must "
                             "be one",
-    "data.sha256": "set by train: the SHA-256 of a data set of your own (a file, or an IDX or CIFAR "
-                   "folder's data files); data changed since is refused",
+    "data.sha256": "set by train: the SHA-256 of a data set of your own (a file, an IDX or CIFAR "
+                   "folder's data files, or the arrays fit kept in memory only); other data is refused",
     "data.val_pick": "which examples of your own data set are held out: random (a fixed subset, the same "
                      "for every run) or last (the last ones: runs from before 2026-12-06)",
     "data.augment": "training augmentation: none, crop (pad, then a random crop), or crop_flip "

@@ -48,7 +48,7 @@ def load_split(d: DataConfig, split: str, data_dir: str | Path | None = None,
     (``data.sha256``) is refused."""
     if d.dataset.startswith("<in-memory"):
         raise DataError(f"this run's data ({d.dataset}) was kept in memory only, not in its folder: give "
-                        "the examples, e.g. Run.evaluate(x, y)")
+                        "the examples from Python, e.g. Run.evaluate(x, y) on hyperzoo.load(run_dir, ...)")
     path = resolve_path(d.dataset, data_dir or d.data_dir) if d.sha256 else None
     if path is not None and data_sha256(path) != d.sha256:
         # --data-dir cannot help: a run's data path is absolute, looked for elsewhere only if gone.

@@ -418,8 +418,9 @@ def _train(config: Config, run_dir: Path, resume: bool, argv: list[str] | None, 
         config.data.dataset = absolute_dataset(config.data.dataset, config.data.data_dir)
         data_path = Path(config.data.dataset)  # absolute where it is a path of the user's
         # A file's or a data folder's (a changed IDX folder resumed on other data without a word)
-        config.data.sha256 = (data_sha256(data_path) if data_path.is_absolute() and data_path.exists()
-                              else None)
+        if not config.data.dataset.startswith("<in-memory"):  # fit records the arrays' own
+            config.data.sha256 = (data_sha256(data_path) if data_path.is_absolute() and data_path.exists()
+                                  else None)
     t = config.train
     t.check_for_training(new_run=not resume)  # the config alone: before any data are read
     if t.threads:

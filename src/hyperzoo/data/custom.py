@@ -87,6 +87,16 @@ def data_sha256(path: Path) -> str | None:
     return hashlib.sha256("".join(f"{f.name}\0{file_sha256(f)}\n" for f in files).encode()).hexdigest()
 
 
+def tensors_sha256(*tensors: torch.Tensor) -> str:
+    """What a run records of data kept in memory only (``data.sha256``): the SHA-256 of the
+    tensors' dtypes, shapes and bytes, in order."""
+    h = hashlib.sha256()
+    for t in tensors:
+        h.update(f"{t.dtype}{tuple(t.shape)}\n".encode())
+        h.update(t.detach().cpu().contiguous().view(torch.uint8).numpy().data)
+    return h.hexdigest()
+
+
 def data_files(folder: Path) -> list[Path]:
     """The files the reader of a data folder reads (IDX or CIFAR batches), in order."""
     if _has_idx(folder):
