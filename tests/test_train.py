@@ -5,7 +5,7 @@ import torch
 from safetensors.torch import load_file
 
 from hyperzoo import devices, runs
-from hyperzoo.config import load_config
+from hyperzoo.config import ConfigError, load_config
 from hyperzoo.methods import METHODS, DeutschHypernetwork
 from hyperzoo.runs import (
     BEST,
@@ -691,3 +691,16 @@ def test_config_edits_from_an_old_checkpoint_and_of_an_added_key():
     meta = {"config": json.loads(json.dumps(config.to_dict()))}
     lam = meta["config"]["method"].pop("lam")
     assert _config_edits(meta, config) == [("method.lam", None, lam)]
+
+
+def test_one_input_per_network_into_a_batch_norm_is_refused_before_the_run_folder(tmp_path):
+    """BatchNorm1d in training mode on one input per network raised torch's ValueError at the
+    first step, the run folder already written; a BatchNorm2d over an 8×8 map needs no second."""
+    with pytest.raises(ConfigError, match=r"batch norm '2' .* train.images_per_noise 1 \(per process\) "
+                                          r"it sees one value per channel: use at least 2"):
+        train(tiny_config("target.name=tests.helpers:NormNet", "train.images_per_noise=1"), tmp_path / "run",
+              argv=["x"], progress=False, trust_code=True)
+    assert not (tmp_path / "run").exists()
+    conv = ["target.name=resnet_cifar", "target.kwargs={depth: 8, widths: [4, 6, 8], in_channels: 1}"]
+    train(tiny_config(*conv, "train.images_per_noise=1", "train.steps=1"), tmp_path / "conv", argv=["x"],
+          progress=False)

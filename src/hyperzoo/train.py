@@ -429,6 +429,7 @@ def _train(config: Config, run_dir: Path, resume: bool, argv: list[str] | None, 
     s = build_session(config, module=module, data=data, trust_code=trust_code or not resume,
                       device=device)
     s.method.check_training(t.noise_batch, t.steps)
+    s.target.check_batch_statistics(share.stop - share.start)
     untested = lacks_test_split(config.data.dataset, config.data.data_dir) if world.main else None
     if untested is not None:  # it trained, then evaluate and report failed: "has no test split"
         note(f"{untested} holds no test split (x_test, y_test; fit's test_data): training validates "

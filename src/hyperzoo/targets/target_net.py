@@ -312,6 +312,28 @@ class TargetNet:
             self.module.eval()
             functional_call(self.module, params, (self._zeros().to(memory_format=layout),))
 
+    def check_batch_statistics(self, images: int) -> None:
+        """Raise `ConfigError` where a batch norm in training mode would see one value per channel
+        with ``images`` inputs per network (a BatchNorm1d after a Linear, one image): torch
+        raised at the first step, after the run folder was written."""
+        norms = {m: name for name, m in self.module.named_modules()
+                 if isinstance(m, nn.modules.batchnorm._BatchNorm)}
+        per_image: dict[str, int] = {}  # values per channel and input at each norm
+
+        def record(m: nn.Module, inputs: tuple) -> None:
+            per_image[norms[m]] = math.prod(inputs[0].shape[2:])
+        hooks = [m.register_forward_pre_hook(record) for m in norms]
+        try:
+            self._trial_forward(dict(self.module.named_parameters()), torch.contiguous_format)
+        finally:
+            for h in hooks:
+                h.remove()
+        for name, values in per_image.items():
+            if images * values < 2:
+                raise ConfigError(f"batch norm {name!r} normalises each channel over a network's inputs in "
+                                  f"training, and with train.images_per_noise {images} (per process) it "
+                                  "sees one value per channel: use at least 2 inputs per network")
+
     def _zeros(self) -> torch.Tensor:
         """Two inputs of zeros, on the module's device and in its dtype: the trial passes' input."""
         p = next(self.module.parameters())
