@@ -289,3 +289,26 @@ def test_a_target_with_no_layer_to_generate_is_refused():
     with pytest.raises(ConfigError, match="found no layer to generate: .* or set method.generated: \\[\\]"):
         built.check_training(1, 10)  # training refuses it
     build_method(mlp, {"name": "static", "generated": []}).check_training(1, 10)  # asked for: passes
+
+
+class Shortcut(torch.nn.Module):
+    """A residual block with a 1 × 1 projection shortcut beside its 3 × 3 convolutions."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem, self.conv1 = torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.Conv2d(4, 8, 3, padding=1)
+        self.conv2, self.short = torch.nn.Conv2d(8, 8, 3, padding=1), torch.nn.Conv2d(4, 8, 1)
+        self.head = torch.nn.Linear(8, 3)
+
+    def forward(self, x):
+        x = torch.relu(self.stem(x))
+        return self.head((self.conv2(torch.relu(self.conv1(x))) + self.short(x)).mean((2, 3)))
+
+
+def test_the_default_generates_the_commonest_filter_size_and_a_mix_is_named():
+    """The default took the 1 × 1 shortcut with the 3 × 3s and refused itself, naming no layer."""
+    target = TargetNet(Shortcut(), (1, 6, 6))
+    method = build_method(target, {"name": "static", "tile": 4})
+    assert [s.name for s in method.layers] == ["conv1", "conv2"]
+    with pytest.raises(ConfigError, match=r"names filters of 2 sizes \(1 × 1: short; 3 × 3: conv1, conv2\)"):
+        build_method(target, {"name": "static", "tile": 4, "generated": ["conv1", "conv2", "short"]})

@@ -29,6 +29,7 @@ the paper; it is a constant per layer, not a parameter, so the counts are unchan
 
 from __future__ import annotations
 
+import collections
 import math
 from dataclasses import dataclass
 
@@ -68,9 +69,14 @@ def _select_layers(target: TargetNet, generated: list | None, tile: int) -> list
     if generated is None:
         # Empty for a target with none: refused for training (`check_training`), not here, so a
         # folder trained so before that check still reopens.
-        return [s for s in layers[1:] if s.kind == "conv" and len(s.weight_shape) == 4
-                and s.out_units % tile == 0 and s.in_units % tile == 0
-                and s.weight_shape[2] == s.weight_shape[3]]
+        fitting = [s for s in layers[1:] if s.kind == "conv" and len(s.weight_shape) == 4
+                   and s.out_units % tile == 0 and s.in_units % tile == 0
+                   and s.weight_shape[2] == s.weight_shape[3]]
+        # One generator emits one filter size: the size most of them have (a ResNet's 3 × 3s, not
+        # its 1 × 1 shortcuts, which refused the default), the larger one at a tie.
+        count = collections.Counter(s.weight_shape[-1] for s in fitting)
+        size = max(count, key=lambda k: (count[k], k), default=None)
+        return [s for s in fitting if s.weight_shape[-1] == size]
     by_name = {s.name: s for s in layers}
     chosen: list[LayerSpec] = []
     for item in generated:
@@ -116,8 +122,10 @@ class StaticHypernetwork(Method):
         self.layers = _select_layers(target, c.generated, c.tile)
         sizes = {s.weight_shape[-1] for s in self.layers}
         if len(sizes) > 1:
-            raise ValueError(f"one generator emits one filter size; generated layers have sizes "
-                             f"{sorted(sizes)}: choose layers of one size in method.generated")
+            by_size = {k: [s.name for s in self.layers if s.weight_shape[-1] == k] for k in sorted(sizes)}
+            which = "; ".join(f"{k} × {k}: {', '.join(names)}" for k, names in by_size.items())
+            raise ValueError(f"one generator emits one filter size; method.generated names filters of "
+                             f"{len(sizes)} sizes ({which}): choose layers of one size")
         self.fsize = sizes.pop() if sizes else 0
         n_in, d, nz = c.tile, c.hidden_dim, c.embedding_dim
         generated = {s.weight for s in self.layers}
