@@ -128,11 +128,11 @@ def test_fit_from_an_unimportable_module_and_a_torch_dataset(tmp_path):
     again = hyperzoo.load(tmp_path / "run", module=Local())
     assert torch.equal(again.sample(2)["fc.weight"], run.sample(2)["fc.weight"])
     # The report works on the reopened session, though the CLI could not rebuild the module.
-    rep = again.report(tmp_path / "report", pool=4, limit=30, adv_limit=10, path_limit=10,
+    rep = again.report(tmp_path / "report", networks=4, limit=30, adv_limit=10, path_limit=10,
                        detection_sizes=[2], progress=False)
     assert rep["dataset"] == "data" and (tmp_path / "report" / "report.md").is_file()
     assert (tmp_path / "report" / "command.txt").read_text().startswith(
-        f"hyperzoo.Run.report run={tmp_path / 'run'} pool=4 limit=30 ")
+        f"hyperzoo.Run.report run={tmp_path / 'run'} networks=4 limit=30 ")
     from hyperzoo.workflows import evaluate_run
 
     with pytest.raises(ConfigError, match=r"in-memory module <in-memory .*Local>; reopen it from Python"):
@@ -862,7 +862,7 @@ def test_the_report_attacks_no_empty_share(tmp_path):
     traceback from the user's view, the figures so far left in the folder."""
     run = hyperzoo.fit(ViewFlat(), digits("train"), out=tmp_path / "run", train={**FAST, "steps": 1},
                        method=TINY_METHOD, test_data=digits("test"), progress=False)
-    rep = run.report(tmp_path / "report", pool=12, limit=40, adv_limit=12, path_limit=10, path_pairs=1,
+    rep = run.report(tmp_path / "report", networks=12, limit=40, adv_limit=12, path_limit=10, path_pairs=1,
                      detection_sizes=[2], transfer_networks=2, progress=False)
     assert rep["adversarial"]["crafted_on"] == 10
 
@@ -980,3 +980,14 @@ def test_a_regression_run_of_whole_numbers_says_why_they_are_values(tmp_path):
     with pytest.raises(ConfigError, match="whole-number targets are read as real values because method.task"):
         hyperzoo.fit(Net(), (x, y), out=tmp_path / "r", method={"name": "hypergan", "task": "regression"},
                      train=FAST, progress=False)
+
+
+def test_run_report_takes_the_commands_option_names():
+    """Run.report(out, networks=4) raised make_report's TypeError (it took **kwargs as pool=...)."""
+    import inspect
+
+    from hyperzoo.cli import report as cli_report
+
+    mine = set(inspect.signature(hyperzoo.Run.report).parameters) - {"self"}
+    theirs = set(inspect.signature(cli_report).parameters) - {"run_dir", "quiet", "trust_code", "import_path"}
+    assert theirs <= mine and "pool" not in mine

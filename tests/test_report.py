@@ -218,7 +218,7 @@ def test_the_report_of_a_target_without_images_draws_what_has_a_picture(tmp_path
                        method={"z_dim": 8, "code_size": 4, "extractor_hidden": [16],
                                "generator_hidden": [16]},
                        progress=False)
-    rep = run.report(tmp_path / "report", pool=6, adv_limit=6, path_pairs=2, transfer_networks=3,
+    rep = run.report(tmp_path / "report", networks=6, adv_limit=6, path_pairs=2, transfer_networks=3,
                      detection_sizes=[2], ambiguous=4, progress=False)
     assert (tmp_path / "report" / rep["figures"]["ambiguous"]).stat().st_size > 0
 

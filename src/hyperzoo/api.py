@@ -246,13 +246,22 @@ class Run:
 
         return polyak_run(self.dir, k, None, split, limit, seed, coordinates, session=self.session)
 
-    def report(self, out: str | Path, **kwargs: Any) -> dict[str, Any]:
-        """The papers' analyses into ``out`` (as ``hyperzoo report``; ``kwargs`` are
-        ``make_report``'s: ``compare``, ``pool``, ``limit``, ``ood``, ...)."""
+    def report(self, out: str | Path, networks: int = 200, compare: Sequence[str | Path] = (),
+               limit: int | None = None, adv_limit: int = 200, path_limit: int | None = None,
+               path_pairs: int = 10, seed: int = 0, ood: str | None = None, ood_networks: int = 100,
+               detection_sizes: Sequence[int] | None = None, detection_eps: float = 0.1,
+               transfer_networks: int = 500, ambiguous: int = 12, data_dir: str | None = None,
+               progress: bool = True) -> dict[str, Any]:
+        """The papers' analyses into ``out``, with ``networks`` sampled per run (as ``hyperzoo
+        report``, whose options these are; `report.make_report`)."""
         from hyperzoo.report import make_report
 
-        rep = make_report(self.dir, out, session=self.session, **kwargs)
-        self._record("report", Path(out), **kwargs)
+        given = {k: v for k, v in locals().items() if k not in ("self", "out", "make_report")}
+        rep = make_report(self.dir, out, pool=networks, session=self.session, trust_code=False,
+                          **{k: list(v) if k in ("compare", "detection_sizes") and v is not None else v
+                             for k, v in given.items() if k != "networks"})
+        self._record("report", Path(out), **{k: v for k, v in given.items()
+                                             if k != "progress" and v is not None and v != ()})
         return rep
 
 
