@@ -259,14 +259,27 @@ class BNNet(nn.Module):
 
 def test_a_batch_norm_run_whose_data_stayed_in_memory_samples_evaluates_and_reopens(tmp_path, monkeypatch):
     import hyperzoo.api
+    import hyperzoo.session
 
     monkeypatch.setattr(hyperzoo.api, "DATA_LIMIT_BYTES", 0)
     x, y = digits("train")
     xt, yt = digits("test")
     run = hyperzoo.fit(BNNet(), (x, y), out=tmp_path / "run", name="big", train=FAST, method=TINY_METHOD,
                        progress=False)
+    passes = []
+    monkeypatch.setattr(hyperzoo.session, "estimate_bn_statistics",
+                        lambda *a, _real=hyperzoo.session.estimate_bn_statistics, **k: passes.append(1) or
+                        _real(*a, **k))
     weights = run.sample(3)
     assert weights["body.2.running_var"].shape == (3, 16)  # statistics from the data fit was given
+    # The draw is kept: predict_proba batch by batch made a pass over the training images per call.
+    weights["body.2.running_var"].fill_(float("nan"))  # the caller's copy, not the kept one
+    first = run.predict_proba(xt[:5], networks=3)
+    assert torch.equal(run.predict_proba(xt[:5], networks=3), first) and first.isfinite().all()
+    assert len(passes) == 1
+    run.predict_proba(xt[:5], networks=2)
+    assert len(passes) == 2
+    weights = run.sample(3)
     assert run.predict_proba(xt[:5], networks=3).shape == (3, 5, 10)
     assert run.evaluate(xt, yt, networks=3)["n_examples"] == 300
     assert "train_data=(x, y)" in (tmp_path / "run" / "REOPEN.txt").read_text()
