@@ -82,3 +82,21 @@ def test_ensemble_sample_n_is_the_first_n_members():
     all3, two = m.sample(3), m.sample(2)
     for k in target.param_shapes:
         assert torch.equal(two[k], all3[k][:2])
+
+
+def test_a_module_initialised_its_own_way_is_noted(capsys):
+    """Members start from reset_parameters: a torchvision-style model's zero-initialised scales
+    and fan-out convolutions were replaced without a word."""
+    module = DigitsNet()
+    convs = [m for m in module.modules() if isinstance(m, nn.Conv2d)]
+    nn.init.kaiming_normal_(convs[-1].weight, mode="fan_out")
+    nn.init.zeros_([m for m in module.modules() if isinstance(m, nn.Linear)][-1].weight)
+    build_method(TargetNet(module, (1, 8, 8)), {"name": "ensemble", "size": 3}).check_training(3)
+    err = capsys.readouterr().err
+    assert "starts each member from its layers' reset_parameters" in err
+    changed = err.split("differs for ")[1].split(":")[0]
+    assert changed.split(", ") == [f"{[n for n, m in module.named_modules() if m is convs[-1]][0]}.weight",
+                                   [n for n, _ in module.named_parameters()][-2]]
+    torch.manual_seed(0)  # PyTorch's defaults, as reset_parameters draws them: nothing to say
+    build_method(TargetNet(DigitsNet(), (1, 8, 8)), {"name": "ensemble", "size": 3}).check_training(3)
+    assert capsys.readouterr().err == ""

@@ -18,7 +18,8 @@ import torch
 from torch import nn
 
 from hyperzoo.config import ConfigError, check_bounds
-from hyperzoo.methods.base import Method, fresh_parameters, param_key
+from hyperzoo.methods.base import Method, fresh_parameters, own_parameters, param_key
+from hyperzoo.notes import note
 from hyperzoo.targets import TargetNet
 from hyperzoo.weights import WeightBatch
 
@@ -33,6 +34,24 @@ class EnsembleConfig:
 
     def __post_init__(self) -> None:
         check_bounds("method", self, at_least={"size": 1, "adversarial_eps": 0, "weight_decay": 0})
+
+
+def _init_differs(own: dict[str, torch.Tensor], members: dict[str, torch.Tensor]) -> list[str]:
+    """Parameters whose members ``(size, *shape)`` visibly start otherwise than the module's own:
+    a constant of its own (a zero-initialised head, batch-norm scales at 0) the members do not
+    share, or a spread off by more than half (kaiming fan_out against PyTorch's default) where
+    100 values or more make a spread worth comparing."""
+    changed = []
+    for name, mine in own.items():
+        theirs = members[name].to(mine.device)
+        if bool(mine.min() == mine.max()):
+            if not bool((theirs == mine).all()):
+                changed.append(name)
+        elif mine.numel() >= 100:
+            ratio = float(mine.std() / theirs.std()) if bool(theirs.std() > 0) else float("inf")
+            if not 1 / 1.5 < ratio < 1.5:
+                changed.append(name)
+    return changed
 
 
 class IndependentEnsemble(Method):
@@ -50,6 +69,14 @@ class IndependentEnsemble(Method):
         if noise_batch != self.config.size:
             raise ConfigError(f"method 'ensemble' trains one minibatch per member: set "
                               f"train.noise_batch={self.config.size} (got {noise_batch})")
+        if hasattr(self, "params"):  # built (`check_settings` asks a bare instance)
+            changed = _init_differs(own_parameters(self.target.module),
+                                    {k: self.params[param_key(k)].detach() for k in self.target.param_shapes})
+            if changed:
+                note(f"method 'ensemble' starts each member from its layers' reset_parameters, not from "
+                     f"your module's own initialisation, which differs for {', '.join(changed[:4])}"
+                     f"{' and more' if len(changed) > 4 else ''}: define reset_parameters on your model "
+                     "(it runs after its layers') to initialise every member your way")
 
     @property
     def max_networks(self) -> int:
