@@ -805,13 +805,16 @@ def test_a_torch_datasets_items_are_checked_one_by_one():
              ([(image, "cat")], r"item 0's label is 'cat'; expected one number"),
              ([(image, 0), (torch.rand(1, 9, 9), 1)],
               r"item 1's image has shape \(1, 9, 9\), item 0's \(1, 8, 8\)"),
-             ([(image,)], "must yield \\(image, label\\) pairs; item 0 has 1 parts")]
+             ([(image,)], "must yield \\(image, label\\) pairs; item 0 has 1 parts"),
+             ([(image, torch.tensor([1, 2]))], r"item 0's label is tensor\(\[1, 2\]\); expected one number")]
     for items, message in cases:
         with pytest.raises(DataError, match=message):
             to_dataset(Items(items), "mine", "train")
-    items = [(image, 1), (image.numpy(), np.int64(0)), (image, torch.tensor(2))]
+    # A label of one element in a tensor or array of shape (1,), as many datasets give it, too.
+    items = [(image, 1), (image.numpy(), np.int64(0)), (image, torch.tensor(2)), (image, torch.tensor([3])),
+             (image, np.array([0]))]
     d = to_dataset(Items(items), "mine", "train")
-    assert d.x.shape == (3, 1, 8, 8) and d.y.tolist() == [1, 0, 2] and d.num_classes == 3
+    assert d.x.shape == (5, 1, 8, 8) and d.y.tolist() == [1, 0, 2, 3, 0] and d.num_classes == 4
 
 
 def test_a_config_fit_cannot_read_is_one_line(tmp_path):

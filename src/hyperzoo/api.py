@@ -99,13 +99,14 @@ def _read_torch_dataset(data: torch.utils.data.Dataset, name: str, labels: bool 
         if not isinstance(image, (torch.Tensor, np.ndarray)):
             raise DataError(f"{name}: item {i}'s image is a {type(image).__name__}; expected a tensor or "
                             "array (a PIL image needs a transform such as torchvision's ToTensor)")
-        if isinstance(label, (str, bytes)) or np.ndim(label) != 0:
+        count = label.numel() if isinstance(label, torch.Tensor) else np.size(label)
+        if isinstance(label, (str, bytes)) or count != 1:  # tensor([3]) is one number too
             raise DataError(f"{name}: item {i}'s label is {label!r}; expected one number (a class index)")
         if xs and tuple(image.shape) != tuple(xs[0].shape):
             raise DataError(f"{name}: item {i}'s image has shape {tuple(image.shape)}, item 0's "
                             f"{tuple(xs[0].shape)}; every image must have one shape")
         xs.append(torch.as_tensor(image))
-        ys.append(torch.as_tensor(label))
+        ys.append(torch.as_tensor(label).reshape(()))
     if not xs:
         raise DataError(f"{name}: the torch Dataset is empty")
     return torch.stack(xs), torch.stack(ys)
