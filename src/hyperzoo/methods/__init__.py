@@ -1,7 +1,8 @@
 """Methods by name. A new method is one file with a config dataclass and a `Method`, registered
 in `METHODS` below, with a help line per config key in `hyperzoo.config_help.METHOD_HELP`
-(a test checks it) and tiny settings in `tests.helpers.TINY_METHODS` (the torchrun and CUDA
-tests run every method named there; a test checks they name every method)."""
+(a test checks it) and tiny settings in `tests.helpers.TINY_METHODS` (the suite then trains,
+evaluates, resumes and runs under torchrun every method named there; a test checks they name
+every method): docs/extending.md."""
 
 from __future__ import annotations
 
