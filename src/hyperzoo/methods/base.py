@@ -74,6 +74,9 @@ class Method(nn.Module, ABC):
     # False: the objective needs no data set (``data.dataset: none``); the trainer then passes
     # x and y of shape (N, 0), no examples for each of N networks.
     needs_data: bool = True
+    # The method's config dataclass (its ``method:`` section), set by each method's __init__:
+    # config.yaml records every field, and the trainer and `check_settings` read it.
+    config: Any
 
     def __init__(self, target: TargetNet):
         super().__init__()
@@ -168,7 +171,8 @@ class Method(nn.Module, ABC):
     def training_loss(self, x: torch.Tensor, y: torch.Tensor, step: int,
                       generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         """Loss on inputs ``x`` (N, M, ...) and labels ``y`` (N, M): M examples per network (and
-        a keyword ``probe`` where `probe_size` asks for one)."""
+        a keyword ``probe`` where `probe_size` asks for one); ``step``: the number of updates
+        applied before this one (0 at the first)."""
 
 
 class LatentMethod(Method):
