@@ -272,13 +272,18 @@ def test_a_batch_norm_run_whose_data_stayed_in_memory_samples_evaluates_and_reop
                         _real(*a, **k))
     weights = run.sample(3)
     assert weights["body.2.running_var"].shape == (3, 16)  # statistics from the data fit was given
-    # The draw is kept: predict_proba batch by batch made a pass over the training images per call.
+    # The statistics are kept: predict_proba batch by batch made a pass over the training images
+    # per call. Not where the method changed since (its parameters' version counters).
     weights["body.2.running_var"].fill_(float("nan"))  # the caller's copy, not the kept one
     first = run.predict_proba(xt[:5], networks=3)
     assert torch.equal(run.predict_proba(xt[:5], networks=3), first) and first.isfinite().all()
     assert len(passes) == 1
     run.predict_proba(xt[:5], networks=2)
     assert len(passes) == 2
+    with torch.no_grad():
+        next(run.method.parameters()).mul_(1.0)
+    run.predict_proba(xt[:5], networks=2)
+    assert len(passes) == 3
     weights = run.sample(3)
     assert run.predict_proba(xt[:5], networks=3).shape == (3, 5, 10)
     assert run.evaluate(xt, yt, networks=3)["n_examples"] == 300
@@ -1006,4 +1011,4 @@ def test_run_report_takes_the_commands_option_names():
 
     mine = set(inspect.signature(hyperzoo.Run.report).parameters) - {"self"}
     theirs = set(inspect.signature(cli_report).parameters) - {"run_dir", "quiet", "trust_code", "import_path"}
-    assert theirs <= mine and "pool" not in mine
+    assert theirs <= mine and "pool" not in mine and "trust_code" in mine  # --compare of imported targets

@@ -42,6 +42,7 @@ from hyperzoo.notes import held, note
 from hyperzoo.runs import RunError, checkpoint_step, read_config
 from hyperzoo.session import Session, leaves_global_state, load_run, sample_networks
 from hyperzoo.targets.registry import build_target, import_path_of
+from hyperzoo.targets.statistics import STAT_NAMES
 from hyperzoo.weights import WeightBatch, atomic_write, atomic_write_text
 
 DATA_LIMIT_BYTES = 50 * 2**20
@@ -118,7 +119,7 @@ class Run:
     def __init__(self, run_dir: str | Path, session: Session):
         self.dir = Path(run_dir)
         self.session = session
-        self._last_draw: tuple[tuple[int, int], WeightBatch] | None = None  # `_networks`
+        self._kept_statistics: tuple[tuple, WeightBatch] | None = None  # `_networks`
 
     @property
     def config(self) -> Config:
@@ -141,21 +142,27 @@ class Run:
         networks with their running statistics, from one pass over the run's training images
         (as ``hyperzoo sample``; kept for the next call with the same ``n`` and ``seed``, here and
         in `predict_proba`). A method holding a fixed set (an ensemble) refuses more than it holds."""
-        if not self.target.has_statistics:
-            return sample_networks(self.session, n, seed)
-        return {k: v.clone() for k, v in self._networks(n, seed).items()}  # the kept draw stays as drawn
+        return self._networks(n, seed)
 
     def _networks(self, n: int, seed: int) -> WeightBatch:
-        """`sample_networks`, the last draw kept for a batch-norm target: its networks'
-        statistics take a pass over the training images (16.5 s for 20 networks of a small ResNet
-        on 4,400 images, against 0.03 s for their predictions), which predict_proba called batch
-        by batch repeated at every call. Deterministic, so kept draws are the ones drawn again."""
+        """`sample_networks`, with a batch-norm target's running statistics of the last draw
+        kept (``(n, C)`` per norm, small): they take a pass over the training images (16.5 s for
+        20 networks of a small ResNet on 4,400 images, against 0.03 s for their predictions),
+        which predict_proba called batch by batch repeated at every call. The weights are drawn
+        again each time (deterministic); the statistics are kept for the same ``n``, ``seed``,
+        session and method state (parameters and buffers unchanged: torch's version counters)."""
         if not self.target.has_statistics:
             return sample_networks(self.session, n, seed)
-        if self._last_draw is None or self._last_draw[0] != (n, seed):
-            self._last_draw = None  # the old draw's memory free before the new one is made
-            self._last_draw = (n, seed), sample_networks(self.session, n, seed)
-        return self._last_draw[1]
+        method = self.session.method
+        key = (n, seed, id(self.session), id(method),
+               tuple(t._version for t in (*method.parameters(), *method.buffers())))
+        if self._kept_statistics is not None and self._kept_statistics[0] == key:
+            kept = {k: v.clone() for k, v in self._kept_statistics[1].items()}  # a caller may write to them
+            return sample_networks(self.session, n, seed, statistics=kept)
+        weights = sample_networks(self.session, n, seed)
+        self._kept_statistics = key, {k: v.clone() for k, v in weights.items()
+                                      if k.rsplit(".", 1)[-1] in STAT_NAMES}
+        return weights
 
     def predict_proba(self, x: torch.Tensor, networks: int = 100, seed: int = 0) -> torch.Tensor:
         """Class probabilities of ``networks`` sampled networks on inputs ``x`` (B, C, H, W):
@@ -248,7 +255,6 @@ class Run:
         tune-noise``, which cannot rebuild a module defined in a script)."""
         from hyperzoo.noise_tuning import DEFAULT_SIGMAS, tune_noise_scale
 
-        self._last_draw = None  # drawn with the old σ
         record = tune_noise_scale(self.dir, DEFAULT_SIGMAS if sigmas is None else sigmas, networks,
                                   limit=limit, seed=seed, session=self.session)
         self._record("tune_noise", None, networks=networks, seed=seed,
@@ -268,13 +274,13 @@ class Run:
                path_pairs: int = 10, seed: int = 0, ood: str | None = None, ood_networks: int = 100,
                detection_sizes: Sequence[int] | None = None, detection_eps: float = 0.1,
                transfer_networks: int = 500, ambiguous: int = 12, data_dir: str | None = None,
-               progress: bool = True) -> dict[str, Any]:
+               progress: bool = True, trust_code: bool = False) -> dict[str, Any]:
         """The papers' analyses into ``out``, with ``networks`` sampled per run (as ``hyperzoo
         report``, whose options these are; `report.make_report`)."""
         from hyperzoo.report import make_report
 
         given = {k: v for k, v in locals().items() if k not in ("self", "out", "make_report")}
-        rep = make_report(self.dir, out, pool=networks, session=self.session, trust_code=False,
+        rep = make_report(self.dir, out, pool=networks, session=self.session,
                           **{k: list(v) if k in ("compare", "detection_sizes") and v is not None else v
                              for k, v in given.items() if k != "networks"})
         self._record("report", Path(out), **{k: v for k, v in given.items()
@@ -359,7 +365,8 @@ def _given_split(train_data: Data, config: Config, run_dir: Path) -> tuple[Datas
     if config.data.sha256 is not None and tensors_sha256(given.x, given.y) != config.data.sha256:
         # Other data resumed the run, or gave its networks their batch-norm statistics, unsaid.
         raise DataError(f"train_data is not the data {run_dir} trained on (its SHA-256 is not "
-                        "config.yaml's data.sha256): give the same examples, in the same order")
+                        "config.yaml's data.sha256): give the same examples, in the same order (a "
+                        "torch Dataset with random transforms gives others at every read: give arrays)")
     return _split(given, config.data)
 
 

@@ -285,9 +285,11 @@ def statistics_images(session: Session, limit: int | None = None) -> torch.Tenso
 
 
 def sample_networks(session: Session, n: int, seed: int, progress: bool = False,
-                    limit: int | None = None) -> WeightBatch:
+                    limit: int | None = None, statistics: WeightBatch | None = None) -> WeightBatch:
     """``n`` networks of the session's method from noise seed ``seed``; for a batch-norm target,
-    with each network's running statistics from one pass over training images (seed 003 §H).
+    with each network's running statistics from one pass over training images (seed 003 §H),
+    or ``statistics``, those of an earlier call with the same arguments on the same method
+    (`hyperzoo.api.Run` keeps them).
 
     The statistics are recomputed on every call (deterministic given the seed and the data),
     not cached: a run folder stores the method, not its samples."""
@@ -303,6 +305,8 @@ def sample_networks(session: Session, n: int, seed: int, progress: bool = False,
                    session.method.sample(n, generator=torch.Generator().manual_seed(seed)).items()}
         if not session.target.has_statistics:
             return weights
+        if statistics is not None:
+            return {**weights, **statistics}
         x = statistics_images(session, limit)
         with tqdm(total=len(x), desc="batch-norm statistics", disable=not progress, unit="img",
                   leave=False) as bar:

@@ -127,14 +127,14 @@ _PLANS: weakref.WeakKeyDictionary[TargetNet, list[ChannelSpace]] = weakref.WeakK
 _GRAPHS: weakref.WeakKeyDictionary[TargetNet, tuple[torch.fx.Graph, dict]] = weakref.WeakKeyDictionary()
 
 
-def _reads_shape_only(node: torch.fx.Node) -> bool:
+def reads_shape_only(node: torch.fx.Node) -> bool:
     """``x.size(...)``, ``x.dim()``, ``x.shape`` (and ``x.shape[0]``): what the idiom
     ``x.view(x.size(0), -1)`` reads."""
     return ((node.op == "call_method" and node.target in ("size", "dim"))
             or (node.op == "call_function" and node.target is getattr and len(node.args) == 2
                 and node.args[1] in ("shape", "ndim"))
             or (node.op == "call_function" and node.target is operator.getitem
-                and isinstance(node.args[0], torch.fx.Node) and _reads_shape_only(node.args[0])))
+                and isinstance(node.args[0], torch.fx.Node) and reads_shape_only(node.args[0])))
 
 
 _REDUCTIONS = ("mean", "sum", "amax")
@@ -166,7 +166,7 @@ def _flattens_per_example(node: torch.fx.Node) -> bool:
     if size.op == "call_method" and size.target == "size":
         return size.args[0] is node.args[0] and (size.args[1:] == (0,) or size.kwargs == {"dim": 0})
     return (size.op == "call_function" and size.target is operator.getitem and size.args[1] == 0
-            and isinstance(size.args[0], torch.fx.Node) and _reads_shape_only(size.args[0])
+            and isinstance(size.args[0], torch.fx.Node) and reads_shape_only(size.args[0])
             and size.args[0].args[0] is node.args[0])
 
 
@@ -242,7 +242,7 @@ def channel_spaces(target: TargetNet) -> list[ChannelSpace]:
     for node in graph.nodes:
         first = node.args[0] if node.args and isinstance(node.args[0], torch.fx.Node) else None
         mod = modules.get(node.target) if node.op == "call_module" else None
-        if _reads_shape_only(node):
+        if reads_shape_only(node):
             continue  # x.size(0), x.shape: no tensor out, nothing of x's values read
         if node.op == "call_module" and node.target in layers and first is not None:
             layer = layers[node.target]
@@ -709,9 +709,9 @@ def _chain(target: TargetNet) -> bool:
     for layer, nxt in pairwise(target.layers):
         node = calls.get(layer.name)
         while node is not None and node.target != nxt.name:
-            users = [u for u in node.users if not _reads_shape_only(u)]
+            users = [u for u in node.users if not reads_shape_only(u)]
             if len(users) != 1 or len([a for a in users[0].all_input_nodes
-                                       if not _reads_shape_only(a)]) != 1:
+                                       if not reads_shape_only(a)]) != 1:
                 return False
             node = users[0]
         if node is None:

@@ -100,3 +100,10 @@ def test_a_module_initialised_its_own_way_is_noted(capsys):
     torch.manual_seed(0)  # PyTorch's defaults, as reset_parameters draws them: nothing to say
     build_method(TargetNet(DigitsNet(), (1, 8, 8)), {"name": "ensemble", "size": 3}).check_training(3)
     assert capsys.readouterr().err == ""
+
+
+def test_a_one_element_parameter_is_no_initialisation_of_ones_own(capsys):
+    """A one-channel convolution's bias (an attention map) is one number: not 'constant'."""
+    module = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Conv2d(4, 1, 1), nn.Flatten(), nn.Linear(36, 10))
+    build_method(TargetNet(module, (1, 8, 8)), {"name": "ensemble", "size": 3}).check_training(3)
+    assert capsys.readouterr().err == ""

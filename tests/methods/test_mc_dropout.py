@@ -159,3 +159,19 @@ def test_a_norm_reading_a_residual_sum_is_refused():
     with pytest.raises(ConfigError, match=r"drops a unit of 'conv2' with the scale and shift of 'bn2', "
                                           r"the norm called after it, but 'bn2' reads more than 'conv2''s "):
         build_method(TargetNet(PreActivation(), (1, 6, 6)), {"name": "mc_dropout"})
+
+
+class Flattened(nn.Module):
+    """A norm reached through ``x.view(x.size(0), -1)``: its input is the layer's output alone."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc, self.bn, self.head = nn.Linear(5, 6), nn.BatchNorm1d(6), nn.Linear(6, 3)
+
+    def forward(self, x):
+        h = self.fc(x)
+        return self.head(torch.relu(self.bn(h.view(h.size(0), -1))))
+
+
+def test_a_norm_reached_through_a_reshape_by_size_is_accepted():
+    build_method(TargetNet(Flattened(), (5,)), {"name": "mc_dropout"})

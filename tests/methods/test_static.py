@@ -305,10 +305,31 @@ class Shortcut(torch.nn.Module):
         return self.head((self.conv2(torch.relu(self.conv1(x))) + self.short(x)).mean((2, 3)))
 
 
-def test_the_default_generates_the_commonest_filter_size_and_a_mix_is_named():
-    """The default took the 1 × 1 shortcut with the 3 × 3s and refused itself, naming no layer."""
+class Bottleneck(torch.nn.Module):
+    """1 × 1 down, 3 × 3, 1 × 1 up, and a 1 × 1 shortcut: the 1 × 1s hold more weights."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem, self.down = torch.nn.Conv2d(1, 16, 3, padding=1), torch.nn.Conv2d(16, 4, 1)
+        self.mid, self.up = torch.nn.Conv2d(4, 4, 3, padding=1), torch.nn.Conv2d(4, 16, 1)
+        self.short, self.head = torch.nn.Conv2d(16, 16, 1), torch.nn.Linear(16, 3)
+
+    def forward(self, x):
+        x = torch.relu(self.stem(x))
+        h = self.up(torch.relu(self.mid(torch.relu(self.down(x)))))
+        return self.head((h + self.short(x)).mean((2, 3)))
+
+
+def test_the_default_generates_the_spatial_kernels_and_a_mix_is_named(capsys):
+    """The default took the 1 × 1 shortcut with the 3 × 3s and refused itself, naming no layer;
+    Ha et al. generate a ResNet's 3 × 3 kernels, and a bottleneck's 1 × 1s hold more weights."""
     target = TargetNet(Shortcut(), (1, 6, 6))
     method = build_method(target, {"name": "static", "tile": 4})
     assert [s.name for s in method.layers] == ["conv1", "conv2"]
+    method.check_training(1)
+    assert ("generates the 3 × 3 convolutions (conv1, conv2); short of other filter sizes stay ordinary"
+            in capsys.readouterr().err)
+    assert [s.name for s in build_method(TargetNet(Bottleneck(), (1, 6, 6)), {"name": "static", "tile": 4}
+                                         ).layers] == ["mid"]
     with pytest.raises(ConfigError, match=r"names filters of 2 sizes \(1 × 1: short; 3 × 3: conv1, conv2\)"):
         build_method(target, {"name": "static", "tile": 4, "generated": ["conv1", "conv2", "short"]})

@@ -531,3 +531,37 @@ def test_an_explicit_vmap_backend_that_cannot_batch_the_forward_is_one_line_nami
     with pytest.raises(ConfigError, match=r"cannot run under torch.vmap, which target.backend 'vmap' asks "
                                           r"for \(.*\); set target.backend: loop"):
         target(w, torch.randn(3, 5, 4))
+
+
+class Tokens(nn.Module):
+    """Batch norm over tokens folded into the batch, (B·T, D): T values per channel and input."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc, self.bn, self.head = nn.Linear(4, 6), nn.BatchNorm1d(6), nn.Linear(6, 3)
+
+    def forward(self, x):  # x (B, T, 4)
+        h = self.fc(x)
+        return self.head(torch.relu(self.bn(h.reshape(-1, 6))).reshape(x.shape[0], -1, 6).mean(1))
+
+
+def test_batch_statistics_of_one_input_per_network_where_torch_raises():
+    """train-mode batch norm raises on one value per channel: refused before training, by name,
+    exactly where a training-mode call of that many inputs raises."""
+    flat = nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.ReLU(), nn.Linear(6, 3))
+    conv = nn.Sequential(nn.Conv2d(1, 4, 6), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(4, 3))  # 1 × 1 maps
+    wide = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(64, 3))
+    for module, shape, name in ((flat, (4,), "1"), (conv, (1, 6, 6), "1"), (wide, (1, 6, 6), None),
+                                (Tokens(), (5, 4), None)):
+        for images in (1, 2):
+            raises = False
+            try:
+                module.train()(torch.randn(images, *shape))
+            except ValueError:
+                raises = True
+            if raises:
+                with pytest.raises(ConfigError, match=rf"batch norm '{name}' .*images_per_noise {images} "):
+                    TargetNet(module, shape).check_batch_statistics(images)
+            else:
+                TargetNet(module, shape).check_batch_statistics(images)
+            assert raises == (images == 1 and name is not None)

@@ -44,7 +44,7 @@ def _init_differs(own: dict[str, torch.Tensor], members: dict[str, torch.Tensor]
     changed = []
     for name, mine in own.items():
         theirs = members[name].to(mine.device)
-        if bool(mine.min() == mine.max()):
+        if mine.numel() > 1 and bool(mine.min() == mine.max()):  # one value is no initialisation scheme
             if not bool((theirs == mine).all()):
                 changed.append(name)
         elif mine.numel() >= 100:

@@ -24,7 +24,7 @@ from torch import nn
 from hyperzoo.config import ConfigError, check_bounds
 from hyperzoo.devices import bernoulli
 from hyperzoo.methods.base import Method, own_parameters, param_key
-from hyperzoo.symmetry import GaugeUnavailable, channel_spaces, traced_graph
+from hyperzoo.symmetry import GaugeUnavailable, channel_spaces, reads_shape_only, traced_graph
 from hyperzoo.targets import TargetNet
 from hyperzoo.weights import WeightBatch
 
@@ -122,7 +122,8 @@ def _reads_only(norm: str, layer: str, graph: torch.fx.Graph) -> bool:
         node = node.args[0]
         if node.op == "call_module" and node.target == layer:
             return True
-        if len(node.all_input_nodes) != 1:  # a sum, a concatenation, the graph's input
+        # A sum, a concatenation, the graph's input; not x.size(0) in x.view(x.size(0), -1).
+        if len([a for a in node.all_input_nodes if not reads_shape_only(a)]) != 1:
             return False
     return False
 
@@ -143,8 +144,8 @@ def check_masks_drop_units(target: TargetNet) -> None:
             raise ConfigError(
                 f"method 'mc_dropout' drops a unit of {layer.name!r} with the scale and shift of "
                 f"{layer.norm!r}, the norm called after it, but {layer.norm!r} reads more than "
-                f"{layer.name!r}'s output (a residual sum before the norm, as in pre-activation "
-                "blocks): the mask would zero the other summands' part of the channel too; use a target "
+                f"{layer.name!r}'s output (such as a residual sum before the norm, as in pre-activation "
+                "blocks): the mask would zero the other inputs' part of the channel too; use a target "
                 "whose norms each read one layer, or another method")
     for space in spaces:
         units = [p.name for p in space.producers if p.name in masked]

@@ -40,6 +40,7 @@ from hyperzoo import distributed
 from hyperzoo.devices import fork_rng
 from hyperzoo.errors import ConfigError
 from hyperzoo.methods.base import Method, own_parameters, param_key
+from hyperzoo.notes import note
 from hyperzoo.targets import LayerSpec, TargetNet
 from hyperzoo.weights import WeightBatch
 
@@ -52,7 +53,9 @@ class StaticHyperConfig:
     tile: int = 16  # the basic kernel is tile in × tile out channels
     # Generated layers, by name (e.g. "3") or index into the target's layers (e.g. 1).
     # None: every conv layer after the first whose channels are multiples of the tile (the
-    # seed's choice in all its experiments); []: none, i.e. the ordinary network.
+    # seed's choice in all its experiments) and whose square filters have the spatial size
+    # holding the most weights (1 × 1 only where there is no other); []: none, i.e. the
+    # ordinary network.
     generated: list | None = None
     # False (for comparison): no per-layer gains; W_out is initialised so that the first
     # generated layer starts at He scale, and Adam's steps are then large next to it.
@@ -64,18 +67,27 @@ class StaticHyperConfig:
                              "positive")
 
 
+def _eligible(layers: tuple[LayerSpec, ...], tile: int) -> list[LayerSpec]:
+    """Layers the default may generate: 2-D convolutions after the first, square filters,
+    channels in multiples of the tile."""
+    return [s for s in layers[1:] if s.kind == "conv" and len(s.weight_shape) == 4
+            and s.out_units % tile == 0 and s.in_units % tile == 0 and s.weight_shape[2] == s.weight_shape[3]]
+
+
 def _select_layers(target: TargetNet, generated: list | None, tile: int) -> list[LayerSpec]:
     layers = target.layers
     if generated is None:
         # Empty for a target with none: refused for training (`check_training`), not here, so a
         # folder trained so before that check still reopens.
-        fitting = [s for s in layers[1:] if s.kind == "conv" and len(s.weight_shape) == 4
-                   and s.out_units % tile == 0 and s.in_units % tile == 0
-                   and s.weight_shape[2] == s.weight_shape[3]]
-        # One generator emits one filter size: the size most of them have (a ResNet's 3 × 3s, not
-        # its 1 × 1 shortcuts, which refused the default), the larger one at a tie.
-        count = collections.Counter(s.weight_shape[-1] for s in fitting)
-        size = max(count, key=lambda k: (count[k], k), default=None)
+        fitting = _eligible(layers, tile)
+        # One generator emits one filter size (a ResNet's 1 × 1 shortcuts beside its 3 × 3s
+        # refused the default): the spatial kernel size holding the most weights, as Ha et al.
+        # generate a ResNet's 3 × 3 kernels; 1 × 1 ones only where there are no others (a
+        # bottleneck block's 1 × 1s outnumber its 3 × 3).
+        weights = collections.Counter()
+        for spec in fitting:
+            weights[spec.weight_shape[-1]] += math.prod(spec.weight_shape)
+        size = max(weights, key=lambda k: (k > 1, weights[k], k), default=None)
         return [s for s in fitting if s.weight_shape[-1] == size]
     by_name = {s.name: s for s in layers}
     chosen: list[LayerSpec] = []
@@ -109,6 +121,13 @@ class StaticHypernetwork(Method):
 
     def check_training(self, noise_batch: int, steps: int | None = None) -> None:
         # `check_settings` has no target, hence no layers: nothing to say there.
+        if self.config.generated is None and getattr(self, "layers", None):
+            left = [s.name for s in _eligible(self.target.layers, self.config.tile) if s not in self.layers]
+            if left:  # which kernels the default chose is the run's main design decision: said
+                note(f"method 'static' generates the {self.fsize} × {self.fsize} convolutions "
+                     f"({', '.join(s.name for s in self.layers)}); {', '.join(left)} of other filter sizes "
+                     "stay ordinary parameters (one generator emits one size: name layers in "
+                     "method.generated to choose)")
         if self.config.generated is None and not getattr(self, "layers", [None]):
             # It trained the ordinary network without a word.
             raise ConfigError(f"method 'static' found no layer to generate: none of the target's layers "

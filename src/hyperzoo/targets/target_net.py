@@ -318,10 +318,14 @@ class TargetNet:
         raised at the first step, after the run folder was written."""
         norms = {m: name for name, m in self.module.named_modules()
                  if isinstance(m, nn.modules.batchnorm._BatchNorm)}
-        per_image: dict[str, int] = {}  # values per channel and input at each norm
+        if not norms:
+            return
+        per_image: dict[str, float] = {}  # values per channel and input at each norm
+        trial = len(self._zeros())
 
         def record(m: nn.Module, inputs: tuple) -> None:
-            per_image[norms[m]] = math.prod(inputs[0].shape[2:])
+            # Whatever axes the module folds into the batch: (B·T, D) tokens have T per input.
+            per_image[norms[m]] = inputs[0].numel() / (inputs[0].shape[1] * trial)
         hooks = [m.register_forward_pre_hook(record) for m in norms]
         try:
             self._trial_forward(dict(self.module.named_parameters()), torch.contiguous_format)
