@@ -97,3 +97,22 @@ def test_the_toy_commands_take_a_thread_count(tmp_path):
     r = CliRunner().invoke(app, ["toy-regression", "--steps", "2", "--threads", "0", "--out",
                                  str(tmp_path / "r")])
     assert r.exit_code == 1 and "'train.threads' = 0 must be at least 1" in r.output
+
+
+def test_an_interrupted_toy_run_is_finished_by_the_command_run_again(tmp_path, capsys):
+    """Ctrl-C left the folder 'already holding a trained run' to `hyperzoo toy`, and `train
+    --resume` finished it without toy.png and toy.json."""
+    from hyperzoo.runs import RunError, checkpoint_step
+
+    run = tmp_path / "t"
+    train(toy_config(2, 0, 1), run, argv=["x"], progress=False)  # as stopped at step 2 of 4
+    (run / "config.yaml").write_text((run / "config.yaml").read_text().replace("steps: 2", "steps: 4"))
+    run_toy(run, steps=4, seed=0, progress=False, threads=1)
+    assert checkpoint_step(run) == 4 and (run / "toy.png").is_file() and (run / "toy.json").is_file()
+    assert "holds this run, stopped at step 2 of 4: continuing it" in capsys.readouterr().err
+    (run / "toy.png").unlink()
+    run_toy(run, steps=4, seed=0, progress=False, threads=1)  # finished: plotted again, not trained
+    assert checkpoint_step(run) == 4 and (run / "toy.png").is_file()
+    with pytest.raises(RunError, match=r"holds another run \(method toy_mixture, target point, data none, 4 "
+                                       r"steps, seed 0\) than hyperzoo toy trains with these options"):
+        run_toy(run, steps=8, seed=0, progress=False, threads=1)

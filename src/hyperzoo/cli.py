@@ -70,13 +70,18 @@ def _fail(error: Exception) -> None:
     raise typer.Exit(1)
 
 
-def _interrupted(run_dir: Path, import_paths: list[Path]) -> None:
+def _interrupted(run_dir: Path, import_paths: list[Path], again: bool = False) -> None:
     """Ctrl-C in training: where the run stands and how to go on (it stopped in silence), then
-    exit status 130, as for any command stopped by SIGINT."""
+    exit status 130, as for any command stopped by SIGINT. ``again``: the way on is the command
+    itself (demo, toy, toy-regression continue their run, then write what they write)."""
     if not (run_dir / "config.yaml").is_file():
         typer.echo(f"interrupted before {run_dir} was set up", err=True)
         raise typer.Exit(130)
-    typer.echo(f"interrupted: {_where_it_stands(run_dir, import_paths)}", err=True)
+    where = _where_it_stands(run_dir, import_paths)
+    if again:
+        kept = where.split("; continue with: ")[0]
+        where = f"{kept}; continue with: {shlex.join(['hyperzoo', *sys.argv[1:]])}"
+    typer.echo(f"interrupted: {where}", err=True)
     raise typer.Exit(130)
 
 
@@ -217,6 +222,8 @@ def train(
     elif "val_mean_rmse" in last:
         typer.echo(f"step {last['step']}: validation RMSE {last['val_mean_rmse']:.4g} "
                    f"(ensemble mean {last['val_ensemble_rmse']:.4g}){took}; run folder {out or resume}")
+    else:  # no validation (a method without data): success said all the same
+        typer.echo(f"step {last.get('step', '?')}: done{took}; run folder {out or resume}")
 
 
 @app.command("config")
@@ -347,32 +354,30 @@ def demo(
     quiet: bool = False,
 ) -> None:
     """Train → sample → evaluate on the embedded 8×8 digits, in about a minute and a half on 2 CPU cores."""
-    from hyperzoo.runs import checkpoint_step, read_config
-    from hyperzoo.train import train as run_training
+    from hyperzoo.train import train_or_continue
     from hyperzoo.workflows import evaluate_run, export_networks
 
     try:
         if networks < 1:  # checked here, not after the training and export it would follow
             raise ConfigError(f"--networks must be at least 1, got {networks}")
         argv = ["hyperzoo", *sys.argv[1:]]
-        step = checkpoint_step(out)
-        if not (out / "config.yaml").is_file():
-            run_training(load_config(), out, argv=argv, progress=not quiet)
-        elif step is None or step < read_config(out).train.steps:  # an interrupted demo
-            run_training(None, out, resume=True, argv=argv, progress=not quiet)
-        else:
+        state = train_or_continue(load_config(), out, "hyperzoo demo", argv=argv, progress=not quiet)
+        if state == "finished":
             typer.echo(f"{out} is already trained; evaluating it")
         paths = export_networks(out, 5, out / "networks")
         metrics = evaluate_run(out, networks, progress=not quiet)
     except USER_ERRORS as e:
         _fail(e)
+    except KeyboardInterrupt:
+        _interrupted(out, [], again=True)
     typer.echo(f"exported {len(paths)} networks to {out / 'networks'}\n{_table(metrics)}")
 
 
 @app.command()
 def toy(
-    out: Annotated[Path, typer.Option(help="new run folder; toy.png and toy.json are written there "
-                                            "too")] = Path("runs/toy"),
+    out: Annotated[Path, typer.Option(help="run folder (new, or this command's interrupted run, which "
+                                            "it finishes); toy.png and toy.json are written there too")
+                   ] = Path("runs/toy"),
     steps: int = 4000,
     seed: int = 0,
     threads: Annotated[int | None, typer.Option(help=THREADS_HELP)] = None,
@@ -389,6 +394,8 @@ def toy(
         s = run_toy(out, steps, seed, progress=not quiet, argv=["hyperzoo", *sys.argv[1:]], threads=threads)
     except (*USER_ERRORS, TrainingDiverged) as e:
         _fail(e)
+    except KeyboardInterrupt:
+        _interrupted(out, [], again=True)
     peaks = ", ".join(f"{d:.2f}" for d in s["distance_to_nearest_sample_per_peak"])
     typer.echo(f"wrote {out / 'toy.png'}; distance from each peak to the path: {peaks}; "
                f"rank correlation density vs sample spacing: {s['rank_corr_density_vs_spacing']:.2f}")
@@ -396,8 +403,9 @@ def toy(
 
 @app.command("toy-regression")
 def toy_regression(
-    out: Annotated[Path, typer.Option(help="new run folder; its report (report.md, regression.png) "
-                                            "is written there too")] = Path("runs/toy-regression"),
+    out: Annotated[Path, typer.Option(help="run folder (new, or this command's interrupted run, which "
+                                            "it finishes); its report (report.md, regression.png) is "
+                                            "written there too")] = Path("runs/toy-regression"),
     steps: int = 1500,
     seed: int = 0,
     networks: Annotated[int, typer.Option(help="sampled networks in the report")] = 1000,
@@ -416,6 +424,8 @@ def toy_regression(
                                argv=["hyperzoo", *sys.argv[1:]], threads=threads)
     except (*USER_ERRORS, TrainingDiverged) as e:
         _fail(e)
+    except KeyboardInterrupt:
+        _interrupted(out, [], again=True)
     typer.echo(f"wrote {out / 'regression.png'}; predictive std inside the data range "
                f"{s['mean_std_inside_data_range']:.2f}, outside {s['mean_std_outside_data_range']:.2f}; "
                f"RMSE of the mean to x³ inside {s['rmse_to_true_function_inside']:.2f}")

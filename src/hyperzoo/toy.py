@@ -20,7 +20,7 @@ from hyperzoo.diversity import nearest_neighbour_distances
 from hyperzoo.figures import save_figure
 from hyperzoo.methods.toy_mixture import ToyMixture
 from hyperzoo.session import load_run
-from hyperzoo.train import train
+from hyperzoo.train import train_or_continue
 from hyperzoo.weights import atomic_write_json
 
 # The seed's setting, also in experiments/toy.yaml (a test keeps them equal); the method's
@@ -87,11 +87,11 @@ def plot_toy(path: dict[str, torch.Tensor], method: ToyMixture, out: Path) -> No
 
 def run_toy(out: str | Path, steps: int = 4000, seed: int = 0, progress: bool = True,
             argv: list[str] | None = None, threads: int | None = None) -> dict[str, Any]:
-    """Train into the new run folder ``out``, then plot ``toy.png`` and write ``toy.json``
-    there; returns the summary."""
+    """Train into the new run folder ``out`` (or finish the interrupted toy run there), then plot
+    ``toy.png`` and write ``toy.json`` there; returns the summary."""
     start = time.perf_counter()
     out = Path(out)
-    train(toy_config(steps, seed, threads), out, argv=argv, progress=progress)
+    train_or_continue(toy_config(steps, seed, threads), out, "hyperzoo toy", argv=argv, progress=progress)
     # The analysis on the CPU, whatever device trained it: its draws and plots are CPU tensors.
     method = load_run(out, device="cpu").method
     assert isinstance(method, ToyMixture)

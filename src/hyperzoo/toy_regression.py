@@ -20,7 +20,7 @@ from hyperzoo.data import load_dataset
 from hyperzoo.data.cubic import X_RANGE
 from hyperzoo.report import regression_report
 from hyperzoo.session import load_run
-from hyperzoo.train import train
+from hyperzoo.train import train_or_continue
 
 # The seed's setting, also in experiments/toy_regression.yaml (a test keeps them equal).
 CONFIG: dict[str, Any] = {
@@ -48,12 +48,13 @@ def toy_regression_config(steps: int = 1500, seed: int = 0, threads: int | None 
 def run_toy_regression(out: str | Path, steps: int = 1500, seed: int = 0, networks: int = 1000,
                        progress: bool = True, argv: list[str] | None = None,
                        threads: int | None = None) -> dict[str, Any]:
-    """Train into the new run folder ``out``, then write its regression report (report.json,
-    report.md, regression.png) there; returns the report."""
+    """Train into the new run folder ``out`` (or finish the interrupted run there), then write its
+    regression report (report.json, report.md, regression.png) there; returns the report."""
     if networks < 2:  # checked again by the report; here before any training
         raise ConfigError(f"--networks must be at least 2 for a predictive spread, got {networks}")
     start = time.perf_counter()
-    train(toy_regression_config(steps, seed, threads), out, argv=argv, progress=progress)
+    train_or_continue(toy_regression_config(steps, seed, threads), out, "hyperzoo toy-regression", argv=argv,
+                      progress=progress)
     session = load_run(out)
     test = load_dataset(session.config.data.dataset, "test")
     return regression_report(out, session, test, Path(out), networks, seed + 2, start)

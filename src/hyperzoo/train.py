@@ -25,7 +25,7 @@ from hyperzoo.data.custom import data_sha256
 from hyperzoo.data.registry import lacks_test_split
 from hyperzoo.devices import bf16_emulated, reopen_device, resolve_device, to_device
 from hyperzoo.diagnostics import SILENT_BELOW, activity
-from hyperzoo.errors import ConfigError
+from hyperzoo.errors import ConfigError, UserError
 from hyperzoo.evaluation import ensemble_metrics, predict, predict_proba, regression_metrics
 from hyperzoo.methods import Method, resolve_method_config
 from hyperzoo.notes import note
@@ -294,8 +294,15 @@ def check_new_run_dir(run_dir: Path, locked: bool = False, own: tuple[str, ...] 
     if not locked and (run_dir / LOCK).is_file():
         with lock_run(run_dir):  # raises at once if another process trains it now
             pass
-    if checkpoint_step(run_dir) is not None:
-        raise RunError(f"{run_dir} already holds a trained run; use another --out, or continue it with "
+    step = checkpoint_step(run_dir)
+    if step is not None:
+        try:
+            steps = read_config(run_dir).train.steps
+        except UserError:
+            steps = None
+        held = (f"a run stopped at step {step} of {steps}" if steps is not None and step < steps
+                else "a trained run")
+        raise RunError(f"{run_dir} already holds {held}; use another --out, or continue it with "
                        "hyperzoo train --resume (hyperzoo.resume from Python)")
     if (run_dir / "config.yaml").is_file():
         raise RunError(f"{run_dir} holds a run that stopped before its first checkpoint; continue it "
@@ -337,6 +344,35 @@ def calibrate(config: Config, s: Session, world: distributed.World, device: torc
         if world.main:
             how = CALIBRATED.get(key, "measured on one batch at initialisation")
             print(f"method.{key} auto -> {value:g} ({how}; recorded in config.yaml)", file=sys.stderr)
+
+
+def train_or_continue(config: Config, run_dir: str | Path, command: str, argv: list[str] | None = None,
+                      progress: bool = True) -> str:
+    """For the commands that train and then analyse in one go (``demo``, ``toy``,
+    ``toy-regression``): train ``config`` into a new ``run_dir``, continue the interrupted run of
+    the same setting there, or leave a finished one be; returns ``"trained"``, ``"continued"``
+    or ``"finished"``. A folder holding a run of another setting is refused (Ctrl-C left the
+    toy's folder "already holding a trained run", and ``train --resume`` finished it without its
+    figures; the demo went on with whatever run its folder held)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        train(config, run_dir, argv=argv, progress=progress)
+        return "trained"
+    held = read_config(run_dir)
+
+    def setting(c: Config) -> tuple:
+        return c.method_name, c.target.name, c.data.dataset, c.train.steps, c.train.seed
+    if setting(held) != setting(config):
+        method, target, dataset, steps, seed = setting(held)
+        raise RunError(f"{run_dir} holds another run (method {method}, target {target}, data {dataset}, "
+                       f"{steps} steps, seed {seed}) than {command} trains with these options "
+                       f"({', '.join(map(str, setting(config)))}): choose another --out")
+    step = checkpoint_step(run_dir)
+    if step is not None and step >= held.train.steps:
+        return "finished"
+    note(f"{run_dir} holds this run, stopped at step {step or 0} of {held.train.steps}: continuing it")
+    train(None, run_dir, resume=True, argv=argv, progress=progress)
+    return "continued"
 
 
 def train(config: Config | None, run_dir: str | Path, resume: bool = False,
