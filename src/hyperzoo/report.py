@@ -30,6 +30,7 @@ from hyperzoo.evaluation.predictions import mean_prediction, predicted
 from hyperzoo.evaluation.regression import gaussian_nll_text
 from hyperzoo.methods import LatentMethod
 from hyperzoo.notes import note
+from hyperzoo.progress import progress_bar
 from hyperzoo.session import (
     Session,
     limit_dataset,
@@ -488,7 +489,7 @@ def make_report(run_dir: str | Path, out: str | Path, compare: list[str | Path] 
     # ambiguous images, writing (1 each), and one per run's detection (len(compare) + 1).
     attacked = sum(min(pool, s.method.max_networks or pool) >= 2 for _, s in compared)
     steps = 10 + 2 * len(EPSILONS) * (1 + attacked) + len(compare) + bool(ood)
-    bar = tqdm(total=steps, desc="report", disable=not progress, unit="step")
+    bar = progress_bar(total=steps, desc="report", show=progress, unit="step")
     main = _Run(Path(run_dir), session, data, pool, seed)
     bar.update(1)
     others = [_Run(r, s, data, pool, seed) for r, s in compared]

@@ -12,7 +12,6 @@ from typing import ParamSpec, TypeVar
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from hyperzoo.config import Config, ConfigError, DataConfig
 from hyperzoo.data import NO_DATA, DataError, Dataset, load_dataset, read_for
@@ -21,6 +20,7 @@ from hyperzoo.devices import module_device, reopen_device, resolve_device
 from hyperzoo.errors import RunError
 from hyperzoo.methods import METHODS, Method, build_method
 from hyperzoo.notes import note
+from hyperzoo.progress import progress_bar
 from hyperzoo.runs import BEST, CHECKPOINT, load_checkpoint, read_config
 from hyperzoo.targets import TargetNet, build_target, estimate_bn_statistics
 from hyperzoo.targets.target_net import eval_mode
@@ -308,7 +308,7 @@ def sample_networks(session: Session, n: int, seed: int, progress: bool = False,
         if statistics is not None:
             return {**weights, **statistics}
         x = statistics_images(session, limit)
-        with tqdm(total=len(x), desc="batch-norm statistics", disable=not progress, unit="img",
+        with progress_bar(total=len(x), desc="batch-norm statistics", show=progress, unit="img",
                   leave=False) as bar:
             return estimate_bn_statistics(session.target, weights, x, session.config.data.bn_batch,
                                           progress=lambda k: bar.update(k - bar.n))

@@ -30,6 +30,7 @@ from hyperzoo.evaluation import ensemble_metrics, predict, predict_proba, regres
 from hyperzoo.methods import Method, resolve_method_config
 from hyperzoo.notes import note
 from hyperzoo.optimizers import make_optimizers
+from hyperzoo.progress import progress_bar
 from hyperzoo.runs import (
     BEST,
     LOCK,
@@ -616,8 +617,8 @@ def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progr
     dead: set[str] = set()  # the ReLU layers the last validation found (nearly) silent
     method.train()
     loss_of = torch.compile(method.training_loss) if t.compile else method.training_loss
-    bar = tqdm(range(start, t.steps), initial=start, total=t.steps, disable=not (progress and world.main),
-               desc="train", dynamic_ncols=True)
+    bar = progress_bar(range(start, t.steps), initial=start, total=t.steps, show=progress and world.main,
+                       desc="train", dynamic_ncols=True)
     # Steps whose logged scalars and finiteness checks are still on the device, read every
     # train.log_every steps and before any validation or checkpoint (a bad step is never saved).
     pending: list[Pending] = []

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
 from hyperzoo.analysis.ensembles import accuracy_vs_size
 from hyperzoo.data import DATASETS, Dataset, custom, load_dataset, read_for
@@ -30,6 +29,7 @@ from hyperzoo.evaluation import (
 )
 from hyperzoo.evaluation.predictions import mean_prediction
 from hyperzoo.notes import note
+from hyperzoo.progress import progress_bar
 from hyperzoo.runs import CHECKPOINT, training_time
 from hyperzoo.session import Session, check_target, limit_dataset, load_run, load_split, sample_networks
 from hyperzoo.symmetry import GaugeUnavailable, gauge_fix
@@ -100,7 +100,7 @@ def evaluate_run(run_dir: str | Path, n_networks: int = 100, data_dir: str | Non
         return _evaluate_regression(run_dir, session, data, n_networks, seed, start, out, write)
     with torch.no_grad():
         weights = sample_networks(session, n_networks, seed, progress)
-        with tqdm(total=n_networks, desc="evaluate", disable=not progress, unit="net") as bar:
+        with progress_bar(total=n_networks, desc="evaluate", show=progress, unit="net") as bar:
             probs = predict_proba(session.target, weights, data.x,
                                   progress=lambda k: bar.update(k - bar.n))
         params = {k: weights[k] for k in session.target.param_shapes}  # statistics are not drawn
@@ -183,7 +183,7 @@ def independent_ensembles(session: Session, data: Dataset, size: int, count: int
     ``seed``, ``seed + 1``, ...), by majority vote (ties to the lowest class) and by mean
     probability: per ensemble and mean ± std."""
     majority, mean_prob = [], []
-    for k in tqdm(range(count), desc="ensembles", disable=not progress, unit="ens"):
+    for k in progress_bar(range(count), desc="ensembles", show=progress, unit="ens"):
         with torch.no_grad():
             probs = predict_proba(session.target, sample_networks(session, size, seed + k), data.x)
         m = ensemble_metrics(probs, data.y)
@@ -477,7 +477,7 @@ def ood_predictions(session: Session, sets: list[Dataset], n_networks: int, seed
         weights = sample_networks(session, n, seed, progress)
         probs = []
         for data in sets:
-            with tqdm(total=n, desc=f"ood {data.name}", disable=not progress, unit="net") as bar:
+            with progress_bar(total=n, desc=f"ood {data.name}", show=progress, unit="net") as bar:
                 probs.append(predict_proba(session.target, weights, data.x,
                                            progress=lambda k, bar=bar: bar.update(k - bar.n)))
         return probs

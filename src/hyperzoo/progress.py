@@ -1,0 +1,21 @@
+"""Progress bars: live on a terminal; into a log file or a pipe, an update a minute."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+from tqdm.auto import tqdm
+
+# Seconds between a bar's updates where stderr is not a terminal: at tqdm's default (ten a
+# second) a redirected log filled with carriage-return updates (5 kB for the one-minute demo, MB
+# an hour for a long run), while a log still wants to show that the work moves.
+LOG_INTERVAL_S = 60.0
+
+
+def progress_bar(iterable: Iterable | None = None, *, show: bool, **kwargs: Any) -> tqdm:
+    """``tqdm(iterable, **kwargs)``, off unless ``show``; an update a minute into a non-terminal."""
+    if show and not sys.stderr.isatty():
+        kwargs.setdefault("mininterval", LOG_INTERVAL_S)
+    return tqdm(iterable, disable=not show, **kwargs)
