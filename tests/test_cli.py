@@ -33,6 +33,14 @@ def test_train_sample_evaluate(tmp_path):
     assert "ensemble (mean prob.)" in r.output and "3 (checkpoint of step 3)" in r.output
     assert "NLL (single / ensemble)" in r.output and "ECE, 15 bins" in r.output and "disagreement" in r.output
     assert (run / "metrics-test.json").is_file() and (run / "reliability-test.png").is_file()
+    # A run folder as --out for other files is named as one (the refusal named its hidden .lock).
+    for command in (["sample", "-n", "1"], ["report"], ["ood", "--outliers", "x"]):
+        one_error_line(runner.invoke(app, [command[0], str(run), *command[1:], "--out", str(run)]),
+                       f"--out {run} is a run folder; give a new")
+    # An interrupted run's checkpoint is said to be one (it read as a finished run's).
+    (run / "config.yaml").write_text((run / "config.yaml").read_text().replace("steps: 3", "steps: 5"))
+    r = runner.invoke(app, ["evaluate", str(run), "--networks", "3", "--quiet", "--split", "val"])
+    assert r.exit_code == 0 and "3 (checkpoint of step 3 of 5: the run is unfinished)" in r.output, r.output
 
 
 def test_evaluate_records_itself_in_the_run_folder_it_wrote_into(tmp_path, monkeypatch):

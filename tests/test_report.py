@@ -380,7 +380,7 @@ def test_the_progress_bar_ends_at_its_total(runs, tmp_path, monkeypatch):
         def close(self):
             pass
 
-    monkeypatch.setattr(report, "tqdm", Bar)
+    monkeypatch.setattr(report, "progress_bar", Bar)
     single = tmp_path / "single"
     one = ["method.name=ensemble", "method.size=1", "train.noise_batch=1", "train.steps=2",
            "train.val_every=2", "train.val_networks=1"]

@@ -128,8 +128,16 @@ def _duration(seconds: float) -> str:
 
 
 def _of_step(m: dict) -> str:
-    """Which model was scored: evaluate while a run trains scores its latest checkpoint."""
-    return f" (checkpoint of step {m['checkpoint_step']})" if m.get("checkpoint_step") is not None else ""
+    """Which model was scored: evaluate while a run trains scores its latest checkpoint, and an
+    interrupted run's says so (it read as a finished run's)."""
+    from hyperzoo.runs import CHECKPOINT
+
+    step, steps = m.get("checkpoint_step"), m.get("train_steps")
+    if step is None:
+        return ""
+    if steps is not None and step < steps and m.get("checkpoint") in (None, CHECKPOINT):
+        return f" (checkpoint of step {step} of {steps}: the run is unfinished)"
+    return f" (checkpoint of step {step})"
 
 
 def _table(metrics: dict) -> str:

@@ -171,6 +171,7 @@ def provenance(run_dir: str | Path, session: Session, start: float) -> dict[str,
     ran on."""
     return {"run": str(Path(run_dir).resolve()), "run_id": session.config.run_id,
             "checkpoint": session.checkpoint, "checkpoint_step": session.checkpoint_step,
+            "train_steps": session.config.train.steps,
             **training_time(Path(run_dir), session.checkpoint or CHECKPOINT),
             "seconds": round(time.perf_counter() - start, 3),
             "machine": machine(module_device(session.method)),
@@ -242,10 +243,23 @@ def check_result_dir(out: str | Path, marker: str, own: Callable[[str], bool], k
     if mark is not None:
         raise RunError(f"--out {out} holds the results of hyperzoo {mark}, not of {command}; use a new or "
                        "empty folder")
+    _refuse_a_run(out, f"hyperzoo {command}'s results")
     names = sorted(p.name for p in out.iterdir())
     other = [n for n in names if not own(n) and temporary_of(out / n) is None]
-    raise RunError(f"--out {out} holds {(other or names)[0]!r}, which is not part of an earlier hyperzoo "
-                   f"{command} result; use a new or empty folder (an earlier result is replaced)")
+    raise RunError(f"--out {out} holds {_first_shown(other or names)!r}, which is not part of an earlier "
+                   f"hyperzoo {command} result; use a new or empty folder (an earlier result is replaced)")
+
+
+def _refuse_a_run(out: Path, what: str) -> None:
+    """A run folder given as ``--out`` for other files is named as one (the refusal named its
+    hidden .lock)."""
+    if (out / "config.yaml").is_file():
+        raise RunError(f"--out {out} is a run folder; give a new or empty folder for {what}")
+
+
+def _first_shown(names: list[str]) -> str:
+    """The first of ``names`` a user sees in a listing (not a hidden file), else the first."""
+    return next((n for n in names if not n.startswith(".")), names[0])
 
 
 def claim_result_dir(out: Path, command: str) -> None:
@@ -362,8 +376,9 @@ def _check_export_dir(out: Path) -> None:
         p.name == "manifest.json" or NETWORK_FILE.fullmatch(p.name)
         or (p.name.startswith(".") and p.name.endswith(".tmp")) or p.name == RESULT_MARK))
     if other:
-        raise RunError(f"--out {out} holds {other[0]!r}, which is not part of an export of networks; "
-                       "use a new or empty folder (an earlier export is replaced)")
+        _refuse_a_run(out, "the exported networks")
+        raise RunError(f"--out {out} holds {_first_shown(other)!r}, which is not part of an export of "
+                       "networks; use a new or empty folder (an earlier export is replaced)")
     manifest = out / "manifest.json"
     if manifest.exists() and not MANIFEST_KEYS <= (_json_object(manifest) or {}).keys():
         # A manifest.json of the user's own (an app's) was replaced.
