@@ -36,6 +36,11 @@ USER_ERRORS = (UserError, OSError, yaml.YAMLError)
 
 THREADS_HELP = "torch threads (train.threads; default: torch's, the core count; 1 when jobs share cores)"
 TRUST_HELP = "allow a target given by import path in the run folder's config.yaml (runs its code)"
+Seed = Annotated[int, typer.Option(help="noise seed of the sampled networks (one seed, the same networks)")]
+TrainSeed = Annotated[int, typer.Option(help="training seed (train.seed)")]
+Quiet = Annotated[bool, typer.Option(help="no progress bar")]
+Split = Annotated[str, typer.Option(help="split scored: test, val (the examples training held out), train "
+                                         "or trainval")]
 ImportPaths = Annotated[list[Path], typer.Option(
     help="folder to import target.name's module from (the working directory is searched too)")]
 
@@ -190,7 +195,11 @@ def train(
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
     trust_code: Annotated[bool, typer.Option(help="with --resume: " + TRUST_HELP)] = False,
 ) -> None:
-    """Train a hypernetwork into a run folder (or continue one with --resume)."""
+    """Train a hypernetwork into a run folder (or continue one with --resume). The folder holds
+    config.yaml (every setting, resolved), command.txt (the commands run on it), metrics.jsonl (a
+    row per step, validation every train.val_every) and checkpoint.safetensors (every
+    train.checkpoint_every steps and at the end). `hyperzoo config` lists every --set key with
+    its help."""
     from hyperzoo.targets.registry import add_import_paths
     from hyperzoo.train import TrainingDiverged
     from hyperzoo.train import train as run_training
@@ -274,7 +283,7 @@ def sample(
     run_dir: Path,
     n: Annotated[int, typer.Option("-n", help="number of networks")] = 10,
     out: Annotated[Path, typer.Option(help="folder for network_XXXX.safetensors")] = Path("networks"),
-    seed: int = 0,
+    seed: Seed = 0,
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
     trust_code: Annotated[bool, typer.Option(help=TRUST_HELP)] = False,
     import_path: ImportPaths = [],  # noqa: B006
@@ -296,9 +305,9 @@ def evaluate(
     run_dir: Path,
     networks: Annotated[int, typer.Option(help="networks to sample")] = 100,
     data_dir: Annotated[str | None, typer.Option(help="folder holding the data set")] = None,
-    split: str = "test",
-    seed: int = 0,
-    quiet: bool = False,
+    split: Split = "test",
+    seed: Seed = 0,
+    quiet: Quiet = False,
     out: Annotated[Path | None, typer.Option(help="metrics file (default: RUN_DIR/metrics-SPLIT.json)")
                    ] = None,
     trust_code: Annotated[bool, typer.Option(help=TRUST_HELP)] = False,
@@ -306,8 +315,9 @@ def evaluate(
     ensembles: Annotated[int, typer.Option(help="also K independent ensembles of --networks fresh "
                                                 "networks each (seed 001: 20 of 200)")] = 1,
 ) -> None:
-    """Accuracy of single sampled networks and of their ensemble; writes RUN_DIR/metrics-SPLIT.json
-    (best effort: a read-only run folder gets a warning, the table is printed anyway)."""
+    """Accuracy and uncertainty of single sampled networks and of their ensemble; writes
+    RUN_DIR/metrics-SPLIT.json and the ensemble's reliability diagram reliability-SPLIT.png beside
+    it (best effort: a read-only run folder gets a warning, the table is printed anyway)."""
     from hyperzoo.workflows import evaluate_run
 
     try:
@@ -331,7 +341,7 @@ def tune_noise(
         help="split to tune on: val, the held-out validation examples (the only one)")] = None,
     data_dir: Annotated[str | None, typer.Option(help="folder holding the data set")] = None,
     limit: Annotated[int | None, typer.Option(help="examples (default: all)")] = None,
-    seed: int = 0,
+    seed: Seed = 0,
     trust_code: Annotated[bool, typer.Option(help=TRUST_HELP)] = False,
     import_path: ImportPaths = [],  # noqa: B006
 ) -> None:
@@ -358,8 +368,8 @@ def tune_noise(
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="run folder")] = Path("runs/demo"),
-    networks: int = 100,
-    quiet: bool = False,
+    networks: Annotated[int, typer.Option(help="sampled networks evaluated")] = 100,
+    quiet: Quiet = False,
 ) -> None:
     """Train → sample → evaluate on the embedded 8×8 digits, in about a minute and a half on 2 CPU cores."""
     from hyperzoo.train import train_or_continue
@@ -387,9 +397,9 @@ def toy(
                                             "it finishes); toy.png and toy.json are written there too")
                    ] = Path("runs/toy"),
     steps: int = 4000,
-    seed: int = 0,
+    seed: TrainSeed = 0,
     threads: Annotated[int | None, typer.Option(help=THREADS_HELP)] = None,
-    quiet: bool = False,
+    quiet: Quiet = False,
 ) -> None:
     """Seed 000's toy problem: 1-D noise onto a 2-D Gaussian mixture, trained like any run
     (under a minute)."""
@@ -415,10 +425,10 @@ def toy_regression(
                                             "it finishes); its report (report.md, regression.png) is "
                                             "written there too")] = Path("runs/toy-regression"),
     steps: int = 1500,
-    seed: int = 0,
+    seed: TrainSeed = 0,
     networks: Annotated[int, typer.Option(help="sampled networks in the report")] = 1000,
     threads: Annotated[int | None, typer.Option(help=THREADS_HELP)] = None,
-    quiet: bool = False,
+    quiet: Quiet = False,
 ) -> None:
     """Seed 002's 1-D regression: HyperGAN on 20 noisy points of y = x³, trained like any run
     (then `hyperzoo evaluate/report` work on the folder), and its report (about 20 s)."""
@@ -460,8 +470,8 @@ def report(
         help="fresh networks per run that score --ood (a fixed set: its own)")] = 100,
     detection_sizes: Annotated[str, typer.Option(help="ensemble sizes for adversarial detection")] = (
         "5,10,100,1000"),
-    seed: int = 0,
-    quiet: bool = False,
+    seed: Seed = 0,
+    quiet: Quiet = False,
     trust_code: Annotated[bool, typer.Option(help=TRUST_HELP)] = False,
     import_path: ImportPaths = [],  # noqa: B006
 ) -> None:
@@ -494,14 +504,14 @@ def ood(
     outliers: Annotated[list[str], typer.Option(
         help="out-of-distribution set: a name (notmnist) or a path to an IDX folder, CIFAR-format "
              "folder or .npz; repeat for several")],
-    networks: int = 100,
+    networks: Annotated[int, typer.Option(help="sampled networks that score each set")] = 100,
     data_dir: Annotated[str | None, typer.Option(
         help="folder holding the inliers (the run's data set)")] = None,
     outlier_dir: Annotated[str | None, typer.Option(
         help="folder holding named outlier sets (default: the inliers' folder)")] = None,
     limit: Annotated[int | None, typer.Option(help="examples per set (default: all)")] = None,
     out: Annotated[Path | None, typer.Option(help="folder for ood.json and ood_cdf.png")] = None,
-    seed: int = 0,
+    seed: Seed = 0,
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
     trust_code: Annotated[bool, typer.Option(help=TRUST_HELP)] = False,
     import_path: ImportPaths = [],  # noqa: B006
@@ -536,11 +546,11 @@ def polyak(
     run_dir: Path,
     k: Annotated[int, typer.Option("-k", help="sampled networks averaged into one")] = 10,
     coordinates: Annotated[str, typer.Option(help="average gauge-fixed (gauge) or raw weights")] = "gauge",
-    split: str = "test",
+    split: Split = "test",
     limit: Annotated[int | None, typer.Option(help="examples scored (default: all)")] = None,
     data_dir: Annotated[str | None, typer.Option(help="folder holding the data set")] = None,
     out: Annotated[Path | None, typer.Option(help="JSON file for the numbers")] = None,
-    seed: int = 0,
+    seed: Seed = 0,
     trust_code: Annotated[bool, typer.Option(help=TRUST_HELP)] = False,
     import_path: ImportPaths = [],  # noqa: B006
 ) -> None:
