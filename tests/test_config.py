@@ -85,6 +85,17 @@ def test_method_overrides_merge_into_the_default_method():
         "name": "hypergan", "beta": 2}
 
 
+def test_a_method_switched_by_set_names_the_files_settings_it_drops(tmp_path, capsys):
+    """A full Deutsch file with --set method.name=hypergan lost its z_dim and code_size unsaid."""
+    path = tmp_path / "c.yaml"
+    path.write_text("method: {name: deutsch, z_dim: 300, code_size: 15}\n")
+    assert load_config(path, ["method.name=hypergan"]).method == {"name": "hypergan"}
+    assert ("method.name 'hypergan' replaces the config file's method 'deutsch': its settings (code_size, "
+            "z_dim) are 'deutsch''s and are dropped" in capsys.readouterr().err)
+    load_config(None, ["method.name=hypergan"])  # the default section's λ is nobody's setting
+    assert capsys.readouterr().err == ""
+
+
 @pytest.mark.parametrize(("overrides", "key"), [
     (["train.steps=0"], "train.steps"), (["train.val_every=0"], "train.val_every"),
     (["train.checkpoint_every=0"], "train.checkpoint_every"), (["train.lr=-1"], "train.lr"),

@@ -17,6 +17,7 @@ import yaml
 from hyperzoo.data.augment import Augmentation
 from hyperzoo.data.base import ValPick
 from hyperzoo.errors import ConfigError
+from hyperzoo.notes import note
 from hyperzoo.optimizers import OptimizerKind
 from hyperzoo.schedules import LrSchedule
 from hyperzoo.targets.target_net import Backend
@@ -454,6 +455,11 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
     if not isinstance(data["method"], dict):
         raise ConfigError(f"config section 'method' must be a mapping, got {data['method']!r}")
     if not whole and data["method"].get("name", DEFAULT_METHOD) != given:
+        dropped = sorted(k for k in data["method"] if k not in overridden and k != "name")
+        if dropped and not default_method:  # the file's own settings, gone without a word
+            note(f"method.name {data['method'].get('name')!r} replaces the config file's method {given!r}: "
+                 f"its settings ({', '.join(dropped)}) are {given!r}'s and are dropped; the new method "
+                 "takes its defaults and the --set keys")
         data["method"] = {k: v for k, v in data["method"].items() if k in overridden}
     cfg = from_dict(Config, {k: v for k, v in data.items() if k != "method"})
     cfg.method = {"name": DEFAULT_METHOD, **data["method"]}
