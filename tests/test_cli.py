@@ -40,7 +40,8 @@ def test_train_sample_evaluate(tmp_path):
     # An interrupted run's checkpoint is said to be one (it read as a finished run's).
     (run / "config.yaml").write_text((run / "config.yaml").read_text().replace("steps: 3", "steps: 5"))
     r = runner.invoke(app, ["evaluate", str(run), "--networks", "3", "--quiet", "--split", "val"])
-    assert r.exit_code == 0 and "3 (checkpoint of step 3 of 5: the run is unfinished)" in r.output, r.output
+    assert r.exit_code == 0, r.output
+    assert "3 (checkpoint of step 3; the run is unfinished, at step 3 of 5)" in r.output
 
 
 def test_evaluate_records_itself_in_the_run_folder_it_wrote_into(tmp_path, monkeypatch):

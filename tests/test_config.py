@@ -91,7 +91,7 @@ def test_a_method_switched_by_set_names_the_files_settings_it_drops(tmp_path, ca
     path.write_text("method: {name: deutsch, z_dim: 300, code_size: 15}\n")
     assert load_config(path, ["method.name=hypergan"]).method == {"name": "hypergan"}
     assert ("method.name 'hypergan' replaces the config file's method 'deutsch': its settings (code_size, "
-            "z_dim) are 'deutsch''s and are dropped" in capsys.readouterr().err)
+            "z_dim) belong to 'deutsch' and are dropped" in capsys.readouterr().err)
     load_config(None, ["method.name=hypergan"])  # the default section's λ is nobody's setting
     assert capsys.readouterr().err == ""
 

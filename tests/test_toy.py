@@ -105,10 +105,11 @@ def test_an_interrupted_toy_run_is_finished_by_the_command_run_again(tmp_path, c
     from hyperzoo.runs import RunError, checkpoint_step
 
     run = tmp_path / "t"
-    train(toy_config(2, 0, 1), run, argv=["x"], progress=False)  # as stopped at step 2 of 4
+    train(toy_config(2, 0, 2), run, argv=["x"], progress=False)  # as stopped at step 2 of 4
     (run / "config.yaml").write_text((run / "config.yaml").read_text().replace("steps: 2", "steps: 4"))
     run_toy(run, steps=4, seed=0, progress=False, threads=1)
     assert checkpoint_step(run) == 4 and (run / "toy.png").is_file() and (run / "toy.json").is_file()
+    assert "threads: 1" in (run / "config.yaml").read_text()  # this command's --threads, not the first's
     assert "holds this run, stopped at step 2 of 4: continuing it" in capsys.readouterr().err
     (run / "toy.png").unlink()
     run_toy(run, steps=4, seed=0, progress=False, threads=1)  # finished: plotted again, not trained

@@ -40,7 +40,7 @@ Seed = Annotated[int, typer.Option(help="noise seed of the sampled networks (one
 TrainSeed = Annotated[int, typer.Option(help="training seed (train.seed)")]
 Quiet = Annotated[bool, typer.Option(help="no progress bar")]
 Split = Annotated[str, typer.Option(help="split scored: test, val (the examples training held out), train "
-                                         "or trainval")]
+                                         "or trainval, as the data set has them")]
 ImportPaths = Annotated[list[Path], typer.Option(
     help="folder to import target.name's module from (the working directory is searched too)")]
 
@@ -135,13 +135,11 @@ def _duration(seconds: float) -> str:
 def _of_step(m: dict) -> str:
     """Which model was scored: evaluate while a run trains scores its latest checkpoint, and an
     interrupted run's says so (it read as a finished run's)."""
-    from hyperzoo.runs import CHECKPOINT
-
-    step, steps = m.get("checkpoint_step"), m.get("train_steps")
+    step, steps, trained = m.get("checkpoint_step"), m.get("train_steps"), m.get("trained_steps")
     if step is None:
         return ""
-    if steps is not None and step < steps and m.get("checkpoint") in (None, CHECKPOINT):
-        return f" (checkpoint of step {step} of {steps}: the run is unfinished)"
+    if steps is not None and trained is not None and trained < steps:  # a kept best model's run too
+        return f" (checkpoint of step {step}; the run is unfinished, at step {trained} of {steps})"
     return f" (checkpoint of step {step})"
 
 
@@ -198,8 +196,8 @@ def train(
     """Train a hypernetwork into a run folder (or continue one with --resume). The folder holds
     config.yaml (every setting, resolved), command.txt (the commands run on it), metrics.jsonl (a
     row per step, validation every train.val_every) and checkpoint.safetensors (every
-    train.checkpoint_every steps and at the end). `hyperzoo config` lists every --set key with
-    its help."""
+    train.checkpoint_every steps and at the end; best.safetensors too with train.keep_best).
+    `hyperzoo config` lists every --set key with its help."""
     from hyperzoo.targets.registry import add_import_paths
     from hyperzoo.train import TrainingDiverged
     from hyperzoo.train import train as run_training
@@ -425,7 +423,7 @@ def toy_regression(
                                             "it finishes); its report (report.md, regression.png) is "
                                             "written there too")] = Path("runs/toy-regression"),
     steps: int = 1500,
-    seed: TrainSeed = 0,
+    seed: Annotated[int, typer.Option(help="training seed (train.seed); the report's noise: seed + 2")] = 0,
     networks: Annotated[int, typer.Option(help="sampled networks in the report")] = 1000,
     threads: Annotated[int | None, typer.Option(help=THREADS_HELP)] = None,
     quiet: Quiet = False,
@@ -470,7 +468,7 @@ def report(
         help="fresh networks per run that score --ood (a fixed set: its own)")] = 100,
     detection_sizes: Annotated[str, typer.Option(help="ensemble sizes for adversarial detection")] = (
         "5,10,100,1000"),
-    seed: Seed = 0,
+    seed: Annotated[int, typer.Option(help="seed of the sampled networks, attacks and path pairs")] = 0,
     quiet: Quiet = False,
     trust_code: Annotated[bool, typer.Option(help=TRUST_HELP)] = False,
     import_path: ImportPaths = [],  # noqa: B006

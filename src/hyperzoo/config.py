@@ -458,8 +458,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         dropped = sorted(k for k in data["method"] if k not in overridden and k != "name")
         if dropped and not default_method:  # the file's own settings, gone without a word
             note(f"method.name {data['method'].get('name')!r} replaces the config file's method {given!r}: "
-                 f"its settings ({', '.join(dropped)}) are {given!r}'s and are dropped; the new method "
-                 "takes its defaults and the --set keys")
+                 f"its settings ({', '.join(dropped)}) belong to {given!r} and are dropped; the new "
+                 "method takes its defaults and the --set keys")
         data["method"] = {k: v for k, v in data["method"].items() if k in overridden}
     cfg = from_dict(Config, {k: v for k, v in data.items() if k != "method"})
     cfg.method = {"name": DEFAULT_METHOD, **data["method"]}

@@ -372,6 +372,9 @@ def train_or_continue(config: Config, run_dir: str | Path, command: str, argv: l
     if step is not None and step >= held.train.steps:
         return "finished"
     note(f"{run_dir} holds this run, stopped at step {step or 0} of {held.train.steps}: continuing it")
+    if held.train.threads != config.train.threads:  # free to edit: this command's --threads holds
+        held.train.threads = config.train.threads
+        write_config(run_dir, held)
     train(None, run_dir, resume=True, argv=argv, progress=progress)
     return "continued"
 
@@ -668,7 +671,9 @@ def _train_locked(config: Config, s: Session, run_dir: Path, resume: bool, progr
                 os.fsync(log.fileno())
             shown = {"loss": "loss", "acc": "accuracy", "mse": "mse", "H": "entropy",
                      "val": "val_mean_accuracy", "val_rmse": "val_mean_rmse"}
-            bar.set_postfix({k: f"{row[key]:.4g}" for k, key in shown.items() if key in row})
+            # Drawn with the bar's next update, not now: into a log file that is once a minute
+            # (redrawn here, every log_every steps, it wrote a line showing a stale step count).
+            bar.set_postfix({k: f"{row[key]:.4g}" for k, key in shown.items() if key in row}, refresh=False)
             if saving:
                 save_checkpoint(run_dir, method, optimizers, done, gens, global_rng=True,
                                 process_rng=process_rng, extra={**clock.timing(), "processes": world.size,

@@ -30,7 +30,7 @@ from hyperzoo.evaluation import (
 from hyperzoo.evaluation.predictions import mean_prediction
 from hyperzoo.notes import note
 from hyperzoo.progress import progress_bar
-from hyperzoo.runs import CHECKPOINT, training_time
+from hyperzoo.runs import CHECKPOINT, checkpoint_step, training_time
 from hyperzoo.session import Session, check_target, limit_dataset, load_run, load_split, sample_networks
 from hyperzoo.symmetry import GaugeUnavailable, gauge_fix
 from hyperzoo.weights import atomic_write_json, atomic_write_text, flatten, save_tensors, select, temporary_of
@@ -171,7 +171,9 @@ def provenance(run_dir: str | Path, session: Session, start: float) -> dict[str,
     ran on."""
     return {"run": str(Path(run_dir).resolve()), "run_id": session.config.run_id,
             "checkpoint": session.checkpoint, "checkpoint_step": session.checkpoint_step,
-            "train_steps": session.config.train.steps,
+            # Where training stands (the last checkpoint's step), beside the one scored (best.safetensors
+            # where train.keep_best kept one): evaluate says an interrupted run is one.
+            "train_steps": session.config.train.steps, "trained_steps": checkpoint_step(Path(run_dir)),
             **training_time(Path(run_dir), session.checkpoint or CHECKPOINT),
             "seconds": round(time.perf_counter() - start, 3),
             "machine": machine(module_device(session.method)),
