@@ -1,5 +1,5 @@
 """``python -m hyperzoo`` is the ``hyperzoo`` command (``torchrun ... -m hyperzoo train ...``)."""
 
-from hyperzoo.cli import app
+from hyperzoo.entry import main
 
-app(prog_name="hyperzoo")
+main()

@@ -41,6 +41,20 @@ TrainSeed = Annotated[int, typer.Option(help="training seed (train.seed)")]
 Quiet = Annotated[bool, typer.Option(help="no progress bar")]
 Split = Annotated[str, typer.Option(help="split scored: test, val (the examples training held out), train "
                                          "or trainval, as the data set has them")]
+def _version(value: bool) -> None:
+    if value:
+        from hyperzoo import __version__
+
+        typer.echo(f"hyperzoo {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                   help="print the version and exit")] = False) -> None:
+    """Hypernetworks that generate whole neural networks."""
+
+
 ImportPaths = Annotated[list[Path], typer.Option(
     help="folder to import target.name's module from (the working directory is searched too)")]
 
