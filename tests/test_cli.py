@@ -355,7 +355,12 @@ def test_ctrl_c_in_training_says_where_the_run_stands(tmp_path, monkeypatch):
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
     r = runner.invoke(app, ["train", "--resume", str(run), "--quiet"])
     said = " ".join(r.output.split())
-    assert f"continue with: torchrun --nproc_per_node=2 --no-python hyperzoo train --resume {run}" in said
+    assert (f"continue with: torchrun --nproc_per_node=2 --standalone --no-python hyperzoo train --resume "
+            f"{run}") in said
+    monkeypatch.setenv("RANK", "1")  # every process stops: rank 0 alone says so (it was said twice)
+    r = runner.invoke(app, ["train", "--resume", str(run), "--quiet"])
+    assert r.exit_code == 130 and r.output == ""
+    monkeypatch.setenv("RANK", "0")
     monkeypatch.delenv("WORLD_SIZE")
     (run / "checkpoint.safetensors").unlink()
     r = runner.invoke(app, ["train", "--resume", str(run), "--quiet"])
@@ -492,3 +497,19 @@ def test_config_says_what_train_would_refuse(tmp_path):
             "member: set train.noise_batch=10 (got 32)") in " ".join(r.output.split())
     r = runner.invoke(app, ["config", "--set", "method.name=ensemble", "--set", "train.noise_batch=10"])
     assert r.exit_code == 0 and "note:" not in r.output
+
+
+def test_under_torchrun_rank_0_alone_says_config_errors_and_how_the_run_ended(tmp_path, monkeypatch):
+    """Each process printed the same config error, and rank 1 its own last line ('done', with no
+    validation of its own) beside rank 0's; an error one process alone may meet keeps its rank."""
+    import hyperzoo.train
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    r = runner.invoke(app, ["train", "--set", "train.bogus=1", "--out", str(tmp_path / "x")])
+    assert r.exit_code == 1 and r.output == ""
+    r = runner.invoke(app, ["evaluate", str(tmp_path / "missing")])
+    assert r.exit_code == 1 and r.output.startswith("rank 1: error: ")
+    monkeypatch.setattr(hyperzoo.train, "train", lambda *a, **k: {"step": 6})
+    r = runner.invoke(app, ["train", *sets("train.steps=6"), "--out", str(tmp_path / "y")])
+    assert r.exit_code == 0 and r.output == ""

@@ -84,8 +84,18 @@ def _check_data_dir(data_dir: str | None) -> None:
         raise ConfigError(f"--data-dir {data_dir} is not a folder")
 
 
+def _rank() -> int:
+    """This process's rank under torchrun (0 alone)."""
+    return int(os.environ.get("RANK", "0")) if int(os.environ.get("WORLD_SIZE", "1")) > 1 else 0
+
+
 def _fail(error: Exception) -> None:
-    typer.echo(f"error: {' '.join(str(error).split())}", err=True)
+    """One line on stderr, exit status 1. Under torchrun a config error, the same in every
+    process, is said by rank 0 alone (it was printed once per process); any other error (a file
+    one machine lacks) by each, the others' marked with their rank."""
+    rank = _rank()
+    if rank == 0 or not isinstance(error, ConfigError):
+        typer.echo(f"{f'rank {rank}: ' if rank else ''}error: {' '.join(str(error).split())}", err=True)
     raise typer.Exit(1)
 
 
@@ -93,6 +103,8 @@ def _interrupted(run_dir: Path, import_paths: list[Path], again: bool = False) -
     """Ctrl-C in training: where the run stands and how to go on (it stopped in silence), then
     exit status 130, as for any command stopped by SIGINT. ``again``: the way on is the command
     itself (demo, toy, toy-regression continue their run, then write what they write)."""
+    if _rank() != 0:  # every process stops at once: rank 0 says where the run stands
+        raise typer.Exit(130)
     if not (run_dir / "config.yaml").is_file():
         typer.echo(f"interrupted before {run_dir} was set up", err=True)
         raise typer.Exit(130)
@@ -118,7 +130,7 @@ def _where_it_stands(run_dir: Path, import_paths: list[Path]) -> str:
     kept = (f"keeps its checkpoint of step {step}" if step is not None
             else "has no checkpoint yet (resuming starts it again from step 0)")
     world, local = int(os.environ.get("WORLD_SIZE", "1")), os.environ.get("LOCAL_WORLD_SIZE", "1")
-    nodes = "(and its --nnodes/--rdzv flags) " if world > int(local) else ""
+    nodes = "(and its --nnodes/--rdzv flags) " if world > int(local) else "--standalone "
     launch = f"torchrun --nproc_per_node={local} {nodes}--no-python " if world > 1 else ""
     try:
         imported = ":" in read_config(run_dir).target.name
@@ -239,6 +251,8 @@ def train(
         _fail(e)
     except KeyboardInterrupt:
         _interrupted(out or resume, import_path)  # type: ignore[arg-type]
+    if _rank() != 0:  # rank 0 says how the run ended (another's last row has no validation)
+        return
     from hyperzoo.runs import training_time
 
     timing = training_time(out or resume)  # type: ignore[arg-type]
