@@ -513,3 +513,28 @@ def test_under_torchrun_rank_0_alone_says_config_errors_and_how_the_run_ended(tm
     monkeypatch.setattr(hyperzoo.train, "train", lambda *a, **k: {"step": 6})
     r = runner.invoke(app, ["train", *sets("train.steps=6"), "--out", str(tmp_path / "y")])
     assert r.exit_code == 0 and r.output == ""
+
+
+def test_sigterm_in_training_says_where_the_run_stands(tmp_path, monkeypatch):
+    """A cluster's preemption, or torchrun stopping rank 0 when another process died, ended the
+    run without a word; SIGTERM now says what Ctrl-C says, exit status 143."""
+    import os
+    import signal
+
+    import hyperzoo.train
+
+    run = tmp_path / "run"
+    r = runner.invoke(app, ["train", *sets("train.steps=2"), "--out", str(run), "--quiet"])
+    assert r.exit_code == 0, r.output
+
+    def preempted(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise AssertionError("SIGTERM did not stop training")
+
+    before = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(hyperzoo.train, "train", preempted)
+    r = runner.invoke(app, ["train", "--resume", str(run), "--quiet"])
+    assert r.exit_code == 143
+    said = " ".join(r.output.split())
+    assert f"terminated: {run} keeps its checkpoint of step 2; continue with: hyperzoo train --resume" in said
+    assert signal.getsignal(signal.SIGTERM) is before  # the command's handler is gone with it

@@ -5,7 +5,11 @@ from __future__ import annotations
 import errno
 import os
 import shlex
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -99,21 +103,44 @@ def _fail(error: Exception) -> None:
     raise typer.Exit(1)
 
 
-def _interrupted(run_dir: Path, import_paths: list[Path], again: bool = False) -> None:
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread as Ctrl-C is: a cluster's preemption, or torchrun
+    stopping the other processes when one dies, ended the run without a word."""
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Within it, SIGTERM stops the command as Ctrl-C does (the run keeps its last checkpoint)."""
+    def stop(signum: int, frame: object) -> None:
+        raise Terminated
+    if threading.current_thread() is not threading.main_thread():  # signal handlers: main thread only
+        yield
+        return
+    kept = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, kept)
+
+
+def _interrupted(run_dir: Path, import_paths: list[Path], again: bool = False,
+                 terminated: bool = False) -> None:
     """Ctrl-C in training: where the run stands and how to go on (it stopped in silence), then
-    exit status 130, as for any command stopped by SIGINT. ``again``: the way on is the command
-    itself (demo, toy, toy-regression continue their run, then write what they write)."""
+    exit status 130, as for any command stopped by SIGINT (143 and "terminated" for SIGTERM).
+    ``again``: the way on is the command itself (demo, toy, toy-regression continue their run,
+    then write what they write)."""
+    word, code = ("terminated", 143) if terminated else ("interrupted", 130)
     if _rank() != 0:  # every process stops at once: rank 0 says where the run stands
-        raise typer.Exit(130)
+        raise typer.Exit(code)
     if not (run_dir / "config.yaml").is_file():
-        typer.echo(f"interrupted before {run_dir} was set up", err=True)
-        raise typer.Exit(130)
+        typer.echo(f"{word} before {run_dir} was set up", err=True)
+        raise typer.Exit(code)
     where = _where_it_stands(run_dir, import_paths)
     if again:
         kept = where.split("; continue with: ")[0]
         where = f"{kept}; continue with: {shlex.join(['hyperzoo', *sys.argv[1:]])}"
-    typer.echo(f"interrupted: {where}", err=True)
-    raise typer.Exit(130)
+    typer.echo(f"{word}: {where}", err=True)
+    raise typer.Exit(code)
 
 
 def _where_it_stands(run_dir: Path, import_paths: list[Path]) -> str:
@@ -238,9 +265,10 @@ def train(
         cfg = load_config(config, set_) if resume is None else None
         if cfg is not None and data_dir:
             cfg.data.data_dir = str(data_dir)  # a path as given, never parsed as YAML ('#', digits)
-        last = run_training(cfg, out or resume, resume=resume is not None,  # type: ignore[arg-type]
-                            argv=["hyperzoo", *sys.argv[1:]], progress=not quiet,
-                            trust_code=trust_code)
+        with _sigterm_as_interrupt():
+            last = run_training(cfg, out or resume, resume=resume is not None,  # type: ignore[arg-type]
+                                argv=["hyperzoo", *sys.argv[1:]], progress=not quiet,
+                                trust_code=trust_code)
     except OSError as e:  # a full disk mid-run: the folder keeps its last checkpoint
         run_dir = Path(out or resume)  # type: ignore[arg-type]
         full = e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO)
@@ -249,8 +277,8 @@ def train(
               else e)
     except (*USER_ERRORS, TrainingDiverged) as e:
         _fail(e)
-    except KeyboardInterrupt:
-        _interrupted(out or resume, import_path)  # type: ignore[arg-type]
+    except KeyboardInterrupt as e:
+        _interrupted(out or resume, import_path, terminated=isinstance(e, Terminated))  # type: ignore[arg-type]
     if _rank() != 0:  # rank 0 says how the run ended (another's last row has no validation)
         return
     from hyperzoo.runs import training_time
