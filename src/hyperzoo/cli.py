@@ -19,6 +19,7 @@ import yaml
 import hyperzoo.process_setup  # noqa: F401  (first: it must run before torch is imported)
 from hyperzoo.config import load_config
 from hyperzoo.errors import ConfigError, UserError
+from hyperzoo.notes import process_rank
 
 # Help piped or captured (no terminal) was laid out for 80 columns, cutting long option names
 # ("--transfer-netwo…"). Set on typer's module, not in the environment every child inherits;
@@ -88,16 +89,11 @@ def _check_data_dir(data_dir: str | None) -> None:
         raise ConfigError(f"--data-dir {data_dir} is not a folder")
 
 
-def _rank() -> int:
-    """This process's rank under torchrun (0 alone)."""
-    return int(os.environ.get("RANK", "0")) if int(os.environ.get("WORLD_SIZE", "1")) > 1 else 0
-
-
 def _fail(error: Exception) -> None:
     """One line on stderr, exit status 1. Under torchrun a config error, the same in every
     process, is said by rank 0 alone (it was printed once per process); any other error (a file
     one machine lacks) by each, the others' marked with their rank."""
-    rank = _rank()
+    rank = process_rank()
     if rank == 0 or not isinstance(error, ConfigError):
         typer.echo(f"{f'rank {rank}: ' if rank else ''}error: {' '.join(str(error).split())}", err=True)
     raise typer.Exit(1)
@@ -130,24 +126,21 @@ def _interrupted(run_dir: Path, import_paths: list[Path], again: bool = False,
     ``again``: the way on is the command itself (demo, toy, toy-regression continue their run,
     then write what they write)."""
     word, code = ("terminated", 143) if terminated else ("interrupted", 130)
-    if _rank() != 0:  # every process stops at once: rank 0 says where the run stands
+    if process_rank() != 0:  # every process stops at once: rank 0 says where the run stands
         raise typer.Exit(code)
     if not (run_dir / "config.yaml").is_file():
         typer.echo(f"{word} before {run_dir} was set up", err=True)
         raise typer.Exit(code)
-    where = _where_it_stands(run_dir, import_paths)
-    if again:
-        kept = where.split("; continue with: ")[0]
-        where = f"{kept}; continue with: {shlex.join(['hyperzoo', *sys.argv[1:]])}"
-    typer.echo(f"{word}: {where}", err=True)
+    again_command = shlex.join(["hyperzoo", *sys.argv[1:]]) if again else None
+    typer.echo(f"{word}: {_where_it_stands(run_dir, import_paths, again_command)}", err=True)
     raise typer.Exit(code)
 
 
-def _where_it_stands(run_dir: Path, import_paths: list[Path]) -> str:
+def _where_it_stands(run_dir: Path, import_paths: list[Path], command: str | None = None) -> str:
     """``RUN keeps its checkpoint of step N; continue with: hyperzoo train --resume RUN`` (with
     the torchrun launch it was started by, where it was; the ``--import-path`` folders it was
     given, and ``--trust-code`` for a target named by import path, without which the resume
-    refuses to import it)."""
+    refuses to import it); ``command`` in its place where the way on is another command."""
     from hyperzoo.runs import checkpoint_step, read_config
 
     try:
@@ -165,6 +158,8 @@ def _where_it_stands(run_dir: Path, import_paths: list[Path]) -> str:
         imported = False
     flags = "".join(f" --import-path {shlex.quote(str(p))}" for p in import_paths)
     flags += " --trust-code" if imported else ""
+    if command is not None:  # the way on is a command of its own (demo, toy: run it again)
+        return f"{run_dir} {kept}; continue with: {command}"
     resume = f"hyperzoo train --resume {shlex.quote(str(run_dir))}{flags}"
     return f"{run_dir} {kept}; continue with: {launch}{resume}"
 
@@ -279,7 +274,7 @@ def train(
         _fail(e)
     except KeyboardInterrupt as e:
         _interrupted(out or resume, import_path, terminated=isinstance(e, Terminated))  # type: ignore[arg-type]
-    if _rank() != 0:  # rank 0 says how the run ended (another's last row has no validation)
+    if process_rank() != 0:  # rank 0 says how the run ended (another's last row has no validation)
         return
     from hyperzoo.runs import training_time
 

@@ -14,12 +14,17 @@ from contextlib import contextmanager
 _held: list[list[str]] = []
 
 
+def process_rank() -> int:
+    """This process's rank under torchrun, from its environment (no torch import); 0 alone (a
+    launcher that sets RANK for a job of one process is one process)."""
+    return int(os.environ.get("RANK", "0")) if int(os.environ.get("WORLD_SIZE", "1")) > 1 else 0
+
+
 def note(text: str) -> None:
-    """Print ``note: text`` on stderr, in rank 0 only under torchrun (a launcher that sets RANK
-    for a job of one process is one process: it speaks)."""
+    """Print ``note: text`` on stderr, in rank 0 only under torchrun."""
     if _held:
         _held[-1].append(text)
-    elif os.environ.get("RANK", "0") == "0" or os.environ.get("WORLD_SIZE", "1") == "1":
+    elif process_rank() == 0:
         print(f"note: {text}", file=sys.stderr)
 
 
