@@ -20,7 +20,7 @@ import torch
 from hardware import allocator
 
 from hyperzoo.config import load_config
-from hyperzoo.methods import build_method
+from hyperzoo.methods import build_method, resolve_noise_batch
 from hyperzoo.targets import TargetNet, build_target
 from hyperzoo.train import step_optimizers
 
@@ -34,7 +34,7 @@ def seconds_per_step(path: str, steps: int, backend: str | None = None) -> float
     target = TargetNet(module, module.input_shape, backend=config.target.backend)  # type: ignore[arg-type]
     method = build_method(target, config.method, dataset_size=60000)
     optimizers = {g: torch.optim.Adam(p, lr=config.train.lr) for g, p in method.optimizer_groups().items()}
-    n, m = config.train.noise_batch, config.train.images_per_noise
+    n, m = resolve_noise_batch(config), config.train.images_per_noise
     x = torch.rand(n, m, *module.input_shape)
     y = torch.randint(10, (n, m))
     gen = torch.Generator().manual_seed(0)

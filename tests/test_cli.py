@@ -490,13 +490,13 @@ def test_help_piped_to_a_file_keeps_whole_option_names():
 
 
 def test_config_says_what_train_would_refuse(tmp_path):
-    """`config --set method.name=ensemble` printed noise_batch: 32, which train then refused."""
+    """`config --set method.name=ensemble` printed noise_batch: 32, which train then refused; an
+    unset noise_batch is now the ensemble's size, and another one is refused before training."""
     r = runner.invoke(app, ["config", "--set", "method.name=ensemble"])
-    assert r.exit_code == 0 and "noise_batch: 32" in r.output
+    assert r.exit_code == 0 and "noise_batch: 10 " in r.output and "note:" not in r.output
+    r = runner.invoke(app, ["config", "--set", "method.name=ensemble", "--set", "train.noise_batch=32"])
     assert ("note: train refuses this config as it stands: method 'ensemble' trains one minibatch per "
-            "member: set train.noise_batch=10 (got 32)") in " ".join(r.output.split())
-    r = runner.invoke(app, ["config", "--set", "method.name=ensemble", "--set", "train.noise_batch=10"])
-    assert r.exit_code == 0 and "note:" not in r.output
+            "member: set train.noise_batch=10 or leave it unset (got 32)") in " ".join(r.output.split())
 
 
 def test_under_torchrun_rank_0_alone_says_config_errors_and_how_the_run_ended(tmp_path, monkeypatch):

@@ -284,7 +284,8 @@ def test_divergence_check_is_one_fused_check_whatever_the_number_of_tensors():
     ("train.val_every=0", "train.val_every"), ("train.lr=0", "train.lr"),
     ("train.images_per_noise=0", "train.images_per_noise"), ("train.threads=0", "train.threads"),
     ("train.lr_schedule=linear", "train.lr_schedule"), ("method.z_dim=0", "method.z_dim"),
-    ("train.noise_batch=1", "train.noise_batch"), ("method.name=ensemble", "train.noise_batch=10"),
+    ("train.noise_batch=1", "train.noise_batch"),
+    ("method.name=ensemble train.noise_batch=8", "train.noise_batch=10"),
     ("target.name=no_such_net", "unknown target"), ("method.lam=-1", "method.lam"),
     # Trained: a mirrored digit is another glyph.
     ("data.augment=crop_flip data.pad=1", "a mirrored digit or letter of 'digits' is another")])
@@ -321,6 +322,19 @@ def test_config_yaml_records_the_resolved_method(tmp_path):
     from hyperzoo.methods import DeutschConfig
     assert set(method) == {f.name for f in fields(DeutschConfig)}
     assert method["lam"] == 3000.0 and method["z_dim"] == 8 and method["gamma"] == 1.0
+
+
+def test_config_yaml_records_the_noise_batch_a_method_took_for_an_unset_one(tmp_path):
+    import yaml
+
+    settings = ["train.steps=2", "train.val_every=2", "train.val_networks=2", "data.val_limit=20",
+                "train.images_per_noise=4"]
+    for name, extra, n in (("ensemble", ["method.size=3"], 3), ("gaussian_noise", [], 1),
+                           ("deutsch", [], 32)):
+        config = load_config(None, [*settings, f"method.name={name}", *extra])
+        train(config, tmp_path / name, argv=["x"], progress=False)
+        assert config.train.noise_batch is None  # the caller's config is left as given
+        assert yaml.safe_load((tmp_path / name / "config.yaml").read_text())["train"]["noise_batch"] == n
 
 
 def test_resume_is_exact_for_a_target_with_dropout(tmp_path):

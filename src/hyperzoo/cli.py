@@ -315,13 +315,13 @@ def _training_refusal(cfg) -> str | None:
     pass (a method's needs of the batch: an ensemble's noise_batch is its size), from the
     settings alone: no target is built, no data read, no code imported; else None."""
     from hyperzoo.config import from_dict
-    from hyperzoo.methods import METHODS
+    from hyperzoo.methods import METHODS, resolve_noise_batch
 
     config_cls, method_cls = METHODS[cfg.method_name]  # known: annotated_yaml resolved it
     try:
         cfg.train.check_for_training()
-        method_cls.check_settings(from_dict(config_cls, cfg.method, prefix="method."), cfg.train.noise_batch,
-                                  cfg.train.steps)
+        method_cls.check_settings(from_dict(config_cls, cfg.method, prefix="method."),
+                                  resolve_noise_batch(cfg), cfg.train.steps)
     except UserError as e:
         return str(e)
     return None

@@ -26,6 +26,8 @@ Precision = typing.Literal["fp32", "bf16"]
 ValSplit = typing.Literal["val", "test"]
 
 MAX_THREADS = 4096
+# Networks per step of a method that takes any number, where train.noise_batch is unset.
+DEFAULT_NOISE_BATCH = 32
 MAX_SEED = 2**62
 FLOAT32_MAX = 3.4028234663852886e38
 
@@ -138,7 +140,10 @@ class DataConfig:
 @dataclass
 class TrainConfig:
     steps: int = 1000
-    noise_batch: int = 32
+    # Networks per step; unset (None): the method's own count where it has one (a single
+    # network's 1, an ensemble's method.size: `Method.networks_per_step`), else
+    # DEFAULT_NOISE_BATCH. The trainer records the count it used in config.yaml.
+    noise_batch: int | None = None
     images_per_noise: int = 32
     lr: float = 1e-3
     lr_schedule: LrSchedule = "cosine"
@@ -182,9 +187,9 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_choices("train", self)
-        for key in ("steps", "noise_batch", "images_per_noise", "val_every", "val_networks",
-                    "checkpoint_every"):
+        for key in ("steps", "images_per_noise", "val_every", "val_networks", "checkpoint_every"):
             _at_least(f"train.{key}", getattr(self, key), 1)
+        _at_least("train.noise_batch", self.noise_batch, 1, allow_none=True)
         for key in ("lr_warmup", "lr_decay_every", "seed"):
             _at_least(f"train.{key}", getattr(self, key), 0)
         _at_least("train.threads", self.threads, 1, allow_none=True)

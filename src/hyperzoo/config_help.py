@@ -35,7 +35,8 @@ HELP: dict[str, str] = {
     "data.bn_examples": "training images for the batch-norm statistics of sampled networks (null: all)",
     "data.bn_batch": "images per batch of that statistics pass",
     "train.steps": "optimizer steps",
-    "train.noise_batch": "networks sampled per step (N)",
+    "train.noise_batch": ("networks sampled per step (N); unset: the method's own (1 for one network, "
+                          "an ensemble's size), else 32"),
     "train.images_per_noise": "images per sampled network per step (M)",
     "train.lr": "learning rate (peak)",
     "train.lr_schedule": "cosine, constant, or step (× lr_decay every lr_decay_every steps)",
@@ -171,9 +172,11 @@ for _h in METHOD_HELP.values():  # the toy problem's keeps its own (it takes its
 
 def resolved(config: Config) -> dict[str, Any]:
     """``config`` as a dict with the method's defaults filled in (validated as training does)."""
-    from hyperzoo.methods import resolve_method_config
+    from hyperzoo.methods import resolve_method_config, resolve_noise_batch
 
-    return {**config.to_dict(), "method": resolve_method_config(config.method)}
+    data = {**config.to_dict(), "method": resolve_method_config(config.method)}
+    data["train"]["noise_batch"] = resolve_noise_batch(config)
+    return data
 
 
 def annotated_yaml(config: Config) -> str:

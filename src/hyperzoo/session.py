@@ -18,7 +18,7 @@ from hyperzoo.data import NO_DATA, DataError, Dataset, load_dataset, read_for
 from hyperzoo.data.custom import data_sha256, resolve_path
 from hyperzoo.devices import module_device, reopen_device, resolve_device
 from hyperzoo.errors import RunError
-from hyperzoo.methods import METHODS, Method, build_method
+from hyperzoo.methods import METHODS, Method, build_method, resolve_noise_batch
 from hyperzoo.notes import note
 from hyperzoo.progress import progress_bar
 from hyperzoo.runs import BEST, CHECKPOINT, load_checkpoint, read_config
@@ -226,6 +226,7 @@ def build_session(config: Config, with_data: bool = True, module: nn.Module | No
     module.to(resolve_device(config.train.device if device is None else device))
     target = TargetNet(module, shape, backend=config.target.backend)  # type: ignore[arg-type]
     method = build_method(target, config.method, len(train_data) if train_data is not None else None)
+    config.train.noise_batch = resolve_noise_batch(config)  # a config of one's own may leave it unset
     if train_data is not None and train_data.task != method.task:
         raise ConfigError(f"data set {train_data.name!r} is a {train_data.task} set but method "
                           f"{config.method_name!r} trains for {method.task}"

@@ -93,3 +93,26 @@ def test_check_settings_is_check_training_without_a_built_method():
                     cls.check_settings(method.config, noise_batch, steps)
             else:
                 cls.check_settings(method.config, noise_batch, steps)
+
+
+def test_an_unset_noise_batch_is_what_each_method_trains_with():
+    """``train.noise_batch`` left unset takes the method's own count (one network: 1; an
+    ensemble: its size; 32 elsewhere), which its own check then accepts: single-network
+    baselines were refused with the default 32 until it was set by hand."""
+    from hyperzoo.config import DEFAULT_NOISE_BATCH, load_config
+    from hyperzoo.methods import METHODS, resolve_noise_batch
+    from hyperzoo.methods.single import SingleNetwork
+
+    for name, (config_cls, cls) in METHODS.items():
+        config = load_config(None, [f"method.name={name}", "train.steps=5000"])
+        assert config.train.noise_batch is None
+        n = resolve_noise_batch(config)
+        settings = config_cls(name=name)
+        expected = (1 if issubclass(cls, SingleNetwork) else settings.size if name == "ensemble"
+                    else DEFAULT_NOISE_BATCH)
+        assert n == expected, name
+        cls.check_settings(settings, n, config.train.steps)
+    sized = load_config(None, ["method.name=ensemble", "method.size=3"])
+    assert resolve_noise_batch(sized) == 3
+    given = load_config(None, ["method.name=ensemble", "method.size=3", "train.noise_batch=5"])
+    assert resolve_noise_batch(given) == 5  # the user's own, refused by the method's check

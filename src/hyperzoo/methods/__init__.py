@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from hyperzoo.config import DEFAULT_METHOD, ConfigError, from_dict
+from hyperzoo.config import DEFAULT_METHOD, DEFAULT_NOISE_BATCH, Config, ConfigError, from_dict
 from hyperzoo.methods.base import LatentMethod, Method
 from hyperzoo.methods.bhn import BayesianHypernetwork, BHNConfig
 from hyperzoo.methods.deutsch import DeutschConfig, DeutschHypernetwork
@@ -85,9 +85,21 @@ def resolve_method_config(settings: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(str(e)) from e
 
 
+def resolve_noise_batch(config: Config) -> int:
+    """``config.train.noise_batch``, or where it is unset the method's own count
+    (`Method.networks_per_step`: 1 for a single network, an ensemble's size), else
+    `DEFAULT_NOISE_BATCH`."""
+    if config.train.noise_batch is not None:
+        return config.train.noise_batch
+    settings = resolve_method_config(config.method)
+    config_cls, method_cls = METHODS[settings["name"]]
+    own = method_cls.networks_per_step(from_dict(config_cls, settings, prefix="method."))
+    return DEFAULT_NOISE_BATCH if own is None else own
+
+
 __all__ = ["METHODS", "LatentMethod", "Method", "BayesianHypernetwork", "BHNConfig", "DeutschConfig",
            "DeutschHypernetwork", "EnsembleConfig", "IndependentEnsemble", "HyperGAN", "HyperGANConfig",
            "MCDropout", "MCDropoutConfig", "MNF", "MNFConfig", "StaticHyperConfig", "StaticHypernetwork",
-           "build_method", "resolve_method_config",
+           "build_method", "resolve_method_config", "resolve_noise_batch",
            "GaussianNoise", "GaussianNoiseConfig", "SnapshotEnsemble", "SnapshotsConfig", "ToyMixture",
            "ToyMixtureConfig"]

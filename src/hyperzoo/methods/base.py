@@ -96,6 +96,12 @@ class Method(nn.Module, ABC):
         masks itself: `check_masks_drop_units`.)"""
         return None
 
+    @classmethod
+    def networks_per_step(cls, config: Any) -> int | None:
+        """The ``train.noise_batch`` this method needs with ``config`` (its config dataclass), which an
+        unset ``train.noise_batch`` takes; None: any count (`check_training` may still bound it)."""
+        return None
+
     def check_training(self, noise_batch: int, steps: int | None = None) -> None:
         """Raise `ConfigError` if training with ``noise_batch`` networks per step (for ``steps``
         steps, where given) cannot work; called before a run folder is created. It reads the

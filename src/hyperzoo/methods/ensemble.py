@@ -65,10 +65,14 @@ class IndependentEnsemble(Method):
             param_key(name): nn.Parameter(torch.stack([p[name] for p in inits]))
             for name in target.param_shapes})
 
+    @classmethod
+    def networks_per_step(cls, config: EnsembleConfig) -> int:
+        return config.size
+
     def check_training(self, noise_batch: int, steps: int | None = None) -> None:
         if noise_batch != self.config.size:
             raise ConfigError(f"method 'ensemble' trains one minibatch per member: set "
-                              f"train.noise_batch={self.config.size} (got {noise_batch})")
+                              f"train.noise_batch={self.config.size} or leave it unset (got {noise_batch})")
         if hasattr(self, "params"):  # built (`check_settings` asks a bare instance)
             changed = _init_differs(own_parameters(self.target.module),
                                     {k: self.params[param_key(k)].detach() for k in self.target.param_shapes})

@@ -1,7 +1,7 @@
 """One trained network: the common part of the baselines that sample around a single SGD run.
 
 The network is initialised as the target module initialises itself and trained on its own
-minibatch (``train.noise_batch`` must be 1; ``train.images_per_noise`` is the batch size), on
+minibatch (``train.noise_batch`` 1, its default here; ``train.images_per_noise`` is the batch size), on
 cross-entropy plus ``weight_decay`` · ‖w‖² (the ℓ2 term of the ensemble baseline: with plain
 SGD it equals the optimizer's weight decay 2 · ``weight_decay``). Subclasses say how networks
 are sampled from it. (The single network itself, seed 003 Table 1 column (a), is
@@ -34,10 +34,14 @@ class SingleNetwork(Method):
         """The trained network's weights, name → (*shape)."""
         return {k: self.params[param_key(k)] for k in self.target.param_shapes}
 
+    @classmethod
+    def networks_per_step(cls, config: object) -> int:
+        return 1
+
     def check_training(self, noise_batch: int, steps: int | None = None) -> None:
         if noise_batch != 1:
-            raise ConfigError(f"method {self.method_name!r} trains one network: set train.noise_batch=1 "
-                              f"(got {noise_batch}); train.images_per_noise is its batch size")
+            raise ConfigError(f"method {self.method_name!r} trains one network: set train.noise_batch=1 or "
+                              f"leave it unset (got {noise_batch}); train.images_per_noise is its batch size")
 
     def training_loss(self, x: torch.Tensor, y: torch.Tensor, step: int,
                       generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
