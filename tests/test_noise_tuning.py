@@ -10,7 +10,7 @@ from hyperzoo.cli import app
 from hyperzoo.config import ConfigError, load_config
 from hyperzoo.data import load_dataset
 from hyperzoo.noise_tuning import RECORD, parse_sigmas, tune_noise_scale
-from hyperzoo.runs import RunError
+from hyperzoo.runs import RunError, read_config
 from hyperzoo.session import load_run
 from hyperzoo.train import train
 
@@ -68,9 +68,13 @@ def test_tuning_picks_the_sigma_of_least_validation_nll_and_writes_it(trained, t
     from hyperzoo.verify import verify_run
 
     assert verify_run(run)[0] == []  # the content hash was rewritten with σ
+    # config.yaml says the σ the checkpoint samples with (it kept the one trained with), and the
+    # checkpoint's record of the config agrees: a resume notes no edit.
+    assert read_config(run).method["sigma"] == r["sigma"] != read_config(trained).method["sigma"]
     (run / "config.yaml").write_text((run / "config.yaml").read_text().replace("steps: 60", "steps: 62"))
     train(None, run, resume=True, argv=["x"], progress=False)
     assert load_run(run).method.sigma.item() == r["sigma"]
+    assert "changed since the checkpoint" not in (run / "command.txt").read_text()
 
 
 def nll_by_sigma(monkeypatch, nll) -> list[float]:

@@ -5,7 +5,8 @@ normal draws for every σ, only scaled: common random numbers, so the grid point
 alone) and the NLL of their mean-probability ensemble is measured on the validation split. The
 σ of least NLL (the smallest σ on a tie) is written into the run's checkpoint as the method's
 ``sigma`` buffer, through the trainer's own save path, so evaluate, sample, report and ood use
-it; every grid point's numbers go to RUN_DIR/noise_scale.json (a record, not read back).
+it, and into config.yaml's ``method.sigma``; every grid point's numbers go to
+RUN_DIR/noise_scale.json (a record, not read back).
 Tuning again after more training is up to the user: resuming keeps the tuned σ.
 """
 
@@ -35,6 +36,7 @@ from hyperzoo.runs import (
     read_checkpoint,
     read_config,
     save_checkpoint,
+    write_config,
 )
 from hyperzoo.session import (
     Session,
@@ -97,6 +99,10 @@ def save_sigma(run_dir: Path, session: Session, sigma: float, name: str = CHECKP
         torch.set_num_threads(meta.get("threads") or threads)
         # (A checkpoint from before CPUs were recorded stays without one: None, not ours.)
         kept = {"machine": None, "torch": None, **{k: v for k, v in meta.items() if k not in _OWN_META}}
+        if isinstance(kept.get("config"), dict) and isinstance(kept["config"].get("method"), dict):
+            # The config the checkpoint records as trained with says σ as config.yaml now does
+            # (`_tune`): a resume would note config.yaml's σ as an edit otherwise.
+            kept["config"] = {**kept["config"], "method": {**kept["config"]["method"], "sigma": sigma}}
         save_checkpoint(run_dir, method, optimizers, step, gens, name=name, global_rng=has_global,
                         process_rng=others, extra=kept)
     finally:
@@ -169,6 +175,11 @@ def _tune(run_dir: Path, sigmas: list[float], networks: int, split: str | None, 
     for name in (BEST, CHECKPOINT):
         if (Path(run_dir) / name).is_file():
             save_sigma(run_dir, session, best, name)
+    config = read_config(run_dir)
+    if config.method.get("sigma") != best:
+        # config.yaml kept the σ the run was started with, beside a checkpoint sampling another.
+        config.method["sigma"] = best
+        write_config(run_dir, config)
     record = {"sigma": best, "criterion": "ensemble NLL (mean probability), least", "grid": rows,
               "networks": networks, "dataset": data.name, "split": split, "n_examples": len(data),
               "seed": seed, "checkpoint": session.checkpoint, "checkpoint_step": session.checkpoint_step,
