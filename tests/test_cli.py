@@ -538,3 +538,27 @@ def test_sigterm_in_training_says_where_the_run_stands(tmp_path, monkeypatch):
     said = " ".join(r.output.split())
     assert f"terminated: {run} keeps its checkpoint of step 2; continue with: hyperzoo train --resume" in said
     assert signal.getsignal(signal.SIGTERM) is before  # the command's handler is gone with it
+
+
+@pytest.mark.parametrize("command", [["sample", "-n", "1"], ["evaluate", "--networks", "2"], ["tune-noise"],
+                                     ["report"], ["ood", "--outliers", "digits"], ["polyak", "-k", "2"],
+                                     ["demo", "--networks", "2"], ["toy", "--steps", "2"],
+                                     ["toy-regression", "--steps", "2"]])
+def test_every_command_that_computes_takes_threads_and_checks_them_first(tmp_path, command, monkeypatch):
+    """Jobs that share cores set --threads 1 on every command (OMP_NUM_THREADS only, before);
+    a bad count is one line before anything is read or written."""
+    import torch
+
+    run = tmp_path / "run"
+    if command[0] in ("demo", "toy", "toy-regression"):
+        args = [*command, "--out", str(run)]
+    else:
+        args = [command[0], str(tmp_path / "missing"), *command[1:]] + (
+            ["--out", str(tmp_path / "out")] if command[0] in ("report", "sample") else [])
+    one_error_line(runner.invoke(app, [*args, "--threads", "0"]),
+                   "--threads must be between 1 and 4096, got 0")
+    assert not run.exists() and not (tmp_path / "out").exists()
+    counts = []
+    monkeypatch.setattr(torch, "set_num_threads", counts.append)
+    runner.invoke(app, [*args, "--threads", "3"])  # a missing run, refused after the count is set
+    assert counts[:1] == [3]

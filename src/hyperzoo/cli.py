@@ -17,7 +17,7 @@ import typer
 import yaml
 
 import hyperzoo.process_setup  # noqa: F401  (first: it must run before torch is imported)
-from hyperzoo.config import load_config
+from hyperzoo.config import MAX_THREADS, load_config
 from hyperzoo.errors import ConfigError, UserError
 from hyperzoo.notes import process_rank
 
@@ -40,6 +40,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 USER_ERRORS = (UserError, OSError, yaml.YAMLError)
 
 THREADS_HELP = "torch threads (train.threads; default: torch's, the core count; 1 when jobs share cores)"
+Threads = Annotated[int | None, typer.Option(
+    help="torch threads (default: torch's, the core count; 1 when jobs share cores)")]
 TRUST_HELP = "allow a target given by import path in the run folder's config.yaml (runs its code)"
 Seed = Annotated[int, typer.Option(help="noise seed of the sampled networks (one seed, the same networks)")]
 TrainSeed = Annotated[int, typer.Option(help="training seed (train.seed)")]
@@ -62,6 +64,18 @@ def _options(version: Annotated[bool, typer.Option("--version", callback=_versio
 
 ImportPaths = Annotated[list[Path], typer.Option(
     help="folder to import target.name's module from (the working directory is searched too)")]
+
+
+def _use_threads(threads: int | None) -> None:
+    """This command's torch thread count (``--threads``; None: torch's default), checked before
+    any work as ``train.threads`` is."""
+    if threads is None:
+        return
+    if not 1 <= threads <= MAX_THREADS:
+        raise ConfigError(f"--threads must be between 1 and {MAX_THREADS}, got {threads}")
+    import torch
+
+    torch.set_num_threads(threads)
 
 
 def _trusted(trust_code: bool, import_path: list[Path]) -> bool:
@@ -334,6 +348,7 @@ def sample(
     out: Annotated[Path, typer.Option(help="folder for network_XXXX.safetensors")] = Path("networks"),
     seed: Seed = 0,
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
+    threads: Threads = None,
     trust_code: Annotated[bool, typer.Option(help=TRUST_HELP)] = False,
     import_path: ImportPaths = [],  # noqa: B006
 ) -> None:
@@ -342,6 +357,7 @@ def sample(
     from hyperzoo.workflows import export_networks
 
     try:
+        _use_threads(threads)
         paths = export_networks(run_dir, n, out, seed, trust_code=_trusted(trust_code, import_path),
                                 progress=not quiet)
     except USER_ERRORS as e:
@@ -357,6 +373,7 @@ def evaluate(
     split: Split = "test",
     seed: Seed = 0,
     quiet: Quiet = False,
+    threads: Threads = None,
     out: Annotated[Path | None, typer.Option(help="metrics file (default: RUN_DIR/metrics-SPLIT.json)")
                    ] = None,
     trust_code: Annotated[bool, typer.Option(help=TRUST_HELP)] = False,
@@ -371,6 +388,7 @@ def evaluate(
 
     try:
         _check_data_dir(data_dir)
+        _use_threads(threads)
         metrics = evaluate_run(run_dir, networks, data_dir, split, seed, progress=not quiet,
                                out=out, trust_code=_trusted(trust_code, import_path), ensembles=ensembles)
     except USER_ERRORS as e:
@@ -391,6 +409,7 @@ def tune_noise(
     data_dir: Annotated[str | None, typer.Option(help="folder holding the data set")] = None,
     limit: Annotated[int | None, typer.Option(help="examples (default: all)")] = None,
     seed: Seed = 0,
+    threads: Threads = None,
     trust_code: Annotated[bool, typer.Option(help=TRUST_HELP)] = False,
     import_path: ImportPaths = [],  # noqa: B006
 ) -> None:
@@ -400,6 +419,7 @@ def tune_noise(
 
     try:
         _check_data_dir(data_dir)
+        _use_threads(threads)
         grid = DEFAULT_SIGMAS if sigmas is None else parse_sigmas(sigmas)
         r = tune_noise_scale(run_dir, grid, networks, split, data_dir, limit, seed,
                              trust_code=_trusted(trust_code, import_path))
@@ -418,6 +438,7 @@ def tune_noise(
 def demo(
     out: Annotated[Path, typer.Option(help="run folder")] = Path("runs/demo"),
     networks: Annotated[int, typer.Option(help="sampled networks evaluated")] = 100,
+    threads: Annotated[int | None, typer.Option(help=THREADS_HELP)] = None,
     quiet: Quiet = False,
 ) -> None:
     """Train → sample → evaluate on the embedded 8×8 digits, in about a minute and a half on 2 CPU cores."""
@@ -427,8 +448,11 @@ def demo(
     try:
         if networks < 1:  # checked here, not after the training and export it would follow
             raise ConfigError(f"--networks must be at least 1, got {networks}")
+        _use_threads(threads)  # the evaluation's too, after training (or of a run trained before)
         argv = ["hyperzoo", *sys.argv[1:]]
-        state = train_or_continue(load_config(), out, "hyperzoo demo", argv=argv, progress=not quiet)
+        config = load_config()
+        config.train.threads = threads
+        state = train_or_continue(config, out, "hyperzoo demo", argv=argv, progress=not quiet)
         if state == "finished":
             typer.echo(f"{out} is already trained; evaluating it")
         paths = export_networks(out, 5, out / "networks")
@@ -458,6 +482,7 @@ def toy(
     if steps < 1:
         _fail(ConfigError(f"--steps must be at least 1, got {steps}"))
     try:
+        _use_threads(threads)  # the figures' too, of a run trained before
         s = run_toy(out, steps, seed, progress=not quiet, argv=["hyperzoo", *sys.argv[1:]], threads=threads)
     except (*USER_ERRORS, TrainingDiverged) as e:
         _fail(e)
@@ -487,6 +512,7 @@ def toy_regression(
     if steps < 1:
         _fail(ConfigError(f"--steps must be at least 1, got {steps}"))
     try:
+        _use_threads(threads)  # the report's too, of a run trained before
         s = run_toy_regression(out, steps, seed, networks, progress=not quiet,
                                argv=["hyperzoo", *sys.argv[1:]], threads=threads)
     except (*USER_ERRORS, TrainingDiverged) as e:
@@ -521,6 +547,7 @@ def report(
         "5,10,100,1000"),
     seed: Annotated[int, typer.Option(help="seed of the sampled networks, attacks and path pairs")] = 0,
     quiet: Quiet = False,
+    threads: Threads = None,
     trust_code: Annotated[bool, typer.Option(help=TRUST_HELP)] = False,
     import_path: ImportPaths = [],  # noqa: B006
 ) -> None:
@@ -536,6 +563,7 @@ def report(
     if any(v < 1 for v in sizes):
         _fail(ConfigError(f"--detection-sizes {detection_sizes!r} must be positive"))
     try:
+        _use_threads(threads)
         rep = make_report(run_dir, out, compare, data_dir, networks, limit, adv_limit,
                           path_limit=path_limit, path_pairs=path_pairs, transfer_networks=transfer_networks,
                           ambiguous=ambiguous, seed=seed, ood=ood, ood_networks=ood_networks,
@@ -562,6 +590,7 @@ def ood(
     out: Annotated[Path | None, typer.Option(help="folder for ood.json and ood_cdf.png")] = None,
     seed: Seed = 0,
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
+    threads: Threads = None,
     trust_code: Annotated[bool, typer.Option(help=TRUST_HELP)] = False,
     import_path: ImportPaths = [],  # noqa: B006
 ) -> None:
@@ -571,6 +600,7 @@ def ood(
 
     try:
         _check_data_dir(data_dir)
+        _use_threads(threads)
         r = ood_run(run_dir, list(outliers), networks, data_dir, limit, seed, out, progress=not quiet,
                     outlier_dir=outlier_dir, trust_code=_trusted(trust_code, import_path))
     except USER_ERRORS as e:
@@ -600,6 +630,7 @@ def polyak(
     data_dir: Annotated[str | None, typer.Option(help="folder holding the data set")] = None,
     out: Annotated[Path | None, typer.Option(help="JSON file for the numbers")] = None,
     seed: Seed = 0,
+    threads: Threads = None,
     trust_code: Annotated[bool, typer.Option(help=TRUST_HELP)] = False,
     import_path: ImportPaths = [],  # noqa: B006
 ) -> None:
@@ -610,6 +641,7 @@ def polyak(
 
     try:
         _check_data_dir(data_dir)
+        _use_threads(threads)
         if out is not None:
             check_json_out(out, POLYAK_KEYS, run_dir)
         r = polyak_run(run_dir, k, data_dir, split, limit, seed, coordinates,
