@@ -116,7 +116,8 @@ class DataConfig:
     augment: Augmentation = "none"
     pad: int = 0
     # Batch-norm targets: running statistics of sampled networks come from one pass over the
-    # first ``bn_examples`` training images (None: all), in batches of ``bn_batch``.
+    # ``bn_examples`` training images (None: all; a fixed random subset), in batches of
+    # ``bn_batch`` drawn in a fixed random order (`estimate_bn_statistics`).
     bn_examples: int | None = None
     bn_batch: int = 256
 

@@ -267,8 +267,9 @@ def load_run(run_dir: str | Path, data_dir: str | None = None, checkpoint: str |
 
 
 def statistics_images(session: Session, limit: int | None = None) -> torch.Tensor:
-    """Training images for batch-norm statistics: the first ``data.bn_examples`` (all when
-    unset), at most ``limit``; loaded once per session."""
+    """Training images for batch-norm statistics: ``data.bn_examples`` of them (all when unset),
+    at most ``limit``, a fixed random subset in data order (the first ones of a file sorted by
+    class were its first classes alone); loaded once per session."""
     if session.train_data is None:
         d = session.config.data
         if d.dataset.startswith("<in-memory"):
@@ -279,10 +280,12 @@ def statistics_images(session: Session, limit: int | None = None) -> torch.Tenso
         session.train_data = load_split(d, "train", task=session.method.task)
     x = session.train_data.x
     k = min(len(x), session.config.data.bn_examples or len(x), limit or len(x))
-    if k < len(x):
-        _note_missing_classes(session.train_data, session.train_data.y[:k],
-                              f"the first {k} images batch-norm statistics take")
-    return x[:k]
+    if k == len(x):
+        return x  # every image (`estimate_bn_statistics` shuffles the batches itself)
+    kept = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))[:k].sort().values
+    _note_missing_classes(session.train_data, session.train_data.y[kept],
+                          f"the {k} images batch-norm statistics take")
+    return x[kept]
 
 
 def sample_networks(session: Session, n: int, seed: int, progress: bool = False,
