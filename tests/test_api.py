@@ -1010,5 +1010,6 @@ def test_run_report_takes_the_commands_option_names():
     from hyperzoo.cli import report as cli_report
 
     mine = set(inspect.signature(hyperzoo.Run.report).parameters) - {"self"}
-    theirs = set(inspect.signature(cli_report).parameters) - {"run_dir", "quiet", "trust_code", "import_path"}
+    # threads: Python sets torch's own (torch.set_num_threads).
+    theirs = set(inspect.signature(cli_report).parameters) - {"run_dir", "quiet", "threads", "import_path"}
     assert theirs <= mine and "pool" not in mine and "trust_code" in mine  # --compare of imported targets

@@ -279,12 +279,14 @@ class Run:
         report``, whose options these are; `report.make_report`)."""
         from hyperzoo.report import make_report
 
-        given = {k: v for k, v in locals().items() if k not in ("self", "out", "make_report")}
-        rep = make_report(self.dir, out, pool=networks, session=self.session,
-                          **{k: list(v) if k in ("compare", "detection_sizes") and v is not None else v
-                             for k, v in given.items() if k != "networks"})
-        self._record("report", Path(out), **{k: v for k, v in given.items()
-                                             if k != "progress" and v is not None and v != ()})
+        options = {"compare": list(compare), "limit": limit, "adv_limit": adv_limit, "path_limit": path_limit,
+                   "path_pairs": path_pairs, "seed": seed, "ood": ood, "ood_networks": ood_networks,
+                   "detection_sizes": None if detection_sizes is None else list(detection_sizes),
+                   "detection_eps": detection_eps, "transfer_networks": transfer_networks,
+                   "ambiguous": ambiguous, "data_dir": data_dir, "trust_code": trust_code}
+        rep = make_report(self.dir, out, pool=networks, session=self.session, progress=progress, **options)
+        self._record("report", Path(out), networks=networks,
+                     **{k: v for k, v in options.items() if v is not None and v != []})
         return rep
 
 
