@@ -96,7 +96,7 @@ def test_the_toy_commands_take_a_thread_count(tmp_path):
     assert yaml.safe_load((tmp_path / "t" / "config.yaml").read_text())["train"]["threads"] == 1
     r = CliRunner().invoke(app, ["toy-regression", "--steps", "2", "--threads", "0", "--out",
                                  str(tmp_path / "r")])
-    assert r.exit_code == 1 and "'train.threads' = 0 must be at least 1" in r.output
+    assert r.exit_code == 1 and "--threads must be between 1 and 4096, got 0" in r.output
 
 
 def test_an_interrupted_toy_run_is_finished_by_the_command_run_again(tmp_path, capsys):
