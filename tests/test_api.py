@@ -462,6 +462,24 @@ def test_what_a_user_model_or_data_gets_wrong_is_one_line(tmp_path):
                      method=TINY_METHOD, progress=False)
 
 
+class SoftmaxNet(Net):
+    """Probabilities out, where hyperzoo takes logits: softmax applied twice."""
+
+    def forward(self, x):
+        return torch.softmax(super().forward(x), -1)
+
+
+def test_a_model_that_outputs_probabilities_is_noted_and_the_expected_shape_named(tmp_path, capsys):
+    x, y = digits("train")
+    hyperzoo.fit(SoftmaxNet(), (x, y), out=tmp_path / "soft", train=FAST, method=TINY_METHOD, progress=False)
+    assert "outputs probabilities (non-negative, summing to 1)" in capsys.readouterr().err
+    hyperzoo.fit(Net(), (x, y), out=tmp_path / "logits", train=FAST, method=TINY_METHOD, progress=False)
+    assert "probabilities" not in capsys.readouterr().err
+    with pytest.raises(ConfigError, match=r"10 classes \(labels 0-9\): expected \(10,\), one logit"):
+        hyperzoo.fit(Net(classes=3), (x, y), out=tmp_path / "few", train=FAST, method=TINY_METHOD,
+                     progress=False)
+
+
 class Uncopyable(Net):
     """A model holding something deepcopy refuses (a lock, as some wrappers do)."""
 

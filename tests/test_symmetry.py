@@ -133,6 +133,30 @@ def test_gauge_check_catches_a_gauge_that_changes_the_function(monkeypatch):
         build_method(target, {"name": "deutsch", "diversity": "weights"})
 
 
+class CastingNet(nn.Module):
+    """A forward that casts its input to float32 (``x.float()``): the float64 copy of the gauge
+    check failed inside it ("mat1 and mat2 must have the same dtype"), a traceback at fit."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 10))
+
+    def forward(self, x):
+        return self.net(x.float())
+
+
+def test_the_gauge_check_runs_in_float32_for_a_forward_that_casts_its_input(monkeypatch):
+    import hyperzoo.symmetry as sym
+    from hyperzoo.errors import ConfigError
+    from hyperzoo.methods import build_method
+
+    target = TargetNet(CastingNet(), (1, 8, 8))
+    build_method(target, {"name": "deutsch", "diversity": "weights"})
+    monkeypatch.setattr(sym, "scale_gauge", lambda target, weights: {k: 2 * v for k, v in weights.items()})
+    with pytest.raises(ConfigError, match="changes its outputs"):  # and still catches a wrong gauge
+        build_method(target, {"name": "deutsch", "diversity": "weights"})
+
+
 def test_gauge_of_a_block_that_reads_the_stream_it_adds_to_keeps_the_function():
     """A residual block's layer reads the stream it adds to (its channel space reads itself):
     no order fixes every norm exactly, but the gauge must still be a symmetry."""

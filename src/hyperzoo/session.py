@@ -155,8 +155,13 @@ def check_target(module: nn.Module, name: str, data: Dataset) -> None:
             hint = (f" (no label is 0: if your labels run 1-{data.num_classes - 1}, subtract 1; classes "
                     "start at 0)")
         raise ConfigError(f"target {name!r} outputs shape {tuple(out.shape[1:])} per example but data set "
-                          f"{data.name!r} has {data.num_classes} classes (labels 0-{data.num_classes - 1})"
-                          + hint)
+                          f"{data.name!r} has {data.num_classes} classes (labels 0-{data.num_classes - 1}): "
+                          f"expected ({data.num_classes},), one logit per class" + hint)
+    if out.shape[-1] > 1 and bool((out >= 0).all()) and torch.allclose(out.sum(-1), out.new_ones(())):
+        # Softmax again on top (the loss and every prediction take logits): probabilities
+        # squashed toward uniform, NLL and calibration wrong, training weak; log_softmax is fine.
+        note(f"target {name!r} outputs probabilities (non-negative, summing to 1): hyperzoo takes its "
+             "outputs as logits and applies softmax itself; return logits (or log_softmax) from forward")
 
 
 # Built-in sets of digits and letters, whose mirror images mean something else.
