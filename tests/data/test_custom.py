@@ -448,3 +448,17 @@ def test_several_real_targets_per_example_are_not_called_labels():
         as_targets(np.random.default_rng(0).random((5, 2)), "y")
     with pytest.raises(DataError, match="these look one-hot"):  # one-hot floats: as before
         as_targets(np.eye(4), "y")
+
+
+def test_uint8_codes_far_below_pixel_values_are_noted_once(monkeypatch, capsys):
+    """Token ids or category codes as uint8 trained on their 255ths without a word."""
+    import hyperzoo.data.custom
+
+    monkeypatch.setattr(hyperzoo.data.custom, "_noted_scale", set())
+    codes = torch.arange(20, dtype=torch.uint8).repeat(5, 1)  # (5, 20): features 0-19
+    assert torch.equal(as_images(codes, "codes.npz:x_train"), codes.float() / 255)
+    as_images(codes, "codes.npz:x_test")
+    err = capsys.readouterr().err
+    assert err.count("these reach only 19 (so 0.075); if they are codes or counts") == 1
+    as_images(torch.full((2, 8, 8), 200, dtype=torch.uint8), "pixels.npz:x_train")
+    assert capsys.readouterr().err == ""

@@ -382,6 +382,14 @@ def as_images(x: np.ndarray | torch.Tensor, what: str, shape: tuple[int, ...] | 
             raise DataError(f"{what}: inputs must be images (n, H, W) or (n, C, H, W), or features (n, D) "
                             f"(other layouts with the target's input_shape); got shape {tuple(t.shape)}")
     if t.dtype == torch.uint8:
+        top = int(t.max()) if t.numel() else 0
+        source = what.rsplit(":", 1)[0]
+        if 0 < top < 32 and source not in _noted_scale:
+            # Token ids or category codes as uint8 trained on their 255ths (0-19 became 0-0.075),
+            # without a word: pixels reach 255, or at least far above 32.
+            _noted_scale.add(source)
+            note(f"{what}: uint8 inputs are scaled to [0, 1] as pixels (÷255), and these reach only {top} "
+                 f"(so {top / 255:.3f}); if they are codes or counts, not pixels, give them as floats")
         return t.float().div_(255.0).contiguous()
     if not t.is_floating_point():
         raise DataError(f"{what}: images must be uint8 or floating point, got {given or t.dtype}")
