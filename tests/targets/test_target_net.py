@@ -84,6 +84,23 @@ def test_unsupported_layer_is_named():
         TargetNet(Scaled(), (3,))
 
 
+def test_a_layer_used_through_its_weights_alone_says_to_call_it():
+    """F.linear(x, self.fc.weight) read the module's fixed weights, never the generated ones."""
+    from torch.nn import functional as F
+
+    class Functional(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc, self.out = nn.Linear(3, 4), nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.out(F.linear(x, self.fc.weight, self.fc.bias).relu())
+
+    with pytest.raises(ConfigError, match=r"layers \['fc'\] are never called in forward.*not "
+                                          r"F.linear\(x, self.fc.weight\)"):
+        TargetNet(Functional(), (3,))
+
+
 def test_module_is_not_modified():
     module = DigitsNet()
     before = {k: v.clone() for k, v in module.state_dict().items()}

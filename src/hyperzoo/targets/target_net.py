@@ -262,7 +262,11 @@ class TargetNet:
             seen.append(m)
         unused = [owners[m] for m in owners if m not in seen]
         if unused:
-            raise ConfigError(f"layers {unused} are never called in forward; cannot order them")
+            # Their weights may still be read (F.linear(x, layer.weight)): generated weights reach a
+            # layer only through its own call, so those would stay the module's fixed values.
+            raise ConfigError(f"layers {unused} are never called in forward, so hyperzoo cannot order "
+                              "or generate them: call each layer (self.fc(x), not F.linear(x, "
+                              "self.fc.weight)), and remove layers forward does not use")
         specs: list[LayerSpec] = []
         for m in seen:
             name = owners[m]
