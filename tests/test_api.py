@@ -462,6 +462,17 @@ def test_what_a_user_model_or_data_gets_wrong_is_one_line(tmp_path):
                      method=TINY_METHOD, progress=False)
 
 
+def test_a_refused_fit_notes_nothing_about_the_folder_it_does_not_make(tmp_path, capsys):
+    """A frozen parameter was refused after a note on the data file fit had written (and then
+    removed): "holds no test split"."""
+    module = Net()
+    module.body[1].weight.requires_grad_(False)
+    with pytest.raises(ConfigError, match="is frozen"):
+        hyperzoo.fit(module, digits("train"), out=tmp_path / "r", train=FAST, method=TINY_METHOD,
+                     progress=False)
+    assert "note:" not in capsys.readouterr().err and not (tmp_path / "r").exists()
+
+
 class SoftmaxNet(Net):
     """Probabilities out, where hyperzoo takes logits: softmax applied twice."""
 

@@ -471,14 +471,6 @@ def _train(config: Config, run_dir: Path, resume: bool, argv: list[str] | None, 
                       device=device)
     s.method.check_training(t.noise_batch, t.steps)
     s.target.check_batch_statistics(share.stop - share.start)
-    untested = lacks_test_split(config.data.dataset, config.data.data_dir) if world.main else None
-    if untested is not None:  # it trained, then evaluate and report failed: "has no test split"
-        note(f"{untested} holds no test split (x_test, y_test; fit's test_data): training validates "
-             "on part of the training examples, but evaluate and report will need one")
-    lr_note = type(s.method).LR_NOTE
-    if lr_note is not None and t.lr > lr_note[0] and not resume and world.main:
-        note(f"train.lr {t.lr:g} is above {lr_note[0]:g} for method {config.method_name!r}: "
-             f"{lr_note[1]}")
     if s.method.probe_size > t.images_per_noise and not resume:
         # The probe is cut from network 0's images: it was silently that many, config.yaml saying
         # the larger number. Recorded as it is used.
@@ -516,6 +508,15 @@ def _train(config: Config, run_dir: Path, resume: bool, argv: list[str] | None, 
     if s.train_data is not None and t.full_batch and t.images_per_noise != len(s.train_data):
         raise ConfigError(f"train.full_batch needs train.images_per_noise equal to the {len(s.train_data)} "
                           f"training examples of {s.train_data.name!r}, got {t.images_per_noise}")
+    # Notes once nothing is refused any more: a refused fit noted a data file it then removed.
+    untested = lacks_test_split(config.data.dataset, config.data.data_dir) if world.main else None
+    if untested is not None:  # it trained, then evaluate and report failed: "has no test split"
+        note(f"{untested} holds no test split (x_test, y_test; fit's test_data): training validates "
+             "on part of the training examples, but evaluate and report will need one")
+    lr_note = type(s.method).LR_NOTE
+    if lr_note is not None and t.lr > lr_note[0] and not resume and world.main:
+        note(f"train.lr {t.lr:g} is above {lr_note[0]:g} for method {config.method_name!r}: "
+             f"{lr_note[1]}")
     if not resume:
         calibrate(config, s, world, device)
     if world.distributed and world.main and any(
