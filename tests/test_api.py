@@ -1042,3 +1042,14 @@ def test_run_report_takes_the_commands_option_names():
     # threads: Python sets torch's own (torch.set_num_threads).
     theirs = set(inspect.signature(cli_report).parameters) - {"run_dir", "quiet", "threads", "import_path"}
     assert theirs <= mine and "pool" not in mine and "trust_code" in mine  # --compare of imported targets
+
+
+def test_fits_folder_refusals_name_its_out_argument_not_the_commands_option(tmp_path):
+    (tmp_path / "file").write_text("mine")
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "notes.txt").write_text("mine")
+    for folder, message in (("file", r"^out .*file is a file, not a folder$"),
+                            ("full", r"^out .*full is not empty and not a hyperzoo run folder")):
+        with pytest.raises(RunError, match=message):
+            hyperzoo.fit(Net(), digits("train"), out=tmp_path / folder, train=FAST, method=TINY_METHOD,
+                         progress=False)

@@ -563,7 +563,7 @@ def _keep_data(out: Path, name: str, train: Dataset, test: Dataset | None, input
     cfg.target.input_shape = shape
     arrays = {"x_train": train.x, "y_train": train.y,
               **({"x_test": test.x, "y_test": test.y} if test is not None else {})}
-    check_new_run_dir(out)  # before this function writes anything there
+    check_new_run_dir(out, own=())  # before this function writes anything there
     if sum(a.numel() * a.element_size() for a in arrays.values()) < DATA_LIMIT_BYTES:
         path = out / f"{name}.npz"
         written.append(path)

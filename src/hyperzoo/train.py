@@ -279,18 +279,26 @@ def _ours(p: Path) -> bool:
     return p.name == LOCK or temporary_of(p) in TRAINER_FILES
 
 
-def check_new_run_dir(run_dir: Path, locked: bool = False, own: tuple[str, ...] = ()) -> None:
+def _out(run_dir: Path | None, own: tuple[str, ...] | None) -> str:
+    """The new run's folder as the caller gave it: ``--out`` on the command line, ``out`` to
+    ``hyperzoo.fit`` (which passes the files it writes there itself, ``own``)."""
+    given = "--out" if own is None else "out"
+    return given if run_dir is None else f"{given} {run_dir}"
+
+
+def check_new_run_dir(run_dir: Path, locked: bool = False, own: tuple[str, ...] | None = None) -> None:
     """Refuse an ``--out`` that is a file, a folder holding other files, or a run (trained, or
     one that stopped before its first checkpoint: never overwrite its config or metrics), or a
     folder another process trains now. ``locked``: the caller holds the folder's lock; ``own``:
-    files the caller itself put there for this run (``hyperzoo.fit``'s copy of the data)."""
+    files the caller itself put there for this run (``hyperzoo.fit``'s copy of the data; None:
+    the command line's ``--out``, which the messages then name)."""
     if run_dir.exists() and not run_dir.is_dir():
-        raise RunError(f"--out {run_dir} is a file, not a folder")
+        raise RunError(f"{_out(run_dir, own)} is a file, not a folder")
     if not run_dir.is_dir():
         # Found at mkdir otherwise, after the session was built: "[Errno 20] Not a directory".
         above = next((p for p in run_dir.absolute().parents if p.exists()), None)
         if above is not None and not above.is_dir():
-            raise RunError(f"--out {run_dir} cannot be made: {above} is a file, not a folder")
+            raise RunError(f"{_out(run_dir, own)} cannot be made: {above} is a file, not a folder")
         return
     if not locked and (run_dir / LOCK).is_file():
         with lock_run(run_dir):  # raises at once if another process trains it now
@@ -303,14 +311,14 @@ def check_new_run_dir(run_dir: Path, locked: bool = False, own: tuple[str, ...] 
             steps = None
         held = (f"a run stopped at step {step} of {steps}" if steps is not None and step < steps
                 else "a trained run")
-        raise RunError(f"{run_dir} already holds {held}; use another --out, or continue it with "
-                       "hyperzoo train --resume (hyperzoo.resume from Python)")
+        raise RunError(f"{run_dir} already holds {held}; use another {_out(None, own)}, or continue it "
+                       "with hyperzoo train --resume (hyperzoo.resume from Python)")
     if (run_dir / "config.yaml").is_file():
-        raise RunError(f"{run_dir} holds a run that stopped before its first checkpoint; continue it "
-                       "with --resume, or delete the folder, or use another --out")
-    other = sorted(p.name for p in run_dir.iterdir() if not _ours(p) and p.name not in own)
+        raise RunError(f"{run_dir} holds a run that stopped before its first checkpoint; continue it with "
+                       f"--resume (hyperzoo.resume), or delete the folder, or use another {_out(None, own)}")
+    other = sorted(p.name for p in run_dir.iterdir() if not _ours(p) and p.name not in (own or ()))
     if other:
-        raise RunError(f"--out {run_dir} is not empty and not a hyperzoo run folder (it holds "
+        raise RunError(f"{_out(run_dir, own)} is not empty and not a hyperzoo run folder (it holds "
                        f"{other[0]!r}); use a new or empty folder")
 
 
@@ -382,12 +390,12 @@ def train_or_continue(config: Config, run_dir: str | Path, command: str, argv: l
 def train(config: Config | None, run_dir: str | Path, resume: bool = False,
           argv: list[str] | None = None, progress: bool = True, trust_code: bool = False,
           module: torch.nn.Module | None = None, data: tuple[Dataset, Dataset] | None = None,
-          own_files: tuple[str, ...] = ()) -> dict[str, float]:
+          own_files: tuple[str, ...] | None = None) -> dict[str, float]:
     """Train ``config`` into ``run_dir`` (or continue it with ``resume``); returns last metrics.
 
     ``module`` (the target) and ``data`` (train, validation) given in memory replace building
     them from ``config`` (the Python API, ``hyperzoo.fit``), which may have put ``own_files`` in
-    the new folder first.
+    the new folder first (None: a command's ``--out``, as refusals name it).
     The config is checked and the whole session built before the folder is created, and the
     folder is locked for the whole run. ``trust_code`` lets ``--resume`` import a target named
     by import path in the folder's config.yaml (a new run's config is the caller's own).
@@ -439,7 +447,7 @@ def train_to_completion(config: Config, run_dir: str | Path, argv: list[str] | N
 
 def _train(config: Config, run_dir: Path, resume: bool, argv: list[str] | None, progress: bool,
            trust_code: bool, module: torch.nn.Module | None, data: tuple[Dataset, Dataset] | None,
-           own_files: tuple[str, ...], world: distributed.World, device: torch.device
+           own_files: tuple[str, ...] | None, world: distributed.World, device: torch.device
            ) -> dict[str, float]:
     if not resume:
         # Refused early, before the session is built. Under torchrun the check waits for `lead`
