@@ -875,6 +875,8 @@ def test_a_network_count_below_one_is_refused(tmp_path):
     # Inputs of another shape: one line in the user's terms (it named an internal chunk size).
     with pytest.raises(DataError, match=r"x has inputs of shape \(3, 8, 8\) but the run's target takes"):
         run.predict_proba(torch.rand(4, 3, 8, 8))
+    with pytest.raises(DataError, match="^x holds no inputs; give at least one$"):
+        run.predict_proba(x[:0])
 
 
 class FrozenAside(nn.Module):

@@ -178,6 +178,8 @@ class Run:
             if tuple(x.shape[1:]) != tuple(self.target.input_shape):  # before any network is drawn
                 raise DataError(f"x has inputs of shape {tuple(x.shape[1:])} but the run's target takes "
                                 f"{tuple(self.target.input_shape)}")
+            if len(x) == 0:  # the batched call's own ValueError named the networks too
+                raise DataError("x holds no inputs; give at least one")
             return predict_proba(self.target, self._networks(n, seed), x)
 
     def evaluate(self, data: Data | torch.Tensor | None = None, y: Any = None, networks: int = 100,
