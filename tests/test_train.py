@@ -304,12 +304,25 @@ def test_out_that_is_not_a_new_run_is_refused(tmp_path):
     (tmp_path / "crashed").mkdir()
     (tmp_path / "crashed" / "config.yaml").write_text("train: {steps: 3}\n")
     cases = {"file": "is a file", "mine": "not empty and not a hyperzoo run folder",
-             "crashed": "stopped before its first checkpoint; continue it with --resume"}
+             "crashed": "stopped before its first checkpoint; continue it with hyperzoo train --resume"}
     for name, match in cases.items():
         with pytest.raises(RunError, match=match):
             train(tiny_config("train.steps=1"), tmp_path / name, argv=["x"], progress=False)
     assert (tmp_path / "mine" / "metrics.jsonl").read_text() == "my own\n"
     assert (tmp_path / "crashed" / "config.yaml").read_text() == "train: {steps: 3}\n"
+
+
+def test_under_torchrun_a_held_folder_names_the_torchrun_resume(tmp_path, monkeypatch):
+    """The refusal suggested a one-process resume to a run trained by several processes."""
+    from hyperzoo.train import check_new_run_dir
+
+    (tmp_path / "crashed").mkdir()
+    (tmp_path / "crashed" / "config.yaml").write_text("train: {steps: 3}\n")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    with pytest.raises(RunError, match="continue it with torchrun --nproc_per_node=2 --standalone "
+                                       "--no-python hyperzoo train --resume"):
+        check_new_run_dir(tmp_path / "crashed")
 
 
 def test_config_yaml_records_the_resolved_method(tmp_path):

@@ -19,7 +19,7 @@ import yaml
 import hyperzoo.process_setup  # noqa: F401  (first: it must run before torch is imported)
 from hyperzoo.config import MAX_THREADS, load_config
 from hyperzoo.errors import ConfigError, UserError
-from hyperzoo.notes import process_rank
+from hyperzoo.notes import process_rank, torchrun_prefix
 
 # Help piped or captured (no terminal) was laid out for 80 columns, cutting long option names
 # ("--transfer-netwo…"). Set on typer's module, not in the environment every child inherits;
@@ -163,9 +163,6 @@ def _where_it_stands(run_dir: Path, import_paths: list[Path], command: str | Non
         return f"{run_dir}'s checkpoint cannot be read (hyperzoo verify {run_dir} says more)"
     kept = (f"keeps its checkpoint of step {step}" if step is not None
             else "has no checkpoint yet (resuming starts it again from step 0)")
-    world, local = int(os.environ.get("WORLD_SIZE", "1")), os.environ.get("LOCAL_WORLD_SIZE", "1")
-    nodes = "(and its --nnodes/--rdzv flags) " if world > int(local) else "--standalone "
-    launch = f"torchrun --nproc_per_node={local} {nodes}--no-python " if world > 1 else ""
     try:
         imported = ":" in read_config(run_dir).target.name
     except UserError:
@@ -175,7 +172,7 @@ def _where_it_stands(run_dir: Path, import_paths: list[Path], command: str | Non
     if command is not None:  # the way on is a command of its own (demo, toy: run it again)
         return f"{run_dir} {kept}; continue with: {command}"
     resume = f"hyperzoo train --resume {shlex.quote(str(run_dir))}{flags}"
-    return f"{run_dir} {kept}; continue with: {launch}{resume}"
+    return f"{run_dir} {kept}; continue with: {torchrun_prefix()}{resume}"
 
 
 def _nothing_written(how: str) -> None:

@@ -20,6 +20,17 @@ def process_rank() -> int:
     return int(os.environ.get("RANK", "0")) if int(os.environ.get("WORLD_SIZE", "1")) > 1 else 0
 
 
+def torchrun_prefix() -> str:
+    """How this process was launched, for a command that continues its work: ``torchrun
+    --nproc_per_node=K --standalone --no-python `` (its --nnodes/--rdzv flags named, not known,
+    across machines) under torchrun, else ""."""
+    world, local = int(os.environ.get("WORLD_SIZE", "1")), os.environ.get("LOCAL_WORLD_SIZE", "1")
+    if world <= 1:
+        return ""
+    nodes = "(and its --nnodes/--rdzv flags) " if world > int(local) else "--standalone "
+    return f"torchrun --nproc_per_node={local} {nodes}--no-python "
+
+
 def note(text: str) -> None:
     """Print ``note: text`` on stderr, in rank 0 only under torchrun."""
     if _held:

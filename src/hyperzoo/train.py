@@ -6,6 +6,7 @@ import copy
 import json
 import math
 import os
+import shlex
 import sys
 import time
 import uuid
@@ -28,7 +29,7 @@ from hyperzoo.diagnostics import SILENT_BELOW, activity
 from hyperzoo.errors import ConfigError, UserError
 from hyperzoo.evaluation import ensemble_metrics, predict, predict_proba, regression_metrics
 from hyperzoo.methods import Method, resolve_method_config, resolve_noise_batch
-from hyperzoo.notes import note
+from hyperzoo.notes import note, torchrun_prefix
 from hyperzoo.optimizers import make_optimizers
 from hyperzoo.progress import progress_bar
 from hyperzoo.runs import (
@@ -312,10 +313,12 @@ def check_new_run_dir(run_dir: Path, locked: bool = False, own: tuple[str, ...] 
         held = (f"a run stopped at step {step} of {steps}" if steps is not None and step < steps
                 else "a trained run")
         raise RunError(f"{run_dir} already holds {held}; use another {_out(None, own)}, or continue it "
-                       "with hyperzoo train --resume (hyperzoo.resume from Python)")
+                       f"with {torchrun_prefix()}hyperzoo train --resume {shlex.quote(str(run_dir))} "
+                       "(hyperzoo.resume from Python)")
     if (run_dir / "config.yaml").is_file():
         raise RunError(f"{run_dir} holds a run that stopped before its first checkpoint; continue it with "
-                       f"--resume (hyperzoo.resume), or delete the folder, or use another {_out(None, own)}")
+                       f"{torchrun_prefix()}hyperzoo train --resume {shlex.quote(str(run_dir))} "
+                       f"(hyperzoo.resume), or delete the folder, or use another {_out(None, own)}")
     other = sorted(p.name for p in run_dir.iterdir() if not _ours(p) and p.name not in (own or ()))
     if other:
         raise RunError(f"{_out(run_dir, own)} is not empty and not a hyperzoo run folder (it holds "
