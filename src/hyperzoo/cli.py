@@ -438,7 +438,7 @@ def demo(
     threads: Annotated[int | None, typer.Option(help=THREADS_HELP)] = None,
     quiet: Quiet = False,
 ) -> None:
-    """Train → sample → evaluate on the embedded 8×8 digits, in about a minute and a half on 2 CPU cores."""
+    """Train → sample → evaluate on the embedded 8×8 digits, in under a minute on 2 CPU cores."""
     from hyperzoo.train import train_or_continue
     from hyperzoo.workflows import evaluate_run, export_networks
 
