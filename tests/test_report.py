@@ -46,6 +46,7 @@ def test_report_writes_markdown_json_and_figures(runs, tmp_path):
                     "## Adversarial detection", "## Out-of-distribution detection", "## Uncertainty"):
         assert section in md
     assert "positive class: outliers (notmnist)" in md and "| mutual information |" in md
+    assert "drawn from one pool, they overlap" in md
     assert set(saved["uncertainty"]) == set(saved["runs"]) and "reliability" in rep["figures"]
     # Paths score --path-limit examples of the whole test set, not of the --limit subset.
     assert saved["examples"] == 60 and saved["paths"]["examples"] == 30
@@ -486,3 +487,16 @@ def test_commands_say_when_a_fixed_set_holds_fewer_networks_than_asked(runs, tmp
     assert "note: this run's method 'ensemble' holds 4 networks; evaluates those" in err
     assert polyak_run(runs / "b", k=3, limit=20)["networks"] == 3
     assert "members are trained independently" in capsys.readouterr().err
+
+
+def test_an_ensemble_of_the_whole_pool_has_no_spread_to_give():
+    """It printed ± 0.00% for one draw of the whole pool, as if measured."""
+    import torch
+
+    from hyperzoo.analysis.ensembles import accuracy_vs_size
+    from hyperzoo.report import _pm
+
+    probs = torch.rand(10, 30, 3, generator=torch.Generator().manual_seed(0)).softmax(-1)
+    rows = accuracy_vs_size(probs, torch.zeros(30, dtype=torch.long), [5, 10], generator=torch.Generator())
+    assert _pm(rows[0], "majority").count("±") == 1
+    assert _pm(rows[1], "majority").endswith("% (the pool)") and rows[1]["draws"] == 1

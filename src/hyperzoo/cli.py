@@ -202,6 +202,14 @@ def _of_step(m: dict) -> str:
     return f" (checkpoint of step {step})"
 
 
+def _drawn(m: dict, size: str, mean: float) -> str:
+    """``mean ± std (K draws of the pool)`` of evaluate's ensembles of one size (metrics from before
+    the spread was kept: the mean alone)."""
+    std = m.get("ensemble_accuracy_std_by_size", {}).get(size)
+    spread = f" ± {std:.2%}" if std is not None else ""
+    return f"{mean:.2%}{spread} ({m['ensemble_draws']} draws from the {m['n_networks']}, which overlap)"
+
+
 def _table(metrics: dict) -> str:
     m = metrics
     if "mean_rmse" in m:  # a regression set
@@ -222,7 +230,7 @@ def _table(metrics: dict) -> str:
                                f"(min {m['min_accuracy']:.2%}, max {m['max_accuracy']:.2%})"),
             ("ensemble (mean prob.)", f"{m['ensemble_accuracy']:.2%}"),
             ("ensemble (majority)", f"{m['majority_accuracy']:.2%}"),
-            *((f"ensembles of {k} (mean prob.)", f"{v:.2%} (mean of {m['ensemble_draws']})")
+            *((f"ensembles of {k} (mean prob.)", _drawn(m, k, v))
               for k, v in m.get("ensemble_accuracy_by_size", {}).items()),
             *((f"{name} (single / ensemble)", f"{m['mean_' + key]:.4f} ± {m['std_' + key]:.4f} / "
                                               f"{m['ensemble_' + key]:.4f}")
@@ -232,7 +240,8 @@ def _table(metrics: dict) -> str:
                ("mutual information", f"{m['mutual_information']:.4f} nats")) if "disagreement" in m else ()),
             ("entropy estimate", f"-inf ({m['coinciding_networks']} networks coincide with another)"
              if m.get("coinciding_networks") else
-             "—" if m["entropy_estimate"] is None else f"{m['entropy_estimate']:.1f}"),
+             "—" if m["entropy_estimate"] is None else
+             f"{m['entropy_estimate']:.1f} (Kozachenko–Leonenko, d = {m['entropy_d']}: comparable at one d)"),
             *(((f"{e['count']} independent ensembles of {e['size']}",
                 f"majority {e['majority_mean']:.2%} ± {e['majority_std']:.2%}, mean prob. "
                 f"{e['mean_prob_mean']:.2%} ± {e['mean_prob_std']:.2%}"),)

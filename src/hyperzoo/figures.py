@@ -113,12 +113,14 @@ def ensemble_curve(runs: dict[str, tuple[list[dict], float]], path: Path, scope:
         every += sizes
         for key, label, ls in (("mean_prob", "mean probability", "-"), ("majority", "majority vote", "--")):
             m = torch.tensor([r[f"{key}_mean"] for r in rows]).cpu().numpy() * 100
-            s = torch.tensor([r[f"{key}_std"] for r in rows]).cpu().numpy() * 100
+            # No band where one draw measured no spread (the whole pool): None, NaN here.
+            s = np.array([np.nan if r[f"{key}_std"] is None else r[f"{key}_std"] for r in rows]) * 100
             # Several runs: one entry per run (its mean-probability line) and a key of line
             # styles below; three entries per run covered the plot.
             ax.plot(sizes, m, marker="o", ms=3, ls=ls, color=colour if len(runs) > 1 else None,
                     label=(run if ls == "-" else None) if len(runs) > 1 else label)
-            ax.fill_between(sizes, m - s, m + s, alpha=0.15, color=ax.lines[-1].get_color(),
+            ax.fill_between(sizes, m - s, m + s, where=~np.isnan(s), alpha=0.15,
+                            color=ax.lines[-1].get_color(),
                             label=None if len(runs) > 1 else f"{label}: ± 1 std over draws")
         ax.axhline(100 * single_mean, color=colour if len(runs) > 1 else "0.5", ls=":", lw=1,
                    label=None if len(runs) > 1 else "single network (mean)")
@@ -130,7 +132,9 @@ def ensemble_curve(runs: dict[str, tuple[list[dict], float]], path: Path, scope:
     ax.set_ylabel("test accuracy (%)")
     _legend(ax)
     ax.set_title(_titled("Ensembles of sampled networks" + (" (bands: ± 1 std over draws)" if len(runs) > 1
-                                                            else ""), scope), fontsize=10)
+                                                            else ""), scope)
+                 + "\n(draws from one pool overlap: the bands understate independent ensembles' spread)",
+                 fontsize=9)
     return save_figure(fig, path)
 
 

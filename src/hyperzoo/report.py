@@ -52,6 +52,8 @@ from hyperzoo.workflows import (
 
 EPSILONS = [0.0, 0.02, 0.04, 0.06, 0.08, 0.1, 0.12, 0.16, 0.2, 0.24]
 SIZES = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000]
+# Random ensembles per size below the pool size (Table 4 rows; the ensembles figure).
+SIZE_DRAWS = 10
 # Numbers the seeds report, with the scale they were measured at and the setting (data set,
 # method, target) they belong to: a report quotes one only for a run of that setting.
 _DEUTSCH_MNIST = {"dataset": "mnist", "method": "deutsch", "target": "deutsch_mnist"}
@@ -597,8 +599,8 @@ def _ensemble_section(main: _Run, runs: list[_Run], pooled: Pooled, data: Datase
                             **{f"{k}_std": v.std().item() for k, v in k_ens.items()}}
     else:
         rep["ensembles"] = {"count": 0, "size": size}
-    rep["ensemble_vs_size"] = accuracy_vs_size(main.probs, data.y, SIZES, 10, g)
-    rep["ensemble_vs_size_by_run"] = {r.label: accuracy_vs_size(r.probs, data.y, SIZES, 10, gr)
+    rep["ensemble_vs_size"] = accuracy_vs_size(main.probs, data.y, SIZES, SIZE_DRAWS, g)
+    rep["ensemble_vs_size_by_run"] = {r.label: accuracy_vs_size(r.probs, data.y, SIZES, SIZE_DRAWS, gr)
                                       for r, _, gr in pooled}
     figs["ensembles"] = figures.ensemble_curve(
         {main.label: (rep["ensemble_vs_size"], main.metrics["mean_accuracy"]),
@@ -835,6 +837,19 @@ def _pct(v: float | None) -> str:
     return "—" if v is None else f"{100 * v:.2f}%"
 
 
+def _pm(row: dict[str, Any], key: str) -> str:
+    """``key``'s mean ± std over draws in a row of `accuracy_vs_size`; the pool's own size, one
+    draw, has no spread to give (it printed ± 0.00%)."""
+    mean, std = _pct(row[f"{key}_mean"]), row[f"{key}_std"]
+    return f"{mean} ± {_pct(std)}" if std is not None else f"{mean} (the pool)"
+
+
+_SIZE_TABLE = ["| size | mean prob. | majority |", "|---|---|---|"]
+_SIZE_NOTE = (f"Mean ± std over {SIZE_DRAWS} ensembles drawn from the pool per size (drawn from one "
+              "pool, they overlap, the more so near its size: the spread understates that of independent "
+              "ensembles).")
+
+
 def _markdown(rep: dict[str, Any], main: str) -> str:
     lines = [f"# hyperzoo report: {main}", "",
              f"Test set: {rep['dataset']} ({rep['examples']} examples); {_pools(rep)}, seed "
@@ -864,21 +879,18 @@ def _markdown(rep: dict[str, Any], main: str) -> str:
               + (f" Seed, 20 independent ensembles of 200 (`evaluate --ensembles 20 --networks 200 "
                  f"--split val` draws those): {_pct(seed_ens['value'])} "
                  f"({seed_ens['source']})." if seed_ens else ""), "",
-              "| size | mean prob. | majority |", "|---|---|---|"]
-    for r in rep["ensemble_vs_size"]:
-        lines.append(f"| {r['size']} | {_pct(r['mean_prob_mean'])} ± {_pct(r['mean_prob_std'])} | "
-                     f"{_pct(r['majority_mean'])} ± {_pct(r['majority_std'])} |")
+              _SIZE_NOTE, "", *_SIZE_TABLE]
+    lines += [f"| {r['size']} | {_pm(r, 'mean_prob')} | {_pm(r, 'majority')} |"
+              for r in rep["ensemble_vs_size"]]
     t4 = rep["seed_numbers"].get("hypergan_table4_mnist")
     by_size = {r["size"]: r for r in rep["ensemble_vs_size"]}
     if t4 and all(k in by_size for k in t4["value"]):
         lines += ["", "Seed 002 Table 4 (mean-probability ensembles of the main run; seed numbers "
                   f"from {t4['source']}):", "", "| networks | ours | seed 002 |", "|---|---|---|"]
-        lines += [f"| {k} | {_pct(by_size[k]['mean_prob_mean'])} ± {_pct(by_size[k]['mean_prob_std'])} "
-                  f"| {_pct(v)} |" for k, v in t4["value"].items()]
+        lines += [f"| {k} | {_pm(by_size[k], 'mean_prob')} | {_pct(v)} |" for k, v in t4["value"].items()]
     for label, rows in rep.get("ensemble_vs_size_by_run", {}).items():
-        lines += ["", f"{label}:", "", "| size | mean prob. | majority |", "|---|---|---|"]
-        lines += [f"| {r['size']} | {_pct(r['mean_prob_mean'])} ± {_pct(r['mean_prob_std'])} | "
-                  f"{_pct(r['majority_mean'])} ± {_pct(r['majority_std'])} |" for r in rows]
+        lines += ["", f"{label}:", "", *_SIZE_TABLE]
+        lines += [f"| {r['size']} | {_pm(r, 'mean_prob')} | {_pm(r, 'majority')} |" for r in rows]
     lines += ["", f"![ensembles]({rep['figures']['ensembles']})", "", "## Diversity probes", ""]
     lines += [f"![{k}]({v})" for k, v in rep["figures"].items() if k.startswith("filters")]
     pv = rep["pca_explained_variance"]

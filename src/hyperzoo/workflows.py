@@ -141,6 +141,7 @@ def evaluate_run(run_dir: str | Path, n_networks: int = 100, data_dir: str | Non
         **unc,
         "reliability_figure": figure,
         "ensemble_accuracy_by_size": {str(r["size"]): r["mean_prob_mean"] for r in by_size},
+        "ensemble_accuracy_std_by_size": {str(r["size"]): r["mean_prob_std"] for r in by_size},
         "ensemble_draws": ENSEMBLE_DRAWS,
         "entropy_estimate": entropy,
         "coinciding_networks": coinciding,

@@ -14,7 +14,9 @@ def test_independent_errors_average_out():
     assert [r["size"] for r in rows] == [1, 11, 101]
     assert rows[0]["majority_mean"] == pytest.approx(0.7, abs=0.05)
     assert rows[1]["majority_mean"] > 0.85 and rows[2]["majority_mean"] > 0.99
-    assert rows[2]["majority_std"] == 0.0
+    # The whole pool is one draw: no spread measured (0.0 read as one), and the draws are said.
+    assert rows[2]["majority_std"] is None and rows[2]["draws"] == 1
+    assert rows[1]["draws"] == 5 and rows[1]["majority_std"] > 0
 
 
 def test_identical_networks_gain_nothing():

@@ -38,7 +38,9 @@ def accuracy_vs_size(probs: torch.Tensor, y: torch.Tensor, sizes: list[int], cou
                      generator: torch.Generator | None = None) -> list[dict[str, float]]:
     """Mean ± std over ``count`` random ensembles for each size (sizes above N are skipped); size 1
     over every network of the pool, so it is the pool's mean single accuracy (a draw of ``count``
-    networks put a second "single network" figure beside it)."""
+    networks put a second "single network" figure beside it). The pool's own size is one draw,
+    whose std is None: no spread was measured (0.0 read as a measured one). Draws of one pool
+    overlap, the more so near its size, so their std understates independent ensembles'."""
     check_probs(probs, y, ensemble=True)
     rows = []
     for size in sizes:
@@ -51,8 +53,8 @@ def accuracy_vs_size(probs: torch.Tensor, y: torch.Tensor, sizes: list[int], cou
             acc = _of(probs, y, list(torch.arange(probs.shape[0])[:, None]))
         else:
             acc = _accuracies(probs, y, size, draws, generator)
-        rows.append({"size": size,
+        rows.append({"size": size, "draws": len(next(iter(acc.values()))),
                      **{f"{k}_mean": v.mean().item() for k, v in acc.items()},
-                     **{f"{k}_std": (v.std().item() if v.numel() > 1 else 0.0)
+                     **{f"{k}_std": (v.std().item() if v.numel() > 1 else None)
                         for k, v in acc.items()}})
     return rows
