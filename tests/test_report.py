@@ -181,7 +181,8 @@ def test_paths_have_per_pair_curves_and_a_spread_over_pairs(runs, tmp_path):
     assert "needs an independently trained ensemble" in md  # no --compare ensemble for Table 3
     pv = json.loads((tmp_path / "report.json").read_text())["pca_explained_variance"]
     layers = ["conv1", "conv2", "fc1", "fc2"]
-    assert list(pv["filter"]) == list(pv["layer"]) == layers and len(pv["network"]) == 4
+    # A pool of 4 spans 3 components: a fourth was rounding noise drawn as a collapsed panel.
+    assert list(pv["filter"]) == list(pv["layer"]) == layers and len(pv["network"]) == 3
     assert all(abs(sum(v) - 1) < 1e-9 for v in pv["layer"].values())  # ratios of the total variance
     assert {"pca_filter", "pca_layer", "pca_network"} <= set(rep["figures"])
     with pytest.raises(ConfigError, match="--path-pairs"):
@@ -460,8 +461,9 @@ def test_many_runs_get_a_legend_beside_the_plot_with_an_entry_per_run(tmp_path, 
     assert captured["texts"] == [*(f"run{i}" for i in range(8)), "mean probability", "majority vote",
                                  "single network (mean)"]
     assert captured["beside"] and captured["width"] > 7.5  # widened for the legend
-    figures.ensemble_curve({"run0": (rows, 0.88)}, tmp_path / "one.png")  # one run: inside, as before
-    assert not captured["beside"] and "mean probability: ± 1 std over draws" in captured["texts"]
+    # One run: beside too (matplotlib's "best" place inside covered bars and lines).
+    figures.ensemble_curve({"run0": (rows, 0.88)}, tmp_path / "one.png")
+    assert captured["beside"] and "mean probability: ± 1 std over draws" in captured["texts"]
 
 
 def test_a_compared_run_that_cannot_take_the_images_is_named(runs, tmp_path, monkeypatch):

@@ -620,7 +620,8 @@ def ood(
             # One network's mutual information is 0 for every input: no ranking at all.
             none = " (0 for every input with one network)" if (
                 score == "mutual_information" and r["n_networks"] == 1) else ""
-            typer.echo(f"  by {score.replace('_', ' ')}: AUROC {sm['auroc']:.4f}, AUPR {sm['aupr']:.4f}, "
+            typer.echo(f"  by {score.replace('_', ' ')}: AUROC {sm['auroc']:.4f} ± {sm['auroc_se']:.4f} "
+                       f"(standard error), AUPR {sm['aupr']:.4f}, "
                        f"FPR at 95% TPR {sm['fpr_at_95_tpr']:.2%}{none}")  # a rate, as report prints it
     if out is None:
         _nothing_written("--out DIR writes ood.json and ood_cdf.png")

@@ -48,11 +48,12 @@ LEGEND_INSIDE = 6
 
 
 def _legend(ax, fontsize: float = 7, **kwargs) -> None:
-    """The axes' legend: inside (``kwargs``: where) with a few short entries, beside the axes,
-    the figure widened by the longest label, with more or longer ones."""
+    """The axes' legend beside the axes, the figure widened by the longest label; inside only at
+    a ``loc`` the caller names (a corner the data cannot reach) with a few short entries.
+    Matplotlib's "best" place covered bars and lines (a histogram's bar, a detection curve)."""
     labels = ax.get_legend_handles_labels()[1]
     longest = max((len(s) for s in labels), default=0)
-    if len(labels) <= LEGEND_INSIDE and (len(labels) <= 3 or longest <= 40):
+    if kwargs.get("loc", "best") != "best" and len(labels) <= LEGEND_INSIDE and longest <= 40:
         ax.legend(fontsize=fontsize, **kwargs)
         return
     kwargs.pop("loc", None)
@@ -75,15 +76,26 @@ def _edges(values: torch.Tensor, bins: int, min_width: float = 0.0) -> np.ndarra
     return np.linspace(lo - pad, hi + pad, bins + 1)
 
 
+def _step_edges(values: torch.Tensor, step: float, bins: int) -> np.ndarray:
+    """About ``bins`` bins over ``values``, which come in multiples of ``step``: each bin a whole
+    number of steps wide, its edges halfway between steps, so no bin holds one step more than its
+    neighbours (30 equal bins over 1/300 steps left every other bin empty)."""
+    lo, hi = (round(v / step) for v in (values.double().min().item(), values.double().max().item()))
+    per_bin = max(1, math.ceil((hi - lo + 1) / bins))
+    return (np.arange(lo, hi + per_bin + 1, per_bin) - 0.5) * step
+
+
 def accuracy_histograms(runs: dict[str, torch.Tensor], entropies: dict[str, tuple[float, int] | None],
-                        path: Path, scope: str = "") -> str:
+                        path: Path, scope: str = "", examples: int | None = None) -> str:
     """Each run's networks' accuracies as a share of its own pool (pools of 10 and 200 compare),
     Ĥ (the Kozachenko–Leonenko entropy estimate of the gauge-fixed weights) with its dimension d
     in the legend (``entropies``: label -> (Ĥ, d) or None): estimates of another d or N do not
-    compare, and side by side they read as if they did."""
+    compare, and side by side they read as if they did. ``examples``: the test examples each
+    accuracy counts, whose steps (1/examples) the bins follow."""
     fig, ax = plt.subplots(figsize=(6.5, 4.0))
     # One set of bins for all runs, so their histograms compare; at least 0.1 points wide.
-    edges = _edges(100 * torch.cat(list(runs.values())), 30, min_width=0.1)
+    every = 100 * torch.cat(list(runs.values()))
+    edges = (_step_edges(every, 100 / examples, 30) if examples else _edges(every, 30, min_width=0.1))
     for i, (label, acc) in enumerate(runs.items()):
         h = entropies[label]
         text = f"{label}, N = {len(acc)}" + ("" if h is None else f", Ĥ = {h[0]:.0f} (d = {h[1]:,})")
@@ -244,8 +256,9 @@ def paths_figure(t: torch.Tensor, direct: torch.Tensor, interpolated: torch.Tens
         m = 100 * values.mean(0)
         s = 100 * values.std(0, ddof=1) if pairs > 1 else 0 * m
         right.plot(t, m, color=colour, ls=ls, lw=2, label=f"{label}: mean over pairs")
-        right.fill_between(t, m - s, m + s, color=colour, alpha=0.2,
-                           label=f"{label}: ± 1 std over pairs")
+        # Clipped to accuracy's range: the band over 100% read as accuracies above it.
+        right.fill_between(t, np.clip(m - s, 0, 100), np.clip(m + s, 0, 100), color=colour, alpha=0.2,
+                           label=f"{label}: ± 1 std over pairs (clipped to 0-100%)")
     right.set_title("Mean over pairs", fontsize=10)
     right.legend(fontsize=7)
     for ax in (left, right):
@@ -365,7 +378,7 @@ def adversarial_figure(eps: list[float], curves: dict[str, dict[str, list[float 
         for name, ls in drawn.items():
             ax.plot([], [], color="0.3", ls=ls, label=name)
     ax.set_xlabel("ε (fraction of the pixel range)")
-    ax.set_ylabel("examples that fool the model (%)")
+    ax.set_ylabel("attacks that reach their target class (%)")
     if drawn:
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
     else:
@@ -404,8 +417,9 @@ def detection_figure(rows: list[dict], path: Path, scope: str = "") -> str:
     for label, pts in lines.items():
         pts.sort()
         run, attack = label.rsplit(", ", 1)  # one colour per run, the attack by its line style
-        ax.plot([p[0] for p in pts], [100 * p[1] for p in pts], marker="o", ms=3,
-                color=cmap(runs.index(run) % cmap.N), ls="-" if attack == "FGSM" else "--", label=label)
+        # A marker per attack too: a run of one ensemble size is two points, no line to tell apart.
+        ax.plot([p[0] for p in pts], [100 * p[1] for p in pts], marker="o" if attack == "FGSM" else "s",
+                ms=4, color=cmap(runs.index(run) % cmap.N), ls="-" if attack == "FGSM" else "--", label=label)
     _plain_log_x(ax, sorted({r["size"] for r in rows}))
     fresh = {bool(r.get("fresh", True)) for r in rows}
     scored = ("a fresh one of equal size" if fresh == {True} else "itself (a fixed set)" if fresh == {False}

@@ -589,7 +589,7 @@ def _ensemble_section(main: _Run, runs: list[_Run], pooled: Pooled, data: Datase
         "histogram": figures.accuracy_histograms(
         {r.label: r.accuracies for r in runs},
         {r.label: None if r.entropy is None else (r.entropy, r.entropy_d) for r in runs},
-        out / "accuracy_histogram.png", scope)}
+        out / "accuracy_histogram.png", scope, examples=len(data))}
     rep: dict[str, Any] = {}
     size = main.probs.shape[0] // 2
     if size >= 2:  # a pool of 2 or 3 gave "20 ensembles of 1 networks": single networks
@@ -615,7 +615,8 @@ def _weights_section(main: _Run, pooled: Pooled, out: Path) -> Section:
     rep: dict[str, Any] = {"pca_explained_variance_by_run": {}}
     figs: dict[str, str] = {}
     for r, slug, _ in [(main, "", None), *pooled]:
-        suffix, of = (f"_{slug}", f"{r.label}: ") if slug else ("", "")
+        # Every figure names its run: the main run's had no name beside the compared ones'.
+        suffix, of = f"_{slug}" if slug else "", f"{r.label}: "
         coords = "gauge-fixed" if r.gauge_fixed else "raw weights (no gauge for this target)"
         own = r.session.target.layers  # a compared run may have another target
         for layer in range(min(3, len(own) - 1)):
@@ -707,17 +708,21 @@ def _adversarial_section(main: _Run, pooled: Pooled, adv_data: Dataset, total: i
     curves = {}
     for label, a in {main.label: adv, **by_run}.items():
         scorer = "its ensemble" if pooled else a["scored_on"]  # each run's own in the tables
-        # Each run's own count: its crafting networks classify other examples right.
-        curves[f"{label} ({a['examples']:,} attacked)" if pooled else ""] = {
+        # Each run's own count (its crafting networks classify other examples right) and its own
+        # ensemble: a fresh one of a hypernetwork, the other members of a fixed set (transfer).
+        curves[f"{label} ({a['examples']:,} attacked; ensemble: {a['scored_on']})" if pooled else ""] = {
             "FGSM, network it was crafted on": a["fgsm"]["single_network"],
             f"FGSM, {scorer}": a["fgsm"]["fresh_ensemble"],
             "PGD, network it was crafted on": a["pgd"]["single_network"],
             f"PGD, {scorer}": a["pgd"]["fresh_ensemble"]}
     right = (f"{adv['examples']:,} of them" if not pooled else "each run's count in its label:")
+    fewest = min(a["examples"] for a in (adv, *by_run.values()))
+    spread = (f"; a rate's standard error is up to {50 / fewest ** 0.5:.0f} points at {fewest:,} examples"
+              if fewest else "")
     fig = figures.adversarial_figure(
         EPSILONS, curves, out / "adversarial.png",
         f"{_test_images(adv['attempted'], total, adv_data.name)}, {right} classified right by the network "
-        "an example is crafted on")
+        f"an example is crafted on{spread}")
     return {"adversarial": adv, "adversarial_by_run": by_run}, {"adversarial": fig}
 
 
@@ -837,6 +842,16 @@ def _pct(v: float | None) -> str:
     return "—" if v is None else f"{100 * v:.2f}%"
 
 
+def _binomial_se(rate: float, n: int) -> float:
+    """The standard error of a rate measured on ``n`` examples."""
+    return (rate * (1 - rate) / n) ** 0.5 if n else float("nan")
+
+
+def _auroc(m: dict[str, Any]) -> str:
+    """An AUROC with its standard error where the metrics carry one (results from before: alone)."""
+    return f"{m['auroc']:.3f}" + (f" ± {m['auroc_se']:.3f}" if m.get("auroc_se") is not None else "")
+
+
 def _pm(row: dict[str, Any], key: str) -> str:
     """``key``'s mean ± std over draws in a row of `accuracy_vs_size`; the pool's own size, one
     draw, has no spread to give (it printed ± 0.00%)."""
@@ -903,7 +918,7 @@ def _markdown(rep: dict[str, Any], main: str) -> str:
         lines.append(f"| {name} | {_shares(pv['filter'][name])} | {_shares(pv['layer'][name])} |")
     lines += [f"| whole network | | {_shares(pv['network'])} |"]
     for label, pv in rep.get("pca_explained_variance_by_run", {}).items():
-        lines += ["", f"{label} (seed 001 Appendix K for MNFG):", "",
+        lines += ["", f"{label}:", "",
                   "| layer | filter 1 (weights + bias) | whole layer |", "|---|---|---|"]
         lines += [f"| {name} | {_shares(pv['filter'][name])} | {_shares(pv['layer'][name])} |"
                   for name in pv["layer"]]
@@ -984,12 +999,15 @@ def _markdown(rep: dict[str, Any], main: str) -> str:
               "entropy of a fresh ensemble of N (a generator of networks) or of the attacked ensemble "
               "itself (a fixed ensemble). Detected = entropy above the 95th percentile of clean "
               "examples." + (f" Seed: {_pct(sd['value'])} ({sd['source']})." if sd else ""), "",
+              "Each rate ± its binomial standard error over the examples, each AUROC ± its standard "
+              "error (Hanley & McNeil): a difference within about two of them is not a result.", "",
               "| run | attack | N | error, attacked | error, scoring | detected at 5% FPR | AUROC |",
               "|---|---|---|---|---|---|---|"]
     for r in d["rows"]:
+        rate = r["detection_rate_at_5_fpr"]
         lines.append(f"| {r['run']} | {r['attack'].upper()} | {r['size']} | "
                      f"{_pct(r['error_attacked_ensemble'])} | {_pct(r['error_scoring_ensemble'])} | "
-                     f"{_pct(r['detection_rate_at_5_fpr'])} | {r['auroc']:.3f} |")
+                     f"{_pct(rate)} ± {_pct(_binomial_se(rate, d['examples']))} | {_auroc(r)} |")
     lines += ["", f"![adversarial detection]({rep['figures']['adversarial_detection']})", ""]
     lines += _transfer_markdown(rep)
     amb = rep["ambiguous"]
@@ -1015,11 +1033,11 @@ def _markdown(rep: dict[str, Any], main: str) -> str:
                   f"({_pct(o['image_overlap'])} of the outliers also occur among the inliers). The "
                   "networks are a fresh draw of `--ood-networks` per run (noise seed in `noise_seeds`; "
                   "a fixed set: its own). Seed 002 gives CDF figures of the entropy only, no AUROC.", "",
-                  "| run | networks | score | AUROC | AUPR | FPR at 95% TPR | mean score in / out |",
+                  "| run | networks | score | AUROC ± s.e. | AUPR | FPR at 95% TPR | mean score in / out |",
                   "|---|---|---|---|---|---|---|"]
         for label, m in o["runs"].items():
             for name, s in m["scores"].items():
-                lines.append(f"| {label} | {m['n_networks']} | {name.replace('_', ' ')} | {s['auroc']:.3f} | "
+                lines.append(f"| {label} | {m['n_networks']} | {name.replace('_', ' ')} | {_auroc(s)} | "
                              f"{s['aupr']:.3f} | {_pct(s['fpr_at_95_tpr'])} | {s['mean_inliers']:.3f} / "
                              f"{s['mean_outliers']:.3f} |")
         lines += ["", f"![ood]({o['figure']})", ""]

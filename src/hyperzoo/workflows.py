@@ -133,7 +133,8 @@ def evaluate_run(run_dir: str | Path, n_networks: int = 100, data_dir: str | Non
                     reliability_bins(mean_prediction(probs), data.y),
                 f"{n} single networks' predictions pooled (per-network ECE {unc['mean_ece']:.4f} mean)":
                     reliability_bins(probs.flatten(0, 1), data.y.repeat(n)),
-            }, figure_path, f"{len(data):,} {data.name} {data.split} images")
+            }, figure_path, f"run {Path(run_dir).name} ({session.config.method_name}), {len(data):,} "
+               f"{data.name} {data.split} images")
         except OSError as e:
             _unwritten(figure_path, e, out is not None)
     metrics: dict[str, Any] = {
@@ -617,7 +618,8 @@ def ood_run(run_dir: str | Path, outliers: str | Dataset | list[str | Dataset], 
         claim_result_dir(out, "ood")
         result["figure"] = figures.entropy_cdf(
             {f"{inliers.name} (inliers)": h_in}, curves_out, out / "ood_cdf.png",
-            f"{n} networks, {len(h_in):,} {inliers.name} {inliers.split} images; AUROC by predictive entropy")
+            f"run {Path(run_dir).name} ({session.config.method_name}), {n} networks, {len(h_in):,} "
+            f"{inliers.name} {inliers.split} images; AUROC by predictive entropy")
         atomic_write_json(out / "ood.json", result)
     return result
 

@@ -17,15 +17,16 @@ class PCA:
 
 
 def pca(x: torch.Tensor, k: int = 5) -> PCA:
-    """PCA of rows ``x`` (N, D) by SVD of the centred data. Rows that are all equal have no
-    variance to share out: every ratio is 0 then."""
+    """PCA of rows ``x`` (N, D) by SVD of the centred data, at most N - 1 components (the
+    centred rows span no more: a further one is rounding noise, drawn as a collapsed panel). Rows
+    that are all equal have no variance to share out: every ratio is 0 then."""
     n = x.shape[0]
     if n < 2:
         raise ValueError(f"PCA needs at least 2 samples, got {n}")
     centred = x - x.mean(0)
     u, s, vh = torch.linalg.svd(centred, full_matrices=False)
     var = s.pow(2)
-    k = min(k, s.numel())
+    k = min(k, s.numel(), n - 1)
     total = var.sum()
     explained = var[:k] / total if total > 0 else torch.zeros_like(var[:k])  # 0/0 was NaN
     return PCA(vh[:k], explained, u[:, :k] * s[:k])

@@ -24,8 +24,20 @@ def ood_scores(probs: torch.Tensor) -> dict[str, torch.Tensor]:
     return {name: fn(probs) for name, fn in SCORES.items()}
 
 
+def auroc_standard_error(auroc: float, positives: int, negatives: int) -> float:
+    """The standard error of an AUROC estimated from ``positives`` and ``negatives`` scores (Hanley
+    & McNeil 1982, exponential approximation): 300 against 300 at AUROC 0.9 is about ±0.013, so
+    two runs' AUROCs 0.02 apart on such sets are not two results."""
+    a = auroc
+    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
+    var = ((a * (1 - a) + (positives - 1) * (q1 - a * a) + (negatives - 1) * (q2 - a * a))
+           / (positives * negatives))
+    return max(var, 0.0) ** 0.5
+
+
 def detection_metrics(inlier_scores: torch.Tensor, outlier_scores: torch.Tensor) -> dict[str, float]:
-    """AUROC, AUPR (outliers positive) and the false-positive rate at 95% true-positive rate."""
+    """AUROC (with its standard error), AUPR (outliers positive) and the false-positive rate at
+    95% true-positive rate."""
     # Imported here: scikit-learn took about 1 s of every command that imports the evaluation
     # package, `hyperzoo evaluate` among them, which never ranks outliers.
     from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
@@ -42,7 +54,8 @@ def detection_metrics(inlier_scores: torch.Tensor, outlier_scores: torch.Tensor)
     # Every threshold: dropping collinear points (sklearn's default) can skip the first one at
     # 95% TPR where scores tie, and report the next, larger FPR.
     fpr, tpr, _ = roc_curve(labels, scores, drop_intermediate=False)
-    return {"auroc": float(roc_auc_score(labels, scores)),
+    auroc = float(roc_auc_score(labels, scores))
+    return {"auroc": auroc, "auroc_se": auroc_standard_error(auroc, len(outlier_scores), len(inlier_scores)),
             "aupr": float(average_precision_score(labels, scores)),
             "fpr_at_95_tpr": float(fpr[np.searchsorted(tpr, 0.95, side="left")])}
 
