@@ -107,10 +107,13 @@ def _slug(run_dir: Path, index: int) -> str:
 
 
 def _label(run_dir: Path, session: Session) -> str:
-    m = session.config.method
-    extra = (f", λ = {float(m['lam']):g}" if "lam" in m
-             else f", β = {float(m['beta']):g}" if "beta" in m else "")
-    return f"{run_dir.name} ({session.config.method_name}{extra})"
+    """``folder (method, λ = …)``; a folder named after its method is not named twice ("deutsch
+    (deutsch, λ = 3000)")."""
+    m, name = session.config.method, session.config.method_name
+    extra = (f"λ = {float(m['lam']):g}" if "lam" in m
+             else f"β = {float(m['beta']):g}" if "beta" in m else "")
+    said = [part for part in (name if run_dir.name != name else "", extra) if part]
+    return f"{run_dir.name} ({', '.join(said)})" if said else run_dir.name
 
 
 class _Run:
