@@ -283,7 +283,7 @@ def test_arrays_users_commonly_hold_are_read_and_bad_ones_named():
     # RGBA and two-channel images are channels-last too (read as 6 channels of 6 x 4 before).
     assert as_images(np.zeros((2, 6, 6, 4), np.uint8), "x").shape == (2, 4, 6, 6)
     assert as_images(np.zeros((2, 6, 6, 2), np.uint8), "x").shape == (2, 2, 6, 6)
-    with pytest.raises(DataError, match="images must be uint8 or floating point, got uint16"):
+    with pytest.raises(DataError, match=r"inputs must be floating point .* got uint16; give integer"):
         as_images(np.zeros((2, 4, 4), np.uint16), "x")  # it said int64
     with pytest.raises(DataError, match="labels must be class indices 0, 1, …; found 1e[+]20"):
         as_labels(np.array([0.0, 1e20]), "y")  # it said "label -9223372036854775808 is negative"
@@ -462,3 +462,12 @@ def test_uint8_codes_far_below_pixel_values_are_noted_once(monkeypatch, capsys):
     assert err.count("these reach only 19 (so 0.075); if they are codes or counts") == 1
     as_images(torch.full((2, 8, 8), 200, dtype=torch.uint8), "pixels.npz:x_train")
     assert capsys.readouterr().err == ""
+
+
+def test_too_few_examples_to_hold_out_name_both_ways_on(tmp_path):
+    path = tmp_path / "five.npz"
+    np.savez(path, x_train=np.zeros((5, 4), np.float32), y_train=np.array([0, 1, 0, 1, 0]))
+    with pytest.raises(DataError, match=r"too few to hold out a validation fraction of 0.1: raise "
+                                        r"data.val_fraction, or hold none out \(data.val_fraction: 0 with "
+                                        r"data.val_split: test"):
+        load_dataset(str(path), "train", val_fraction=0.1)

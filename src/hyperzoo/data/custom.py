@@ -392,7 +392,8 @@ def as_images(x: np.ndarray | torch.Tensor, what: str, shape: tuple[int, ...] | 
                  f"(so {top / 255:.3f}); if they are codes or counts, not pixels, give them as floats")
         return t.float().div_(255.0).contiguous()
     if not t.is_floating_point():
-        raise DataError(f"{what}: images must be uint8 or floating point, got {given or t.dtype}")
+        raise DataError(f"{what}: inputs must be floating point (or uint8 pixels, scaled to [0, 1]), got "
+                        f"{given or t.dtype}; give integer features or codes as floats (x.float())")
     # Checked in float32, what training reads: a float64 1e39 is finite, its float32 infinite.
     t = t.float()
     if not bool(t.isfinite().all()):

@@ -212,8 +212,10 @@ def _n_val(name: str, n: int, fraction: float) -> int:
         return 0
     n_val = int(n * fraction)
     if n_val == 0 or n_val == n:
+        # The way on in one line: the two settings took two tries, each refused in turn.
         raise DataError(f"dataset {name!r}: {n} training examples are too few to hold out a "
-                        f"validation fraction of {fraction:g}")
+                        f"validation fraction of {fraction:g}: raise data.val_fraction, or hold none "
+                        "out (data.val_fraction: 0 with data.val_split: test, which needs a test split)")
     return n_val
 
 
