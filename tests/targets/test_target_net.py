@@ -101,6 +101,13 @@ def test_a_layer_used_through_its_weights_alone_says_to_call_it():
         TargetNet(Functional(), (3,))
 
 
+def test_a_norm_on_the_models_input_says_how_to_keep_it():
+    with pytest.raises(ConfigError, match="on the model's input, give it affine=False"):
+        TargetNet(nn.Sequential(nn.BatchNorm1d(3), nn.Linear(3, 2)), (3,))
+    target = TargetNet(nn.Sequential(nn.BatchNorm1d(3, affine=False), nn.Linear(3, 2)), (3,))
+    assert target.stat_shapes == {"0.running_mean": (3,), "0.running_var": (3,)}
+
+
 def test_module_is_not_modified():
     module = DigitsNet()
     before = {k: v.clone() for k, v in module.state_dict().items()}

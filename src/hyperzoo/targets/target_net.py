@@ -275,11 +275,16 @@ class TargetNet:
                 # Joins the filters of the layer called just before it, channel for channel.
                 prev = specs[-1] if specs else None
                 if prev is None or prev.norm is not None or prev.out_units != _channels(m):
+                    # A norm on the model's input is common (tabular data): its running statistics
+                    # work without parameters, which are what needs a layer to join.
+                    way = (": on the model's input, give it affine=False (its statistics are still "
+                           "estimated for each network) or standardise the data instead"
+                           if prev is None else "")
                     raise ConfigError(
                         f"normalisation layer {name!r} ({type(m).__name__}, {_channels(m)} channels) "
                         "does not follow a conv or linear layer with that many outputs (with no other "
                         "layer with parameters called between); its scale and shift cannot join that "
-                        "layer's filters")
+                        f"layer's filters{way}")
                 specs[-1] = replace(prev, norm=name,
                                     norm_scale=prefix + "weight" if m.weight is not None else None,
                                     norm_shift=prefix + "bias" if m.bias is not None else None)
