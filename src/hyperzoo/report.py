@@ -845,6 +845,21 @@ def _pct(v: float | None) -> str:
     return "—" if v is None else f"{100 * v:.2f}%"
 
 
+def _dip_verdict(p: dict[str, Any]) -> tuple[float, str]:
+    """The standard error over pairs of a run's interpolated-minus-direct gap, and what it shows
+    against seed 001 Fig. 7 (a compared run's numbers were given without one)."""
+    gap = p["interpolated_minus_direct"]
+    sem = gap["std"] / p["pairs"] ** 0.5
+    return sem, ("one pair has no spread over pairs, so no verdict (--path-pairs 2 or more)"
+                 if p["pairs"] < 2 else
+                 "the direct path dips below the interpolated one, as in seed 001 Fig. 7"
+                 if gap["mean"] > 2 * sem else
+                 "the direct path does NOT dip below the interpolated one here, unlike seed 001 Fig. 7"
+                 if gap["mean"] < -2 * sem else
+                 "the two paths do not differ by more than two standard errors over pairs: no "
+                 "dip resolved, unlike seed 001 Fig. 7")
+
+
 def _binomial_se(rate: float, n: int) -> float:
     """The standard error of a rate measured on ``n`` examples."""
     return (rate * (1 - rate) / n) ** 0.5 if n else float("nan")
@@ -931,15 +946,7 @@ def _markdown(rep: dict[str, Any], main: str) -> str:
         p = rep["paths"]
         d, i = p["direct_dip"], p["interpolated_dip"]
         gap = p["interpolated_minus_direct"]
-        sem = gap["std"] / p["pairs"] ** 0.5
-        verdict = ("one pair has no spread over pairs, so no verdict (--path-pairs 2 or more)"
-                   if p["pairs"] < 2 else
-                   "the direct path dips below the interpolated one, as in seed 001 Fig. 7"
-                   if gap["mean"] > 2 * sem else
-                   "the direct path does NOT dip below the interpolated one here, unlike seed 001 Fig. 7"
-                   if gap["mean"] < -2 * sem else
-                   "the two paths do not differ by more than two standard errors over pairs: no "
-                   "dip resolved, unlike seed 001 Fig. 7")
+        sem, verdict = _dip_verdict(p)
         lines += ["", "### Paths in weight space (seed 001 Fig. 7)", "",
                   f"{_n(p['pairs'], 'pair')} (z₁, z₂), 11 points each, on {p['examples']} test images. "
                   "Mean ± sample std over pairs: accuracy at the endpoints "
@@ -966,7 +973,7 @@ def _markdown(rep: dict[str, Any], main: str) -> str:
                   f"{_pct(p['direct_midpoint']['std'])}, dip {_pct(d['mean'])} ± {_pct(d['std'])} "
                   f"(standard error {_pct(sem)})"
                   + (f"; interpolated dip {_pct(p['interpolated_dip']['mean'])} ± "
-                     f"{_pct(p['interpolated_dip']['std'])}" if both else "")
+                     f"{_pct(p['interpolated_dip']['std'])}: {_dip_verdict(p)[1]}" if both else "")
                   + ("." if both else ". Seed 001 Appendix I: for MNFG the direct path keeps its accuracy."),
                   "",
                   f"![paths of {label}]({p['figure']})"]
