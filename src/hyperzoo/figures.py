@@ -303,22 +303,25 @@ def transfer_figure(rows: dict[str, dict[str, torch.Tensor]], eps: float, path: 
 
 def ambiguous_grid(images: torch.Tensor, votes: torch.Tensor, labels: torch.Tensor | None,
                    scores: torch.Tensor, score_name: str, path: Path, columns: int = 6, score_help: str = "",
-                   title: str | None = None) -> str:
+                   title: str | None = None, run: str | None = None, indices: list[int] | None = None) -> str:
     """Seed 002 Fig. 7: inputs, each above a bar chart of how many of the networks vote for each
     class (the true class in green; ``labels`` None for outliers, which have none). ``score_name``:
     a short name of the ranking score for the panel titles ("MI"); ``score_help`` its meaning and
-    unit, for the default title (the inputs the networks disagree on most)."""
+    unit, for the default title (the inputs the networks disagree on most); ``run`` the networks'
+    run; ``indices`` each input's index in its set, in its panel's title (the tables list them)."""
     k, c = votes.shape
     columns = max(1, min(columns, k))  # four images: four columns, not six with two empty
     rows = max(1, -(-k // columns))
-    fig = plt.figure(figsize=(max(1.9 * columns, 6.0), 3.6 * rows + 1.0))
+    height = 2.9 * rows + 1.0  # an image cell about as tall as wide: no gap above its bars
+    fig = plt.figure(figsize=(max(1.9 * columns, 6.0), height))
     # The two-line title above the top row's panel titles (it overlapped them with one row).
-    grid = fig.add_gridspec(2 * rows, columns, height_ratios=[3, 1.6] * rows, hspace=0.75, wspace=0.35,
-                            top=1 - 0.9 / (3.6 * rows + 1.0))
+    # Each input with its bars close below it, the next row's titles clear of those bars' labels.
+    outer = fig.add_gridspec(rows, columns, hspace=0.45, wspace=0.35, top=1 - 0.9 / height, bottom=0.06)
     n = int(votes[0].sum()) if k else 0
     for i in range(k):
         r, col = divmod(i, columns)
-        ax = fig.add_subplot(grid[2 * r, col])
+        cell = outer[r, col].subgridspec(2, 1, height_ratios=[2.2, 1.1], hspace=0.12)
+        ax = fig.add_subplot(cell[0])
         img = images[i].double().cpu()
         if img.dim() == 3:  # an image (C, H, W): colour or its first channel
             img = img.permute(1, 2, 0) if img.shape[0] == 3 else img[0]
@@ -331,19 +334,23 @@ def ambiguous_grid(images: torch.Tensor, votes: torch.Tensor, labels: torch.Tens
         ax.set_yticks([])
         # Ties: the lower class first, as the report's table (topk's order was unspecified).
         top2 = torch.sort(-votes[i], stable=True).indices[:min(2, c)]
-        head = "" if labels is None else f"label {int(labels[i])}, "
-        ax.set_title(f"{head}{score_name} {scores[i]:.2g}\nvotes "
+        head = (("" if indices is None else f"#{indices[i]} ")
+                + ("" if labels is None else f"label {int(labels[i])}, "))
+        ax.set_title(f"{head}{score_name} {scores[i]:.3f}\nvotes "
                      + ", ".join(f"{int(cl)}: {int(votes[i][cl])}" for cl in top2 if votes[i][cl] > 0),
                      fontsize=7)  # a runner-up of no votes is no runner-up ("1: 50, 0: 0")
-        bar = fig.add_subplot(grid[2 * r + 1, col])
+        bar = fig.add_subplot(cell[1])
         colours = ["C2" if labels is not None and j == int(labels[i]) else "C0" for j in range(c)]
         bar.bar(np.arange(c), votes[i].cpu().numpy(), color=colours)
         bar.set_xticks(np.arange(c))
-        bar.tick_params(labelsize=5)
-        bar.set_xlabel("class", fontsize=6)
+        bar.tick_params(labelsize=7)
+        # Votes are whole numbers (ticks at 2.5 read as half a vote).
+        bar.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(nbins=3, integer=True))
+        bar.set_xlabel("class", fontsize=7)
         if col == 0:
-            bar.set_ylabel("votes", fontsize=6)
-    fig.suptitle(title or f"Test images the {n} sampled networks disagree on most (ranked by {score_name}"
+            bar.set_ylabel("votes", fontsize=7)
+    of = f" of {run}" if run else ""
+    fig.suptitle(title or f"Test images the {n} sampled networks{of} disagree on most (ranked by {score_name}"
                  f"{', ' + score_help if score_help else ''});\nbars: votes per class, true class green",
                  fontsize=10)
     return save_figure(fig, path, tight=False)

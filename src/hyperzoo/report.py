@@ -339,7 +339,8 @@ def _ood(runs: list[_Run], inliers: Dataset, outliers: Dataset, overlap: float, 
         curves_in[f"{r.label}: {inliers.name}"] = h_in
         curves_out[f"{r.label}: {outlier} (AUROC {res['runs'][r.label]['auroc']:.3f})"] = h_out
         if r is runs[0]:
-            res["confident_outliers"] = {**_confident_outliers(outliers, p_out, h_out, out), "run": r.label}
+            res["confident_outliers"] = {**_confident_outliers(outliers, p_out, h_out, out, r.label),
+                                         "run": r.label}
     res["figure"] = figures.entropy_cdf(
         curves_in, curves_out, out / "ood_cdf.png",
         f"{len(inliers):,} {inliers.name} test images against {len(outliers):,} {outlier}; "
@@ -347,8 +348,8 @@ def _ood(runs: list[_Run], inliers: Dataset, outliers: Dataset, overlap: float, 
     return res
 
 
-def _confident_outliers(outliers: Dataset, probs: torch.Tensor, h_out: torch.Tensor, out: Path, k: int = 12
-                        ) -> dict[str, Any]:
+def _confident_outliers(outliers: Dataset, probs: torch.Tensor, h_out: torch.Tensor, out: Path, run: str,
+                        k: int = 12) -> dict[str, Any]:
     """Seed 002 Fig. 7 (bottom row): the ``k`` outliers of least predictive entropy ``h_out`` (B,),
     with the votes of the networks whose probabilities ``probs`` (N, B, C) scored them."""
     order = torch.sort(h_out, stable=True).indices[:k]
@@ -358,8 +359,8 @@ def _confident_outliers(outliers: Dataset, probs: torch.Tensor, h_out: torch.Ten
            "votes": votes.tolist()}
     res["figure"] = figures.ambiguous_grid(
         outliers.x[order], votes, None, h_out[order], "H", out / "confident_outliers.png",
-        title=f"{outliers.name} images the {n} sampled networks are most sure of (least predictive "
-              "entropy H, nats);\nbars: votes per class")
+        title=f"{outliers.name} images the {n} sampled networks of {run} are most sure of (least "
+              "predictive entropy H, nats);\nbars: votes per class", indices=order.tolist())
     return res
 
 
@@ -758,7 +759,8 @@ def _ambiguous_section(main: _Run, data: Dataset, count: int, out: Path) -> Sect
              **{k: v.tolist() for k, v in amb.items()}, "labels": data.y[amb["indices"]].tolist()}
     fig = figures.ambiguous_grid(data.x[amb["indices"]], amb["votes"], data.y[amb["indices"]],
                                  amb["scores"], "MI", out / "ambiguous.png",
-                                 score_help="mutual information in nats")
+                                 score_help="mutual information in nats", run=main.label,
+                                 indices=amb["indices"].tolist())
     return {"ambiguous": entry}, {"ambiguous": fig}
 
 
