@@ -173,7 +173,7 @@ def filter_grid(images: torch.Tensor, title: str, path: Path) -> str:
 
 def pca_scatter(scores: torch.Tensor, explained: torch.Tensor, title: str, path: Path) -> str:
     k = scores.shape[1]
-    fig, axes = plt.subplots(k, k, figsize=(1.7 * k, 1.7 * k))
+    fig, axes = plt.subplots(k, k, figsize=(max(1.7 * k, 3.4), max(1.7 * k, 3.4)), squeeze=False)
     for i in range(k):
         for j in range(k):
             ax = axes[i, j]
