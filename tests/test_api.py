@@ -1055,3 +1055,14 @@ def test_fits_folder_refusals_name_its_out_argument_not_the_commands_option(tmp_
         with pytest.raises(RunError, match=message):
             hyperzoo.fit(Net(), digits("train"), out=tmp_path / folder, train=FAST, method=TINY_METHOD,
                          progress=False)
+
+
+def test_a_fit_refused_by_its_calibration_notes_nothing_either(tmp_path, capsys):
+    """The notes came before calibration, which refuses regression targets that are all equal."""
+    x = digits("train")[0][:40]
+    with pytest.raises(ConfigError, match="all equal"):
+        hyperzoo.fit(nn.Sequential(nn.Flatten(), nn.Linear(64, 8), nn.ReLU(), nn.Linear(8, 1)),
+                     (x, torch.ones(40)), out=tmp_path / "r", progress=False,
+                     method={"name": "hypergan", "task": "regression", "pretrain_steps": 0},
+                     train={"steps": 2, "threads": 1, "noise_batch": 2, "images_per_noise": 4, "lr": 1.0})
+    assert "note:" not in capsys.readouterr().err and not (tmp_path / "r").exists()

@@ -519,22 +519,25 @@ def _train(config: Config, run_dir: Path, resume: bool, argv: list[str] | None, 
     if s.train_data is not None and t.full_batch and t.images_per_noise != len(s.train_data):
         raise ConfigError(f"train.full_batch needs train.images_per_noise equal to the {len(s.train_data)} "
                           f"training examples of {s.train_data.name!r}, got {t.images_per_noise}")
-    # Notes once nothing is refused any more: a refused fit noted a data file it then removed.
+    # Said once the folder is claimed, when nothing can refuse the run any more: a refused fit
+    # noted a data file it then removed.
+    pending: list[str] = []
     untested = lacks_test_split(config.data.dataset, config.data.data_dir) if world.main else None
     if untested is not None:  # it trained, then evaluate and report failed: "has no test split"
-        note(f"{untested} holds no test split (x_test, y_test; fit's test_data): training validates "
-             "on part of the training examples, but evaluate and report will need one")
+        pending.append(f"{untested} holds no test split (x_test, y_test; fit's test_data): training "
+                       "validates on part of the training examples, but evaluate and report will need one")
     lr_note = type(s.method).LR_NOTE
-    if lr_note is not None and t.lr > lr_note[0] and not resume and world.main:
-        note(f"train.lr {t.lr:g} is above {lr_note[0]:g} for method {config.method_name!r}: "
-             f"{lr_note[1]}")
+    if lr_note is not None and t.lr > lr_note[0] and not resume:
+        pending.append(f"train.lr {t.lr:g} is above {lr_note[0]:g} for method {config.method_name!r}: "
+                       f"{lr_note[1]}")
     if not resume:
         calibrate(config, s, world, device)
-    if world.distributed and world.main and any(
+    if world.distributed and any(
             isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in s.target.module.modules()):
-        note(f"under torchrun the target's batch norm normalises each process's "
-             f"{t.images_per_noise // world.size} images of a network, not all {t.images_per_noise}: "
-             "not the one-process run (as DistributedDataParallel without SyncBatchNorm)")
+        pending.append(f"under torchrun the target's batch norm normalises each process's "
+                       f"{t.images_per_noise // world.size} images of a network, not all "
+                       f"{t.images_per_noise}: not the one-process run (as DistributedDataParallel "
+                       "without SyncBatchNorm)")
     if not world.main:  # rank 0 checks, locks and writes the folder; the others wait for it
         distributed.follow_main(world)
         return _train_locked(config, s, run_dir, resume, progress, world, device, share, [])
@@ -552,6 +555,8 @@ def _train(config: Config, run_dir: Path, resume: bool, argv: list[str] | None, 
             remove_stale_temporaries(run_dir)
             if not resume:
                 write_config(run_dir, config)
+        for text in pending:  # rank 0 (this branch) alone
+            note(text)
         return _train_locked(config, s, run_dir, resume, progress, world, device, share,
                              argv if argv is not None else sys.argv)
 
