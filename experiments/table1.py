@@ -121,7 +121,7 @@ def seed_column(row: str, col: str, seed: int, args) -> dict[str, Any]:
     m = evaluate_run(run_dir, n_networks=10, data_dir=args.data_dir, progress=False,
                      ensembles=args.ensembles)
     # One ensemble (--ensembles 1): the 10 networks evaluated above are it.
-    ind = m.get("independent_ensembles") or {"majority_mean": m["majority_accuracy"], "majority_std": 0.0,
+    ind = m.get("independent_ensembles") or {"majority_mean": m["majority_accuracy"], "majority_std": None,
                                              "mean_prob_mean": m["ensemble_accuracy"]}
     return {"column": col, "train_seed": seed, "run": str(run_dir), "overrides": overrides,
             **train_time(m, seconds), "checkpoint_step": m["checkpoint_step"],

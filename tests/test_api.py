@@ -1066,3 +1066,28 @@ def test_a_fit_refused_by_its_calibration_notes_nothing_either(tmp_path, capsys)
                      method={"name": "hypergan", "task": "regression", "pretrain_steps": 0},
                      train={"steps": 2, "threads": 1, "noise_batch": 2, "images_per_noise": 4, "lr": 1.0})
     assert "note:" not in capsys.readouterr().err and not (tmp_path / "r").exists()
+
+
+def test_fit_says_uint8_codes_are_scaled_though_its_file_keeps_floats(tmp_path, capsys, monkeypatch):
+    import hyperzoo.data.custom
+
+    monkeypatch.setattr(hyperzoo.data.custom, "_noted_scale", set())
+    x, y = digits("train")
+    hyperzoo.fit(Net(), ((x * 10).to(torch.uint8), y), out=tmp_path / "r", train=FAST, method=TINY_METHOD,
+                 progress=False)
+    assert capsys.readouterr().err.count("uint8 inputs are scaled to [0, 1] as pixels") == 1
+
+
+def test_run_report_takes_one_compared_run_as_a_path(tmp_path, monkeypatch):
+    """compare="runs/b" was a list of its characters, one run each."""
+    import hyperzoo.report
+
+    run = hyperzoo.fit(Net(), digits("train"), out=tmp_path / "run", train=FAST, method=TINY_METHOD,
+                       progress=False)
+    seen = {}
+    monkeypatch.setattr(hyperzoo.report, "make_report", lambda *a, **kw: seen.update(kw) or {})
+    (tmp_path / "rep").mkdir()
+    run.report(tmp_path / "rep", compare="runs/b", progress=False)
+    assert seen["compare"] == ["runs/b"]
+    run.report(tmp_path / "rep", compare=None, progress=False)
+    assert seen["compare"] == []

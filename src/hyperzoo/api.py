@@ -35,7 +35,7 @@ from hyperzoo.config import (
     parse_yaml,
 )
 from hyperzoo.data import DataError, Dataset, load_dataset
-from hyperzoo.data.custom import as_images, as_targets, same_scaling, tensors_sha256
+from hyperzoo.data.custom import UINT8_SCALED, as_images, as_targets, same_scaling, tensors_sha256
 from hyperzoo.data.registry import own_holdout
 from hyperzoo.errors import UserError
 from hyperzoo.notes import held, note
@@ -281,7 +281,9 @@ class Run:
         report``, whose options these are; `report.make_report`)."""
         from hyperzoo.report import make_report
 
-        options = {"compare": list(compare), "limit": limit, "adv_limit": adv_limit, "path_limit": path_limit,
+        # One run given as a path was a list of its characters.
+        compare = [compare] if isinstance(compare, (str, Path)) else list(compare or ())
+        options = {"compare": compare, "limit": limit, "adv_limit": adv_limit, "path_limit": path_limit,
                    "path_pairs": path_pairs, "seed": seed, "ood": ood, "ood_networks": ood_networks,
                    "detection_sizes": None if detection_sizes is None else list(detection_sizes),
                    "detection_eps": detection_eps, "transfer_networks": transfer_networks,
@@ -623,8 +625,10 @@ def _fit_into(out: Path, module: nn.Module | None, train_data: Data, test_data: 
             shape, in_memory = _keep_data(out, name, train, test, input_shape, cfg, written, notes)
             filed = in_memory is None
         finally:
-            if not filed:  # a data file: training reads it and says them, naming it
-                for said in data_notes:
+            for said in data_notes:
+                # A data file: training reads it and says them, naming it, but for the uint8 one:
+                # the file holds the scaled floats.
+                if not filed or UINT8_SCALED in said:
                     note(said)
     if module is not None:
         why = _record_module(module, cfg, shape)

@@ -202,12 +202,16 @@ def _of_step(m: dict) -> str:
     return f" (checkpoint of step {step})"
 
 
+def _spread(std: float | None) -> str:
+    """`` ± std`` over draws; nothing for one draw, which has none."""
+    return "" if std is None else f" ± {std:.2%}"
+
+
 def _drawn(m: dict, size: str, mean: float) -> str:
     """``mean ± std (K draws of the pool)`` of evaluate's ensembles of one size (metrics from before
     the spread was kept: the mean alone)."""
     std = m.get("ensemble_accuracy_std_by_size", {}).get(size)
-    spread = f" ± {std:.2%}" if std is not None else ""
-    return f"{mean:.2%}{spread} ({m['ensemble_draws']} draws from the {m['n_networks']}, which overlap)"
+    return f"{mean:.2%}{_spread(std)} ({m['ensemble_draws']} draws from the {m['n_networks']}, which overlap)"
 
 
 def _table(metrics: dict) -> str:
@@ -243,8 +247,8 @@ def _table(metrics: dict) -> str:
              "—" if m["entropy_estimate"] is None else
              f"{m['entropy_estimate']:.1f} (Kozachenko–Leonenko, d = {m['entropy_d']}: comparable at one d)"),
             *(((f"{e['count']} independent ensembles of {e['size']}",
-                f"majority {e['majority_mean']:.2%} ± {e['majority_std']:.2%}, mean prob. "
-                f"{e['mean_prob_mean']:.2%} ± {e['mean_prob_std']:.2%}"),)
+                f"majority {e['majority_mean']:.2%}{_spread(e['majority_std'])}, mean prob. "
+                f"{e['mean_prob_mean']:.2%}{_spread(e['mean_prob_std'])}"),)
               if (e := m.get("independent_ensembles")) else ())]
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
@@ -436,8 +440,8 @@ def tune_noise(
         mark = "  <- chosen" if row["sigma"] == r["sigma"] else ""
         typer.echo(f"σ {row['sigma']:<8g} ensemble NLL {row['ensemble_nll']:.4f}, accuracy "
                    f"{row['ensemble_accuracy']:.2%} (single {row['mean_accuracy']:.2%}){mark}")
-    typer.echo(f"wrote σ = {r['sigma']:g} into {run_dir / r['checkpoint']} ({r['networks']} networks, "
-               f"{r['dataset']} / {r['split']})")
+    typer.echo(f"wrote σ = {r['sigma']:g} into {run_dir}'s checkpoints and config.yaml (chosen by "
+               f"{r['networks']} networks on {r['dataset']} / {r['split']})")
 
 
 @app.command()
@@ -620,8 +624,8 @@ def ood(
             # One network's mutual information is 0 for every input: no ranking at all.
             none = " (0 for every input with one network)" if (
                 score == "mutual_information" and r["n_networks"] == 1) else ""
-            typer.echo(f"  by {score.replace('_', ' ')}: AUROC {sm['auroc']:.4f} ± {sm['auroc_se']:.4f} "
-                       f"(standard error), AUPR {sm['aupr']:.4f}, "
+            se = "" if sm["auroc_se"] is None else f" ± {sm['auroc_se']:.4f} (standard error)"
+            typer.echo(f"  by {score.replace('_', ' ')}: AUROC {sm['auroc']:.4f}{se}, AUPR {sm['aupr']:.4f}, "
                        f"FPR at 95% TPR {sm['fpr_at_95_tpr']:.2%}{none}")  # a rate, as report prints it
     if out is None:
         _nothing_written("--out DIR writes ood.json and ood_cdf.png")

@@ -93,7 +93,8 @@ def accuracy_histograms(runs: dict[str, torch.Tensor], entropies: dict[str, tupl
     compare, and side by side they read as if they did. ``examples``: the test examples each
     accuracy counts, whose steps (1/examples) the bins follow."""
     fig, ax = plt.subplots(figsize=(6.5, 4.0))
-    # One set of bins for all runs, so their histograms compare; at least 0.1 points wide.
+    # One set of bins for all runs, so their histograms compare: on the accuracy's steps where the
+    # test set's size is known, else at least 0.1 points wide.
     every = 100 * torch.cat(list(runs.values()))
     edges = (_step_edges(every, 100 / examples, 30) if examples else _edges(every, 30, min_width=0.1))
     for i, (label, acc) in enumerate(runs.items()):

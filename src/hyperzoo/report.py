@@ -880,9 +880,9 @@ def _pm(row: dict[str, Any], key: str) -> str:
 
 
 _SIZE_TABLE = ["| size | mean prob. | majority |", "|---|---|---|"]
-_SIZE_NOTE = (f"Mean ± std over {SIZE_DRAWS} ensembles drawn from the pool per size (drawn from one "
-              "pool, they overlap, the more so near its size: the spread understates that of independent "
-              "ensembles).")
+_SIZE_NOTE = (f"Mean ± std over {SIZE_DRAWS} ensembles drawn from the pool per size (size 1: every "
+              "network of the pool; the pool's own size: one draw, no spread). Drawn from one pool, they "
+              "overlap, the more so near its size: the spread understates that of independent ensembles.")
 
 
 def _markdown(rep: dict[str, Any], main: str) -> str:

@@ -196,8 +196,9 @@ def independent_ensembles(session: Session, data: Dataset, size: int, count: int
         mean_prob.append(m["ensemble_accuracy"])
     maj, mp = torch.tensor(majority, dtype=torch.float64), torch.tensor(mean_prob, dtype=torch.float64)
     return {"count": count, "size": size, "first_seed": seed, "majority": majority, "mean_prob": mean_prob,
-            "majority_mean": maj.mean().item(), "majority_std": maj.std().item() if count > 1 else 0.0,
-            "mean_prob_mean": mp.mean().item(), "mean_prob_std": mp.std().item() if count > 1 else 0.0}
+            # One ensemble has no spread to give (None, not a measured 0).
+            "majority_mean": maj.mean().item(), "majority_std": maj.std().item() if count > 1 else None,
+            "mean_prob_mean": mp.mean().item(), "mean_prob_std": mp.std().item() if count > 1 else None}
 
 
 def _evaluate_regression(run_dir: str | Path, session: Session, data: Dataset, n_networks: int, seed: int,

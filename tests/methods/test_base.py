@@ -96,9 +96,9 @@ def test_check_settings_is_check_training_without_a_built_method():
 
 
 def test_an_unset_noise_batch_is_what_each_method_trains_with():
-    """``train.noise_batch`` left unset takes the method's own count (one network: 1; an
-    ensemble: its size; 32 elsewhere), which its own check then accepts: single-network
-    baselines were refused with the default 32 until it was set by hand."""
+    """``train.noise_batch`` left unset takes the method's own count (one network, the static
+    hypernetwork's too: 1; an ensemble: its size; 32 elsewhere), which its own check then
+    accepts: single-network baselines were refused with the default 32 until it was set by hand."""
     from hyperzoo.config import DEFAULT_NOISE_BATCH, load_config
     from hyperzoo.methods import METHODS, resolve_noise_batch
     from hyperzoo.methods.single import SingleNetwork
@@ -108,8 +108,8 @@ def test_an_unset_noise_batch_is_what_each_method_trains_with():
         assert config.train.noise_batch is None
         n = resolve_noise_batch(config)
         settings = config_cls(name=name)
-        expected = (1 if issubclass(cls, SingleNetwork) else settings.size if name == "ensemble"
-                    else DEFAULT_NOISE_BATCH)
+        expected = (1 if issubclass(cls, SingleNetwork) or name == "static" else settings.size
+                    if name == "ensemble" else DEFAULT_NOISE_BATCH)
         assert n == expected, name
         cls.check_settings(settings, n, config.train.steps)
     sized = load_config(None, ["method.name=ensemble", "method.size=3"])

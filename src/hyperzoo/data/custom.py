@@ -388,7 +388,7 @@ def as_images(x: np.ndarray | torch.Tensor, what: str, shape: tuple[int, ...] | 
             # Token ids or category codes as uint8 trained on their 255ths (0-19 became 0-0.075),
             # without a word: pixels reach 255, or at least far above 32.
             _noted_scale.add(source)
-            note(f"{what}: uint8 inputs are scaled to [0, 1] as pixels (÷255), and these reach only {top} "
+            note(f"{what}: {UINT8_SCALED} (÷255), and these reach only {top} "
                  f"(so {top / 255:.3f}); if they are codes or counts, not pixels, give them as floats")
         return t.float().div_(255.0).contiguous()
     if not t.is_floating_point():
@@ -411,6 +411,8 @@ def as_images(x: np.ndarray | torch.Tensor, what: str, shape: tuple[int, ...] | 
 
 
 _noted_scale: set[str] = set()
+# The uint8 note's words (fit says it itself: the file it keeps holds floats, read without it).
+UINT8_SCALED = "uint8 inputs are scaled to [0, 1] as pixels"
 
 
 def unscaled_pixels(x: torch.Tensor) -> bool:

@@ -24,10 +24,13 @@ def ood_scores(probs: torch.Tensor) -> dict[str, torch.Tensor]:
     return {name: fn(probs) for name, fn in SCORES.items()}
 
 
-def auroc_standard_error(auroc: float, positives: int, negatives: int) -> float:
+def auroc_standard_error(auroc: float, positives: int, negatives: int) -> float | None:
     """The standard error of an AUROC estimated from ``positives`` and ``negatives`` scores (Hanley
     & McNeil 1982, exponential approximation): 300 against 300 at AUROC 0.9 is about ±0.013, so
-    two runs' AUROCs 0.02 apart on such sets are not two results."""
+    two runs' AUROCs 0.02 apart on such sets are not two results. None at an AUROC of 0 or 1,
+    where the approximation gives 0 whatever the counts (3 against 3 printed "1.000 ± 0.000")."""
+    if auroc in (0.0, 1.0):
+        return None
     a = auroc
     q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
     var = ((a * (1 - a) + (positives - 1) * (q1 - a * a) + (negatives - 1) * (q2 - a * a))

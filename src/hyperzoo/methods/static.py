@@ -119,6 +119,12 @@ def _select_layers(target: TargetNet, generated: list | None, tile: int) -> list
 class StaticHypernetwork(Method):
     """Layer embeddings + one shared two-layer linear generator, plus the ordinary parameters."""
 
+    @classmethod
+    def networks_per_step(cls, config: object) -> int:
+        """1: the method is one network (no noise), and 32 copies of it per step did the same work
+        32 times (seed 004's minibatch is ``train.images_per_noise``)."""
+        return 1
+
     def check_training(self, noise_batch: int, steps: int | None = None) -> None:
         # `check_settings` has no target, hence no layers: nothing to say there.
         if self.config.generated is None and getattr(self, "layers", None):
