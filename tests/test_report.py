@@ -46,7 +46,7 @@ def test_report_writes_markdown_json_and_figures(runs, tmp_path):
                     "## Adversarial detection", "## Out-of-distribution detection", "## Uncertainty"):
         assert section in md
     assert "positive class: outliers (notmnist)" in md and "| mutual information |" in md
-    assert "drawn from one pool, they overlap" in md
+    assert "Drawn from one pool, they overlap" in md
     assert set(saved["uncertainty"]) == set(saved["runs"]) and "reliability" in rep["figures"]
     # Paths score --path-limit examples of the whole test set, not of the --limit subset.
     assert saved["examples"] == 60 and saved["paths"]["examples"] == 30
