@@ -10,7 +10,9 @@ checkpoint's generator states are plain CPU tensors.
 
 from __future__ import annotations
 
+import math
 import platform
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -81,8 +83,23 @@ def uniform(shape: tuple[int, ...], low: float, high: float, generator: torch.Ge
 
 def normal(shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device | str,
            dtype: torch.dtype | None = None) -> torch.Tensor:
-    """N(0, 1) of ``shape``, drawn on the CPU from ``generator``, then on ``device``."""
-    return to_device(torch.randn(shape, generator=generator, dtype=dtype), device)
+    """N(0, 1) of ``shape``, drawn on the CPU from ``generator``, then on ``device``: Box–Muller on
+    two uniforms per value, which torch draws in memory order, so the first k rows of a draw of
+    n are a draw of k (network i of a sample is the same for any n). torch.randn fills blocks of
+    16 and draws a short tail again: its first rows changed with n."""
+    u = torch.rand(*shape, 2, generator=generator, dtype=torch.float64)
+    z = torch.sqrt(-2 * torch.log1p(-u[..., 0])) * torch.cos(2 * math.pi * u[..., 1])
+    return to_device(z.to(dtype or torch.get_default_dtype()), device)
+
+
+def per_network(n: int, shapes: Sequence[tuple[int, ...]],
+                draw: Callable[[tuple[int, int]], torch.Tensor]) -> list[torch.Tensor]:
+    """One ``draw`` of ``(n, Σ sizes)`` split into ``(n, *shape)`` for each of ``shapes``: network i's
+    values come from row i alone, so the first k networks of n are those of a draw of k (one draw
+    per tensor after another made every tensor but the first depend on n)."""
+    sizes = [math.prod(s) for s in shapes]
+    flat = draw((n, sum(sizes)))
+    return [part.reshape(n, *s) for part, s in zip(flat.split(sizes, dim=1), shapes, strict=True)]
 
 
 def bernoulli(p: float, shape: tuple[int, ...], generator: torch.Generator | None,

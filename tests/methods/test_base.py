@@ -116,3 +116,42 @@ def test_an_unset_noise_batch_is_what_each_method_trains_with():
     assert resolve_noise_batch(sized) == 3
     given = load_config(None, ["method.name=ensemble", "method.size=3", "train.noise_batch=5"])
     assert resolve_noise_batch(given) == 5  # the user's own, refused by the method's check
+
+
+def test_network_i_is_the_same_whatever_the_number_drawn():
+    """With one seed, ``sample(k)`` is the first k of ``sample(n)``: the export of 5 networks and
+    an evaluation of 100 share their first 5 (MC dropout's masks, MNF's and the Gaussian noise's
+    draws, one tensor after another, and torch.randn's blocks of 16 made them depend on n)."""
+    import torch
+
+    from hyperzoo.config import load_config
+    from hyperzoo.session import build_session
+    from tests.helpers import TINY_METHODS, method_overrides
+
+    for name in TINY_METHODS:
+        config = load_config(None, method_overrides(name))
+        method = build_session(config, with_data=False, device="cpu").method
+        method.eval()
+        for k, n in ((1, 3), (2, 7)):
+            if method.max_networks is not None and n > method.max_networks:
+                continue
+            with torch.no_grad():
+                few = method.sample(k, torch.Generator().manual_seed(5))
+                many = method.sample(n, torch.Generator().manual_seed(5))
+            for key, w in few.items():
+                torch.testing.assert_close(w, many[key][:k], rtol=1e-5, atol=1e-6, msg=f"{name} {key}")
+
+
+def test_normal_draws_are_standard_normal_and_nested():
+    import math
+
+    import torch
+
+    from hyperzoo.devices import normal
+
+    z = normal((200_000,), torch.Generator().manual_seed(0), "cpu", torch.float64)
+    assert abs(z.mean().item()) < 0.01 and abs(z.std().item() - 1) < 0.01
+    # The share within one standard deviation, against the closed form erf(1/√2).
+    assert abs((z.abs() < 1).double().mean().item() - math.erf(1 / math.sqrt(2))) < 0.005
+    few = normal((3, 5), torch.Generator().manual_seed(1), "cpu")
+    assert torch.equal(few, normal((40, 5), torch.Generator().manual_seed(1), "cpu")[:3])

@@ -175,3 +175,13 @@ class Flattened(nn.Module):
 
 def test_a_norm_reached_through_a_reshape_by_size_is_accepted():
     build_method(TargetNet(Flattened(), (5,)), {"name": "mc_dropout"})
+
+
+def test_the_models_own_dropout_is_said_to_act_in_training_only(capsys):
+    from tests.helpers import DropoutNet
+
+    method = build_method(TargetNet(DropoutNet(), (1, 8, 8)), {"name": "mc_dropout", "p": 0.2})
+    method.check_training(4, 10)
+    assert "your model's dropout (3) acts in training only" in capsys.readouterr().err
+    build_method(TargetNet(DigitsNet(), (1, 8, 8)), {"name": "mc_dropout"}).check_training(4)
+    assert "your model's dropout" not in capsys.readouterr().err

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from hyperzoo.config import ConfigError, check_bounds
-from hyperzoo.devices import normal
+from hyperzoo.devices import normal, per_network
 from hyperzoo.methods.single import SingleNetwork
 from hyperzoo.targets import TargetNet
 from hyperzoo.weights import WeightBatch
@@ -53,9 +53,9 @@ class GaussianNoise(SingleNetwork):
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> WeightBatch:
         """``n`` networks ``(n, *shape)``: the trained weights plus N(0, (σ s_l)²) noise."""
-        scales = self.scales()
-        out = {}
-        for k, w in self.current().items():
-            noise = normal((n, *w.shape), generator, w.device, w.dtype)  # drawn on the CPU
-            out[k] = w + scales[k] * noise
-        return out
+        scales, current = self.scales(), self.current()
+        w0 = next(iter(current.values()))
+        # One draw for every tensor (on the CPU): network i is the same whatever the number drawn.
+        noise = per_network(n, [tuple(w.shape) for w in current.values()],
+                            lambda shape: normal(shape, generator, w0.device, w0.dtype))
+        return {k: w + scales[k] * e for (k, w), e in zip(current.items(), noise, strict=True)}

@@ -22,8 +22,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from hyperzoo.config import ConfigError, check_bounds
-from hyperzoo.devices import bernoulli
+from hyperzoo.devices import bernoulli, per_network
 from hyperzoo.methods.base import Method, own_parameters, param_key
+from hyperzoo.notes import note
 from hyperzoo.symmetry import GaugeUnavailable, channel_spaces, reads_shape_only, traced_graph
 from hyperzoo.targets import TargetNet
 from hyperzoo.weights import WeightBatch
@@ -51,12 +52,25 @@ class MCDropout(Method):
         self.params = nn.ParameterDict({param_key(k): nn.Parameter(p)
                                         for k, p in own_parameters(target.module).items()})
 
+    def check_training(self, noise_batch: int, steps: int | None = None) -> None:
+        if hasattr(self, "params"):  # built (`check_settings` asks a bare instance)
+            own = [name for name, m in self.target.module.named_modules()
+                   if isinstance(m, nn.modules.dropout._DropoutNd)]
+            if own:  # a user choosing MC dropout for the dropout their model has got other masks
+                note(f"method 'mc_dropout' samples its own masks (method.p = {self.config.p:g} on every "
+                     f"hidden unit); your model's dropout ({', '.join(own[:4])}"
+                     f"{' and more' if len(own) > 4 else ''}) acts in training only and is off in "
+                     "sampled networks")
+
     def masks(self, n: int, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         """Per hidden layer, ``(n, filters)``: 0 for a dropped unit, 1/(1 - p) for a kept one."""
         keep = 1.0 - self.config.p
         device = next(iter(self.params.values())).device
-        return {layer.name: bernoulli(keep, (n, layer.out_units), generator, device) / keep
-                for layer in self.target.layers[:-1]}
+        hidden = self.target.layers[:-1]
+        # One draw for all layers: network i's masks are the same whatever the number drawn.
+        masks = per_network(n, [(layer.out_units,) for layer in hidden],
+                            lambda shape: bernoulli(keep, shape, generator, device) / keep)
+        return {layer.name: m for layer, m in zip(hidden, masks, strict=True)}
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> WeightBatch:
         weights = {k: self.params[param_key(k)].expand(n, *s) for k, s in self.target.param_shapes.items()}

@@ -172,13 +172,14 @@ class MNF(Method):
         device = self.layers[0].z_mean.device
         dtype = self.layers[0].z_mean.dtype
 
-        def normal(*shape: int) -> torch.Tensor:
-            return devices.normal((n, *shape), generator, device, dtype)
-
-        z_eps = [normal(layer.z_dim) for layer in self.layers]
-        w_eps = [{layer.spec.weight: normal(*layer.spec.weight_shape),
-                  **({layer.spec.bias: normal(layer.spec.out_units)} if layer.spec.bias else {})}
-                 for layer in self.layers]
+        # One draw for every tensor: network i's noise is the same whatever the number drawn.
+        shapes = [(layer.z_dim,) for layer in self.layers] + [
+            shape for layer in self.layers
+            for shape in (layer.spec.weight_shape, *([(layer.spec.out_units,)] if layer.spec.bias else []))]
+        drawn = iter(devices.per_network(n, shapes, lambda s: devices.normal(s, generator, device, dtype)))
+        z_eps = [next(drawn) for _ in self.layers]
+        w_eps = [{layer.spec.weight: next(drawn),
+                  **({layer.spec.bias: next(drawn)} if layer.spec.bias else {})} for layer in self.layers]
         return z_eps, w_eps
 
     def draw(self, n: int, generator: torch.Generator | None = None
