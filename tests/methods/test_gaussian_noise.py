@@ -3,6 +3,7 @@ import torch
 from torch import nn
 
 from hyperzoo.config import ConfigError
+from hyperzoo.devices import normal
 from hyperzoo.methods import GaussianNoise, GaussianNoiseConfig, build_method
 from hyperzoo.targets import TargetNet
 from hyperzoo.targets.zoo import DigitsNet
@@ -29,11 +30,12 @@ def test_a_sample_is_the_network_plus_noise_scaled_by_sigma_times_each_tensors_r
     m = mlp_method(sigma)
     n = 4000
     w = m.sample(n, generator=torch.Generator().manual_seed(2))
-    gen = torch.Generator().manual_seed(2)
-    for k, v in m.current().items():
+    # ε: one standard-normal draw of every tensor's values per network, row by row.
+    sizes = [v.numel() for v in m.current().values()]
+    flat = normal((n, sum(sizes)), torch.Generator().manual_seed(2), "cpu", torch.float64)
+    for (k, v), eps in zip(m.current().items(), flat.split(sizes, dim=1), strict=True):
         rms = v.detach().pow(2).mean().sqrt()
-        eps = torch.randn((n, *v.shape), generator=gen, dtype=torch.float64)
-        torch.testing.assert_close(w[k], v + sigma * rms * eps)
+        torch.testing.assert_close(w[k], v + sigma * rms * eps.reshape(n, *v.shape))
         noise = (w[k] - v).detach()
         assert abs(noise.std().item() / (sigma * rms.item()) - 1) < 0.03, k
         assert noise.mean(0).abs().max().item() < 5 * sigma * rms.item() / n ** 0.5, k
