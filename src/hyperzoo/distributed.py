@@ -38,6 +38,7 @@ from __future__ import annotations
 import datetime
 import importlib
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -132,11 +133,18 @@ def lead(world: World) -> Iterator[None]:
             dist.broadcast(torch.tensor([float(ok)], device=_flag_device()), src=0)
 
 
+# Seconds another process waits, after rank 0's setup failed, before it stops too.
+REFUSAL_GRACE_S = 3.0
+
+
 def follow_main(world: World) -> None:
     """Wait for rank 0's `lead` block; raise if it failed (rank 0 prints why)."""
     flag = torch.zeros(1, device=_flag_device())
     dist.broadcast(flag, src=0)
     if flag.item() != 1:
+        # Rank 0 says why once it has left `lead`; the first process to exit makes torchrun stop
+        # the others, and when this one exited first rank 0's message was lost (seen under load).
+        time.sleep(REFUSAL_GRACE_S)
         raise RunError("rank 0 could not set up the run folder (its own message says why)")
 
 
