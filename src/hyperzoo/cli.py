@@ -39,15 +39,17 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 # anything else is a bug and keeps its traceback.
 USER_ERRORS = (UserError, OSError, yaml.YAMLError)
 
-THREADS_HELP = "torch threads (train.threads; default: torch's, the core count; 1 when jobs share cores)"
-Threads = Annotated[int | None, typer.Option(
-    help="torch threads (default: torch's, the core count; 1 when jobs share cores)")]
+THREADS_HELP = "torch threads (default: torch's, the core count; 1 when jobs share cores)"
+Threads = Annotated[int | None, typer.Option(help=THREADS_HELP)]
+TrainThreads = Annotated[int | None, typer.Option(help=THREADS_HELP.replace("(", "(train.threads; ", 1))]
 TRUST_HELP = "allow a target given by import path in the run folder's config.yaml (runs its code)"
 Seed = Annotated[int, typer.Option(help="noise seed of the sampled networks (one seed, the same networks)")]
 TrainSeed = Annotated[int, typer.Option(help="training seed (train.seed)")]
 Quiet = Annotated[bool, typer.Option(help="no progress bar")]
 Split = Annotated[str, typer.Option(help="split scored: test, val (the examples training held out), train "
                                          "or trainval, as the data set has them")]
+
+
 def _version(value: bool) -> None:
     if value:
         from hyperzoo import __version__
@@ -262,7 +264,7 @@ def train(
     resume: Annotated[Path | None, typer.Option(help="run folder to continue")] = None,
     data_dir: Annotated[str | None, typer.Option(help="folder holding the data set (data.data_dir)")] = None,
     import_path: ImportPaths = [],  # noqa: B006
-    quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
+    quiet: Quiet = False,
     trust_code: Annotated[bool, typer.Option(help="with --resume: " + TRUST_HELP)] = False,
 ) -> None:
     """Train a hypernetwork into a run folder (or continue one with --resume). The folder holds
@@ -357,7 +359,7 @@ def sample(
     n: Annotated[int, typer.Option("-n", help="number of networks")] = 10,
     out: Annotated[Path, typer.Option(help="folder for network_XXXX.safetensors")] = Path("networks"),
     seed: Seed = 0,
-    quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
+    quiet: Quiet = False,
     threads: Threads = None,
     trust_code: Annotated[bool, typer.Option(help=TRUST_HELP)] = False,
     import_path: ImportPaths = [],  # noqa: B006
@@ -448,7 +450,7 @@ def tune_noise(
 def demo(
     out: Annotated[Path, typer.Option(help="run folder")] = Path("runs/demo"),
     networks: Annotated[int, typer.Option(help="sampled networks evaluated")] = 100,
-    threads: Annotated[int | None, typer.Option(help=THREADS_HELP)] = None,
+    threads: TrainThreads = None,
     quiet: Quiet = False,
 ) -> None:
     """Train → sample → evaluate on the embedded 8×8 digits, in under a minute on 2 CPU cores."""
@@ -481,7 +483,7 @@ def toy(
                    ] = Path("runs/toy"),
     steps: int = 4000,
     seed: TrainSeed = 0,
-    threads: Annotated[int | None, typer.Option(help=THREADS_HELP)] = None,
+    threads: TrainThreads = None,
     quiet: Quiet = False,
 ) -> None:
     """Seed 000's toy problem: 1-D noise onto a 2-D Gaussian mixture, trained like any run
@@ -511,7 +513,7 @@ def toy_regression(
     steps: int = 1500,
     seed: Annotated[int, typer.Option(help="training seed (train.seed); the report's noise: seed + 2")] = 0,
     networks: Annotated[int, typer.Option(help="sampled networks in the report")] = 1000,
-    threads: Annotated[int | None, typer.Option(help=THREADS_HELP)] = None,
+    threads: TrainThreads = None,
     quiet: Quiet = False,
 ) -> None:
     """Seed 002's 1-D regression: HyperGAN on 20 noisy points of y = x³, trained like any run
@@ -599,7 +601,7 @@ def ood(
     limit: Annotated[int | None, typer.Option(help="examples per set (default: all)")] = None,
     out: Annotated[Path | None, typer.Option(help="folder for ood.json and ood_cdf.png")] = None,
     seed: Seed = 0,
-    quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
+    quiet: Quiet = False,
     threads: Threads = None,
     trust_code: Annotated[bool, typer.Option(help=TRUST_HELP)] = False,
     import_path: ImportPaths = [],  # noqa: B006

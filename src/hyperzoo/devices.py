@@ -87,9 +87,16 @@ def normal(shape: tuple[int, ...], generator: torch.Generator | None, device: to
     two uniforms per value, which torch draws in memory order, so the first k rows of a draw of
     n are a draw of k (network i of a sample is the same for any n). torch.randn fills blocks of
     16 and draws a short tail again: its first rows changed with n."""
-    u = torch.rand(*shape, 2, generator=generator, dtype=torch.float64)
-    z = torch.sqrt(-2 * torch.log1p(-u[..., 0])) * torch.cos(2 * math.pi * u[..., 1])
-    return to_device(z.to(dtype or torch.get_default_dtype()), device)
+    out = torch.empty(math.prod(shape), dtype=dtype or torch.get_default_dtype())
+    # In chunks, drawn one after another (the same values as one draw): the float64 uniforms,
+    # four times a float32 sample's size, stay small beside a sample of many large networks.
+    for start in range(0, out.numel(), _NORMAL_CHUNK):
+        u = torch.rand(min(_NORMAL_CHUNK, out.numel() - start), 2, generator=generator, dtype=torch.float64)
+        out[start:start + len(u)] = torch.sqrt(-2 * torch.log1p(-u[:, 0])) * torch.cos(2 * math.pi * u[:, 1])
+    return to_device(out.reshape(shape), device)
+
+
+_NORMAL_CHUNK = 1 << 20  # values per chunk of `normal`'s uniforms (16 MB)
 
 
 def per_network(n: int, shapes: Sequence[tuple[int, ...]],

@@ -28,7 +28,7 @@ from hyperzoo.devices import bf16_emulated, reopen_device, resolve_device, to_de
 from hyperzoo.diagnostics import SILENT_BELOW, activity
 from hyperzoo.errors import ConfigError, UserError
 from hyperzoo.evaluation import ensemble_metrics, predict, predict_proba, regression_metrics
-from hyperzoo.methods import Method, resolve_method_config, resolve_noise_batch
+from hyperzoo.methods import Method, resolve_method_config
 from hyperzoo.notes import note, torchrun_prefix
 from hyperzoo.optimizers import make_optimizers
 from hyperzoo.progress import progress_bar
@@ -463,7 +463,6 @@ def _train(config: Config, run_dir: Path, resume: bool, argv: list[str] | None, 
         config.run_id = distributed.broadcast_hex(world, uuid.uuid4().hex)
         # config.yaml records every default of the method, so the run keeps its meaning.
         config.method = resolve_method_config(config.method)
-        config.train.noise_batch = resolve_noise_batch(config)  # unset: the method's own, recorded
         if config.data.data_dir:
             # Absolute, so evaluate/report/resume work from any working directory.
             config.data.data_dir = str(Path(config.data.data_dir).expanduser().resolve())
